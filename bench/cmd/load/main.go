@@ -1,0 +1,56 @@
+// Command load drives one benchmark mode against a WebSocket target on a
+// loopback address and prints its figures as one JSON object; in idle-agent
+// mode it holds idle tunnels and obeys commands on standard input (see
+// load.IdleAgent). It stops by itself after its warm-up and window.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/wsgate/wsgate/bench/internal/load"
+)
+
+func main() {
+	var cfg load.Config
+	mode := flag.String("mode", load.ModeEcho, "handshake, echo, throughput or idle-agent")
+	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "target loopback host:port")
+	flag.StringVar(&cfg.Path, "path", "/ws", "request path")
+	src := flag.String("src", "", "client source addresses in 127.0.0.0/8, e.g. 127.0.0.2-127.0.0.17")
+	flag.IntVar(&cfg.Workers, "workers", 16, "workers (handshake) or connections (echo, throughput)")
+	flag.IntVar(&cfg.Size, "size", 64, "message payload bytes")
+	flag.DurationVar(&cfg.Warmup, "warmup", time.Second, "untimed lead-in")
+	flag.DurationVar(&cfg.Duration, "duration", 5*time.Second, "timed window")
+	flag.IntVar(&cfg.CPUPID, "cpu-pid", 0, "PID whose CPU time is sampled around the window (0: none)")
+	flag.Parse()
+
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		log.Fatalf("load: -addr must be a loopback host:port, got %q", cfg.Addr)
+	}
+	if cfg.Sources, err = load.Sources(*src); err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *mode == "idle-agent" {
+		if err := load.IdleAgent(ctx, cfg.Addr, cfg.Path, cfg.Sources, os.Stdin, os.Stdout); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	res, err := load.Run(ctx, *mode, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,430 @@
+// Command runner is wsgate's benchmark harness: in one run it measures every
+// mode (handshakes, 64 B echo, 64 KiB throughput, idle tunnels) against the
+// echo backend directly and through wsgate, nginx (one worker) and HAProxy
+// (one thread), pinning the proxy to CPU 1 and the client and backend to CPU
+// 0, and writes docs/benchmarks.md with docs/benchmarks.png. wsgate is built
+// from ./cmd/wsgate and measured as a black box.
+//
+//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--smoke] [--out docs/benchmarks.md]
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wsgate/wsgate/bench/internal/load"
+	"github.com/wsgate/wsgate/bench/internal/report"
+	"github.com/wsgate/wsgate/bench/internal/stats"
+	"golang.org/x/sys/unix"
+)
+
+var allTargets = []string{"direct", "nginx", "haproxy", "wsgate"}
+
+var modeOrder = []string{load.ModeHandshake, load.ModeEcho, load.ModeThroughput, "idle"}
+
+type runner struct {
+	repo, tmp                   string
+	echoBin, loadBin, wsgateBin string
+	nginxBin, haproxyBin        string
+	procs                       procSet
+	warmup, window, settle      time.Duration
+	idleSteps                   []int
+}
+
+func main() {
+	log.SetFlags(log.Ltime)
+	rounds := flag.Int("rounds", 3, "rounds per target and mode (1 with --smoke unless set)")
+	targetsFlag := flag.String("targets", strings.Join(allTargets, ","), "comma-separated targets: direct, nginx, haproxy, wsgate")
+	smoke := flag.Bool("smoke", false, "tiny counts and windows, for CI")
+	out := flag.String("out", "docs/benchmarks.md", "markdown output, relative to the repository root; the PNG goes beside it")
+	window := flag.Duration("duration", 6*time.Second, "timed window per mode")
+	keep := flag.Bool("keep", false, "keep the temporary folder (configs, logs)")
+	flag.Parse()
+	roundsSet := false
+	flag.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
+	if *smoke && !roundsSet {
+		*rounds = 1
+	}
+	if *rounds < 1 || *rounds > 20 {
+		log.Fatal("runner: --rounds must be 1..20")
+	}
+	var targets []string
+	for _, t := range strings.Split(*targetsFlag, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		known := false
+		for _, a := range allTargets {
+			known = known || a == t
+		}
+		if !known {
+			log.Fatalf("runner: unknown target %q", t)
+		}
+		targets = append(targets, t)
+	}
+	if len(targets) == 0 {
+		log.Fatal("runner: no targets")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}}
+	if *smoke {
+		r.warmup, r.settle, r.idleSteps = 200*time.Millisecond, 300*time.Millisecond, []int{0, 50, 100}
+		if !isSet("duration") {
+			r.window = time.Second
+		}
+	}
+	err := r.main(ctx, targets, *rounds, *smoke, *out, *keep)
+	r.procs.stopAll()
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func isSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke bool, out string, keep bool) error {
+	var err error
+	if r.repo, err = findRepo(); err != nil {
+		return err
+	}
+	if r.tmp, err = os.MkdirTemp("", "wsgate-bench-"); err != nil {
+		return err
+	}
+	if keep {
+		log.Printf("keeping %s", r.tmp)
+	} else {
+		defer os.RemoveAll(r.tmp)
+	}
+	status := map[string]string{}
+	if err := r.ensureTools(targets, status); err != nil {
+		return err
+	}
+	log.Printf("building the harness")
+	r.echoBin, r.loadBin = filepath.Join(r.tmp, "echo"), filepath.Join(r.tmp, "load")
+	if msg, err := r.goBuild(r.echoBin, "./bench/cmd/echo"); err != nil {
+		return fmt.Errorf("building echo: %v: %s", err, msg)
+	}
+	if msg, err := r.goBuild(r.loadBin, "./bench/cmd/load"); err != nil {
+		return fmt.Errorf("building load: %v: %s", err, msg)
+	}
+	wsgateInfo := "not in this run"
+	if contains(targets, "wsgate") {
+		log.Printf("building wsgate")
+		r.wsgateBin = filepath.Join(r.tmp, "wsgate")
+		if msg, err := r.goBuild(r.wsgateBin, "./cmd/wsgate"); err != nil {
+			status["wsgate"] = "not built"
+			wsgateInfo = "not built: `go build ./cmd/wsgate` failed: " + firstLine(msg)
+			log.Printf("wsgate not built: %s", firstLine(msg))
+		} else {
+			wsgateInfo = "built from the working tree" + gitRev(r.repo)
+		}
+	}
+	// From here on the runner only coordinates: keep it off the proxy's CPU.
+	pinSelf(0)
+
+	figs := map[string]map[string][]float64{}
+	idleSteps := map[string][]report.IdleStep{}
+	notes := map[string][]string{}
+	for round := 1; round <= rounds; round++ {
+		for _, t := range targets {
+			if status[t] != "" {
+				continue
+			}
+			if figs[t] == nil {
+				figs[t] = map[string][]float64{}
+			}
+			for _, mode := range modeOrder {
+				if mode == "idle" && t == "direct" {
+					continue
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				log.Printf("round %d/%d %s %s", round, rounds, t, mode)
+				f, steps, err := r.runOne(ctx, t, mode, fmt.Sprintf("r%d-%s-%s", round, t, mode))
+				if errors.Is(err, context.Canceled) {
+					return err
+				}
+				if err != nil {
+					log.Printf("  %s %s: %v", t, mode, err)
+					notes[t] = append(notes[t], fmt.Sprintf("round %d, %s: %v", round, mode, err))
+				}
+				for k, v := range f {
+					figs[t][k] = append(figs[t][k], v)
+				}
+				if steps != nil {
+					idleSteps[t] = steps
+				}
+				if len(f) > 0 {
+					log.Printf("  %s", brief(f))
+				}
+			}
+		}
+	}
+
+	rep := &report.Report{
+		Machine:   machine(r, wsgateInfo),
+		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
+		Pinning:   "CPU pinning (taskset): proxy on CPU 1; load client, echo backend and this runner on CPU 0. Go programs pinned to one CPU run with GOMAXPROCS=1.",
+		Rounds:    rounds,
+		Smoke:     smoke,
+		Date:      time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		ChartFile: strings.TrimSuffix(filepath.Base(out), filepath.Ext(out)) + ".png",
+		Settings: []string{
+			fmt.Sprintf("Timed windows of %v after %v of warm-up; client source addresses %s (spread to avoid ephemeral-port exhaustion).", r.window, r.warmup, sources),
+			fmt.Sprintf("Idle steps: %v tunnels, %v settle before each reading, at most %d tunnels per client process.", r.idleSteps, r.settle, load.MaxIdlePerAgent),
+			"nginx and wsgate read the same config: `worker_processes 1`, `events { worker_connections 20000; }`, `access_log off`, an upstream with the echo backend, `location /ws` with `proxy_pass`, `proxy_http_version 1.1`, `proxy_set_header Upgrade $http_upgrade`, `proxy_set_header Connection \"upgrade\"`, `proxy_set_header Host $host` and 3600 s proxy read/send timeouts (to match HAProxy's tunnel timeout). nginx is started with `-g \"daemon off; master_process off;\"` (one process); wsgate as `wsgate -p DIR -c CONF` in the foreground.",
+			"HAProxy: `nbthread 1`, `maxconn 9000`, `mode http`, `timeout tunnel 1h`, a frontend routing `path_beg /ws` to the echo backend, started with `-db` (foreground).",
+		},
+	}
+	for _, t := range targets {
+		tg := &report.Target{Name: t, Status: status[t], Figures: map[string]stats.Summary{}, IdleSteps: idleSteps[t], Notes: notes[t]}
+		for k, v := range figs[t] {
+			tg.Figures[k] = stats.Summarize(v)
+		}
+		rep.Targets = append(rep.Targets, tg)
+	}
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(r.repo, out)
+	}
+	var md bytes.Buffer
+	rep.Markdown(&md)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, md.Bytes(), 0o644); err != nil {
+		return err
+	}
+	var png bytes.Buffer
+	if err := rep.Chart(&png); err != nil {
+		return err
+	}
+	pngPath := filepath.Join(filepath.Dir(out), rep.ChartFile)
+	if err := os.WriteFile(pngPath, png.Bytes(), 0o644); err != nil {
+		return err
+	}
+	log.Printf("wrote %s and %s", out, pngPath)
+	return nil
+}
+
+// runOne starts fresh processes for one target and mode, measures, and stops them.
+func (r *runner) runOne(ctx context.Context, target, mode, name string) (map[string]float64, []report.IdleStep, error) {
+	dir := filepath.Join(r.tmp, name)
+	st, err := r.startTarget(ctx, target, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.stopTarget(st)
+	if mode == "idle" {
+		return r.runIdle(ctx, st, dir)
+	}
+	f, err := r.runLoad(ctx, st, loadModes[mode])
+	return f, nil, err
+}
+
+func brief(f map[string]float64) string {
+	var parts []string
+	for _, k := range []string{report.HSRate, report.HSCPU, report.EchoRate, report.EchoP50, report.EchoCPU, report.TPMBps, report.TPCPU, report.IdleKiB, report.IdleFDs} {
+		if v, ok := f[k]; ok && !math.IsNaN(v) {
+			parts = append(parts, fmt.Sprintf("%s=%.4g", k, v))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return tail(s, 200)
+}
+
+func nanf() float64 { return math.NaN() }
+
+// findRepo walks up from the working directory to wsgate's go.mod.
+func findRepo() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte("module github.com/wsgate/wsgate\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("runner: run from inside the wsgate repository")
+		}
+		dir = parent
+	}
+}
+
+func (r *runner) goBuild(outPath, pkg string) (string, error) {
+	cmd := exec.Command("go", "build", "-o", outPath, pkg)
+	cmd.Dir = r.repo
+	b, err := cmd.CombinedOutput()
+	return string(b), err
+}
+
+func gitRev(repo string) string {
+	b, err := exec.Command("git", "-C", repo, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return " (no commit yet)"
+	}
+	rev := strings.TrimSpace(string(b))
+	if d, err := exec.Command("git", "-C", repo, "status", "--porcelain", "--", "cmd", "internal").Output(); err == nil && len(bytes.TrimSpace(d)) > 0 {
+		rev += ", with uncommitted changes"
+	}
+	return " at " + rev
+}
+
+// ensureTools finds nginx and HAProxy, installing them with apt-get when
+// missing and running as root; a target whose tool stays missing is skipped.
+func (r *runner) ensureTools(targets []string, status map[string]string) error {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return errors.New("runner: taskset (util-linux) is required")
+	}
+	need := map[string]string{}
+	if contains(targets, "nginx") {
+		need["nginx"] = "nginx-light"
+	}
+	if contains(targets, "haproxy") {
+		need["haproxy"] = "haproxy"
+	}
+	var missing []string
+	for bin, pkg := range need {
+		if _, err := lookTool(bin); err != nil {
+			missing = append(missing, pkg)
+		}
+	}
+	if len(missing) > 0 && os.Geteuid() == 0 {
+		log.Printf("installing %v with apt-get", missing)
+		run := func(args ...string) error {
+			cmd := exec.Command("apt-get", args...)
+			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+			b, err := cmd.CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("apt-get %v: %v: %s", args, err, tail(string(b), 300))
+			}
+			return nil
+		}
+		if err := run("update"); err != nil {
+			log.Print(err)
+		}
+		if err := run(append([]string{"install", "-y"}, missing...)...); err != nil {
+			log.Print(err)
+			// nginx-light is gone from newer releases: plain nginx then.
+			for i, m := range missing {
+				if m == "nginx-light" {
+					missing[i] = "nginx"
+				}
+			}
+			if err := run(append([]string{"install", "-y"}, missing...)...); err != nil {
+				log.Print(err)
+			}
+		}
+	}
+	for bin := range need {
+		p, err := lookTool(bin)
+		if err != nil {
+			status[bin] = "not installed"
+			continue
+		}
+		if bin == "nginx" {
+			r.nginxBin = p
+		} else {
+			r.haproxyBin = p
+		}
+	}
+	return nil
+}
+
+func lookTool(bin string) (string, error) {
+	if p, err := exec.LookPath(bin); err == nil {
+		return p, nil
+	}
+	for _, d := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
+		p := filepath.Join(d, bin)
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", bin)
+}
+
+// pinSelf moves every thread of the runner to cpu; threads created later
+// inherit the mask from the pinned ones.
+func pinSelf(cpu int) {
+	var set unix.CPUSet
+	set.Set(cpu)
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return
+	}
+	for _, t := range tasks {
+		var tid int
+		if _, err := fmt.Sscan(t.Name(), &tid); err == nil {
+			unix.SchedSetaffinity(tid, &set)
+		}
+	}
+}
+
+func machine(r *runner, wsgateInfo string) report.Machine {
+	m := report.Machine{NProc: runtime.NumCPU(), Wsgate: wsgateInfo, NginxVersion: "-", HAProxy: "-"}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.Model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if b, err := exec.Command("go", "version").Output(); err == nil {
+		m.GoVersion = strings.TrimSpace(string(b))
+	}
+	if r.nginxBin != "" {
+		if b, err := exec.Command(r.nginxBin, "-v").CombinedOutput(); err == nil {
+			m.NginxVersion = strings.TrimPrefix(firstLine(string(b)), "nginx version: ")
+		}
+	}
+	if r.haproxyBin != "" {
+		if b, err := exec.Command(r.haproxyBin, "-v").Output(); err == nil {
+			m.HAProxy = firstLine(string(b))
+		}
+	}
+	return m
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/wsgate/wsgate/bench/internal/wsproto"
+)
+
+// The same nginx-language config serves nginx and wsgate. The long proxy
+// timeouts match HAProxy's "timeout tunnel 1h", so idle tunnels survive a
+// long idle step (nginx's default proxy_read_timeout is 60 s).
+const nginxConf = `worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+
+events {
+    worker_connections 20000;
+}
+
+http {
+    access_log off;
+
+    upstream websocket_backend {
+        server 127.0.0.1:%[2]d;
+    }
+
+    server {
+        listen 127.0.0.1:%[3]d;
+
+        location /ws {
+            proxy_pass http://websocket_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Host $host;
+            proxy_read_timeout 3600s;
+            proxy_send_timeout 3600s;
+        }
+    }
+}
+`
+
+const haproxyConf = `global
+    nbthread 1
+    maxconn 9000
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+
+frontend ws
+    bind 127.0.0.1:%[2]d
+    acl is_ws path_beg /ws
+    use_backend websocket_backend if is_ws
+
+backend websocket_backend
+    server b1 127.0.0.1:%[1]d
+`
+
+// setup is one started target: the echo backend and, unless direct, a proxy.
+type setup struct {
+	addr    string // where the load client connects
+	backend *proc
+	proxy   *proc // nil for direct
+}
+
+func (st *setup) proxyPID() int {
+	if st.proxy == nil {
+		return 0
+	}
+	return st.proxy.pid()
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startTarget starts the echo backend on CPU 0 and the target's proxy on
+// CPU 1, and returns once a WebSocket handshake through it succeeds.
+func (r *runner) startTarget(ctx context.Context, target, dir string) (*setup, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	bport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	st := &setup{addr: fmt.Sprintf("127.0.0.1:%d", bport)}
+	st.backend, err = r.procs.start("echo backend", 0, filepath.Join(dir, "echo.log"), r.echoBin, "-addr", st.addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHandshake(ctx, st.backend, st.addr); err != nil {
+		r.stopTarget(st)
+		return nil, err
+	}
+	if target == "direct" {
+		return st, nil
+	}
+	pport, err := freePort()
+	if err != nil {
+		r.stopTarget(st)
+		return nil, err
+	}
+	st.addr = fmt.Sprintf("127.0.0.1:%d", pport)
+	log := filepath.Join(dir, target+".log")
+	switch target {
+	case "nginx", "wsgate":
+		conf := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, bport, pport), 0o644); err != nil {
+			r.stopTarget(st)
+			return nil, err
+		}
+		if target == "nginx" {
+			st.proxy, err = r.procs.start("nginx", 1, log, r.nginxBin, "-p", dir+"/", "-c", conf, "-g", "daemon off; master_process off;")
+		} else {
+			st.proxy, err = r.procs.start("wsgate", 1, log, r.wsgateBin, "-p", dir, "-c", conf)
+		}
+	case "haproxy":
+		conf := filepath.Join(dir, "haproxy.cfg")
+		if err := os.WriteFile(conf, fmt.Appendf(nil, haproxyConf, bport, pport), 0o644); err != nil {
+			r.stopTarget(st)
+			return nil, err
+		}
+		st.proxy, err = r.procs.start("haproxy", 1, log, r.haproxyBin, "-db", "-f", conf)
+	default:
+		err = fmt.Errorf("unknown target %q", target)
+	}
+	if err != nil {
+		r.stopTarget(st)
+		return nil, err
+	}
+	if err := waitHandshake(ctx, st.proxy, st.addr); err != nil {
+		if el, rerr := os.ReadFile(filepath.Join(dir, "error.log")); rerr == nil && len(el) > 0 {
+			err = fmt.Errorf("%w; error.log: %s", err, tail(string(el), 300))
+		}
+		r.stopTarget(st)
+		return nil, err
+	}
+	return st, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func (r *runner) stopTarget(st *setup) {
+	if st.proxy != nil {
+		r.procs.stop(st.proxy)
+	}
+	if st.backend != nil {
+		r.procs.stop(st.backend)
+	}
+}
+
+// waitHandshake polls addr with WebSocket handshakes for up to 10 s.
+func waitHandshake(ctx context.Context, p *proc, addr string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			return p.exitErr()
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		conn, err := net.DialTimeout("tcp4", addr, time.Second)
+		if err == nil {
+			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			var c *wsproto.Client
+			c, err = wsproto.Handshake(conn, addr, "/ws")
+			if err == nil {
+				c.Close()
+				return nil
+			}
+			conn.Close()
+		}
+		last = err
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	return fmt.Errorf("%s at %s not ready after 10 s: %v; log: %s", p.name, addr, last, logTail(p.logPath))
+}

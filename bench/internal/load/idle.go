@@ -1,0 +1,160 @@
+package load
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsgate/wsgate/bench/internal/wsproto"
+)
+
+// MaxIdlePerAgent caps the tunnels one agent holds, to stay well inside the
+// per-process descriptor limit of 20,000.
+const MaxIdlePerAgent = 5000
+
+// IdleAgent holds idle tunnels to addr and obeys one command per input line,
+// answering one line each:
+//
+//	open N   hold N tunnels (opening more as needed) -> "ok N" or "err ..."
+//	check    send one message on every tunnel and await its echo -> "ok PASSED FAILED"
+//	quit     close every tunnel and return (so does end of input)
+//
+// It returns when in ends, quit arrives or ctx ends.
+func IdleAgent(ctx context.Context, addr, path string, srcs []netip.Addr, in io.Reader, out io.Writer) error {
+	r := &run{cfg: Config{Addr: addr, Path: path}, d: dialer{srcs: srcs}}
+	if r.cfg.Path == "" {
+		r.cfg.Path = "/ws"
+	}
+	var held []*wsproto.Client
+	defer func() {
+		for _, c := range held {
+			c.Conn.Close() // no close frame: thousands at once would only add noise
+		}
+	}()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		var line string
+		var ok bool
+		select {
+		case line, ok = <-lines:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return nil
+		}
+		cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+		switch cmd {
+		case "open":
+			n, err := strconv.Atoi(arg)
+			if err != nil || n < 0 || n > MaxIdlePerAgent {
+				fmt.Fprintf(out, "err bad count %q\n", arg)
+				continue
+			}
+			held, err = r.openIdle(held, n)
+			if err != nil {
+				fmt.Fprintf(out, "err %d held: %v\n", len(held), err)
+				continue
+			}
+			fmt.Fprintf(out, "ok %d\n", len(held))
+		case "check":
+			pass, fail := checkIdle(held)
+			fmt.Fprintf(out, "ok %d %d\n", pass, fail)
+		case "quit":
+			return nil
+		default:
+			fmt.Fprintf(out, "err unknown command %q\n", cmd)
+		}
+	}
+}
+
+// openIdle opens tunnels with a few parallel dialers until n are held, or
+// closes the newest ones when more are held.
+func (r *run) openIdle(held []*wsproto.Client, n int) ([]*wsproto.Client, error) {
+	for len(held) > n {
+		held[len(held)-1].Conn.Close()
+		held = held[:len(held)-1]
+	}
+	need := n - len(held)
+	if need == 0 {
+		return held, nil
+	}
+	var (
+		mu      sync.Mutex
+		left    atomic.Int64
+		firstEr error
+		wg      sync.WaitGroup
+	)
+	left.Store(int64(need))
+	for range min(16, need) {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				c, err := r.handshake()
+				mu.Lock()
+				if err != nil {
+					if firstEr == nil {
+						firstEr = err
+					}
+					mu.Unlock()
+					return
+				}
+				held = append(held, c)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return held, firstEr
+}
+
+func checkIdle(held []*wsproto.Client) (pass, fail int) {
+	var np, nf atomic.Int64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	msg := []byte("still there?")
+	for range min(32, len(held)) {
+		wg.Go(func() {
+			buf := make([]byte, 64)
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(held)) {
+					return
+				}
+				c := held[i]
+				c.Conn.SetDeadline(time.Now().Add(10 * time.Second))
+				err := c.WriteMessage(wsproto.OpText, msg)
+				var got []byte
+				if err == nil {
+					_, got, err = c.ReadMessage(buf)
+				}
+				c.Conn.SetDeadline(time.Time{})
+				if err == nil && bytes.Equal(got, msg) {
+					np.Add(1)
+				} else {
+					nf.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return int(np.Load()), int(nf.Load())
+}

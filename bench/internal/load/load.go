@@ -1,0 +1,306 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsgate/wsgate/bench/internal/procstat"
+	"github.com/wsgate/wsgate/bench/internal/stats"
+	"github.com/wsgate/wsgate/bench/internal/wsproto"
+)
+
+// Mode names accepted by Run.
+const (
+	ModeHandshake  = "handshake"
+	ModeEcho       = "echo"
+	ModeThroughput = "throughput"
+)
+
+// Config describes one timed run. Addr is the target's host:port on a
+// loopback address; the zero values of the other fields are replaced by the
+// defaults noted beside them.
+type Config struct {
+	Addr     string
+	Path     string        // default "/ws"
+	Sources  []netip.Addr  // client source addresses; none: the kernel picks
+	Workers  int           // concurrent workers or connections; default 16
+	Size     int           // message payload bytes; default 64
+	Warmup   time.Duration // untimed lead-in; default 1 s
+	Duration time.Duration // timed window; default 5 s
+	CPUPID   int           // process whose CPU time is sampled around the window; 0: none
+}
+
+// Result is one run's figures. Latencies are in microseconds.
+type Result struct {
+	Mode       string  `json:"mode"`
+	Ops        uint64  `json:"ops"`
+	Seconds    float64 `json:"seconds"`
+	OpsPerSec  float64 `json:"ops_per_sec"`
+	MBPerSec   float64 `json:"mb_per_sec"`
+	P50        float64 `json:"p50_us"`
+	P90        float64 `json:"p90_us"`
+	P99        float64 `json:"p99_us"`
+	P999       float64 `json:"p999_us"`
+	CPUSeconds float64 `json:"cpu_seconds"` // target's CPU time in the window; 0 without CPUPID
+	CPUPerOpUS float64 `json:"cpu_us_per_op"`
+	Errors     uint64  `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+}
+
+const (
+	phaseWarmup int32 = iota
+	phaseMeasure
+	phaseDone
+)
+
+type run struct {
+	cfg   Config
+	d     dialer
+	phase atomic.Int32
+	end   time.Time // hard deadline for any blocked I/O
+
+	mu       sync.Mutex
+	hist     stats.Histogram
+	ops      uint64
+	errs     uint64
+	firstErr error
+}
+
+func (r *run) fail(err error) {
+	r.mu.Lock()
+	r.errs++
+	if r.firstErr == nil {
+		r.firstErr = err
+	}
+	r.mu.Unlock()
+}
+
+func (r *run) merge(h *stats.Histogram, ops uint64) {
+	r.mu.Lock()
+	r.hist.Merge(h)
+	r.ops += ops
+	r.mu.Unlock()
+}
+
+// Run executes one mode against cfg.Addr and returns its figures. It stops by
+// itself after Warmup+Duration plus at most a few seconds of I/O deadline, or
+// earlier when ctx ends.
+func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
+	if cfg.Path == "" {
+		cfg.Path = "/ws"
+	}
+	cfg.Workers = cmp0(cfg.Workers, 16)
+	cfg.Size = cmp0(cfg.Size, 64)
+	if cfg.Warmup == 0 {
+		cfg.Warmup = time.Second
+	}
+	if cfg.Duration == 0 {
+		cfg.Duration = 5 * time.Second
+	}
+	r := &run{cfg: cfg, d: dialer{srcs: cfg.Sources}}
+	r.end = time.Now().Add(cfg.Warmup + cfg.Duration + 10*time.Second)
+
+	var worker func(id int, h *stats.Histogram) uint64
+	switch mode {
+	case ModeHandshake:
+		worker = r.handshakeWorker
+	case ModeEcho, ModeThroughput:
+		clients, err := r.connectAll(cfg.Workers)
+		if err != nil {
+			return Result{}, err
+		}
+		worker = func(id int, h *stats.Histogram) uint64 { return r.echoWorker(clients[id], h) }
+	default:
+		return Result{}, fmt.Errorf("load: unknown mode %q", mode)
+	}
+
+	var wg sync.WaitGroup
+	for i := range cfg.Workers {
+		wg.Go(func() {
+			var h stats.Histogram
+			n := worker(i, &h)
+			r.merge(&h, n)
+		})
+	}
+	res, err := r.window(ctx)
+	wg.Wait()
+	if err != nil {
+		return Result{}, err
+	}
+	res.Mode = mode
+	res.Ops = r.ops
+	res.OpsPerSec = float64(r.ops) / res.Seconds
+	if mode != ModeHandshake {
+		res.MBPerSec = res.OpsPerSec * float64(cfg.Size) / 1e6
+	}
+	res.P50, res.P90 = r.hist.Quantile(0.50), r.hist.Quantile(0.90)
+	res.P99, res.P999 = r.hist.Quantile(0.99), r.hist.Quantile(0.999)
+	if cfg.CPUPID != 0 && r.ops > 0 {
+		res.CPUPerOpUS = res.CPUSeconds * 1e6 / float64(r.ops)
+	}
+	res.Errors = r.errs
+	if r.firstErr != nil {
+		res.FirstError = r.firstErr.Error()
+	}
+	if r.ops == 0 {
+		return res, fmt.Errorf("load: no operation completed in the window: %v", r.firstErr)
+	}
+	return res, nil
+}
+
+func cmp0(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// window runs the warm-up and the timed window, sampling CPU time at both ends.
+func (r *run) window(ctx context.Context) (Result, error) {
+	defer r.phase.Store(phaseDone)
+	sleep := func(d time.Duration) error {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := sleep(r.cfg.Warmup); err != nil {
+		return Result{}, err
+	}
+	var cpu0, cpu1 time.Duration
+	var err error
+	if r.cfg.CPUPID != 0 {
+		if cpu0, err = procstat.CPUTime(r.cfg.CPUPID); err != nil {
+			return Result{}, err
+		}
+	}
+	t0 := time.Now()
+	r.phase.Store(phaseMeasure)
+	if err := sleep(r.cfg.Duration); err != nil {
+		return Result{}, err
+	}
+	r.phase.Store(phaseDone)
+	t1 := time.Now()
+	if r.cfg.CPUPID != 0 {
+		if cpu1, err = procstat.CPUTime(r.cfg.CPUPID); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Seconds: t1.Sub(t0).Seconds(), CPUSeconds: (cpu1 - cpu0).Seconds()}, nil
+}
+
+// handshakeWorker opens, upgrades and closes connections one after another.
+func (r *run) handshakeWorker(_ int, h *stats.Histogram) uint64 {
+	var n uint64
+	for {
+		p := r.phase.Load()
+		if p == phaseDone {
+			return n
+		}
+		t0 := time.Now()
+		c, err := r.handshake()
+		if err != nil {
+			if p == phaseMeasure {
+				r.fail(err)
+			}
+			time.Sleep(time.Millisecond) // do not spin on a refusing target
+			continue
+		}
+		lat := time.Since(t0)
+		c.Close()
+		if r.phase.Load() == phaseMeasure {
+			h.Record(lat)
+			n++
+		}
+	}
+}
+
+func (r *run) handshake() (*wsproto.Client, error) {
+	conn, err := r.d.dial(r.cfg.Addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	c, err := wsproto.Handshake(conn, r.cfg.Addr, r.cfg.Path)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	return c, nil
+}
+
+func (r *run) connectAll(n int) ([]*wsproto.Client, error) {
+	out := make([]*wsproto.Client, 0, n)
+	for range n {
+		c, err := r.handshake()
+		if err != nil {
+			for _, c := range out {
+				c.Close()
+			}
+			return nil, err
+		}
+		if tc, ok := c.Conn.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		c.Conn.SetDeadline(r.end)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+var errMismatch = errors.New("load: echoed payload differs")
+
+// echoWorker ping-pongs one message at a time on c (closed loop).
+func (r *run) echoWorker(c *wsproto.Client, h *stats.Histogram) uint64 {
+	defer c.Close()
+	want := make([]byte, r.cfg.Size)
+	for i := range want {
+		want[i] = byte('a' + i%26)
+	}
+	masked := bytes.Clone(want)
+	c.Premask(masked)
+	buf := make([]byte, r.cfg.Size)
+	var n uint64
+	for r.phase.Load() != phaseDone {
+		t0 := time.Now()
+		if err := c.WritePremasked(wsproto.OpBinary, masked); err != nil {
+			r.fail(err)
+			return n
+		}
+		hd, got, err := c.ReadMessage(buf)
+		if err != nil {
+			r.fail(err)
+			return n
+		}
+		lat := time.Since(t0)
+		// Small payloads are compared whole; large ones at both ends, to keep
+		// the client's CPU for sending.
+		ok := hd.Op == wsproto.OpBinary && len(got) == len(want)
+		if ok && len(want) <= 1024 {
+			ok = bytes.Equal(got, want)
+		} else if ok && len(want) > 0 {
+			ok = got[0] == want[0] && got[len(got)-1] == want[len(want)-1]
+		}
+		if !ok {
+			r.fail(errMismatch)
+			return n
+		}
+		if r.phase.Load() == phaseMeasure {
+			h.Record(lat)
+			n++
+		}
+	}
+	return n
+}

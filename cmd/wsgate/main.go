@@ -1,0 +1,314 @@
+// Command wsgate is a WebSocket-native reverse proxy that reads nginx's
+// configuration language. Flags and signals follow nginx's.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/internal/conf"
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/echo"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/server"
+)
+
+//go:embed default.conf
+var defaultConf string
+
+// defaultConfPath is where wsgate looks when -c is not given.
+const defaultConfPath = "/etc/wsgate/wsgate.conf"
+
+type options struct {
+	conf, prefix, globals, errLog, signal         string
+	test, dump, version, versionLong, quiet, help bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("wsgate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.conf, "c", "", "set configuration `file` (default "+defaultConfPath+", else the embedded demo)")
+	fs.StringVar(&o.prefix, "p", "", "set prefix `path` (default: the configuration file's directory)")
+	fs.StringVar(&o.globals, "g", "", "set global `directives` out of the configuration file")
+	fs.StringVar(&o.errLog, "e", "", "set error log `file` for startup (default: stderr)")
+	fs.StringVar(&o.signal, "s", "", "send `signal` to the running instance: stop, quit, reopen, reload")
+	fs.BoolVar(&o.test, "t", false, "test configuration and exit")
+	fs.BoolVar(&o.dump, "T", false, "test configuration, dump it and exit")
+	fs.BoolVar(&o.version, "v", false, "show version and exit")
+	fs.BoolVar(&o.versionLong, "V", false, "show version and build details and exit")
+	fs.BoolVar(&o.quiet, "q", false, "suppress non-error messages during configuration testing")
+	fs.BoolVar(&o.help, "h", false, "show this help")
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	if o.help {
+		fs.Usage()
+		return 0
+	}
+	if o.version || o.versionLong {
+		fmt.Fprintf(stderr, "wsgate version: wsgate/%s\n", server.Version)
+		if o.versionLong {
+			fmt.Fprintf(stderr, "built with %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		}
+		return 0
+	}
+	emerg := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "wsgate: [emerg] "+format+"\n", a...)
+		return 1
+	}
+
+	cfg, demo, err := loadConfig(o)
+	if err != nil {
+		if o.test || o.dump {
+			fmt.Fprintf(stderr, "wsgate: [emerg] %v\nwsgate: configuration file %s test failed\n", err, o.conf)
+			return 1
+		}
+		return emerg("%v", err)
+	}
+	defer func() {
+		if demo != nil {
+			demo.Close()
+		}
+	}()
+	for _, w := range cfg.Warnings {
+		if !o.quiet || o.signal != "" {
+			fmt.Fprintf(stderr, "wsgate: [warn] %s\n", w)
+		}
+	}
+	if o.signal != "" {
+		return sendSignal(cfg, o.signal, stderr)
+	}
+	if o.test || o.dump {
+		if o.dump {
+			dump(cfg.File, demo != nil, stderr)
+		}
+		if !o.quiet {
+			fmt.Fprintf(stderr, "wsgate: the configuration file %s syntax is ok\n", cfg.File)
+			fmt.Fprintf(stderr, "wsgate: configuration file %s test is successful\n", cfg.File)
+		}
+		return 0
+	}
+	if cfg.Daemon && os.Getenv("WSGATE_DAEMON") == "" {
+		return daemonize(stderr)
+	}
+	return serve(o, cfg, demo, stderr)
+}
+
+// loadConfig reads -c, the default path, or the embedded demo; the demo's
+// backend is started here because its address is part of the config.
+func loadConfig(o options) (*config.Config, *echo.Server, error) {
+	opts := config.Options{Prefix: o.prefix, Globals: o.globals, Root: os.Geteuid() == 0}
+	path := o.conf
+	if path == "" {
+		if _, err := os.Stat(defaultConfPath); err == nil {
+			path = defaultConfPath
+		}
+	}
+	if path != "" {
+		cfg, err := config.Load(path, opts)
+		return cfg, nil, err
+	}
+	srv, err := echo.Start("127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	listen := "127.0.0.1:8080"
+	if v := os.Getenv("WSGATE_DEMO_LISTEN"); v != "" {
+		listen = v
+	}
+	text := strings.NewReplacer("{{ECHO}}", srv.Addr(), "{{LISTEN}}", listen,
+		"{{PID}}", filepath.Join(os.TempDir(), "wsgate-demo.pid")).Replace(defaultConf)
+	if opts.Prefix == "" {
+		opts.Prefix, _ = os.Getwd()
+	}
+	cfg, err := config.LoadBytes("(embedded default)", []byte(text), opts)
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return cfg, srv, nil
+}
+
+func dump(file string, embedded bool, w io.Writer) {
+	if embedded {
+		fmt.Fprintf(w, "# configuration file (embedded default):\n%s\n", defaultConf)
+		return
+	}
+	ds, err := conf.ParseFile(file, conf.Options{})
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(w, "# configuration file %s:\n", file)
+	conf.Dump(w, ds)
+}
+
+func openLogs(cfg *config.Config) (*errlog.Logger, error) {
+	targets := make([]errlog.Target, len(cfg.ErrorLogs))
+	for i, el := range cfg.ErrorLogs {
+		targets[i] = errlog.Target{Path: cfg.Abs(el.Path), Level: errlog.Level(el.Level)}
+	}
+	return errlog.Open(targets)
+}
+
+func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) int {
+	raiseNoFile()
+	runtime.GOMAXPROCS(cfg.WorkerProcesses)
+	log, err := openLogs(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsgate: [emerg] %v\n", err)
+		return 1
+	}
+	srv := server.New(log)
+	if err := srv.Apply(cfg, log); err != nil {
+		fmt.Fprintf(stderr, "wsgate: [emerg] %v\n", err)
+		log.Printf(errlog.Emerg, 0, "%v", err)
+		log.Close()
+		return 1
+	}
+	if err := dropPrivileges(cfg, log); err != nil {
+		fmt.Fprintf(stderr, "wsgate: [emerg] %v\n", err)
+		srv.Close()
+		return 1
+	}
+	pidPath := cfg.Abs(cfg.PID)
+	if err := writePID(pidPath); err != nil {
+		fmt.Fprintf(stderr, "wsgate: [emerg] %v\n", err)
+		srv.Close()
+		return 1
+	}
+	defer os.Remove(pidPath)
+	log.Printf(errlog.Notice, 0, "wsgate/%s started, pid %d, listening on %v", server.Version, os.Getpid(), srv.Addrs())
+
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	cur := cfg
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			log.Printf(errlog.Notice, 0, "signal 1 (SIGHUP) received from %d, reconfiguring", os.Getppid())
+			next, err := reload(o, cur, srv, log)
+			if err != nil {
+				log.Printf(errlog.Emerg, 0, "%v", err)
+				log.Printf(errlog.Notice, 0, "reload failed, the previous configuration keeps serving")
+				continue
+			}
+			if next.log != log {
+				old := log
+				log = next.log
+				old.Close()
+			}
+			cur = next.cfg
+			log.Printf(errlog.Notice, 0, "reconfiguring done")
+		case syscall.SIGUSR1:
+			log.Printf(errlog.Notice, 0, "signal 10 (SIGUSR1) received, reopening logs")
+			if err := log.Reopen(); err != nil {
+				log.Printf(errlog.Alert, 0, "%v", err)
+			}
+		case syscall.SIGQUIT:
+			log.Printf(errlog.Notice, 0, "signal 3 (SIGQUIT) received, shutting down gracefully")
+			srv.Shutdown(context.Background())
+			log.Printf(errlog.Notice, 0, "exit")
+			log.Close()
+			return 0
+		case syscall.SIGTERM, syscall.SIGINT:
+			log.Printf(errlog.Notice, 0, "signal %d (%v) received, exiting", sig.(syscall.Signal), sig)
+			srv.Close()
+			log.Printf(errlog.Notice, 0, "exit")
+			log.Close()
+			return 0
+		}
+	}
+	return 0
+}
+
+type reloaded struct {
+	cfg *config.Config
+	log *errlog.Logger
+}
+
+// reload builds the new configuration beside the running one; any error
+// leaves the running one untouched.
+func reload(o options, cur *config.Config, srv *server.Server, log *errlog.Logger) (*reloaded, error) {
+	if cur.File == "(embedded default)" {
+		return nil, errors.New("the embedded default configuration cannot be reloaded; start wsgate with -c FILE")
+	}
+	o.conf = cur.File
+	next, _, err := loadConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	nlog, err := openLogs(next)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Apply(next, nlog); err != nil {
+		nlog.Close()
+		return nil, err
+	}
+	if next.WorkerProcesses != cur.WorkerProcesses {
+		runtime.GOMAXPROCS(next.WorkerProcesses)
+	}
+	return &reloaded{cfg: next, log: nlog}, nil
+}
+
+func writePID(path string) error {
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("open() %q failed (%v)", path, err)
+	}
+	return nil
+}
+
+// sendSignal implements -s through the pid file, as nginx.
+func sendSignal(cfg *config.Config, name string, stderr io.Writer) int {
+	sigs := map[string]syscall.Signal{"stop": syscall.SIGTERM, "quit": syscall.SIGQUIT, "reopen": syscall.SIGUSR1, "reload": syscall.SIGHUP}
+	sig, ok := sigs[name]
+	if !ok {
+		fmt.Fprintf(stderr, "wsgate: invalid option: \"-s %s\"\n", name)
+		return 1
+	}
+	path := cfg.Abs(cfg.PID)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsgate: [error] open() \"%s\" failed (%v)\n", path, err)
+		return 1
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		fmt.Fprintf(stderr, "wsgate: [error] invalid PID number \"%s\" in \"%s\"\n", strings.TrimSpace(string(b)), path)
+		return 1
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		fmt.Fprintf(stderr, "wsgate: [alert] kill(%d, %d) failed (%v)\n", pid, int(sig), err)
+		return 1
+	}
+	return 0
+}
+
+// raiseNoFile lifts the soft descriptor limit to the hard one, as the
+// connection limit is planned against it.
+func raiseNoFile() {
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+	}
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"syscall"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
+)
+
+// daemonize re-executes wsgate detached from the terminal (Go cannot fork):
+// the child runs the server, the parent returns at once, as nginx's
+// `daemon on`.
+func daemonize(stderr io.Writer) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "wsgate: [emerg] daemon: %v\n", err)
+		return 1
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsgate: [emerg] daemon: %v\n", err)
+		return 1
+	}
+	defer null.Close()
+	cmd := exec.Command(self, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), "WSGATE_DAEMON=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(stderr, "wsgate: [emerg] daemon: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// dropPrivileges switches to `user` once listeners are bound and logs are
+// open, as nginx's workers do. Without `user` wsgate keeps its identity
+// (nginx would switch to nobody). As non-root the directive is ignored with
+// nginx's warning.
+func dropPrivileges(cfg *config.Config, log *errlog.Logger) error {
+	if cfg.User == "" {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		log.Printf(errlog.Warn, 0, "the \"user\" directive makes sense only if wsgate runs with super-user privileges, ignored")
+		return nil
+	}
+	u, err := user.Lookup(cfg.User)
+	if err != nil {
+		return fmt.Errorf("getpwnam(\"%s\") failed", cfg.User)
+	}
+	gname := cfg.Group
+	gid, _ := strconv.Atoi(u.Gid)
+	if gname != "" {
+		g, err := user.LookupGroup(gname)
+		if err != nil {
+			return fmt.Errorf("getgrnam(\"%s\") failed", gname)
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	if err := syscall.Setgroups([]int{gid}); err != nil {
+		return fmt.Errorf("setgroups(%d) failed (%v)", gid, err)
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return fmt.Errorf("setgid(%d) failed (%v)", gid, err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return fmt.Errorf("setuid(%d) failed (%v)", uid, err)
+	}
+	log.Printf(errlog.Notice, 0, "running as user %s (uid %d, gid %d)", cfg.User, uid, gid)
+	return nil
+}

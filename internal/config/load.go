@@ -1,0 +1,542 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/conf"
+	"github.com/wsgate/wsgate/internal/vars"
+)
+
+// Options changes how Load reads a file.
+type Options struct {
+	Prefix string // -p; "" means the main file's directory
+	// Globals are extra main-level directives (-g), parsed before the file.
+	Globals string
+	// Resolve looks host names up; nil means net.DefaultResolver. Tests
+	// inject a table to map the seed's example host names.
+	Resolve func(host string) ([]netip.Addr, error)
+	// Root reports whether the process runs as root (default listen port).
+	Root bool
+}
+
+// Load reads the file at path and every file it includes into a Config.
+func Load(path string, opts Options) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	l := newLoader(abs, opts)
+	ds, err := conf.ParseFile(abs, conf.Options{Warn: l.warnAt})
+	if err != nil {
+		return nil, err
+	}
+	return l.load(ds)
+}
+
+// LoadBytes reads src as if it were the file at name (for the embedded
+// default and tests).
+func LoadBytes(name string, src []byte, opts Options) (*Config, error) {
+	l := newLoader(name, opts)
+	ds, err := conf.Parse(name, src, conf.Options{Warn: l.warnAt})
+	if err != nil {
+		return nil, err
+	}
+	return l.load(ds)
+}
+
+type loader struct {
+	cfg       *Config
+	opts      Options
+	upstreams map[string]*Upstream
+	pending   []pendingProxy
+	maps      []func() error
+	mapNames  map[string]*conf.Directive
+	seen      map[string]*conf.Directive // main-level "only once" directives
+	eventsSet bool
+}
+
+type pendingProxy struct {
+	d   *conf.Directive
+	lc  *LocConf
+	loc *Location
+}
+
+func newLoader(file string, opts Options) *loader {
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = filepath.Dir(file)
+	}
+	cfg := &Config{
+		File:              file,
+		Prefix:            prefix,
+		PID:               "logs/wsgate.pid",
+		ErrorLogs:         nil,
+		WorkerConnections: 512,
+		Vars:              vars.NewTable(),
+	}
+	return &loader{
+		cfg:       cfg,
+		opts:      opts,
+		upstreams: map[string]*Upstream{},
+		mapNames:  map[string]*conf.Directive{},
+		seen:      map[string]*conf.Directive{},
+	}
+}
+
+func (l *loader) warnAt(file string, line int, msg string) {
+	if file != "" {
+		msg = fmt.Sprintf("%s in %s:%d", msg, file, line)
+	}
+	l.cfg.Warnings = append(l.cfg.Warnings, msg)
+}
+
+func (l *loader) warn(d *conf.Directive, format string, args ...any) {
+	l.warnAt(d.File, d.Line, fmt.Sprintf(format, args...))
+}
+
+func (l *loader) load(ds []*conf.Directive) (*Config, error) {
+	if l.opts.Globals != "" {
+		gs, err := conf.Parse("command line", []byte(l.opts.Globals), conf.Options{})
+		if err != nil {
+			return nil, err
+		}
+		ds = append(gs, ds...)
+	}
+	if err := l.declare(ds); err != nil {
+		return nil, err
+	}
+	main := &scope{kind: cMain}
+	if err := l.block(ds, main); err != nil {
+		return nil, err
+	}
+	for _, f := range l.maps {
+		if err := f(); err != nil {
+			return nil, err
+		}
+	}
+	if l.cfg.HTTP != nil {
+		if err := l.finishHTTP(); err != nil {
+			return nil, err
+		}
+	}
+	if len(l.cfg.ErrorLogs) == 0 {
+		l.cfg.ErrorLogs = []ErrorLog{{Path: "logs/error.log", Level: LevelError}}
+	}
+	if l.cfg.WorkerProcesses == 0 {
+		l.cfg.WorkerProcesses = runtime.NumCPU()
+	}
+	return l.cfg, nil
+}
+
+// declare runs before everything else so that templates can name a map or
+// a `set` variable defined further down, as nginx allows.
+func (l *loader) declare(ds []*conf.Directive) error {
+	for _, d := range ds {
+		switch d.Name {
+		case "map":
+			if !d.IsBlock() || len(d.Args) != 2 {
+				continue // reported with its position by the main pass
+			}
+			name, ok := varName(d.Args[1])
+			if !ok {
+				return conf.Errorf(d, "invalid variable name %q", d.Args[1])
+			}
+			if prev := l.mapNames[name]; prev != nil {
+				return conf.Errorf(d, "the duplicate \"%s\" variable", name)
+			}
+			l.mapNames[name] = d
+			spec, err := l.mapSpec(d, name)
+			if err != nil {
+				return err
+			}
+			f, err := l.cfg.Vars.DeclareMap(spec)
+			if err != nil {
+				return conf.Errorf(d, "%v", err)
+			}
+			l.maps = append(l.maps, func() error {
+				if err := f(); err != nil {
+					return conf.Errorf(d, "%v", err)
+				}
+				return nil
+			})
+		case "set":
+			if len(d.Args) == 2 {
+				if name, ok := varName(d.Args[0]); ok {
+					if _, err := l.cfg.Vars.DefineSet(name); err != nil {
+						return conf.Errorf(d, "%v", err)
+					}
+				}
+			}
+		}
+		if d.IsBlock() && d.Name != "map" {
+			if err := l.declare(d.Block); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func varName(s string) (string, bool) {
+	if len(s) < 2 || s[0] != '$' {
+		return "", false
+	}
+	for i := 1; i < len(s); i++ {
+		if !(s[i] == '_' || s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9') {
+			return "", false
+		}
+	}
+	return s[1:], true
+}
+
+func (l *loader) mapSpec(d *conf.Directive, name string) (vars.MapSpec, error) {
+	spec := vars.MapSpec{Source: d.Args[0], Result: name}
+	seenDefault := false
+	for _, e := range d.Block {
+		if e.IsBlock() {
+			return spec, conf.Errorf(e, "unexpected \"{\"")
+		}
+		switch {
+		case e.Name == "hostnames" && len(e.Args) == 0:
+			spec.Hostnames = true
+			continue
+		case e.Name == "volatile" && len(e.Args) == 0:
+			continue
+		case e.Name == "default" && len(e.Args) == 1 && !quoted(e, -1):
+			if seenDefault {
+				return spec, conf.Errorf(e, "duplicate default map parameter")
+			}
+			seenDefault = true
+			spec.Default = e.Args[0]
+			continue
+		case e.Name == "include":
+			return spec, conf.Errorf(e, "\"include\" inside \"map\" is not supported yet")
+		}
+		if len(e.Args) != 1 {
+			return spec, conf.Errorf(e, "invalid number of the map parameters")
+		}
+		spec.Entries = append(spec.Entries, vars.MapEntry{Key: e.Name, Value: e.Args[0]})
+	}
+	return spec, nil
+}
+
+// quoted reports whether the directive's name (i = -1) or argument i was
+// quoted; the parser records it so that `'default'` is a key, not a keyword.
+func quoted(d *conf.Directive, i int) bool {
+	if i < 0 {
+		return false
+	}
+	return i < len(d.Quoted) && d.Quoted[i]
+}
+
+// scope is where a directive appears and what it configures.
+type scope struct {
+	kind   ctxMask
+	server *Server
+	loc    *Location
+	lc     *LocConf
+	ups    *Upstream
+}
+
+func (l *loader) block(ds []*conf.Directive, s *scope) error {
+	for _, d := range ds {
+		if err := l.directive(d, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *loader) directive(d *conf.Directive, s *scope) error {
+	spec, ok := table[d.Name]
+	if !ok {
+		return conf.Errorf(d, "unknown directive \"%s\"", d.Name)
+	}
+	if spec.ctx&s.kind == 0 {
+		return conf.Errorf(d, "\"%s\" directive is not allowed here", d.Name)
+	}
+	if !spec.either && spec.block != d.IsBlock() {
+		if spec.block {
+			return conf.Errorf(d, "directive \"%s\" has no opening \"{\"", d.Name)
+		}
+		return conf.Errorf(d, "directive \"%s\" is not terminated by \";\"", d.Name)
+	}
+	if len(d.Args) < spec.min || (spec.max >= 0 && len(d.Args) > spec.max) {
+		return conf.Errorf(d, "invalid number of arguments in \"%s\" directive", d.Name)
+	}
+	if spec.notYet != "" {
+		return conf.Errorf(d, "\"%s\" directive is not supported yet (%s)", d.Name, spec.notYet)
+	}
+	if spec.once && s.kind == cMain {
+		if prev := l.seen[d.Name]; prev != nil {
+			return conf.Errorf(d, "\"%s\" directive is duplicate", d.Name)
+		}
+		l.seen[d.Name] = d
+	}
+	if spec.fn == nil {
+		return nil // accepted for compatibility; see docs/directives.md
+	}
+	return spec.fn(l, d, s)
+}
+
+// finishHTTP resolves what could not be resolved in file order (proxy_pass
+// to an upstream defined further down) and pushes inherited settings down.
+func (l *loader) finishHTTP() error {
+	h := l.cfg.HTTP
+	for _, p := range l.pending {
+		if err := l.resolveProxy(p); err != nil {
+			return err
+		}
+	}
+	for _, srv := range h.Servers {
+		merge(srv.Loc.Conf, h.Loc)
+		l.mergeTree(srv.Loc, srv.Loc.Conf)
+		l.mergeTree(srv.Locations, srv.Loc.Conf)
+		if len(srv.Listens) == 0 {
+			port := 8000
+			if l.opts.Root {
+				port = 80
+			}
+			ap := netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port))
+			srv.Listens = append(srv.Listens, Listen{Addr: ap.String(), AddrPort: ap, File: srv.File, Line: srv.Line})
+		}
+		if len(srv.Names) == 0 {
+			srv.Names = []ServerName{{Name: "", Kind: NameExact}}
+		}
+	}
+	if err := checkDefaults(h.Servers); err != nil {
+		return err
+	}
+	for _, srv := range h.Servers {
+		walk(srv.Locations, func(loc *Location) {
+			if loc.Modifier == "if" || loc == srv.Locations {
+				return
+			}
+			c := loc.Conf
+			if c.Proxy == nil {
+				return
+			}
+			if !hasHeader(c.ProxyHeaders, "Upgrade") || !hasHeader(c.ProxyHeaders, "Connection") || c.ProxyHTTPVersion != "1.1" {
+				l.warnAt(loc.File, loc.Line, fmt.Sprintf("location \"%s\" proxies without \"proxy_http_version 1.1\" and \"proxy_set_header Upgrade/Connection\": WebSocket handshakes through it will fail, as with nginx", loc.Path))
+			}
+		})
+	}
+	return nil
+}
+
+func hasHeader(hs []Header, name string) bool {
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func walk(loc *Location, f func(*Location)) {
+	f(loc)
+	for _, c := range loc.Children {
+		walk(c, f)
+	}
+	for _, op := range loc.Rewrite {
+		if op.Kind == OpIf {
+			walk(op.If, f)
+		}
+	}
+}
+
+func (l *loader) mergeTree(loc *Location, parent *LocConf) {
+	if loc.Conf != parent {
+		merge(loc.Conf, parent)
+	}
+	for _, c := range loc.Children {
+		l.mergeTree(c, loc.Conf)
+	}
+	for _, op := range loc.Rewrite {
+		if op.Kind == OpIf {
+			l.mergeTree(op.If, loc.Conf)
+		}
+	}
+}
+
+// checkDefaults rejects two default_server flags on one address, as nginx.
+func checkDefaults(servers []*Server) error {
+	defaults := map[string]bool{}
+	for _, srv := range servers {
+		for _, ls := range srv.Listens {
+			if !ls.DefaultServer {
+				continue
+			}
+			if defaults[ls.Addr] {
+				return &conf.Error{File: ls.File, Line: ls.Line, Msg: fmt.Sprintf("a duplicate default server for %s", ls.Addr)}
+			}
+			defaults[ls.Addr] = true
+		}
+	}
+	return nil
+}
+
+func defaultLocConf() *LocConf {
+	return &LocConf{
+		ProxyHTTPVersion: "1.0",
+		ConnectTimeout:   60 * time.Second,
+		ReadTimeout:      60 * time.Second,
+		SendTimeout:      60 * time.Second,
+		Buffering:        true,
+		RequestBuffering: true,
+		BufferSize:       4096,
+		Buffers:          [2]int{8, 4096},
+		KeepaliveTimeout: 75 * time.Second,
+		TCPNoDelay:       true,
+		Root:             "html",
+		Index:            []string{"index.html"},
+		ClientMaxBody:    1 << 20,
+		WebSocketFrames:  true,
+		ServerTokens:     true,
+		DefaultType:      "text/plain",
+		set:              map[string]bool{},
+	}
+}
+
+func newLocConf() *LocConf { return &LocConf{set: map[string]bool{}} }
+
+// merge fills every setting c did not write with parent's, nginx's
+// ngx_conf_merge_* rule; arrays (proxy_set_header, add_header) are
+// inherited only when c wrote none of them.
+func merge(c, p *LocConf) {
+	for name, copyFn := range mergers {
+		if !c.set[name] {
+			copyFn(c, p)
+			if p.set[name] {
+				c.set[name] = true // so a grandchild sees it as written above
+			}
+		}
+	}
+}
+
+var mergers = map[string]func(c, p *LocConf){
+	"proxy_pass":              func(c, p *LocConf) {},
+	"proxy_http_version":      func(c, p *LocConf) { c.ProxyHTTPVersion = p.ProxyHTTPVersion },
+	"proxy_set_header":        func(c, p *LocConf) { c.ProxyHeaders = p.ProxyHeaders },
+	"proxy_connect_timeout":   func(c, p *LocConf) { c.ConnectTimeout = p.ConnectTimeout },
+	"proxy_read_timeout":      func(c, p *LocConf) { c.ReadTimeout = p.ReadTimeout },
+	"proxy_send_timeout":      func(c, p *LocConf) { c.SendTimeout = p.SendTimeout },
+	"proxy_buffering":         func(c, p *LocConf) { c.Buffering = p.Buffering },
+	"proxy_request_buffering": func(c, p *LocConf) { c.RequestBuffering = p.RequestBuffering },
+	"proxy_buffer_size":       func(c, p *LocConf) { c.BufferSize = p.BufferSize },
+	"proxy_buffers":           func(c, p *LocConf) { c.Buffers = p.Buffers },
+	"add_header":              func(c, p *LocConf) { c.AddHeaders = p.AddHeaders },
+	"keepalive_timeout":       func(c, p *LocConf) { c.KeepaliveTimeout = p.KeepaliveTimeout },
+	"tcp_nodelay":             func(c, p *LocConf) { c.TCPNoDelay = p.TCPNoDelay },
+	"root":                    func(c, p *LocConf) { c.Root = p.Root },
+	"index":                   func(c, p *LocConf) { c.Index = p.Index },
+	"error_log":               func(c, p *LocConf) { c.ErrorLogs = p.ErrorLogs },
+	"client_max_body_size":    func(c, p *LocConf) { c.ClientMaxBody = p.ClientMaxBody },
+	"websocket_frames":        func(c, p *LocConf) { c.WebSocketFrames = p.WebSocketFrames },
+	"server_tokens":           func(c, p *LocConf) { c.ServerTokens = p.ServerTokens },
+	"default_type":            func(c, p *LocConf) { c.DefaultType = p.DefaultType },
+}
+
+// resolveProxy compiles a proxy_pass once every upstream is known.
+func (l *loader) resolveProxy(p pendingProxy) error {
+	d := p.d
+	raw := d.Args[0]
+	tpl, err := l.cfg.Vars.Compile(raw)
+	if err != nil {
+		return conf.Errorf(d, "%v", err)
+	}
+	pp := &ProxyPass{}
+	if !tpl.IsConst() {
+		pp.Dynamic = tpl
+		pp.Scheme = "http"
+		p.lc.Proxy = pp
+		return nil
+	}
+	var rest string
+	switch {
+	case strings.HasPrefix(raw, "http://"):
+		pp.Scheme, rest = "http", raw[len("http://"):]
+	case strings.HasPrefix(raw, "https://"):
+		return conf.Errorf(d, "\"proxy_pass\" to https:// backends is not supported yet (TLS issue)")
+	default:
+		return conf.Errorf(d, "invalid URL prefix in \"%s\"", raw)
+	}
+	hostport, uri, hasURI := strings.Cut(rest, "/")
+	if hasURI {
+		uri = "/" + uri
+	}
+	if hostport == "" {
+		return conf.Errorf(d, "no host in \"%s\"", raw)
+	}
+	pp.HostPort, pp.URI, pp.HasURI = hostport, uri, hasURI
+	loc := p.loc
+	if hasURI && loc != nil && (loc.Modifier == "~" || loc.Modifier == "~*" || loc.Modifier == "if") {
+		return conf.Errorf(d, "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block")
+	}
+	if u, ok := l.upstreams[hostport]; ok {
+		pp.Upstream = u
+	} else {
+		u, err := l.implicitUpstream(d, hostport)
+		if err != nil {
+			return err
+		}
+		pp.Upstream = u
+	}
+	p.lc.Proxy = pp
+	return nil
+}
+
+func (l *loader) implicitUpstream(d *conf.Directive, hostport string) (*Upstream, error) {
+	if u, ok := l.upstreams["\x00"+hostport]; ok {
+		return u, nil
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = hostport, "80"
+	}
+	addrs, err := l.resolve(host)
+	if err != nil {
+		return nil, conf.Errorf(d, "host not found in upstream \"%s\"", hostport)
+	}
+	u := &Upstream{Name: hostport, Implicit: true, File: d.File, Line: d.Line}
+	for _, a := range addrs {
+		u.Servers = append(u.Servers, UpstreamServer{Name: hostport, Addr: net.JoinHostPort(a.String(), port), Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second})
+	}
+	l.upstreams["\x00"+hostport] = u
+	return u, nil
+}
+
+func (l *loader) resolve(host string) ([]netip.Addr, error) {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a}, nil
+	}
+	if l.opts.Resolve != nil {
+		return l.opts.Resolve(host)
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return nil, fmt.Errorf("host not found")
+	}
+	var out []netip.Addr
+	for _, ip := range ips {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out, nil
+}
+
+// Abs resolves a path from the prefix, as nginx does for logs, pid and root.
+func (c *Config) Abs(p string) string {
+	if p == "" || filepath.IsAbs(p) || p == "stderr" || strings.HasPrefix(p, "/dev/") {
+		return p
+	}
+	return filepath.Join(c.Prefix, p)
+}

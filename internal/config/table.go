@@ -1,0 +1,777 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/conf"
+)
+
+type ctxMask uint16
+
+const (
+	cMain ctxMask = 1 << iota
+	cEvents
+	cHTTP
+	cServer
+	cLocation
+	cLocIf
+	cSrvIf
+	cUpstream
+	cTypes
+)
+
+const (
+	cLoc    = cLocation | cLocIf
+	cHSL    = cHTTP | cServer | cLocation
+	cHSLIf  = cHSL | cLocIf
+	cAnyRew = cServer | cLocation | cLocIf | cSrvIf
+)
+
+type dirSpec struct {
+	ctx      ctxMask
+	min, max int // argument count; max -1 means any
+	block    bool
+	either   bool // block or simple; fn decides (server)
+	once     bool
+	fn       func(l *loader, d *conf.Directive, s *scope) error
+	notYet   string // the open issue that will implement it
+}
+
+var table map[string]dirSpec
+
+func init() {
+	noop := func(*loader, *conf.Directive, *scope) error { return nil }
+	table = map[string]dirSpec{
+		// main
+		"worker_processes":     {ctx: cMain, min: 1, max: 1, once: true, fn: dWorkerProcesses},
+		"error_log":            {ctx: cMain | cHSL, min: 1, max: 2, fn: dErrorLog},
+		"pid":                  {ctx: cMain, min: 1, max: 1, once: true, fn: func(l *loader, d *conf.Directive, s *scope) error { l.cfg.PID = d.Args[0]; return nil }},
+		"user":                 {ctx: cMain, min: 1, max: 2, once: true, fn: dUser},
+		"daemon":               {ctx: cMain, min: 1, max: 1, once: true, fn: dDaemon},
+		"worker_rlimit_nofile": {ctx: cMain, min: 1, max: 1, fn: noop},
+		"pcre_jit":             {ctx: cMain, min: 1, max: 1, fn: noop},
+		"events":               {ctx: cMain, block: true, once: true, fn: dEvents},
+		"worker_connections":   {ctx: cEvents, min: 1, max: 1, fn: dWorkerConnections},
+		"use":                  {ctx: cEvents, min: 1, max: 1, fn: noop},
+		"multi_accept":         {ctx: cEvents, min: 1, max: 1, fn: noop},
+		"accept_mutex":         {ctx: cEvents, min: 1, max: 1, fn: noop},
+		"http":                 {ctx: cMain, block: true, once: true, fn: dHTTP},
+
+		// http
+		"server":   {ctx: cHTTP | cUpstream, min: 0, max: -1, either: true, fn: dServer},
+		"upstream": {ctx: cHTTP, min: 1, max: 1, block: true, fn: dUpstream},
+		"map":      {ctx: cHTTP, min: 2, max: 2, block: true, fn: noop}, // declared in the first pass
+		"types":    {ctx: cHTTP | cServer | cLocation, block: true, fn: noop},
+		"default_type": {ctx: cHSL, min: 1, max: 1, fn: func(l *loader, d *conf.Directive, s *scope) error {
+			s.lc.DefaultType = d.Args[0]
+			return s.lc.mark(d, "default_type")
+		}},
+		"sendfile":             {ctx: cHSLIf, min: 1, max: 1, fn: noop},
+		"tcp_nopush":           {ctx: cHSL, min: 1, max: 1, fn: noop},
+		"tcp_nodelay":          {ctx: cHSL, min: 1, max: 1, fn: flag("tcp_nodelay", func(c *LocConf) *bool { return &c.TCPNoDelay })},
+		"server_tokens":        {ctx: cHSL, min: 1, max: 1, fn: flag("server_tokens", func(c *LocConf) *bool { return &c.ServerTokens })},
+		"keepalive_timeout":    {ctx: cHSL, min: 1, max: 2, fn: dKeepaliveTimeout},
+		"client_max_body_size": {ctx: cHSL, min: 1, max: 1, fn: dClientMaxBody},
+
+		// server
+		"listen":      {ctx: cServer, min: 1, max: -1, fn: dListen},
+		"server_name": {ctx: cServer, min: 1, max: -1, fn: dServerName},
+		"location":    {ctx: cServer | cLocation, min: 1, max: 2, block: true, fn: dLocation},
+
+		// rewrite
+		"return": {ctx: cAnyRew, min: 1, max: 2, fn: dReturn},
+		"set":    {ctx: cAnyRew, min: 2, max: 2, fn: dSet},
+		"if":     {ctx: cServer | cLocation, min: 1, max: -1, block: true, fn: dIf},
+		"break":  {ctx: cAnyRew, min: 0, max: 0, fn: dBreak},
+
+		// proxy
+		"proxy_pass":              {ctx: cLoc, min: 1, max: 1, fn: dProxyPass},
+		"proxy_http_version":      {ctx: cHSL, min: 1, max: 1, fn: dProxyHTTPVersion},
+		"proxy_set_header":        {ctx: cHSL, min: 2, max: 2, fn: dProxySetHeader},
+		"proxy_connect_timeout":   {ctx: cHSL, min: 1, max: 1, fn: duration("proxy_connect_timeout", func(c *LocConf) *durationField { return &c.ConnectTimeout })},
+		"proxy_read_timeout":      {ctx: cHSL, min: 1, max: 1, fn: duration("proxy_read_timeout", func(c *LocConf) *durationField { return &c.ReadTimeout })},
+		"proxy_send_timeout":      {ctx: cHSL, min: 1, max: 1, fn: duration("proxy_send_timeout", func(c *LocConf) *durationField { return &c.SendTimeout })},
+		"proxy_buffering":         {ctx: cHSL, min: 1, max: 1, fn: flag("proxy_buffering", func(c *LocConf) *bool { return &c.Buffering })},
+		"proxy_request_buffering": {ctx: cHSL, min: 1, max: 1, fn: flag("proxy_request_buffering", func(c *LocConf) *bool { return &c.RequestBuffering })},
+		"proxy_buffer_size":       {ctx: cHSL, min: 1, max: 1, fn: dProxyBufferSize},
+		"proxy_buffers":           {ctx: cHSL, min: 2, max: 2, fn: dProxyBuffers},
+		"add_header":              {ctx: cHSLIf, min: 2, max: 3, fn: dAddHeader},
+		"root":                    {ctx: cHSLIf, min: 1, max: 1, fn: dRoot},
+		"index":                   {ctx: cHSL, min: 1, max: -1, fn: dIndex},
+		"websocket_frames":        {ctx: cHSL, min: 1, max: 1, fn: flag("websocket_frames", func(c *LocConf) *bool { return &c.WebSocketFrames })},
+
+		// Directives that other open issues implement: rejected, never ignored.
+		"ip_hash":                     {ctx: cUpstream, max: 0, notYet: "upstreams issue"},
+		"least_conn":                  {ctx: cUpstream, max: 0, notYet: "upstreams issue"},
+		"hash":                        {ctx: cUpstream, min: 1, max: 2, notYet: "upstreams issue"},
+		"random":                      {ctx: cUpstream, max: 2, notYet: "upstreams issue"},
+		"keepalive":                   {ctx: cUpstream, min: 1, max: 1, fn: dKeepalive},
+		"keepalive_requests":          {ctx: cHSL | cUpstream, min: 1, max: 1, notYet: "upstreams issue"},
+		"zone":                        {ctx: cUpstream, min: 1, max: 2, notYet: "upstreams issue"},
+		"health_check":                {ctx: cUpstream | cLocation, max: -1, notYet: "upstreams issue"},
+		"sticky":                      {ctx: cUpstream, min: 1, max: -1, notYet: "upstreams issue"},
+		"proxy_next_upstream":         {ctx: cHSL, min: 1, max: -1, notYet: "upstreams issue"},
+		"log_format":                  {ctx: cHTTP, min: 2, max: -1, notYet: "observability issue"},
+		"access_log":                  {ctx: cHSL | cLocIf, min: 1, max: -1, notYet: "observability issue"},
+		"stub_status":                 {ctx: cServer | cLocation, max: 1, notYet: "observability issue"},
+		"limit_req_zone":              {ctx: cHTTP, min: 3, max: 4, notYet: "traffic policy issue"},
+		"limit_req":                   {ctx: cHSL, min: 1, max: 3, notYet: "traffic policy issue"},
+		"limit_conn_zone":             {ctx: cHTTP, min: 2, max: 2, notYet: "traffic policy issue"},
+		"limit_conn":                  {ctx: cHSL, min: 2, max: 2, notYet: "traffic policy issue"},
+		"limit_req_status":            {ctx: cHSL, min: 1, max: 1, notYet: "traffic policy issue"},
+		"limit_conn_status":           {ctx: cHSL, min: 1, max: 1, notYet: "traffic policy issue"},
+		"allow":                       {ctx: cHSL, min: 1, max: 1, notYet: "traffic policy issue"},
+		"deny":                        {ctx: cHSL, min: 1, max: 1, notYet: "traffic policy issue"},
+		"set_real_ip_from":            {ctx: cHSL, min: 1, max: 1, notYet: "traffic policy issue"},
+		"real_ip_header":              {ctx: cHSL, min: 1, max: 1, notYet: "traffic policy issue"},
+		"ssl_certificate":             {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"ssl_certificate_key":         {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"ssl_protocols":               {ctx: cHTTP | cServer, min: 1, max: -1, notYet: "TLS issue"},
+		"ssl_ciphers":                 {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"ssl_prefer_server_ciphers":   {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"ssl_stapling":                {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"ssl_stapling_verify":         {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"ssl_trusted_certificate":     {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"ssl_session_cache":           {ctx: cHTTP | cServer, min: 1, max: 2, notYet: "TLS issue"},
+		"ssl_session_timeout":         {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"ssl_session_tickets":         {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"http2":                       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"http3":                       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"quic_retry":                  {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"websocket_ping_interval":     {ctx: cHSL, min: 1, max: 1, notYet: "WebSocket-aware relay issue"},
+		"websocket_ping_timeout":      {ctx: cHSL, min: 1, max: 1, notYet: "WebSocket-aware relay issue"},
+		"websocket_max_frame_size":    {ctx: cHSL, min: 1, max: 1, notYet: "WebSocket-aware relay issue"},
+		"websocket_max_message_size":  {ctx: cHSL, min: 1, max: 1, notYet: "WebSocket-aware relay issue"},
+		"websocket_message_rate":      {ctx: cHSL, min: 1, max: 3, notYet: "WebSocket-aware relay issue"},
+		"websocket_allowed_origins":   {ctx: cHSL, min: 1, max: -1, notYet: "WebSocket-aware relay issue"},
+		"websocket_subprotocols":      {ctx: cHSL, min: 1, max: -1, notYet: "WebSocket-aware relay issue"},
+		"websocket_drain_period":      {ctx: cHSL, min: 1, max: 1, notYet: "WebSocket-aware relay issue"},
+		"websocket_rebalance":         {ctx: cUpstream, max: 2, notYet: "WebSocket-aware relay issue"},
+		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "reliability issue"},
+		"client_body_timeout":         {ctx: cHSL, min: 1, max: 1, notYet: "reliability issue"},
+		"client_header_buffer_size":   {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "reliability issue"},
+		"large_client_header_buffers": {ctx: cHTTP | cServer, min: 2, max: 2, notYet: "reliability issue"},
+		"send_timeout":                {ctx: cHSL, min: 1, max: 1, notYet: "reliability issue"},
+		"reset_timedout_connection":   {ctx: cHSL, min: 1, max: 1, notYet: "reliability issue"},
+	}
+}
+
+type durationField = time.Duration
+
+func flag(name string, field func(*LocConf) *bool) func(*loader, *conf.Directive, *scope) error {
+	return func(l *loader, d *conf.Directive, s *scope) error {
+		v, err := parseFlag(d.Args[0])
+		if err != nil {
+			return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", d.Args[0], d.Name)
+		}
+		*field(s.lc) = v
+		return s.lc.mark(d, name)
+	}
+}
+
+func duration(name string, field func(*LocConf) *durationField) func(*loader, *conf.Directive, *scope) error {
+	return func(l *loader, d *conf.Directive, s *scope) error {
+		v, err := ParseDuration(d.Args[0])
+		if err != nil {
+			return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
+		}
+		*field(s.lc) = v
+		return s.lc.mark(d, name)
+	}
+}
+
+// mark records that this level wrote a setting; writing it twice at one
+// level is nginx's "is duplicate" error, except for list directives.
+func (c *LocConf) mark(d *conf.Directive, name string) error {
+	if c.set[name] {
+		switch name {
+		case "proxy_set_header", "add_header", "error_log", "index":
+		default:
+			return conf.Errorf(d, "\"%s\" directive is duplicate", d.Name)
+		}
+	}
+	c.set[name] = true
+	return nil
+}
+
+func dWorkerProcesses(l *loader, d *conf.Directive, s *scope) error {
+	if d.Args[0] == "auto" {
+		l.cfg.WorkerProcesses = 0
+		return nil
+	}
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 1 {
+		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive", d.Args[0], d.Name)
+	}
+	l.cfg.WorkerProcesses = n
+	return nil
+}
+
+func parseLevel(d *conf.Directive, s string) (Level, error) {
+	for i, n := range levelNames {
+		if n == s {
+			return Level(i), nil
+		}
+	}
+	return 0, conf.Errorf(d, "invalid log level \"%s\"", s)
+}
+
+func dErrorLog(l *loader, d *conf.Directive, s *scope) error {
+	el := ErrorLog{Path: d.Args[0], Level: LevelError}
+	if len(d.Args) == 2 {
+		lv, err := parseLevel(d, d.Args[1])
+		if err != nil {
+			return err
+		}
+		el.Level = lv
+	}
+	if strings.HasPrefix(el.Path, "syslog:") || strings.HasPrefix(el.Path, "memory:") {
+		return conf.Errorf(d, "\"%s\" error_log targets are not supported yet (observability issue)", strings.SplitN(el.Path, ":", 2)[0])
+	}
+	if s.kind == cMain {
+		l.cfg.ErrorLogs = append(l.cfg.ErrorLogs, el)
+		return nil
+	}
+	if !s.lc.set["error_log"] {
+		s.lc.ErrorLogs = nil
+	}
+	s.lc.ErrorLogs = append(s.lc.ErrorLogs, el)
+	return s.lc.mark(d, "error_log")
+}
+
+func dUser(l *loader, d *conf.Directive, s *scope) error {
+	l.cfg.User = d.Args[0]
+	if len(d.Args) == 2 {
+		l.cfg.Group = d.Args[1]
+	}
+	return nil
+}
+
+func dDaemon(l *loader, d *conf.Directive, s *scope) error {
+	v, err := parseFlag(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "invalid value \"%s\" in \"daemon\" directive, it must be \"on\" or \"off\"", d.Args[0])
+	}
+	l.cfg.Daemon = v
+	return nil
+}
+
+func dEvents(l *loader, d *conf.Directive, s *scope) error {
+	return l.block(d.Block, &scope{kind: cEvents})
+}
+
+func dWorkerConnections(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 1 {
+		return conf.Errorf(d, "invalid number \"%s\"", d.Args[0])
+	}
+	l.cfg.WorkerConnections = n
+	return nil
+}
+
+func dHTTP(l *loader, d *conf.Directive, s *scope) error {
+	h := &HTTP{Loc: defaultLocConf()}
+	l.cfg.HTTP = h
+	return l.block(d.Block, &scope{kind: cHTTP, lc: h.Loc})
+}
+
+func dServer(l *loader, d *conf.Directive, s *scope) error {
+	if s.kind == cUpstream {
+		return dUpstreamServer(l, d, s)
+	}
+	if !d.IsBlock() || len(d.Args) != 0 {
+		if !d.IsBlock() {
+			return conf.Errorf(d, "directive \"server\" has no opening \"{\"")
+		}
+		return conf.Errorf(d, "invalid number of arguments in \"server\" directive")
+	}
+	srv := &Server{File: d.File, Line: d.Line}
+	srv.Loc = &Location{Conf: newLocConf(), File: d.File, Line: d.Line}
+	srv.Locations = &Location{Conf: srv.Loc.Conf, File: d.File, Line: d.Line}
+	l.cfg.HTTP.Servers = append(l.cfg.HTTP.Servers, srv)
+	return l.block(d.Block, &scope{kind: cServer, server: srv, loc: srv.Loc, lc: srv.Loc.Conf})
+}
+
+func dListen(l *loader, d *conf.Directive, s *scope) error {
+	ls := Listen{File: d.File, Line: d.Line}
+	addr := d.Args[0]
+	if strings.HasPrefix(addr, "unix:") {
+		return conf.Errorf(d, "unix domain sockets in \"listen\" are not supported yet")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if _, perr := strconv.Atoi(addr); perr == nil {
+			host, port = "", addr
+		} else {
+			host, port = addr, "80"
+		}
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return conf.Errorf(d, "invalid port in \"%s\" of the \"listen\" directive", addr)
+	}
+	var ip netip.Addr
+	switch host {
+	case "", "*":
+		ip = netip.IPv4Unspecified()
+	default:
+		addrs, err := l.resolve(host)
+		if err != nil || len(addrs) == 0 {
+			return conf.Errorf(d, "host not found in \"%s\" of the \"listen\" directive", addr)
+		}
+		ip = addrs[0]
+	}
+	ls.AddrPort = netip.AddrPortFrom(ip, uint16(p))
+	ls.Addr = ls.AddrPort.String()
+	for _, a := range d.Args[1:] {
+		switch {
+		case a == "default_server" || a == "default":
+			ls.DefaultServer = true
+		case a == "reuseport":
+			ls.ReusePort = true
+		case a == "deferred" || a == "bind" || strings.HasPrefix(a, "ipv6only="):
+		case strings.HasPrefix(a, "backlog="):
+			n, err := strconv.Atoi(a[len("backlog="):])
+			if err != nil || n < 1 {
+				return conf.Errorf(d, "invalid backlog \"%s\"", a)
+			}
+			ls.Backlog = n
+		case a == "ssl" || a == "http2" || a == "quic":
+			return conf.Errorf(d, "\"listen ... %s\" is not supported yet (TLS issue)", a)
+		case a == "proxy_protocol":
+			return conf.Errorf(d, "\"listen ... proxy_protocol\" is not supported yet (traffic policy issue)")
+		case strings.HasPrefix(a, "so_keepalive="):
+			return conf.Errorf(d, "\"listen ... so_keepalive\" is not supported yet (reliability issue)")
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	s.server.Listens = append(s.server.Listens, ls)
+	return nil
+}
+
+func dServerName(l *loader, d *conf.Directive, s *scope) error {
+	for _, n := range d.Args {
+		sn := ServerName{Name: strings.ToLower(n)}
+		switch {
+		case strings.HasPrefix(n, "~"):
+			re, err := regexp.Compile(n[1:])
+			if err != nil {
+				return conf.Errorf(d, "invalid server name regex \"%s\": %v", n, err)
+			}
+			sn.Kind, sn.Regex, sn.Name = NameRegex, re, n
+		case strings.HasPrefix(n, "*.") || (strings.HasPrefix(n, ".") && len(n) > 1):
+			sn.Kind = NameWildcardPrefix
+		case strings.HasSuffix(n, ".*"):
+			sn.Kind = NameWildcardSuffix
+		case strings.Contains(n, "*"):
+			return conf.Errorf(d, "invalid server name or wildcard \"%s\"", n)
+		case n == "_" || n == "":
+			sn.Name = n
+		}
+		s.server.Names = append(s.server.Names, sn)
+	}
+	return nil
+}
+
+func dLocation(l *loader, d *conf.Directive, s *scope) error {
+	loc := &Location{Conf: newLocConf(), File: d.File, Line: d.Line}
+	if len(d.Args) == 2 {
+		loc.Modifier, loc.Path = d.Args[0], d.Args[1]
+		switch loc.Modifier {
+		case "=", "^~", "~", "~*":
+		default:
+			return conf.Errorf(d, "invalid location modifier \"%s\"", loc.Modifier)
+		}
+	} else {
+		a := d.Args[0]
+		switch {
+		case strings.HasPrefix(a, "="):
+			loc.Modifier, loc.Path = "=", a[1:]
+		case strings.HasPrefix(a, "^~"):
+			loc.Modifier, loc.Path = "^~", a[2:]
+		case strings.HasPrefix(a, "~*"):
+			loc.Modifier, loc.Path = "~*", a[2:]
+		case strings.HasPrefix(a, "~"):
+			loc.Modifier, loc.Path = "~", a[1:]
+		case strings.HasPrefix(a, "@"):
+			return conf.Errorf(d, "named locations are not supported yet")
+		default:
+			loc.Path = a
+		}
+	}
+	if loc.Path == "" {
+		return conf.Errorf(d, "invalid location path")
+	}
+	if loc.Modifier == "~" || loc.Modifier == "~*" {
+		expr := loc.Path
+		if loc.Modifier == "~*" {
+			expr = "(?i)" + expr
+		}
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return conf.Errorf(d, "invalid location regex \"%s\": %v", loc.Path, err)
+		}
+		loc.Regex = re
+	}
+	parent := s.server.Locations
+	if s.kind == cLocation {
+		parent = s.loc
+		if parent.Modifier == "=" {
+			return conf.Errorf(d, "location \"%s\" cannot be inside the exact location \"%s\"", loc.Path, parent.Path)
+		}
+		if (loc.Modifier == "" || loc.Modifier == "^~" || loc.Modifier == "=") && (parent.Modifier == "" || parent.Modifier == "^~") && !strings.HasPrefix(loc.Path, parent.Path) {
+			return conf.Errorf(d, "location \"%s\" is outside location \"%s\"", loc.Path, parent.Path)
+		}
+	}
+	for _, sib := range parent.Children {
+		if sib.Modifier != "~" && sib.Modifier != "~*" && (sib.Modifier == "=") == (loc.Modifier == "=") && loc.Modifier != "~" && loc.Modifier != "~*" && sib.Path == loc.Path {
+			return conf.Errorf(d, "duplicate location \"%s\"", loc.Path)
+		}
+	}
+	loc.Parent = parent
+	parent.Children = append(parent.Children, loc)
+	switch loc.Modifier {
+	case "=":
+		parent.Exacts = append(parent.Exacts, loc)
+	case "", "^~":
+		parent.Prefixes = append(parent.Prefixes, loc)
+	default:
+		parent.Regexes = append(parent.Regexes, loc)
+	}
+	return l.block(d.Block, &scope{kind: cLocation, server: s.server, loc: loc, lc: loc.Conf})
+}
+
+var redirectCodes = map[int]bool{301: true, 302: true, 303: true, 307: true, 308: true}
+
+func dReturn(l *loader, d *conf.Directive, s *scope) error {
+	op := Op{Kind: OpReturn}
+	a0 := d.Args[0]
+	code, err := strconv.Atoi(a0)
+	switch {
+	case err == nil:
+		if code < 0 || code > 999 {
+			return conf.Errorf(d, "invalid return code \"%s\"", a0)
+		}
+		op.Code = code
+		if len(d.Args) == 2 {
+			t, err := l.cfg.Vars.Compile(d.Args[1])
+			if err != nil {
+				return conf.Errorf(d, "%v", err)
+			}
+			op.Text = t
+		}
+	case len(d.Args) == 1 && (strings.HasPrefix(a0, "http://") || strings.HasPrefix(a0, "https://") || strings.HasPrefix(a0, "$scheme")):
+		op.Code = 302
+		t, err := l.cfg.Vars.Compile(a0)
+		if err != nil {
+			return conf.Errorf(d, "%v", err)
+		}
+		op.Text = t
+	default:
+		return conf.Errorf(d, "invalid return code \"%s\"", a0)
+	}
+	s.loc.Rewrite = append(s.loc.Rewrite, op)
+	return nil
+}
+
+func dSet(l *loader, d *conf.Directive, s *scope) error {
+	name, ok := varName(d.Args[0])
+	if !ok {
+		return conf.Errorf(d, "invalid variable name \"%s\"", d.Args[0])
+	}
+	idx, ok := l.cfg.Vars.Lookup(name)
+	if !ok {
+		return conf.Errorf(d, "unknown \"%s\" variable", name)
+	}
+	t, err := l.cfg.Vars.Compile(d.Args[1])
+	if err != nil {
+		return conf.Errorf(d, "%v", err)
+	}
+	s.loc.Rewrite = append(s.loc.Rewrite, Op{Kind: OpSet, Var: idx, Value: t})
+	return nil
+}
+
+func dBreak(l *loader, d *conf.Directive, s *scope) error {
+	s.loc.Rewrite = append(s.loc.Rewrite, Op{Kind: OpBreak})
+	return nil
+}
+
+// dIf reads `if (cond) { ... }`. The parser splits "($a" and "b)" into
+// arguments; nginx does the same and strips the parentheses.
+func dIf(l *loader, d *conf.Directive, s *scope) error {
+	args := append([]string(nil), d.Args...)
+	if len(args) == 0 || !strings.HasPrefix(args[0], "(") || !strings.HasSuffix(args[len(args)-1], ")") {
+		return conf.Errorf(d, "invalid condition \"%s\"", strings.Join(d.Args, " "))
+	}
+	args[0] = args[0][1:]
+	last := len(args) - 1
+	args[last] = args[last][:len(args[last])-1]
+	if args[0] == "" {
+		args = args[1:]
+		last--
+	}
+	if len(args) > 0 && args[len(args)-1] == "" {
+		args = args[:len(args)-1]
+	}
+	c := &Cond{}
+	var err error
+	bad := func() error { return conf.Errorf(d, "invalid condition \"%s\"", strings.Join(d.Args, " ")) }
+	switch len(args) {
+	case 1:
+		if !strings.HasPrefix(args[0], "$") {
+			return bad()
+		}
+		if c.Var, err = l.cfg.Vars.Compile(args[0]); err != nil {
+			return conf.Errorf(d, "%v", err)
+		}
+	case 2:
+		switch args[0] {
+		case "-f", "!-f", "-d", "!-d", "-e", "!-e", "-x", "!-x":
+			c.Op = args[0]
+			if c.Var, err = l.cfg.Vars.Compile(args[1]); err != nil {
+				return conf.Errorf(d, "%v", err)
+			}
+		default:
+			return bad()
+		}
+	case 3:
+		if !strings.HasPrefix(args[0], "$") {
+			return bad()
+		}
+		if c.Var, err = l.cfg.Vars.Compile(args[0]); err != nil {
+			return conf.Errorf(d, "%v", err)
+		}
+		c.Op = args[1]
+		switch c.Op {
+		case "=", "!=":
+			if c.Value, err = l.cfg.Vars.Compile(args[2]); err != nil {
+				return conf.Errorf(d, "%v", err)
+			}
+		case "~", "~*", "!~", "!~*":
+			expr := args[2]
+			if strings.HasSuffix(c.Op, "*") {
+				expr = "(?i)" + expr
+			}
+			if c.Regex, err = regexp.Compile(expr); err != nil {
+				return conf.Errorf(d, "invalid regex \"%s\": %v", args[2], err)
+			}
+		default:
+			return conf.Errorf(d, "unexpected \"%s\" in condition", c.Op)
+		}
+	default:
+		return bad()
+	}
+	kind := cLocIf
+	if s.kind == cServer {
+		kind = cSrvIf
+	}
+	loc := &Location{Modifier: "if", Path: s.loc.Path, Parent: s.loc, Conf: newLocConf(), File: d.File, Line: d.Line}
+	s.loc.Rewrite = append(s.loc.Rewrite, Op{Kind: OpIf, Cond: c, If: loc})
+	return l.block(d.Block, &scope{kind: kind, server: s.server, loc: loc, lc: loc.Conf})
+}
+
+func dProxyPass(l *loader, d *conf.Directive, s *scope) error {
+	if err := s.lc.mark(d, "proxy_pass"); err != nil {
+		return err
+	}
+	l.pending = append(l.pending, pendingProxy{d: d, lc: s.lc, loc: s.loc})
+	return nil
+}
+
+func dProxyHTTPVersion(l *loader, d *conf.Directive, s *scope) error {
+	switch d.Args[0] {
+	case "1.0", "1.1":
+	default:
+		return conf.Errorf(d, "invalid value \"%s\" in \"proxy_http_version\" directive", d.Args[0])
+	}
+	s.lc.ProxyHTTPVersion = d.Args[0]
+	return s.lc.mark(d, "proxy_http_version")
+}
+
+func dProxySetHeader(l *loader, d *conf.Directive, s *scope) error {
+	t, err := l.cfg.Vars.Compile(d.Args[1])
+	if err != nil {
+		return conf.Errorf(d, "%v", err)
+	}
+	if !validHeaderName(d.Args[0]) {
+		return conf.Errorf(d, "invalid header name \"%s\"", d.Args[0])
+	}
+	if !s.lc.set["proxy_set_header"] {
+		s.lc.ProxyHeaders = nil
+	}
+	s.lc.ProxyHeaders = append(s.lc.ProxyHeaders, Header{Name: d.Args[0], Value: t})
+	return s.lc.mark(d, "proxy_set_header")
+}
+
+func dAddHeader(l *loader, d *conf.Directive, s *scope) error {
+	t, err := l.cfg.Vars.Compile(d.Args[1])
+	if err != nil {
+		return conf.Errorf(d, "%v", err)
+	}
+	if !validHeaderName(d.Args[0]) {
+		return conf.Errorf(d, "invalid header name \"%s\"", d.Args[0])
+	}
+	h := Header{Name: d.Args[0], Value: t}
+	if len(d.Args) == 3 {
+		if d.Args[2] != "always" {
+			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[2])
+		}
+		h.Always = true
+	}
+	if !s.lc.set["add_header"] {
+		s.lc.AddHeaders = nil
+	}
+	s.lc.AddHeaders = append(s.lc.AddHeaders, h)
+	return s.lc.mark(d, "add_header")
+}
+
+func validHeaderName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func dProxyBufferSize(l *loader, d *conf.Directive, s *scope) error {
+	n, err := ParseSize(d.Args[0])
+	if err != nil || n == 0 {
+		return conf.Errorf(d, "\"proxy_buffer_size\" directive invalid value")
+	}
+	s.lc.BufferSize = int(n)
+	return s.lc.mark(d, "proxy_buffer_size")
+}
+
+func dProxyBuffers(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	size, err2 := ParseSize(d.Args[1])
+	if err != nil || err2 != nil || n < 1 || size < 1 {
+		return conf.Errorf(d, "invalid value \"%s %s\" in \"proxy_buffers\" directive", d.Args[0], d.Args[1])
+	}
+	s.lc.Buffers = [2]int{n, int(size)}
+	return s.lc.mark(d, "proxy_buffers")
+}
+
+func dKeepaliveTimeout(l *loader, d *conf.Directive, s *scope) error {
+	v, err := ParseDuration(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "invalid value \"%s\" in \"keepalive_timeout\" directive", d.Args[0])
+	}
+	s.lc.KeepaliveTimeout = v
+	return s.lc.mark(d, "keepalive_timeout")
+}
+
+func dClientMaxBody(l *loader, d *conf.Directive, s *scope) error {
+	n, err := ParseSize(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "\"client_max_body_size\" directive invalid value")
+	}
+	s.lc.ClientMaxBody = n
+	return s.lc.mark(d, "client_max_body_size")
+}
+
+func dRoot(l *loader, d *conf.Directive, s *scope) error {
+	s.lc.Root = d.Args[0]
+	return s.lc.mark(d, "root")
+}
+
+func dIndex(l *loader, d *conf.Directive, s *scope) error {
+	s.lc.Index = append([]string(nil), d.Args...)
+	return s.lc.mark(d, "index")
+}
+
+func dUpstream(l *loader, d *conf.Directive, s *scope) error {
+	name := d.Args[0]
+	if _, dup := l.upstreams[name]; dup {
+		return conf.Errorf(d, "duplicate upstream \"%s\"", name)
+	}
+	u := &Upstream{Name: name, File: d.File, Line: d.Line}
+	l.upstreams[name] = u
+	l.cfg.HTTP.Upstreams = append(l.cfg.HTTP.Upstreams, u)
+	if err := l.block(d.Block, &scope{kind: cUpstream, ups: u}); err != nil {
+		return err
+	}
+	if len(u.Servers) == 0 {
+		return conf.Errorf(d, "no servers are inside upstream")
+	}
+	return nil
+}
+
+func dKeepalive(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 1 {
+		return conf.Errorf(d, "invalid value \"%s\" in \"keepalive\" directive", d.Args[0])
+	}
+	s.ups.Keepalive = n
+	return nil
+}
+
+func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
+	if d.IsBlock() {
+		return conf.Errorf(d, "directive \"server\" is not terminated by \";\"")
+	}
+	if len(d.Args) < 1 {
+		return conf.Errorf(d, "invalid number of arguments in \"server\" directive")
+	}
+	us := UpstreamServer{Name: d.Args[0], Weight: 1, MaxFails: 1, FailTimeout: 10e9}
+	for _, a := range d.Args[1:] {
+		k, v, _ := strings.Cut(a, "=")
+		var err error
+		switch k {
+		case "weight":
+			us.Weight, err = strconv.Atoi(v)
+			if us.Weight < 1 {
+				err = errBadValue
+			}
+		case "max_fails":
+			us.MaxFails, err = strconv.Atoi(v)
+			if us.MaxFails < 0 {
+				err = errBadValue
+			}
+		case "fail_timeout":
+			us.FailTimeout, err = ParseDuration(v)
+		case "backup":
+			us.Backup = true
+		case "down":
+			us.Down = true
+		case "max_conns", "slow_start", "resolve", "service", "route", "drain":
+			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported yet (upstreams issue)", k)
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+		if err != nil {
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	if us.Backup {
+		return conf.Errorf(d, "upstream server parameter \"backup\" is not supported yet (upstreams issue)")
+	}
+	host, port, err := net.SplitHostPort(us.Name)
+	if err != nil {
+		host, port = us.Name, "80"
+	}
+	if _, err := strconv.Atoi(port); err != nil {
+		return conf.Errorf(d, "invalid port in upstream \"%s\"", us.Name)
+	}
+	addrs, err := l.resolve(host)
+	if err != nil {
+		return conf.Errorf(d, "host not found in upstream \"%s\"", us.Name)
+	}
+	for _, a := range addrs {
+		x := us
+		x.Addr = net.JoinHostPort(a.String(), port)
+		s.ups.Servers = append(s.ups.Servers, x)
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package config
+
+import (
+	"net/netip"
+	"regexp"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/vars"
+)
+
+// Config is one loaded configuration. It is never modified after Load
+// returns, so the server may share it between goroutines freely.
+type Config struct {
+	File   string // the main file, absolute
+	Prefix string // -p: relative logs, pid and root resolve from here
+
+	WorkerProcesses   int // 0 means "auto": one per CPU
+	ErrorLogs         []ErrorLog
+	PID               string
+	User, Group       string
+	Daemon            bool
+	WorkerConnections int
+
+	HTTP *HTTP
+	Vars *vars.Table
+
+	// Warnings are notices `wsgate -t` prints; loading still succeeded.
+	Warnings []string
+}
+
+// Level is an error_log severity, debug (most verbose) to emerg.
+type Level int
+
+// Severity levels, in nginx's order.
+const (
+	LevelDebug Level = iota
+	LevelInfo
+	LevelNotice
+	LevelWarn
+	LevelError
+	LevelCrit
+	LevelAlert
+	LevelEmerg
+)
+
+var levelNames = []string{"debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"}
+
+func (l Level) String() string { return levelNames[l] }
+
+// ErrorLog is one error_log target.
+type ErrorLog struct {
+	Path  string // "stderr" for the standard error stream
+	Level Level
+}
+
+// HTTP is the http{} block.
+type HTTP struct {
+	Servers   []*Server
+	Upstreams []*Upstream // in file order; names are unique
+	Loc       *LocConf    // http-level defaults, already merged into every location
+}
+
+// Upstream is an upstream{} block, or the implicit one-server group that a
+// proxy_pass to a literal address creates.
+type Upstream struct {
+	Name      string
+	Implicit  bool
+	Servers   []UpstreamServer
+	Keepalive int
+	File      string
+	Line      int
+}
+
+// UpstreamServer is one `server` line of an upstream; a host name that
+// resolves to several addresses yields one entry per address.
+type UpstreamServer struct {
+	Name        string // as written
+	Addr        string // resolved ip:port
+	Weight      int
+	MaxFails    int
+	FailTimeout time.Duration
+	Backup      bool
+	Down        bool
+}
+
+// Listen is one listen directive.
+type Listen struct {
+	Addr          string // host:port as bound, e.g. "127.0.0.1:8080", "0.0.0.0:80", "[::]:80"
+	AddrPort      netip.AddrPort
+	DefaultServer bool
+	Backlog       int
+	ReusePort     bool
+	File          string
+	Line          int
+}
+
+// Server is a server{} block.
+type Server struct {
+	Listens []Listen
+	Names   []ServerName
+	// Loc holds the server-level settings and the server rewrite phase.
+	Loc       *Location
+	Locations *Location // a root whose Children are the server's locations
+	File      string
+	Line      int
+}
+
+// ServerName is one server_name entry.
+type ServerName struct {
+	Name  string         // lowercased; "" matches requests without Host
+	Kind  NameKind       // how Name matches
+	Regex *regexp.Regexp // for NameRegex
+}
+
+// NameKind says how a server name matches.
+type NameKind int
+
+// Server name kinds, in nginx's order of precedence.
+const (
+	NameExact          NameKind = iota
+	NameWildcardPrefix          // "*.example.com" or ".example.com"
+	NameWildcardSuffix          // "www.example.*"
+	NameRegex
+)
+
+// Location is a location{} block, or the pseudo-location of an if{} block.
+type Location struct {
+	Modifier string // "", "=", "^~", "~", "~*"; "if" for an if block
+	Path     string
+	Regex    *regexp.Regexp
+	Parent   *Location
+	Children []*Location // nested locations in file order
+	Exacts   []*Location // Children with "="
+	Prefixes []*Location // Children with "" or "^~"
+	Regexes  []*Location // Children with "~" or "~*", in file order
+
+	Rewrite []Op // the rewrite phase: return, set, if, in order
+	Conf    *LocConf
+	File    string
+	Line    int
+}
+
+// OpKind is the kind of a rewrite-phase instruction.
+type OpKind int
+
+// Rewrite-phase instructions.
+const (
+	OpReturn OpKind = iota
+	OpSet
+	OpIf
+	OpBreak
+)
+
+// Op is one rewrite-phase instruction.
+type Op struct {
+	Kind OpKind
+	// OpReturn
+	Code int
+	Text *vars.Template // body, or the Location of a redirect; nil for none
+	// OpSet
+	Var   int
+	Value *vars.Template
+	// OpIf
+	Cond *Cond
+	If   *Location
+}
+
+// Cond is an if() condition.
+type Cond struct {
+	Var   *vars.Template
+	Op    string // "", "=", "!=", "~", "~*", "!~", "!~*", "-f", "!-f", "-d", "!-d", "-e", "!-e"
+	Value *vars.Template
+	Regex *regexp.Regexp
+}
+
+// Header is a proxy_set_header or add_header entry.
+type Header struct {
+	Name   string
+	Value  *vars.Template
+	Always bool
+}
+
+// ProxyPass is a compiled proxy_pass.
+type ProxyPass struct {
+	Scheme   string // "http"
+	Upstream *Upstream
+	HostPort string // the text after the scheme: $proxy_host
+	URI      string // the URI part, "" when none was given
+	HasURI   bool
+	Dynamic  *vars.Template // proxy_pass with variables: evaluated per request
+}
+
+// LocConf holds the settings nginx inherits from http to server to location
+// to nested location and if{} blocks. After Load, every location's LocConf
+// is complete: nothing is looked up in a parent at request time.
+type LocConf struct {
+	Proxy            *ProxyPass
+	ProxyHTTPVersion string // "1.0" or "1.1"
+	ProxyHeaders     []Header
+	ConnectTimeout   time.Duration
+	ReadTimeout      time.Duration
+	SendTimeout      time.Duration
+	Buffering        bool
+	RequestBuffering bool
+	BufferSize       int
+	Buffers          [2]int // number, size
+	AddHeaders       []Header
+	KeepaliveTimeout time.Duration
+	TCPNoDelay       bool
+	Root             string
+	Index            []string
+	ErrorLogs        []ErrorLog // location-level error_log (e.g. a debug log)
+	ClientMaxBody    int64
+	WebSocketFrames  bool
+	ServerTokens     bool
+	DefaultType      string
+
+	set map[string]bool // which directives this level wrote, for merging
+}
+
+// ListenError is a listener that could not be bound, with the directive
+// that asked for it.
+type ListenError struct {
+	Listen Listen
+	Err    error
+}
+
+func (e *ListenError) Error() string {
+	return "bind() to " + e.Listen.Addr + " failed (" + e.Err.Error() + ") in " + e.Listen.File + ":" + itoa(e.Listen.Line)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }

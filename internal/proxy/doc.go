@@ -1,0 +1,6 @@
+// Package proxy decides what wsgate sends to a backend and what it accepts
+// back: the URI (nginx's proxy_pass replacement rules), the request head
+// (proxy_set_header, nginx's default and hidden headers, body framing),
+// the filtering of response headers, and the check of a 101 answer. It does
+// no I/O; the server package dials and streams.
+package proxy

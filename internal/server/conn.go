@@ -1,0 +1,385 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/vars"
+)
+
+// conn is one client connection and its keep-alive loop.
+type conn struct {
+	srv *Server
+	c   *net.TCPConn
+	id  uint64
+
+	br *bufio.Reader
+	bw *bufio.Writer
+
+	idle     atomic.Bool // waiting for the next request: safe to close on QUIT
+	hijacked bool        // handed to a tunnel: the tunnel owns c now
+	reqs     int
+	remote   netip.AddrPort
+	local    netip.AddrPort
+}
+
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, http1.ReaderSize) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+	ctxPool    = sync.Pool{New: func() any { return new(vars.Ctx) }}
+)
+
+// headerTimeout is nginx's client_header_timeout default; the reliability
+// issue makes it configurable.
+const headerTimeout = 60 * time.Second
+
+func (c *conn) serve() {
+	defer c.srv.removeConn(c)
+	defer func() {
+		if !c.hijacked {
+			c.c.Close()
+			c.srv.release(1)
+		}
+		c.releaseBuffers()
+	}()
+	c.remote = addrPort(c.c.RemoteAddr())
+	c.local = addrPort(c.c.LocalAddr())
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(c.c)
+	c.bw = writerPool.Get().(*bufio.Writer)
+	c.bw.Reset(c.c)
+
+	first := true
+	for {
+		rt := c.srv.rt.Load()
+		wait := headerTimeout
+		if !first {
+			wait = c.keepalive(rt)
+			c.idle.Store(true)
+			if c.srv.isClosing() {
+				return
+			}
+		}
+		c.c.SetReadDeadline(time.Now().Add(wait))
+		if _, err := c.br.Peek(1); err != nil {
+			return // closed, timed out between requests, or QUIT closed it
+		}
+		c.idle.Store(false)
+		if !first {
+			rt = c.srv.rt.Load() // a reload while idle: the next request sees it
+		}
+		c.c.SetReadDeadline(time.Now().Add(headerTimeout))
+		c.srv.Stats.Reading.Add(1)
+		req, err := http1.ReadRequest(c.br, http1.Limits{})
+		c.srv.Stats.Reading.Add(-1)
+		if err != nil {
+			c.badRequest(rt, err)
+			return
+		}
+		c.reqs++
+		first = false
+		c.srv.Stats.Requests.Add(1)
+		c.c.SetReadDeadline(time.Time{})
+		c.srv.Stats.Writing.Add(1)
+		keep := c.handle(rt, req)
+		c.srv.Stats.Writing.Add(-1)
+		if c.hijacked || !keep || c.srv.isClosing() {
+			return
+		}
+	}
+}
+
+// keepalive is the idle wait between requests: the default server's
+// keepalive_timeout (nginx takes it from the location of the last request;
+// the default server is close enough and cheaper).
+func (c *conn) keepalive(rt *runtime) time.Duration {
+	if v := rt.vhostsFor(c.local); v != nil && v.def != nil {
+		if d := v.def.Loc.Conf.KeepaliveTimeout; d > 0 {
+			return d
+		}
+	}
+	return 75 * time.Second
+}
+
+func (c *conn) releaseBuffers() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		writerPool.Put(c.bw)
+		c.bw = nil
+	}
+}
+
+func (c *conn) closeIfIdle() {
+	if c.idle.Load() {
+		c.c.SetReadDeadline(time.Now())
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
+// badRequest answers a request that could not be parsed, as nginx: the
+// status the parser chose, and the connection closes.
+func (c *conn) badRequest(rt *runtime, err error) {
+	var se *http1.StatusError
+	if !errors.As(err, &se) {
+		if !errors.Is(err, io.EOF) && !isTimeout(err) && !errors.Is(err, net.ErrClosed) {
+			rt.log.Printf(errlog.Info, c.id, "client %s closed connection while reading client request line (%v)", c.remote.Addr(), err)
+		}
+		return
+	}
+	rt.log.Printf(errlog.Info, c.id, "%s, client: %s", se.Reason, c.remote.Addr())
+	x := &exchange{conn: c, rt: rt, req: &http1.Request{Method: "GET", Proto: "HTTP/1.0", Close: true}}
+	x.vc = ctxPool.Get().(*vars.Ctx)
+	x.vc.Reset(rt.cfg.Vars)
+	defer ctxPool.Put(x.vc)
+	x.lc = defaultLocConf
+	title := se.Reason
+	if se.Status == 400 && se.Reason == "Request Header Or Cookie Too Large" {
+		x.errorPageTitled(400, title)
+		return
+	}
+	x.errorPage(se.Status)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// exchange is one request and its response.
+type exchange struct {
+	conn *conn
+	rt   *runtime
+	req  *http1.Request
+	vc   *vars.Ctx
+	srv  *config.Server
+	loc  *config.Location
+	lc   *config.LocConf
+	log  *errlog.Logger
+
+	status   int
+	sent     int64 // bytes written to the client for this request
+	bodySent int64
+	close    bool
+}
+
+// handle runs one request through nginx's phases. It reports whether the
+// connection may serve another request.
+func (c *conn) handle(rt *runtime, req *http1.Request) bool {
+	x := &exchange{conn: c, rt: rt, req: req, close: req.Close}
+	vc := ctxPool.Get().(*vars.Ctx)
+	defer ctxPool.Put(vc)
+	vc.Reset(rt.cfg.Vars)
+	x.vc = vc
+
+	vh := rt.vhostsFor(c.local)
+	if vh == nil {
+		return false // the listener was removed by a reload mid-flight
+	}
+	host := req.HostName
+	srv, caps := vh.find(host)
+	x.srv = srv
+	x.fillVars(caps)
+
+	// Server rewrite phase.
+	x.lc = srv.Loc.Conf
+	x.log = rt.logFor(x.lc)
+	if done, keep := x.rewrite(srv.Loc); done {
+		return keep
+	}
+	// Find the location, then its rewrite phase.
+	loc, lcaps := findLocation(srv.Locations, vc.Path)
+	if loc == nil {
+		loc = srv.Locations
+	}
+	if lcaps != nil {
+		vc.Captures = append(vc.Captures[:0], lcaps...)
+	}
+	x.loc, x.lc = loc, loc.Conf
+	x.log = rt.logFor(x.lc)
+	if x.log.Enabled(errlog.Debug) {
+		x.log.Printf(errlog.Debug, c.id, "using location: %s%s \"%s\", client: %s, request: \"%s\"", loc.Modifier, spaceIf(loc.Modifier), loc.Path, c.remote.Addr(), requestLine(vc))
+	}
+	if done, keep := x.rewrite(loc); done {
+		return keep
+	}
+	// Content phase.
+	switch {
+	case x.lc.Proxy != nil:
+		return x.proxy()
+	default:
+		return x.static()
+	}
+}
+
+func spaceIf(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " "
+}
+
+func (x *exchange) fillVars(hostCaps []string) {
+	c, req, vc := x.conn, x.req, x.vc
+	vc.Method, vc.RequestURI, vc.Proto = req.Method, req.RequestURI, req.Proto
+	vc.Path, vc.Args = normalizePath(req.Path), req.RawQuery
+	vc.Header = req.Header
+	vc.Host = req.HostName
+	vc.Scheme = "http"
+	vc.Remote, vc.Local = c.remote, c.local
+	vc.ConnID, vc.ConnReqs = c.id, c.reqs
+	vc.Start = time.Now()
+	vc.ReqLength = int64(req.HeaderBytes)
+	if len(x.srv.Names) > 0 {
+		vc.ServerName = x.srv.Names[0].Name
+	}
+	if hostCaps != nil {
+		vc.Captures = append(vc.Captures[:0], hostCaps...)
+	}
+}
+
+// rewrite runs a location's rewrite-phase instructions. `if` switches the
+// request to the if block's configuration and runs its instructions inline,
+// then carries on with the rest, as nginx does.
+func (x *exchange) rewrite(loc *config.Location) (done, keep bool) {
+	for _, op := range loc.Rewrite {
+		switch op.Kind {
+		case config.OpBreak:
+			return false, false
+		case config.OpSet:
+			x.vc.Set(op.Var, op.Value.Eval(x.vc))
+		case config.OpReturn:
+			return true, x.doReturn(op)
+		case config.OpIf:
+			if x.cond(op.Cond) {
+				x.lc = op.If.Conf
+				x.log = x.rt.logFor(x.lc)
+				if d, k := x.rewrite(op.If); d {
+					return true, k
+				}
+			}
+		}
+	}
+	return false, false
+}
+
+func (x *exchange) cond(c *config.Cond) bool {
+	v := c.Var.Eval(x.vc)
+	switch c.Op {
+	case "":
+		return v != "" && v != "0"
+	case "=":
+		return v == c.Value.Eval(x.vc)
+	case "!=":
+		return v != c.Value.Eval(x.vc)
+	case "~", "~*":
+		m := c.Regex.FindStringSubmatch(v)
+		if m != nil {
+			x.vc.Captures = append(x.vc.Captures[:0], m...)
+		}
+		return m != nil
+	case "!~", "!~*":
+		return !c.Regex.MatchString(v)
+	}
+	st, err := os.Stat(v)
+	neg := strings.HasPrefix(c.Op, "!")
+	var ok bool
+	switch strings.TrimPrefix(c.Op, "!") {
+	case "-f":
+		ok = err == nil && st.Mode().IsRegular()
+	case "-d":
+		ok = err == nil && st.IsDir()
+	case "-e":
+		ok = err == nil
+	case "-x":
+		ok = err == nil && st.Mode()&0o111 != 0
+	}
+	return ok != neg
+}
+
+// normalizePath turns the request path into nginx's $uri: percent-decoded,
+// with "//", "/./" and "/../" resolved, so that location matching cannot be
+// sidestepped with an encoded or dotted path.
+func normalizePath(p string) string {
+	if !strings.Contains(p, "%") && !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+			b.WriteByte(unhex(p[i+1])<<4 | unhex(p[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	segs := strings.Split(b.String(), "/")
+	out := make([]string, 0, len(segs))
+	for i, s := range segs {
+		switch s {
+		case "":
+			if i == len(segs)-1 {
+				out = append(out, "")
+			}
+		case ".":
+			if i == len(segs)-1 {
+				out = append(out, "")
+			}
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			if i == len(segs)-1 {
+				out = append(out, "")
+			}
+		default:
+			out = append(out, s)
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
+
+func isHex(b byte) bool {
+	return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F'
+}
+
+func unhex(b byte) byte {
+	switch {
+	case b >= '0' && b <= '9':
+		return b - '0'
+	case b >= 'a' && b <= 'f':
+		return b - 'a' + 10
+	}
+	return b - 'A' + 10
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,307 @@
+package server
+
+import (
+	"io"
+	"mime"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/vars"
+)
+
+// Version is what the Server header and -v print.
+const Version = "0.1.0"
+
+var defaultLocConf = mustDefaultLocConf()
+
+func mustDefaultLocConf() *config.LocConf {
+	c, err := config.LoadBytes("default", []byte("http { server { } }"), config.Options{})
+	if err != nil {
+		panic(err)
+	}
+	return c.HTTP.Servers[0].Loc.Conf
+}
+
+func requestLine(vc *vars.Ctx) string {
+	return vc.Method + " " + vc.RequestURI + " " + vc.Proto
+}
+
+// addHeaderStatus lists the statuses add_header applies to without
+// "always", as nginx's ngx_http_headers_filter.
+func addHeaderStatus(code int) bool {
+	switch code {
+	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
+		return true
+	}
+	return false
+}
+
+type cachedDate struct {
+	sec int64
+	s   string
+}
+
+var dateCache atomic.Pointer[cachedDate]
+
+func httpDate() string {
+	now := time.Now()
+	if d := dateCache.Load(); d != nil && d.sec == now.Unix() {
+		return d.s
+	}
+	d := &cachedDate{sec: now.Unix(), s: now.UTC().Format(http1TimeFormat)}
+	dateCache.Store(d)
+	return d.s
+}
+
+const http1TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// head writes a response head to the client buffer. hdr holds the
+// handler's headers; Server, Date and framing are added here, and
+// add_header last, replacing a header of the same name (one Content-Type,
+// where nginx would send two).
+func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool) []byte {
+	x.status = status
+	x.vc.Status = status
+	b := make([]byte, 0, 512)
+	b = http1.AppendStatusLine(b, status, "")
+	if x.lc == nil || x.lc.ServerTokens {
+		b = append(b, "Server: wsgate/"+Version+"\r\n"...)
+	} else {
+		b = append(b, "Server: wsgate\r\n"...)
+	}
+	b = append(b, "Date: "...)
+	b = append(b, httpDate()...)
+	b = append(b, "\r\n"...)
+	adds := x.addHeaders(status)
+	for _, f := range hdr {
+		if hasField(adds, f.Name) {
+			continue
+		}
+		b = appendField(b, f.Name, f.Value)
+	}
+	if length >= 0 {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, length, 10)
+		b = append(b, "\r\n"...)
+	} else if chunked {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	if status != 101 {
+		if x.close || x.req.Close || (length < 0 && !chunked) {
+			x.close = true
+			b = append(b, "Connection: close\r\n"...)
+		} else {
+			b = append(b, "Connection: keep-alive\r\n"...)
+		}
+	}
+	for _, f := range adds {
+		b = appendField(b, f.Name, f.Value)
+	}
+	b = append(b, "\r\n"...)
+	return b
+}
+
+func appendField(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+func hasField(h http1.Header, name string) bool {
+	for _, f := range h {
+		if strings.EqualFold(f.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (x *exchange) addHeaders(status int) http1.Header {
+	if x.lc == nil || len(x.lc.AddHeaders) == 0 {
+		return nil
+	}
+	var out http1.Header
+	ok := addHeaderStatus(status)
+	for _, h := range x.lc.AddHeaders {
+		if !ok && !h.Always {
+			continue
+		}
+		v := h.Value.Eval(x.vc)
+		if v == "" {
+			continue
+		}
+		out = append(out, http1.Field{Name: h.Name, Value: v})
+	}
+	return out
+}
+
+// respond writes a whole response with a body held in memory.
+func (x *exchange) respond(status int, hdr http1.Header, body string) bool {
+	if x.req.Method == "HEAD" || status == 204 || status == 304 {
+		b := x.head(status, hdr, func() int64 {
+			if status == 204 || status == 304 {
+				return -2
+			}
+			return int64(len(body))
+		}(), false)
+		return x.finish(b, "")
+	}
+	b := x.head(status, hdr, int64(len(body)), false)
+	return x.finish(b, body)
+}
+
+// finish writes head and body, logs the request and reports keep-alive.
+func (x *exchange) finish(head []byte, body string) bool {
+	bw := x.conn.bw
+	bw.Write(head)
+	bw.WriteString(body)
+	err := bw.Flush()
+	x.sent += int64(len(head) + len(body))
+	x.bodySent += int64(len(body))
+	x.done()
+	return err == nil && !x.close
+}
+
+// done is the log phase.
+func (x *exchange) done() {
+	x.vc.BytesSent, x.vc.BodyBytesSent = x.sent, x.bodySent
+	x.vc.End = time.Now()
+}
+
+const errorTail = "<hr><center>wsgate</center>\r\n</body>\r\n</html>\r\n"
+
+func (x *exchange) errorPage(status int) bool {
+	return x.errorPageTitled(status, "")
+}
+
+// errorPageTitled answers with nginx's style of error page.
+func (x *exchange) errorPageTitled(status int, title string) bool {
+	line := strconv.Itoa(status) + " " + http1.StatusText(status)
+	body := "<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line + "</h1></center>\r\n"
+	if title != "" && title != http1.StatusText(status) {
+		body += "<center>" + title + "</center>\r\n"
+	}
+	body += errorTail
+	if status >= 400 && status != 404 && status != 403 && status != 429 {
+		x.close = x.close || status == 400 || status == 413 || status == 414 || status >= 500 && status != 502 && status != 503 && status != 504
+	}
+	return x.respond(status, http1.Header{{Name: "Content-Type", Value: "text/html"}}, body)
+}
+
+// doReturn executes `return`.
+func (x *exchange) doReturn(op config.Op) bool {
+	code := op.Code
+	if code == 444 {
+		x.close = true
+		x.vc.Status = 444
+		x.done()
+		return false
+	}
+	if code >= 301 && code <= 308 && code != 304 && op.Text != nil {
+		loc := op.Text.Eval(x.vc)
+		if strings.HasPrefix(loc, "/") {
+			loc = x.vc.Scheme + "://" + x.hostForRedirect() + loc
+		}
+		line := strconv.Itoa(code) + " " + http1.StatusText(code)
+		body := "<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line + "</h1></center>\r\n" + errorTail
+		return x.respond(code, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: loc}}, body)
+	}
+	if op.Text == nil {
+		if code >= 400 || code == 204 {
+			if code == 204 {
+				return x.respond(204, nil, "")
+			}
+			return x.errorPage(code)
+		}
+		return x.respond(code, nil, "")
+	}
+	return x.respond(code, http1.Header{{Name: "Content-Type", Value: x.defaultType()}}, op.Text.Eval(x.vc))
+}
+
+func (x *exchange) hostForRedirect() string {
+	h := x.vc.ServerName
+	if h == "" {
+		h = x.vc.Host
+	}
+	if p := x.vc.Local.Port(); p != 80 {
+		h += ":" + strconv.Itoa(int(p))
+	}
+	return h
+}
+
+func (x *exchange) defaultType() string {
+	if x.lc != nil && x.lc.DefaultType != "" {
+		return x.lc.DefaultType
+	}
+	return "text/plain"
+}
+
+// static serves files under root for GET and HEAD, as nginx's static and
+// index modules do for a location without a content handler.
+func (x *exchange) static() bool {
+	if x.req.Method != "GET" && x.req.Method != "HEAD" {
+		return x.errorPage(405)
+	}
+	if x.req.ContentLength > 0 || x.req.Chunked {
+		x.close = true // the body is not read: the connection cannot be reused
+	}
+	root := x.rt.cfg.Abs(x.lc.Root)
+	p := filepath.Join(root, filepath.FromSlash(x.vc.Path))
+	st, err := os.Stat(p)
+	if err == nil && st.IsDir() {
+		if !strings.HasSuffix(x.vc.Path, "/") {
+			x.vc.Path += "/"
+			return x.respond(301, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: x.vc.Path}}, "")
+		}
+		err = os.ErrNotExist
+		for _, idx := range x.lc.Index {
+			ip := filepath.Join(p, idx)
+			if st2, err2 := os.Stat(ip); err2 == nil && st2.Mode().IsRegular() {
+				p, st, err = ip, st2, nil
+				break
+			}
+		}
+		if err != nil {
+			return x.errorPage(403)
+		}
+	}
+	if err != nil {
+		if os.IsPermission(err) {
+			return x.errorPage(403)
+		}
+		x.log.Printf(3, x.conn.id, "open() \"%s\" failed (2: No such file or directory), client: %s, server: %s, request: \"%s\"", p, x.conn.remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+		return x.errorPage(404)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return x.errorPage(403)
+	}
+	defer f.Close()
+	ct := mime.TypeByExtension(filepath.Ext(p))
+	if ct == "" {
+		ct = x.defaultType()
+	}
+	hdr := http1.Header{{Name: "Content-Type", Value: ct}, {Name: "Last-Modified", Value: st.ModTime().UTC().Format(http1TimeFormat)}}
+	b := x.head(200, hdr, st.Size(), false)
+	bw := x.conn.bw
+	bw.Write(b)
+	x.sent += int64(len(b))
+	if x.req.Method == "GET" {
+		n, err := io.Copy(bw, f)
+		x.sent += n
+		x.bodySent += n
+		if err != nil {
+			x.close = true
+		}
+	}
+	err = bw.Flush()
+	x.done()
+	return err == nil && !x.close
+}

@@ -1,0 +1,153 @@
+package server
+
+import (
+	"net/netip"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/upstream"
+)
+
+// runtime is everything built from one config snapshot. It is immutable
+// once published; requests that started under it finish under it.
+type runtime struct {
+	cfg     *config.Config
+	vhosts  map[netip.AddrPort]*vhosts // by configured listen address
+	binds   []config.Listen            // what to bind: wildcards absorb same-port specifics
+	pools   map[*config.Upstream]*upstream.Upstream
+	log     *errlog.Logger
+	locLogs map[*config.LocConf]*errlog.Logger
+}
+
+// buildRuntime prepares a snapshot without touching the running one; prev
+// (may be nil) lends its upstream state so peer health and counts survive
+// a reload.
+func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger) (*runtime, error) {
+	rt := &runtime{
+		cfg:     cfg,
+		vhosts:  map[netip.AddrPort]*vhosts{},
+		pools:   map[*config.Upstream]*upstream.Upstream{},
+		log:     log,
+		locLogs: map[*config.LocConf]*errlog.Logger{},
+	}
+	if cfg.HTTP == nil {
+		return rt, nil
+	}
+	seen := map[netip.AddrPort]bool{}
+	var all []config.Listen
+	for _, srv := range cfg.HTTP.Servers {
+		for _, ls := range srv.Listens {
+			v := rt.vhosts[ls.AddrPort]
+			if v == nil {
+				v = newVhosts()
+				rt.vhosts[ls.AddrPort] = v
+			}
+			v.add(srv, ls)
+			if !seen[ls.AddrPort] {
+				seen[ls.AddrPort] = true
+				all = append(all, ls)
+			}
+		}
+	}
+	for _, ls := range all {
+		if !ls.AddrPort.Addr().IsUnspecified() && seen[wildcardOf(ls.AddrPort)] {
+			continue // served through the wildcard socket, chosen by local address
+		}
+		rt.binds = append(rt.binds, ls)
+	}
+	prevPools := map[string]*upstream.Upstream{}
+	if prev != nil {
+		for cu, p := range prev.pools {
+			prevPools[cu.Name] = p
+		}
+	}
+	pools := map[string]*upstream.Upstream{}
+	var walkErr error
+	for _, srv := range cfg.HTTP.Servers {
+		walkConfs(srv, func(lc *config.LocConf) {
+			if len(lc.ErrorLogs) > 0 && rt.locLogs[lc] == nil && walkErr == nil {
+				targets := make([]errlog.Target, len(lc.ErrorLogs))
+				for i, el := range lc.ErrorLogs {
+					targets[i] = errlog.Target{Path: cfg.Abs(el.Path), Level: errlog.Level(el.Level)}
+				}
+				l, err := errlog.Open(targets)
+				if err != nil {
+					walkErr = err
+					return
+				}
+				rt.locLogs[lc] = l
+			}
+			if lc.Proxy == nil || lc.Proxy.Upstream == nil {
+				return
+			}
+			cu := lc.Proxy.Upstream
+			if _, ok := rt.pools[cu]; ok {
+				return
+			}
+			p := pools[cu.Name]
+			if p == nil {
+				p = upstream.New(poolConfig(cu), prevPools[cu.Name])
+				pools[cu.Name] = p
+			}
+			rt.pools[cu] = p
+		})
+	}
+	if walkErr != nil {
+		rt.close()
+		return nil, walkErr
+	}
+	return rt, nil
+}
+
+func poolConfig(cu *config.Upstream) upstream.Config {
+	c := upstream.Config{Name: cu.Name, Method: upstream.RoundRobin}
+	for _, s := range cu.Servers {
+		c.Peers = append(c.Peers, upstream.PeerConfig{
+			Addr: s.Addr, Name: s.Name, Weight: s.Weight, MaxFails: s.MaxFails,
+			FailTimeout: s.FailTimeout, Backup: s.Backup, Down: s.Down,
+		})
+	}
+	return c
+}
+
+func walkConfs(srv *config.Server, f func(*config.LocConf)) {
+	var walk func(l *config.Location)
+	walk = func(l *config.Location) {
+		f(l.Conf)
+		for _, c := range l.Children {
+			walk(c)
+		}
+		for _, op := range l.Rewrite {
+			if op.Kind == config.OpIf {
+				walk(op.If)
+			}
+		}
+	}
+	walk(srv.Loc)
+	walk(srv.Locations)
+}
+
+// vhostsFor finds the server blocks for a connection's local address:
+// the exact address first, then the wildcard of its port.
+func (rt *runtime) vhostsFor(local netip.AddrPort) *vhosts {
+	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	if v := rt.vhosts[local]; v != nil {
+		return v
+	}
+	return rt.vhosts[wildcardOf(local)]
+}
+
+// close releases what this snapshot owns alone (health checkers of pools
+// that the next snapshot did not take over, location logs).
+func (rt *runtime) close() {
+	for _, l := range rt.locLogs {
+		l.Close()
+	}
+}
+
+func (rt *runtime) logFor(lc *config.LocConf) *errlog.Logger {
+	if l := rt.locLogs[lc]; l != nil {
+		return l
+	}
+	return rt.log
+}

@@ -1,0 +1,365 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/tunnel"
+)
+
+// Server serves every listener of the current configuration. Apply swaps
+// configurations; open connections keep the snapshot they started with for
+// the request in flight and take the new one for the next request; tunnels
+// are never touched by a reload. All methods are safe for concurrent use.
+type Server struct {
+	rt  atomic.Pointer[runtime]
+	log atomic.Pointer[errlog.Logger]
+
+	mu        sync.Mutex
+	listeners map[netip.AddrPort]*listener
+	conns     map[*conn]struct{}
+	tunnels   map[*tunnel.Tunnel]struct{}
+	closing   bool
+	wg        sync.WaitGroup // accept loops and connection goroutines
+
+	connID   atomic.Uint64
+	active   atomic.Int64 // client and backend connections, nginx's count
+	limit    atomic.Int64 // worker_connections x worker_processes
+	Stats    Stats
+	limitLog atomic.Int64 // last "not enough" log, unix seconds
+}
+
+// Stats are the counters stub_status shows; all atomics.
+type Stats struct {
+	Accepts, Handled, Requests atomic.Int64
+	Reading, Writing           atomic.Int64
+	Tunnels                    atomic.Int64
+}
+
+type listener struct {
+	ln   *net.TCPListener
+	addr netip.AddrPort
+	done chan struct{}
+}
+
+// New returns a server with no listeners; log receives errors until a
+// configuration names its own error logs.
+func New(log *errlog.Logger) *Server {
+	s := &Server{
+		listeners: map[netip.AddrPort]*listener{},
+		conns:     map[*conn]struct{}{},
+		tunnels:   map[*tunnel.Tunnel]struct{}{},
+	}
+	s.log.Store(log)
+	return s
+}
+
+// Apply builds cfg beside the running snapshot and switches to it. Nothing
+// changes when any step fails (a listener cannot be bound, a log cannot be
+// opened): the old configuration keeps serving.
+func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return errors.New("server is shutting down")
+	}
+	prev := s.rt.Load()
+	rt, err := buildRuntime(cfg, prev, log)
+	if err != nil {
+		return err
+	}
+	// Bind what is new first; on any failure close only what we opened.
+	want := map[netip.AddrPort]config.Listen{}
+	for _, ls := range rt.binds {
+		want[ls.AddrPort] = ls
+	}
+	var opened []*listener
+	for ap, ls := range want {
+		if _, ok := s.listeners[ap]; ok {
+			continue
+		}
+		l, err := listen(ls)
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+			}
+			rt.close()
+			return &config.ListenError{Listen: ls, Err: err}
+		}
+		opened = append(opened, l)
+	}
+	for _, l := range opened {
+		s.listeners[l.addr] = l
+		s.wg.Add(1)
+		go s.acceptLoop(l)
+	}
+	for ap, l := range s.listeners {
+		if _, ok := want[ap]; !ok {
+			l.ln.Close()
+			<-l.done
+			delete(s.listeners, ap)
+		}
+	}
+	n := int64(cfg.WorkerConnections) * int64(max(cfg.WorkerProcesses, 1))
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && int64(rl.Cur) < n+32 {
+		log.Printf(errlog.Warn, 0, "%d worker_connections exceed open file resource limit: %d", n, rl.Cur)
+	}
+	s.limit.Store(n)
+	s.log.Store(log)
+	s.rt.Store(rt)
+	if prev != nil {
+		closeUnused(prev, rt)
+		prev.close()
+	}
+	return nil
+}
+
+// closeUnused stops the upstream pools (and their health checks) that the
+// new snapshot did not take over by name.
+func closeUnused(prev, next *runtime) {
+	kept := map[string]bool{}
+	for cu := range next.pools {
+		kept[cu.Name] = true
+	}
+	for cu, p := range prev.pools {
+		if !kept[cu.Name] {
+			p.Close()
+		}
+	}
+}
+
+func listen(ls config.Listen) (*listener, error) {
+	lc := net.ListenConfig{
+		// Keepalive is off unless asked for, as nginx (Go's default is 15 s).
+		KeepAlive: -1,
+		Control: func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+				if serr == nil && ls.ReusePort {
+					serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		},
+	}
+	network := "tcp4"
+	if ls.AddrPort.Addr().Is6() && !ls.AddrPort.Addr().Is4In6() {
+		network = "tcp6"
+	}
+	ln, err := lc.Listen(context.Background(), network, ls.AddrPort.String())
+	if err != nil {
+		return nil, err
+	}
+	return &listener{ln: ln.(*net.TCPListener), addr: ls.AddrPort, done: make(chan struct{})}, nil
+}
+
+// Addrs returns the bound addresses (tests listen on port 0 through -g).
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []net.Addr
+	for _, l := range s.listeners {
+		out = append(out, l.ln.Addr())
+	}
+	return out
+}
+
+func (s *Server) acceptLoop(l *listener) {
+	defer s.wg.Done()
+	defer close(l.done)
+	var delay time.Duration
+	for {
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and friends: back off as net/http does, and say so.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay *= 2; delay > time.Second {
+				delay = time.Second
+			}
+			s.log.Load().Printf(errlog.Crit, 0, "accept() failed (%v)", err)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.Stats.Accepts.Add(1)
+		if s.active.Add(1) > s.limit.Load() {
+			s.active.Add(-1)
+			s.tooMany()
+			c.SetLinger(0)
+			c.Close()
+			continue
+		}
+		s.Stats.Handled.Add(1)
+		cn := &conn{srv: s, c: c, id: s.connID.Add(1)}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			s.active.Add(-1)
+			c.Close()
+			continue
+		}
+		s.conns[cn] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go cn.serve()
+	}
+}
+
+// tooMany logs nginx's line at most once a second, so a flood cannot fill
+// the disk.
+func (s *Server) tooMany() {
+	now := time.Now().Unix()
+	if last := s.limitLog.Load(); last != now && s.limitLog.CompareAndSwap(last, now) {
+		s.log.Load().Printf(errlog.Alert, 0, "%d worker_connections are not enough", s.limit.Load())
+	}
+}
+
+// reserve takes one connection slot for a backend leg.
+func (s *Server) reserve() bool {
+	if s.active.Add(1) > s.limit.Load() {
+		s.active.Add(-1)
+		s.tooMany()
+		return false
+	}
+	return true
+}
+
+func (s *Server) release(n int64) { s.active.Add(-n) }
+
+// Active reports nginx's active connection count: client connections and
+// backend connections.
+func (s *Server) Active() int64 { return s.active.Load() }
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+func (s *Server) addTunnel(t *tunnel.Tunnel) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.tunnels[t] = struct{}{}
+	s.wg.Add(1)
+	s.Stats.Tunnels.Add(1)
+	return true
+}
+
+func (s *Server) removeTunnel(t *tunnel.Tunnel) {
+	s.mu.Lock()
+	delete(s.tunnels, t)
+	s.mu.Unlock()
+	s.Stats.Tunnels.Add(-1)
+	s.wg.Done()
+}
+
+// Shutdown stops gracefully (QUIT): it closes the listeners, lets requests
+// in flight finish, closes idle keep-alive connections, sends close 1001 on
+// every tunnel and waits for all of it until ctx ends; then it closes what
+// is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ap, l := range s.listeners {
+		l.ln.Close()
+		delete(s.listeners, ap)
+	}
+	tunnels := make([]*tunnel.Tunnel, 0, len(s.tunnels))
+	for t := range s.tunnels {
+		tunnels = append(tunnels, t)
+	}
+	for c := range s.conns {
+		c.closeIfIdle()
+	}
+	s.mu.Unlock()
+	for _, t := range tunnels {
+		go t.Shutdown(1001, "going away")
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	// Connections that were mid-request become idle later: poll them.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			s.closeRuntime()
+			return nil
+		case <-ctx.Done():
+			s.Close()
+			<-done
+			return ctx.Err()
+		case <-tick.C:
+			s.mu.Lock()
+			for c := range s.conns {
+				c.closeIfIdle()
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Close stops at once (TERM): listeners, connections and tunnels are
+// closed; tunnels still get a close frame where one can be written without
+// waiting.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	for ap, l := range s.listeners {
+		l.ln.Close()
+		delete(s.listeners, ap)
+	}
+	for c := range s.conns {
+		c.c.Close()
+	}
+	tunnels := make([]*tunnel.Tunnel, 0, len(s.tunnels))
+	for t := range s.tunnels {
+		tunnels = append(tunnels, t)
+	}
+	s.mu.Unlock()
+	for _, t := range tunnels {
+		go t.Shutdown(1001, "going away")
+	}
+	s.wg.Wait()
+	s.closeRuntime()
+	return nil
+}
+
+func (s *Server) closeRuntime() {
+	if rt := s.rt.Load(); rt != nil {
+		for _, p := range rt.pools {
+			p.Close()
+		}
+		rt.close()
+	}
+}
+
+// String names the server for logs.
+func (s *Server) String() string { return fmt.Sprintf("wsgate(%d listeners)", len(s.Addrs())) }

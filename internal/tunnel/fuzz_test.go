@@ -1,0 +1,93 @@
+package tunnel
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/wsframe"
+)
+
+// relayModel returns how much of a client stream, followed by the end of
+// the client's stream, a backend must receive, and whether wsgate's own
+// close 1001 must follow it.
+func relayModel(data []byte) (n int, addClose bool) {
+	pos, closeSeen := 0, false
+	for {
+		h, hn, err := wsframe.ParseHeader(data[pos:])
+		if err != nil || hn == 0 {
+			// A violation or a partial header: neither is forwarded,
+			// so the backend is at a boundary.
+			return pos, !closeSeen
+		}
+		end := int64(pos+hn) + h.Length
+		if end > int64(len(data)) {
+			return len(data), false // payload is streamed; ends mid-frame
+		}
+		pos = int(end)
+		if h.Opcode == wsframe.OpClose {
+			closeSeen = true
+		}
+		if pos == len(data) {
+			return pos, !closeSeen
+		}
+	}
+}
+
+func FuzzRelay(f *testing.F) {
+	key := [4]byte{1, 2, 3, 4}
+	valid := wsframe.AppendFrame(nil, wsframe.OpText, []byte("hello"), true, key)
+	valid = wsframe.AppendFrame(valid, wsframe.OpPing, nil, true, key)
+	f.Add(valid, uint16(3))
+	f.Add(append(bytes.Clone(valid), closeFrame(1000, true)...), uint16(1))
+	f.Add(append(bytes.Clone(valid), 0x83, 0x80), uint16(100))
+	f.Add(append(bytes.Clone(valid), 0x82, 0xFE, 0x10), uint16(7))
+	f.Add(append(bytes.Clone(valid), 0x82, 0x90, 1, 2, 3, 4, 'x'), uint16(2))
+	f.Add([]byte{}, uint16(0))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint16) {
+		if len(data) > 1<<16 {
+			return
+		}
+		step := 1 + int(chunk)%4096
+		rg := newRig(t, Config{Frames: true, CloseGrace: 100 * time.Millisecond}, nil, nil)
+		wrote := make(chan struct{})
+		go func() {
+			defer close(wrote)
+			for p := data; len(p) > 0; p = p[min(step, len(p)):] {
+				if _, err := rg.cli.Write(p[:min(step, len(p))]); err != nil {
+					return
+				}
+			}
+			rg.cli.(*net.TCPConn).CloseWrite()
+		}()
+		rg.be.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(rg.be)
+		if err != nil {
+			t.Fatalf("backend read: %v", err)
+		}
+		<-wrote
+		n, addClose := relayModel(data)
+		if len(got) < n || !bytes.Equal(got[:n], data[:n]) {
+			t.Fatalf("backend got %d bytes %x, want prefix %x", len(got), got, data[:n])
+		}
+		tail := got[n:]
+		if !addClose {
+			if len(tail) != 0 {
+				t.Fatalf("unexpected tail %x", tail)
+			}
+		} else {
+			fr, err := readFrame(bufio.NewReader(bytes.NewReader(tail)))
+			if err != nil || fr.h.Opcode != wsframe.OpClose || !fr.h.Masked ||
+				len(fr.payload) != 2 || binary.BigEndian.Uint16(fr.payload) != CodeGoingAway ||
+				len(tail) != 8 {
+				t.Fatalf("tail %x, want a masked close 1001", tail)
+			}
+		}
+		rg.be.Close()
+		rg.wait(t)
+	})
+}

@@ -1,0 +1,476 @@
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/wsframe"
+)
+
+const (
+	// bufSize is the pooled relay buffer: large enough that a 64 KiB
+	// message moves in a few system calls.
+	bufSize = 32 << 10
+	// smallSize is what a blocked read holds on a leg without a RawConn
+	// (TLS): a read that fills it moves the next read to a pooled buffer.
+	smallSize = 1 << 10
+	// closeFrameMax is the largest close frame wsgate writes.
+	closeFrameMax = wsframe.MaxHeaderLen + wsframe.MaxControlPayload
+)
+
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, bufSize)
+	return &b
+}}
+
+// Flags of a direction that the other direction reads.
+const (
+	fSrcClosed uint32 = 1 << iota // the source's close frame has passed
+	fExited                       // the relay goroutine has returned
+)
+
+// dir is one direction of a tunnel: it reads src and is the only writer of
+// dst, except for close frames that closeWith writes under wmu.
+type dir struct {
+	t            *Tunnel
+	src, dst     net.Conn
+	srcRC, dstRC syscall.RawConn // nil on the generic path
+	readCB       func(uintptr) bool
+	writeCB      func(uintptr) bool
+	n            atomic.Int64 // bytes read from src
+	flags        atomic.Uint32
+	pending      []byte
+	small        []byte // generic path only
+
+	// Parser state, owned by the relay goroutine.
+	held      [wsframe.MaxHeaderLen]byte // a partial header, not yet forwarded
+	heldN     uint8
+	op        wsframe.Opcode
+	masked    bool
+	key       [4]byte
+	payPos    uint8 // bytes of the current close payload captured, up to 2
+	code      [2]byte
+	remaining int64 // payload bytes of the current frame still to come
+	lastFull  bool  // the last generic read filled its buffer
+
+	// Results of the RawConn callbacks, owned by the relay goroutine.
+	rbuf *[]byte
+	rn   int
+	rerr error
+
+	wmu      sync.Mutex // serialises writes to dst; guards the fields below
+	wp       []byte
+	werr     error
+	wdl      bool   // a send deadline is armed on dst
+	midFrame bool   // bytes written to dst end inside a frame
+	gotClose bool   // dst has been sent a close frame, relayed or wsgate's
+	injected bool   // the close frame was wsgate's: src bytes are dropped
+	dead     bool   // a write to dst failed
+	inject   uint16 // close code to send at the next frame boundary
+}
+
+func (d *dir) init(t *Tunnel, src, dst net.Conn, srcRC, dstRC syscall.RawConn, pending []byte) {
+	d.t, d.src, d.dst, d.srcRC, d.dstRC = t, src, dst, srcRC, dstRC
+	if len(pending) > 0 {
+		d.pending = append([]byte(nil), pending...)
+	}
+	if srcRC != nil {
+		d.readCB = d.onReadable
+	} else {
+		d.small = make([]byte, smallSize)
+	}
+	if dstRC != nil {
+		d.writeCB = d.onWritable
+	}
+}
+
+func (d *dir) done() bool { return d.flags.Load()&(fSrcClosed|fExited) != 0 }
+
+// onReadable takes a buffer only once the socket has data, so a direction
+// waiting for its peer holds no buffer.
+func (d *dir) onReadable(fd uintptr) bool {
+	b := bufPool.Get().(*[]byte)
+	h := copy(*b, d.held[:d.heldN])
+	for {
+		n, err := syscall.Read(int(fd), (*b)[h:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			bufPool.Put(b)
+			return false
+		case err != nil:
+			d.rerr = os.NewSyscallError("read", err)
+			n = 0
+		case n == 0:
+			d.rerr = io.EOF
+		}
+		d.rbuf, d.rn = b, h+n
+		return true
+	}
+}
+
+// read returns the held partial header followed by new bytes from src, and
+// the pooled buffer holding them (nil if none), which the caller returns.
+func (d *dir) read() (buf *[]byte, data []byte, err error) {
+	if d.srcRC != nil {
+		d.rbuf, d.rn, d.rerr = nil, 0, nil
+		if err := d.srcRC.Read(d.readCB); err != nil {
+			if d.rbuf != nil {
+				bufPool.Put(d.rbuf)
+			}
+			return nil, nil, err
+		}
+		return d.rbuf, (*d.rbuf)[:d.rn], d.rerr
+	}
+	b := d.small
+	if d.lastFull {
+		buf = bufPool.Get().(*[]byte)
+		b = *buf
+	}
+	h := copy(b, d.held[:d.heldN])
+	n, err := d.src.Read(b[h:])
+	d.lastFull = h+n == len(b)
+	return buf, b[:h+n], err
+}
+
+func (d *dir) onWritable(fd uintptr) bool {
+	for len(d.wp) > 0 {
+		n, err := syscall.Write(int(fd), d.wp)
+		if n > 0 {
+			d.wp = d.wp[n:]
+		}
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			if d.t.cfg.SendTimeout > 0 && !d.wdl {
+				// The poller reads the deadline when it starts waiting.
+				d.t.armWriteDeadline(d.dst)
+				d.wdl = true
+			}
+			return false
+		case err != nil:
+			d.werr = os.NewSyscallError("write", err)
+			return true
+		}
+	}
+	return true
+}
+
+// write writes all of p to dst. The caller holds wmu. A send deadline is
+// armed only once a write would block, so the common case costs none.
+func (d *dir) write(t *Tunnel, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if d.dstRC != nil {
+		d.wp, d.werr = p, nil
+		err := d.dstRC.Write(d.writeCB)
+		if d.wdl {
+			d.wdl = false
+			t.clearWriteDeadline(d.dst)
+		}
+		d.wp = nil
+		if err == nil {
+			err = d.werr
+		}
+		return err
+	}
+	if t.cfg.SendTimeout > 0 {
+		t.armWriteDeadline(d.dst)
+		defer t.clearWriteDeadline(d.dst)
+	}
+	_, err := d.dst.Write(p)
+	return err
+}
+
+func (t *Tunnel) armWriteDeadline(c net.Conn) {
+	dl := time.Now().Add(t.cfg.SendTimeout)
+	if t.closing.Load() {
+		if g := t.graceAt.Load(); g != 0 && g < dl.UnixNano() {
+			dl = time.Unix(0, g)
+		}
+	}
+	c.SetWriteDeadline(dl)
+}
+
+// clearWriteDeadline lifts a send deadline without losing a close grace
+// deadline set meanwhile: closeWith sets closing before its deadline, so
+// checking closing after the reset catches every interleaving.
+func (t *Tunnel) clearWriteDeadline(c net.Conn) {
+	c.SetWriteDeadline(time.Time{})
+	if t.closing.Load() {
+		if g := t.graceAt.Load(); g != 0 {
+			c.SetWriteDeadline(time.Unix(0, g))
+		}
+	}
+}
+
+// run is a relay goroutine: pending bytes first, then src until it ends.
+func (t *Tunnel) run(i int) {
+	d := &t.dirs[i]
+	defer t.exit(i)
+	if p := d.pending; len(p) > 0 {
+		d.pending = nil
+		d.n.Add(int64(len(p)))
+		t.touch()
+		if !t.relay(i, p) {
+			return
+		}
+	}
+	for {
+		held := int(d.heldN)
+		buf, data, err := d.read()
+		ok := true
+		if fresh := len(data) - held; fresh > 0 {
+			d.n.Add(int64(fresh))
+			t.touch()
+			ok = t.relay(i, data)
+		}
+		if buf != nil {
+			bufPool.Put(buf)
+		}
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.readFailed(i, err)
+			return
+		}
+	}
+}
+
+// relay forwards data, which starts with any held header bytes, to dst. It
+// reports whether the direction should go on reading.
+func (t *Tunnel) relay(i int, data []byte) bool {
+	d := &t.dirs[i]
+	if !t.cfg.Frames {
+		d.wmu.Lock()
+		err := d.write(t, data)
+		d.wmu.Unlock()
+		if err != nil {
+			t.writeFailed(i, err)
+			return false
+		}
+		return true
+	}
+	d.heldN = 0
+	for {
+		d.wmu.Lock()
+		stop := d.inject != 0 && !d.gotClose && !d.dead
+		lim, ev, perr := d.scan(data, stop)
+		var err error
+		if lim > 0 && !d.injected && !d.dead {
+			if err = d.write(t, data[:lim]); err == nil {
+				d.midFrame = d.remaining != 0
+				if ev == evClose {
+					d.gotClose = true
+				}
+			}
+		}
+		if ev == evBoundary {
+			code := d.inject
+			d.inject = 0
+			if err == nil && !d.gotClose && !d.dead {
+				err = t.writeClose(i, code)
+			}
+		}
+		if err != nil {
+			d.dead = true
+		}
+		d.wmu.Unlock()
+		if err != nil {
+			t.writeFailed(i, err)
+			return false
+		}
+		data = data[lim:]
+		switch ev {
+		case evEnd:
+			return true
+		case evPartial:
+			d.heldN = uint8(copy(d.held[:], data))
+			return true
+		case evViolation:
+			t.violation(i, perr)
+			return false
+		case evClose:
+			if !t.onSrcClose(i) {
+				return false
+			}
+		}
+	}
+}
+
+type event uint8
+
+const (
+	evEnd       event = iota // data used up
+	evPartial                // data ends in a partial header
+	evViolation              // a header breaks RFC 6455
+	evClose                  // a close frame just ended
+	evBoundary               // at a frame boundary, as asked
+)
+
+// scan parses data from the current parser state and returns how many bytes
+// to forward and why it stopped. With stop it stops at the first frame
+// boundary, which may be at 0.
+func (d *dir) scan(data []byte, stop bool) (int, event, error) {
+	pos := 0
+	for {
+		if d.remaining > 0 {
+			if pos == len(data) {
+				return pos, evEnd, nil
+			}
+			k := int(min(d.remaining, int64(len(data)-pos)))
+			if d.op == wsframe.OpClose && d.payPos < 2 {
+				d.capture(data[pos : pos+k])
+			}
+			pos += k
+			d.remaining -= int64(k)
+			if d.remaining == 0 && d.op == wsframe.OpClose {
+				return pos, evClose, nil
+			}
+			continue
+		}
+		if stop {
+			return pos, evBoundary, nil
+		}
+		if pos == len(data) {
+			return pos, evEnd, nil
+		}
+		h, n, err := wsframe.ParseHeader(data[pos:])
+		if err != nil {
+			return pos, evViolation, err
+		}
+		if n == 0 {
+			return pos, evPartial, nil
+		}
+		pos += n
+		d.op, d.masked, d.key, d.remaining = h.Opcode, h.Masked, h.Key, h.Length
+		if h.Opcode == wsframe.OpClose {
+			d.payPos = 0
+			if h.Length == 0 {
+				return pos, evClose, nil
+			}
+		}
+	}
+}
+
+// capture keeps the (unmasked) status code of a close frame.
+func (d *dir) capture(p []byte) {
+	for _, b := range p {
+		if d.payPos >= 2 {
+			return
+		}
+		if d.masked {
+			b ^= d.key[d.payPos]
+		}
+		d.code[d.payPos] = b
+		d.payPos++
+	}
+}
+
+func (d *dir) closeCode() uint16 {
+	if d.payPos < 2 {
+		return CodeNoStatus
+	}
+	return uint16(d.code[0])<<8 | uint16(d.code[1])
+}
+
+// onSrcClose records a close frame that direction i has passed on (or
+// dropped, after wsgate's own) and reports whether to keep reading.
+func (t *Tunnel) onSrcClose(i int) bool {
+	d := &t.dirs[i]
+	t.mu.Lock()
+	if !t.codeSet {
+		t.res.CloseCode, t.codeSet = d.closeCode(), true
+	}
+	t.setByLocked(srcSide(i))
+	t.mu.Unlock()
+	d.flags.Or(fSrcClosed)
+	if t.dirs[1-i].done() {
+		// Both sides have sent their close (or the other has ended):
+		// the last byte is written, the WebSocket is over.
+		t.closeConns()
+		return false
+	}
+	return !t.closing.Load()
+}
+
+// readFailed handles the end of direction i's source.
+func (t *Tunnel) readFailed(i int, err error) {
+	if t.closing.Load() {
+		return
+	}
+	d := &t.dirs[i]
+	eof := errors.Is(err, io.EOF)
+	if eof && (!t.cfg.Frames || d.flags.Load()&fSrcClosed != 0) {
+		// An orderly end of stream: pass it on and let the other
+		// direction run to its own end.
+		t.setBy(srcSide(i))
+		if cw, ok := d.dst.(interface{ CloseWrite() error }); ok {
+			d.wmu.Lock()
+			cerr := cw.CloseWrite()
+			d.wmu.Unlock()
+			if cerr == nil {
+				return
+			}
+		}
+		t.closeWith(closeReq{by: srcSide(i)})
+		return
+	}
+	r := closeReq{by: srcSide(i)}
+	if !eof {
+		r.err = fmt.Errorf("tunnel: reading from %v: %w", srcSide(i), err)
+	}
+	if t.cfg.Frames {
+		r.code[i] = CodeGoingAway
+	}
+	t.closeWith(r)
+}
+
+// writeFailed handles a failed write to direction i's destination.
+func (t *Tunnel) writeFailed(i int, err error) {
+	if t.closing.Load() {
+		return
+	}
+	dst := srcSide(1 - i)
+	r := closeReq{by: dst, err: fmt.Errorf("tunnel: writing to %v: %w", dst, err)}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		r.by, r.err = SideProxy, fmt.Errorf("%w: writing to %v", ErrSendTimeout, dst)
+	}
+	if t.cfg.Frames {
+		r.code[1-i] = CodeGoingAway
+	}
+	t.closeWith(r)
+}
+
+// violation closes the tunnel after direction i's source broke the
+// protocol: 1002 to the offender, 1001 to the other side.
+func (t *Tunnel) violation(i int, err error) {
+	var r closeReq
+	r.by = srcSide(i)
+	r.err = fmt.Errorf("%w from %v: %w", ErrProtocol, srcSide(i), err)
+	r.code[i] = CodeGoingAway
+	r.code[1-i] = CodeProtocolError
+	t.closeWith(r)
+}
+
+// appendClose builds a close frame; frames toward a backend are masked
+// with a fresh key, as a client's must be.
+func appendClose(dst []byte, code uint16, reason string, mask bool) []byte {
+	var key [4]byte
+	if mask {
+		k := rand.Uint32()
+		key = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+	}
+	return wsframe.AppendClose(dst, code, reason, mask, key)
+}

@@ -1,0 +1,376 @@
+package tunnel
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Side names an end of a tunnel, or wsgate itself.
+type Side uint8
+
+// Sides of a tunnel.
+const (
+	SideClient Side = iota
+	SideBackend
+	SideProxy
+)
+
+func (s Side) String() string {
+	switch s {
+	case SideClient:
+		return "client"
+	case SideBackend:
+		return "backend"
+	case SideProxy:
+		return "proxy"
+	}
+	return "unknown"
+}
+
+// Close codes wsgate sends on its own account (RFC 6455, section 7.4.1).
+const (
+	CodeGoingAway     uint16 = 1001
+	CodeProtocolError uint16 = 1002
+	// CodeNoStatus is recorded, never sent, for a close frame without a code.
+	CodeNoStatus uint16 = 1005
+)
+
+// DefaultCloseGrace is how long a deliberate close waits, when
+// Config.CloseGrace is zero, for a partial frame to complete and for the
+// peers to answer wsgate's close frames.
+const DefaultCloseGrace = 2 * time.Second
+
+// Reasons a tunnel ends that are not a peer's doing; see Result.Err.
+var (
+	ErrIdleTimeout = errors.New("tunnel: idle timeout")
+	ErrSendTimeout = errors.New("tunnel: send timeout")
+	ErrProtocol    = errors.New("tunnel: websocket protocol violation")
+)
+
+// Config tells Start how to run a tunnel. The zero value is a pure byte pipe
+// with no timeouts.
+type Config struct {
+	// Frames tracks WebSocket frame boundaries (the default for WebSocket
+	// upgrades). Without it the tunnel is a byte pipe and closes without
+	// close frames.
+	Frames bool
+	// IdleTimeout closes the tunnel when no byte has been read from
+	// either side for this long (nginx's proxy_read_timeout as wsgate
+	// applies it to tunnels). Zero means never.
+	IdleTimeout time.Duration
+	// SendTimeout aborts the tunnel when a single write stays blocked this
+	// long (proxy_send_timeout, send_timeout). Zero means never.
+	SendTimeout time.Duration
+	// CloseGrace bounds a deliberate close: the wait for a frame to
+	// complete and for the peers' answers. Zero means DefaultCloseGrace.
+	CloseGrace time.Duration
+	// OnClose, if set, is called exactly once, on a tunnel goroutine,
+	// after both connections are closed and both relay goroutines are
+	// done with them. It must not call Shutdown on the same tunnel.
+	OnClose func(Result)
+}
+
+// Result says how a tunnel ended.
+type Result struct {
+	// FromClient and FromBackend count bytes read from each side,
+	// including the pending bytes handed to Start.
+	FromClient, FromBackend int64
+	// ClosedBy is the side that ended the tunnel first: the sender of the
+	// first close frame, the first side to end its stream, or SideProxy.
+	ClosedBy Side
+	// CloseCode is the code of the first close frame seen or sent;
+	// CodeNoStatus for a close frame without a code, 0 if none passed.
+	CloseCode uint16
+	// Err is why the tunnel ended abnormally: a read or write error,
+	// ErrIdleTimeout, ErrSendTimeout or an error wrapping ErrProtocol.
+	// A clean close, a peer's end of stream and Shutdown leave it nil.
+	Err        error
+	Start, End time.Time
+}
+
+// Directions, as indexes into Tunnel.dirs.
+const (
+	c2b = 0 // reads the client, writes the backend
+	b2c = 1 // reads the backend, writes the client
+)
+
+// Tunnel is a running relay between a client and a backend connection.
+// From Start on, the Tunnel owns both connections and closes each exactly
+// once; the caller must not use them. All methods are safe for concurrent
+// use. The zero value is not usable: call Start.
+type Tunnel struct {
+	client, backend net.Conn
+	cfg             Config
+	start           time.Time
+	dirs            [2]dir
+
+	last    atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout
+	idle    *time.Timer
+	live    atomic.Int32 // relay goroutines still running
+	wg      sync.WaitGroup
+	closing atomic.Bool  // no new relaying decisions: the tunnel is ending
+	closed  atomic.Bool  // both connections closed
+	graceAt atomic.Int64 // unix nanoseconds at which a deliberate close gives up
+
+	mu      sync.Mutex // guards the fields below; never held while taking a dir's wmu
+	reason  string
+	res     Result
+	bySet   bool
+	codeSet bool
+}
+
+// Start joins client and backend and returns at once; the relay runs on two
+// new goroutines, so the caller's (possibly grown) stack is not kept alive
+// by an idle tunnel. clientPending holds bytes the client sent after its
+// handshake, delivered to the backend first; backendPending holds bytes the
+// backend sent after its 101 response, delivered to the client first. Start
+// copies both, so the caller may reuse them.
+func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg Config) *Tunnel {
+	t := &Tunnel{client: client, backend: backend, cfg: cfg, start: time.Now()}
+	crc, brc := rawConn(client), rawConn(backend)
+	t.dirs[c2b].init(t, client, backend, crc, brc, clientPending)
+	t.dirs[b2c].init(t, backend, client, brc, crc, backendPending)
+	t.live.Store(2)
+	t.wg.Add(2)
+	if cfg.IdleTimeout > 0 {
+		t.mu.Lock()
+		t.idle = time.AfterFunc(cfg.IdleTimeout, t.onIdle)
+		t.mu.Unlock()
+	}
+	go t.run(c2b)
+	go t.run(b2c)
+	return t
+}
+
+// rawConn returns c's RawConn when c is a socket whose descriptor can be
+// read and written directly; nil sends c down the generic path.
+func rawConn(c net.Conn) syscall.RawConn {
+	var sc syscall.Conn
+	switch c := c.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
+	default:
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// Stats returns the bytes read so far from the client and from the backend.
+func (t *Tunnel) Stats() (fromClient, fromBackend int64) {
+	return t.dirs[c2b].n.Load(), t.dirs[b2c].n.Load()
+}
+
+// Shutdown closes the tunnel on purpose and returns once it is closed. With
+// Frames, each direction first completes the frame it is relaying, then the
+// client gets a close frame with code and reason and the backend a masked
+// one; the peers then have Config.CloseGrace (in all) to answer before the
+// connections are closed. Without Frames the connections are closed at
+// once. Calls after the first, or after the tunnel ended by itself, only
+// wait for the end.
+func (t *Tunnel) Shutdown(code uint16, reason string) {
+	r := closeReq{by: SideProxy, wait: t.cfg.Frames, reason: reason}
+	if t.cfg.Frames {
+		r.code = [2]uint16{code, code}
+	}
+	t.closeWith(r)
+	t.wg.Wait()
+}
+
+// closeReq describes a close wsgate decides on.
+type closeReq struct {
+	code   [2]uint16 // close code for each direction's destination; 0 sends none
+	reason string
+	wait   bool // let partial frames complete and peers answer, within the grace
+	by     Side
+	err    error
+}
+
+func (t *Tunnel) grace() time.Duration {
+	if t.cfg.CloseGrace > 0 {
+		return t.cfg.CloseGrace
+	}
+	return DefaultCloseGrace
+}
+
+// closeWith starts closing the tunnel; only the first call (or the first
+// close of the sockets) takes effect.
+func (t *Tunnel) closeWith(r closeReq) {
+	t.mu.Lock()
+	if t.closing.Load() {
+		t.mu.Unlock()
+		return
+	}
+	dl := time.Now().Add(t.grace())
+	t.graceAt.Store(dl.UnixNano())
+	t.closing.Store(true)
+	t.reason = r.reason
+	t.setByLocked(r.by)
+	if t.res.Err == nil {
+		t.res.Err = r.err
+	}
+	t.mu.Unlock()
+
+	// Deadlines first: they bound both the waits below and any write
+	// that currently holds a direction's lock.
+	for _, c := range [2]net.Conn{t.client, t.backend} {
+		if r.wait {
+			c.SetDeadline(dl)
+		} else {
+			c.SetWriteDeadline(dl)
+		}
+	}
+	if t.cfg.Frames {
+		for i := range t.dirs {
+			t.injectClose(i, r.code[i], r.wait)
+		}
+	}
+	if !r.wait || (t.dirs[c2b].done() && t.dirs[b2c].done()) {
+		t.closeConns()
+	}
+}
+
+// injectClose sends direction i's destination a close frame if it is at a
+// frame boundary; otherwise, when wait is set, the relay goroutine sends it
+// at the next boundary.
+func (t *Tunnel) injectClose(i int, code uint16, wait bool) {
+	if code == 0 {
+		return
+	}
+	d := &t.dirs[i]
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.gotClose || d.dead {
+		return
+	}
+	if d.midFrame {
+		if wait {
+			d.inject = code
+		}
+		return
+	}
+	if err := t.writeClose(i, code); err != nil {
+		d.dead = true
+	}
+}
+
+// writeClose writes a close frame to direction i's destination, masked
+// toward the backend. The caller holds the direction's wmu.
+func (t *Tunnel) writeClose(i int, code uint16) error {
+	d := &t.dirs[i]
+	d.gotClose, d.injected = true, true
+	t.recordCode(code)
+	var buf [closeFrameMax]byte
+	frame := appendClose(buf[:0], code, t.reason, i == c2b)
+	return d.write(t, frame)
+}
+
+func (t *Tunnel) recordCode(code uint16) {
+	t.mu.Lock()
+	if !t.codeSet {
+		t.res.CloseCode, t.codeSet = code, true
+	}
+	t.mu.Unlock()
+}
+
+func (t *Tunnel) setBy(s Side) {
+	t.mu.Lock()
+	t.setByLocked(s)
+	t.mu.Unlock()
+}
+
+func (t *Tunnel) setByLocked(s Side) {
+	if !t.bySet {
+		t.res.ClosedBy, t.bySet = s, true
+	}
+}
+
+func (t *Tunnel) setErr(err error) {
+	t.mu.Lock()
+	if t.res.Err == nil {
+		t.res.Err = err
+	}
+	t.mu.Unlock()
+}
+
+// closeConns closes both connections, once.
+func (t *Tunnel) closeConns() {
+	t.closing.Store(true)
+	if t.closed.CompareAndSwap(false, true) {
+		t.client.Close()
+		t.backend.Close()
+	}
+}
+
+// exit runs as a relay goroutine ends. The last one out closes the sockets
+// and reports.
+func (t *Tunnel) exit(i int) {
+	defer t.wg.Done()
+	t.dirs[i].flags.Or(fExited)
+	if t.live.Add(-1) == 0 {
+		t.finish()
+		return
+	}
+	if t.closing.Load() && t.dirs[1-i].flags.Load()&fSrcClosed != 0 {
+		// The other side has said its last word; nobody is left to wait for.
+		t.closeConns()
+	}
+}
+
+func (t *Tunnel) finish() {
+	t.closeConns()
+	t.mu.Lock()
+	if t.idle != nil {
+		t.idle.Stop()
+	}
+	res := t.res
+	t.mu.Unlock()
+	res.FromClient, res.FromBackend = t.Stats()
+	res.Start, res.End = t.start, time.Now()
+	if t.cfg.OnClose != nil {
+		t.cfg.OnClose(res)
+	}
+}
+
+// touch records activity for the idle timer; cheaper than re-arming a
+// deadline on every read.
+func (t *Tunnel) touch() {
+	if t.cfg.IdleTimeout > 0 {
+		t.last.Store(int64(time.Since(t.start)))
+	}
+}
+
+func (t *Tunnel) onIdle() {
+	if t.closing.Load() {
+		return
+	}
+	quiet := time.Since(t.start) - time.Duration(t.last.Load())
+	if rest := t.cfg.IdleTimeout - quiet; rest > 0 {
+		t.mu.Lock()
+		t.idle.Reset(rest)
+		t.mu.Unlock()
+		return
+	}
+	r := closeReq{by: SideProxy, err: ErrIdleTimeout}
+	if t.cfg.Frames {
+		r.code = [2]uint16{CodeGoingAway, CodeGoingAway}
+	}
+	t.closeWith(r)
+}
+
+// srcSide is the side direction i reads from.
+func srcSide(i int) Side {
+	if i == c2b {
+		return SideClient
+	}
+	return SideBackend
+}

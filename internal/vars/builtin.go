@@ -1,0 +1,239 @@
+package vars
+
+import (
+	"iter"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// volatile variables change during a request (time, status, byte counts)
+// and are never cached.
+var volatile = map[string]bool{
+	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
+	"request_time": true, "body_bytes_sent": true, "bytes_sent": true,
+	"upstream_addr": true, "upstream_status": true, "upstream_response_time": true,
+}
+
+var builtins = map[string]func(*Ctx) string{
+	"remote_addr": func(c *Ctx) string { return addrString(c.Remote) },
+	"remote_port": func(c *Ctx) string { return portString(c.Remote.Port()) },
+	"binary_remote_addr": func(c *Ctx) string {
+		a := c.Remote.Addr().Unmap()
+		if !a.IsValid() {
+			return ""
+		}
+		b := a.AsSlice()
+		return string(b)
+	},
+	"proxy_add_x_forwarded_for": func(c *Ctx) string {
+		ra := addrString(c.Remote)
+		if c.Header == nil {
+			return ra
+		}
+		xs := joined(c.Header.Values("X-Forwarded-For"), ", ")
+		if xs == "" {
+			return ra
+		}
+		return xs + ", " + ra
+	},
+	"scheme": func(c *Ctx) string { return c.Scheme },
+	"https": func(c *Ctx) string {
+		if c.Scheme == "https" {
+			return "on"
+		}
+		return ""
+	},
+	"host": func(c *Ctx) string {
+		if c.Host != "" {
+			return c.Host
+		}
+		return c.ServerName
+	},
+	"hostname":            func(*Ctx) string { return hostname },
+	"server_name":         func(c *Ctx) string { return c.ServerName },
+	"server_port":         func(c *Ctx) string { return portString(c.Local.Port()) },
+	"server_addr":         func(c *Ctx) string { return addrString(c.Local) },
+	"server_protocol":     func(c *Ctx) string { return c.Proto },
+	"request_uri":         func(c *Ctx) string { return c.RequestURI },
+	"uri":                 func(c *Ctx) string { return c.Path },
+	"document_uri":        func(c *Ctx) string { return c.Path },
+	"args":                func(c *Ctx) string { return c.Args },
+	"query_string":        func(c *Ctx) string { return c.Args },
+	"is_args":             func(c *Ctx) string { return isArgs(c) },
+	"request_method":      func(c *Ctx) string { return c.Method },
+	"request":             func(c *Ctx) string { return c.Method + " " + c.RequestURI + " " + c.Proto },
+	"request_length":      func(c *Ctx) string { return strconv.FormatInt(c.ReqLength, 10) },
+	"content_length":      func(c *Ctx) string { return hdr(c, "Content-Length") },
+	"content_type":        func(c *Ctx) string { return hdr(c, "Content-Type") },
+	"remote_user":         func(*Ctx) string { return "" },
+	"connection":          func(c *Ctx) string { return strconv.FormatUint(c.ConnID, 10) },
+	"connection_requests": func(c *Ctx) string { return strconv.Itoa(c.ConnReqs) },
+	"pid":                 func(*Ctx) string { return pid },
+	"status": func(c *Ctx) string {
+		if c.Status == 0 {
+			return "000"
+		}
+		return strconv.Itoa(c.Status)
+	},
+	"time_local":   func(c *Ctx) string { return now(c).Format("02/Jan/2006:15:04:05 -0700") },
+	"time_iso8601": func(c *Ctx) string { return now(c).Format("2006-01-02T15:04:05-07:00") },
+	"msec": func(c *Ctx) string {
+		ms := now(c).UnixMilli()
+		return strconv.FormatInt(ms/1000, 10) + "." + pad3(ms%1000)
+	},
+	"request_time": func(c *Ctx) string {
+		if c.Start.IsZero() {
+			return "0.000"
+		}
+		return seconds(now(c).Sub(c.Start))
+	},
+	"body_bytes_sent":        func(c *Ctx) string { return strconv.FormatInt(c.BodyBytesSent, 10) },
+	"bytes_sent":             func(c *Ctx) string { return strconv.FormatInt(c.BytesSent, 10) },
+	"upstream_addr":          func(c *Ctx) string { return c.UpstreamAddr },
+	"upstream_status":        func(c *Ctx) string { return c.UpstreamStatus },
+	"upstream_response_time": func(c *Ctx) string { return c.UpstreamRespTime },
+}
+
+var pid = strconv.Itoa(osPid())
+
+func now(c *Ctx) time.Time {
+	if !c.End.IsZero() {
+		return c.End
+	}
+	return time.Now()
+}
+
+// Seconds formats d as nginx does for $request_time: seconds with
+// millisecond resolution.
+func seconds(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	ms := d.Milliseconds()
+	return strconv.FormatInt(ms/1000, 10) + "." + pad3(ms%1000)
+}
+
+// Seconds is exported for the proxy's $upstream_response_time.
+func Seconds(d time.Duration) string { return seconds(d) }
+
+func pad3(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	return "000"[len(s):] + s
+}
+
+func isArgs(c *Ctx) string {
+	if c.Args != "" || strings.Contains(c.RequestURI, "?") {
+		return "?"
+	}
+	return ""
+}
+
+func hdr(c *Ctx, name string) string {
+	if c.Header == nil {
+		return ""
+	}
+	return c.Header.Get(name)
+}
+
+func addrString(ap netip.AddrPort) string {
+	a := ap.Addr()
+	if !a.IsValid() {
+		return ""
+	}
+	return a.Unmap().String()
+}
+
+func portString(p uint16) string {
+	if p == 0 {
+		return ""
+	}
+	return strconv.Itoa(int(p))
+}
+
+func osPid() int { return os.Getpid() }
+
+// prefixed serves the variable families nginx builds from a name prefix.
+func prefixed(name string) func(*Ctx) string {
+	switch {
+	case strings.HasPrefix(name, "http_"):
+		h := headerName(name[len("http_"):])
+		return func(c *Ctx) string {
+			if c.Header == nil {
+				return ""
+			}
+			sep := ", "
+			if strings.EqualFold(h, "Cookie") {
+				sep = "; "
+			}
+			return joined(c.Header.Values(h), sep)
+		}
+	case strings.HasPrefix(name, "sent_http_"):
+		h := headerName(name[len("sent_http_"):])
+		return func(c *Ctx) string {
+			if c.RespHeader == nil {
+				return ""
+			}
+			return c.RespHeader.Get(h)
+		}
+	case strings.HasPrefix(name, "arg_"):
+		arg := name[len("arg_"):]
+		return func(c *Ctx) string { return argValue(c.Args, arg) }
+	case strings.HasPrefix(name, "cookie_"):
+		ck := name[len("cookie_"):]
+		return func(c *Ctx) string { return cookieValue(c, ck) }
+	}
+	return nil
+}
+
+// headerName turns "x_forwarded_for" into "x-forwarded-for"; header lookups
+// are case-insensitive, as nginx's.
+func headerName(s string) string { return strings.ReplaceAll(s, "_", "-") }
+
+// argValue returns the raw (still escaped) value of the first argument
+// named arg, compared case-insensitively, as nginx's $arg_ does.
+func argValue(args, arg string) string {
+	for args != "" {
+		var kv string
+		kv, args, _ = strings.Cut(args, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.EqualFold(k, arg) {
+			return v
+		}
+	}
+	return ""
+}
+
+func cookieValue(c *Ctx, name string) string {
+	if c.Header == nil {
+		return ""
+	}
+	for line := range c.Header.Values("Cookie") {
+		for line != "" {
+			var kv string
+			kv, line, _ = strings.Cut(line, ";")
+			k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+			if strings.EqualFold(k, name) {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// joined concatenates the values of a repeated header, as nginx does for
+// $http_ variables; one value is returned without copying.
+func joined(vs iter.Seq[string], sep string) string {
+	out, n := "", 0
+	for v := range vs {
+		if n == 0 {
+			out = v
+		} else {
+			out += sep + v
+		}
+		n++
+	}
+	return out
+}

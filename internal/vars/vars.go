@@ -1,0 +1,335 @@
+package vars
+
+import (
+	"fmt"
+	"iter"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Header is the read side of a request's header list. The HTTP front end's
+// header type satisfies it; vars needs nothing more.
+type Header interface {
+	Get(name string) string
+	Values(name string) iter.Seq[string]
+}
+
+// Ctx is one request's state as variables see it. The server owns it and
+// fills the fields it knows; it is not safe for concurrent use.
+type Ctx struct {
+	Method     string
+	RequestURI string // as sent, with the query
+	Path       string // decoded-free path part, nginx's $uri
+	Args       string
+	Proto      string // "HTTP/1.1"
+	Header     Header
+	Host       string // $host: lowercased, no port
+	Scheme     string
+	ServerName string // the matched server's first name
+	Remote     netip.AddrPort
+	Local      netip.AddrPort
+	ConnID     uint64
+	ConnReqs   int
+	Start      time.Time
+	ReqLength  int64
+
+	// Filled while the response goes out and at the end (for logs).
+	Status           int
+	BytesSent        int64
+	BodyBytesSent    int64
+	UpstreamAddr     string
+	UpstreamStatus   string
+	UpstreamRespTime string
+	RespHeader       Header
+	End              time.Time
+
+	// Captures holds $0..$9 of the last regex that matched (location, map, if).
+	Captures []string
+
+	tab    *Table
+	vals   []string
+	have   []bool
+	active []bool // guards map/set cycles
+	buf    []byte
+}
+
+// Reset prepares c for a new request evaluated against tab, keeping its
+// allocations.
+func (c *Ctx) Reset(tab *Table) {
+	*c = Ctx{tab: tab, vals: c.vals[:0], have: c.have[:0], active: c.active[:0], buf: c.buf[:0], Captures: c.Captures[:0]}
+	n := 0
+	if tab != nil {
+		n = len(tab.vars)
+	}
+	c.vals = grow(c.vals, n)
+	c.have = growB(c.have, n)
+	c.active = growB(c.active, n)
+}
+
+func grow(s []string, n int) []string {
+	if cap(s) >= n {
+		s = s[:n]
+		clear(s)
+		return s
+	}
+	return make([]string, n)
+}
+
+func growB(s []bool, n int) []bool {
+	if cap(s) >= n {
+		s = s[:n]
+		clear(s)
+		return s
+	}
+	return make([]bool, n)
+}
+
+// Table is the set of variables one configuration snapshot knows: the
+// built-in ones, map results and `set` targets. It is built at load and
+// read-only afterwards.
+type Table struct {
+	vars  []variable
+	index map[string]int
+}
+
+type variable struct {
+	name string
+	get  func(c *Ctx) string // nil for `set` variables: their value lives in Ctx
+	set  bool
+}
+
+// NewTable returns a table with the built-in variables.
+func NewTable() *Table {
+	t := &Table{index: map[string]int{}}
+	for name, f := range builtins {
+		t.add(name, f, false)
+	}
+	return t
+}
+
+func (t *Table) add(name string, get func(*Ctx) string, set bool) int {
+	if i, ok := t.index[name]; ok {
+		if get != nil {
+			t.vars[i].get = get
+		}
+		t.vars[i].set = t.vars[i].set || set
+		return i
+	}
+	t.vars = append(t.vars, variable{name: name, get: get, set: set})
+	t.index[name] = len(t.vars) - 1
+	return len(t.vars) - 1
+}
+
+// Len reports how many variables the table holds.
+func (t *Table) Len() int { return len(t.vars) }
+
+// DefineSet declares a variable assigned by `set`; the value lives in each
+// request's Ctx.
+func (t *Table) DefineSet(name string) (int, error) {
+	if v, ok := t.index[name]; ok && !t.vars[v].set && t.vars[v].get != nil {
+		if _, builtin := builtins[name]; builtin {
+			return 0, fmt.Errorf("the duplicate %q variable", name)
+		}
+	}
+	return t.add(name, nil, true), nil
+}
+
+// DefineFunc declares a computed variable such as a map result.
+func (t *Table) DefineFunc(name string, get func(*Ctx) string) (int, error) {
+	if _, ok := builtins[name]; ok {
+		return 0, fmt.Errorf("the duplicate %q variable", name)
+	}
+	if i, ok := t.index[name]; ok && t.vars[i].get != nil {
+		return 0, fmt.Errorf("the duplicate %q variable", name)
+	}
+	return t.add(name, get, false), nil
+}
+
+// Lookup resolves a variable name to its index, creating the prefix
+// families ($http_*, $arg_*, $cookie_*, $sent_http_*) on demand.
+func (t *Table) Lookup(name string) (int, bool) {
+	if i, ok := t.index[name]; ok {
+		return i, true
+	}
+	if f := prefixed(name); f != nil {
+		return t.add(name, f, false), true
+	}
+	if n, err := strconv.Atoi(name); err == nil && n >= 0 && n <= 9 && len(name) == 1 {
+		return t.add(name, func(c *Ctx) string {
+			if n < len(c.Captures) {
+				return c.Captures[n]
+			}
+			return ""
+		}, false), true
+	}
+	return 0, false
+}
+
+// Set stores v as the value of `set` variable i for this request.
+func (c *Ctx) Set(i int, v string) {
+	c.vals[i] = v
+	c.have[i] = true
+}
+
+// Get evaluates variable i, at most once per request.
+func (c *Ctx) Get(i int) string {
+	if c.have[i] {
+		return c.vals[i]
+	}
+	v := c.tab.vars[i]
+	if v.get == nil || c.active[i] {
+		return "" // an unset `set` variable, or a cycle through maps
+	}
+	c.active[i] = true
+	s := v.get(c)
+	c.active[i] = false
+	if !volatile[v.name] {
+		c.vals[i] = s
+		c.have[i] = true
+	}
+	return s
+}
+
+// GetName evaluates a variable by name; for tests and rare paths only.
+func (c *Ctx) GetName(name string) (string, bool) {
+	i, ok := c.tab.Lookup(name)
+	if !ok {
+		return "", false
+	}
+	if i >= len(c.vals) {
+		c.vals = append(c.vals, make([]string, i+1-len(c.vals))...)
+		c.have = append(c.have, make([]bool, i+1-len(c.have))...)
+		c.active = append(c.active, make([]bool, i+1-len(c.active))...)
+	}
+	return c.Get(i), true
+}
+
+// Template is a compiled string with variables.
+type Template struct {
+	raw   string
+	parts []part
+}
+
+type part struct {
+	lit string
+	v   int // -1 for a literal
+}
+
+// Compile parses s ("$var", "${var}", "\$" is not special: nginx has no
+// escape, so "$" not followed by a name is an error).
+func (t *Table) Compile(s string) (*Template, error) {
+	tpl := &Template{raw: s}
+	var lit strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] != '$' {
+			lit.WriteByte(s[i])
+			i++
+			continue
+		}
+		i++
+		var name string
+		if i < len(s) && s[i] == '{' {
+			end := strings.IndexByte(s[i:], '}')
+			if end < 0 {
+				return nil, fmt.Errorf("the closing bracket in %q variable is missing", s[i+1:])
+			}
+			name = s[i+1 : i+end]
+			i += end + 1
+		} else {
+			j := i
+			for j < len(s) && isNameChar(s[j]) {
+				j++
+			}
+			name = s[i:j]
+			i = j
+		}
+		if name == "" {
+			return nil, fmt.Errorf("invalid variable name in %q", s)
+		}
+		idx, ok := t.Lookup(name)
+		if !ok {
+			return nil, fmt.Errorf("unknown %q variable", name)
+		}
+		if lit.Len() > 0 {
+			tpl.parts = append(tpl.parts, part{lit: lit.String(), v: -1})
+			lit.Reset()
+		}
+		tpl.parts = append(tpl.parts, part{v: idx})
+	}
+	if lit.Len() > 0 || len(tpl.parts) == 0 {
+		tpl.parts = append(tpl.parts, part{lit: lit.String(), v: -1})
+	}
+	return tpl, nil
+}
+
+// MustCompile is Compile for strings known at build time.
+func (t *Table) MustCompile(s string) *Template {
+	tpl, err := t.Compile(s)
+	if err != nil {
+		panic(err)
+	}
+	return tpl
+}
+
+func isNameChar(b byte) bool {
+	return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
+
+// Raw returns the source text.
+func (t *Template) Raw() string { return t.raw }
+
+// IsConst reports whether t has no variables.
+func (t *Template) IsConst() bool { return len(t.parts) == 1 && t.parts[0].v < 0 }
+
+// Vars returns the indexes of the variables t reads.
+func (t *Template) Vars() []int {
+	var out []int
+	for _, p := range t.parts {
+		if p.v >= 0 {
+			out = append(out, p.v)
+		}
+	}
+	return out
+}
+
+// Eval renders t for c.
+func (t *Template) Eval(c *Ctx) string {
+	if len(t.parts) == 1 {
+		p := t.parts[0]
+		if p.v < 0 {
+			return p.lit
+		}
+		return c.Get(p.v)
+	}
+	return string(t.Append(nil, c))
+}
+
+// Append renders t onto dst.
+func (t *Template) Append(dst []byte, c *Ctx) []byte {
+	for _, p := range t.parts {
+		if p.v < 0 {
+			dst = append(dst, p.lit...)
+		} else {
+			dst = append(dst, c.Get(p.v)...)
+		}
+	}
+	return dst
+}
+
+// AppendEscaped renders t with every variable's value passed through esc
+// (log escaping); literals are copied as they are.
+func (t *Template) AppendEscaped(dst []byte, c *Ctx, esc func([]byte, string) []byte) []byte {
+	for _, p := range t.parts {
+		if p.v < 0 {
+			dst = append(dst, p.lit...)
+		} else {
+			dst = esc(dst, c.Get(p.v))
+		}
+	}
+	return dst
+}
+
+var hostname, _ = os.Hostname()
