@@ -42,6 +42,10 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
+	return runWith(args, os.Stdout, stderr)
+}
+
+func runWith(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("wsgate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -78,7 +82,7 @@ func run(args []string, stderr io.Writer) int {
 	cfg, demo, err := loadConfig(o)
 	if err != nil {
 		if o.test || o.dump {
-			fmt.Fprintf(stderr, "wsgate: [emerg] %v\nwsgate: configuration file %s test failed\n", err, o.conf)
+			fmt.Fprintf(stderr, "wsgate: [emerg] %v\nwsgate: configuration file %s test failed\n", err, configName(o))
 			return 1
 		}
 		return emerg("%v", err)
@@ -98,7 +102,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if o.test || o.dump {
 		if o.dump {
-			dump(cfg.File, demo != nil, stderr)
+			dump(cfg, demo != nil, stdout)
 		}
 		if !o.quiet {
 			fmt.Fprintf(stderr, "wsgate: the configuration file %s syntax is ok\n", cfg.File)
@@ -115,7 +119,7 @@ func run(args []string, stderr io.Writer) int {
 // loadConfig reads -c, the default path, or the embedded demo; the demo's
 // backend is started here because its address is part of the config.
 func loadConfig(o options) (*config.Config, *echo.Server, error) {
-	opts := config.Options{Prefix: o.prefix, Globals: o.globals, Root: os.Geteuid() == 0}
+	opts := config.Options{Prefix: o.prefix, Globals: o.globals, Root: os.Geteuid() == 0, ErrorLog: o.errLog}
 	path := o.conf
 	if path == "" {
 		if _, err := os.Stat(defaultConfPath); err == nil {
@@ -144,19 +148,32 @@ func loadConfig(o options) (*config.Config, *echo.Server, error) {
 		srv.Close()
 		return nil, nil, err
 	}
+	cfg.Source = text
 	return cfg, srv, nil
 }
 
-func dump(file string, embedded bool, w io.Writer) {
+// configName is the file a -t run tested, for its closing line.
+func configName(o options) string {
+	if o.conf != "" {
+		return o.conf
+	}
+	if _, err := os.Stat(defaultConfPath); err == nil {
+		return defaultConfPath
+	}
+	return "(embedded default)"
+}
+
+// dump prints the configuration as -T does, to standard output.
+func dump(cfg *config.Config, embedded bool, w io.Writer) {
 	if embedded {
-		fmt.Fprintf(w, "# configuration file (embedded default):\n%s\n", defaultConf)
+		fmt.Fprintf(w, "# configuration file (embedded default):\n%s\n", cfg.Source)
 		return
 	}
-	ds, err := conf.ParseFile(file, conf.Options{})
+	ds, err := conf.ParseFile(cfg.File, conf.Options{})
 	if err != nil {
 		return
 	}
-	fmt.Fprintf(w, "# configuration file %s:\n", file)
+	fmt.Fprintf(w, "# configuration file %s:\n", cfg.File)
 	conf.Dump(w, ds)
 }
 
@@ -177,23 +194,30 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 		return 1
 	}
 	srv := server.New(log)
-	if err := srv.Apply(cfg, log); err != nil {
+	ready := daemonReady()
+	fail := func(err error) int {
 		fmt.Fprintf(stderr, "wsgate: [emerg] %v\n", err)
 		log.Printf(errlog.Emerg, 0, "%v", err)
-		log.Close()
+		ready(err)
 		return 1
 	}
-	if err := dropPrivileges(cfg, log); err != nil {
-		fmt.Fprintf(stderr, "wsgate: [emerg] %v\n", err)
-		srv.Close()
-		return 1
+	if err := srv.Apply(cfg, log); err != nil {
+		defer log.Close()
+		return fail(err)
 	}
 	pidPath := cfg.Abs(cfg.PID)
+	// The pid file is written as root, before the user switch, as nginx's
+	// master writes it.
 	if err := writePID(pidPath); err != nil {
-		fmt.Fprintf(stderr, "wsgate: [emerg] %v\n", err)
 		srv.Close()
-		return 1
+		return fail(err)
 	}
+	if err := dropPrivileges(cfg, log); err != nil {
+		srv.Close()
+		os.Remove(pidPath)
+		return fail(err)
+	}
+	ready(nil)
 	defer os.Remove(pidPath)
 	log.Printf(errlog.Notice, 0, "wsgate/%s started, pid %d, listening on %v", server.Version, os.Getpid(), srv.Addrs())
 

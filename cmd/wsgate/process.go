@@ -28,15 +28,55 @@ func daemonize(stderr io.Writer) int {
 		return 1
 	}
 	defer null.Close()
-	cmd := exec.Command(self, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), "WSGATE_DAEMON=1")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	// The child reports through a pipe once it is bound (or why it could
+	// not start), so bind errors still reach the terminal.
+	r, w, err := os.Pipe()
+	if err != nil {
 		fmt.Fprintf(stderr, "wsgate: [emerg] daemon: %v\n", err)
 		return 1
 	}
+	defer r.Close()
+	cmd := exec.Command(self, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), "WSGATE_DAEMON=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		fmt.Fprintf(stderr, "wsgate: [emerg] daemon: %v\n", err)
+		return 1
+	}
+	w.Close()
+	msg, _ := io.ReadAll(r)
+	if string(msg) != "ok" {
+		if len(msg) == 0 {
+			msg = []byte("the daemon exited before it was ready")
+		}
+		fmt.Fprintf(stderr, "wsgate: [emerg] %s\n", msg)
+		return 1
+	}
 	return 0
+}
+
+// daemonReady returns the function a daemon child calls once it is
+// serving (nil) or has failed to start; outside a daemon it does nothing.
+func daemonReady() func(error) {
+	if os.Getenv("WSGATE_DAEMON") == "" {
+		return func(error) {}
+	}
+	f := os.NewFile(3, "daemon-ready")
+	return func(err error) {
+		if f == nil {
+			return
+		}
+		if err != nil {
+			f.WriteString(err.Error())
+		} else {
+			f.WriteString("ok")
+		}
+		f.Close()
+		f = nil
+	}
 }
 
 // dropPrivileges switches to `user` once listeners are bound and logs are

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -23,6 +22,8 @@ type Options struct {
 	Resolve func(host string) ([]netip.Addr, error)
 	// Root reports whether the process runs as root (default listen port).
 	Root bool
+	// ErrorLog (-e) replaces the default error log, logs/error.log.
+	ErrorLog string
 }
 
 // Load reads the file at path and every file it includes into a Config.
@@ -76,6 +77,7 @@ func newLoader(file string, opts Options) *loader {
 		File:              file,
 		Prefix:            prefix,
 		PID:               "logs/wsgate.pid",
+		WorkerProcesses:   1,
 		ErrorLogs:         nil,
 		WorkerConnections: 512,
 		Vars:              vars.NewTable(),
@@ -126,10 +128,11 @@ func (l *loader) load(ds []*conf.Directive) (*Config, error) {
 		}
 	}
 	if len(l.cfg.ErrorLogs) == 0 {
-		l.cfg.ErrorLogs = []ErrorLog{{Path: "logs/error.log", Level: LevelError}}
-	}
-	if l.cfg.WorkerProcesses == 0 {
-		l.cfg.WorkerProcesses = runtime.NumCPU()
+		path := "logs/error.log"
+		if l.opts.ErrorLog != "" {
+			path = l.opts.ErrorLog
+		}
+		l.cfg.ErrorLogs = []ErrorLog{{Path: path, Level: LevelError}}
 	}
 	return l.cfg, nil
 }
@@ -453,10 +456,7 @@ func (l *loader) resolveProxy(p pendingProxy) error {
 	}
 	pp := &ProxyPass{}
 	if !tpl.IsConst() {
-		pp.Dynamic = tpl
-		pp.Scheme = "http"
-		p.lc.Proxy = pp
-		return nil
+		return conf.Errorf(d, "\"proxy_pass\" with variables is not supported yet (upstreams issue)")
 	}
 	var rest string
 	switch {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -201,7 +202,7 @@ func (c *LocConf) mark(d *conf.Directive, name string) error {
 
 func dWorkerProcesses(l *loader, d *conf.Directive, s *scope) error {
 	if d.Args[0] == "auto" {
-		l.cfg.WorkerProcesses = 0
+		l.cfg.WorkerProcesses = runtime.NumCPU()
 		return nil
 	}
 	n, err := strconv.Atoi(d.Args[0])

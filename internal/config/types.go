@@ -14,7 +14,7 @@ type Config struct {
 	File   string // the main file, absolute
 	Prefix string // -p: relative logs, pid and root resolve from here
 
-	WorkerProcesses   int // 0 means "auto": one per CPU
+	WorkerProcesses   int // "auto" is resolved to the CPU count at load
 	ErrorLogs         []ErrorLog
 	PID               string
 	User, Group       string
@@ -26,6 +26,9 @@ type Config struct {
 
 	// Warnings are notices `wsgate -t` prints; loading still succeeded.
 	Warnings []string
+	// Source is the text of a configuration that was not read from a file
+	// (the embedded default), for -T.
+	Source string
 }
 
 // Level is an error_log severity, debug (most verbose) to emerg.
@@ -187,7 +190,6 @@ type ProxyPass struct {
 	HostPort string // the text after the scheme: $proxy_host
 	URI      string // the URI part, "" when none was given
 	HasURI   bool
-	Dynamic  *vars.Template // proxy_pass with variables: evaluated per request
 }
 
 // LocConf holds the settings nginx inherits from http to server to location

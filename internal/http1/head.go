@@ -60,7 +60,9 @@ type scanner struct {
 	line0End  int
 	line0Done bool // line 0 fully validated
 	checked   int  // bytes past the early byte check
-	mpos      int  // bytes of the request method checked
+	l0state   int  // element of a partial request line: method, target, version
+	l0pos     int  // bytes of a partial request line checked
+	l0mark    int  // start of the current element
 }
 
 // scan continues over data (which only grows between calls and starts at
@@ -127,24 +129,30 @@ func (sc *scanner) tooLarge() error {
 	}
 }
 
-// early runs the checks that need no complete head: the start line once it
-// is complete, the request method as it arrives, and bytes that are never
-// valid in a head (control characters, a CR not followed by LF).
+// early runs the checks that need no complete head: the start line as it
+// arrives, and bytes of header lines that are never valid (control
+// characters, a CR not followed by LF). Each check gives the error the
+// complete line would get, so the answer does not depend on timing.
 func (sc *scanner) early(data []byte) error {
-	if sc.lines > 0 && !sc.line0Done {
+	from := 0
+	switch {
+	case sc.lines == 0 && sc.isReq:
+		return sc.partialRequestLine(data)
+	case sc.lines == 0:
+		// For a response any fault in the status line is the same error,
+		// so the byte check below covers it.
+	case !sc.line0Done:
 		sc.line0Done = true
 		if err := sc.parsePrefix(data[:sc.line0End]); err != nil {
 			return err
 		}
-	}
-	if sc.isReq && sc.lines == 0 {
-		for ; sc.mpos < len(data) && data[sc.mpos] != ' '; sc.mpos++ {
-			if !methodChar(data[sc.mpos]) {
-				return errInvalidMethod
-			}
+		fallthrough
+	default:
+		if sc.isReq {
+			from = sc.line0End
 		}
 	}
-	j := sc.checked
+	j := max(sc.checked, from)
 	for ; j < len(data); j++ {
 		c := data[j]
 		if c >= 0x20 && c != 0x7f || c == '\t' || c == '\n' {
@@ -159,20 +167,98 @@ func (sc *scanner) early(data []byte) error {
 			}
 		}
 		ls := bytes.LastIndexByte(data[:j], '\n') + 1
-		var e error
+		e := errInvalidHeader
 		switch {
 		case !sc.isReq && ls == 0:
 			e = errRespStatusLine
 		case !sc.isReq:
 			e = errRespHeader
-		case ls == 0:
-			e = errInvalidRequest
-		default:
-			e = errInvalidHeader
 		}
 		return sc.fail(data, ls, e)
 	}
 	sc.checked = j
+	return nil
+}
+
+// partialRequestLine checks a request line still arriving, element by
+// element as the complete parse does, resuming where it stopped.
+func (sc *scanner) partialRequestLine(data []byte) error {
+	for ; sc.l0pos < len(data); sc.l0pos++ {
+		i, c := sc.l0pos, data[sc.l0pos]
+		if c == '\r' && i+1 == len(data) {
+			return nil // decided when the next byte is in
+		}
+		switch sc.l0state {
+		case 0: // method
+			if c == ' ' {
+				if i == 0 {
+					return errInvalidMethod
+				}
+				sc.l0state, sc.l0mark = 1, i+1
+			} else if !methodChar(c) {
+				return errInvalidMethod
+			}
+		case 1: // target
+			if c == ' ' {
+				p := reqParser{r: &Request{Method: string(data[:sc.l0mark-1])}}
+				if err := p.target(string(data[sc.l0mark:i])); err != nil {
+					return err
+				}
+				sc.l0state, sc.l0mark = 2, i+1
+				continue
+			}
+			if c <= ' ' || c == 0x7f || c == '#' {
+				return errInvalidRequest
+			}
+			if i == sc.l0mark && c != '/' && c != '*' && !isAlpha(c) ||
+				i == sc.l0mark+1 && data[sc.l0mark] == '*' {
+				return errInvalidRequest
+			}
+		default: // version
+			if err := versionPrefix(data[sc.l0mark : i+1]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// versionPrefix reports the error parseVersion will give for any version
+// that starts with v, if that is already certain.
+func versionPrefix(v []byte) error {
+	const http = "HTTP/"
+	for i := 0; i < len(v) && i < len(http); i++ {
+		if v[i] != http[i] {
+			return errInvalidRequest
+		}
+	}
+	if len(v) <= len(http) {
+		return nil
+	}
+	if v[5] < '1' || v[5] > '9' {
+		return errInvalidRequest
+	}
+	i, major := 5, 0
+	for ; i < len(v) && isDigit(v[i]); i++ {
+		if major = major*10 + int(v[i]-'0'); major > 1 {
+			return errInvalidVersion
+		}
+	}
+	if i == len(v) {
+		return nil
+	}
+	if v[i] != '.' {
+		return errInvalidRequest
+	}
+	minor := 0
+	for i++; i < len(v); i++ {
+		if !isDigit(v[i]) {
+			return errInvalidRequest
+		}
+		if minor = minor*10 + int(v[i]-'0'); minor > 99 {
+			return errInvalidRequest
+		}
+	}
 	return nil
 }
 

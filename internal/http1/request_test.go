@@ -425,7 +425,8 @@ func TestReadRequestAnswersEarly(t *testing.T) {
 	}{
 		{"TLS hello on plain port", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 400},
 		{"HTTP/0.9 request", "GET /\r\n", 400},
-		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n", 505},
+		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n", 400},
+		{"HTTP/2 version", "GET / HTTP/2.0\r\n", 505},
 		{"NUL in partial header", "GET / HTTP/1.1\r\nHost: a\r\nX: \x00", 400},
 		{"request line too long", requestLine(9000)[:8500], 414},
 	}
@@ -476,17 +477,33 @@ func TestStatusErrorMessage(t *testing.T) {
 	}
 }
 
+// browserHandshake is what a browser sends to open a WebSocket.
+const browserHandshake = "GET /ws?token=abc HTTP/1.1\r\n" +
+	"Host: example.com:8080\r\n" +
+	"Connection: Upgrade\r\n" +
+	"Pragma: no-cache\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36\r\n" +
+	"Upgrade: websocket\r\n" +
+	"Origin: https://example.com\r\n" +
+	"Sec-WebSocket-Version: 13\r\n" +
+	"Accept-Encoding: gzip, deflate, br, zstd\r\n" +
+	"Accept-Language: en-US,en;q=0.9\r\n" +
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+	"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" +
+	"\r\n"
+
 func BenchmarkReadRequestHandshake(b *testing.B) {
-	sr := strings.NewReader(handshake)
+	sr := strings.NewReader(browserHandshake)
 	br := bufio.NewReaderSize(sr, ReaderSize)
 	b.ReportAllocs()
-	b.SetBytes(int64(len(handshake)))
+	b.SetBytes(int64(len(browserHandshake)))
 	for b.Loop() {
-		sr.Reset(handshake)
+		sr.Reset(browserHandshake)
 		br.Reset(sr)
 		r, err := ReadRequest(br, Limits{})
-		if err != nil || r.HostName != "example.com" {
-			b.Fatal(err)
+		if err != nil || r.HostName != "example.com" || len(r.Header) != 12 {
+			b.Fatal(r, err)
 		}
 	}
 }

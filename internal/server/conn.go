@@ -93,7 +93,7 @@ func (c *conn) serve() {
 		c.srv.Stats.Requests.Add(1)
 		c.c.SetReadDeadline(time.Time{})
 		c.srv.Stats.Writing.Add(1)
-		keep := c.handle(rt, req)
+		keep := c.handle(rt, req) && c.keepalive(rt) > 0
 		c.srv.Stats.Writing.Add(-1)
 		if c.hijacked || !keep || c.srv.isClosing() {
 			return
@@ -106,9 +106,7 @@ func (c *conn) serve() {
 // the default server is close enough and cheaper).
 func (c *conn) keepalive(rt *runtime) time.Duration {
 	if v := rt.vhostsFor(c.local); v != nil && v.def != nil {
-		if d := v.def.Loc.Conf.KeepaliveTimeout; d > 0 {
-			return d
-		}
+		return v.def.Loc.Conf.KeepaliveTimeout
 	}
 	return 75 * time.Second
 }
@@ -186,10 +184,11 @@ type exchange struct {
 	lc   *config.LocConf
 	log  *errlog.Logger
 
-	status   int
-	sent     int64 // bytes written to the client for this request
-	bodySent int64
-	close    bool
+	status      int
+	stopRewrite bool  // `break` ends the rewrite phase
+	sent        int64 // bytes written to the client for this request
+	bodySent    int64
+	close       bool
 }
 
 // handle runs one request through nginx's phases. It reports whether the
@@ -271,9 +270,13 @@ func (x *exchange) fillVars(hostCaps []string) {
 // request to the if block's configuration and runs its instructions inline,
 // then carries on with the rest, as nginx does.
 func (x *exchange) rewrite(loc *config.Location) (done, keep bool) {
+	if x.stopRewrite {
+		return false, false
+	}
 	for _, op := range loc.Rewrite {
 		switch op.Kind {
 		case config.OpBreak:
+			x.stopRewrite = true
 			return false, false
 		case config.OpSet:
 			x.vc.Set(op.Var, op.Value.Eval(x.vc))
@@ -283,8 +286,8 @@ func (x *exchange) rewrite(loc *config.Location) (done, keep bool) {
 			if x.cond(op.Cond) {
 				x.lc = op.If.Conf
 				x.log = x.rt.logFor(x.lc)
-				if d, k := x.rewrite(op.If); d {
-					return true, k
+				if d, k := x.rewrite(op.If); d || x.stopRewrite {
+					return d, k
 				}
 			}
 		}

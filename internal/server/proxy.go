@@ -25,10 +25,6 @@ import (
 // stream the response back.
 func (x *exchange) proxy() bool {
 	pp := x.lc.Proxy
-	if pp.Dynamic != nil {
-		x.log.Printf(errlog.Error, x.conn.id, "proxy_pass with variables is not supported yet, client: %s", x.conn.remote.Addr())
-		return x.errorPage(500)
-	}
 	if x.req.ContentLength > x.lc.ClientMaxBody && x.lc.ClientMaxBody > 0 {
 		x.log.Printf(errlog.Error, x.conn.id, "client intended to send too large body: %d bytes, client: %s", x.req.ContentLength, x.conn.remote.Addr())
 		x.close = true
@@ -37,6 +33,7 @@ func (x *exchange) proxy() bool {
 	pool := x.rt.pools[pp.Upstream]
 	upgrade := x.req.Header.Has("Upgrade") && x.req.Method == "GET" && x.req.Major == 1 && x.req.Minor == 1
 	uri := proxy.URI(pp, x.loc, x.vc)
+	x.vc.ProxyHost = pp.HostPort
 
 	body := proxy.Body{Length: -1}
 	if x.req.ContentLength >= 0 {
@@ -109,11 +106,11 @@ func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Re
 			continue
 		}
 		tries = append(tries, try{addr: peer.Addr()})
-		keep, retry := x.exchangeWith(peer, bc, head, reqBody, body, upgrade, &tries, start)
-		if !retry {
+		keep, retryErr := x.exchangeWith(peer, bc, head, reqBody, body, upgrade, &tries, start)
+		if retryErr == nil {
 			return keep
 		}
-		lastErr = errRetry
+		lastErr = retryErr
 		if !canRetry {
 			break
 		}
@@ -128,8 +125,6 @@ func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Re
 	}
 	return x.errorPage(status)
 }
-
-var errRetry = errors.New("next upstream")
 
 func statusFor(err error) string {
 	if isTimeout(err) {
@@ -173,7 +168,7 @@ func capitalize(s string) string {
 // exchangeWith sends the request to a connected peer and relays the answer.
 // retry reports that the peer failed before anything reached the client
 // and another peer may be tried.
-func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byte, reqBody io.Reader, body proxy.Body, upgrade bool, tries *[]try, start time.Time) (keep, retry bool) {
+func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byte, reqBody io.Reader, body proxy.Body, upgrade bool, tries *[]try, start time.Time) (keep bool, retry error) {
 	released := false
 	fail := func(failed bool) {
 		if !released {
@@ -187,7 +182,7 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 	if _, err := bc.Write(head); err != nil {
 		fail(true)
 		x.upstreamError(err, "while sending request to upstream", peer)
-		return false, true
+		return false, err
 	}
 	if body.Length > 0 || body.Chunked {
 		if err := sendBody(bc, reqBody, body); err != nil {
@@ -195,7 +190,7 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 			x.upstreamError(err, "while sending request to upstream", peer)
 			x.close = true
 			x.setUpstreamVars(*tries, start)
-			return x.errorPage(502), false
+			return x.errorPage(502), nil
 		}
 	}
 	bc.SetWriteDeadline(time.Time{})
@@ -219,11 +214,14 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 		} else {
 			x.upstreamError(err, what, peer)
 		}
-		x.setUpstreamVars(*tries, start)
-		if isTimeout(err) {
-			return x.errorPage(504), false
+		var se *http1.StatusError
+		if !errors.As(err, &se) {
+			// error and timeout are nginx's default next-upstream
+			// conditions; invalid_header is not.
+			return false, err
 		}
-		return x.errorPage(502), false
+		x.setUpstreamVars(*tries, start)
+		return x.errorPage(502), nil
 	}
 	(*tries)[len(*tries)-1].status = itoa(resp.Status)
 	if resp.Status == 101 {
@@ -231,18 +229,18 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 			fail(true)
 			x.upstreamError(errors.New("upstream sent 101 to a request that did not ask to switch protocols"), "while reading response header from upstream", peer)
 			x.setUpstreamVars(*tries, start)
-			return x.errorPage(502), false
+			return x.errorPage(502), nil
 		}
 		if err := proxy.CheckSwitch(x.req, resp); err != nil {
 			fail(true)
 			x.upstreamError(err, "while reading response header from upstream", peer)
 			x.setUpstreamVars(*tries, start)
-			return x.errorPage(502), false
+			return x.errorPage(502), nil
 		}
 		released = true // the tunnel owns bc and the peer slot now
 		x.setUpstreamVars(*tries, start)
 		x.startTunnel(peer, bc, br, resp, start)
-		return false, false
+		return false, nil
 	}
 	bc.SetReadDeadline(time.Time{})
 	x.setUpstreamVars(*tries, start)
@@ -250,7 +248,7 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 	// The backend connection is not reused: nginx closes it too unless an
 	// upstream keepalive pool is configured (the upstreams issue).
 	fail(false)
-	return keep, false
+	return keep, nil
 }
 
 func (x *exchange) upstreamError(err error, what string, peer *upstream.Peer) {

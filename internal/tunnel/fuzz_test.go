@@ -55,6 +55,7 @@ func FuzzRelay(f *testing.F) {
 		step := 1 + int(chunk)%4096
 		rg := newRig(t, Config{Frames: true, CloseGrace: 100 * time.Millisecond}, nil, nil)
 		wrote := make(chan struct{})
+		rg.cli.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		go func() {
 			defer close(wrote)
 			for p := data; len(p) > 0; p = p[min(step, len(p)):] {
@@ -69,7 +70,11 @@ func FuzzRelay(f *testing.F) {
 		if err != nil {
 			t.Fatalf("backend read: %v", err)
 		}
-		<-wrote
+		select {
+		case <-wrote:
+		case <-time.After(6 * time.Second):
+			t.Fatal("client writes stuck")
+		}
 		n, addClose := relayModel(data)
 		if len(got) < n || !bytes.Equal(got[:n], data[:n]) {
 			t.Fatalf("backend got %d bytes %x, want prefix %x", len(got), got, data[:n])

@@ -98,7 +98,7 @@ func (a *Attempt) Next() (*Peer, error) {
 	if u == nil || a.tries <= 0 {
 		return nil, ErrNoLivePeers
 	}
-	now := u.now().UnixNano()
+	now := &instant{clock: u.now}
 	u.mu.Lock()
 	var p *Peer
 	// acquire fails only when another generation of this upstream filled
@@ -125,7 +125,7 @@ func (a *Attempt) Next() (*Peer, error) {
 	return p, nil
 }
 
-func (a *Attempt) pick(now int64) *Peer {
+func (a *Attempt) pick(now *instant) *Peer {
 	switch a.u.method {
 	case LeastConn:
 		return a.leastConn(now)
@@ -180,7 +180,7 @@ func (a *Attempt) setTried(i int) {
 
 // roundRobin is nginx's smooth weighted round robin with the backup
 // fallback; the hash and random methods fall back to it too.
-func (a *Attempt) roundRobin(now int64) *Peer {
+func (a *Attempt) roundRobin(now *instant) *Peer {
 	for {
 		l := a.list()
 		if l.single {
@@ -201,7 +201,7 @@ func (a *Attempt) roundRobin(now int64) *Peer {
 // smooth runs one round of smooth weighted round robin over the untried,
 // usable peers of l (restricted to one consistent-hash server when server
 // is not negative).
-func (a *Attempt) smooth(l *peerList, now int64, server int32) *Peer {
+func (a *Attempt) smooth(l *peerList, now *instant, server int32) *Peer {
 	var best *Peer
 	var total int64
 	for i, p := range l.peers {
@@ -225,9 +225,9 @@ func (a *Attempt) smooth(l *peerList, now int64, server int32) *Peer {
 }
 
 // lcWeight is the weight least_conn and random two divide by.
-func (p *Peer) lcWeight(now int64) int64 { return p.slowWeight(p.weight, now) }
+func (p *Peer) lcWeight(now *instant) int64 { return p.slowWeight(p.weight, now) }
 
-func (a *Attempt) leastConn(now int64) *Peer {
+func (a *Attempt) leastConn(now *instant) *Peer {
 	for {
 		l := a.list()
 		if l.single {
@@ -290,7 +290,7 @@ func weightedIndex(l *peerList, w int64) int {
 	return i
 }
 
-func (a *Attempt) ipHash(now int64) *Peer {
+func (a *Attempt) ipHash(now *instant) *Peer {
 	l := &a.u.primary
 	if a.spins > maxSpins || len(l.peers) < 2 {
 		return a.roundRobin(now)
@@ -311,18 +311,17 @@ func (a *Attempt) ipHash(now int64) *Peer {
 	}
 }
 
-func (a *Attempt) plainHash(now int64) *Peer {
+func (a *Attempt) plainHash(now *instant) *Peer {
 	l := &a.u.primary
 	if a.spins > maxSpins || len(l.peers) < 2 || len(a.key) == 0 {
 		return a.roundRobin(now)
 	}
-	var buf [20]byte
 	for {
 		// Cache::Memcached compatible, as nginx:
 		// ((crc32([REHASH] KEY) >> 16) & 0x7fff) + PREV_HASH.
 		var c uint32
 		if a.rehash > 0 {
-			c = crc32.Update(c, crc32.IEEETable, strconv.AppendInt(buf[:0], int64(a.rehash), 10))
+			c = crc32.Update(c, crc32.IEEETable, decimal(a.rehash))
 		}
 		c = crc32.Update(c, crc32.IEEETable, a.key)
 		a.hash += (c >> 16) & 0x7fff
@@ -337,7 +336,7 @@ func (a *Attempt) plainHash(now int64) *Peer {
 	}
 }
 
-func (a *Attempt) consistentHash(now int64) *Peer {
+func (a *Attempt) consistentHash(now *instant) *Peer {
 	l := &a.u.primary
 	pts := a.u.points
 	if a.spins > maxSpins || len(l.peers) < 2 || len(a.key) == 0 || len(pts) == 0 {
@@ -355,6 +354,22 @@ func (a *Attempt) consistentHash(now int64) *Peer {
 	}
 }
 
+// decimals holds the rehash prefixes a hash attempt normally needs, so
+// that the crc input does not escape to the heap on every draw.
+var decimals = func() (d [64][]byte) {
+	for i := range d {
+		d[i] = strconv.AppendInt(nil, int64(i), 10)
+	}
+	return d
+}()
+
+func decimal(n int) []byte {
+	if n < len(decimals) {
+		return decimals[n]
+	}
+	return strconv.AppendInt(nil, int64(n), 10)
+}
+
 // peek draws a peer index with probability proportional to its weight.
 func (a *Attempt) peek(l *peerList) int {
 	x := int64(a.u.randn(uint64(l.total)))
@@ -370,7 +385,7 @@ func (a *Attempt) peek(l *peerList) int {
 	return i
 }
 
-func (a *Attempt) random(now int64) *Peer {
+func (a *Attempt) random(now *instant) *Peer {
 	l := &a.u.primary
 	if a.spins > maxSpins || len(l.peers) < 2 {
 		return a.roundRobin(now)

@@ -91,7 +91,10 @@ func TestHealthCheckHTTP(t *testing.T) {
 }
 
 func TestRecordCheckCounts(t *testing.T) {
-	u := New(Config{Name: "ws", Peers: []PeerConfig{peer("a", 1), peer("b", 1)}}, nil)
+	slow := peer("a", 1)
+	slow.SlowStart = time.Minute
+	clk := newClock()
+	u := New(Config{Name: "ws", Peers: []PeerConfig{slow, peer("b", 1)}, Now: clk.Now}, nil)
 	hc := HealthCheck{Fails: 3, Passes: 2}.withDefaults("ws")
 	u.health = &hc
 	p := u.Peers()[0]
@@ -110,6 +113,9 @@ func TestRecordCheckCounts(t *testing.T) {
 		if got := p.State().Healthy; got != s.healthy {
 			t.Fatalf("step %d: healthy = %v, want %v", i, got, s.healthy)
 		}
+	}
+	if got := p.st.recovered.Load(); got != clk.Now().UnixNano() {
+		t.Errorf("slow start not started on recovery: %d", got)
 	}
 	// Results from a checker that no longer owns the peer are ignored.
 	p.st.owner = nil

@@ -95,7 +95,7 @@ func (p *Peer) State() PeerState {
 		Picks:    p.st.picks.Load(),
 		Failures: p.st.failures.Load(),
 	}
-	if p.failed(p.up.now().UnixNano()) {
+	if p.failed(&instant{clock: p.up.now}) {
 		s.UnavailableUntil = time.Unix(0, p.st.checked.Load()+p.ft)
 	}
 	return s
@@ -161,14 +161,30 @@ func (p *Peer) succeed() {
 	st.mu.Unlock()
 }
 
+// instant reads the clock once, and only when a decision needs it: most
+// picks involve no failed or ramping peer, and a clock read can cost more
+// than the rest of a pick.
+type instant struct {
+	clock func() time.Time
+	ns    int64
+	read  bool
+}
+
+func (t *instant) get() int64 {
+	if !t.read {
+		t.ns, t.read = t.clock().UnixNano(), true
+	}
+	return t.ns
+}
+
 // failed reports whether max_fails failures disable p at now.
-func (p *Peer) failed(now int64) bool {
+func (p *Peer) failed(now *instant) bool {
 	mf := p.cfg.MaxFails
-	return mf > 0 && !p.single && int(p.st.fails.Load()) >= mf && now-p.st.checked.Load() <= p.ft
+	return mf > 0 && !p.single && int(p.st.fails.Load()) >= mf && now.get()-p.st.checked.Load() <= p.ft
 }
 
 // usable reports whether p may be chosen at now, tried bits aside.
-func (p *Peer) usable(now int64) bool {
+func (p *Peer) usable(now *instant) bool {
 	if p.cfg.Down || p.st.unhealthy.Load() {
 		return false
 	}
@@ -200,19 +216,22 @@ func (p *Peer) acquire() bool {
 // picked records a selection: nginx moves peer->checked forward once per
 // fail_timeout, which is what lets one trial request through to a disabled
 // peer and lets the next success clear its failures.
-func (p *Peer) picked(now int64) {
+//
+// Without failures checked does not matter (a failure sets it, a success
+// has nothing to clear), so the clock is not read.
+func (p *Peer) picked(now *instant) {
 	p.st.picks.Add(1)
-	if p.single {
+	if p.single || p.st.fails.Load() == 0 {
 		return
 	}
-	if c := p.st.checked.Load(); now-c > p.ft {
-		p.st.checked.CompareAndSwap(c, now)
+	if c := p.st.checked.Load(); now.get()-c > p.ft {
+		p.st.checked.CompareAndSwap(c, now.get())
 	}
 }
 
 // slowWeight caps w while p ramps up after recovering: linear from almost
 // nothing to the full weight over slow_start.
-func (p *Peer) slowWeight(w, now int64) int64 {
+func (p *Peer) slowWeight(w int64, now *instant) int64 {
 	if p.ss <= 0 {
 		return w
 	}
@@ -220,7 +239,7 @@ func (p *Peer) slowWeight(w, now int64) int64 {
 	if r == 0 {
 		return w
 	}
-	el := now - r
+	el := now.get() - r
 	if el >= p.ss || el < 0 {
 		return w
 	}

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -302,5 +303,80 @@ func TestMethodString(t *testing.T) {
 		if m.String() != want {
 			t.Errorf("%d: %s", m, m.String())
 		}
+	}
+}
+
+func TestManyPeersAndReset(t *testing.T) {
+	var ps []PeerConfig
+	dead := map[string]bool{}
+	for i := range 200 {
+		name := fmt.Sprintf("p%03d", i)
+		ps = append(ps, peer(name, 1+i%3))
+		dead[name] = true
+	}
+	for _, m := range []Method{RoundRobin, LeastConn, IPHash, Hash, Random} {
+		u := New(Config{Name: "big", Method: m, Peers: ps, Now: newClock().Now}, nil)
+		if u.Name() != "big" || len(u.Peers()) != 200 {
+			t.Fatal("Name or Peers wrong")
+		}
+		var a Attempt
+		seen := map[string]bool{}
+		a.Reset(u, []byte("key"))
+		for {
+			p, err := a.Next()
+			if err != nil {
+				break
+			}
+			if seen[p.Name()] {
+				t.Fatalf("%s: %s tried twice", m, p.Name())
+			}
+			seen[p.Name()] = true
+			p.Done(true)
+		}
+		if len(seen) != 200 || a.Tried() != 200 {
+			t.Fatalf("%s: tried %d peers (Tried %d), want 200", m, len(seen), a.Tried())
+		}
+		// Reset reuses the attempt: everything is disabled now.
+		a.Reset(u, []byte("key"))
+		if _, err := a.Next(); !isNoLive(err) || a.Tried() != 0 {
+			t.Fatalf("%s: after all failed: %v", m, err)
+		}
+	}
+}
+
+func TestConnectedClearsFailuresEarly(t *testing.T) {
+	// A tunnel's upgrade success marks a recovering peer live at once; the
+	// tunnel itself may stay open for hours.
+	clk := newClock()
+	u := New(Config{Peers: []PeerConfig{peer("a", 1), peer("b", 1)}, Now: clk.Now}, nil)
+	if _, err := request(u, nil, map[string]bool{"a": true}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(11 * time.Second)
+	var tunnel *Peer
+	for tunnel == nil {
+		p, err := u.NewAttempt(nil).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Name() == "a" {
+			tunnel = p
+		} else {
+			p.Done(false)
+		}
+	}
+	if got := picks(t, u, 4); got != "bbbb" {
+		t.Fatalf("during the trial: %s, want bbbb", got)
+	}
+	tunnel.Connected()
+	if got := counts(picks(t, u, 4)); got['a'] != 2 {
+		t.Fatalf("after Connected: %v, want a back in rotation", got)
+	}
+	if tunnel.Backup() || tunnel.Addr() != "a" {
+		t.Fatal("accessors")
+	}
+	tunnel.Done(false)
+	if st := tunnel.State(); st.Active != 0 || st.Fails != 0 || st.Picks == 0 {
+		t.Fatalf("state %+v", st)
 	}
 }

@@ -47,7 +47,10 @@ func (m Method) String() string {
 // PeerConfig is one resolved peer of an upstream block. Zero Weight means 1
 // and zero FailTimeout means nginx's 10s; MaxFails is taken literally, so the
 // caller passes nginx's default of 1 when the directive omits max_fails
-// (0 disables passive failure accounting, as max_fails=0 does).
+// (0 disables passive failure accounting, as max_fails=0 does). As in
+// nginx, an upstream whose only peer has no backup ignores MaxFails and
+// FailTimeout: that peer is never considered failed, though Down, MaxConns
+// and an active health check still apply.
 type PeerConfig struct {
 	Addr        string // "ip:port", already resolved
 	Name        string // as written in the config, e.g. "backend1.example.com:8080"; "" means Addr

@@ -93,6 +93,7 @@ var builtins = map[string]func(*Ctx) string{
 	"body_bytes_sent":        func(c *Ctx) string { return strconv.FormatInt(c.BodyBytesSent, 10) },
 	"bytes_sent":             func(c *Ctx) string { return strconv.FormatInt(c.BytesSent, 10) },
 	"upstream_addr":          func(c *Ctx) string { return c.UpstreamAddr },
+	"proxy_host":             func(c *Ctx) string { return c.ProxyHost },
 	"upstream_status":        func(c *Ctx) string { return c.UpstreamStatus },
 	"upstream_response_time": func(c *Ctx) string { return c.UpstreamRespTime },
 }

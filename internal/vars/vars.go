@@ -40,6 +40,7 @@ type Ctx struct {
 	Status           int
 	BytesSent        int64
 	BodyBytesSent    int64
+	ProxyHost        string // $proxy_host: the proxy_pass host (or upstream name) and port
 	UpstreamAddr     string
 	UpstreamStatus   string
 	UpstreamRespTime string

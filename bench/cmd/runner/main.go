@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,8 @@ type runner struct {
 	procs                       procSet
 	warmup, window, settle      time.Duration
 	idleSteps                   []int
+	adjusted                    map[string]bool // dedupes adjustNotes
+	adjustNotes                 []string        // how wsgate\'s config differed from nginx\'s
 }
 
 func main() {
@@ -142,6 +145,10 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	// From here on the runner only coordinates: keep it off the proxy's CPU.
 	pinSelf(0)
 
+	load0 := loadAvg()
+	if v, err := strconv.ParseFloat(load0, 64); err == nil && v > 1.5 {
+		log.Printf("warning: load average %s: other work shares the CPUs, figures will be skewed", load0)
+	}
 	figs := map[string]map[string][]float64{}
 	idleSteps := map[string][]report.IdleStep{}
 	notes := map[string][]string{}
@@ -182,8 +189,10 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 		}
 	}
 
+	m := machine(r, wsgateInfo)
+	m.LoadAvg = fmt.Sprintf("at start %s, at end %s", load0, loadAvg())
 	rep := &report.Report{
-		Machine:   machine(r, wsgateInfo),
+		Machine:   m,
 		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
 		Pinning:   "CPU pinning (taskset): proxy on CPU 1; load client, echo backend and this runner on CPU 0. Go programs pinned to one CPU run with GOMAXPROCS=1.",
 		Rounds:    rounds,
@@ -198,6 +207,9 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 		},
 	}
 	for _, t := range targets {
+		if t == "wsgate" {
+			notes[t] = append(r.adjustNotes, notes[t]...)
+		}
 		tg := &report.Target{Name: t, Status: status[t], Figures: map[string]stats.Summary{}, IdleSteps: idleSteps[t], Notes: notes[t]}
 		for k, v := range figs[t] {
 			tg.Figures[k] = stats.Summarize(v)
@@ -427,4 +439,17 @@ func machine(r *runner, wsgateInfo string) report.Machine {
 		}
 	}
 	return m
+}
+
+// loadAvg returns the 1-minute load average, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }

@@ -18,6 +18,7 @@ var (
 	white = color.RGBA{255, 255, 255, 255}
 	black = color.RGBA{20, 20, 20, 255}
 	grey  = color.RGBA{200, 200, 200, 255}
+	// basicfont has no µ: chart text says "us".
 	// One colour per target, in a fixed order so charts of different runs match.
 	palette = map[string]color.RGBA{
 		"direct":  {140, 140, 140, 255},
@@ -37,9 +38,9 @@ type panel struct {
 }
 
 var panels = []panel{
-	{"CPU / handshake", "proxy CPU µs per handshake, lower is better", HSCPU, num},
-	{"CPU / 64 B msg", "proxy CPU µs per 64 B message, lower is better", EchoCPU, num},
-	{"CPU / 64 KiB msg", "proxy CPU µs per 64 KiB message, lower is better", TPCPU, num},
+	{"CPU / handshake", "proxy CPU us per handshake, lower is better", HSCPU, num},
+	{"CPU / 64 B msg", "proxy CPU us per 64 B message, lower is better", EchoCPU, num},
+	{"CPU / 64 KiB msg", "proxy CPU us per 64 KiB message, lower is better", TPCPU, num},
 	{"KiB / idle tunnel", "proxy RSS slope per idle tunnel, lower is better", IdleKiB, func(v float64) string { return fmt.Sprintf("%.2f", v) }},
 	{"handshakes/s", "16 workers, higher is better", HSRate, rate},
 	{"64 KiB echo MB/s", "4 connections, higher is better", TPMBps, num},
@@ -47,7 +48,7 @@ var panels = []panel{
 
 const (
 	cols, rows     = 3, 2
-	panelW, panelH = 440, 340
+	panelW, panelH = 480, 360
 	scale          = 2 // text is basicfont 7x13 drawn at twice its size
 )
 
@@ -72,7 +73,7 @@ func (r *Report) drawPanel(img *image.RGBA, b image.Rectangle, p panel) {
 	textCentered(img, b.Min.X+b.Dx()/2, b.Min.Y+6, p.title, 2, black)
 	textCentered(img, b.Min.X+b.Dx()/2, b.Min.Y+36, p.sub, 1, black)
 	fillRect(img, image.Rect(b.Max.X-1, b.Min.Y, b.Max.X, b.Max.Y), grey)
-	plot := image.Rect(b.Min.X+20, b.Min.Y+60, b.Max.X-20, b.Max.Y-50)
+	plot := image.Rect(b.Min.X+20, b.Min.Y+90, b.Max.X-20, b.Max.Y-50)
 	maxV := 0.0
 	for _, t := range r.Targets {
 		s := t.fig(p.key)
@@ -96,8 +97,11 @@ func (r *Report) drawPanel(img *image.RGBA, b image.Rectangle, p panel) {
 		s := t.fig(p.key)
 		if math.IsNaN(s.Median) || maxV <= 0 {
 			label := "n/a"
-			if t.Status != "" {
+			switch {
+			case t.Status != "":
 				label = "not run"
+			case len(t.Notes) > 0:
+				label = "failed"
 			}
 			textCentered(img, cx, plot.Max.Y-30, label, 2, grey)
 			continue

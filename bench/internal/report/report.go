@@ -45,6 +45,7 @@ type Machine struct {
 	NginxVersion string
 	HAProxy      string
 	Wsgate       string
+	LoadAvg      string // 1-minute load averages at start and end: other work skews figures
 }
 
 // IdleStep is one measurement of the idle mode.
@@ -192,7 +193,11 @@ func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "\n\n## Reproduce\n\n```sh\n%s\n```\n\n", r.Command)
 	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx and HAProxy with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
 	fmt.Fprintf(w, "## Machine\n\n")
-	fmt.Fprintf(w, "- CPUs: %d x %s\n- Kernel: %s\n- Go: %s\n- nginx: %s\n- HAProxy: %s\n- wsgate: %s\n\n", m.NProc, m.Model, m.Kernel, m.GoVersion, m.NginxVersion, m.HAProxy, m.Wsgate)
+	fmt.Fprintf(w, "- CPUs: %d x %s\n- Kernel: %s\n- Go: %s\n- nginx: %s\n- HAProxy: %s\n- wsgate: %s\n", m.NProc, m.Model, m.Kernel, m.GoVersion, m.NginxVersion, m.HAProxy, m.Wsgate)
+	if m.LoadAvg != "" {
+		fmt.Fprintf(w, "- Load average (1 min) %s; anything above about 2 means other work shared the CPUs and the figures are skewed\n", m.LoadAvg)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "## Method\n\n- %s\n", r.Pinning)
 	for _, s := range r.Settings {
 		fmt.Fprintf(w, "- %s\n", s)
@@ -214,7 +219,7 @@ func (r *Report) Markdown(w io.Writer) {
 		r.figCol("p99 µs", HSP99, us),
 		r.figCol("proxy CPU µs/handshake", HSCPU, us),
 		r.ratioCol("CPU x nginx", HSCPU, "nginx"),
-		r.figCol("errors", HSErr, us),
+		r.figCol("errors", HSErr, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
 	})
 	fmt.Fprintf(w, "## 64 B echo\n\n64 connections, each sending a 64-byte binary message and waiting for its echo (closed loop).\n\n")
 	r.table(w, []column{
@@ -248,7 +253,7 @@ func (r *Report) Markdown(w io.Writer) {
 		}
 	}
 	if len(notes) > 0 {
-		fmt.Fprintf(w, "## Failures during this run\n\n%s\n", strings.Join(notes, "\n"))
+		fmt.Fprintf(w, "## Notes and failures during this run\n\n%s\n", strings.Join(notes, "\n"))
 	}
 }
 

@@ -1,0 +1,109 @@
+package report
+
+import (
+	"bytes"
+	"image/png"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/wsgate/wsgate/bench/internal/stats"
+)
+
+func one(v float64) stats.Summary { return stats.Summary{Median: v, Min: v, Max: v, N: 1} }
+
+func sample() *Report {
+	return &Report{
+		Machine:   Machine{NProc: 2, Model: "test CPU", Kernel: "Linux test"},
+		Command:   "bash bench/run.sh",
+		Rounds:    3,
+		ChartFile: "benchmarks.png",
+		Targets: []*Target{
+			{Name: "direct", Figures: map[string]stats.Summary{HSRate: one(20000), TPMBps: one(1000)}},
+			{Name: "nginx", Figures: map[string]stats.Summary{
+				HSRate: one(10000), HSCPU: {Median: 44, Min: 40, Max: 50, N: 3}, EchoCPU: one(10), TPCPU: one(100), TPMBps: one(600), IdleKiB: one(17.6), IdleFDs: one(2),
+			}, IdleSteps: []IdleStep{{0, 1000, 10}, {2000, 36200, 4010}}},
+			{Name: "haproxy", Figures: map[string]stats.Summary{HSCPU: one(54), TPCPU: one(48), TPMBps: one(1200), IdleKiB: one(4.5)}},
+			{Name: "wsgate", Figures: map[string]stats.Summary{
+				HSRate: one(15000), HSCPU: one(22), EchoCPU: one(12), TPCPU: one(40), TPMBps: one(1300), IdleKiB: one(4), IdleFDs: one(2),
+			}},
+		},
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	var b bytes.Buffer
+	sample().Markdown(&b)
+	md := b.String()
+	for _, want := range []string{
+		"bash bench/run.sh",
+		"2 x test CPU",
+		"![proxy CPU per operation",
+		"| wsgate | 15.0k | 0.75x | 1.50x |", // handshakes/s and ratios to direct and nginx
+		"| nginx | 10.0k | 0.50x | 1.00x | - | - | 44.0 (40.0-50.0) | 1.00x |", // range over rounds
+		"| proxy CPU per handshake (µs) | 22.0 | nginx 44.0 | yes |",
+		"| proxy CPU per 64 B message (µs) | 12.0 | nginx 10.0 | **no** |",
+		"| 64 KiB echo MB/s | 1300 | haproxy 1200 | yes |",
+		"| KiB per idle tunnel | 4.00 | half of nginx 8.80 | yes |",
+		"nginx: 0: 1000 KiB, 10 fds; 2000: 36200 KiB, 4010 fds",
+		"16.8 GiB, 2.00M fds", // 1,000,000 tunnels at 17.6 KiB and 2 fds
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+}
+
+func TestMarkdownWsgateNotBuilt(t *testing.T) {
+	r := sample()
+	r.Targets[3] = &Target{Name: "wsgate", Status: "not built"}
+	var b bytes.Buffer
+	r.Markdown(&b)
+	md := b.String()
+	if !strings.Contains(md, "| wsgate | not built |") || !strings.Contains(md, "wsgate: not built, so no goal could be checked") {
+		t.Fatalf("markdown does not say wsgate was not built:\n%s", md)
+	}
+}
+
+func TestChart(t *testing.T) {
+	tests := []struct {
+		name string
+		r    *Report
+	}{
+		{"full", sample()},
+		{"empty figures", &Report{Targets: []*Target{{Name: "direct"}, {Name: "wsgate", Status: "not built"}}}},
+		{"no targets", &Report{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.r.Chart(&b); err != nil {
+				t.Fatal(err)
+			}
+			img, err := png.Decode(&b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := img.Bounds().Dx(); got != cols*panelW {
+				t.Fatalf("width %d", got)
+			}
+		})
+	}
+}
+
+func TestCells(t *testing.T) {
+	tests := []struct {
+		got, want string
+	}{
+		{cell(stats.Summary{Median: 5, Min: 4, Max: 6, N: 3}, num), "5.00 (4.00-6.00)"},
+		{cell(one(1234), rate), "1.23k"},
+		{cell(stats.Summary{Median: math.NaN()}, num), "-"},
+		{ratio(1, 0), "-"},
+		{ratio(3, 2), "1.50x"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func FuzzReadRequest(f *testing.F) {
+	for _, s := range []string{
+		handshake, browserHandshake,
+		"GET / HTTP/1.0\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+		"POST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"GET http://[::1]:80/x?y HTTP/1.1\nHost: h\n\n",
+		"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+		"\r\nGET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	small := Limits{HeaderBufferSize: 32, LargeBuffers: 2, LargeBufferSize: 64}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := string(data)
+		for _, lim := range []Limits{{}, small} {
+			r, err := readAll(t, s, lim) // all read modes agree
+			if err != nil {
+				var se *StatusError
+				if !errors.As(err, &se) && err != io.EOF && err != io.ErrUnexpectedEOF {
+					t.Fatalf("unexpected error type %T %v", err, err)
+				}
+				if se != nil && se.Status == 431 {
+					t.Fatal("431")
+				}
+				continue
+			}
+			if r.ContentLength >= 0 && r.Chunked {
+				t.Fatalf("both Content-Length and chunked: %+v", r)
+			}
+			if strings.ContainsAny(r.Method+r.RequestURI+r.Proto, " \r\n\x00") {
+				t.Fatalf("separator inside a request-line element: %+v", r)
+			}
+			// Written back out, the head must parse to the same thing.
+			var b []byte
+			b = append(b, r.Method+" "+r.RequestURI+" "+r.Proto+"\r\n"...)
+			b = r.Header.AppendTo(b)
+			b = append(b, "\r\n"...)
+			r2, err := ReadRequest(bufio.NewReader(bytes.NewReader(b)), Limits{LargeBufferSize: 1 << 20})
+			if err != nil {
+				t.Fatalf("re-parse of %q: %v", b, err)
+			}
+			if r2.Method != r.Method || r2.RequestURI != r.RequestURI || r2.Proto != r.Proto ||
+				r2.HostName != r.HostName || r2.ContentLength != r.ContentLength || r2.Chunked != r.Chunked ||
+				len(r2.Header) != len(r.Header) {
+				t.Fatalf("re-parse differs:\n%+v\n%+v", r, r2)
+			}
+			for i := range r.Header {
+				if r.Header[i] != r2.Header[i] {
+					t.Fatalf("header %d: %q vs %q", i, r.Header[i], r2.Header[i])
+				}
+			}
+		}
+	})
+}
+
+func FuzzChunked(f *testing.F) {
+	for _, s := range []string{
+		"5\r\nhello\r\n0\r\n\r\n",
+		"3;ext=1\r\nabc\r\n1\r\nd\r\n0\r\nX-T: 1\r\n\r\n",
+		"000A\r\n0123456789\r\n0\r\n\r\n",
+		"7fffffffffffffff\r\n",
+		"5\nhello\n0\n\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		whole, errW := io.ReadAll(NewChunkedReader(bufio.NewReader(bytes.NewReader(data))))
+		bytewise, errB := io.ReadAll(NewChunkedReader(bufio.NewReader(iotest.OneByteReader(bytes.NewReader(data)))))
+		if !bytes.Equal(whole, bytewise) || errW != errB {
+			t.Fatalf("whole %q %v, bytewise %q %v", whole, errW, bytewise, errB)
+		}
+		if errW != nil {
+			if errW != io.ErrUnexpectedEOF && !errors.Is(errW, ErrMalformedChunked) {
+				t.Fatalf("unexpected error %v", errW)
+			}
+			return
+		}
+		// A body that decodes must survive our own encoding.
+		var enc bytes.Buffer
+		w := NewChunkedWriter(&enc)
+		w.Write(whole)
+		w.Close()
+		again, err := io.ReadAll(NewChunkedReader(bufio.NewReader(&enc)))
+		if err != nil || !bytes.Equal(again, whole) {
+			t.Fatalf("re-encode: %q %v", again, err)
+		}
+	})
+}
+
+func FuzzReadResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nbody",
+		"HTTP/1.1 200\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	} {
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, head bool) {
+		method := "GET"
+		if head {
+			method = "HEAD"
+		}
+		r, err := readResponseAll(t, string(data), method, 256)
+		if err != nil {
+			return
+		}
+		if r.ContentLength >= 0 && r.Chunked {
+			t.Fatalf("both Content-Length and chunked: %+v", r)
+		}
+		if r.CloseDelimited && (!r.BodyAllowed || !r.Close) {
+			t.Fatalf("inconsistent framing: %+v", r)
+		}
+	})
+}

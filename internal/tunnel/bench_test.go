@@ -1,0 +1,155 @@
+package tunnel
+
+import (
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/wsframe"
+)
+
+func benchRelay(b *testing.B, size int) {
+	benchDirect(b, size)
+	for _, frames := range []bool{true, false} {
+		name := "frames"
+		if !frames {
+			name = "pipe"
+		}
+		b.Run(name, func(b *testing.B) {
+			cli, cliLeg := tcpPair(b)
+			beLeg, be := tcpPair(b)
+			tun := Start(cliLeg, beLeg, nil, nil, Config{Frames: frames, CloseGrace: 100 * time.Millisecond})
+			echoed := make(chan struct{})
+			go func() {
+				defer close(echoed)
+				io.Copy(be, be) // an echo backend; a masked frame stays a valid frame
+			}()
+			msg := wsframe.AppendFrame(nil, wsframe.OpBinary, make([]byte, size), true, [4]byte{1, 2, 3, 4})
+			reply := make([]byte, len(msg))
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := cli.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(cli, reply); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			cli.Close()
+			be.Close()
+			tun.Shutdown(CodeGoingAway, "")
+			<-echoed
+		})
+	}
+}
+
+// benchDirect is the reference: the same echo without a tunnel.
+func benchDirect(b *testing.B, size int) {
+	b.Run("direct", func(b *testing.B) {
+		cli, be := tcpPair(b)
+		echoed := make(chan struct{})
+		go func() {
+			defer close(echoed)
+			io.Copy(be, be)
+		}()
+		msg := wsframe.AppendFrame(nil, wsframe.OpBinary, make([]byte, size), true, [4]byte{1, 2, 3, 4})
+		reply := make([]byte, len(msg))
+		b.SetBytes(int64(size))
+		for b.Loop() {
+			cli.Write(msg)
+			if _, err := io.ReadFull(cli, reply); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		cli.Close()
+		be.Close()
+		<-echoed
+	})
+}
+
+func BenchmarkRelay64B(b *testing.B)   { benchRelay(b, 64) }
+func BenchmarkRelay64KiB(b *testing.B) { benchRelay(b, 64<<10) }
+
+// BenchmarkIdleTunnel opens idle tunnels, each after one message in each
+// direction, and reports what they cost beyond their sockets.
+func BenchmarkIdleTunnel(b *testing.B) {
+	const n = 2000
+	for b.Loop() {
+		measureIdle(b, n)
+	}
+}
+
+func measureIdle(b *testing.B, n int) {
+	type ends struct{ cli, cliLeg, beLeg, be *net.TCPConn }
+	conns := make([]ends, n)
+	bare := snapshot()
+	for i := range conns {
+		c, cl := tcpPair(b)
+		bl, be := tcpPair(b)
+		conns[i] = ends{c, cl, bl, be}
+	}
+	defer func() {
+		for _, e := range conns {
+			e.cli.Close()
+			e.be.Close()
+		}
+	}()
+	before := snapshot()
+	tuns := make([]*Tunnel, n)
+	for i, e := range conns {
+		tuns[i] = Start(e.cliLeg, e.beLeg, nil, nil, Config{Frames: true, IdleTimeout: time.Hour, CloseGrace: 50 * time.Millisecond})
+	}
+	up := wsframe.AppendFrame(nil, wsframe.OpText, []byte("hello"), true, [4]byte{1, 2, 3, 4})
+	down := wsframe.AppendFrame(nil, wsframe.OpText, []byte("hello"), false, [4]byte{})
+	buf := make([]byte, len(up))
+	for _, e := range conns {
+		e.cli.Write(up)
+		io.ReadFull(e.be, buf)
+		e.be.Write(down)
+		io.ReadFull(e.cli, buf[:len(down)])
+	}
+	after := snapshot()
+	per := func(x, y uint64) float64 { return (float64(x) - float64(y)) / float64(n) }
+	// The test holds four sockets per tunnel; a proxy holds two of them.
+	b.ReportMetric(per(before.heap+before.stack, bare.heap+bare.stack)/2, "two-legs-B/tunnel")
+	b.ReportMetric(per(after.heap+after.stack, before.heap+before.stack), "heap+stack-B/tunnel")
+	b.ReportMetric(per(after.stack, before.stack), "stack-B/tunnel")
+	b.ReportMetric(per(after.sys, before.sys), "sys-B/tunnel")
+	b.ReportMetric(per(after.rss, before.rss), "rss-B/tunnel")
+	b.ReportMetric(per(after.fds, before.fds), "extra-fds/tunnel")
+	b.ReportMetric(per(after.goroutines, before.goroutines), "goroutines/tunnel")
+	for _, t := range tuns {
+		go t.Shutdown(CodeGoingAway, "")
+	}
+	for _, t := range tuns {
+		t.Shutdown(CodeGoingAway, "")
+	}
+}
+
+type usage struct{ heap, stack, sys, rss, fds, goroutines uint64 }
+
+func snapshot() usage {
+	runtime.GC()
+	runtime.GC() // a second cycle shrinks stacks and frees pooled buffers
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	u := usage{heap: ms.HeapInuse, stack: ms.StackInuse, sys: ms.Sys - ms.HeapReleased, goroutines: uint64(runtime.NumGoroutine())}
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 1 {
+			pages, _ := strconv.ParseUint(f[1], 10, 64)
+			u.rss = pages * uint64(os.Getpagesize())
+		}
+	}
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		u.fds = uint64(len(fds))
+	}
+	return u
+}
