@@ -388,7 +388,7 @@ func isAlpha(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
 // non-zero digit and anything above 1 is unsupported (vers, 505 for a
 // request), the minor version is at most 99.
 func parseVersion(v string) (major, minor int, ok, vers bool) {
-	if len(v) < 8 || v[:5] != "HTTP/" || v[5] < '1' || v[5] > '9' {
+	if len(v) < 6 || v[:5] != "HTTP/" || v[5] < '1' || v[5] > '9' {
 		return 0, 0, false, false
 	}
 	i := 5

@@ -205,7 +205,7 @@ func (a *Attempt) smooth(l *peerList, now *instant, server int32) *Peer {
 	var best *Peer
 	var total int64
 	for i, p := range l.peers {
-		if a.isTried(i) || !p.usable(now) || (server >= 0 && p.server != server) {
+		if (server >= 0 && p.server != server) || a.isTried(i) || !p.usable(now) {
 			continue
 		}
 		w := p.slowWeight(p.effective, now)
