@@ -296,6 +296,21 @@ func (l *loader) finishHTTP() error {
 		if err := l.resolveProxy(p); err != nil {
 			return err
 		}
+		if hc := p.lc.HealthCheck; hc != nil && p.lc.Proxy != nil {
+			u := p.lc.Proxy.Upstream
+			if u.Implicit {
+				return &conf.Error{File: hc.File, Line: hc.Line, Msg: "\"health_check\" requires an upstream block with a name"}
+			}
+			if u.Health != nil && *u.Health != *hc {
+				return &conf.Error{File: hc.File, Line: hc.Line, Msg: fmt.Sprintf("upstream \"%s\" already has a different health_check", u.Name)}
+			}
+			u.Health = hc
+		}
+	}
+	for _, u := range h.Upstreams {
+		if u.Method == "" {
+			u.Method = "round_robin"
+		}
 	}
 	for _, srv := range h.Servers {
 		merge(srv.Loc.Conf, h.Loc)
@@ -403,6 +418,7 @@ func defaultLocConf() *LocConf {
 		WebSocketFrames:  true,
 		ServerTokens:     true,
 		DefaultType:      "text/plain",
+		NextUpstream:     NextUpstream{Mask: NextError | NextTimeout},
 		set:              map[string]bool{},
 	}
 }
@@ -424,26 +440,29 @@ func merge(c, p *LocConf) {
 }
 
 var mergers = map[string]func(c, p *LocConf){
-	"proxy_pass":              func(c, p *LocConf) {},
-	"proxy_http_version":      func(c, p *LocConf) { c.ProxyHTTPVersion = p.ProxyHTTPVersion },
-	"proxy_set_header":        func(c, p *LocConf) { c.ProxyHeaders = p.ProxyHeaders },
-	"proxy_connect_timeout":   func(c, p *LocConf) { c.ConnectTimeout = p.ConnectTimeout },
-	"proxy_read_timeout":      func(c, p *LocConf) { c.ReadTimeout = p.ReadTimeout },
-	"proxy_send_timeout":      func(c, p *LocConf) { c.SendTimeout = p.SendTimeout },
-	"proxy_buffering":         func(c, p *LocConf) { c.Buffering = p.Buffering },
-	"proxy_request_buffering": func(c, p *LocConf) { c.RequestBuffering = p.RequestBuffering },
-	"proxy_buffer_size":       func(c, p *LocConf) { c.BufferSize = p.BufferSize },
-	"proxy_buffers":           func(c, p *LocConf) { c.Buffers = p.Buffers },
-	"add_header":              func(c, p *LocConf) { c.AddHeaders = p.AddHeaders },
-	"keepalive_timeout":       func(c, p *LocConf) { c.KeepaliveTimeout = p.KeepaliveTimeout },
-	"tcp_nodelay":             func(c, p *LocConf) { c.TCPNoDelay = p.TCPNoDelay },
-	"root":                    func(c, p *LocConf) { c.Root = p.Root },
-	"index":                   func(c, p *LocConf) { c.Index = p.Index },
-	"error_log":               func(c, p *LocConf) { c.ErrorLogs = p.ErrorLogs },
-	"client_max_body_size":    func(c, p *LocConf) { c.ClientMaxBody = p.ClientMaxBody },
-	"websocket_frames":        func(c, p *LocConf) { c.WebSocketFrames = p.WebSocketFrames },
-	"server_tokens":           func(c, p *LocConf) { c.ServerTokens = p.ServerTokens },
-	"default_type":            func(c, p *LocConf) { c.DefaultType = p.DefaultType },
+	"proxy_pass":                  func(c, p *LocConf) {},
+	"proxy_http_version":          func(c, p *LocConf) { c.ProxyHTTPVersion = p.ProxyHTTPVersion },
+	"proxy_set_header":            func(c, p *LocConf) { c.ProxyHeaders = p.ProxyHeaders },
+	"proxy_connect_timeout":       func(c, p *LocConf) { c.ConnectTimeout = p.ConnectTimeout },
+	"proxy_read_timeout":          func(c, p *LocConf) { c.ReadTimeout = p.ReadTimeout },
+	"proxy_send_timeout":          func(c, p *LocConf) { c.SendTimeout = p.SendTimeout },
+	"proxy_buffering":             func(c, p *LocConf) { c.Buffering = p.Buffering },
+	"proxy_request_buffering":     func(c, p *LocConf) { c.RequestBuffering = p.RequestBuffering },
+	"proxy_buffer_size":           func(c, p *LocConf) { c.BufferSize = p.BufferSize },
+	"proxy_buffers":               func(c, p *LocConf) { c.Buffers = p.Buffers },
+	"add_header":                  func(c, p *LocConf) { c.AddHeaders = p.AddHeaders },
+	"keepalive_timeout":           func(c, p *LocConf) { c.KeepaliveTimeout = p.KeepaliveTimeout },
+	"tcp_nodelay":                 func(c, p *LocConf) { c.TCPNoDelay = p.TCPNoDelay },
+	"root":                        func(c, p *LocConf) { c.Root = p.Root },
+	"index":                       func(c, p *LocConf) { c.Index = p.Index },
+	"error_log":                   func(c, p *LocConf) { c.ErrorLogs = p.ErrorLogs },
+	"client_max_body_size":        func(c, p *LocConf) { c.ClientMaxBody = p.ClientMaxBody },
+	"websocket_frames":            func(c, p *LocConf) { c.WebSocketFrames = p.WebSocketFrames },
+	"server_tokens":               func(c, p *LocConf) { c.ServerTokens = p.ServerTokens },
+	"default_type":                func(c, p *LocConf) { c.DefaultType = p.DefaultType },
+	"proxy_next_upstream":         func(c, p *LocConf) { c.NextUpstream.Mask = p.NextUpstream.Mask },
+	"proxy_next_upstream_tries":   func(c, p *LocConf) { c.NextUpstream.Tries = p.NextUpstream.Tries },
+	"proxy_next_upstream_timeout": func(c, p *LocConf) { c.NextUpstream.Timeout = p.NextUpstream.Timeout },
 }
 
 // resolveProxy compiles a proxy_pass once every upstream is known.
@@ -504,7 +523,7 @@ func (l *loader) implicitUpstream(d *conf.Directive, hostport string) (*Upstream
 	if err != nil {
 		return nil, conf.Errorf(d, "host not found in upstream \"%s\"", hostport)
 	}
-	u := &Upstream{Name: hostport, Implicit: true, File: d.File, Line: d.Line}
+	u := &Upstream{Name: hostport, Implicit: true, Method: "round_robin", File: d.File, Line: d.Line}
 	for _, a := range addrs {
 		u.Servers = append(u.Servers, UpstreamServer{Name: hostport, Addr: net.JoinHostPort(a.String(), port), Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second})
 	}

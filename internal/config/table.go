@@ -107,16 +107,18 @@ func init() {
 		"websocket_frames":        {ctx: cHSL, min: 1, max: 1, fn: flag("websocket_frames", func(c *LocConf) *bool { return &c.WebSocketFrames })},
 
 		// Directives that other open issues implement: rejected, never ignored.
-		"ip_hash":                     {ctx: cUpstream, max: 0, notYet: "upstreams issue"},
-		"least_conn":                  {ctx: cUpstream, max: 0, notYet: "upstreams issue"},
-		"hash":                        {ctx: cUpstream, min: 1, max: 2, notYet: "upstreams issue"},
-		"random":                      {ctx: cUpstream, max: 2, notYet: "upstreams issue"},
+		"ip_hash":                     {ctx: cUpstream, max: 0, fn: dMethod},
+		"least_conn":                  {ctx: cUpstream, max: 0, fn: dMethod},
+		"hash":                        {ctx: cUpstream, min: 1, max: 2, fn: dMethod},
+		"random":                      {ctx: cUpstream, max: 2, fn: dMethod},
 		"keepalive":                   {ctx: cUpstream, min: 1, max: 1, fn: dKeepalive},
 		"keepalive_requests":          {ctx: cHSL | cUpstream, min: 1, max: 1, notYet: "upstreams issue"},
-		"zone":                        {ctx: cUpstream, min: 1, max: 2, notYet: "upstreams issue"},
-		"health_check":                {ctx: cUpstream | cLocation, max: -1, notYet: "upstreams issue"},
-		"sticky":                      {ctx: cUpstream, min: 1, max: -1, notYet: "upstreams issue"},
-		"proxy_next_upstream":         {ctx: cHSL, min: 1, max: -1, notYet: "upstreams issue"},
+		"zone":                        {ctx: cUpstream, min: 1, max: 2, fn: dZone},
+		"health_check":                {ctx: cUpstream | cLocation, max: -1, fn: dHealthCheck},
+		"sticky":                      {ctx: cUpstream, min: 2, max: -1, fn: dSticky},
+		"proxy_next_upstream":         {ctx: cHSL, min: 1, max: -1, fn: dNextUpstream},
+		"proxy_next_upstream_tries":   {ctx: cHSL, min: 1, max: 1, fn: dNextUpstreamTries},
+		"proxy_next_upstream_timeout": {ctx: cHSL, min: 1, max: 1, fn: dNextUpstreamTimeout},
 		"log_format":                  {ctx: cHTTP, min: 2, max: -1, notYet: "observability issue"},
 		"access_log":                  {ctx: cHSL | cLocIf, min: 1, max: -1, notYet: "observability issue"},
 		"stub_status":                 {ctx: cServer | cLocation, max: 1, notYet: "observability issue"},
@@ -746,7 +748,14 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 			us.Backup = true
 		case "down":
 			us.Down = true
-		case "max_conns", "slow_start", "resolve", "service", "route", "drain":
+		case "max_conns":
+			us.MaxConns, err = strconv.Atoi(v)
+			if us.MaxConns < 0 {
+				err = errBadValue
+			}
+		case "slow_start":
+			us.SlowStart, err = ParseDuration(v)
+		case "resolve", "service", "route", "drain":
 			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported yet (upstreams issue)", k)
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
@@ -755,8 +764,8 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}
 	}
-	if us.Backup {
-		return conf.Errorf(d, "upstream server parameter \"backup\" is not supported yet (upstreams issue)")
+	if us.Backup && s.ups.Method != "" && s.ups.Method != "round_robin" && s.ups.Method != "least_conn" {
+		return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
 	}
 	host, port, err := net.SplitHostPort(us.Name)
 	if err != nil {
@@ -774,5 +783,197 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 		x.Addr = net.JoinHostPort(a.String(), port)
 		s.ups.Servers = append(s.ups.Servers, x)
 	}
+	return nil
+}
+
+func dMethod(l *loader, d *conf.Directive, s *scope) error {
+	u := s.ups
+	if u.Method != "" {
+		return conf.Errorf(d, "load balancing method redefined")
+	}
+	for _, srv := range u.Servers {
+		if srv.Backup && d.Name != "least_conn" {
+			return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
+		}
+	}
+	u.Method = d.Name
+	switch d.Name {
+	case "hash":
+		t, err := l.cfg.Vars.Compile(d.Args[0])
+		if err != nil {
+			return conf.Errorf(d, "%v", err)
+		}
+		u.HashKey = t
+		if len(d.Args) == 2 {
+			if d.Args[1] != "consistent" {
+				return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
+			}
+			u.HashConsistent = true
+		}
+	case "random":
+		switch {
+		case len(d.Args) == 0:
+		case d.Args[0] == "two" && (len(d.Args) == 1 || d.Args[1] == "least_conn"):
+			u.RandomTwo = true
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", strings.Join(d.Args, " "))
+		}
+	}
+	return nil
+}
+
+// dZone accepts nginx's shared-memory zone for an upstream: wsgate keeps
+// peer state in the process, so the size only needs to be valid.
+func dZone(l *loader, d *conf.Directive, s *scope) error {
+	if len(d.Args) == 2 {
+		if _, err := ParseSize(d.Args[1]); err != nil {
+			return conf.Errorf(d, "invalid zone size \"%s\"", d.Args[1])
+		}
+	}
+	return nil
+}
+
+// dHealthCheck reads `health_check [interval=T] [fails=N] [passes=N]
+// [uri=/path] [port=N] [type=websocket]`, inside an upstream (as the guide
+// writes it) or a location (as nginx Plus does).
+func dHealthCheck(l *loader, d *conf.Directive, s *scope) error {
+	hc := &HealthCheck{Interval: 5 * time.Second, Fails: 1, Passes: 1, URI: "/", File: d.File, Line: d.Line}
+	for _, a := range d.Args {
+		k, v, _ := strings.Cut(a, "=")
+		var err error
+		switch k {
+		case "interval":
+			hc.Interval, err = ParseDuration(v)
+			if hc.Interval <= 0 {
+				err = errBadValue
+			}
+		case "fails":
+			hc.Fails, err = strconv.Atoi(v)
+			if hc.Fails < 1 {
+				err = errBadValue
+			}
+		case "passes":
+			hc.Passes, err = strconv.Atoi(v)
+			if hc.Passes < 1 {
+				err = errBadValue
+			}
+		case "uri":
+			hc.URI = v
+			if !strings.HasPrefix(v, "/") {
+				err = errBadValue
+			}
+		case "port":
+			hc.Port, err = strconv.Atoi(v)
+			if hc.Port < 1 || hc.Port > 65535 {
+				err = errBadValue
+			}
+		case "type":
+			switch v {
+			case "websocket":
+				hc.WebSocket = true
+			case "http":
+			default:
+				err = errBadValue
+			}
+		case "mandatory", "persistent", "match", "jitter", "keepalive_time":
+			return conf.Errorf(d, "health_check parameter \"%s\" is not supported yet (upstreams issue)", k)
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+		if err != nil {
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	if s.kind == cUpstream {
+		if s.ups.Health != nil {
+			return conf.Errorf(d, "\"health_check\" directive is duplicate")
+		}
+		s.ups.Health = hc
+		return nil
+	}
+	s.lc.HealthCheck = hc
+	return s.lc.mark(d, "health_check")
+}
+
+func dNextUpstream(l *loader, d *conf.Directive, s *scope) error {
+	var m uint16
+	for _, a := range d.Args {
+		bit, ok := nextNames[a]
+		if !ok {
+			return conf.Errorf(d, "invalid value \"%s\"", a)
+		}
+		m |= bit
+	}
+	if m&NextOff != 0 && m != NextOff {
+		return conf.Errorf(d, "invalid value \"off\"")
+	}
+	s.lc.NextUpstream.Mask = m
+	return s.lc.mark(d, "proxy_next_upstream")
+}
+
+func dNextUpstreamTries(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 0 {
+		return conf.Errorf(d, "invalid number \"%s\"", d.Args[0])
+	}
+	s.lc.NextUpstream.Tries = n
+	return s.lc.mark(d, "proxy_next_upstream_tries")
+}
+
+func dNextUpstreamTimeout(l *loader, d *conf.Directive, s *scope) error {
+	v, err := ParseDuration(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "\"proxy_next_upstream_timeout\" directive invalid value")
+	}
+	s.lc.NextUpstream.Timeout = v
+	return s.lc.mark(d, "proxy_next_upstream_timeout")
+}
+
+// dSticky reads `sticky cookie name [expires=T|max] [domain=D] [path=P]
+// [httponly] [secure] [samesite=strict|lax|none]`.
+func dSticky(l *loader, d *conf.Directive, s *scope) error {
+	if d.Args[0] != "cookie" {
+		return conf.Errorf(d, "\"sticky %s\" is not supported yet (upstreams issue); use \"sticky cookie\"", d.Args[0])
+	}
+	if s.ups.Sticky != nil {
+		return conf.Errorf(d, "\"sticky\" directive is duplicate")
+	}
+	sc := &StickyCookie{Name: d.Args[1]}
+	if !validHeaderName(sc.Name) {
+		return conf.Errorf(d, "invalid cookie name \"%s\"", sc.Name)
+	}
+	for _, a := range d.Args[2:] {
+		k, v, _ := strings.Cut(a, "=")
+		var err error
+		switch k {
+		case "expires":
+			if v == "max" {
+				sc.Expires = -1
+			} else if sc.Expires, err = ParseDuration(v); err == nil && sc.Expires <= 0 {
+				err = errBadValue
+			}
+		case "domain":
+			sc.Domain = v
+		case "path":
+			sc.Path = v
+		case "httponly":
+			sc.HTTPOnly = true
+		case "secure":
+			sc.Secure = true
+		case "samesite":
+			switch strings.ToLower(v) {
+			case "strict", "lax", "none":
+				sc.SameSite = strings.ToUpper(v[:1]) + strings.ToLower(v[1:])
+			default:
+				err = errBadValue
+			}
+		default:
+			err = errBadValue
+		}
+		if err != nil || (k != "httponly" && k != "secure" && v == "") {
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	s.ups.Sticky = sc
 	return nil
 }

@@ -66,10 +66,28 @@ type HTTP struct {
 // Upstream is an upstream{} block, or the implicit one-server group that a
 // proxy_pass to a literal address creates.
 type Upstream struct {
-	Name      string
-	Implicit  bool
-	Servers   []UpstreamServer
-	Keepalive int
+	Name           string
+	Implicit       bool
+	Servers        []UpstreamServer
+	Method         string         // "round_robin", "ip_hash", "hash", "least_conn", "random"
+	HashKey        *vars.Template // hash key
+	HashConsistent bool
+	RandomTwo      bool
+	Health         *HealthCheck // from health_check in the upstream or in a location proxying to it
+	Sticky         *StickyCookie
+	Keepalive      int
+	File           string
+	Line           int
+}
+
+// HealthCheck is a health_check directive (nginx Plus syntax).
+type HealthCheck struct {
+	Interval  time.Duration
+	Fails     int
+	Passes    int
+	URI       string
+	Port      int
+	WebSocket bool // type=websocket: a real handshake and a clean close
 	File      string
 	Line      int
 }
@@ -84,6 +102,8 @@ type UpstreamServer struct {
 	FailTimeout time.Duration
 	Backup      bool
 	Down        bool
+	MaxConns    int
+	SlowStart   time.Duration
 }
 
 // Listen is one listen directive.
@@ -216,6 +236,8 @@ type LocConf struct {
 	WebSocketFrames  bool
 	ServerTokens     bool
 	DefaultType      string
+	HealthCheck      *HealthCheck // a location's health_check, moved to its upstream at load
+	NextUpstream     NextUpstream
 
 	set map[string]bool // which directives this level wrote, for merging
 }
@@ -232,3 +254,65 @@ func (e *ListenError) Error() string {
 }
 
 func (e *ListenError) Unwrap() error { return e.Err }
+
+// NextUpstream is proxy_next_upstream with its tries and timeout.
+type NextUpstream struct {
+	Mask    uint16
+	Tries   int           // 0: one per peer
+	Timeout time.Duration // 0: unlimited
+}
+
+// proxy_next_upstream conditions.
+const (
+	NextError uint16 = 1 << iota
+	NextTimeout
+	NextInvalidHeader
+	NextHTTP500
+	NextHTTP502
+	NextHTTP503
+	NextHTTP504
+	NextHTTP403
+	NextHTTP404
+	NextHTTP429
+	NextNonIdempotent
+	NextOff
+)
+
+var nextNames = map[string]uint16{
+	"error": NextError, "timeout": NextTimeout, "invalid_header": NextInvalidHeader,
+	"http_500": NextHTTP500, "http_502": NextHTTP502, "http_503": NextHTTP503, "http_504": NextHTTP504,
+	"http_403": NextHTTP403, "http_404": NextHTTP404, "http_429": NextHTTP429,
+	"non_idempotent": NextNonIdempotent, "off": NextOff,
+}
+
+// NextStatus is the condition bit for a response status, 0 for none.
+func NextStatus(code int) uint16 {
+	switch code {
+	case 500:
+		return NextHTTP500
+	case 502:
+		return NextHTTP502
+	case 503:
+		return NextHTTP503
+	case 504:
+		return NextHTTP504
+	case 403:
+		return NextHTTP403
+	case 404:
+		return NextHTTP404
+	case 429:
+		return NextHTTP429
+	}
+	return 0
+}
+
+// StickyCookie is `sticky cookie name ...` (nginx Plus syntax).
+type StickyCookie struct {
+	Name     string
+	Expires  time.Duration // 0: a session cookie; -1: "max"
+	Domain   string
+	Path     string
+	HTTPOnly bool
+	Secure   bool
+	SameSite string
+}

@@ -95,18 +95,18 @@ func (sc *scanner) scan(data []byte) (int, error) {
 		}
 	}
 	sc.pos = len(data)
-	if err := sc.early(data); err != nil {
-		return 0, err
+	probe := sc.sim
+	if !probe.fit(sc.lineStart, len(data), false) {
+		return 0, sc.sizeFail(data, sc.lineStart, len(data)+1, sc.sim)
 	}
-	if !sc.sim.fit(sc.lineStart, len(data), false) {
-		return 0, sc.fail(data, sc.lineStart, sc.tooLarge())
-	}
-	return 0, nil
+	sc.sim = probe
+	return 0, sc.early(data)
 }
 
-// sizeFail reports a complete line [ls, e) that does not fit: it finds how
-// far a byte-by-byte reader would have got before running out of room and
-// lets the early checks speak first for those bytes.
+// sizeFail reports a line that does not fit (complete as [ls, e), or
+// partial with e one past the data): it finds how far a byte-by-byte reader
+// would have got before running out of room and lets the early checks speak
+// first for those bytes only.
 func (sc *scanner) sizeFail(data []byte, ls, e int, sim bufSim) error {
 	x := ls
 	for x < e && sim.fit(ls, x, false) {

@@ -366,6 +366,10 @@ func TestReadRequestLimits(t *testing.T) {
 		{"small: too many buffers", Limits{64, 1, 128}, "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 100) + line("Y", 100) + "\r\n", 400, ReasonHeaderTooLarge},
 		{"small: request line", Limits{64, 1, 128}, requestLine(129) + "Host: a\r\n\r\n", 414, "Request-URI Too Large"},
 		{"small: syntax error before size", Limits{64, 1, 128}, "GET / HTTP/1.1\r\nHost: a\r\nBad Name: 1\r\n" + line("Y", 300) + "\r\n", 400, "Bad Request"},
+		{"small: fits with first buffer and one large", Limits{64, 1, 128},
+			"GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 36) + line("Y", 100) + "\r\n", 0, ""},
+		{"small: leading empty lines take first buffer room", Limits{64, 1, 128},
+			strings.Repeat("\r\n", 10) + "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 36) + line("Y", 100) + "\r\n", 400, ReasonHeaderTooLarge},
 		{"small: leading empty lines fill first buffer", Limits{64, 1, 128}, strings.Repeat("\r\n", 32) + "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 36) + "\r\n", 0, ""},
 	}
 	for _, tt := range tests {

@@ -185,8 +185,9 @@ type exchange struct {
 	log  *errlog.Logger
 
 	status      int
-	stopRewrite bool  // `break` ends the rewrite phase
-	sent        int64 // bytes written to the client for this request
+	extra       http1.Header // headers the handler adds to an error page
+	stopRewrite bool         // `break` ends the rewrite phase
+	sent        int64        // bytes written to the client for this request
 	bodySent    int64
 	close       bool
 }

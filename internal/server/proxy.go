@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/proxy"
@@ -77,23 +80,77 @@ type try struct {
 	status string
 }
 
+// outcome is how one peer's exchange ended.
+type outcome struct {
+	keep bool  // the client connection may serve another request
+	err  error // the peer failed before anything reached the client
+	held *held // an answer whose status proxy_next_upstream names
+}
+
+// held is a response kept back while the next peer is tried; if no peer is
+// left, it goes to the client, as nginx sends the last answer it got.
+type held struct {
+	peer *upstream.Peer
+	bc   *net.TCPConn
+	br   *bufio.Reader
+	resp *http1.Response
+}
+
+func (h *held) discard(x *exchange) {
+	h.bc.Close()
+	x.conn.srv.release(1)
+	h.peer.Done(true)
+	putReader(h.br)
+}
+
+func putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	readerPool.Put(br)
+}
+
 func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Reader, body proxy.Body, upgrade bool) bool {
-	att := pool.NewAttempt(nil)
+	nu := x.lc.NextUpstream
+	att := pool.NewAttempt(x.hashKey())
 	var tries []try
 	var lastErr error
+	var last *held
 	start := time.Now()
-	// A body that was streamed to one peer cannot be sent again: retry
-	// only while nothing of it has been read.
-	canRetry := body.Length <= 0 && !body.Chunked
+	// A body streamed to one peer cannot be sent again, and a method that
+	// is not idempotent is not repeated unless non_idempotent says so.
+	sent := false
+	idempotent := x.req.Method == "GET" || x.req.Method == "HEAD" || x.req.Method == "OPTIONS" || x.req.Method == "PUT" || x.req.Method == "DELETE" || x.req.Method == "TRACE"
+	sticky := x.lc.Proxy.Upstream.Sticky
+	var route string
+	var stickyPeer *upstream.Peer
+	if sticky != nil {
+		route = x.vc.Cookie(sticky.Name)
+		stickyPeer = att.Sticky(route)
+	}
 	for {
-		peer, err := att.Next()
-		if err != nil {
-			break
+		if len(tries) > 0 {
+			if nu.Mask&config.NextOff != 0 ||
+				(nu.Tries > 0 && len(tries) >= nu.Tries) ||
+				(nu.Timeout > 0 && time.Since(start) >= nu.Timeout) ||
+				(sent && (body.Length > 0 || body.Chunked)) ||
+				(sent && !idempotent && nu.Mask&config.NextNonIdempotent == 0) {
+				break
+			}
+		}
+		peer := stickyPeer
+		stickyPeer = nil
+		if peer == nil {
+			var err error
+			if peer, err = att.Next(); err != nil {
+				break
+			}
+		}
+		if sticky != nil {
+			x.setRoute(sticky, route, peer)
 		}
 		if !x.conn.srv.reserve() {
 			peer.Done(false)
-			x.setUpstreamVars(tries, start)
-			return x.errorPage(503)
+			lastErr = errNoSlot
+			break
 		}
 		bc, err := x.dial(peer.Addr())
 		if err != nil {
@@ -103,27 +160,72 @@ func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Re
 			tries = append(tries, try{addr: peer.Addr(), status: statusFor(err)})
 			x.log.Printf(errlog.Error, x.conn.id, "%s while connecting to upstream, client: %s, server: %s, request: \"%s\", upstream: \"http://%s%s\", host: \"%s\"",
 				describe(err, "connect()"), x.conn.remote.Addr(), x.vc.ServerName, requestLine(x.vc), peer.Addr(), x.vc.RequestURI, x.req.Host)
+			if !retries(nu, err) {
+				break
+			}
 			continue
 		}
 		tries = append(tries, try{addr: peer.Addr()})
-		keep, retryErr := x.exchangeWith(peer, bc, head, reqBody, body, upgrade, &tries, start)
-		if retryErr == nil {
-			return keep
+		out := x.exchangeWith(peer, bc, head, reqBody, body, upgrade, &tries, start)
+		sent = true
+		switch {
+		case out.held != nil:
+			if last != nil {
+				last.discard(x)
+			}
+			last, lastErr = out.held, nil
+			continue
+		case out.err != nil:
+			lastErr = out.err
+			if retries(nu, out.err) {
+				continue
+			}
+		default:
+			if last != nil {
+				last.discard(x)
+			}
+			return out.keep
 		}
-		lastErr = retryErr
-		if !canRetry {
-			break
-		}
+		break
 	}
 	x.setUpstreamVars(tries, start)
+	if last != nil {
+		defer putReader(last.br)
+		keep := x.relayResponse(last.bc, last.br, last.resp)
+		last.bc.Close()
+		x.conn.srv.release(1)
+		last.peer.Done(false)
+		return keep
+	}
 	status := 502
-	if lastErr != nil && isTimeout(lastErr) {
+	switch {
+	case lastErr == errNoSlot:
+		status = 503
+	case lastErr != nil && isTimeout(lastErr):
 		status = 504
 	}
-	if len(tries) == 0 {
+	if len(tries) == 0 && lastErr == nil {
+		// No peer is live (down, failed, unhealthy or at max_conns): say
+		// when to come back, so clients do not hammer a dead pool.
 		x.log.Printf(errlog.Error, x.conn.id, "no live upstreams while connecting to upstream, client: %s, server: %s, request: \"%s\", upstream: \"http://%s\"", x.conn.remote.Addr(), x.vc.ServerName, requestLine(x.vc), x.lc.Proxy.HostPort)
+		x.extra = append(x.extra, http1.Field{Name: "Retry-After", Value: "1"})
 	}
 	return x.errorPage(status)
+}
+
+var errNoSlot = errors.New("worker_connections are not enough")
+
+// retries reports whether a failure before the response is one that
+// proxy_next_upstream retries.
+func retries(nu config.NextUpstream, err error) bool {
+	var se *http1.StatusError
+	switch {
+	case errors.As(err, &se) || errors.Is(err, proxy.ErrBadAccept):
+		return nu.Mask&config.NextInvalidHeader != 0
+	case isTimeout(err):
+		return nu.Mask&config.NextTimeout != 0
+	}
+	return nu.Mask&config.NextError != 0
 }
 
 func statusFor(err error) string {
@@ -135,8 +237,7 @@ func statusFor(err error) string {
 
 func (x *exchange) dial(addr string) (*net.TCPConn, error) {
 	d := net.Dialer{Timeout: x.lc.ConnectTimeout, KeepAlive: -1}
-	ctx := context.Background()
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := d.DialContext(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -165,24 +266,28 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// exchangeWith sends the request to a connected peer and relays the answer.
-// retry reports that the peer failed before anything reached the client
-// and another peer may be tried.
-func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byte, reqBody io.Reader, body proxy.Body, upgrade bool, tries *[]try, start time.Time) (keep bool, retry error) {
-	released := false
+// exchangeWith sends the request to a connected peer and relays the answer,
+// or hands back a failure or a held answer for the next peer to replace.
+func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byte, reqBody io.Reader, body proxy.Body, upgrade bool, tries *[]try, start time.Time) outcome {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(bc)
+	owned := true // bc, br and the peer slot are released here unless handed on
 	fail := func(failed bool) {
-		if !released {
-			released = true
+		if owned {
+			owned = false
 			bc.Close()
 			x.conn.srv.release(1)
 			peer.Done(failed)
+			putReader(br)
 		}
 	}
+	defer fail(false)
+	nu := x.lc.NextUpstream
 	bc.SetWriteDeadline(time.Now().Add(x.lc.SendTimeout))
 	if _, err := bc.Write(head); err != nil {
 		fail(true)
 		x.upstreamError(err, "while sending request to upstream", peer)
-		return false, err
+		return outcome{err: err}
 	}
 	if body.Length > 0 || body.Chunked {
 		if err := sendBody(bc, reqBody, body); err != nil {
@@ -190,17 +295,11 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 			x.upstreamError(err, "while sending request to upstream", peer)
 			x.close = true
 			x.setUpstreamVars(*tries, start)
-			return x.errorPage(502), nil
+			return outcome{keep: x.errorPage(502)}
 		}
 	}
 	bc.SetWriteDeadline(time.Time{})
 	bc.SetReadDeadline(time.Now().Add(x.lc.ReadTimeout))
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(bc)
-	defer func() {
-		br.Reset(nil)
-		readerPool.Put(br)
-	}()
 	resp, err := http1.ReadResponse(br, x.req.Method, x.lc.BufferSize)
 	for err == nil && resp.Status >= 100 && resp.Status < 200 && resp.Status != 101 {
 		resp, err = http1.ReadResponse(br, x.req.Method, x.lc.BufferSize) // 100 Continue and friends are not relayed
@@ -215,40 +314,46 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 			x.upstreamError(err, what, peer)
 		}
 		var se *http1.StatusError
-		if !errors.As(err, &se) {
-			// error and timeout are nginx's default next-upstream
-			// conditions; invalid_header is not.
-			return false, err
+		if errors.As(err, &se) && !retries(nu, err) {
+			x.setUpstreamVars(*tries, start)
+			return outcome{keep: x.errorPage(502)}
 		}
-		x.setUpstreamVars(*tries, start)
-		return x.errorPage(502), nil
+		return outcome{err: err}
 	}
 	(*tries)[len(*tries)-1].status = itoa(resp.Status)
 	if resp.Status == 101 {
 		if !upgrade {
 			fail(true)
-			x.upstreamError(errors.New("upstream sent 101 to a request that did not ask to switch protocols"), "while reading response header from upstream", peer)
+			err := errors.New("upstream sent 101 to a request that did not ask to switch protocols")
+			x.upstreamError(err, "while reading response header from upstream", peer)
 			x.setUpstreamVars(*tries, start)
-			return x.errorPage(502), nil
+			return outcome{keep: x.errorPage(502)}
 		}
 		if err := proxy.CheckSwitch(x.req, resp); err != nil {
 			fail(true)
 			x.upstreamError(err, "while reading response header from upstream", peer)
+			if retries(nu, err) {
+				return outcome{err: err}
+			}
 			x.setUpstreamVars(*tries, start)
-			return x.errorPage(502), nil
+			return outcome{keep: x.errorPage(502)}
 		}
-		released = true // the tunnel owns bc and the peer slot now
+		owned = false // the tunnel owns bc and the peer slot now
 		x.setUpstreamVars(*tries, start)
 		x.startTunnel(peer, bc, br, resp, start)
-		return false, nil
+		putReader(br)
+		return outcome{}
+	}
+	if nu.Mask&config.NextStatus(resp.Status) != 0 {
+		owned = false
+		return outcome{held: &held{peer: peer, bc: bc, br: br, resp: resp}}
 	}
 	bc.SetReadDeadline(time.Time{})
 	x.setUpstreamVars(*tries, start)
-	keep = x.relayResponse(bc, br, resp)
+	keep := x.relayResponse(bc, br, resp)
 	// The backend connection is not reused: nginx closes it too unless an
-	// upstream keepalive pool is configured (the upstreams issue).
-	fail(false)
-	return keep, nil
+	// upstream keepalive pool is configured.
+	return outcome{keep: keep}
 }
 
 func (x *exchange) upstreamError(err error, what string, peer *upstream.Peer) {
@@ -423,4 +528,50 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	}
 	x.status = 101
 	x.done()
+}
+
+// hashKey is what ip_hash and hash balance on: the client address, or the
+// evaluated key.
+func (x *exchange) hashKey() []byte {
+	cu := x.lc.Proxy.Upstream
+	switch cu.Method {
+	case "ip_hash":
+		return x.conn.remote.Addr().Unmap().AsSlice()
+	case "hash":
+		return []byte(cu.HashKey.Eval(x.vc))
+	}
+	return nil
+}
+
+// setRoute gives the client a sticky cookie for peer unless it already
+// carries that route.
+func (x *exchange) setRoute(sc *config.StickyCookie, route string, peer *upstream.Peer) {
+	x.extra = slices.DeleteFunc(x.extra, func(f http1.Field) bool { return f.Name == "Set-Cookie" })
+	id := peer.StickyID()
+	if id == route {
+		return
+	}
+	v := sc.Name + "=" + id
+	switch {
+	case sc.Expires < 0:
+		v += "; expires=Thu, 31-Dec-37 23:55:55 GMT; max-age=315360000"
+	case sc.Expires > 0:
+		v += "; expires=" + time.Now().Add(sc.Expires).UTC().Format(http1TimeFormat) + "; max-age=" + strconv.FormatInt(int64(sc.Expires/time.Second), 10)
+	}
+	if sc.Domain != "" {
+		v += "; domain=" + sc.Domain
+	}
+	if sc.Path != "" {
+		v += "; path=" + sc.Path
+	}
+	if sc.HTTPOnly {
+		v += "; httponly"
+	}
+	if sc.Secure {
+		v += "; secure"
+	}
+	if sc.SameSite != "" {
+		v += "; samesite=" + sc.SameSite
+	}
+	x.extra = append(x.extra, http1.Field{Name: "Set-Cookie", Value: v})
 }

@@ -100,6 +100,9 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 			b = append(b, "Connection: keep-alive\r\n"...)
 		}
 	}
+	for _, f := range x.extra {
+		b = appendField(b, f.Name, f.Value)
+	}
 	for _, f := range adds {
 		b = appendField(b, f.Name, f.Value)
 	}

@@ -63,6 +63,18 @@ func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger) (*runti
 	}
 	pools := map[string]*upstream.Upstream{}
 	var walkErr error
+	// Upstreams with health checks run them from the moment the config
+	// loads, even before a location uses them.
+	for _, cu := range cfg.HTTP.Upstreams {
+		if cu.Health == nil {
+			continue
+		}
+		pc := poolConfig(cu)
+		pc.Logf = func(format string, args ...any) { log.Printf(errlog.Warn, 0, format, args...) }
+		p := upstream.New(pc, prevPools[cu.Name])
+		pools[cu.Name] = p
+		rt.pools[cu] = p
+	}
 	for _, srv := range cfg.HTTP.Servers {
 		walkConfs(srv, func(lc *config.LocConf) {
 			if len(lc.ErrorLogs) > 0 && rt.locLogs[lc] == nil && walkErr == nil {
@@ -86,7 +98,9 @@ func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger) (*runti
 			}
 			p := pools[cu.Name]
 			if p == nil {
-				p = upstream.New(poolConfig(cu), prevPools[cu.Name])
+				pc := poolConfig(cu)
+				pc.Logf = func(format string, args ...any) { log.Printf(errlog.Warn, 0, format, args...) }
+				p = upstream.New(pc, prevPools[cu.Name])
 				pools[cu.Name] = p
 			}
 			rt.pools[cu] = p
@@ -99,13 +113,22 @@ func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger) (*runti
 	return rt, nil
 }
 
+var methods = map[string]upstream.Method{
+	"round_robin": upstream.RoundRobin, "": upstream.RoundRobin, "ip_hash": upstream.IPHash,
+	"hash": upstream.Hash, "least_conn": upstream.LeastConn, "random": upstream.Random,
+}
+
 func poolConfig(cu *config.Upstream) upstream.Config {
-	c := upstream.Config{Name: cu.Name, Method: upstream.RoundRobin}
+	c := upstream.Config{Name: cu.Name, Method: methods[cu.Method], HashConsistent: cu.HashConsistent, RandomTwo: cu.RandomTwo}
 	for _, s := range cu.Servers {
 		c.Peers = append(c.Peers, upstream.PeerConfig{
 			Addr: s.Addr, Name: s.Name, Weight: s.Weight, MaxFails: s.MaxFails,
 			FailTimeout: s.FailTimeout, Backup: s.Backup, Down: s.Down,
+			MaxConns: s.MaxConns, SlowStart: s.SlowStart,
 		})
+	}
+	if h := cu.Health; h != nil {
+		c.Health = &upstream.HealthCheck{Interval: h.Interval, Fails: h.Fails, Passes: h.Passes, URI: h.URI, Port: h.Port, WebSocket: h.WebSocket}
 	}
 	return c
 }

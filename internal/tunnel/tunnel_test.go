@@ -148,7 +148,7 @@ func TestPendingFirst(t *testing.T) {
 	wantUp := append(bytes.Clone(cp), wsframe.AppendFrame(nil, wsframe.OpBinary, []byte("later"), true, [4]byte{5, 6, 7, 8})...)
 	wantDown := append(bytes.Clone(bp), wsframe.AppendFrame(nil, wsframe.OpBinary, []byte("later"), false, [4]byte{})...)
 	for _, frames := range []bool{true, false} {
-		rg := newRig(t, Config{Frames: frames}, cp[:len(cp):len(cp)], bp)
+		rg := newRig(t, Config{Frames: frames, CloseGrace: 100 * time.Millisecond}, cp[:len(cp):len(cp)], bp)
 		// Start copied the pending bytes: scribbling on them changes nothing.
 		cpCopy, bpCopy := bytes.Clone(cp), bytes.Clone(bp)
 		for i := range cp {
@@ -173,7 +173,7 @@ func TestPendingFirst(t *testing.T) {
 func TestLarge(t *testing.T) {
 	const size = 10 << 20
 	for _, frames := range []bool{true, false} {
-		rg := newRig(t, Config{Frames: frames}, nil, nil)
+		rg := newRig(t, Config{Frames: frames, CloseGrace: 100 * time.Millisecond}, nil, nil)
 		rnd := mrand.New(mrand.NewPCG(3, 4))
 		payload := make([]byte, size)
 		for i := range payload {

@@ -238,3 +238,6 @@ func joined(vs iter.Seq[string], sep string) string {
 	}
 	return out
 }
+
+// Cookie returns the value of the request cookie name, as $cookie_name.
+func (c *Ctx) Cookie(name string) string { return cookieValue(c, name) }
