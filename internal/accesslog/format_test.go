@@ -2,36 +2,15 @@ package accesslog
 
 import (
 	"fmt"
-	"iter"
 	"net/netip"
-	"net/textproto"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/vars"
 )
-
-// header is a request header list for tests.
-type header map[string][]string
-
-func (h header) Get(name string) string {
-	if v := h[textproto.CanonicalMIMEHeaderKey(name)]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-func (h header) Values(name string) iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for _, v := range h[textproto.CanonicalMIMEHeaderKey(name)] {
-			if !yield(v) {
-				return
-			}
-		}
-	}
-}
 
 var testEnd = time.Date(2026, 11, 28, 17, 40, 54, 123e6, time.Local)
 
@@ -44,10 +23,14 @@ func newCtx(tab *vars.Table, c *vars.Ctx) *vars.Ctx {
 	c.Reset(tab)
 	c.Method, c.RequestURI, c.Path, c.Proto = "GET", "/ws/chat?room=1", "/ws/chat", "HTTP/1.1"
 	c.Args = "room=1"
-	c.Header = header{
-		"Referer":    {"https://example.com/app"},
-		"User-Agent": {"Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"},
-		"Upgrade":    {"websocket"},
+	c.Header = http1.Header{
+		{Name: "Host", Value: "example.com"},
+		{Name: "User-Agent", Value: "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"},
+		{Name: "Referer", Value: "https://example.com/app"},
+		{Name: "Upgrade", Value: "websocket"},
+		{Name: "Connection", Value: "Upgrade"},
+		{Name: "Sec-WebSocket-Key", Value: "dGhlIHNhbXBsZSBub25jZQ=="},
+		{Name: "Sec-WebSocket-Version", Value: "13"},
 	}
 	c.Host, c.Scheme, c.ServerName = "example.com", "http", "example.com"
 	c.Remote = netip.MustParseAddrPort("127.0.0.1:53124")
@@ -243,7 +226,7 @@ func TestCombined(t *testing.T) {
 
 	// A hostile user agent cannot break the quoting.
 	c = newCtx(tab, nil)
-	c.Header = header{"User-Agent": {"evil\" \"x\n"}}
+	c.Header = http1.Header{{Name: "User-Agent", Value: "evil\" \"x\n"}}
 	line = string(f.Append(nil, c))
 	m = combinedRE.FindStringSubmatch(line)
 	if m == nil {

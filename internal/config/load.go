@@ -56,6 +56,7 @@ type loader struct {
 	opts      Options
 	upstreams map[string]*Upstream
 	pending   []pendingProxy
+	limits    []pendingLimit
 	maps      []func() error
 	mapNames  map[string]*conf.Directive
 	seen      map[string]*conf.Directive // main-level "only once" directives
@@ -292,6 +293,9 @@ func (l *loader) directive(d *conf.Directive, s *scope) error {
 // to an upstream defined further down) and pushes inherited settings down.
 func (l *loader) finishHTTP() error {
 	h := l.cfg.HTTP
+	if err := l.resolveLimits(); err != nil {
+		return err
+	}
 	for _, p := range l.pending {
 		if err := l.resolveProxy(p); err != nil {
 			return err
@@ -419,6 +423,11 @@ func defaultLocConf() *LocConf {
 		ServerTokens:     true,
 		DefaultType:      "text/plain",
 		NextUpstream:     NextUpstream{Mask: NextError | NextTimeout},
+		LimitReqStatus:   503,
+		LimitReqLog:      LevelError,
+		LimitConnStatus:  503,
+		LimitConnLog:     LevelError,
+		RealIPHeader:     "X-Real-IP",
 		set:              map[string]bool{},
 	}
 }
@@ -461,6 +470,18 @@ var mergers = map[string]func(c, p *LocConf){
 	"server_tokens":               func(c, p *LocConf) { c.ServerTokens = p.ServerTokens },
 	"default_type":                func(c, p *LocConf) { c.DefaultType = p.DefaultType },
 	"proxy_next_upstream":         func(c, p *LocConf) { c.NextUpstream.Mask = p.NextUpstream.Mask },
+	"limit_req":                   func(c, p *LocConf) { c.LimitReq = p.LimitReq },
+	"limit_req_status":            func(c, p *LocConf) { c.LimitReqStatus = p.LimitReqStatus },
+	"limit_req_log_level":         func(c, p *LocConf) { c.LimitReqLog = p.LimitReqLog },
+	"limit_req_dry_run":           func(c, p *LocConf) { c.LimitReqDryRun = p.LimitReqDryRun },
+	"limit_conn":                  func(c, p *LocConf) { c.LimitConn = p.LimitConn },
+	"limit_conn_status":           func(c, p *LocConf) { c.LimitConnStatus = p.LimitConnStatus },
+	"limit_conn_log_level":        func(c, p *LocConf) { c.LimitConnLog = p.LimitConnLog },
+	"limit_conn_dry_run":          func(c, p *LocConf) { c.LimitConnDryRun = p.LimitConnDryRun },
+	"access":                      func(c, p *LocConf) { c.Access = p.Access },
+	"set_real_ip_from":            func(c, p *LocConf) { c.RealIPFrom = p.RealIPFrom },
+	"real_ip_header":              func(c, p *LocConf) { c.RealIPHeader = p.RealIPHeader },
+	"real_ip_recursive":           func(c, p *LocConf) { c.RealIPRecursive = p.RealIPRecursive },
 	"proxy_next_upstream_tries":   func(c, p *LocConf) { c.NextUpstream.Tries = p.NextUpstream.Tries },
 	"proxy_next_upstream_timeout": func(c, p *LocConf) { c.NextUpstream.Timeout = p.NextUpstream.Timeout },
 }

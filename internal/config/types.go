@@ -60,7 +60,9 @@ type ErrorLog struct {
 type HTTP struct {
 	Servers   []*Server
 	Upstreams []*Upstream // in file order; names are unique
-	Loc       *LocConf    // http-level defaults, already merged into every location
+	ReqZones  []*ReqZone
+	ConnZones []*ConnZone
+	Loc       *LocConf // http-level defaults, already merged into every location
 }
 
 // Upstream is an upstream{} block, or the implicit one-server group that a
@@ -238,6 +240,18 @@ type LocConf struct {
 	DefaultType      string
 	HealthCheck      *HealthCheck // a location's health_check, moved to its upstream at load
 	NextUpstream     NextUpstream
+	LimitReq         []LimitReq
+	LimitReqStatus   int
+	LimitReqLog      Level
+	LimitReqDryRun   bool
+	LimitConn        []LimitConn
+	LimitConnStatus  int
+	LimitConnLog     Level
+	LimitConnDryRun  bool
+	Access           []AccessRule
+	RealIPFrom       []netip.Prefix
+	RealIPHeader     string
+	RealIPRecursive  bool
 
 	set map[string]bool // which directives this level wrote, for merging
 }
@@ -316,3 +330,55 @@ type StickyCookie struct {
 	Secure   bool
 	SameSite string
 }
+
+// ReqZone is a limit_req_zone.
+type ReqZone struct {
+	Name      string
+	Key       *vars.Template
+	Size      int64
+	RateMilli int64 // requests per 1000 seconds, nginx's unit: 10r/s = 10000
+	File      string
+	Line      int
+}
+
+// ConnZone is a limit_conn_zone.
+type ConnZone struct {
+	Name string
+	Key  *vars.Template
+	Size int64
+	File string
+	Line int
+}
+
+// LimitReq is one limit_req.
+type LimitReq struct {
+	Zone    *ReqZone
+	Burst   int
+	NoDelay bool
+	Delay   int
+}
+
+// LimitConn is one limit_conn.
+type LimitConn struct {
+	Zone *ConnZone
+	N    int
+}
+
+// AccessRule is one allow or deny, matched in order.
+type AccessRule struct {
+	Allow  bool
+	All    bool
+	Prefix netip.Prefix
+}
+
+// PosError is an error found while building a runtime from the config,
+// tied to the directive it came from.
+type PosError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *PosError) Error() string { return e.Err.Error() + " in " + e.File + ":" + itoa(e.Line) }
+
+func (e *PosError) Unwrap() error { return e.Err }

@@ -16,6 +16,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/limit"
 	"github.com/wsgate/wsgate/internal/vars"
 )
 
@@ -28,11 +29,12 @@ type conn struct {
 	br *bufio.Reader
 	bw *bufio.Writer
 
-	idle     atomic.Bool // waiting for the next request: safe to close on QUIT
-	hijacked bool        // handed to a tunnel: the tunnel owns c now
-	reqs     int
-	remote   netip.AddrPort
-	local    netip.AddrPort
+	idle      atomic.Bool // waiting for the next request: safe to close on QUIT
+	hijacked  bool        // handed to a tunnel: the tunnel owns c now
+	reqs      int
+	proxyAddr netip.AddrPort // from a PROXY protocol header, when the listener asks for one
+	remote    netip.AddrPort
+	local     netip.AddrPort
 }
 
 var (
@@ -187,7 +189,9 @@ type exchange struct {
 	status      int
 	extra       http1.Header // headers the handler adds to an error page
 	stopRewrite bool         // `break` ends the rewrite phase
-	sent        int64        // bytes written to the client for this request
+	realIPDone  bool
+	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
+	sent        int64             // bytes written to the client for this request
 	bodySent    int64
 	close       bool
 }
@@ -210,9 +214,11 @@ func (c *conn) handle(rt *runtime, req *http1.Request) bool {
 	x.srv = srv
 	x.fillVars(caps)
 
-	// Server rewrite phase.
+	// Post-read (realip with the server's settings), then the server
+	// rewrite phase.
 	x.lc = srv.Loc.Conf
 	x.log = rt.logFor(x.lc)
+	x.realIP()
 	if done, keep := x.rewrite(srv.Loc); done {
 		return keep
 	}
@@ -229,16 +235,32 @@ func (c *conn) handle(rt *runtime, req *http1.Request) bool {
 	if x.log.Enabled(errlog.Debug) {
 		x.log.Printf(errlog.Debug, c.id, "using location: %s%s \"%s\", client: %s, request: \"%s\"", loc.Modifier, spaceIf(loc.Modifier), loc.Path, c.remote.Addr(), requestLine(vc))
 	}
+	x.realIP()
 	if done, keep := x.rewrite(loc); done {
 		return keep
 	}
+	// Preaccess and access: a refused handshake never costs a backend
+	// connection.
+	if ok, keep := x.preaccess(); !ok {
+		limit.ReleaseAll(x.leases)
+		return keep
+	}
+	if ok, keep := x.access(); !ok {
+		limit.ReleaseAll(x.leases)
+		return keep
+	}
 	// Content phase.
+	var keep bool
 	switch {
 	case x.lc.Proxy != nil:
-		return x.proxy()
+		keep = x.proxy()
 	default:
-		return x.static()
+		keep = x.static()
 	}
+	if !c.hijacked {
+		limit.ReleaseAll(x.leases) // a tunnel releases them when it closes
+	}
+	return keep
 }
 
 func spaceIf(s string) string {

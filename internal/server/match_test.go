@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/limit"
 )
 
 func loadConf(t *testing.T, src string) *config.Config {
@@ -79,7 +80,7 @@ func TestServerSelection(t *testing.T) {
         server { listen 127.0.0.1:2; return 200 other; }
         server { listen 2; server_name wildcard-addr; return 200 any; }
     }`)
-	rt, err := buildRuntime(cfg, nil, nil)
+	rt, err := buildRuntime(cfg, nil, nil, limit.NewRegistry(nil).Begin())
 	if err != nil {
 		t.Fatal(err)
 	}

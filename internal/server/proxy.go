@@ -16,6 +16,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/limit"
 	"github.com/wsgate/wsgate/internal/proxy"
 	"github.com/wsgate/wsgate/internal/tunnel"
 	"github.com/wsgate/wsgate/internal/upstream"
@@ -498,6 +499,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	lc := x.lc
 	log := x.log
 	id := c.id
+	leases := slices.Clone(x.leases)
 	var t *tunnel.Tunnel
 	ready := make(chan struct{})
 	cfg := tunnel.Config{
@@ -508,6 +510,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 			<-ready
 			srv.release(2)
 			peer.Done(false)
+			limit.ReleaseAll(leases)
 			if log.Enabled(errlog.Debug) {
 				log.Printf(errlog.Debug, id, "tunnel closed by %s, code %d, %d bytes from client, %d from upstream, %d bytes to client incl. head, err %v", r.ClosedBy, r.CloseCode, r.FromClient, r.FromBackend, headBytes+r.FromBackend, r.Err)
 			}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/limit"
 	"github.com/wsgate/wsgate/internal/upstream"
 )
 
@@ -17,12 +18,13 @@ type runtime struct {
 	pools   map[*config.Upstream]*upstream.Upstream
 	log     *errlog.Logger
 	locLogs map[*config.LocConf]*errlog.Logger
+	zones   zones
 }
 
 // buildRuntime prepares a snapshot without touching the running one; prev
 // (may be nil) lends its upstream state so peer health and counts survive
 // a reload.
-func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger) (*runtime, error) {
+func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger, lb *limit.Build) (*runtime, error) {
 	rt := &runtime{
 		cfg:     cfg,
 		vhosts:  map[netip.AddrPort]*vhosts{},
@@ -32,6 +34,10 @@ func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger) (*runti
 	}
 	if cfg.HTTP == nil {
 		return rt, nil
+	}
+	var err error
+	if rt.zones, err = buildZones(cfg.HTTP, lb); err != nil {
+		return nil, err
 	}
 	seen := map[netip.AddrPort]bool{}
 	var all []config.Listen

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/limit"
 	"github.com/wsgate/wsgate/internal/tunnel"
 )
 
@@ -32,6 +33,8 @@ type Server struct {
 	tunnels   map[*tunnel.Tunnel]struct{}
 	closing   bool
 	wg        sync.WaitGroup // accept loops and connection goroutines
+
+	limits *limit.Registry // zones live as long as the process, across reloads
 
 	connID   atomic.Uint64
 	active   atomic.Int64 // client and backend connections, nginx's count
@@ -60,6 +63,7 @@ func New(log *errlog.Logger) *Server {
 		listeners: map[netip.AddrPort]*listener{},
 		conns:     map[*conn]struct{}{},
 		tunnels:   map[*tunnel.Tunnel]struct{}{},
+		limits:    limit.NewRegistry(nil),
 	}
 	s.log.Store(log)
 	return s
@@ -75,7 +79,8 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 		return errors.New("server is shutting down")
 	}
 	prev := s.rt.Load()
-	rt, err := buildRuntime(cfg, prev, log)
+	lb := s.limits.Begin()
+	rt, err := buildRuntime(cfg, prev, log, lb)
 	if err != nil {
 		return err
 	}
@@ -118,6 +123,7 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 	}
 	s.limit.Store(n)
 	s.log.Store(log)
+	lb.Commit()
 	s.rt.Store(rt)
 	if prev != nil {
 		closeUnused(prev, rt)

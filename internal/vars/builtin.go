@@ -12,6 +12,8 @@ import (
 // volatile variables change during a request (time, status, byte counts)
 // and are never cached.
 var volatile = map[string]bool{
+	"remote_addr": true, "remote_port": true, "binary_remote_addr": true, "proxy_add_x_forwarded_for": true,
+	"limit_req_status": true, "limit_conn_status": true,
 	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
 	"request_time": true, "body_bytes_sent": true, "bytes_sent": true,
 	"upstream_addr": true, "upstream_status": true, "upstream_response_time": true,
@@ -90,10 +92,26 @@ var builtins = map[string]func(*Ctx) string{
 		}
 		return seconds(now(c).Sub(c.Start))
 	},
-	"body_bytes_sent":        func(c *Ctx) string { return strconv.FormatInt(c.BodyBytesSent, 10) },
-	"bytes_sent":             func(c *Ctx) string { return strconv.FormatInt(c.BytesSent, 10) },
-	"upstream_addr":          func(c *Ctx) string { return c.UpstreamAddr },
-	"proxy_host":             func(c *Ctx) string { return c.ProxyHost },
+	"body_bytes_sent": func(c *Ctx) string { return strconv.FormatInt(c.BodyBytesSent, 10) },
+	"bytes_sent":      func(c *Ctx) string { return strconv.FormatInt(c.BytesSent, 10) },
+	"upstream_addr":   func(c *Ctx) string { return c.UpstreamAddr },
+	"proxy_host":      func(c *Ctx) string { return c.ProxyHost },
+	"realip_remote_addr": func(c *Ctx) string {
+		if c.RealRemote.IsValid() {
+			return addrString(c.RealRemote)
+		}
+		return addrString(c.Remote)
+	},
+	"realip_remote_port": func(c *Ctx) string {
+		if c.RealRemote.IsValid() {
+			return portString(c.RealRemote.Port())
+		}
+		return portString(c.Remote.Port())
+	},
+	"proxy_protocol_addr":    func(c *Ctx) string { return addrString(c.ProxyProtocol) },
+	"proxy_protocol_port":    func(c *Ctx) string { return portString(c.ProxyProtocol.Port()) },
+	"limit_req_status":       func(c *Ctx) string { return c.LimitReqStatus },
+	"limit_conn_status":      func(c *Ctx) string { return c.LimitConnStatus },
 	"upstream_status":        func(c *Ctx) string { return c.UpstreamStatus },
 	"upstream_response_time": func(c *Ctx) string { return c.UpstreamRespTime },
 }

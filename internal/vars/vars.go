@@ -40,7 +40,11 @@ type Ctx struct {
 	Status           int
 	BytesSent        int64
 	BodyBytesSent    int64
-	ProxyHost        string // $proxy_host: the proxy_pass host (or upstream name) and port
+	ProxyHost        string         // $proxy_host: the proxy_pass host (or upstream name) and port
+	RealRemote       netip.AddrPort // $realip_remote_addr: the peer before realip replaced Remote
+	ProxyProtocol    netip.AddrPort // $proxy_protocol_addr/port, from a PROXY protocol header
+	LimitReqStatus   string
+	LimitConnStatus  string
 	UpstreamAddr     string
 	UpstreamStatus   string
 	UpstreamRespTime string

@@ -105,11 +105,20 @@ func (r *run) openIdle(held []*wsproto.Client, n int) ([]*wsproto.Client, error)
 		wg      sync.WaitGroup
 	)
 	left.Store(int64(need))
+	// A busy machine can make a handshake time out now and then: retry a
+	// bounded number of times before the step fails.
+	var retries atomic.Int64
+	retries.Store(int64(max(10, need/100)))
 	for range min(16, need) {
 		wg.Go(func() {
 			for left.Add(-1) >= 0 {
 				c, err := r.handshake()
 				mu.Lock()
+				if err != nil && retries.Add(-1) >= 0 {
+					mu.Unlock()
+					left.Add(1)
+					continue
+				}
 				if err != nil {
 					if firstEr == nil {
 						firstEr = err

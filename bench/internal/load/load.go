@@ -54,6 +54,10 @@ type Result struct {
 	FirstError string  `json:"first_error,omitempty"`
 }
 
+// handshakeTimeout bounds one connect plus upgrade; generous, because other
+// work on a two-core machine can stall a proxy for seconds.
+const handshakeTimeout = 10 * time.Second
+
 const (
 	phaseWarmup int32 = iota
 	phaseMeasure
@@ -227,11 +231,11 @@ func (r *run) handshakeWorker(_ int, h *stats.Histogram) uint64 {
 }
 
 func (r *run) handshake() (*wsproto.Client, error) {
-	conn, err := r.d.dial(r.cfg.Addr, 5*time.Second)
+	conn, err := r.d.dial(r.cfg.Addr, handshakeTimeout)
 	if err != nil {
 		return nil, err
 	}
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	c, err := wsproto.Handshake(conn, r.cfg.Addr, r.cfg.Path)
 	if err != nil {
 		conn.Close()

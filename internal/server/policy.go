@@ -1,0 +1,187 @@
+package server
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/limit"
+)
+
+// zones are the limit zones of one snapshot, by the config's pointers.
+type zones struct {
+	req  map[*config.ReqZone]*limit.ReqZone
+	conn map[*config.ConnZone]*limit.ConnZone
+}
+
+// buildZones takes zones from the process-wide registry, so that buckets
+// and connection counts of zones that keep their name and size survive a
+// reload. The build is committed only when the snapshot goes live.
+func buildZones(h *config.HTTP, b *limit.Build) (zones, error) {
+	z := zones{req: map[*config.ReqZone]*limit.ReqZone{}, conn: map[*config.ConnZone]*limit.ConnZone{}}
+	if h == nil {
+		return z, nil
+	}
+	for _, cz := range h.ReqZones {
+		lz, err := b.ReqZone(cz.Name, cz.Key.Raw(), cz.Size, cz.RateMilli)
+		if err != nil {
+			return z, &config.PosError{File: cz.File, Line: cz.Line, Err: err}
+		}
+		z.req[cz] = lz
+	}
+	for _, cz := range h.ConnZones {
+		lz, err := b.ConnZone(cz.Name, cz.Key.Raw(), cz.Size)
+		if err != nil {
+			return z, &config.PosError{File: cz.File, Line: cz.Line, Err: err}
+		}
+		z.conn[cz] = lz
+	}
+	return z, nil
+}
+
+// realIP replaces the client address with the one a trusted proxy
+// reports (set_real_ip_from, real_ip_header, real_ip_recursive), as
+// nginx's realip module.
+func (x *exchange) realIP() {
+	lc := x.lc
+	if len(lc.RealIPFrom) == 0 || x.realIPDone {
+		return
+	}
+	orig := x.conn.remote.Addr()
+	if !trusted(lc.RealIPFrom, orig) {
+		return
+	}
+	var addr netip.Addr
+	switch strings.ToLower(lc.RealIPHeader) {
+	case "proxy_protocol":
+		if !x.conn.proxyAddr.IsValid() {
+			return
+		}
+		addr = x.conn.proxyAddr.Addr()
+	case "x-forwarded-for":
+		// Walk from the right: the last untrusted address is the client
+		// (recursive), or the last one at all.
+		var list []string
+		for v := range x.req.Header.Values("X-Forwarded-For") {
+			for _, p := range strings.Split(v, ",") {
+				list = append(list, strings.TrimSpace(p))
+			}
+		}
+		for i := len(list) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(list[i])
+			if err != nil {
+				return
+			}
+			addr = a.Unmap()
+			if !lc.RealIPRecursive || !trusted(lc.RealIPFrom, addr) {
+				break
+			}
+		}
+	default:
+		v := strings.TrimSpace(x.req.Header.Get(lc.RealIPHeader))
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return
+		}
+		addr = a.Unmap()
+	}
+	if !addr.IsValid() {
+		return
+	}
+	x.realIPDone = true
+	x.vc.RealRemote = x.vc.Remote
+	x.vc.Remote = netip.AddrPortFrom(addr, 0)
+}
+
+func trusted(from []netip.Prefix, a netip.Addr) bool {
+	for _, p := range from {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// preaccess runs limit_req, then limit_conn, as nginx's preaccess phase.
+// It reports whether the request may go on; when not, the answer is sent.
+func (x *exchange) preaccess() (ok bool, keep bool) {
+	lc := x.lc
+	if len(lc.LimitReq) > 0 {
+		rules := make([]limit.ReqRule, len(lc.LimitReq))
+		keys := make([][]byte, len(lc.LimitReq))
+		for i, r := range lc.LimitReq {
+			rules[i] = limit.ReqRule{Zone: x.rt.zones.req[r.Zone], Burst: r.Burst, Delay: r.Delay, NoDelay: r.NoDelay}
+			keys[i] = []byte(r.Zone.Key.Eval(x.vc))
+		}
+		d := limit.CheckReq(rules, keys, lc.LimitReqDryRun)
+		x.vc.LimitReqStatus = d.Status.String()
+		switch d.Status {
+		case limit.ReqRejected, limit.ReqRejectedDryRun:
+			name := ""
+			if d.Zone != nil {
+				name = d.Zone.Name()
+			}
+			dry := ""
+			if d.Status == limit.ReqRejectedDryRun {
+				dry = ", dry run"
+			}
+			x.log.Printf(errlog.Level(lc.LimitReqLog), x.conn.id, "limiting requests%s, excess: %d.%03d by zone \"%s\", client: %s, server: %s, request: \"%s\", host: \"%s\"",
+				dry, d.Excess/1000, d.Excess%1000, name, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), x.req.Host)
+			if d.Status == limit.ReqRejected {
+				return false, x.errorPage(lc.LimitReqStatus)
+			}
+		case limit.ReqDelayed:
+			if x.log.Enabled(errlog.Level(lc.LimitReqLog) + 1) {
+				x.log.Printf(errlog.Level(lc.LimitReqLog)+1, x.conn.id, "delaying request, excess: %d.%03d, by zone \"%s\", client: %s", d.Excess/1000, d.Excess%1000, d.Zone.Name(), x.vc.Remote.Addr())
+			}
+			time.Sleep(d.Delay)
+		}
+	}
+	if len(lc.LimitConn) > 0 {
+		rules := make([]limit.ConnRule, len(lc.LimitConn))
+		keys := make([][]byte, len(lc.LimitConn))
+		for i, r := range lc.LimitConn {
+			rules[i] = limit.ConnRule{Zone: x.rt.zones.conn[r.Zone], Limit: r.N}
+			keys[i] = []byte(r.Zone.Key.Eval(x.vc))
+		}
+		var d limit.ConnDecision
+		x.leases, d = limit.AcquireConns(rules, keys, lc.LimitConnDryRun, x.leases[:0])
+		x.vc.LimitConnStatus = d.Status.String()
+		if d.Status == limit.ConnRejected || d.Status == limit.ConnRejectedDryRun {
+			name := ""
+			if d.Zone != nil {
+				name = d.Zone.Name()
+			}
+			what := "limiting connections"
+			if d.Err == limit.ErrZoneFull {
+				what = "could not allocate node"
+			}
+			if d.Status == limit.ConnRejectedDryRun {
+				what += ", dry run,"
+			}
+			x.log.Printf(errlog.Level(lc.LimitConnLog), x.conn.id, "%s by zone \"%s\", client: %s, server: %s, request: \"%s\", host: \"%s\"",
+				what, name, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), x.req.Host)
+			if d.Status == limit.ConnRejected {
+				return false, x.errorPage(lc.LimitConnStatus)
+			}
+		}
+	}
+	return true, false
+}
+
+// access applies allow and deny: the first matching rule decides.
+func (x *exchange) access() (ok bool, keep bool) {
+	a := x.vc.Remote.Addr().Unmap()
+	for _, r := range x.lc.Access {
+		if r.All || r.Prefix.Contains(a) {
+			if r.Allow {
+				return true, false
+			}
+			x.log.Printf(errlog.Error, x.conn.id, "access forbidden by rule, client: %s, server: %s, request: \"%s\", host: \"%s\"", a, x.vc.ServerName, requestLine(x.vc), x.req.Host)
+			return false, x.errorPage(403)
+		}
+	}
+	return true, false
+}
