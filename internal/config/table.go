@@ -352,7 +352,7 @@ func dListen(l *loader, d *conf.Directive, s *scope) error {
 		case a == "ssl" || a == "http2" || a == "quic":
 			return conf.Errorf(d, "\"listen ... %s\" is not supported yet (TLS issue)", a)
 		case a == "proxy_protocol":
-			return conf.Errorf(d, "\"listen ... proxy_protocol\" is not supported yet (traffic policy issue)")
+			ls.ProxyProtocol = true
 		case strings.HasPrefix(a, "so_keepalive="):
 			return conf.Errorf(d, "\"listen ... so_keepalive\" is not supported yet (reliability issue)")
 		default:

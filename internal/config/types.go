@@ -115,6 +115,7 @@ type Listen struct {
 	DefaultServer bool
 	Backlog       int
 	ReusePort     bool
+	ProxyProtocol bool // a PROXY protocol header (v1 or v2) precedes every connection
 	File          string
 	Line          int
 }

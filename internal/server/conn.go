@@ -17,6 +17,7 @@ import (
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/limit"
+	"github.com/wsgate/wsgate/internal/proxyproto"
 	"github.com/wsgate/wsgate/internal/vars"
 )
 
@@ -33,6 +34,7 @@ type conn struct {
 	hijacked  bool        // handed to a tunnel: the tunnel owns c now
 	reqs      int
 	proxyAddr netip.AddrPort // from a PROXY protocol header, when the listener asks for one
+	bind      netip.AddrPort // the listening address that accepted c
 	remote    netip.AddrPort
 	local     netip.AddrPort
 }
@@ -63,6 +65,15 @@ func (c *conn) serve() {
 	c.bw = writerPool.Get().(*bufio.Writer)
 	c.bw.Reset(c.c)
 
+	if rt := c.srv.rt.Load(); rt.proxyProto[c.bind] {
+		c.c.SetReadDeadline(time.Now().Add(headerTimeout))
+		h, err := proxyproto.Read(c.br)
+		if err != nil {
+			rt.log.Printf(errlog.Error, c.id, "broken header: \"%v\" while reading PROXY protocol, client: %s", err, c.remote.Addr())
+			return
+		}
+		c.proxyAddr = h.Source
+	}
 	first := true
 	for {
 		rt := c.srv.rt.Load()
@@ -278,6 +289,7 @@ func (x *exchange) fillVars(hostCaps []string) {
 	vc.Host = req.HostName
 	vc.Scheme = "http"
 	vc.Remote, vc.Local = c.remote, c.local
+	vc.ProxyProtocol = c.proxyAddr
 	vc.ConnID, vc.ConnReqs = c.id, c.reqs
 	vc.Start = time.Now()
 	vc.ReqLength = int64(req.HeaderBytes)

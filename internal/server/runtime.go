@@ -19,6 +19,8 @@ type runtime struct {
 	log     *errlog.Logger
 	locLogs map[*config.LocConf]*errlog.Logger
 	zones   zones
+	// proxyProto says which bound addresses expect a PROXY header.
+	proxyProto map[netip.AddrPort]bool
 }
 
 // buildRuntime prepares a snapshot without touching the running one; prev
@@ -55,7 +57,15 @@ func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger, lb *lim
 			}
 		}
 	}
+	rt.proxyProto = map[netip.AddrPort]bool{}
 	for _, ls := range all {
+		if ls.ProxyProtocol {
+			bind := ls.AddrPort
+			if seen[wildcardOf(bind)] {
+				bind = wildcardOf(bind)
+			}
+			rt.proxyProto[bind] = true
+		}
 		if !ls.AddrPort.Addr().IsUnspecified() && seen[wildcardOf(ls.AddrPort)] {
 			continue // served through the wildcard socket, chosen by local address
 		}

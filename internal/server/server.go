@@ -216,7 +216,7 @@ func (s *Server) acceptLoop(l *listener) {
 			continue
 		}
 		s.Stats.Handled.Add(1)
-		cn := &conn{srv: s, c: c, id: s.connID.Add(1)}
+		cn := &conn{srv: s, c: c, id: s.connID.Add(1), bind: l.addr}
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsgate/wsgate/internal/proxyproto"
 )
 
 // dialFrom opens a WebSocket from a given loopback source address and
@@ -455,5 +458,56 @@ func TestRefusedHandshakeCostsNoBackend(t *testing.T) {
 	}
 	if accepted.Load() != before || before != 1 {
 		t.Errorf("backend accepted %d connections (before the refused one: %d), want 1", accepted.Load(), before)
+	}
+}
+
+// TestProxyProtocol: PROXY v1 and v2 headers from a trusted balancer set
+// $remote_addr (real_ip_header proxy_protocol), the limit key and the ACL
+// decision; $proxy_protocol_addr is always the header's address.
+func TestProxyProtocol(t *testing.T) {
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(`
+http {
+    server {
+        listen 127.0.0.1:%d proxy_protocol;
+        set_real_ip_from 127.0.0.0/8;
+        real_ip_header proxy_protocol;
+        location / {
+            deny 203.0.113.66;
+            allow all;
+            proxy_pass http://%s;
+            proxy_set_header X-Seen $remote_addr;
+            proxy_set_header X-PP $proxy_protocol_addr;
+        }
+    }
+}`, port, be.addr))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	req := "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	st, _, _ := rawRequest(t, addr, "PROXY TCP4 198.51.100.1 10.0.0.1 4000 80\r\n"+req)
+	if st != 200 || be.lastPlain().Get("X-Seen") != "198.51.100.1" || be.lastPlain().Get("X-Pp") != "198.51.100.1" {
+		t.Errorf("v1: %d %v", st, be.lastPlain())
+	}
+	v2 := proxyproto.AppendV2(nil, netip.MustParseAddrPort("[2001:db8::9]:4000"), netip.MustParseAddrPort("[2001:db8::1]:80"))
+	st, _, _ = rawRequest(t, addr, string(v2)+req)
+	if st != 200 || be.lastPlain().Get("X-Seen") != "2001:db8::9" {
+		t.Errorf("v2: %d %v", st, be.lastPlain())
+	}
+	if st, _, _ := rawRequest(t, addr, "PROXY TCP4 203.0.113.66 10.0.0.1 4000 80\r\n"+req); st != 403 {
+		t.Errorf("denied through PROXY: %d", st)
+	}
+	// Without a header the connection is refused, and the server stays up.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte(req))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _ := c.Read(make([]byte, 10)); n != 0 {
+		t.Errorf("a connection without a PROXY header got an answer")
+	}
+	c.Close()
+	if st, _, _ := rawRequest(t, addr, "PROXY TCP4 198.51.100.1 10.0.0.1 4000 80\r\n"+req); st != 200 {
+		t.Errorf("after a broken header: %d", st)
 	}
 }

@@ -145,6 +145,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	// From here on the runner only coordinates: keep it off the proxy's CPU.
 	pinSelf(0)
 
+	drops0, retrans0 := netCounters()
 	load0 := loadAvg()
 	if v, err := strconv.ParseFloat(load0, 64); err == nil && v > 1.5 {
 		log.Printf("warning: load average %s: other work shares the CPUs, figures will be skewed", load0)
@@ -191,6 +192,8 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 
 	m := machine(r, wsgateInfo)
 	m.LoadAvg = fmt.Sprintf("at start %s, at end %s", load0, loadAvg())
+	drops1, retrans1 := netCounters()
+	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0)
 	rep := &report.Report{
 		Machine:   m,
 		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
@@ -452,4 +455,37 @@ func loadAvg() string {
 		return "?"
 	}
 	return f[0]
+}
+
+// netCounters returns the kernel's backlog drops and TCP retransmissions so
+// far. On loopback, drops happen when softirq processing falls behind (a
+// busy machine), and each costs a retransmission timeout of 200 ms or more.
+func netCounters() (drops, retrans int64) {
+	if b, err := os.ReadFile("/proc/net/softnet_stat"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if f := strings.Fields(line); len(f) > 1 {
+				v, _ := strconv.ParseInt(f[1], 16, 64)
+				drops += v
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
+		var names []string
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) == 0 || f[0] != "Tcp:" {
+				continue
+			}
+			if names == nil {
+				names = f
+				continue
+			}
+			for i, n := range names {
+				if n == "RetransSegs" && i < len(f) {
+					retrans, _ = strconv.ParseInt(f[i], 10, 64)
+				}
+			}
+		}
+	}
+	return drops, retrans
 }

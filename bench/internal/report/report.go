@@ -46,6 +46,7 @@ type Machine struct {
 	HAProxy      string
 	Wsgate       string
 	LoadAvg      string // 1-minute load averages at start and end: other work skews figures
+	Network      string // loopback drops and retransmissions during the run
 }
 
 // IdleStep is one measurement of the idle mode.
@@ -196,6 +197,9 @@ func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "- CPUs: %d x %s\n- Kernel: %s\n- Go: %s\n- nginx: %s\n- HAProxy: %s\n- wsgate: %s\n", m.NProc, m.Model, m.Kernel, m.GoVersion, m.NginxVersion, m.HAProxy, m.Wsgate)
 	if m.LoadAvg != "" {
 		fmt.Fprintf(w, "- Load average (1 min) %s; anything above about 2 means other work shared the CPUs and the figures are skewed\n", m.LoadAvg)
+	}
+	if m.Network != "" {
+		fmt.Fprintf(w, "- Network: %s; drops stall a connection for a retransmission timeout and show as p99 in the hundreds of milliseconds (raising `net.core.netdev_max_backlog` helps on a busy machine)\n", m.Network)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "## Method\n\n- %s\n", r.Pinning)

@@ -18,9 +18,6 @@ const (
 	OpPong         Opcode = 0xA
 )
 
-// MaxHeaderLen is the longest frame header: 2 bytes, 8 of extended length, 4 of mask key.
-const MaxHeaderLen = 14
-
 // ErrShortHeader means the buffer does not yet hold a whole frame header.
 var ErrShortHeader = errors.New("wsproto: short frame header")
 
