@@ -247,6 +247,9 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 			if err := log.Reopen(); err != nil {
 				log.Printf(errlog.Alert, 0, "%v", err)
 			}
+			if err := srv.ReopenLogs(); err != nil {
+				log.Printf(errlog.Alert, 0, "%v", err)
+			}
 		case syscall.SIGQUIT:
 			log.Printf(errlog.Notice, 0, "signal 3 (SIGQUIT) received, shutting down gracefully")
 			srv.Shutdown(context.Background())

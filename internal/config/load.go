@@ -296,6 +296,22 @@ func (l *loader) finishHTTP() error {
 	if err := l.resolveLimits(); err != nil {
 		return err
 	}
+	var badFormat error
+	checkFormats := func(lc *LocConf) {
+		for _, al := range lc.AccessLogs {
+			if _, ok := h.LogFormats[al.Format]; !ok && al.Format != "combined" && badFormat == nil {
+				badFormat = &conf.Error{File: al.File, Line: al.Line, Msg: fmt.Sprintf("unknown log format \"%s\"", al.Format)}
+			}
+		}
+	}
+	checkFormats(h.Loc)
+	for _, srv := range h.Servers {
+		walk(srv.Loc, func(loc *Location) { checkFormats(loc.Conf) })
+		walk(srv.Locations, func(loc *Location) { checkFormats(loc.Conf) })
+	}
+	if badFormat != nil {
+		return badFormat
+	}
 	for _, p := range l.pending {
 		if err := l.resolveProxy(p); err != nil {
 			return err
@@ -428,6 +444,7 @@ func defaultLocConf() *LocConf {
 		LimitConnStatus:  503,
 		LimitConnLog:     LevelError,
 		RealIPHeader:     "X-Real-IP",
+		AccessLogs:       []AccessLog{{Path: "logs/access.log", Format: "combined"}},
 		set:              map[string]bool{},
 	}
 }
@@ -471,6 +488,7 @@ var mergers = map[string]func(c, p *LocConf){
 	"default_type":                func(c, p *LocConf) { c.DefaultType = p.DefaultType },
 	"proxy_next_upstream":         func(c, p *LocConf) { c.NextUpstream.Mask = p.NextUpstream.Mask },
 	"limit_req":                   func(c, p *LocConf) { c.LimitReq = p.LimitReq },
+	"access_log":                  func(c, p *LocConf) { c.AccessLogs, c.AccessLogOff = p.AccessLogs, p.AccessLogOff },
 	"limit_req_status":            func(c, p *LocConf) { c.LimitReqStatus = p.LimitReqStatus },
 	"limit_req_log_level":         func(c, p *LocConf) { c.LimitReqLog = p.LimitReqLog },
 	"limit_req_dry_run":           func(c, p *LocConf) { c.LimitReqDryRun = p.LimitReqDryRun },

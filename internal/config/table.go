@@ -119,9 +119,9 @@ func init() {
 		"proxy_next_upstream":         {ctx: cHSL, min: 1, max: -1, fn: dNextUpstream},
 		"proxy_next_upstream_tries":   {ctx: cHSL, min: 1, max: 1, fn: dNextUpstreamTries},
 		"proxy_next_upstream_timeout": {ctx: cHSL, min: 1, max: 1, fn: dNextUpstreamTimeout},
-		"log_format":                  {ctx: cHTTP, min: 2, max: -1, notYet: "observability issue"},
-		"access_log":                  {ctx: cHSL | cLocIf, min: 1, max: -1, notYet: "observability issue"},
-		"stub_status":                 {ctx: cServer | cLocation, max: 1, notYet: "observability issue"},
+		"log_format":                  {ctx: cHTTP, min: 2, max: -1, fn: dLogFormat},
+		"access_log":                  {ctx: cHSL | cLocIf, min: 1, max: -1, fn: dAccessLog},
+		"stub_status":                 {ctx: cServer | cLocation, max: 1, fn: dStubStatus},
 		"limit_req_zone":              {ctx: cHTTP, min: 3, max: 4, fn: dLimitReqZone},
 		"limit_req":                   {ctx: cHSL, min: 1, max: 3, fn: dLimitReq},
 		"limit_conn_zone":             {ctx: cHTTP, min: 2, max: 2, fn: dLimitConnZone},
@@ -1282,4 +1282,91 @@ func dRealIPFrom(l *loader, d *conf.Directive, s *scope) error {
 func dRealIPHeader(l *loader, d *conf.Directive, s *scope) error {
 	s.lc.RealIPHeader = d.Args[0]
 	return s.lc.mark(d, "real_ip_header")
+}
+
+func dLogFormat(l *loader, d *conf.Directive, s *scope) error {
+	lf := &LogFormat{Name: d.Args[0], Escape: "default", File: d.File, Line: d.Line}
+	parts := d.Args[1:]
+	if v, ok := strings.CutPrefix(parts[0], "escape="); ok {
+		switch v {
+		case "default", "json", "none":
+			lf.Escape = v
+		default:
+			return conf.Errorf(d, "unknown log format escaping \"%s\"", v)
+		}
+		parts = parts[1:]
+	}
+	if len(parts) == 0 {
+		return conf.Errorf(d, "invalid number of arguments in \"log_format\" directive")
+	}
+	lf.Parts = parts
+	h := l.cfg.HTTP
+	if h.LogFormats == nil {
+		h.LogFormats = map[string]*LogFormat{}
+	}
+	if _, dup := h.LogFormats[lf.Name]; dup || lf.Name == "combined" {
+		return conf.Errorf(d, "duplicate \"log_format\" name \"%s\"", lf.Name)
+	}
+	h.LogFormats[lf.Name] = lf
+	return nil
+}
+
+// dAccessLog reads `access_log path [format [buffer=size] [flush=time]
+// [if=condition]] | off`. Formats may be defined after use, as in nginx;
+// they are checked when the runtime is built.
+func dAccessLog(l *loader, d *conf.Directive, s *scope) error {
+	if !s.lc.set["access_log"] {
+		s.lc.AccessLogs, s.lc.AccessLogOff = nil, false
+	}
+	s.lc.set["access_log"] = true
+	if d.Args[0] == "off" {
+		if len(d.Args) > 1 {
+			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
+		}
+		s.lc.AccessLogOff = true
+		return nil
+	}
+	al := AccessLog{Path: d.Args[0], Format: "combined", File: d.File, Line: d.Line}
+	if strings.HasPrefix(al.Path, "syslog:") || strings.Contains(al.Path, "$") {
+		return conf.Errorf(d, "syslog and variables in \"access_log\" are not supported yet (observability issue)")
+	}
+	rest := d.Args[1:]
+	if len(rest) > 0 && !strings.Contains(rest[0], "=") {
+		al.Format, rest = rest[0], rest[1:]
+	}
+	for _, a := range rest {
+		k, v, _ := strings.Cut(a, "=")
+		var err error
+		switch k {
+		case "buffer":
+			al.Buffer, err = ParseSize(v)
+		case "flush":
+			al.Flush, err = ParseDuration(v)
+		case "if":
+			al.If, err = l.cfg.Vars.Compile(v)
+			if err != nil {
+				return conf.Errorf(d, "%v", err)
+			}
+		case "gzip":
+			return conf.Errorf(d, "\"access_log ... gzip\" is not supported yet (observability issue)")
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+		if err != nil {
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	if al.Flush > 0 && al.Buffer == 0 {
+		return conf.Errorf(d, "no buffer is defined for access_log \"%s\"", al.Path)
+	}
+	s.lc.AccessLogs = append(s.lc.AccessLogs, al)
+	return nil
+}
+
+func dStubStatus(l *loader, d *conf.Directive, s *scope) error {
+	if len(d.Args) == 1 && d.Args[0] != "on" {
+		return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[0])
+	}
+	s.lc.StubStatus = true
+	return s.lc.mark(d, "stub_status")
 }

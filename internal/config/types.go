@@ -58,11 +58,12 @@ type ErrorLog struct {
 
 // HTTP is the http{} block.
 type HTTP struct {
-	Servers   []*Server
-	Upstreams []*Upstream // in file order; names are unique
-	ReqZones  []*ReqZone
-	ConnZones []*ConnZone
-	Loc       *LocConf // http-level defaults, already merged into every location
+	Servers    []*Server
+	Upstreams  []*Upstream // in file order; names are unique
+	LogFormats map[string]*LogFormat
+	ReqZones   []*ReqZone
+	ConnZones  []*ConnZone
+	Loc        *LocConf // http-level defaults, already merged into every location
 }
 
 // Upstream is an upstream{} block, or the implicit one-server group that a
@@ -241,6 +242,9 @@ type LocConf struct {
 	DefaultType      string
 	HealthCheck      *HealthCheck // a location's health_check, moved to its upstream at load
 	NextUpstream     NextUpstream
+	AccessLogs       []AccessLog // empty with AccessLogOff: no access log here
+	AccessLogOff     bool
+	StubStatus       bool
 	LimitReq         []LimitReq
 	LimitReqStatus   int
 	LimitReqLog      Level
@@ -380,6 +384,31 @@ type PosError struct {
 	Err  error
 }
 
-func (e *PosError) Error() string { return e.Err.Error() + " in " + e.File + ":" + itoa(e.Line) }
+func (e *PosError) Error() string {
+	if e.File == "" {
+		return e.Err.Error() // a built-in default, such as logs/access.log
+	}
+	return e.Err.Error() + " in " + e.File + ":" + itoa(e.Line)
+}
 
 func (e *PosError) Unwrap() error { return e.Err }
+
+// LogFormat is a log_format; "combined" is predefined.
+type LogFormat struct {
+	Name   string
+	Escape string // "default", "json", "none"
+	Parts  []string
+	File   string
+	Line   int
+}
+
+// AccessLog is one access_log target.
+type AccessLog struct {
+	Path   string
+	Format string
+	Buffer int64
+	Flush  time.Duration
+	If     *vars.Template
+	File   string
+	Line   int
+}

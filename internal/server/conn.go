@@ -55,6 +55,7 @@ func (c *conn) serve() {
 		if !c.hijacked {
 			c.c.Close()
 			c.srv.release(1)
+			c.srv.Stats.Active.Add(-1)
 		}
 		c.releaseBuffers()
 	}()
@@ -107,7 +108,9 @@ func (c *conn) serve() {
 		c.c.SetReadDeadline(time.Time{})
 		c.srv.Stats.Writing.Add(1)
 		keep := c.handle(rt, req) && c.keepalive(rt) > 0
-		c.srv.Stats.Writing.Add(-1)
+		if !c.hijacked {
+			c.srv.Stats.Writing.Add(-1) // a tunnel stays "writing" until it closes, as in nginx
+		}
 		if c.hijacked || !keep || c.srv.isClosing() {
 			return
 		}
@@ -167,12 +170,14 @@ func (c *conn) badRequest(rt *runtime, err error) {
 		}
 		return
 	}
-	rt.log.Printf(errlog.Info, c.id, "%s, client: %s", se.Reason, c.remote.Addr())
+	rt.log.Printf(errlog.Info, c.id, "%s, client: %s", se.Detail, c.remote.Addr())
 	x := &exchange{conn: c, rt: rt, req: &http1.Request{Method: "GET", Proto: "HTTP/1.0", Close: true}}
 	x.vc = ctxPool.Get().(*vars.Ctx)
 	x.vc.Reset(rt.cfg.Vars)
 	defer ctxPool.Put(x.vc)
 	x.lc = defaultLocConf
+	x.vc.Start = time.Now()
+	x.vc.Remote, x.vc.Local, x.vc.Proto = c.remote, c.local, "HTTP/1.1"
 	title := se.Reason
 	if se.Status == 400 && se.Reason == "Request Header Or Cookie Too Large" {
 		x.errorPageTitled(400, title)
@@ -212,7 +217,11 @@ type exchange struct {
 func (c *conn) handle(rt *runtime, req *http1.Request) bool {
 	x := &exchange{conn: c, rt: rt, req: req, close: req.Close}
 	vc := ctxPool.Get().(*vars.Ctx)
-	defer ctxPool.Put(vc)
+	defer func() {
+		if !c.hijacked {
+			ctxPool.Put(vc) // a tunnel keeps it for its log line
+		}
+	}()
 	vc.Reset(rt.cfg.Vars)
 	x.vc = vc
 
@@ -263,6 +272,8 @@ func (c *conn) handle(rt *runtime, req *http1.Request) bool {
 	// Content phase.
 	var keep bool
 	switch {
+	case x.lc.StubStatus:
+		keep = x.stubStatus()
 	case x.lc.Proxy != nil:
 		keep = x.proxy()
 	default:
@@ -290,6 +301,7 @@ func (x *exchange) fillVars(hostCaps []string) {
 	vc.Scheme = "http"
 	vc.Remote, vc.Local = c.remote, c.local
 	vc.ProxyProtocol = c.proxyAddr
+	vc.Stats = &c.srv.Stats
 	vc.ConnID, vc.ConnReqs = c.id, c.reqs
 	vc.Start = time.Now()
 	vc.ReqLength = int64(req.HeaderBytes)

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/limit"
 )
@@ -71,6 +72,7 @@ func TestFindLocation(t *testing.T) {
 
 func TestServerSelection(t *testing.T) {
 	cfg := loadConf(t, `http {
+        access_log off;
         server { listen 127.0.0.1:1; server_name first; return 200 first; }
         server { listen 127.0.0.1:1; server_name www.example.com example.com; return 200 exact; }
         server { listen 127.0.0.1:1; server_name *.example.com; return 200 wild; }
@@ -80,7 +82,7 @@ func TestServerSelection(t *testing.T) {
         server { listen 127.0.0.1:2; return 200 other; }
         server { listen 2; server_name wildcard-addr; return 200 any; }
     }`)
-	rt, err := buildRuntime(cfg, nil, nil, limit.NewRegistry(nil).Begin())
+	rt, err := buildRuntime(cfg, nil, nil, limit.NewRegistry(nil).Begin(), &accesslog.Files{})
 	if err != nil {
 		t.Fatal(err)
 	}

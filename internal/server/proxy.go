@@ -490,15 +490,13 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 		return
 	}
 	peer.Connected()
-	// Bytes that arrived behind either head belong to the tunnel.
+	// Bytes that arrived behind either head belong to the tunnel; Start
+	// copies them before the buffers go back to their pools.
 	clientPending, _ := c.br.Peek(c.br.Buffered())
 	backendPending, _ := br.Peek(br.Buffered())
 	isWS := strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket")
-	srv := c.srv
+	srv, rt, lc, vc, log, id := c.srv, x.rt, x.lc, x.vc, x.log, c.id
 	headBytes := x.sent
-	lc := x.lc
-	log := x.log
-	id := c.id
 	leases := slices.Clone(x.leases)
 	var t *tunnel.Tunnel
 	ready := make(chan struct{})
@@ -509,11 +507,21 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 		OnClose: func(r tunnel.Result) {
 			<-ready
 			srv.release(2)
+			srv.Stats.Active.Add(-1)
+			srv.Stats.Writing.Add(-1)
 			peer.Done(false)
 			limit.ReleaseAll(leases)
 			if log.Enabled(errlog.Debug) {
-				log.Printf(errlog.Debug, id, "tunnel closed by %s, code %d, %d bytes from client, %d from upstream, %d bytes to client incl. head, err %v", r.ClosedBy, r.CloseCode, r.FromClient, r.FromBackend, headBytes+r.FromBackend, r.Err)
+				log.Printf(errlog.Debug, id, "tunnel closed by %s, code %d, %d bytes from client, %d from upstream, err %v", r.ClosedBy, r.CloseCode, r.FromClient, r.FromBackend, r.Err)
 			}
+			// The session's log line: $request_time and
+			// $upstream_response_time span the whole tunnel, and the
+			// byte counts include what it carried to the client.
+			vc.BytesSent, vc.BodyBytesSent = headBytes+r.FromBackend, r.FromBackend
+			vc.End = r.End
+			vc.UpstreamRespTime = vars.Seconds(r.End.Sub(start))
+			logAccess(rt, lc, vc)
+			ctxPool.Put(vc)
 			srv.removeTunnel(t)
 		},
 	}
@@ -530,7 +538,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 		close(ready)
 	}
 	x.status = 101
-	x.done()
+	x.vc.Status = 101
 }
 
 // hashKey is what ip_hash and hash balance on: the client address, or the

@@ -172,10 +172,36 @@ func (x *exchange) finish(head []byte, body string) bool {
 	return err == nil && !x.close
 }
 
-// done is the log phase.
+// done is the log phase of a request that ends now.
 func (x *exchange) done() {
 	x.vc.BytesSent, x.vc.BodyBytesSent = x.sent, x.bodySent
 	x.vc.End = time.Now()
+	logAccess(x.rt, x.lc, x.vc)
+}
+
+// logAccess writes the request's access log lines. A WebSocket session
+// is logged when its tunnel closes.
+func logAccess(rt *runtime, lc *config.LocConf, vc *vars.Ctx) {
+	if lc == nil {
+		return
+	}
+	for _, l := range rt.accessLogs[lc] {
+		l.Write(vc)
+	}
+}
+
+// stubStatus answers in nginx's exact stub_status format.
+func (x *exchange) stubStatus() bool {
+	st := &x.conn.srv.Stats
+	active, reading, writing, waiting := st.ConnCounts()
+	body := "Active connections: " + strconv.FormatInt(active, 10) + " \n" +
+		"server accepts handled requests\n" +
+		" " + strconv.FormatInt(st.Accepts.Load(), 10) + " " + strconv.FormatInt(st.Handled.Load(), 10) + " " + strconv.FormatInt(st.Requests.Load(), 10) + " \n" +
+		"Reading: " + strconv.FormatInt(reading, 10) + " Writing: " + strconv.FormatInt(writing, 10) + " Waiting: " + strconv.FormatInt(waiting, 10) + " \n"
+	if x.req.Method != "GET" && x.req.Method != "HEAD" {
+		return x.errorPage(405)
+	}
+	return x.respond(200, http1.Header{{Name: "Content-Type", Value: "text/plain"}}, body)
 }
 
 const errorTail = "<hr><center>wsgate</center>\r\n</body>\r\n</html>\r\n"

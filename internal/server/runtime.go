@@ -3,6 +3,7 @@ package server
 import (
 	"net/netip"
 
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/limit"
@@ -21,12 +22,13 @@ type runtime struct {
 	zones   zones
 	// proxyProto says which bound addresses expect a PROXY header.
 	proxyProto map[netip.AddrPort]bool
+	accessLogs map[*config.LocConf][]*accesslog.Log
 }
 
 // buildRuntime prepares a snapshot without touching the running one; prev
 // (may be nil) lends its upstream state so peer health and counts survive
 // a reload.
-func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger, lb *limit.Build) (*runtime, error) {
+func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger, lb *limit.Build, files *accesslog.Files) (*runtime, error) {
 	rt := &runtime{
 		cfg:     cfg,
 		vhosts:  map[netip.AddrPort]*vhosts{},
@@ -39,6 +41,9 @@ func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger, lb *lim
 	}
 	var err error
 	if rt.zones, err = buildZones(cfg.HTTP, lb); err != nil {
+		return nil, err
+	}
+	if rt.accessLogs, err = buildAccessLogs(cfg, files); err != nil {
 		return nil, err
 	}
 	seen := map[netip.AddrPort]bool{}
@@ -189,4 +194,41 @@ func (rt *runtime) logFor(lc *config.LocConf) *errlog.Logger {
 		return l
 	}
 	return rt.log
+}
+
+// buildAccessLogs compiles the formats once and opens each log file once
+// (kept open across reloads by files), for every configuration level.
+func buildAccessLogs(cfg *config.Config, files *accesslog.Files) (map[*config.LocConf][]*accesslog.Log, error) {
+	h := cfg.HTTP
+	formats := map[string]*accesslog.Format{"combined": accesslog.Combined(cfg.Vars)}
+	for name, lf := range h.LogFormats {
+		esc, err := accesslog.ParseEscape(lf.Escape)
+		if err == nil {
+			formats[name], err = accesslog.CompileFormat(cfg.Vars, esc, lf.Parts)
+		}
+		if err != nil {
+			return nil, &config.PosError{File: lf.File, Line: lf.Line, Err: err}
+		}
+	}
+	out := map[*config.LocConf][]*accesslog.Log{}
+	var firstErr error
+	add := func(lc *config.LocConf) {
+		if _, done := out[lc]; done || firstErr != nil || lc.AccessLogOff {
+			return
+		}
+		var logs []*accesslog.Log
+		for _, al := range lc.AccessLogs {
+			w, err := files.Open(cfg.Abs(al.Path), int(al.Buffer), al.Flush)
+			if err != nil {
+				firstErr = &config.PosError{File: al.File, Line: al.Line, Err: err}
+				return
+			}
+			logs = append(logs, &accesslog.Log{W: w, F: formats[al.Format], If: al.If})
+		}
+		out[lc] = logs
+	}
+	for _, srv := range h.Servers {
+		walkConfs(srv, add)
+	}
+	return out, firstErr
 }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/limit"
@@ -35,6 +36,7 @@ type Server struct {
 	wg        sync.WaitGroup // accept loops and connection goroutines
 
 	limits *limit.Registry // zones live as long as the process, across reloads
+	files  accesslog.Files // access log files, kept open across reloads
 
 	connID   atomic.Uint64
 	active   atomic.Int64 // client and backend connections, nginx's count
@@ -46,8 +48,17 @@ type Server struct {
 // Stats are the counters stub_status shows; all atomics.
 type Stats struct {
 	Accepts, Handled, Requests atomic.Int64
-	Reading, Writing           atomic.Int64
-	Tunnels                    atomic.Int64
+	// Active counts client connections, as stub_status does: an open
+	// WebSocket is one (its backend leg is not counted).
+	Active           atomic.Int64
+	Reading, Writing atomic.Int64
+	Tunnels          atomic.Int64
+}
+
+// ConnCounts returns stub_status's active, reading, writing and waiting.
+func (st *Stats) ConnCounts() (active, reading, writing, waiting int64) {
+	active, reading, writing = st.Active.Load(), st.Reading.Load(), st.Writing.Load()
+	return active, reading, writing, max(active-reading-writing, 0)
 }
 
 type listener struct {
@@ -80,8 +91,9 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 	}
 	prev := s.rt.Load()
 	lb := s.limits.Begin()
-	rt, err := buildRuntime(cfg, prev, log, lb)
+	rt, err := buildRuntime(cfg, prev, log, lb, &s.files)
 	if err != nil {
+		s.files.Abort()
 		return err
 	}
 	// Bind what is new first; on any failure close only what we opened.
@@ -100,6 +112,7 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 				o.ln.Close()
 			}
 			rt.close()
+			s.files.Abort()
 			return &config.ListenError{Listen: ls, Err: err}
 		}
 		opened = append(opened, l)
@@ -125,6 +138,9 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 	s.log.Store(log)
 	lb.Commit()
 	s.rt.Store(rt)
+	if err := s.files.Commit(); err != nil {
+		log.Printf(errlog.Alert, 0, "closing access logs: %v", err)
+	}
 	if prev != nil {
 		closeUnused(prev, rt)
 		prev.close()
@@ -216,6 +232,7 @@ func (s *Server) acceptLoop(l *listener) {
 			continue
 		}
 		s.Stats.Handled.Add(1)
+		s.Stats.Active.Add(1)
 		cn := &conn{srv: s, c: c, id: s.connID.Add(1), bind: l.addr}
 		s.mu.Lock()
 		if s.closing {
@@ -252,9 +269,13 @@ func (s *Server) reserve() bool {
 
 func (s *Server) release(n int64) { s.active.Add(-n) }
 
-// Active reports nginx's active connection count: client connections and
-// backend connections.
+// Active reports the connections counted against worker_connections:
+// client connections and backend connections.
 func (s *Server) Active() int64 { return s.active.Load() }
+
+// ReopenLogs reopens every access log file (USR1); error logs are the
+// command's to reopen.
+func (s *Server) ReopenLogs() error { return s.files.ReopenAll() }
 
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
@@ -359,6 +380,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeRuntime() {
+	s.files.CloseAll()
 	if rt := s.rt.Load(); rt != nil {
 		for _, p := range rt.pools {
 			p.Close()

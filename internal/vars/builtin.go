@@ -14,6 +14,7 @@ import (
 var volatile = map[string]bool{
 	"remote_addr": true, "remote_port": true, "binary_remote_addr": true, "proxy_add_x_forwarded_for": true,
 	"limit_req_status": true, "limit_conn_status": true,
+	"connections_active": true, "connections_reading": true, "connections_writing": true, "connections_waiting": true,
 	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
 	"request_time": true, "body_bytes_sent": true, "bytes_sent": true,
 	"upstream_addr": true, "upstream_status": true, "upstream_response_time": true,
@@ -111,6 +112,10 @@ var builtins = map[string]func(*Ctx) string{
 	"proxy_protocol_addr":    func(c *Ctx) string { return addrString(c.ProxyProtocol) },
 	"proxy_protocol_port":    func(c *Ctx) string { return portString(c.ProxyProtocol.Port()) },
 	"limit_req_status":       func(c *Ctx) string { return c.LimitReqStatus },
+	"connections_active":     func(c *Ctx) string { return connCount(c, 0) },
+	"connections_reading":    func(c *Ctx) string { return connCount(c, 1) },
+	"connections_writing":    func(c *Ctx) string { return connCount(c, 2) },
+	"connections_waiting":    func(c *Ctx) string { return connCount(c, 3) },
 	"limit_conn_status":      func(c *Ctx) string { return c.LimitConnStatus },
 	"upstream_status":        func(c *Ctx) string { return c.UpstreamStatus },
 	"upstream_response_time": func(c *Ctx) string { return c.UpstreamRespTime },
@@ -259,3 +264,11 @@ func joined(vs iter.Seq[string], sep string) string {
 
 // Cookie returns the value of the request cookie name, as $cookie_name.
 func (c *Ctx) Cookie(name string) string { return cookieValue(c, name) }
+
+func connCount(c *Ctx, i int) string {
+	if c.Stats == nil {
+		return "0"
+	}
+	a, r, w, wt := c.Stats.ConnCounts()
+	return strconv.FormatInt([4]int64{a, r, w, wt}[i], 10)
+}

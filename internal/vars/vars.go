@@ -43,6 +43,7 @@ type Ctx struct {
 	ProxyHost        string         // $proxy_host: the proxy_pass host (or upstream name) and port
 	RealRemote       netip.AddrPort // $realip_remote_addr: the peer before realip replaced Remote
 	ProxyProtocol    netip.AddrPort // $proxy_protocol_addr/port, from a PROXY protocol header
+	Stats            ConnStats      // stub_status counters, for $connections_*
 	LimitReqStatus   string
 	LimitConnStatus  string
 	UpstreamAddr     string
@@ -338,3 +339,9 @@ func (t *Template) AppendEscaped(dst []byte, c *Ctx, esc func([]byte, string) []
 }
 
 var hostname, _ = os.Hostname()
+
+// ConnStats reports nginx's connection counters for $connections_active,
+// $connections_reading, $connections_writing and $connections_waiting.
+type ConnStats interface {
+	ConnCounts() (active, reading, writing, waiting int64)
+}

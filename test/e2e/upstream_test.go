@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"hash/crc32"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -730,4 +732,245 @@ func TestUpstreamSeedConfigs(t *testing.T) {
 			t.Errorf("b2, outside the active upstream, got %d health checks", n)
 		}
 	})
+}
+
+// TestUpstreamNextUpstreamRules: proxy_next_upstream_tries, off, and the
+// rule that a non-idempotent request is not repeated once a peer got it
+// (but is after a connect error, which sent nothing).
+func TestUpstreamNextUpstreamRules(t *testing.T) {
+	t.Run("tries 2", func(t *testing.T) {
+		dead := []string{deadAddr(t), deadAddr(t), deadAddr(t)}
+		port := freePort(t)
+		g := startGate(t, upConf(port, servers("", dead...), "proxy_next_upstream_tries 2;"))
+		if st, _, _ := newGetter("").get(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); st != 502 {
+			t.Fatalf("status %d, want 502", st)
+		}
+		total := 0
+		for _, d := range dead {
+			total += connectFailures(g.errorLog(), d)
+		}
+		if total != 2 {
+			t.Fatalf("%d tries, want proxy_next_upstream_tries=2:\n%s", total, g.errorLog())
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		dead := deadAddr(t)
+		live := startBackend(t, "live")
+		port := freePort(t)
+		g := startGate(t, upConf(port, servers("", dead, live.addr), "proxy_next_upstream off;"))
+		_, resp, err := tryDial(t, fmt.Sprintf("ws://127.0.0.1:%d/ws", port), "", nil)
+		if err == nil || resp == nil || resp.StatusCode != 502 {
+			t.Fatalf("want 502 without a next try, got %v %v", err, resp)
+		}
+		if live.upgrades.Load() != 0 || connectFailures(g.errorLog(), dead) != 1 {
+			t.Fatalf("live upgrades %d, dead tries %d; want 0 and 1", live.upgrades.Load(), connectFailures(g.errorLog(), dead))
+		}
+	})
+	t.Run("POST after a connect error", func(t *testing.T) {
+		dead := deadAddr(t)
+		live := startBackend(t, "live")
+		port := freePort(t)
+		startGate(t, upConf(port, servers("", dead, live.addr), ""))
+		resp, err := newGetter("").c.Post(fmt.Sprintf("http://127.0.0.1:%d/form", port), "text/plain", strings.NewReader("hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := new(strings.Builder)
+		io.Copy(body, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || body.String() != "live POST /form body=5" {
+			t.Fatalf("POST: %d %q", resp.StatusCode, body)
+		}
+	})
+	for _, nonIdem := range []bool{false, true} {
+		t.Run(fmt.Sprintf("POST after a 500, non_idempotent %v", nonIdem), func(t *testing.T) {
+			a, b := startUBackend(t, "a", "", false), startUBackend(t, "b", "", false)
+			a.status.Store(500)
+			port := freePort(t)
+			nu := "proxy_next_upstream error timeout http_500;"
+			if nonIdem {
+				nu = "proxy_next_upstream error timeout http_500 non_idempotent;"
+			}
+			startGate(t, upConf(port, servers("max_fails=0", a.addr, b.addr), nu))
+			// A fresh round robin tries a first.
+			resp, err := newGetter("").c.Post(fmt.Sprintf("http://127.0.0.1:%d/form", port), "text/plain", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want, wantB := 500, int64(0)
+			if nonIdem {
+				want, wantB = 200, 1
+			}
+			if resp.StatusCode != want || a.requests.Load() != 1 || b.requests.Load() != wantB {
+				t.Fatalf("POST: %d, a saw %d, b saw %d; want %d, 1, %d", resp.StatusCode, a.requests.Load(), b.requests.Load(), want, wantB)
+			}
+		})
+	}
+}
+
+// TestUpstreamReloadKeepsPeerState: open tunnels keep counting toward
+// least_conn and max_conns across a reload, as nginx's shared zone does.
+func TestUpstreamReloadKeepsPeerState(t *testing.T) {
+	t.Run("least_conn", func(t *testing.T) {
+		bs := []*ubackend{startUBackend(t, "a", "", false), startUBackend(t, "b", "", false), startUBackend(t, "c", "", false)}
+		port := freePort(t)
+		conf := upConf(port, "least_conn;\n"+servers("", bs[0].addr, bs[1].addr, bs[2].addr), "")
+		g := startGate(t, conf)
+		url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+		conns := map[string][]*websocket.Conn{}
+		for i := 0; i < 9; i++ {
+			c, _, be := wsFrom(t, url, "", nil)
+			conns[be] = append(conns[be], c)
+		}
+		for _, c := range conns["a"] {
+			c.Close()
+		}
+		waitFor(t, 5*time.Second, "a's tunnels to close", func() bool { return bs[0].open.Load() == 0 })
+		if !g.reload(t, strings.Replace(conf, "proxy_connect_timeout 2s;", "proxy_connect_timeout 3s;", 1)) {
+			t.Fatalf("reload failed:\n%s", g.errorLog())
+		}
+		for i := 0; i < 3; i++ {
+			c, _, be := wsFrom(t, url, "", nil)
+			c.Close()
+			if be != "a" {
+				t.Fatalf("after the reload handshake %d went to %s; a has 0 tunnels, b and c 3 each", i, be)
+			}
+		}
+	})
+	t.Run("max_conns", func(t *testing.T) {
+		a := startUBackend(t, "a", "", false)
+		port := freePort(t)
+		// A second, down peer keeps the upstream from being a lone peer.
+		conf := upConf(port, fmt.Sprintf("server %s max_conns=2;\nserver %s down;", a.addr, deadAddr(t)), "")
+		g := startGate(t, conf)
+		url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+		wsFrom(t, url, "", nil)
+		wsFrom(t, url, "", nil)
+		if !g.reload(t, strings.Replace(conf, "proxy_connect_timeout 2s;", "proxy_connect_timeout 3s;", 1)) {
+			t.Fatalf("reload failed:\n%s", g.errorLog())
+		}
+		_, resp, err := tryDial(t, url, "", nil)
+		if err == nil || resp == nil || resp.StatusCode != 502 {
+			t.Fatalf("a third tunnel after the reload: %v %v, want 502 (max_conns=2 with 2 open)", err, resp)
+		}
+	})
+}
+
+// TestUpstreamLonePeer: like nginx, a lone peer is never marked failed:
+// every request tries it again.
+func TestUpstreamLonePeer(t *testing.T) {
+	dead := deadAddr(t)
+	port := freePort(t)
+	g := startGate(t, upConf(port, servers("max_fails=1 fail_timeout=30s", dead), ""))
+	cl := newGetter("")
+	for i := 0; i < 5; i++ {
+		if st, _, _ := cl.get(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); st != 502 {
+			t.Fatalf("request %d: %d, want 502", i, st)
+		}
+	}
+	if n := connectFailures(g.errorLog(), dead); n != 5 {
+		t.Fatalf("%d tries at the lone peer over 5 requests, want 5", n)
+	}
+}
+
+// TestUpstreamBackupRecovery: traffic leaves the backup once the primary
+// is back and its fail_timeout has passed.
+func TestUpstreamBackupRecovery(t *testing.T) {
+	p := startUBackend(t, "primary", "", false)
+	bk := startUBackend(t, "backup", "", false)
+	port := freePort(t)
+	g := startGate(t, upConf(port, fmt.Sprintf("server %s fail_timeout=1s;\nserver %s backup;", p.addr, bk.addr), ""))
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	p.stop()
+	for i := 0; i < 3; i++ {
+		c, _, be := wsFrom(t, url, "", nil)
+		c.Close()
+		if be != "backup" {
+			t.Fatalf("with the primary down handshake %d reached %s", i, be)
+		}
+	}
+	if connectFailures(g.errorLog(), p.addr) != 1 {
+		t.Errorf("%d tries at the failed primary within fail_timeout, want 1", connectFailures(g.errorLog(), p.addr))
+	}
+	p.start(t)
+	waitFor(t, 10*time.Second, "the primary to take traffic again", func() bool {
+		c, _, be := wsFrom(t, url, "", nil)
+		c.Close()
+		return be == "primary"
+	})
+	before := bk.upgrades.Load()
+	for i := 0; i < 10; i++ {
+		c, _, be := wsFrom(t, url, "", nil)
+		c.Close()
+		if be != "primary" {
+			t.Fatalf("after recovery handshake %d reached %s", i, be)
+		}
+	}
+	if bk.upgrades.Load() != before {
+		t.Fatal("the backup took traffic while the primary is live")
+	}
+}
+
+// TestUpstreamIPHashFallback: a client whose peer is dead lands on one
+// other peer, always the same.
+func TestUpstreamIPHashFallback(t *testing.T) {
+	bs := []*ubackend{startUBackend(t, "a", "", false), startUBackend(t, "b", "", false), startUBackend(t, "c", "", false)}
+	port := freePort(t)
+	g := startGate(t, upConf(port, "ip_hash;\n"+servers("", bs[0].addr, bs[1].addr, bs[2].addr), ""))
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	const src = "127.0.7.9"
+	home := bs[ipHashIndex(127, 0, 7, 3)]
+	home.stop()
+	fallback := ""
+	for i := 0; i < 10; i++ {
+		c, _, be := wsFrom(t, url, src, nil)
+		c.Close()
+		if be == home.name {
+			t.Fatalf("reached the stopped peer")
+		}
+		if fallback == "" {
+			fallback = be
+		} else if be != fallback {
+			t.Fatalf("the client's fallback moved from %s to %s", fallback, be)
+		}
+	}
+	if n := connectFailures(g.errorLog(), home.addr); n != 1 {
+		t.Errorf("%d tries at the dead peer, want 1 (then disabled for fail_timeout)", n)
+	}
+}
+
+// TestUpstreamPlainHash: `hash $arg_key` without consistent maps keys as
+// nginx does: ((crc32(key) >> 16) & 0x7fff) mod total weight.
+func TestUpstreamPlainHash(t *testing.T) {
+	bs := []*backend{startBackend(t, "a"), startBackend(t, "b"), startBackend(t, "c"), startBackend(t, "d")}
+	port := freePort(t)
+	startGate(t, upConf(port, "hash $arg_key;\n"+servers("", bs[0].addr, bs[1].addr, bs[2].addr, bs[3].addr), ""))
+	cl := newGetter("")
+	for k := 0; k < 100; k++ {
+		key := fmt.Sprintf("user%d", k)
+		want := bs[((crc32.ChecksumIEEE([]byte(key))>>16)&0x7fff)%4].name
+		if _, be, _ := cl.get(t, fmt.Sprintf("http://127.0.0.1:%d/?key=%s", port, key)); be != want {
+			t.Errorf("key %s reached %s, nginx's hash gives %s", key, be, want)
+		}
+	}
+}
+
+// TestUpstreamAllUnhealthy: when the health check fails every peer the
+// client gets 502 with Retry-After and no connection is attempted.
+func TestUpstreamAllUnhealthy(t *testing.T) {
+	a := startUBackend(t, "a", "", false)
+	a.health.Store(503)
+	port := freePort(t)
+	g := startGate(t, upConf(port, servers("", a.addr)+"health_check interval=100ms uri=/health;", ""))
+	waitFor(t, 5*time.Second, "a to be marked unhealthy", func() bool {
+		return strings.Contains(g.errorLog(), "("+a.addr+") is unhealthy")
+	})
+	_, resp, err := tryDial(t, fmt.Sprintf("ws://127.0.0.1:%d/ws", port), "", nil)
+	if err == nil || resp == nil || resp.StatusCode != 502 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("want 502 with Retry-After, got %v %v", err, resp)
+	}
+	if a.requests.Load() != 0 || !strings.Contains(g.errorLog(), "no live upstreams") {
+		t.Fatalf("the unhealthy peer saw %d requests; error log:\n%s", a.requests.Load(), g.errorLog())
+	}
 }
