@@ -174,3 +174,21 @@ var tchar = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// Join returns the values of every field called name joined by sep,
+// without allocating when there is at most one (the common case).
+func (h Header) Join(name, sep string) string {
+	out, n := "", 0
+	for _, f := range h {
+		if !equalFold(f.Name, name) {
+			continue
+		}
+		if n == 0 {
+			out = f.Value
+		} else {
+			out += sep + f.Value
+		}
+		n++
+	}
+	return out
+}

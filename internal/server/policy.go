@@ -91,8 +91,7 @@ func (x *exchange) realIP() {
 		return
 	}
 	x.realIPDone = true
-	x.vc.RealRemote = x.vc.Remote
-	x.vc.Remote = netip.AddrPortFrom(addr, 0)
+	x.vc.SetRemote(netip.AddrPortFrom(addr, 0))
 }
 
 func trusted(from []netip.Prefix, a netip.Addr) bool {

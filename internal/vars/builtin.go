@@ -1,7 +1,6 @@
 package vars
 
 import (
-	"iter"
 	"net/netip"
 	"os"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 // volatile variables change during a request (time, status, byte counts)
 // and are never cached.
 var volatile = map[string]bool{
-	"remote_addr": true, "remote_port": true, "binary_remote_addr": true, "proxy_add_x_forwarded_for": true,
 	"limit_req_status": true, "limit_conn_status": true,
 	"connections_active": true, "connections_reading": true, "connections_writing": true, "connections_waiting": true,
 	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
@@ -36,7 +34,7 @@ var builtins = map[string]func(*Ctx) string{
 		if c.Header == nil {
 			return ra
 		}
-		xs := joined(c.Header.Values("X-Forwarded-For"), ", ")
+		xs := c.Header.Join("X-Forwarded-For", ", ")
 		if xs == "" {
 			return ra
 		}
@@ -192,7 +190,7 @@ func prefixed(name string) func(*Ctx) string {
 			if strings.EqualFold(h, "Cookie") {
 				sep = "; "
 			}
-			return joined(c.Header.Values(h), sep)
+			return c.Header.Join(h, sep)
 		}
 	case strings.HasPrefix(name, "sent_http_"):
 		h := headerName(name[len("sent_http_"):])
@@ -245,21 +243,6 @@ func cookieValue(c *Ctx, name string) string {
 		}
 	}
 	return ""
-}
-
-// joined concatenates the values of a repeated header, as nginx does for
-// $http_ variables; one value is returned without copying.
-func joined(vs iter.Seq[string], sep string) string {
-	out, n := "", 0
-	for v := range vs {
-		if n == 0 {
-			out = v
-		} else {
-			out += sep + v
-		}
-		n++
-	}
-	return out
 }
 
 // Cookie returns the value of the request cookie name, as $cookie_name.

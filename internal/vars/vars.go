@@ -15,6 +15,8 @@ import (
 type Header interface {
 	Get(name string) string
 	Values(name string) iter.Seq[string]
+	// Join returns every value of name joined by sep.
+	Join(name, sep string) string
 }
 
 // Ctx is one request's state as variables see it. The server owns it and
@@ -344,4 +346,22 @@ var hostname, _ = os.Hostname()
 // $connections_reading, $connections_writing and $connections_waiting.
 type ConnStats interface {
 	ConnCounts() (active, reading, writing, waiting int64)
+}
+
+// addrVars are the variables derived from the client address; SetRemote
+// forgets their cached values.
+var addrVars = []string{"remote_addr", "remote_port", "binary_remote_addr", "proxy_add_x_forwarded_for", "realip_remote_addr", "realip_remote_port"}
+
+// SetRemote replaces the client address (realip), keeping the original for
+// $realip_remote_addr, and drops values computed from the old one.
+func (c *Ctx) SetRemote(ap netip.AddrPort) {
+	if !c.RealRemote.IsValid() {
+		c.RealRemote = c.Remote
+	}
+	c.Remote = ap
+	for _, n := range addrVars {
+		if i, ok := c.tab.index[n]; ok && i < len(c.have) {
+			c.have[i] = false
+		}
+	}
 }

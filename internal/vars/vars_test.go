@@ -19,6 +19,14 @@ func (h testHdr) Get(n string) string {
 	return ""
 }
 
+func (h testHdr) Join(n, sep string) string {
+	var out []string
+	for v := range h.Values(n) {
+		out = append(out, v)
+	}
+	return strings.Join(out, sep)
+}
+
 func (h testHdr) Values(n string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for _, f := range h {
@@ -184,5 +192,20 @@ func BenchmarkProxyHeaders(b *testing.B) {
 		for _, t := range tpls {
 			dst = t.Append(dst, c)
 		}
+	}
+}
+
+func TestSetRemoteInvalidates(t *testing.T) {
+	tab := NewTable()
+	c := newCtx(tab)
+	if got, _ := c.GetName("remote_addr"); got != "127.0.0.9" {
+		t.Fatal(got)
+	}
+	c.SetRemote(netip.MustParseAddrPort("198.51.100.1:0"))
+	a, _ := c.GetName("remote_addr")
+	r, _ := c.GetName("realip_remote_addr")
+	x, _ := c.GetName("proxy_add_x_forwarded_for")
+	if a != "198.51.100.1" || r != "127.0.0.9" || x != "10.0.0.1, 10.0.0.2, 198.51.100.1" {
+		t.Errorf("after SetRemote: %q %q %q", a, r, x)
 	}
 }

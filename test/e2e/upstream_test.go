@@ -154,6 +154,7 @@ func TestUpstreamConsistentHash(t *testing.T) {
 			t.Errorf("key %d still reaches the removed peer", k)
 		}
 	}
+	t.Logf("%d of %d keys moved when d was removed", moved, keys)
 	if moved != onRemoved {
 		t.Errorf("%d keys moved, %d were on the removed peer", moved, onRemoved)
 	}
