@@ -242,6 +242,7 @@ type LocConf struct {
 	DefaultType      string
 	HealthCheck      *HealthCheck // a location's health_check, moved to its upstream at load
 	NextUpstream     NextUpstream
+	WS               WebSocket
 	AccessLogs       []AccessLog // empty with AccessLogOff: no access log here
 	AccessLogOff     bool
 	StubStatus       bool
@@ -411,4 +412,18 @@ type AccessLog struct {
 	If     *vars.Template
 	File   string
 	Line   int
+}
+
+// WebSocket holds the websocket_* settings of a location.
+type WebSocket struct {
+	PingInterval   time.Duration
+	PingTimeout    time.Duration
+	MaxFrameSize   int64
+	MaxMessageSize int64
+	MessageRate    float64 // messages per second; 0: unlimited
+	MessageBurst   int
+	RateBoth       bool // websocket_message_rate ... both: also limit the backend
+	Origins        []string
+	Subprotocols   []string
+	DrainPeriod    time.Duration
 }

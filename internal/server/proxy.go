@@ -478,6 +478,9 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.Reader, resp *http1.Response, start time.Time) {
 	c := x.conn
 	bc.SetReadDeadline(time.Time{})
+	// Record the success before the client sees its 101: its next
+	// handshake must find a recovering peer live again.
+	peer.Connected()
 	hdr := proxy.ResponseHeader(resp.Header, true)
 	h := x.head(101, hdr, -2, false)
 	c.bw.Write(h)
@@ -489,7 +492,6 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 		x.done()
 		return
 	}
-	peer.Connected()
 	// Bytes that arrived behind either head belong to the tunnel; Start
 	// copies them before the buffers go back to their pools.
 	clientPending, _ := c.br.Peek(c.br.Buffered())
