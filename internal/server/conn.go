@@ -269,6 +269,10 @@ func (c *conn) handle(rt *runtime, req *http1.Request) bool {
 		limit.ReleaseAll(x.leases)
 		return keep
 	}
+	if ok, keep := x.checkWebSocket(); !ok {
+		limit.ReleaseAll(x.leases)
+		return keep
+	}
 	// Content phase.
 	var keep bool
 	switch {

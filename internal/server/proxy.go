@@ -529,7 +529,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	}
 	c.hijacked = true
 	t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
-	if !srv.addTunnel(t) {
+	if !srv.addTunnel(t, newTunnelInfo(x.srv, x.loc, lc, peer)) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
 		// must not unregister what was never registered.
 		srv.wg.Add(1)

@@ -334,3 +334,5 @@ func (x *exchange) static() bool {
 	x.done()
 	return err == nil && !x.close
 }
+
+func httpField(name, value string) http1.Field { return http1.Field{Name: name, Value: value} }

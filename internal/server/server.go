@@ -31,7 +31,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[netip.AddrPort]*listener
 	conns     map[*conn]struct{}
-	tunnels   map[*tunnel.Tunnel]struct{}
+	tunnels   map[*tunnel.Tunnel]*tunnelInfo
 	closing   bool
 	wg        sync.WaitGroup // accept loops and connection goroutines
 
@@ -73,7 +73,7 @@ func New(log *errlog.Logger) *Server {
 	s := &Server{
 		listeners: map[netip.AddrPort]*listener{},
 		conns:     map[*conn]struct{}{},
-		tunnels:   map[*tunnel.Tunnel]struct{}{},
+		tunnels:   map[*tunnel.Tunnel]*tunnelInfo{},
 		limits:    limit.NewRegistry(nil),
 	}
 	s.log.Store(log)
@@ -144,6 +144,18 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 	if prev != nil {
 		closeUnused(prev, rt)
 		prev.close()
+	}
+	// Tunnels whose server, location, upstream or peer the new
+	// configuration removed are drained; all others are not touched.
+	gone := map[*tunnel.Tunnel]*tunnelInfo{}
+	for t, ti := range s.tunnels {
+		if !ti.stillServed(rt) {
+			gone[t] = ti
+		}
+	}
+	if len(gone) > 0 {
+		log.Printf(errlog.Notice, 0, "draining %d WebSocket tunnels whose location, upstream or peer was removed", len(gone))
+		drain(gone, "location removed")
 	}
 	return nil
 }
@@ -284,13 +296,13 @@ func (s *Server) removeConn(c *conn) {
 	s.wg.Done()
 }
 
-func (s *Server) addTunnel(t *tunnel.Tunnel) bool {
+func (s *Server) addTunnel(t *tunnel.Tunnel, ti *tunnelInfo) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
-	s.tunnels[t] = struct{}{}
+	s.tunnels[t] = ti
 	s.wg.Add(1)
 	s.Stats.Tunnels.Add(1)
 	return true
@@ -315,17 +327,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.ln.Close()
 		delete(s.listeners, ap)
 	}
-	tunnels := make([]*tunnel.Tunnel, 0, len(s.tunnels))
-	for t := range s.tunnels {
-		tunnels = append(tunnels, t)
+	tunnels := make(map[*tunnel.Tunnel]*tunnelInfo, len(s.tunnels))
+	for t, ti := range s.tunnels {
+		tunnels[t] = ti
 	}
 	for c := range s.conns {
 		c.closeIfIdle()
 	}
 	s.mu.Unlock()
-	for _, t := range tunnels {
-		go t.Shutdown(1001, "going away")
-	}
+	drain(tunnels, "going away")
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()

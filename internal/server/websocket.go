@@ -1,0 +1,228 @@
+package server
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/tunnel"
+	"github.com/wsgate/wsgate/internal/upstream"
+	"github.com/wsgate/wsgate/internal/wsframe"
+)
+
+// checkWebSocket validates a WebSocket handshake before any backend is
+// contacted (the end of the access phase): RFC 6455's required headers,
+// then websocket_allowed_origins and websocket_subprotocols.
+func (x *exchange) checkWebSocket() (ok, keep bool) {
+	req := x.req
+	if !strings.EqualFold(req.Header.Get("Upgrade"), "websocket") || x.lc.Proxy == nil {
+		return true, false
+	}
+	bad := func(why string) (bool, bool) {
+		x.log.Printf(errlog.Info, x.conn.id, "invalid WebSocket handshake: %s, client: %s, server: %s, request: \"%s\"", why, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+		x.close = true
+		return false, x.errorPage(400)
+	}
+	switch {
+	case req.Method != "GET":
+		return bad("method " + req.Method)
+	case req.Major != 1 || req.Minor < 1:
+		return bad("HTTP/1.0")
+	case !req.Header.HasToken("Connection", "upgrade"):
+		return bad("no \"Connection: Upgrade\"")
+	case !wsframe.ValidKey(req.Header.Get("Sec-WebSocket-Key")):
+		return bad("\"Sec-WebSocket-Key\" is not 16 bytes of base64")
+	}
+	switch v := req.Header.Get("Sec-WebSocket-Version"); v {
+	case "13":
+	case "":
+		return bad("no \"Sec-WebSocket-Version\"")
+	default:
+		x.log.Printf(errlog.Info, x.conn.id, "unsupported WebSocket version \"%s\", client: %s", v, x.vc.Remote.Addr())
+		x.extra = append(x.extra, httpField("Sec-WebSocket-Version", "13"))
+		return false, x.errorPage(426)
+	}
+	ws := x.lc.WS
+	if len(ws.Origins) > 0 {
+		origin, has := req.Header.Get("Origin"), req.Header.Has("Origin")
+		// A client that sends no Origin is not a browser, and cross-site
+		// WebSocket hijacking needs a browser: it is let through.
+		if has && !originAllowed(ws.Origins, origin) {
+			x.log.Printf(errlog.Error, x.conn.id, "WebSocket origin \"%s\" is not allowed, client: %s, server: %s, request: \"%s\"", origin, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+			return false, x.errorPage(403)
+		}
+	}
+	if len(ws.Subprotocols) > 0 && req.Header.Has("Sec-WebSocket-Protocol") {
+		if !subprotocolAllowed(ws.Subprotocols, req.Header.Join("Sec-WebSocket-Protocol", ",")) {
+			x.log.Printf(errlog.Error, x.conn.id, "no allowed WebSocket subprotocol in \"%s\", client: %s", req.Header.Join("Sec-WebSocket-Protocol", ","), x.vc.Remote.Addr())
+			return false, x.errorPage(403)
+		}
+	}
+	return true, false
+}
+
+// originAllowed matches an Origin against exact origins, "*.example.com"
+// (any scheme) and "https://*.example.com" patterns; "null" only when
+// listed.
+func originAllowed(allowed []string, origin string) bool {
+	o := strings.ToLower(origin)
+	scheme, host, ok := strings.Cut(o, "://")
+	if !ok {
+		scheme, host = "", o
+	}
+	for _, a := range allowed {
+		if a == o {
+			return true
+		}
+		pscheme, phost, hasScheme := strings.Cut(a, "://")
+		if !hasScheme {
+			pscheme, phost = "", a
+		}
+		if hasScheme && pscheme != scheme {
+			continue
+		}
+		if !hasScheme && phost == host && o != "null" {
+			return true
+		}
+		if suffix, wild := strings.CutPrefix(phost, "*"); wild && strings.HasSuffix(hostOnly(host), suffix) && hostOnly(host) != suffix[1:] {
+			return true
+		}
+	}
+	return false
+}
+
+func hostOnly(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		return h[:i]
+	}
+	return h
+}
+
+func subprotocolAllowed(allowed []string, offered string) bool {
+	for _, p := range strings.Split(offered, ",") {
+		p = strings.TrimSpace(p)
+		for _, a := range allowed {
+			if strings.EqualFold(a, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// tunnelInfo is what a reload needs to know about an open tunnel to decide
+// whether its server, location, upstream and peer still exist.
+type tunnelInfo struct {
+	listens []netip.AddrPort
+	names   []string
+	loc     string // modifier and path
+	ups     string
+	peer    *upstream.Peer
+	drain   time.Duration
+}
+
+func newTunnelInfo(srv *config.Server, loc *config.Location, lc *config.LocConf, peer *upstream.Peer) *tunnelInfo {
+	ti := &tunnelInfo{loc: locKey(loc), peer: peer, drain: lc.WS.DrainPeriod}
+	for _, ls := range srv.Listens {
+		ti.listens = append(ti.listens, ls.AddrPort)
+	}
+	for _, n := range srv.Names {
+		ti.names = append(ti.names, n.Name)
+	}
+	if lc.Proxy != nil && lc.Proxy.Upstream != nil {
+		ti.ups = lc.Proxy.Upstream.Name
+	}
+	return ti
+}
+
+func locKey(loc *config.Location) string {
+	for loc != nil && loc.Modifier == "if" {
+		loc = loc.Parent
+	}
+	if loc == nil {
+		return ""
+	}
+	var parts []string
+	for l := loc; l != nil && l.Parent != nil; l = l.Parent {
+		parts = append(parts, l.Modifier+" "+l.Path)
+	}
+	return strings.Join(parts, " < ")
+}
+
+// stillServed reports whether rt keeps the tunnel's server (a listen
+// address and a name in common), its location, its upstream and its peer.
+func (ti *tunnelInfo) stillServed(rt *runtime) bool {
+	if rt.cfg.HTTP == nil {
+		return false
+	}
+	for _, srv := range rt.cfg.HTTP.Servers {
+		if !shareListen(srv, ti.listens) || !shareName(srv, ti.names) {
+			continue
+		}
+		found := false
+		walkLocations(srv.Locations, func(l *config.Location) {
+			if !found && l.Modifier != "if" && locKey(l) == ti.loc {
+				found = ti.ups == "" || (l.Conf.Proxy != nil && l.Conf.Proxy.Upstream != nil && l.Conf.Proxy.Upstream.Name == ti.ups)
+				if found && ti.peer != nil {
+					if p := rt.pools[l.Conf.Proxy.Upstream]; p != nil && !p.Contains(ti.peer) {
+						found = false
+					}
+				}
+			}
+		})
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+func shareListen(srv *config.Server, aps []netip.AddrPort) bool {
+	for _, ls := range srv.Listens {
+		for _, ap := range aps {
+			if ls.AddrPort == ap {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func shareName(srv *config.Server, names []string) bool {
+	for _, n := range srv.Names {
+		for _, m := range names {
+			if n.Name == m {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func walkLocations(l *config.Location, f func(*config.Location)) {
+	f(l)
+	for _, c := range l.Children {
+		walkLocations(c, f)
+	}
+}
+
+// drain closes tunnels with close 1001, each at a random moment within its
+// location's websocket_drain_period, so that clients do not all reconnect
+// at once.
+func drain(ts map[*tunnel.Tunnel]*tunnelInfo, reason string) {
+	for t, ti := range ts {
+		delay := time.Duration(0)
+		if ti.drain > 0 {
+			delay = time.Duration(rand.Int64N(int64(ti.drain)))
+		}
+		go func() {
+			if delay > 0 {
+				time.Sleep(delay)
+			}
+			t.Shutdown(1001, reason)
+		}()
+	}
+}

@@ -1,0 +1,250 @@
+package tlsconf
+
+import (
+	"crypto/tls"
+	"fmt"
+	"strings"
+)
+
+// DefaultCiphers is nginx's default ssl_ciphers.
+const DefaultCiphers = "HIGH:!aNULL:!MD5"
+
+// suite describes one TLS 1.0-1.2 cipher suite Go implements, with the
+// OpenSSL name operators write and the OpenSSL aliases that select it.
+type suite struct {
+	id      uint16
+	openssl string
+	aliases []string
+}
+
+// Attribute aliases, grouped the way OpenSSL groups them (key exchange,
+// authentication, encryption, MAC, strength, protocol). Every suite gets
+// one of each group; the group lists are combined in suiteTable.
+var (
+	kRSA   = []string{"kRSA", "RSA"}
+	kECDHE = []string{"kECDHE", "kEECDH", "ECDHE", "EECDH", "ECDH"}
+	aRSA   = []string{"aRSA"}
+	aECDSA = []string{"aECDSA", "ECDSA"}
+
+	aes128gcm = []string{"AES128", "AES", "AESGCM", "AEAD", "HIGH"}
+	aes256gcm = []string{"AES256", "AES", "AESGCM", "AEAD", "HIGH"}
+	aes128    = []string{"AES128", "AES", "HIGH"}
+	aes256    = []string{"AES256", "AES", "HIGH"}
+	chacha    = []string{"CHACHA20", "AEAD", "HIGH"}
+	des3      = []string{"3DES", "MEDIUM"}
+	rc4       = []string{"RC4", "MEDIUM"}
+
+	sha1   = []string{"SHA1", "SHA"}
+	sha256 = []string{"SHA256"}
+	sha384 = []string{"SHA384"}
+
+	// OpenSSL's "TLSv1" (and "SSLv3") select the suites usable before
+	// TLS 1.2, not the protocol version.
+	v10 = []string{"SSLv3", "TLSv1", "TLSv1.0"}
+	v12 = []string{"TLSv1.2"}
+)
+
+func cat(groups ...[]string) []string {
+	var out []string
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// suiteTable holds every TLS 1.0-1.2 suite crypto/tls implements (both
+// tls.CipherSuites and tls.InsecureCipherSuites), in the order expansions
+// add them. The order only shows in the list New builds: Go orders TLS 1.2
+// suites itself (see doc.go), so the expression decides the set, not the
+// preference.
+var suiteTable = []suite{
+	{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "ECDHE-ECDSA-AES256-GCM-SHA384", cat(kECDHE, aECDSA, aes256gcm, sha384, v12)},
+	{tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "ECDHE-RSA-AES256-GCM-SHA384", cat(kECDHE, aRSA, aes256gcm, sha384, v12)},
+	{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, "ECDHE-ECDSA-CHACHA20-POLY1305", cat(kECDHE, aECDSA, chacha, sha256, v12)},
+	{tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, "ECDHE-RSA-CHACHA20-POLY1305", cat(kECDHE, aRSA, chacha, sha256, v12)},
+	{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "ECDHE-ECDSA-AES128-GCM-SHA256", cat(kECDHE, aECDSA, aes128gcm, sha256, v12)},
+	{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "ECDHE-RSA-AES128-GCM-SHA256", cat(kECDHE, aRSA, aes128gcm, sha256, v12)},
+	{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, "ECDHE-ECDSA-AES128-SHA256", cat(kECDHE, aECDSA, aes128, sha256, v12)},
+	{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256, "ECDHE-RSA-AES128-SHA256", cat(kECDHE, aRSA, aes128, sha256, v12)},
+	{tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, "ECDHE-ECDSA-AES256-SHA", cat(kECDHE, aECDSA, aes256, sha1, v10)},
+	{tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA, "ECDHE-RSA-AES256-SHA", cat(kECDHE, aRSA, aes256, sha1, v10)},
+	{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, "ECDHE-ECDSA-AES128-SHA", cat(kECDHE, aECDSA, aes128, sha1, v10)},
+	{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, "ECDHE-RSA-AES128-SHA", cat(kECDHE, aRSA, aes128, sha1, v10)},
+	{tls.TLS_RSA_WITH_AES_256_GCM_SHA384, "AES256-GCM-SHA384", cat(kRSA, aRSA, aes256gcm, sha384, v12)},
+	{tls.TLS_RSA_WITH_AES_128_GCM_SHA256, "AES128-GCM-SHA256", cat(kRSA, aRSA, aes128gcm, sha256, v12)},
+	{tls.TLS_RSA_WITH_AES_128_CBC_SHA256, "AES128-SHA256", cat(kRSA, aRSA, aes128, sha256, v12)},
+	{tls.TLS_RSA_WITH_AES_256_CBC_SHA, "AES256-SHA", cat(kRSA, aRSA, aes256, sha1, v10)},
+	{tls.TLS_RSA_WITH_AES_128_CBC_SHA, "AES128-SHA", cat(kRSA, aRSA, aes128, sha1, v10)},
+	{tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA, "ECDHE-RSA-DES-CBC3-SHA", cat(kECDHE, aRSA, des3, sha1, v10)},
+	{tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA, "DES-CBC3-SHA", cat(kRSA, aRSA, des3, sha1, v10)},
+	{tls.TLS_ECDHE_ECDSA_WITH_RC4_128_SHA, "ECDHE-ECDSA-RC4-SHA", cat(kECDHE, aECDSA, rc4, sha1, v10)},
+	{tls.TLS_ECDHE_RSA_WITH_RC4_128_SHA, "ECDHE-RSA-RC4-SHA", cat(kECDHE, aRSA, rc4, sha1, v10)},
+	{tls.TLS_RSA_WITH_RC4_128_SHA, "RC4-SHA", cat(kRSA, aRSA, rc4, sha1, v10)},
+}
+
+// emptyAliases are OpenSSL aliases (and TLS 1.3 suite names) that select
+// nothing Go implements for TLS 1.2: they are valid in an expression and
+// match no suite, as they would in OpenSSL with no such ciphers compiled.
+// TLS 1.3 names are here because ssl_ciphers never configures TLS 1.3 in
+// nginx either.
+var emptyAliases = []string{
+	"aNULL", "eNULL", "NULL", "MD5", "EXP", "EXPORT", "EXPORT40", "EXPORT56",
+	"LOW", "DES", "IDEA", "SEED", "RC2", "CAMELLIA", "CAMELLIA128", "CAMELLIA256",
+	"ARIA", "ARIA128", "ARIA256", "ARIAGCM", "AESCCM", "AESCCM8", "CCM",
+	"PSK", "kPSK", "aPSK", "kECDHEPSK", "kDHEPSK", "kRSAPSK", "ECDHEPSK", "DHEPSK", "RSAPSK",
+	"SRP", "kSRP", "aSRP", "DSS", "aDSS", "aDH", "aECDH", "ADH", "AECDH",
+	"DH", "kDH", "kDHE", "kEDH", "DHE", "EDH", "kDHr", "kDHd", "kECDHr", "kECDHe",
+	"GOST94", "GOST89MAC", "GOST2012", "kGOST", "aGOST", "aGOST01", "aGOST12",
+	"kGOST18", "GOST89", "MAGMA", "KUZNYECHIK",
+	"COMPLEMENTOFALL",
+	"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+	"TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256",
+}
+
+// cipherSets maps every accepted name (suite names in OpenSSL and IANA
+// spelling, and aliases) to the suites it selects, as indexes in suiteTable.
+var cipherSets = buildCipherSets()
+
+func buildCipherSets() map[string][]int {
+	m := make(map[string][]int)
+	for _, a := range emptyAliases {
+		m[a] = nil
+	}
+	var all, weak []int
+	for i, s := range suiteTable {
+		m[s.openssl] = []int{i}
+		m[tls.CipherSuiteName(s.id)] = []int{i}
+		for _, a := range s.aliases {
+			m[a] = append(m[a], i)
+		}
+		// RC4 stays out of ALL and DEFAULT, as in OpenSSL builds without
+		// enable-weak-ssl-ciphers; it is reachable only by name or alias.
+		if strings.Contains(s.openssl, "RC4") {
+			weak = append(weak, i)
+		} else {
+			all = append(all, i)
+		}
+	}
+	m["ALL"] = all
+	m["DEFAULT"] = all
+	m["COMPLEMENTOFDEFAULT"] = weak
+	return m
+}
+
+// lookupCipher resolves one name or alias. Case-sensitive as in OpenSSL,
+// with a case-insensitive fallback because "high" can only mean HIGH.
+func lookupCipher(name string) ([]int, bool) {
+	if set, ok := cipherSets[name]; ok {
+		return set, true
+	}
+	for k, set := range cipherSets {
+		if strings.EqualFold(k, name) {
+			return set, true
+		}
+	}
+	return nil, false
+}
+
+// ParseCiphers evaluates an OpenSSL cipher expression (nginx's
+// ssl_ciphers) over the TLS 1.0-1.2 suites crypto/tls implements and
+// returns the selected suite IDs. Elements are separated by ':', ',' or
+// spaces; "A+B" selects suites matching both; a leading '!' removes for
+// good, '-' removes (a later element may add back), '+' moves to the end.
+// "@STRENGTH" and "@SECLEVEL=n" are accepted and have no effect. An
+// unknown name is an error, as is an expression selecting nothing; an
+// empty expression means DefaultCiphers.
+func ParseCiphers(expr string) ([]uint16, error) {
+	if strings.TrimSpace(expr) == "" {
+		expr = DefaultCiphers
+	}
+	var (
+		order  []int // active suites, in list order
+		active = make([]bool, len(suiteTable))
+		killed = make([]bool, len(suiteTable))
+	)
+	remove := func(match []bool) {
+		kept := order[:0]
+		for _, i := range order {
+			if match[i] {
+				active[i] = false
+			} else {
+				kept = append(kept, i)
+			}
+		}
+		order = kept
+	}
+	fields := strings.FieldsFunc(expr, func(r rune) bool {
+		return r == ':' || r == ',' || r == ' ' || r == '\t'
+	})
+	for _, f := range fields {
+		op := byte(0)
+		switch f[0] {
+		case '!', '-', '+':
+			op, f = f[0], f[1:]
+		}
+		if strings.HasPrefix(f, "@") {
+			if f == "@STRENGTH" || strings.HasPrefix(f, "@SECLEVEL=") {
+				continue
+			}
+			return nil, fmt.Errorf("ssl_ciphers: unsupported command %q", f)
+		}
+		if f == "" {
+			return nil, fmt.Errorf("ssl_ciphers: empty element in %q", expr)
+		}
+		match := make([]bool, len(suiteTable))
+		for i := range match {
+			match[i] = true
+		}
+		for _, part := range strings.Split(f, "+") {
+			set, ok := lookupCipher(part)
+			if !ok {
+				return nil, fmt.Errorf("ssl_ciphers: unknown cipher %q", part)
+			}
+			in := make([]bool, len(suiteTable))
+			for _, i := range set {
+				in[i] = true
+			}
+			for i := range match {
+				match[i] = match[i] && in[i]
+			}
+		}
+		switch op {
+		case 0:
+			for i, m := range match {
+				if m && !active[i] && !killed[i] {
+					active[i] = true
+					order = append(order, i)
+				}
+			}
+		case '-':
+			remove(match)
+		case '!':
+			remove(match)
+			for i, m := range match {
+				if m {
+					killed[i] = true
+				}
+			}
+		case '+':
+			var moved []int
+			for _, i := range order {
+				if match[i] {
+					moved = append(moved, i)
+				}
+			}
+			remove(match)
+			for _, i := range moved {
+				active[i] = true
+			}
+			order = append(order, moved...)
+		}
+	}
+	if len(order) == 0 {
+		return nil, fmt.Errorf("ssl_ciphers %q: no ciphers left for TLS 1.2 and below", expr)
+	}
+	ids := make([]uint16, len(order))
+	for k, i := range order {
+		ids[k] = suiteTable[i].id
+	}
+	return ids, nil
+}

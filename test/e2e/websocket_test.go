@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+const wsConf = `
+error_log {{DIR}}/error.log info;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%d;
+        location /ws {
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            %s
+        }
+        location /other {
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
+}`
+
+// TestHandshakeValidation: malformed handshakes get 400, a bad version
+// 426 with Sec-WebSocket-Version: 13, before any backend is contacted.
+func TestHandshakeValidation(t *testing.T) {
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(wsConf, port, be.addr, "", be.addr))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	base := "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	key := "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	tests := []struct {
+		name, req string
+		want      int
+	}{
+		{"post", "POST /ws HTTP/1.1\r\n" + base + key + "Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n", 400},
+		{"http10", "GET /ws HTTP/1.0\r\n" + base + key + "Sec-WebSocket-Version: 13\r\n\r\n", 400},
+		{"no connection upgrade", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n" + key + "Sec-WebSocket-Version: 13\r\n\r\n", 400},
+		{"no key", "GET /ws HTTP/1.1\r\n" + base + "Sec-WebSocket-Version: 13\r\n\r\n", 400},
+		{"guide's 13-byte key", "GET /ws HTTP/1.1\r\n" + base + "Sec-WebSocket-Key: SGVsbG8sIHdvcmxkIQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", 400},
+		{"no version", "GET /ws HTTP/1.1\r\n" + base + key + "\r\n", 400},
+		{"version 8", "GET /ws HTTP/1.1\r\n" + base + key + "Sec-WebSocket-Version: 8\r\n\r\n", 426},
+	}
+	for _, tt := range tests {
+		st, head, _ := rawRequest(t, addr, tt.req)
+		if st != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, st, tt.want)
+		}
+		if tt.want == 426 && !strings.Contains(head, "Sec-Websocket-Version: 13") {
+			t.Errorf("426 without Sec-WebSocket-Version: 13:\n%s", head)
+		}
+	}
+	if be.lastPlain() != nil || be.upgrades.Load() != 0 {
+		t.Errorf("the backend saw a request")
+	}
+}
+
+// TestOriginsAndSubprotocols: a disallowed Origin or subprotocol gets 403
+// and the backend sees no connection; "null" must be named.
+func TestOriginsAndSubprotocols(t *testing.T) {
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(wsConf, port, be.addr, `websocket_allowed_origins https://app.example.com *.trusted.example; websocket_subprotocols chat.v2 mqtt;`, be.addr))
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	tests := []struct {
+		origin, proto string
+		want          int
+	}{
+		{"https://app.example.com", "", 101},
+		{"https://APP.example.com", "", 101},
+		{"http://app.example.com", "", 403},
+		{"https://a.trusted.example", "", 101},
+		{"http://b.c.trusted.example:8443", "", 101},
+		{"https://trusted.example", "", 403},
+		{"https://evil.example", "", 403},
+		{"null", "", 403},
+		{"", "", 101}, // no Origin: not a browser
+		{"https://app.example.com", "chat.v1, chat.v2", 101},
+		{"https://app.example.com", "graphql-ws", 403},
+	}
+	for _, tt := range tests {
+		hdr := http.Header{}
+		if tt.origin != "" {
+			hdr.Set("Origin", tt.origin)
+		}
+		if tt.proto != "" {
+			hdr.Set("Sec-WebSocket-Protocol", tt.proto)
+		}
+		before := be.upgrades.Load()
+		st, c, _ := dialFrom(t, "", url, hdr)
+		if st != tt.want {
+			t.Errorf("origin %q protocol %q: %d, want %d", tt.origin, tt.proto, st, tt.want)
+		}
+		if c != nil {
+			c.Close()
+		}
+		if st == 403 && be.upgrades.Load() != before {
+			t.Errorf("origin %q: the backend saw a refused handshake", tt.origin)
+		}
+	}
+}
+
+// TestQuitDrains200: QUIT with 200 open WebSockets: every client receives
+// close 1001 (none an abnormal closure), spread over the drain period, and
+// the process exits.
+func TestQuitDrains200(t *testing.T) {
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	g := startGate(t, fmt.Sprintf(wsConf, port, be.addr, "websocket_drain_period 1s;", be.addr))
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	conns := make([]*websocket.Conn, 200)
+	for i := range conns {
+		conns[i], _ = dial(t, url, nil)
+	}
+	echo(t, conns[199], "ready")
+	start := time.Now()
+	g.signal(syscall.SIGQUIT)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first, last time.Duration = time.Hour, 0
+	bad := 0
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			_, _, err := c.ReadMessage()
+			el := time.Since(start)
+			mu.Lock()
+			defer mu.Unlock()
+			if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+				bad++
+				return
+			}
+			first, last = min(first, el), max(last, el)
+		}()
+	}
+	wg.Wait()
+	if bad != 0 {
+		t.Errorf("%d of 200 clients did not get close 1001", bad)
+	}
+	// Spread: the closes do not all land at once.
+	if last-first < 300*time.Millisecond {
+		t.Errorf("closes spread over %v only, want most of the 1s drain period", last-first)
+	}
+	if err := g.wait(15 * time.Second); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}
+
+// TestReloadDrainsOnlyRemoved: a reload that removes one location drains
+// its tunnels with 1001; tunnels of the location that stays keep echoing.
+func TestReloadDrainsOnlyRemoved(t *testing.T) {
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	g := startGate(t, fmt.Sprintf(wsConf, port, be.addr, "websocket_drain_period 200ms;", be.addr))
+	base := fmt.Sprintf("ws://127.0.0.1:%d", port)
+	keep, _ := dial(t, base+"/ws", nil)
+	gone, _ := dial(t, base+"/other", nil)
+	echo(t, keep, "a")
+	echo(t, gone, "b")
+	without := strings.Replace(fmt.Sprintf(wsConf, port, be.addr, "websocket_drain_period 200ms;", be.addr), "location /other {", "location /renamed {", 1)
+	if !g.reload(t, without) {
+		t.Fatalf("reload failed:\n%s", g.errorLog())
+	}
+	gone.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := gone.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("tunnel of the removed location: %v, want close 1001", err)
+	}
+	echo(t, keep, "still here")
+}
