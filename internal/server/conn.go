@@ -253,7 +253,7 @@ func (c *conn) handle(rt *runtime, req *http1.Request) bool {
 	x.loc, x.lc = loc, loc.Conf
 	x.log = rt.logFor(x.lc)
 	if x.log.Enabled(errlog.Debug) {
-		x.log.Printf(errlog.Debug, c.id, "using location: %s%s \"%s\", client: %s, request: \"%s\"", loc.Modifier, spaceIf(loc.Modifier), loc.Path, c.remote.Addr(), requestLine(vc))
+		x.log.Printf(errlog.Debug, c.id, "using configuration \"%s%s%s\", client: %s, request: \"%s\"", loc.Modifier, spaceIf(loc.Modifier), loc.Path, c.remote.Addr(), requestLine(vc))
 	}
 	x.realIP()
 	if done, keep := x.rewrite(loc); done {
