@@ -160,12 +160,12 @@ func init() {
 		"websocket_subprotocols":      {ctx: cHSL, min: 1, max: -1, fn: dSubprotocols},
 		"websocket_drain_period":      {ctx: cHSL, min: 1, max: 1, fn: wsDuration},
 		"websocket_rebalance":         {ctx: cUpstream, max: 2, notYet: "WebSocket-aware relay issue"},
-		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "reliability issue"},
-		"client_body_timeout":         {ctx: cHSL, min: 1, max: 1, notYet: "reliability issue"},
-		"client_header_buffer_size":   {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "reliability issue"},
-		"large_client_header_buffers": {ctx: cHTTP | cServer, min: 2, max: 2, notYet: "reliability issue"},
-		"send_timeout":                {ctx: cHSL, min: 1, max: 1, notYet: "reliability issue"},
-		"reset_timedout_connection":   {ctx: cHSL, min: 1, max: 1, notYet: "reliability issue"},
+		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, fn: dClientDuration},
+		"client_body_timeout":         {ctx: cHSL, min: 1, max: 1, fn: dClientDuration},
+		"client_header_buffer_size":   {ctx: cHTTP | cServer, min: 1, max: 1, fn: dClientHeaderBuffer},
+		"large_client_header_buffers": {ctx: cHTTP | cServer, min: 2, max: 2, fn: dLargeBuffers},
+		"send_timeout":                {ctx: cHSL, min: 1, max: 1, fn: dClientDuration},
+		"reset_timedout_connection":   {ctx: cHSL, min: 1, max: 1, fn: dResetTimedOut},
 	}
 }
 
@@ -1461,5 +1461,49 @@ func dSubprotocols(l *loader, d *conf.Directive, s *scope) error {
 		}
 	}
 	s.lc.WS.Subprotocols = append([]string(nil), d.Args...)
+	return s.lc.mark(d, d.Name)
+}
+
+func dClientDuration(l *loader, d *conf.Directive, s *scope) error {
+	v, err := ParseDuration(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
+	}
+	switch d.Name {
+	case "client_header_timeout":
+		s.lc.Client.HeaderTimeout = v
+	case "client_body_timeout":
+		s.lc.Client.BodyTimeout = v
+	case "send_timeout":
+		s.lc.Client.SendTimeout = v
+	}
+	return s.lc.mark(d, d.Name)
+}
+
+func dClientHeaderBuffer(l *loader, d *conf.Directive, s *scope) error {
+	v, err := ParseSize(d.Args[0])
+	if err != nil || v < 64 || v > 1<<20 {
+		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
+	}
+	s.lc.Client.HeaderBufferSize = int(v)
+	return s.lc.mark(d, d.Name)
+}
+
+func dLargeBuffers(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	size, err2 := ParseSize(d.Args[1])
+	if err != nil || err2 != nil || n < 1 || n > 64 || size < 64 || size > 1<<20 {
+		return conf.Errorf(d, "invalid value \"%s %s\" in \"%s\" directive", d.Args[0], d.Args[1], d.Name)
+	}
+	s.lc.Client.LargeBuffers = [2]int{n, int(size)}
+	return s.lc.mark(d, d.Name)
+}
+
+func dResetTimedOut(l *loader, d *conf.Directive, s *scope) error {
+	v, err := parseFlag(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", d.Args[0], d.Name)
+	}
+	s.lc.Client.ResetTimedOut = v
 	return s.lc.mark(d, d.Name)
 }

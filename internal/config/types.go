@@ -243,6 +243,7 @@ type LocConf struct {
 	HealthCheck      *HealthCheck // a location's health_check, moved to its upstream at load
 	NextUpstream     NextUpstream
 	WS               WebSocket
+	Client           ClientLimits
 	AccessLogs       []AccessLog // empty with AccessLogOff: no access log here
 	AccessLogOff     bool
 	StubStatus       bool
@@ -426,4 +427,15 @@ type WebSocket struct {
 	Origins        []string
 	Subprotocols   []string
 	DrainPeriod    time.Duration
+}
+
+// ClientLimits are the client-side limits nginx reads from http and
+// server (header settings come from the default server of the address).
+type ClientLimits struct {
+	HeaderTimeout    time.Duration
+	BodyTimeout      time.Duration
+	HeaderBufferSize int
+	LargeBuffers     [2]int // number, size
+	SendTimeout      time.Duration
+	ResetTimedOut    bool
 }

@@ -45,10 +45,6 @@ var (
 	ctxPool    = sync.Pool{New: func() any { return new(vars.Ctx) }}
 )
 
-// headerTimeout is nginx's client_header_timeout default; the reliability
-// issue makes it configurable.
-const headerTimeout = 60 * time.Second
-
 func (c *conn) serve() {
 	defer c.srv.removeConn(c)
 	defer func() {
@@ -67,7 +63,7 @@ func (c *conn) serve() {
 	c.bw.Reset(c.c)
 
 	if rt := c.srv.rt.Load(); rt.proxyProto[c.bind] {
-		c.c.SetReadDeadline(time.Now().Add(headerTimeout))
+		c.c.SetReadDeadline(time.Now().Add(c.clientLimits(rt).HeaderTimeout))
 		h, err := proxyproto.Read(c.br)
 		if err != nil {
 			rt.log.Printf(errlog.Error, c.id, "broken header: \"%v\" while reading PROXY protocol, client: %s", err, c.remote.Addr())
@@ -78,7 +74,7 @@ func (c *conn) serve() {
 	first := true
 	for {
 		rt := c.srv.rt.Load()
-		wait := headerTimeout
+		wait := c.clientLimits(rt).HeaderTimeout
 		if !first {
 			wait = c.keepalive(rt)
 			c.idle.Store(true)
@@ -94,11 +90,15 @@ func (c *conn) serve() {
 		if !first {
 			rt = c.srv.rt.Load() // a reload while idle: the next request sees it
 		}
-		c.c.SetReadDeadline(time.Now().Add(headerTimeout))
+		cl := c.clientLimits(rt)
+		c.c.SetReadDeadline(time.Now().Add(cl.HeaderTimeout))
 		c.srv.Stats.Reading.Add(1)
-		req, err := http1.ReadRequest(c.br, http1.Limits{})
+		req, err := http1.ReadRequest(c.br, http1.Limits{HeaderBufferSize: cl.HeaderBufferSize, LargeBuffers: cl.LargeBuffers[0], LargeBufferSize: cl.LargeBuffers[1]})
 		c.srv.Stats.Reading.Add(-1)
 		if err != nil {
+			if isTimeout(err) && cl.ResetTimedOut {
+				c.c.SetLinger(0) // reset_timedout_connection: free the socket at once
+			}
 			c.badRequest(rt, err)
 			return
 		}
@@ -115,6 +115,15 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// clientLimits are the header-reading settings of the address's default
+// server, as nginx reads headers before it knows the server.
+func (c *conn) clientLimits(rt *runtime) config.ClientLimits {
+	if v := rt.vhostsFor(c.local); v != nil && v.def != nil {
+		return v.def.Loc.Conf.Client
+	}
+	return defaultLocConf.Client
 }
 
 // keepalive is the idle wait between requests: the default server's

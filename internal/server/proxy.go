@@ -52,12 +52,18 @@ func (x *exchange) proxy() bool {
 		}
 	}
 	head := proxy.AppendRequest(make([]byte, 0, 1024), x.req.Method, uri, x.req, x.lc, x.vc, pp.HostPort, body)
-	return x.roundTrip(pool, head, x.req.Body(x.conn.br), body, upgrade)
+	return x.roundTrip(pool, head, x.clientBody(), body, upgrade)
+}
+
+// clientBody reads the request body under client_body_timeout, re-armed
+// before each read as nginx's timer between two successive reads.
+func (x *exchange) clientBody() io.Reader {
+	return &deadlineReader{r: x.req.Body(x.conn.br), c: x.conn.c, d: x.lc.Client.BodyTimeout}
 }
 
 func (x *exchange) proxyBuffered(pool *upstream.Upstream, uri string) bool {
 	limit := x.lc.ClientMaxBody
-	r := x.req.Body(x.conn.br)
+	r := x.clientBody()
 	if limit > 0 {
 		r = io.LimitReader(r, limit+1)
 	}
@@ -409,6 +415,7 @@ func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Resp
 		chunked = true
 	}
 	h := x.head(resp.Status, hdr, length, chunked)
+	x.armSend()
 	bw := x.conn.bw
 	bw.Write(h)
 	x.sent += int64(len(h))
@@ -426,7 +433,7 @@ func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Resp
 		dst = cw
 	}
 	if !x.lc.Buffering {
-		dst = &flushWriter{w: dst, bw: bw}
+		dst = &flushWriter{w: dst, bw: bw, x: x}
 	}
 	n, err := io.Copy(dst, src)
 	x.bodySent += n
@@ -464,9 +471,13 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 type flushWriter struct {
 	w  io.Writer
 	bw *bufio.Writer
+	x  *exchange
 }
 
 func (f *flushWriter) Write(p []byte) (int, error) {
+	if f.x != nil {
+		f.x.armSend()
+	}
 	n, err := f.w.Write(p)
 	if err == nil {
 		err = f.bw.Flush()
@@ -478,6 +489,10 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.Reader, resp *http1.Response, start time.Time) {
 	c := x.conn
 	bc.SetReadDeadline(time.Time{})
+	// The tunnel manages its own deadlines: none from an earlier response
+	// on this keep-alive connection may linger.
+	c.c.SetWriteDeadline(time.Time{})
+	c.c.SetReadDeadline(time.Time{})
 	// Record the success before the client sees its 101: its next
 	// handshake must find a recovering peer live again.
 	peer.Connected()

@@ -162,6 +162,7 @@ func (x *exchange) respond(status int, hdr http1.Header, body string) bool {
 
 // finish writes head and body, logs the request and reports keep-alive.
 func (x *exchange) finish(head []byte, body string) bool {
+	x.armSend()
 	bw := x.conn.bw
 	bw.Write(head)
 	bw.WriteString(body)
@@ -336,3 +337,10 @@ func (x *exchange) static() bool {
 }
 
 func httpField(name, value string) http1.Field { return http1.Field{Name: name, Value: value} }
+
+// armSend applies send_timeout to what is written next to the client.
+func (x *exchange) armSend() {
+	if d := x.lc.Client.SendTimeout; d > 0 {
+		x.conn.c.SetWriteDeadline(time.Now().Add(d))
+	}
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -182,4 +183,59 @@ func TestReloadDrainsOnlyRemoved(t *testing.T) {
 		t.Errorf("tunnel of the removed location: %v, want close 1001", err)
 	}
 	echo(t, keep, "still here")
+}
+
+// TestSlowloris: clients that dribble their headers are closed after
+// client_header_timeout without a response, while a normal client is
+// served throughout.
+func TestSlowloris(t *testing.T) {
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(`http { client_header_timeout 1s; server { listen 127.0.0.1:%d; location / { return 200 "ok"; } } }`, port))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	type slow struct {
+		c      net.Conn
+		closed chan time.Duration
+	}
+	start := time.Now()
+	var slows []slow
+	for i := 0; i < 50; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s := slow{c: c, closed: make(chan time.Duration, 1)}
+		slows = append(slows, s)
+		go func() {
+			c.Write([]byte("GET / HTTP/1.1\r\n"))
+			for i := 0; i < 40; i++ {
+				if _, err := c.Write([]byte("X-A: b\r\n")); err != nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+		go func() {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, _ := c.Read(make([]byte, 64))
+			if n > 0 {
+				s.closed <- -1 // an answer: should have been a silent close
+				return
+			}
+			s.closed <- time.Since(start)
+		}()
+	}
+	for i := 0; i < 5; i++ {
+		if st, _, body := rawRequest(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); st != 200 || body != "ok" {
+			t.Fatalf("a normal client during the attack: %d %q", st, body)
+		}
+	}
+	for i, s := range slows {
+		d := <-s.closed
+		if d < 0 {
+			t.Errorf("slow client %d got a response", i)
+		} else if d > 5*time.Second {
+			t.Errorf("slow client %d held for %v", i, d)
+		}
+	}
 }
