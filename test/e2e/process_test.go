@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestWorkerConnections: with worker_connections 5, two WebSockets hold
+// four connections (a proxied WebSocket counts two); the next tunnel's
+// backend leg does not fit, and a sixth connection is closed at once with
+// nginx's log line.
+func TestWorkerConnections(t *testing.T) {
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	g := startGate(t, strings.Replace(fmt.Sprintf(proxyConf, port, be.addr, "v1"), "worker_connections 1024", "worker_connections 5", 1))
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	a, _ := dial(t, url, nil)
+	b, _ := dial(t, url, nil)
+	echo(t, a, "a")
+	echo(t, b, "b")
+	// Client 5 of 5 fits, its backend leg would be the sixth: 503.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("error log:\n%s", g.errorLog())
+		}
+	})
+	if st, c, _ := dialFrom(t, "", url, nil); st != 503 {
+		t.Errorf("third WebSocket: %d, want 503", st)
+		if c != nil {
+			c.Close()
+		}
+	}
+	waitFor(t, 5*time.Second, "nginx's line", func() bool { return strings.Contains(g.errorLog(), "5 worker_connections are not enough") })
+	a.Close()
+	// Until a's tunnel has closed, a new connection may be refused at
+	// accept (closed at once, as nginx does): retry.
+	waitFor(t, 5*time.Second, "a slot to free", func() bool {
+		d := websocket.Dialer{HandshakeTimeout: 2 * time.Second}
+		c, _, err := d.Dial(url, nil)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+	echo(t, b, "still b")
+}
+
+// TestUserDropsPrivileges: started as root with `user nobody`, wsgate binds
+// and writes its pid file first, then runs as nobody.
+func TestUserDropsPrivileges(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root (CI runs as root): it checks the switch from root to `user`")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	g := startGate(t, fmt.Sprintf("user nobody;\nhttp { access_log off; server { listen 127.0.0.1:%d; location / { return 200 ok; } } }", port))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", g.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uid string
+	for _, l := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[0] == "Uid:" {
+			uid = f[2] // effective
+		}
+	}
+	if uid != nobody.Uid {
+		t.Errorf("effective uid %s, want nobody's %s", uid, nobody.Uid)
+	}
+	if st, _, _ := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", port), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); st != 200 {
+		t.Errorf("serving as nobody: %d", st)
+	}
+}
+
+// TestDaemon: `daemon on` returns to the shell at once, the pid file names
+// the detached server, and -s quit stops it. A bind error still reaches the
+// terminal and the exit status.
+func TestDaemon(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	port := freePort(t)
+	conf := writeConf(t, dir, fmt.Sprintf("daemon on;\nerror_log {{DIR}}/error.log info;\nhttp { access_log off; server { listen 127.0.0.1:%d; location / { return 200 ok; } } }", port))
+	out, err := exec.Command(binary, "-p", dir, "-c", conf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("daemon start: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "logs", "wsgate.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	if st, _, _ := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", port), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); st != 200 {
+		t.Errorf("daemon serving: %d", st)
+	}
+	// A second instance on the same port fails loudly.
+	dir2 := t.TempDir()
+	os.MkdirAll(filepath.Join(dir2, "logs"), 0o755)
+	conf2 := writeConf(t, dir2, fmt.Sprintf("daemon on;\nhttp { access_log off; server { listen 127.0.0.1:%d; } }", port))
+	out, err = exec.Command(binary, "-p", dir2, "-c", conf2).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "bind() to 127.0.0.1:"+strconv.Itoa(port)+" failed") {
+		t.Errorf("second daemon on a taken port: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(binary, "-p", dir, "-c", conf, "-s", "quit").CombinedOutput(); err != nil {
+		t.Fatalf("-s quit: %v\n%s", err, out)
+	}
+	waitFor(t, 10*time.Second, "the daemon to exit", func() bool { return syscall.Kill(pid, 0) != nil })
+}
