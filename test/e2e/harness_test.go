@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -335,4 +337,12 @@ func rawRequest(t testing.TB, addr, req string) (status int, head string, body s
 	var hb bytes.Buffer
 	resp.Header.Write(&hb)
 	return resp.StatusCode, hb.String(), buf.String()
+}
+
+// websocketAccept is RFC 6455's Sec-WebSocket-Accept, written here rather
+// than borrowed from wsgate so that tests do not check wsgate against
+// itself.
+func websocketAccept(key string) string {
+	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h[:])
 }

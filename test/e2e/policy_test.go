@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -509,5 +510,43 @@ http {
 	c.Close()
 	if st, _, _ := rawRequest(t, addr, "PROXY TCP4 198.51.100.1 10.0.0.1 4000 80\r\n"+req); st != 200 {
 		t.Errorf("after a broken header: %d", st)
+	}
+}
+
+// TestSeedStatusBlock is seed 14's /nginx_status block as the guide writes
+// it: stub_status behind allow 127.0.0.1, allow 10.0.0.0/8, deny all.
+func TestSeedStatusBlock(t *testing.T) {
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(`
+http {
+    server {
+        listen 127.0.0.1:%d;
+        location /nginx_status {
+            stub_status on;
+            access_log off;
+            allow 127.0.0.1;
+            allow 10.0.0.0/8;
+            deny all;
+        }
+    }
+}`, port))
+	url := fmt.Sprintf("http://127.0.0.1:%d/nginx_status", port)
+	get := func(src string) (int, string) {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		cl := http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: 5 * time.Second}
+		resp, err := cl.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b := new(strings.Builder)
+		io.Copy(b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if st, body := get("127.0.0.1"); st != 200 || !strings.HasPrefix(body, "Active connections: ") {
+		t.Errorf("from 127.0.0.1: %d %q", st, body)
+	}
+	if st, _ := get("127.0.0.2"); st != 403 {
+		t.Errorf("from 127.0.0.2: %d, want 403", st)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -974,4 +976,35 @@ func TestUpstreamAllUnhealthy(t *testing.T) {
 	if a.requests.Load() != 0 || !strings.Contains(g.errorLog(), "no live upstreams") {
 		t.Fatalf("the unhealthy peer saw %d requests; error log:\n%s", a.requests.Load(), g.errorLog())
 	}
+}
+
+// TestUpstreamAddrListsEveryTry: the access log's $upstream_addr and
+// $upstream_status list every peer tried, comma-separated, as nginx does.
+func TestUpstreamAddrListsEveryTry(t *testing.T) {
+	be := startBackend(t, "b1")
+	dead1, dead2 := deadAddr(t), deadAddr(t)
+	port := freePort(t)
+	g := startGate(t, fmt.Sprintf(`
+http {
+    log_format tries '$status $upstream_addr $upstream_status';
+    upstream u { server %s; server %s; server %s; }
+    server {
+        listen 127.0.0.1:%d;
+        access_log {{DIR}}/tries.log tries;
+        location / {
+            proxy_pass http://u;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
+}`, dead1, dead2, be.addr, port))
+	c, _ := dial(t, fmt.Sprintf("ws://127.0.0.1:%d/", port), nil)
+	echo(t, c, "x")
+	c.Close()
+	want := fmt.Sprintf("101 %s, %s, %s 502, 502, 101", dead1, dead2, be.addr)
+	waitFor(t, 5*time.Second, "the session's log line", func() bool {
+		b, _ := os.ReadFile(filepath.Join(g.dir, "tries.log"))
+		return strings.Contains(string(b), want)
+	})
 }
