@@ -331,6 +331,10 @@ func (l *loader) finishHTTP() error {
 		if u.Method == "" {
 			u.Method = "round_robin"
 		}
+		if u.Rebalance != nil && (u.Method == "ip_hash" || u.Method == "hash" || u.Sticky != nil) {
+			// Clients would reconnect to the peer they just left.
+			return &conf.Error{File: u.Rebalance.File, Line: u.Rebalance.Line, Msg: "\"websocket_rebalance\" cannot be used with ip_hash, hash or sticky"}
+		}
 	}
 	for _, srv := range h.Servers {
 		merge(srv.Loc.Conf, h.Loc)
@@ -349,6 +353,20 @@ func (l *loader) finishHTTP() error {
 		}
 	}
 	if err := checkDefaults(h.Servers); err != nil {
+		return err
+	}
+	for _, srv := range h.Servers {
+		for _, ls := range srv.Listens {
+			c := srv.Loc.Conf.SSL
+			if ls.SSL && len(c.Certs) == 0 {
+				return &conf.Error{File: ls.File, Line: ls.Line, Msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"}
+			}
+			if ls.SSL && len(c.Keys) != len(c.Certs) {
+				return &conf.Error{File: srv.File, Line: srv.Line, Msg: "no \"ssl_certificate_key\" is defined for certificate \"" + c.Certs[min(len(c.Keys), len(c.Certs)-1)] + "\""}
+			}
+		}
+	}
+	if err := checkListenOptions(h.Servers); err != nil {
 		return err
 	}
 	for _, srv := range h.Servers {
@@ -444,6 +462,7 @@ func defaultLocConf() *LocConf {
 		LimitConnStatus:  503,
 		LimitConnLog:     LevelError,
 		RealIPHeader:     "X-Real-IP",
+		SSL:              SSL{Protocols: []string{"TLSv1.2", "TLSv1.3"}, Ciphers: "HIGH:!aNULL:!MD5", SessionCache: "none", SessionTimeout: 5 * time.Minute, SessionTickets: true},
 		Client: ClientLimits{HeaderTimeout: 60 * time.Second, BodyTimeout: 60 * time.Second, HeaderBufferSize: 1024,
 			LargeBuffers: [2]int{4, 8192}, SendTimeout: 60 * time.Second},
 		WS:         WebSocket{PingTimeout: 10 * time.Second, DrainPeriod: 5 * time.Second},
@@ -491,6 +510,20 @@ var mergers = map[string]func(c, p *LocConf){
 	"default_type":                func(c, p *LocConf) { c.DefaultType = p.DefaultType },
 	"proxy_next_upstream":         func(c, p *LocConf) { c.NextUpstream.Mask = p.NextUpstream.Mask },
 	"limit_req":                   func(c, p *LocConf) { c.LimitReq = p.LimitReq },
+	"ssl_certificate":             func(c, p *LocConf) { c.SSL.Certs = p.SSL.Certs },
+	"ssl_certificate_key":         func(c, p *LocConf) { c.SSL.Keys = p.SSL.Keys },
+	"ssl_protocols":               func(c, p *LocConf) { c.SSL.Protocols = p.SSL.Protocols },
+	"ssl_ciphers":                 func(c, p *LocConf) { c.SSL.Ciphers = p.SSL.Ciphers },
+	"ssl_prefer_server_ciphers":   func(c, p *LocConf) { c.SSL.PreferServerCiphers = p.SSL.PreferServerCiphers },
+	"ssl_ecdh_curve":              func(c, p *LocConf) { c.SSL.ECDHCurve = p.SSL.ECDHCurve },
+	"ssl_session_cache":           func(c, p *LocConf) { c.SSL.SessionCache = p.SSL.SessionCache },
+	"ssl_session_timeout":         func(c, p *LocConf) { c.SSL.SessionTimeout = p.SSL.SessionTimeout },
+	"ssl_session_tickets":         func(c, p *LocConf) { c.SSL.SessionTickets = p.SSL.SessionTickets },
+	"ssl_stapling":                func(c, p *LocConf) { c.SSL.Stapling = p.SSL.Stapling },
+	"ssl_stapling_verify":         func(c, p *LocConf) { c.SSL.StaplingVerify = p.SSL.StaplingVerify },
+	"ssl_trusted_certificate":     func(c, p *LocConf) { c.SSL.TrustedCertificate = p.SSL.TrustedCertificate },
+	"ssl_stapling_file":           func(c, p *LocConf) { c.SSL.StaplingFile = p.SSL.StaplingFile },
+	"ssl_stapling_responder":      func(c, p *LocConf) { c.SSL.StaplingResponder = p.SSL.StaplingResponder },
 	"client_header_timeout":       func(c, p *LocConf) { c.Client.HeaderTimeout = p.Client.HeaderTimeout },
 	"client_body_timeout":         func(c, p *LocConf) { c.Client.BodyTimeout = p.Client.BodyTimeout },
 	"client_header_buffer_size":   func(c, p *LocConf) { c.Client.HeaderBufferSize = p.Client.HeaderBufferSize },
@@ -616,4 +649,20 @@ func (c *Config) Abs(p string) string {
 		return p
 	}
 	return filepath.Join(c.Prefix, p)
+}
+
+// checkListenOptions refuses two servers that listen on one address with
+// different ssl or proxy_protocol settings, as nginx's "duplicate listen
+// options" would.
+func checkListenOptions(servers []*Server) error {
+	seen := map[netip.AddrPort]Listen{}
+	for _, srv := range servers {
+		for _, ls := range srv.Listens {
+			if prev, ok := seen[ls.AddrPort]; ok && (prev.SSL != ls.SSL || prev.ProxyProtocol != ls.ProxyProtocol) {
+				return &conf.Error{File: ls.File, Line: ls.Line, Msg: fmt.Sprintf("conflicting \"ssl\" or \"proxy_protocol\" options for %s, also listened on in %s:%d", ls.Addr, prev.File, prev.Line)}
+			}
+			seen[ls.AddrPort] = ls
+		}
+	}
+	return nil
 }

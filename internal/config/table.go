@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -137,17 +138,20 @@ func init() {
 		"real_ip_recursive":           {ctx: cHSL, min: 1, max: 1, fn: flag("real_ip_recursive", func(c *LocConf) *bool { return &c.RealIPRecursive })},
 		"set_real_ip_from":            {ctx: cHSL, min: 1, max: 1, fn: dRealIPFrom},
 		"real_ip_header":              {ctx: cHSL, min: 1, max: 1, fn: dRealIPHeader},
-		"ssl_certificate":             {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
-		"ssl_certificate_key":         {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
-		"ssl_protocols":               {ctx: cHTTP | cServer, min: 1, max: -1, notYet: "TLS issue"},
-		"ssl_ciphers":                 {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
-		"ssl_prefer_server_ciphers":   {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
-		"ssl_stapling":                {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
-		"ssl_stapling_verify":         {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
-		"ssl_trusted_certificate":     {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
-		"ssl_session_cache":           {ctx: cHTTP | cServer, min: 1, max: 2, notYet: "TLS issue"},
-		"ssl_session_timeout":         {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
-		"ssl_session_tickets":         {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"ssl_certificate":             {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_certificate_key":         {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_protocols":               {ctx: cHTTP | cServer, min: 1, max: -1, fn: dSSL},
+		"ssl_ciphers":                 {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_prefer_server_ciphers":   {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_stapling":                {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_stapling_verify":         {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_trusted_certificate":     {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_session_cache":           {ctx: cHTTP | cServer, min: 1, max: 2, fn: dSSL},
+		"ssl_session_timeout":         {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_session_tickets":         {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_ecdh_curve":              {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_stapling_file":           {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
+		"ssl_stapling_responder":      {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
 		"http2":                       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
 		"http3":                       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
 		"quic_retry":                  {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
@@ -159,7 +163,7 @@ func init() {
 		"websocket_allowed_origins":   {ctx: cHSL, min: 1, max: -1, fn: dOrigins},
 		"websocket_subprotocols":      {ctx: cHSL, min: 1, max: -1, fn: dSubprotocols},
 		"websocket_drain_period":      {ctx: cHSL, min: 1, max: 1, fn: wsDuration},
-		"websocket_rebalance":         {ctx: cUpstream, max: 2, notYet: "WebSocket-aware relay issue"},
+		"websocket_rebalance":         {ctx: cUpstream, max: 2, fn: dRebalance},
 		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, fn: dClientDuration},
 		"client_body_timeout":         {ctx: cHSL, min: 1, max: 1, fn: dClientDuration},
 		"client_header_buffer_size":   {ctx: cHTTP | cServer, min: 1, max: 1, fn: dClientHeaderBuffer},
@@ -349,8 +353,10 @@ func dListen(l *loader, d *conf.Directive, s *scope) error {
 				return conf.Errorf(d, "invalid backlog \"%s\"", a)
 			}
 			ls.Backlog = n
-		case a == "ssl" || a == "http2" || a == "quic":
-			return conf.Errorf(d, "\"listen ... %s\" is not supported yet (TLS issue)", a)
+		case a == "ssl":
+			ls.SSL = true
+		case a == "http2" || a == "quic":
+			return conf.Errorf(d, "\"listen ... %s\" is not supported yet (TLS issue: RFC 8441 and RFC 9220)", a)
 		case a == "proxy_protocol":
 			ls.ProxyProtocol = true
 		case strings.HasPrefix(a, "so_keepalive="):
@@ -1505,5 +1511,104 @@ func dResetTimedOut(l *loader, d *conf.Directive, s *scope) error {
 		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", d.Args[0], d.Name)
 	}
 	s.lc.Client.ResetTimedOut = v
+	return s.lc.mark(d, d.Name)
+}
+
+// dRebalance reads `websocket_rebalance [threshold=P%] [rate=N/s]`.
+func dRebalance(l *loader, d *conf.Directive, s *scope) error {
+	rb := &Rebalance{Threshold: 0.2, Rate: 1, File: d.File, Line: d.Line}
+	for _, a := range d.Args {
+		k, v, _ := strings.Cut(a, "=")
+		switch k {
+		case "threshold":
+			p, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+			if err != nil || !strings.HasSuffix(v, "%") || p <= 0 || p > 1000 {
+				return conf.Errorf(d, "invalid parameter \"%s\"", a)
+			}
+			rb.Threshold = p / 100
+		case "rate":
+			r, err := strconv.ParseFloat(strings.TrimSuffix(v, "/s"), 64)
+			if err != nil || !strings.HasSuffix(v, "/s") || r <= 0 {
+				return conf.Errorf(d, "invalid parameter \"%s\"", a)
+			}
+			rb.Rate = r
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	s.ups.Rebalance = rb
+	return nil
+}
+
+// dSSL reads the ssl_* directives of http and server blocks. Certificate
+// paths resolve from the main configuration file's directory, as nginx.
+func dSSL(l *loader, d *conf.Directive, s *scope) error {
+	c := &s.lc.SSL
+	a := d.Args
+	path := func(p string) string {
+		if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "data:") {
+			return p
+		}
+		return filepath.Join(filepath.Dir(l.cfg.File), p)
+	}
+	flagArg := func() (bool, error) {
+		v, err := parseFlag(a[0])
+		if err != nil {
+			return false, conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", a[0], d.Name)
+		}
+		return v, nil
+	}
+	var err error
+	switch d.Name {
+	case "ssl_certificate":
+		if strings.Contains(a[0], "$") || strings.HasPrefix(a[0], "data:") {
+			return conf.Errorf(d, "variables and data: in \"ssl_certificate\" are not supported yet (TLS issue)")
+		}
+		if !s.lc.set["ssl_certificate"] {
+			c.Certs = nil
+		}
+		c.Certs = append(c.Certs, path(a[0]))
+		s.lc.set["ssl_certificate"] = true
+		return nil
+	case "ssl_certificate_key":
+		if !s.lc.set["ssl_certificate_key"] {
+			c.Keys = nil
+		}
+		c.Keys = append(c.Keys, path(a[0]))
+		s.lc.set["ssl_certificate_key"] = true
+		return nil
+	case "ssl_protocols":
+		c.Protocols = append([]string(nil), a...)
+	case "ssl_ciphers":
+		c.Ciphers = a[0]
+	case "ssl_prefer_server_ciphers":
+		c.PreferServerCiphers, err = flagArg()
+	case "ssl_ecdh_curve":
+		c.ECDHCurve = a[0]
+	case "ssl_session_cache":
+		c.SessionCache = strings.Join(a, " ")
+		if len(a) > 1 {
+			return conf.Errorf(d, "several caches in \"ssl_session_cache\" are not supported yet (TLS issue)")
+		}
+	case "ssl_session_timeout":
+		if c.SessionTimeout, err = ParseDuration(a[0]); err != nil {
+			return conf.Errorf(d, "\"ssl_session_timeout\" directive invalid value")
+		}
+	case "ssl_session_tickets":
+		c.SessionTickets, err = flagArg()
+	case "ssl_stapling":
+		c.Stapling, err = flagArg()
+	case "ssl_stapling_verify":
+		c.StaplingVerify, err = flagArg()
+	case "ssl_trusted_certificate":
+		c.TrustedCertificate = path(a[0])
+	case "ssl_stapling_file":
+		c.StaplingFile = path(a[0])
+	case "ssl_stapling_responder":
+		c.StaplingResponder = a[0]
+	}
+	if err != nil {
+		return err
+	}
 	return s.lc.mark(d, d.Name)
 }

@@ -78,6 +78,7 @@ type Upstream struct {
 	RandomTwo      bool
 	Health         *HealthCheck // from health_check in the upstream or in a location proxying to it
 	Sticky         *StickyCookie
+	Rebalance      *Rebalance
 	Keepalive      int
 	File           string
 	Line           int
@@ -117,6 +118,7 @@ type Listen struct {
 	Backlog       int
 	ReusePort     bool
 	ProxyProtocol bool // a PROXY protocol header (v1 or v2) precedes every connection
+	SSL           bool
 	File          string
 	Line          int
 }
@@ -243,6 +245,7 @@ type LocConf struct {
 	HealthCheck      *HealthCheck // a location's health_check, moved to its upstream at load
 	NextUpstream     NextUpstream
 	WS               WebSocket
+	SSL              SSL
 	Client           ClientLimits
 	AccessLogs       []AccessLog // empty with AccessLogOff: no access log here
 	AccessLogOff     bool
@@ -438,4 +441,32 @@ type ClientLimits struct {
 	LargeBuffers     [2]int // number, size
 	SendTimeout      time.Duration
 	ResetTimedOut    bool
+}
+
+// Rebalance is websocket_rebalance: when open tunnels per weight spread by
+// more than Threshold (a fraction) above the mean, up to Rate tunnels a
+// second are closed with 1012 on the busiest peers.
+type Rebalance struct {
+	Threshold float64
+	Rate      float64
+	File      string
+	Line      int
+}
+
+// SSL holds the ssl_* settings of http and server blocks.
+type SSL struct {
+	Certs               []string // ssl_certificate, absolute
+	Keys                []string // ssl_certificate_key, absolute
+	Protocols           []string
+	Ciphers             string
+	PreferServerCiphers bool
+	ECDHCurve           string
+	SessionCache        string
+	SessionTimeout      time.Duration
+	SessionTickets      bool
+	Stapling            bool
+	StaplingVerify      bool
+	TrustedCertificate  string
+	StaplingFile        string
+	StaplingResponder   string
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -24,8 +25,10 @@ import (
 // conn is one client connection and its keep-alive loop.
 type conn struct {
 	srv *Server
-	c   *net.TCPConn
+	c   net.Conn     // the client stream: tcp, or TLS over it
+	tcp *net.TCPConn // the socket itself, for socket options
 	id  uint64
+	tls *tls.ConnectionState // nil on plain listeners
 
 	br *bufio.Reader
 	bw *bufio.Writer
@@ -57,6 +60,9 @@ func (c *conn) serve() {
 	}()
 	c.remote = addrPort(c.c.RemoteAddr())
 	c.local = addrPort(c.c.LocalAddr())
+	if cfg := c.srv.rt.Load().tlsFor(c.bind); cfg != nil && !c.handshakeTLS(cfg) {
+		return
+	}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(c.c)
 	c.bw = writerPool.Get().(*bufio.Writer)
@@ -97,7 +103,7 @@ func (c *conn) serve() {
 		c.srv.Stats.Reading.Add(-1)
 		if err != nil {
 			if isTimeout(err) && cl.ResetTimedOut {
-				c.c.SetLinger(0) // reset_timedout_connection: free the socket at once
+				c.tcp.SetLinger(0) // reset_timedout_connection: free the socket at once
 			}
 			c.badRequest(rt, err)
 			return
@@ -312,6 +318,10 @@ func (x *exchange) fillVars(hostCaps []string) {
 	vc.Header = req.Header
 	vc.Host = req.HostName
 	vc.Scheme = "http"
+	if c.tls != nil {
+		vc.Scheme = "https"
+		vc.SSLProtocol, vc.SSLCipher, vc.SSLServerName = tlsVersion(c.tls.Version), tls.CipherSuiteName(c.tls.CipherSuite), c.tls.ServerName
+	}
 	vc.Remote, vc.Local = c.remote, c.local
 	vc.ProxyProtocol = c.proxyAddr
 	vc.Stats = &c.srv.Stats

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"crypto/tls"
 	"net/netip"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/limit"
+	"github.com/wsgate/wsgate/internal/tlsconf"
 	"github.com/wsgate/wsgate/internal/upstream"
 )
 
@@ -23,6 +25,8 @@ type runtime struct {
 	// proxyProto says which bound addresses expect a PROXY header.
 	proxyProto map[netip.AddrPort]bool
 	accessLogs map[*config.LocConf][]*accesslog.Log
+	tlsServers map[*config.Server]*tlsconf.Config
+	tlsBinds   map[netip.AddrPort]*tls.Config
 }
 
 // buildRuntime prepares a snapshot without touching the running one; prev
@@ -131,6 +135,10 @@ func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger, lb *lim
 		rt.close()
 		return nil, walkErr
 	}
+	if err := rt.buildTLS(log); err != nil {
+		rt.close()
+		return nil, err
+	}
 	return rt, nil
 }
 
@@ -186,6 +194,9 @@ func (rt *runtime) vhostsFor(local netip.AddrPort) *vhosts {
 func (rt *runtime) close() {
 	for _, l := range rt.locLogs {
 		l.Close()
+	}
+	for _, tc := range rt.tlsServers {
+		tc.Close() // stops OCSP refreshers; handshakes in flight keep working
 	}
 }
 

@@ -33,7 +33,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	tunnels   map[*tunnel.Tunnel]*tunnelInfo
 	closing   bool
-	wg        sync.WaitGroup // accept loops and connection goroutines
+	stop      chan struct{}  // closed when the server stops: ends background loops
+	wg        sync.WaitGroup // accept loops, connections, tunnels, background loops
 
 	limits *limit.Registry // zones live as long as the process, across reloads
 	files  accesslog.Files // access log files, kept open across reloads
@@ -75,8 +76,11 @@ func New(log *errlog.Logger) *Server {
 		conns:     map[*conn]struct{}{},
 		tunnels:   map[*tunnel.Tunnel]*tunnelInfo{},
 		limits:    limit.NewRegistry(nil),
+		stop:      make(chan struct{}),
 	}
 	s.log.Store(log)
+	s.wg.Add(1)
+	go s.rebalanceLoop()
 	return s
 }
 
@@ -245,7 +249,7 @@ func (s *Server) acceptLoop(l *listener) {
 		}
 		s.Stats.Handled.Add(1)
 		s.Stats.Active.Add(1)
-		cn := &conn{srv: s, c: c, id: s.connID.Add(1), bind: l.addr}
+		cn := &conn{srv: s, c: c, tcp: c, id: s.connID.Add(1), bind: l.addr}
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -322,6 +326,7 @@ func (s *Server) removeTunnel(t *tunnel.Tunnel) {
 // is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	s.stopLoops()
 	s.closing = true
 	for ap, l := range s.listeners {
 		l.ln.Close()
@@ -368,6 +373,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // waiting.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	s.stopLoops()
 	s.closing = true
 	for ap, l := range s.listeners {
 		l.ln.Close()
@@ -401,3 +407,10 @@ func (s *Server) closeRuntime() {
 
 // String names the server for logs.
 func (s *Server) String() string { return fmt.Sprintf("wsgate(%d listeners)", len(s.Addrs())) }
+
+// stopLoops ends the background loops once; s.mu is held.
+func (s *Server) stopLoops() {
+	if !s.closing {
+		close(s.stop)
+	}
+}

@@ -122,6 +122,9 @@ type tunnelInfo struct {
 	ups     string
 	peer    *upstream.Peer
 	drain   time.Duration
+	// rebalanced marks a tunnel already asked to close by the rebalancer
+	// (guarded by Server.mu).
+	rebalanced bool
 }
 
 func newTunnelInfo(srv *config.Server, loc *config.Location, lc *config.LocConf, peer *upstream.Peer) *tunnelInfo {

@@ -46,6 +46,9 @@ type Ctx struct {
 	RealRemote       netip.AddrPort // $realip_remote_addr: the peer before realip replaced Remote
 	ProxyProtocol    netip.AddrPort // $proxy_protocol_addr/port, from a PROXY protocol header
 	Stats            ConnStats      // stub_status counters, for $connections_*
+	SSLProtocol      string         // "TLSv1.3"
+	SSLCipher        string
+	SSLServerName    string
 	LimitReqStatus   string
 	LimitConnStatus  string
 	UpstreamAddr     string

@@ -1,0 +1,126 @@
+package server
+
+import (
+	"crypto/tls"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/tlsconf"
+)
+
+// buildTLS loads the certificates and TLS settings of every server block
+// that listens with ssl, and prepares one tls.Config per bound address that
+// picks the server block by SNI, as nginx does. Certificates are read again
+// on every reload; open connections keep the config they started with.
+func (rt *runtime) buildTLS(log *errlog.Logger) error {
+	rt.tlsServers = map[*config.Server]*tlsconf.Config{}
+	rt.tlsBinds = map[netip.AddrPort]*tls.Config{}
+	for _, srv := range rt.cfg.HTTP.Servers {
+		ssl := false
+		for _, ls := range srv.Listens {
+			ssl = ssl || ls.SSL
+		}
+		if !ssl {
+			continue
+		}
+		c := srv.Loc.Conf.SSL
+		o := tlsconf.Options{
+			Protocols: c.Protocols, Ciphers: c.Ciphers, PreferServerCiphers: c.PreferServerCiphers,
+			ECDHCurve: c.ECDHCurve, SessionCache: c.SessionCache, SessionTimeout: c.SessionTimeout,
+			DisableSessionTickets: !c.SessionTickets, Stapling: c.Stapling, StaplingVerify: c.StaplingVerify,
+			TrustedCertificate: c.TrustedCertificate, StaplingFile: c.StaplingFile, StaplingResponder: c.StaplingResponder,
+			NextProtos: []string{"http/1.1"},
+			Logf:       func(format string, args ...any) { log.Printf(errlog.Warn, 0, format, args...) },
+		}
+		for i := range c.Certs {
+			o.Certs = append(o.Certs, tlsconf.CertPair{Cert: c.Certs[i], Key: c.Keys[i]})
+		}
+		tc, err := tlsconf.New(o)
+		if err != nil {
+			return &config.PosError{File: srv.File, Line: srv.Line, Err: err}
+		}
+		rt.tlsServers[srv] = tc
+	}
+	for _, ls := range rt.binds {
+		if !rt.sslBind(ls.AddrPort) {
+			continue
+		}
+		rt.tlsBinds[ls.AddrPort] = &tls.Config{
+			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				local := addrPort(hello.Conn.LocalAddr())
+				v := rt.vhostsFor(local)
+				if v == nil {
+					return nil, errNoServer
+				}
+				srv, _ := v.find(strings.TrimSuffix(strings.ToLower(hello.ServerName), "."))
+				if tc := rt.tlsServers[srv]; tc != nil {
+					return tc.TLS(), nil
+				}
+				if tc := rt.tlsServers[v.def]; tc != nil {
+					return tc.TLS(), nil
+				}
+				return nil, errNoServer
+			},
+		}
+	}
+	return nil
+}
+
+// sslBind reports whether any server listens with ssl on a bound address
+// (directly, or through its wildcard socket).
+func (rt *runtime) sslBind(bind netip.AddrPort) bool {
+	for _, srv := range rt.cfg.HTTP.Servers {
+		for _, ls := range srv.Listens {
+			if ls.SSL && (ls.AddrPort == bind || wildcardOf(ls.AddrPort) == bind) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (rt *runtime) tlsFor(bind netip.AddrPort) *tls.Config {
+	if rt == nil {
+		return nil
+	}
+	return rt.tlsBinds[bind]
+}
+
+type tlsError string
+
+func (e tlsError) Error() string { return string(e) }
+
+const errNoServer = tlsError("no server with a certificate for this address")
+
+// handshakeTLS runs the TLS handshake under client_header_timeout; a
+// failure is logged at info, as nginx logs SSL handshake errors.
+func (c *conn) handshakeTLS(cfg *tls.Config) bool {
+	rt := c.srv.rt.Load()
+	tc := tls.Server(c.tcp, cfg)
+	tc.SetDeadline(time.Now().Add(c.clientLimits(rt).HeaderTimeout))
+	if err := tc.Handshake(); err != nil {
+		rt.log.Printf(errlog.Info, c.id, "SSL_do_handshake() failed (%v) while SSL handshaking, client: %s", err, c.remote.Addr())
+		return false
+	}
+	tc.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	c.c, c.tls = tc, &st
+	return true
+}
+
+func tlsVersion(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS10:
+		return "TLSv1"
+	}
+	return ""
+}
