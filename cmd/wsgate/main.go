@@ -230,6 +230,7 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 		case syscall.SIGHUP:
 			log.Printf(errlog.Notice, 0, "signal 1 (SIGHUP) received from %d, reconfiguring", os.Getppid())
 			next, err := reload(o, cur, srv, log)
+			srv.RecordReload(err == nil)
 			if err != nil {
 				log.Printf(errlog.Emerg, 0, "%v", err)
 				log.Printf(errlog.Notice, 0, "reload failed, the previous configuration keeps serving")

@@ -122,6 +122,9 @@ func init() {
 		"proxy_next_upstream_timeout": {ctx: cHSL, min: 1, max: 1, fn: dNextUpstreamTimeout},
 		"log_format":                  {ctx: cHTTP, min: 2, max: -1, fn: dLogFormat},
 		"access_log":                  {ctx: cHSL | cLocIf, min: 1, max: -1, fn: dAccessLog},
+		"metrics":                     {ctx: cServer | cLocation, max: 0, fn: dStatusHandler},
+		"api":                         {ctx: cServer | cLocation, max: 1, fn: dStatusHandler},
+		"dashboard":                   {ctx: cServer | cLocation, max: 0, fn: dStatusHandler},
 		"stub_status":                 {ctx: cServer | cLocation, max: 1, fn: dStubStatus},
 		"limit_req_zone":              {ctx: cHTTP, min: 3, max: 4, fn: dLimitReqZone},
 		"limit_req":                   {ctx: cHSL, min: 1, max: 3, fn: dLimitReq},
@@ -1611,4 +1614,19 @@ func dSSL(l *loader, d *conf.Directive, s *scope) error {
 		return err
 	}
 	return s.lc.mark(d, d.Name)
+}
+
+// dStatusHandler reads `metrics;` (Prometheus text), `api;` (JSON, as
+// nginx Plus's read-only api) and `dashboard;` (a live page): content
+// handlers for a location.
+func dStatusHandler(l *loader, d *conf.Directive, s *scope) error {
+	if len(d.Args) == 1 && d.Args[0] != "write=off" {
+		return conf.Errorf(d, "invalid parameter \"%s\": the api is read-only", d.Args[0])
+	}
+	if s.lc.Status != "" {
+		return conf.Errorf(d, "\"%s\" and \"%s\" in one location", s.lc.Status, d.Name)
+	}
+	s.lc.Status = d.Name
+	s.lc.set["status_handler"] = true
+	return nil
 }

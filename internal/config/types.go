@@ -250,6 +250,7 @@ type LocConf struct {
 	AccessLogs       []AccessLog // empty with AccessLogOff: no access log here
 	AccessLogOff     bool
 	StubStatus       bool
+	Status           string // "metrics", "api" or "dashboard": wsgate's own status handlers
 	LimitReq         []LimitReq
 	LimitReqStatus   int
 	LimitReqLog      Level

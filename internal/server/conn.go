@@ -276,23 +276,22 @@ func (c *conn) handle(rt *runtime, req *http1.Request) bool {
 	}
 	// Preaccess and access: a refused handshake never costs a backend
 	// connection.
-	if ok, keep := x.preaccess(); !ok {
-		limit.ReleaseAll(x.leases)
-		return keep
-	}
-	if ok, keep := x.access(); !ok {
-		limit.ReleaseAll(x.leases)
-		return keep
-	}
-	if ok, keep := x.checkWebSocket(); !ok {
-		limit.ReleaseAll(x.leases)
-		return keep
+	for _, phase := range [...]func() (bool, bool){x.preaccess, x.access, x.checkWebSocket} {
+		if ok, keep := phase(); !ok {
+			limit.ReleaseAll(x.leases)
+			if x.isUpgrade() {
+				c.srv.metrics.Handshake("rejected")
+			}
+			return keep
+		}
 	}
 	// Content phase.
 	var keep bool
 	switch {
 	case x.lc.StubStatus:
 		keep = x.stubStatus()
+	case x.lc.Status != "":
+		keep = x.statusHandler()
 	case x.lc.Proxy != nil:
 		keep = x.proxy()
 	default:
@@ -456,3 +455,8 @@ func unhex(b byte) byte {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// isUpgrade reports whether the request asks for a WebSocket.
+func (x *exchange) isUpgrade() bool {
+	return strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket")
+}

@@ -128,6 +128,7 @@ func (x *exchange) preaccess() (ok bool, keep bool) {
 			}
 			x.log.Printf(errlog.Level(lc.LimitReqLog), x.conn.id, "limiting requests%s, excess: %d.%03d by zone \"%s\", client: %s, server: %s, request: \"%s\", host: \"%s\"",
 				dry, d.Excess/1000, d.Excess%1000, name, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), x.req.Host)
+			x.conn.srv.metrics.LimitRejected(name, "req")
 			if d.Status == limit.ReqRejected {
 				return false, x.errorPage(lc.LimitReqStatus)
 			}
@@ -162,6 +163,7 @@ func (x *exchange) preaccess() (ok bool, keep bool) {
 			}
 			x.log.Printf(errlog.Level(lc.LimitConnLog), x.conn.id, "%s by zone \"%s\", client: %s, server: %s, request: \"%s\", host: \"%s\"",
 				what, name, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), x.req.Host)
+			x.conn.srv.metrics.LimitRejected(name, "conn")
 			if d.Status == limit.ConnRejected {
 				return false, x.errorPage(lc.LimitConnStatus)
 			}

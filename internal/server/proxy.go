@@ -211,6 +211,9 @@ func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Re
 	case lastErr != nil && isTimeout(lastErr):
 		status = 504
 	}
+	if upgrade {
+		x.conn.srv.metrics.Handshake("failed")
+	}
 	if len(tries) == 0 && lastErr == nil {
 		// No peer is live (down, failed, unhealthy or at max_conns): say
 		// when to come back, so clients do not hammer a dead pool.
@@ -328,6 +331,7 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 		return outcome{err: err}
 	}
 	(*tries)[len(*tries)-1].status = itoa(resp.Status)
+	x.conn.srv.metrics.PeerResponse(x.lc.Proxy.Upstream.Name, peer.Addr(), time.Since(start), false)
 	if resp.Status == 101 {
 		if !upgrade {
 			fail(true)
@@ -515,6 +519,8 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	srv, rt, lc, vc, log, id := c.srv, x.rt, x.lc, x.vc, x.log, c.id
 	headBytes := x.sent
 	leases := slices.Clone(x.leases)
+	upsName := lc.Proxy.Upstream.Name
+	srv.metrics.Handshake("upgraded")
 	var t *tunnel.Tunnel
 	ready := make(chan struct{})
 	cfg := tunnel.Config{
@@ -537,6 +543,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 			vc.BytesSent, vc.BodyBytesSent = headBytes+r.FromBackend, r.FromBackend
 			vc.End = r.End
 			vc.UpstreamRespTime = vars.Seconds(r.End.Sub(start))
+			srv.metrics.TunnelClosed(upsName, peer.Addr(), r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
 			logAccess(rt, lc, vc)
 			ctxPool.Put(vc)
 			srv.removeTunnel(t)

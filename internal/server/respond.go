@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/status"
 	"github.com/wsgate/wsgate/internal/vars"
 )
 
@@ -343,4 +345,27 @@ func (x *exchange) armSend() {
 	if d := x.lc.Client.SendTimeout; d > 0 {
 		x.conn.c.SetWriteDeadline(time.Now().Add(d))
 	}
+}
+
+// statusHandler answers metrics, api and dashboard locations.
+func (x *exchange) statusHandler() bool {
+	if x.req.Method != "GET" && x.req.Method != "HEAD" {
+		return x.errorPage(405)
+	}
+	srv := x.conn.srv
+	var b strings.Builder
+	ctype := "application/json"
+	switch {
+	case x.lc.Status == "metrics":
+		ctype = status.PrometheusContentType
+		if err := srv.metrics.WritePrometheus(&b, srv); err != nil {
+			x.log.Printf(errlog.Warn, x.conn.id, "metrics: %v", err)
+		}
+	case x.lc.Status == "api" || x.req.RawQuery == "json":
+		status.WriteJSON(&b, srv.Snapshot())
+	default:
+		ctype = "text/html; charset=utf-8"
+		b.Write(status.DashboardHTML())
+	}
+	return x.respond(200, http1.Header{{Name: "Content-Type", Value: ctype}, {Name: "Cache-Control", Value: "no-store"}}, b.String())
 }

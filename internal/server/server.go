@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,7 +18,9 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/limit"
+	"github.com/wsgate/wsgate/internal/status"
 	"github.com/wsgate/wsgate/internal/tunnel"
+	"github.com/wsgate/wsgate/internal/upstream"
 )
 
 // Server serves every listener of the current configuration. Apply swaps
@@ -38,6 +41,11 @@ type Server struct {
 
 	limits *limit.Registry // zones live as long as the process, across reloads
 	files  accesslog.Files // access log files, kept open across reloads
+
+	metrics    *status.Metrics
+	started    time.Time
+	reloads    atomic.Int64
+	lastReload atomic.Int64 // unix nanoseconds
 
 	connID   atomic.Uint64
 	active   atomic.Int64 // client and backend connections, nginx's count
@@ -77,6 +85,8 @@ func New(log *errlog.Logger) *Server {
 		tunnels:   map[*tunnel.Tunnel]*tunnelInfo{},
 		limits:    limit.NewRegistry(nil),
 		stop:      make(chan struct{}),
+		metrics:   status.NewMetrics(),
+		started:   time.Now(),
 	}
 	s.log.Store(log)
 	s.wg.Add(1)
@@ -413,4 +423,49 @@ func (s *Server) stopLoops() {
 	if !s.closing {
 		close(s.stop)
 	}
+}
+
+// RecordReload counts a reload attempt for the metrics and the api.
+func (s *Server) RecordReload(ok bool) {
+	s.metrics.Reload(ok)
+	if ok {
+		s.reloads.Add(1)
+		s.lastReload.Store(time.Now().UnixNano())
+	}
+}
+
+// Snapshot reports the server's state for the status handlers.
+func (s *Server) Snapshot() status.Snapshot {
+	snap := status.Snapshot{Version: Version, PID: os.Getpid(), Started: s.started, Reloads: s.reloads.Load()}
+	if n := s.lastReload.Load(); n != 0 {
+		snap.LastReload = time.Unix(0, n)
+	}
+	c := &snap.Connections
+	c.Active, c.Reading, c.Writing, c.Waiting = s.Stats.ConnCounts()
+	c.Accepted, c.Handled, c.Requests = s.Stats.Accepts.Load(), s.Stats.Handled.Load(), s.Stats.Requests.Load()
+	snap.Tunnels = s.Stats.Tunnels.Load()
+	if rt := s.rt.Load(); rt != nil && rt.cfg.HTTP != nil {
+		seen := map[string]bool{}
+		for _, cu := range rt.cfg.HTTP.Upstreams {
+			if p := rt.pools[cu]; p != nil && !seen[cu.Name] {
+				seen[cu.Name] = true
+				snap.Upstreams = append(snap.Upstreams, upstreamSnapshot(cu.Name, p))
+			}
+		}
+		for cu, p := range rt.pools {
+			if !seen[cu.Name] {
+				seen[cu.Name] = true
+				snap.Upstreams = append(snap.Upstreams, upstreamSnapshot(cu.Name, p))
+			}
+		}
+	}
+	return snap
+}
+
+func upstreamSnapshot(name string, p *upstream.Upstream) status.Upstream {
+	u := status.Upstream{Name: name}
+	for _, peer := range p.Peers() {
+		u.Peers = append(u.Peers, peer.State())
+	}
+	return u
 }
