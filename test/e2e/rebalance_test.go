@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestRebalance: 3 equal peers under least_conn, 90 WebSockets whose
+// clients reconnect when closed. One peer restarts: its clients reconnect
+// to the other two (45/45/0). With websocket_rebalance, wsgate then closes
+// tunnels on the busy peers with 1012 until the spread is inside the
+// threshold; the reconnections land on the restarted peer.
+func TestRebalance(t *testing.T) {
+	a := startUBackend(t, "a", "", false)
+	b := startUBackend(t, "b", "", false)
+	c := startUBackend(t, "c", "", false)
+	port := freePort(t)
+	body := servers("max_fails=0", a.addr, b.addr, c.addr) + "\n        least_conn;\n        websocket_rebalance threshold=10% rate=20/s;"
+	startGate(t, upConf(port, body, ""))
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var rebalanced, otherCloses, dialErrs atomic.Int64
+	for i := 0; i < 90; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+				conn, _, err := d.Dial(url, nil)
+				if err != nil {
+					dialErrs.Add(1)
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				done := make(chan struct{})
+				go func() {
+					select {
+					case <-stop:
+						conn.Close()
+					case <-done:
+					}
+				}()
+				_, _, err = conn.ReadMessage()
+				close(done)
+				conn.Close()
+				switch {
+				case websocket.IsCloseError(err, websocket.CloseServiceRestart):
+					rebalanced.Add(1)
+				default:
+					otherCloses.Add(1)
+				}
+			}
+		}()
+	}
+	t.Cleanup(func() { close(stop); wg.Wait() })
+	spread := func() [3]int64 { return [3]int64{a.open.Load(), b.open.Load(), c.open.Load()} }
+	waitFor(t, 10*time.Second, "90 tunnels at 30/30/30", func() bool { return spread() == [3]int64{30, 30, 30} })
+
+	c.stop() // its 30 clients are closed (1001) and reconnect to a and b
+	waitFor(t, 10*time.Second, "45/45/0", func() bool { s := spread(); return s[0]+s[1] == 90 && s[2] == 0 })
+	before := otherCloses.Load()
+	cBefore := c.upgrades.Load()
+	c.start(t)
+	// Within the threshold: no peer above 30 * 1.1 = 33.
+	waitFor(t, 20*time.Second, "the spread back inside the threshold", func() bool {
+		s := spread()
+		return s[0]+s[1]+s[2] == 90 && s[0] <= 33 && s[1] <= 33 && s[2] >= 24
+	})
+	s := spread()
+	t.Logf("after rebalancing: %v; %d clients closed with 1012", s, rebalanced.Load())
+	if rebalanced.Load() < 20 {
+		t.Errorf("only %d clients saw 1012", rebalanced.Load())
+	}
+	if n := otherCloses.Load() - before; n != 0 {
+		t.Errorf("%d clients were closed with something other than 1012 while rebalancing", n)
+	}
+	if n := c.upgrades.Load() - cBefore; n < 20 {
+		t.Errorf("the restarted peer got %d reconnections", n)
+	}
+}
