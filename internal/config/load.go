@@ -331,6 +331,12 @@ func (l *loader) finishHTTP() error {
 		if u.Method == "" {
 			u.Method = "round_robin"
 		}
+		if u.KeepaliveTimeout == 0 {
+			u.KeepaliveTimeout = 60 * time.Second
+		}
+		if u.KeepaliveRequests == 0 {
+			u.KeepaliveRequests = 1000
+		}
 		if u.Rebalance != nil && (u.Method == "ip_hash" || u.Method == "hash" || u.Sticky != nil) {
 			// Clients would reconnect to the peer they just left.
 			return &conf.Error{File: u.Rebalance.File, Line: u.Rebalance.Line, Msg: "\"websocket_rebalance\" cannot be used with ip_hash, hash or sticky"}
@@ -440,29 +446,30 @@ func checkDefaults(servers []*Server) error {
 
 func defaultLocConf() *LocConf {
 	return &LocConf{
-		ProxyHTTPVersion: "1.0",
-		ConnectTimeout:   60 * time.Second,
-		ReadTimeout:      60 * time.Second,
-		SendTimeout:      60 * time.Second,
-		Buffering:        true,
-		RequestBuffering: true,
-		BufferSize:       4096,
-		Buffers:          [2]int{8, 4096},
-		KeepaliveTimeout: 75 * time.Second,
-		TCPNoDelay:       true,
-		Root:             "html",
-		Index:            []string{"index.html"},
-		ClientMaxBody:    1 << 20,
-		WebSocketFrames:  true,
-		ServerTokens:     true,
-		DefaultType:      "text/plain",
-		NextUpstream:     NextUpstream{Mask: NextError | NextTimeout},
-		LimitReqStatus:   503,
-		LimitReqLog:      LevelError,
-		LimitConnStatus:  503,
-		LimitConnLog:     LevelError,
-		RealIPHeader:     "X-Real-IP",
-		SSL:              SSL{Protocols: []string{"TLSv1.2", "TLSv1.3"}, Ciphers: "HIGH:!aNULL:!MD5", SessionCache: "none", SessionTimeout: 5 * time.Minute, SessionTickets: true},
+		ProxyHTTPVersion:  "1.0",
+		ConnectTimeout:    60 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		SendTimeout:       60 * time.Second,
+		Buffering:         true,
+		RequestBuffering:  true,
+		BufferSize:        4096,
+		Buffers:           [2]int{8, 4096},
+		KeepaliveTimeout:  75 * time.Second,
+		KeepaliveRequests: 1000,
+		TCPNoDelay:        true,
+		Root:              "html",
+		Index:             []string{"index.html"},
+		ClientMaxBody:     1 << 20,
+		WebSocketFrames:   true,
+		ServerTokens:      true,
+		DefaultType:       "text/plain",
+		NextUpstream:      NextUpstream{Mask: NextError | NextTimeout},
+		LimitReqStatus:    503,
+		LimitReqLog:       LevelError,
+		LimitConnStatus:   503,
+		LimitConnLog:      LevelError,
+		RealIPHeader:      "X-Real-IP",
+		SSL:               SSL{Protocols: []string{"TLSv1.2", "TLSv1.3"}, Ciphers: "HIGH:!aNULL:!MD5", SessionCache: "none", SessionTimeout: 5 * time.Minute, SessionTickets: true},
 		Client: ClientLimits{HeaderTimeout: 60 * time.Second, BodyTimeout: 60 * time.Second, HeaderBufferSize: 1024,
 			LargeBuffers: [2]int{4, 8192}, SendTimeout: 60 * time.Second},
 		WS:         WebSocket{PingTimeout: 10 * time.Second, DrainPeriod: 5 * time.Second},
@@ -500,6 +507,7 @@ var mergers = map[string]func(c, p *LocConf){
 	"proxy_buffers":               func(c, p *LocConf) { c.Buffers = p.Buffers },
 	"add_header":                  func(c, p *LocConf) { c.AddHeaders = p.AddHeaders },
 	"keepalive_timeout":           func(c, p *LocConf) { c.KeepaliveTimeout = p.KeepaliveTimeout },
+	"keepalive_requests":          func(c, p *LocConf) { c.KeepaliveRequests = p.KeepaliveRequests },
 	"tcp_nodelay":                 func(c, p *LocConf) { c.TCPNoDelay = p.TCPNoDelay },
 	"root":                        func(c, p *LocConf) { c.Root = p.Root },
 	"index":                       func(c, p *LocConf) { c.Index = p.Index },

@@ -77,7 +77,7 @@ func init() {
 		"tcp_nopush":           {ctx: cHSL, min: 1, max: 1, fn: noop},
 		"tcp_nodelay":          {ctx: cHSL, min: 1, max: 1, fn: flag("tcp_nodelay", func(c *LocConf) *bool { return &c.TCPNoDelay })},
 		"server_tokens":        {ctx: cHSL, min: 1, max: 1, fn: flag("server_tokens", func(c *LocConf) *bool { return &c.ServerTokens })},
-		"keepalive_timeout":    {ctx: cHSL, min: 1, max: 2, fn: dKeepaliveTimeout},
+		"keepalive_timeout":    {ctx: cHSL | cUpstream, min: 1, max: 2, fn: dKeepaliveTimeout},
 		"client_max_body_size": {ctx: cHSL, min: 1, max: 1, fn: dClientMaxBody},
 
 		// server
@@ -113,7 +113,7 @@ func init() {
 		"hash":                        {ctx: cUpstream, min: 1, max: 2, fn: dMethod},
 		"random":                      {ctx: cUpstream, max: 2, fn: dMethod},
 		"keepalive":                   {ctx: cUpstream, min: 1, max: 1, fn: dKeepalive},
-		"keepalive_requests":          {ctx: cHSL | cUpstream, min: 1, max: 1, notYet: "upstreams issue"},
+		"keepalive_requests":          {ctx: cHSL | cUpstream, min: 1, max: 1, fn: dKeepaliveRequests},
 		"zone":                        {ctx: cUpstream, min: 1, max: 2, fn: dZone},
 		"health_check":                {ctx: cUpstream | cLocation, max: -1, fn: dHealthCheck},
 		"sticky":                      {ctx: cUpstream, min: 2, max: -1, fn: dSticky},
@@ -684,6 +684,10 @@ func dKeepaliveTimeout(l *loader, d *conf.Directive, s *scope) error {
 	v, err := ParseDuration(d.Args[0])
 	if err != nil {
 		return conf.Errorf(d, "invalid value \"%s\" in \"keepalive_timeout\" directive", d.Args[0])
+	}
+	if s.kind == cUpstream {
+		s.ups.KeepaliveTimeout = v
+		return nil
 	}
 	s.lc.KeepaliveTimeout = v
 	return s.lc.mark(d, "keepalive_timeout")
@@ -1629,4 +1633,17 @@ func dStatusHandler(l *loader, d *conf.Directive, s *scope) error {
 	s.lc.Status = d.Name
 	s.lc.set["status_handler"] = true
 	return nil
+}
+
+func dKeepaliveRequests(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 1 {
+		return conf.Errorf(d, "invalid value \"%s\" in \"keepalive_requests\" directive", d.Args[0])
+	}
+	if s.kind == cUpstream {
+		s.ups.KeepaliveRequests = n
+		return nil
+	}
+	s.lc.KeepaliveRequests = n
+	return s.lc.mark(d, d.Name)
 }

@@ -69,19 +69,21 @@ type HTTP struct {
 // Upstream is an upstream{} block, or the implicit one-server group that a
 // proxy_pass to a literal address creates.
 type Upstream struct {
-	Name           string
-	Implicit       bool
-	Servers        []UpstreamServer
-	Method         string         // "round_robin", "ip_hash", "hash", "least_conn", "random"
-	HashKey        *vars.Template // hash key
-	HashConsistent bool
-	RandomTwo      bool
-	Health         *HealthCheck // from health_check in the upstream or in a location proxying to it
-	Sticky         *StickyCookie
-	Rebalance      *Rebalance
-	Keepalive      int
-	File           string
-	Line           int
+	Name              string
+	Implicit          bool
+	Servers           []UpstreamServer
+	Method            string         // "round_robin", "ip_hash", "hash", "least_conn", "random"
+	HashKey           *vars.Template // hash key
+	HashConsistent    bool
+	RandomTwo         bool
+	Health            *HealthCheck // from health_check in the upstream or in a location proxying to it
+	Sticky            *StickyCookie
+	Rebalance         *Rebalance
+	Keepalive         int
+	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
+	KeepaliveRequests int           // a backend connection serves at most this many requests
+	File              string
+	Line              int
 }
 
 // HealthCheck is a health_check directive (nginx Plus syntax).
@@ -222,47 +224,48 @@ type ProxyPass struct {
 // to nested location and if{} blocks. After Load, every location's LocConf
 // is complete: nothing is looked up in a parent at request time.
 type LocConf struct {
-	Proxy            *ProxyPass
-	ProxyHTTPVersion string // "1.0" or "1.1"
-	ProxyHeaders     []Header
-	ConnectTimeout   time.Duration
-	ReadTimeout      time.Duration
-	SendTimeout      time.Duration
-	Buffering        bool
-	RequestBuffering bool
-	BufferSize       int
-	Buffers          [2]int // number, size
-	AddHeaders       []Header
-	KeepaliveTimeout time.Duration
-	TCPNoDelay       bool
-	Root             string
-	Index            []string
-	ErrorLogs        []ErrorLog // location-level error_log (e.g. a debug log)
-	ClientMaxBody    int64
-	WebSocketFrames  bool
-	ServerTokens     bool
-	DefaultType      string
-	HealthCheck      *HealthCheck // a location's health_check, moved to its upstream at load
-	NextUpstream     NextUpstream
-	WS               WebSocket
-	SSL              SSL
-	Client           ClientLimits
-	AccessLogs       []AccessLog // empty with AccessLogOff: no access log here
-	AccessLogOff     bool
-	StubStatus       bool
-	Status           string // "metrics", "api" or "dashboard": wsgate's own status handlers
-	LimitReq         []LimitReq
-	LimitReqStatus   int
-	LimitReqLog      Level
-	LimitReqDryRun   bool
-	LimitConn        []LimitConn
-	LimitConnStatus  int
-	LimitConnLog     Level
-	LimitConnDryRun  bool
-	Access           []AccessRule
-	RealIPFrom       []netip.Prefix
-	RealIPHeader     string
-	RealIPRecursive  bool
+	Proxy             *ProxyPass
+	ProxyHTTPVersion  string // "1.0" or "1.1"
+	ProxyHeaders      []Header
+	ConnectTimeout    time.Duration
+	ReadTimeout       time.Duration
+	SendTimeout       time.Duration
+	Buffering         bool
+	RequestBuffering  bool
+	BufferSize        int
+	Buffers           [2]int // number, size
+	AddHeaders        []Header
+	KeepaliveTimeout  time.Duration
+	KeepaliveRequests int // requests one client connection may carry
+	TCPNoDelay        bool
+	Root              string
+	Index             []string
+	ErrorLogs         []ErrorLog // location-level error_log (e.g. a debug log)
+	ClientMaxBody     int64
+	WebSocketFrames   bool
+	ServerTokens      bool
+	DefaultType       string
+	HealthCheck       *HealthCheck // a location's health_check, moved to its upstream at load
+	NextUpstream      NextUpstream
+	WS                WebSocket
+	SSL               SSL
+	Client            ClientLimits
+	AccessLogs        []AccessLog // empty with AccessLogOff: no access log here
+	AccessLogOff      bool
+	StubStatus        bool
+	Status            string // "metrics", "api" or "dashboard": wsgate's own status handlers
+	LimitReq          []LimitReq
+	LimitReqStatus    int
+	LimitReqLog       Level
+	LimitReqDryRun    bool
+	LimitConn         []LimitConn
+	LimitConnStatus   int
+	LimitConnLog      Level
+	LimitConnDryRun   bool
+	Access            []AccessRule
+	RealIPFrom        []netip.Prefix
+	RealIPHeader      string
+	RealIPRecursive   bool
 
 	set map[string]bool // which directives this level wrote, for merging
 }

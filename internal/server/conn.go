@@ -113,7 +113,7 @@ func (c *conn) serve() {
 		c.srv.Stats.Requests.Add(1)
 		c.c.SetReadDeadline(time.Time{})
 		c.srv.Stats.Writing.Add(1)
-		keep := c.handle(rt, req) && c.keepalive(rt) > 0
+		keep := c.handle(rt, req) && c.keepalive(rt) > 0 && c.reqs < c.keepaliveRequests(rt)
 		if !c.hijacked {
 			c.srv.Stats.Writing.Add(-1) // a tunnel stays "writing" until it closes, as in nginx
 		}
@@ -130,6 +130,14 @@ func (c *conn) clientLimits(rt *runtime) config.ClientLimits {
 		return v.def.Loc.Conf.Client
 	}
 	return defaultLocConf.Client
+}
+
+// keepaliveRequests is keepalive_requests of the address's default server.
+func (c *conn) keepaliveRequests(rt *runtime) int {
+	if v := rt.vhostsFor(c.local); v != nil && v.def != nil {
+		return v.def.Loc.Conf.KeepaliveRequests
+	}
+	return 1000
 }
 
 // keepalive is the idle wait between requests: the default server's

@@ -154,12 +154,17 @@ func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Re
 		if sticky != nil {
 			x.setRoute(sticky, route, peer)
 		}
-		if !x.conn.srv.reserve() {
-			peer.Done(false)
-			lastErr = errNoSlot
-			break
+		idle := x.rt.idle[x.lc.Proxy.Upstream]
+		bc, uses := idle.get(peer.Addr())
+		var err error
+		if bc == nil {
+			if !x.conn.srv.reserve() {
+				peer.Done(false)
+				lastErr = errNoSlot
+				break
+			}
+			bc, err = x.dial(peer.Addr())
 		}
-		bc, err := x.dial(peer.Addr())
 		if err != nil {
 			x.conn.srv.release(1)
 			peer.Done(true)
@@ -173,7 +178,7 @@ func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Re
 			continue
 		}
 		tries = append(tries, try{addr: peer.Addr()})
-		out := x.exchangeWith(peer, bc, head, reqBody, body, upgrade, &tries, start)
+		out := x.exchangeWith(peer, bc, uses, head, reqBody, body, upgrade, &tries, start)
 		sent = true
 		switch {
 		case out.held != nil:
@@ -198,7 +203,7 @@ func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Re
 	x.setUpstreamVars(tries, start)
 	if last != nil {
 		defer putReader(last.br)
-		keep := x.relayResponse(last.bc, last.br, last.resp)
+		keep, _ := x.relayResponse(last.bc, last.br, last.resp)
 		last.bc.Close()
 		x.conn.srv.release(1)
 		last.peer.Done(false)
@@ -278,7 +283,30 @@ func capitalize(s string) string {
 
 // exchangeWith sends the request to a connected peer and relays the answer,
 // or hands back a failure or a held answer for the next peer to replace.
-func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byte, reqBody io.Reader, body proxy.Body, upgrade bool, tries *[]try, start time.Time) outcome {
+func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, uses int, head []byte, reqBody io.Reader, body proxy.Body, upgrade bool, tries *[]try, start time.Time) outcome {
+	var reqHead []byte // the head already written on a reused connection
+	if uses > 0 {
+		// A kept-alive connection the peer may have closed meanwhile: if
+		// the request cannot even start on it, start again on a fresh one.
+		bc.SetWriteDeadline(time.Now().Add(x.lc.SendTimeout))
+		if _, err := bc.Write(head); err != nil && stale(err) {
+			bc.Close()
+			nc, derr := x.dial(peer.Addr())
+			if derr != nil {
+				x.conn.srv.release(1)
+				peer.Done(true)
+				return outcome{err: derr}
+			}
+			bc, uses = nc, 0
+		} else if err != nil {
+			bc.Close()
+			x.conn.srv.release(1)
+			peer.Done(true)
+			return outcome{err: err}
+		} else {
+			reqHead, head = head, nil // already sent
+		}
+	}
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(bc)
 	owned := true // bc, br and the peer slot are released here unless handed on
@@ -294,7 +322,7 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 	defer fail(false)
 	nu := x.lc.NextUpstream
 	bc.SetWriteDeadline(time.Now().Add(x.lc.SendTimeout))
-	if _, err := bc.Write(head); err != nil {
+	if _, err := bc.Write(head); len(head) > 0 && err != nil {
 		fail(true)
 		x.upstreamError(err, "while sending request to upstream", peer)
 		return outcome{err: err}
@@ -311,6 +339,27 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 	bc.SetWriteDeadline(time.Time{})
 	bc.SetReadDeadline(time.Now().Add(x.lc.ReadTimeout))
 	resp, err := http1.ReadResponse(br, x.req.Method, x.lc.BufferSize)
+	if err != nil && reqHead != nil && stale(err) && body.Length <= 0 && !body.Chunked {
+		// The peer closed the kept-alive connection as the request went
+		// out: send it again on a fresh connection, once.
+		bc.Close()
+		nc, derr := x.dial(peer.Addr())
+		if derr != nil {
+			owned = false
+			x.conn.srv.release(1)
+			putReader(br)
+			peer.Done(true)
+			return outcome{err: derr}
+		}
+		bc, uses = nc, 0
+		br.Reset(bc)
+		bc.SetWriteDeadline(time.Now().Add(x.lc.SendTimeout))
+		if _, err = bc.Write(reqHead); err == nil {
+			bc.SetReadDeadline(time.Now().Add(x.lc.ReadTimeout))
+			resp, err = http1.ReadResponse(br, x.req.Method, x.lc.BufferSize)
+		}
+		head = reqHead
+	}
 	for err == nil && resp.Status >= 100 && resp.Status < 200 && resp.Status != 101 {
 		resp, err = http1.ReadResponse(br, x.req.Method, x.lc.BufferSize) // 100 Continue and friends are not relayed
 	}
@@ -361,10 +410,30 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, head []byt
 	}
 	bc.SetReadDeadline(time.Time{})
 	x.setUpstreamVars(*tries, start)
-	keep := x.relayResponse(bc, br, resp)
-	// The backend connection is not reused: nginx closes it too unless an
-	// upstream keepalive pool is configured.
+	keep, drained := x.relayResponse(bc, br, resp)
+	// With `keepalive`, a connection whose request asked to keep it and
+	// whose response was read to its end goes back to the cache.
+	if idle := x.rt.idle[x.lc.Proxy.Upstream]; idle != nil && drained && !resp.Close && !resp.CloseDelimited &&
+		x.lc.ProxyHTTPVersion == "1.1" && !asksClose(head) && !asksClose(reqHead) && br.Buffered() == 0 {
+		bc.SetDeadline(time.Time{})
+		if idle.put(peer.Addr(), bc, uses+1) {
+			owned = false
+			peer.Done(false)
+			putReader(br)
+		}
+	}
 	return outcome{keep: keep}
+}
+
+// asksClose reports whether a request head sent "Connection: close".
+func asksClose(head []byte) bool {
+	for _, line := range strings.Split(string(head), "\r\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "Connection") && strings.Contains(strings.ToLower(v), "close") {
+			return true
+		}
+	}
+	return false
 }
 
 func (x *exchange) upstreamError(err error, what string, peer *upstream.Peer) {
@@ -402,8 +471,9 @@ func (x *exchange) setUpstreamVars(tries []try, start time.Time) {
 	x.vc.UpstreamRespTime = vars.Seconds(time.Since(start))
 }
 
-// relayResponse streams a plain response to the client.
-func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Response) bool {
+// relayResponse streams a plain response to the client; drained reports
+// that the backend's response was read to its end.
+func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Response) (keep, drained bool) {
 	hdr := proxy.ResponseHeader(resp.Header, false)
 	noBody := x.req.Method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
 	length, chunked := int64(-1), false
@@ -426,7 +496,7 @@ func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Resp
 	if noBody {
 		err := bw.Flush()
 		x.done()
-		return err == nil && !x.close
+		return err == nil && !x.close, true
 	}
 	src := resp.Body(br)
 	src = &deadlineReader{r: src, c: bc, d: x.lc.ReadTimeout}
@@ -449,11 +519,12 @@ func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Resp
 	if cw != nil && err == nil {
 		err = cw.Close()
 	}
+	drained = err == nil
 	if ferr := bw.Flush(); ferr != nil {
 		err = ferr
 	}
 	x.done()
-	return err == nil && !x.close
+	return err == nil && !x.close, drained
 }
 
 // deadlineReader re-arms proxy_read_timeout before each read, as nginx's
@@ -524,9 +595,16 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	var t *tunnel.Tunnel
 	ready := make(chan struct{})
 	cfg := tunnel.Config{
-		Frames:      isWS && lc.WebSocketFrames,
-		IdleTimeout: lc.ReadTimeout,
-		SendTimeout: lc.SendTimeout,
+		Frames:           isWS && lc.WebSocketFrames,
+		IdleTimeout:      lc.ReadTimeout,
+		SendTimeout:      lc.SendTimeout,
+		PingInterval:     lc.WS.PingInterval,
+		PingTimeout:      lc.WS.PingTimeout,
+		MaxFrameSize:     lc.WS.MaxFrameSize,
+		MaxMessageSize:   lc.WS.MaxMessageSize,
+		MessageRate:      lc.WS.MessageRate,
+		MessageBurst:     lc.WS.MessageBurst,
+		RateLimitBackend: lc.WS.RateBoth,
 		OnClose: func(r tunnel.Result) {
 			<-ready
 			srv.release(2)
@@ -544,6 +622,11 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 			vc.End = r.End
 			vc.UpstreamRespTime = vars.Seconds(r.End.Sub(start))
 			srv.metrics.TunnelClosed(upsName, peer.Addr(), r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
+			srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
+			vc.WS = vars.WSSession{MessagesIn: r.MessagesFromClient, MessagesOut: r.MessagesFromBackend, CloseCode: r.CloseCode, ClosedBy: r.ClosedBy.String(), Closed: true}
+			if r.Err != nil && log.Enabled(errlog.Info) {
+				log.Printf(errlog.Info, id, "WebSocket closed by wsgate: %v (%s side), client: %s, upstream: \"%s\"", r.Err, r.DeadSide, vc.Remote.Addr(), peer.Addr())
+			}
 			logAccess(rt, lc, vc)
 			ctxPool.Put(vc)
 			srv.removeTunnel(t)

@@ -25,6 +25,7 @@ type runtime struct {
 	// proxyProto says which bound addresses expect a PROXY header.
 	proxyProto map[netip.AddrPort]bool
 	accessLogs map[*config.LocConf][]*accesslog.Log
+	idle       map[*config.Upstream]*idlePool // upstream keepalive caches
 	tlsServers map[*config.Server]*tlsconf.Config
 	tlsBinds   map[netip.AddrPort]*tls.Config
 }
@@ -32,7 +33,7 @@ type runtime struct {
 // buildRuntime prepares a snapshot without touching the running one; prev
 // (may be nil) lends its upstream state so peer health and counts survive
 // a reload.
-func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger, lb *limit.Build, files *accesslog.Files) (*runtime, error) {
+func buildRuntime(srv *Server, cfg *config.Config, prev *runtime, log *errlog.Logger, lb *limit.Build, files *accesslog.Files) (*runtime, error) {
 	rt := &runtime{
 		cfg:     cfg,
 		vhosts:  map[netip.AddrPort]*vhosts{},
@@ -135,6 +136,12 @@ func buildRuntime(cfg *config.Config, prev *runtime, log *errlog.Logger, lb *lim
 		rt.close()
 		return nil, walkErr
 	}
+	rt.idle = map[*config.Upstream]*idlePool{}
+	for cu := range rt.pools {
+		if cu.Keepalive > 0 {
+			rt.idle[cu] = &idlePool{srv: srv, max: cu.Keepalive, timeout: cu.KeepaliveTimeout, requests: cu.KeepaliveRequests}
+		}
+	}
 	if err := rt.buildTLS(log); err != nil {
 		rt.close()
 		return nil, err
@@ -192,6 +199,9 @@ func (rt *runtime) vhostsFor(local netip.AddrPort) *vhosts {
 // close releases what this snapshot owns alone (health checkers of pools
 // that the next snapshot did not take over, location logs).
 func (rt *runtime) close() {
+	for _, p := range rt.idle {
+		p.close()
+	}
 	for _, l := range rt.locLogs {
 		l.Close()
 	}

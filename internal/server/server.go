@@ -105,7 +105,7 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 	}
 	prev := s.rt.Load()
 	lb := s.limits.Begin()
-	rt, err := buildRuntime(cfg, prev, log, lb, &s.files)
+	rt, err := buildRuntime(s, cfg, prev, log, lb, &s.files)
 	if err != nil {
 		s.files.Abort()
 		return err

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1007,4 +1010,56 @@ http {
 		b, _ := os.ReadFile(filepath.Join(g.dir, "tries.log"))
 		return strings.Contains(string(b), want)
 	})
+}
+
+// TestUpstreamKeepalive: with `keepalive`, HTTP/1.1 and Connection "",
+// plain requests reuse backend connections; a backend that closes an idle
+// connection costs no failed request.
+func TestUpstreamKeepalive(t *testing.T) {
+	var conns atomic.Int64
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok")
+	}))
+	be.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	be.Start()
+	t.Cleanup(be.Close)
+	beAddr := be.Listener.Addr().String()
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(`
+http {
+    upstream pool { server %s; keepalive 4; keepalive_timeout 30s; keepalive_requests 50; }
+    server {
+        listen 127.0.0.1:%d;
+        location / {
+            proxy_pass http://pool;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}`, beAddr, port))
+	get := newGetter("127.0.0.1")
+	for i := 0; i < 40; i++ {
+		if st, _, _ := get.get(t, fmt.Sprintf("http://127.0.0.1:%d/k%d", port, i)); st != 200 {
+			t.Fatalf("request %d: %d", i, st)
+		}
+	}
+	if n := conns.Load(); n > 2 {
+		t.Errorf("40 sequential requests opened %d backend connections, want them reused", n)
+	}
+	// The backend drops its idle connections: the next request still works.
+	be.CloseClientConnections()
+	if st, _, _ := get.get(t, fmt.Sprintf("http://127.0.0.1:%d/after", port)); st != 200 {
+		t.Fatalf("after the backend closed idle connections: %d", st)
+	}
+	// keepalive_requests 50: after 50 uses a connection is replaced.
+	for i := 0; i < 60; i++ {
+		get.get(t, fmt.Sprintf("http://127.0.0.1:%d/r%d", port, i))
+	}
+	if n := conns.Load(); n < 3 {
+		t.Errorf("keepalive_requests 50 never replaced a connection (%d opened)", n)
+	}
 }
