@@ -158,20 +158,20 @@ func init() {
 		"http2":                       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
 		"http3":                       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
 		"quic_retry":                  {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
-		"websocket_ping_interval":     {ctx: cHSL, min: 1, max: 1, fn: wsDuration},
-		"websocket_ping_timeout":      {ctx: cHSL, min: 1, max: 1, fn: wsDuration},
+		"websocket_ping_interval":     {ctx: cHSL, min: 1, max: 1, fn: duration("websocket_ping_interval", func(c *LocConf) *durationField { return &c.WS.PingInterval })},
+		"websocket_ping_timeout":      {ctx: cHSL, min: 1, max: 1, fn: duration("websocket_ping_timeout", func(c *LocConf) *durationField { return &c.WS.PingTimeout })},
 		"websocket_max_frame_size":    {ctx: cHSL, min: 1, max: 1, fn: wsSize},
 		"websocket_max_message_size":  {ctx: cHSL, min: 1, max: 1, fn: wsSize},
 		"websocket_message_rate":      {ctx: cHSL, min: 1, max: 3, fn: dMessageRate},
 		"websocket_allowed_origins":   {ctx: cHSL, min: 1, max: -1, fn: dOrigins},
 		"websocket_subprotocols":      {ctx: cHSL, min: 1, max: -1, fn: dSubprotocols},
-		"websocket_drain_period":      {ctx: cHSL, min: 1, max: 1, fn: wsDuration},
+		"websocket_drain_period":      {ctx: cHSL, min: 1, max: 1, fn: duration("websocket_drain_period", func(c *LocConf) *durationField { return &c.WS.DrainPeriod })},
 		"websocket_rebalance":         {ctx: cUpstream, max: 2, fn: dRebalance},
-		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, fn: dClientDuration},
-		"client_body_timeout":         {ctx: cHSL, min: 1, max: 1, fn: dClientDuration},
+		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, fn: duration("client_header_timeout", func(c *LocConf) *durationField { return &c.Client.HeaderTimeout })},
+		"client_body_timeout":         {ctx: cHSL, min: 1, max: 1, fn: duration("client_body_timeout", func(c *LocConf) *durationField { return &c.Client.BodyTimeout })},
 		"client_header_buffer_size":   {ctx: cHTTP | cServer, min: 1, max: 1, fn: dClientHeaderBuffer},
 		"large_client_header_buffers": {ctx: cHTTP | cServer, min: 2, max: 2, fn: dLargeBuffers},
-		"send_timeout":                {ctx: cHSL, min: 1, max: 1, fn: dClientDuration},
+		"send_timeout":                {ctx: cHSL, min: 1, max: 1, fn: duration("send_timeout", func(c *LocConf) *durationField { return &c.Client.SendTimeout })},
 		"reset_timedout_connection":   {ctx: cHSL, min: 1, max: 1, fn: dResetTimedOut},
 	}
 }
@@ -1384,22 +1384,6 @@ func dStubStatus(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, "stub_status")
 }
 
-func wsDuration(l *loader, d *conf.Directive, s *scope) error {
-	v, err := ParseDuration(d.Args[0])
-	if err != nil {
-		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
-	}
-	switch d.Name {
-	case "websocket_ping_interval":
-		s.lc.WS.PingInterval = v
-	case "websocket_ping_timeout":
-		s.lc.WS.PingTimeout = v
-	case "websocket_drain_period":
-		s.lc.WS.DrainPeriod = v
-	}
-	return s.lc.mark(d, d.Name)
-}
-
 func wsSize(l *loader, d *conf.Directive, s *scope) error {
 	v, err := ParseSize(d.Args[0])
 	if err != nil || v == 0 {
@@ -1474,22 +1458,6 @@ func dSubprotocols(l *loader, d *conf.Directive, s *scope) error {
 		}
 	}
 	s.lc.WS.Subprotocols = append([]string(nil), d.Args...)
-	return s.lc.mark(d, d.Name)
-}
-
-func dClientDuration(l *loader, d *conf.Directive, s *scope) error {
-	v, err := ParseDuration(d.Args[0])
-	if err != nil {
-		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
-	}
-	switch d.Name {
-	case "client_header_timeout":
-		s.lc.Client.HeaderTimeout = v
-	case "client_body_timeout":
-		s.lc.Client.BodyTimeout = v
-	case "send_timeout":
-		s.lc.Client.SendTimeout = v
-	}
 	return s.lc.mark(d, d.Name)
 }
 

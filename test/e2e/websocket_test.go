@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -238,4 +239,78 @@ func TestSlowloris(t *testing.T) {
 			t.Errorf("slow client %d held for %v", i, d)
 		}
 	}
+}
+
+// TestMessageLimits: an oversized message gets close 1009 and never reaches
+// the backend; a flood beyond websocket_message_rate gets 1008; the
+// session variables record what happened.
+func TestMessageLimits(t *testing.T) {
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	conf := fmt.Sprintf(wsConf, port, be.addr, `websocket_max_message_size 1k; websocket_message_rate 20/s burst=5;`, be.addr)
+	conf = strings.Replace(conf, "access_log off;", `log_format ws '$websocket_messages_in $websocket_messages_out $websocket_close_code $websocket_closed_by';
+    access_log {{DIR}}/ws.log ws;`, 1)
+	g := startGate(t, conf)
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+
+	c, _ := dial(t, url, nil)
+	echo(t, c, "small")
+	c.WriteMessage(websocket.BinaryMessage, make([]byte, 2048))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Errorf("oversized message: %v, want close 1009", err)
+	}
+
+	c2, _ := dial(t, url, nil)
+	var err error
+	for i := 0; i < 50 && err == nil; i++ {
+		c2.SetWriteDeadline(time.Now().Add(time.Second))
+		err = c2.WriteMessage(websocket.TextMessage, []byte("flood"))
+	}
+	// The 1008 may already sit in the socket when a write fails: read it.
+	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err = c2.ReadMessage(); err != nil {
+			break
+		}
+	}
+	if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+		t.Errorf("flood: %v, want close 1008", err)
+	}
+	waitFor(t, 5*time.Second, "both sessions logged", func() bool {
+		return strings.Count(readFile(g.dir+"/ws.log"), "\n") >= 2
+	})
+	log := readFile(g.dir + "/ws.log")
+	if !strings.Contains(log, "1 1 1009 proxy") || !strings.Contains(log, "1008 proxy") {
+		t.Errorf("session variables:\n%s", log)
+	}
+}
+
+// TestPingKeepsLiveClients: with pings on, an idle client that answers
+// them and a client that keeps sending both stay open over several ping
+// intervals.
+func TestPingKeepsLiveClients(t *testing.T) {
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(wsConf, port, be.addr, "websocket_ping_interval 100ms; websocket_ping_timeout 200ms; proxy_read_timeout 400ms;", be.addr))
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	idle, _ := dial(t, url, nil)
+	busy, _ := dial(t, url, nil)
+	// gorilla answers pings while a read is pending.
+	go func() {
+		idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+		idle.ReadMessage()
+	}()
+	for i := 0; i < 15; i++ {
+		echo(t, busy, fmt.Sprintf("m%d", i))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if be.open.Load() != 2 {
+		t.Errorf("%d tunnels open after 1.5s of pings, want 2", be.open.Load())
+	}
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
 }
