@@ -12,6 +12,7 @@ import (
 // and are never cached.
 var volatile = map[string]bool{
 	"limit_req_status": true, "limit_conn_status": true,
+	"websocket_messages_in": true, "websocket_messages_out": true, "websocket_close_code": true, "websocket_closed_by": true,
 	"connections_active": true, "connections_reading": true, "connections_writing": true, "connections_waiting": true,
 	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
 	"request_time": true, "body_bytes_sent": true, "bytes_sent": true,
@@ -107,10 +108,23 @@ var builtins = map[string]func(*Ctx) string{
 		}
 		return portString(c.Remote.Port())
 	},
-	"proxy_protocol_addr":    func(c *Ctx) string { return addrString(c.ProxyProtocol) },
-	"proxy_protocol_port":    func(c *Ctx) string { return portString(c.ProxyProtocol.Port()) },
-	"limit_req_status":       func(c *Ctx) string { return c.LimitReqStatus },
-	"ssl_protocol":           func(c *Ctx) string { return c.SSLProtocol },
+	"proxy_protocol_addr": func(c *Ctx) string { return addrString(c.ProxyProtocol) },
+	"proxy_protocol_port": func(c *Ctx) string { return portString(c.ProxyProtocol.Port()) },
+	"limit_req_status":    func(c *Ctx) string { return c.LimitReqStatus },
+	"ssl_protocol":        func(c *Ctx) string { return c.SSLProtocol },
+	"websocket_messages_in": func(c *Ctx) string {
+		return strconv.FormatInt(c.WS.MessagesIn, 10)
+	},
+	"websocket_messages_out": func(c *Ctx) string {
+		return strconv.FormatInt(c.WS.MessagesOut, 10)
+	},
+	"websocket_close_code": func(c *Ctx) string {
+		if c.WS.CloseCode == 0 {
+			return ""
+		}
+		return strconv.Itoa(int(c.WS.CloseCode))
+	},
+	"websocket_closed_by":    func(c *Ctx) string { return c.WS.ClosedBy },
 	"ssl_cipher":             func(c *Ctx) string { return c.SSLCipher },
 	"ssl_server_name":        func(c *Ctx) string { return c.SSLServerName },
 	"connections_active":     func(c *Ctx) string { return connCount(c, 0) },

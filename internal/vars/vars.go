@@ -46,6 +46,7 @@ type Ctx struct {
 	RealRemote       netip.AddrPort // $realip_remote_addr: the peer before realip replaced Remote
 	ProxyProtocol    netip.AddrPort // $proxy_protocol_addr/port, from a PROXY protocol header
 	Stats            ConnStats      // stub_status counters, for $connections_*
+	WS               WSSession      // a WebSocket session, filled when its tunnel closes
 	SSLProtocol      string         // "TLSv1.3"
 	SSLCipher        string
 	SSLServerName    string
@@ -367,4 +368,13 @@ func (c *Ctx) SetRemote(ap netip.AddrPort) {
 			c.have[i] = false
 		}
 	}
+}
+
+// WSSession is what a closed tunnel reports for the $websocket_*
+// variables.
+type WSSession struct {
+	MessagesIn, MessagesOut int64 // from the client, to the client
+	CloseCode               uint16
+	ClosedBy                string // "client", "backend", "proxy"
+	Closed                  bool
 }
