@@ -101,6 +101,10 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 		return sendSignal(cfg, o.signal, stderr)
 	}
 	if o.test || o.dump {
+		if err := server.Check(cfg, errlog.Stderr()); err != nil {
+			fmt.Fprintf(stderr, "wsgate: [emerg] %v\nwsgate: configuration file %s test failed\n", err, configName(o))
+			return 1
+		}
 		if o.dump {
 			dump(cfg, demo != nil, stdout)
 		}

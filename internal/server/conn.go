@@ -38,8 +38,12 @@ type conn struct {
 	reqs      int
 	proxyAddr netip.AddrPort // from a PROXY protocol header, when the listener asks for one
 	bind      netip.AddrPort // the listening address that accepted c
-	remote    netip.AddrPort
-	local     netip.AddrPort
+	// sendTimeout is the send_timeout of the response being written: the
+	// deadline is re-armed before every write, as nginx's timer between
+	// two successive writes.
+	sendTimeout time.Duration
+	remote      netip.AddrPort
+	local       netip.AddrPort
 }
 
 var (
@@ -66,7 +70,7 @@ func (c *conn) serve() {
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(c.c)
 	c.bw = writerPool.Get().(*bufio.Writer)
-	c.bw.Reset(c.c)
+	c.bw.Reset(sendWriter{c})
 
 	if rt := c.srv.rt.Load(); rt.proxyProto[c.bind] {
 		c.c.SetReadDeadline(time.Now().Add(c.clientLimits(rt).HeaderTimeout))
@@ -238,7 +242,7 @@ type exchange struct {
 // handle runs one request through nginx's phases. It reports whether the
 // connection may serve another request.
 func (c *conn) handle(rt *runtime, req *http1.Request) bool {
-	x := &exchange{conn: c, rt: rt, req: req, close: req.Close}
+	x := &exchange{conn: c, rt: rt, req: req, close: req.Close || c.keepalive(rt) <= 0 || c.reqs >= c.keepaliveRequests(rt)}
 	vc := ctxPool.Get().(*vars.Ctx)
 	defer func() {
 		if !c.hijacked {
@@ -279,12 +283,13 @@ func (c *conn) handle(rt *runtime, req *http1.Request) bool {
 		x.log.Printf(errlog.Debug, c.id, "using configuration \"%s%s%s\", client: %s, request: \"%s\"", loc.Modifier, spaceIf(loc.Modifier), loc.Path, c.remote.Addr(), requestLine(vc))
 	}
 	x.realIP()
+	x.stopRewrite = false // `break` ends one level's instructions, not the next level's
 	if done, keep := x.rewrite(loc); done {
 		return keep
 	}
 	// Preaccess and access: a refused handshake never costs a backend
 	// connection.
-	for _, phase := range [...]func() (bool, bool){x.preaccess, x.access, x.checkWebSocket} {
+	for _, phase := range [...]func() (bool, bool){x.preaccess, x.access, x.checkOrigin, x.checkWebSocket} {
 		if ok, keep := phase(); !ok {
 			limit.ReleaseAll(x.leases)
 			if x.isUpgrade() {
@@ -467,4 +472,14 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // isUpgrade reports whether the request asks for a WebSocket.
 func (x *exchange) isUpgrade() bool {
 	return strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket")
+}
+
+// sendWriter arms send_timeout before each write to the client.
+type sendWriter struct{ c *conn }
+
+func (w sendWriter) Write(p []byte) (int, error) {
+	if d := w.c.sendTimeout; d > 0 {
+		w.c.c.SetWriteDeadline(time.Now().Add(d))
+	}
+	return w.c.c.Write(p)
 }

@@ -133,8 +133,9 @@ func (x *exchange) preaccess() (ok bool, keep bool) {
 				return false, x.errorPage(lc.LimitReqStatus)
 			}
 		case limit.ReqDelayed:
-			if x.log.Enabled(errlog.Level(lc.LimitReqLog) + 1) {
-				x.log.Printf(errlog.Level(lc.LimitReqLog)+1, x.conn.id, "delaying request, excess: %d.%03d, by zone \"%s\", client: %s", d.Excess/1000, d.Excess%1000, d.Zone.Name(), x.vc.Remote.Addr())
+			// nginx logs delays one level below refusals.
+			if lvl := max(errlog.Level(lc.LimitReqLog)-1, errlog.Debug); x.log.Enabled(lvl) {
+				x.log.Printf(lvl, x.conn.id, "delaying request, excess: %d.%03d, by zone \"%s\", client: %s", d.Excess/1000, d.Excess%1000, d.Zone.Name(), x.vc.Remote.Addr())
 			}
 			time.Sleep(d.Delay)
 		}

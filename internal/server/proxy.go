@@ -489,7 +489,6 @@ func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Resp
 		chunked = true
 	}
 	h := x.head(resp.Status, hdr, length, chunked)
-	x.armSend()
 	bw := x.conn.bw
 	bw.Write(h)
 	x.sent += int64(len(h))
@@ -507,7 +506,7 @@ func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Resp
 		dst = cw
 	}
 	if !x.lc.Buffering {
-		dst = &flushWriter{w: dst, bw: bw, x: x}
+		dst = &flushWriter{w: dst, bw: bw}
 	}
 	n, err := io.Copy(dst, src)
 	x.bodySent += n
@@ -546,13 +545,9 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 type flushWriter struct {
 	w  io.Writer
 	bw *bufio.Writer
-	x  *exchange
 }
 
 func (f *flushWriter) Write(p []byte) (int, error) {
-	if f.x != nil {
-		f.x.armSend()
-	}
 	n, err := f.w.Write(p)
 	if err == nil {
 		err = f.bw.Flush()
@@ -654,7 +649,7 @@ func (x *exchange) hashKey() []byte {
 	cu := x.lc.Proxy.Upstream
 	switch cu.Method {
 	case "ip_hash":
-		return x.conn.remote.Addr().Unmap().AsSlice()
+		return x.vc.Remote.Addr().Unmap().AsSlice() // the address realip settled on
 	case "hash":
 		return []byte(cu.HashKey.Eval(x.vc))
 	}

@@ -70,6 +70,10 @@ const http1TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool) []byte {
 	x.status = status
 	x.vc.Status = status
+	x.vc.RespHeader = hdr
+	if x.lc != nil {
+		x.conn.sendTimeout = x.lc.Client.SendTimeout
+	}
 	b := make([]byte, 0, 512)
 	b = http1.AppendStatusLine(b, status, "")
 	if x.lc == nil || x.lc.ServerTokens {
@@ -164,7 +168,6 @@ func (x *exchange) respond(status int, hdr http1.Header, body string) bool {
 
 // finish writes head and body, logs the request and reports keep-alive.
 func (x *exchange) finish(head []byte, body string) bool {
-	x.armSend()
 	bw := x.conn.bw
 	bw.Write(head)
 	bw.WriteString(body)
@@ -308,7 +311,7 @@ func (x *exchange) static() bool {
 		if os.IsPermission(err) {
 			return x.errorPage(403)
 		}
-		x.log.Printf(3, x.conn.id, "open() \"%s\" failed (2: No such file or directory), client: %s, server: %s, request: \"%s\"", p, x.conn.remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+		x.log.Printf(errlog.Error, x.conn.id, "open() \"%s\" failed (2: No such file or directory), client: %s, server: %s, request: \"%s\"", p, x.conn.remote.Addr(), x.vc.ServerName, requestLine(x.vc))
 		return x.errorPage(404)
 	}
 	f, err := os.Open(p)
@@ -339,13 +342,6 @@ func (x *exchange) static() bool {
 }
 
 func httpField(name, value string) http1.Field { return http1.Field{Name: name, Value: value} }
-
-// armSend applies send_timeout to what is written next to the client.
-func (x *exchange) armSend() {
-	if d := x.lc.Client.SendTimeout; d > 0 {
-		x.conn.c.SetWriteDeadline(time.Now().Add(d))
-	}
-}
 
 // statusHandler answers metrics, api and dashboard locations.
 func (x *exchange) statusHandler() bool {

@@ -146,7 +146,10 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 	n := int64(cfg.WorkerConnections) * int64(max(cfg.WorkerProcesses, 1))
 	var rl unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && int64(rl.Cur) < n+32 {
-		log.Printf(errlog.Warn, 0, "%d worker_connections exceed open file resource limit: %d", n, rl.Cur)
+		// A connection wsgate cannot open a descriptor for would fail
+		// anyway: cap the limit so it fails cleanly, at accept.
+		log.Printf(errlog.Warn, 0, "%d worker_connections exceed open file resource limit: %d, using %d", n, rl.Cur, int64(rl.Cur)-32)
+		n = max(int64(rl.Cur)-32, 1)
 	}
 	s.limit.Store(n)
 	s.log.Store(log)
@@ -468,4 +471,22 @@ func upstreamSnapshot(name string, p *upstream.Upstream) status.Upstream {
 		u.Peers = append(u.Peers, peer.State())
 	}
 	return u
+}
+
+// Check builds cfg's runtime without binding anything, so that `wsgate -t`
+// reports what only a start would find (unreadable certificates, log files
+// that cannot be opened, a zone whose key changed), as nginx's -t does.
+func Check(cfg *config.Config, log *errlog.Logger) error {
+	s := &Server{limits: limit.NewRegistry(nil), stop: make(chan struct{})}
+	s.log.Store(log)
+	rt, err := buildRuntime(s, cfg, nil, log, s.limits.Begin(), &s.files)
+	s.files.Abort()
+	if err != nil {
+		return err
+	}
+	rt.close()
+	for _, p := range rt.pools {
+		p.Close()
+	}
+	return nil
 }

@@ -13,9 +13,34 @@ import (
 	"github.com/wsgate/wsgate/internal/wsframe"
 )
 
+// checkOrigin applies websocket_allowed_origins and
+// websocket_subprotocols (the access phase, after allow/deny).
+func (x *exchange) checkOrigin() (ok, keep bool) {
+	req := x.req
+	if !x.isUpgrade() || x.lc.Proxy == nil {
+		return true, false
+	}
+	ws := x.lc.WS
+	if len(ws.Origins) > 0 {
+		origin, has := req.Header.Get("Origin"), req.Header.Has("Origin")
+		// A client that sends no Origin is not a browser, and cross-site
+		// WebSocket hijacking needs a browser: it is let through.
+		if has && !originAllowed(ws.Origins, origin) {
+			x.log.Printf(errlog.Error, x.conn.id, "WebSocket origin \"%s\" is not allowed, client: %s, server: %s, request: \"%s\"", origin, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+			return false, x.errorPage(403)
+		}
+	}
+	if len(ws.Subprotocols) > 0 && req.Header.Has("Sec-WebSocket-Protocol") {
+		if !subprotocolAllowed(ws.Subprotocols, req.Header.Join("Sec-WebSocket-Protocol", ",")) {
+			x.log.Printf(errlog.Error, x.conn.id, "no allowed WebSocket subprotocol in \"%s\", client: %s", req.Header.Join("Sec-WebSocket-Protocol", ","), x.vc.Remote.Addr())
+			return false, x.errorPage(403)
+		}
+	}
+	return true, false
+}
+
 // checkWebSocket validates a WebSocket handshake before any backend is
-// contacted (the end of the access phase): RFC 6455's required headers,
-// then websocket_allowed_origins and websocket_subprotocols.
+// contacted (the end of the access phase): RFC 6455's required headers.
 func (x *exchange) checkWebSocket() (ok, keep bool) {
 	req := x.req
 	if !strings.EqualFold(req.Header.Get("Upgrade"), "websocket") || x.lc.Proxy == nil {
@@ -44,22 +69,6 @@ func (x *exchange) checkWebSocket() (ok, keep bool) {
 		x.log.Printf(errlog.Info, x.conn.id, "unsupported WebSocket version \"%s\", client: %s", v, x.vc.Remote.Addr())
 		x.extra = append(x.extra, httpField("Sec-WebSocket-Version", "13"))
 		return false, x.errorPage(426)
-	}
-	ws := x.lc.WS
-	if len(ws.Origins) > 0 {
-		origin, has := req.Header.Get("Origin"), req.Header.Has("Origin")
-		// A client that sends no Origin is not a browser, and cross-site
-		// WebSocket hijacking needs a browser: it is let through.
-		if has && !originAllowed(ws.Origins, origin) {
-			x.log.Printf(errlog.Error, x.conn.id, "WebSocket origin \"%s\" is not allowed, client: %s, server: %s, request: \"%s\"", origin, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc))
-			return false, x.errorPage(403)
-		}
-	}
-	if len(ws.Subprotocols) > 0 && req.Header.Has("Sec-WebSocket-Protocol") {
-		if !subprotocolAllowed(ws.Subprotocols, req.Header.Join("Sec-WebSocket-Protocol", ",")) {
-			x.log.Printf(errlog.Error, x.conn.id, "no allowed WebSocket subprotocol in \"%s\", client: %s", req.Header.Join("Sec-WebSocket-Protocol", ","), x.vc.Remote.Addr())
-			return false, x.errorPage(403)
-		}
 	}
 	return true, false
 }

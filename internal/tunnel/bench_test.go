@@ -15,15 +15,15 @@ import (
 
 func benchRelay(b *testing.B, size int) {
 	benchDirect(b, size)
-	for _, frames := range []bool{true, false} {
-		name := "frames"
-		if !frames {
-			name = "pipe"
+	for _, mode := range []string{"frames", "pipe", "features"} {
+		cfg := Config{Frames: mode != "pipe", CloseGrace: 100 * time.Millisecond}
+		if mode == "features" {
+			cfg = benchFeatures
 		}
-		b.Run(name, func(b *testing.B) {
+		b.Run(mode, func(b *testing.B) {
 			cli, cliLeg := tcpPair(b)
 			beLeg, be := tcpPair(b)
-			tun := Start(cliLeg, beLeg, nil, nil, Config{Frames: frames, CloseGrace: 100 * time.Millisecond})
+			tun := Start(cliLeg, beLeg, nil, nil, cfg)
 			echoed := make(chan struct{})
 			go func() {
 				defer close(echoed)
@@ -42,12 +42,28 @@ func benchRelay(b *testing.B, size int) {
 				}
 			}
 			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "round-trips/s")
 			cli.Close()
 			be.Close()
 			tun.Shutdown(CodeGoingAway, "")
 			<-echoed
 		})
 	}
+}
+
+// benchFeatures turns on everything WebSocket-aware at limits a benchmark
+// never reaches (pings every 30 s, as websocket_ping_interval would).
+var benchFeatures = Config{
+	Frames:           true,
+	CloseGrace:       100 * time.Millisecond,
+	IdleTimeout:      time.Hour,
+	PingInterval:     30 * time.Second,
+	PingTimeout:      10 * time.Second,
+	MaxFrameSize:     1 << 20,
+	MaxMessageSize:   1 << 20,
+	MessageRate:      1e6,
+	MessageBurst:     1000,
+	RateLimitBackend: true,
 }
 
 // benchDirect is the reference: the same echo without a tunnel.
@@ -83,9 +99,21 @@ func BenchmarkRelay64KiB(b *testing.B) { benchRelay(b, 64<<10) }
 // the process in a server's steady state: the runtime sizes new goroutine
 // stacks from the average stack in use, which idle tunnels dominate there.
 func BenchmarkIdleTunnel(b *testing.B) {
+	benchIdle(b, Config{Frames: true, IdleTimeout: time.Hour, CloseGrace: 50 * time.Millisecond})
+}
+
+// BenchmarkIdleTunnelFeatures is BenchmarkIdleTunnel with pings, frame and
+// message limits and rate limits on.
+func BenchmarkIdleTunnelFeatures(b *testing.B) {
+	cfg := benchFeatures
+	cfg.CloseGrace = 50 * time.Millisecond
+	benchIdle(b, cfg)
+}
+
+func benchIdle(b *testing.B, cfg Config) {
 	const n = 1500 // two batches of four sockets each stay under 20,000 fds
 	for b.Loop() {
-		warm := openIdle(b, n)
+		warm := openIdle(b, n, cfg)
 		bare := snapshot()
 		pairs := make([][4]*net.TCPConn, n)
 		for i := range pairs {
@@ -94,7 +122,7 @@ func BenchmarkIdleTunnel(b *testing.B) {
 			pairs[i] = [4]*net.TCPConn{c, cl, bl, be}
 		}
 		before := snapshot()
-		measured := startIdle(pairs)
+		measured := startIdle(pairs, cfg)
 		after := snapshot()
 		per := func(x, y uint64) float64 { return (float64(x) - float64(y)) / float64(n) }
 		// The test holds four sockets per tunnel; a proxy holds two.
@@ -115,23 +143,23 @@ type idleSet struct {
 	pairs [][4]*net.TCPConn
 }
 
-func openIdle(b *testing.B, n int) idleSet {
+func openIdle(b *testing.B, n int, cfg Config) idleSet {
 	pairs := make([][4]*net.TCPConn, n)
 	for i := range pairs {
 		c, cl := tcpPair(b)
 		bl, be := tcpPair(b)
 		pairs[i] = [4]*net.TCPConn{c, cl, bl, be}
 	}
-	return startIdle(pairs)
+	return startIdle(pairs, cfg)
 }
 
-func startIdle(pairs [][4]*net.TCPConn) idleSet {
+func startIdle(pairs [][4]*net.TCPConn, cfg Config) idleSet {
 	s := idleSet{pairs: pairs}
 	up := wsframe.AppendFrame(nil, wsframe.OpText, []byte("hello"), true, [4]byte{1, 2, 3, 4})
 	down := wsframe.AppendFrame(nil, wsframe.OpText, []byte("hello"), false, [4]byte{})
 	buf := make([]byte, len(up))
 	for _, p := range pairs {
-		s.tuns = append(s.tuns, Start(p[1], p[2], nil, nil, Config{Frames: true, IdleTimeout: time.Hour, CloseGrace: 50 * time.Millisecond}))
+		s.tuns = append(s.tuns, Start(p[1], p[2], nil, nil, cfg))
 		p[0].Write(up)
 		io.ReadFull(p[3], buf)
 		p[3].Write(down)

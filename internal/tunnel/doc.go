@@ -1,8 +1,10 @@
 // Package tunnel relays bytes between a client and a backend once an HTTP
 // upgrade has succeeded. It passes WebSocket frames through untouched while
 // tracking their boundaries, so that wsgate can close a tunnel with a proper
-// close frame (shutdown, drain, idle timeout, protocol violation), and it
-// holds no buffer while a tunnel is idle. It knows nothing of HTTP, of
-// configuration, of upstream selection or of the registry of live tunnels:
-// the caller hands it two connections and is told, once, how they ended.
+// close frame (shutdown, drain, idle timeout, protocol violation), enforce
+// frame, message and rate limits on frame headers, and ping a silent leg at a
+// frame boundary and consume the answer; it holds no buffer while a tunnel is
+// idle. It knows nothing of HTTP, of configuration, of upstream selection or
+// of the registry of live tunnels: the caller hands it two connections and
+// the limits that apply, and is told, once, how they ended.
 package tunnel

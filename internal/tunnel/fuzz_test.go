@@ -14,8 +14,9 @@ import (
 
 // relayModel returns how much of a client stream, followed by the end of
 // the client's stream, a backend must receive, and whether wsgate's own
-// close 1001 must follow it.
-func relayModel(data []byte) (n int, addClose bool) {
+// close 1001 must follow it. With pings, a pong that could answer one of
+// wsgate's pings is held whole before it is judged.
+func relayModel(data []byte, pings bool) (n int, addClose bool) {
 	pos, closeSeen := 0, false
 	for {
 		h, hn, err := wsframe.ParseHeader(data[pos:])
@@ -25,6 +26,9 @@ func relayModel(data []byte) (n int, addClose bool) {
 			return pos, !closeSeen
 		}
 		end := int64(pos+hn) + h.Length
+		if pings && h.Opcode == wsframe.OpPong && h.Length == pingLen && hn <= 6 && end > int64(len(data)) {
+			return pos, !closeSeen
+		}
 		if end > int64(len(data)) {
 			return len(data), false // payload is streamed; ends mid-frame
 		}
@@ -48,12 +52,22 @@ func FuzzRelay(f *testing.F) {
 	f.Add(append(bytes.Clone(valid), 0x82, 0xFE, 0x10), uint16(7))
 	f.Add(append(bytes.Clone(valid), 0x82, 0x90, 1, 2, 3, 4, 'x'), uint16(2))
 	f.Add([]byte{}, uint16(0))
+	pong := wsframe.AppendFrame(nil, wsframe.OpPong, []byte("wsgc\x00\x00\x00\x01"), true, key)
+	f.Add(append(bytes.Clone(valid), pong...), uint16(0x8003))
+	f.Add(append(bytes.Clone(valid), pong[:9]...), uint16(0x8005))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint16) {
 		if len(data) > 1<<16 {
 			return
 		}
 		step := 1 + int(chunk)%4096
-		rg := newRig(t, Config{Frames: true, CloseGrace: 100 * time.Millisecond}, nil, nil)
+		cfg := Config{Frames: true, CloseGrace: 100 * time.Millisecond}
+		pings := chunk&0x8000 != 0
+		if pings {
+			// Pings that never come due: only their pong handling
+			// is exercised.
+			cfg.PingInterval = time.Hour
+		}
+		rg := newRig(t, cfg, nil, nil)
 		wrote := make(chan struct{})
 		rg.cli.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		go func() {
@@ -75,7 +89,7 @@ func FuzzRelay(f *testing.F) {
 		case <-time.After(6 * time.Second):
 			t.Fatal("client writes stuck")
 		}
-		n, addClose := relayModel(data)
+		n, addClose := relayModel(data, pings)
 		if len(got) < n || !bytes.Equal(got[:n], data[:n]) {
 			t.Fatalf("backend got %d bytes %x, want prefix %x", len(got), got, data[:n])
 		}

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,9 @@ const (
 	smallSize = 1 << 10
 	// closeFrameMax is the largest close frame wsgate writes.
 	closeFrameMax = wsframe.MaxHeaderLen + wsframe.MaxControlPayload
+	// pingLen is the payload of wsgate's pings: "wsg", the pinged side
+	// ('c' or 'b') and a 32-bit counter. Pongs are recognised by it.
+	pingLen = 8
 )
 
 var bufPool = sync.Pool{New: func() any {
@@ -46,9 +50,12 @@ type dir struct {
 	readCB       func(uintptr) bool
 	writeCB      func(uintptr) bool
 	n            atomic.Int64 // bytes read from src
+	msgs         atomic.Int64 // complete data messages relayed
 	flags        atomic.Uint32
 	pending      []byte
 	small        []byte // generic path only
+
+	x *dirExt // pings and limits; nil when all are off, to keep idle tunnels small
 
 	// Parser state, owned by the relay goroutine.
 	held      [wsframe.MaxHeaderLen]byte // a partial header, not yet forwarded
@@ -60,6 +67,7 @@ type dir struct {
 	code      [2]byte
 	remaining int64 // payload bytes of the current frame still to come
 	lastFull  bool  // the last generic read filled its buffer
+	finData   bool  // the current frame ends a data message
 
 	// Results of the RawConn callbacks, owned by the relay goroutine.
 	rbuf *[]byte
@@ -77,8 +85,37 @@ type dir struct {
 	inject   uint16 // close code to send at the next frame boundary
 }
 
-func (d *dir) init(t *Tunnel, src, dst net.Conn, srcRC, dstRC syscall.RawConn, pending []byte) {
+// dirExt is the state of a direction's pings and limits.
+type dirExt struct {
+	// Liveness of src, shared with the timer.
+	last    atomic.Int64  // nanoseconds from start to the last read from src
+	pingAt  atomic.Int64  // nanoseconds from start to an unanswered ping to src; 0 if none
+	stuckAt atomic.Int64  // nanoseconds from start to the start of a write to dst that blocked; 0 if none
+	resumed atomic.Int64  // nanoseconds from start to the end of the last write that blocked
+	pingSeq atomic.Uint32 // pings sent to src
+	pingDue atomic.Bool   // dst is owed a ping at the next frame boundary
+
+	// Set by init, then read-only.
+	track bool // pings are on: reads and blocked writes are tracked
+	rated bool // src's messages are rate limited
+	side  byte // src's letter in wsgate's ping payloads
+
+	// Owned by the relay goroutine.
+	skip    int   // bytes scan asks to drop (a pong to wsgate's ping)
+	msgSize int64 // payload bytes of the current message so far
+	tat     int64 // rate limit: theoretical arrival time (GCRA), Now nanoseconds
+}
+
+func (d *dir) init(t *Tunnel, i int, src, dst net.Conn, srcRC, dstRC syscall.RawConn, pending []byte) {
 	d.t, d.src, d.dst, d.srcRC, d.dstRC = t, src, dst, srcRC, dstRC
+	c := &t.cfg
+	rated := c.MessageRate > 0 && (i == c2b || c.RateLimitBackend)
+	if c.Frames && (c.PingInterval > 0 || c.MaxFrameSize > 0 || c.MaxMessageSize > 0 || rated) {
+		d.x = &dirExt{track: c.PingInterval > 0, rated: rated, side: 'c'}
+		if i == b2c {
+			d.x.side = 'b'
+		}
+	}
 	if len(pending) > 0 {
 		d.pending = append([]byte(nil), pending...)
 	}
@@ -151,6 +188,9 @@ func (d *dir) onWritable(fd uintptr) bool {
 		switch {
 		case err == syscall.EINTR:
 		case err == syscall.EAGAIN:
+			if x := d.x; x != nil && x.track && x.stuckAt.Load() == 0 {
+				x.stuckAt.Store(max(int64(time.Since(d.t.start)), 1))
+			}
 			if d.t.cfg.SendTimeout > 0 && !d.wdl {
 				// The poller reads the deadline when it starts waiting.
 				d.t.armWriteDeadline(d.dst)
@@ -178,6 +218,9 @@ func (d *dir) write(t *Tunnel, p []byte) error {
 			d.wdl = false
 			t.clearWriteDeadline(d.dst)
 		}
+		if x := d.x; x != nil && x.track && x.stuckAt.Load() != 0 {
+			x.unstuck(t)
+		}
 		d.wp = nil
 		if err == nil {
 			err = d.werr
@@ -188,8 +231,27 @@ func (d *dir) write(t *Tunnel, p []byte) error {
 		t.armWriteDeadline(d.dst)
 		defer t.clearWriteDeadline(d.dst)
 	}
+	x := d.x
+	if x == nil || !x.track {
+		_, err := d.dst.Write(p)
+		return err
+	}
+	// Without a RawConn a blocked write cannot be told from a quick
+	// one until it returns: every write counts as possibly stuck.
+	x.stuckAt.Store(max(int64(time.Since(t.start)), 1))
 	_, err := d.dst.Write(p)
+	x.unstuck(t)
 	return err
+}
+
+// unstuck ends a write that may have blocked. Reading src resumes only now,
+// so src's silence until now was wsgate's doing, not src's.
+func (x *dirExt) unstuck(t *Tunnel) {
+	now := int64(time.Since(t.start))
+	if now-x.stuckAt.Load() > int64(time.Millisecond) {
+		x.resumed.Store(now)
+	}
+	x.stuckAt.Store(0)
 }
 
 func (t *Tunnel) armWriteDeadline(c net.Conn) {
@@ -221,7 +283,7 @@ func (t *Tunnel) run(i int) {
 	if p := d.pending; len(p) > 0 {
 		d.pending = nil
 		d.n.Add(int64(len(p)))
-		t.touch()
+		t.touch(i)
 		if !t.relay(i, p) {
 			return
 		}
@@ -232,7 +294,7 @@ func (t *Tunnel) run(i int) {
 		ok := true
 		if fresh := len(data) - held; fresh > 0 {
 			d.n.Add(int64(fresh))
-			t.touch()
+			t.touch(i)
 			ok = t.relay(i, data)
 		}
 		if buf != nil {
@@ -265,7 +327,7 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 	d.heldN = 0
 	for {
 		d.wmu.Lock()
-		stop := d.inject != 0 && !d.gotClose && !d.dead
+		stop := (d.inject != 0 || (d.x != nil && d.x.pingDue.Load())) && !d.gotClose && !d.dead
 		lim, ev, perr := d.scan(data, stop)
 		var err error
 		if lim > 0 && !d.injected && !d.dead {
@@ -276,11 +338,13 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 				}
 			}
 		}
-		if ev == evBoundary {
-			code := d.inject
-			d.inject = 0
-			if err == nil && !d.gotClose && !d.dead {
+		if ev == evBoundary && err == nil && !d.gotClose && !d.dead {
+			if code := d.inject; code != 0 {
+				d.inject = 0
 				err = t.writeClose(i, code)
+			} else {
+				d.x.pingDue.Store(false)
+				err = t.writePing(i)
 			}
 		}
 		if err != nil {
@@ -288,13 +352,25 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 		}
 		d.wmu.Unlock()
 		if err != nil {
-			t.writeFailed(i, err)
+			if errors.Is(err, errPingStuck) {
+				t.legDead(1 - i)
+			} else {
+				t.writeFailed(i, err)
+			}
 			return false
 		}
 		data = data[lim:]
 		switch ev {
 		case evEnd:
 			return true
+		case evDrop:
+			data = data[d.x.skip:]
+		case evTooBig:
+			t.limitClose(i, CodeTooBig, ErrTooBig)
+			return false
+		case evRate:
+			t.limitClose(i, CodePolicyViolation, ErrRateLimited)
+			return false
 		case evPartial:
 			d.heldN = uint8(copy(d.held[:], data))
 			return true
@@ -317,6 +393,9 @@ const (
 	evViolation              // a header breaks RFC 6455
 	evClose                  // a close frame just ended
 	evBoundary               // at a frame boundary, as asked
+	evDrop                   // a frame of d.x.skip bytes is not to be forwarded
+	evTooBig                 // a frame or message goes over its limit
+	evRate                   // a message goes over the rate limit
 )
 
 // scan parses data from the current parser state and returns how many bytes
@@ -335,8 +414,13 @@ func (d *dir) scan(data []byte, stop bool) (int, event, error) {
 			}
 			pos += k
 			d.remaining -= int64(k)
-			if d.remaining == 0 && d.op == wsframe.OpClose {
-				return pos, evClose, nil
+			if d.remaining == 0 {
+				if d.op == wsframe.OpClose {
+					return pos, evClose, nil
+				}
+				if d.finData && !d.injected {
+					d.msgs.Add(1)
+				}
 			}
 			continue
 		}
@@ -353,15 +437,93 @@ func (d *dir) scan(data []byte, stop bool) (int, event, error) {
 		if n == 0 {
 			return pos, evPartial, nil
 		}
+		if d.x != nil {
+			if ev := d.check(h, data[pos:], n); ev != evEnd {
+				return pos, ev, nil
+			}
+		}
 		pos += n
 		d.op, d.masked, d.key, d.remaining = h.Opcode, h.Masked, h.Key, h.Length
+		d.finData = h.Fin && !h.Opcode.IsControl()
 		if h.Opcode == wsframe.OpClose {
 			d.payPos = 0
 			if h.Length == 0 {
 				return pos, evClose, nil
 			}
 		}
+		if h.Length == 0 && d.finData && !d.injected {
+			d.msgs.Add(1)
+		}
 	}
+}
+
+// check applies pings and limits to the header h of n bytes at the start of
+// rest; evEnd lets the frame through.
+func (d *dir) check(h wsframe.Header, rest []byte, n int) event {
+	c, x := &d.t.cfg, d.x
+	if h.Opcode == wsframe.OpPong && h.Length == pingLen && n <= 6 && c.PingInterval > 0 {
+		// A candidate answer to wsgate's ping: its payload decides,
+		// so hold it whole (at most 13 bytes, within held) first.
+		if len(rest) < n+pingLen {
+			return evPartial
+		}
+		if d.ownPong(h, rest[n:n+pingLen]) {
+			x.skip = n + pingLen
+			return evDrop
+		}
+		return evEnd
+	}
+	if c.MaxFrameSize > 0 && h.Length > c.MaxFrameSize {
+		return evTooBig
+	}
+	if h.Opcode.IsControl() {
+		return evEnd
+	}
+	start := h.Opcode != wsframe.OpContinuation
+	if start {
+		x.msgSize = h.Length
+	} else {
+		x.msgSize += min(h.Length, 1<<62-x.msgSize) // saturates instead of overflowing
+	}
+	if c.MaxMessageSize > 0 && x.msgSize > c.MaxMessageSize {
+		return evTooBig
+	}
+	if start && x.rated && !d.take() {
+		return evRate
+	}
+	return evEnd
+}
+
+// take spends a message of the rate limit (GCRA: the bucket is a
+// theoretical arrival time, which integer nanoseconds keep exact).
+func (d *dir) take() bool {
+	c := &d.t.cfg
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	ts := now().UnixNano()
+	// Clamped so that absurd settings cannot overflow the arithmetic.
+	step := int64(min(float64(time.Second)/c.MessageRate, 1<<50))
+	tol := int64(min(float64(max(c.MessageBurst, 1)-1)*float64(step), 1<<60))
+	tat := max(d.x.tat, ts)
+	if tat-ts > tol {
+		return false
+	}
+	d.x.tat = tat + step
+	return true
+}
+
+// ownPong reports whether p, the payload of a pong from src, answers one of
+// wsgate's pings to src.
+func (d *dir) ownPong(h wsframe.Header, p []byte) bool {
+	var b [pingLen]byte
+	copy(b[:], p)
+	if h.Masked {
+		wsframe.MaskBytes(b[:], h.Key, 0)
+	}
+	seq := binary.BigEndian.Uint32(b[4:])
+	return b[0] == 'w' && b[1] == 's' && b[2] == 'g' && b[3] == d.x.side && seq != 0 && seq <= d.x.pingSeq.Load()
 }
 
 // capture keeps the (unmasked) status code of a close frame.
@@ -391,7 +553,7 @@ func (t *Tunnel) onSrcClose(i int) bool {
 	d := &t.dirs[i]
 	t.mu.Lock()
 	if !t.codeSet {
-		t.res.CloseCode, t.codeSet = d.closeCode(), true
+		t.code, t.codeSet = d.closeCode(), true
 	}
 	t.setByLocked(srcSide(i))
 	t.mu.Unlock()
@@ -473,4 +635,86 @@ func appendClose(dst []byte, code uint16, reason string, mask bool) []byte {
 		key = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
 	}
 	return wsframe.AppendClose(dst, code, reason, mask, key)
+}
+
+// errPingStuck reports a ping that could not be written within PingTimeout.
+var errPingStuck = errors.New("tunnel: ping not written in time")
+
+// sendPing pings direction i's destination from the timer goroutine. It
+// never waits for the relay: when the relay is writing, or is inside a
+// frame toward that leg, the ping is left for it to send at the next
+// boundary. A non-nil error means the leg is to be taken for dead.
+func (t *Tunnel) sendPing(i int) error {
+	d := &t.dirs[i]
+	if !d.wmu.TryLock() {
+		d.x.pingDue.Store(true)
+		return nil
+	}
+	defer d.wmu.Unlock()
+	if d.gotClose || d.dead || t.closing.Load() {
+		return nil
+	}
+	if d.midFrame {
+		d.x.pingDue.Store(true)
+		return nil
+	}
+	err := t.writePing(i)
+	if err != nil {
+		d.dead = true
+	}
+	return err
+}
+
+// writePing writes a ping to direction i's destination, masked toward the
+// backend, and starts the wait for its answer. The caller holds wmu. The
+// write may take PingTimeout at most: a leg that cannot take 14 bytes in
+// that time is as dead as one that does not answer.
+func (t *Tunnel) writePing(i int) error {
+	d := &t.dirs[i]
+	leg := t.dirs[1-i].x
+	var p [pingLen]byte
+	p[0], p[1], p[2], p[3] = 'w', 's', 'g', leg.side
+	binary.BigEndian.PutUint32(p[4:], leg.pingSeq.Add(1))
+	var key [4]byte
+	if i == c2b {
+		k := rand.Uint32()
+		key = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+	}
+	var buf [wsframe.MaxHeaderLen + pingLen]byte
+	frame := wsframe.AppendFrame(buf[:0], wsframe.OpPing, p[:], i == c2b, key)
+	sent := int64(time.Since(t.start))
+	var err error
+	if to := t.cfg.PingTimeout; to > 0 {
+		d.dst.SetWriteDeadline(time.Now().Add(to))
+		if d.dstRC != nil {
+			d.wdl = true // write lifts the deadline and arms no other
+			err = d.write(t, frame)
+		} else {
+			_, err = d.dst.Write(frame)
+			t.clearWriteDeadline(d.dst)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = errPingStuck
+		}
+	} else {
+		err = d.write(t, frame)
+	}
+	if err == nil {
+		leg.pingAt.Store(max(sent, 1))
+	}
+	return err
+}
+
+// limitClose closes the tunnel after direction i's source went over a
+// limit: code to the offender, 1001 to the other side. The offending
+// frame has not been forwarded. wsgate closed it on purpose, so ClosedBy
+// is SideProxy ($websocket_closed_by "proxy"); the offender is named in Err.
+func (t *Tunnel) limitClose(i int, code uint16, err error) {
+	var r closeReq
+	r.by = SideProxy
+	r.err = fmt.Errorf("%w from %v", err, srcSide(i))
+	r.code[i] = CodeGoingAway
+	r.code[1-i] = code
+	r.record = code
+	t.closeWith(r)
 }

@@ -33,8 +33,10 @@ func (s Side) String() string {
 
 // Close codes wsgate sends on its own account (RFC 6455, section 7.4.1).
 const (
-	CodeGoingAway     uint16 = 1001
-	CodeProtocolError uint16 = 1002
+	CodeGoingAway       uint16 = 1001
+	CodeProtocolError   uint16 = 1002
+	CodePolicyViolation uint16 = 1008
+	CodeTooBig          uint16 = 1009
 	// CodeNoStatus is recorded, never sent, for a close frame without a code.
 	CodeNoStatus uint16 = 1005
 )
@@ -49,6 +51,13 @@ var (
 	ErrIdleTimeout = errors.New("tunnel: idle timeout")
 	ErrSendTimeout = errors.New("tunnel: send timeout")
 	ErrProtocol    = errors.New("tunnel: websocket protocol violation")
+	// ErrPingTimeout: a leg sent nothing within PingTimeout of a ping.
+	ErrPingTimeout = errors.New("tunnel: ping timeout")
+	// ErrTooBig: a frame or message went over MaxFrameSize or
+	// MaxMessageSize.
+	ErrTooBig = errors.New("tunnel: frame or message too big")
+	// ErrRateLimited: a sender went over MessageRate.
+	ErrRateLimited = errors.New("tunnel: message rate exceeded")
 )
 
 // Config tells Start how to run a tunnel. The zero value is a pure byte pipe
@@ -68,6 +77,41 @@ type Config struct {
 	// CloseGrace bounds a deliberate close: the wait for a frame to
 	// complete and for the peers' answers. Zero means DefaultCloseGrace.
 	CloseGrace time.Duration
+	// PingInterval, with Frames, pings a leg (client or backend, each on
+	// its own) that has sent nothing for this long; the ping is written
+	// at a frame boundary of the direction toward that leg. Pongs that
+	// answer wsgate's pings are consumed, not relayed; like every byte
+	// read they count as activity for IdleTimeout. Zero means never.
+	PingInterval time.Duration
+	// PingTimeout closes the tunnel when a pinged leg sends nothing at
+	// all within this long after the ping was written: the other leg gets
+	// close 1001, the silent one close 1001 only if it takes it at once.
+	// A ping that cannot be written within PingTimeout counts as
+	// unanswered, and so does one queued behind a write to the leg that
+	// stays blocked for PingTimeout. A ping waiting for the end of a frame
+	// whose sender has stalled mid-frame detects nothing until the frame
+	// goes on (that is IdleTimeout's job). A leg is never taken for silent
+	// while wsgate itself is not reading it, its direction being blocked
+	// on the other leg. Zero means pings are sent but never awaited.
+	PingTimeout time.Duration
+	// MaxFrameSize and MaxMessageSize, with Frames, bound the payload
+	// bytes on the wire of one frame and of one message (the sum of its
+	// fragments; control frames are not part of messages), in both
+	// directions. They are checked on the frame header: an offending
+	// frame is not forwarded, its sender gets close 1009 and the other
+	// leg 1001. Zero means no limit.
+	MaxFrameSize, MaxMessageSize int64
+	// MessageRate, with Frames, bounds the client's data messages per
+	// second with a token bucket of MessageBurst messages (less than 1
+	// means 1), taken as a message starts: the message that finds it
+	// empty is not forwarded, its sender gets close 1008 and the other
+	// leg 1001. RateLimitBackend applies a bucket of its own to the
+	// backend's messages too. Zero means no limit.
+	MessageRate      float64
+	MessageBurst     int
+	RateLimitBackend bool
+	// Now is the clock of MessageRate, for tests; nil means time.Now.
+	Now func() time.Time
 	// OnClose, if set, is called exactly once, on a tunnel goroutine,
 	// after both connections are closed and both relay goroutines are
 	// done with them. It must not call Shutdown on the same tunnel.
@@ -86,10 +130,18 @@ type Result struct {
 	// CodeNoStatus for a close frame without a code, 0 if none passed.
 	CloseCode uint16
 	// Err is why the tunnel ended abnormally: a read or write error,
-	// ErrIdleTimeout, ErrSendTimeout or an error wrapping ErrProtocol.
+	// ErrIdleTimeout, ErrSendTimeout, ErrPingTimeout or an error
+	// wrapping ErrProtocol, ErrTooBig or ErrRateLimited (ClosedBy then
+	// names the offender, as for ErrProtocol).
 	// A clean close, a peer's end of stream and Shutdown leave it nil.
-	Err        error
-	Start, End time.Time
+	Err error
+	// DeadSide is the leg that did not answer a ping; meaningful only
+	// when Err is ErrPingTimeout.
+	DeadSide Side
+	// MessagesFromClient and MessagesFromBackend count complete data
+	// messages relayed (with Frames; zero for a byte pipe).
+	MessagesFromClient, MessagesFromBackend int64
+	Start, End                              time.Time
 }
 
 // Directions, as indexes into Tunnel.dirs.
@@ -109,7 +161,8 @@ type Tunnel struct {
 	dirs            [2]dir
 
 	last    atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout
-	idle    *time.Timer
+	timed   bool         // IdleTimeout or pings: reads record their time
+	tick    *time.Timer  // the one timer behind IdleTimeout and pings
 	live    atomic.Int32 // relay goroutines still running
 	wg      sync.WaitGroup
 	closing atomic.Bool  // no new relaying decisions: the tunnel is ending
@@ -118,8 +171,11 @@ type Tunnel struct {
 
 	mu      sync.Mutex // guards the fields below; never held while taking a dir's wmu
 	reason  string
-	res     Result
+	err     error // Result.Err
+	by      Side  // Result.ClosedBy
 	bySet   bool
+	dead    Side   // Result.DeadSide
+	code    uint16 // Result.CloseCode
 	codeSet bool
 }
 
@@ -130,15 +186,23 @@ type Tunnel struct {
 // backend sent after its 101 response, delivered to the client first. Start
 // copies both, so the caller may reuse them.
 func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg Config) *Tunnel {
+	if !cfg.Frames {
+		cfg.PingInterval = 0
+	}
 	t := &Tunnel{client: client, backend: backend, cfg: cfg, start: time.Now()}
 	crc, brc := rawConn(client), rawConn(backend)
-	t.dirs[c2b].init(t, client, backend, crc, brc, clientPending)
-	t.dirs[b2c].init(t, backend, client, brc, crc, backendPending)
+	t.dirs[c2b].init(t, c2b, client, backend, crc, brc, clientPending)
+	t.dirs[b2c].init(t, b2c, backend, client, brc, crc, backendPending)
 	t.live.Store(2)
 	t.wg.Add(2)
-	if cfg.IdleTimeout > 0 {
+	t.timed = cfg.IdleTimeout > 0 || cfg.PingInterval > 0
+	if t.timed {
+		first := cfg.IdleTimeout
+		if first == 0 || (cfg.PingInterval > 0 && cfg.PingInterval < first) {
+			first = cfg.PingInterval
+		}
 		t.mu.Lock()
-		t.idle = time.AfterFunc(cfg.IdleTimeout, t.onIdle)
+		t.tick = time.AfterFunc(first, t.onTick)
 		t.mu.Unlock()
 	}
 	go t.run(c2b)
@@ -170,6 +234,12 @@ func (t *Tunnel) Stats() (fromClient, fromBackend int64) {
 	return t.dirs[c2b].n.Load(), t.dirs[b2c].n.Load()
 }
 
+// Messages returns the complete data messages relayed so far from the client
+// and from the backend.
+func (t *Tunnel) Messages() (fromClient, fromBackend int64) {
+	return t.dirs[c2b].msgs.Load(), t.dirs[b2c].msgs.Load()
+}
+
 // Shutdown closes the tunnel on purpose and returns once it is closed. With
 // Frames, each direction first completes the frame it is relaying, then the
 // client gets a close frame with code and reason and the backend a masked
@@ -193,7 +263,14 @@ type closeReq struct {
 	wait   bool // let partial frames complete and peers answer, within the grace
 	by     Side
 	err    error
+	record uint16 // the CloseCode to report, when it must not depend on write order
+	dead   Side   // the silent leg, when deadOK
+	deadOK bool
 }
+
+// deadWrite is how long a close frame to a leg that stopped answering
+// pings may take: it is sent only if the leg takes it at once.
+const deadWrite = 20 * time.Millisecond
 
 func (t *Tunnel) grace() time.Duration {
 	if t.cfg.CloseGrace > 0 {
@@ -215,8 +292,14 @@ func (t *Tunnel) closeWith(r closeReq) {
 	t.closing.Store(true)
 	t.reason = r.reason
 	t.setByLocked(r.by)
-	if t.res.Err == nil {
-		t.res.Err = r.err
+	if t.err == nil {
+		t.err = r.err
+	}
+	if r.deadOK {
+		t.dead = r.dead
+	}
+	if r.record != 0 && !t.codeSet {
+		t.code, t.codeSet = r.record, true
 	}
 	t.mu.Unlock()
 
@@ -228,6 +311,9 @@ func (t *Tunnel) closeWith(r closeReq) {
 		} else {
 			c.SetWriteDeadline(dl)
 		}
+	}
+	if r.deadOK {
+		t.conn(r.dead).SetWriteDeadline(time.Now().Add(deadWrite))
 	}
 	if t.cfg.Frames {
 		for i := range t.dirs {
@@ -277,7 +363,7 @@ func (t *Tunnel) writeClose(i int, code uint16) error {
 func (t *Tunnel) recordCode(code uint16) {
 	t.mu.Lock()
 	if !t.codeSet {
-		t.res.CloseCode, t.codeSet = code, true
+		t.code, t.codeSet = code, true
 	}
 	t.mu.Unlock()
 }
@@ -290,14 +376,14 @@ func (t *Tunnel) setBy(s Side) {
 
 func (t *Tunnel) setByLocked(s Side) {
 	if !t.bySet {
-		t.res.ClosedBy, t.bySet = s, true
+		t.by, t.bySet = s, true
 	}
 }
 
 func (t *Tunnel) setErr(err error) {
 	t.mu.Lock()
-	if t.res.Err == nil {
-		t.res.Err = err
+	if t.err == nil {
+		t.err = err
 	}
 	t.mu.Unlock()
 }
@@ -329,42 +415,151 @@ func (t *Tunnel) exit(i int) {
 func (t *Tunnel) finish() {
 	t.closeConns()
 	t.mu.Lock()
-	if t.idle != nil {
-		t.idle.Stop()
+	if t.tick != nil {
+		t.tick.Stop()
 	}
-	res := t.res
+	res := Result{ClosedBy: t.by, CloseCode: t.code, Err: t.err, DeadSide: t.dead}
 	t.mu.Unlock()
 	res.FromClient, res.FromBackend = t.Stats()
+	res.MessagesFromClient, res.MessagesFromBackend = t.Messages()
 	res.Start, res.End = t.start, time.Now()
 	if t.cfg.OnClose != nil {
 		t.cfg.OnClose(res)
 	}
 }
 
-// touch records activity for the idle timer; cheaper than re-arming a
-// deadline on every read.
-func (t *Tunnel) touch() {
-	if t.cfg.IdleTimeout > 0 {
-		t.last.Store(int64(time.Since(t.start)))
+// touch records that direction i has read from its source, for the timer;
+// cheaper than re-arming a deadline on every read.
+func (t *Tunnel) touch(i int) {
+	if t.timed {
+		now := int64(time.Since(t.start))
+		t.last.Store(now)
+		if x := t.dirs[i].x; x != nil && x.track {
+			x.last.Store(now)
+		}
 	}
 }
 
-func (t *Tunnel) onIdle() {
+// onTick serves IdleTimeout and the pings of both legs with one timer: it
+// acts on what is due and sleeps until the next thing that can be.
+func (t *Tunnel) onTick() {
 	if t.closing.Load() {
 		return
 	}
-	quiet := time.Since(t.start) - time.Duration(t.last.Load())
-	if rest := t.cfg.IdleTimeout - quiet; rest > 0 {
-		t.mu.Lock()
-		t.idle.Reset(rest)
-		t.mu.Unlock()
-		return
+	now := time.Since(t.start)
+	next := time.Duration(1<<63 - 1)
+	if t.cfg.IdleTimeout > 0 {
+		last := time.Duration(t.last.Load())
+		rest := t.cfg.IdleTimeout - (now - last)
+		if rest <= 0 {
+			r := closeReq{by: SideProxy, err: ErrIdleTimeout}
+			if t.cfg.Frames {
+				r.code = [2]uint16{CodeGoingAway, CodeGoingAway}
+			}
+			t.closeWith(r)
+			return
+		}
+		next = rest
 	}
-	r := closeReq{by: SideProxy, err: ErrIdleTimeout}
-	if t.cfg.Frames {
-		r.code = [2]uint16{CodeGoingAway, CodeGoingAway}
+	if t.cfg.PingInterval > 0 {
+		for i := range t.dirs {
+			rest, ended := t.pingLeg(i, now)
+			if ended {
+				return
+			}
+			next = min(next, rest)
+		}
 	}
-	t.closeWith(r)
+	t.mu.Lock()
+	if !t.closing.Load() {
+		t.tick.Reset(next)
+	}
+	t.mu.Unlock()
+}
+
+// pingLeg looks after the leg that direction i reads at time now (since
+// start): it pings the leg when it has been quiet for PingInterval and
+// closes the tunnel when an unanswered ping has run out. It returns how
+// long until the leg needs looking at again, or ended once it has closed
+// the tunnel.
+func (t *Tunnel) pingLeg(i int, now time.Duration) (rest time.Duration, ended bool) {
+	if t.dirs[i].flags.Load()&fSrcClosed != 0 {
+		// The leg has sent its close: the closing handshake, not a
+		// ping, decides what happens next.
+		return t.cfg.PingInterval, false
+	}
+	d := t.dirs[i].x
+	if d.stuckAt.Load() != 0 {
+		// wsgate is not reading the leg: its direction is stuck
+		// writing to the other leg. The silence is not the leg's.
+		return t.cfg.PingInterval, false
+	}
+	last := time.Duration(max(d.last.Load(), d.resumed.Load()))
+	sent := time.Duration(d.pingAt.Load())
+	if sent != 0 {
+		if last >= sent {
+			// Answered, by a pong or by anything else.
+			d.pingAt.CompareAndSwap(int64(sent), 0)
+			sent = 0
+		} else if t.cfg.PingTimeout > 0 {
+			rest := sent + t.cfg.PingTimeout - now
+			if rest <= 0 {
+				t.legDead(i)
+				return 0, true
+			}
+			return rest, false
+		}
+	}
+	if w := t.dirs[1-i].x; w.pingDue.Load() {
+		// Queued behind a frame in progress: the relay sends it. If
+		// the relay is stuck writing to the leg (at most one buffer)
+		// for PingTimeout while the leg sends nothing, the leg is
+		// neither reading nor talking.
+		stuck := time.Duration(w.stuckAt.Load())
+		if t.cfg.PingTimeout > 0 && stuck != 0 && last < stuck && now-stuck >= t.cfg.PingTimeout {
+			t.legDead(i)
+			return 0, true
+		}
+		if t.cfg.PingTimeout > 0 {
+			return min(t.cfg.PingTimeout, t.cfg.PingInterval), false
+		}
+		return t.cfg.PingInterval, false
+	}
+	if rest := max(last, sent) + t.cfg.PingInterval - now; rest > 0 {
+		return rest, false
+	}
+	if err := t.sendPing(1 - i); err != nil {
+		if errors.Is(err, errPingStuck) {
+			t.legDead(i)
+		} else {
+			t.writeFailed(1-i, err)
+		}
+		return 0, true
+	}
+	if t.cfg.PingTimeout > 0 {
+		return t.cfg.PingTimeout, false
+	}
+	return t.cfg.PingInterval, false
+}
+
+// legDead closes the tunnel because the leg that direction i reads did not
+// answer a ping in time.
+func (t *Tunnel) legDead(i int) {
+	t.closeWith(closeReq{
+		by:     SideProxy,
+		err:    ErrPingTimeout,
+		code:   [2]uint16{CodeGoingAway, CodeGoingAway},
+		record: CodeGoingAway,
+		dead:   srcSide(i),
+		deadOK: true,
+	})
+}
+
+func (t *Tunnel) conn(s Side) net.Conn {
+	if s == SideClient {
+		return t.client
+	}
+	return t.backend
 }
 
 // srcSide is the side direction i reads from.

@@ -80,12 +80,28 @@ func writeChunks(r *mrand.Rand, c net.Conn, b []byte) error {
 	return nil
 }
 
+// generous turns on every WebSocket-aware feature at limits that a valid
+// stream from genFrames never reaches.
+var generous = Config{
+	Frames:           true,
+	IdleTimeout:      time.Hour,
+	PingInterval:     time.Hour,
+	PingTimeout:      time.Hour,
+	MaxFrameSize:     2 << 20,
+	MaxMessageSize:   8 << 20,
+	MessageRate:      1e6,
+	MessageBurst:     1000,
+	RateLimitBackend: true,
+}
+
 func TestRelayProperty(t *testing.T) {
-	for _, frames := range []bool{true, false} {
+	for _, mode := range []string{"frames", "pipe", "limits"} {
+		frames := mode != "pipe"
 		for seed := uint64(1); seed <= 6; seed++ {
-			name := "frames"
-			if !frames {
-				name = "pipe"
+			name := mode
+			cfg := Config{Frames: frames}
+			if mode == "limits" {
+				cfg = generous
 			}
 			t.Run(name, func(t *testing.T) {
 				rnd := mrand.New(mrand.NewPCG(seed, 99))
@@ -95,9 +111,15 @@ func TestRelayProperty(t *testing.T) {
 				}
 				up := genFrames(rnd, 10+rnd.IntN(30), maxP, true)
 				down := genFrames(rnd, 10+rnd.IntN(30), maxP, false)
+				if mode == "limits" {
+					// Pongs shaped like answers to wsgate's pings,
+					// which wsgate never sent: relayed untouched.
+					up = append(decoyPongs(true), up...)
+					down = append(down, decoyPongs(false)...)
+				}
 				up = append(up, closeFrame(1000, true)...)
 				down = append(down, closeFrame(1000, false)...)
-				rg := newRig(t, Config{Frames: frames}, nil, nil)
+				rg := newRig(t, cfg, nil, nil)
 				var wg sync.WaitGroup
 				wg.Add(2)
 				var gotUp, gotDown []byte
@@ -133,6 +155,9 @@ func TestRelayProperty(t *testing.T) {
 				}
 				if frames && res.CloseCode != 1000 {
 					t.Fatalf("close code %d", res.CloseCode)
+				}
+				if frames && (res.MessagesFromClient != countMessages(up) || res.MessagesFromBackend != countMessages(down)) {
+					t.Fatalf("messages %d/%d, want %d/%d", res.MessagesFromClient, res.MessagesFromBackend, countMessages(up), countMessages(down))
 				}
 				if res.Err != nil {
 					t.Fatalf("err %v", res.Err)
@@ -459,7 +484,9 @@ func selfSigned(t *testing.T) (*tls.Config, *tls.Config) {
 	return srv, cli
 }
 
-func TestTLSLegs(t *testing.T) {
+// tlsRig is newRig over TLS legs, which take the relay's generic path.
+func tlsRig(t *testing.T, cfg Config) (r *rig, cli, be *tls.Conn) {
+	t.Helper()
 	srvCfg, cliCfg := selfSigned(t)
 	a, b := tcpPair(t)
 	c, d := tcpPair(t)
@@ -471,7 +498,17 @@ func TestTLSLegs(t *testing.T) {
 		go func() { defer wg.Done(); conn.Handshake() }()
 	}
 	wg.Wait()
-	rg := startRig(t, cli, cliLeg, beLeg, be, Config{Frames: true}, nil, nil)
+	return startRig(t, cli, cliLeg, beLeg, be, cfg, nil, nil), cli, be
+}
+
+func TestTLSLegs(t *testing.T) {
+	for _, cfg := range []Config{{Frames: true}, generous} {
+		testTLSLegs(t, cfg)
+	}
+}
+
+func testTLSLegs(t *testing.T, cfg Config) {
+	rg, cli, be := tlsRig(t, cfg)
 	rnd := mrand.New(mrand.NewPCG(5, 6))
 	up := append(genFrames(rnd, 20, 64<<10, true), closeFrame(1000, true)...)
 	down := append(genFrames(rnd, 20, 64<<10, false), closeFrame(1000, false)...)
@@ -483,4 +520,35 @@ func TestTLSLegs(t *testing.T) {
 	if res.CloseCode != 1000 || res.Err != nil || res.FromClient != int64(len(up)) {
 		t.Fatalf("result %+v", res)
 	}
+}
+
+// countMessages counts the complete data messages in a valid frame stream.
+func countMessages(b []byte) int64 {
+	var n int64
+	for len(b) > 0 {
+		h, hn, err := wsframe.ParseHeader(b)
+		if err != nil || hn == 0 {
+			return n
+		}
+		if h.Fin && !h.Opcode.IsControl() {
+			n++
+		}
+		b = b[int64(hn)+h.Length:]
+	}
+	return n
+}
+
+// decoyPongs returns pongs with wsgate's ping payload size and prefix but a
+// counter no ping of the tunnel carried.
+func decoyPongs(mask bool) []byte {
+	var out []byte
+	for i := range 20 {
+		p := []byte{'w', 's', 'g', "cb"[i%2], 0, 0, 0, 0}
+		if i%3 == 0 {
+			p[4] = 0xFF
+		}
+		out = wsframe.AppendFrame(out, wsframe.OpPong, p, mask, [4]byte{byte(i), 2, 3, 4})
+		out = wsframe.AppendFrame(out, wsframe.OpText, p[:i%8], mask, [4]byte{byte(i), 5, 6, 7})
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -237,4 +238,15 @@ func TestTLSBadCertificateRefused(t *testing.T) {
 	}
 	echo(t, c, "still ok")
 	c.Close()
+}
+
+// TestTestFlagLoadsCertificates: like nginx's, `wsgate -t` loads the
+// certificates, so a missing one fails the test, not the start.
+func TestTestFlagLoadsCertificates(t *testing.T) {
+	dir := t.TempDir()
+	conf := writeConf(t, dir, `http { server { listen 127.0.0.1:1 ssl; ssl_certificate missing.pem; ssl_certificate_key missing.key; } }`)
+	out, err := exec.Command(binary, "-t", "-p", dir, "-c", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `cannot load certificate "`+dir+`/missing.pem"`) || !strings.Contains(string(out), "test failed") {
+		t.Errorf("-t with a missing certificate: %v\n%s", err, out)
+	}
 }
