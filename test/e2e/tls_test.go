@@ -244,6 +244,7 @@ func TestTLSBadCertificateRefused(t *testing.T) {
 // certificates, so a missing one fails the test, not the start.
 func TestTestFlagLoadsCertificates(t *testing.T) {
 	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
 	conf := writeConf(t, dir, `http { server { listen 127.0.0.1:1 ssl; ssl_certificate missing.pem; ssl_certificate_key missing.key; } }`)
 	out, err := exec.Command(binary, "-t", "-p", dir, "-c", conf).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `cannot load certificate "`+dir+`/missing.pem"`) || !strings.Contains(string(out), "test failed") {
