@@ -131,11 +131,6 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 		}
 		opened = append(opened, l)
 	}
-	for _, l := range opened {
-		s.listeners[l.addr] = l
-		s.wg.Add(1)
-		go s.acceptLoop(l)
-	}
 	for ap, l := range s.listeners {
 		if _, ok := want[ap]; !ok {
 			l.ln.Close()
@@ -157,6 +152,13 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 	s.rt.Store(rt)
 	if err := s.files.Commit(); err != nil {
 		log.Printf(errlog.Alert, 0, "closing access logs: %v", err)
+	}
+	// Accept only once the snapshot and the connection limit are live: a
+	// connection must never see a server without a configuration.
+	for _, l := range opened {
+		s.listeners[l.addr] = l
+		s.wg.Add(1)
+		go s.acceptLoop(l)
 	}
 	if prev != nil {
 		closeUnused(prev, rt)
