@@ -231,7 +231,8 @@ type exchange struct {
 
 	status      int
 	extra       http1.Header // headers the handler adds to an error page
-	stopRewrite bool         // `break` ends the rewrite phase
+	stopRewrite bool // `break` ends the rewrite phase
+	bodyRead    bool // the request body was read to its end (sent upstream)
 	realIPDone  bool
 	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
 	sent        int64             // bytes written to the client for this request

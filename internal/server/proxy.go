@@ -76,6 +76,7 @@ func (x *exchange) proxyBuffered(pool *upstream.Upstream, uri string) bool {
 		x.close = true
 		return x.errorPage(413)
 	}
+	x.bodyRead = true
 	body := proxy.Body{Length: int64(len(data))}
 	head := proxy.AppendRequest(make([]byte, 0, 1024), x.req.Method, uri, x.req, x.lc, x.vc, x.lc.Proxy.HostPort, body)
 	return x.roundTrip(pool, head, strings.NewReader(string(data)), body, false)
@@ -328,7 +329,9 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, uses int, 
 		return outcome{err: err}
 	}
 	if body.Length > 0 || body.Chunked {
-		if err := sendBody(bc, reqBody, body); err != nil {
+		err := sendBody(bc, reqBody, body)
+		x.bodyRead = err == nil
+		if err != nil {
 			fail(true)
 			x.upstreamError(err, "while sending request to upstream", peer)
 			x.close = true

@@ -71,6 +71,10 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 	x.status = status
 	x.vc.Status = status
 	x.vc.RespHeader = hdr
+	if (x.req.ContentLength > 0 || x.req.Chunked) && !x.bodyRead {
+		// An unread body would be taken for the next request.
+		x.close = true
+	}
 	if x.lc != nil {
 		x.conn.sendTimeout = x.lc.Client.SendTimeout
 	}

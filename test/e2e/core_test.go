@@ -458,3 +458,22 @@ func TestSignalsThroughPidFile(t *testing.T) {
 }
 
 var _ = base64.StdEncoding
+
+// TestUnreadBodyIsNotARequest: a body that no handler reads is not taken
+// for the next request on the connection.
+func TestUnreadBodyIsNotARequest(t *testing.T) {
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(`http { access_log off; server { listen 127.0.0.1:%d; location / { return 200 "ok"; } location /admin { return 403; } } }`, port))
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	inner := "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
+	fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(inner), inner)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	all, _ := io.ReadAll(c)
+	if n := strings.Count(string(all), "HTTP/1.1 "); n != 1 || !strings.HasPrefix(string(all), "HTTP/1.1 200") {
+		t.Errorf("got %d responses:\n%s", n, all)
+	}
+}
