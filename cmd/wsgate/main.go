@@ -190,6 +190,14 @@ func openLogs(cfg *config.Config) (*errlog.Logger, error) {
 }
 
 func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) int {
+	if wantsExtendedConnect(cfg) && !server.ExtendedConnectEnabled() {
+		// Go's HTTP/2 offers RFC 8441 only when GODEBUG says so at start:
+		// start again, same PID, with it set (decisions.md).
+		if err := reexecWithExtendedConnect(); err != nil {
+			fmt.Fprintf(stderr, "wsgate: [emerg] re-executing for HTTP/2 WebSockets: %v\n", err)
+			return 1
+		}
+	}
 	raiseNoFile()
 	runtime.GOMAXPROCS(cfg.WorkerProcesses)
 	log, err := openLogs(cfg)

@@ -7,10 +7,12 @@ import (
 	"os/exec"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/server"
 )
 
 // daemonize re-executes wsgate detached from the terminal (Go cannot fork):
@@ -116,4 +118,44 @@ func dropPrivileges(cfg *config.Config, log *errlog.Logger) error {
 	}
 	log.Printf(errlog.Notice, 0, "running as user %s (uid %d, gid %d)", cfg.User, uid, gid)
 	return nil
+}
+
+// wantsExtendedConnect reports whether some server offers HTTP/2 and
+// http2_websocket is on.
+func wantsExtendedConnect(cfg *config.Config) bool {
+	if cfg.HTTP == nil || !cfg.HTTP.H2WebSocket {
+		return false
+	}
+	for _, srv := range cfg.HTTP.Servers {
+		if srv.Loc.Conf.HTTP2 {
+			return true
+		}
+		for _, ls := range srv.Listens {
+			if ls.HTTP2 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reexecWithExtendedConnect replaces the process with itself, GODEBUG
+// extended with http2xconnect=1; it returns only on failure.
+func reexecWithExtendedConnect() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	env := os.Environ()
+	found := false
+	for i, e := range env {
+		if v, ok := strings.CutPrefix(e, "GODEBUG="); ok {
+			env[i] = "GODEBUG=" + strings.TrimPrefix(v+","+server.ExtendedConnectEnv, ",")
+			found = true
+		}
+	}
+	if !found {
+		env = append(env, "GODEBUG="+server.ExtendedConnectEnv)
+	}
+	return syscall.Exec(self, os.Args, env)
 }

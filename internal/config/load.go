@@ -519,6 +519,7 @@ var mergers = map[string]func(c, p *LocConf){
 	"proxy_next_upstream":         func(c, p *LocConf) { c.NextUpstream.Mask = p.NextUpstream.Mask },
 	"limit_req":                   func(c, p *LocConf) { c.LimitReq = p.LimitReq },
 	"ssl_certificate":             func(c, p *LocConf) { c.SSL.Certs = p.SSL.Certs },
+	"http2":                       func(c, p *LocConf) { c.HTTP2 = p.HTTP2 },
 	"ssl_certificate_key":         func(c, p *LocConf) { c.SSL.Keys = p.SSL.Keys },
 	"ssl_protocols":               func(c, p *LocConf) { c.SSL.Protocols = p.SSL.Protocols },
 	"ssl_ciphers":                 func(c, p *LocConf) { c.SSL.Ciphers = p.SSL.Ciphers },

@@ -155,7 +155,8 @@ func init() {
 		"ssl_ecdh_curve":              {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
 		"ssl_stapling_file":           {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
 		"ssl_stapling_responder":      {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
-		"http2":                       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"http2":                       {ctx: cHTTP | cServer, min: 1, max: 1, fn: flag("http2", func(c *LocConf) *bool { return &c.HTTP2 })},
+		"http2_websocket":             {ctx: cHTTP, min: 1, max: 1, fn: dH2WebSocket},
 		"http3":                       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
 		"quic_retry":                  {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
 		"websocket_ping_interval":     {ctx: cHSL, min: 1, max: 1, fn: duration("websocket_ping_interval", func(c *LocConf) *durationField { return &c.WS.PingInterval })},
@@ -290,7 +291,7 @@ func dWorkerConnections(l *loader, d *conf.Directive, s *scope) error {
 }
 
 func dHTTP(l *loader, d *conf.Directive, s *scope) error {
-	h := &HTTP{Loc: defaultLocConf()}
+	h := &HTTP{Loc: defaultLocConf(), H2WebSocket: true}
 	l.cfg.HTTP = h
 	return l.block(d.Block, &scope{kind: cHTTP, lc: h.Loc})
 }
@@ -358,8 +359,10 @@ func dListen(l *loader, d *conf.Directive, s *scope) error {
 			ls.Backlog = n
 		case a == "ssl":
 			ls.SSL = true
-		case a == "http2" || a == "quic":
-			return conf.Errorf(d, "\"listen ... %s\" is not supported yet (TLS issue: RFC 8441 and RFC 9220)", a)
+		case a == "http2":
+			ls.HTTP2 = true
+		case a == "quic":
+			return conf.Errorf(d, "\"listen ... quic\" is not supported yet (TLS issue: HTTP/3 and RFC 9220)")
 		case a == "proxy_protocol":
 			ls.ProxyProtocol = true
 		case strings.HasPrefix(a, "so_keepalive="):
@@ -1614,4 +1617,17 @@ func dKeepaliveRequests(l *loader, d *conf.Directive, s *scope) error {
 	}
 	s.lc.KeepaliveRequests = n
 	return s.lc.mark(d, d.Name)
+}
+
+// dH2WebSocket reads `http2_websocket on|off` (http level, default on):
+// whether HTTP/2 connections offer WebSocket over RFC 8441. Turning it off
+// makes browsers open WebSockets over HTTP/1.1 instead, for clients whose
+// RFC 8441 support is broken.
+func dH2WebSocket(l *loader, d *conf.Directive, s *scope) error {
+	v, err := parseFlag(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", d.Args[0], d.Name)
+	}
+	l.cfg.HTTP.H2WebSocket = v
+	return nil
 }

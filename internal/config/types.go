@@ -64,6 +64,9 @@ type HTTP struct {
 	ReqZones   []*ReqZone
 	ConnZones  []*ConnZone
 	Loc        *LocConf // http-level defaults, already merged into every location
+	// H2WebSocket is http2_websocket: advertise RFC 8441 extended CONNECT
+	// on HTTP/2 connections. Process-wide: Go's HTTP/2 reads it at start.
+	H2WebSocket bool
 }
 
 // Upstream is an upstream{} block, or the implicit one-server group that a
@@ -121,6 +124,7 @@ type Listen struct {
 	ReusePort     bool
 	ProxyProtocol bool // a PROXY protocol header (v1 or v2) precedes every connection
 	SSL           bool
+	HTTP2         bool // listen ... http2
 	File          string
 	Line          int
 }
@@ -249,6 +253,7 @@ type LocConf struct {
 	NextUpstream      NextUpstream
 	WS                WebSocket
 	SSL               SSL
+	HTTP2             bool // `http2 on` (server and http level)
 	Client            ClientLimits
 	AccessLogs        []AccessLog // empty with AccessLogOff: no access log here
 	AccessLogOff      bool

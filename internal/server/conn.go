@@ -30,6 +30,13 @@ type conn struct {
 	id  uint64
 	tls *tls.ConnectionState // nil on plain listeners
 
+	// virtual marks a stream of an HTTP/2 connection carried over a
+	// bridge: the TCP connection is counted once, by its own conn.
+	virtual bool
+	proto   string       // "HTTP/2.0" for such a stream; "" uses the request's
+	h2      bool         // this connection speaks HTTP/2
+	streams atomic.Int64 // open HTTP/2 streams
+
 	br *bufio.Reader
 	bw *bufio.Writer
 
@@ -57,22 +64,30 @@ func (c *conn) serve() {
 	defer func() {
 		if !c.hijacked {
 			c.c.Close()
-			c.srv.release(1)
-			c.srv.Stats.Active.Add(-1)
+			if !c.virtual {
+				c.srv.release(1)
+				c.srv.Stats.Active.Add(-1)
+			}
 		}
 		c.releaseBuffers()
 	}()
 	c.remote = addrPort(c.c.RemoteAddr())
 	c.local = addrPort(c.c.LocalAddr())
-	if cfg := c.srv.rt.Load().tlsFor(c.bind); cfg != nil && !c.handshakeTLS(cfg) {
-		return
+	if cfg := c.srv.rt.Load().tlsFor(c.bind); cfg != nil && c.tls == nil {
+		if !c.handshakeTLS(cfg) {
+			return
+		}
+		if c.tls.NegotiatedProtocol == "h2" {
+			c.serveH2()
+			return
+		}
 	}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(c.c)
 	c.bw = writerPool.Get().(*bufio.Writer)
 	c.bw.Reset(sendWriter{c})
 
-	if rt := c.srv.rt.Load(); rt.proxyProto[c.bind] {
+	if rt := c.srv.rt.Load(); rt.proxyProto[c.bind] && !c.virtual {
 		c.c.SetReadDeadline(time.Now().Add(c.clientLimits(rt).HeaderTimeout))
 		h, err := proxyproto.Read(c.br)
 		if err != nil {
@@ -168,6 +183,10 @@ func (c *conn) releaseBuffers() {
 }
 
 func (c *conn) closeIfIdle() {
+	if c.h2 && c.streams.Load() == 0 {
+		c.c.Close() // an HTTP/2 connection with no stream left
+		return
+	}
 	if c.idle.Load() {
 		c.c.SetReadDeadline(time.Now())
 	}
@@ -231,8 +250,8 @@ type exchange struct {
 
 	status      int
 	extra       http1.Header // headers the handler adds to an error page
-	stopRewrite bool // `break` ends the rewrite phase
-	bodyRead    bool // the request body was read to its end (sent upstream)
+	stopRewrite bool         // `break` ends the rewrite phase
+	bodyRead    bool         // the request body was read to its end (sent upstream)
 	realIPDone  bool
 	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
 	sent        int64             // bytes written to the client for this request
@@ -327,6 +346,9 @@ func spaceIf(s string) string {
 func (x *exchange) fillVars(hostCaps []string) {
 	c, req, vc := x.conn, x.req, x.vc
 	vc.Method, vc.RequestURI, vc.Proto = req.Method, req.RequestURI, req.Proto
+	if c.proto != "" {
+		vc.Proto = c.proto
+	}
 	vc.Path, vc.Args = normalizePath(req.Path), req.RawQuery
 	vc.Header = req.Header
 	vc.Host = req.HostName

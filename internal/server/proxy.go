@@ -586,6 +586,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	backendPending, _ := br.Peek(br.Buffered())
 	isWS := strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket")
 	srv, rt, lc, vc, log, id := c.srv, x.rt, x.lc, x.vc, x.log, c.id
+	virtual := c.virtual
 	headBytes := x.sent
 	leases := slices.Clone(x.leases)
 	upsName := lc.Proxy.Upstream.Name
@@ -605,8 +606,12 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 		RateLimitBackend: lc.WS.RateBoth,
 		OnClose: func(r tunnel.Result) {
 			<-ready
-			srv.release(2)
-			srv.Stats.Active.Add(-1)
+			if virtual {
+				srv.release(1) // the client's TCP connection is its HTTP/2 conn's
+			} else {
+				srv.release(2)
+				srv.Stats.Active.Add(-1)
+			}
 			srv.Stats.Writing.Add(-1)
 			peer.Done(false)
 			limit.ReleaseAll(leases)

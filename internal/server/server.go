@@ -265,16 +265,12 @@ func (s *Server) acceptLoop(l *listener) {
 		s.Stats.Handled.Add(1)
 		s.Stats.Active.Add(1)
 		cn := &conn{srv: s, c: c, tcp: c, id: s.connID.Add(1), bind: l.addr}
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
+		if !s.addConn(cn) {
 			s.active.Add(-1)
+			s.Stats.Active.Add(-1)
 			c.Close()
 			continue
 		}
-		s.conns[cn] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
 		go cn.serve()
 	}
 }
@@ -491,4 +487,17 @@ func Check(cfg *config.Config, log *errlog.Logger) error {
 		p.Close()
 	}
 	return nil
+}
+
+// addConn registers a connection (or an HTTP/2 stream's) so that stops
+// wait for it; false once the server is stopping.
+func (s *Server) addConn(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
 }

@@ -32,7 +32,7 @@ func (rt *runtime) buildTLS(log *errlog.Logger) error {
 			ECDHCurve: c.ECDHCurve, SessionCache: c.SessionCache, SessionTimeout: c.SessionTimeout,
 			DisableSessionTickets: !c.SessionTickets, Stapling: c.Stapling, StaplingVerify: c.StaplingVerify,
 			TrustedCertificate: c.TrustedCertificate, StaplingFile: c.StaplingFile, StaplingResponder: c.StaplingResponder,
-			NextProtos: []string{"http/1.1"},
+			NextProtos: nextProtos(srv),
 			Logf:       func(format string, args ...any) { log.Printf(errlog.Warn, 0, format, args...) },
 		}
 		for i := range c.Certs {
@@ -123,4 +123,16 @@ func tlsVersion(v uint16) string {
 		return "TLSv1"
 	}
 	return ""
+}
+
+// nextProtos offers h2 on a server with `listen ... http2` or `http2 on`.
+func nextProtos(srv *config.Server) []string {
+	h2 := srv.Loc.Conf.HTTP2
+	for _, ls := range srv.Listens {
+		h2 = h2 || ls.HTTP2
+	}
+	if h2 {
+		return []string{"h2", "http/1.1"}
+	}
+	return []string{"http/1.1"}
 }

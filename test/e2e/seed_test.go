@@ -1,6 +1,13 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,6 +94,7 @@ func TestSeedConfigsLoad(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+			seedCerts(t, dir)
 			conf := writeConf(t, dir, seed(t, name, []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"}, "127.0.0.1:18080", "127.0.0.1:18443"))
 			out, err := exec.Command(binary, "-t", "-p", dir, "-c", conf).CombinedOutput()
 			if err != nil {
@@ -102,7 +110,68 @@ func TestSeedConfigsLoad(t *testing.T) {
 			loaded++
 		})
 	}
-	if loaded < 6 {
-		t.Errorf("only %d seed configs load", loaded)
+	if loaded < 13 {
+		t.Errorf("only %d seed configs load; all but 09 (HTTP/3) should", loaded)
+	}
+}
+
+// seedCerts writes the certificate files the TLS seeds name, generated
+// here: fullchain.pem, privkey.pem and chain.pem (the CA bundle for
+// stapling), all for ws.example.com.
+func seedCerts(t testing.TB, dir string) {
+	t.Helper()
+	writeCert(t, dir, "fullchain", "ws.example.com")
+	if err := os.Rename(filepath.Join(dir, "fullchain.key"), filepath.Join(dir, "privkey.pem")); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "fullchain.pem"))
+	os.WriteFile(filepath.Join(dir, "chain.pem"), b, 0o644)
+}
+
+// TestSeed14 runs the guide's complete production configuration with
+// certificates generated here: a wss round trip through ip_hash and the
+// limits, the /health answer with one Content-Type, the protected
+// /nginx_status, and the HTTP to HTTPS redirect.
+func TestSeed14(t *testing.T) {
+	be := startBackend(t, "b1")
+	gdir := t.TempDir()
+	os.MkdirAll(filepath.Join(gdir, "logs"), 0o755)
+	seedCerts(t, gdir)
+	https, http := freePort(t), freePort(t)
+	conf := seed(t, "14-complete-production.conf", []string{be.addr}, fmt.Sprintf("127.0.0.1:%d", http), fmt.Sprintf("127.0.0.1:%d", https))
+	conf = strings.ReplaceAll(conf, "{{DIR}}", gdir)
+	g := startGate(t, conf)
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "ws.example.com"}}
+	c, resp, err := d.Dial(fmt.Sprintf("wss://127.0.0.1:%d/ws", https), nil)
+	if err != nil {
+		t.Fatalf("wss through seed 14: %v %v\n%s", err, resp, g.errorLog())
+	}
+	echo(t, c, "production")
+	if hsts := resp.Header.Get("Strict-Transport-Security"); hsts != "max-age=31536000; includeSubDomains" {
+		t.Errorf("HSTS on the 101: %q", hsts)
+	}
+	c.Close()
+	cl := &nethttp.Client{Timeout: 5 * time.Second, Transport: &nethttp.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	r, err := cl.Get(fmt.Sprintf("https://127.0.0.1:%d/health", https))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 || string(body) != "healthy\n" || len(r.Header.Values("Content-Type")) != 1 || r.Header.Get("Content-Type") != "text/plain" {
+		t.Errorf("/health: %d %q %v", r.StatusCode, body, r.Header.Values("Content-Type"))
+	}
+	r, err = cl.Get(fmt.Sprintf("https://127.0.0.1:%d/nginx_status", https))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 || !strings.HasPrefix(string(body), "Active connections:") {
+		t.Errorf("/nginx_status from 127.0.0.1: %d %q", r.StatusCode, body)
+	}
+	st, head, _ := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", http), "GET /ws?a=1 HTTP/1.1\r\nHost: ws.example.com\r\nConnection: close\r\n\r\n")
+	if st != 301 || !strings.Contains(head, "Location: https://ws.example.com/ws?a=1") {
+		t.Errorf("redirect: %d\n%s", st, head)
 	}
 }

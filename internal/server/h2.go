@@ -1,0 +1,235 @@
+package server
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/http1"
+)
+
+// HTTP/2 is served by x/net's server. Each stream is carried into wsgate's
+// HTTP/1.1 pipeline over an in-memory connection (a bridge), so phases,
+// limits, logs, the proxy and the tunnel are the same code for both
+// protocols. A WebSocket over HTTP/2 (RFC 8441: CONNECT with :protocol
+// websocket) becomes a GET with Upgrade: websocket and a fresh key, whose
+// 101 goes back to the client as a 200; then the stream carries the
+// frames. The bridge costs a copy and two goroutines per stream; HTTP/1.1
+// connections do not pay it.
+
+// ExtendedConnectEnv is what Go's HTTP/2 needs in the environment when the
+// process starts to offer RFC 8441; cmd/wsgate re-executes itself with it.
+const ExtendedConnectEnv = "http2xconnect=1"
+
+// ExtendedConnectEnabled reports whether this process offers RFC 8441.
+func ExtendedConnectEnabled() bool {
+	return strings.Contains(os.Getenv("GODEBUG"), ExtendedConnectEnv)
+}
+
+var h2server = &http2.Server{IdleTimeout: 3 * time.Minute}
+
+// serveH2 runs an HTTP/2 connection until the client or wsgate ends it.
+func (c *conn) serveH2() {
+	c.h2 = true
+	h2server.ServeConn(c.c, &http2.ServeConnOpts{
+		Handler: http.HandlerFunc(c.h2Stream),
+	})
+}
+
+// h2Stream carries one HTTP/2 stream through the pipeline.
+func (c *conn) h2Stream(w http.ResponseWriter, r *http.Request) {
+	c.streams.Add(1)
+	defer c.streams.Add(-1)
+	ws := r.Method == "CONNECT" && strings.EqualFold(r.Header.Get(":protocol"), "websocket")
+	head, body := h2RequestHead(r, ws)
+	b := newBridge(c, head, body)
+	vc := &conn{srv: c.srv, c: b, tcp: c.tcp, id: c.srv.connID.Add(1), tls: c.tls, bind: c.bind, virtual: true, proto: "HTTP/2.0"}
+	if !c.srv.addConn(vc) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.respond(w, ws)
+	}()
+	vc.serve()
+	// A tunnel keeps the bridge until it closes; a request is over when
+	// its response has been written.
+	<-done
+	b.Close()
+}
+
+// h2RequestHead renders the stream's request as HTTP/1.1.
+func h2RequestHead(r *http.Request, ws bool) ([]byte, io.Reader) {
+	var h strings.Builder
+	method, uri := r.Method, r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	if ws {
+		method = "GET"
+	}
+	h.WriteString(method + " " + uri + " HTTP/1.1\r\nHost: " + r.Host + "\r\n")
+	for k, vs := range r.Header {
+		if strings.HasPrefix(k, ":") {
+			continue
+		}
+		switch http.CanonicalHeaderKey(k) {
+		case "Connection", "Upgrade", "Transfer-Encoding", "Content-Length", "Host", "Keep-Alive", "Proxy-Connection":
+			continue
+		case "Sec-Websocket-Key", "Sec-Websocket-Version":
+			if ws {
+				continue
+			}
+		}
+		for _, v := range vs {
+			h.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	var body io.Reader = r.Body
+	switch {
+	case ws:
+		var key [16]byte
+		rand.Read(key[:])
+		h.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key[:]) + "\r\n")
+	case r.ContentLength > 0:
+		h.WriteString("Content-Length: " + strconv.FormatInt(r.ContentLength, 10) + "\r\n")
+	case r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody:
+		h.WriteString("Transfer-Encoding: chunked\r\n")
+		pr, pw := io.Pipe()
+		go func() {
+			cw := http1.NewChunkedWriter(pw)
+			_, err := io.Copy(cw, r.Body)
+			if err == nil {
+				err = cw.Close()
+			}
+			pw.CloseWithError(err)
+		}()
+		body = pr
+	default:
+		body = http.NoBody
+	}
+	h.WriteString("\r\n")
+	return []byte(h.String()), body
+}
+
+// bridge is the in-memory connection between an HTTP/2 stream and the
+// HTTP/1.1 pipeline: reads give the request head then the stream's body,
+// writes are the HTTP/1.1 response that respond turns back into HTTP/2.
+type bridge struct {
+	parent *conn
+	in     io.Reader
+	pr     *io.PipeReader
+	pw     *io.PipeWriter
+	once   sync.Once
+	closed atomic.Bool
+}
+
+func newBridge(parent *conn, head []byte, body io.Reader) *bridge {
+	pr, pw := io.Pipe()
+	return &bridge{parent: parent, in: io.MultiReader(strings.NewReader(string(head)), body), pr: pr, pw: pw}
+}
+
+func (b *bridge) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	return b.in.Read(p)
+}
+
+func (b *bridge) Write(p []byte) (int, error) { return b.pw.Write(p) }
+
+func (b *bridge) Close() error {
+	b.once.Do(func() {
+		b.closed.Store(true)
+		b.pw.Close()
+		if c, ok := b.in.(io.Closer); ok {
+			c.Close()
+		}
+	})
+	return nil
+}
+
+func (b *bridge) LocalAddr() net.Addr                { return b.parent.c.LocalAddr() }
+func (b *bridge) RemoteAddr() net.Addr               { return b.parent.c.RemoteAddr() }
+func (b *bridge) SetDeadline(t time.Time) error      { return nil }
+func (b *bridge) SetReadDeadline(t time.Time) error  { return nil }
+func (b *bridge) SetWriteDeadline(t time.Time) error { return nil }
+
+// hopByHop are HTTP/1.1 response headers that HTTP/2 forbids or that the
+// translation re-creates.
+var hopByHop = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Sec-WebSocket-Accept"}
+
+// respond reads the pipeline's HTTP/1.1 response and writes it to the
+// stream: a 101 becomes RFC 8441's 200, then the frames flow.
+func (b *bridge) respond(w http.ResponseWriter, ws bool) {
+	defer b.pr.Close()
+	br := bufio.NewReaderSize(b.pr, http1.ReaderSize)
+	method := "GET"
+	resp, err := http1.ReadResponse(br, method, 64<<10)
+	if err != nil {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) {
+			b.parent.srv.log.Load().Printf(errlog.Info, b.parent.id, "HTTP/2 bridge: %v", err)
+		}
+		return
+	}
+	h := w.Header()
+	for _, f := range resp.Header {
+		skip := false
+		for _, n := range hopByHop {
+			if strings.EqualFold(n, f.Name) {
+				skip = true
+			}
+		}
+		if !skip {
+			h.Add(f.Name, f.Value)
+		}
+	}
+	status := resp.Status
+	if status == 101 {
+		if !ws {
+			return // the pipeline never switches a non-WebSocket request
+		}
+		status = 200
+		h.Del("Content-Length")
+	}
+	w.WriteHeader(status)
+	fl, _ := w.(http.Flusher)
+	if fl != nil {
+		fl.Flush()
+	}
+	var src io.Reader = br
+	if resp.Status != 101 {
+		src = resp.Body(br)
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				b.Close()
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
