@@ -3,7 +3,6 @@ package config
 import (
 	"net"
 	"net/netip"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -202,7 +201,9 @@ func duration(name string, field func(*LocConf) *durationField) func(*loader, *c
 }
 
 // mark records that this level wrote a setting; writing it twice at one
+
 // level is nginx's "is duplicate" error, except for list directives.
+
 func (c *LocConf) mark(d *conf.Directive, name string) error {
 	if c.set[name] {
 		switch name {
@@ -226,38 +227,6 @@ func dWorkerProcesses(l *loader, d *conf.Directive, s *scope) error {
 	}
 	l.cfg.WorkerProcesses = n
 	return nil
-}
-
-func parseLevel(d *conf.Directive, s string) (Level, error) {
-	for i, n := range levelNames {
-		if n == s {
-			return Level(i), nil
-		}
-	}
-	return 0, conf.Errorf(d, "invalid log level \"%s\"", s)
-}
-
-func dErrorLog(l *loader, d *conf.Directive, s *scope) error {
-	el := ErrorLog{Path: d.Args[0], Level: LevelError}
-	if len(d.Args) == 2 {
-		lv, err := parseLevel(d, d.Args[1])
-		if err != nil {
-			return err
-		}
-		el.Level = lv
-	}
-	if strings.HasPrefix(el.Path, "syslog:") || strings.HasPrefix(el.Path, "memory:") {
-		return conf.Errorf(d, "\"%s\" error_log targets are not supported yet (observability issue)", strings.SplitN(el.Path, ":", 2)[0])
-	}
-	if s.kind == cMain {
-		l.cfg.ErrorLogs = append(l.cfg.ErrorLogs, el)
-		return nil
-	}
-	if !s.lc.set["error_log"] {
-		s.lc.ErrorLogs = nil
-	}
-	s.lc.ErrorLogs = append(s.lc.ErrorLogs, el)
-	return s.lc.mark(d, "error_log")
 }
 
 func dUser(l *loader, d *conf.Directive, s *scope) error {
@@ -523,7 +492,9 @@ func dBreak(l *loader, d *conf.Directive, s *scope) error {
 }
 
 // dIf reads `if (cond) { ... }`. The parser splits "($a" and "b)" into
+
 // arguments; nginx does the same and strips the parentheses.
+
 func dIf(l *loader, d *conf.Directive, s *scope) error {
 	args := append([]string(nil), d.Args...)
 	if len(args) == 0 || !strings.HasPrefix(args[0], "(") || !strings.HasSuffix(args[len(args)-1], ")") {
@@ -683,28 +654,6 @@ func dProxyBuffers(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, "proxy_buffers")
 }
 
-func dKeepaliveTimeout(l *loader, d *conf.Directive, s *scope) error {
-	v, err := ParseDuration(d.Args[0])
-	if err != nil {
-		return conf.Errorf(d, "invalid value \"%s\" in \"keepalive_timeout\" directive", d.Args[0])
-	}
-	if s.kind == cUpstream {
-		s.ups.KeepaliveTimeout = v
-		return nil
-	}
-	s.lc.KeepaliveTimeout = v
-	return s.lc.mark(d, "keepalive_timeout")
-}
-
-func dClientMaxBody(l *loader, d *conf.Directive, s *scope) error {
-	n, err := ParseSize(d.Args[0])
-	if err != nil {
-		return conf.Errorf(d, "\"client_max_body_size\" directive invalid value")
-	}
-	s.lc.ClientMaxBody = n
-	return s.lc.mark(d, "client_max_body_size")
-}
-
 func dRoot(l *loader, d *conf.Directive, s *scope) error {
 	s.lc.Root = d.Args[0]
 	return s.lc.mark(d, "root")
@@ -715,919 +664,62 @@ func dIndex(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, "index")
 }
 
-func dUpstream(l *loader, d *conf.Directive, s *scope) error {
-	name := d.Args[0]
-	if _, dup := l.upstreams[name]; dup {
-		return conf.Errorf(d, "duplicate upstream \"%s\"", name)
-	}
-	u := &Upstream{Name: name, File: d.File, Line: d.Line}
-	l.upstreams[name] = u
-	l.cfg.HTTP.Upstreams = append(l.cfg.HTTP.Upstreams, u)
-	if err := l.block(d.Block, &scope{kind: cUpstream, ups: u}); err != nil {
-		return err
-	}
-	if len(u.Servers) == 0 {
-		return conf.Errorf(d, "no servers are inside upstream")
-	}
-	return nil
-}
-
-func dKeepalive(l *loader, d *conf.Directive, s *scope) error {
-	n, err := strconv.Atoi(d.Args[0])
-	if err != nil || n < 1 {
-		return conf.Errorf(d, "invalid value \"%s\" in \"keepalive\" directive", d.Args[0])
-	}
-	s.ups.Keepalive = n
-	return nil
-}
-
-func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
-	if d.IsBlock() {
-		return conf.Errorf(d, "directive \"server\" is not terminated by \";\"")
-	}
-	if len(d.Args) < 1 {
-		return conf.Errorf(d, "invalid number of arguments in \"server\" directive")
-	}
-	us := UpstreamServer{Name: d.Args[0], Weight: 1, MaxFails: 1, FailTimeout: 10e9}
-	for _, a := range d.Args[1:] {
-		k, v, _ := strings.Cut(a, "=")
-		var err error
-		switch k {
-		case "weight":
-			us.Weight, err = strconv.Atoi(v)
-			if us.Weight < 1 {
-				err = errBadValue
-			}
-		case "max_fails":
-			us.MaxFails, err = strconv.Atoi(v)
-			if us.MaxFails < 0 {
-				err = errBadValue
-			}
-		case "fail_timeout":
-			us.FailTimeout, err = ParseDuration(v)
-		case "backup":
-			us.Backup = true
-		case "down":
-			us.Down = true
-		case "max_conns":
-			us.MaxConns, err = strconv.Atoi(v)
-			if us.MaxConns < 0 {
-				err = errBadValue
-			}
-		case "slow_start":
-			us.SlowStart, err = ParseDuration(v)
-		case "resolve", "service", "route", "drain":
-			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported yet (upstreams issue)", k)
-		default:
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-		if err != nil {
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-	}
-	if us.Backup && s.ups.Method != "" && s.ups.Method != "round_robin" && s.ups.Method != "least_conn" {
-		return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
-	}
-	host, port, err := net.SplitHostPort(us.Name)
-	if err != nil {
-		host, port = us.Name, "80"
-	}
-	if _, err := strconv.Atoi(port); err != nil {
-		return conf.Errorf(d, "invalid port in upstream \"%s\"", us.Name)
-	}
-	addrs, err := l.resolve(host)
-	if err != nil {
-		return conf.Errorf(d, "host not found in upstream \"%s\"", us.Name)
-	}
-	for _, a := range addrs {
-		x := us
-		x.Addr = net.JoinHostPort(a.String(), port)
-		s.ups.Servers = append(s.ups.Servers, x)
-	}
-	return nil
-}
-
-func dMethod(l *loader, d *conf.Directive, s *scope) error {
-	u := s.ups
-	if u.Method != "" {
-		return conf.Errorf(d, "load balancing method redefined")
-	}
-	for _, srv := range u.Servers {
-		if srv.Backup && d.Name != "least_conn" {
-			return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
-		}
-	}
-	u.Method = d.Name
-	switch d.Name {
-	case "hash":
-		t, err := l.cfg.Vars.Compile(d.Args[0])
-		if err != nil {
-			return conf.Errorf(d, "%v", err)
-		}
-		u.HashKey = t
-		if len(d.Args) == 2 {
-			if d.Args[1] != "consistent" {
-				return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
-			}
-			u.HashConsistent = true
-		}
-	case "random":
-		switch {
-		case len(d.Args) == 0:
-		case d.Args[0] == "two" && (len(d.Args) == 1 || d.Args[1] == "least_conn"):
-			u.RandomTwo = true
-		default:
-			return conf.Errorf(d, "invalid parameter \"%s\"", strings.Join(d.Args, " "))
-		}
-	}
-	return nil
-}
-
 // dZone accepts nginx's shared-memory zone for an upstream: wsgate keeps
+
 // peer state in the process, so the size only needs to be valid.
-func dZone(l *loader, d *conf.Directive, s *scope) error {
-	if len(d.Args) == 2 {
-		if _, err := ParseSize(d.Args[1]); err != nil {
-			return conf.Errorf(d, "invalid zone size \"%s\"", d.Args[1])
-		}
-	}
-	return nil
-}
 
 // dHealthCheck reads `health_check [interval=T] [fails=N] [passes=N]
+
 // [uri=/path] [port=N] [type=websocket]`, inside an upstream (as the guide
+
 // writes it) or a location (as nginx Plus does).
-func dHealthCheck(l *loader, d *conf.Directive, s *scope) error {
-	hc := &HealthCheck{Interval: 5 * time.Second, Fails: 1, Passes: 1, URI: "/", File: d.File, Line: d.Line}
-	for _, a := range d.Args {
-		k, v, _ := strings.Cut(a, "=")
-		var err error
-		switch k {
-		case "interval":
-			hc.Interval, err = ParseDuration(v)
-			if hc.Interval <= 0 {
-				err = errBadValue
-			}
-		case "fails":
-			hc.Fails, err = strconv.Atoi(v)
-			if hc.Fails < 1 {
-				err = errBadValue
-			}
-		case "passes":
-			hc.Passes, err = strconv.Atoi(v)
-			if hc.Passes < 1 {
-				err = errBadValue
-			}
-		case "uri":
-			hc.URI = v
-			if !strings.HasPrefix(v, "/") {
-				err = errBadValue
-			}
-		case "port":
-			hc.Port, err = strconv.Atoi(v)
-			if hc.Port < 1 || hc.Port > 65535 {
-				err = errBadValue
-			}
-		case "type":
-			switch v {
-			case "websocket":
-				hc.WebSocket = true
-			case "http":
-			default:
-				err = errBadValue
-			}
-		case "mandatory", "persistent", "match", "jitter", "keepalive_time":
-			return conf.Errorf(d, "health_check parameter \"%s\" is not supported yet (upstreams issue)", k)
-		default:
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-		if err != nil {
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-	}
-	if s.kind == cUpstream {
-		if s.ups.Health != nil {
-			return conf.Errorf(d, "\"health_check\" directive is duplicate")
-		}
-		s.ups.Health = hc
-		return nil
-	}
-	s.lc.HealthCheck = hc
-	return s.lc.mark(d, "health_check")
-}
-
-func dNextUpstream(l *loader, d *conf.Directive, s *scope) error {
-	var m uint16
-	for _, a := range d.Args {
-		bit, ok := nextNames[a]
-		if !ok {
-			return conf.Errorf(d, "invalid value \"%s\"", a)
-		}
-		m |= bit
-	}
-	if m&NextOff != 0 && m != NextOff {
-		return conf.Errorf(d, "invalid value \"off\"")
-	}
-	s.lc.NextUpstream.Mask = m
-	return s.lc.mark(d, "proxy_next_upstream")
-}
-
-func dNextUpstreamTries(l *loader, d *conf.Directive, s *scope) error {
-	n, err := strconv.Atoi(d.Args[0])
-	if err != nil || n < 0 {
-		return conf.Errorf(d, "invalid number \"%s\"", d.Args[0])
-	}
-	s.lc.NextUpstream.Tries = n
-	return s.lc.mark(d, "proxy_next_upstream_tries")
-}
-
-func dNextUpstreamTimeout(l *loader, d *conf.Directive, s *scope) error {
-	v, err := ParseDuration(d.Args[0])
-	if err != nil {
-		return conf.Errorf(d, "\"proxy_next_upstream_timeout\" directive invalid value")
-	}
-	s.lc.NextUpstream.Timeout = v
-	return s.lc.mark(d, "proxy_next_upstream_timeout")
-}
 
 // dSticky reads `sticky cookie name [expires=T|max] [domain=D] [path=P]
+
 // [httponly] [secure] [samesite=strict|lax|none]`.
-func dSticky(l *loader, d *conf.Directive, s *scope) error {
-	if d.Args[0] != "cookie" {
-		return conf.Errorf(d, "\"sticky %s\" is not supported yet (upstreams issue); use \"sticky cookie\"", d.Args[0])
-	}
-	if s.ups.Sticky != nil {
-		return conf.Errorf(d, "\"sticky\" directive is duplicate")
-	}
-	sc := &StickyCookie{Name: d.Args[1]}
-	if !validHeaderName(sc.Name) {
-		return conf.Errorf(d, "invalid cookie name \"%s\"", sc.Name)
-	}
-	for _, a := range d.Args[2:] {
-		k, v, _ := strings.Cut(a, "=")
-		var err error
-		switch k {
-		case "expires":
-			if v == "max" {
-				sc.Expires = -1
-			} else if sc.Expires, err = ParseDuration(v); err == nil && sc.Expires <= 0 {
-				err = errBadValue
-			}
-		case "domain":
-			sc.Domain = v
-		case "path":
-			sc.Path = v
-		case "httponly":
-			sc.HTTPOnly = true
-		case "secure":
-			sc.Secure = true
-		case "samesite":
-			switch strings.ToLower(v) {
-			case "strict", "lax", "none":
-				sc.SameSite = strings.ToUpper(v[:1]) + strings.ToLower(v[1:])
-			default:
-				err = errBadValue
-			}
-		default:
-			err = errBadValue
-		}
-		if err != nil || (k != "httponly" && k != "secure" && v == "") {
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-	}
-	s.ups.Sticky = sc
-	return nil
-}
-
-func (l *loader) reqZone(name string) *ReqZone {
-	for _, z := range l.cfg.HTTP.ReqZones {
-		if z.Name == name {
-			return z
-		}
-	}
-	return nil
-}
-
-func (l *loader) connZone(name string) *ConnZone {
-	for _, z := range l.cfg.HTTP.ConnZones {
-		if z.Name == name {
-			return z
-		}
-	}
-	return nil
-}
 
 // zoneArg reads "zone=name:size".
-func zoneArg(d *conf.Directive, a string) (string, int64, error) {
-	v, ok := strings.CutPrefix(a, "zone=")
-	if !ok {
-		return "", 0, conf.Errorf(d, "invalid parameter \"%s\"", a)
-	}
-	name, size, ok := strings.Cut(v, ":")
-	if !ok || name == "" {
-		return "", 0, conf.Errorf(d, "invalid zone size \"%s\"", a)
-	}
-	n, err := ParseSize(size)
-	if err != nil || n < 8*EntryBytes {
-		return "", 0, conf.Errorf(d, "zone \"%s\" is too small", name)
-	}
-	return name, n, nil
-}
 
 // EntryBytes is what one limit zone entry costs in nginx's accounting: a
+
 // zone of size S holds S/EntryBytes keys.
-const EntryBytes = 128
-
-func dLimitReqZone(l *loader, d *conf.Directive, s *scope) error {
-	z := &ReqZone{File: d.File, Line: d.Line}
-	var err error
-	if z.Key, err = l.cfg.Vars.Compile(d.Args[0]); err != nil {
-		return conf.Errorf(d, "%v", err)
-	}
-	for _, a := range d.Args[1:] {
-		switch {
-		case strings.HasPrefix(a, "zone="):
-			if z.Name, z.Size, err = zoneArg(d, a); err != nil {
-				return err
-			}
-		case strings.HasPrefix(a, "rate="):
-			v := a[len("rate="):]
-			per := int64(1)
-			switch {
-			case strings.HasSuffix(v, "r/s"):
-				v = v[:len(v)-3]
-			case strings.HasSuffix(v, "r/m"):
-				v, per = v[:len(v)-3], 60
-			default:
-				return conf.Errorf(d, "invalid rate \"%s\"", a)
-			}
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return conf.Errorf(d, "invalid rate \"%s\"", a)
-			}
-			z.RateMilli = n * 1000 / per
-			if z.RateMilli == 0 {
-				z.RateMilli = 1
-			}
-		case a == "sync":
-		default:
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-	}
-	if z.Name == "" {
-		return conf.Errorf(d, "\"%s\" must have \"zone\" parameter", d.Name)
-	}
-	if z.RateMilli == 0 {
-		return conf.Errorf(d, "invalid rate \"%s\"", strings.Join(d.Args, " "))
-	}
-	if l.reqZone(z.Name) != nil || l.connZone(z.Name) != nil {
-		return conf.Errorf(d, "duplicate zone \"%s\"", z.Name)
-	}
-	l.cfg.HTTP.ReqZones = append(l.cfg.HTTP.ReqZones, z)
-	return nil
-}
-
-func dLimitConnZone(l *loader, d *conf.Directive, s *scope) error {
-	z := &ConnZone{File: d.File, Line: d.Line}
-	var err error
-	if z.Key, err = l.cfg.Vars.Compile(d.Args[0]); err != nil {
-		return conf.Errorf(d, "%v", err)
-	}
-	if z.Name, z.Size, err = zoneArg(d, d.Args[1]); err != nil {
-		return err
-	}
-	if l.reqZone(z.Name) != nil || l.connZone(z.Name) != nil {
-		return conf.Errorf(d, "duplicate zone \"%s\"", z.Name)
-	}
-	l.cfg.HTTP.ConnZones = append(l.cfg.HTTP.ConnZones, z)
-	return nil
-}
 
 // Zones may be declared after the limit_req that names them, as in nginx;
+
 // rules are resolved at the end of the http block.
-type pendingLimit struct {
-	d    *conf.Directive
-	lc   *LocConf
-	req  bool
-	zone string
-	idx  int
-}
-
-func dLimitReq(l *loader, d *conf.Directive, s *scope) error {
-	r := LimitReq{}
-	zone := ""
-	for _, a := range d.Args {
-		k, v, _ := strings.Cut(a, "=")
-		var err error
-		switch k {
-		case "zone":
-			zone = v
-		case "burst":
-			r.Burst, err = strconv.Atoi(v)
-			if r.Burst < 0 {
-				err = errBadValue
-			}
-		case "delay":
-			r.Delay, err = strconv.Atoi(v)
-			if r.Delay < 0 {
-				err = errBadValue
-			}
-		case "nodelay":
-			r.NoDelay = true
-		default:
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-		if err != nil {
-			return conf.Errorf(d, "invalid %s \"%s\"", k, v)
-		}
-	}
-	if zone == "" {
-		return conf.Errorf(d, "\"%s\" must have \"zone\" parameter", d.Name)
-	}
-	if r.NoDelay && r.Delay > 0 {
-		return conf.Errorf(d, "\"delay\" and \"nodelay\" are mutually exclusive")
-	}
-	if !s.lc.set["limit_req"] {
-		s.lc.LimitReq = nil
-	}
-	for _, p := range l.limits {
-		if p.lc == s.lc && p.req && p.zone == zone {
-			return conf.Errorf(d, "\"%s\" directive is duplicate", d.Name)
-		}
-	}
-	s.lc.LimitReq = append(s.lc.LimitReq, r)
-	l.limits = append(l.limits, pendingLimit{d: d, lc: s.lc, req: true, zone: zone, idx: len(s.lc.LimitReq) - 1})
-	s.lc.set["limit_req"] = true
-	return nil
-}
-
-func dLimitConn(l *loader, d *conf.Directive, s *scope) error {
-	n, err := strconv.Atoi(d.Args[1])
-	if err != nil || n < 1 || n > 65535 {
-		return conf.Errorf(d, "invalid number of connections \"%s\"", d.Args[1])
-	}
-	if !s.lc.set["limit_conn"] {
-		s.lc.LimitConn = nil
-	}
-	for _, p := range l.limits {
-		if p.lc == s.lc && !p.req && p.zone == d.Args[0] {
-			return conf.Errorf(d, "\"%s\" directive is duplicate", d.Name)
-		}
-	}
-	s.lc.LimitConn = append(s.lc.LimitConn, LimitConn{N: n})
-	l.limits = append(l.limits, pendingLimit{d: d, lc: s.lc, zone: d.Args[0], idx: len(s.lc.LimitConn) - 1})
-	s.lc.set["limit_conn"] = true
-	return nil
-}
-
-func (l *loader) resolveLimits() error {
-	for _, p := range l.limits {
-		if p.req {
-			z := l.reqZone(p.zone)
-			if z == nil {
-				return conf.Errorf(p.d, "zone \"%s\" is unknown", p.zone)
-			}
-			p.lc.LimitReq[p.idx].Zone = z
-			continue
-		}
-		z := l.connZone(p.zone)
-		if z == nil {
-			return conf.Errorf(p.d, "zone \"%s\" is unknown", p.zone)
-		}
-		p.lc.LimitConn[p.idx].Zone = z
-	}
-	return nil
-}
-
-func dLimitStatus(l *loader, d *conf.Directive, s *scope) error {
-	n, err := strconv.Atoi(d.Args[0])
-	if err != nil || n < 400 || n > 599 {
-		return conf.Errorf(d, "value must be between 400 and 599")
-	}
-	if d.Name == "limit_req_status" {
-		s.lc.LimitReqStatus = n
-	} else {
-		s.lc.LimitConnStatus = n
-	}
-	return s.lc.mark(d, d.Name)
-}
-
-func dLimitLogLevel(l *loader, d *conf.Directive, s *scope) error {
-	lv, err := parseLevel(d, d.Args[0])
-	if err != nil {
-		return err
-	}
-	if lv < LevelInfo || lv > LevelError {
-		return conf.Errorf(d, "invalid value \"%s\"", d.Args[0])
-	}
-	if d.Name == "limit_req_log_level" {
-		s.lc.LimitReqLog = lv
-	} else {
-		s.lc.LimitConnLog = lv
-	}
-	return s.lc.mark(d, d.Name)
-}
-
-func dAccess(l *loader, d *conf.Directive, s *scope) error {
-	r := AccessRule{Allow: d.Name == "allow"}
-	a := d.Args[0]
-	switch {
-	case a == "all":
-		r.All = true
-	case strings.HasPrefix(a, "unix:"):
-		return conf.Errorf(d, "unix domain sockets are not supported")
-	default:
-		p, err := parsePrefix(a)
-		if err != nil {
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-		if p.Masked() != p {
-			l.warn(d, "low address bits of %s are meaningless", a)
-			p = p.Masked()
-		}
-		r.Prefix = p
-	}
-	if !s.lc.set["access"] {
-		s.lc.Access = nil
-	}
-	s.lc.Access = append(s.lc.Access, r)
-	s.lc.set["access"] = true
-	return nil
-}
 
 // parsePrefix reads an address or a CIDR block.
-func parsePrefix(a string) (netip.Prefix, error) {
-	if strings.Contains(a, "/") {
-		p, err := netip.ParsePrefix(a)
-		if err != nil {
-			return p, err
-		}
-		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p.Addr())), nil
-	}
-	ip, err := netip.ParseAddr(a)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	ip = ip.Unmap()
-	return netip.PrefixFrom(ip, ip.BitLen()), nil
-}
-
-func unmapBits(a netip.Addr) int {
-	if a.Is4In6() {
-		return 96
-	}
-	return 0
-}
-
-func dRealIPFrom(l *loader, d *conf.Directive, s *scope) error {
-	if strings.HasPrefix(d.Args[0], "unix:") {
-		return conf.Errorf(d, "unix domain sockets are not supported")
-	}
-	p, err := parsePrefix(d.Args[0])
-	if err != nil {
-		return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[0])
-	}
-	if !s.lc.set["set_real_ip_from"] {
-		s.lc.RealIPFrom = nil
-	}
-	s.lc.RealIPFrom = append(s.lc.RealIPFrom, p.Masked())
-	s.lc.set["set_real_ip_from"] = true
-	return nil
-}
-
-func dRealIPHeader(l *loader, d *conf.Directive, s *scope) error {
-	s.lc.RealIPHeader = d.Args[0]
-	return s.lc.mark(d, "real_ip_header")
-}
-
-func dLogFormat(l *loader, d *conf.Directive, s *scope) error {
-	lf := &LogFormat{Name: d.Args[0], Escape: "default", File: d.File, Line: d.Line}
-	parts := d.Args[1:]
-	if v, ok := strings.CutPrefix(parts[0], "escape="); ok {
-		switch v {
-		case "default", "json", "none":
-			lf.Escape = v
-		default:
-			return conf.Errorf(d, "unknown log format escaping \"%s\"", v)
-		}
-		parts = parts[1:]
-	}
-	if len(parts) == 0 {
-		return conf.Errorf(d, "invalid number of arguments in \"log_format\" directive")
-	}
-	lf.Parts = parts
-	h := l.cfg.HTTP
-	if h.LogFormats == nil {
-		h.LogFormats = map[string]*LogFormat{}
-	}
-	if _, dup := h.LogFormats[lf.Name]; dup || lf.Name == "combined" {
-		return conf.Errorf(d, "duplicate \"log_format\" name \"%s\"", lf.Name)
-	}
-	h.LogFormats[lf.Name] = lf
-	return nil
-}
 
 // dAccessLog reads `access_log path [format [buffer=size] [flush=time]
+
 // [if=condition]] | off`. Formats may be defined after use, as in nginx;
+
 // they are checked when the runtime is built.
-func dAccessLog(l *loader, d *conf.Directive, s *scope) error {
-	if !s.lc.set["access_log"] {
-		s.lc.AccessLogs, s.lc.AccessLogOff = nil, false
-	}
-	s.lc.set["access_log"] = true
-	if d.Args[0] == "off" {
-		if len(d.Args) > 1 {
-			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
-		}
-		s.lc.AccessLogOff = true
-		return nil
-	}
-	al := AccessLog{Path: d.Args[0], Format: "combined", File: d.File, Line: d.Line}
-	if strings.HasPrefix(al.Path, "syslog:") || strings.Contains(al.Path, "$") {
-		return conf.Errorf(d, "syslog and variables in \"access_log\" are not supported yet (observability issue)")
-	}
-	rest := d.Args[1:]
-	if len(rest) > 0 && !strings.Contains(rest[0], "=") {
-		al.Format, rest = rest[0], rest[1:]
-	}
-	for _, a := range rest {
-		k, v, _ := strings.Cut(a, "=")
-		var err error
-		switch k {
-		case "buffer":
-			al.Buffer, err = ParseSize(v)
-		case "flush":
-			al.Flush, err = ParseDuration(v)
-		case "if":
-			al.If, err = l.cfg.Vars.Compile(v)
-			if err != nil {
-				return conf.Errorf(d, "%v", err)
-			}
-		case "gzip":
-			return conf.Errorf(d, "\"access_log ... gzip\" is not supported yet (observability issue)")
-		default:
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-		if err != nil {
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-	}
-	if al.Flush > 0 && al.Buffer == 0 {
-		return conf.Errorf(d, "no buffer is defined for access_log \"%s\"", al.Path)
-	}
-	s.lc.AccessLogs = append(s.lc.AccessLogs, al)
-	return nil
-}
-
-func dStubStatus(l *loader, d *conf.Directive, s *scope) error {
-	if len(d.Args) == 1 && d.Args[0] != "on" {
-		return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[0])
-	}
-	s.lc.StubStatus = true
-	return s.lc.mark(d, "stub_status")
-}
-
-func wsSize(l *loader, d *conf.Directive, s *scope) error {
-	v, err := ParseSize(d.Args[0])
-	if err != nil || v == 0 {
-		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
-	}
-	if d.Name == "websocket_max_frame_size" {
-		s.lc.WS.MaxFrameSize = v
-	} else {
-		s.lc.WS.MaxMessageSize = v
-	}
-	return s.lc.mark(d, d.Name)
-}
 
 // dMessageRate reads `websocket_message_rate N/s|N/m [burst=M] [client|both]`.
-func dMessageRate(l *loader, d *conf.Directive, s *scope) error {
-	v := d.Args[0]
-	per := 1.0
-	switch {
-	case strings.HasSuffix(v, "/s"):
-		v = v[:len(v)-2]
-	case strings.HasSuffix(v, "/m"):
-		v, per = v[:len(v)-2], 60
-	default:
-		return conf.Errorf(d, "invalid rate \"%s\"", d.Args[0])
-	}
-	n, err := strconv.ParseFloat(v, 64)
-	if err != nil || n <= 0 {
-		return conf.Errorf(d, "invalid rate \"%s\"", d.Args[0])
-	}
-	s.lc.WS.MessageRate = n / per
-	for _, a := range d.Args[1:] {
-		switch {
-		case strings.HasPrefix(a, "burst="):
-			b, err := strconv.Atoi(a[len("burst="):])
-			if err != nil || b < 0 {
-				return conf.Errorf(d, "invalid burst \"%s\"", a)
-			}
-			s.lc.WS.MessageBurst = b
-		case a == "client":
-			s.lc.WS.RateBoth = false
-		case a == "both":
-			s.lc.WS.RateBoth = true
-		default:
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-	}
-	return s.lc.mark(d, d.Name)
-}
 
 // dOrigins reads `websocket_allowed_origins origin ...`: exact origins
+
 // ("https://app.example.com"), wildcards ("*.example.com" or
+
 // "https://*.example.com") and "null", which must be named to be allowed.
-func dOrigins(l *loader, d *conf.Directive, s *scope) error {
-	for _, o := range d.Args {
-		lo := strings.ToLower(o)
-		host := lo
-		if i := strings.Index(lo, "://"); i >= 0 {
-			host = lo[i+3:]
-		}
-		if lo != "null" && (host == "" || strings.ContainsAny(host, "/?#") || strings.Count(host, "*") > 1 || (strings.Contains(host, "*") && !strings.HasPrefix(host, "*."))) {
-			return conf.Errorf(d, "invalid origin \"%s\"", o)
-		}
-		s.lc.WS.Origins = append(s.lc.WS.Origins, lo)
-	}
-	return s.lc.mark(d, d.Name)
-}
-
-func dSubprotocols(l *loader, d *conf.Directive, s *scope) error {
-	for _, p := range d.Args {
-		if !validHeaderName(p) {
-			return conf.Errorf(d, "invalid subprotocol \"%s\"", p)
-		}
-	}
-	s.lc.WS.Subprotocols = append([]string(nil), d.Args...)
-	return s.lc.mark(d, d.Name)
-}
-
-func dClientHeaderBuffer(l *loader, d *conf.Directive, s *scope) error {
-	v, err := ParseSize(d.Args[0])
-	if err != nil || v < 64 || v > 1<<20 {
-		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
-	}
-	s.lc.Client.HeaderBufferSize = int(v)
-	return s.lc.mark(d, d.Name)
-}
-
-func dLargeBuffers(l *loader, d *conf.Directive, s *scope) error {
-	n, err := strconv.Atoi(d.Args[0])
-	size, err2 := ParseSize(d.Args[1])
-	if err != nil || err2 != nil || n < 1 || n > 64 || size < 64 || size > 1<<20 {
-		return conf.Errorf(d, "invalid value \"%s %s\" in \"%s\" directive", d.Args[0], d.Args[1], d.Name)
-	}
-	s.lc.Client.LargeBuffers = [2]int{n, int(size)}
-	return s.lc.mark(d, d.Name)
-}
-
-func dResetTimedOut(l *loader, d *conf.Directive, s *scope) error {
-	v, err := parseFlag(d.Args[0])
-	if err != nil {
-		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", d.Args[0], d.Name)
-	}
-	s.lc.Client.ResetTimedOut = v
-	return s.lc.mark(d, d.Name)
-}
 
 // dRebalance reads `websocket_rebalance [threshold=P%] [rate=N/s]`.
-func dRebalance(l *loader, d *conf.Directive, s *scope) error {
-	rb := &Rebalance{Threshold: 0.2, Rate: 1, File: d.File, Line: d.Line}
-	for _, a := range d.Args {
-		k, v, _ := strings.Cut(a, "=")
-		switch k {
-		case "threshold":
-			p, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
-			if err != nil || !strings.HasSuffix(v, "%") || p <= 0 || p > 1000 {
-				return conf.Errorf(d, "invalid parameter \"%s\"", a)
-			}
-			rb.Threshold = p / 100
-		case "rate":
-			r, err := strconv.ParseFloat(strings.TrimSuffix(v, "/s"), 64)
-			if err != nil || !strings.HasSuffix(v, "/s") || r <= 0 {
-				return conf.Errorf(d, "invalid parameter \"%s\"", a)
-			}
-			rb.Rate = r
-		default:
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-	}
-	s.ups.Rebalance = rb
-	return nil
-}
 
 // dSSL reads the ssl_* directives of http and server blocks. Certificate
+
 // paths resolve from the main configuration file's directory, as nginx.
-func dSSL(l *loader, d *conf.Directive, s *scope) error {
-	c := &s.lc.SSL
-	a := d.Args
-	path := func(p string) string {
-		if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "data:") {
-			return p
-		}
-		return filepath.Join(filepath.Dir(l.cfg.File), p)
-	}
-	flagArg := func() (bool, error) {
-		v, err := parseFlag(a[0])
-		if err != nil {
-			return false, conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", a[0], d.Name)
-		}
-		return v, nil
-	}
-	var err error
-	switch d.Name {
-	case "ssl_certificate":
-		if strings.Contains(a[0], "$") || strings.HasPrefix(a[0], "data:") {
-			return conf.Errorf(d, "variables and data: in \"ssl_certificate\" are not supported yet (TLS issue)")
-		}
-		if !s.lc.set["ssl_certificate"] {
-			c.Certs = nil
-		}
-		c.Certs = append(c.Certs, path(a[0]))
-		s.lc.set["ssl_certificate"] = true
-		return nil
-	case "ssl_certificate_key":
-		if !s.lc.set["ssl_certificate_key"] {
-			c.Keys = nil
-		}
-		c.Keys = append(c.Keys, path(a[0]))
-		s.lc.set["ssl_certificate_key"] = true
-		return nil
-	case "ssl_protocols":
-		c.Protocols = append([]string(nil), a...)
-	case "ssl_ciphers":
-		c.Ciphers = a[0]
-	case "ssl_prefer_server_ciphers":
-		c.PreferServerCiphers, err = flagArg()
-	case "ssl_ecdh_curve":
-		c.ECDHCurve = a[0]
-	case "ssl_session_cache":
-		c.SessionCache = strings.Join(a, " ")
-		if len(a) > 1 {
-			return conf.Errorf(d, "several caches in \"ssl_session_cache\" are not supported yet (TLS issue)")
-		}
-	case "ssl_session_timeout":
-		if c.SessionTimeout, err = ParseDuration(a[0]); err != nil {
-			return conf.Errorf(d, "\"ssl_session_timeout\" directive invalid value")
-		}
-	case "ssl_session_tickets":
-		c.SessionTickets, err = flagArg()
-	case "ssl_stapling":
-		c.Stapling, err = flagArg()
-	case "ssl_stapling_verify":
-		c.StaplingVerify, err = flagArg()
-	case "ssl_trusted_certificate":
-		c.TrustedCertificate = path(a[0])
-	case "ssl_stapling_file":
-		c.StaplingFile = path(a[0])
-	case "ssl_stapling_responder":
-		c.StaplingResponder = a[0]
-	}
-	if err != nil {
-		return err
-	}
-	return s.lc.mark(d, d.Name)
-}
 
 // dStatusHandler reads `metrics;` (Prometheus text), `api;` (JSON, as
-// nginx Plus's read-only api) and `dashboard;` (a live page): content
-// handlers for a location.
-func dStatusHandler(l *loader, d *conf.Directive, s *scope) error {
-	if len(d.Args) == 1 && d.Args[0] != "write=off" {
-		return conf.Errorf(d, "invalid parameter \"%s\": the api is read-only", d.Args[0])
-	}
-	if s.lc.Status != "" {
-		return conf.Errorf(d, "\"%s\" and \"%s\" in one location", s.lc.Status, d.Name)
-	}
-	s.lc.Status = d.Name
-	s.lc.set["status_handler"] = true
-	return nil
-}
 
-func dKeepaliveRequests(l *loader, d *conf.Directive, s *scope) error {
-	n, err := strconv.Atoi(d.Args[0])
-	if err != nil || n < 1 {
-		return conf.Errorf(d, "invalid value \"%s\" in \"keepalive_requests\" directive", d.Args[0])
-	}
-	if s.kind == cUpstream {
-		s.ups.KeepaliveRequests = n
-		return nil
-	}
-	s.lc.KeepaliveRequests = n
-	return s.lc.mark(d, d.Name)
-}
+// nginx Plus's read-only api) and `dashboard;` (a live page): content
+
+// handlers for a location.
 
 // dH2WebSocket reads `http2_websocket on|off` (http level, default on):
+
 // whether HTTP/2 connections offer WebSocket over RFC 8441. Turning it off
+
 // makes browsers open WebSockets over HTTP/1.1 instead, for clients whose
+
 // RFC 8441 support is broken.
-func dH2WebSocket(l *loader, d *conf.Directive, s *scope) error {
-	v, err := parseFlag(d.Args[0])
-	if err != nil {
-		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", d.Args[0], d.Name)
-	}
-	l.cfg.HTTP.H2WebSocket = v
-	return nil
-}

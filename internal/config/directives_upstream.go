@@ -1,0 +1,327 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/conf"
+)
+
+// Readers of the upstream block and of the proxy_next_upstream family.
+
+func dUpstream(l *loader, d *conf.Directive, s *scope) error {
+	name := d.Args[0]
+	if _, dup := l.upstreams[name]; dup {
+		return conf.Errorf(d, "duplicate upstream \"%s\"", name)
+	}
+	u := &Upstream{Name: name, File: d.File, Line: d.Line}
+	l.upstreams[name] = u
+	l.cfg.HTTP.Upstreams = append(l.cfg.HTTP.Upstreams, u)
+	if err := l.block(d.Block, &scope{kind: cUpstream, ups: u}); err != nil {
+		return err
+	}
+	if len(u.Servers) == 0 {
+		return conf.Errorf(d, "no servers are inside upstream")
+	}
+	return nil
+}
+
+func dKeepalive(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 1 {
+		return conf.Errorf(d, "invalid value \"%s\" in \"keepalive\" directive", d.Args[0])
+	}
+	s.ups.Keepalive = n
+	return nil
+}
+
+func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
+	if d.IsBlock() {
+		return conf.Errorf(d, "directive \"server\" is not terminated by \";\"")
+	}
+	if len(d.Args) < 1 {
+		return conf.Errorf(d, "invalid number of arguments in \"server\" directive")
+	}
+	us := UpstreamServer{Name: d.Args[0], Weight: 1, MaxFails: 1, FailTimeout: 10e9}
+	for _, a := range d.Args[1:] {
+		k, v, _ := strings.Cut(a, "=")
+		var err error
+		switch k {
+		case "weight":
+			us.Weight, err = strconv.Atoi(v)
+			if us.Weight < 1 {
+				err = errBadValue
+			}
+		case "max_fails":
+			us.MaxFails, err = strconv.Atoi(v)
+			if us.MaxFails < 0 {
+				err = errBadValue
+			}
+		case "fail_timeout":
+			us.FailTimeout, err = ParseDuration(v)
+		case "backup":
+			us.Backup = true
+		case "down":
+			us.Down = true
+		case "max_conns":
+			us.MaxConns, err = strconv.Atoi(v)
+			if us.MaxConns < 0 {
+				err = errBadValue
+			}
+		case "slow_start":
+			us.SlowStart, err = ParseDuration(v)
+		case "resolve", "service", "route", "drain":
+			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported yet (upstreams issue)", k)
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+		if err != nil {
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	if us.Backup && s.ups.Method != "" && s.ups.Method != "round_robin" && s.ups.Method != "least_conn" {
+		return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
+	}
+	host, port, err := net.SplitHostPort(us.Name)
+	if err != nil {
+		host, port = us.Name, "80"
+	}
+	if _, err := strconv.Atoi(port); err != nil {
+		return conf.Errorf(d, "invalid port in upstream \"%s\"", us.Name)
+	}
+	addrs, err := l.resolve(host)
+	if err != nil {
+		return conf.Errorf(d, "host not found in upstream \"%s\"", us.Name)
+	}
+	for _, a := range addrs {
+		x := us
+		x.Addr = net.JoinHostPort(a.String(), port)
+		s.ups.Servers = append(s.ups.Servers, x)
+	}
+	return nil
+}
+
+func dMethod(l *loader, d *conf.Directive, s *scope) error {
+	u := s.ups
+	if u.Method != "" {
+		return conf.Errorf(d, "load balancing method redefined")
+	}
+	for _, srv := range u.Servers {
+		if srv.Backup && d.Name != "least_conn" {
+			return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
+		}
+	}
+	u.Method = d.Name
+	switch d.Name {
+	case "hash":
+		t, err := l.cfg.Vars.Compile(d.Args[0])
+		if err != nil {
+			return conf.Errorf(d, "%v", err)
+		}
+		u.HashKey = t
+		if len(d.Args) == 2 {
+			if d.Args[1] != "consistent" {
+				return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
+			}
+			u.HashConsistent = true
+		}
+	case "random":
+		switch {
+		case len(d.Args) == 0:
+		case d.Args[0] == "two" && (len(d.Args) == 1 || d.Args[1] == "least_conn"):
+			u.RandomTwo = true
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", strings.Join(d.Args, " "))
+		}
+	}
+	return nil
+}
+
+func dZone(l *loader, d *conf.Directive, s *scope) error {
+	if len(d.Args) == 2 {
+		if _, err := ParseSize(d.Args[1]); err != nil {
+			return conf.Errorf(d, "invalid zone size \"%s\"", d.Args[1])
+		}
+	}
+	return nil
+}
+
+func dHealthCheck(l *loader, d *conf.Directive, s *scope) error {
+	hc := &HealthCheck{Interval: 5 * time.Second, Fails: 1, Passes: 1, URI: "/", File: d.File, Line: d.Line}
+	for _, a := range d.Args {
+		k, v, _ := strings.Cut(a, "=")
+		var err error
+		switch k {
+		case "interval":
+			hc.Interval, err = ParseDuration(v)
+			if hc.Interval <= 0 {
+				err = errBadValue
+			}
+		case "fails":
+			hc.Fails, err = strconv.Atoi(v)
+			if hc.Fails < 1 {
+				err = errBadValue
+			}
+		case "passes":
+			hc.Passes, err = strconv.Atoi(v)
+			if hc.Passes < 1 {
+				err = errBadValue
+			}
+		case "uri":
+			hc.URI = v
+			if !strings.HasPrefix(v, "/") {
+				err = errBadValue
+			}
+		case "port":
+			hc.Port, err = strconv.Atoi(v)
+			if hc.Port < 1 || hc.Port > 65535 {
+				err = errBadValue
+			}
+		case "type":
+			switch v {
+			case "websocket":
+				hc.WebSocket = true
+			case "http":
+			default:
+				err = errBadValue
+			}
+		case "mandatory", "persistent", "match", "jitter", "keepalive_time":
+			return conf.Errorf(d, "health_check parameter \"%s\" is not supported yet (upstreams issue)", k)
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+		if err != nil {
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	if s.kind == cUpstream {
+		if s.ups.Health != nil {
+			return conf.Errorf(d, "\"health_check\" directive is duplicate")
+		}
+		s.ups.Health = hc
+		return nil
+	}
+	s.lc.HealthCheck = hc
+	return s.lc.mark(d, "health_check")
+}
+
+func dNextUpstream(l *loader, d *conf.Directive, s *scope) error {
+	var m uint16
+	for _, a := range d.Args {
+		bit, ok := nextNames[a]
+		if !ok {
+			return conf.Errorf(d, "invalid value \"%s\"", a)
+		}
+		m |= bit
+	}
+	if m&NextOff != 0 && m != NextOff {
+		return conf.Errorf(d, "invalid value \"off\"")
+	}
+	s.lc.NextUpstream.Mask = m
+	return s.lc.mark(d, "proxy_next_upstream")
+}
+
+func dNextUpstreamTries(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 0 {
+		return conf.Errorf(d, "invalid number \"%s\"", d.Args[0])
+	}
+	s.lc.NextUpstream.Tries = n
+	return s.lc.mark(d, "proxy_next_upstream_tries")
+}
+
+func dNextUpstreamTimeout(l *loader, d *conf.Directive, s *scope) error {
+	v, err := ParseDuration(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "\"proxy_next_upstream_timeout\" directive invalid value")
+	}
+	s.lc.NextUpstream.Timeout = v
+	return s.lc.mark(d, "proxy_next_upstream_timeout")
+}
+
+func dSticky(l *loader, d *conf.Directive, s *scope) error {
+	if d.Args[0] != "cookie" {
+		return conf.Errorf(d, "\"sticky %s\" is not supported yet (upstreams issue); use \"sticky cookie\"", d.Args[0])
+	}
+	if s.ups.Sticky != nil {
+		return conf.Errorf(d, "\"sticky\" directive is duplicate")
+	}
+	sc := &StickyCookie{Name: d.Args[1]}
+	if !validHeaderName(sc.Name) {
+		return conf.Errorf(d, "invalid cookie name \"%s\"", sc.Name)
+	}
+	for _, a := range d.Args[2:] {
+		k, v, _ := strings.Cut(a, "=")
+		var err error
+		switch k {
+		case "expires":
+			if v == "max" {
+				sc.Expires = -1
+			} else if sc.Expires, err = ParseDuration(v); err == nil && sc.Expires <= 0 {
+				err = errBadValue
+			}
+		case "domain":
+			sc.Domain = v
+		case "path":
+			sc.Path = v
+		case "httponly":
+			sc.HTTPOnly = true
+		case "secure":
+			sc.Secure = true
+		case "samesite":
+			switch strings.ToLower(v) {
+			case "strict", "lax", "none":
+				sc.SameSite = strings.ToUpper(v[:1]) + strings.ToLower(v[1:])
+			default:
+				err = errBadValue
+			}
+		default:
+			err = errBadValue
+		}
+		if err != nil || (k != "httponly" && k != "secure" && v == "") {
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	s.ups.Sticky = sc
+	return nil
+}
+
+func dRebalance(l *loader, d *conf.Directive, s *scope) error {
+	rb := &Rebalance{Threshold: 0.2, Rate: 1, File: d.File, Line: d.Line}
+	for _, a := range d.Args {
+		k, v, _ := strings.Cut(a, "=")
+		switch k {
+		case "threshold":
+			p, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+			if err != nil || !strings.HasSuffix(v, "%") || p <= 0 || p > 1000 {
+				return conf.Errorf(d, "invalid parameter \"%s\"", a)
+			}
+			rb.Threshold = p / 100
+		case "rate":
+			r, err := strconv.ParseFloat(strings.TrimSuffix(v, "/s"), 64)
+			if err != nil || !strings.HasSuffix(v, "/s") || r <= 0 {
+				return conf.Errorf(d, "invalid parameter \"%s\"", a)
+			}
+			rb.Rate = r
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	s.ups.Rebalance = rb
+	return nil
+}
+
+func dKeepaliveRequests(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 1 {
+		return conf.Errorf(d, "invalid value \"%s\" in \"keepalive_requests\" directive", d.Args[0])
+	}
+	if s.kind == cUpstream {
+		s.ups.KeepaliveRequests = n
+		return nil
+	}
+	s.lc.KeepaliveRequests = n
+	return s.lc.mark(d, d.Name)
+}
