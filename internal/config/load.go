@@ -364,7 +364,7 @@ func (l *loader) finishHTTP() error {
 	for _, srv := range h.Servers {
 		for _, ls := range srv.Listens {
 			c := srv.Loc.Conf.SSL
-			if ls.SSL && len(c.Certs) == 0 {
+			if (ls.SSL || ls.QUIC) && len(c.Certs) == 0 {
 				return &conf.Error{File: ls.File, Line: ls.Line, Msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"}
 			}
 			if ls.SSL && len(c.Keys) != len(c.Certs) {
@@ -463,6 +463,7 @@ func defaultLocConf() *LocConf {
 		WebSocketFrames:   true,
 		ServerTokens:      true,
 		DefaultType:       "text/plain",
+		HTTP3:             true,
 		NextUpstream:      NextUpstream{Mask: NextError | NextTimeout},
 		LimitReqStatus:    503,
 		LimitReqLog:       LevelError,
@@ -520,6 +521,8 @@ var mergers = map[string]func(c, p *LocConf){
 	"limit_req":                   func(c, p *LocConf) { c.LimitReq = p.LimitReq },
 	"ssl_certificate":             func(c, p *LocConf) { c.SSL.Certs = p.SSL.Certs },
 	"http2":                       func(c, p *LocConf) { c.HTTP2 = p.HTTP2 },
+	"http3":                       func(c, p *LocConf) { c.HTTP3 = p.HTTP3 },
+	"quic_retry":                  func(c, p *LocConf) { c.QUICRetry = p.QUICRetry },
 	"ssl_certificate_key":         func(c, p *LocConf) { c.SSL.Keys = p.SSL.Keys },
 	"ssl_protocols":               func(c, p *LocConf) { c.SSL.Protocols = p.SSL.Protocols },
 	"ssl_ciphers":                 func(c, p *LocConf) { c.SSL.Ciphers = p.SSL.Ciphers },
@@ -667,6 +670,9 @@ func checkListenOptions(servers []*Server) error {
 	seen := map[netip.AddrPort]Listen{}
 	for _, srv := range servers {
 		for _, ls := range srv.Listens {
+			if ls.QUIC {
+				continue // a UDP socket: no TCP options to agree on
+			}
 			if prev, ok := seen[ls.AddrPort]; ok && (prev.SSL != ls.SSL || prev.ProxyProtocol != ls.ProxyProtocol) {
 				return &conf.Error{File: ls.File, Line: ls.Line, Msg: fmt.Sprintf("conflicting \"ssl\" or \"proxy_protocol\" options for %s, also listened on in %s:%d", ls.Addr, prev.File, prev.Line)}
 			}

@@ -116,7 +116,7 @@ func TestErrors(t *testing.T) {
 		{"http {\n listen 80;\n}", `"listen" directive is not allowed here in `},
 		{"worker_processes 1 2;", `invalid number of arguments in "worker_processes" directive in `},
 		{"http { server { location / { proxy_read_timeout 5x; } } }", `"proxy_read_timeout" directive invalid value`},
-		{"http { server { listen 1 quic; } }", `not supported yet`},
+		{"http { server { listen 1 so_keepalive=on; } }", `not supported yet`},
 		{"http { server { listen 1 ssl; } }", `no "ssl_certificate" is defined for the "listen ... ssl" directive in `},
 		{"http { ssl_certificate a; ssl_certificate_key b; server { listen 1 ssl; } server { listen 1; } }", `conflicting "ssl" or "proxy_protocol" options for 0.0.0.0:1`},
 		{"http { upstream u { sticky route $a; server 127.0.0.1:1; } }", `"sticky route" is not supported yet`},

@@ -156,8 +156,8 @@ func init() {
 		"ssl_stapling_responder":      {ctx: cHTTP | cServer, min: 1, max: 1, fn: dSSL},
 		"http2":                       {ctx: cHTTP | cServer, min: 1, max: 1, fn: flag("http2", func(c *LocConf) *bool { return &c.HTTP2 })},
 		"http2_websocket":             {ctx: cHTTP, min: 1, max: 1, fn: dH2WebSocket},
-		"http3":                       {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
-		"quic_retry":                  {ctx: cHTTP | cServer, min: 1, max: 1, notYet: "TLS issue"},
+		"http3":                       {ctx: cHTTP | cServer, min: 1, max: 1, fn: flag("http3", func(c *LocConf) *bool { return &c.HTTP3 })},
+		"quic_retry":                  {ctx: cHTTP | cServer, min: 1, max: 1, fn: flag("quic_retry", func(c *LocConf) *bool { return &c.QUICRetry })},
 		"websocket_ping_interval":     {ctx: cHSL, min: 1, max: 1, fn: duration("websocket_ping_interval", func(c *LocConf) *durationField { return &c.WS.PingInterval })},
 		"websocket_ping_timeout":      {ctx: cHSL, min: 1, max: 1, fn: duration("websocket_ping_timeout", func(c *LocConf) *durationField { return &c.WS.PingTimeout })},
 		"websocket_max_frame_size":    {ctx: cHSL, min: 1, max: 1, fn: wsSize},
@@ -331,7 +331,7 @@ func dListen(l *loader, d *conf.Directive, s *scope) error {
 		case a == "http2":
 			ls.HTTP2 = true
 		case a == "quic":
-			return conf.Errorf(d, "\"listen ... quic\" is not supported yet (TLS issue: HTTP/3 and RFC 9220)")
+			ls.QUIC = true
 		case a == "proxy_protocol":
 			ls.ProxyProtocol = true
 		case strings.HasPrefix(a, "so_keepalive="):

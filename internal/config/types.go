@@ -125,6 +125,7 @@ type Listen struct {
 	ProxyProtocol bool // a PROXY protocol header (v1 or v2) precedes every connection
 	SSL           bool
 	HTTP2         bool // listen ... http2
+	QUIC          bool // listen ... quic: HTTP/3 on the UDP port
 	File          string
 	Line          int
 }
@@ -254,6 +255,8 @@ type LocConf struct {
 	WS                WebSocket
 	SSL               SSL
 	HTTP2             bool // `http2 on` (server and http level)
+	HTTP3             bool // `http3 on`
+	QUICRetry         bool // `quic_retry on`: validate client addresses first
 	Client            ClientLimits
 	AccessLogs        []AccessLog // empty with AccessLogOff: no access log here
 	AccessLogOff      bool

@@ -121,7 +121,7 @@ func (c *conn) serve() {
 		req, err := http1.ReadRequest(c.br, http1.Limits{HeaderBufferSize: cl.HeaderBufferSize, LargeBuffers: cl.LargeBuffers[0], LargeBufferSize: cl.LargeBuffers[1]})
 		c.srv.Stats.Reading.Add(-1)
 		if err != nil {
-			if isTimeout(err) && cl.ResetTimedOut {
+			if isTimeout(err) && cl.ResetTimedOut && c.tcp != nil {
 				c.tcp.SetLinger(0) // reset_timedout_connection: free the socket at once
 			}
 			c.badRequest(rt, err)
@@ -199,11 +199,18 @@ func (s *Server) isClosing() bool {
 }
 
 func addrPort(a net.Addr) netip.AddrPort {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	default:
+		if a != nil {
+			ap, _ = netip.ParseAddrPort(a.String())
+		}
 	}
-	return netip.AddrPort{}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // badRequest answers a request that could not be parsed, as nginx: the

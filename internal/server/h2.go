@@ -3,11 +3,13 @@ package server
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -54,17 +56,23 @@ func (c *conn) h2Stream(w http.ResponseWriter, r *http.Request) {
 	c.streams.Add(1)
 	defer c.streams.Add(-1)
 	ws := r.Method == "CONNECT" && strings.EqualFold(r.Header.Get(":protocol"), "websocket")
+	c.srv.serveStream(w, r, ws, "HTTP/2.0", c.bind, c.tls, c.c.LocalAddr(), c.c.RemoteAddr())
+}
+
+// serveStream carries one HTTP/2 or HTTP/3 stream through the HTTP/1.1
+// pipeline over a bridge.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, ws bool, proto string, bind netip.AddrPort, st *tls.ConnectionState, local, remote net.Addr) {
 	head, body := h2RequestHead(r, ws)
-	b := newBridge(c, head, body)
-	vc := &conn{srv: c.srv, c: b, tcp: c.tcp, id: c.srv.connID.Add(1), tls: c.tls, bind: c.bind, virtual: true, proto: "HTTP/2.0"}
-	if !c.srv.addConn(vc) {
+	b := newBridge(local, remote, head, body)
+	vc := &conn{srv: s, c: b, id: s.connID.Add(1), tls: st, bind: bind, virtual: true, proto: proto}
+	if !s.addConn(vc) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		b.respond(w, ws)
+		b.respond(w, ws, s.log.Load(), vc.id)
 	}()
 	vc.serve()
 	// A tunnel keeps the bridge until it closes; a request is over when
@@ -131,7 +139,8 @@ func h2RequestHead(r *http.Request, ws bool) ([]byte, io.Reader) {
 // HTTP/1.1 pipeline: reads give the request head then the stream's body,
 // writes are the HTTP/1.1 response that respond turns back into HTTP/2.
 type bridge struct {
-	parent *conn
+	local  net.Addr
+	remote net.Addr
 	in     io.Reader
 	pr     *io.PipeReader
 	pw     *io.PipeWriter
@@ -139,9 +148,9 @@ type bridge struct {
 	closed atomic.Bool
 }
 
-func newBridge(parent *conn, head []byte, body io.Reader) *bridge {
+func newBridge(local, remote net.Addr, head []byte, body io.Reader) *bridge {
 	pr, pw := io.Pipe()
-	return &bridge{parent: parent, in: io.MultiReader(strings.NewReader(string(head)), body), pr: pr, pw: pw}
+	return &bridge{local: local, remote: remote, in: io.MultiReader(strings.NewReader(string(head)), body), pr: pr, pw: pw}
 }
 
 func (b *bridge) Read(p []byte) (int, error) {
@@ -164,8 +173,8 @@ func (b *bridge) Close() error {
 	return nil
 }
 
-func (b *bridge) LocalAddr() net.Addr                { return b.parent.c.LocalAddr() }
-func (b *bridge) RemoteAddr() net.Addr               { return b.parent.c.RemoteAddr() }
+func (b *bridge) LocalAddr() net.Addr                { return b.local }
+func (b *bridge) RemoteAddr() net.Addr               { return b.remote }
 func (b *bridge) SetDeadline(t time.Time) error      { return nil }
 func (b *bridge) SetReadDeadline(t time.Time) error  { return nil }
 func (b *bridge) SetWriteDeadline(t time.Time) error { return nil }
@@ -176,14 +185,14 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrad
 
 // respond reads the pipeline's HTTP/1.1 response and writes it to the
 // stream: a 101 becomes RFC 8441's 200, then the frames flow.
-func (b *bridge) respond(w http.ResponseWriter, ws bool) {
+func (b *bridge) respond(w http.ResponseWriter, ws bool, log *errlog.Logger, id uint64) {
 	defer b.pr.Close()
 	br := bufio.NewReaderSize(b.pr, http1.ReaderSize)
 	method := "GET"
 	resp, err := http1.ReadResponse(br, method, 64<<10)
 	if err != nil {
 		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) {
-			b.parent.srv.log.Load().Printf(errlog.Info, b.parent.id, "HTTP/2 bridge: %v", err)
+			log.Printf(errlog.Info, id, "HTTP/2 and HTTP/3 bridge: %v", err)
 		}
 		return
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"net/netip"
+	"sync"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/config"
@@ -27,6 +28,8 @@ type runtime struct {
 	accessLogs map[*config.LocConf][]*accesslog.Log
 	idle       map[*config.Upstream]*idlePool // upstream keepalive caches
 	tlsServers map[*config.Server]*tlsconf.Config
+	h3mu       sync.Mutex
+	h3tls      map[*tls.Config]*tls.Config // HTTP/3 variants of tlsServers' configs
 	tlsBinds   map[netip.AddrPort]*tls.Config
 }
 
@@ -56,6 +59,14 @@ func buildRuntime(srv *Server, cfg *config.Config, prev *runtime, log *errlog.Lo
 	for _, srv := range cfg.HTTP.Servers {
 		for _, ls := range srv.Listens {
 			v := rt.vhosts[ls.AddrPort]
+			if ls.QUIC {
+				if v == nil {
+					v = newVhosts()
+					rt.vhosts[ls.AddrPort] = v
+				}
+				v.add(srv, ls)
+				continue // a UDP socket, opened by the server's QUIC side
+			}
 			if v == nil {
 				v = newVhosts()
 				rt.vhosts[ls.AddrPort] = v

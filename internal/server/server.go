@@ -33,6 +33,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[netip.AddrPort]*listener
+	quic      map[netip.AddrPort]*quicListener
 	conns     map[*conn]struct{}
 	tunnels   map[*tunnel.Tunnel]*tunnelInfo
 	closing   bool
@@ -81,6 +82,7 @@ type listener struct {
 func New(log *errlog.Logger) *Server {
 	s := &Server{
 		listeners: map[netip.AddrPort]*listener{},
+		quic:      map[netip.AddrPort]*quicListener{},
 		conns:     map[*conn]struct{}{},
 		tunnels:   map[*tunnel.Tunnel]*tunnelInfo{},
 		limits:    limit.NewRegistry(nil),
@@ -130,6 +132,37 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 			return &config.ListenError{Listen: ls, Err: err}
 		}
 		opened = append(opened, l)
+	}
+	// QUIC sockets: open the new ones (the server reads the snapshot at
+	// each handshake, so they may start before it is published).
+	wantQUIC := rt.quicBinds()
+	var openedQUIC []*quicListener
+	for ap := range wantQUIC {
+		if _, ok := s.quic[ap]; ok {
+			continue
+		}
+		ql, err := s.listenQUIC(ap, rt)
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+			}
+			for _, q := range openedQUIC {
+				q.close()
+			}
+			rt.close()
+			s.files.Abort()
+			return &config.ListenError{Listen: config.Listen{Addr: ap.String(), AddrPort: ap, File: cfg.File}, Err: err}
+		}
+		openedQUIC = append(openedQUIC, ql)
+	}
+	for ap, q := range s.quic {
+		if !wantQUIC[ap] {
+			q.close()
+			delete(s.quic, ap)
+		}
+	}
+	for _, q := range openedQUIC {
+		s.quic[q.addr] = q
 	}
 	for ap, l := range s.listeners {
 		if _, ok := want[ap]; !ok {
@@ -339,6 +372,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopLoops()
 	s.closing = true
+	for ap, q := range s.quic {
+		// GOAWAY, then wait for the streams: tunnels over HTTP/3 drain
+		// with their close frames like the others.
+		go func() {
+			q.h3.Shutdown(ctx)
+			q.close()
+		}()
+		delete(s.quic, ap)
+	}
 	for ap, l := range s.listeners {
 		l.ln.Close()
 		delete(s.listeners, ap)
@@ -386,6 +428,7 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	s.stopLoops()
 	s.closing = true
+	s.closeQUIC()
 	for ap, l := range s.listeners {
 		l.ln.Close()
 		delete(s.listeners, ap)
@@ -500,4 +543,12 @@ func (s *Server) addConn(c *conn) bool {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	return true
+}
+
+// closeQUIC stops the HTTP/3 servers at once (TERM); s.mu is held.
+func (s *Server) closeQUIC() {
+	for ap, q := range s.quic {
+		go q.close()
+		delete(s.quic, ap)
+	}
 }

@@ -1,0 +1,182 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/netip"
+	"syscall"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/internal/errlog"
+)
+
+// HTTP/3 runs on a UDP socket per `listen ... quic` address, with
+// quic-go. Streams go through the same bridge as HTTP/2; a WebSocket over
+// HTTP/3 (RFC 9220: CONNECT with :protocol websocket, which quic-go always
+// advertises) becomes a GET with Upgrade to the backend.
+
+// quicListener is one UDP socket and the HTTP/3 server on it.
+type quicListener struct {
+	addr netip.AddrPort
+	pc   net.PacketConn
+	tr   *quic.Transport
+	h3   *http3.Server
+	done chan struct{}
+}
+
+// quicBinds are the addresses with `listen ... quic` in rt.
+func (rt *runtime) quicBinds() map[netip.AddrPort]bool {
+	out := map[netip.AddrPort]bool{}
+	if rt.cfg.HTTP == nil {
+		return out
+	}
+	for _, srv := range rt.cfg.HTTP.Servers {
+		for _, ls := range srv.Listens {
+			if ls.QUIC && srv.Loc.Conf.HTTP3 {
+				out[ls.AddrPort] = true
+			}
+		}
+	}
+	return out
+}
+
+// quicRetry reports whether a server on addr asks for quic_retry.
+func (rt *runtime) quicRetry(addr netip.AddrPort) bool {
+	for _, srv := range rt.cfg.HTTP.Servers {
+		for _, ls := range srv.Listens {
+			if ls.QUIC && ls.AddrPort == addr && srv.Loc.Conf.QUICRetry {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// listenQUIC opens the UDP socket and starts the HTTP/3 server; the TLS
+// settings are taken from the live snapshot at every handshake, so a
+// reload's certificates apply at once.
+func (s *Server) listenQUIC(addr netip.AddrPort, rt *runtime) (*quicListener, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), "udp", addr.String())
+	if err != nil {
+		return nil, err
+	}
+	l := &quicListener{addr: addr, pc: pc, done: make(chan struct{})}
+	l.tr = &quic.Transport{Conn: pc, VerifySourceAddress: func(net.Addr) bool {
+		if cur := s.rt.Load(); cur != nil {
+			return cur.quicRetry(addr)
+		}
+		return rt.quicRetry(addr)
+	}}
+	tlsConf := &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			cur := s.rt.Load()
+			v := cur.vhosts[addr]
+			if v == nil {
+				return nil, errNoServer
+			}
+			srv, _ := v.find(hello.ServerName)
+			tc := cur.tlsServers[srv]
+			if tc == nil {
+				tc = cur.tlsServers[v.def]
+			}
+			if tc == nil {
+				return nil, errNoServer
+			}
+			return cur.h3TLS(tc.TLS()), nil
+		},
+		NextProtos: []string{http3.NextProtoH3},
+	}
+	ln, err := l.tr.ListenEarly(tlsConf, &quic.Config{})
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	l.h3 = &http3.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws := r.Method == "CONNECT" && r.Proto == "websocket"
+		remote, _ := netip.ParseAddrPort(r.RemoteAddr)
+		s.serveStream(w, r, ws, "HTTP/3.0", addr, r.TLS, net.UDPAddrFromAddrPort(addr), net.UDPAddrFromAddrPort(remote))
+	})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(l.done)
+		err := l.h3.ServeListener(&countingListener{EarlyListener: ln, srv: s})
+		if err != nil && err != http.ErrServerClosed && err != quic.ErrServerClosed {
+			s.log.Load().Printf(errlog.Crit, 0, "HTTP/3 on %s: %v", addr, err)
+		}
+	}()
+	return l, nil
+}
+
+func (l *quicListener) close() {
+	l.h3.Close()
+	l.tr.Close()
+	l.pc.Close()
+	<-l.done
+}
+
+// h3TLS is tc with HTTP/3's ALPN; cached per certificate set so that
+// handshakes do not clone configs.
+func (rt *runtime) h3TLS(c *tls.Config) *tls.Config {
+	rt.h3mu.Lock()
+	defer rt.h3mu.Unlock()
+	if h, ok := rt.h3tls[c]; ok {
+		return h
+	}
+	h := c.Clone()
+	h.NextProtos = []string{http3.NextProtoH3}
+	h.MinVersion = tls.VersionTLS13
+	if rt.h3tls == nil {
+		rt.h3tls = map[*tls.Config]*tls.Config{}
+	}
+	rt.h3tls[c] = h
+	return h
+}
+
+// countingListener counts QUIC connections as nginx counts connections,
+// against worker_connections and in stub_status.
+type countingListener struct {
+	*quic.EarlyListener
+	srv *Server
+}
+
+func (l *countingListener) Accept(ctx context.Context) (*quic.Conn, error) {
+	for {
+		c, err := l.EarlyListener.Accept(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s := l.srv
+		s.Stats.Accepts.Add(1)
+		if s.active.Add(1) > s.limit.Load() {
+			s.active.Add(-1)
+			s.tooMany()
+			c.CloseWithError(0x0101, "worker_connections are not enough") // H3_EXCESSIVE_LOAD-like
+			continue
+		}
+		s.Stats.Handled.Add(1)
+		s.Stats.Active.Add(1)
+		go func() {
+			<-c.Context().Done()
+			s.active.Add(-1)
+			s.Stats.Active.Add(-1)
+		}()
+		return c, nil
+	}
+}
