@@ -67,17 +67,25 @@ func TestSeed13Limits(t *testing.T) {
 	}
 	start := time.Now()
 	ok, limited := count("127.0.0.2", 40)
-	if ok < 21 || ok > 22 || ok+limited != 40 {
-		t.Errorf("40 quick handshakes: %d upgrades, %d limited; nginx gives 21 and 19", ok, limited)
+	// nginx gives 21 and 19 when the 40 are quick; a slow machine leaks
+	// 10 tokens a second meanwhile, which are allowed for (plus or minus
+	// one, decisions.md).
+	leaked := int(time.Since(start).Seconds() * 10)
+	if ok < 21+leaked-1 || ok > 22+leaked || ok+limited != 40 {
+		t.Errorf("40 quick handshakes in %v: %d upgrades, %d limited; nginx gives 21 and 19", time.Since(start), ok, limited)
 	}
 	// Another address has its own bucket.
 	if ok2, _ := count("127.0.0.3", 5); ok2 != 5 {
 		t.Errorf("another address got %d of 5", ok2)
 	}
 	// One second after the burst, 10 more tokens (rate=10r/s).
-	time.Sleep(time.Until(start.Add(time.Second + 50*time.Millisecond)))
-	if ok, _ := count("127.0.0.2", 12); ok < 10 || ok > 11 {
-		t.Errorf("a second later: %d upgrades, want 10", ok)
+	burstEnd := time.Now()
+	time.Sleep(time.Second)
+	again := time.Now()
+	ok2, _ := count("127.0.0.2", 12)
+	leaked = int(time.Since(again).Seconds() * 10)
+	if ok2 < 10-1 || ok2 > 11+leaked {
+		t.Errorf("a second after the burst (%v): %d upgrades, want 10", again.Sub(burstEnd), ok2)
 	}
 	if !strings.Contains(g.errorLog(), `limiting requests, excess: 20.`) {
 		t.Errorf("no limiting line in the error log:\n%s", g.errorLog())
@@ -222,45 +230,68 @@ func TestLimitConnChurn(t *testing.T) {
 }
 
 // TestLimitReqDelay: with delay=2, the first two excess requests pass at
-// once and the rest wait their turn; order, not wall-clock, is checked.
+// once and the rest are delayed, not rejected. Each response says what the
+// limiter decided ($limit_req_status in a header: `return` would run before
+// limit_req, in the rewrite phase), and every delayed one finishes after
+// every undelayed one: ordering, not wall-clock bounds.
 func TestLimitReqDelay(t *testing.T) {
 	port := freePort(t)
-	startGate(t, fmt.Sprintf(`
+	g := startGate(t, fmt.Sprintf(`
 http {
+    access_log off;
     limit_req_zone $binary_remote_addr zone=z:1m rate=20r/s;
     server {
         listen 127.0.0.1:%d;
-        location / { limit_req zone=z burst=10 delay=2; return 200 "ok"; }
+        location / {
+            limit_req zone=z burst=10 delay=2;
+            root {{DIR}};
+            add_header X-Limit $limit_req_status always;
+        }
     }
 }`, port))
+	os.WriteFile(filepath.Join(g.dir, "index.html"), []byte("ok"), 0o644)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	var mu sync.Mutex
-	var done []int
+	var order []string
 	var wg sync.WaitGroup
 	for i := 0; i < 6; i++ {
 		wg.Add(1)
-		go func(i int) {
+		go func() {
 			defer wg.Done()
-			st, _, body := rawRequest(t, addr, fmt.Sprintf("GET /?n=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i))
-			if st != 200 || body != "ok" {
-				t.Errorf("request %d: %d %q", i, st, body)
+			st, head, _ := rawRequest(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			if st != 200 {
+				t.Errorf("status %d: excess must be delayed, not rejected", st)
+			}
+			decision := ""
+			for _, l := range strings.Split(head, "\r\n") {
+				if v, ok := strings.CutPrefix(l, "X-Limit: "); ok {
+					decision = v
+				}
 			}
 			mu.Lock()
-			done = append(done, i)
+			order = append(order, decision)
 			mu.Unlock()
-		}(i)
-		time.Sleep(2 * time.Millisecond) // arrival order
+		}()
 	}
 	wg.Wait()
-	// Requests 0..2 (the first plus delay=2) are not delayed; 3..5 are.
-	// All six answered 200: excess was delayed, not rejected. The first
-	// three finish before any delayed one.
-	first := map[int]bool{}
-	for _, n := range done[:3] {
-		first[n] = true
+	passed, delayed := 0, 0
+	for i, s := range order {
+		switch s {
+		case "PASSED":
+			passed++
+			if delayed > 0 {
+				t.Errorf("an undelayed request finished after a delayed one: %v", order)
+			}
+		case "DELAYED":
+			delayed++
+		default:
+			t.Errorf("response %d: %q", i, s)
+		}
 	}
-	if !first[0] || !first[1] || !first[2] {
-		t.Errorf("completion order %v: the undelayed three should finish first", done)
+	// 1 within the rate plus delay=2 pass at once; at 20r/s, six requests
+	// sent together leave three over: delayed.
+	if passed != 3 || delayed != 3 {
+		t.Errorf("%d passed and %d delayed (%v), want 3 and 3", passed, delayed, order)
 	}
 }
 
