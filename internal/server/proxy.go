@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -16,17 +14,19 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
-	"github.com/wsgate/wsgate/internal/limit"
 	"github.com/wsgate/wsgate/internal/proxy"
-	"github.com/wsgate/wsgate/internal/tunnel"
 	"github.com/wsgate/wsgate/internal/upstream"
 	"github.com/wsgate/wsgate/internal/vars"
 )
 
 // proxy is the proxy_pass content handler: pick a peer (trying the next
+
 // one on connect errors and timeouts, nginx's default proxy_next_upstream),
+
 // send the request, then either join the two connections after a 101 or
+
 // stream the response back.
+
 func (x *exchange) proxy() bool {
 	pp := x.lc.Proxy
 	if x.req.ContentLength > x.lc.ClientMaxBody && x.lc.ClientMaxBody > 0 {
@@ -56,7 +56,9 @@ func (x *exchange) proxy() bool {
 }
 
 // clientBody reads the request body under client_body_timeout, re-armed
+
 // before each read as nginx's timer between two successive reads.
+
 func (x *exchange) clientBody() io.Reader {
 	return &deadlineReader{r: x.req.Body(x.conn.br), c: x.conn.c, d: x.lc.Client.BodyTimeout}
 }
@@ -83,12 +85,14 @@ func (x *exchange) proxyBuffered(pool *upstream.Upstream, uri string) bool {
 }
 
 // try is one attempt at a peer, for $upstream_addr and logs.
+
 type try struct {
 	addr   string
 	status string
 }
 
 // outcome is how one peer's exchange ended.
+
 type outcome struct {
 	keep bool  // the client connection may serve another request
 	err  error // the peer failed before anything reached the client
@@ -96,7 +100,9 @@ type outcome struct {
 }
 
 // held is a response kept back while the next peer is tried; if no peer is
+
 // left, it goes to the client, as nginx sends the last answer it got.
+
 type held struct {
 	peer *upstream.Peer
 	bc   *net.TCPConn
@@ -232,7 +238,9 @@ func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Re
 var errNoSlot = errors.New("worker_connections are not enough")
 
 // retries reports whether a failure before the response is one that
+
 // proxy_next_upstream retries.
+
 func retries(nu config.NextUpstream, err error) bool {
 	var se *http1.StatusError
 	switch {
@@ -263,7 +271,9 @@ func (x *exchange) dial(addr string) (*net.TCPConn, error) {
 }
 
 // describe renders a socket error as nginx does: "connect() failed (111:
+
 // Connection refused)" or "upstream timed out (110: Connection timed out)".
+
 func describe(err error, op string) string {
 	if isTimeout(err) {
 		return "upstream timed out (110: Connection timed out)"
@@ -283,7 +293,9 @@ func capitalize(s string) string {
 }
 
 // exchangeWith sends the request to a connected peer and relays the answer,
+
 // or hands back a failure or a held answer for the next peer to replace.
+
 func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, uses int, head []byte, reqBody io.Reader, body proxy.Body, upgrade bool, tries *[]try, start time.Time) outcome {
 	var reqHead []byte // the head already written on a reused connection
 	if uses > 0 {
@@ -429,6 +441,7 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, uses int, 
 }
 
 // asksClose reports whether a request head sent "Connection: close".
+
 func asksClose(head []byte) bool {
 	for _, line := range strings.Split(string(head), "\r\n") {
 		k, v, ok := strings.Cut(line, ":")
@@ -475,7 +488,9 @@ func (x *exchange) setUpstreamVars(tries []try, start time.Time) {
 }
 
 // relayResponse streams a plain response to the client; drained reports
+
 // that the backend's response was read to its end.
+
 func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Response) (keep, drained bool) {
 	hdr := proxy.ResponseHeader(resp.Header, false)
 	noBody := x.req.Method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
@@ -530,7 +545,9 @@ func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Resp
 }
 
 // deadlineReader re-arms proxy_read_timeout before each read, as nginx's
+
 // timer between two successive reads.
+
 type deadlineReader struct {
 	r io.Reader
 	c net.Conn
@@ -545,6 +562,7 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 }
 
 // flushWriter sends each piece at once: proxy_buffering off.
+
 type flushWriter struct {
 	w  io.Writer
 	bw *bufio.Writer
@@ -559,140 +577,11 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 }
 
 // startTunnel answers the client's upgrade and joins the connections.
-func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.Reader, resp *http1.Response, start time.Time) {
-	c := x.conn
-	bc.SetReadDeadline(time.Time{})
-	// The tunnel manages its own deadlines: none from an earlier response
-	// on this keep-alive connection may linger.
-	c.c.SetWriteDeadline(time.Time{})
-	c.c.SetReadDeadline(time.Time{})
-	// Record the success before the client sees its 101: its next
-	// handshake must find a recovering peer live again.
-	peer.Connected()
-	hdr := proxy.ResponseHeader(resp.Header, true)
-	h := x.head(101, hdr, -2, false)
-	c.bw.Write(h)
-	x.sent += int64(len(h))
-	if err := c.bw.Flush(); err != nil {
-		bc.Close()
-		c.srv.release(1)
-		peer.Done(false)
-		x.done()
-		return
-	}
-	// Bytes that arrived behind either head belong to the tunnel; Start
-	// copies them before the buffers go back to their pools.
-	clientPending, _ := c.br.Peek(c.br.Buffered())
-	backendPending, _ := br.Peek(br.Buffered())
-	isWS := strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket")
-	srv, rt, lc, vc, log, id := c.srv, x.rt, x.lc, x.vc, x.log, c.id
-	virtual := c.virtual
-	headBytes := x.sent
-	leases := slices.Clone(x.leases)
-	upsName := lc.Proxy.Upstream.Name
-	srv.metrics.Handshake("upgraded")
-	var t *tunnel.Tunnel
-	ready := make(chan struct{})
-	cfg := tunnel.Config{
-		Frames:           isWS && lc.WebSocketFrames,
-		IdleTimeout:      lc.ReadTimeout,
-		SendTimeout:      lc.SendTimeout,
-		PingInterval:     lc.WS.PingInterval,
-		PingTimeout:      lc.WS.PingTimeout,
-		MaxFrameSize:     lc.WS.MaxFrameSize,
-		MaxMessageSize:   lc.WS.MaxMessageSize,
-		MessageRate:      lc.WS.MessageRate,
-		MessageBurst:     lc.WS.MessageBurst,
-		RateLimitBackend: lc.WS.RateBoth,
-		OnClose: func(r tunnel.Result) {
-			<-ready
-			if virtual {
-				srv.release(1) // the client's TCP connection is its HTTP/2 conn's
-			} else {
-				srv.release(2)
-				srv.Stats.Active.Add(-1)
-			}
-			srv.Stats.Writing.Add(-1)
-			peer.Done(false)
-			limit.ReleaseAll(leases)
-			if log.Enabled(errlog.Debug) {
-				log.Printf(errlog.Debug, id, "tunnel closed by %s, code %d, %d bytes from client, %d from upstream, err %v", r.ClosedBy, r.CloseCode, r.FromClient, r.FromBackend, r.Err)
-			}
-			// The session's log line: $request_time and
-			// $upstream_response_time span the whole tunnel, and the
-			// byte counts include what it carried to the client.
-			vc.BytesSent, vc.BodyBytesSent = headBytes+r.FromBackend, r.FromBackend
-			vc.End = r.End
-			vc.UpstreamRespTime = vars.Seconds(r.End.Sub(start))
-			srv.metrics.TunnelClosed(upsName, peer.Addr(), r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
-			srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
-			vc.WS = vars.WSSession{MessagesIn: r.MessagesFromClient, MessagesOut: r.MessagesFromBackend, CloseCode: r.CloseCode, ClosedBy: r.ClosedBy.String(), Closed: true}
-			if r.Err != nil && log.Enabled(errlog.Info) {
-				log.Printf(errlog.Info, id, "WebSocket closed by wsgate: %v (%s side), client: %s, upstream: \"%s\"", r.Err, r.DeadSide, vc.Remote.Addr(), peer.Addr())
-			}
-			logAccess(rt, lc, vc)
-			ctxPool.Put(vc)
-			srv.removeTunnel(t)
-		},
-	}
-	c.hijacked = true
-	t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
-	if !srv.addTunnel(t, newTunnelInfo(x.srv, x.loc, lc, peer)) {
-		// Shutting down: the tunnel still closes properly, and its OnClose
-		// must not unregister what was never registered.
-		srv.wg.Add(1)
-		srv.Stats.Tunnels.Add(1)
-		close(ready)
-		go t.Shutdown(1001, "going away")
-	} else {
-		close(ready)
-	}
-	x.status = 101
-	x.vc.Status = 101
-}
 
 // hashKey is what ip_hash and hash balance on: the client address, or the
+
 // evaluated key.
-func (x *exchange) hashKey() []byte {
-	cu := x.lc.Proxy.Upstream
-	switch cu.Method {
-	case "ip_hash":
-		return x.vc.Remote.Addr().Unmap().AsSlice() // the address realip settled on
-	case "hash":
-		return []byte(cu.HashKey.Eval(x.vc))
-	}
-	return nil
-}
 
 // setRoute gives the client a sticky cookie for peer unless it already
+
 // carries that route.
-func (x *exchange) setRoute(sc *config.StickyCookie, route string, peer *upstream.Peer) {
-	x.extra = slices.DeleteFunc(x.extra, func(f http1.Field) bool { return f.Name == "Set-Cookie" })
-	id := peer.StickyID()
-	if id == route {
-		return
-	}
-	v := sc.Name + "=" + id
-	switch {
-	case sc.Expires < 0:
-		v += "; expires=Thu, 31-Dec-37 23:55:55 GMT; max-age=315360000"
-	case sc.Expires > 0:
-		v += "; expires=" + time.Now().Add(sc.Expires).UTC().Format(http1TimeFormat) + "; max-age=" + strconv.FormatInt(int64(sc.Expires/time.Second), 10)
-	}
-	if sc.Domain != "" {
-		v += "; domain=" + sc.Domain
-	}
-	if sc.Path != "" {
-		v += "; path=" + sc.Path
-	}
-	if sc.HTTPOnly {
-		v += "; httponly"
-	}
-	if sc.Secure {
-		v += "; secure"
-	}
-	if sc.SameSite != "" {
-		v += "; samesite=" + sc.SameSite
-	}
-	x.extra = append(x.extra, http1.Field{Name: "Set-Cookie", Value: v})
-}
