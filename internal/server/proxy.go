@@ -576,7 +576,6 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// startTunnel answers the client's upgrade and joins the connections.
 
 // hashKey is what ip_hash and hash balance on: the client address, or the
 

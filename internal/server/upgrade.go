@@ -21,6 +21,7 @@ import (
 // What follows a backend's choice and answer: the peer a request is
 // steered to (hash keys, sticky routes) and the tunnel a 101 starts.
 
+// startTunnel answers the client's upgrade and joins the two connections.
 func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.Reader, resp *http1.Response, start time.Time) {
 	c := x.conn
 	bc.SetReadDeadline(time.Time{})
