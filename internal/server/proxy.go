@@ -575,12 +575,3 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-
-// hashKey is what ip_hash and hash balance on: the client address, or the
-
-// evaluated key.
-
-// setRoute gives the client a sticky cookie for peer unless it already
-
-// carries that route.

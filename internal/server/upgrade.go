@@ -114,6 +114,8 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	x.vc.Status = 101
 }
 
+// hashKey is what ip_hash and hash balance on: the client address, or the
+// evaluated key.
 func (x *exchange) hashKey() []byte {
 	cu := x.lc.Proxy.Upstream
 	switch cu.Method {
@@ -125,6 +127,8 @@ func (x *exchange) hashKey() []byte {
 	return nil
 }
 
+// setRoute gives the client a sticky cookie for peer unless it already
+// carries that route.
 func (x *exchange) setRoute(sc *config.StickyCookie, route string, peer *upstream.Peer) {
 	x.extra = slices.DeleteFunc(x.extra, func(f http1.Field) bool { return f.Name == "Set-Cookie" })
 	id := peer.StickyID()
