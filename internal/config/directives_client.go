@@ -1,9 +1,8 @@
 package config
 
 import (
-	"strconv"
-
 	"github.com/wsgate/wsgate/internal/conf"
+	"strconv"
 )
 
 // Readers of the client connection limits and keep-alive settings.

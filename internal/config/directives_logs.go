@@ -1,9 +1,8 @@
 package config
 
 import (
-	"strings"
-
 	"github.com/wsgate/wsgate/internal/conf"
+	"strings"
 )
 
 // Readers of the logging and status directives.
@@ -67,6 +66,9 @@ func dLogFormat(l *loader, d *conf.Directive, s *scope) error {
 	return nil
 }
 
+// dAccessLog reads `access_log path [format [buffer=size] [flush=time]
+// [if=condition]] | off`. Formats may be defined after use, as in nginx;
+// they are checked when the runtime is built.
 func dAccessLog(l *loader, d *conf.Directive, s *scope) error {
 	if !s.lc.set["access_log"] {
 		s.lc.AccessLogs, s.lc.AccessLogOff = nil, false
@@ -124,6 +126,9 @@ func dStubStatus(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, "stub_status")
 }
 
+// dStatusHandler reads `metrics;` (Prometheus text), `api;` (JSON, as
+// nginx Plus's read-only api) and `dashboard;` (a live page): content
+// handlers for a location.
 func dStatusHandler(l *loader, d *conf.Directive, s *scope) error {
 	if len(d.Args) == 1 && d.Args[0] != "write=off" {
 		return conf.Errorf(d, "invalid parameter \"%s\": the api is read-only", d.Args[0])

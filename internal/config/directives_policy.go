@@ -1,11 +1,10 @@
 package config
 
 import (
+	"github.com/wsgate/wsgate/internal/conf"
 	"net/netip"
 	"strconv"
 	"strings"
-
-	"github.com/wsgate/wsgate/internal/conf"
 )
 
 // Readers of the traffic policy directives: limit zones and rules, access
@@ -29,6 +28,7 @@ func (l *loader) connZone(name string) *ConnZone {
 	return nil
 }
 
+// zoneArg reads "zone=name:size".
 func zoneArg(d *conf.Directive, a string) (string, int64, error) {
 	v, ok := strings.CutPrefix(a, "zone=")
 	if !ok {
@@ -45,6 +45,8 @@ func zoneArg(d *conf.Directive, a string) (string, int64, error) {
 	return name, n, nil
 }
 
+// EntryBytes is what one limit zone entry costs in nginx's accounting: a
+// zone of size S holds S/EntryBytes keys.
 const EntryBytes = 128
 
 func dLimitReqZone(l *loader, d *conf.Directive, s *scope) error {
@@ -112,6 +114,8 @@ func dLimitConnZone(l *loader, d *conf.Directive, s *scope) error {
 	return nil
 }
 
+// Zones may be declared after the limit_req that names them, as in nginx;
+// rules are resolved at the end of the http block.
 type pendingLimit struct {
 	d    *conf.Directive
 	lc   *LocConf
@@ -262,6 +266,7 @@ func dAccess(l *loader, d *conf.Directive, s *scope) error {
 	return nil
 }
 
+// parsePrefix reads an address or a CIDR block.
 func parsePrefix(a string) (netip.Prefix, error) {
 	if strings.Contains(a, "/") {
 		p, err := netip.ParsePrefix(a)

@@ -1,14 +1,15 @@
 package config
 
 import (
+	"github.com/wsgate/wsgate/internal/conf"
 	"path/filepath"
 	"strings"
-
-	"github.com/wsgate/wsgate/internal/conf"
 )
 
 // Readers of the ssl_* and HTTP/2 directives.
 
+// dSSL reads the ssl_* directives of http and server blocks. Certificate
+// paths resolve from the main configuration file's directory, as nginx.
 func dSSL(l *loader, d *conf.Directive, s *scope) error {
 	c := &s.lc.SSL
 	a := d.Args
@@ -80,6 +81,10 @@ func dSSL(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, d.Name)
 }
 
+// dH2WebSocket reads `http2_websocket on|off` (http level, default on):
+// whether HTTP/2 connections offer WebSocket over RFC 8441. Turning it off
+// makes browsers open WebSockets over HTTP/1.1 instead, for clients whose
+// RFC 8441 support is broken.
 func dH2WebSocket(l *loader, d *conf.Directive, s *scope) error {
 	v, err := parseFlag(d.Args[0])
 	if err != nil {

@@ -1,12 +1,11 @@
 package config
 
 import (
+	"github.com/wsgate/wsgate/internal/conf"
 	"net"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/wsgate/wsgate/internal/conf"
 )
 
 // Readers of the upstream block and of the proxy_next_upstream family.
@@ -139,6 +138,8 @@ func dMethod(l *loader, d *conf.Directive, s *scope) error {
 	return nil
 }
 
+// dZone accepts nginx's shared-memory zone for an upstream: wsgate keeps
+// peer state in the process, so the size only needs to be valid.
 func dZone(l *loader, d *conf.Directive, s *scope) error {
 	if len(d.Args) == 2 {
 		if _, err := ParseSize(d.Args[1]); err != nil {
@@ -148,6 +149,9 @@ func dZone(l *loader, d *conf.Directive, s *scope) error {
 	return nil
 }
 
+// dHealthCheck reads `health_check [interval=T] [fails=N] [passes=N]
+// [uri=/path] [port=N] [type=websocket]`, inside an upstream (as the guide
+// writes it) or a location (as nginx Plus does).
 func dHealthCheck(l *loader, d *conf.Directive, s *scope) error {
 	hc := &HealthCheck{Interval: 5 * time.Second, Fails: 1, Passes: 1, URI: "/", File: d.File, Line: d.Line}
 	for _, a := range d.Args {
@@ -241,6 +245,8 @@ func dNextUpstreamTimeout(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, "proxy_next_upstream_timeout")
 }
 
+// dSticky reads `sticky cookie name [expires=T|max] [domain=D] [path=P]
+// [httponly] [secure] [samesite=strict|lax|none]`.
 func dSticky(l *loader, d *conf.Directive, s *scope) error {
 	if d.Args[0] != "cookie" {
 		return conf.Errorf(d, "\"sticky %s\" is not supported yet (upstreams issue); use \"sticky cookie\"", d.Args[0])
@@ -288,6 +294,7 @@ func dSticky(l *loader, d *conf.Directive, s *scope) error {
 	return nil
 }
 
+// dRebalance reads `websocket_rebalance [threshold=P%] [rate=N/s]`.
 func dRebalance(l *loader, d *conf.Directive, s *scope) error {
 	rb := &Rebalance{Threshold: 0.2, Rate: 1, File: d.File, Line: d.Line}
 	for _, a := range d.Args {

@@ -1,10 +1,9 @@
 package config
 
 import (
+	"github.com/wsgate/wsgate/internal/conf"
 	"strconv"
 	"strings"
-
-	"github.com/wsgate/wsgate/internal/conf"
 )
 
 // Readers of the websocket_* directives that need more than a duration.
@@ -22,6 +21,7 @@ func wsSize(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, d.Name)
 }
 
+// dMessageRate reads `websocket_message_rate N/s|N/m [burst=M] [client|both]`.
 func dMessageRate(l *loader, d *conf.Directive, s *scope) error {
 	v := d.Args[0]
 	per := 1.0
@@ -57,6 +57,9 @@ func dMessageRate(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, d.Name)
 }
 
+// dOrigins reads `websocket_allowed_origins origin ...`: exact origins
+// ("https://app.example.com"), wildcards ("*.example.com" or
+// "https://*.example.com") and "null", which must be named to be allowed.
 func dOrigins(l *loader, d *conf.Directive, s *scope) error {
 	for _, o := range d.Args {
 		lo := strings.ToLower(o)

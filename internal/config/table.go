@@ -201,9 +201,7 @@ func duration(name string, field func(*LocConf) *durationField) func(*loader, *c
 }
 
 // mark records that this level wrote a setting; writing it twice at one
-
 // level is nginx's "is duplicate" error, except for list directives.
-
 func (c *LocConf) mark(d *conf.Directive, name string) error {
 	if c.set[name] {
 		switch name {
@@ -492,9 +490,7 @@ func dBreak(l *loader, d *conf.Directive, s *scope) error {
 }
 
 // dIf reads `if (cond) { ... }`. The parser splits "($a" and "b)" into
-
 // arguments; nginx does the same and strips the parentheses.
-
 func dIf(l *loader, d *conf.Directive, s *scope) error {
 	args := append([]string(nil), d.Args...)
 	if len(args) == 0 || !strings.HasPrefix(args[0], "(") || !strings.HasSuffix(args[len(args)-1], ")") {
@@ -663,63 +659,3 @@ func dIndex(l *loader, d *conf.Directive, s *scope) error {
 	s.lc.Index = append([]string(nil), d.Args...)
 	return s.lc.mark(d, "index")
 }
-
-// dZone accepts nginx's shared-memory zone for an upstream: wsgate keeps
-
-// peer state in the process, so the size only needs to be valid.
-
-// dHealthCheck reads `health_check [interval=T] [fails=N] [passes=N]
-
-// [uri=/path] [port=N] [type=websocket]`, inside an upstream (as the guide
-
-// writes it) or a location (as nginx Plus does).
-
-// dSticky reads `sticky cookie name [expires=T|max] [domain=D] [path=P]
-
-// [httponly] [secure] [samesite=strict|lax|none]`.
-
-// zoneArg reads "zone=name:size".
-
-// EntryBytes is what one limit zone entry costs in nginx's accounting: a
-
-// zone of size S holds S/EntryBytes keys.
-
-// Zones may be declared after the limit_req that names them, as in nginx;
-
-// rules are resolved at the end of the http block.
-
-// parsePrefix reads an address or a CIDR block.
-
-// dAccessLog reads `access_log path [format [buffer=size] [flush=time]
-
-// [if=condition]] | off`. Formats may be defined after use, as in nginx;
-
-// they are checked when the runtime is built.
-
-// dMessageRate reads `websocket_message_rate N/s|N/m [burst=M] [client|both]`.
-
-// dOrigins reads `websocket_allowed_origins origin ...`: exact origins
-
-// ("https://app.example.com"), wildcards ("*.example.com" or
-
-// "https://*.example.com") and "null", which must be named to be allowed.
-
-// dRebalance reads `websocket_rebalance [threshold=P%] [rate=N/s]`.
-
-// dSSL reads the ssl_* directives of http and server blocks. Certificate
-
-// paths resolve from the main configuration file's directory, as nginx.
-
-// dStatusHandler reads `metrics;` (Prometheus text), `api;` (JSON, as
-
-// nginx Plus's read-only api) and `dashboard;` (a live page): content
-
-// handlers for a location.
-
-// dH2WebSocket reads `http2_websocket on|off` (http level, default on):
-
-// whether HTTP/2 connections offer WebSocket over RFC 8441. Turning it off
-
-// makes browsers open WebSockets over HTTP/1.1 instead, for clients whose
-
-// RFC 8441 support is broken.
