@@ -20,13 +20,9 @@ import (
 )
 
 // proxy is the proxy_pass content handler: pick a peer (trying the next
-
 // one on connect errors and timeouts, nginx's default proxy_next_upstream),
-
 // send the request, then either join the two connections after a 101 or
-
 // stream the response back.
-
 func (x *exchange) proxy() bool {
 	pp := x.lc.Proxy
 	if x.req.ContentLength > x.lc.ClientMaxBody && x.lc.ClientMaxBody > 0 {
@@ -56,9 +52,7 @@ func (x *exchange) proxy() bool {
 }
 
 // clientBody reads the request body under client_body_timeout, re-armed
-
 // before each read as nginx's timer between two successive reads.
-
 func (x *exchange) clientBody() io.Reader {
 	return &deadlineReader{r: x.req.Body(x.conn.br), c: x.conn.c, d: x.lc.Client.BodyTimeout}
 }
@@ -85,14 +79,12 @@ func (x *exchange) proxyBuffered(pool *upstream.Upstream, uri string) bool {
 }
 
 // try is one attempt at a peer, for $upstream_addr and logs.
-
 type try struct {
 	addr   string
 	status string
 }
 
 // outcome is how one peer's exchange ended.
-
 type outcome struct {
 	keep bool  // the client connection may serve another request
 	err  error // the peer failed before anything reached the client
@@ -100,9 +92,7 @@ type outcome struct {
 }
 
 // held is a response kept back while the next peer is tried; if no peer is
-
 // left, it goes to the client, as nginx sends the last answer it got.
-
 type held struct {
 	peer *upstream.Peer
 	bc   *net.TCPConn
@@ -238,9 +228,7 @@ func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Re
 var errNoSlot = errors.New("worker_connections are not enough")
 
 // retries reports whether a failure before the response is one that
-
 // proxy_next_upstream retries.
-
 func retries(nu config.NextUpstream, err error) bool {
 	var se *http1.StatusError
 	switch {
@@ -271,9 +259,7 @@ func (x *exchange) dial(addr string) (*net.TCPConn, error) {
 }
 
 // describe renders a socket error as nginx does: "connect() failed (111:
-
 // Connection refused)" or "upstream timed out (110: Connection timed out)".
-
 func describe(err error, op string) string {
 	if isTimeout(err) {
 		return "upstream timed out (110: Connection timed out)"
@@ -293,9 +279,7 @@ func capitalize(s string) string {
 }
 
 // exchangeWith sends the request to a connected peer and relays the answer,
-
 // or hands back a failure or a held answer for the next peer to replace.
-
 func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, uses int, head []byte, reqBody io.Reader, body proxy.Body, upgrade bool, tries *[]try, start time.Time) outcome {
 	var reqHead []byte // the head already written on a reused connection
 	if uses > 0 {
@@ -441,7 +425,6 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, uses int, 
 }
 
 // asksClose reports whether a request head sent "Connection: close".
-
 func asksClose(head []byte) bool {
 	for _, line := range strings.Split(string(head), "\r\n") {
 		k, v, ok := strings.Cut(line, ":")
@@ -488,9 +471,7 @@ func (x *exchange) setUpstreamVars(tries []try, start time.Time) {
 }
 
 // relayResponse streams a plain response to the client; drained reports
-
 // that the backend's response was read to its end.
-
 func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Response) (keep, drained bool) {
 	hdr := proxy.ResponseHeader(resp.Header, false)
 	noBody := x.req.Method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
@@ -545,9 +526,7 @@ func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Resp
 }
 
 // deadlineReader re-arms proxy_read_timeout before each read, as nginx's
-
 // timer between two successive reads.
-
 type deadlineReader struct {
 	r io.Reader
 	c net.Conn
@@ -562,7 +541,6 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 }
 
 // flushWriter sends each piece at once: proxy_buffering off.
-
 type flushWriter struct {
 	w  io.Writer
 	bw *bufio.Writer

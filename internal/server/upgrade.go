@@ -2,12 +2,6 @@ package server
 
 import (
 	"bufio"
-	"net"
-	"slices"
-	"strconv"
-	"strings"
-	"time"
-
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
@@ -16,12 +10,17 @@ import (
 	"github.com/wsgate/wsgate/internal/tunnel"
 	"github.com/wsgate/wsgate/internal/upstream"
 	"github.com/wsgate/wsgate/internal/vars"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // What follows a backend's choice and answer: the peer a request is
 // steered to (hash keys, sticky routes) and the tunnel a 101 starts.
 
-// startTunnel answers the client's upgrade and joins the two connections.
+// startTunnel answers the client's upgrade and joins the connections.
 func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.Reader, resp *http1.Response, start time.Time) {
 	c := x.conn
 	bc.SetReadDeadline(time.Time{})
