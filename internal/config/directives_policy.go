@@ -134,15 +134,9 @@ func dLimitReq(l *loader, d *conf.Directive, s *scope) error {
 		case "zone":
 			zone = v
 		case "burst":
-			r.Burst, err = strconv.Atoi(v)
-			if r.Burst < 0 {
-				err = errBadValue
-			}
+			r.Burst, err = intAtLeast(v, 0)
 		case "delay":
-			r.Delay, err = strconv.Atoi(v)
-			if r.Delay < 0 {
-				err = errBadValue
-			}
+			r.Delay, err = intAtLeast(v, 0)
 		case "nodelay":
 			r.NoDelay = true
 		default:

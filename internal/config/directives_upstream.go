@@ -49,15 +49,9 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 		var err error
 		switch k {
 		case "weight":
-			us.Weight, err = strconv.Atoi(v)
-			if us.Weight < 1 {
-				err = errBadValue
-			}
+			us.Weight, err = intAtLeast(v, 1)
 		case "max_fails":
-			us.MaxFails, err = strconv.Atoi(v)
-			if us.MaxFails < 0 {
-				err = errBadValue
-			}
+			us.MaxFails, err = intAtLeast(v, 0)
 		case "fail_timeout":
 			us.FailTimeout, err = ParseDuration(v)
 		case "backup":
@@ -65,10 +59,7 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 		case "down":
 			us.Down = true
 		case "max_conns":
-			us.MaxConns, err = strconv.Atoi(v)
-			if us.MaxConns < 0 {
-				err = errBadValue
-			}
+			us.MaxConns, err = intAtLeast(v, 0)
 		case "slow_start":
 			us.SlowStart, err = ParseDuration(v)
 		case "resolve", "service", "route", "drain":
@@ -164,15 +155,9 @@ func dHealthCheck(l *loader, d *conf.Directive, s *scope) error {
 				err = errBadValue
 			}
 		case "fails":
-			hc.Fails, err = strconv.Atoi(v)
-			if hc.Fails < 1 {
-				err = errBadValue
-			}
+			hc.Fails, err = intAtLeast(v, 1)
 		case "passes":
-			hc.Passes, err = strconv.Atoi(v)
-			if hc.Passes < 1 {
-				err = errBadValue
-			}
+			hc.Passes, err = intAtLeast(v, 1)
 		case "uri":
 			hc.URI = v
 			if !strings.HasPrefix(v, "/") {

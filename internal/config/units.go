@@ -97,3 +97,12 @@ func parseFlag(s string) (bool, error) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// intAtLeast reads a whole number of at least min.
+func intAtLeast(v string, min int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err == nil && n < min {
+		err = errBadValue
+	}
+	return n, err
+}
