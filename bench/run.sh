@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs wsgate's benchmark harness and regenerates docs/benchmarks.md and
 # docs/benchmarks.png. Flags go to the runner: --smoke, --rounds N,
-# --targets direct,nginx,haproxy,wsgate, --out PATH.
+# --targets direct,nginx,haproxy,wsgate, --tls (also wss), --out PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec go run ./bench/cmd/runner "$@"

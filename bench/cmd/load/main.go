@@ -28,6 +28,7 @@ func main() {
 	flag.IntVar(&cfg.Size, "size", 64, "message payload bytes")
 	flag.DurationVar(&cfg.Warmup, "warmup", time.Second, "untimed lead-in")
 	flag.DurationVar(&cfg.Duration, "duration", 5*time.Second, "timed window")
+	flag.BoolVar(&cfg.TLS, "tls", false, "wss: TLS 1.3, no verification, no resumption (a full handshake per connection)")
 	flag.IntVar(&cfg.CPUPID, "cpu-pid", 0, "PID whose CPU time is sampled around the window (0: none)")
 	flag.Parse()
 
@@ -41,7 +42,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *mode == "idle-agent" {
-		if err := load.IdleAgent(ctx, cfg.Addr, cfg.Path, cfg.Sources, os.Stdin, os.Stdout); err != nil {
+		if err := load.IdleAgent(ctx, cfg, os.Stdin, os.Stdout); err != nil {
 			log.Fatal(err)
 		}
 		return

@@ -5,7 +5,10 @@
 // 0, and writes docs/benchmarks.md with docs/benchmarks.png. wsgate is built
 // from ./cmd/wsgate and measured as a black box.
 //
-//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--smoke] [--out docs/benchmarks.md]
+//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--tls] [--smoke] [--out docs/benchmarks.md]
+//
+// With --tls it then measures the proxies again over wss (TLS 1.3, ECDSA
+// P-256): handshakes, 64 B echo and idle tunnels.
 package main
 
 import (
@@ -36,6 +39,10 @@ var allTargets = []string{"direct", "nginx", "haproxy", "wsgate"}
 
 var modeOrder = []string{load.ModeHandshake, load.ModeEcho, load.ModeThroughput, "idle"}
 
+// wssModeOrder leaves out 64 KiB throughput: bulk AES-GCM cost is the TLS
+// library's, not the proxy's, and the run is long enough already.
+var wssModeOrder = []string{load.ModeHandshake, load.ModeEcho, "idle"}
+
 type runner struct {
 	repo, tmp                   string
 	echoBin, loadBin, wsgateBin string
@@ -43,8 +50,10 @@ type runner struct {
 	procs                       procSet
 	warmup, window, settle      time.Duration
 	idleSteps                   []int
-	adjusted                    map[string]bool // dedupes adjustNotes
-	adjustNotes                 []string        // how wsgate\'s config differed from nginx\'s
+	adjusted                    map[string]bool   // dedupes adjustNotes
+	adjustNotes                 []string          // how wsgate\'s config differed from nginx\'s
+	wss                         bool              // also measure wss after plain ws
+	negotiated                  map[string]string // target -> what its first wss handshake negotiated
 }
 
 func main() {
@@ -55,6 +64,7 @@ func main() {
 	out := flag.String("out", "docs/benchmarks.md", "markdown output, relative to the repository root; the PNG goes beside it")
 	window := flag.Duration("duration", 6*time.Second, "timed window per mode")
 	keep := flag.Bool("keep", false, "keep the temporary folder (configs, logs)")
+	useTLS := flag.Bool("tls", false, "after the plain ws rounds, measure wss (TLS 1.3, ECDSA P-256) through the proxies")
 	flag.Parse()
 	roundsSet := false
 	flag.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
@@ -85,7 +95,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}}
+	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}, wss: *useTLS}
 	if *smoke {
 		r.warmup, r.settle, r.idleSteps = 200*time.Millisecond, 300*time.Millisecond, []int{0, 50, 100}
 		if !isSet("duration") {
@@ -150,43 +160,24 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	if v, err := strconv.ParseFloat(load0, 64); err == nil && v > 1.5 {
 		log.Printf("warning: load average %s: other work shares the CPUs, figures will be skewed", load0)
 	}
-	figs := map[string]map[string][]float64{}
-	idleSteps := map[string][]report.IdleStep{}
-	notes := map[string][]string{}
-	for round := 1; round <= rounds; round++ {
+	plain, err := r.measure(ctx, rounds, targets, modeOrder, status, nil)
+	if err != nil {
+		return err
+	}
+	var wss *measured
+	if r.wss {
+		tf, err := writeCert(r.tmp)
+		if err != nil {
+			return err
+		}
+		var proxies []string
 		for _, t := range targets {
-			if status[t] != "" {
-				continue
+			if t != "direct" {
+				proxies = append(proxies, t)
 			}
-			if figs[t] == nil {
-				figs[t] = map[string][]float64{}
-			}
-			for _, mode := range modeOrder {
-				if mode == "idle" && t == "direct" {
-					continue
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				log.Printf("round %d/%d %s %s", round, rounds, t, mode)
-				f, steps, err := r.runOne(ctx, t, mode, fmt.Sprintf("r%d-%s-%s", round, t, mode))
-				if errors.Is(err, context.Canceled) {
-					return err
-				}
-				if err != nil {
-					log.Printf("  %s %s: %v", t, mode, err)
-					notes[t] = append(notes[t], fmt.Sprintf("round %d, %s: %v", round, mode, err))
-				}
-				for k, v := range f {
-					figs[t][k] = append(figs[t][k], v)
-				}
-				if steps != nil {
-					idleSteps[t] = steps
-				}
-				if len(f) > 0 {
-					log.Printf("  %s", brief(f))
-				}
-			}
+		}
+		if wss, err = r.measure(ctx, rounds, proxies, wssModeOrder, status, tf); err != nil {
+			return err
 		}
 	}
 
@@ -196,7 +187,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0)
 	rep := &report.Report{
 		Machine:   m,
-		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
+		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
 		Pinning:   "CPU pinning (taskset): proxy on CPU 1; load client, echo backend and this runner on CPU 0. Go programs pinned to one CPU run with GOMAXPROCS=1.",
 		Rounds:    rounds,
 		Smoke:     smoke,
@@ -209,15 +200,13 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 			"HAProxy: `nbthread 1`, `maxconn 9000`, `mode http`, `timeout tunnel 1h`, a frontend routing `path_beg /ws` to the echo backend, started with `-db` (foreground).",
 		},
 	}
-	for _, t := range targets {
-		if t == "wsgate" {
-			notes[t] = append(r.adjustNotes, notes[t]...)
-		}
-		tg := &report.Target{Name: t, Status: status[t], Figures: map[string]stats.Summary{}, IdleSteps: idleSteps[t], Notes: notes[t]}
-		for k, v := range figs[t] {
-			tg.Figures[k] = stats.Summarize(v)
-		}
-		rep.Targets = append(rep.Targets, tg)
+	if contains(targets, "wsgate") {
+		plain.notes["wsgate"] = append(r.adjustNotes, plain.notes["wsgate"]...)
+	}
+	rep.Targets = plain.targets(targets, status)
+	if wss != nil {
+		rep.TLS = wss.targets(wss.order, status)
+		rep.TLSMethod = r.tlsMethod(wss.order)
 	}
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(r.repo, out)
@@ -242,10 +231,100 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	return nil
 }
 
-// runOne starts fresh processes for one target and mode, measures, and stops them.
-func (r *runner) runOne(ctx context.Context, target, mode, name string) (map[string]float64, []report.IdleStep, error) {
+// measured is every round's figures of one kind of run (ws or wss).
+type measured struct {
+	order     []string
+	figs      map[string]map[string][]float64
+	idleSteps map[string][]report.IdleStep
+	notes     map[string][]string
+}
+
+// measure runs every mode on every target, rounds interleaved across
+// targets; with tf the proxies serve wss. Failures of single modes become
+// notes; only cancellation is an error.
+func (r *runner) measure(ctx context.Context, rounds int, targets, modes []string, status map[string]string, tf *tlsFiles) (*measured, error) {
+	ms := &measured{order: targets, figs: map[string]map[string][]float64{}, idleSteps: map[string][]report.IdleStep{}, notes: map[string][]string{}}
+	kind := "ws"
+	if tf != nil {
+		kind = "wss"
+	}
+	for round := 1; round <= rounds; round++ {
+		for _, t := range targets {
+			if status[t] != "" {
+				continue
+			}
+			if ms.figs[t] == nil {
+				ms.figs[t] = map[string][]float64{}
+			}
+			for _, mode := range modes {
+				if mode == "idle" && t == "direct" {
+					continue
+				}
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				log.Printf("round %d/%d %s %s %s", round, rounds, kind, t, mode)
+				f, steps, err := r.runOne(ctx, t, mode, fmt.Sprintf("r%d-%s-%s-%s", round, kind, t, mode), tf)
+				if errors.Is(err, context.Canceled) {
+					return nil, err
+				}
+				if err != nil {
+					log.Printf("  %s %s: %v", t, mode, err)
+					ms.notes[t] = append(ms.notes[t], fmt.Sprintf("round %d, %s: %v", round, mode, err))
+				}
+				for k, v := range f {
+					ms.figs[t][k] = append(ms.figs[t][k], v)
+				}
+				if steps != nil {
+					ms.idleSteps[t] = steps
+				}
+				if len(f) > 0 {
+					log.Printf("  %s", brief(f))
+				}
+			}
+		}
+	}
+	return ms, nil
+}
+
+// targets summarizes the rounds per target, in order.
+func (ms *measured) targets(order []string, status map[string]string) []*report.Target {
+	var out []*report.Target
+	for _, t := range order {
+		tg := &report.Target{Name: t, Status: status[t], Figures: map[string]stats.Summary{}, IdleSteps: ms.idleSteps[t], Notes: ms.notes[t]}
+		for k, v := range ms.figs[t] {
+			tg.Figures[k] = stats.Summarize(v)
+		}
+		out = append(out, tg)
+	}
+	return out
+}
+
+// tlsMethod describes the wss setup for the report.
+func (r *runner) tlsMethod(targets []string) []string {
+	lines := []string{
+		"Certificate: ECDSA P-256, self-signed, for 127.0.0.1 and localhost, generated with crypto/x509 at the start of the run.",
+		"nginx and wsgate: the plain config with `listen 127.0.0.1:PORT ssl`, `ssl_certificate`, `ssl_certificate_key` and `ssl_protocols TLSv1.3` in the server block; no `http2` on the listen, so wss is HTTP/1.1 on every proxy. HAProxy: `bind 127.0.0.1:PORT ssl crt combined.pem ssl-min-ver TLSv1.3` (certificate and key in one PEM). Session caches and tickets are left at each server's defaults.",
+		"Client (Go crypto/tls): TLS 1.3 only, X25519 key exchange, SNI localhost, ALPN http/1.1, no certificate verification, session tickets disabled and no session cache: every connection is a full handshake (no resumption), so each costs the proxy an ECDSA P-256 signature and an X25519 exchange.",
+		fmt.Sprintf("Same windows, workers and idle steps as plain ws; no 64 KiB throughput mode. wss ran after all plain rounds, %s.", "rounds interleaved across proxies"),
+	}
+	var neg []string
+	for _, t := range targets {
+		if n, ok := r.negotiated[t]; ok {
+			neg = append(neg, fmt.Sprintf("%s %s", t, n))
+		}
+	}
+	if len(neg) > 0 {
+		lines = append(lines, "Negotiated: "+strings.Join(neg, "; ")+".")
+	}
+	return lines
+}
+
+// runOne starts fresh processes for one target and mode, measures, and stops
+// them; with tf the proxy serves wss.
+func (r *runner) runOne(ctx context.Context, target, mode, name string, tf *tlsFiles) (map[string]float64, []report.IdleStep, error) {
 	dir := filepath.Join(r.tmp, name)
-	st, err := r.startTarget(ctx, target, dir)
+	st, err := r.startTarget(ctx, target, dir, tf)
 	if err != nil {
 		return nil, nil, err
 	}

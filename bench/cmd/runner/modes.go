@@ -49,6 +49,9 @@ func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string
 	if m.size > 0 {
 		args = append(args, "-size", strconv.Itoa(m.size))
 	}
+	if st.tls {
+		args = append(args, "-tls")
+	}
 	cmd := exec.CommandContext(ctx, "taskset", args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
@@ -95,8 +98,12 @@ type agent struct {
 	lines chan string
 }
 
-func (r *runner) startAgent(dir string, i int, addr string) (*agent, error) {
-	cmd := exec.Command("taskset", "-c", "0", r.loadBin, "-mode", "idle-agent", "-addr", addr, "-src", sources)
+func (r *runner) startAgent(dir string, i int, addr string, useTLS bool) (*agent, error) {
+	args := []string{"-c", "0", r.loadBin, "-mode", "idle-agent", "-addr", addr, "-src", sources}
+	if useTLS {
+		args = append(args, "-tls")
+	}
+	cmd := exec.Command("taskset", args...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -176,7 +183,7 @@ func (r *runner) runIdle(ctx context.Context, st *setup, dir string) (map[string
 		}
 	}()
 	for i := range n {
-		a, err := r.startAgent(dir, i, st.addr)
+		a, err := r.startAgent(dir, i, st.addr, st.tls)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,18 +14,27 @@ import (
 )
 
 func TestConfigs(t *testing.T) {
+	tf := &tlsFiles{cert: "/tmp/x/cert.pem", key: "/tmp/x/key.pem", combined: "/tmp/x/combined.pem"}
 	tests := []struct {
-		name string
-		text string
-		want []string
+		name    string
+		text    string
+		want    []string
+		notWant []string
 	}{
-		{"nginx", fmt.Sprintf(nginxConf, "/tmp/x", 9001, 9002), []string{
+		{"nginx", nginxConfig("/tmp/x", 9001, 9002, nil), []string{
 			"pid /tmp/x/nginx.pid;", "server 127.0.0.1:9001;", "listen 127.0.0.1:9002;", "worker_connections 20000;",
 			`proxy_set_header Connection "upgrade";`, "proxy_set_header Upgrade $http_upgrade;",
-		}},
-		{"haproxy", fmt.Sprintf(haproxyConf, 9001, 9002), []string{
-			"bind 127.0.0.1:9002", "server b1 127.0.0.1:9001", "nbthread 1", "maxconn 9000", "timeout tunnel 1h",
-		}},
+		}, []string{"ssl"}},
+		{"haproxy", haproxyConfig(9001, 9002, nil), []string{
+			"bind 127.0.0.1:9002\n", "server b1 127.0.0.1:9001", "nbthread 1", "maxconn 9000", "timeout tunnel 1h",
+		}, []string{"ssl"}},
+		{"nginx wss", nginxConfig("/tmp/x", 9001, 9002, tf), []string{
+			"listen 127.0.0.1:9002 ssl;\n", "ssl_certificate /tmp/x/cert.pem;", "ssl_certificate_key /tmp/x/key.pem;",
+			"ssl_protocols TLSv1.3;", "server 127.0.0.1:9001;", "location /ws {",
+		}, []string{"http2", "combined.pem"}},
+		{"haproxy wss", haproxyConfig(9001, 9002, tf), []string{
+			"bind 127.0.0.1:9002 ssl crt /tmp/x/combined.pem ssl-min-ver TLSv1.3\n", "server b1 127.0.0.1:9001",
+		}, []string{"alpn", "h2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,6 +45,14 @@ func TestConfigs(t *testing.T) {
 				if !strings.Contains(tt.text, w) {
 					t.Errorf("config lacks %q", w)
 				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(tt.text, w) {
+					t.Errorf("config has %q", w)
+				}
+			}
+			if t.Failed() {
+				t.Log(tt.text)
 			}
 		})
 	}
@@ -72,5 +91,81 @@ func TestSmokeDirect(t *testing.T) {
 	}
 	if strings.Contains(string(md), "Failures during this run") {
 		t.Fatalf("smoke run had failures:\n%s", md)
+	}
+}
+
+// TestWriteCert checks the files the proxies load: a P-256 pair, and the
+// combined PEM HAProxy reads holding the same pair.
+func TestWriteCert(t *testing.T) {
+	dir := t.TempDir()
+	tf, err := writeCert(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		cert, key string
+	}{
+		{"separate", tf.cert, tf.key},
+		{"combined", tf.combined, tf.combined},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pair, err := tls.LoadX509KeyPair(tt.cert, tt.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf, err := x509.ParseCertificate(pair.Certificate[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if leaf.PublicKeyAlgorithm != x509.ECDSA {
+				t.Fatalf("key algorithm %v", leaf.PublicKeyAlgorithm)
+			}
+			if err := leaf.VerifyHostname("127.0.0.1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := leaf.VerifyHostname("localhost"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if st, err := os.Stat(tf.key); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v %v", st.Mode(), err)
+	}
+}
+
+// TestWaitHandshakeTLS checks the readiness probe against a real wss echo
+// server: it reports the negotiation, and a plain probe does not pass.
+func TestWaitHandshakeTLS(t *testing.T) {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("taskset not installed")
+	}
+	dir := t.TempDir()
+	r := &runner{repo: "", tmp: dir}
+	r.echoBin = filepath.Join(dir, "echo")
+	if out, err := exec.Command("go", "build", "-o", r.echoBin, "github.com/wsgate/wsgate/bench/cmd/echo").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The echo backend is plain: a wss probe must fail, a ws one succeed.
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p, err := r.procs.start("echo", 0, filepath.Join(dir, "echo.log"), r.echoBin, "-addr", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.procs.stopAll()
+	if neg, err := waitHandshake(ctx, p, addr, false); err != nil || neg != "" {
+		t.Fatalf("plain probe: %q, %v", neg, err)
+	}
+	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	if _, err := waitHandshake(short, p, addr, true); err == nil {
+		t.Fatal("wss probe passed against a plain backend")
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/bench/internal/load"
 	"github.com/wsgate/wsgate/bench/internal/wsproto"
 )
 
@@ -32,7 +34,7 @@ http {
     }
 
     server {
-        listen 127.0.0.1:%[3]d;
+        listen 127.0.0.1:%[3]d%[4]s;%[5]s
 
         location /ws {
             proxy_pass http://websocket_backend;
@@ -59,7 +61,7 @@ defaults
     timeout tunnel 1h
 
 frontend ws
-    bind 127.0.0.1:%[2]d
+    bind 127.0.0.1:%[2]d%[3]s
     acl is_ws path_beg /ws
     use_backend websocket_backend if is_ws
 
@@ -67,9 +69,30 @@ backend websocket_backend
     server b1 127.0.0.1:%[1]d
 `
 
+// nginxConfig fills nginxConf; with tf the server listens for TLS 1.3 only.
+// The listen gets no http2: wss stays HTTP/1.1 on every proxy.
+func nginxConfig(dir string, bport, pport int, tf *tlsFiles) string {
+	var listen, ssl string
+	if tf != nil {
+		listen = " ssl"
+		ssl = fmt.Sprintf("\n        ssl_certificate %s;\n        ssl_certificate_key %s;\n        ssl_protocols TLSv1.3;", tf.cert, tf.key)
+	}
+	return fmt.Sprintf(nginxConf, dir, bport, pport, listen, ssl)
+}
+
+// haproxyConfig fills haproxyConf; with tf the frontend binds TLS 1.3 only.
+func haproxyConfig(bport, pport int, tf *tlsFiles) string {
+	var ssl string
+	if tf != nil {
+		ssl = fmt.Sprintf(" ssl crt %s ssl-min-ver TLSv1.3", tf.combined)
+	}
+	return fmt.Sprintf(haproxyConf, bport, pport, ssl)
+}
+
 // setup is one started target: the echo backend and, unless direct, a proxy.
 type setup struct {
 	addr    string // where the load client connects
+	tls     bool   // the proxy serves wss at addr
 	backend *proc
 	proxy   *proc // nil for direct
 }
@@ -92,7 +115,8 @@ func freePort() (int, error) {
 
 // startTarget starts the echo backend on CPU 0 and the target's proxy on
 // CPU 1, and returns once a WebSocket handshake through it succeeds.
-func (r *runner) startTarget(ctx context.Context, target, dir string) (*setup, error) {
+// With tf the proxy terminates TLS with those files.
+func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFiles) (*setup, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -105,11 +129,15 @@ func (r *runner) startTarget(ctx context.Context, target, dir string) (*setup, e
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHandshake(ctx, st.backend, st.addr); err != nil {
+	if _, err := waitHandshake(ctx, st.backend, st.addr, false); err != nil {
 		r.stopTarget(st)
 		return nil, err
 	}
 	if target == "direct" {
+		if tf != nil {
+			r.stopTarget(st)
+			return nil, fmt.Errorf("direct has no TLS: the echo backend speaks plain ws")
+		}
 		return st, nil
 	}
 	pport, err := freePort()
@@ -118,11 +146,12 @@ func (r *runner) startTarget(ctx context.Context, target, dir string) (*setup, e
 		return nil, err
 	}
 	st.addr = fmt.Sprintf("127.0.0.1:%d", pport)
+	st.tls = tf != nil
 	log := filepath.Join(dir, target+".log")
 	switch target {
 	case "nginx", "wsgate":
 		conf := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, bport, pport), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(nginxConfig(dir, bport, pport, tf)), 0o644); err != nil {
 			r.stopTarget(st)
 			return nil, err
 		}
@@ -133,7 +162,7 @@ func (r *runner) startTarget(ctx context.Context, target, dir string) (*setup, e
 		}
 	case "haproxy":
 		conf := filepath.Join(dir, "haproxy.cfg")
-		if err := os.WriteFile(conf, fmt.Appendf(nil, haproxyConf, bport, pport), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(haproxyConfig(bport, pport, tf)), 0o644); err != nil {
 			r.stopTarget(st)
 			return nil, err
 		}
@@ -145,12 +174,16 @@ func (r *runner) startTarget(ctx context.Context, target, dir string) (*setup, e
 		r.stopTarget(st)
 		return nil, err
 	}
-	if err := waitHandshake(ctx, st.proxy, st.addr); err != nil {
+	negotiated, err := waitHandshake(ctx, st.proxy, st.addr, st.tls)
+	if err != nil {
 		if el, rerr := os.ReadFile(filepath.Join(dir, "error.log")); rerr == nil && len(el) > 0 {
 			err = fmt.Errorf("%w; error.log: %s", err, tail(string(el), 300))
 		}
 		r.stopTarget(st)
 		return nil, err
+	}
+	if st.tls {
+		r.noteTLS(target, negotiated)
 	}
 	return st, nil
 }
@@ -208,6 +241,16 @@ func (r *runner) noteAdjust(s string) {
 	}
 }
 
+// noteTLS remembers the first negotiation seen per target, for the report.
+func (r *runner) noteTLS(target, negotiated string) {
+	if r.negotiated == nil {
+		r.negotiated = map[string]string{}
+	}
+	if _, ok := r.negotiated[target]; !ok {
+		r.negotiated[target] = negotiated
+	}
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -224,25 +267,37 @@ func (r *runner) stopTarget(st *setup) {
 	}
 }
 
-// waitHandshake polls addr with WebSocket handshakes for up to 10 s.
-func waitHandshake(ctx context.Context, p *proc, addr string) error {
+// waitHandshake polls addr with WebSocket handshakes for up to 10 s, over
+// TLS with the load client's settings when useTLS; it returns what TLS
+// negotiated.
+func waitHandshake(ctx context.Context, p *proc, addr string, useTLS bool) (string, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
 		if p.exited() {
-			return p.exitErr()
+			return "", p.exitErr()
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return "", ctx.Err()
 		}
 		conn, err := net.DialTimeout("tcp4", addr, time.Second)
 		if err == nil {
 			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			var negotiated string
+			if useTLS {
+				tc := tls.Client(conn, load.ClientTLS())
+				if err = tc.Handshake(); err == nil {
+					negotiated = describeTLS(tc.ConnectionState())
+				}
+				conn = tc
+			}
 			var c *wsproto.Client
-			c, err = wsproto.Handshake(conn, addr, "/ws")
+			if err == nil {
+				c, err = wsproto.Handshake(conn, addr, "/ws")
+			}
 			if err == nil {
 				c.Close()
-				return nil
+				return negotiated, nil
 			}
 			conn.Close()
 		}
@@ -254,5 +309,5 @@ func waitHandshake(ctx context.Context, p *proc, addr string) error {
 			t.Stop()
 		}
 	}
-	return fmt.Errorf("%s at %s not ready after 10 s: %v; log: %s", p.name, addr, last, logTail(p.logPath))
+	return "", fmt.Errorf("%s at %s not ready after 10 s: %v; log: %s", p.name, addr, last, logTail(p.logPath))
 }

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -69,6 +70,7 @@ func cut(s string, sep byte) (string, string, bool) {
 // reuse TIME_WAIT ports on loopback; an early bind() could not.
 type dialer struct {
 	srcs []netip.Addr
+	tls  *tls.Config // nil: plain ws
 	next atomic.Uint64
 }
 

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,9 +26,10 @@ const MaxIdlePerAgent = 5000
 //	check    send one message on every tunnel and await its echo -> "ok PASSED FAILED"
 //	quit     close every tunnel and return (so does end of input)
 //
-// It returns when in ends, quit arrives or ctx ends.
-func IdleAgent(ctx context.Context, addr, path string, srcs []netip.Addr, in io.Reader, out io.Writer) error {
-	r := &run{cfg: Config{Addr: addr, Path: path}, d: dialer{srcs: srcs}}
+// It dials cfg.Addr from cfg.Sources, over TLS when cfg.TLS; the other
+// fields of cfg are unused. It returns when in ends, quit arrives or ctx ends.
+func IdleAgent(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
+	r := newRun(Config{Addr: cfg.Addr, Path: cfg.Path, Sources: cfg.Sources, TLS: cfg.TLS})
 	if r.cfg.Path == "" {
 		r.cfg.Path = "/ws"
 	}

@@ -3,32 +3,80 @@ package load
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/bench/internal/echo"
+	"github.com/wsgate/wsgate/bench/internal/selfsigned"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func startEcho(t *testing.T) string {
 	t.Helper()
+	return startEchoOn(t, nil)
+}
+
+// tlsSeen records what the TLS echo server saw of each handshake.
+type tlsSeen struct {
+	mu                          sync.Mutex
+	full, resumed, notTLS13, x2 int
+}
+
+// startTLSEcho serves the echo backend over TLS 1.3 with a fresh self-signed
+// certificate. The server issues session tickets (Go's default), so a client
+// that kept them would resume.
+func startTLSEcho(t *testing.T) (string, *tlsSeen) {
+	t.Helper()
+	sc, err := selfsigned.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := &tlsSeen{}
+	sc.VerifyConnection = func(cs tls.ConnectionState) error {
+		seen.mu.Lock()
+		defer seen.mu.Unlock()
+		if cs.DidResume {
+			seen.resumed++
+		} else {
+			seen.full++
+		}
+		if cs.Version != tls.VersionTLS13 {
+			seen.notTLS13++
+		}
+		if cs.CurveID == tls.X25519 {
+			seen.x2++
+		}
+		return nil
+	}
+	return startEchoOn(t, sc), seen
+}
+
+func startEchoOn(t *testing.T, sc *tls.Config) string {
+	t.Helper()
+	var ln net.Listener
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if sc != nil {
+		ln = tls.NewListener(ln, sc)
 	}
 	s := &echo.Server{}
 	done := make(chan struct{})
 	go func() { s.Serve(ln); close(done) }()
 	t.Cleanup(func() { s.Close(); <-done })
-	return ln.Addr().String()
+	return addr
 }
 
 func TestSources(t *testing.T) {
@@ -54,7 +102,8 @@ func TestSources(t *testing.T) {
 }
 
 func TestRunModes(t *testing.T) {
-	addr := startEcho(t)
+	plain := startEcho(t)
+	secure, seen := startTLSEcho(t)
 	srcs, err := Sources("127.0.0.2-127.0.0.3")
 	if err != nil {
 		t.Fatal(err)
@@ -63,15 +112,23 @@ func TestRunModes(t *testing.T) {
 		mode    string
 		workers int
 		size    int
+		tls     bool
 	}{
-		{ModeHandshake, 4, 0},
-		{ModeEcho, 8, 64},
-		{ModeThroughput, 2, 64 << 10},
+		{ModeHandshake, 4, 0, false},
+		{ModeEcho, 8, 64, false},
+		{ModeThroughput, 2, 64 << 10, false},
+		{ModeHandshake, 4, 0, true},
+		{ModeEcho, 8, 64, true},
+		{ModeThroughput, 2, 64 << 10, true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.mode, func(t *testing.T) {
+		addr := plain
+		if tt.tls {
+			addr = secure
+		}
+		t.Run(fmt.Sprintf("%s/tls=%v", tt.mode, tt.tls), func(t *testing.T) {
 			res, err := Run(context.Background(), tt.mode, Config{
-				Addr: addr, Sources: srcs, Workers: tt.workers, Size: tt.size,
+				Addr: addr, Sources: srcs, Workers: tt.workers, Size: tt.size, TLS: tt.tls,
 				Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond, CPUPID: os.Getpid(),
 			})
 			if err != nil {
@@ -91,8 +148,42 @@ func TestRunModes(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Run(context.Background(), "nope", Config{Addr: addr}); err == nil {
+	if _, err := Run(context.Background(), "nope", Config{Addr: plain}); err == nil {
 		t.Fatal("unknown mode accepted")
+	}
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	// Hundreds of handshakes against a server that issues tickets: every
+	// one must still be a full TLS 1.3 handshake with X25519.
+	if seen.full < 20 || seen.resumed != 0 || seen.notTLS13 != 0 || seen.x2 != seen.full {
+		t.Fatalf("TLS handshakes seen by the server: %+v", seen)
+	}
+}
+
+// TestRunTLSMismatch checks that a wrong scheme fails loudly instead of
+// measuring nothing.
+func TestRunTLSMismatch(t *testing.T) {
+	plain := startRefuser(t)
+	secure, _ := startTLSEcho(t)
+	tests := []struct {
+		name string
+		addr string
+		tls  bool
+		want string
+	}{
+		{"wss client, plain server", plain, true, "tls: first record does not look like a TLS handshake"},
+		{"ws client, TLS server", secure, false, "no operation completed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Run(context.Background(), ModeHandshake, Config{Addr: tt.addr, TLS: tt.tls, Workers: 1, Warmup: 10 * time.Millisecond, Duration: 100 * time.Millisecond})
+			if err == nil {
+				t.Fatalf("succeeded: %+v", res)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q lacks %q", err, tt.want)
+			}
+		})
 	}
 }
 
@@ -109,13 +200,48 @@ func TestRunNoTarget(t *testing.T) {
 	}
 }
 
+// startRefuser answers every connection like a plain HTTP server refusing
+// garbage, then closes it.
+func startRefuser(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
 func TestIdleAgent(t *testing.T) {
-	addr := startEcho(t)
+	plain := startEcho(t)
+	secure, _ := startTLSEcho(t)
+	for _, tc := range []struct {
+		name string
+		addr string
+		tls  bool
+	}{{"ws", plain, false}, {"wss", secure, true}} {
+		t.Run(tc.name, func(t *testing.T) { testIdleAgent(t, tc.addr, tc.tls) })
+	}
+}
+
+func testIdleAgent(t *testing.T, addr string, useTLS bool) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- IdleAgent(context.Background(), addr, "/ws", nil, inR, outW)
+		done <- IdleAgent(context.Background(), Config{Addr: addr, TLS: useTLS}, inR, outW)
 		outW.Close()
 	}()
 	out := bufio.NewScanner(outR)

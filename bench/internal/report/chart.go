@@ -35,25 +35,38 @@ type panel struct {
 	sub   string
 	key   string
 	unit  func(float64) string
+	wss   bool // from Report.TLS rather than Report.Targets
 }
 
 var panels = []panel{
-	{"CPU / handshake", "proxy CPU us per handshake, lower is better", HSCPU, num},
-	{"CPU / 64 B msg", "proxy CPU us per 64 B message, lower is better", EchoCPU, num},
-	{"CPU / 64 KiB msg", "proxy CPU us per 64 KiB message, lower is better", TPCPU, num},
-	{"KiB / idle tunnel", "proxy RSS slope per idle tunnel, lower is better", IdleKiB, func(v float64) string { return fmt.Sprintf("%.2f", v) }},
-	{"handshakes/s", "16 workers, higher is better", HSRate, rate},
-	{"64 KiB echo MB/s", "4 connections, higher is better", TPMBps, num},
+	{"CPU / handshake", "proxy CPU us per handshake, lower is better", HSCPU, num, false},
+	{"CPU / 64 B msg", "proxy CPU us per 64 B message, lower is better", EchoCPU, num, false},
+	{"CPU / 64 KiB msg", "proxy CPU us per 64 KiB message, lower is better", TPCPU, num, false},
+	{"KiB / idle tunnel", "proxy RSS slope per idle tunnel, lower is better", IdleKiB, func(v float64) string { return fmt.Sprintf("%.2f", v) }, false},
+	{"handshakes/s", "16 workers, higher is better", HSRate, rate, false},
+	{"64 KiB echo MB/s", "4 connections, higher is better", TPMBps, num, false},
+}
+
+// wssPanels form a third row when the run measured wss.
+var wssPanels = []panel{
+	{"wss CPU / handshake", "TLS 1.3 full handshake, proxy CPU us, lower is better", HSCPU, num, true},
+	{"wss CPU / 64 B msg", "proxy CPU us per 64 B message, lower is better", EchoCPU, num, true},
+	{"wss KiB / idle tunnel", "proxy RSS slope per idle tunnel, lower is better", IdleKiB, func(v float64) string { return fmt.Sprintf("%.2f", v) }, true},
 }
 
 const (
-	cols, rows     = 3, 2
+	cols           = 3
 	panelW, panelH = 480, 360
 	scale          = 2 // text is basicfont 7x13 drawn at twice its size
 )
 
 // Chart draws the run's key figures as grouped bar charts and writes a PNG.
 func (r *Report) Chart(w io.Writer) error {
+	all := panels
+	if len(r.TLS) > 0 {
+		all = append(append([]panel(nil), panels...), wssPanels...)
+	}
+	rows := (len(all) + cols - 1) / cols
 	img := image.NewRGBA(image.Rect(0, 0, cols*panelW, rows*panelH+40))
 	draw.Draw(img, img.Bounds(), image.NewUniform(white), image.Point{}, draw.Src)
 	title := "wsgate benchmarks: median of " + fmt.Sprint(r.Rounds) + " round(s); whiskers: min-max"
@@ -61,7 +74,7 @@ func (r *Report) Chart(w io.Writer) error {
 		title += " (SMOKE RUN)"
 	}
 	text(img, 10, 8, title, 2, black)
-	for i, p := range panels {
+	for i, p := range all {
 		x0 := (i % cols) * panelW
 		y0 := 40 + (i/cols)*panelH
 		r.drawPanel(img, image.Rect(x0, y0, x0+panelW, y0+panelH), p)
@@ -74,8 +87,12 @@ func (r *Report) drawPanel(img *image.RGBA, b image.Rectangle, p panel) {
 	textCentered(img, b.Min.X+b.Dx()/2, b.Min.Y+36, p.sub, 1, black)
 	fillRect(img, image.Rect(b.Max.X-1, b.Min.Y, b.Max.X, b.Max.Y), grey)
 	plot := image.Rect(b.Min.X+20, b.Min.Y+90, b.Max.X-20, b.Max.Y-50)
+	targets := r.Targets
+	if p.wss {
+		targets = r.TLS
+	}
 	maxV := 0.0
-	for _, t := range r.Targets {
+	for _, t := range targets {
 		s := t.fig(p.key)
 		for _, v := range []float64{s.Median, s.Max} {
 			if !math.IsNaN(v) && v > maxV {
@@ -84,13 +101,13 @@ func (r *Report) drawPanel(img *image.RGBA, b image.Rectangle, p panel) {
 		}
 	}
 	fillRect(img, image.Rect(plot.Min.X, plot.Max.Y, plot.Max.X, plot.Max.Y+2), black)
-	n := len(r.Targets)
+	n := len(targets)
 	if n == 0 {
 		return
 	}
 	slot := plot.Dx() / n
 	barW := slot * 3 / 5
-	for i, t := range r.Targets {
+	for i, t := range targets {
 		cx := plot.Min.X + slot*i + slot/2
 		name := t.Name
 		textCentered(img, cx, plot.Max.Y+8, name, 2, black)

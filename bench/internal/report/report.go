@@ -88,6 +88,11 @@ type Report struct {
 	Date      string
 	Targets   []*Target
 	ChartFile string // PNG path relative to the markdown, "" for none
+	// TLS holds the wss figures of the proxies (handshake, echo and idle
+	// keys), none when the run measured no wss; TLSMethod says how, one
+	// line each.
+	TLS       []*Target
+	TLSMethod []string
 }
 
 func (r *Report) target(name string) *Target {
@@ -192,7 +197,7 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, " **Smoke run**: tiny counts and windows, figures are not meaningful.")
 	}
 	fmt.Fprintf(w, "\n\n## Reproduce\n\n```sh\n%s\n```\n\n", r.Command)
-	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx and HAProxy with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
+	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--tls` (also measure wss through the proxies), `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx and HAProxy with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
 	fmt.Fprintf(w, "## Machine\n\n")
 	fmt.Fprintf(w, "- CPUs: %d x %s\n- Kernel: %s\n- Go: %s\n- nginx: %s\n- HAProxy: %s\n- wsgate: %s\n", m.NProc, m.Model, m.Kernel, m.GoVersion, m.NginxVersion, m.HAProxy, m.Wsgate)
 	if m.LoadAvg != "" {
@@ -250,10 +255,16 @@ func (r *Report) Markdown(w io.Writer) {
 	})
 	r.idle(w)
 	r.goals(w)
+	r.wss(w)
 	var notes []string
 	for _, t := range r.Targets {
 		for _, n := range t.Notes {
 			notes = append(notes, fmt.Sprintf("- %s: %s", t.Name, n))
+		}
+	}
+	for _, t := range r.TLS {
+		for _, n := range t.Notes {
+			notes = append(notes, fmt.Sprintf("- %s (wss): %s", t.Name, n))
 		}
 	}
 	if len(notes) > 0 {
@@ -262,7 +273,11 @@ func (r *Report) Markdown(w io.Writer) {
 }
 
 func (r *Report) idle(w io.Writer) {
-	fmt.Fprintf(w, "## Idle tunnels\n\nIdle WebSocket tunnels opened through the proxy in steps; at each step the proxy's VmRSS (`/proc/PID/status`) and open descriptors (`/proc/PID/fd`) are read after a short settle. Per-tunnel cost is the least-squares slope over the steps; the projection multiplies it by 1,000,000. After the last step every tunnel must still echo one message. Direct has no proxy to measure.\n\n")
+	r.idleTable(w, "## Idle tunnels\n\nIdle WebSocket")
+}
+
+func (r *Report) idleTable(w io.Writer, head string) {
+	fmt.Fprintf(w, "%s tunnels opened through the proxy in steps; at each step the proxy's VmRSS (`/proc/PID/status`) and open descriptors (`/proc/PID/fd`) are read after a short settle. Per-tunnel cost is the least-squares slope over the steps; the projection multiplies it by 1,000,000. After the last step every tunnel must still echo one message. Direct has no proxy to measure.\n\n", head)
 	r.table(w, []column{
 		r.figCol("KiB per tunnel", IdleKiB, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
 		r.ratioCol("x nginx", IdleKiB, "nginx"),
@@ -359,6 +374,69 @@ func (r *Report) goals(w io.Writer) {
 			docPeer = "limit"
 		}
 		fmt.Fprintf(w, "| %s | %s | %s %s | %s | %s %s | %s | %s |\n", g.what, num(v), peerName, num(peer), meets(peer), docPeer, num(g.docValue), meets(g.docValue), g.aim)
+	}
+	fmt.Fprintln(w)
+}
+
+// tlsBaseline is a peer's wss figures in baselines.md (one round, another
+// harness), shown beside this run's for scale.
+type tlsBaseline struct {
+	hs, msgs, kib float64
+}
+
+var tlsBaselines = map[string]tlsBaseline{
+	"nginx":   {2800, 79000, 43.3},
+	"haproxy": {2700, 83000, 17.8},
+}
+
+// wss writes the TLS section: the same tables as plain ws, over r.TLS.
+func (r *Report) wss(w io.Writer) {
+	if len(r.TLS) == 0 {
+		return
+	}
+	v := &Report{Targets: r.TLS}
+	us := func(x float64) string { return num(x) }
+	fmt.Fprintf(w, "## wss (TLS 1.3, ECDSA P-256)\n\nThe same proxies terminating TLS in front of the same plain echo backend; there is no direct row, the backend does not speak TLS. Ratios compare with nginx over wss in this run.\n\n")
+	for _, s := range r.TLSMethod {
+		fmt.Fprintf(w, "- %s\n", s)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "### wss handshakes\n\n16 workers, each opening a TCP connection, completing a full TLS 1.3 handshake, upgrading, sending a close frame and closing, over and over. Latency: connect to 101 received, TLS included.\n\n")
+	v.table(w, []column{
+		v.figCol("handshakes/s", HSRate, rate),
+		v.ratioCol("x nginx", HSRate, "nginx"),
+		v.figCol("p50 µs", HSP50, us),
+		v.figCol("p99 µs", HSP99, us),
+		v.figCol("proxy CPU µs/handshake", HSCPU, us),
+		v.ratioCol("CPU x nginx", HSCPU, "nginx"),
+		v.figCol("errors", HSErr, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
+	})
+	fmt.Fprintf(w, "### wss 64 B echo\n\n64 connections over TLS, each sending a 64-byte binary message and waiting for its echo (closed loop).\n\n")
+	v.table(w, []column{
+		v.figCol("msgs/s", EchoRate, rate),
+		v.ratioCol("x nginx", EchoRate, "nginx"),
+		v.figCol("p50 µs", EchoP50, us),
+		v.figCol("p99 µs", EchoP99, us),
+		v.figCol("p99.9 µs", EchoP999, us),
+		v.figCol("proxy CPU µs/msg", EchoCPU, us),
+		v.ratioCol("CPU x nginx", EchoCPU, "nginx"),
+	})
+	v.idleTable(w, "### wss idle tunnels\n\nIdle wss (TLS to the proxy, plain to the backend)")
+	fmt.Fprintf(w, "### wss against baselines.md\n\n`shared/docs/baselines.md` records one round of wss through nginx and HAProxy with another harness on these machines; its figures are for scale only (compare within one run).\n\n")
+	fmt.Fprintf(w, "| target | handshakes/s: this run | baselines.md | msgs/s: this run | baselines.md | KiB per idle tunnel: this run | baselines.md |\n|---|---|---|---|---|---|---|\n")
+	for _, t := range r.TLS {
+		b, ok := tlsBaselines[t.Name]
+		if !ok {
+			b = tlsBaseline{math.NaN(), math.NaN(), math.NaN()}
+		}
+		kib := func(x float64) string {
+			if math.IsNaN(x) {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f", x)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", t.Name,
+			rate(t.fig(HSRate).Median), rate(b.hs), rate(t.fig(EchoRate).Median), rate(b.msgs), kib(t.fig(IdleKiB).Median), kib(b.kib))
 	}
 	fmt.Fprintln(w)
 }

@@ -54,6 +54,61 @@ func TestMarkdown(t *testing.T) {
 	}
 }
 
+func withTLS() *Report {
+	r := sample()
+	r.TLSMethod = []string{"client: TLS 1.3, no resumption"}
+	r.TLS = []*Target{
+		{Name: "nginx", Figures: map[string]stats.Summary{HSRate: one(2800), HSCPU: one(300), EchoRate: one(60000), EchoCPU: one(14), IdleKiB: one(40)}},
+		{Name: "haproxy", Figures: map[string]stats.Summary{HSRate: one(2700), HSCPU: one(330), IdleKiB: one(18)}, Notes: []string{"round 1, echo: boom"}},
+		{Name: "wsgate", Status: "not built"},
+	}
+	return r
+}
+
+func TestMarkdownWSS(t *testing.T) {
+	tests := []struct {
+		name    string
+		r       *Report
+		want    []string
+		notWant []string
+	}{
+		{"with wss", withTLS(), []string{
+			"## wss (TLS 1.3, ECDSA P-256)",
+			"- client: TLS 1.3, no resumption",
+			"| nginx | 2.80k | 1.00x | - | - | 300 | 1.00x |",
+			"| haproxy | 2.70k | 0.96x | - | - | 330 | 1.10x |",
+			"| wsgate | not built |",
+			"### wss idle tunnels",
+			"| haproxy | 18.00 | 0.45x |",
+			"| nginx | 2.80k | 2.80k | 60.0k | 79.0k | 40.0 | 43.3 |", // against baselines.md
+			"| haproxy | 2.70k | 2.70k | - | 83.0k | 18.0 | 17.8 |",
+			"- haproxy (wss): round 1, echo: boom",
+			"`--tls`",
+		}, nil},
+		{"plain only", sample(), []string{"## Handshakes"}, []string{"## wss", "(wss)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			tt.r.Markdown(&b)
+			md := b.String()
+			for _, w := range tt.want {
+				if !strings.Contains(md, w) {
+					t.Errorf("markdown lacks %q", w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(md, w) {
+					t.Errorf("markdown has %q", w)
+				}
+			}
+			if t.Failed() {
+				t.Log(md)
+			}
+		})
+	}
+}
+
 func TestMarkdownWsgateNotBuilt(t *testing.T) {
 	r := sample()
 	r.Targets[3] = &Target{Name: "wsgate", Status: "not built"}
@@ -69,10 +124,12 @@ func TestChart(t *testing.T) {
 	tests := []struct {
 		name string
 		r    *Report
+		rows int
 	}{
-		{"full", sample()},
-		{"empty figures", &Report{Targets: []*Target{{Name: "direct"}, {Name: "wsgate", Status: "not built"}}}},
-		{"no targets", &Report{}},
+		{"full", sample(), 2},
+		{"with wss", withTLS(), 3},
+		{"empty figures", &Report{Targets: []*Target{{Name: "direct"}, {Name: "wsgate", Status: "not built"}}}, 2},
+		{"no targets", &Report{}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +143,9 @@ func TestChart(t *testing.T) {
 			}
 			if got := img.Bounds().Dx(); got != cols*panelW {
 				t.Fatalf("width %d", got)
+			}
+			if got := img.Bounds().Dy(); got != tt.rows*panelH+40 {
+				t.Fatalf("height %d, want %d rows", got, tt.rows)
 			}
 		})
 	}
