@@ -259,6 +259,7 @@ type exchange struct {
 	extra       http1.Header // headers the handler adds to an error page
 	stopRewrite bool         // `break` ends the rewrite phase
 	bodyRead    bool         // the request body was read to its end (sent upstream)
+	ctxKept     bool         // a tunnel holds vc until it closes, for its log line
 	realIPDone  bool
 	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
 	sent        int64             // bytes written to the client for this request
@@ -272,8 +273,8 @@ func (c *conn) handle(rt *runtime, req *http1.Request) bool {
 	x := &exchange{conn: c, rt: rt, req: req, close: req.Close || c.keepalive(rt) <= 0 || c.reqs >= c.keepaliveRequests(rt)}
 	vc := ctxPool.Get().(*vars.Ctx)
 	defer func() {
-		if !c.hijacked {
-			ctxPool.Put(vc) // a tunnel keeps it for its log line
+		if !x.ctxKept {
+			ctxPool.Put(vc) // unless a tunnel keeps it for its log line
 		}
 	}()
 	vc.Reset(rt.cfg.Vars)

@@ -49,6 +49,12 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	isWS := strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket")
 	srv, rt, lc, vc, log, id := c.srv, x.rt, x.lc, x.vc, x.log, c.id
 	virtual := c.virtual
+	remote := vc.Remote.Addr()
+	// The request's variables are kept until the tunnel closes only when a
+	// log line needs them then; otherwise they go back to the pool now, so
+	// an idle tunnel does not hold its request.
+	keepCtx := len(rt.accessLogs[lc]) > 0
+	x.ctxKept = keepCtx
 	headBytes := x.sent
 	leases := slices.Clone(x.leases)
 	upsName := lc.Proxy.Upstream.Name
@@ -80,20 +86,22 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 			if log.Enabled(errlog.Debug) {
 				log.Printf(errlog.Debug, id, "tunnel closed by %s, code %d, %d bytes from client, %d from upstream, err %v", r.ClosedBy, r.CloseCode, r.FromClient, r.FromBackend, r.Err)
 			}
-			// The session's log line: $request_time and
-			// $upstream_response_time span the whole tunnel, and the
-			// byte counts include what it carried to the client.
-			vc.BytesSent, vc.BodyBytesSent = headBytes+r.FromBackend, r.FromBackend
-			vc.End = r.End
-			vc.UpstreamRespTime = vars.Seconds(r.End.Sub(start))
 			srv.metrics.TunnelClosed(upsName, peer.Addr(), r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
 			srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
-			vc.WS = vars.WSSession{MessagesIn: r.MessagesFromClient, MessagesOut: r.MessagesFromBackend, CloseCode: r.CloseCode, ClosedBy: r.ClosedBy.String(), Closed: true}
 			if r.Err != nil && log.Enabled(errlog.Info) {
-				log.Printf(errlog.Info, id, "WebSocket closed by wsgate: %v (%s side), client: %s, upstream: \"%s\"", r.Err, r.DeadSide, vc.Remote.Addr(), peer.Addr())
+				log.Printf(errlog.Info, id, "WebSocket closed by wsgate: %v (%s side), client: %s, upstream: \"%s\"", r.Err, r.DeadSide, remote, peer.Addr())
 			}
-			logAccess(rt, lc, vc)
-			ctxPool.Put(vc)
+			if keepCtx {
+				// The session's log line: $request_time and
+				// $upstream_response_time span the whole tunnel, and the
+				// byte counts include what it carried to the client.
+				vc.BytesSent, vc.BodyBytesSent = headBytes+r.FromBackend, r.FromBackend
+				vc.End = r.End
+				vc.UpstreamRespTime = vars.Seconds(r.End.Sub(start))
+				vc.WS = vars.WSSession{MessagesIn: r.MessagesFromClient, MessagesOut: r.MessagesFromBackend, CloseCode: r.CloseCode, ClosedBy: r.ClosedBy.String(), Closed: true}
+				logAccess(rt, lc, vc)
+				ctxPool.Put(vc)
+			}
 			srv.removeTunnel(t)
 		},
 	}

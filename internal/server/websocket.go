@@ -2,7 +2,6 @@ package server
 
 import (
 	"math/rand/v2"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -125,25 +124,18 @@ func subprotocolAllowed(allowed []string, offered string) bool {
 // tunnelInfo is what a reload needs to know about an open tunnel to decide
 // whether its server, location, upstream and peer still exist.
 type tunnelInfo struct {
-	listens []netip.AddrPort
-	names   []string
-	loc     string // modifier and path
-	ups     string
-	peer    *upstream.Peer
-	drain   time.Duration
+	srv   *config.Server // of the snapshot the tunnel started under; immutable
+	loc   string         // modifier and path
+	ups   string
+	peer  *upstream.Peer
+	drain time.Duration
 	// rebalanced marks a tunnel already asked to close by the rebalancer
 	// (guarded by Server.mu).
 	rebalanced bool
 }
 
 func newTunnelInfo(srv *config.Server, loc *config.Location, lc *config.LocConf, peer *upstream.Peer) *tunnelInfo {
-	ti := &tunnelInfo{loc: locKey(loc), peer: peer, drain: lc.WS.DrainPeriod}
-	for _, ls := range srv.Listens {
-		ti.listens = append(ti.listens, ls.AddrPort)
-	}
-	for _, n := range srv.Names {
-		ti.names = append(ti.names, n.Name)
-	}
+	ti := &tunnelInfo{srv: srv, loc: locKey(loc), peer: peer, drain: lc.WS.DrainPeriod}
 	if lc.Proxy != nil && lc.Proxy.Upstream != nil {
 		ti.ups = lc.Proxy.Upstream.Name
 	}
@@ -171,7 +163,7 @@ func (ti *tunnelInfo) stillServed(rt *runtime) bool {
 		return false
 	}
 	for _, srv := range rt.cfg.HTTP.Servers {
-		if !shareListen(srv, ti.listens) || !shareName(srv, ti.names) {
+		if !shareListen(srv, ti.srv) || !shareName(srv, ti.srv) {
 			continue
 		}
 		found := false
@@ -192,10 +184,10 @@ func (ti *tunnelInfo) stillServed(rt *runtime) bool {
 	return false
 }
 
-func shareListen(srv *config.Server, aps []netip.AddrPort) bool {
-	for _, ls := range srv.Listens {
-		for _, ap := range aps {
-			if ls.AddrPort == ap {
+func shareListen(a, b *config.Server) bool {
+	for _, x := range a.Listens {
+		for _, y := range b.Listens {
+			if x.AddrPort == y.AddrPort {
 				return true
 			}
 		}
@@ -203,10 +195,10 @@ func shareListen(srv *config.Server, aps []netip.AddrPort) bool {
 	return false
 }
 
-func shareName(srv *config.Server, names []string) bool {
-	for _, n := range srv.Names {
-		for _, m := range names {
-			if n.Name == m {
+func shareName(a, b *config.Server) bool {
+	for _, x := range a.Names {
+		for _, y := range b.Names {
+			if x.Name == y.Name {
 				return true
 			}
 		}
