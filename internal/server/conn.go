@@ -116,7 +116,10 @@ func (c *conn) serve() {
 			rt = c.srv.rt.Load() // a reload while idle: the next request sees it
 		}
 		cl := c.clientLimits(rt)
-		c.c.SetReadDeadline(time.Now().Add(cl.HeaderTimeout))
+		if !first {
+			// The keep-alive wait is over: the head gets its own timeout.
+			c.c.SetReadDeadline(time.Now().Add(cl.HeaderTimeout))
+		}
 		c.srv.Stats.Reading.Add(1)
 		req, err := http1.ReadRequest(c.br, http1.Limits{HeaderBufferSize: cl.HeaderBufferSize, LargeBuffers: cl.LargeBuffers[0], LargeBufferSize: cl.LargeBuffers[1]})
 		c.srv.Stats.Reading.Add(-1)
@@ -192,11 +195,7 @@ func (c *conn) closeIfIdle() {
 	}
 }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
+func (s *Server) isClosing() bool { return s.stopping.Load() }
 
 func addrPort(a net.Addr) netip.AddrPort {
 	var ap netip.AddrPort

@@ -228,8 +228,11 @@ func (x *exchange) errorPageTitled(status int, title string) bool {
 		body += "<center>" + title + "</center>\r\n"
 	}
 	body += errorTail
-	if status >= 400 && status != 404 && status != 403 && status != 429 {
-		x.close = x.close || status == 400 || status == 413 || status == 414 || status >= 500 && status != 502 && status != 503 && status != 504
+	// nginx ends the connection after these (ngx_http_special_response_handler):
+	// what follows the request on the wire cannot be trusted.
+	switch status {
+	case 400, 413, 414, 495, 496, 497, 500, 501:
+		x.close = true
 	}
 	return x.respond(status, http1.Header{{Name: "Content-Type", Value: "text/html"}}, body)
 }

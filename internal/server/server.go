@@ -37,6 +37,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	tunnels   map[*tunnel.Tunnel]*tunnelInfo
 	closing   bool
+	stopping  atomic.Bool    // closing, readable without mu on the request path
 	stop      chan struct{}  // closed when the server stops: ends background loops
 	wg        sync.WaitGroup // accept loops, connections, tunnels, background loops
 
@@ -462,11 +463,13 @@ func (s *Server) closeRuntime() {
 // String names the server for logs.
 func (s *Server) String() string { return fmt.Sprintf("wsgate(%d listeners)", len(s.Addrs())) }
 
-// stopLoops ends the background loops once; s.mu is held.
+// stopLoops ends the background loops once and marks the server as
+// stopping; s.mu is held.
 func (s *Server) stopLoops() {
 	if !s.closing {
 		close(s.stop)
 	}
+	s.stopping.Store(true)
 }
 
 // RecordReload counts a reload attempt for the metrics and the api.
