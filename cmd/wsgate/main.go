@@ -181,14 +181,6 @@ func dump(cfg *config.Config, embedded bool, w io.Writer) {
 	conf.Dump(w, ds)
 }
 
-func openLogs(cfg *config.Config) (*errlog.Logger, error) {
-	targets := make([]errlog.Target, len(cfg.ErrorLogs))
-	for i, el := range cfg.ErrorLogs {
-		targets[i] = errlog.Target{Path: cfg.Abs(el.Path), Level: errlog.Level(el.Level)}
-	}
-	return errlog.Open(targets)
-}
-
 func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) int {
 	if wantsExtendedConnect(cfg) && !server.ExtendedConnectEnabled() {
 		// Go's HTTP/2 offers RFC 8441 only when GODEBUG says so at start:
@@ -200,7 +192,7 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 	}
 	raiseNoFile()
 	runtime.GOMAXPROCS(cfg.WorkerProcesses)
-	log, err := openLogs(cfg)
+	log, err := server.OpenErrorLog(cfg, cfg.ErrorLogs)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsgate: [emerg] %v\n", err)
 		return 1
@@ -296,7 +288,7 @@ func reload(o options, cur *config.Config, srv *server.Server, log *errlog.Logge
 	if err != nil {
 		return nil, err
 	}
-	nlog, err := openLogs(next)
+	nlog, err := server.OpenErrorLog(next, next.ErrorLogs)
 	if err != nil {
 		return nil, err
 	}

@@ -306,8 +306,7 @@ func (l *loader) finishHTTP() error {
 	}
 	checkFormats(h.Loc)
 	for _, srv := range h.Servers {
-		walk(srv.Loc, func(loc *Location) { checkFormats(loc.Conf) })
-		walk(srv.Locations, func(loc *Location) { checkFormats(loc.Conf) })
+		srv.Walk(func(loc *Location) { checkFormats(loc.Conf) })
 	}
 	if badFormat != nil {
 		return badFormat
@@ -376,8 +375,8 @@ func (l *loader) finishHTTP() error {
 		return err
 	}
 	for _, srv := range h.Servers {
-		walk(srv.Locations, func(loc *Location) {
-			if loc.Modifier == "if" || loc == srv.Locations {
+		srv.Walk(func(loc *Location) {
+			if loc.Modifier == "if" || loc == srv.Locations || loc == srv.Loc {
 				return
 			}
 			c := loc.Conf
@@ -399,6 +398,14 @@ func hasHeader(hs []Header, name string) bool {
 		}
 	}
 	return false
+}
+
+// Walk calls f for every location of s: the server-level pseudo-location,
+// the root of its location tree, every nested location and every if block.
+// Several of them may share one LocConf.
+func (s *Server) Walk(f func(*Location)) {
+	walk(s.Loc, f)
+	walk(s.Locations, f)
 }
 
 func walk(loc *Location, f func(*Location)) {

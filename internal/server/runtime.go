@@ -99,27 +99,34 @@ func buildRuntime(srv *Server, cfg *config.Config, prev *runtime, log *errlog.Lo
 		}
 	}
 	pools := map[string]*upstream.Upstream{}
+	// pool builds an upstream's pool once per name, taking over the state
+	// of the previous snapshot's pool of that name.
+	pool := func(cu *config.Upstream) {
+		if _, ok := rt.pools[cu]; ok {
+			return
+		}
+		p := pools[cu.Name]
+		if p == nil {
+			pc := poolConfig(cu)
+			pc.Logf = func(format string, args ...any) { log.Printf(errlog.Warn, 0, format, args...) }
+			p = upstream.New(pc, prevPools[cu.Name])
+			pools[cu.Name] = p
+		}
+		rt.pools[cu] = p
+	}
 	var walkErr error
 	// Upstreams with health checks run them from the moment the config
 	// loads, even before a location uses them.
 	for _, cu := range cfg.HTTP.Upstreams {
-		if cu.Health == nil {
-			continue
+		if cu.Health != nil {
+			pool(cu)
 		}
-		pc := poolConfig(cu)
-		pc.Logf = func(format string, args ...any) { log.Printf(errlog.Warn, 0, format, args...) }
-		p := upstream.New(pc, prevPools[cu.Name])
-		pools[cu.Name] = p
-		rt.pools[cu] = p
 	}
 	for _, srv := range cfg.HTTP.Servers {
-		walkConfs(srv, func(lc *config.LocConf) {
+		srv.Walk(func(loc *config.Location) {
+			lc := loc.Conf
 			if len(lc.ErrorLogs) > 0 && rt.locLogs[lc] == nil && walkErr == nil {
-				targets := make([]errlog.Target, len(lc.ErrorLogs))
-				for i, el := range lc.ErrorLogs {
-					targets[i] = errlog.Target{Path: cfg.Abs(el.Path), Level: errlog.Level(el.Level)}
-				}
-				l, err := errlog.Open(targets)
+				l, err := OpenErrorLog(cfg, lc.ErrorLogs)
 				if err != nil {
 					walkErr = err
 					return
@@ -129,18 +136,7 @@ func buildRuntime(srv *Server, cfg *config.Config, prev *runtime, log *errlog.Lo
 			if lc.Proxy == nil || lc.Proxy.Upstream == nil {
 				return
 			}
-			cu := lc.Proxy.Upstream
-			if _, ok := rt.pools[cu]; ok {
-				return
-			}
-			p := pools[cu.Name]
-			if p == nil {
-				pc := poolConfig(cu)
-				pc.Logf = func(format string, args ...any) { log.Printf(errlog.Warn, 0, format, args...) }
-				p = upstream.New(pc, prevPools[cu.Name])
-				pools[cu.Name] = p
-			}
-			rt.pools[cu] = p
+			pool(lc.Proxy.Upstream)
 		})
 	}
 	if walkErr != nil {
@@ -178,23 +174,6 @@ func poolConfig(cu *config.Upstream) upstream.Config {
 		c.Health = &upstream.HealthCheck{Interval: h.Interval, Fails: h.Fails, Passes: h.Passes, URI: h.URI, Port: h.Port, WebSocket: h.WebSocket}
 	}
 	return c
-}
-
-func walkConfs(srv *config.Server, f func(*config.LocConf)) {
-	var walk func(l *config.Location)
-	walk = func(l *config.Location) {
-		f(l.Conf)
-		for _, c := range l.Children {
-			walk(c)
-		}
-		for _, op := range l.Rewrite {
-			if op.Kind == config.OpIf {
-				walk(op.If)
-			}
-		}
-	}
-	walk(srv.Loc)
-	walk(srv.Locations)
 }
 
 // vhostsFor finds the server blocks for a connection's local address:
@@ -260,7 +239,17 @@ func buildAccessLogs(cfg *config.Config, files *accesslog.Files) (map[*config.Lo
 		out[lc] = logs
 	}
 	for _, srv := range h.Servers {
-		walkConfs(srv, add)
+		srv.Walk(func(loc *config.Location) { add(loc.Conf) })
 	}
 	return out, firstErr
+}
+
+// OpenErrorLog opens error_log targets, resolving relative paths from the
+// prefix as nginx does.
+func OpenErrorLog(cfg *config.Config, logs []config.ErrorLog) (*errlog.Logger, error) {
+	targets := make([]errlog.Target, len(logs))
+	for i, el := range logs {
+		targets[i] = errlog.Target{Path: cfg.Abs(el.Path), Level: errlog.Level(el.Level)}
+	}
+	return errlog.Open(targets)
 }

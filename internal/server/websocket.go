@@ -167,7 +167,7 @@ func (ti *tunnelInfo) stillServed(rt *runtime) bool {
 			continue
 		}
 		found := false
-		walkLocations(srv.Locations, func(l *config.Location) {
+		srv.Walk(func(l *config.Location) {
 			if !found && l.Modifier != "if" && locKey(l) == ti.loc {
 				found = ti.ups == "" || (l.Conf.Proxy != nil && l.Conf.Proxy.Upstream != nil && l.Conf.Proxy.Upstream.Name == ti.ups)
 				if found && ti.peer != nil {
@@ -204,13 +204,6 @@ func shareName(a, b *config.Server) bool {
 		}
 	}
 	return false
-}
-
-func walkLocations(l *config.Location, f func(*config.Location)) {
-	f(l)
-	for _, c := range l.Children {
-		walkLocations(c, f)
-	}
 }
 
 // drain closes tunnels with close 1001, each at a random moment within its
