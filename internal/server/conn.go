@@ -88,7 +88,7 @@ func (c *conn) serve() {
 	c.bw.Reset(sendWriter{c})
 
 	if rt := c.srv.rt.Load(); rt.proxyProto[c.bind] && !c.virtual {
-		c.c.SetReadDeadline(time.Now().Add(c.clientLimits(rt).HeaderTimeout))
+		c.c.SetReadDeadline(time.Now().Add(c.connConf(rt).Client.HeaderTimeout))
 		h, err := proxyproto.Read(c.br)
 		if err != nil {
 			rt.log.Printf(errlog.Error, c.id, "broken header: \"%v\" while reading PROXY protocol, client: %s", err, c.remote.Addr())
@@ -99,9 +99,10 @@ func (c *conn) serve() {
 	first := true
 	for {
 		rt := c.srv.rt.Load()
-		wait := c.clientLimits(rt).HeaderTimeout
+		cc := c.connConf(rt)
+		wait := cc.Client.HeaderTimeout
 		if !first {
-			wait = c.keepalive(rt)
+			wait = cc.KeepaliveTimeout
 			c.idle.Store(true)
 			if c.srv.isClosing() {
 				return
@@ -115,7 +116,10 @@ func (c *conn) serve() {
 		if !first {
 			rt = c.srv.rt.Load() // a reload while idle: the next request sees it
 		}
-		cl := c.clientLimits(rt)
+		if !first {
+			cc = c.connConf(rt) // rt may be newer
+		}
+		cl := cc.Client
 		if !first {
 			// The keep-alive wait is over: the head gets its own timeout.
 			c.c.SetReadDeadline(time.Now().Add(cl.HeaderTimeout))
@@ -135,7 +139,7 @@ func (c *conn) serve() {
 		c.srv.Stats.Requests.Add(1)
 		c.c.SetReadDeadline(time.Time{})
 		c.srv.Stats.Writing.Add(1)
-		keep := c.handle(rt, req) && c.keepalive(rt) > 0 && c.reqs < c.keepaliveRequests(rt)
+		keep := c.handle(rt, req, cc) && c.keepGoing(cc)
 		if !c.hijacked {
 			c.srv.Stats.Writing.Add(-1) // a tunnel stays "writing" until it closes, as in nginx
 		}
@@ -145,31 +149,21 @@ func (c *conn) serve() {
 	}
 }
 
-// clientLimits are the header-reading settings of the address's default
-// server, as nginx reads headers before it knows the server.
-func (c *conn) clientLimits(rt *runtime) config.ClientLimits {
-	if v := rt.vhostsFor(c.local); v != nil && v.def != nil {
-		return v.def.Loc.Conf.Client
-	}
-	return defaultLocConf.Client
-}
-
-// keepaliveRequests is keepalive_requests of the address's default server.
-func (c *conn) keepaliveRequests(rt *runtime) int {
-	if v := rt.vhostsFor(c.local); v != nil && v.def != nil {
-		return v.def.Loc.Conf.KeepaliveRequests
-	}
-	return 1000
-}
-
-// keepalive is the idle wait between requests: the default server's
-// keepalive_timeout (nginx takes it from the location of the last request;
+// connConf is the server-level configuration of the address's default
+// server, which governs the connection itself: header limits and timeouts
+// (nginx reads headers before it knows the server), keepalive_timeout and
+// keepalive_requests (nginx takes those from the last request's location;
 // the default server is close enough and cheaper).
-func (c *conn) keepalive(rt *runtime) time.Duration {
+func (c *conn) connConf(rt *runtime) *config.LocConf {
 	if v := rt.vhostsFor(c.local); v != nil && v.def != nil {
-		return v.def.Loc.Conf.KeepaliveTimeout
+		return v.def.Loc.Conf
 	}
-	return 75 * time.Second
+	return defaultLocConf
+}
+
+// keepGoing reports whether the connection may carry another request.
+func (c *conn) keepGoing(cc *config.LocConf) bool {
+	return cc.KeepaliveTimeout > 0 && c.reqs < cc.KeepaliveRequests
 }
 
 func (c *conn) releaseBuffers() {
@@ -268,8 +262,8 @@ type exchange struct {
 
 // handle runs one request through nginx's phases. It reports whether the
 // connection may serve another request.
-func (c *conn) handle(rt *runtime, req *http1.Request) bool {
-	x := &exchange{conn: c, rt: rt, req: req, close: req.Close || c.keepalive(rt) <= 0 || c.reqs >= c.keepaliveRequests(rt)}
+func (c *conn) handle(rt *runtime, req *http1.Request, cc *config.LocConf) bool {
+	x := &exchange{conn: c, rt: rt, req: req, close: req.Close || !c.keepGoing(cc)}
 	vc := ctxPool.Get().(*vars.Ctx)
 	defer func() {
 		if !x.ctxKept {

@@ -100,7 +100,7 @@ const errNoServer = tlsError("no server with a certificate for this address")
 func (c *conn) handshakeTLS(cfg *tls.Config) bool {
 	rt := c.srv.rt.Load()
 	tc := tls.Server(c.tcp, cfg)
-	tc.SetDeadline(time.Now().Add(c.clientLimits(rt).HeaderTimeout))
+	tc.SetDeadline(time.Now().Add(c.connConf(rt).Client.HeaderTimeout))
 	if err := tc.Handshake(); err != nil {
 		rt.log.Printf(errlog.Info, c.id, "SSL_do_handshake() failed (%v) while SSL handshaking, client: %s", err, c.remote.Addr())
 		return false
