@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"strconv"
 	"strings"
@@ -196,8 +198,27 @@ func CheckSwitch(req *http1.Request, resp *http1.Response) error {
 	if key == "" || !strings.EqualFold(req.Header.Get("Upgrade"), "websocket") {
 		return nil // another protocol: nothing of ours to check
 	}
-	if resp.Header.Get("Sec-WebSocket-Accept") != wsframe.AcceptKey(key) {
+	if !acceptAnswers(resp.Header.Get("Sec-WebSocket-Accept"), key) {
 		return ErrBadAccept
 	}
 	return nil
+}
+
+// acceptGUID is RFC 6455's suffix for Sec-WebSocket-Accept (section 1.3).
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// acceptAnswers reports whether accept is the Sec-WebSocket-Accept for key,
+// as wsframe.AcceptKey computes it but on the stack: this runs on every
+// handshake.
+func acceptAnswers(accept, key string) bool {
+	var in [64 + len(acceptGUID)]byte
+	if len(key) > len(in)-len(acceptGUID) {
+		return accept == wsframe.AcceptKey(key) // no valid key is this long
+	}
+	n := copy(in[:], key)
+	n += copy(in[n:], acceptGUID)
+	sum := sha1.Sum(in[:n])
+	var want [28]byte // base64 of 20 bytes
+	base64.StdEncoding.Encode(want[:], sum[:])
+	return accept == string(want[:])
 }

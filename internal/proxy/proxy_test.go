@@ -8,6 +8,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/vars"
+	"github.com/wsgate/wsgate/internal/wsframe"
 )
 
 func location(t *testing.T, src string) (*config.Config, *config.Location) {
@@ -113,5 +114,19 @@ func TestCheckSwitch(t *testing.T) {
 	other := &http1.Request{Header: http1.Header{{Name: "Upgrade", Value: "h2c"}}}
 	if err := CheckSwitch(other, bad); err != nil {
 		t.Errorf("non-WebSocket upgrade: %v", err)
+	}
+}
+
+// TestAcceptAnswers: the allocation-free check agrees with
+// wsframe.AcceptKey, for keys of any length.
+func TestAcceptAnswers(t *testing.T) {
+	for _, key := range []string{"dGhlIHNhbXBsZSBub25jZQ==", "", "x", strings.Repeat("k", 64), strings.Repeat("k", 65), strings.Repeat("k", 300)} {
+		want := wsframe.AcceptKey(key)
+		if !acceptAnswers(want, key) {
+			t.Errorf("key %q: %q not accepted", key, want)
+		}
+		if acceptAnswers(want[:len(want)-1]+"x", key) || acceptAnswers("", key) {
+			t.Errorf("key %q: a wrong accept passed", key)
+		}
 	}
 }

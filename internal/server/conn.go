@@ -250,6 +250,7 @@ type exchange struct {
 
 	status      int
 	extra       http1.Header // headers the handler adds to an error page
+	respHeader  http1.Header // the response's headers, for $sent_http_*
 	stopRewrite bool         // `break` ends the rewrite phase
 	bodyRead    bool         // the request body was read to its end (sent upstream)
 	ctxKept     bool         // a tunnel holds vc until it closes, for its log line
@@ -351,7 +352,7 @@ func (x *exchange) fillVars(hostCaps []string) {
 		vc.Proto = c.proto
 	}
 	vc.Path, vc.Args = normalizePath(req.Path), req.RawQuery
-	vc.Header = req.Header
+	vc.Header = &req.Header // a pointer: boxing the slice would allocate
 	vc.Host = req.HostName
 	vc.Scheme = "http"
 	if c.tls != nil {
@@ -492,6 +493,22 @@ func unhex(b byte) byte {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// statusStrings holds the three-digit statuses as strings, for
+// $upstream_status without an allocation per response.
+var statusStrings = func() (t [600]string) {
+	for i := 100; i < len(t); i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusString(code int) string {
+	if code >= 100 && code < len(statusStrings) {
+		return statusStrings[code]
+	}
+	return strconv.Itoa(code)
+}
 
 // isUpgrade reports whether the request asks for a WebSocket.
 func (x *exchange) isUpgrade() bool {

@@ -2,11 +2,13 @@ package server
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -48,7 +50,11 @@ func (x *exchange) proxy() bool {
 		}
 	}
 	head := proxy.AppendRequest(make([]byte, 0, 1024), x.req.Method, uri, x.req, x.lc, x.vc, pp.HostPort, body)
-	return x.roundTrip(pool, head, x.clientBody(), body, upgrade)
+	var reqBody io.Reader
+	if body.Length > 0 || body.Chunked {
+		reqBody = x.clientBody()
+	}
+	return x.roundTrip(pool, head, reqBody, body, upgrade)
 }
 
 // clientBody reads the request body under client_body_timeout, re-armed
@@ -115,7 +121,8 @@ func putReader(br *bufio.Reader) {
 func (x *exchange) roundTrip(pool *upstream.Upstream, head []byte, reqBody io.Reader, body proxy.Body, upgrade bool) bool {
 	nu := x.lc.NextUpstream
 	att := pool.NewAttempt(x.hashKey())
-	var tries []try
+	var triesBuf [2]try // one try, or a retry: no allocation
+	tries := triesBuf[:0]
 	var lastErr error
 	var last *held
 	start := time.Now()
@@ -248,15 +255,43 @@ func statusFor(err error) string {
 }
 
 func (x *exchange) dial(addr string) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: x.lc.ConnectTimeout, KeepAlive: -1}
-	c, err := d.DialContext(context.Background(), "tcp", addr)
+	var ctx context.Context = context.Background()
+	if t := x.lc.ConnectTimeout; t > 0 {
+		ctx = connectDeadline{time.Now().Add(t)}
+	}
+	d := net.Dialer{KeepAlive: -1}
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	tc := c.(*net.TCPConn)
-	tc.SetNoDelay(x.lc.TCPNoDelay)
+	if !x.lc.TCPNoDelay {
+		tc.SetNoDelay(false) // Go's dialer has already turned Nagle off
+	}
 	return tc, nil
 }
+
+// connectDeadline is the context of a backend dial: proxy_connect_timeout
+// and nothing else. The net package turns a context's deadline into the
+// socket's write deadline while connect() is pending, which is all the
+// timeout needs, and reports its expiry as a timeout error; a
+// Dialer.Timeout would instead wrap the context in a timer-backed one and
+// register a cancellation callback on it: allocations and a timer per
+// dial. Nothing ever cancels a connectDeadline: Done is a channel that
+// never closes (the net package applies a deadline only to a context that
+// has one), so Err is always nil, and AfterFunc, which context.AfterFunc
+// prefers over watching Done, never runs its function.
+type connectDeadline struct{ at time.Time }
+
+var neverDone = make(chan struct{})
+
+func (c connectDeadline) Deadline() (time.Time, bool)         { return c.at, true }
+func (c connectDeadline) Done() <-chan struct{}               { return neverDone }
+func (c connectDeadline) Err() error                          { return nil }
+func (c connectDeadline) Value(any) any                       { return nil }
+func (c connectDeadline) AfterFunc(func()) (stop func() bool) { return stopNothing }
+
+func stopNothing() bool { return true }
 
 // describe renders a socket error as nginx does: "connect() failed (111:
 // Connection refused)" or "upstream timed out (110: Connection timed out)".
@@ -318,25 +353,35 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, uses int, 
 	}
 	defer fail(false)
 	nu := x.lc.NextUpstream
-	bc.SetWriteDeadline(time.Now().Add(x.lc.SendTimeout))
-	if _, err := bc.Write(head); len(head) > 0 && err != nil {
-		fail(true)
-		x.upstreamError(err, "while sending request to upstream", peer)
-		return outcome{err: err}
-	}
-	if body.Length > 0 || body.Chunked {
-		err := sendBody(bc, reqBody, body)
-		x.bodyRead = err == nil
-		if err != nil {
+	if uses == 0 && body.Length <= 0 && !body.Chunked {
+		if err := x.sendAwait(bc, head); err != nil {
 			fail(true)
 			x.upstreamError(err, "while sending request to upstream", peer)
-			x.close = true
-			x.setUpstreamVars(*tries, start)
-			return outcome{keep: x.errorPage(502)}
+			return outcome{err: err}
 		}
+	} else {
+		bc.SetWriteDeadline(time.Now().Add(x.lc.SendTimeout))
+		if len(head) > 0 {
+			if _, err := bc.Write(head); err != nil {
+				fail(true)
+				x.upstreamError(err, "while sending request to upstream", peer)
+				return outcome{err: err}
+			}
+		}
+		if body.Length > 0 || body.Chunked {
+			err := sendBody(bc, reqBody, body)
+			x.bodyRead = err == nil
+			if err != nil {
+				fail(true)
+				x.upstreamError(err, "while sending request to upstream", peer)
+				x.close = true
+				x.setUpstreamVars(*tries, start)
+				return outcome{keep: x.errorPage(502)}
+			}
+		}
+		bc.SetWriteDeadline(time.Time{})
+		bc.SetReadDeadline(time.Now().Add(x.lc.ReadTimeout))
 	}
-	bc.SetWriteDeadline(time.Time{})
-	bc.SetReadDeadline(time.Now().Add(x.lc.ReadTimeout))
 	resp, err := http1.ReadResponse(br, x.req.Method, x.lc.BufferSize)
 	if err != nil && reqHead != nil && stale(err) && body.Length <= 0 && !body.Chunked {
 		// The peer closed the kept-alive connection as the request went
@@ -378,7 +423,7 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, uses int, 
 		}
 		return outcome{err: err}
 	}
-	(*tries)[len(*tries)-1].status = itoa(resp.Status)
+	(*tries)[len(*tries)-1].status = statusString(resp.Status)
 	x.conn.srv.metrics.PeerResponse(x.lc.Proxy.Upstream.Name, peer.Addr(), time.Since(start), false)
 	if resp.Status == 101 {
 		if !upgrade {
@@ -424,6 +469,65 @@ func (x *exchange) exchangeWith(peer *upstream.Peer, bc *net.TCPConn, uses int, 
 	return outcome{keep: keep}
 }
 
+// sendAwait sends head, a request without a body, on a fresh connection,
+// then waits until the answer begins to arrive, all within one RawConn
+// read. A Write then a Read would try the read at once and, the backend not
+// having answered yet, get EAGAIN: a wasted system call per request. Waiting
+// inside the same RawConn read cannot miss the answer, as the poller's read
+// readiness is reset before the head is written. The head needs no
+// send_timeout when the socket takes it whole, as a new socket's empty
+// buffer does; any rest goes through Write under send_timeout. The wait is
+// under proxy_read_timeout; if it ends in an error (a timeout, a closed
+// socket), the read that follows reports it.
+func (x *exchange) sendAwait(bc *net.TCPConn, head []byte) error {
+	bc.SetReadDeadline(time.Now().Add(x.lc.ReadTimeout))
+	rc, err := bc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	w := headWriter{head: head}
+	rc.Read(w.ready)
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.head) > 0 {
+		bc.SetWriteDeadline(time.Now().Add(x.lc.SendTimeout))
+		_, err := bc.Write(w.head)
+		bc.SetWriteDeadline(time.Time{})
+		bc.SetReadDeadline(time.Now().Add(x.lc.ReadTimeout))
+		return err
+	}
+	return nil
+}
+
+// headWriter is sendAwait's RawConn callback and its state.
+type headWriter struct {
+	head []byte // what is still to be written
+	sent bool   // head is written: a call now means the answer is here
+	err  error
+}
+
+func (w *headWriter) ready(fd uintptr) bool {
+	if w.sent {
+		return true // readable (or a spurious wakeup: the read that follows waits again)
+	}
+	for len(w.head) > 0 {
+		n, err := syscall.Write(int(fd), w.head)
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			return true // the socket's buffer is full: the caller writes the rest
+		case err != nil:
+			w.err = os.NewSyscallError("write", err)
+			return true
+		default:
+			w.head = w.head[n:]
+		}
+	}
+	w.sent = true
+	return false // wait for the answer
+}
+
 // asksClose reports whether a request head sent "Connection: close".
 func asksClose(head []byte) bool {
 	for _, line := range strings.Split(string(head), "\r\n") {
@@ -453,6 +557,11 @@ func sendBody(w io.Writer, r io.Reader, body proxy.Body) error {
 }
 
 func (x *exchange) setUpstreamVars(tries []try, start time.Time) {
+	x.vc.UpstreamRespTime = vars.Seconds(time.Since(start))
+	if len(tries) == 1 { // the common case: nothing to join
+		x.vc.UpstreamAddr, x.vc.UpstreamStatus = tries[0].addr, cmp.Or(tries[0].status, "502")
+		return
+	}
 	var a, s strings.Builder
 	for i, t := range tries {
 		if i > 0 {
@@ -467,7 +576,6 @@ func (x *exchange) setUpstreamVars(tries []try, start time.Time) {
 		s.WriteString(st)
 	}
 	x.vc.UpstreamAddr, x.vc.UpstreamStatus = a.String(), s.String()
-	x.vc.UpstreamRespTime = vars.Seconds(time.Since(start))
 }
 
 // relayResponse streams a plain response to the client; drained reports

@@ -63,14 +63,15 @@ func httpDate() string {
 
 const http1TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 
-// head writes a response head to the client buffer. hdr holds the
-// handler's headers; Server, Date and framing are added here, and
-// add_header last, replacing a header of the same name (one Content-Type,
-// where nginx would send two).
+// head returns a response head, which the caller writes to the client
+// buffer before anything else. hdr holds the handler's headers; Server,
+// Date and framing are added here, and add_header last, replacing a header
+// of the same name (one Content-Type, where nginx would send two).
 func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool) []byte {
 	x.status = status
 	x.vc.Status = status
-	x.vc.RespHeader = hdr
+	x.respHeader = hdr
+	x.vc.RespHeader = &x.respHeader // a pointer: boxing the slice would allocate
 	if (x.req.ContentLength > 0 || x.req.Chunked) && !x.bodyRead {
 		// An unread body would be taken for the next request.
 		x.close = true
@@ -78,7 +79,16 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 	if x.lc != nil {
 		x.conn.sendTimeout = x.lc.Client.SendTimeout
 	}
-	b := make([]byte, 0, 512)
+	// The head is built in the client buffer's free space when it has
+	// room, so the callers' bw.Write(head) copies nothing (an empty
+	// buffer always has room; append moves to the heap if a head
+	// outgrows it).
+	var b []byte
+	if bw := x.conn.bw; bw != nil && bw.Available() >= 512 {
+		b = bw.AvailableBuffer()
+	} else {
+		b = make([]byte, 0, 512)
+	}
 	b = http1.AppendStatusLine(b, status, "")
 	if x.lc == nil || x.lc.ServerTokens {
 		b = append(b, "Server: wsgate/"+Version+"\r\n"...)

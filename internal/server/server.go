@@ -31,15 +31,17 @@ type Server struct {
 	rt  atomic.Pointer[runtime]
 	log atomic.Pointer[errlog.Logger]
 
-	mu        sync.Mutex
-	listeners map[netip.AddrPort]*listener
-	quic      map[netip.AddrPort]*quicListener
-	conns     map[*conn]struct{}
-	tunnels   map[*tunnel.Tunnel]*tunnelInfo
-	closing   bool
-	stopping  atomic.Bool    // closing, readable without mu on the request path
-	stop      chan struct{}  // closed when the server stops: ends background loops
-	wg        sync.WaitGroup // accept loops, connections, tunnels, background loops
+	mu          sync.Mutex
+	listeners   map[netip.AddrPort]*listener
+	quic        map[netip.AddrPort]*quicListener
+	conns       map[*conn]struct{}
+	tunnels     map[*tunnel.Tunnel]*tunnelInfo
+	closing     bool
+	stopping    atomic.Bool    // closing, readable without mu on the request path
+	stop        chan struct{}  // closed when the server stops: ends background loops
+	handoff     chan *conn     // accepted connections for an idle serving goroutine (unbuffered)
+	idleServers atomic.Int32   // serving goroutines waiting on handoff
+	wg          sync.WaitGroup // accept loops, connections, tunnels, background loops
 
 	limits *limit.Registry // zones live as long as the process, across reloads
 	files  accesslog.Files // access log files, kept open across reloads
@@ -88,6 +90,7 @@ func New(log *errlog.Logger) *Server {
 		tunnels:   map[*tunnel.Tunnel]*tunnelInfo{},
 		limits:    limit.NewRegistry(nil),
 		stop:      make(chan struct{}),
+		handoff:   make(chan *conn),
 		metrics:   status.NewMetrics(),
 		started:   time.Now(),
 	}
@@ -305,7 +308,58 @@ func (s *Server) acceptLoop(l *listener) {
 			c.Close()
 			continue
 		}
-		go cn.serve()
+		s.serveConn(cn)
+	}
+}
+
+// maxIdleServers bounds the serving goroutines kept waiting for a
+// connection, and so the stack memory they hold (8 or 16 KiB each);
+// idleServerTimeout ends one that no connection came to.
+const (
+	maxIdleServers    = 64
+	idleServerTimeout = time.Second
+)
+
+// serveConn serves c on a goroutine that has already served one: serving
+// a request runs deeper than a new goroutine's stack, the backend dial
+// alone going a dozen frames into the net package, so a fresh goroutine
+// per connection would grow its stack, copying it each time, two or three
+// times per handshake. One whose connection has ended (most often handed
+// to a tunnel) waits a while for the next instead, stack already grown; a
+// new one starts only when none is waiting.
+func (s *Server) serveConn(c *conn) {
+	select {
+	case s.handoff <- c:
+	default:
+		go s.serveConns(c)
+	}
+}
+
+func (s *Server) serveConns(c *conn) {
+	var idle *time.Timer // one per goroutine, re-armed at each wait
+	for {
+		c.serve()
+		if s.idleServers.Add(1) > maxIdleServers {
+			s.idleServers.Add(-1)
+			return
+		}
+		if idle == nil {
+			idle = time.NewTimer(idleServerTimeout)
+		} else {
+			idle.Reset(idleServerTimeout)
+		}
+		select {
+		case c = <-s.handoff:
+			s.idleServers.Add(-1)
+			idle.Stop()
+		case <-idle.C:
+			s.idleServers.Add(-1)
+			return
+		case <-s.stop:
+			s.idleServers.Add(-1)
+			idle.Stop()
+			return
+		}
 	}
 }
 

@@ -2,6 +2,14 @@ package server
 
 import (
 	"bufio"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
@@ -10,11 +18,6 @@ import (
 	"github.com/wsgate/wsgate/internal/tunnel"
 	"github.com/wsgate/wsgate/internal/upstream"
 	"github.com/wsgate/wsgate/internal/vars"
-	"net"
-	"slices"
-	"strconv"
-	"strings"
-	"time"
 )
 
 // What follows a backend's choice and answer: the peer a request is
@@ -24,10 +27,11 @@ import (
 func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.Reader, resp *http1.Response, start time.Time) {
 	c := x.conn
 	bc.SetReadDeadline(time.Time{})
-	// The tunnel manages its own deadlines: none from an earlier response
-	// on this keep-alive connection may linger.
-	c.c.SetWriteDeadline(time.Time{})
-	c.c.SetReadDeadline(time.Time{})
+	if x.req.ContentLength > 0 || x.req.Chunked {
+		// The tunnel manages its own deadlines: none from reading the
+		// body may linger (serve lifted the header's already).
+		c.c.SetReadDeadline(time.Time{})
+	}
 	// Record the success before the client sees its 101: its next
 	// handshake must find a recovering peer live again.
 	peer.Connected()
@@ -35,7 +39,12 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	h := x.head(101, hdr, -2, false)
 	c.bw.Write(h)
 	x.sent += int64(len(h))
-	if err := c.bw.Flush(); err != nil {
+	err := c.bw.Flush()
+	// The 101 went out under send_timeout; the tunnel arms its own send
+	// deadline only when a write blocks, so this one must not outlive the
+	// head, or the tunnel's first write after send_timeout would fail.
+	c.c.SetWriteDeadline(time.Time{})
+	if err != nil {
 		bc.Close()
 		c.srv.release(1)
 		peer.Done(false)
@@ -46,23 +55,31 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	// copies them before the buffers go back to their pools.
 	clientPending, _ := c.br.Peek(c.br.Buffered())
 	backendPending, _ := br.Peek(br.Buffered())
-	isWS := strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket")
-	srv, rt, lc, vc, log, id := c.srv, x.rt, x.lc, x.vc, x.log, c.id
-	virtual := c.virtual
-	remote := vc.Remote.Addr()
+	lc := x.lc
+	e := &tunnelEnd{
+		srv:     c.srv,
+		peer:    peer,
+		log:     x.log,
+		id:      c.id,
+		virtual: c.virtual,
+		remote:  x.vc.Remote.Addr(),
+		leases:  slices.Clone(x.leases),
+		start:   start,
+	}
+	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod}
+	if lc.Proxy != nil && lc.Proxy.Upstream != nil {
+		e.info.ups = lc.Proxy.Upstream.Name
+	}
 	// The request's variables are kept until the tunnel closes only when a
 	// log line needs them then; otherwise they go back to the pool now, so
 	// an idle tunnel does not hold its request.
-	keepCtx := len(rt.accessLogs[lc]) > 0
-	x.ctxKept = keepCtx
-	headBytes := x.sent
-	leases := slices.Clone(x.leases)
-	upsName := lc.Proxy.Upstream.Name
-	srv.metrics.Handshake("upgraded")
-	var t *tunnel.Tunnel
-	ready := make(chan struct{})
+	if len(x.rt.accessLogs[lc]) > 0 {
+		x.ctxKept = true
+		e.rt, e.lc, e.vc, e.headBytes = x.rt, lc, x.vc, x.sent
+	}
+	c.srv.metrics.Handshake("upgraded")
 	cfg := tunnel.Config{
-		Frames:           isWS && lc.WebSocketFrames,
+		Frames:           strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket") && lc.WebSocketFrames,
 		IdleTimeout:      lc.ReadTimeout,
 		SendTimeout:      lc.SendTimeout,
 		PingInterval:     lc.WS.PingInterval,
@@ -72,53 +89,98 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 		MessageRate:      lc.WS.MessageRate,
 		MessageBurst:     lc.WS.MessageBurst,
 		RateLimitBackend: lc.WS.RateBoth,
-		OnClose: func(r tunnel.Result) {
-			<-ready
-			if virtual {
-				srv.release(1) // the client's TCP connection is its HTTP/2 conn's
-			} else {
-				srv.release(2)
-				srv.Stats.Active.Add(-1)
-			}
-			srv.Stats.Writing.Add(-1)
-			peer.Done(false)
-			limit.ReleaseAll(leases)
-			if log.Enabled(errlog.Debug) {
-				log.Printf(errlog.Debug, id, "tunnel closed by %s, code %d, %d bytes from client, %d from upstream, err %v", r.ClosedBy, r.CloseCode, r.FromClient, r.FromBackend, r.Err)
-			}
-			srv.metrics.TunnelClosed(upsName, peer.Addr(), r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
-			srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
-			if r.Err != nil && log.Enabled(errlog.Info) {
-				log.Printf(errlog.Info, id, "WebSocket closed by wsgate: %v (%s side), client: %s, upstream: \"%s\"", r.Err, r.DeadSide, remote, peer.Addr())
-			}
-			if keepCtx {
-				// The session's log line: $request_time and
-				// $upstream_response_time span the whole tunnel, and the
-				// byte counts include what it carried to the client.
-				vc.BytesSent, vc.BodyBytesSent = headBytes+r.FromBackend, r.FromBackend
-				vc.End = r.End
-				vc.UpstreamRespTime = vars.Seconds(r.End.Sub(start))
-				vc.WS = vars.WSSession{MessagesIn: r.MessagesFromClient, MessagesOut: r.MessagesFromBackend, CloseCode: r.CloseCode, ClosedBy: r.ClosedBy.String(), Closed: true}
-				logAccess(rt, lc, vc)
-				ctxPool.Put(vc)
-			}
-			srv.removeTunnel(t)
-		},
+		OnClose:          e.closed,
 	}
 	c.hijacked = true
-	t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
-	if !srv.addTunnel(t, newTunnelInfo(x.srv, x.loc, lc, peer)) {
+	// The tunnel may end before it is registered; closed waits on mu
+	// until it is.
+	e.mu.Lock()
+	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
+	if !c.srv.addTunnel(e.t, &e.info) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
 		// must not unregister what was never registered.
-		srv.wg.Add(1)
-		srv.Stats.Tunnels.Add(1)
-		close(ready)
-		go t.Shutdown(1001, "going away")
-	} else {
-		close(ready)
+		c.srv.wg.Add(1)
+		c.srv.Stats.Tunnels.Add(1)
+		go e.t.Shutdown(1001, "going away")
 	}
+	e.mu.Unlock()
 	x.status = 101
 	x.vc.Status = 101
+}
+
+// tunnelEnd is what a tunnel needs from its handshake when it closes, and
+// its registration (info) meanwhile: one allocation, held for the tunnel's
+// life, in place of a closure over a dozen of the exchange's variables.
+type tunnelEnd struct {
+	mu      sync.Mutex // held by startTunnel until t is registered
+	t       *tunnel.Tunnel
+	info    tunnelInfo
+	srv     *Server
+	peer    *upstream.Peer
+	log     *errlog.Logger
+	id      uint64
+	virtual bool // an HTTP/2 stream: its TCP connection is its conn's
+	remote  netip.Addr
+	leases  []limit.ConnLease
+	start   time.Time // of the upstream exchange, for $upstream_response_time
+
+	// Set only when an access log writes the session's line at close.
+	rt        *runtime
+	lc        *config.LocConf
+	vc        *vars.Ctx
+	headBytes int64 // the 101's head, sent to the client
+}
+
+// closed is the tunnel's OnClose: it gives back the connection slots,
+// the peer and the limit_conn leases, and logs the session. It runs at the
+// bottom of a relay goroutine's small stack: the rare work (logging) is in
+// functions of its own, so that this frame stays small and the common case
+// does not grow the stack.
+func (e *tunnelEnd) closed(r tunnel.Result) {
+	e.mu.Lock() // startTunnel has registered the tunnel
+	e.mu.Unlock()
+	srv, peer := e.srv, e.peer
+	if e.virtual {
+		srv.release(1) // the client's TCP connection is its HTTP/2 conn's
+	} else {
+		srv.release(2)
+		srv.Stats.Active.Add(-1)
+	}
+	srv.Stats.Writing.Add(-1)
+	peer.Done(false)
+	limit.ReleaseAll(e.leases)
+	if e.log.Enabled(errlog.Debug) || (r.Err != nil && e.log.Enabled(errlog.Info)) {
+		e.logClose(&r)
+	}
+	srv.metrics.TunnelClosed(e.info.ups, peer.Addr(), r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
+	srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
+	if e.vc != nil {
+		e.logSession(&r)
+	}
+	srv.removeTunnel(e.t)
+}
+
+func (e *tunnelEnd) logClose(r *tunnel.Result) {
+	if e.log.Enabled(errlog.Debug) {
+		e.log.Printf(errlog.Debug, e.id, "tunnel closed by %s, code %d, %d bytes from client, %d from upstream, err %v", r.ClosedBy, r.CloseCode, r.FromClient, r.FromBackend, r.Err)
+	}
+	if r.Err != nil && e.log.Enabled(errlog.Info) {
+		e.log.Printf(errlog.Info, e.id, "WebSocket closed by wsgate: %v (%s side), client: %s, upstream: \"%s\"", r.Err, r.DeadSide, e.remote, e.peer.Addr())
+	}
+}
+
+// logSession writes the session's access log line: $request_time and
+// $upstream_response_time span the whole tunnel, and the byte counts
+// include what it carried to the client. The variables go back to their
+// pool then.
+func (e *tunnelEnd) logSession(r *tunnel.Result) {
+	vc := e.vc
+	vc.BytesSent, vc.BodyBytesSent = e.headBytes+r.FromBackend, r.FromBackend
+	vc.End = r.End
+	vc.UpstreamRespTime = vars.Seconds(r.End.Sub(e.start))
+	vc.WS = vars.WSSession{MessagesIn: r.MessagesFromClient, MessagesOut: r.MessagesFromBackend, CloseCode: r.CloseCode, ClosedBy: r.ClosedBy.String(), Closed: true}
+	logAccess(e.rt, e.lc, vc)
+	ctxPool.Put(vc)
 }
 
 // hashKey is what ip_hash and hash balance on: the client address, or the

@@ -124,22 +124,14 @@ func subprotocolAllowed(allowed []string, offered string) bool {
 // tunnelInfo is what a reload needs to know about an open tunnel to decide
 // whether its server, location, upstream and peer still exist.
 type tunnelInfo struct {
-	srv   *config.Server // of the snapshot the tunnel started under; immutable
-	loc   string         // modifier and path
+	srv   *config.Server   // of the snapshot the tunnel started under; immutable
+	loc   *config.Location // of that snapshot too; its key is computed on reload only
 	ups   string
 	peer  *upstream.Peer
 	drain time.Duration
 	// rebalanced marks a tunnel already asked to close by the rebalancer
 	// (guarded by Server.mu).
 	rebalanced bool
-}
-
-func newTunnelInfo(srv *config.Server, loc *config.Location, lc *config.LocConf, peer *upstream.Peer) *tunnelInfo {
-	ti := &tunnelInfo{srv: srv, loc: locKey(loc), peer: peer, drain: lc.WS.DrainPeriod}
-	if lc.Proxy != nil && lc.Proxy.Upstream != nil {
-		ti.ups = lc.Proxy.Upstream.Name
-	}
-	return ti
 }
 
 func locKey(loc *config.Location) string {
@@ -162,13 +154,14 @@ func (ti *tunnelInfo) stillServed(rt *runtime) bool {
 	if rt.cfg.HTTP == nil {
 		return false
 	}
+	key := locKey(ti.loc)
 	for _, srv := range rt.cfg.HTTP.Servers {
 		if !shareListen(srv, ti.srv) || !shareName(srv, ti.srv) {
 			continue
 		}
 		found := false
 		srv.Walk(func(l *config.Location) {
-			if !found && l.Modifier != "if" && locKey(l) == ti.loc {
+			if !found && l.Modifier != "if" && locKey(l) == key {
 				found = ti.ups == "" || (l.Conf.Proxy != nil && l.Conf.Proxy.Upstream != nil && l.Conf.Proxy.Upstream.Name == ti.ups)
 				if found && ti.peer != nil {
 					if p := rt.pools[l.Conf.Proxy.Upstream]; p != nil && !p.Contains(ti.peer) {

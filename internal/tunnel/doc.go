@@ -4,7 +4,8 @@
 // close frame (shutdown, drain, idle timeout, protocol violation), enforce
 // frame, message and rate limits on frame headers, and ping a silent leg at a
 // frame boundary and consume the answer; it holds no buffer while a tunnel is
-// idle. It knows nothing of HTTP, of configuration, of upstream selection or
+// idle, and after a second or two of silence no goroutine either (park.go).
+// It knows nothing of HTTP, of configuration, of upstream selection or
 // of the registry of live tunnels: the caller hands it two connections and
 // the limits that apply, and is told, once, how they ended.
 package tunnel

@@ -18,6 +18,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Sweep often, so that every test also runs with directions parking
+	// and waking, and parking winds down before goleak looks.
+	parkAfter = 20 * time.Millisecond
 	goleak.VerifyTestMain(m)
 }
 

@@ -54,6 +54,7 @@ type dir struct {
 	flags        atomic.Uint32
 	pending      []byte
 	small        []byte // generic path only
+	parkState
 
 	x *dirExt // pings and limits; nil when all are off, to keep idle tunnels small
 
@@ -67,6 +68,7 @@ type dir struct {
 	code      [2]byte
 	remaining int64 // payload bytes of the current frame still to come
 	lastFull  bool  // the last generic read filled its buffer
+	idx       int   // c2b or b2c
 	finData   bool  // the current frame ends a data message
 
 	// Results of the RawConn callbacks, owned by the relay goroutine.
@@ -107,7 +109,7 @@ type dirExt struct {
 }
 
 func (d *dir) init(t *Tunnel, i int, src, dst net.Conn, srcRC, dstRC syscall.RawConn, pending []byte) {
-	d.t, d.src, d.dst, d.srcRC, d.dstRC = t, src, dst, srcRC, dstRC
+	d.t, d.idx, d.src, d.dst, d.srcRC, d.dstRC = t, i, src, dst, srcRC, dstRC
 	c := &t.cfg
 	rated := c.MessageRate > 0 && (i == c2b || c.RateLimitBackend)
 	if c.Frames && (c.PingInterval > 0 || c.MaxFrameSize > 0 || c.MaxMessageSize > 0 || rated) {
@@ -276,16 +278,23 @@ func (t *Tunnel) clearWriteDeadline(c net.Conn) {
 	}
 }
 
-// run is a relay goroutine: pending bytes first, then src until it ends.
+// run is a relay goroutine: pending bytes first, then src until it ends or
+// the direction parks (see park.go), when a later run picks it up.
 func (t *Tunnel) run(i int) {
+	if t.relayLoop(i) {
+		t.exit(i)
+	}
+}
+
+// relayLoop reports false when the direction parked rather than ended.
+func (t *Tunnel) relayLoop(i int) bool {
 	d := &t.dirs[i]
-	defer t.exit(i)
 	if p := d.pending; len(p) > 0 {
 		d.pending = nil
 		d.n.Add(int64(len(p)))
 		t.touch(i)
 		if !t.relay(i, p) {
-			return
+			return true
 		}
 	}
 	for {
@@ -301,11 +310,17 @@ func (t *Tunnel) run(i int) {
 			bufPool.Put(buf)
 		}
 		if !ok {
-			return
+			return true
 		}
 		if err != nil {
+			if d.parkReq.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+				if t.park(i) {
+					return false
+				}
+				continue
+			}
 			t.readFailed(i, err)
-			return
+			return true
 		}
 	}
 }

@@ -177,6 +177,10 @@ type Tunnel struct {
 	dead    Side   // Result.DeadSide
 	code    uint16 // Result.CloseCode
 	codeSet bool
+
+	// The parking sweep's list; under parker.mu.
+	next, prev *Tunnel
+	registered bool
 }
 
 // Start joins client and backend and returns at once; the relay runs on two
@@ -205,6 +209,7 @@ func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 		t.tick = time.AfterFunc(first, t.onTick)
 		t.mu.Unlock()
 	}
+	parker.register(t)
 	go t.run(c2b)
 	go t.run(b2c)
 	return t
@@ -315,6 +320,10 @@ func (t *Tunnel) closeWith(r closeReq) {
 	if r.deadOK {
 		t.conn(r.dead).SetWriteDeadline(time.Now().Add(deadWrite))
 	}
+	// A parked direction has no goroutine to see the deadlines, nor to
+	// read the peers' answers.
+	t.unpark(c2b)
+	t.unpark(b2c)
 	if t.cfg.Frames {
 		for i := range t.dirs {
 			t.injectClose(i, r.code[i], r.wait)
@@ -395,6 +404,8 @@ func (t *Tunnel) closeConns() {
 		t.client.Close()
 		t.backend.Close()
 	}
+	t.unpark(c2b)
+	t.unpark(b2c)
 }
 
 // exit runs as a relay goroutine ends. The last one out closes the sockets
@@ -414,6 +425,7 @@ func (t *Tunnel) exit(i int) {
 
 func (t *Tunnel) finish() {
 	t.closeConns()
+	parker.unregister(t)
 	t.mu.Lock()
 	if t.tick != nil {
 		t.tick.Stop()

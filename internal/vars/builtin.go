@@ -152,7 +152,14 @@ func seconds(d time.Duration) string {
 		d = 0
 	}
 	ms := d.Milliseconds()
-	return strconv.FormatInt(ms/1000, 10) + "." + pad3(ms%1000)
+	if ms == 0 {
+		return "0.000" // a loopback or LAN answer: no allocation
+	}
+	var b [24]byte
+	out := strconv.AppendInt(b[:0], ms/1000, 10)
+	f := ms % 1000
+	out = append(out, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
+	return string(out)
 }
 
 // Seconds is exported for the proxy's $upstream_response_time.

@@ -209,3 +209,26 @@ func TestSetRemoteInvalidates(t *testing.T) {
 		t.Errorf("after SetRemote: %q %q %q", a, r, x)
 	}
 }
+
+// TestSeconds: nginx's millisecond-resolution seconds, as
+// $upstream_response_time and $request_time print them.
+func TestSeconds(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{-time.Second, "0.000"},
+		{0, "0.000"},
+		{999 * time.Microsecond, "0.000"},
+		{5 * time.Millisecond, "0.005"},
+		{50 * time.Millisecond, "0.050"},
+		{999 * time.Millisecond, "0.999"},
+		{1234 * time.Millisecond, "1.234"},
+		{61*time.Second + 5*time.Millisecond, "61.005"},
+		{3600 * time.Second, "3600.000"},
+	} {
+		if got := Seconds(tt.d); got != tt.want {
+			t.Errorf("Seconds(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}

@@ -36,6 +36,7 @@ http {
         location = / {
             default_type text/html;
             return 200 '<!doctype html><title>h2</title><div id="out">waiting</div><script>
+fetch("/hold");
 const ws = new WebSocket("wss://" + location.host + "/ws");
 ws.onopen = () => ws.send("over h2");
 ws.onmessage = (e) => { document.getElementById("out").textContent = "echo: " + e.data; };
@@ -43,6 +44,7 @@ ws.onerror = () => { document.getElementById("out").textContent = "error"; };
 </script>';
         }
         location /plain { proxy_pass http://%[2]s; }
+        location = /hold { proxy_pass http://%[2]s; }
     }
 }`
 

@@ -218,6 +218,7 @@ type backend struct {
 	plain    []http.Header
 	upgrades atomic.Int64
 	open     atomic.Int64
+	echoed   atomic.Int64 // WebSocket messages echoed
 }
 
 func startBackend(t testing.TB, name string) *backend {
@@ -246,7 +247,17 @@ func startBackend(t testing.TB, name string) *backend {
 				if err := c.WriteMessage(mt, msg); err != nil {
 					return
 				}
+				b.echoed.Add(1)
 			}
+		}
+		if r.URL.Path == "/hold" {
+			// Answers once a WebSocket message has been echoed (or after
+			// 5 s): a page fetching it keeps headless Chromium's virtual
+			// clock from running out before the echo can arrive.
+			for end := time.Now().Add(5 * time.Second); b.echoed.Load() == 0 && time.Now().Before(end); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 		h := r.Header.Clone()
 		h.Set("Host", r.Host)

@@ -1,0 +1,112 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/wsframe"
+)
+
+// TestTunnelOutlivesSendTimeout: the 101 is written under send_timeout,
+// but that deadline must not carry over into the tunnel, whose first write
+// to the client after send_timeout would otherwise fail.
+func TestTunnelOutlivesSendTimeout(t *testing.T) {
+	const sendTimeout = 200 * time.Millisecond
+	backend, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		c, err := backend.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		key := ""
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
+				key = strings.TrimSpace(v)
+			}
+			if l == "\r\n" {
+				break
+			}
+		}
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsframe.AcceptKey(key))
+		time.Sleep(2 * sendTimeout)
+		c.Write([]byte{0x81, 2, 'h', 'i'}) // an unmasked text frame, as a server sends
+		io.Copy(io.Discard, br)
+	}()
+
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.Addr().(*net.TCPAddr).Port
+	free.Close()
+	cfg, err := config.LoadBytes("/tmp/t.conf", []byte(fmt.Sprintf(`
+error_log stderr crit;
+http {
+    access_log off;
+    send_timeout %dms;
+    server {
+        listen 127.0.0.1:%d;
+        location / {
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
+}`, sendTimeout.Milliseconds(), port, backend.Addr())), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := errlog.Stderr()
+	s := New(log)
+	if err := s.Apply(cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	c, err := net.Dial("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(c)
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(status, " 101 ") {
+		t.Fatalf("status line %q, %v", status, err)
+	}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "\r\n" {
+			break
+		}
+	}
+	frame := make([]byte, 4)
+	if _, err := io.ReadFull(br, frame); err != nil {
+		t.Fatalf("the backend's frame sent after send_timeout did not arrive: %v", err)
+	}
+	if string(frame[2:]) != "hi" {
+		t.Fatalf("frame % x", frame)
+	}
+}

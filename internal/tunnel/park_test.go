@@ -1,0 +1,134 @@
+package tunnel
+
+import (
+	"bufio"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/wsframe"
+)
+
+// waitParked waits until both directions of every tunnel are parked.
+func waitParked(t *testing.T, tuns ...*Tunnel) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, tun := range tuns {
+		for !tun.dirs[c2b].parked.Load() || !tun.dirs[b2c].parked.Load() {
+			if time.Now().After(deadline) {
+				t.Fatal("tunnel directions did not park")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// TestParkedHoldNoGoroutine: idle tunnels give their relay goroutines back,
+// and a parked tunnel still relays both ways, byte for byte.
+func TestParkedHoldNoGoroutine(t *testing.T) {
+	const n = 20
+	base := runtime.NumGoroutine()
+	rigs := make([]*rig, n)
+	tuns := make([]*Tunnel, n)
+	for i := range rigs {
+		rigs[i] = newRig(t, Config{Frames: true, IdleTimeout: time.Minute}, nil, nil)
+		tuns[i] = rigs[i].tun
+	}
+	waitParked(t, tuns...)
+	// The sweeper and the dispatcher: two goroutines for all tunnels.
+	if g := runtime.NumGoroutine(); g > base+2 {
+		t.Fatalf("%d goroutines with %d parked tunnels, %d before", g, n, base)
+	}
+	key := [4]byte{1, 2, 3, 4}
+	for round := range 3 {
+		for i, rg := range rigs {
+			msg := []byte{byte(round), byte(i), 'x', 'y'}
+			up := wsframe.AppendFrame(nil, wsframe.OpBinary, msg, true, key)
+			rg.cli.Write(up)
+			mustEqual(t, "to backend", readN(t, rg.be, len(up)), up)
+			down := wsframe.AppendFrame(nil, wsframe.OpText, msg, false, key)
+			rg.be.Write(down)
+			mustEqual(t, "to client", readN(t, rg.cli, len(down)), down)
+		}
+		waitParked(t, tuns...) // and again, after waking
+	}
+	for _, tun := range tuns {
+		if c, b := tun.Messages(); c != 3 || b != 3 {
+			t.Fatalf("messages %d/%d, want 3/3", c, b)
+		}
+	}
+}
+
+// TestParkedShutdown: a deliberate close reaches a parked tunnel's peers,
+// and their answers are read within the grace.
+func TestParkedShutdown(t *testing.T) {
+	rg := newRig(t, Config{Frames: true}, nil, nil)
+	waitParked(t, rg.tun)
+	shut := make(chan struct{})
+	go func() {
+		rg.tun.Shutdown(1001, "bye")
+		close(shut)
+	}()
+	expectClose(t, rg.cli, 1001, false)
+	expectClose(t, rg.be, 1001, true)
+	rg.cli.Write(closeFrame(1001, true))
+	rg.be.Write(closeFrame(1001, false))
+	select {
+	case <-shut:
+	case <-time.After(1500 * time.Millisecond):
+		t.Fatal("Shutdown did not return after both peers answered")
+	}
+	if res := rg.wait(t); res.ClosedBy != SideProxy || res.CloseCode != 1001 || res.Err != nil {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestParkedPeerEnds: a peer that closes while the tunnel is parked wakes
+// it, and the tunnel ends as it would awake.
+func TestParkedPeerEnds(t *testing.T) {
+	for _, side := range []Side{SideClient, SideBackend} {
+		rg := newRig(t, Config{Frames: true}, nil, nil)
+		waitParked(t, rg.tun)
+		gone, other := rg.cli, rg.be
+		if side == SideBackend {
+			gone, other = rg.be, rg.cli
+		}
+		gone.Close()
+		expectClose(t, other, CodeGoingAway, side == SideClient)
+		expectEnd(t, other)
+		if res := rg.wait(t); res.ClosedBy != side {
+			t.Fatalf("%v closed: result %+v", side, res)
+		}
+	}
+}
+
+// TestParkedIdleTimeout: the idle timer still ends a parked tunnel.
+func TestParkedIdleTimeout(t *testing.T) {
+	rg := newRig(t, Config{Frames: true, IdleTimeout: 300 * time.Millisecond}, nil, nil)
+	waitParked(t, rg.tun)
+	expectClose(t, rg.cli, CodeGoingAway, false)
+	expectClose(t, rg.be, CodeGoingAway, true)
+	if res := rg.wait(t); res.Err != ErrIdleTimeout {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestParkedPings: a parked leg is still pinged, and its pong (consumed,
+// not relayed) wakes and re-parks the direction without ending the tunnel.
+func TestParkedPings(t *testing.T) {
+	cfg := Config{Frames: true, PingInterval: 150 * time.Millisecond, PingTimeout: time.Second, CloseGrace: 100 * time.Millisecond}
+	rg := newRig(t, cfg, nil, nil)
+	waitParked(t, rg.tun)
+	br := bufio.NewReader(rg.cli)
+	rg.cli.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := readFrame(br)
+	if err != nil || f.h.Opcode != wsframe.OpPing {
+		t.Fatalf("client got %+v, %v; want a ping", f.h, err)
+	}
+	rg.cli.Write(wsframe.AppendFrame(nil, wsframe.OpPong, f.payload, true, [4]byte{5, 6, 7, 8}))
+	waitParked(t, rg.tun)
+	if rg.tun.closing.Load() {
+		t.Fatal("tunnel closing after an answered ping")
+	}
+	rg.tun.Shutdown(1000, "")
+}
