@@ -5,6 +5,8 @@
 // frame, message and rate limits on frame headers, and ping a silent leg at a
 // frame boundary and consume the answer; it holds no buffer while a tunnel is
 // idle, and after a second or two of silence no goroutine either (park.go).
+// The payload of a large frame moves by splice(2), kernel to kernel, once
+// its header has been parsed (splice.go).
 // It knows nothing of HTTP, of configuration, of upstream selection or
 // of the registry of live tunnels: the caller hands it two connections and
 // the limits that apply, and is told, once, how they ended.

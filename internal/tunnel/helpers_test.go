@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 	// Sweep often, so that every test also runs with directions parking
 	// and waking, and parking winds down before goleak looks.
 	parkAfter = 20 * time.Millisecond
+	// Every payload remainder splices, so that the byte-exactness tests
+	// cover the splice path as well as the buffer path.
+	spliceMin = 1
 	goleak.VerifyTestMain(m)
 }
 

@@ -1,10 +1,13 @@
 package tunnel
 
 import (
+	"crypto/tls"
 	"errors"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,10 +51,10 @@ var parker parking
 // the runtime's poller as before.
 var errNoParking = errors.New("tunnel: parking unavailable")
 
-// register adds t to the sweep. A tunnel none of whose sources is a raw
-// socket has nothing to park and is not registered.
+// register adds t to the sweep. A tunnel none of whose sources can be
+// waited on through a socket has nothing to park and is not registered.
 func (p *parking) register(t *Tunnel) {
-	if t.dirs[c2b].srcRC == nil && t.dirs[b2c].srcRC == nil {
+	if t.dirs[c2b].waitRC == nil && t.dirs[b2c].waitRC == nil {
 		return
 	}
 	p.mu.Lock()
@@ -183,7 +186,7 @@ func (p *parking) sweep() {
 // askPark runs on the sweeper: a direction that has read nothing since the
 // last sweep is asked to park, by a past read deadline that ends its wait.
 func (d *dir) askPark() {
-	if d.srcRC == nil || d.parked.Load() || d.parkReq.Load() {
+	if d.waitRC == nil || d.parked.Load() || d.parkReq.Load() {
 		return
 	}
 	if n := d.n.Load(); n != d.seen {
@@ -203,6 +206,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 // go on relaying (the deadline was the sweeper's, but parking is off now).
 func (t *Tunnel) park(i int) bool {
 	d := &t.dirs[i]
+	// Before the source is armed: from then on, the next goroutine may
+	// be running. An idle tunnel holds two descriptors and no buffer; the
+	// next read makes another (generic path) and splice another pipe.
+	d.releasePipe()
+	d.small = nil
 	// parked first: from here the sweeper leaves the direction alone,
 	// and an event that fires as soon as the source is armed finds it
 	// parked.
@@ -258,11 +266,13 @@ func (p *parking) arm(d *dir) error {
 	epfd := p.epfd
 	p.mu.Unlock()
 	var err error
-	cerr := d.srcRC.Control(func(fd uintptr) {
+	cerr := d.waitRC.Control(func(fd uintptr) {
 		op := unix.EPOLL_CTL_MOD
 		if !d.armed {
 			op = unix.EPOLL_CTL_ADD
 		}
+		// Set before the call: once armed, the next goroutine may run.
+		d.armed = true
 		err = unix.EpollCtl(epfd, op, int(fd), &ev)
 		switch err {
 		case unix.EEXIST:
@@ -270,7 +280,9 @@ func (p *parking) arm(d *dir) error {
 		case unix.ENOENT:
 			err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
 		}
-		d.armed = err == nil
+		if err != nil {
+			d.armed = false // not parked: no other goroutine runs
+		}
 	})
 	if cerr != nil {
 		return cerr
@@ -288,9 +300,28 @@ func (t *Tunnel) unpark(i int) {
 
 // parkState is the part of a dir that parking uses.
 type parkState struct {
+	// waitRC is the socket whose readability means src has data: src's
+	// own, or the one beneath a TLS connection. A TLS read that timed out
+	// leaves no whole record buffered (crypto/tls reads the socket only
+	// when it lacks one, and a timeout does not break the connection), so
+	// a quiet socket means a quiet TLS source. nil: the source (an HTTP/2
+	// stream) cannot park.
+	waitRC  syscall.RawConn
 	parked  atomic.Bool // no goroutine: the epoll instance will start one
 	parkReq atomic.Bool // the sweeper asked the relay to park
 	seen    int64       // bytes read at the last sweep; the sweeper's
 	slot    int32       // 1 + index in parker.slots; 0 for none; under parker.mu
 	armed   bool        // the source is in the epoll set; the relay's
+}
+
+// waitRawConn returns the RawConn whose readability tells that c has data
+// (see parkState.waitRC), or nil.
+func waitRawConn(c net.Conn) syscall.RawConn {
+	if rc := rawConn(c); rc != nil {
+		return rc
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		return rawConn(tc.NetConn())
+	}
+	return nil
 }

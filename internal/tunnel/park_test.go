@@ -2,6 +2,9 @@ package tunnel
 
 import (
 	"bufio"
+	"bytes"
+	mrand "math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -131,4 +134,66 @@ func TestParkedPings(t *testing.T) {
 		t.Fatal("tunnel closing after an answered ping")
 	}
 	rg.tun.Shutdown(1000, "")
+}
+
+// TestParkedTLS: TLS legs park on the socket beneath them, and wake with
+// the TLS stream intact, whole records or records split across the wait.
+func TestParkedTLS(t *testing.T) {
+	rg, cli, be := tlsRig(t, Config{Frames: true})
+	waitParked(t, rg.tun)
+	rnd := mrand.New(mrand.NewPCG(7, 8))
+	for round := range 3 {
+		up := genFrames(rnd, 5, 64<<10, true)
+		down := genFrames(rnd, 5, 64<<10, false)
+		go writeChunks(mrand.New(mrand.NewPCG(uint64(round), 1)), cli, up)
+		go writeChunks(mrand.New(mrand.NewPCG(uint64(round), 2)), be, down)
+		mustEqual(t, "up", readN(t, be, len(up)), up)
+		mustEqual(t, "down", readN(t, cli, len(down)), down)
+		waitParked(t, rg.tun)
+	}
+	cli.Write(closeFrame(1000, true))
+	expectClose(t, be, 1000, true)
+	be.Write(closeFrame(1000, false))
+	expectClose(t, cli, 1000, false)
+	if res := rg.wait(t); res.CloseCode != 1000 || res.Err != nil {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestSplicePipeReleased: a large frame goes by splice, byte for byte, and
+// the pipe it took is closed once the tunnel parks: an idle tunnel holds
+// its two sockets and nothing else.
+func TestSplicePipeReleased(t *testing.T) {
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	rg := newRig(t, Config{Frames: true}, nil, nil)
+	waitParked(t, rg.tun)
+	base, rounds := fds(), spliced.Load()
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB
+	up := wsframe.AppendFrame(nil, wsframe.OpBinary, payload, true, [4]byte{1, 2, 3, 4})
+	down := wsframe.AppendFrame(nil, wsframe.OpBinary, payload, false, [4]byte{})
+	go rg.cli.Write(up)
+	go rg.be.Write(down)
+	mustEqual(t, "up", readN(t, rg.be, len(up)), up)
+	mustEqual(t, "down", readN(t, rg.cli, len(down)), down)
+	if spliced.Load() == rounds {
+		t.Fatal("no payload went by splice")
+	}
+	waitParked(t, rg.tun)
+	for i := range rg.tun.dirs {
+		if rg.tun.dirs[i].hasPipe {
+			t.Fatalf("direction %d still holds its pipe while parked", i)
+		}
+	}
+	if n := fds(); n != base {
+		t.Fatalf("%d descriptors open with the tunnel parked again, %d before", n, base)
+	}
+	if c, b := rg.tun.Messages(); c != 1 || b != 1 {
+		t.Fatalf("messages %d/%d, want 1/1", c, b)
+	}
 }

@@ -55,6 +55,9 @@ type dir struct {
 	pending      []byte
 	small        []byte // generic path only
 	parkState
+	pipe    [2]int // splice's pipe (read end, write end), while hasPipe
+	hasPipe bool
+	spliced bool // the last frame's payload went by splice
 
 	x *dirExt // pings and limits; nil when all are off, to keep idle tunnels small
 
@@ -110,6 +113,10 @@ type dirExt struct {
 
 func (d *dir) init(t *Tunnel, i int, src, dst net.Conn, srcRC, dstRC syscall.RawConn, pending []byte) {
 	d.t, d.idx, d.src, d.dst, d.srcRC, d.dstRC = t, i, src, dst, srcRC, dstRC
+	d.waitRC = srcRC
+	if srcRC == nil {
+		d.waitRC = waitRawConn(src)
+	}
 	c := &t.cfg
 	rated := c.MessageRate > 0 && (i == c2b || c.RateLimitBackend)
 	if c.Frames && (c.PingInterval > 0 || c.MaxFrameSize > 0 || c.MaxMessageSize > 0 || rated) {
@@ -123,8 +130,6 @@ func (d *dir) init(t *Tunnel, i int, src, dst net.Conn, srcRC, dstRC syscall.Raw
 	}
 	if srcRC != nil {
 		d.readCB = d.onReadable
-	} else {
-		d.small = make([]byte, smallSize)
 	}
 	if dstRC != nil {
 		d.writeCB = d.onWritable
@@ -139,7 +144,13 @@ func (d *dir) onReadable(fd uintptr) bool {
 	b := bufPool.Get().(*[]byte)
 	h := copy(*b, d.held[:d.heldN])
 	for {
-		n, err := syscall.Read(int(fd), (*b)[h:])
+		lim := len(*b)
+		if d.spliced {
+			// The last frame was large: read little more than the
+			// next header, so that splice carries the payload.
+			lim = h + headRead
+		}
+		n, err := syscall.Read(int(fd), (*b)[h:lim])
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -170,6 +181,9 @@ func (d *dir) read() (buf *[]byte, data []byte, err error) {
 		}
 		return d.rbuf, (*d.rbuf)[:d.rn], d.rerr
 	}
+	if d.small == nil {
+		d.small = make([]byte, smallSize) // first read, or parking let the last one go
+	}
 	b := d.small
 	if d.lastFull {
 		buf = bufPool.Get().(*[]byte)
@@ -190,14 +204,7 @@ func (d *dir) onWritable(fd uintptr) bool {
 		switch {
 		case err == syscall.EINTR:
 		case err == syscall.EAGAIN:
-			if x := d.x; x != nil && x.track && x.stuckAt.Load() == 0 {
-				x.stuckAt.Store(max(int64(time.Since(d.t.start)), 1))
-			}
-			if d.t.cfg.SendTimeout > 0 && !d.wdl {
-				// The poller reads the deadline when it starts waiting.
-				d.t.armWriteDeadline(d.dst)
-				d.wdl = true
-			}
+			d.blocked(d.t)
 			return false
 		case err != nil:
 			d.werr = os.NewSyscallError("write", err)
@@ -216,13 +223,7 @@ func (d *dir) write(t *Tunnel, p []byte) error {
 	if d.dstRC != nil {
 		d.wp, d.werr = p, nil
 		err := d.dstRC.Write(d.writeCB)
-		if d.wdl {
-			d.wdl = false
-			t.clearWriteDeadline(d.dst)
-		}
-		if x := d.x; x != nil && x.track && x.stuckAt.Load() != 0 {
-			x.unstuck(t)
-		}
+		d.unblocked(t)
 		d.wp = nil
 		if err == nil {
 			err = d.werr
@@ -244,6 +245,30 @@ func (d *dir) write(t *Tunnel, p []byte) error {
 	_, err := d.dst.Write(p)
 	x.unstuck(t)
 	return err
+}
+
+// blocked runs when a write to dst would block: a blocked write may make
+// src look silent to the ping timer, and is when a send deadline is armed
+// (the poller reads the deadline when it starts waiting).
+func (d *dir) blocked(t *Tunnel) {
+	if x := d.x; x != nil && x.track && x.stuckAt.Load() == 0 {
+		x.stuckAt.Store(max(int64(time.Since(t.start)), 1))
+	}
+	if t.cfg.SendTimeout > 0 && !d.wdl {
+		t.armWriteDeadline(d.dst)
+		d.wdl = true
+	}
+}
+
+// unblocked ends a raw write: it undoes what blocked did, if it ran.
+func (d *dir) unblocked(t *Tunnel) {
+	if d.wdl {
+		d.wdl = false
+		t.clearWriteDeadline(d.dst)
+	}
+	if x := d.x; x != nil && x.track && x.stuckAt.Load() != 0 {
+		x.unstuck(t)
+	}
 }
 
 // unstuck ends a write that may have blocked. Reading src resumes only now,
@@ -282,6 +307,7 @@ func (t *Tunnel) clearWriteDeadline(c net.Conn) {
 // the direction parks (see park.go), when a later run picks it up.
 func (t *Tunnel) run(i int) {
 	if t.relayLoop(i) {
+		t.dirs[i].releasePipe()
 		t.exit(i)
 	}
 }
@@ -308,6 +334,11 @@ func (t *Tunnel) relayLoop(i int) bool {
 		}
 		if buf != nil {
 			bufPool.Put(buf)
+		}
+		d.spliced = false
+		if ok && err == nil && t.canSplice(i) {
+			d.spliced = true
+			ok, err = t.splicePayload(i)
 		}
 		if !ok {
 			return true
