@@ -33,8 +33,10 @@ const pipeSize = 64 << 10
 // current frame's payload.
 func (t *Tunnel) canSplice(i int) bool {
 	d := &t.dirs[i]
-	return t.cfg.Frames && d.remaining >= spliceMin && d.srcRC != nil && d.dstRC != nil &&
-		d.heldN == 0 && !t.closing.Load() && !noSplice.Load()
+	// Control frames stay on the buffer path (their payloads are 125
+	// bytes at most, and a close frame's code must be read).
+	return t.cfg.Frames && d.remaining >= spliceMin && !d.op.IsControl() &&
+		d.srcRC != nil && d.dstRC != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load()
 }
 
 // spliced counts splice rounds, for tests.
