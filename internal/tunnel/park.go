@@ -126,9 +126,7 @@ func (p *parking) start() error {
 // inside one RawConn.Read on the epoll descriptor, and waits only after an
 // empty epoll_wait, so no readiness is lost; it ends when the descriptor
 // is closed.
-func (p *parking) dispatch(rc interface {
-	Read(func(uintptr) bool) error
-}) {
+func (p *parking) dispatch(rc syscall.RawConn) {
 	events := make([]unix.EpollEvent, 128)
 	rc.Read(func(fd uintptr) bool {
 		for {
