@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,12 +50,30 @@ func (x *exchange) proxy() bool {
 			return x.proxyBuffered(pool, uri)
 		}
 	}
-	head := proxy.AppendRequest(make([]byte, 0, 1024), x.req.Method, uri, x.req, x.lc, x.vc, pp.HostPort, body)
+	hb := headPool.Get().(*[]byte)
+	head := proxy.AppendRequest((*hb)[:0], x.req.Method, uri, x.req, x.lc, x.vc, pp.HostPort, body)
 	var reqBody io.Reader
 	if body.Length > 0 || body.Chunked {
 		reqBody = x.clientBody()
 	}
-	return x.roundTrip(pool, head, reqBody, body, upgrade)
+	ok := x.roundTrip(pool, head, reqBody, body, upgrade)
+	putHead(hb, head)
+	return ok
+}
+
+// headPool holds request-head buffers. A head is written synchronously and
+// is dead once roundTrip returns; allocating it was about a sixth of a
+// WebSocket handshake's garbage.
+var headPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
+
+func putHead(hb *[]byte, head []byte) {
+	if cap(head) <= 16<<10 { // an outsized head is not kept
+		*hb = head[:0]
+		headPool.Put(hb)
+	}
 }
 
 // clientBody reads the request body under client_body_timeout, re-armed
@@ -80,8 +99,11 @@ func (x *exchange) proxyBuffered(pool *upstream.Upstream, uri string) bool {
 	}
 	x.bodyRead = true
 	body := proxy.Body{Length: int64(len(data))}
-	head := proxy.AppendRequest(make([]byte, 0, 1024), x.req.Method, uri, x.req, x.lc, x.vc, x.lc.Proxy.HostPort, body)
-	return x.roundTrip(pool, head, strings.NewReader(string(data)), body, false)
+	hb := headPool.Get().(*[]byte)
+	head := proxy.AppendRequest((*hb)[:0], x.req.Method, uri, x.req, x.lc, x.vc, x.lc.Proxy.HostPort, body)
+	ok := x.roundTrip(pool, head, strings.NewReader(string(data)), body, false)
+	putHead(hb, head)
+	return ok
 }
 
 // try is one attempt at a peer, for $upstream_addr and logs.

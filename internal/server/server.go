@@ -248,6 +248,10 @@ func listen(ls config.Listen) (*listener, error) {
 			return serr
 		},
 	}
+	// Plain TCP, as nginx listens. Go 1.24 made listeners MPTCP by
+	// default, which puts every accept of an ordinary TCP client through
+	// the kernel's MPTCP fallback path.
+	lc.SetMultipathTCP(false)
 	network := "tcp4"
 	if ls.AddrPort.Addr().Is6() && !ls.AddrPort.Addr().Is4In6() {
 		network = "tcp6"

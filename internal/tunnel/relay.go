@@ -44,44 +44,49 @@ const (
 // dir is one direction of a tunnel: it reads src and is the only writer of
 // dst, except for close frames that closeWith writes under wmu.
 type dir struct {
-	t            *Tunnel
-	src, dst     net.Conn
-	srcRC, dstRC syscall.RawConn // nil on the generic path
-	readCB       func(uintptr) bool
-	writeCB      func(uintptr) bool
-	n            atomic.Int64 // bytes read from src
-	msgs         atomic.Int64 // complete data messages relayed
-	flags        atomic.Uint32
-	pending      []byte
-	small        []byte // generic path only
+	t       *Tunnel
+	src     net.Conn
+	srcRC   syscall.RawConn // nil on the generic path
+	readCB  func(uintptr) bool
+	writeCB func(uintptr) bool
+	n       atomic.Int64 // bytes read from src
+	msgs    atomic.Int64 // complete data messages relayed
+	pending []byte
+	small   *[smallSize]byte // generic path only
 	parkState
-	pipe    [2]int // splice's pipe (read end, write end), while hasPipe
-	hasPipe bool
-	spliced bool // the last frame's payload went by splice
-
-	x *dirExt // pings and limits; nil when all are off, to keep idle tunnels small
+	pipe [2]int  // splice's pipe (read end, write end), while hasPipe
+	x    *dirExt // pings and limits; nil when all are off, to keep idle tunnels small
+	idx  int     // c2b or b2c
 
 	// Parser state, owned by the relay goroutine.
-	held      [wsframe.MaxHeaderLen]byte // a partial header, not yet forwarded
-	heldN     uint8
-	op        wsframe.Opcode
-	masked    bool
-	key       [4]byte
-	payPos    uint8 // bytes of the current close payload captured, up to 2
-	code      [2]byte
 	remaining int64 // payload bytes of the current frame still to come
-	lastFull  bool  // the last generic read filled its buffer
-	idx       int   // c2b or b2c
-	finData   bool  // the current frame ends a data message
 
 	// Results of the RawConn callbacks, owned by the relay goroutine.
 	rbuf *[]byte
-	rn   int
 	rerr error
 
-	wmu      sync.Mutex // serialises writes to dst; guards the fields below
-	wp       []byte
-	werr     error
+	wmu  sync.Mutex // serialises writes to dst; guards the fields below
+	wp   []byte
+	werr error
+
+	// The small fields last, packed: an idle tunnel's size is its cost.
+	flags atomic.Uint32
+	rn    int32
+
+	held    [wsframe.MaxHeaderLen]byte // a partial header, not yet forwarded
+	heldN   uint8
+	op      wsframe.Opcode
+	masked  bool
+	key     [4]byte
+	payPos  uint8 // bytes of the current close payload captured, up to 2
+	code    [2]byte
+	hasPipe bool
+	spliced bool // the last frame's payload went by splice
+
+	lastFull bool // the last generic read filled its buffer
+	finData  bool // the current frame ends a data message
+
+	// Under wmu.
 	wdl      bool   // a send deadline is armed on dst
 	midFrame bool   // bytes written to dst end inside a frame
 	gotClose bool   // dst has been sent a close frame, relayed or wsgate's
@@ -89,6 +94,13 @@ type dir struct {
 	dead     bool   // a write to dst failed
 	inject   uint16 // close code to send at the next frame boundary
 }
+
+// dst is the connection this direction writes: the other direction's
+// source. Derived rather than stored, to keep idle tunnels small.
+func (d *dir) dst() net.Conn { return d.t.dirs[1-d.idx].src }
+
+// dstRC is dst's RawConn, nil on the generic path.
+func (d *dir) dstRC() syscall.RawConn { return d.t.dirs[1-d.idx].srcRC }
 
 // dirExt is the state of a direction's pings and limits.
 type dirExt struct {
@@ -111,8 +123,8 @@ type dirExt struct {
 	tat     int64 // rate limit: theoretical arrival time (GCRA), Now nanoseconds
 }
 
-func (d *dir) init(t *Tunnel, i int, src, dst net.Conn, srcRC, dstRC syscall.RawConn, pending []byte) {
-	d.t, d.idx, d.src, d.dst, d.srcRC, d.dstRC = t, i, src, dst, srcRC, dstRC
+func (d *dir) init(t *Tunnel, i int, src net.Conn, srcRC syscall.RawConn, pending []byte) {
+	d.t, d.idx, d.src, d.srcRC = t, i, src, srcRC
 	d.waitRC = srcRC
 	if srcRC == nil {
 		d.waitRC = waitRawConn(src)
@@ -131,8 +143,9 @@ func (d *dir) init(t *Tunnel, i int, src, dst net.Conn, srcRC, dstRC syscall.Raw
 	if srcRC != nil {
 		d.readCB = d.onReadable
 	}
-	if dstRC != nil {
-		d.writeCB = d.onWritable
+	if srcRC != nil {
+		// The other direction writes to this source.
+		t.dirs[1-i].writeCB = t.dirs[1-i].onWritable
 	}
 }
 
@@ -150,7 +163,7 @@ func (d *dir) onReadable(fd uintptr) bool {
 			// next header, so that splice carries the payload.
 			lim = h + headRead
 		}
-		n, err := syscall.Read(int(fd), (*b)[h:lim])
+		n, err := recv(int(fd), (*b)[h:lim])
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -163,7 +176,7 @@ func (d *dir) onReadable(fd uintptr) bool {
 		case n == 0:
 			d.rerr = io.EOF
 		}
-		d.rbuf, d.rn = b, h+n
+		d.rbuf, d.rn = b, int32(h+n)
 		return true
 	}
 }
@@ -182,9 +195,9 @@ func (d *dir) read() (buf *[]byte, data []byte, err error) {
 		return d.rbuf, (*d.rbuf)[:d.rn], d.rerr
 	}
 	if d.small == nil {
-		d.small = make([]byte, smallSize) // first read, or parking let the last one go
+		d.small = new([smallSize]byte) // first read, or parking let the last one go
 	}
-	b := d.small
+	b := d.small[:]
 	if d.lastFull {
 		buf = bufPool.Get().(*[]byte)
 		b = *buf
@@ -197,7 +210,7 @@ func (d *dir) read() (buf *[]byte, data []byte, err error) {
 
 func (d *dir) onWritable(fd uintptr) bool {
 	for len(d.wp) > 0 {
-		n, err := syscall.Write(int(fd), d.wp)
+		n, err := send(int(fd), d.wp)
 		if n > 0 {
 			d.wp = d.wp[n:]
 		}
@@ -220,9 +233,9 @@ func (d *dir) write(t *Tunnel, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	if d.dstRC != nil {
+	if rc := d.dstRC(); rc != nil {
 		d.wp, d.werr = p, nil
-		err := d.dstRC.Write(d.writeCB)
+		err := rc.Write(d.writeCB)
 		d.unblocked(t)
 		d.wp = nil
 		if err == nil {
@@ -231,18 +244,18 @@ func (d *dir) write(t *Tunnel, p []byte) error {
 		return err
 	}
 	if t.cfg.SendTimeout > 0 {
-		t.armWriteDeadline(d.dst)
-		defer t.clearWriteDeadline(d.dst)
+		t.armWriteDeadline(d.dst())
+		defer t.clearWriteDeadline(d.dst())
 	}
 	x := d.x
 	if x == nil || !x.track {
-		_, err := d.dst.Write(p)
+		_, err := d.dst().Write(p)
 		return err
 	}
 	// Without a RawConn a blocked write cannot be told from a quick
 	// one until it returns: every write counts as possibly stuck.
 	x.stuckAt.Store(max(int64(time.Since(t.start)), 1))
-	_, err := d.dst.Write(p)
+	_, err := d.dst().Write(p)
 	x.unstuck(t)
 	return err
 }
@@ -255,7 +268,7 @@ func (d *dir) blocked(t *Tunnel) {
 		x.stuckAt.Store(max(int64(time.Since(t.start)), 1))
 	}
 	if t.cfg.SendTimeout > 0 && !d.wdl {
-		t.armWriteDeadline(d.dst)
+		t.armWriteDeadline(d.dst())
 		d.wdl = true
 	}
 }
@@ -264,7 +277,7 @@ func (d *dir) blocked(t *Tunnel) {
 func (d *dir) unblocked(t *Tunnel) {
 	if d.wdl {
 		d.wdl = false
-		t.clearWriteDeadline(d.dst)
+		t.clearWriteDeadline(d.dst())
 	}
 	if x := d.x; x != nil && x.track && x.stuckAt.Load() != 0 {
 		x.unstuck(t)
@@ -624,7 +637,7 @@ func (t *Tunnel) readFailed(i int, err error) {
 		// An orderly end of stream: pass it on and let the other
 		// direction run to its own end.
 		t.setBy(srcSide(i))
-		if cw, ok := d.dst.(interface{ CloseWrite() error }); ok {
+		if cw, ok := d.dst().(interface{ CloseWrite() error }); ok {
 			d.wmu.Lock()
 			cerr := cw.CloseWrite()
 			d.wmu.Unlock()
@@ -731,13 +744,13 @@ func (t *Tunnel) writePing(i int) error {
 	sent := int64(time.Since(t.start))
 	var err error
 	if to := t.cfg.PingTimeout; to > 0 {
-		d.dst.SetWriteDeadline(time.Now().Add(to))
-		if d.dstRC != nil {
+		d.dst().SetWriteDeadline(time.Now().Add(to))
+		if d.dstRC() != nil {
 			d.wdl = true // write lifts the deadline and arms no other
 			err = d.write(t, frame)
 		} else {
-			_, err = d.dst.Write(frame)
-			t.clearWriteDeadline(d.dst)
+			_, err = d.dst().Write(frame)
+			t.clearWriteDeadline(d.dst())
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = errPingStuck

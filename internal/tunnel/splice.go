@@ -36,7 +36,7 @@ func (t *Tunnel) canSplice(i int) bool {
 	// Control frames stay on the buffer path (their payloads are 125
 	// bytes at most, and a close frame's code must be read).
 	return t.cfg.Frames && d.remaining >= spliceMin && !d.op.IsControl() &&
-		d.srcRC != nil && d.dstRC != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load()
+		d.srcRC != nil && d.dstRC() != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load()
 }
 
 // spliced counts splice rounds, for tests.
@@ -125,7 +125,7 @@ func (t *Tunnel) splicePayload(i int) (ok bool, readErr error) {
 // send deadline is armed only once a write would block, as in write.
 func (d *dir) drainPipe(t *Tunnel, n int64) error {
 	var werr error
-	err := d.dstRC.Write(func(fd uintptr) bool {
+	err := d.dstRC().Write(func(fd uintptr) bool {
 		for n > 0 {
 			m, err := unix.Splice(d.pipe[0], nil, int(fd), nil, int(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 			if m > 0 {

@@ -155,10 +155,9 @@ const (
 // once; the caller must not use them. All methods are safe for concurrent
 // use. The zero value is not usable: call Start.
 type Tunnel struct {
-	client, backend net.Conn
-	cfg             Config
-	start           time.Time
-	dirs            [2]dir
+	cfg   Config
+	start time.Time
+	dirs  [2]dir
 
 	last    atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout
 	timed   bool         // IdleTimeout or pings: reads record their time
@@ -193,10 +192,10 @@ func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 	if !cfg.Frames {
 		cfg.PingInterval = 0
 	}
-	t := &Tunnel{client: client, backend: backend, cfg: cfg, start: time.Now()}
+	t := &Tunnel{cfg: cfg, start: time.Now()}
 	crc, brc := rawConn(client), rawConn(backend)
-	t.dirs[c2b].init(t, c2b, client, backend, crc, brc, clientPending)
-	t.dirs[b2c].init(t, b2c, backend, client, brc, crc, backendPending)
+	t.dirs[c2b].init(t, c2b, client, crc, clientPending)
+	t.dirs[b2c].init(t, b2c, backend, brc, backendPending)
 	t.live.Store(2)
 	t.wg.Add(2)
 	t.timed = cfg.IdleTimeout > 0 || cfg.PingInterval > 0
@@ -310,7 +309,7 @@ func (t *Tunnel) closeWith(r closeReq) {
 
 	// Deadlines first: they bound both the waits below and any write
 	// that currently holds a direction's lock.
-	for _, c := range [2]net.Conn{t.client, t.backend} {
+	for _, c := range [2]net.Conn{t.dirs[c2b].src, t.dirs[b2c].src} {
 		if r.wait {
 			c.SetDeadline(dl)
 		} else {
@@ -401,8 +400,8 @@ func (t *Tunnel) setErr(err error) {
 func (t *Tunnel) closeConns() {
 	t.closing.Store(true)
 	if t.closed.CompareAndSwap(false, true) {
-		t.client.Close()
-		t.backend.Close()
+		t.dirs[c2b].src.Close()
+		t.dirs[b2c].src.Close()
 	}
 	t.unpark(c2b)
 	t.unpark(b2c)
@@ -569,9 +568,9 @@ func (t *Tunnel) legDead(i int) {
 
 func (t *Tunnel) conn(s Side) net.Conn {
 	if s == SideClient {
-		return t.client
+		return t.dirs[c2b].src
 	}
-	return t.backend
+	return t.dirs[b2c].src
 }
 
 // srcSide is the side direction i reads from.
