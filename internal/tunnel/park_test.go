@@ -107,13 +107,16 @@ func TestParkedPeerEnds(t *testing.T) {
 
 // TestParkedIdleTimeout: the idle timer still ends a parked tunnel.
 func TestParkedIdleTimeout(t *testing.T) {
-	rg := newRig(t, Config{Frames: true, IdleTimeout: 300 * time.Millisecond}, nil, nil)
-	waitParked(t, rg.tun)
-	expectClose(t, rg.cli, CodeGoingAway, false)
-	expectClose(t, rg.be, CodeGoingAway, true)
-	if res := rg.wait(t); res.Err != ErrIdleTimeout {
-		t.Fatalf("result %+v", res)
-	}
+	idleModes(t, func(t *testing.T, cfg Config) *rig {
+		rg := newRig(t, cfg, nil, nil)
+		waitParked(t, rg.tun)
+		expectClose(t, rg.cli, CodeGoingAway, false)
+		expectClose(t, rg.be, CodeGoingAway, true)
+		if res := rg.wait(t); res.Err != ErrIdleTimeout {
+			t.Fatalf("result %+v", res)
+		}
+		return rg
+	}, Config{Frames: true, IdleTimeout: 300 * time.Millisecond})
 }
 
 // TestParkedPings: a parked leg is still pinged, and its pong (consumed,

@@ -159,8 +159,10 @@ type Tunnel struct {
 	start time.Time
 	dirs  [2]dir
 
-	last    atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout
-	timed   bool         // IdleTimeout or pings: reads record their time
+	last    atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout (swept: to the sweep that saw it)
+	timed   bool         // IdleTimeout or pings by the timer: reads record their time
+	swept   bool         // IdleTimeout is checked by the parking sweep
+	idleN   int64        // swept: bytes read both ways at the sweep that last saw a read; the sweep's
 	tick    *time.Timer  // the one timer behind IdleTimeout and pings
 	live    atomic.Int32 // relay goroutines still running
 	wg      sync.WaitGroup
@@ -198,7 +200,15 @@ func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 	t.dirs[b2c].init(t, b2c, backend, brc, backendPending)
 	t.live.Store(2)
 	t.wg.Add(2)
-	t.timed = cfg.IdleTimeout > 0 || cfg.PingInterval > 0
+	// A long IdleTimeout without pings is checked by the parking sweep,
+	// which visits every tunnel anyway: no timer per tunnel, and no clock
+	// read per message. Set before register, after which the sweep reads it.
+	t.swept = cfg.IdleTimeout >= sweptIdleMin && cfg.PingInterval == 0
+	parker.register(t)
+	if !t.registered {
+		t.swept = false // not in the sweep: the timer does it
+	}
+	t.timed = (cfg.IdleTimeout > 0 && !t.swept) || cfg.PingInterval > 0
 	if t.timed {
 		first := cfg.IdleTimeout
 		if first == 0 || (cfg.PingInterval > 0 && cfg.PingInterval < first) {
@@ -208,7 +218,6 @@ func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 		t.tick = time.AfterFunc(first, t.onTick)
 		t.mu.Unlock()
 	}
-	parker.register(t)
 	go t.run(c2b)
 	go t.run(b2c)
 	return t
@@ -439,6 +448,15 @@ func (t *Tunnel) finish() {
 	}
 }
 
+// idleClose ends a tunnel that has read nothing for IdleTimeout.
+func (t *Tunnel) idleClose() {
+	r := closeReq{by: SideProxy, err: ErrIdleTimeout}
+	if t.cfg.Frames {
+		r.code = [2]uint16{CodeGoingAway, CodeGoingAway}
+	}
+	t.closeWith(r)
+}
+
 // touch records that direction i has read from its source, for the timer;
 // cheaper than re-arming a deadline on every read.
 func (t *Tunnel) touch(i int) {
@@ -463,11 +481,7 @@ func (t *Tunnel) onTick() {
 		last := time.Duration(t.last.Load())
 		rest := t.cfg.IdleTimeout - (now - last)
 		if rest <= 0 {
-			r := closeReq{by: SideProxy, err: ErrIdleTimeout}
-			if t.cfg.Frames {
-				r.code = [2]uint16{CodeGoingAway, CodeGoingAway}
-			}
-			t.closeWith(r)
+			t.idleClose()
 			return
 		}
 		next = rest

@@ -219,21 +219,56 @@ func TestLarge(t *testing.T) {
 	}
 }
 
+// idleModes runs f with IdleTimeout kept by a timer, then by the parking
+// sweep (which, in these tests, runs every 20 ms).
+func idleModes(t *testing.T, f func(t *testing.T, cfg Config) *rig, cfg Config) {
+	for _, swept := range []bool{false, true} {
+		name := "timer"
+		if swept {
+			name = "sweep"
+		}
+		t.Run(name, func(t *testing.T) {
+			if swept {
+				old := sweptIdleMin
+				sweptIdleMin = time.Nanosecond
+				defer func() { sweptIdleMin = old }()
+			}
+			rg := f(t, cfg)
+			if rg.tun.swept != swept || (rg.tun.tick == nil) != swept {
+				t.Fatalf("swept %v, timer %v; want the %s", rg.tun.swept, rg.tun.tick != nil, name)
+			}
+		})
+	}
+}
+
 func TestIdleTimeout(t *testing.T) {
-	rg := newRig(t, Config{Frames: true, IdleTimeout: 100 * time.Millisecond}, nil, nil)
+	idleModes(t, testIdleTimeout, Config{Frames: true, IdleTimeout: 100 * time.Millisecond})
+}
+
+func testIdleTimeout(t *testing.T, cfg Config) *rig {
+	start := time.Now()
+	rg := newRig(t, cfg, nil, nil)
 	expectClose(t, rg.cli, CodeGoingAway, false)
 	expectClose(t, rg.be, CodeGoingAway, true)
 	res := rg.wait(t)
 	if !errors.Is(res.Err, ErrIdleTimeout) || res.ClosedBy != SideProxy || res.CloseCode != CodeGoingAway {
 		t.Fatalf("result %+v", res)
 	}
+	if d := time.Since(start); d < cfg.IdleTimeout {
+		t.Fatalf("closed after %v, before the %v timeout", d, cfg.IdleTimeout)
+	}
 	expectEnd(t, rg.cli)
 	expectEnd(t, rg.be)
+	return rg
 }
 
 func TestIdleTimeoutRearmed(t *testing.T) {
-	const idle = 150 * time.Millisecond
-	rg := newRig(t, Config{Frames: true, IdleTimeout: idle}, nil, nil)
+	idleModes(t, testIdleTimeoutRearmed, Config{Frames: true, IdleTimeout: 150 * time.Millisecond})
+}
+
+func testIdleTimeoutRearmed(t *testing.T, cfg Config) *rig {
+	idle := cfg.IdleTimeout
+	rg := newRig(t, cfg, nil, nil)
 	ping := wsframe.AppendFrame(nil, wsframe.OpPing, []byte("x"), true, [4]byte{1, 2, 3, 4})
 	pong := wsframe.AppendFrame(nil, wsframe.OpPong, []byte("x"), false, [4]byte{})
 	start := time.Now()
@@ -260,6 +295,7 @@ func TestIdleTimeoutRearmed(t *testing.T) {
 	if res := rg.wait(t); !errors.Is(res.Err, ErrIdleTimeout) {
 		t.Fatalf("result %+v", res)
 	}
+	return rg
 }
 
 func TestShutdownMidFrame(t *testing.T) {
