@@ -58,13 +58,11 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	lc := x.lc
 	e := &tunnelEnd{
 		srv:     c.srv,
-		peer:    peer,
 		log:     x.log,
 		id:      c.id,
 		virtual: c.virtual,
 		remote:  x.vc.Remote.Addr(),
 		leases:  slices.Clone(x.leases),
-		start:   start,
 	}
 	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod}
 	if lc.Proxy != nil && lc.Proxy.Upstream != nil {
@@ -75,7 +73,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	// an idle tunnel does not hold its request.
 	if len(x.rt.accessLogs[lc]) > 0 {
 		x.ctxKept = true
-		e.rt, e.lc, e.vc, e.headBytes = x.rt, lc, x.vc, x.sent
+		e.sess = &sessionLog{rt: x.rt, lc: lc, vc: x.vc, headBytes: x.sent, start: start}
 	}
 	c.srv.metrics.Handshake("upgraded")
 	cfg := tunnel.Config{
@@ -114,21 +112,24 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 type tunnelEnd struct {
 	mu      sync.Mutex // held by startTunnel until t is registered
 	t       *tunnel.Tunnel
-	info    tunnelInfo
+	info    tunnelInfo // info.peer is the tunnel's peer
 	srv     *Server
-	peer    *upstream.Peer
 	log     *errlog.Logger
 	id      uint64
-	virtual bool // an HTTP/2 stream: its TCP connection is its conn's
 	remote  netip.Addr
 	leases  []limit.ConnLease
-	start   time.Time // of the upstream exchange, for $upstream_response_time
+	sess    *sessionLog // nil unless an access log writes the session's line
+	virtual bool        // an HTTP/2 stream: its TCP connection is its conn's
+}
 
-	// Set only when an access log writes the session's line at close.
+// sessionLog is what a tunnel keeps for its access log line, apart from the
+// tunnelEnd, which every idle tunnel holds.
+type sessionLog struct {
 	rt        *runtime
 	lc        *config.LocConf
 	vc        *vars.Ctx
-	headBytes int64 // the 101's head, sent to the client
+	headBytes int64     // the 101's head, sent to the client
+	start     time.Time // of the upstream exchange, for $upstream_response_time
 }
 
 // closed is the tunnel's OnClose: it gives back the connection slots,
@@ -139,7 +140,7 @@ type tunnelEnd struct {
 func (e *tunnelEnd) closed(r tunnel.Result) {
 	e.mu.Lock() // startTunnel has registered the tunnel
 	e.mu.Unlock()
-	srv, peer := e.srv, e.peer
+	srv, peer := e.srv, e.info.peer
 	if e.virtual {
 		srv.release(1) // the client's TCP connection is its HTTP/2 conn's
 	} else {
@@ -154,7 +155,7 @@ func (e *tunnelEnd) closed(r tunnel.Result) {
 	}
 	srv.metrics.TunnelClosed(e.info.ups, peer.Addr(), r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
 	srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
-	if e.vc != nil {
+	if e.sess != nil {
 		e.logSession(&r)
 	}
 	srv.removeTunnel(e.t)
@@ -165,7 +166,7 @@ func (e *tunnelEnd) logClose(r *tunnel.Result) {
 		e.log.Printf(errlog.Debug, e.id, "tunnel closed by %s, code %d, %d bytes from client, %d from upstream, err %v", r.ClosedBy, r.CloseCode, r.FromClient, r.FromBackend, r.Err)
 	}
 	if r.Err != nil && e.log.Enabled(errlog.Info) {
-		e.log.Printf(errlog.Info, e.id, "WebSocket closed by wsgate: %v (%s side), client: %s, upstream: \"%s\"", r.Err, r.DeadSide, e.remote, e.peer.Addr())
+		e.log.Printf(errlog.Info, e.id, "WebSocket closed by wsgate: %v (%s side), client: %s, upstream: \"%s\"", r.Err, r.DeadSide, e.remote, e.info.peer.Addr())
 	}
 }
 
@@ -174,12 +175,13 @@ func (e *tunnelEnd) logClose(r *tunnel.Result) {
 // include what it carried to the client. The variables go back to their
 // pool then.
 func (e *tunnelEnd) logSession(r *tunnel.Result) {
-	vc := e.vc
-	vc.BytesSent, vc.BodyBytesSent = e.headBytes+r.FromBackend, r.FromBackend
+	sl := e.sess
+	vc := sl.vc
+	vc.BytesSent, vc.BodyBytesSent = sl.headBytes+r.FromBackend, r.FromBackend
 	vc.End = r.End
-	vc.UpstreamRespTime = vars.Seconds(r.End.Sub(e.start))
+	vc.UpstreamRespTime = vars.Seconds(r.End.Sub(sl.start))
 	vc.WS = vars.WSSession{MessagesIn: r.MessagesFromClient, MessagesOut: r.MessagesFromBackend, CloseCode: r.CloseCode, ClosedBy: r.ClosedBy.String(), Closed: true}
-	logAccess(e.rt, e.lc, vc)
+	logAccess(sl.rt, sl.lc, vc)
 	ctxPool.Put(vc)
 }
 

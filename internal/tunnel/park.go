@@ -40,8 +40,9 @@ type parking struct {
 	running bool
 	epfd    int
 	file    *os.File
-	slots   []*dir   // epoll event data indexes this; nil when free
-	gens    []uint32 // bumped as a slot is freed, so stale events miss
+	wake    chan struct{} // a sweep now, for tests that change parkAfter
+	slots   []*dir        // epoll event data indexes this; nil when free
+	gens    []uint32      // bumped as a slot is freed, so stale events miss
 	free    []int32
 }
 
@@ -124,8 +125,9 @@ func (p *parking) start() error {
 		return errNoParking
 	}
 	p.epfd, p.file, p.running = fd, f, true
+	p.wake = make(chan struct{}, 1)
 	go p.dispatch(rc)
-	go p.sweep()
+	go p.sweep(p.wake)
 	return nil
 }
 
@@ -149,12 +151,17 @@ func (p *parking) dispatch(rc syscall.RawConn) {
 			}
 			p.mu.Lock()
 			for _, ev := range events[:n] {
-				s := ev.Fd
+				s := ev.Fd &^ watchKind
 				if s < 0 || int(s) >= len(p.slots) || p.gens[s] != uint32(ev.Pad) {
 					continue
 				}
-				if d := p.slots[s]; d != nil {
+				d := p.slots[s]
+				switch {
+				case d == nil:
+				case ev.Fd&watchKind == 0:
 					d.t.unpark(d.idx)
+				case ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0:
+					d.hangUp()
 				}
 			}
 			p.mu.Unlock()
@@ -164,10 +171,14 @@ func (p *parking) dispatch(rc syscall.RawConn) {
 
 // sweep asks directions that read nothing for a period to park, and tears
 // parking down once no tunnel is left.
-func (p *parking) sweep() {
+func (p *parking) sweep(wake <-chan struct{}) {
 	tick := time.NewTicker(parkAfter)
 	defer tick.Stop()
-	for range tick.C {
+	for {
+		select {
+		case <-tick.C:
+		case <-wake:
+		}
 		p.mu.Lock()
 		if p.n == 0 {
 			p.running = false
@@ -237,6 +248,8 @@ func (t *Tunnel) park(i int) bool {
 	// next read makes another (generic path) and splice another pipe.
 	d.releasePipe()
 	d.small = nil
+	// arm replaces the watch registration, if any.
+	d.watching = false
 	// parked first: from here the sweeper leaves the direction alone,
 	// and an event that fires as soon as the source is armed finds it
 	// parked.
@@ -266,6 +279,23 @@ func (t *Tunnel) park(i int) bool {
 // Control keeps the descriptor from being closed (and its number reused)
 // while it is used.
 func (p *parking) arm(d *dir) error {
+	return p.register1(d, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLONESHOT, 0)
+}
+
+// watchKind marks the events of a watched direction's registration (see
+// skip.go) in their slot number: they report the source's end, and never
+// wake a parked direction.
+const watchKind = 1 << 30
+
+// watch registers d's source for its end (or failure) only, edge-triggered,
+// replacing a one-shot registration that has fired.
+func (p *parking) watch(d *dir) error {
+	return p.register1(d, unix.EPOLLRDHUP|unix.EPOLLET, watchKind)
+}
+
+// register1 puts d's source in the epoll set, or changes its registration,
+// with events, the event data naming d's slot and kind.
+func (p *parking) register1(d *dir, events uint32, kind int32) error {
 	p.mu.Lock()
 	if !p.running {
 		p.mu.Unlock()
@@ -285,8 +315,8 @@ func (p *parking) arm(d *dir) error {
 		d.slot = s + 1
 	}
 	ev := unix.EpollEvent{
-		Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT,
-		Fd:     d.slot - 1,
+		Events: events,
+		Fd:     (d.slot - 1) | kind,
 		Pad:    int32(p.gens[d.slot-1]),
 	}
 	epfd := p.epfd
@@ -338,6 +368,11 @@ type parkState struct {
 	seen    int64       // bytes read at the last sweep; the sweeper's
 	slot    int32       // 1 + index in parker.slots; 0 for none; under parker.mu
 	armed   bool        // the source is in the epoll set; the relay's
+
+	// Skipping the read that would say EAGAIN (skip.go); the relay's.
+	watching bool  // the source is in the epoll set for its end only
+	short    bool  // the last read left the socket empty (counted before watching)
+	shorts   uint8 // short reads before watching; noWatch: never
 }
 
 // waitRawConn returns the RawConn whose readability tells that c has data

@@ -39,6 +39,11 @@ var bufPool = sync.Pool{New: func() any {
 const (
 	fSrcClosed uint32 = 1 << iota // the source's close frame has passed
 	fExited                       // the relay goroutine has returned
+	fSkipped                      // the relay waits for src without having seen EAGAIN
+	fHup                          // the dispatcher saw src end or fail (see skip.go)
+	fPoke                         // the dispatcher set a past read deadline to wake the relay
+	fInCB                         // the relay is relaying inside its read callback (skip.go)
+	fCloseSrc                     // src is to be closed; by the relay if fInCB (closeSrc)
 )
 
 // dir is one direction of a tunnel: it reads src and is the only writer of
@@ -142,8 +147,6 @@ func (d *dir) init(t *Tunnel, i int, src net.Conn, srcRC syscall.RawConn, pendin
 	}
 	if srcRC != nil {
 		d.readCB = d.onReadable
-	}
-	if srcRC != nil {
 		// The other direction writes to this source.
 		t.dirs[1-i].writeCB = t.dirs[1-i].onWritable
 	}
@@ -154,9 +157,13 @@ func (d *dir) done() bool { return d.flags.Load()&(fSrcClosed|fExited) != 0 }
 // onReadable takes a buffer only once the socket has data, so a direction
 // waiting for its peer holds no buffer.
 func (d *dir) onReadable(fd uintptr) bool {
-	b := bufPool.Get().(*[]byte)
-	h := copy(*b, d.held[:d.heldN])
+	if d.flags.Load()&fSkipped != 0 {
+		d.flags.And(^fSkipped) // woken: no longer waiting
+	}
 	for {
+		b := bufPool.Get().(*[]byte)
+		held := int(d.heldN)
+		h := copy(*b, d.held[:held])
 		lim := len(*b)
 		if d.spliced {
 			// The last frame was large: read little more than the
@@ -164,9 +171,10 @@ func (d *dir) onReadable(fd uintptr) bool {
 			lim = h + headRead
 		}
 		n, err := recv(int(fd), (*b)[h:lim])
+		for err == syscall.EINTR {
+			n, err = recv(int(fd), (*b)[h:lim])
+		}
 		switch {
-		case err == syscall.EINTR:
-			continue
 		case err == syscall.EAGAIN:
 			bufPool.Put(b)
 			return false
@@ -176,9 +184,52 @@ func (d *dir) onReadable(fd uintptr) bool {
 		case n == 0:
 			d.rerr = io.EOF
 		}
-		d.rbuf, d.rn = b, int32(h+n)
-		return true
+		d.short = n > 0 && h+n < lim
+		if !d.short || !d.watching {
+			d.rbuf, d.rn = b, int32(h+n)
+			return true
+		}
+		// Watched, and the read emptied the socket (skip.go): relay
+		// here, then wait for the next edge inside this RawRead, which
+		// keeps an edge that comes meanwhile; returning would reset it.
+		d.flags.Or(fInCB)
+		ok := d.t.consume(d.idx, b, (*b)[:h+n], held)
+		owed := d.flags.And(^fInCB)&fCloseSrc != 0
+		if !ok {
+			d.rerr = errRelayEnded
+			return true
+		}
+		if owed {
+			return true // d.read closes src, outside this callback
+		}
+		if d.t.canSplice(d.idx) {
+			return true // splice reads src, outside this callback
+		}
+		if d.flags.Or(fSkipped)&fHup == 0 {
+			return false
+		}
+		d.flags.And(^fSkipped) // src has ended: read the end
 	}
+}
+
+// errRelayEnded: the read callback relayed data and the direction is over.
+var errRelayEnded = errors.New("tunnel: relay ended")
+
+// consume relays data, read into buf (returned to the pool) after held
+// header bytes, and reports whether the direction goes on.
+func (t *Tunnel) consume(i int, buf *[]byte, data []byte, held int) bool {
+	d := &t.dirs[i]
+	ok := true
+	if fresh := len(data) - held; fresh > 0 {
+		d.n.Add(int64(fresh))
+		t.touch(i)
+		ok = t.relay(i, data)
+	}
+	if buf != nil {
+		bufPool.Put(buf)
+	}
+	d.spliced = false
+	return ok
 }
 
 // read returns the held partial header followed by new bytes from src, and
@@ -186,11 +237,22 @@ func (d *dir) onReadable(fd uintptr) bool {
 func (d *dir) read() (buf *[]byte, data []byte, err error) {
 	if d.srcRC != nil {
 		d.rbuf, d.rn, d.rerr = nil, 0, nil
-		if err := d.srcRC.Read(d.readCB); err != nil {
+		err := d.srcRC.Read(d.readCB)
+		if f := d.flags.Load(); f&(fSkipped|fCloseSrc) != 0 {
+			d.flags.And(^fSkipped)
+			d.closeOwed()
+		}
+		if err != nil {
 			if d.rbuf != nil {
 				bufPool.Put(d.rbuf)
 			}
 			return nil, nil, err
+		}
+		if d.rbuf == nil {
+			return nil, nil, d.rerr // the callback relayed what it read
+		}
+		if d.short && !d.watching {
+			d.maybeWatch()
 		}
 		return d.rbuf, (*d.rbuf)[:d.rn], d.rerr
 	}
@@ -320,6 +382,7 @@ func (t *Tunnel) clearWriteDeadline(c net.Conn) {
 // the direction parks (see park.go), when a later run picks it up.
 func (t *Tunnel) run(i int) {
 	if t.relayLoop(i) {
+		t.dirs[i].closeOwed()
 		t.dirs[i].releasePipe()
 		t.exit(i)
 	}
@@ -339,16 +402,10 @@ func (t *Tunnel) relayLoop(i int) bool {
 	for {
 		held := int(d.heldN)
 		buf, data, err := d.read()
-		ok := true
-		if fresh := len(data) - held; fresh > 0 {
-			d.n.Add(int64(fresh))
-			t.touch(i)
-			ok = t.relay(i, data)
+		if err == errRelayEnded {
+			return true
 		}
-		if buf != nil {
-			bufPool.Put(buf)
-		}
-		d.spliced = false
+		ok := t.consume(i, buf, data, held)
 		if ok && err == nil && t.canSplice(i) {
 			d.spliced = true
 			ok, err = t.splicePayload(i)
@@ -357,11 +414,18 @@ func (t *Tunnel) relayLoop(i int) bool {
 			return true
 		}
 		if err != nil {
-			if d.parkReq.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-				if t.park(i) {
-					return false
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if d.parkReq.Load() {
+					if t.park(i) {
+						return false
+					}
+					continue
 				}
-				continue
+				if d.flags.Load()&fPoke != 0 {
+					d.flags.And(^fPoke)
+					t.clearReadDeadline(d)
+					continue
+				}
 			}
 			t.readFailed(i, err)
 			return true

@@ -409,8 +409,8 @@ func (t *Tunnel) setErr(err error) {
 func (t *Tunnel) closeConns() {
 	t.closing.Store(true)
 	if t.closed.CompareAndSwap(false, true) {
-		t.dirs[c2b].src.Close()
-		t.dirs[b2c].src.Close()
+		t.dirs[c2b].closeSrc()
+		t.dirs[b2c].closeSrc()
 	}
 	t.unpark(c2b)
 	t.unpark(b2c)
