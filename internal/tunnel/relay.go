@@ -238,7 +238,7 @@ func (d *dir) read() (buf *[]byte, data []byte, err error) {
 	if d.srcRC != nil {
 		d.rbuf, d.rn, d.rerr = nil, 0, nil
 		err := d.srcRC.Read(d.readCB)
-		if f := d.flags.Load(); f&(fSkipped|fCloseSrc) != 0 {
+		if d.flags.Load()&(fSkipped|fCloseSrc) != 0 {
 			d.flags.And(^fSkipped)
 			d.closeOwed()
 		}

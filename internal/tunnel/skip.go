@@ -11,12 +11,19 @@ import (
 // to learn that nothing more has come: on the 64-byte echo benchmark, a
 // third of its reads. A read that returns less than its buffer has emptied
 // the socket, so a busy direction (watchAfter such reads) waits for the
-// runtime poller's next edge straight away instead. Data that arrives
-// after the read makes a new edge, so no data can be missed.
+// runtime poller's next edge straight away instead.
 //
-// The end of the stream can be: a FIN that came with the last data, before
-// the poller reported it, is taken by that read without a sign, and makes
-// no edge of its own; only the next read would have returned 0. So a busy
+// Data cannot be missed, provided the wait happens inside the same
+// RawConn.Read as the short read: the poller remembers an edge that comes
+// while nobody waits, but each new RawConn.Read forgets it before its first
+// call. So after a short read the callback relays the bytes itself, then
+// returns false to wait (onReadable). Work that must not run inside the
+// callback leaves it: splice, which reads the same socket, and closing the
+// socket, which waits for the callback to return (closeSrc).
+//
+// The end of the stream could be missed: a FIN that came with the last
+// data is taken by that read without a sign, and the poller may have
+// reported it already; only another read would return 0. So a busy
 // direction's source is also in wsgate's epoll set (park.go), for its end
 // only (EPOLLRDHUP, edge-triggered: data arrivals do not wake it). When the
 // dispatcher sees the end, and the relay is waiting without having seen
