@@ -255,12 +255,8 @@ func (t *Tunnel) park(i int) bool {
 	// parked.
 	d.parked.Store(true)
 	d.parkReq.Store(false)
-	d.src.SetReadDeadline(time.Time{})
+	t.clearReadDeadline(d) // the sweeper's; a close's grace deadline stays
 	if t.closing.Load() {
-		// closeWith may have set its grace deadline before the reset.
-		if g := t.graceAt.Load(); g != 0 {
-			d.src.SetReadDeadline(time.Unix(0, g))
-		}
 		// A lost race means closeWith's unpark has already started
 		// the direction's next goroutine.
 		return !d.parked.CompareAndSwap(true, false)

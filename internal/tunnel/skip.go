@@ -70,9 +70,10 @@ func (d *dir) hangUp() {
 	}
 }
 
-// clearReadDeadline lifts the deadline a poke set, keeping a close's grace
-// deadline (closeWith sets closing before it, so checking closing after the
-// reset catches every interleaving).
+// clearReadDeadline lifts a deadline set to wake the relay (a poke, the
+// sweeper's request to park), keeping a close's grace deadline (closeWith
+// sets closing before it, so checking closing after the reset catches
+// every interleaving).
 func (t *Tunnel) clearReadDeadline(d *dir) {
 	d.src.SetReadDeadline(time.Time{})
 	if t.closing.Load() {
