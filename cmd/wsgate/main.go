@@ -63,6 +63,9 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
+	if o.conf != "" && o.prefix != "" && !filepath.IsAbs(o.conf) {
+		o.conf = filepath.Join(o.prefix, o.conf) // as nginx: a relative -c is under the prefix
+	}
 	if o.help {
 		fs.Usage()
 		return 0

@@ -260,7 +260,7 @@ func (l *loader) block(ds []*conf.Directive, s *scope) error {
 func (l *loader) directive(d *conf.Directive, s *scope) error {
 	spec, ok := table[d.Name]
 	if !ok {
-		return conf.Errorf(d, "unknown directive \"%s\"", d.Name)
+		return unknownDirective(d)
 	}
 	if spec.ctx&s.kind == 0 {
 		return conf.Errorf(d, "\"%s\" directive is not allowed here", d.Name)

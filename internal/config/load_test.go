@@ -112,7 +112,7 @@ func TestInheritance(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	tests := []struct{ src, want string }{
-		{"http { server { location / { proxy_pas http://x; } } }", `unknown directive "proxy_pas" in `},
+		{"http { server { location / { proxy_pas http://x; } } }", `unknown directive "proxy_pas", did you mean "proxy_pass"? in `},
 		{"http {\n listen 80;\n}", `"listen" directive is not allowed here in `},
 		{"worker_processes 1 2;", `invalid number of arguments in "worker_processes" directive in `},
 		{"http { server { location / { proxy_read_timeout 5x; } } }", `"proxy_read_timeout" directive invalid value`},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"net"
 	"net/netip"
 	"regexp"
@@ -174,6 +175,7 @@ func init() {
 		"send_timeout":                {ctx: cHSL, min: 1, max: 1, fn: duration("send_timeout", func(c *LocConf) *durationField { return &c.Client.SendTimeout })},
 		"reset_timedout_connection":   {ctx: cHSL, min: 1, max: 1, fn: dResetTimedOut},
 	}
+	maps.Copy(table, noEffect)
 }
 
 type durationField = time.Duration
