@@ -144,6 +144,16 @@ type Result struct {
 	Start, End                              time.Time
 }
 
+// Culprit is the side whose failure Err reports: DeadSide for a ping
+// timeout, else ClosedBy (SideProxy for wsgate's own limits and
+// timeouts). A backend that resets the connection is SideBackend.
+func (r *Result) Culprit() Side {
+	if errors.Is(r.Err, ErrPingTimeout) {
+		return r.DeadSide
+	}
+	return r.ClosedBy
+}
+
 // Directions, as indexes into Tunnel.dirs.
 const (
 	c2b = 0 // reads the client, writes the backend

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,4 +213,34 @@ func TestRefusedRequestsLogged(t *testing.T) {
 			strings.Contains(g.errorLog(), "client timed out (110: Connection timed out) while reading client request headers, client: 127.0.0.1") &&
 			strings.Contains(readFile(filepath.Join(g.dir, "access.log")), "408 \"-\" -\n")
 	})
+}
+
+// TestBackendResetLoggedAsBackend: a backend that resets a WebSocket
+// tunnel is named as the side that failed in the error log, not the
+// client.
+func TestBackendResetLoggedAsBackend(t *testing.T) {
+	conns := make(chan net.Conn, 1)
+	be := rawBackend(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			c.Close()
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", websocketAccept(req.Header.Get("Sec-WebSocket-Key")))
+		conns <- c
+	})
+	port := freePort(t)
+	g := startGate(t, faultConf(port, be, ""))
+	c, _ := dial(t, fmt.Sprintf("ws://127.0.0.1:%d/", port), nil)
+	bc := <-conns
+	bc.(*net.TCPConn).SetLinger(0)
+	bc.Close() // RST
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.ReadMessage()
+	waitFor(t, 10*time.Second, "the tunnel's end in the error log", func() bool {
+		return strings.Contains(g.errorLog(), "reading from backend")
+	})
+	if l := g.errorLog(); !strings.Contains(l, "(backend side)") || strings.Contains(l, "(client side)") {
+		t.Errorf("error log blames the wrong side:\n%s", l)
+	}
 }
