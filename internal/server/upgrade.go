@@ -87,6 +87,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 		MessageRate:      lc.WS.MessageRate,
 		MessageBurst:     lc.WS.MessageBurst,
 		RateLimitBackend: lc.WS.RateBoth,
+		FDReserve:        int(c.srv.limit.Load()), // worker_connections' own descriptors
 		OnClose:          e.closed,
 	}
 	c.hijacked = true
