@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"strings"
 )
@@ -99,7 +100,9 @@ func (r *Request) Body(br *bufio.Reader) io.Reader {
 // With a *StatusError for a head that was read whole, the Request is not
 // nil: it holds what was parsed before the refusal, for the logs. Its
 // request line is complete (Proto set) when the line itself was valid,
-// else Line holds it as received.
+// else Line holds it as received. A head cut short by a read error (a
+// timeout, io.ErrUnexpectedEOF) comes with such a Request too when its
+// request line had arrived, else with nil.
 func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 	lim = lim.withDefaults()
 	skipped, err := skipEmptyLines(br)
@@ -117,9 +120,29 @@ func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, err
+		if _, ok := err.(*StatusError); ok {
+			return nil, err
+		}
+		return partialRequest(br), err
 	}
 	return parseRequest(s, false)
+}
+
+// partialRequest returns the request line of a head cut short, for the
+// logs, if it is complete in br's buffer; nil otherwise.
+func partialRequest(br *bufio.Reader) *Request {
+	buf, _ := br.Peek(br.Buffered())
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		return nil
+	}
+	line, _ := cutLine(string(buf[:i+1]), 0)
+	r := &Request{ContentLength: -1}
+	p := reqParser{r: r}
+	if p.requestLine(line) != nil && r.Proto == "" {
+		r.Line = line
+	}
+	return r
 }
 
 func skipEmptyLines(br *bufio.Reader) (int, error) {

@@ -110,6 +110,9 @@ func (c *conn) serve() {
 		}
 		c.c.SetReadDeadline(time.Now().Add(wait))
 		if _, err := c.br.Peek(1); err != nil {
+			if first && isTimeout(err) && !c.srv.isClosing() {
+				rt.log.Printf(errlog.Info, c.id, "client timed out (110: Connection timed out) while waiting for request, client: %s", c.remote.Addr())
+			}
 			return // closed, timed out between requests, or QUIT closed it
 		}
 		c.idle.Store(false)
@@ -243,9 +246,9 @@ func (c *conn) readFailed(rt *runtime, req *http1.Request, err error) {
 	default:
 		what = "recv() failed (" + err.Error() + ")"
 	}
-	rt.log.Printf(errlog.Info, c.id, "%s while reading client request headers, client: %s", what, c.remote.Addr())
 	x := c.refusal(rt, req)
 	defer ctxPool.Put(x.vc)
+	rt.log.Printf(errlog.Info, c.id, "%s while reading client request headers, client: %s%s", what, c.remote.Addr(), requestField(x.vc))
 	x.vc.Status = status
 	x.done()
 }

@@ -197,22 +197,33 @@ func TestRefusedRequestsLogged(t *testing.T) {
 		}
 	}
 
-	// A head that stops arriving: client_header_timeout (1s) closes it.
+	// A head that stops arriving, and a connection that sends nothing:
+	// client_header_timeout (1s) closes both.
+	slow, idle := dialTCP(t, addr), dialTCP(t, addr)
+	slow.Write([]byte("GET /show/slow HTTP/1.1\r\nHost: x\r\n"))
+	for _, c := range []net.Conn{slow, idle} {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err == nil || n != 0 {
+			t.Fatalf("read %d, %v; want the connection closed", n, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the timeouts in the logs", func() bool {
+		l := g.errorLog()
+		return strings.Contains(l, `[info]`) &&
+			strings.Contains(l, `client timed out (110: Connection timed out) while reading client request headers, client: 127.0.0.1, request: "GET /show/slow HTTP/1.1"`) &&
+			strings.Contains(l, `client timed out (110: Connection timed out) while waiting for request, client: 127.0.0.1`) &&
+			strings.Contains(readFile(filepath.Join(g.dir, "access.log")), `408 "GET /show/slow HTTP/1.1" /show/slow`+"\n")
+	})
+}
+
+func dialTCP(t *testing.T, addr string) net.Conn {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.Write([]byte("GET /show/slow HTTP/1.1\r\nHost: x\r\n"))
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if n, err := c.Read(make([]byte, 1)); err == nil || n != 0 {
-		t.Fatalf("slow head: read %d, %v; want the connection closed", n, err)
-	}
-	waitFor(t, 10*time.Second, "the timeout in the logs", func() bool {
-		return strings.Contains(g.errorLog(), "[info]") &&
-			strings.Contains(g.errorLog(), "client timed out (110: Connection timed out) while reading client request headers, client: 127.0.0.1") &&
-			strings.Contains(readFile(filepath.Join(g.dir, "access.log")), "408 \"-\" -\n")
-	})
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // TestBackendResetLoggedAsBackend: a backend that resets a WebSocket
