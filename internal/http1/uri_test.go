@@ -79,3 +79,37 @@ func TestRequestURIForms(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCleanPath: for a path the request line admits, $uri is absolute, has no empty, "." or ".." segment
+// and no NUL, CR or LF, ends in '/' whenever the path did (or ended in a
+// dot segment), and cleaning it again changes nothing.
+func FuzzCleanPath(f *testing.F) {
+	for _, s := range []string{"/", "/a//b/./c/../d/", "/a%2f%2E%2e/b", "/x.secret%2f", "/%25%32%66", "/a/b/.."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if p == "" || p[0] != '/' || !validURI(p) {
+			return // the request line's parser refuses it before
+		}
+		uri, ok := cleanPath(p)
+		if !ok {
+			return
+		}
+		if uri[0] != '/' || strings.ContainsAny(uri, "\x00\r\n") {
+			t.Fatalf("%q -> %q", p, uri)
+		}
+		for _, seg := range strings.Split(uri[1:], "/")[:strings.Count(uri[1:], "/")] {
+			if seg == "" || seg == "." || seg == ".." {
+				t.Fatalf("%q -> %q: segment %q", p, uri, seg)
+			}
+		}
+		if strings.HasSuffix(p, "/") && !strings.HasSuffix(uri, "/") {
+			t.Fatalf("%q -> %q lost its trailing slash", p, uri)
+		}
+		if !strings.Contains(uri, "%") {
+			if again, ok := cleanPath(uri); !ok || again != uri {
+				t.Fatalf("%q -> %q -> %q, %v", p, uri, again, ok)
+			}
+		}
+	})
+}
