@@ -255,8 +255,10 @@ func (c *conn) readFailed(rt *runtime, req *http1.Request, err error) {
 
 // refusal is the exchange of a request the parser did not accept: the
 // server is the one its Host names, if it got that far, else the
-// address's default server.
+// address's default server. It counts in stub_status's requests, as
+// nginx counts every request that began to arrive.
 func (c *conn) refusal(rt *runtime, req *http1.Request) *exchange {
+	c.srv.Stats.Requests.Add(1)
 	if req == nil || req.Proto == "" {
 		line := ""
 		if req != nil {

@@ -26,6 +26,7 @@ http {
         root {{DIR}}/root;
         location ~ \.secret$ { deny all; }
         location /redir { return 301 https://$host$request_uri; }
+        location = /status { stub_status; }
         location /show {
             add_header X-Uri "$uri" always;
             return 200 "uri=[$uri] request_uri=[$request_uri] host=[$host]";
@@ -170,7 +171,8 @@ func TestEscapedControlCharsRefused(t *testing.T) {
 // at info; so does a head that client_header_timeout ends.
 func TestRefusedRequestsLogged(t *testing.T) {
 	g, addr := startSec(t, "127.0.0.1:9")
-	for _, tc := range []struct {
+	before := stub(t, addr)
+	cases := []struct {
 		req  string
 		st   int
 		line string // expected in the access log
@@ -180,7 +182,8 @@ func TestRefusedRequestsLogged(t *testing.T) {
 		{"POST /show/te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, `501 "POST /show/te HTTP/1.1" /show/te`},
 		{"GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414, `414 "-" -`},
 		{"GET /show/a%00b HTTP/1.1\r\nHost: x\r\n\r\n", 400, `400 "GET /show/a%00b HTTP/1.1" /show/a%00b`},
-	} {
+	}
+	for _, tc := range cases {
 		if st, _, _ := rawRequest(t, addr, tc.req); st != tc.st {
 			t.Errorf("%.30q: %d, want %d", tc.req, st, tc.st)
 		}
@@ -196,6 +199,12 @@ func TestRefusedRequestsLogged(t *testing.T) {
 		if !strings.Contains(g.errorLog(), want) {
 			t.Errorf("error log lacks %q:\n%s", want, g.errorLog())
 		}
+	}
+
+	// stub_status counts them as requests, as nginx: the refused ones
+	// and the status request itself.
+	if after := stub(t, addr); after.requests-before.requests != int64(len(cases))+1 {
+		t.Errorf("stub_status requests %d -> %d, want +%d", before.requests, after.requests, len(cases)+1)
 	}
 
 	// A head that stops arriving, and a connection that sends nothing:
