@@ -104,6 +104,10 @@ func (o *output) open() error {
 func (l *Logger) Enabled(level Level) bool { return l != nil && level >= l.min }
 
 // Printf writes one line at level with connection number conn (0 = none).
+// The formatted message is escaped: a byte below 0x20 (tab, CR and LF
+// included) or 0x7f is written as \xHH, so a value a client chose (a
+// decoded path, a header) can neither start a forged line nor reach a
+// terminal as a control sequence. nginx writes such bytes raw.
 func (l *Logger) Printf(level Level, conn uint64, format string, args ...any) {
 	if !l.Enabled(level) {
 		return
@@ -124,7 +128,7 @@ func (l *Logger) Printf(level Level, conn uint64, format string, args ...any) {
 		b = strconv.AppendUint(b, conn, 10)
 		b = append(b, ' ')
 	}
-	b = fmt.Appendf(b, format, args...)
+	b = escapeFrom(fmt.Appendf(b, format, args...), len(b))
 	b = append(b, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -133,6 +137,28 @@ func (l *Logger) Printf(level Level, conn uint64, format string, args ...any) {
 			o.w.Write(b) // a failing log disk must not stop the proxy
 		}
 	}
+}
+
+// escapeFrom rewrites the control bytes of b[from:] as \xHH. It copies
+// only when there is one.
+func escapeFrom(b []byte, from int) []byte {
+	i := from
+	for i < len(b) && b[i] >= 0x20 && b[i] != 0x7f {
+		i++
+	}
+	if i == len(b) {
+		return b
+	}
+	const hexd = "0123456789abcdef"
+	out := append(make([]byte, 0, len(b)+16), b[:i]...)
+	for _, c := range b[i:] {
+		if c < 0x20 || c == 0x7f {
+			out = append(out, '\\', 'x', hexd[c>>4], hexd[c&15])
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // Reopen closes and reopens every file target (USR1, -s reopen). A target

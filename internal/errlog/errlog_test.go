@@ -74,3 +74,29 @@ func TestZeroLogger(t *testing.T) {
 	_ = l.Reopen()
 	_ = l.Close()
 }
+
+// TestControlBytesEscaped: a message carrying CR, LF, NUL, ESC or DEL
+// (a decoded path, say) stays on one line with those bytes as \xHH.
+func TestControlBytesEscaped(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "error.log")
+	l, err := Open([]Target{{Path: p, Level: Info}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := "/a\r\n2026/11/28 17:40:54 [emerg] 1#0: forged\x00\x1b[31m\x7f\tend"
+	l.Printf(Error, 3, "open() \"%s\" failed, request: \"GET %s HTTP/1.1\"", forged, forged)
+	l.Printf(Info, 0, "plain line")
+	l.Close()
+	got, _ := os.ReadFile(p)
+	lines := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2:\n%q", len(lines), got)
+	}
+	want := `/a\x0d\x0a2026/11/28 17:40:54 [emerg] 1#0: forged\x00\x1b[31m\x7f\x09end`
+	if strings.Count(lines[0], want) != 2 || strings.ContainsAny(lines[0], "\r\x00\x1b\x7f\t") {
+		t.Errorf("line %q\nwant %q twice", lines[0], want)
+	}
+	if !strings.HasSuffix(lines[1], "[info] "+l.pid+"#0: plain line") {
+		t.Errorf("second line %q", lines[1])
+	}
+}

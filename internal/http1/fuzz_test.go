@@ -41,19 +41,19 @@ func FuzzReadRequest(f *testing.F) {
 			if r.ContentLength >= 0 && r.Chunked {
 				t.Fatalf("both Content-Length and chunked: %+v", r)
 			}
-			if strings.ContainsAny(r.Method+r.RequestURI+r.Proto, " \r\n\x00") {
+			if strings.ContainsAny(r.Method+r.Target+r.Proto, " \r\n\x00") || strings.ContainsAny(r.URI, "\r\n\x00") {
 				t.Fatalf("separator inside a request-line element: %+v", r)
 			}
 			// Written back out, the head must parse to the same thing.
 			var b []byte
-			b = append(b, r.Method+" "+r.RequestURI+" "+r.Proto+"\r\n"...)
+			b = append(b, r.Method+" "+r.Target+" "+r.Proto+"\r\n"...)
 			b = r.Header.AppendTo(b)
 			b = append(b, "\r\n"...)
 			r2, err := ReadRequest(bufio.NewReader(bytes.NewReader(b)), Limits{LargeBufferSize: 1 << 20})
 			if err != nil {
 				t.Fatalf("re-parse of %q: %v", b, err)
 			}
-			if r2.Method != r.Method || r2.RequestURI != r.RequestURI || r2.Proto != r.Proto ||
+			if r2.Method != r.Method || r2.RequestURI != r.RequestURI || r2.URI != r.URI || r2.Proto != r.Proto ||
 				r2.HostName != r.HostName || r2.ContentLength != r.ContentLength || r2.Chunked != r.Chunked ||
 				len(r2.Header) != len(r.Header) {
 				t.Fatalf("re-parse differs:\n%+v\n%+v", r, r2)

@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"strings"
 )
@@ -39,12 +40,21 @@ func (l Limits) withDefaults() Limits {
 // head as received), so keeping any of them keeps the whole head alive. A
 // Request is not safe for concurrent mutation.
 type Request struct {
-	Method     string // e.g. "GET"
-	RequestURI string // the request-target as sent
-	Proto      string // "HTTP/1.1", "HTTP/1.0"
-	Major      int
-	Minor      int
-	Header     Header
+	Method string // e.g. "GET"
+	// Target is the request-target as sent, the middle of nginx's
+	// $request. RequestURI is nginx's $request_uri: the target in origin
+	// form, path and query as sent; for an absolute-form target, the part
+	// after the authority ("/" when empty), which is what a backend must
+	// receive.
+	Target     string
+	RequestURI string
+	// Line is a request line the parser refused, as received, for the
+	// logs; it is set only when Proto is not.
+	Line   string
+	Proto  string // "HTTP/1.1", "HTTP/1.0"
+	Major  int
+	Minor  int
+	Header Header
 
 	// Host is the Host header as sent ("" without one). HostName is nginx's
 	// $host: the host of an absolute-form target, else of the Host header,
@@ -61,6 +71,9 @@ type Request struct {
 	// for "*", Path is "*".
 	Path     string
 	RawQuery string
+	// URI is nginx's $uri: Path percent-decoded, with slashes merged and
+	// dot segments resolved (see cleanPath); "*" for "*".
+	URI string
 
 	// HeaderBytes is the size of the head on the wire, request line to
 	// empty line, without leading empty lines.
@@ -83,6 +96,13 @@ func (r *Request) Body(br *bufio.Reader) io.Reader {
 // buffer is 414, a header line that does not (or one more large buffer than
 // allowed) is 400 ReasonHeaderTooLarge; never 431. Each call measures its
 // request as if it arrived on a fresh connection.
+//
+// With a *StatusError for a head that was read whole, the Request is not
+// nil: it holds what was parsed before the refusal, for the logs. Its
+// request line is complete (Proto set) when the line itself was valid,
+// else Line holds it as received. A head cut short by a read error (a
+// timeout, io.ErrUnexpectedEOF) comes with such a Request too when its
+// request line had arrived, else with nil.
 func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 	lim = lim.withDefaults()
 	skipped, err := skipEmptyLines(br)
@@ -100,9 +120,29 @@ func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, err
+		if _, ok := err.(*StatusError); ok {
+			return nil, err
+		}
+		return partialRequest(br), err
 	}
 	return parseRequest(s, false)
+}
+
+// partialRequest returns the request line of a head cut short, for the
+// logs, if it is complete in br's buffer; nil otherwise.
+func partialRequest(br *bufio.Reader) *Request {
+	buf, _ := br.Peek(br.Buffered())
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		return nil
+	}
+	line, _ := cutLine(string(buf[:i+1]), 0)
+	r := &Request{ContentLength: -1}
+	p := reqParser{r: r}
+	if p.requestLine(line) != nil && r.Proto == "" {
+		r.Line = line
+	}
+	return r
 }
 
 func skipEmptyLines(br *bufio.Reader) (int, error) {
@@ -205,7 +245,10 @@ func parseRequest(s string, prefix bool) (*Request, error) {
 	p := reqParser{r: r}
 	line, i := cutLine(s, 0)
 	if err := p.requestLine(line); err != nil {
-		return nil, err
+		if r.Proto == "" {
+			r.Line = line
+		}
+		return r, err
 	}
 	if n := strings.Count(s[i:], "\n") - 1; n > 0 {
 		r.Header = make(Header, 0, n)
@@ -217,10 +260,10 @@ func parseRequest(s string, prefix bool) (*Request, error) {
 		}
 		name, value, ok := parseFieldLine(line)
 		if !ok {
-			return nil, errInvalidHeader
+			return r, errInvalidHeader
 		}
 		if err := p.field(name, value); err != nil {
-			return nil, err
+			return r, err
 		}
 		r.Header = append(r.Header, Field{Name: name, Value: value})
 	}
@@ -228,7 +271,7 @@ func parseRequest(s string, prefix bool) (*Request, error) {
 		return r, nil
 	}
 	if err := p.finish(); err != nil {
-		return nil, err
+		return r, err
 	}
 	return r, nil
 }
@@ -263,12 +306,29 @@ func (p *reqParser) requestLine(line string) error {
 		return errInvalidRequest
 	}
 	r.Proto, r.Major, r.Minor = v, major, minor
+	return p.clean()
+}
+
+// clean sets $uri once the whole line is known, as nginx processes the
+// URI after the request line: a URI it refuses still leaves the line for
+// the logs.
+func (p *reqParser) clean() error {
+	r := p.r
+	if r.Path == "*" {
+		r.URI = "*"
+		return nil
+	}
+	uri, ok := cleanPath(r.Path)
+	if !ok {
+		return errInvalidRequest
+	}
+	r.URI = uri
 	return nil
 }
 
 func (p *reqParser) target(t string) error {
 	r := p.r
-	r.RequestURI = t
+	r.Target, r.RequestURI = t, t
 	switch {
 	case t == "":
 		return errInvalidRequest
@@ -276,7 +336,7 @@ func (p *reqParser) target(t string) error {
 		if !validURI(t) {
 			return errInvalidRequest
 		}
-		r.Path, r.RawQuery = splitQuery(t)
+		return p.originForm(t)
 	case t == "*":
 		if r.Method != "OPTIONS" {
 			return errInvalidRequest
@@ -336,7 +396,13 @@ func (p *reqParser) absolute(t string) error {
 		return errInvalidURIHost
 	}
 	p.r.HostName, p.uriHost = name, true
-	p.r.Path, p.r.RawQuery = splitQuery(path)
+	return p.originForm(path)
+}
+
+// originForm sets the fields that come from a target in origin form.
+func (p *reqParser) originForm(t string) error {
+	p.r.RequestURI = t
+	p.r.Path, p.r.RawQuery = splitQuery(t)
 	return nil
 }
 

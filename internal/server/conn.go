@@ -110,6 +110,9 @@ func (c *conn) serve() {
 		}
 		c.c.SetReadDeadline(time.Now().Add(wait))
 		if _, err := c.br.Peek(1); err != nil {
+			if first && isTimeout(err) && !c.srv.isClosing() {
+				rt.log.Printf(errlog.Info, c.id, "client timed out (110: Connection timed out) while waiting for request, client: %s", c.remote.Addr())
+			}
 			return // closed, timed out between requests, or QUIT closed it
 		}
 		c.idle.Store(false)
@@ -131,7 +134,7 @@ func (c *conn) serve() {
 			if isTimeout(err) && cl.ResetTimedOut && c.tcp != nil {
 				c.tcp.SetLinger(0) // reset_timedout_connection: free the socket at once
 			}
-			c.badRequest(rt, err)
+			c.badRequest(rt, req, err)
 			return
 		}
 		c.reqs++
@@ -206,30 +209,88 @@ func addrPort(a net.Addr) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// badRequest answers a request that could not be parsed, as nginx: the
-// status the parser chose, and the connection closes.
-func (c *conn) badRequest(rt *runtime, err error) {
+// badRequest answers a request head the parser refused, as nginx: the
+// status the parser chose, and the connection closes. The refusal is
+// logged in the error log (info) and, with what was parsed ($request is
+// empty unless the request line was valid), in the access log of the
+// server it was for. A head that never arrived whole goes to readFailed.
+func (c *conn) badRequest(rt *runtime, req *http1.Request, err error) {
 	var se *http1.StatusError
 	if !errors.As(err, &se) {
-		if !errors.Is(err, io.EOF) && !isTimeout(err) && !errors.Is(err, net.ErrClosed) {
-			rt.log.Printf(errlog.Info, c.id, "client %s closed connection while reading client request line (%v)", c.remote.Addr(), err)
-		}
+		c.readFailed(rt, req, err)
 		return
 	}
-	rt.log.Printf(errlog.Info, c.id, "%s, client: %s", se.Detail, c.remote.Addr())
-	x := &exchange{conn: c, rt: rt, req: &http1.Request{Method: "GET", Proto: "HTTP/1.0", Close: true}}
-	x.vc = ctxPool.Get().(*vars.Ctx)
-	x.vc.Reset(rt.cfg.Vars)
+	x := c.refusal(rt, req)
 	defer ctxPool.Put(x.vc)
-	x.lc = defaultLocConf
-	x.vc.Start = time.Now()
-	x.vc.Remote, x.vc.Local, x.vc.Proto = c.remote, c.local, "HTTP/1.1"
-	title := se.Reason
-	if se.Status == 400 && se.Reason == "Request Header Or Cookie Too Large" {
-		x.errorPageTitled(400, title)
+	rt.log.Printf(errlog.Info, c.id, "%s, client: %s%s", se.Detail, c.remote.Addr(), requestField(x.vc))
+	if se.Status == 400 && se.Reason == http1.ReasonHeaderTooLarge {
+		x.errorPageTitled(400, se.Reason)
 		return
 	}
 	x.errorPage(se.Status)
+}
+
+// readFailed ends a connection whose request head did not arrive whole:
+// client_header_timeout expired or the client went away mid-head. As in
+// nginx it is logged at info and, with nothing sent, in the access log
+// (408 for a timeout, 400 otherwise).
+func (c *conn) readFailed(rt *runtime, req *http1.Request, err error) {
+	status, what := 400, ""
+	switch {
+	case isTimeout(err):
+		status, what = 408, "client timed out (110: Connection timed out)"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		what = "client prematurely closed connection"
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return // closed before a request began, or by wsgate itself
+	default:
+		what = "recv() failed (" + err.Error() + ")"
+	}
+	x := c.refusal(rt, req)
+	defer ctxPool.Put(x.vc)
+	rt.log.Printf(errlog.Info, c.id, "%s while reading client request headers, client: %s%s", what, c.remote.Addr(), requestField(x.vc))
+	x.vc.Status = status
+	x.done()
+}
+
+// refusal is the exchange of a request the parser did not accept: the
+// server is the one its Host names, if it got that far, else the
+// address's default server. It counts in stub_status's requests, as
+// nginx counts every request that began to arrive.
+func (c *conn) refusal(rt *runtime, req *http1.Request) *exchange {
+	c.srv.Stats.Requests.Add(1)
+	if req == nil || req.Proto == "" {
+		line := ""
+		if req != nil {
+			line = req.Line
+		}
+		// No valid request line: $request is the line as received.
+		req = &http1.Request{ContentLength: -1, Target: line}
+	}
+	req.Close = true
+	x := &exchange{conn: c, rt: rt, req: req, close: true, lc: defaultLocConf}
+	x.vc = ctxPool.Get().(*vars.Ctx)
+	x.vc.Reset(rt.cfg.Vars)
+	if vh := rt.vhostsFor(c.local); vh != nil && vh.def != nil {
+		x.srv, _ = vh.find(req.HostName)
+		x.lc = x.srv.Loc.Conf
+		x.fillVars(nil)
+	} else {
+		x.vc.Start = time.Now()
+		x.vc.Remote, x.vc.Local = c.remote, c.local
+	}
+	x.vc.ConnReqs = c.reqs + 1
+	x.log = rt.logFor(x.lc)
+	return x
+}
+
+// requestField is the ", request: ..." part of an error-log line, empty
+// without a valid request line.
+func requestField(vc *vars.Ctx) string {
+	if vc.RequestLine() == "" {
+		return ""
+	}
+	return ", request: \"" + vc.RequestLine() + "\""
 }
 
 func isTimeout(err error) bool {
@@ -347,11 +408,11 @@ func spaceIf(s string) string {
 
 func (x *exchange) fillVars(hostCaps []string) {
 	c, req, vc := x.conn, x.req, x.vc
-	vc.Method, vc.RequestURI, vc.Proto = req.Method, req.RequestURI, req.Proto
+	vc.Method, vc.Target, vc.RequestURI, vc.Proto = req.Method, req.Target, req.RequestURI, req.Proto
 	if c.proto != "" {
 		vc.Proto = c.proto
 	}
-	vc.Path, vc.Args = normalizePath(req.Path), req.RawQuery
+	vc.Path, vc.Args = req.URI, req.RawQuery
 	vc.Header = &req.Header // a pointer: boxing the slice would allocate
 	vc.Host = req.HostName
 	vc.Scheme = "http"
@@ -434,62 +495,6 @@ func (x *exchange) cond(c *config.Cond) bool {
 		ok = err == nil && st.Mode()&0o111 != 0
 	}
 	return ok != neg
-}
-
-// normalizePath turns the request path into nginx's $uri: percent-decoded,
-// with "//", "/./" and "/../" resolved, so that location matching cannot be
-// sidestepped with an encoded or dotted path.
-func normalizePath(p string) string {
-	if !strings.Contains(p, "%") && !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
-		return p
-	}
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
-			b.WriteByte(unhex(p[i+1])<<4 | unhex(p[i+2]))
-			i += 2
-			continue
-		}
-		b.WriteByte(p[i])
-	}
-	segs := strings.Split(b.String(), "/")
-	out := make([]string, 0, len(segs))
-	for i, s := range segs {
-		switch s {
-		case "":
-			if i == len(segs)-1 {
-				out = append(out, "")
-			}
-		case ".":
-			if i == len(segs)-1 {
-				out = append(out, "")
-			}
-		case "..":
-			if len(out) > 0 {
-				out = out[:len(out)-1]
-			}
-			if i == len(segs)-1 {
-				out = append(out, "")
-			}
-		default:
-			out = append(out, s)
-		}
-	}
-	return "/" + strings.Join(out, "/")
-}
-
-func isHex(b byte) bool {
-	return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F'
-}
-
-func unhex(b byte) byte {
-	switch {
-	case b >= '0' && b <= '9':
-		return b - '0'
-	case b >= 'a' && b <= 'f':
-		return b - 'a' + 10
-	}
-	return b - 'A' + 10
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -41,14 +42,51 @@ func ExtendedConnectEnabled() bool {
 	return strings.Contains(os.Getenv("GODEBUG"), ExtendedConnectEnv)
 }
 
-var h2server = &http2.Server{IdleTimeout: 3 * time.Minute}
-
 // serveH2 runs an HTTP/2 connection until the client or wsgate ends it.
+// x/net's server is per connection so that what it reports (h2Report)
+// carries the connection's number.
 func (c *conn) serveH2() {
 	c.h2 = true
-	h2server.ServeConn(c.c, &http2.ServeConnOpts{
-		Handler: http.HandlerFunc(c.h2Stream),
+	srv := &http2.Server{IdleTimeout: 3 * time.Minute, CountError: c.h2CountError}
+	srv.ServeConn(c.c, &http2.ServeConnOpts{
+		Handler:    http.HandlerFunc(c.h2Stream),
+		BaseConfig: &http.Server{ErrorLog: log.New(h2Report{c}, "", 0)},
 	})
+}
+
+// h2CountError receives x/net's count of each protocol error. An error
+// that ends the connection (a GOAWAY: rapid reset, a flood of early
+// resets, a malformed frame) or a lost PING is logged at info; one that
+// only resets a stream, at debug.
+func (c *conn) h2CountError(errType string) {
+	lg := c.srv.rt.Load().log
+	level := errlog.Info
+	if strings.HasPrefix(errType, "stream_") {
+		level = errlog.Debug
+	}
+	if lg.Enabled(level) {
+		lg.Printf(level, c.id, "client HTTP/2 error %s, connection %s, client: %s", errType, h2Outcome(errType), c.remote.Addr())
+	}
+}
+
+func h2Outcome(errType string) string {
+	switch {
+	case strings.HasPrefix(errType, "stream_"):
+		return "kept, stream reset"
+	case errType == "conn_close_lost_ping":
+		return "closed"
+	}
+	return "closed with GOAWAY"
+}
+
+// h2Report writes the lines x/net's HTTP/2 server logs (connection
+// errors, GOAWAY received with an error, panics) to the error log at info.
+type h2Report struct{ c *conn }
+
+func (r h2Report) Write(p []byte) (int, error) {
+	msg := strings.TrimRight(string(p), "\n")
+	r.c.srv.rt.Load().log.Printf(errlog.Info, r.c.id, "%s, client: %s", msg, r.c.remote.Addr())
+	return len(p), nil
 }
 
 // h2Stream carries one HTTP/2 stream through the pipeline.

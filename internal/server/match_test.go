@@ -119,25 +119,3 @@ func TestServerSelection(t *testing.T) {
 		t.Errorf("binds %v", binds)
 	}
 }
-
-func TestNormalizePath(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/", "/"},
-		{"/ws", "/ws"},
-		{"/a//b", "/a/b"},
-		{"/a/./b", "/a/b"},
-		{"/a/../b", "/b"},
-		{"/a/b/..", "/a/"},
-		{"/../../etc/passwd", "/etc/passwd"},
-		{"/%61dmin", "/admin"},
-		{"/ws/%2e%2e/admin", "/admin"},
-		{"/a%2Fb", "/a/b"},
-		{"/trailing/", "/trailing/"},
-		{"/bad%zz", "/bad%zz"},
-	}
-	for _, tt := range tests {
-		if got := normalizePath(tt.in); got != tt.want {
-			t.Errorf("normalizePath(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}

@@ -1,13 +1,16 @@
 package server
 
 import (
+	"errors"
 	"io"
+	"io/fs"
 	"mime"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/config"
@@ -31,7 +34,7 @@ func mustDefaultLocConf() *config.LocConf {
 }
 
 func requestLine(vc *vars.Ctx) string {
-	return vc.Method + " " + vc.RequestURI + " " + vc.Proto
+	return vc.RequestLine()
 }
 
 // addHeaderStatus lists the statuses add_header applies to without
@@ -304,32 +307,19 @@ func (x *exchange) static() bool {
 	if x.req.ContentLength > 0 || x.req.Chunked {
 		x.close = true // the body is not read: the connection cannot be reused
 	}
-	root := x.rt.cfg.Abs(x.lc.Root)
-	p := filepath.Join(root, filepath.FromSlash(x.vc.Path))
-	st, err := os.Stat(p)
-	if err == nil && st.IsDir() {
-		if !strings.HasSuffix(x.vc.Path, "/") {
-			x.vc.Path += "/"
-			return x.respond(301, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: x.vc.Path}}, "")
-		}
-		err = os.ErrNotExist
-		for _, idx := range x.lc.Index {
-			ip := filepath.Join(p, idx)
-			if st2, err2 := os.Stat(ip); err2 == nil && st2.Mode().IsRegular() {
-				p, st, err = ip, st2, nil
-				break
-			}
-		}
-		if err != nil {
-			return x.errorPage(403)
-		}
+	// The file is root followed by $uri, the normalised path that chose
+	// the location, as it is: nothing here may clean it further.
+	p := strings.TrimSuffix(x.rt.cfg.Abs(x.lc.Root), "/") + filepath.FromSlash(x.vc.Path)
+	var st os.FileInfo
+	var err error
+	if strings.HasSuffix(x.vc.Path, "/") {
+		p, st, err = x.index(p)
+	} else if st, err = os.Stat(p); err == nil && st.IsDir() {
+		x.vc.Path += "/"
+		return x.respond(301, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: x.vc.Path}}, "")
 	}
 	if err != nil {
-		if os.IsPermission(err) {
-			return x.errorPage(403)
-		}
-		x.log.Printf(errlog.Error, x.conn.id, "open() \"%s\" failed (2: No such file or directory), client: %s, server: %s, request: \"%s\"", p, x.conn.remote.Addr(), x.vc.ServerName, requestLine(x.vc))
-		return x.errorPage(404)
+		return x.fileError(p, err)
 	}
 	f, err := os.Open(p)
 	if err != nil {
@@ -356,6 +346,57 @@ func (x *exchange) static() bool {
 	err = bw.Flush()
 	x.done()
 	return err == nil && !x.close
+}
+
+// errNoIndex is a directory without an index file: 403, as nginx answers
+// with autoindex off.
+var errNoIndex = errors.New("directory index is forbidden")
+
+// index finds the index file of dir, the path of a URI that ends in '/'
+// and so names a directory: a file there is "not a directory" (404),
+// never served under the directory's name.
+func (x *exchange) index(dir string) (string, os.FileInfo, error) {
+	for _, idx := range x.lc.Index {
+		p := dir + idx
+		st, err := os.Stat(p)
+		if err == nil && st.Mode().IsRegular() {
+			return p, st, nil
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return p, nil, err // not a directory, or not allowed
+		}
+	}
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return dir, nil, err
+	case !st.IsDir():
+		return dir, nil, syscall.ENOTDIR
+	}
+	return dir, nil, errNoIndex
+}
+
+// fileError answers a static file that cannot be served.
+func (x *exchange) fileError(p string, err error) bool {
+	if errors.Is(err, errNoIndex) || errors.Is(err, fs.ErrPermission) {
+		return x.errorPage(403)
+	}
+	x.log.Printf(errlog.Error, x.conn.id, "open() \"%s\" failed %s, client: %s, server: %s, request: \"%s\"", p, errnoText(err), x.conn.remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+	return x.errorPage(404)
+}
+
+// errnoText renders err as nginx does in its error log: "(2: No such
+// file or directory)".
+func errnoText(err error) string {
+	var en syscall.Errno
+	if !errors.As(err, &en) {
+		return "(" + err.Error() + ")"
+	}
+	msg := en.Error()
+	if msg != "" {
+		msg = strings.ToUpper(msg[:1]) + msg[1:]
+	}
+	return "(" + strconv.Itoa(int(en)) + ": " + msg + ")"
 }
 
 func httpField(name, value string) http1.Field { return http1.Field{Name: name, Value: value} }

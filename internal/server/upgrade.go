@@ -87,6 +87,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 		MessageRate:      lc.WS.MessageRate,
 		MessageBurst:     lc.WS.MessageBurst,
 		RateLimitBackend: lc.WS.RateBoth,
+		FDReserve:        int(c.srv.limit.Load()), // worker_connections' own descriptors
 		OnClose:          e.closed,
 	}
 	c.hijacked = true
@@ -166,7 +167,7 @@ func (e *tunnelEnd) logClose(r *tunnel.Result) {
 		e.log.Printf(errlog.Debug, e.id, "tunnel closed by %s, code %d, %d bytes from client, %d from upstream, err %v", r.ClosedBy, r.CloseCode, r.FromClient, r.FromBackend, r.Err)
 	}
 	if r.Err != nil && e.log.Enabled(errlog.Info) {
-		e.log.Printf(errlog.Info, e.id, "WebSocket closed by wsgate: %v (%s side), client: %s, upstream: \"%s\"", r.Err, r.DeadSide, e.remote, e.info.peer.Addr())
+		e.log.Printf(errlog.Info, e.id, "WebSocket closed: %v (%s side), client: %s, upstream: \"%s\"", r.Err, r.Culprit(), e.remote, e.info.peer.Addr())
 	}
 }
 

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"io"
+	"math"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -15,7 +16,58 @@ import (
 // payloads untouched (masked or not), so it needs none of those bytes; the
 // frame parser only counts them. A direction takes a pipe the first time it
 // splices and keeps it while busy; it gives it back when it parks or ends,
-// so an idle tunnel still holds two descriptors.
+// so an idle tunnel still holds two descriptors (its sockets).
+
+// Pipes cost two descriptors each that the server's connection limit
+// does not count. A direction takes one only while the descriptors held by
+// pipes stay below the RLIMIT_NOFILE soft limit minus Config.FDReserve (the
+// server's connections) minus fdSlack (listeners, logs, files); otherwise
+// it copies, which needs no descriptor. So accept() does not meet EMFILE
+// before the connection limit refuses a client.
+const fdSlack = 64
+
+// pipeFDs counts the descriptors held by pipes, process-wide.
+var pipeFDs atomic.Int64
+
+// fdLimit is the soft RLIMIT_NOFILE as last read; 0 before the first read.
+var fdLimit atomic.Int64
+
+// readFDLimit returns the soft RLIMIT_NOFILE. A variable for tests.
+var readFDLimit = func() int64 {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int64(rl.Cur)
+}
+
+// pipeRoom reports whether a new pipe fits the budget, on the limit as
+// last read: a cheap check before a direction chooses to splice.
+func (t *Tunnel) pipeRoom() bool {
+	lim := fdLimit.Load()
+	if lim == 0 {
+		lim = readFDLimit()
+		fdLimit.Store(lim)
+	}
+	return pipeFDs.Load()+2 <= lim-int64(t.cfg.FDReserve)-fdSlack
+}
+
+// reservePipe counts a new pipe's descriptors if they fit the budget, on
+// the limit read now.
+func (t *Tunnel) reservePipe() bool {
+	lim := readFDLimit()
+	fdLimit.Store(lim)
+	max := lim - int64(t.cfg.FDReserve) - fdSlack
+	for {
+		n := pipeFDs.Load()
+		if n+2 > max {
+			return false
+		}
+		if pipeFDs.CompareAndSwap(n, n+2) {
+			return true
+		}
+	}
+}
 
 // spliceMin is the payload remainder worth a splice rather than the buffer.
 // A variable for tests.
@@ -36,7 +88,8 @@ func (t *Tunnel) canSplice(i int) bool {
 	// Control frames stay on the buffer path (their payloads are 125
 	// bytes at most, and a close frame's code must be read).
 	return t.cfg.Frames && d.remaining >= spliceMin && !d.op.IsControl() &&
-		d.srcRC != nil && d.dstRC() != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load()
+		d.srcRC != nil && d.dstRC() != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load() &&
+		(d.hasPipe || t.pipeRoom())
 }
 
 // spliced counts splice rounds, for tests.
@@ -52,8 +105,14 @@ var noSplice atomic.Bool
 func (t *Tunnel) splicePayload(i int) (ok bool, readErr error) {
 	d := &t.dirs[i]
 	if !d.hasPipe {
+		if !t.reservePipe() {
+			d.spliced = false // the buffer path carries on, with full reads
+			return true, nil
+		}
 		if err := unix.Pipe2(d.pipe[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-			return true, nil // the buffer path carries on
+			pipeFDs.Add(-2)
+			d.spliced = false
+			return true, nil
 		}
 		d.hasPipe = true
 	}
@@ -160,5 +219,6 @@ func (d *dir) releasePipe() {
 		syscall.Close(d.pipe[0])
 		syscall.Close(d.pipe[1])
 		d.hasPipe = false
+		pipeFDs.Add(-2)
 	}
 }

@@ -112,6 +112,13 @@ type Config struct {
 	RateLimitBackend bool
 	// Now is the clock of MessageRate, for tests; nil means time.Now.
 	Now func() time.Time
+	// FDReserve is how many descriptors splice's pipes leave free below
+	// the process's RLIMIT_NOFILE soft limit, besides a slack of their
+	// own for listeners and files: the server's connection limit
+	// (worker_connections), whose connections must always find a
+	// descriptor. Without one to spare, a direction copies through its
+	// buffer instead of splicing.
+	FDReserve int
 	// OnClose, if set, is called exactly once, on a tunnel goroutine,
 	// after both connections are closed and both relay goroutines are
 	// done with them. It must not call Shutdown on the same tunnel.
@@ -142,6 +149,16 @@ type Result struct {
 	// messages relayed (with Frames; zero for a byte pipe).
 	MessagesFromClient, MessagesFromBackend int64
 	Start, End                              time.Time
+}
+
+// Culprit is the side whose failure Err reports: DeadSide for a ping
+// timeout, else ClosedBy (SideProxy for wsgate's own limits and
+// timeouts). A backend that resets the connection is SideBackend.
+func (r *Result) Culprit() Side {
+	if errors.Is(r.Err, ErrPingTimeout) {
+		return r.DeadSide
+	}
+	return r.ClosedBy
 }
 
 // Directions, as indexes into Tunnel.dirs.

@@ -66,7 +66,7 @@ var builtins = map[string]func(*Ctx) string{
 	"query_string":        func(c *Ctx) string { return c.Args },
 	"is_args":             func(c *Ctx) string { return isArgs(c) },
 	"request_method":      func(c *Ctx) string { return c.Method },
-	"request":             func(c *Ctx) string { return c.Method + " " + c.RequestURI + " " + c.Proto },
+	"request":             (*Ctx).RequestLine,
 	"request_length":      func(c *Ctx) string { return strconv.FormatInt(c.ReqLength, 10) },
 	"content_length":      func(c *Ctx) string { return hdr(c, "Content-Length") },
 	"content_type":        func(c *Ctx) string { return hdr(c, "Content-Type") },

@@ -23,8 +23,9 @@ type Header interface {
 // fills the fields it knows; it is not safe for concurrent use.
 type Ctx struct {
 	Method     string
-	RequestURI string // as sent, with the query
-	Path       string // decoded-free path part, nginx's $uri
+	Target     string // the request-target as sent, in $request (see RequestLine)
+	RequestURI string // $request_uri: the target in origin form, with the query
+	Path       string // $uri: decoded and normalised
 	Args       string
 	Proto      string // "HTTP/1.1"
 	Header     Header
@@ -66,6 +67,20 @@ type Ctx struct {
 	have   []bool
 	active []bool // guards map/set cycles
 	buf    []byte
+}
+
+// RequestLine is $request: the request line as sent (the target as the
+// client wrote it, absolute form included). For a request line the
+// parser refused, Method is empty and Target holds the line as received.
+func (c *Ctx) RequestLine() string {
+	if c.Method == "" {
+		return c.Target
+	}
+	t := c.Target
+	if t == "" {
+		t = c.RequestURI
+	}
+	return c.Method + " " + t + " " + c.Proto
 }
 
 // Reset prepares c for a new request evaluated against tab, keeping its
