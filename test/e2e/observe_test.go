@@ -63,7 +63,7 @@ func closeWS(t testing.TB, c *websocket.Conn) {
 }
 
 // wsProxy is what tests add to seed 11's `location /ws`, which has no
-// content handler of its own (decisions.md, "Tests and benchmarks").
+// content handler of its own, so that it carries a session.
 const wsProxy = `proxy_pass http://%s;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
