@@ -117,10 +117,11 @@ func TestErrors(t *testing.T) {
 		{"http {\n listen 80;\n}", `"listen" directive is not allowed here in `},
 		{"worker_processes 1 2;", `invalid number of arguments in "worker_processes" directive in `},
 		{"http { server { location / { proxy_read_timeout 5x; } } }", `"proxy_read_timeout" directive invalid value`},
-		{"http { server { listen 1 so_keepalive=on; } }", `not supported yet`},
+		{"http { server { listen 1 so_keepalive=on; } }", `"listen ... so_keepalive" is not supported in `},
+		{"http { server { location / { proxy_pass https://127.0.0.1:1; } } }", `"proxy_pass" to https:// backends is not supported in `},
 		{"http { server { listen 1 ssl; } }", `no "ssl_certificate" is defined for the "listen ... ssl" directive in `},
 		{"http { ssl_certificate a; ssl_certificate_key b; server { listen 1 ssl; } server { listen 1; } }", `conflicting "ssl" or "proxy_protocol" options for 0.0.0.0:1`},
-		{"http { upstream u { sticky route $a; server 127.0.0.1:1; } }", `"sticky route" is not supported yet`},
+		{"http { upstream u { sticky route $a; server 127.0.0.1:1; } }", `"sticky route" is not supported`},
 		{"http { upstream u { sticky cookie srv samesite=odd; server 127.0.0.1:1; } }", `invalid parameter "samesite=odd"`},
 		{"http { upstream u { ip_hash; server 127.0.0.1:1 backup; } }", `balancing method does not support parameter "backup"`},
 		{"http { upstream u { ip_hash; least_conn; server 127.0.0.1:1; } }", `load balancing method redefined`},
@@ -145,6 +146,9 @@ func TestErrors(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), "wsgate.conf:") {
 			t.Errorf("%q: error %q has no file:line", tt.src, err)
+		}
+		if strings.Contains(err.Error(), "issue") || strings.Contains(err.Error(), " yet") {
+			t.Errorf("%q: error %q speaks of plans, not of the config", tt.src, err)
 		}
 	}
 }
