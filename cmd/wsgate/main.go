@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command wsgate is a WebSocket-native reverse proxy that reads nginx's
 // configuration language. Flags and signals follow nginx's.
 package main
