@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -219,6 +220,7 @@ type backend struct {
 	upgrades atomic.Int64
 	open     atomic.Int64
 	echoed   atomic.Int64 // WebSocket messages echoed
+	closes   []int        // close codes received from wsgate, under mu
 }
 
 func startBackend(t testing.TB, name string) *backend {
@@ -242,6 +244,7 @@ func startBackend(t testing.TB, name string) *backend {
 			for {
 				mt, msg, err := c.ReadMessage()
 				if err != nil {
+					b.noteClose(err)
 					return
 				}
 				if err := c.WriteMessage(mt, msg); err != nil {
@@ -276,6 +279,23 @@ func startBackend(t testing.TB, name string) *backend {
 	t.Cleanup(b.srv.Close)
 	b.addr = b.srv.Listener.Addr().String()
 	return b
+}
+
+// noteClose records the code of a close frame that ended a tunnel.
+func (b *backend) noteClose(err error) {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		b.mu.Lock()
+		b.closes = append(b.closes, ce.Code)
+		b.mu.Unlock()
+	}
+}
+
+// closeCodes returns the close codes the backend has received so far.
+func (b *backend) closeCodes() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]int(nil), b.closes...)
 }
 
 func (b *backend) lastWS() http.Header {
