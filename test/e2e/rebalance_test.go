@@ -37,7 +37,7 @@ func TestRebalance(t *testing.T) {
 					return
 				default:
 				}
-				d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+				d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second)}
 				conn, _, err := d.Dial(url, nil)
 				if err != nil {
 					dialErrs.Add(1)
