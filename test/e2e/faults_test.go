@@ -222,6 +222,12 @@ func TestClientHalfClose(t *testing.T) {
 		rest = rest[n:]
 	}
 	waitFor(t, 5*time.Second, "the backend's side to close", func() bool { return be.open.Load() == 0 })
+	if n := be.received.Load(); n != 1 {
+		t.Errorf("the backend received %d messages, want the client's one", n)
+	}
+	if codes := be.closeCodes(); len(codes) != 1 {
+		t.Errorf("the backend received close codes %v, want one close frame", codes)
+	}
 }
 
 // TestClientVanishes: a client process stopped with SIGSTOP (no FIN, no

@@ -251,6 +251,7 @@ type backend struct {
 	plain    []http.Header
 	upgrades atomic.Int64
 	open     atomic.Int64
+	received atomic.Int64 // WebSocket messages received
 	echoed   atomic.Int64 // WebSocket messages echoed
 	closes   []int        // close codes received from wsgate, under mu
 }
@@ -279,6 +280,7 @@ func startBackend(t testing.TB, name string) *backend {
 					b.noteClose(err)
 					return
 				}
+				b.received.Add(1)
 				if err := c.WriteMessage(mt, msg); err != nil {
 					return
 				}
