@@ -204,7 +204,8 @@ func TestLimitConnChurn(t *testing.T) {
 				if open.Add(1) > 5 {
 					over.Add(1)
 				}
-				c.SetDeadline(time.Now().Add(slow(5 * time.Second)))
+				c.SetWriteDeadline(time.Now().Add(slow(5 * time.Second)))
+				c.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
 				if err := c.WriteMessage(websocket.TextMessage, []byte("x")); err != nil {
 					t.Errorf("write: %v", err)
 				} else if _, got, err := c.ReadMessage(); err != nil || string(got) != "x" {
