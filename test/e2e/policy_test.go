@@ -169,7 +169,7 @@ func TestLimitConnFreesAtOnce(t *testing.T) {
 		t.Fatalf("sixth: %d, want 429", st)
 	}
 	conns[0].WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
-	conns[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	conns[0].SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
 	conns[0].ReadMessage() // the close comes back through the tunnel: it is closed
 	conns[0].Close()
 	waitFor(t, 5*time.Second, "the slot to free", func() bool {

@@ -140,7 +140,7 @@ func TestSeed14(t *testing.T) {
 	conf := seed(t, "14-complete-production.conf", []string{be.addr}, fmt.Sprintf("127.0.0.1:%d", http), fmt.Sprintf("127.0.0.1:%d", https))
 	conf = strings.ReplaceAll(conf, "{{DIR}}", gdir)
 	g := startGate(t, conf)
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "ws.example.com"}}
+	d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second), TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "ws.example.com"}}
 	c, resp, err := d.Dial(fmt.Sprintf("wss://127.0.0.1:%d/ws", https), nil)
 	if err != nil {
 		t.Fatalf("wss through seed 14: %v %v\n%s", err, resp, g.errorLog())
@@ -150,7 +150,7 @@ func TestSeed14(t *testing.T) {
 		t.Errorf("HSTS on the 101: %q", hsts)
 	}
 	c.Close()
-	cl := &nethttp.Client{Timeout: 5 * time.Second, Transport: &nethttp.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	cl := &nethttp.Client{Timeout: slow(5 * time.Second), Transport: &nethttp.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	r, err := cl.Get(fmt.Sprintf("https://127.0.0.1:%d/health", https))
 	if err != nil {
 		t.Fatal(err)

@@ -113,7 +113,7 @@ func (b *ubackend) handler() http.Handler {
 				b.mu.Unlock()
 				b.wg.Done()
 			}()
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			c.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
 			c.ReadMessage() // the checker's close frame
 			return
 		}
