@@ -89,4 +89,8 @@ func TestRebalance(t *testing.T) {
 	if n := c.upgrades.Load() - cBefore; n < 20 {
 		t.Errorf("the restarted peer got %d reconnections", n)
 	}
+	// A peer going away or rebalancing never costs a client a handshake.
+	if n := dialErrs.Load(); n != 0 {
+		t.Errorf("%d handshakes failed", n)
+	}
 }
