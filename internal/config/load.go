@@ -18,7 +18,7 @@ type Options struct {
 	// Globals are extra main-level directives (-g), parsed before the file.
 	Globals string
 	// Resolve looks host names up; nil means net.DefaultResolver. Tests
-	// inject a table to map the seed's example host names.
+	// inject a table to map example host names to test addresses.
 	Resolve func(host string) ([]netip.Addr, error)
 	// Root reports whether the process runs as root (default listen port).
 	Root bool
