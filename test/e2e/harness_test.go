@@ -215,8 +215,10 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 
 // slow stretches a deadline written for an idle two-core machine by
 // timeFactor, so that a loaded machine fails no test by waiting too
-// little. Deadlines only bound waits on conditions: stretching them never
-// makes a test pass that should fail, it only makes a failure slower.
+// little. A deadline that bounds a wait on a condition only makes a
+// failure slower when stretched; where a test bounds wsgate's own timing
+// (a timeout the test configures), it stretches the configured value and
+// the bound alike, so the bound keeps its meaning.
 func slow(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * timeFactor())
 }
