@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command wsgate is a WebSocket-native reverse proxy that reads nginx's
 // configuration language. Flags and signals follow nginx's.
 package main
@@ -186,8 +188,9 @@ func dump(cfg *config.Config, embedded bool, w io.Writer) {
 
 func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) int {
 	if wantsExtendedConnect(cfg) && !server.ExtendedConnectEnabled() {
-		// Go's HTTP/2 offers RFC 8441 only when GODEBUG says so at start:
-		// start again, same PID, with it set (decisions.md).
+		// Go's HTTP/2 offers RFC 8441 only when GODEBUG=http2xconnect=1
+		// is in the environment at start (net/http reads it at init and
+		// //go:debug does not accept it): start again, same PID, with it.
 		if err := reexecWithExtendedConnect(); err != nil {
 			fmt.Fprintf(stderr, "wsgate: [emerg] re-executing for HTTP/2 WebSockets: %v\n", err)
 			return 1

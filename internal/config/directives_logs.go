@@ -26,7 +26,7 @@ func dErrorLog(l *loader, d *conf.Directive, s *scope) error {
 		el.Level = lv
 	}
 	if strings.HasPrefix(el.Path, "syslog:") || strings.HasPrefix(el.Path, "memory:") {
-		return conf.Errorf(d, "\"%s\" error_log targets are not supported yet (observability issue)", strings.SplitN(el.Path, ":", 2)[0])
+		return conf.Errorf(d, "\"%s\" error_log targets are not supported", strings.SplitN(el.Path, ":", 2)[0])
 	}
 	if s.kind == cMain {
 		l.cfg.ErrorLogs = append(l.cfg.ErrorLogs, el)
@@ -83,7 +83,7 @@ func dAccessLog(l *loader, d *conf.Directive, s *scope) error {
 	}
 	al := AccessLog{Path: d.Args[0], Format: "combined", File: d.File, Line: d.Line}
 	if strings.HasPrefix(al.Path, "syslog:") || strings.Contains(al.Path, "$") {
-		return conf.Errorf(d, "syslog and variables in \"access_log\" are not supported yet (observability issue)")
+		return conf.Errorf(d, "syslog and variables in \"access_log\" are not supported")
 	}
 	rest := d.Args[1:]
 	if len(rest) > 0 && !strings.Contains(rest[0], "=") {
@@ -103,7 +103,7 @@ func dAccessLog(l *loader, d *conf.Directive, s *scope) error {
 				return conf.Errorf(d, "%v", err)
 			}
 		case "gzip":
-			return conf.Errorf(d, "\"access_log ... gzip\" is not supported yet (observability issue)")
+			return conf.Errorf(d, "\"access_log ... gzip\" is not supported")
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}

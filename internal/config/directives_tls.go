@@ -30,7 +30,7 @@ func dSSL(l *loader, d *conf.Directive, s *scope) error {
 	switch d.Name {
 	case "ssl_certificate":
 		if strings.Contains(a[0], "$") || strings.HasPrefix(a[0], "data:") {
-			return conf.Errorf(d, "variables and data: in \"ssl_certificate\" are not supported yet (TLS issue)")
+			return conf.Errorf(d, "variables and data: in \"ssl_certificate\" are not supported")
 		}
 		if !s.lc.set["ssl_certificate"] {
 			c.Certs = nil
@@ -56,7 +56,7 @@ func dSSL(l *loader, d *conf.Directive, s *scope) error {
 	case "ssl_session_cache":
 		c.SessionCache = strings.Join(a, " ")
 		if len(a) > 1 {
-			return conf.Errorf(d, "several caches in \"ssl_session_cache\" are not supported yet (TLS issue)")
+			return conf.Errorf(d, "several caches in \"ssl_session_cache\" are not supported")
 		}
 	case "ssl_session_timeout":
 		if c.SessionTimeout, err = ParseDuration(a[0]); err != nil {

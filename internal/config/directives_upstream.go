@@ -63,7 +63,7 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 		case "slow_start":
 			us.SlowStart, err = ParseDuration(v)
 		case "resolve", "service", "route", "drain":
-			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported yet (upstreams issue)", k)
+			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported", k)
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}
@@ -177,7 +177,7 @@ func dHealthCheck(l *loader, d *conf.Directive, s *scope) error {
 				err = errBadValue
 			}
 		case "mandatory", "persistent", "match", "jitter", "keepalive_time":
-			return conf.Errorf(d, "health_check parameter \"%s\" is not supported yet (upstreams issue)", k)
+			return conf.Errorf(d, "health_check parameter \"%s\" is not supported", k)
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}
@@ -234,7 +234,7 @@ func dNextUpstreamTimeout(l *loader, d *conf.Directive, s *scope) error {
 // [httponly] [secure] [samesite=strict|lax|none]`.
 func dSticky(l *loader, d *conf.Directive, s *scope) error {
 	if d.Args[0] != "cookie" {
-		return conf.Errorf(d, "\"sticky %s\" is not supported yet (upstreams issue); use \"sticky cookie\"", d.Args[0])
+		return conf.Errorf(d, "\"sticky %s\" is not supported; use \"sticky cookie\"", d.Args[0])
 	}
 	if s.ups.Sticky != nil {
 		return conf.Errorf(d, "\"sticky\" directive is duplicate")

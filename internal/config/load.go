@@ -18,7 +18,7 @@ type Options struct {
 	// Globals are extra main-level directives (-g), parsed before the file.
 	Globals string
 	// Resolve looks host names up; nil means net.DefaultResolver. Tests
-	// inject a table to map the seed's example host names.
+	// inject a table to map example host names to test addresses.
 	Resolve func(host string) ([]netip.Addr, error)
 	// Root reports whether the process runs as root (default listen port).
 	Root bool
@@ -220,7 +220,7 @@ func (l *loader) mapSpec(d *conf.Directive, name string) (vars.MapSpec, error) {
 			spec.Default = e.Args[0]
 			continue
 		case e.Name == "include":
-			return spec, conf.Errorf(e, "\"include\" inside \"map\" is not supported yet")
+			return spec, conf.Errorf(e, "\"include\" inside \"map\" is not supported")
 		}
 		if len(e.Args) != 1 {
 			return spec, conf.Errorf(e, "invalid number of the map parameters")
@@ -273,9 +273,6 @@ func (l *loader) directive(d *conf.Directive, s *scope) error {
 	}
 	if len(d.Args) < spec.min || (spec.max >= 0 && len(d.Args) > spec.max) {
 		return conf.Errorf(d, "invalid number of arguments in \"%s\" directive", d.Name)
-	}
-	if spec.notYet != "" {
-		return conf.Errorf(d, "\"%s\" directive is not supported yet (%s)", d.Name, spec.notYet)
 	}
 	if spec.once && s.kind == cMain {
 		if prev := l.seen[d.Name]; prev != nil {
@@ -585,14 +582,14 @@ func (l *loader) resolveProxy(p pendingProxy) error {
 	}
 	pp := &ProxyPass{}
 	if !tpl.IsConst() {
-		return conf.Errorf(d, "\"proxy_pass\" with variables is not supported yet (upstreams issue)")
+		return conf.Errorf(d, "\"proxy_pass\" with variables is not supported")
 	}
 	var rest string
 	switch {
 	case strings.HasPrefix(raw, "http://"):
 		pp.Scheme, rest = "http", raw[len("http://"):]
 	case strings.HasPrefix(raw, "https://"):
-		return conf.Errorf(d, "\"proxy_pass\" to https:// backends is not supported yet (TLS issue)")
+		return conf.Errorf(d, "\"proxy_pass\" to https:// backends is not supported")
 	default:
 		return conf.Errorf(d, "invalid URL prefix in \"%s\"", raw)
 	}

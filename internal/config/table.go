@@ -41,7 +41,6 @@ type dirSpec struct {
 	either   bool // block or simple; fn decides (server)
 	once     bool
 	fn       func(l *loader, d *conf.Directive, s *scope) error
-	notYet   string // the open issue that will implement it
 }
 
 var table map[string]dirSpec
@@ -107,7 +106,7 @@ func init() {
 		"index":                   {ctx: cHSL, min: 1, max: -1, fn: dIndex},
 		"websocket_frames":        {ctx: cHSL, min: 1, max: 1, fn: flag("websocket_frames", func(c *LocConf) *bool { return &c.WebSocketFrames })},
 
-		// Directives that other open issues implement: rejected, never ignored.
+		// balancing, logs, status, limits, access, client addresses, TLS
 		"ip_hash":                     {ctx: cUpstream, max: 0, fn: dMethod},
 		"least_conn":                  {ctx: cUpstream, max: 0, fn: dMethod},
 		"hash":                        {ctx: cUpstream, min: 1, max: 2, fn: dMethod},
@@ -286,7 +285,7 @@ func dListen(l *loader, d *conf.Directive, s *scope) error {
 	ls := Listen{File: d.File, Line: d.Line}
 	addr := d.Args[0]
 	if strings.HasPrefix(addr, "unix:") {
-		return conf.Errorf(d, "unix domain sockets in \"listen\" are not supported yet")
+		return conf.Errorf(d, "unix domain sockets in \"listen\" are not supported")
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -335,7 +334,7 @@ func dListen(l *loader, d *conf.Directive, s *scope) error {
 		case a == "proxy_protocol":
 			ls.ProxyProtocol = true
 		case strings.HasPrefix(a, "so_keepalive="):
-			return conf.Errorf(d, "\"listen ... so_keepalive\" is not supported yet (reliability issue)")
+			return conf.Errorf(d, "\"listen ... so_keepalive\" is not supported")
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}
@@ -389,7 +388,7 @@ func dLocation(l *loader, d *conf.Directive, s *scope) error {
 		case strings.HasPrefix(a, "~"):
 			loc.Modifier, loc.Path = "~", a[1:]
 		case strings.HasPrefix(a, "@"):
-			return conf.Errorf(d, "named locations are not supported yet")
+			return conf.Errorf(d, "named locations are not supported")
 		default:
 			loc.Path = a
 		}

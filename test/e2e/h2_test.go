@@ -71,7 +71,7 @@ func TestH2ExtendedConnect(t *testing.T) {
 	req, _ := http.NewRequest("CONNECT", fmt.Sprintf("https://127.0.0.1:%d/ws", port), pr)
 	req.Header.Set(":protocol", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow(10*time.Second))
 	defer cancel()
 	resp, err := tr.RoundTrip(req.WithContext(ctx))
 	if err != nil {
@@ -95,7 +95,9 @@ func TestH2ExtendedConnect(t *testing.T) {
 		t.Errorf("the backend saw %v", be.lastWS())
 	}
 	// Close the WebSocket: a masked close frame, then the stream ends.
-	pw.Write([]byte{0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2})
+	if _, err := pw.Write([]byte{0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2}); err != nil {
+		t.Fatal(err)
+	}
 	io.Copy(io.Discard, br)
 	pw.Close()
 	waitFor(t, 5*time.Second, "the session's log line", func() bool {
@@ -107,7 +109,7 @@ func TestH2ExtendedConnect(t *testing.T) {
 // TestH2PlainRequest: an ordinary HTTP/2 request through the same server.
 func TestH2PlainRequest(t *testing.T) {
 	_, _, port := startH2(t)
-	cl := &http.Client{Transport: h2Transport(), Timeout: 10 * time.Second}
+	cl := &http.Client{Transport: h2Transport(), Timeout: slow(10 * time.Second)}
 	resp, err := cl.Post(fmt.Sprintf("https://127.0.0.1:%d/plain?x=1", port), "text/plain", strings.NewReader("twelve bytes"))
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +130,7 @@ func TestH2Chromium(t *testing.T) {
 		t.Fatal("chromium is required (.ci/run installs Debian's package)")
 	}
 	g, _, port := startH2(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow(60*time.Second))
 	defer cancel()
 	out, err := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -34,7 +34,7 @@ func TestH3WebSocket(t *testing.T) {
 	conf = strings.Replace(conf, "http {", "http {\n    log_format proto '$request $status $server_protocol';\n    access_log "+gdir+"/access.log proto;", 1)
 	g := startGate(t, conf)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow(15*time.Second))
 	defer cancel()
 	tlsConf := &tls.Config{InsecureSkipVerify: true, ServerName: "ws.example.com", NextProtos: []string{http3.NextProtoH3}}
 	qc, err := quic.DialAddr(ctx, fmt.Sprintf("127.0.0.1:%d", port), tlsConf, &quic.Config{})
@@ -78,7 +78,9 @@ func TestH3WebSocket(t *testing.T) {
 	if _, err := io.ReadFull(str, got); err != nil || string(got[2:]) != msg {
 		t.Fatalf("echo over HTTP/3: %q %v", got, err)
 	}
-	str.Write([]byte{0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2})
+	if _, err := str.Write([]byte{0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2}); err != nil {
+		t.Fatal(err)
+	}
 	io.Copy(io.Discard, str)
 	str.Close()
 	waitFor(t, 5*time.Second, "the session's log line", func() bool {
@@ -86,14 +88,25 @@ func TestH3WebSocket(t *testing.T) {
 		return strings.Contains(string(b), "GET /ws HTTP/3.0 101 HTTP/3.0")
 	})
 
-	// A plain request over HTTP/3, and Alt-Svc over TCP.
-	cl := &http.Client{Transport: &http3.Transport{TLSClientConfig: tlsConf}, Timeout: 10 * time.Second}
+	// A plain request over HTTP/3 reaches the backend.
+	cl := &http.Client{Transport: &http3.Transport{TLSClientConfig: tlsConf}, Timeout: slow(10 * time.Second)}
 	r, err := cl.Get(fmt.Sprintf("https://127.0.0.1:%d/ws", port))
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	if r.ProtoMajor != 3 || r.Header.Get("Alt-Svc") == "" {
-		t.Errorf("HTTP/3 GET: %s %d Alt-Svc %q", r.Proto, r.StatusCode, r.Header.Get("Alt-Svc"))
+	if r.ProtoMajor != 3 || r.StatusCode != 200 || string(body) != "b1 GET /ws body=0" {
+		t.Errorf("HTTP/3 GET: %s %d %q", r.Proto, r.StatusCode, body)
+	}
+	// The TCP side (HTTP/2 over TLS) advertises HTTP/3 with Alt-Svc.
+	tcl := &http.Client{Transport: h2Transport(), Timeout: slow(10 * time.Second)}
+	r, err = tcl.Get(fmt.Sprintf("https://127.0.0.1:%d/ws", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.ProtoMajor != 2 || r.Header.Get("Alt-Svc") != `h3=":443"; ma=86400` {
+		t.Errorf("GET over TCP: %s %d Alt-Svc %q", r.Proto, r.StatusCode, r.Header.Get("Alt-Svc"))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,7 +123,8 @@ func startGate(t testing.TB, conf string) *gate {
 	if m := regexp.MustCompile(`(?m)^\s*pid\s+([^;]+);`).FindStringSubmatch(strings.ReplaceAll(conf, "{{DIR}}", dir)); m != nil {
 		pidFile = m[1]
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	ready := slow(15 * time.Second)
+	deadline := time.Now().Add(ready)
 	for {
 		if b, err := os.ReadFile(pidFile); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(g.cmd.Process.Pid) {
 			return g
@@ -132,7 +135,7 @@ func startGate(t testing.TB, conf string) *gate {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("wsgate not ready after 15s:\n%s", g.stderr)
+			t.Fatalf("wsgate not ready after %v:\n%s", ready, g.stderr)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -153,18 +156,20 @@ func (g *gate) stop() {
 	default:
 	}
 	g.cmd.Process.Signal(syscall.SIGTERM)
+	d := slow(10 * time.Second)
 	select {
 	case <-g.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(d):
 		g.cmd.Process.Kill()
 		<-g.done
-		g.t.Errorf("wsgate did not stop on TERM within 10s:\n%s", g.stderr)
+		g.t.Errorf("wsgate did not stop on TERM within %v:\n%s", d, g.stderr)
 	}
 }
 
-// wait waits for the process to exit by itself.
+// wait waits for the process to exit by itself, for d stretched by slow.
 func (g *gate) wait(d time.Duration) error {
 	g.t.Helper()
+	d = slow(d)
 	select {
 	case <-g.done:
 		return g.exit
@@ -195,9 +200,10 @@ func (g *gate) reload(t testing.TB, conf string) bool {
 	return strings.Count(g.errorLog(), "reconfiguring done") > okBefore
 }
 
-// waitFor polls cond until it holds or d passes.
+// waitFor polls cond until it holds or d (stretched by slow) passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	d = slow(d)
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -205,6 +211,35 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// slow stretches a deadline written for an idle two-core machine by
+// timeFactor, so that a loaded machine fails no test by waiting too
+// little. A deadline that bounds a wait on a condition only makes a
+// failure slower when stretched; where a test bounds wsgate's own timing
+// (a timeout the test configures), it stretches the configured value and
+// the bound alike, so the bound keeps its meaning.
+func slow(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * timeFactor())
+}
+
+// timeFactor is WSGATE_TEST_TIME_FACTOR when set (a number, at least 1),
+// else the one-minute load average per CPU read now, between 1 and 10.
+func timeFactor() float64 {
+	if v := os.Getenv("WSGATE_TEST_TIME_FACTOR"); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 1 {
+			return f
+		}
+	}
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 1
+	}
+	load, err := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	if err != nil {
+		return 1
+	}
+	return min(max(1, load/float64(runtime.NumCPU())), 10)
 }
 
 // backend is a real HTTP and WebSocket server (gorilla/websocket, an
@@ -218,7 +253,9 @@ type backend struct {
 	plain    []http.Header
 	upgrades atomic.Int64
 	open     atomic.Int64
+	received atomic.Int64 // WebSocket messages received
 	echoed   atomic.Int64 // WebSocket messages echoed
+	closes   []int        // close codes received from wsgate, under mu
 }
 
 func startBackend(t testing.TB, name string) *backend {
@@ -242,8 +279,10 @@ func startBackend(t testing.TB, name string) *backend {
 			for {
 				mt, msg, err := c.ReadMessage()
 				if err != nil {
+					b.noteClose(err)
 					return
 				}
+				b.received.Add(1)
 				if err := c.WriteMessage(mt, msg); err != nil {
 					return
 				}
@@ -278,6 +317,23 @@ func startBackend(t testing.TB, name string) *backend {
 	return b
 }
 
+// noteClose records the code of a close frame that ended a tunnel.
+func (b *backend) noteClose(err error) {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		b.mu.Lock()
+		b.closes = append(b.closes, ce.Code)
+		b.mu.Unlock()
+	}
+}
+
+// closeCodes returns the close codes the backend has received so far.
+func (b *backend) closeCodes() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]int(nil), b.closes...)
+}
+
 func (b *backend) lastWS() http.Header {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -296,7 +352,7 @@ func (b *backend) lastPlain() http.Header {
 // dial opens a WebSocket through wsgate with gorilla's client.
 func dial(t testing.TB, url string, hdr http.Header) (*websocket.Conn, *http.Response) {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
+	d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second), ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
 	c, resp, err := d.Dial(url, hdr)
 	if err != nil {
 		status := 0
@@ -312,11 +368,11 @@ func dial(t testing.TB, url string, hdr http.Header) (*websocket.Conn, *http.Res
 // echo sends msg and checks it comes back.
 func echo(t testing.TB, c *websocket.Conn, msg string) {
 	t.Helper()
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.SetWriteDeadline(time.Now().Add(slow(5 * time.Second)))
 	if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 		t.Fatalf("write: %v", err)
 	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
 	_, got, err := c.ReadMessage()
 	if err != nil {
 		t.Fatalf("read: %v", err)
@@ -329,12 +385,12 @@ func echo(t testing.TB, c *websocket.Conn, msg string) {
 // rawGet sends a raw request and returns the status line and the rest.
 func rawRequest(t testing.TB, addr, req string) (status int, head string, body string) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", addr, slow(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
 	if _, err := c.Write([]byte(req)); err != nil {
 		t.Fatal(err)
 	}

@@ -23,9 +23,9 @@ import (
 // returns the status (101 on success) and the connection (nil unless 101).
 func dialFrom(t testing.TB, src, url string, hdr http.Header) (int, *websocket.Conn, *http.Response) {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second)}
 	if src != "" {
-		ld := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+		ld := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: slow(5 * time.Second)}
 		d.NetDial = ld.Dial
 	}
 	c, resp, err := d.Dial(url, hdr)
@@ -39,11 +39,11 @@ func dialFrom(t testing.TB, src, url string, hdr http.Header) (int, *websocket.C
 }
 
 // TestSeed13Limits is seed config 13 against the figures measured with
-// nginx on these machines (../shared/seed/README.md): 40 quick handshakes
+// Debian's nginx 1.22 and the same substitutions: 40 quick handshakes
 // from one address give 21 upgrades and 19 responses 429, and a second
 // later 10 more succeed; 40 simultaneous open handshakes give 5 upgrades
 // and 35 responses 429; another address is unaffected. End-to-end counts
-// allow plus or minus one (decisions.md), since time passes while they run.
+// allow plus or minus one, since time passes while they run.
 func TestSeed13Limits(t *testing.T) {
 	be := startBackend(t, "b1")
 	port := freePort(t)
@@ -69,7 +69,7 @@ func TestSeed13Limits(t *testing.T) {
 	ok, limited := count("127.0.0.2", 40)
 	// nginx gives 21 and 19 when the 40 are quick; a slow machine leaks
 	// 10 tokens a second meanwhile, which are allowed for (plus or minus
-	// one, decisions.md).
+	// one).
 	leaked := int(time.Since(start).Seconds() * 10)
 	if ok < 21+leaked-1 || ok > 22+leaked || ok+limited != 40 {
 		t.Errorf("40 quick handshakes in %v: %d upgrades, %d limited; nginx gives 21 and 19", time.Since(start), ok, limited)
@@ -78,14 +78,15 @@ func TestSeed13Limits(t *testing.T) {
 	if ok2, _ := count("127.0.0.3", 5); ok2 != 5 {
 		t.Errorf("another address got %d of 5", ok2)
 	}
-	// One second after the burst, 10 more tokens (rate=10r/s).
+	// One second after the burst, 10 more tokens (rate=10r/s): the
+	// sleep is the refill under test. A loaded machine sleeps longer and
+	// refills more; the bound counts the time that really passed.
 	burstEnd := time.Now()
 	time.Sleep(time.Second)
-	again := time.Now()
 	ok2, _ := count("127.0.0.2", 12)
-	leaked = int(time.Since(again).Seconds() * 10)
-	if ok2 < 10-1 || ok2 > 11+leaked {
-		t.Errorf("a second after the burst (%v): %d upgrades, want 10", again.Sub(burstEnd), ok2)
+	refilled := int(time.Since(burstEnd).Seconds() * 10)
+	if ok2 < 10-1 || ok2 > refilled+1 {
+		t.Errorf("%v after the burst: %d upgrades, want 10 (at most %d)", time.Since(burstEnd), ok2, refilled+1)
 	}
 	if !strings.Contains(g.errorLog(), `limiting requests, excess: 20.`) {
 		t.Errorf("no limiting line in the error log:\n%s", g.errorLog())
@@ -168,7 +169,7 @@ func TestLimitConnFreesAtOnce(t *testing.T) {
 		t.Fatalf("sixth: %d, want 429", st)
 	}
 	conns[0].WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
-	conns[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	conns[0].SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
 	conns[0].ReadMessage() // the close comes back through the tunnel: it is closed
 	conns[0].Close()
 	waitFor(t, 5*time.Second, "the slot to free", func() bool {
@@ -203,7 +204,13 @@ func TestLimitConnChurn(t *testing.T) {
 				if open.Add(1) > 5 {
 					over.Add(1)
 				}
-				echo(t, c, "x")
+				c.SetWriteDeadline(time.Now().Add(slow(5 * time.Second)))
+				c.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
+				if err := c.WriteMessage(websocket.TextMessage, []byte("x")); err != nil {
+					t.Errorf("write: %v", err)
+				} else if _, got, err := c.ReadMessage(); err != nil || string(got) != "x" {
+					t.Errorf("echo %q: %v", got, err)
+				}
 				open.Add(-1)
 				c.Close()
 			}
@@ -249,7 +256,9 @@ http {
         }
     }
 }`, port))
-	os.WriteFile(filepath.Join(g.dir, "index.html"), []byte("ok"), 0o644)
+	if err := os.WriteFile(filepath.Join(g.dir, "index.html"), []byte("ok"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	var mu sync.Mutex
 	var order []string
@@ -315,11 +324,11 @@ http {
 		t.Fatal(err)
 	}
 	get := func(src, host, path string) int {
-		d := net.Dialer{Timeout: 5 * time.Second}
+		d := net.Dialer{Timeout: slow(5 * time.Second)}
 		if src != "" {
 			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
 		}
-		cl := http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: 5 * time.Second}
+		cl := http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: slow(5 * time.Second)}
 		resp, err := cl.Get(fmt.Sprintf("http://%s%s", net.JoinHostPort(host, fmt.Sprint(port)), path))
 		if err != nil {
 			t.Fatal(err)
@@ -499,7 +508,7 @@ func TestRefusedHandshakeCostsNoBackend(t *testing.T) {
 func TestProxyProtocol(t *testing.T) {
 	be := startBackend(t, "b1")
 	port := freePort(t)
-	startGate(t, fmt.Sprintf(`
+	g := startGate(t, fmt.Sprintf(`
 http {
     server {
         listen 127.0.0.1:%d proxy_protocol;
@@ -528,17 +537,27 @@ http {
 	if st, _, _ := rawRequest(t, addr, "PROXY TCP4 203.0.113.66 10.0.0.1 4000 80\r\n"+req); st != 403 {
 		t.Errorf("denied through PROXY: %d", st)
 	}
-	// Without a header the connection is refused, and the server stays up.
+	// Without a header the connection is closed unanswered, and the
+	// server stays up.
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Write([]byte(req))
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, _ := c.Read(make([]byte, 10)); n != 0 {
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(slow(10 * time.Second)))
+	n, err := c.Read(make([]byte, 10))
+	if n != 0 {
 		t.Errorf("a connection without a PROXY header got an answer")
 	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("a connection without a PROXY header was left open")
+	}
 	c.Close()
+	waitFor(t, 10*time.Second, "broken header in the error log", func() bool {
+		return strings.Contains(readFile(filepath.Join(g.dir, "logs", "error.log")), "broken header")
+	})
 	if st, _, _ := rawRequest(t, addr, "PROXY TCP4 198.51.100.1 10.0.0.1 4000 80\r\n"+req); st != 200 {
 		t.Errorf("after a broken header: %d", st)
 	}
@@ -563,8 +582,8 @@ http {
 }`, port))
 	url := fmt.Sprintf("http://127.0.0.1:%d/nginx_status", port)
 	get := func(src string) (int, string) {
-		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-		cl := http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: 5 * time.Second}
+		d := net.Dialer{Timeout: slow(5 * time.Second), LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		cl := http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: slow(5 * time.Second)}
 		resp, err := cl.Get(url)
 		if err != nil {
 			t.Fatal(err)

@@ -45,7 +45,7 @@ func TestWorkerConnections(t *testing.T) {
 	// Until a's tunnel has closed, a new connection may be refused at
 	// accept (closed at once, as nginx does): retry.
 	waitFor(t, 5*time.Second, "a slot to free", func() bool {
-		d := websocket.Dialer{HandshakeTimeout: 2 * time.Second}
+		d := websocket.Dialer{HandshakeTimeout: slow(2 * time.Second)}
 		c, _, err := d.Dial(url, nil)
 		if err != nil {
 			return false
@@ -102,7 +102,10 @@ func TestDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		t.Fatalf("pid file %q: %v", b, err)
+	}
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
 	if st, _, _ := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", port), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); st != 200 {
 		t.Errorf("daemon serving: %d", st)

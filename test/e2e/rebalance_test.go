@@ -37,7 +37,7 @@ func TestRebalance(t *testing.T) {
 					return
 				default:
 				}
-				d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+				d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second)}
 				conn, _, err := d.Dial(url, nil)
 				if err != nil {
 					dialErrs.Add(1)
@@ -88,5 +88,9 @@ func TestRebalance(t *testing.T) {
 	}
 	if n := c.upgrades.Load() - cBefore; n < 20 {
 		t.Errorf("the restarted peer got %d reconnections", n)
+	}
+	// A peer going away or rebalancing never costs a client a handshake.
+	if n := dialErrs.Load(); n != 0 {
+		t.Errorf("%d handshakes failed", n)
 	}
 }

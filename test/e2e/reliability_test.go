@@ -57,7 +57,7 @@ func TestReloadsUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+			d := websocket.Dialer{HandshakeTimeout: slow(10 * time.Second)}
 			c, _, err := d.Dial(url, nil)
 			if err != nil {
 				t.Errorf("dial %d: %v", i, err)
@@ -94,8 +94,8 @@ func TestReloadsUnderLoad(t *testing.T) {
 				}
 				c := conns[i]
 				msg := "m" + strconv.Itoa(i)
-				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				c.SetWriteDeadline(time.Now().Add(slow(10 * time.Second)))
+				c.SetReadDeadline(time.Now().Add(slow(10 * time.Second)))
 				if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 					echoErrs.Add(1)
 					continue
@@ -112,7 +112,7 @@ func TestReloadsUnderLoad(t *testing.T) {
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
-		cl := http.Client{Timeout: 10 * time.Second}
+		cl := http.Client{Timeout: slow(10 * time.Second)}
 		for {
 			select {
 			case <-stop:
@@ -229,14 +229,14 @@ http {
 			wg.Add(1)
 			go func(k int) {
 				defer wg.Done()
-				d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+k%50), byte(2+k/50%200))}}
+				d := net.Dialer{Timeout: slow(10 * time.Second), LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+k%50), byte(2+k/50%200))}}
 				c, err := d.Dial("tcp", addr)
 				if err != nil {
 					failures.Add(1)
 					return
 				}
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
+				c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
 				if _, err := c.Write(append([]byte(handshake), frames...)); err != nil {
 					failures.Add(1)
 					return

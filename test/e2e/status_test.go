@@ -142,7 +142,7 @@ func TestDashboardInChromium(t *testing.T) {
 			"--disable-background-networking", "--disable-component-update", "--disable-sync",
 			"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=4000"}, extra...)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow(60*time.Second))
 	defer cancel()
 	url := "http://" + base + "/dashboard"
 	dom, err := exec.CommandContext(ctx, chromium, args("--dump-dom", url)...).Output()

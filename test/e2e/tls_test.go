@@ -42,10 +42,20 @@ func writeCert(t testing.TB, dir, file string, names ...string) *x509.Certificat
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	os.WriteFile(filepath.Join(dir, file+".pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(filepath.Join(dir, file+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, file+".pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, file+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return cert
 }
 
@@ -115,7 +125,7 @@ func (r *tlsRig) dialer(sni string, cfg *tls.Config) *websocket.Dialer {
 	}
 	cfg.ServerName = sni
 	cfg.InsecureSkipVerify = true
-	return &websocket.Dialer{HandshakeTimeout: 5 * time.Second, TLSClientConfig: cfg}
+	return &websocket.Dialer{HandshakeTimeout: slow(5 * time.Second), TLSClientConfig: cfg}
 }
 
 func TestTLSRoundTrip(t *testing.T) {
@@ -164,7 +174,8 @@ func TestTLSProtocolsAndCiphers(t *testing.T) {
 }
 
 // TestTLSSessionCacheWithoutTickets: as the guide's config (tickets off,
-// shared cache on), the second connection resumes.
+// shared cache on), the first connection is a full handshake and the
+// second resumes.
 func TestTLSSessionCacheWithoutTickets(t *testing.T) {
 	r := startTLS(t, "ssl_session_cache shared:SSL:10m; ssl_session_timeout 1d; ssl_session_tickets off;")
 	cache := tls.NewLRUClientSessionCache(4)
@@ -175,11 +186,14 @@ func TestTLSSessionCacheWithoutTickets(t *testing.T) {
 			t.Fatal(err)
 		}
 		// TLS 1.3 delivers the session after the handshake: read a response.
+		c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
 		fmt.Fprintf(c, "GET /nothing HTTP/1.1\r\nHost: ws.example.com\r\nConnection: close\r\n\r\n")
 		buf := make([]byte, 512)
-		c.Read(buf)
-		if i == 1 && !c.ConnectionState().DidResume {
-			t.Error("the second connection did not resume")
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("connection %d: reading the response: %v", i+1, err)
+		}
+		if resumed := c.ConnectionState().DidResume; resumed != (i == 1) {
+			t.Errorf("connection %d resumed: %v", i+1, resumed)
 		}
 		c.Close()
 	}
@@ -224,8 +238,17 @@ func TestHTTPSRedirect(t *testing.T) {
 // the old configuration, and -t names the problem.
 func TestTLSBadCertificateRefused(t *testing.T) {
 	r := startTLS(t, "")
-	os.WriteFile(filepath.Join(r.certDir, "ws.key"), []byte("not a key"), 0o600)
-	conf, _ := os.ReadFile(r.g.conf)
+	if err := os.WriteFile(filepath.Join(r.certDir, "ws.key"), []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binary, "-t", "-p", r.g.dir, "-c", r.g.conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "cannot load certificate key") || !strings.Contains(string(out), "test failed") {
+		t.Errorf("-t with a broken key: %v\n%s", err, out)
+	}
+	conf, err := os.ReadFile(r.g.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r.g.reload(t, string(conf)) {
 		t.Fatal("a broken key was accepted")
 	}

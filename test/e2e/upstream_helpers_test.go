@@ -113,7 +113,7 @@ func (b *ubackend) handler() http.Handler {
 				b.mu.Unlock()
 				b.wg.Done()
 			}()
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			c.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
 			c.ReadMessage() // the checker's close frame
 			return
 		}
@@ -145,7 +145,7 @@ func (b *ubackend) start(t testing.TB) {
 	t.Helper()
 	var ln net.Listener
 	var err error
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(slow(5 * time.Second))
 	for {
 		if ln, err = net.Listen("tcp", b.addr); err == nil || time.Now().After(deadline) {
 			break
@@ -237,7 +237,7 @@ func deadAddr(t testing.TB) string {
 // localDialer binds the client side of connections to src (any address of
 // 127.0.0.0/8, all local on Linux), so that wsgate sees distinct clients.
 func localDialer(src string) *net.Dialer {
-	d := &net.Dialer{Timeout: 5 * time.Second}
+	d := &net.Dialer{Timeout: slow(5 * time.Second)}
 	if src != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
 	}
@@ -249,7 +249,7 @@ func localDialer(src string) *net.Dialer {
 func tryDial(t testing.TB, url, src string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
 	nd := localDialer(src)
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDialContext: nd.DialContext}
+	d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second), NetDialContext: nd.DialContext}
 	c, resp, err := d.Dial(url, hdr)
 	if resp != nil && resp.Body != nil {
 		io.Copy(io.Discard, resp.Body)
@@ -284,7 +284,7 @@ type getter struct {
 
 func newGetter(src string) *getter {
 	tr := &http.Transport{DialContext: localDialer(src).DialContext, DisableKeepAlives: true}
-	return &getter{c: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+	return &getter{c: &http.Client{Transport: tr, Timeout: slow(10 * time.Second)}}
 }
 
 // get returns the status, the X-Backend header and the body.
@@ -320,14 +320,15 @@ func (g *gate) fdCount(t testing.TB) int {
 // client and backend connection of the test is closed by then.
 func (g *gate) waitFDs(t testing.TB, base int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	d := slow(10 * time.Second)
+	deadline := time.Now().Add(d)
 	for {
 		n := g.fdCount(t)
 		if n <= base {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("wsgate holds %d file descriptors 10s after every connection closed, baseline %d", n, base)
+			t.Fatalf("wsgate holds %d file descriptors %v after every connection closed, baseline %d", n, d, base)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -191,7 +191,7 @@ func TestUpstreamLeastConnRestart(t *testing.T) {
 	// c's process dies: its tunnels drop; it comes back on the same port.
 	bs[2].stop()
 	for i, c := range conns["c"] {
-		if !closedByPeer(c, 5*time.Second) {
+		if !closedByPeer(c, slow(5*time.Second)) {
 			t.Fatalf("tunnel %d to the stopped peer is still open", i)
 		}
 		c.Close()
@@ -218,14 +218,16 @@ func TestUpstreamLeastConnRestart(t *testing.T) {
 	g.waitFDs(t, base)
 }
 
-// TestUpstreamPassiveHealth: max_fails=3 fail_timeout=2s: the dead peer
-// gets exactly 3 tries, none until fail_timeout passes, then one more;
-// every client request still succeeds on the live peer.
+// TestUpstreamPassiveHealth: max_fails=3 fail_timeout=2s (stretched by
+// slow on a loaded machine): the dead peer gets exactly 3 tries, none until
+// fail_timeout passes, then one more; every client request still succeeds
+// on the live peer.
 func TestUpstreamPassiveHealth(t *testing.T) {
 	dead := deadAddr(t)
 	live := startBackend(t, "live")
 	port := freePort(t)
-	g := startGate(t, upConf(port, servers("max_fails=3 fail_timeout=2s", dead, live.addr), ""))
+	failTimeout := slow(2 * time.Second).Round(time.Millisecond)
+	g := startGate(t, upConf(port, servers(fmt.Sprintf("max_fails=3 fail_timeout=%dms", failTimeout.Milliseconds()), dead, live.addr), ""))
 	cl := newGetter("")
 	wsURL := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
 	request := func(i int) {
@@ -245,13 +247,15 @@ func TestUpstreamPassiveHealth(t *testing.T) {
 		}
 	}
 
+	// Up to 30 requests, all well inside fail_timeout: round robin
+	// reaches the dead peer's 3 failures within the first 6.
 	start := time.Now()
-	for i := 0; i < 30; i++ {
+	i := 0
+	for ; i < 30 && time.Since(start) < failTimeout/2; i++ {
 		request(i)
 	}
-	burst := time.Since(start)
-	if burst >= 2*time.Second {
-		t.Fatalf("30 requests took %v, longer than fail_timeout: the machine is too slow for this test", burst)
+	if i < 10 {
+		t.Fatalf("only %d requests in %v: the test needs 10 inside fail_timeout", i, failTimeout/2)
 	}
 	if n := connectFailures(g.errorLog(), dead); n != 3 {
 		t.Fatalf("%d connect() failures at the dead peer over 30 requests, want exactly max_fails=3:\n%s", n, g.errorLog())
@@ -260,17 +264,17 @@ func TestUpstreamPassiveHealth(t *testing.T) {
 		t.Errorf("no 'temporarily disabled' warning:\n%s", g.errorLog())
 	}
 
-	i := 30
 	waitFor(t, 10*time.Second, "one more try at the dead peer after fail_timeout", func() bool {
 		request(i)
 		i++
 		return connectFailures(g.errorLog(), dead) >= 4
 	})
-	if el := time.Since(start); el < 2*time.Second {
-		t.Errorf("the dead peer was tried again %v after the failures began, before fail_timeout=2s", el)
+	if el := time.Since(start); el < failTimeout {
+		t.Errorf("the dead peer was tried again %v after the failures began, before fail_timeout=%v", el, failTimeout)
 	}
-	for j := 0; j < 20; j++ {
-		request(i + j)
+	// The failed trial disables it again for fail_timeout.
+	for again := time.Now(); time.Since(again) < failTimeout/2 && i < 100; i++ {
+		request(i)
 	}
 	if n := connectFailures(g.errorLog(), dead); n != 4 {
 		t.Errorf("%d connect() failures at the dead peer, want 4: one trial after fail_timeout, then disabled again", n)
@@ -571,7 +575,7 @@ func TestUpstreamMaxConns(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+			d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second)}
 			c, resp, _ := d.Dial(url, nil)
 			if resp != nil {
 				results[i] = result{c: c, code: resp.StatusCode, ra: resp.Header.Get("Retry-After")}
@@ -654,8 +658,10 @@ func TestUpstreamFDsReturnToBaseline(t *testing.T) {
 	}
 	a.stop()
 	b.stop()
-	for _, c := range conns[30:] {
-		closedByPeer(c, 5*time.Second)
+	for i, c := range conns[30:] {
+		if !closedByPeer(c, slow(5*time.Second)) {
+			t.Errorf("tunnel %d is still open after its backend stopped", 30+i)
+		}
 		c.Close()
 	}
 	g.waitFDs(t, base)
@@ -881,20 +887,25 @@ func TestUpstreamLonePeer(t *testing.T) {
 }
 
 // TestUpstreamBackupRecovery: traffic leaves the backup once the primary
-// is back and its fail_timeout has passed.
+// is back and its fail_timeout (1 s, stretched by slow) has passed.
 func TestUpstreamBackupRecovery(t *testing.T) {
 	p := startUBackend(t, "primary", "", false)
 	bk := startUBackend(t, "backup", "", false)
 	port := freePort(t)
-	g := startGate(t, upConf(port, fmt.Sprintf("server %s fail_timeout=1s;\nserver %s backup;", p.addr, bk.addr), ""))
+	failTimeout := slow(time.Second).Round(time.Millisecond)
+	g := startGate(t, upConf(port, fmt.Sprintf("server %s fail_timeout=%dms;\nserver %s backup;", p.addr, failTimeout.Milliseconds(), bk.addr), ""))
 	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
 	p.stop()
+	start := time.Now()
 	for i := 0; i < 3; i++ {
 		c, _, be := wsFrom(t, url, "", nil)
 		c.Close()
 		if be != "backup" {
 			t.Fatalf("with the primary down handshake %d reached %s", i, be)
 		}
+	}
+	if el := time.Since(start); el >= failTimeout {
+		t.Fatalf("3 handshakes took %v, not inside fail_timeout=%v: set WSGATE_TEST_TIME_FACTOR higher", el, failTimeout)
 	}
 	if connectFailures(g.errorLog(), p.addr) != 1 {
 		t.Errorf("%d tries at the failed primary within fail_timeout, want 1", connectFailures(g.errorLog(), p.addr))

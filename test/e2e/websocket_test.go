@@ -144,7 +144,7 @@ func TestQuitDrains200(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			c.SetReadDeadline(time.Now().Add(slow(15 * time.Second)))
 			_, _, err := c.ReadMessage()
 			el := time.Since(start)
 			mu.Lock()
@@ -184,7 +184,7 @@ func TestReloadDrainsOnlyRemoved(t *testing.T) {
 	if !g.reload(t, without) {
 		t.Fatalf("reload failed:\n%s", g.errorLog())
 	}
-	gone.SetReadDeadline(time.Now().Add(5 * time.Second))
+	gone.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
 	if _, _, err := gone.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Errorf("tunnel of the removed location: %v, want close 1001", err)
 	}
@@ -193,24 +193,25 @@ func TestReloadDrainsOnlyRemoved(t *testing.T) {
 
 // TestSlowloris: clients that dribble their headers are closed after
 // client_header_timeout without a response, while a normal client is
-// served throughout.
+// served throughout. A server without the timeout would hold them until
+// the read deadline, twice the bound.
 func TestSlowloris(t *testing.T) {
 	port := freePort(t)
 	startGate(t, fmt.Sprintf(`http { client_header_timeout 1s; server { listen 127.0.0.1:%d; location / { return 200 "ok"; } } }`, port))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	type slow struct {
+	type dribbler struct {
 		c      net.Conn
 		closed chan time.Duration
 	}
 	start := time.Now()
-	var slows []slow
+	var slows []dribbler
 	for i := 0; i < 50; i++ {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		s := slow{c: c, closed: make(chan time.Duration, 1)}
+		s := dribbler{c: c, closed: make(chan time.Duration, 1)}
 		slows = append(slows, s)
 		go func() {
 			c.Write([]byte("GET / HTTP/1.1\r\n"))
@@ -222,7 +223,7 @@ func TestSlowloris(t *testing.T) {
 			}
 		}()
 		go func() {
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			c.SetReadDeadline(time.Now().Add(slow(10 * time.Second)))
 			n, _ := c.Read(make([]byte, 64))
 			if n > 0 {
 				s.closed <- -1 // an answer: should have been a silent close
@@ -240,7 +241,7 @@ func TestSlowloris(t *testing.T) {
 		d := <-s.closed
 		if d < 0 {
 			t.Errorf("slow client %d got a response", i)
-		} else if d > 5*time.Second {
+		} else if d > slow(5*time.Second) {
 			t.Errorf("slow client %d held for %v", i, d)
 		}
 	}
@@ -260,8 +261,10 @@ func TestMessageLimits(t *testing.T) {
 
 	c, _ := dial(t, url, nil)
 	echo(t, c, "small")
-	c.WriteMessage(websocket.BinaryMessage, make([]byte, 2048))
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := c.WriteMessage(websocket.BinaryMessage, make([]byte, 2048)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
 	if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
 		t.Errorf("oversized message: %v, want close 1009", err)
 	}
@@ -269,11 +272,11 @@ func TestMessageLimits(t *testing.T) {
 	c2, _ := dial(t, url, nil)
 	var err error
 	for i := 0; i < 50 && err == nil; i++ {
-		c2.SetWriteDeadline(time.Now().Add(time.Second))
+		c2.SetWriteDeadline(time.Now().Add(slow(time.Second)))
 		err = c2.WriteMessage(websocket.TextMessage, []byte("flood"))
 	}
 	// The 1008 may already sit in the socket when a write fails: read it.
-	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c2.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
 	for {
 		if _, _, err = c2.ReadMessage(); err != nil {
 			break
@@ -292,26 +295,35 @@ func TestMessageLimits(t *testing.T) {
 }
 
 // TestPingKeepsLiveClients: with pings on, an idle client that answers
-// them and a client that keeps sending both stay open over several ping
-// intervals.
+// them and a client that keeps sending both stay open over fifteen ping
+// intervals (100 ms, timeout 200 ms and proxy_read_timeout 400 ms, all
+// stretched by slow on a loaded machine).
 func TestPingKeepsLiveClients(t *testing.T) {
 	be := startBackend(t, "b1")
 	port := freePort(t)
-	startGate(t, fmt.Sprintf(wsConf, port, be.addr, "websocket_ping_interval 100ms; websocket_ping_timeout 200ms; proxy_read_timeout 400ms;", be.addr))
+	interval := slow(100 * time.Millisecond).Round(time.Millisecond)
+	ms := func(n time.Duration) string { return fmt.Sprintf("%dms", (n * interval).Milliseconds()) }
+	startGate(t, fmt.Sprintf(wsConf, port, be.addr, fmt.Sprintf("websocket_ping_interval %s; websocket_ping_timeout %s; proxy_read_timeout %s;", ms(1), ms(2), ms(4)), be.addr))
 	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
 	idle, _ := dial(t, url, nil)
 	busy, _ := dial(t, url, nil)
 	// gorilla answers pings while a read is pending.
+	idleErr := make(chan error, 1)
 	go func() {
-		idle.SetReadDeadline(time.Now().Add(5 * time.Second))
-		idle.ReadMessage()
+		_, _, err := idle.ReadMessage()
+		idleErr <- err
 	}()
 	for i := 0; i < 15; i++ {
 		echo(t, busy, fmt.Sprintf("m%d", i))
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(interval)
+	}
+	select {
+	case err := <-idleErr:
+		t.Errorf("the idle client's tunnel ended: %v", err)
+	default:
 	}
 	if be.open.Load() != 2 {
-		t.Errorf("%d tunnels open after 1.5s of pings, want 2", be.open.Load())
+		t.Errorf("%d tunnels open after 15 ping intervals, want 2", be.open.Load())
 	}
 }
 

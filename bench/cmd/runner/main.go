@@ -50,8 +50,6 @@ type runner struct {
 	procs                       procSet
 	warmup, window, settle      time.Duration
 	idleSteps                   []int
-	adjusted                    map[string]bool   // dedupes adjustNotes
-	adjustNotes                 []string          // how wsgate\'s config differed from nginx\'s
 	wss                         bool              // also measure wss after plain ws
 	negotiated                  map[string]string // target -> what its first wss handshake negotiated
 }
@@ -200,9 +198,6 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 			"HAProxy: `nbthread 1`, `maxconn 9000`, `mode http`, `timeout tunnel 1h`, a frontend routing `path_beg /ws` to the echo backend, started with `-db` (foreground).",
 			"Handshake mode: each connection upgrades, then the client sends a close frame and closes its socket at once. nginx closes both connections when it reads the client's end of stream (one close frame relayed, strace: about 20 system calls per handshake); wsgate passes the end on as a half-close, relays the backend's answering close frame too and then closes (about 26 system calls, of which 3 are Go's net package asking for addresses). An A/B build that closed at once as nginx does used 7-10 µs less CPU per handshake.",
 		},
-	}
-	if contains(targets, "wsgate") {
-		plain.notes["wsgate"] = append(r.adjustNotes, plain.notes["wsgate"]...)
 	}
 	rep.Targets = plain.targets(targets, status)
 	if wss != nil {

@@ -7,8 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/wsgate/wsgate/bench/internal/load"
@@ -158,7 +156,7 @@ func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFil
 		if target == "nginx" {
 			st.proxy, err = r.procs.start("nginx", 1, log, r.nginxBin, "-p", dir+"/", "-c", conf, "-g", "daemon off; master_process off;")
 		} else {
-			st.proxy, err = r.startWsgate(ctx, dir, conf, log)
+			st.proxy, err = r.procs.start("wsgate", 1, log, r.wsgateBin, "-p", dir, "-c", conf)
 		}
 	case "haproxy":
 		conf := filepath.Join(dir, "haproxy.cfg")
@@ -186,59 +184,6 @@ func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFil
 		r.noteTLS(target, negotiated)
 	}
 	return st, nil
-}
-
-var notSupported = regexp.MustCompile(`"([a-z_0-9]+)" directive is not supported yet`)
-
-// startWsgate starts wsgate on the shared config. While wsgate is being
-// written it may refuse a directive of that config as "not supported yet":
-// the runner then drops that directive's lines, retries, and records the
-// change so the report says the config differed.
-func (r *runner) startWsgate(ctx context.Context, dir, conf, log string) (*proc, error) {
-	for range 5 {
-		p, err := r.procs.start("wsgate", 1, log, r.wsgateBin, "-p", dir, "-c", conf)
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case <-p.done:
-		case <-time.After(300 * time.Millisecond):
-			return p, nil // still running: the readiness check takes over
-		case <-ctx.Done():
-			return p, ctx.Err()
-		}
-		r.procs.stop(p)
-		m := notSupported.FindStringSubmatch(logTail(log))
-		if m == nil {
-			return p, nil // let the readiness check report the failure
-		}
-		b, err := os.ReadFile(conf)
-		if err != nil {
-			return nil, err
-		}
-		var kept []string
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) > 0 && f[0] == m[1] {
-				r.noteAdjust(fmt.Sprintf("config adjusted for wsgate: dropped %q (wsgate says the directive is not supported yet)", strings.TrimSpace(line)))
-				continue
-			}
-			kept = append(kept, line)
-		}
-		if err := os.WriteFile(conf, []byte(strings.Join(kept, "\n")), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	return nil, fmt.Errorf("wsgate refused too many directives of the shared config: %s", logTail(log))
-}
-
-func (r *runner) noteAdjust(s string) {
-	if r.adjusted == nil {
-		r.adjusted = map[string]bool{}
-	}
-	if !r.adjusted[s] {
-		r.adjusted[s] = true
-		r.adjustNotes = append(r.adjustNotes, s)
-	}
 }
 
 // noteTLS remembers the first negotiation seen per target, for the report.
