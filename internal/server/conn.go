@@ -154,7 +154,7 @@ func (c *conn) serve() {
 // (nginx reads headers before it knows the server), keepalive_timeout and
 // keepalive_requests (nginx takes those from the last request's location;
 // the default server is close enough and cheaper).
-func (c *conn) connConf(rt *runtime) *config.LocConf {
+func (c *conn) connConf(rt *generation) *config.LocConf {
 	if v := rt.vhostsFor(c.local); v != nil && v.def != nil {
 		return v.def.Loc.Conf
 	}
@@ -208,7 +208,7 @@ func addrPort(a net.Addr) netip.AddrPort {
 
 // badRequest answers a request that could not be parsed, as nginx: the
 // status the parser chose, and the connection closes.
-func (c *conn) badRequest(rt *runtime, err error) {
+func (c *conn) badRequest(rt *generation, err error) {
 	var se *http1.StatusError
 	if !errors.As(err, &se) {
 		if !errors.Is(err, io.EOF) && !isTimeout(err) && !errors.Is(err, net.ErrClosed) {
@@ -240,7 +240,7 @@ func isTimeout(err error) bool {
 // exchange is one request and its response.
 type exchange struct {
 	conn *conn
-	rt   *runtime
+	rt   *generation
 	req  *http1.Request
 	vc   *vars.Ctx
 	srv  *config.Server
@@ -263,7 +263,7 @@ type exchange struct {
 
 // handle runs one request through nginx's phases. It reports whether the
 // connection may serve another request.
-func (c *conn) handle(rt *runtime, req *http1.Request, cc *config.LocConf) bool {
+func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bool {
 	x := &exchange{conn: c, rt: rt, req: req, close: req.Close || !c.keepGoing(cc)}
 	vc := ctxPool.Get().(*vars.Ctx)
 	defer func() {
