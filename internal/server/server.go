@@ -37,8 +37,10 @@ type Server struct {
 	conns       map[*conn]struct{}
 	tunnels     map[*tunnel.Tunnel]*tunnelInfo
 	closing     bool
-	stopping    atomic.Bool    // closing, readable without mu on the request path
-	stop        chan struct{}  // closed when the server stops: ends background loops
+	stopping    atomic.Bool   // closing, readable without mu on the request path
+	stop        chan struct{} // closed when the server stops: ends background loops
+	halt        chan struct{} // closed by Close: ends what waits on a timer (limit_req delays)
+	haltOnce    sync.Once
 	handoff     chan *conn     // accepted connections for an idle serving goroutine (unbuffered)
 	idleServers atomic.Int32   // serving goroutines waiting on handoff
 	wg          sync.WaitGroup // accept loops, connections, tunnels, background loops
@@ -90,6 +92,7 @@ func New(log *errlog.Logger) *Server {
 		tunnels:   map[*tunnel.Tunnel]*tunnelInfo{},
 		limits:    limit.NewRegistry(nil),
 		stop:      make(chan struct{}),
+		halt:      make(chan struct{}),
 		handoff:   make(chan *conn),
 		metrics:   status.NewMetrics(),
 		started:   time.Now(),
@@ -293,109 +296,8 @@ func (s *Server) removeTunnel(t *tunnel.Tunnel) {
 	s.wg.Done()
 }
 
-// Shutdown stops gracefully (QUIT): it closes the listeners, lets requests
-// in flight finish, closes idle keep-alive connections, sends close 1001 on
-// every tunnel and waits for all of it until ctx ends; then it closes what
-// is left.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.stopLoops()
-	s.closing = true
-	for ap, q := range s.quic {
-		// GOAWAY, then wait for the streams: tunnels over HTTP/3 drain
-		// with their close frames like the others.
-		go func() {
-			q.h3.Shutdown(ctx)
-			q.close()
-		}()
-		delete(s.quic, ap)
-	}
-	for ap, l := range s.listeners {
-		l.ln.Close()
-		delete(s.listeners, ap)
-	}
-	tunnels := make(map[*tunnel.Tunnel]*tunnelInfo, len(s.tunnels))
-	for t, ti := range s.tunnels {
-		tunnels[t] = ti
-	}
-	for c := range s.conns {
-		c.closeIfIdle()
-	}
-	s.mu.Unlock()
-	drain(tunnels, "going away")
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	// Connections that were mid-request become idle later: poll them.
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			s.closeRuntime()
-			return nil
-		case <-ctx.Done():
-			s.Close()
-			<-done
-			return ctx.Err()
-		case <-tick.C:
-			s.mu.Lock()
-			for c := range s.conns {
-				c.closeIfIdle()
-			}
-			s.mu.Unlock()
-		}
-	}
-}
-
-// Close stops at once (TERM): listeners, connections and tunnels are
-// closed; tunnels still get a close frame where one can be written without
-// waiting.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	s.stopLoops()
-	s.closing = true
-	s.closeQUIC()
-	for ap, l := range s.listeners {
-		l.ln.Close()
-		delete(s.listeners, ap)
-	}
-	for c := range s.conns {
-		c.c.Close()
-	}
-	tunnels := make([]*tunnel.Tunnel, 0, len(s.tunnels))
-	for t := range s.tunnels {
-		tunnels = append(tunnels, t)
-	}
-	s.mu.Unlock()
-	for _, t := range tunnels {
-		go t.Shutdown(1001, "going away")
-	}
-	s.wg.Wait()
-	s.closeRuntime()
-	return nil
-}
-
-func (s *Server) closeRuntime() {
-	s.files.CloseAll()
-	if rt := s.rt.Load(); rt != nil {
-		rt.discard()
-	}
-}
-
 // String names the server for logs.
 func (s *Server) String() string { return fmt.Sprintf("wsgate(%d listeners)", len(s.Addrs())) }
-
-// stopLoops ends the background loops once and marks the server as
-// stopping; s.mu is held.
-func (s *Server) stopLoops() {
-	if !s.closing {
-		close(s.stop)
-	}
-	s.stopping.Store(true)
-}
 
 // RecordReload counts a reload attempt for the metrics and the api.
 func (s *Server) RecordReload(ok bool) {
