@@ -181,20 +181,6 @@ func (rt *generation) start() {
 	}
 }
 
-// stopPools stops the health checks of every pool of rt.
-func (rt *generation) stopPools() {
-	for _, p := range rt.pools {
-		p.Close()
-	}
-}
-
-// discard releases everything rt holds: for a generation that never
-// served, or one that served last.
-func (rt *generation) discard() {
-	rt.stopPools()
-	rt.close()
-}
-
 var methods = map[string]upstream.Method{
 	"round_robin": upstream.RoundRobin, "": upstream.RoundRobin, "ip_hash": upstream.IPHash,
 	"hash": upstream.Hash, "least_conn": upstream.LeastConn, "random": upstream.Random,
@@ -225,10 +211,14 @@ func (rt *generation) vhostsFor(local netip.AddrPort) *vhosts {
 	return rt.vhosts[wildcardOf(local)]
 }
 
-// close releases what this generation owns alone: upstream keepalive
-// caches, location logs, OCSP refreshers. Its pools are the next
-// generation's to stop (see Server.commit).
-func (rt *generation) close() {
+// discard releases what rt holds: the health checks of its pools (their
+// peers stay usable, shared with the next generation's or held by tunnels),
+// upstream keepalive caches, location logs, OCSP refreshers. It is for a
+// generation that never served, one that a newer one replaced, or the last.
+func (rt *generation) discard() {
+	for _, p := range rt.pools {
+		p.Close()
+	}
 	for _, p := range rt.idle {
 		p.close()
 	}
