@@ -14,8 +14,8 @@ import (
 // Shutdown stops gracefully (QUIT), as nginx does: it closes the
 // listeners and idle keep-alive connections, lets requests in flight
 // finish (a request delayed by limit_req is answered when its delay ends,
-// a proxied one when its backend answers; one whose client leaves ends
-// then), sends close 1001 on every tunnel, spread over its
+// or ends when its client leaves; a proxied one is answered when its
+// backend answers), sends close 1001 on every tunnel, spread over its
 // websocket_drain_period, and waits for all of it. When ctx ends or the
 // configuration's worker_shutdown_timeout passes, it closes what is left
 // as Close does.
