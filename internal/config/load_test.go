@@ -116,6 +116,9 @@ func TestErrors(t *testing.T) {
 		{"http { server { location / { proxy_pas http://x; } } }", `unknown directive "proxy_pas", did you mean "proxy_pass"? in `},
 		{"http {\n listen 80;\n}", `"listen" directive is not allowed here in `},
 		{"worker_processes 1 2;", `invalid number of arguments in "worker_processes" directive in `},
+		{"worker_shutdown_timeout soon;", `"worker_shutdown_timeout" directive invalid value in `},
+		{"worker_shutdown_timeout 1s; worker_shutdown_timeout 2s;", `"worker_shutdown_timeout" directive is duplicate in `},
+		{"http { worker_shutdown_timeout 1s; }", `"worker_shutdown_timeout" directive is not allowed here in `},
 		{"http { server { location / { proxy_read_timeout 5x; } } }", `"proxy_read_timeout" directive invalid value`},
 		{"http { server { listen 1 so_keepalive=on; } }", `"listen ... so_keepalive" is not supported in `},
 		{"http { server { location / { proxy_pass https://127.0.0.1:1; } } }", `"proxy_pass" to https:// backends is not supported in `},
@@ -149,6 +152,18 @@ func TestErrors(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "issue") || strings.Contains(err.Error(), " yet") {
 			t.Errorf("%q: error %q speaks of plans, not of the config", tt.src, err)
+		}
+	}
+}
+
+func TestWorkerShutdownTimeout(t *testing.T) {
+	for src, want := range map[string]time.Duration{"": 0, "worker_shutdown_timeout 30s;": 30 * time.Second, "worker_shutdown_timeout 1500ms;": 1500 * time.Millisecond} {
+		cfg, err := load(t, src+" http { }")
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if cfg.WorkerShutdownTimeout != want {
+			t.Errorf("%q: %v, want %v", src, cfg.WorkerShutdownTimeout, want)
 		}
 	}
 }

@@ -63,6 +63,8 @@ func init() {
 		"accept_mutex":         {ctx: cEvents, min: 1, max: 1, fn: noop},
 		"http":                 {ctx: cMain, block: true, once: true, fn: dHTTP},
 
+		"worker_shutdown_timeout": {ctx: cMain, min: 1, max: 1, once: true, fn: dWorkerShutdownTimeout},
+
 		// http
 		"server":   {ctx: cHTTP | cUpstream, min: 0, max: -1, either: true, fn: dServer},
 		"upstream": {ctx: cHTTP, min: 1, max: 1, block: true, fn: dUpstream},
@@ -242,6 +244,15 @@ func dDaemon(l *loader, d *conf.Directive, s *scope) error {
 		return conf.Errorf(d, "invalid value \"%s\" in \"daemon\" directive, it must be \"on\" or \"off\"", d.Args[0])
 	}
 	l.cfg.Daemon = v
+	return nil
+}
+
+func dWorkerShutdownTimeout(l *loader, d *conf.Directive, s *scope) error {
+	v, err := ParseDuration(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
+	}
+	l.cfg.WorkerShutdownTimeout = v
 	return nil
 }
 

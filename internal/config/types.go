@@ -20,6 +20,9 @@ type Config struct {
 	User, Group       string
 	Daemon            bool
 	WorkerConnections int
+	// WorkerShutdownTimeout bounds a graceful stop: once it passes, the
+	// connections still open are closed. Zero waits for them all.
+	WorkerShutdownTimeout time.Duration
 
 	HTTP *HTTP
 	Vars *vars.Table

@@ -157,7 +157,7 @@ func (c *conn) serve() {
 // (nginx reads headers before it knows the server), keepalive_timeout and
 // keepalive_requests (nginx takes those from the last request's location;
 // the default server is close enough and cheaper).
-func (c *conn) connConf(rt *runtime) *config.LocConf {
+func (c *conn) connConf(rt *generation) *config.LocConf {
 	if v := rt.vhostsFor(c.local); v != nil && v.def != nil {
 		return v.def.Loc.Conf
 	}
@@ -214,7 +214,7 @@ func addrPort(a net.Addr) netip.AddrPort {
 // logged in the error log (info) and, with what was parsed ($request is
 // empty unless the request line was valid), in the access log of the
 // server it was for. A head that never arrived whole goes to readFailed.
-func (c *conn) badRequest(rt *runtime, req *http1.Request, err error) {
+func (c *conn) badRequest(rt *generation, req *http1.Request, err error) {
 	var se *http1.StatusError
 	if !errors.As(err, &se) {
 		c.readFailed(rt, req, err)
@@ -234,7 +234,7 @@ func (c *conn) badRequest(rt *runtime, req *http1.Request, err error) {
 // client_header_timeout expired or the client went away mid-head. As in
 // nginx it is logged at info and, with nothing sent, in the access log
 // (408 for a timeout, 400 otherwise).
-func (c *conn) readFailed(rt *runtime, req *http1.Request, err error) {
+func (c *conn) readFailed(rt *generation, req *http1.Request, err error) {
 	status, what := 400, ""
 	switch {
 	case isTimeout(err):
@@ -257,7 +257,7 @@ func (c *conn) readFailed(rt *runtime, req *http1.Request, err error) {
 // server is the one its Host names, if it got that far, else the
 // address's default server. It counts in stub_status's requests, as
 // nginx counts every request that began to arrive.
-func (c *conn) refusal(rt *runtime, req *http1.Request) *exchange {
+func (c *conn) refusal(rt *generation, req *http1.Request) *exchange {
 	c.srv.Stats.Requests.Add(1)
 	if req == nil || req.Proto == "" {
 		line := ""
@@ -301,7 +301,7 @@ func isTimeout(err error) bool {
 // exchange is one request and its response.
 type exchange struct {
 	conn *conn
-	rt   *runtime
+	rt   *generation
 	req  *http1.Request
 	vc   *vars.Ctx
 	srv  *config.Server
@@ -324,7 +324,7 @@ type exchange struct {
 
 // handle runs one request through nginx's phases. It reports whether the
 // connection may serve another request.
-func (c *conn) handle(rt *runtime, req *http1.Request, cc *config.LocConf) bool {
+func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bool {
 	x := &exchange{conn: c, rt: rt, req: req, close: req.Close || !c.keepGoing(cc)}
 	vc := ctxPool.Get().(*vars.Ctx)
 	defer func() {

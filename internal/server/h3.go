@@ -30,7 +30,7 @@ type quicListener struct {
 }
 
 // quicBinds are the addresses with `listen ... quic` in rt.
-func (rt *runtime) quicBinds() map[netip.AddrPort]bool {
+func (rt *generation) quicBinds() map[netip.AddrPort]bool {
 	out := map[netip.AddrPort]bool{}
 	if rt.cfg.HTTP == nil {
 		return out
@@ -46,7 +46,7 @@ func (rt *runtime) quicBinds() map[netip.AddrPort]bool {
 }
 
 // quicRetry reports whether a server on addr asks for quic_retry.
-func (rt *runtime) quicRetry(addr netip.AddrPort) bool {
+func (rt *generation) quicRetry(addr netip.AddrPort) bool {
 	for _, srv := range rt.cfg.HTTP.Servers {
 		for _, ls := range srv.Listens {
 			if ls.QUIC && ls.AddrPort == addr && srv.Loc.Conf.QUICRetry {
@@ -60,7 +60,7 @@ func (rt *runtime) quicRetry(addr netip.AddrPort) bool {
 // listenQUIC opens the UDP socket and starts the HTTP/3 server; the TLS
 // settings are taken from the live snapshot at every handshake, so a
 // reload's certificates apply at once.
-func (s *Server) listenQUIC(addr netip.AddrPort, rt *runtime) (*quicListener, error) {
+func (s *Server) listenQUIC(addr netip.AddrPort, rt *generation) (*quicListener, error) {
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -133,7 +133,7 @@ func (l *quicListener) close() {
 
 // h3TLS is tc with HTTP/3's ALPN; cached per certificate set so that
 // handshakes do not clone configs.
-func (rt *runtime) h3TLS(c *tls.Config) *tls.Config {
+func (rt *generation) h3TLS(c *tls.Config) *tls.Config {
 	rt.h3mu.Lock()
 	defer rt.h3mu.Unlock()
 	if h, ok := rt.h3tls[c]; ok {

@@ -82,7 +82,7 @@ func TestServerSelection(t *testing.T) {
         server { listen 127.0.0.1:2; return 200 other; }
         server { listen 2; server_name wildcard-addr; return 200 any; }
     }`)
-	rt, err := buildRuntime(New(nil), cfg, nil, nil, limit.NewRegistry(nil).Begin(), &accesslog.Files{})
+	rt, err := buildGeneration(New(nil), cfg, nil, nil, limit.NewRegistry(nil).Begin(), &accesslog.Files{})
 	if err != nil {
 		t.Fatal(err)
 	}

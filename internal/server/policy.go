@@ -3,7 +3,6 @@ package server
 import (
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
@@ -137,7 +136,9 @@ func (x *exchange) preaccess() (ok bool, keep bool) {
 			if lvl := max(errlog.Level(lc.LimitReqLog)-1, errlog.Debug); x.log.Enabled(lvl) {
 				x.log.Printf(lvl, x.conn.id, "delaying request, excess: %d.%03d, by zone \"%s\", client: %s", d.Excess/1000, d.Excess%1000, d.Zone.Name(), x.vc.Remote.Addr())
 			}
-			time.Sleep(d.Delay)
+			if err := x.conn.pause(d.Delay); err != nil {
+				return false, x.abandon(err)
+			}
 		}
 	}
 	if len(lc.LimitConn) > 0 {

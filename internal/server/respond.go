@@ -204,7 +204,7 @@ func (x *exchange) done() {
 
 // logAccess writes the request's access log lines. A WebSocket session
 // is logged when its tunnel closes.
-func logAccess(rt *runtime, lc *config.LocConf, vc *vars.Ctx) {
+func logAccess(rt *generation, lc *config.LocConf, vc *vars.Ctx) {
 	if lc == nil {
 		return
 	}

@@ -28,7 +28,7 @@ import (
 // the request in flight and take the new one for the next request; tunnels
 // are never touched by a reload. All methods are safe for concurrent use.
 type Server struct {
-	rt  atomic.Pointer[runtime]
+	rt  atomic.Pointer[generation]
 	log atomic.Pointer[errlog.Logger]
 
 	mu          sync.Mutex
@@ -37,8 +37,10 @@ type Server struct {
 	conns       map[*conn]struct{}
 	tunnels     map[*tunnel.Tunnel]*tunnelInfo
 	closing     bool
-	stopping    atomic.Bool    // closing, readable without mu on the request path
-	stop        chan struct{}  // closed when the server stops: ends background loops
+	stopping    atomic.Bool   // closing, readable without mu on the request path
+	stop        chan struct{} // closed when the server stops: ends background loops
+	halt        chan struct{} // closed by Close: ends what waits on a timer (limit_req delays)
+	haltOnce    sync.Once
 	handoff     chan *conn     // accepted connections for an idle serving goroutine (unbuffered)
 	idleServers atomic.Int32   // serving goroutines waiting on handoff
 	wg          sync.WaitGroup // accept loops, connections, tunnels, background loops
@@ -90,6 +92,7 @@ func New(log *errlog.Logger) *Server {
 		tunnels:   map[*tunnel.Tunnel]*tunnelInfo{},
 		limits:    limit.NewRegistry(nil),
 		stop:      make(chan struct{}),
+		halt:      make(chan struct{}),
 		handoff:   make(chan *conn),
 		metrics:   status.NewMetrics(),
 		started:   time.Now(),
@@ -98,136 +101,6 @@ func New(log *errlog.Logger) *Server {
 	s.wg.Add(1)
 	go s.rebalanceLoop()
 	return s
-}
-
-// Apply builds cfg beside the running snapshot and switches to it. Nothing
-// changes when any step fails (a listener cannot be bound, a log cannot be
-// opened): the old configuration keeps serving.
-func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return errors.New("server is shutting down")
-	}
-	prev := s.rt.Load()
-	lb := s.limits.Begin()
-	rt, err := buildRuntime(s, cfg, prev, log, lb, &s.files)
-	if err != nil {
-		s.files.Abort()
-		return err
-	}
-	// Bind what is new first; on any failure close only what we opened.
-	want := map[netip.AddrPort]config.Listen{}
-	for _, ls := range rt.binds {
-		want[ls.AddrPort] = ls
-	}
-	var opened []*listener
-	for ap, ls := range want {
-		if _, ok := s.listeners[ap]; ok {
-			continue
-		}
-		l, err := listen(ls)
-		if err != nil {
-			for _, o := range opened {
-				o.ln.Close()
-			}
-			rt.close()
-			s.files.Abort()
-			return &config.ListenError{Listen: ls, Err: err}
-		}
-		opened = append(opened, l)
-	}
-	// QUIC sockets: open the new ones (the server reads the snapshot at
-	// each handshake, so they may start before it is published).
-	wantQUIC := rt.quicBinds()
-	var openedQUIC []*quicListener
-	for ap := range wantQUIC {
-		if _, ok := s.quic[ap]; ok {
-			continue
-		}
-		ql, err := s.listenQUIC(ap, rt)
-		if err != nil {
-			for _, o := range opened {
-				o.ln.Close()
-			}
-			for _, q := range openedQUIC {
-				q.close()
-			}
-			rt.close()
-			s.files.Abort()
-			return &config.ListenError{Listen: config.Listen{Addr: ap.String(), AddrPort: ap, File: cfg.File}, Err: err}
-		}
-		openedQUIC = append(openedQUIC, ql)
-	}
-	for ap, q := range s.quic {
-		if !wantQUIC[ap] {
-			q.close()
-			delete(s.quic, ap)
-		}
-	}
-	for _, q := range openedQUIC {
-		s.quic[q.addr] = q
-	}
-	for ap, l := range s.listeners {
-		if _, ok := want[ap]; !ok {
-			l.ln.Close()
-			<-l.done
-			delete(s.listeners, ap)
-		}
-	}
-	n := int64(cfg.WorkerConnections) * int64(max(cfg.WorkerProcesses, 1))
-	var rl unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && int64(rl.Cur) < n+32 {
-		// A connection wsgate cannot open a descriptor for would fail
-		// anyway: cap the limit so it fails cleanly, at accept.
-		log.Printf(errlog.Warn, 0, "%d worker_connections exceed open file resource limit: %d, using %d", n, rl.Cur, int64(rl.Cur)-32)
-		n = max(int64(rl.Cur)-32, 1)
-	}
-	s.limit.Store(n)
-	s.log.Store(log)
-	lb.Commit()
-	s.rt.Store(rt)
-	if err := s.files.Commit(); err != nil {
-		log.Printf(errlog.Alert, 0, "closing access logs: %v", err)
-	}
-	// Accept only once the snapshot and the connection limit are live: a
-	// connection must never see a server without a configuration.
-	for _, l := range opened {
-		s.listeners[l.addr] = l
-		s.wg.Add(1)
-		go s.acceptLoop(l)
-	}
-	if prev != nil {
-		closeUnused(prev, rt)
-		prev.close()
-	}
-	// Tunnels whose server, location, upstream or peer the new
-	// configuration removed are drained; all others are not touched.
-	gone := map[*tunnel.Tunnel]*tunnelInfo{}
-	for t, ti := range s.tunnels {
-		if !ti.stillServed(rt) {
-			gone[t] = ti
-		}
-	}
-	if len(gone) > 0 {
-		log.Printf(errlog.Notice, 0, "draining %d WebSocket tunnels whose location, upstream or peer was removed", len(gone))
-		drain(gone, "location removed")
-	}
-	return nil
-}
-
-// closeUnused stops the upstream pools (and their health checks) that the
-// new snapshot did not take over by name.
-func closeUnused(prev, next *runtime) {
-	kept := map[string]bool{}
-	for cu := range next.pools {
-		kept[cu.Name] = true
-	}
-	for cu, p := range prev.pools {
-		if !kept[cu.Name] {
-			p.Close()
-		}
-	}
 }
 
 func listen(ls config.Listen) (*listener, error) {
@@ -423,112 +296,8 @@ func (s *Server) removeTunnel(t *tunnel.Tunnel) {
 	s.wg.Done()
 }
 
-// Shutdown stops gracefully (QUIT): it closes the listeners, lets requests
-// in flight finish, closes idle keep-alive connections, sends close 1001 on
-// every tunnel and waits for all of it until ctx ends; then it closes what
-// is left.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.stopLoops()
-	s.closing = true
-	for ap, q := range s.quic {
-		// GOAWAY, then wait for the streams: tunnels over HTTP/3 drain
-		// with their close frames like the others.
-		go func() {
-			q.h3.Shutdown(ctx)
-			q.close()
-		}()
-		delete(s.quic, ap)
-	}
-	for ap, l := range s.listeners {
-		l.ln.Close()
-		delete(s.listeners, ap)
-	}
-	tunnels := make(map[*tunnel.Tunnel]*tunnelInfo, len(s.tunnels))
-	for t, ti := range s.tunnels {
-		tunnels[t] = ti
-	}
-	for c := range s.conns {
-		c.closeIfIdle()
-	}
-	s.mu.Unlock()
-	drain(tunnels, "going away")
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	// Connections that were mid-request become idle later: poll them.
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			s.closeRuntime()
-			return nil
-		case <-ctx.Done():
-			s.Close()
-			<-done
-			return ctx.Err()
-		case <-tick.C:
-			s.mu.Lock()
-			for c := range s.conns {
-				c.closeIfIdle()
-			}
-			s.mu.Unlock()
-		}
-	}
-}
-
-// Close stops at once (TERM): listeners, connections and tunnels are
-// closed; tunnels still get a close frame where one can be written without
-// waiting.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	s.stopLoops()
-	s.closing = true
-	s.closeQUIC()
-	for ap, l := range s.listeners {
-		l.ln.Close()
-		delete(s.listeners, ap)
-	}
-	for c := range s.conns {
-		c.c.Close()
-	}
-	tunnels := make([]*tunnel.Tunnel, 0, len(s.tunnels))
-	for t := range s.tunnels {
-		tunnels = append(tunnels, t)
-	}
-	s.mu.Unlock()
-	for _, t := range tunnels {
-		go t.Shutdown(1001, "going away")
-	}
-	s.wg.Wait()
-	s.closeRuntime()
-	return nil
-}
-
-func (s *Server) closeRuntime() {
-	s.files.CloseAll()
-	if rt := s.rt.Load(); rt != nil {
-		for _, p := range rt.pools {
-			p.Close()
-		}
-		rt.close()
-	}
-}
-
 // String names the server for logs.
 func (s *Server) String() string { return fmt.Sprintf("wsgate(%d listeners)", len(s.Addrs())) }
-
-// stopLoops ends the background loops once and marks the server as
-// stopping; s.mu is held.
-func (s *Server) stopLoops() {
-	if !s.closing {
-		close(s.stop)
-	}
-	s.stopping.Store(true)
-}
 
 // RecordReload counts a reload attempt for the metrics and the api.
 func (s *Server) RecordReload(ok bool) {
@@ -575,21 +344,19 @@ func upstreamSnapshot(name string, p *upstream.Upstream) status.Upstream {
 	return u
 }
 
-// Check builds cfg's runtime without binding anything, so that `wsgate -t`
-// reports what only a start would find (unreadable certificates, log files
-// that cannot be opened, a zone whose key changed), as nginx's -t does.
+// Check builds cfg's generation without binding anything, so that
+// `wsgate -t` reports what only a start would find (unreadable
+// certificates, log files that cannot be opened, a zone whose key
+// changed), as nginx's -t does.
 func Check(cfg *config.Config, log *errlog.Logger) error {
 	s := &Server{limits: limit.NewRegistry(nil), stop: make(chan struct{})}
 	s.log.Store(log)
-	rt, err := buildRuntime(s, cfg, nil, log, s.limits.Begin(), &s.files)
+	rt, err := buildGeneration(s, cfg, nil, log, s.limits.Begin(), &s.files)
 	s.files.Abort()
 	if err != nil {
 		return err
 	}
-	rt.close()
-	for _, p := range rt.pools {
-		p.Close()
-	}
+	rt.discard()
 	return nil
 }
 

@@ -15,7 +15,7 @@ import (
 // that listens with ssl, and prepares one tls.Config per bound address that
 // picks the server block by SNI, as nginx does. Certificates are read again
 // on every reload; open connections keep the config they started with.
-func (rt *runtime) buildTLS(log *errlog.Logger) error {
+func (rt *generation) buildTLS(log *errlog.Logger) error {
 	rt.tlsServers = map[*config.Server]*tlsconf.Config{}
 	rt.tlsBinds = map[netip.AddrPort]*tls.Config{}
 	for _, srv := range rt.cfg.HTTP.Servers {
@@ -71,7 +71,7 @@ func (rt *runtime) buildTLS(log *errlog.Logger) error {
 
 // sslBind reports whether any server listens with ssl on a bound address
 // (directly, or through its wildcard socket).
-func (rt *runtime) sslBind(bind netip.AddrPort) bool {
+func (rt *generation) sslBind(bind netip.AddrPort) bool {
 	for _, srv := range rt.cfg.HTTP.Servers {
 		for _, ls := range srv.Listens {
 			if ls.SSL && (ls.AddrPort == bind || wildcardOf(ls.AddrPort) == bind) {
@@ -82,7 +82,7 @@ func (rt *runtime) sslBind(bind netip.AddrPort) bool {
 	return false
 }
 
-func (rt *runtime) tlsFor(bind netip.AddrPort) *tls.Config {
+func (rt *generation) tlsFor(bind netip.AddrPort) *tls.Config {
 	if rt == nil {
 		return nil
 	}

@@ -126,7 +126,7 @@ type tunnelEnd struct {
 // sessionLog is what a tunnel keeps for its access log line, apart from the
 // tunnelEnd, which every idle tunnel holds.
 type sessionLog struct {
-	rt        *runtime
+	rt        *generation
 	lc        *config.LocConf
 	vc        *vars.Ctx
 	headBytes int64     // the 101's head, sent to the client

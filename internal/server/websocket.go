@@ -150,7 +150,7 @@ func locKey(loc *config.Location) string {
 
 // stillServed reports whether rt keeps the tunnel's server (a listen
 // address and a name in common), its location, its upstream and its peer.
-func (ti *tunnelInfo) stillServed(rt *runtime) bool {
+func (ti *tunnelInfo) stillServed(rt *generation) bool {
 	if rt.cfg.HTTP == nil {
 		return false
 	}

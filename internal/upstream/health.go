@@ -56,20 +56,15 @@ func (hc HealthCheck) withDefaults(upstreamName string) HealthCheck {
 	return hc
 }
 
-// startHealth hands the health state of every peer to u: with checks, u's
+// takeHealth hands the health state of every peer to u: with checks, u's
 // checkers become the only writers (an older generation's checkers, still
 // running until their Close, see they were superseded and stop writing);
 // without checks, peers are healthy.
-func (u *Upstream) startHealth(h *HealthCheck) {
-	var hc HealthCheck
-	if h != nil {
-		hc = h.withDefaults(u.name)
-		u.health = &hc
-	}
+func (u *Upstream) takeHealth() {
 	for _, p := range u.all {
 		st := p.st
 		st.mu.Lock()
-		if h == nil || p.cfg.Down {
+		if u.health == nil || p.cfg.Down {
 			st.owner = nil
 			st.unhealthy.Store(false)
 			st.hcPasses, st.hcFails = 0, 0
@@ -78,11 +73,11 @@ func (u *Upstream) startHealth(h *HealthCheck) {
 		}
 		st.mu.Unlock()
 	}
-	if h == nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	u.cancel = cancel
+}
+
+// startCheckers runs one checker per peer not marked down, until ctx ends.
+func (u *Upstream) startCheckers(ctx context.Context) {
+	hc := u.health
 	for _, p := range u.all {
 		if p.cfg.Down {
 			continue

@@ -63,6 +63,7 @@ func TestHealthCheckHTTP(t *testing.T) {
 		},
 		Health: &HealthCheck{Interval: 20 * time.Millisecond, Fails: 2, Passes: 2, URI: "/health"},
 	}, nil)
+	u.Start()
 	defer u.Close()
 	fp := u.Peers()[1]
 	waitFor(t, "first checks", func() bool { return flaky.hits.Load() >= 2 && good.hits.Load() >= 2 })
@@ -240,6 +241,7 @@ func TestHealthCheckWebSocketLoop(t *testing.T) {
 		Peers:  []PeerConfig{{Addr: plain.addr(), MaxFails: 1}, peer("127.0.0.1:1", 1)},
 		Health: &HealthCheck{Interval: 20 * time.Millisecond, URI: "/health", WebSocket: true},
 	}, nil)
+	u.Start()
 	defer u.Close()
 	waitFor(t, "websocket check to fail", func() bool { return !u.Peers()[0].State().Healthy })
 }
@@ -260,10 +262,12 @@ func TestHealthHandoffOnReload(t *testing.T) {
 		Health: hc,
 	}
 	u1 := New(cfg, nil)
+	u1.Start()
 	waitFor(t, "unhealthy", func() bool { return !u1.Peers()[0].State().Healthy })
 
 	// The new generation starts from the old one's verdict.
 	u2 := New(cfg, u1)
+	u2.Start()
 	if u2.Peers()[0].State().Healthy {
 		t.Fatal("health not carried over")
 	}
@@ -279,6 +283,10 @@ func TestHealthHandoffOnReload(t *testing.T) {
 	waitFor(t, "unhealthy again", func() bool { return !u2.Peers()[0].State().Healthy })
 	cfg.Health = nil
 	u3 := New(cfg, u2)
+	if u3.Peers()[0].State().Healthy {
+		t.Fatal("building a generation changed the running one's health")
+	}
+	u3.Start()
 	if !u3.Peers()[0].State().Healthy {
 		t.Fatal("peer still unhealthy without health checks")
 	}
@@ -303,9 +311,62 @@ func TestHealthCheckPort(t *testing.T) {
 		Peers:  []PeerConfig{{Addr: dead, MaxFails: 1}, peer("127.0.0.1:1", 1)},
 		Health: &HealthCheck{Interval: 20 * time.Millisecond, URI: "/health", Port: p},
 	}, nil)
+	u.Start()
 	defer u.Close()
 	waitFor(t, "checks on the health port", func() bool { return b.hits.Load() >= 3 })
 	if !u.Peers()[0].State().Healthy {
 		t.Fatal("peer unhealthy although its check port answers 200")
+	}
+}
+
+// TestBuildHasNoSideEffect: a generation built and dropped without Start
+// (a reload that failed later) starts no checker and leaves the running
+// generation's peer state and checks as they were.
+func TestBuildHasNoSideEffect(t *testing.T) {
+	b := newBackend(t)
+	b.status.Store(503)
+	cfg := Config{
+		Name:   "ws",
+		Peers:  []PeerConfig{{Addr: b.addr(), MaxFails: 1}, peer("127.0.0.1:1", 1)},
+		Health: &HealthCheck{Interval: 20 * time.Millisecond, URI: "/health"},
+	}
+	u1 := New(cfg, nil)
+	u1.Start()
+	defer u1.Close()
+	p := u1.Peers()[0]
+	waitFor(t, "unhealthy", func() bool { return !p.State().Healthy })
+
+	for _, h := range []*HealthCheck{nil, cfg.Health} {
+		next := cfg
+		next.Health = h
+		u2 := New(next, u1)
+		if p.State().Healthy {
+			t.Fatalf("building a generation (health %v) made the running one's peer healthy", h != nil)
+		}
+		u2.Close() // dropped, never started
+		u2.Start() // after Close: does nothing
+	}
+	// The running checker still owns the peer: its results count.
+	b.status.Store(200)
+	waitFor(t, "healthy through the running checker", func() bool { return p.State().Healthy })
+	b.status.Store(503)
+	waitFor(t, "unhealthy through the running checker", func() bool { return !p.State().Healthy })
+	// goleak (TestMain) finds any checker the dropped generations started.
+}
+
+// TestStartOnce: a second Start starts no second set of checkers.
+func TestStartOnce(t *testing.T) {
+	b := newBackend(t)
+	u := New(Config{
+		Name:   "ws",
+		Peers:  []PeerConfig{{Addr: b.addr(), MaxFails: 1}},
+		Health: &HealthCheck{Interval: time.Hour, URI: "/health"},
+	}, nil)
+	u.Start()
+	u.Start()
+	waitFor(t, "the first probe", func() bool { return b.hits.Load() >= 1 })
+	u.Close()
+	if n := b.hits.Load(); n != 1 {
+		t.Fatalf("%d probes, want 1 from one checker", n)
 	}
 }

@@ -77,7 +77,8 @@ type Config struct {
 	// and default comparison).
 	RandomTwo bool
 
-	// Health, when not nil, starts active health checks; see HealthCheck.
+	// Health, when not nil, gives the upstream active health checks, run
+	// from Start to Close; see HealthCheck.
 	Health *HealthCheck
 
 	// Now is the clock for fail_timeout and slow_start; nil means time.Now.
@@ -95,8 +96,11 @@ type Config struct {
 const weightScale = 1000
 
 // Upstream is one upstream block's pool of peers. It is safe for concurrent
-// use; the zero value is not usable, build one with New. Close stops its
-// health checkers.
+// use; the zero value is not usable, build one with New. Its life has two
+// steps, so that a configuration can be built and thrown away without
+// touching the one that serves: New builds it, Start makes it the live
+// generation (health checks run, peer health is its to write), Close stops
+// its health checkers.
 type Upstream struct {
 	name       string
 	method     Method
@@ -116,10 +120,13 @@ type Upstream struct {
 	// consistent hash ring (Method Hash with HashConsistent)
 	points []chashPoint
 
-	health *HealthCheck
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	health *HealthCheck // with defaults applied; nil without checks
+
+	life    sync.Mutex // guards started, closed and cancel
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // health checkers
 }
 
 type peerList struct {
@@ -137,11 +144,15 @@ type peerKey struct {
 
 // New builds an upstream from cfg. prev, when not nil, is the upstream of
 // the same name in the previous configuration: peers with the same Addr and
-// backup flag keep its state (open connections, failures, health, slow
+// backup flag share its state (open connections, failures, health, slow
 // start), so a reload changes nothing a client would notice, and tunnels
 // still running on prev's peers keep counting toward max_conns and
-// least_conn here. New takes over prev's health checks for those peers;
-// prev.Close must still be called to stop prev's checker goroutines.
+// least_conn here.
+//
+// New has no side effect: it starts no goroutine and changes nothing in
+// prev, whose checkers keep writing the shared health until Start. An
+// upstream that is never started can simply be dropped (Close is a no-op
+// for it).
 func New(cfg Config, prev *Upstream) *Upstream {
 	u := &Upstream{
 		name:       cfg.Name,
@@ -240,7 +251,10 @@ func New(cfg Config, prev *Upstream) *Upstream {
 		u.buildRing()
 	}
 
-	u.startHealth(cfg.Health)
+	if cfg.Health != nil {
+		hc := cfg.Health.withDefaults(u.name)
+		u.health = &hc
+	}
 	return u
 }
 
@@ -265,14 +279,35 @@ func (u *Upstream) Contains(p *Peer) bool {
 	return false
 }
 
-// Close stops the health checkers this upstream started and waits for them
-// to return. It is safe to call more than once; peers stay usable.
+// Start makes u the live generation of its upstream: it takes over the
+// health state of the peers it shares with older generations (their
+// checkers stop writing it) and starts its own health checks; without
+// checks, its peers are healthy. Only the first call does anything, and
+// none after Close.
+func (u *Upstream) Start() {
+	u.life.Lock()
+	defer u.life.Unlock()
+	if u.started || u.closed {
+		return
+	}
+	u.started = true
+	u.takeHealth()
+	if u.health != nil {
+		var ctx context.Context
+		ctx, u.cancel = context.WithCancel(context.Background())
+		u.startCheckers(ctx)
+	}
+}
+
+// Close stops the health checkers Start started and waits for them to
+// return. It is safe to call more than once; peers stay usable.
 func (u *Upstream) Close() {
-	u.once.Do(func() {
-		if u.cancel != nil {
-			u.cancel()
-		}
-	})
+	u.life.Lock()
+	u.closed = true
+	if u.cancel != nil {
+		u.cancel()
+	}
+	u.life.Unlock()
 	u.wg.Wait()
 }
 

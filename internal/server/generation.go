@@ -13,9 +13,9 @@ import (
 	"github.com/wsgate/wsgate/internal/upstream"
 )
 
-// runtime is everything built from one config snapshot. It is immutable
+// generation is everything built from one configuration. It is immutable
 // once published; requests that started under it finish under it.
-type runtime struct {
+type generation struct {
 	cfg     *config.Config
 	vhosts  map[netip.AddrPort]*vhosts // by configured listen address
 	binds   []config.Listen            // what to bind: wildcards absorb same-port specifics
@@ -33,11 +33,14 @@ type runtime struct {
 	tlsBinds   map[netip.AddrPort]*tls.Config
 }
 
-// buildRuntime prepares a snapshot without touching the running one; prev
-// (may be nil) lends its upstream state so peer health and counts survive
-// a reload.
-func buildRuntime(srv *Server, cfg *config.Config, prev *runtime, log *errlog.Logger, lb *limit.Build, files *accesslog.Files) (*runtime, error) {
-	rt := &runtime{
+// buildGeneration prepares a generation without touching the running one:
+// its upstream pools share the peer state of prev's pools of the same name
+// (prev may be nil), but they are not started, so prev's health checks
+// keep running until the new generation is committed. On error, what was
+// built is released and nothing else has changed (zones and access logs
+// wait in lb and files for the caller's commit or abort).
+func buildGeneration(srv *Server, cfg *config.Config, prev *generation, log *errlog.Logger, lb *limit.Build, files *accesslog.Files) (*generation, error) {
+	rt := &generation{
 		cfg:     cfg,
 		vhosts:  map[netip.AddrPort]*vhosts{},
 		pools:   map[*config.Upstream]*upstream.Upstream{},
@@ -47,32 +50,45 @@ func buildRuntime(srv *Server, cfg *config.Config, prev *runtime, log *errlog.Lo
 	if cfg.HTTP == nil {
 		return rt, nil
 	}
+	if err := rt.build(srv, prev, lb, files); err != nil {
+		rt.discard()
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (rt *generation) build(srv *Server, prev *generation, lb *limit.Build, files *accesslog.Files) error {
 	var err error
-	if rt.zones, err = buildZones(cfg.HTTP, lb); err != nil {
-		return nil, err
+	if rt.zones, err = buildZones(rt.cfg.HTTP, lb); err != nil {
+		return err
 	}
-	if rt.accessLogs, err = buildAccessLogs(cfg, files); err != nil {
-		return nil, err
+	if rt.accessLogs, err = buildAccessLogs(rt.cfg, files); err != nil {
+		return err
 	}
+	rt.indexListens()
+	rt.buildPools(prev)
+	if err := rt.openLocationLogs(); err != nil {
+		return err
+	}
+	rt.buildIdle(srv)
+	return rt.buildTLS(rt.log)
+}
+
+// indexListens files every server block under its listen addresses and
+// works out the sockets to bind.
+func (rt *generation) indexListens() {
 	seen := map[netip.AddrPort]bool{}
 	var all []config.Listen
-	for _, srv := range cfg.HTTP.Servers {
+	for _, srv := range rt.cfg.HTTP.Servers {
 		for _, ls := range srv.Listens {
 			v := rt.vhosts[ls.AddrPort]
-			if ls.QUIC {
-				if v == nil {
-					v = newVhosts()
-					rt.vhosts[ls.AddrPort] = v
-				}
-				v.add(srv, ls)
-				continue // a UDP socket, opened by the server's QUIC side
-			}
 			if v == nil {
 				v = newVhosts()
 				rt.vhosts[ls.AddrPort] = v
 			}
 			v.add(srv, ls)
-			if !seen[ls.AddrPort] {
+			// A QUIC listen is a UDP socket, opened by the server's QUIC side.
+			if !ls.QUIC && !seen[ls.AddrPort] {
 				seen[ls.AddrPort] = true
 				all = append(all, ls)
 			}
@@ -92,68 +108,77 @@ func buildRuntime(srv *Server, cfg *config.Config, prev *runtime, log *errlog.Lo
 		}
 		rt.binds = append(rt.binds, ls)
 	}
+}
+
+// buildPools builds one pool per upstream name, for upstreams with health
+// checks (they run from the moment the configuration loads, even before a
+// location uses them) and for those a location proxies to. Each shares the
+// peer state of prev's pool of that name.
+func (rt *generation) buildPools(prev *generation) {
 	prevPools := map[string]*upstream.Upstream{}
 	if prev != nil {
 		for cu, p := range prev.pools {
 			prevPools[cu.Name] = p
 		}
 	}
-	pools := map[string]*upstream.Upstream{}
-	// pool builds an upstream's pool once per name, taking over the state
-	// of the previous snapshot's pool of that name.
+	byName := map[string]*upstream.Upstream{}
 	pool := func(cu *config.Upstream) {
-		if _, ok := rt.pools[cu]; ok {
-			return
-		}
-		p := pools[cu.Name]
+		p := byName[cu.Name]
 		if p == nil {
 			pc := poolConfig(cu)
-			pc.Logf = func(format string, args ...any) { log.Printf(errlog.Warn, 0, format, args...) }
+			pc.Logf = func(format string, args ...any) { rt.log.Printf(errlog.Warn, 0, format, args...) }
 			p = upstream.New(pc, prevPools[cu.Name])
-			pools[cu.Name] = p
+			byName[cu.Name] = p
 		}
 		rt.pools[cu] = p
 	}
-	var walkErr error
-	// Upstreams with health checks run them from the moment the config
-	// loads, even before a location uses them.
-	for _, cu := range cfg.HTTP.Upstreams {
+	for _, cu := range rt.cfg.HTTP.Upstreams {
 		if cu.Health != nil {
 			pool(cu)
 		}
 	}
-	for _, srv := range cfg.HTTP.Servers {
+	for _, srv := range rt.cfg.HTTP.Servers {
 		srv.Walk(func(loc *config.Location) {
-			lc := loc.Conf
-			if len(lc.ErrorLogs) > 0 && rt.locLogs[lc] == nil && walkErr == nil {
-				l, err := OpenErrorLog(cfg, lc.ErrorLogs)
-				if err != nil {
-					walkErr = err
-					return
-				}
-				rt.locLogs[lc] = l
+			if px := loc.Conf.Proxy; px != nil && px.Upstream != nil {
+				pool(px.Upstream)
 			}
-			if lc.Proxy == nil || lc.Proxy.Upstream == nil {
-				return
-			}
-			pool(lc.Proxy.Upstream)
 		})
 	}
-	if walkErr != nil {
-		rt.close()
-		return nil, walkErr
+}
+
+// openLocationLogs opens the error logs that locations name.
+func (rt *generation) openLocationLogs() error {
+	var err error
+	for _, srv := range rt.cfg.HTTP.Servers {
+		srv.Walk(func(loc *config.Location) {
+			lc := loc.Conf
+			if err != nil || len(lc.ErrorLogs) == 0 || rt.locLogs[lc] != nil {
+				return
+			}
+			var l *errlog.Logger
+			if l, err = OpenErrorLog(rt.cfg, lc.ErrorLogs); err == nil {
+				rt.locLogs[lc] = l
+			}
+		})
 	}
+	return err
+}
+
+func (rt *generation) buildIdle(srv *Server) {
 	rt.idle = map[*config.Upstream]*idlePool{}
 	for cu := range rt.pools {
 		if cu.Keepalive > 0 {
 			rt.idle[cu] = &idlePool{srv: srv, max: cu.Keepalive, timeout: cu.KeepaliveTimeout, requests: cu.KeepaliveRequests}
 		}
 	}
-	if err := rt.buildTLS(log); err != nil {
-		rt.close()
-		return nil, err
+}
+
+// start makes the generation's pools the live ones: they take over peer
+// health from the previous generation and start their health checks.
+func (rt *generation) start() {
+	for _, p := range rt.pools {
+		p.Start() // once per pool, though several names may share one
 	}
-	return rt, nil
 }
 
 var methods = map[string]upstream.Method{
@@ -178,7 +203,7 @@ func poolConfig(cu *config.Upstream) upstream.Config {
 
 // vhostsFor finds the server blocks for a connection's local address:
 // the exact address first, then the wildcard of its port.
-func (rt *runtime) vhostsFor(local netip.AddrPort) *vhosts {
+func (rt *generation) vhostsFor(local netip.AddrPort) *vhosts {
 	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
 	if v := rt.vhosts[local]; v != nil {
 		return v
@@ -186,9 +211,14 @@ func (rt *runtime) vhostsFor(local netip.AddrPort) *vhosts {
 	return rt.vhosts[wildcardOf(local)]
 }
 
-// close releases what this snapshot owns alone (health checkers of pools
-// that the next snapshot did not take over, location logs).
-func (rt *runtime) close() {
+// discard releases what rt holds: the health checks of its pools (their
+// peers stay usable, shared with the next generation's or held by tunnels),
+// upstream keepalive caches, location logs, OCSP refreshers. It is for a
+// generation that never served, one that a newer one replaced, or the last.
+func (rt *generation) discard() {
+	for _, p := range rt.pools {
+		p.Close()
+	}
 	for _, p := range rt.idle {
 		p.close()
 	}
@@ -200,7 +230,7 @@ func (rt *runtime) close() {
 	}
 }
 
-func (rt *runtime) logFor(lc *config.LocConf) *errlog.Logger {
+func (rt *generation) logFor(lc *config.LocConf) *errlog.Logger {
 	if l := rt.locLogs[lc]; l != nil {
 		return l
 	}
