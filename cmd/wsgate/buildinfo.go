@@ -9,6 +9,11 @@ import (
 	"github.com/wsgate/wsgate/internal/server"
 )
 
+// The packaging build sets these with -ldflags -X from git, for trees the
+// Go toolchain cannot stamp itself (it does not see a git worktree, whose
+// .git is a file); the toolchain's own stamp wins when there is one.
+var buildCommit, buildTime, buildModified string
+
 // versionString is wsgate's release version.
 func versionString() string { return server.Version }
 
@@ -39,6 +44,9 @@ func buildDetails(bi *debug.BuildInfo) string {
 				modified = s.Value
 			}
 		}
+	}
+	if rev == "" {
+		rev, at, modified = buildCommit, buildTime, buildModified
 	}
 	if rev == "" {
 		return "commit: unknown (built without version control information)\n"
