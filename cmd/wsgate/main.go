@@ -104,7 +104,10 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 		return sendSignal(cfg, o.signal, stderr)
 	}
 	if o.test || o.dump {
-		if err := server.Check(cfg, errlog.Stderr()); err != nil {
+		created := absent(logFiles(cfg))
+		err := server.Check(cfg, errlog.Stderr())
+		removeCreated(created)
+		if err != nil {
 			fmt.Fprintf(stderr, "wsgate: [emerg] %v\nwsgate: configuration file %s test failed\n", err, configName(o))
 			return 1
 		}

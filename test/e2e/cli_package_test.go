@@ -428,3 +428,29 @@ func TestSystemdNotify(t *testing.T) {
 		t.Errorf("exit: %v", err)
 	}
 }
+
+// TestCLITestLeavesNoLogFiles: -t opens the logs to check them but removes
+// the empty ones it created, so a test run as root leaves no root-owned
+// file in a service user's log folder; existing files stay.
+func TestCLITestLeavesNoLogFiles(t *testing.T) {
+	dir := t.TempDir()
+	conf := writeConf(t, dir, "error_log {{DIR}}/error.log;\nevents {}\nhttp { access_log {{DIR}}/access.log; server { listen 127.0.0.1:1; location / { access_log {{DIR}}/loc.log; return 200; } } }\n")
+	if code, _, errOut := wsgateOut(t, "-t", "-c", conf); code != 0 {
+		t.Fatalf("-t: exit %d\n%s", code, errOut)
+	}
+	for _, f := range []string{"error.log", "access.log", "loc.log"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+			t.Errorf("-t left %s behind (%v)", f, err)
+		}
+	}
+	existing := filepath.Join(dir, "access.log")
+	if err := os.WriteFile(existing, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := wsgateOut(t, "-t", "-c", conf); code != 0 {
+		t.Fatalf("-t: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(existing); err != nil {
+		t.Errorf("-t removed an existing log file: %v", err)
+	}
+}
