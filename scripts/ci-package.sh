@@ -141,8 +141,20 @@ done
 kill -0 "$gate" 2>/dev/null && fail "wsgate still running 10s after QUIT"
 [ -e /run/wsgate/wsgate.pid ] && fail "the pid file is left after a stop"
 
-step "purging the package"
+step "purging the package while wsgate runs (prerm stops it through the pid file)"
+setpriv --reuid=wsgate --regid=wsgate --init-groups --no-new-privs \
+  --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service \
+  /usr/sbin/wsgate -c /etc/wsgate/wsgate.conf &
+gate=$!
+pids+=($gate)
+for _ in $(seq 150); do
+  [ "$(cat /run/wsgate/wsgate.pid 2>/dev/null)" = "$gate" ] && break
+  sleep 0.1
+done
+[ "$(cat /run/wsgate/wsgate.pid 2>/dev/null)" = "$gate" ] || fail "second start: no pid file"
 dpkg --purge wsgate >/dev/null
+wait "$gate" || true
+kill -0 "$gate" 2>/dev/null && fail "wsgate still runs after the purge"
 getent passwd wsgate >/dev/null && fail "the wsgate user is left"
 getent group wsgate >/dev/null && fail "the wsgate group is left"
 for p in /usr/sbin/wsgate /etc/wsgate /var/log/wsgate /var/lib/wsgate /var/cache/wsgate /run/wsgate \
