@@ -59,18 +59,18 @@ func (n *notifier) reloading() {
 func (n *notifier) stopping(status string) { n.send("STOPPING=1", "STATUS="+oneLine(status)) }
 
 // watchdog sends WATCHDOG=1 every half $WATCHDOG_USEC until stop is
-// closed; it does nothing when the watchdog is off or meant for another
-// process ($WATCHDOG_PID).
-func (n *notifier) watchdog(stop <-chan struct{}) {
+// closed, and reports whether it does: not when the watchdog is off or
+// meant for another process ($WATCHDOG_PID).
+func (n *notifier) watchdog(stop <-chan struct{}) bool {
 	if n.addr == nil {
-		return
+		return false
 	}
 	usec, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
 	if err != nil || usec <= 0 {
-		return
+		return false
 	}
 	if p := os.Getenv("WATCHDOG_PID"); p != "" && p != strconv.Itoa(os.Getpid()) {
-		return
+		return false
 	}
 	t := time.NewTicker(time.Duration(usec) * time.Microsecond / 2)
 	go func() {
@@ -84,6 +84,7 @@ func (n *notifier) watchdog(stop <-chan struct{}) {
 			}
 		}
 	}()
+	return true
 }
 
 func monotonicUsec() int64 {

@@ -259,7 +259,7 @@ func TestProxyCommand(t *testing.T) {
 	}
 	g.signal(syscall.SIGQUIT)
 	if err := g.wait(10 * time.Second); err != nil {
-		t.Errorf("exit after QUIT: %v", err)
+		t.Errorf("exit after QUIT: %v\n%s", err, g.stderr)
 	}
 	if _, err := os.Stat(pid); !os.IsNotExist(err) {
 		t.Errorf("pid file left behind: %v", err)
