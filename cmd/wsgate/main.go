@@ -191,7 +191,7 @@ func dump(cfg *config.Config, embedded bool, w io.Writer) {
 func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) int {
 	if wantsExtendedConnect(cfg) && !server.ExtendedConnectEnabled() {
 		// Go's HTTP/2 offers RFC 8441 only when GODEBUG says so at start:
-		// start again, same PID, with it set (decisions.md).
+		// start again, same PID, with it set.
 		if err := reexecWithExtendedConnect(); err != nil {
 			fmt.Fprintf(stderr, "wsgate: [emerg] re-executing for HTTP/2 WebSockets: %v\n", err)
 			return 1
