@@ -217,6 +217,11 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 		defer log.Close()
 		return fail(err)
 	}
+	// Signals are caught before the pid file and READY=1 announce the
+	// process, so a reload sent at once is queued, not fatal.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
 	pidPath := cfg.Abs(cfg.PID)
 	// The pid file is written as root, before the user switch, as nginx's
 	// master writes it.
@@ -237,9 +242,6 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 	defer close(stopWatchdog)
 	sd.watchdog(stopWatchdog)
 
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
 	cur := cfg
 	for sig := range sigs {
 		switch sig {
