@@ -51,6 +51,7 @@ step "inspecting $rpm"
 rpm -qip "$rpm"
 files=$(rpm -qlp "$rpm")
 for f in /usr/sbin/wsgate /etc/wsgate/wsgate.conf /usr/lib/systemd/system/wsgate.service \
+  /usr/lib/systemd/system/wsgate.socket \
   /etc/logrotate.d/wsgate /usr/share/man/man8/wsgate.8.gz \
   /usr/share/bash-completion/completions/wsgate /usr/share/licenses/wsgate/LICENSE \
   /usr/share/doc/wsgate/CHANGELOG.md /var/log/wsgate; do
@@ -68,7 +69,8 @@ zcat /usr/share/man/man8/wsgate.8.gz | grep -q '^\.TH WSGATE 8' || fail "man pag
 zcat /usr/share/man/man8/wsgate.8.gz | grep -q 'proxy' || fail "the man page lacks the proxy command"
 bash -c 'source /usr/share/bash-completion/completions/wsgate && complete -p wsgate' >/dev/null || fail "bash completion"
 if command -v systemd-analyze >/dev/null 2>&1; then
-  systemd-analyze verify --man=no /usr/lib/systemd/system/wsgate.service || fail "systemd-analyze verify"
+  systemd-analyze verify --man=no /usr/lib/systemd/system/wsgate.service /usr/lib/systemd/system/wsgate.socket ||
+    fail "systemd-analyze verify"
 fi
 /usr/sbin/wsgate -V
 
@@ -158,8 +160,8 @@ kill -0 "$gate" 2>/dev/null && fail "wsgate still runs after the purge"
 getent passwd wsgate >/dev/null && fail "the wsgate user is left"
 getent group wsgate >/dev/null && fail "the wsgate group is left"
 for p in /usr/sbin/wsgate /etc/wsgate /var/log/wsgate /var/lib/wsgate /var/cache/wsgate /run/wsgate \
-  /usr/lib/systemd/system/wsgate.service /etc/logrotate.d/wsgate /usr/share/man/man8/wsgate.8.gz \
-  /usr/share/bash-completion/completions/wsgate /usr/share/doc/wsgate; do
+  /usr/lib/systemd/system/wsgate.service /usr/lib/systemd/system/wsgate.socket /etc/logrotate.d/wsgate \
+  /usr/share/man/man8/wsgate.8.gz /usr/share/bash-completion/completions/wsgate /usr/share/doc/wsgate; do
   [ -e "$p" ] && fail "$p is left after purge"
 done
 

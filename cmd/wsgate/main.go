@@ -213,10 +213,12 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 		ready(err)
 		return 1
 	}
+	inheritActivated(srv, log)
 	if err := srv.Apply(cfg, log); err != nil {
 		defer log.Close()
 		return fail(err)
 	}
+	dropUninherited(srv, log)
 	// Signals are caught before the pid file and READY=1 announce the
 	// process, so a reload sent at once is queued, not fatal.
 	sigs := make(chan os.Signal, 8)

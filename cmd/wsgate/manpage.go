@@ -54,6 +54,8 @@ var mainPage = page{
 		{"Environment", []string{
 			"NOTIFY_SOCKET, WATCHDOG_USEC   set by systemd (Type=notify): wsgate reports",
 			"                               readiness, reloads, stops and watchdog pings",
+			"LISTEN_FDS, LISTEN_PID         socket activation: sockets passed by systemd serve",
+			"                               the listen directives of their addresses",
 			"WSGATE_DEMO_LISTEN             the embedded demo's listen address",
 		}},
 	},

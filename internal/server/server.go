@@ -33,6 +33,7 @@ type Server struct {
 
 	mu          sync.Mutex
 	listeners   map[netip.AddrPort]*listener
+	inherited   []*net.TCPListener // socket activation: bound sockets for Apply to use (see Inherit)
 	quic        map[netip.AddrPort]*quicListener
 	conns       map[*conn]struct{}
 	tunnels     map[*tunnel.Tunnel]*tunnelInfo
@@ -126,7 +127,13 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 		if _, ok := s.listeners[ap]; ok {
 			continue
 		}
-		l, err := listen(ls)
+		var l *listener
+		var err error
+		if ln := s.takeInherited(ap); ln != nil {
+			l = &listener{ln: ln, addr: ap, done: make(chan struct{})}
+		} else {
+			l, err = listen(ls)
+		}
 		if err != nil {
 			for _, o := range opened {
 				o.ln.Close()

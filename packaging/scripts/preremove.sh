@@ -10,7 +10,7 @@ case "$1" in
 esac
 
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    systemctl disable --now wsgate.service || true
+    systemctl disable --now wsgate.socket wsgate.service || true
 elif [ -s /run/wsgate/wsgate.pid ]; then
     pid=$(cat /run/wsgate/wsgate.pid)
     if kill -QUIT "$pid" 2>/dev/null; then

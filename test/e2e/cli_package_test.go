@@ -454,3 +454,80 @@ func TestCLITestLeavesNoLogFiles(t *testing.T) {
 		t.Errorf("-t removed an existing log file: %v", err)
 	}
 }
+
+// TestSocketActivation: sockets passed as systemd does ($LISTEN_FDS from
+// descriptor 3, $LISTEN_PID naming the process) serve their listen
+// addresses without a bind of wsgate's own (the test keeps its copy of the
+// socket open while wsgate starts, so a bind of the same address would
+// fail); other listen addresses are bound as usual, and a passed socket
+// no listen directive names is closed with a warning.
+func TestSocketActivation(t *testing.T) {
+	be := startBackend(t, "b1")
+	activated, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer activated.Close()
+	unused, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unused.Close()
+	files := make([]*os.File, 0, 2)
+	for _, ln := range []net.Listener{activated, unused} {
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	port, bound := activated.Addr().(*net.TCPAddr).Port, freePort(t)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	conf := writeConf(t, dir, fmt.Sprintf(`error_log {{DIR}}/error.log notice;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%d;
+        listen 127.0.0.1:%d;
+        location / {
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
+}`, port, bound, be.addr))
+	g := &gate{t: t, dir: dir, conf: conf, stderr: &syncBuffer{}, done: make(chan struct{})}
+	// The shell sets LISTEN_PID to its own PID, which exec keeps.
+	g.cmd = exec.Command("sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=a:b; export LISTEN_PID LISTEN_FDS LISTEN_FDNAMES; exec "$0" "$@"`, binary, "-p", dir, "-c", conf)
+	g.cmd.ExtraFiles = files
+	g.cmd.Stderr, g.cmd.Stdout = g.stderr, g.stderr
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		g.exit = g.cmd.Wait()
+		close(g.done)
+	}()
+	t.Cleanup(g.stop)
+	waitFor(t, 15*time.Second, "wsgate to start", func() bool {
+		select {
+		case <-g.done:
+			t.Fatalf("wsgate exited: %v\n%s\n%s", g.exit, g.stderr, g.errorLog())
+		default:
+		}
+		return strings.Contains(g.errorLog(), "started, pid")
+	})
+	// Only wsgate holds the activated socket from now on.
+	activated.Close()
+	files[0].Close()
+	for _, p := range []int{port, bound} {
+		c, _ := dial(t, fmt.Sprintf("ws://127.0.0.1:%d/", p), nil)
+		echo(t, c, fmt.Sprintf("through %d", p))
+	}
+	if want := fmt.Sprintf("socket activation: no listen directive for %s, closed", unused.Addr()); !strings.Contains(g.errorLog(), want) {
+		t.Errorf("error log lacks %q:\n%s", want, g.errorLog())
+	}
+}
