@@ -167,7 +167,9 @@ done
 
 step "the container image's static build (packaging/Dockerfile)"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o dist/build/wsgate-static ./cmd/wsgate
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o dist/build/wscheck-static ./packaging/wscheck
 ldd dist/build/wsgate-static >/dev/null 2>&1 && fail "the container binary is not static"
+ldd dist/build/wscheck-static >/dev/null 2>&1 && fail "the echo backend binary is not static"
 dist/build/wsgate-static -t -q -c packaging/container.conf
 sed 's/server backend:9000;/server 127.0.0.1:9000;/' packaging/compose.wsgate.conf >dist/build/compose.wsgate.conf
 dist/build/wsgate-static -t -q -c dist/build/compose.wsgate.conf
