@@ -112,6 +112,9 @@ func expandGrouped(table []cliFlag, args []string) []string {
 	var out []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if _, ok := short["h"]; ok && a == "-?" {
+			a = "-h" // nginx's spelling of help
+		}
 		if a == "--" || len(a) < 2 || a[0] != '-' {
 			return append(out, args[i:]...)
 		}

@@ -25,6 +25,7 @@ func TestParseFlagsForms(t *testing.T) {
 		{[]string{"-c", "-tq"}, options{conf: "-tq"}}, // a value is never split
 		{[]string{"-V"}, options{versionLong: true}},
 		{[]string{"--build-info"}, options{versionLong: true}},
+		{[]string{"-?"}, options{help: true}},
 	} {
 		var o options
 		var stderr bytes.Buffer
