@@ -72,6 +72,11 @@ if command -v systemd-analyze >/dev/null 2>&1; then
   systemd-analyze verify --man=no /usr/lib/systemd/system/wsgate.service /usr/lib/systemd/system/wsgate.socket ||
     fail "systemd-analyze verify"
 fi
+step "reinstalling over itself (an upgrade): the user and a local edit stay"
+echo "# local edit" >>/etc/wsgate/wsgate.conf
+dpkg -i "$deb" >/dev/null
+getent passwd wsgate >/dev/null || fail "no wsgate user after an upgrade"
+tail -n1 /etc/wsgate/wsgate.conf | grep -qx "# local edit" || fail "an upgrade replaced the edited configuration"
 /usr/sbin/wsgate -V
 
 step "testing the installed configuration"
