@@ -26,8 +26,12 @@ if rev=$(git rev-parse HEAD 2>/dev/null); then
   fi
 fi
 echo "building wsgate for linux/$GOARCH" >&2
-CGO_ENABLED=0 GOOS=linux go build -trimpath -buildvcs=auto -ldflags "$ldflags" \
-  -o "$WSGATE_BUILD/wsgate" ./cmd/wsgate
+build() {
+  CGO_ENABLED=0 GOOS=linux go build -trimpath "$1" -ldflags "$ldflags" -o "$WSGATE_BUILD/wsgate" ./cmd/wsgate
+}
+# A git the toolchain cannot query (e.g. a checkout owned by another user)
+# fails the stamp, not the package: the -X values still carry the commit.
+build -buildvcs=auto || build -buildvcs=false
 
 # The generators run on the build host: build a native copy when cross-compiling.
 gen="$WSGATE_BUILD/wsgate"
