@@ -7,8 +7,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,8 +33,8 @@ var defaultConf string
 const defaultConfPath = "/etc/wsgate/wsgate.conf"
 
 type options struct {
-	conf, prefix, globals, errLog, signal         string
-	test, dump, version, versionLong, quiet, help bool
+	conf, prefix, globals, errLog, signal, completion  string
+	test, dump, version, versionLong, quiet, help, man bool
 }
 
 func main() {
@@ -48,35 +46,37 @@ func run(args []string, stderr io.Writer) int {
 }
 
 func runWith(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "proxy" {
+		return runProxy(args[1:], stdout, stderr)
+	}
 	var o options
-	fs := flag.NewFlagSet("wsgate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.conf, "c", "", "set configuration `file` (default "+defaultConfPath+", else the embedded demo)")
-	fs.StringVar(&o.prefix, "p", "", "set prefix `path` (default: the configuration file's directory)")
-	fs.StringVar(&o.globals, "g", "", "set global `directives` out of the configuration file")
-	fs.StringVar(&o.errLog, "e", "", "set error log `file` for startup (default: stderr)")
-	fs.StringVar(&o.signal, "s", "", "send `signal` to the running instance: stop, quit, reopen, reload")
-	fs.BoolVar(&o.test, "t", false, "test configuration and exit")
-	fs.BoolVar(&o.dump, "T", false, "test configuration, dump it and exit")
-	fs.BoolVar(&o.version, "v", false, "show version and exit")
-	fs.BoolVar(&o.versionLong, "V", false, "show version and build details and exit")
-	fs.BoolVar(&o.quiet, "q", false, "suppress non-error messages during configuration testing")
-	fs.BoolVar(&o.help, "h", false, "show this help")
-	if err := fs.Parse(args); err != nil {
+	table := mainFlags(&o)
+	rest, err := parseFlags("wsgate", table, args, stderr)
+	if err != nil {
+		return 1
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "wsgate: unexpected argument %q\nTry 'wsgate --help' for more information.\n", rest[0])
 		return 1
 	}
 	if o.conf != "" && o.prefix != "" && !filepath.IsAbs(o.conf) {
 		o.conf = filepath.Join(o.prefix, o.conf) // as nginx: a relative -c is under the prefix
 	}
-	if o.help {
-		fs.Usage()
+	switch {
+	case o.help:
+		fmt.Fprint(stdout, helpText(mainPage, table))
 		return 0
-	}
-	if o.version || o.versionLong {
-		fmt.Fprintf(stderr, "wsgate version: wsgate/%s\n", server.Version)
-		if o.versionLong {
-			fmt.Fprintf(stderr, "built with %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	case o.man:
+		writeMan(stdout, &options{}, &proxyOptions{})
+		return 0
+	case o.completion != "":
+		if err := writeCompletion(stdout, o.completion, &options{}, &proxyOptions{}); err != nil {
+			fmt.Fprintf(stderr, "wsgate: %v\n", err)
+			return 1
 		}
+		return 0
+	case o.version || o.versionLong:
+		writeVersion(stdout, o.versionLong)
 		return 0
 	}
 	emerg := func(format string, a ...any) int {
@@ -106,7 +106,10 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 		return sendSignal(cfg, o.signal, stderr)
 	}
 	if o.test || o.dump {
-		if err := server.Check(cfg, errlog.Stderr()); err != nil {
+		created := absent(logFiles(cfg))
+		err := server.Check(cfg, errlog.Stderr())
+		removeCreated(created)
+		if err != nil {
 			fmt.Fprintf(stderr, "wsgate: [emerg] %v\nwsgate: configuration file %s test failed\n", err, configName(o))
 			return 1
 		}
@@ -172,7 +175,8 @@ func configName(o options) string {
 	return "(embedded default)"
 }
 
-// dump prints the configuration as -T does, to standard output.
+// dump prints the configuration as -T does, to standard output, with
+// secrets replaced by <redacted> (see redact).
 func dump(cfg *config.Config, embedded bool, w io.Writer) {
 	if embedded {
 		fmt.Fprintf(w, "# configuration file (embedded default):\n%s\n", cfg.Source)
@@ -183,7 +187,7 @@ func dump(cfg *config.Config, embedded bool, w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "# configuration file %s:\n", cfg.File)
-	conf.Dump(w, ds)
+	conf.Dump(w, redact(ds))
 }
 
 func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) int {
@@ -205,16 +209,24 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 	}
 	srv := server.New(log)
 	ready := daemonReady()
+	sd := newNotifier()
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "wsgate: [emerg] %v\n", err)
 		log.Printf(errlog.Emerg, 0, "%v", err)
 		ready(err)
 		return 1
 	}
+	inheritActivated(srv, log)
 	if err := srv.Apply(cfg, log); err != nil {
 		defer log.Close()
 		return fail(err)
 	}
+	dropUninherited(srv, log)
+	// Signals are caught before the pid file and READY=1 announce the
+	// process, so a reload sent at once is queued, not fatal.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
 	pidPath := cfg.Abs(cfg.PID)
 	// The pid file is written as root, before the user switch, as nginx's
 	// master writes it.
@@ -229,21 +241,24 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 	}
 	ready(nil)
 	defer os.Remove(pidPath)
-	log.Printf(errlog.Notice, 0, "wsgate/%s started, pid %d, listening on %v", server.Version, os.Getpid(), srv.Addrs())
+	logStarted(log, cfg, srv)
+	sd.ready(servingStatus(srv))
+	stopWatchdog := make(chan struct{})
+	defer close(stopWatchdog)
+	sd.watchdog(stopWatchdog)
 
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
 	cur := cfg
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			log.Printf(errlog.Notice, 0, "signal 1 (SIGHUP) received from %d, reconfiguring", os.Getppid())
+			sd.reloading()
+			log.Printf(errlog.Notice, 0, "signal 1 (SIGHUP) received, reconfiguring")
 			next, err := reload(o, cur, srv, log)
 			srv.RecordReload(err == nil)
 			if err != nil {
 				log.Printf(errlog.Emerg, 0, "%v", err)
 				log.Printf(errlog.Notice, 0, "reload failed, the previous configuration keeps serving")
+				sd.ready("reload failed, the previous configuration keeps serving: " + err.Error())
 				continue
 			}
 			if next.log != log {
@@ -253,6 +268,7 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 			}
 			cur = next.cfg
 			log.Printf(errlog.Notice, 0, "reconfiguring done")
+			sd.ready("reloaded; " + servingStatus(srv))
 		case syscall.SIGUSR1:
 			log.Printf(errlog.Notice, 0, "signal 10 (SIGUSR1) received, reopening logs")
 			if err := log.Reopen(); err != nil {
@@ -262,12 +278,14 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 				log.Printf(errlog.Alert, 0, "%v", err)
 			}
 		case syscall.SIGQUIT:
+			sd.stopping("stopping gracefully, closing WebSockets with 1001")
 			log.Printf(errlog.Notice, 0, "signal 3 (SIGQUIT) received, shutting down gracefully")
 			srv.Shutdown(context.Background())
 			log.Printf(errlog.Notice, 0, "exit")
 			log.Close()
 			return 0
 		case syscall.SIGTERM, syscall.SIGINT:
+			sd.stopping("stopping")
 			log.Printf(errlog.Notice, 0, "signal %d (%v) received, exiting", sig.(syscall.Signal), sig)
 			srv.Close()
 			log.Printf(errlog.Notice, 0, "exit")
@@ -286,8 +304,8 @@ type reloaded struct {
 // reload builds the new configuration beside the running one; any error
 // leaves the running one untouched.
 func reload(o options, cur *config.Config, srv *server.Server, log *errlog.Logger) (*reloaded, error) {
-	if cur.File == "(embedded default)" {
-		return nil, errors.New("the embedded default configuration cannot be reloaded; start wsgate with -c FILE")
+	if cur.Source != "" {
+		return nil, fmt.Errorf("the %s configuration was not read from a file and cannot be reloaded; start wsgate with -c FILE", cur.File)
 	}
 	o.conf = cur.File
 	next, _, err := loadConfig(o)

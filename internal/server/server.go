@@ -33,6 +33,7 @@ type Server struct {
 
 	mu          sync.Mutex
 	listeners   map[netip.AddrPort]*listener
+	inherited   []*net.TCPListener // socket activation: bound sockets for Apply to use (see Inherit)
 	quic        map[netip.AddrPort]*quicListener
 	conns       map[*conn]struct{}
 	tunnels     map[*tunnel.Tunnel]*tunnelInfo

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// page is the prose of a command's help: --help and the man page render
+// it with the command's option table.
+type page struct {
+	synopsis []string
+	summary  string
+	sections []section
+}
+
+type section struct {
+	title string
+	lines []string // "" is a paragraph break
+}
+
+var mainPage = page{
+	synopsis: []string{
+		"wsgate [-c FILE] [-p DIR] [-g DIRECTIVES] [-e FILE] [-t | -T] [-q] [-s SIGNAL]",
+		"wsgate proxy --from ADDRESS --to HOST:PORT [--to HOST:PORT ...] [options]",
+		"wsgate -h | -v | -V",
+	},
+	summary: "wsgate is a WebSocket-native reverse proxy and load balancer that reads nginx's configuration language. " +
+		"Without options it runs in the foreground with " + defaultConfPath + ", or, when that file does not exist, " +
+		"with an embedded demo on 127.0.0.1:8080 (wsgate -T prints it). " +
+		"Each short option has a long form; nginx's grouped forms (-tq, -cFILE) work too.",
+	sections: []section{
+		{"Examples", []string{
+			"wsgate -t -c /etc/wsgate/wsgate.conf       test a configuration",
+			"wsgate -c /etc/wsgate/wsgate.conf          run it in the foreground",
+			"wsgate --conf wsgate.conf --signal reload  reload the running instance",
+			"wsgate -T -q                               print the configuration in use",
+			"wsgate proxy --from :8080 --to 127.0.0.1:9000",
+			"                                           proxy WebSockets without a file",
+			"wsgate proxy --help                        the proxy command's options",
+		}},
+		{"Signals", []string{
+			"HUP    reload the configuration (a broken one is refused, the old one serves on)",
+			"QUIT   stop gracefully: every WebSocket gets close 1001",
+			"TERM   stop at once (also INT)",
+			"USR1   reopen the log files",
+		}},
+		{"Files", []string{
+			defaultConfPath + "   the default configuration",
+			"/run/wsgate/wsgate.pid    the pid file of the packaged configuration",
+			"/var/log/wsgate/          the packaged configuration's logs",
+		}},
+		{"Environment", []string{
+			"NOTIFY_SOCKET, WATCHDOG_USEC   set by systemd (Type=notify): wsgate reports",
+			"                               readiness, reloads, stops and watchdog pings",
+			"LISTEN_FDS, LISTEN_PID         socket activation: sockets passed by systemd serve",
+			"                               the listen directives of their addresses",
+			"WSGATE_DEMO_LISTEN             the embedded demo's listen address",
+		}},
+	},
+}
+
+// writeMan renders the wsgate(8) manual page as roff: the same prose and
+// option tables as --help.
+func writeMan(w io.Writer, o *options, po *proxyOptions) {
+	fmt.Fprintf(w, ".TH WSGATE 8 \"\" \"wsgate %s\" \"System Administration\"\n", versionString())
+	fmt.Fprintf(w, ".SH NAME\nwsgate \\- WebSocket-native reverse proxy with nginx's configuration language\n")
+	fmt.Fprintf(w, ".SH SYNOPSIS\n")
+	for _, s := range mainPage.synopsis {
+		fmt.Fprintf(w, ".B %s\n.br\n", roff(s))
+	}
+	fmt.Fprintf(w, ".SH DESCRIPTION\n%s\n", roff(mainPage.summary))
+	fmt.Fprintf(w, ".SH OPTIONS\n")
+	manOptions(w, mainFlags(o))
+	fmt.Fprintf(w, ".SH PROXY COMMAND\n%s\n", roff(proxyPage.summary))
+	manOptions(w, proxyFlags(po))
+	for _, s := range append(append([]section(nil), mainPage.sections...), proxyPage.sections...) {
+		fmt.Fprintf(w, ".SH %s\n.nf\n", strings.ToUpper(s.title))
+		for _, l := range s.lines {
+			fmt.Fprintf(w, "%s\n", roff(l))
+		}
+		fmt.Fprintf(w, ".fi\n")
+	}
+	fmt.Fprintf(w, ".SH SEE ALSO\n.BR nginx (8),\n.BR systemd.service (5)\n")
+}
+
+func manOptions(w io.Writer, table []cliFlag) {
+	for _, f := range table {
+		if f.hidden {
+			continue
+		}
+		fmt.Fprintf(w, ".TP\n.B %s\n%s\n", roff(usageLine(f)), roff(f.help))
+	}
+}
+
+// roff escapes text for a roff line: backslashes, leading dots and
+// apostrophes, and hyphens (so they stay minus signs in options).
+func roff(s string) string {
+	s = strings.NewReplacer(`\`, `\e`, "-", `\-`).Replace(s)
+	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
+		s = `\&` + s
+	}
+	return s
+}
+
+// writeCompletion prints a bash completion script built from the option
+// tables.
+func writeCompletion(w io.Writer, shell string, o *options, po *proxyOptions) error {
+	if shell != "bash" {
+		return fmt.Errorf("completion for %q is not available (bash is)", shell)
+	}
+	names := func(table []cliFlag) (all, files, dirs []string) {
+		for _, f := range table {
+			if f.hidden {
+				continue
+			}
+			for _, n := range []string{f.short, f.long} {
+				if n == "" {
+					continue
+				}
+				opt := "--" + n
+				if len(n) == 1 {
+					opt = "-" + n
+				}
+				all = append(all, opt)
+				switch f.arg {
+				case "FILE":
+					files = append(files, opt)
+				case "DIR":
+					dirs = append(dirs, opt)
+				}
+			}
+		}
+		sort.Strings(all)
+		return all, files, dirs
+	}
+	mainAll, mainFiles, mainDirs := names(mainFlags(o))
+	proxyAll, proxyFiles, _ := names(proxyFlags(po))
+	fmt.Fprintf(w, `# bash completion for wsgate, generated by wsgate --completion bash
+_wsgate() {
+    local cur prev words cword
+    _init_completion 2>/dev/null || {
+        cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"
+    }
+    local opts="%s" files="%s" dirs="%s"
+    if [[ "${COMP_WORDS[1]}" == proxy ]]; then
+        opts="%s"; files="%s"; dirs=""
+    fi
+    case " $files " in *" $prev "*) COMPREPLY=($(compgen -f -- "$cur")); return;; esac
+    case " $dirs " in *" $prev "*) COMPREPLY=($(compgen -d -- "$cur")); return;; esac
+    case "$prev" in
+        -s|--signal) COMPREPLY=($(compgen -W "stop quit reopen reload" -- "$cur")); return;;
+    esac
+    if [[ $COMP_CWORD -eq 1 && "$cur" != -* ]]; then
+        COMPREPLY=($(compgen -W "proxy" -- "$cur")); return
+    fi
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+}
+complete -F _wsgate wsgate
+`, strings.Join(mainAll, " "), strings.Join(mainFiles, " "), strings.Join(mainDirs, " "),
+		strings.Join(proxyAll, " "), strings.Join(proxyFiles, " "))
+	return nil
+}
