@@ -72,12 +72,14 @@ func init() {
 			s.lc.DefaultType = d.Args[0]
 			return s.lc.mark(d, "default_type")
 		}},
-		"sendfile":             {ctx: cHSLIf, min: 1, max: 1, fn: noop},
-		"tcp_nopush":           {ctx: cHSL, min: 1, max: 1, fn: noop},
-		"tcp_nodelay":          {ctx: cHSL, min: 1, max: 1, fn: flag("tcp_nodelay", func(c *LocConf) *bool { return &c.TCPNoDelay })},
-		"server_tokens":        {ctx: cHSL, min: 1, max: 1, fn: flag("server_tokens", func(c *LocConf) *bool { return &c.ServerTokens })},
-		"keepalive_timeout":    {ctx: cHSL | cUpstream, min: 1, max: 2, fn: dKeepaliveTimeout},
-		"client_max_body_size": {ctx: cHSL, min: 1, max: 1, fn: dClientMaxBody},
+		"sendfile":                {ctx: cHSLIf, min: 1, max: 1, fn: noop},
+		"tcp_nopush":              {ctx: cHSL, min: 1, max: 1, fn: noop},
+		"tcp_nodelay":             {ctx: cHSL, min: 1, max: 1, fn: flag("tcp_nodelay", func(c *LocConf) *bool { return &c.TCPNoDelay })},
+		"server_tokens":           {ctx: cHSL, min: 1, max: 1, fn: flag("server_tokens", func(c *LocConf) *bool { return &c.ServerTokens })},
+		"keepalive_timeout":       {ctx: cHSL | cUpstream, min: 1, max: 2, fn: dKeepaliveTimeout},
+		"client_max_body_size":    {ctx: cHSL, min: 1, max: 1, fn: dClientMaxBody},
+		"client_body_buffer_size": {ctx: cHSL, min: 1, max: 1, fn: dClientBodyBuffer},
+		"client_body_temp_path":   {ctx: cHSL, min: 1, max: 4, fn: dClientBodyTemp},
 
 		// server
 		"listen":      {ctx: cServer, min: 1, max: -1, fn: dListen},

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
+	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/limit"
@@ -26,7 +27,7 @@ type runtime struct {
 	// proxyProto says which bound addresses expect a PROXY header.
 	proxyProto map[netip.AddrPort]bool
 	accessLogs map[*config.LocConf][]*accesslog.Log
-	idle       map[*config.Upstream]*idlePool // upstream keepalive caches
+	idle       map[*config.Upstream]*backend.Pool // upstream keepalive caches
 	tlsServers map[*config.Server]*tlsconf.Config
 	h3mu       sync.Mutex
 	h3tls      map[*tls.Config]*tls.Config // HTTP/3 variants of tlsServers' configs
@@ -143,10 +144,10 @@ func buildRuntime(srv *Server, cfg *config.Config, prev *runtime, log *errlog.Lo
 		rt.close()
 		return nil, walkErr
 	}
-	rt.idle = map[*config.Upstream]*idlePool{}
+	rt.idle = map[*config.Upstream]*backend.Pool{}
 	for cu := range rt.pools {
 		if cu.Keepalive > 0 {
-			rt.idle[cu] = &idlePool{srv: srv, max: cu.Keepalive, timeout: cu.KeepaliveTimeout, requests: cu.KeepaliveRequests}
+			rt.idle[cu] = backend.NewPool((*slots)(srv), cu.Keepalive, cu.KeepaliveTimeout, cu.KeepaliveRequests)
 		}
 	}
 	if err := rt.buildTLS(log); err != nil {
@@ -190,7 +191,7 @@ func (rt *runtime) vhostsFor(local netip.AddrPort) *vhosts {
 // that the next snapshot did not take over, location logs).
 func (rt *runtime) close() {
 	for _, p := range rt.idle {
-		p.close()
+		p.Close()
 	}
 	for _, l := range rt.locLogs {
 		l.Close()

@@ -25,7 +25,7 @@ func (x *exchange) checkOrigin() (ok, keep bool) {
 		// A client that sends no Origin is not a browser, and cross-site
 		// WebSocket hijacking needs a browser: it is let through.
 		if has && !originAllowed(ws.Origins, origin) {
-			x.log.Printf(errlog.Error, x.conn.id, "WebSocket origin \"%s\" is not allowed, client: %s, server: %s, request: \"%s\"", origin, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+			x.logRequest(errlog.Error, "", "WebSocket origin \"%s\" is not allowed", origin)
 			return false, x.errorPage(403)
 		}
 	}
@@ -46,7 +46,7 @@ func (x *exchange) checkWebSocket() (ok, keep bool) {
 		return true, false
 	}
 	bad := func(why string) (bool, bool) {
-		x.log.Printf(errlog.Info, x.conn.id, "invalid WebSocket handshake: %s, client: %s, server: %s, request: \"%s\"", why, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+		x.logRequest(errlog.Info, "", "invalid WebSocket handshake: %s", why)
 		x.close = true
 		return false, x.errorPage(400)
 	}
