@@ -95,12 +95,12 @@ func (c *Conn) exchange(r *Request) (resp *http1.Response, bodyRead bool, err er
 // write sends the head and the body, each write under send_timeout, then
 // arms proxy_read_timeout.
 func (c *Conn) write(r *Request) (bodyRead bool, err error) {
-	w := sendWriter{c: c.tc, d: r.SendTimeout}
-	if _, err := w.Write(r.Head); err != nil {
-		return false, err
+	c.tc.SetWriteDeadline(time.Now().Add(r.SendTimeout))
+	if _, err := c.tc.Write(r.Head); err != nil {
+		return false, &Error{Phase: Sending, Err: err}
 	}
 	if r.Body != nil {
-		if err := sendBody(&w, r); err != nil {
+		if err := sendBody(&sendWriter{c: c.tc, d: r.SendTimeout}, r); err != nil {
 			return true, err
 		}
 	}

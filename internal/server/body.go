@@ -24,9 +24,16 @@ type requestBody struct {
 	parts   bodyReader
 }
 
+// A nil *requestBody is a request without a body.
+
+func (b *requestBody) chunked() bool  { return b != nil && b.framing.Chunked }
+func (b *requestBody) streamed() bool { return b != nil && b.stream != nil }
+
 // reader returns the body from its start, for one try; nil for no body.
 func (b *requestBody) reader() io.Reader {
 	switch {
+	case b == nil:
+		return nil
 	case b.stream != nil:
 		return b.stream
 	case b.mem == nil:
@@ -40,7 +47,7 @@ func (b *requestBody) reader() io.Reader {
 }
 
 func (b *requestBody) close() {
-	if b.file != nil {
+	if b != nil && b.file != nil {
 		b.file.Close()
 		b.file = nil
 	}

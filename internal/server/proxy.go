@@ -28,20 +28,21 @@ func (x *exchange) proxy() bool {
 		x.tooLarge(x.req.ContentLength)
 		return x.errorPage(413)
 	}
-	var body requestBody
+	framing := proxy.Body{Length: x.req.ContentLength} // -1: none
+	var body *requestBody                              // nil without a body: a handshake allocates nothing here
 	if x.req.ContentLength > 0 || x.req.Chunked {
-		if status := x.prepareBody(&body); status != 0 {
+		body = new(requestBody)
+		if status := x.prepareBody(body); status != 0 {
 			body.close()
 			return x.bodyFailed(status)
 		}
-	} else if x.req.ContentLength == 0 {
-		body.framing.Length = 0
+		framing = body.framing
 	}
 	uri := proxy.URI(pp, x.loc, x.vc)
 	x.vc.ProxyHost = pp.HostPort
 	hb := headPool.Get().(*[]byte)
-	head := proxy.AppendRequest((*hb)[:0], x.req.Method, uri, x.req, x.lc, x.vc, pp.HostPort, body.framing)
-	ok := x.roundTrip(head, &body)
+	head := proxy.AppendRequest((*hb)[:0], x.req.Method, uri, x.req, x.lc, x.vc, pp.HostPort, framing)
+	ok := x.roundTrip(head, body)
 	putHead(hb, head)
 	body.close()
 	return ok
@@ -71,17 +72,38 @@ type try struct {
 // pass is one request's way through proxy_next_upstream: the tries so far,
 // the last failure, and an answer held back while the next peer is tried.
 type pass struct {
-	tries []try
+	first [2]try // one try, or a retry: no allocation
+	more  []try  // the tries after those
+	n     int
 	start time.Time
 	err   error // the last failure before a response
 	last  *held
 	sent  bool // the request went to a peer
 }
 
+func (p *pass) add(t try) {
+	if p.n < len(p.first) {
+		p.first[p.n] = t
+	} else {
+		p.more = append(p.more, t)
+	}
+	p.n++
+}
+
+func (p *pass) at(i int) *try {
+	if i < len(p.first) {
+		return &p.first[i]
+	}
+	return &p.more[i-len(p.first)]
+}
+
+// setStatus records the outcome of the current try.
+func (p *pass) setStatus(status string) { p.at(p.n - 1).status = status }
+
 // fail records a failure of the current try.
 func (p *pass) fail(err error) {
 	p.err = err
-	p.tries[len(p.tries)-1].status = statusFor(err)
+	p.setStatus(statusFor(err))
 }
 
 // held is a response kept back while the next peer is tried; if no peer is
@@ -120,10 +142,9 @@ func (s *slots) Release(n int64) { (*Server)(s).release(n) }
 // roundTrip sends the request to peers of the upstream in turn, as
 // proxy_next_upstream allows, and answers the client.
 func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
-	var triesBuf [2]try // one try, or a retry: no allocation
-	p := pass{tries: triesBuf[:0], start: time.Now()}
+	p := pass{start: time.Now()}
 	req := backend.Request{
-		Head: head, Chunked: body.framing.Chunked, KeepAlive: x.lc.ProxyHTTPVersion == "1.1",
+		Head: head, Chunked: body.chunked(), KeepAlive: x.lc.ProxyHTTPVersion == "1.1",
 		Method: x.req.Method, HeadLimit: x.lc.BufferSize, SendTimeout: x.lc.SendTimeout, ReadTimeout: x.lc.ReadTimeout,
 	}
 	tr := x.transport()
@@ -152,14 +173,14 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 			if p.err = err; err == backend.ErrNoSlot {
 				break
 			}
-			p.tries = append(p.tries, try{addr: peer.Addr(), status: statusFor(err)})
+			p.add(try{addr: peer.Addr(), status: statusFor(err)})
 			x.upstreamError(err, peer.Addr())
 			if retries(x.lc.NextUpstream, err) {
 				continue
 			}
 			break
 		}
-		p.tries = append(p.tries, try{addr: peer.Addr()})
+		p.add(try{addr: peer.Addr()})
 		p.sent = true
 		req.Body = body.reader()
 		if keep, final := x.exchangeWith(&p, peer, &bc, &req); final {
@@ -176,14 +197,14 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 // first. A streamed body cannot be sent again, and a method that is not
 // idempotent is not repeated unless non_idempotent says so.
 func (x *exchange) mayTry(p *pass, body *requestBody) bool {
-	if len(p.tries) == 0 {
+	if p.n == 0 {
 		return true
 	}
 	nu := x.lc.NextUpstream
 	return nu.Mask&config.NextOff == 0 &&
-		(nu.Tries == 0 || len(p.tries) < nu.Tries) &&
+		(nu.Tries == 0 || p.n < nu.Tries) &&
 		(nu.Timeout == 0 || time.Since(p.start) < nu.Timeout) &&
-		!(p.sent && body.stream != nil) &&
+		!(p.sent && body.streamed()) &&
 		!(p.sent && !idempotent(x.req.Method) && nu.Mask&config.NextNonIdempotent == 0)
 }
 
@@ -203,7 +224,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 		return x.sendFailed(p, peer, bc, err)
 	}
 	x.bodyRead = x.bodyRead || req.Body != nil // streamed to its end
-	p.tries[len(p.tries)-1].status = statusString(resp.Status)
+	p.setStatus(statusString(resp.Status))
 	x.conn.srv.metrics.PeerResponse(x.lc.Proxy.Upstream.Name, peer.Addr(), time.Since(p.start), false)
 	switch {
 	case resp.Status == 101:
@@ -212,7 +233,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 		p.hold(&held{bc: *bc, resp: resp})
 		return false, false
 	}
-	x.setUpstreamVars(p.tries, p.start)
+	x.setUpstreamVars(p)
 	keep, drained := x.relayResponse(bc, resp)
 	if drained {
 		bc.Drained(resp) // with `keepalive`, back to the cache
@@ -227,7 +248,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 func (x *exchange) sendFailed(p *pass, peer *upstream.Peer, bc *backend.Conn, err error) (keep, final bool) {
 	if !backend.IsPeer(err) {
 		bc.Release(false)
-		x.setUpstreamVars(p.tries, p.start)
+		x.setUpstreamVars(p)
 		return x.bodyFailed(bodyStatus(err)), true
 	}
 	bc.Release(true)
@@ -235,7 +256,7 @@ func (x *exchange) sendFailed(p *pass, peer *upstream.Peer, bc *backend.Conn, er
 	x.upstreamError(err, peer.Addr())
 	var se *http1.StatusError
 	if errors.As(err, &se) && !retries(x.lc.NextUpstream, err) {
-		x.setUpstreamVars(p.tries, p.start)
+		x.setUpstreamVars(p)
 		return x.errorPage(502), true
 	}
 	return false, false
@@ -254,10 +275,10 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Con
 			p.err = err
 			return false, false
 		}
-		x.setUpstreamVars(p.tries, p.start)
+		x.setUpstreamVars(p)
 		return x.errorPage(502), true
 	}
-	x.setUpstreamVars(p.tries, p.start)
+	x.setUpstreamVars(p)
 	x.startTunnel(peer, bc, resp, p.start) // the tunnel owns bc now
 	return false, true
 }
@@ -272,7 +293,7 @@ func (x *exchange) upgrade() bool {
 // giveUp answers when no try succeeded: the last held answer, or an error
 // page (503 without a worker_connections slot, 504 after a timeout, 502).
 func (x *exchange) giveUp(p *pass) bool {
-	x.setUpstreamVars(p.tries, p.start)
+	x.setUpstreamVars(p)
 	if h := p.last; h != nil {
 		keep, _ := x.relayResponse(&h.bc, h.resp)
 		h.bc.Release(false)
@@ -288,7 +309,7 @@ func (x *exchange) giveUp(p *pass) bool {
 	if x.upgrade() {
 		x.conn.srv.metrics.Handshake("failed")
 	}
-	if len(p.tries) == 0 && p.err == nil {
+	if p.n == 0 && p.err == nil {
 		// No peer is live (down, failed, unhealthy or at max_conns): say
 		// when to come back, so clients do not hammer a dead pool.
 		x.logRequest(errlog.Error, x.lc.Proxy.HostPort, "no live upstreams while connecting to upstream")

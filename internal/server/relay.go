@@ -78,14 +78,17 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 	return n, err
 }
 
-func (x *exchange) setUpstreamVars(tries []try, start time.Time) {
-	x.vc.UpstreamRespTime = vars.Seconds(time.Since(start))
-	if len(tries) == 1 { // the common case: nothing to join
-		x.vc.UpstreamAddr, x.vc.UpstreamStatus = tries[0].addr, cmp.Or(tries[0].status, "502")
+// setUpstreamVars sets $upstream_addr, $upstream_status and
+// $upstream_response_time from the tries.
+func (x *exchange) setUpstreamVars(p *pass) {
+	x.vc.UpstreamRespTime = vars.Seconds(time.Since(p.start))
+	if p.n == 1 { // the common case: nothing to join
+		x.vc.UpstreamAddr, x.vc.UpstreamStatus = p.first[0].addr, cmp.Or(p.first[0].status, "502")
 		return
 	}
 	var a, s strings.Builder
-	for i, t := range tries {
+	for i := range p.n {
+		t := p.at(i)
 		if i > 0 {
 			a.WriteString(", ")
 			s.WriteString(", ")
