@@ -108,7 +108,8 @@ func (x *exchange) bufferBody(b *requestBody) (int64, int) {
 	return x.spill(b, r)
 }
 
-// spill writes the body's rest (after mem) to an unlinked temporary file.
+// spill writes the body's rest (after mem) to an unlinked temporary file;
+// the client's reader bounds it by client_max_body_size.
 func (x *exchange) spill(b *requestBody, r io.Reader) (int64, int) {
 	f, err := x.tempFile()
 	if err != nil {
@@ -116,25 +117,16 @@ func (x *exchange) spill(b *requestBody, r io.Reader) (int64, int) {
 		return 0, 500
 	}
 	b.file = f
-	limit := x.lc.ClientMaxBody
-	rest := r
-	if limit > 0 {
-		rest = io.LimitReader(r, limit+1-int64(len(b.mem)))
-	}
-	n, err := io.Copy(f, rest)
+	n, err := io.Copy(f, r)
 	var be *bodyError
-	switch total := int64(len(b.mem)) + n; {
+	switch {
 	case errors.As(err, &be):
 		return 0, bodyStatus(err)
 	case err != nil:
 		x.logRequest(errlog.Crit, "", "write() to client body temporary file failed (%v)", err)
 		return 0, 500
-	case limit > 0 && total > limit:
-		x.tooLarge(total)
-		return 0, 413
-	default:
-		return total, 0
 	}
+	return int64(len(b.mem)) + n, 0
 }
 
 // tempFile creates a file under client_body_temp_path and unlinks it at
@@ -224,7 +216,9 @@ func (x *exchange) bodyFailed(status int) bool {
 	case 408:
 		x.logRequest(errlog.Info, "", "client timed out (110: Connection timed out) while reading client request body")
 	case 400:
-		x.logRequest(errlog.Info, "", "client sent invalid body while reading client request body")
+		x.logRequest(errlog.Info, "", "client sent invalid chunked body while reading client request body")
+	case 413:
+		x.logRequest(errlog.Error, "", "client intended to send too large chunked body")
 	}
 	if status != 499 {
 		return x.errorPage(status)

@@ -170,7 +170,8 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 		}
 		var bc backend.Conn
 		if err := tr.Connect(&bc, peer); err != nil {
-			if p.err = err; err == backend.ErrNoSlot {
+			p.err = err
+			if err == backend.ErrNoSlot {
 				break
 			}
 			p.add(try{addr: peer.Addr(), status: statusFor(err)})

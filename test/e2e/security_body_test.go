@@ -320,3 +320,25 @@ func TestBufferedBodyRetriedOnNextPeer(t *testing.T) {
 		g.stop()
 	}
 }
+
+// client_max_body_size bounds a chunked body as it is read: 413, and with
+// buffering no backend is contacted.
+func TestSecurityChunkedBodyTooLarge(t *testing.T) {
+	for _, mode := range []string{"on", "off"} {
+		a := startBodyBackend(t)
+		port := freePort(t)
+		g := startGate(t, bodyConf(port, "client_max_body_size 1k;\n            proxy_request_buffering "+mode+";", a.addr))
+		body := strings.Repeat("y", 3000)
+		req := fmt.Sprintf("POST /big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+		if status := sendRaw(t, fmt.Sprintf("127.0.0.1:%d", port), req); status != 413 {
+			t.Fatalf("%s: chunked body over client_max_body_size: %d, want 413", mode, status)
+		}
+		if mode == "on" && a.accepts.Load() != 0 {
+			t.Fatalf("the backend accepted %d connections for a body over the limit", a.accepts.Load())
+		}
+		if a.hits.Load() != 0 {
+			t.Fatalf("%s: the backend got a request with a body over the limit", mode)
+		}
+		g.stop()
+	}
+}
