@@ -148,35 +148,16 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 		Method: x.req.Method, HeadLimit: x.lc.BufferSize, SendTimeout: x.lc.SendTimeout, ReadTimeout: x.lc.ReadTimeout,
 	}
 	tr := x.transport()
-	att := x.rt.pools[x.lc.Proxy.Upstream].NewAttempt(x.hashKey())
-	sticky := x.lc.Proxy.Upstream.Sticky
-	var route string
-	var stickyPeer *upstream.Peer
-	if sticky != nil {
-		route = x.vc.Cookie(sticky.Name)
-		stickyPeer = att.Sticky(route)
-	}
+	var ch chooser
+	ch.start(x)
 	for x.mayTry(&p, body) {
-		peer := stickyPeer
-		stickyPeer = nil
+		peer := ch.next(x)
 		if peer == nil {
-			var err error
-			if peer, err = att.Next(); err != nil {
-				break
-			}
-		}
-		if sticky != nil {
-			x.setRoute(sticky, route, peer)
+			break
 		}
 		var bc backend.Conn
 		if err := tr.Connect(&bc, peer); err != nil {
-			p.err = err
-			if err == backend.ErrNoSlot {
-				break
-			}
-			p.add(try{addr: peer.Addr(), status: statusFor(err)})
-			x.upstreamError(err, peer.Addr())
-			if retries(x.lc.NextUpstream, err) {
+			if x.connectFailed(&p, peer, err) {
 				continue
 			}
 			break
@@ -192,6 +173,51 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 		}
 	}
 	return x.giveUp(&p)
+}
+
+// chooser picks the peers of one request: the sticky route's first, then
+// the balancer's.
+type chooser struct {
+	att    upstream.Attempt
+	sticky *config.StickyCookie
+	route  string
+	first  *upstream.Peer
+}
+
+func (ch *chooser) start(x *exchange) {
+	ch.att.Reset(x.rt.pools[x.lc.Proxy.Upstream], x.hashKey())
+	if ch.sticky = x.lc.Proxy.Upstream.Sticky; ch.sticky != nil {
+		ch.route = x.vc.Cookie(ch.sticky.Name)
+		ch.first = ch.att.Sticky(ch.route)
+	}
+}
+
+// next returns the next peer to try, or nil when none is left.
+func (ch *chooser) next(x *exchange) *upstream.Peer {
+	peer := ch.first
+	ch.first = nil
+	if peer == nil {
+		var err error
+		if peer, err = ch.att.Next(); err != nil {
+			return nil
+		}
+	}
+	if ch.sticky != nil {
+		x.setRoute(ch.sticky, ch.route, peer)
+	}
+	return peer
+}
+
+// connectFailed records a try whose connection could not be made and
+// reports whether proxy_next_upstream tries another peer.
+func (x *exchange) connectFailed(p *pass, peer *upstream.Peer, err error) bool {
+	p.err = err
+	if err == backend.ErrNoSlot {
+		return false
+	}
+	p.add(try{addr: peer.Addr(), status: statusFor(err)})
+	x.upstreamError(err, peer.Addr())
+	return retries(x.lc.NextUpstream, err)
 }
 
 // mayTry applies proxy_next_upstream's limits before each try but the
