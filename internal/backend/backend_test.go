@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -456,4 +457,91 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// zeros is an endless body.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// A backend that stops reading fails the send after send_timeout: the
+// peer's failure.
+func TestSendTimeout(t *testing.T) {
+	hold := make(chan struct{})
+	s := startServer(t, func(c net.Conn, _ int64) { <-hold })
+	defer close(hold)
+	slots := &counter{limit: 10}
+	p := &peer{addr: s.addr()}
+	var c Conn
+	if err := (Transport{Slots: slots, ConnectTimeout: 5 * time.Second}).Connect(&c, p); err != nil {
+		t.Fatal(err)
+	}
+	req := request(true)
+	req.Head = []byte("POST / HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n")
+	req.Body, req.Chunked = zeros{}, true
+	req.SendTimeout = 100 * time.Millisecond
+	_, err := c.Send(req)
+	var ne net.Error
+	var be *Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.As(err, &be) || be.Phase != Sending {
+		t.Fatalf("error %v, want a sending timeout", err)
+	}
+	c.Release(true)
+	if got := p.ends(); len(got) != 1 || !got[0] || slots.used.Load() != 0 {
+		t.Fatalf("peer ends %v, %d slots; want [true] and 0", got, slots.used.Load())
+	}
+}
+
+// A peer whose accept queue is full never completes the connect:
+// proxy_connect_timeout ends the dial as a timeout, the peer's failure.
+func TestConnectTimeout(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil { // never accepted: the queue fills
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	slots := &counter{limit: 100}
+	tr := Transport{Slots: slots, ConnectTimeout: 200 * time.Millisecond}
+	var held []Conn
+	defer func() {
+		for i := range held {
+			held[i].Release(false)
+		}
+	}()
+	for i := 0; i < 16; i++ { // fill the queue; then a connect hangs
+		p := &peer{addr: addr}
+		var c Conn
+		err := tr.Connect(&c, p)
+		if err == nil {
+			held = append(held, c)
+			continue
+		}
+		var ne net.Error
+		var be *Error
+		if !errors.As(err, &ne) || !ne.Timeout() || !errors.As(err, &be) || be.Phase != Connecting {
+			t.Fatalf("error %v, want a connect timeout", err)
+		}
+		if got := p.ends(); len(got) != 1 || !got[0] {
+			t.Fatalf("peer ends %v, want [true]", got)
+		}
+		if n := slots.used.Load(); n != int64(len(held)) {
+			t.Fatalf("%d slots held by %d connections", n, len(held))
+		}
+		return
+	}
+	t.Skip("the kernel accepted every connection: no full queue to time out on")
 }
