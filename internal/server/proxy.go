@@ -297,7 +297,7 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Con
 	}
 	if err != nil {
 		bc.Release(true)
-		x.upstreamError(&backend.Error{Phase: backend.Reading, Err: err}, peer.Addr())
+		x.logRequest(errlog.Error, peer.Addr(), "%v while %v", err, backend.Reading)
 		if err != errNoUpgrade && retries(x.lc.NextUpstream, err) {
 			p.err = err
 			return false, false
