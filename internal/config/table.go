@@ -72,14 +72,12 @@ func init() {
 			s.lc.DefaultType = d.Args[0]
 			return s.lc.mark(d, "default_type")
 		}},
-		"sendfile":                {ctx: cHSLIf, min: 1, max: 1, fn: noop},
-		"tcp_nopush":              {ctx: cHSL, min: 1, max: 1, fn: noop},
-		"tcp_nodelay":             {ctx: cHSL, min: 1, max: 1, fn: flag("tcp_nodelay", func(c *LocConf) *bool { return &c.TCPNoDelay })},
-		"server_tokens":           {ctx: cHSL, min: 1, max: 1, fn: flag("server_tokens", func(c *LocConf) *bool { return &c.ServerTokens })},
-		"keepalive_timeout":       {ctx: cHSL | cUpstream, min: 1, max: 2, fn: dKeepaliveTimeout},
-		"client_max_body_size":    {ctx: cHSL, min: 1, max: 1, fn: dClientMaxBody},
-		"client_body_buffer_size": {ctx: cHSL, min: 1, max: 1, fn: dClientBodyBuffer},
-		"client_body_temp_path":   {ctx: cHSL, min: 1, max: 4, fn: dClientBodyTemp},
+		"sendfile":             {ctx: cHSLIf, min: 1, max: 1, fn: noop},
+		"tcp_nopush":           {ctx: cHSL, min: 1, max: 1, fn: noop},
+		"tcp_nodelay":          {ctx: cHSL, min: 1, max: 1, fn: flag("tcp_nodelay", func(c *LocConf) *bool { return &c.TCPNoDelay })},
+		"server_tokens":        {ctx: cHSL, min: 1, max: 1, fn: flag("server_tokens", func(c *LocConf) *bool { return &c.ServerTokens })},
+		"keepalive_timeout":    {ctx: cHSL | cUpstream, min: 1, max: 2, fn: dKeepaliveTimeout},
+		"client_max_body_size": {ctx: cHSL, min: 1, max: 1, fn: dClientMaxBody},
 
 		// server
 		"listen":      {ctx: cServer, min: 1, max: -1, fn: dListen},
@@ -171,6 +169,8 @@ func init() {
 		"websocket_rebalance":         {ctx: cUpstream, max: 2, fn: dRebalance},
 		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, fn: duration("client_header_timeout", func(c *LocConf) *durationField { return &c.Client.HeaderTimeout })},
 		"client_body_timeout":         {ctx: cHSL, min: 1, max: 1, fn: duration("client_body_timeout", func(c *LocConf) *durationField { return &c.Client.BodyTimeout })},
+		"client_body_buffer_size":     {ctx: cHSL, min: 1, max: 1, fn: dClientBodyBuffer},
+		"client_body_temp_path":       {ctx: cHSL, min: 1, max: 4, fn: dClientBodyTemp},
 		"client_header_buffer_size":   {ctx: cHTTP | cServer, min: 1, max: 1, fn: dClientHeaderBuffer},
 		"large_client_header_buffers": {ctx: cHTTP | cServer, min: 2, max: 2, fn: dLargeBuffers},
 		"send_timeout":                {ctx: cHSL, min: 1, max: 1, fn: duration("send_timeout", func(c *LocConf) *durationField { return &c.Client.SendTimeout })},
