@@ -31,7 +31,7 @@ func (x *exchange) checkOrigin() (ok, keep bool) {
 	}
 	if len(ws.Subprotocols) > 0 && req.Header.Has("Sec-WebSocket-Protocol") {
 		if !subprotocolAllowed(ws.Subprotocols, req.Header.Join("Sec-WebSocket-Protocol", ",")) {
-			x.log.Printf(errlog.Error, x.conn.id, "no allowed WebSocket subprotocol in \"%s\", client: %s", req.Header.Join("Sec-WebSocket-Protocol", ","), x.vc.Remote.Addr())
+			x.logRequest(errlog.Error, "", "no allowed WebSocket subprotocol in \"%s\"", req.Header.Join("Sec-WebSocket-Protocol", ","))
 			return false, x.errorPage(403)
 		}
 	}
@@ -65,7 +65,7 @@ func (x *exchange) checkWebSocket() (ok, keep bool) {
 	case "":
 		return bad("no \"Sec-WebSocket-Version\"")
 	default:
-		x.log.Printf(errlog.Info, x.conn.id, "unsupported WebSocket version \"%s\", client: %s", v, x.vc.Remote.Addr())
+		x.logRequest(errlog.Info, "", "unsupported WebSocket version \"%s\"", v)
 		x.extra = append(x.extra, httpField("Sec-WebSocket-Version", "13"))
 		return false, x.errorPage(426)
 	}
