@@ -147,7 +147,7 @@ func (x *exchange) tempFile() (*os.File, error) {
 }
 
 func (x *exchange) tooLarge(n int64) {
-	x.log.Printf(errlog.Error, x.conn.id, "client intended to send too large body: %d bytes, client: %s", n, x.conn.remote.Addr())
+	x.logRequest(errlog.Error, "", "client intended to send too large body: %d bytes", n)
 	x.close = true
 }
 
