@@ -175,7 +175,7 @@ func (c *clientBodyReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if c.left >= 0 {
 		if c.left -= int64(n); c.left < 0 {
-			return n, &bodyError{errBodyTooLarge}
+			return n + int(c.left), &bodyError{errBodyTooLarge} // nothing past the limit
 		}
 	}
 	if err != nil && err != io.EOF {
