@@ -29,6 +29,29 @@ func dClientMaxBody(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, "client_max_body_size")
 }
 
+func dClientBodyBuffer(l *loader, d *conf.Directive, s *scope) error {
+	n, err := ParseSize(d.Args[0])
+	if err != nil || n < 1 {
+		return conf.Errorf(d, "\"client_body_buffer_size\" directive invalid value")
+	}
+	s.lc.ClientBodyBuffer = n
+	return s.lc.mark(d, "client_body_buffer_size")
+}
+
+// dClientBodyTemp reads client_body_temp_path PATH [LEVEL1 [LEVEL2
+// [LEVEL3]]]. Temporary files are unlinked as soon as they are created, so
+// the subdirectory levels, which spread many files over directories, are
+// checked (1 or 2 digits each, as nginx) and otherwise not needed.
+func dClientBodyTemp(l *loader, d *conf.Directive, s *scope) error {
+	for _, a := range d.Args[1:] {
+		if a != "1" && a != "2" {
+			return conf.Errorf(d, "invalid value \"%s\" in \"client_body_temp_path\" directive", a)
+		}
+	}
+	s.lc.ClientBodyTemp = d.Args[0]
+	return s.lc.mark(d, "client_body_temp_path")
+}
+
 func dClientHeaderBuffer(l *loader, d *conf.Directive, s *scope) error {
 	v, err := ParseSize(d.Args[0])
 	if err != nil || v < 64 || v > 1<<20 {

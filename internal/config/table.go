@@ -171,6 +171,8 @@ func init() {
 		"websocket_rebalance":         {ctx: cUpstream, max: 2, fn: dRebalance},
 		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, fn: duration("client_header_timeout", func(c *LocConf) *durationField { return &c.Client.HeaderTimeout })},
 		"client_body_timeout":         {ctx: cHSL, min: 1, max: 1, fn: duration("client_body_timeout", func(c *LocConf) *durationField { return &c.Client.BodyTimeout })},
+		"client_body_buffer_size":     {ctx: cHSL, min: 1, max: 1, fn: dClientBodyBuffer},
+		"client_body_temp_path":       {ctx: cHSL, min: 1, max: 4, fn: dClientBodyTemp},
 		"client_header_buffer_size":   {ctx: cHTTP | cServer, min: 1, max: 1, fn: dClientHeaderBuffer},
 		"large_client_header_buffers": {ctx: cHTTP | cServer, min: 2, max: 2, fn: dLargeBuffers},
 		"send_timeout":                {ctx: cHSL, min: 1, max: 1, fn: duration("send_timeout", func(c *LocConf) *durationField { return &c.Client.SendTimeout })},

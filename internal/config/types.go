@@ -250,6 +250,8 @@ type LocConf struct {
 	Index             []string
 	ErrorLogs         []ErrorLog // location-level error_log (e.g. a debug log)
 	ClientMaxBody     int64
+	ClientBodyBuffer  int64  // client_body_buffer_size: a buffered body's part kept in memory
+	ClientBodyTemp    string // client_body_temp_path: where the rest of a buffered body goes
 	WebSocketFrames   bool
 	ServerTokens      bool
 	DefaultType       string

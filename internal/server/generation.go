@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
+	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/limit"
@@ -26,7 +27,7 @@ type generation struct {
 	// proxyProto says which bound addresses expect a PROXY header.
 	proxyProto map[netip.AddrPort]bool
 	accessLogs map[*config.LocConf][]*accesslog.Log
-	idle       map[*config.Upstream]*idlePool // upstream keepalive caches
+	idle       map[*config.Upstream]*backend.Pool // upstream keepalive caches
 	tlsServers map[*config.Server]*tlsconf.Config
 	h3mu       sync.Mutex
 	h3tls      map[*tls.Config]*tls.Config // HTTP/3 variants of tlsServers' configs
@@ -165,10 +166,10 @@ func (rt *generation) openLocationLogs() error {
 }
 
 func (rt *generation) buildIdle(srv *Server) {
-	rt.idle = map[*config.Upstream]*idlePool{}
+	rt.idle = map[*config.Upstream]*backend.Pool{}
 	for cu := range rt.pools {
 		if cu.Keepalive > 0 {
-			rt.idle[cu] = &idlePool{srv: srv, max: cu.Keepalive, timeout: cu.KeepaliveTimeout, requests: cu.KeepaliveRequests}
+			rt.idle[cu] = backend.NewPool((*slots)(srv), cu.Keepalive, cu.KeepaliveTimeout, cu.KeepaliveRequests)
 		}
 	}
 }
@@ -220,7 +221,7 @@ func (rt *generation) discard() {
 		p.Close()
 	}
 	for _, p := range rt.idle {
-		p.close()
+		p.Close()
 	}
 	for _, l := range rt.locLogs {
 		l.Close()

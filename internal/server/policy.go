@@ -125,8 +125,7 @@ func (x *exchange) preaccess() (ok bool, keep bool) {
 			if d.Status == limit.ReqRejectedDryRun {
 				dry = ", dry run"
 			}
-			x.log.Printf(errlog.Level(lc.LimitReqLog), x.conn.id, "limiting requests%s, excess: %d.%03d by zone \"%s\", client: %s, server: %s, request: \"%s\", host: \"%s\"",
-				dry, d.Excess/1000, d.Excess%1000, name, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), x.req.Host)
+			x.logRequest(errlog.Level(lc.LimitReqLog), "", "limiting requests%s, excess: %d.%03d by zone \"%s\"", dry, d.Excess/1000, d.Excess%1000, name)
 			x.conn.srv.metrics.LimitRejected(name, "req")
 			if d.Status == limit.ReqRejected {
 				return false, x.errorPage(lc.LimitReqStatus)
@@ -163,8 +162,7 @@ func (x *exchange) preaccess() (ok bool, keep bool) {
 			if d.Status == limit.ConnRejectedDryRun {
 				what += ", dry run,"
 			}
-			x.log.Printf(errlog.Level(lc.LimitConnLog), x.conn.id, "%s by zone \"%s\", client: %s, server: %s, request: \"%s\", host: \"%s\"",
-				what, name, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), x.req.Host)
+			x.logRequest(errlog.Level(lc.LimitConnLog), "", "%s by zone \"%s\"", what, name)
 			x.conn.srv.metrics.LimitRejected(name, "conn")
 			if d.Status == limit.ConnRejected {
 				return false, x.errorPage(lc.LimitConnStatus)
@@ -182,7 +180,7 @@ func (x *exchange) access() (ok bool, keep bool) {
 			if r.Allow {
 				return true, false
 			}
-			x.log.Printf(errlog.Error, x.conn.id, "access forbidden by rule, client: %s, server: %s, request: \"%s\", host: \"%s\"", a, x.vc.ServerName, requestLine(x.vc), x.req.Host)
+			x.logRequest(errlog.Error, "", "access forbidden by rule")
 			return false, x.errorPage(403)
 		}
 	}

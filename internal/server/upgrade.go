@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bufio"
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -10,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
@@ -23,9 +22,11 @@ import (
 // What follows a backend's choice and answer: the peer a request is
 // steered to (hash keys, sticky routes) and the tunnel a 101 starts.
 
-// startTunnel answers the client's upgrade and joins the connections.
-func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.Reader, resp *http1.Response, start time.Time) {
+// startTunnel answers the client's upgrade and joins the connections: the
+// tunnel takes over conn's socket, its slot and the peer's use.
+func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *http1.Response, start time.Time) {
 	c := x.conn
+	bc, br := conn.Net(), conn.Reader()
 	bc.SetReadDeadline(time.Time{})
 	if x.req.ContentLength > 0 || x.req.Chunked {
 		// The tunnel manages its own deadlines: none from reading the
@@ -45,9 +46,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	// head, or the tunnel's first write after send_timeout would fail.
 	c.c.SetWriteDeadline(time.Time{})
 	if err != nil {
-		bc.Close()
-		c.srv.release(1)
-		peer.Done(false)
+		conn.Release(false)
 		x.done()
 		return
 	}
@@ -95,6 +94,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	// until it is.
 	e.mu.Lock()
 	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
+	conn.Detach()
 	if !c.srv.addTunnel(e.t, &e.info) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
 		// must not unregister what was never registered.

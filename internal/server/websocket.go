@@ -25,13 +25,13 @@ func (x *exchange) checkOrigin() (ok, keep bool) {
 		// A client that sends no Origin is not a browser, and cross-site
 		// WebSocket hijacking needs a browser: it is let through.
 		if has && !originAllowed(ws.Origins, origin) {
-			x.log.Printf(errlog.Error, x.conn.id, "WebSocket origin \"%s\" is not allowed, client: %s, server: %s, request: \"%s\"", origin, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+			x.logRequest(errlog.Error, "", "WebSocket origin \"%s\" is not allowed", origin)
 			return false, x.errorPage(403)
 		}
 	}
 	if len(ws.Subprotocols) > 0 && req.Header.Has("Sec-WebSocket-Protocol") {
 		if !subprotocolAllowed(ws.Subprotocols, req.Header.Join("Sec-WebSocket-Protocol", ",")) {
-			x.log.Printf(errlog.Error, x.conn.id, "no allowed WebSocket subprotocol in \"%s\", client: %s", req.Header.Join("Sec-WebSocket-Protocol", ","), x.vc.Remote.Addr())
+			x.logRequest(errlog.Error, "", "no allowed WebSocket subprotocol in \"%s\"", req.Header.Join("Sec-WebSocket-Protocol", ","))
 			return false, x.errorPage(403)
 		}
 	}
@@ -46,7 +46,7 @@ func (x *exchange) checkWebSocket() (ok, keep bool) {
 		return true, false
 	}
 	bad := func(why string) (bool, bool) {
-		x.log.Printf(errlog.Info, x.conn.id, "invalid WebSocket handshake: %s, client: %s, server: %s, request: \"%s\"", why, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+		x.logRequest(errlog.Info, "", "invalid WebSocket handshake: %s", why)
 		x.close = true
 		return false, x.errorPage(400)
 	}
@@ -65,7 +65,7 @@ func (x *exchange) checkWebSocket() (ok, keep bool) {
 	case "":
 		return bad("no \"Sec-WebSocket-Version\"")
 	default:
-		x.log.Printf(errlog.Info, x.conn.id, "unsupported WebSocket version \"%s\", client: %s", v, x.vc.Remote.Addr())
+		x.logRequest(errlog.Info, "", "unsupported WebSocket version \"%s\"", v)
 		x.extra = append(x.extra, httpField("Sec-WebSocket-Version", "13"))
 		return false, x.errorPage(426)
 	}

@@ -208,12 +208,7 @@ func (a *Attempt) smooth(l *peerList, now *instant, server int32) *Peer {
 		if (server >= 0 && p.server != server) || a.isTried(i) || !p.usable(now) {
 			continue
 		}
-		w := p.slowWeight(p.effective, now)
-		p.current += w
-		total += w
-		if p.effective < p.weight {
-			p.effective += weightScale
-		}
+		total += p.smoothStep(now)
 		if best == nil || p.current > best.current {
 			best = p
 		}
@@ -222,6 +217,19 @@ func (a *Attempt) smooth(l *peerList, now *instant, server int32) *Peer {
 		best.current -= total
 	}
 	return best
+}
+
+// smoothStep is one peer's part of a smooth weighted round-robin round:
+// its current weight grows by its effective weight (under slow_start),
+// which itself recovers towards the configured weight. It returns what
+// was added, for the round's total that the chosen peer gives back.
+func (p *Peer) smoothStep(now *instant) int64 {
+	w := p.slowWeight(p.effective, now)
+	p.current += w
+	if p.effective < p.weight {
+		p.effective += weightScale
+	}
+	return w
 }
 
 // lcWeight is the weight least_conn and random two divide by.
@@ -260,12 +268,7 @@ func (a *Attempt) leastConn(now *instant) *Peer {
 					if p.st.conns.Load()*bestW != bestConns*p.lcWeight(now) {
 						continue
 					}
-					w := p.slowWeight(p.effective, now)
-					p.current += w
-					total += w
-					if p.effective < p.weight {
-						p.effective += weightScale
-					}
+					total += p.smoothStep(now)
 					if p.current > best.current {
 						best = p
 					}

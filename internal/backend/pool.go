@@ -1,4 +1,4 @@
-package server
+package backend
 
 import (
 	"errors"
@@ -9,12 +9,21 @@ import (
 	"time"
 )
 
-// idlePool keeps idle connections to the peers of one upstream for plain
-// HTTP (`keepalive N`): at most max in all, each for at most timeout and
-// requests uses, as nginx's upstream keepalive cache. Idle connections
-// still count against worker_connections, as in nginx.
-type idlePool struct {
-	srv      *Server
+// Slots is the worker_connections accounting: a backend connection holds
+// one slot from its dial until it is closed, idle in a Pool included.
+type Slots interface {
+	// Reserve takes a slot, or reports false when none is left.
+	Reserve() bool
+	// Release gives n slots back.
+	Release(n int64)
+}
+
+// Pool keeps idle connections to the peers of one upstream (`keepalive
+// N`): at most max in all, each for at most timeout and requests uses, as
+// nginx's upstream keepalive cache. A nil *Pool keeps nothing. It is safe
+// for concurrent use.
+type Pool struct {
+	slots    Slots
 	max      int
 	timeout  time.Duration
 	requests int
@@ -31,8 +40,26 @@ type idleConn struct {
 	uses  int
 }
 
-// get returns an idle connection to peer that is still open, or nil.
-func (p *idlePool) get(peer string) (*net.TCPConn, int) {
+// NewPool returns a keepalive cache of max connections, each kept idle for
+// at most timeout and used for at most requests requests; a discarded
+// connection gives its slot back to slots.
+func NewPool(slots Slots, max int, timeout time.Duration, requests int) *Pool {
+	return &Pool{slots: slots, max: max, timeout: timeout, requests: requests}
+}
+
+// Idle reports how many connections the pool holds.
+func (p *Pool) Idle() int {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// get returns an idle connection to peer that is still open and the
+// requests it has served, or nil.
+func (p *Pool) get(peer string) (*net.TCPConn, int) {
 	if p == nil {
 		return nil, 0
 	}
@@ -54,9 +81,10 @@ func (p *idlePool) get(peer string) (*net.TCPConn, int) {
 	return nil, 0
 }
 
-// put keeps c for reuse; it reports false (and the caller closes c) when
-// the pool is full of younger connections, closed, or c has served enough.
-func (p *idlePool) put(peer string, c *net.TCPConn, uses int) bool {
+// put keeps c, which has served uses requests, for reuse; it reports false
+// (and the caller closes c) when the pool is closed or c has served
+// enough. A full pool drops its least recently used connection.
+func (p *Pool) put(peer string, c *net.TCPConn, uses int) bool {
 	if p == nil || uses >= p.requests {
 		return false
 	}
@@ -66,21 +94,21 @@ func (p *idlePool) put(peer string, c *net.TCPConn, uses int) bool {
 		return false
 	}
 	if len(p.conns) >= p.max {
-		p.discard(p.conns[0].c) // the least recently used goes
+		p.discard(p.conns[0].c)
 		p.conns = p.conns[1:]
 	}
 	p.conns = append(p.conns, idleConn{c: c, peer: peer, since: time.Now(), uses: uses})
 	return true
 }
 
-func (p *idlePool) discard(c *net.TCPConn) {
+func (p *Pool) discard(c *net.TCPConn) {
 	c.Close()
-	p.srv.release(1)
+	p.slots.Release(1)
 }
 
-// close drops every idle connection (the snapshot that owned the pool is
-// gone).
-func (p *idlePool) close() {
+// Close drops every idle connection and keeps none from now on (the
+// configuration that owned the pool is gone).
+func (p *Pool) Close() {
 	if p == nil {
 		return
 	}
@@ -114,7 +142,7 @@ func alive(c *net.TCPConn) bool {
 }
 
 // stale reports an error that a reused connection gives when the peer
-// closed it while idle: the request is sent again on a fresh connection.
+// closed it while idle.
 func stale(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

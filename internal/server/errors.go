@@ -1,0 +1,77 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"syscall"
+
+	"github.com/wsgate/wsgate/internal/backend"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/http1"
+)
+
+// logRequest writes a line with nginx's request suffix: client, server,
+// request, then upstream (when addr, a peer's address or the upstream's
+// name, is not empty) and host. Every log line about a request that names
+// these is built here.
+func (x *exchange) logRequest(level errlog.Level, addr, format string, args ...any) {
+	if !x.log.Enabled(level) {
+		return
+	}
+	msg := format
+	if len(args) > 0 {
+		msg = fmt.Sprintf(format, args...)
+	}
+	if addr == "" {
+		x.log.Printf(level, x.conn.id, "%s, client: %s, server: %s, request: \"%s\", host: \"%s\"",
+			msg, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), x.req.Host)
+		return
+	}
+	x.log.Printf(level, x.conn.id, "%s, client: %s, server: %s, request: \"%s\", upstream: \"http://%s%s\", host: \"%s\"",
+		msg, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), addr, x.vc.RequestURI, x.req.Host)
+}
+
+// upstreamError logs a peer's failure as nginx does, naming the phase it
+// failed in.
+func (x *exchange) upstreamError(err error, addr string) {
+	phase := backend.Reading
+	var be *backend.Error
+	if errors.As(err, &be) {
+		phase = be.Phase
+	}
+	var se *http1.StatusError
+	var msg string
+	switch {
+	case errors.As(err, &se):
+		msg = se.Detail
+	case phase == backend.Reading && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+		msg = "upstream prematurely closed connection"
+	default:
+		msg = describe(err, syscallOf[phase])
+	}
+	x.logRequest(errlog.Error, addr, "%s while %s", msg, phase)
+}
+
+var syscallOf = [...]string{backend.Connecting: "connect()", backend.Sending: "send()", backend.Reading: "recv()"}
+
+// describe renders a socket error as nginx does: "connect() failed (111:
+// Connection refused)" or "upstream timed out (110: Connection timed out)".
+func describe(err error, op string) string {
+	if isTimeout(err) {
+		return "upstream timed out (110: Connection timed out)"
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return fmt.Sprintf("%s failed (%d: %s)", op, int(errno), capitalize(errno.Error()))
+	}
+	return fmt.Sprintf("%s failed (%v)", op, err)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
