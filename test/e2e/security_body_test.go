@@ -95,9 +95,9 @@ http {
 `, servers("", addrs...), port, loc)
 }
 
-// sendRaw writes req on a new connection, then reads the answer's status
+// statusOf writes req on a new connection, then reads the answer's status
 // (0 if the connection closed without one).
-func sendRaw(t testing.TB, addr, req string) int {
+func statusOf(t testing.TB, addr, req string) int {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -181,7 +181,7 @@ func TestSecurityMalformedChunkedStreamedNotBlamed(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for i := 0; i < 2; i++ {
 		req := "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"
-		if status := sendRaw(t, addr, req); status != 400 {
+		if status := statusOf(t, addr, req); status != 400 {
 			t.Fatalf("malformed chunked body: %d, want 400", status)
 		}
 	}
@@ -197,7 +197,7 @@ func TestSecurityMalformedChunkedBufferedNoBackend(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for _, body := range []string{"zz\r\n", "5\r\nhello\r\n0\r\nbad trailer\r\n\r\n", "5;a\r\nhelloXX\r\n0\r\n\r\n"} {
 		req := "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body
-		if status := sendRaw(t, addr, req); status != 400 {
+		if status := statusOf(t, addr, req); status != 400 {
 			t.Fatalf("malformed chunked body %q: %d, want 400", body, status)
 		}
 	}
@@ -206,7 +206,7 @@ func TestSecurityMalformedChunkedBufferedNoBackend(t *testing.T) {
 		t.Fatalf("the backend accepted %d connections for malformed bodies, want 0", n)
 	}
 	// A too large body still gets 413 without a backend.
-	status := sendRaw(t, addr, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 20000000\r\n\r\n")
+	status := statusOf(t, addr, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 20000000\r\n\r\n")
 	if status != 413 {
 		t.Fatalf("too large body: %d, want 413", status)
 	}
@@ -330,7 +330,7 @@ func TestSecurityChunkedBodyTooLarge(t *testing.T) {
 		g := startGate(t, bodyConf(port, "client_max_body_size 1k;\n            proxy_request_buffering "+mode+";", a.addr))
 		body := strings.Repeat("y", 3000)
 		req := fmt.Sprintf("POST /big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(body), body)
-		if status := sendRaw(t, fmt.Sprintf("127.0.0.1:%d", port), req); status != 413 {
+		if status := statusOf(t, fmt.Sprintf("127.0.0.1:%d", port), req); status != 413 {
 			t.Fatalf("%s: chunked body over client_max_body_size: %d, want 413", mode, status)
 		}
 		if mode == "on" && a.accepts.Load() != 0 {
