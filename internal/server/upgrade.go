@@ -90,6 +90,9 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		OnClose:          e.closed,
 	}
 	c.hijacked = true
+	// Set before the tunnel starts: its close path may read vc at once.
+	x.status = 101
+	x.vc.Status = 101
 	// The tunnel may end before it is registered; closed waits on mu
 	// until it is.
 	e.mu.Lock()
@@ -103,8 +106,6 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		go e.t.Shutdown(1001, "going away")
 	}
 	e.mu.Unlock()
-	x.status = 101
-	x.vc.Status = 101
 }
 
 // tunnelEnd is what a tunnel needs from its handshake when it closes, and
