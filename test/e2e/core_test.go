@@ -224,7 +224,7 @@ func TestConnectTimeout(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct{ name, text, want string }{
-		{"unknown", "http {\n server {\n  location / {\n   proxy_pas http://x;\n  }\n }\n}\n", `unknown directive "proxy_pas" in %s:4`},
+		{"unknown", "http {\n server {\n  location / {\n   proxy_pas http://x;\n  }\n }\n}\n", `unknown directive "proxy_pas", did you mean "proxy_pass"? in %s:4`},
 		{"context", "http {\n proxy_pass http://x;\n}\n", `"proxy_pass" directive is not allowed here in %s:2`},
 		{"args", "worker_processes;\n", `invalid number of arguments in "worker_processes" directive in %s:1`},
 		{"unclosed", "http {\n server {\n", `unexpected end of file, expecting "}" in %s:3`},

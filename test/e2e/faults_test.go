@@ -272,7 +272,7 @@ func TestClientVanishes(t *testing.T) {
 	if l := readFile(g.dir + "/access.log"); l != "GET / HTTP/1.1 101 1001 proxy\n" {
 		t.Errorf("access log %q, want one session closed by the proxy with 1001", l)
 	}
-	if el := g.errorLog(); !strings.Contains(el, "WebSocket closed by wsgate: tunnel: ping timeout (client side)") {
+	if el := g.errorLog(); !strings.Contains(el, "WebSocket closed: tunnel: ping timeout (client side)") {
 		t.Errorf("the error log does not say the client stopped answering pings:\n%s", el)
 	}
 }
