@@ -50,6 +50,7 @@ func staticTree(t *testing.T) string {
 	}
 	os.Symlink(filepath.Join(root, "secret.txt"), filepath.Join(root, "www/link-out"))
 	os.Symlink("file.txt", filepath.Join(root, "www/link-in"))
+	os.Symlink("dir", filepath.Join(root, "www/link-dir"))
 	filepath.Walk(root, func(p string, _ os.FileInfo, _ error) error {
 		os.Chtimes(p, stamp, stamp)
 		return nil
@@ -252,6 +253,7 @@ func TestDiffStaticSymlinks(t *testing.T) {
 	for _, req := range []string{
 		sget("/link-in"), sget("/link-out"), sget("/sym/link-in"), sget("/sym/link-out"), sget("/sym/file.txt"),
 		sget("/symfrom/link-in"), sget("/symfrom/file.txt"), sget("/sym/missing"),
+		sget("/link-dir/index.html"), sget("/sym/link-dir/index.html"), sget("/sym/link-dir/"), sget("/sym/link-dir"),
 	} {
 		p.compare(t, req)
 	}
