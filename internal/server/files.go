@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/static"
 )
 
@@ -57,15 +58,16 @@ func (x *exchange) sendAnswer(a *static.Answer) bool {
 	x.sent += int64(len(head))
 	if x.req.Method != "HEAD" {
 		var w io.Writer = bw
+		var cw io.WriteCloser
 		if chunked {
-			w = &chunkWriter{w: bw}
+			cw = http1.NewChunkedWriter(bw)
+			w = cw
 		}
 		n, err := a.Body.WriteTo(w)
 		x.sent += n
 		x.bodySent += n
-		if chunked && err == nil {
-			_, err = bw.WriteString("0\r\n\r\n")
-			x.sent += 5
+		if cw != nil && err == nil {
+			err = cw.Close()
 		}
 		if err != nil {
 			x.close = true
@@ -74,23 +76,6 @@ func (x *exchange) sendAnswer(a *static.Answer) bool {
 	err := bw.Flush()
 	x.done()
 	return err == nil && !x.close
-}
-
-// chunkWriter frames each write as one HTTP/1.1 chunk.
-type chunkWriter struct{ w io.Writer }
-
-func (c *chunkWriter) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if _, err := io.WriteString(c.w, strconv.FormatInt(int64(len(p)), 16)+"\r\n"); err != nil {
-		return 0, err
-	}
-	n, err := c.w.Write(p)
-	if err == nil {
-		_, err = io.WriteString(c.w, "\r\n")
-	}
-	return n, err
 }
 
 // absoluteLocation makes a Location that starts with '/' absolute, as
