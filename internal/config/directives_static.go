@@ -186,9 +186,6 @@ func dTypes(l *loader, d *conf.Directive, s *scope) error {
 		if e.IsBlock() {
 			return conf.Errorf(e, "unexpected \"{\"")
 		}
-		if len(e.Args) == 0 {
-			return conf.Errorf(e, "invalid number of arguments in \"%s\" directive", e.Name)
-		}
 		for _, ext := range e.Args {
 			ext = strings.ToLower(ext)
 			if old, ok := f.Types[ext]; ok && old != e.Name {
@@ -214,7 +211,7 @@ func dIfModifiedSince(l *loader, d *conf.Directive, s *scope) error {
 	case "before":
 		s.lc.Files.IfModifiedSince = IMSBefore
 	default:
-		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"off\", \"exact\" or \"before\"", d.Args[0], d.Name)
+		return conf.Errorf(d, "invalid value \"%s\"", d.Args[0])
 	}
 	return s.lc.mark(d, d.Name)
 }
@@ -222,7 +219,7 @@ func dIfModifiedSince(l *loader, d *conf.Directive, s *scope) error {
 func dMaxRanges(l *loader, d *conf.Directive, s *scope) error {
 	n, err := strconv.Atoi(d.Args[0])
 	if err != nil || n < 0 {
-		return conf.Errorf(d, "invalid number \"%s\" in \"%s\" directive", d.Args[0], d.Name)
+		return conf.Errorf(d, "\"%s\" directive invalid number", d.Name)
 	}
 	s.lc.Files.MaxRanges = n
 	return s.lc.mark(d, d.Name)
@@ -232,7 +229,7 @@ func dAutoindexFormat(l *loader, d *conf.Directive, s *scope) error {
 	switch d.Args[0] {
 	case "html", "xml", "json", "jsonp":
 	default:
-		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"html\", \"xml\", \"json\" or \"jsonp\"", d.Args[0], d.Name)
+		return conf.Errorf(d, "invalid value \"%s\"", d.Args[0])
 	}
 	s.lc.Files.AutoindexFormat = d.Args[0]
 	return s.lc.mark(d, d.Name)
@@ -248,7 +245,7 @@ func dDisableSymlinks(l *loader, d *conf.Directive, s *scope) error {
 	case "if_not_owner":
 		f.DisableSymlinks = SymlinksIfNotOwner
 	default:
-		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive", d.Args[0], d.Name)
+		return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[0])
 	}
 	f.SymlinksFrom = nil
 	if len(d.Args) == 2 {
