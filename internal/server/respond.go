@@ -63,6 +63,9 @@ const http1TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 // buffer before anything else. hdr holds the handler's headers; Server,
 // Date and framing are added here, and add_header last, replacing a header
 // of the same name (one Content-Type, where nginx would send two).
+// length is the body's length; -1 an unknown one (chunked, or delimited by
+// closing the connection), -2 no body at all (204, 304, HEAD), which keeps
+// the connection.
 func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool) []byte {
 	x.status = status
 	x.vc.Status = status
@@ -109,7 +112,7 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	if status != 101 {
-		if x.close || x.req.Close || (length < 0 && !chunked) {
+		if x.close || x.req.Close || (length == -1 && !chunked) {
 			x.close = true
 			b = append(b, "Connection: close\r\n"...)
 		} else {

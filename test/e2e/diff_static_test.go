@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -381,5 +385,39 @@ server {
 	}
 	if ws.Status != 403 {
 		t.Errorf("wsgate: %d %q, want 403", ws.Status, ws.Body)
+	}
+}
+
+// TestStaticKeepAlive: a chunked listing, a range, a 304 and a 404 leave
+// the connection usable for the next request, on both servers.
+func TestStaticKeepAlive(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: staticHTTP, Root: staticTree(t)})
+	reqs := []string{"/auto/", "/file.txt", "/missing", "/file.txt", "/dir"}
+	hdrs := []string{"", "Range: bytes=1-2\r\n", "", "If-None-Match: \"695735a5-14\"\r\n", ""}
+	want := []int{200, 206, 404, 304, 301}
+	for _, addr := range []string{p.nginx, p.wsgate} {
+		c, err := net.DialTimeout("tcp", addr, slow(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
+		var all strings.Builder
+		for i, u := range reqs {
+			all.WriteString("GET " + u + " HTTP/1.1\r\nHost: x\r\n" + hdrs[i] + "\r\n")
+		}
+		io.WriteString(c, all.String())
+		br := bufio.NewReader(c)
+		for i, u := range reqs {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s: response %d (%s): %v", addr, i, u, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != want[i] || resp.Close {
+				t.Errorf("%s %s: %d (close %v), want %d on a kept connection", addr, u, resp.StatusCode, resp.Close, want[i])
+			}
+		}
+		c.Close()
 	}
 }
