@@ -24,19 +24,22 @@ func staticTree(t *testing.T) string {
 	root := t.TempDir()
 	os.Chmod(root, 0o755)
 	files := map[string]string{
-		"www/index.html":        "<h1>home</h1>\n",
-		"www/file.txt":          "0123456789abcdefghij",
-		"www/style.CSS":         "body{}\n",
-		"www/app.js":            "let x;\n",
-		"www/noext":             "plain\n",
-		"www/.hidden":           "h\n",
-		"www/dir/index.html":    "dir index\n",
-		"www/empty/.keep":       "",
-		"www/a dir/x.txt":       "space\n",
-		"www/auto/b.txt":        "bb\n",
-		"www/auto/a b&c<d>.txt": "odd\n",
-		"www/auto/big.bin":      strings.Repeat("x", 20000),
-		"www/auto/sub/in.txt":   "in\n",
+		"www/index.html":                      "<h1>home</h1>\n",
+		"www/file.txt":                        "0123456789abcdefghij",
+		"www/style.CSS":                       "body{}\n",
+		"www/app.js":                          "let x;\n",
+		"www/noext":                           "plain\n",
+		"www/.hidden":                         "h\n",
+		"www/dir/index.html":                  "dir index\n",
+		"www/empty/.keep":                     "",
+		"www/a dir/x.txt":                     "space\n",
+		"www/auto/b.txt":                      "bb\n",
+		"www/auto/café.txt":                   "utf\n",
+		"www/auto/" + strings.Repeat("é", 30): "wide\n",
+		"www/auto/q\"uote's.txt":              "q\n",
+		"www/auto/a b&c<d>.txt":               "odd\n",
+		"www/auto/big.bin":                    strings.Repeat("x", 20000),
+		"www/auto/sub/in.txt":                 "in\n",
 		"www/auto/" + strings.Repeat("L", 60) + ".txt": "long\n",
 		"data/one.txt":     "alias one\n",
 		"data/sub/two.txt": "alias two\n",
@@ -85,6 +88,8 @@ server {
     location /maxr/ { alias {{ROOT}}/www/; max_ranges 1; }
     location /nor/ { alias {{ROOT}}/www/; max_ranges 0; }
     location /sym/ { alias {{ROOT}}/www/; disable_symlinks on; }
+    location /owner/ { alias {{ROOT}}/www/; disable_symlinks if_not_owner; }
+    location /autolocal/ { alias {{ROOT}}/www/auto/; autoindex on; autoindex_localtime on; }
     location /symfrom/ { alias {{ROOT}}/www/; disable_symlinks on from={{ROOT}}; }
     location /rel/ { alias {{ROOT}}/www/; absolute_redirect off; }
     location /noport/ { alias {{ROOT}}/www/; port_in_redirect off; }
@@ -104,7 +109,7 @@ func TestDiffStaticFiles(t *testing.T) {
 		sget("/noext"), sget("/.hidden"), sget("/missing.txt"), sget("/empty/"), sget("/nodir/"),
 		sget("/file.txt/"), sget("/types/file.txt"), sget("/types/style.CSS"), sget("/dt/noext"), sget("/dt/app.js"),
 		sget("/a%20dir/x.txt"), sget("/%2e%2e/secret.txt"), sget("/dir/%2e%2e/file.txt"), sget("/dir%2findex.html"),
-		sget("/link-in"), sget("/link-out"),
+		sget("/link-in"), sget("/link-out"), sget("/auto/caf%C3%A9.txt"), sget("/file.txt?x=1"),
 		"HEAD /file.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		"POST /file.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 		"POST /missing.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -159,6 +164,10 @@ func TestDiffStaticConditional(t *testing.T) {
 			"If-Modified-Since: Sat, 03 Jan 2026 00:00:00 GMT\r\n",
 			"If-Modified-Since: Thu, 01 Jan 2026 00:00:00 GMT\r\n",
 			"If-Modified-Since: garbage\r\n",
+			"If-Modified-Since: Friday, 02-Jan-26 03:04:05 GMT\r\n",
+			"If-Modified-Since: Fri Jan  2 03:04:05 2026\r\n",
+			"If-Modified-Since: Friday, 02-Jan-26 03:04:05 GMT\r\n",
+			"If-Modified-Since: Fri Jan  2 03:04:05 2026\r\n",
 			"If-None-Match: " + etag + "\r\n",
 			"If-None-Match: W/" + etag + "\r\n",
 			"If-None-Match: \"x\", " + etag + "\r\n",
@@ -241,7 +250,7 @@ func (p *diffPair) compareMultipart(t *testing.T, req string) {
 func TestDiffStaticAutoindex(t *testing.T) {
 	p := startPair(t, diffConf{HTTP: staticHTTP, Root: staticTree(t)})
 	for _, req := range []string{
-		sget("/auto/"), sget("/autojson/"), sget("/autoxml/"), sget("/autosize/"), sget("/autojsonp/"),
+		sget("/auto/"), sget("/autojson/"), sget("/autoxml/"), sget("/autosize/"), sget("/autolocal/"), sget("/autojsonp/"),
 		sget("/autojsonp/?callback=cb.x_1"), sget("/autojsonp/?callback=bad("), sget("/auto/sub/"), sget("/auto/nothere/"),
 		"HEAD /auto/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		"GET /auto/ HTTP/1.0\r\n\r\n",
@@ -256,13 +265,25 @@ func TestDiffStaticAutoindex(t *testing.T) {
 // the given folder.
 func TestDiffStaticSymlinks(t *testing.T) {
 	root := staticTree(t)
+	if os.Geteuid() == 0 {
+		// A file of another owner behind a link of root's: if_not_owner refuses it.
+		os.WriteFile(filepath.Join(root, "www", "nobody.txt"), []byte("nobody's\n"), 0o644)
+		os.Chown(filepath.Join(root, "www", "nobody.txt"), 65534, 65534)
+	}
+	os.Symlink("nobody.txt", filepath.Join(root, "www", "link-nobody"))
 	p := startPair(t, diffConf{HTTP: staticHTTP, Root: root})
 	for _, req := range []string{
 		sget("/link-in"), sget("/link-out"), sget("/sym/link-in"), sget("/sym/link-out"), sget("/sym/file.txt"),
 		sget("/symfrom/link-in"), sget("/symfrom/file.txt"), sget("/sym/missing"),
 		sget("/link-dir/index.html"), sget("/sym/link-dir/index.html"), sget("/sym/link-dir/"), sget("/sym/link-dir"),
+		sget("/owner/link-in"), sget("/owner/link-out"), sget("/owner/link-nobody"),
 	} {
 		p.compare(t, req)
+	}
+	if os.Geteuid() == 0 {
+		if r := sendRaw(t, p.wsgate, strings.ReplaceAll(sget("/owner/link-nobody"), "{{HOST}}", p.wsgate)); r.Status != 403 {
+			t.Errorf("if_not_owner followed a link to another owner's file: %d", r.Status)
+		}
 	}
 	if !strings.Contains(gateLog(p), `openat() "`+root+`/www/link-out" failed (40: Too many levels of symbolic links)`) {
 		t.Errorf("wsgate's error log does not name the refused symlink as nginx does:\n%s", gateLog(p))
