@@ -37,6 +37,10 @@ func autoindex(r *Request, path string) *Answer {
 	if a != nil {
 		return a
 	}
+	// A listing has no validators: only "*" and the preconditions apply.
+	if status := notModified(r, r.Files, meta{mtime: -1}); status != 0 {
+		return &Answer{Status: status, Length: -1}
+	}
 	slices.SortFunc(entries, func(x, y entry) int {
 		if x.dir != y.dir {
 			if x.dir {

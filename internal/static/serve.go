@@ -161,7 +161,8 @@ func serveFile(r *Request, f *os.File, st os.FileInfo) *Answer {
 	return a
 }
 
-// meta is what the conditional and range filters compare against.
+// meta is what the conditional and range filters compare against; an
+// mtime of -1 is none, as nginx's last_modified_time.
 type meta struct {
 	mtime, size int64
 	etag        string
@@ -173,7 +174,7 @@ type meta struct {
 func notModified(r *Request, fc *config.Files, m meta) int {
 	h := r.Header
 	if v, ok := get(h, "If-Unmodified-Since"); ok {
-		if t, ok := parseHTTPTime(v); !ok || t < m.mtime {
+		if t, ok := parseHTTPTime(v); !ok || m.mtime == -1 || t < m.mtime {
 			return 412
 		}
 	}
@@ -185,7 +186,7 @@ func notModified(r *Request, fc *config.Files, m meta) int {
 	if !hasIMS && !hasINM {
 		return 0
 	}
-	if hasIMS && modifiedSince(ims, fc.IfModifiedSince, m.mtime) {
+	if hasIMS && (m.mtime == -1 || modifiedSince(ims, fc.IfModifiedSince, m.mtime)) {
 		return 0
 	}
 	if hasINM && !etagMatch(inm, m.etag, true) {

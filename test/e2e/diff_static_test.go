@@ -253,6 +253,8 @@ func TestDiffStaticAutoindex(t *testing.T) {
 		sget("/auto/"), sget("/autojson/"), sget("/autoxml/"), sget("/autosize/"), sget("/autolocal/"), sget("/autojsonp/"),
 		sget("/autojsonp/?callback=cb.x_1"), sget("/autojsonp/?callback=bad("), sget("/auto/sub/"), sget("/auto/nothere/"),
 		"HEAD /auto/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		sget("/auto/", "If-Match: \"x\"\r\n"), sget("/auto/", "If-None-Match: *\r\n"), sget("/auto/", "Range: bytes=0-1\r\n"),
+		sget("/auto/", "If-Unmodified-Since: Fri, 02 Jan 2026 03:04:05 GMT\r\n"), sget("/auto/", "If-Modified-Since: Fri, 02 Jan 2036 03:04:05 GMT\r\n"),
 		"GET /auto/ HTTP/1.0\r\n\r\n",
 		"POST /auto/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 	} {
