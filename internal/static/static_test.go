@@ -420,3 +420,34 @@ func TestAliasJoinDotDotRefused(t *testing.T) {
 		}
 	}
 }
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	des, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(des)
+}
+
+// TestNoDescriptorLeak: every kind of answer releases its descriptors
+// once closed, including refused symlinks and conditional answers.
+func TestNoDescriptorLeak(t *testing.T) {
+	root := tree(t, map[string]string{"a.txt": "0123456789", "d/index.html": "i", "e/": ""})
+	os.Symlink("a.txt", filepath.Join(root, "link"))
+	f := newFixture(root)
+	f.files.Autoindex = true
+	before := openFDs(t)
+	for i := 0; i < 20; i++ {
+		for _, c := range [][]string{
+			{"/a.txt"}, {"/a.txt", "Range", "bytes=0-1,3-4"}, {"/a.txt", "Range", "bytes=50-"}, {"/a.txt", "If-None-Match", "*"},
+			{"/a.txt", "If-Match", `"x"`}, {"/d/"}, {"/e/"}, {"/d"}, {"/none"}, {"/link"}, {"/link/x"},
+		} {
+			f.files.DisableSymlinks = config.Symlinks(i % 3)
+			f.serve(t, f.req("GET", c[0], c[1:]...))
+		}
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("%d descriptors open before, %d after", before, after)
+	}
+}
