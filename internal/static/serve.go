@@ -81,34 +81,40 @@ func Serve(r *Request, path, root string) *Answer {
 	if a != nil {
 		return a
 	}
-	st, err := f.Stat()
-	if err != nil {
+	st, a := notAFile(r, f, path)
+	if a != nil {
 		f.Close()
-		a := fail(500)
-		a.logf(errlog.Crit, "fstat() \"%s\" failed %s", path, ErrnoText(err))
 		return a
 	}
-	if st.IsDir() {
-		f.Close()
+	return serveFile(r, f, st)
+}
+
+// notAFile answers an opened path that is not served as a file: a
+// folder (301 to the URI with '/'), a FIFO or device (404), or any file
+// for POST (405).
+func notAFile(r *Request, f *os.File, path string) (os.FileInfo, *Answer) {
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		a := fail(500)
+		a.logf(errlog.Crit, "fstat() \"%s\" failed %s", path, ErrnoText(err))
+		return nil, a
+	case st.IsDir():
 		a := fail(301)
 		loc := escape(r.URI, uriEscape) + "/"
 		if r.Args != "" {
 			loc += "?" + r.Args
 		}
 		a.Header = http1.Header{{Name: "Location", Value: loc}}
-		return a
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
+		return nil, a
+	case !st.Mode().IsRegular():
 		a := fail(404)
 		a.logf(errlog.Crit, "\"%s\" is not a regular file", path)
-		return a
+		return nil, a
+	case r.Method == "POST":
+		return nil, fail(405)
 	}
-	if r.Method == "POST" {
-		f.Close()
-		return fail(405)
-	}
-	return serveFile(r, f, st)
+	return st, nil
 }
 
 // openLogged opens path, or answers the error as nginx's static handler.
