@@ -52,6 +52,9 @@ func TestDebianMimeTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := cfg.HTTP.Servers[0].Loc.Conf
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings: %q", cfg.Warnings)
+	}
 	if c.Files.Types["css"] != "text/css" || c.Files.Types["js"] != "application/javascript" || c.DefaultType != "application/octet-stream" || len(c.Files.Types) < 50 {
 		t.Errorf("%d types, css %q, js %q", len(c.Files.Types), c.Files.Types["css"], c.Files.Types["js"])
 	}
