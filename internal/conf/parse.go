@@ -176,7 +176,7 @@ func (p *parser) include(d *Directive) ([]*Directive, error) {
 			// for serving files; a proxy can do without it.
 			if !isGlob && filepath.Base(f) == "mime.types" && errors.Is(err, fs.ErrNotExist) {
 				if p.opts.Warn != nil {
-					p.opts.Warn(d.File, d.Line, fmt.Sprintf(`skipping missing "%s" include (wsgate does not use MIME types for proxying)`, f))
+					p.opts.Warn(d.File, d.Line, fmt.Sprintf(`skipping missing "%s" include (static files get default_type)`, f))
 				}
 				continue
 			}

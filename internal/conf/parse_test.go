@@ -324,7 +324,7 @@ func TestInclude(t *testing.T) {
 			name:  "missing mime.types is skipped",
 			files: map[string]string{"main.conf": "http {\n    include /nonexistent/mime.types;\n    a;\n}"},
 			want:  "http { a; }",
-			warns: []warning{{"%d/main.conf", 2, `skipping missing "/nonexistent/mime.types" include (wsgate does not use MIME types for proxying)`}},
+			warns: []warning{{"%d/main.conf", 2, `skipping missing "/nonexistent/mime.types" include (static files get default_type)`}},
 		},
 		{
 			name: "present mime.types is read",

@@ -66,14 +66,9 @@ func init() {
 		"worker_shutdown_timeout": {ctx: cMain, min: 1, max: 1, once: true, fn: dWorkerShutdownTimeout},
 
 		// http
-		"server":   {ctx: cHTTP | cUpstream, min: 0, max: -1, either: true, fn: dServer},
-		"upstream": {ctx: cHTTP, min: 1, max: 1, block: true, fn: dUpstream},
-		"map":      {ctx: cHTTP, min: 2, max: 2, block: true, fn: noop}, // declared in the first pass
-		"types":    {ctx: cHTTP | cServer | cLocation, block: true, fn: noop},
-		"default_type": {ctx: cHSL, min: 1, max: 1, fn: func(l *loader, d *conf.Directive, s *scope) error {
-			s.lc.DefaultType = d.Args[0]
-			return s.lc.mark(d, "default_type")
-		}},
+		"server":               {ctx: cHTTP | cUpstream, min: 0, max: -1, either: true, fn: dServer},
+		"upstream":             {ctx: cHTTP, min: 1, max: 1, block: true, fn: dUpstream},
+		"map":                  {ctx: cHTTP, min: 2, max: 2, block: true, fn: noop}, // declared in the first pass
 		"sendfile":             {ctx: cHSLIf, min: 1, max: 1, fn: noop},
 		"tcp_nopush":           {ctx: cHSL, min: 1, max: 1, fn: noop},
 		"tcp_nodelay":          {ctx: cHSL, min: 1, max: 1, fn: flag("tcp_nodelay", func(c *LocConf) *bool { return &c.TCPNoDelay })},
@@ -104,7 +99,6 @@ func init() {
 		"proxy_buffer_size":       {ctx: cHSL, min: 1, max: 1, fn: dProxyBufferSize},
 		"proxy_buffers":           {ctx: cHSL, min: 2, max: 2, fn: dProxyBuffers},
 		"add_header":              {ctx: cHSLIf, min: 2, max: 3, fn: dAddHeader},
-		"root":                    {ctx: cHSLIf, min: 1, max: 1, fn: dRoot},
 		"index":                   {ctx: cHSL, min: 1, max: -1, fn: dIndex},
 		"websocket_frames":        {ctx: cHSL, min: 1, max: 1, fn: flag("websocket_frames", func(c *LocConf) *bool { return &c.WebSocketFrames })},
 
@@ -179,6 +173,7 @@ func init() {
 		"reset_timedout_connection":   {ctx: cHSL, min: 1, max: 1, fn: dResetTimedOut},
 	}
 	maps.Copy(table, noEffect)
+	maps.Copy(table, staticDirectives)
 }
 
 type durationField = time.Duration
@@ -662,11 +657,6 @@ func dProxyBuffers(l *loader, d *conf.Directive, s *scope) error {
 	}
 	s.lc.Buffers = [2]int{n, int(size)}
 	return s.lc.mark(d, "proxy_buffers")
-}
-
-func dRoot(l *loader, d *conf.Directive, s *scope) error {
-	s.lc.Root = d.Args[0]
-	return s.lc.mark(d, "root")
 }
 
 func dIndex(l *loader, d *conf.Directive, s *scope) error {

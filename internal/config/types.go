@@ -246,7 +246,7 @@ type LocConf struct {
 	KeepaliveTimeout  time.Duration
 	KeepaliveRequests int // requests one client connection may carry
 	TCPNoDelay        bool
-	Root              string
+	Files             Files // root, alias, types and the static-file settings
 	Index             []string
 	ErrorLogs         []ErrorLog // location-level error_log (e.g. a debug log)
 	ClientMaxBody     int64

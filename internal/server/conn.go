@@ -414,6 +414,7 @@ func (x *exchange) fillVars(hostCaps []string) {
 	}
 	vc.Path, vc.Args = req.URI, req.RawQuery
 	vc.Header = &req.Header // a pointer: boxing the slice would allocate
+	vc.Files = x            // $document_root, $realpath_root, $request_filename
 	vc.Host = req.HostName
 	vc.Scheme = "http"
 	if c.tls != nil {

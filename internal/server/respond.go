@@ -1,16 +1,9 @@
 package server
 
 import (
-	"errors"
-	"io"
-	"io/fs"
-	"mime"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/config"
@@ -70,6 +63,9 @@ const http1TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 // buffer before anything else. hdr holds the handler's headers; Server,
 // Date and framing are added here, and add_header last, replacing a header
 // of the same name (one Content-Type, where nginx would send two).
+// length is the body's length; -1 an unknown one (chunked, or delimited by
+// closing the connection), -2 no body at all (204, 304, HEAD), which keeps
+// the connection.
 func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool) []byte {
 	x.status = status
 	x.vc.Status = status
@@ -116,7 +112,7 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	if status != 101 {
-		if x.close || x.req.Close || (length < 0 && !chunked) {
+		if x.close || x.req.Close || (length == -1 && !chunked) {
 			x.close = true
 			b = append(b, "Connection: close\r\n"...)
 		} else {
@@ -261,9 +257,7 @@ func (x *exchange) doReturn(op config.Op) bool {
 	}
 	if code >= 301 && code <= 308 && code != 304 && op.Text != nil {
 		loc := op.Text.Eval(x.vc)
-		if strings.HasPrefix(loc, "/") {
-			loc = x.vc.Scheme + "://" + x.hostForRedirect() + loc
-		}
+		loc = x.absoluteLocation(loc)
 		line := strconv.Itoa(code) + " " + http1.StatusText(code)
 		body := "<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line + "</h1></center>\r\n" + errorTail
 		return x.respond(code, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: loc}}, body)
@@ -280,123 +274,11 @@ func (x *exchange) doReturn(op config.Op) bool {
 	return x.respond(code, http1.Header{{Name: "Content-Type", Value: x.defaultType()}}, op.Text.Eval(x.vc))
 }
 
-func (x *exchange) hostForRedirect() string {
-	h := x.vc.ServerName
-	if h == "" {
-		h = x.vc.Host
-	}
-	if p := x.vc.Local.Port(); p != 80 {
-		h += ":" + strconv.Itoa(int(p))
-	}
-	return h
-}
-
 func (x *exchange) defaultType() string {
 	if x.lc != nil && x.lc.DefaultType != "" {
 		return x.lc.DefaultType
 	}
 	return "text/plain"
-}
-
-// static serves files under root for GET and HEAD, as nginx's static and
-// index modules do for a location without a content handler.
-func (x *exchange) static() bool {
-	if x.req.Method != "GET" && x.req.Method != "HEAD" {
-		return x.errorPage(405)
-	}
-	if x.req.ContentLength > 0 || x.req.Chunked {
-		x.close = true // the body is not read: the connection cannot be reused
-	}
-	// The file is root followed by $uri, the normalised path that chose
-	// the location, as it is: nothing here may clean it further.
-	p := strings.TrimSuffix(x.rt.cfg.Abs(x.lc.Root), "/") + filepath.FromSlash(x.vc.Path)
-	var st os.FileInfo
-	var err error
-	if strings.HasSuffix(x.vc.Path, "/") {
-		p, st, err = x.index(p)
-	} else if st, err = os.Stat(p); err == nil && st.IsDir() {
-		x.vc.Path += "/"
-		return x.respond(301, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: x.vc.Path}}, "")
-	}
-	if err != nil {
-		return x.fileError(p, err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return x.errorPage(403)
-	}
-	defer f.Close()
-	ct := mime.TypeByExtension(filepath.Ext(p))
-	if ct == "" {
-		ct = x.defaultType()
-	}
-	hdr := http1.Header{{Name: "Content-Type", Value: ct}, {Name: "Last-Modified", Value: st.ModTime().UTC().Format(http1TimeFormat)}}
-	b := x.head(200, hdr, st.Size(), false)
-	bw := x.conn.bw
-	bw.Write(b)
-	x.sent += int64(len(b))
-	if x.req.Method == "GET" {
-		n, err := io.Copy(bw, f)
-		x.sent += n
-		x.bodySent += n
-		if err != nil {
-			x.close = true
-		}
-	}
-	err = bw.Flush()
-	x.done()
-	return err == nil && !x.close
-}
-
-// errNoIndex is a directory without an index file: 403, as nginx answers
-// with autoindex off.
-var errNoIndex = errors.New("directory index is forbidden")
-
-// index finds the index file of dir, the path of a URI that ends in '/'
-// and so names a directory: a file there is "not a directory" (404),
-// never served under the directory's name.
-func (x *exchange) index(dir string) (string, os.FileInfo, error) {
-	for _, idx := range x.lc.Index {
-		p := dir + idx
-		st, err := os.Stat(p)
-		if err == nil && st.Mode().IsRegular() {
-			return p, st, nil
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return p, nil, err // not a directory, or not allowed
-		}
-	}
-	st, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		return dir, nil, err
-	case !st.IsDir():
-		return dir, nil, syscall.ENOTDIR
-	}
-	return dir, nil, errNoIndex
-}
-
-// fileError answers a static file that cannot be served.
-func (x *exchange) fileError(p string, err error) bool {
-	if errors.Is(err, errNoIndex) || errors.Is(err, fs.ErrPermission) {
-		return x.errorPage(403)
-	}
-	x.log.Printf(errlog.Error, x.conn.id, "open() \"%s\" failed %s, client: %s, server: %s, request: \"%s\"", p, errnoText(err), x.conn.remote.Addr(), x.vc.ServerName, requestLine(x.vc))
-	return x.errorPage(404)
-}
-
-// errnoText renders err as nginx does in its error log: "(2: No such
-// file or directory)".
-func errnoText(err error) string {
-	var en syscall.Errno
-	if !errors.As(err, &en) {
-		return "(" + err.Error() + ")"
-	}
-	msg := en.Error()
-	if msg != "" {
-		msg = strings.ToUpper(msg[:1]) + msg[1:]
-	}
-	return "(" + strconv.Itoa(int(en)) + ": " + msg + ")"
 }
 
 func httpField(name, value string) http1.Field { return http1.Field{Name: name, Value: value} }

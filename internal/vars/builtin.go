@@ -17,6 +17,8 @@ var volatile = map[string]bool{
 	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
 	"request_time": true, "body_bytes_sent": true, "bytes_sent": true,
 	"upstream_addr": true, "upstream_status": true, "upstream_response_time": true,
+	// They follow the location, which an internal redirect changes.
+	"document_root": true, "realpath_root": true, "request_filename": true,
 }
 
 var builtins = map[string]func(*Ctx) string{
@@ -134,6 +136,18 @@ var builtins = map[string]func(*Ctx) string{
 	"limit_conn_status":      func(c *Ctx) string { return c.LimitConnStatus },
 	"upstream_status":        func(c *Ctx) string { return c.UpstreamStatus },
 	"upstream_response_time": func(c *Ctx) string { return c.UpstreamRespTime },
+	"document_root":          fileVar(FileVars.DocumentRoot),
+	"realpath_root":          fileVar(FileVars.RealpathRoot),
+	"request_filename":       fileVar(FileVars.RequestFilename),
+}
+
+func fileVar(f func(FileVars) string) func(*Ctx) string {
+	return func(c *Ctx) string {
+		if c.Files == nil {
+			return ""
+		}
+		return f(c.Files)
+	}
 }
 
 var pid = strconv.Itoa(osPid())

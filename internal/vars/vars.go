@@ -19,6 +19,14 @@ type Header interface {
 	Join(name, sep string) string
 }
 
+// FileVars maps the request's URI to the filesystem as the current
+// location's root or alias does.
+type FileVars interface {
+	DocumentRoot() string
+	RealpathRoot() string
+	RequestFilename() string
+}
+
 // Ctx is one request's state as variables see it. The server owns it and
 // fills the fields it knows; it is not safe for concurrent use.
 type Ctx struct {
@@ -58,6 +66,9 @@ type Ctx struct {
 	UpstreamRespTime string
 	RespHeader       Header
 	End              time.Time
+	// Files answers $document_root, $realpath_root and $request_filename
+	// for the location the request is in; nil leaves them empty.
+	Files FileVars
 
 	// Captures holds $0..$9 of the last regex that matched (location, map, if).
 	Captures []string
