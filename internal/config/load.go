@@ -178,6 +178,9 @@ func (l *loader) declare(ds []*conf.Directive) error {
 				}
 			}
 		}
+		if err := l.declareCaptures(d); err != nil {
+			return err
+		}
 		if d.IsBlock() && d.Name != "map" {
 			if err := l.declare(d.Block); err != nil {
 				return err
@@ -415,6 +418,9 @@ func walk(loc *Location, f func(*Location)) {
 			walk(op.If, f)
 		}
 	}
+	if loc.LimitExcept != nil {
+		walk(loc.LimitExcept.Loc, f)
+	}
 }
 
 func (l *loader) mergeTree(loc *Location, parent *LocConf) {
@@ -428,6 +434,12 @@ func (l *loader) mergeTree(loc *Location, parent *LocConf) {
 		if op.Kind == OpIf {
 			l.mergeTree(op.If, loc.Conf)
 		}
+	}
+	if le := loc.LimitExcept; le != nil {
+		l.mergeTree(le.Loc, loc.Conf)
+		// The location's content handler serves the block's methods too.
+		c := le.Loc.Conf
+		c.Proxy, c.StubStatus, c.Status = loc.Conf.Proxy, loc.Conf.StubStatus, loc.Conf.Status
 	}
 }
 
@@ -474,6 +486,7 @@ func defaultLocConf() *LocConf {
 		LimitConnStatus:   503,
 		LimitConnLog:      LevelError,
 		RealIPHeader:      "X-Real-IP",
+		UninitWarn:        true,
 		SSL:               SSL{Protocols: []string{"TLSv1.2", "TLSv1.3"}, Ciphers: "HIGH:!aNULL:!MD5", SessionCache: "none", SessionTimeout: 5 * time.Minute, SessionTickets: true},
 		Client: ClientLimits{HeaderTimeout: 60 * time.Second, BodyTimeout: 60 * time.Second, HeaderBufferSize: 1024,
 			LargeBuffers: [2]int{4, 8192}, SendTimeout: 60 * time.Second},

@@ -120,7 +120,7 @@ func init() {
 		"proxy_next_upstream_tries":   {ctx: cHSL, min: 1, max: 1, fn: dNextUpstreamTries},
 		"proxy_next_upstream_timeout": {ctx: cHSL, min: 1, max: 1, fn: dNextUpstreamTimeout},
 		"log_format":                  {ctx: cHTTP, min: 2, max: -1, fn: dLogFormat},
-		"access_log":                  {ctx: cHSL | cLocIf, min: 1, max: -1, fn: dAccessLog},
+		"access_log":                  {ctx: cHSL | cLocIf | cLmt, min: 1, max: -1, fn: dAccessLog},
 		"metrics":                     {ctx: cServer | cLocation, max: 0, fn: dStatusHandler},
 		"api":                         {ctx: cServer | cLocation, max: 1, fn: dStatusHandler},
 		"dashboard":                   {ctx: cServer | cLocation, max: 0, fn: dStatusHandler},
@@ -131,8 +131,8 @@ func init() {
 		"limit_conn":                  {ctx: cHSL, min: 2, max: 2, fn: dLimitConn},
 		"limit_req_status":            {ctx: cHSL, min: 1, max: 1, fn: dLimitStatus},
 		"limit_conn_status":           {ctx: cHSL, min: 1, max: 1, fn: dLimitStatus},
-		"allow":                       {ctx: cHSL, min: 1, max: 1, fn: dAccess},
-		"deny":                        {ctx: cHSL, min: 1, max: 1, fn: dAccess},
+		"allow":                       {ctx: cHSL | cLmt, min: 1, max: 1, fn: dAccess},
+		"deny":                        {ctx: cHSL | cLmt, min: 1, max: 1, fn: dAccess},
 		"limit_req_log_level":         {ctx: cHSL, min: 1, max: 1, fn: dLimitLogLevel},
 		"limit_conn_log_level":        {ctx: cHSL, min: 1, max: 1, fn: dLimitLogLevel},
 		"limit_req_dry_run":           {ctx: cHSL, min: 1, max: 1, fn: flag("limit_req_dry_run", func(c *LocConf) *bool { return &c.LimitReqDryRun })},
@@ -175,6 +175,7 @@ func init() {
 		"reset_timedout_connection":   {ctx: cHSL, min: 1, max: 1, fn: dResetTimedOut},
 	}
 	maps.Copy(table, noEffect)
+	maps.Copy(table, rewriteDirectives)
 }
 
 type durationField = time.Duration
@@ -388,7 +389,7 @@ func dLocation(l *loader, d *conf.Directive, s *scope) error {
 		case strings.HasPrefix(a, "~"):
 			loc.Modifier, loc.Path = "~", a[1:]
 		case strings.HasPrefix(a, "@"):
-			return conf.Errorf(d, "named locations are not supported")
+			return l.namedLocation(d, s, a)
 		default:
 			loc.Path = a
 		}
@@ -401,7 +402,7 @@ func dLocation(l *loader, d *conf.Directive, s *scope) error {
 		if loc.Modifier == "~*" {
 			expr = "(?i)" + expr
 		}
-		re, err := regexp.Compile(expr)
+		re, err := l.compileRegex(expr)
 		if err != nil {
 			return conf.Errorf(d, "invalid location regex \"%s\": %v", loc.Path, err)
 		}
@@ -546,7 +547,7 @@ func dIf(l *loader, d *conf.Directive, s *scope) error {
 			if strings.HasSuffix(c.Op, "*") {
 				expr = "(?i)" + expr
 			}
-			if c.Regex, err = regexp.Compile(expr); err != nil {
+			if c.Regex, err = l.compileRegex(expr); err != nil {
 				return conf.Errorf(d, "invalid regex \"%s\": %v", args[2], err)
 			}
 		default:
@@ -658,5 +659,13 @@ func dRoot(l *loader, d *conf.Directive, s *scope) error {
 
 func dIndex(l *loader, d *conf.Directive, s *scope) error {
 	s.lc.Index = append([]string(nil), d.Args...)
+	s.lc.IndexVars = nil
+	for _, a := range d.Args {
+		t, err := l.cfg.Vars.Compile(a)
+		if err != nil {
+			return conf.Errorf(d, "%v", err)
+		}
+		s.lc.IndexVars = append(s.lc.IndexVars, t)
+	}
 	return s.lc.mark(d, "index")
 }

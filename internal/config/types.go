@@ -23,6 +23,9 @@ type Config struct {
 
 	HTTP *HTTP
 	Vars *vars.Table
+	// Captures binds the named groups of location, if and rewrite regexes
+	// to the variables they set when the regex matches.
+	Captures map[*regexp.Regexp][]NamedCapture
 
 	// Warnings are notices `wsgate -t` prints; loading still succeeded.
 	Warnings []string
@@ -137,8 +140,11 @@ type Server struct {
 	// Loc holds the server-level settings and the server rewrite phase.
 	Loc       *Location
 	Locations *Location // a root whose Children are the server's locations
-	File      string
-	Line      int
+	// Named holds the `location @name` blocks, reachable only by an
+	// internal redirect (error_page, try_files).
+	Named map[string]*Location
+	File  string
+	Line  int
 }
 
 // ServerName is one server_name entry.
@@ -170,10 +176,13 @@ type Location struct {
 	Prefixes []*Location // Children with "" or "^~"
 	Regexes  []*Location // Children with "~" or "~*", in file order
 
-	Rewrite []Op // the rewrite phase: return, set, if, in order
-	Conf    *LocConf
-	File    string
-	Line    int
+	Rewrite []Op // the rewrite phase: rewrite, return, set, if, break, in order
+	// LimitExcept is the limit_except block: its configuration applies to
+	// the methods it does not list.
+	LimitExcept *LimitExcept
+	Conf        *LocConf
+	File        string
+	Line        int
 }
 
 // OpKind is the kind of a rewrite-phase instruction.
@@ -185,6 +194,7 @@ const (
 	OpSet
 	OpIf
 	OpBreak
+	OpRewrite
 )
 
 // Op is one rewrite-phase instruction.
@@ -199,6 +209,8 @@ type Op struct {
 	// OpIf
 	Cond *Cond
 	If   *Location
+	// OpRewrite
+	Rw *Rewrite
 }
 
 // Cond is an if() condition.
@@ -245,6 +257,7 @@ type LocConf struct {
 	TCPNoDelay        bool
 	Root              string
 	Index             []string
+	IndexVars         []*vars.Template // Index compiled; nil for the built-in default
 	ErrorLogs         []ErrorLog // location-level error_log (e.g. a debug log)
 	ClientMaxBody     int64
 	WebSocketFrames   bool
@@ -274,6 +287,14 @@ type LocConf struct {
 	RealIPFrom        []netip.Prefix
 	RealIPHeader      string
 	RealIPRecursive   bool
+	// Rewrite module and internal redirects.
+	RewriteLog          bool
+	UninitWarn          bool
+	Internal            bool        // `internal`: external requests get 404
+	ErrorPages          []ErrorPage // in file order
+	RecursiveErrorPages bool
+	InterceptErrors     bool      // proxy_intercept_errors
+	TryFiles            []TryFile // not inherited, as in nginx
 
 	set map[string]bool // which directives this level wrote, for merging
 }

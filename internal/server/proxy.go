@@ -603,6 +603,9 @@ func (x *exchange) setUpstreamVars(tries []try, start time.Time) {
 // relayResponse streams a plain response to the client; drained reports
 // that the backend's response was read to its end.
 func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Response) (keep, drained bool) {
+	if x.intercepts(resp.Status) {
+		return x.errorPage(resp.Status), false // proxy_intercept_errors
+	}
 	hdr := proxy.ResponseHeader(resp.Header, false)
 	noBody := x.req.Method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
 	length, chunked := int64(-1), false

@@ -71,6 +71,9 @@ const http1TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 // Date and framing are added here, and add_header last, replacing a header
 // of the same name (one Content-Type, where nginx would send two).
 func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool) []byte {
+	if x.errStatus != 0 && status != 101 {
+		status = x.errStatus // error_page's status for whatever answers
+	}
 	x.status = status
 	x.vc.Status = status
 	x.respHeader = hdr
@@ -229,7 +232,13 @@ func (x *exchange) stubStatus() bool {
 
 const errorTail = "<hr><center>wsgate</center>\r\n</body>\r\n</html>\r\n"
 
+// errorPage answers an error status: through error_page when one applies,
+// else with the built-in page.
 func (x *exchange) errorPage(status int) bool {
+	x.errStatus = status
+	if ep := x.errorPageFor(status); ep != nil {
+		return x.sendErrorPage(ep, status)
+	}
 	return x.errorPageTitled(status, "")
 }
 
@@ -260,13 +269,7 @@ func (x *exchange) doReturn(op config.Op) bool {
 		return false
 	}
 	if code >= 301 && code <= 308 && code != 304 && op.Text != nil {
-		loc := op.Text.Eval(x.vc)
-		if strings.HasPrefix(loc, "/") {
-			loc = x.vc.Scheme + "://" + x.hostForRedirect() + loc
-		}
-		line := strconv.Itoa(code) + " " + http1.StatusText(code)
-		body := "<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line + "</h1></center>\r\n" + errorTail
-		return x.respond(code, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: loc}}, body)
+		return x.redirect(code, op.Text.Eval(x.vc))
 	}
 	if op.Text == nil {
 		if code >= 400 || code == 204 {
@@ -313,7 +316,13 @@ func (x *exchange) static() bool {
 	var st os.FileInfo
 	var err error
 	if strings.HasSuffix(x.vc.Path, "/") {
-		p, st, err = x.index(p)
+		// The index file is reached by an internal redirect, so that
+		// location rules apply to it, as nginx's index module.
+		name, err := x.indexName(p)
+		if err != nil {
+			return x.fileError(p, err)
+		}
+		return x.internalRedirect(x.vc.Path + name)
 	} else if st, err = os.Stat(p); err == nil && st.IsDir() {
 		x.vc.Path += "/"
 		return x.respond(301, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: x.vc.Path}}, "")
@@ -351,30 +360,6 @@ func (x *exchange) static() bool {
 // errNoIndex is a directory without an index file: 403, as nginx answers
 // with autoindex off.
 var errNoIndex = errors.New("directory index is forbidden")
-
-// index finds the index file of dir, the path of a URI that ends in '/'
-// and so names a directory: a file there is "not a directory" (404),
-// never served under the directory's name.
-func (x *exchange) index(dir string) (string, os.FileInfo, error) {
-	for _, idx := range x.lc.Index {
-		p := dir + idx
-		st, err := os.Stat(p)
-		if err == nil && st.Mode().IsRegular() {
-			return p, st, nil
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return p, nil, err // not a directory, or not allowed
-		}
-	}
-	st, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		return dir, nil, err
-	case !st.IsDir():
-		return dir, nil, syscall.ENOTDIR
-	}
-	return dir, nil, errNoIndex
-}
 
 // fileError answers a static file that cannot be served.
 func (x *exchange) fileError(p string, err error) bool {

@@ -17,6 +17,15 @@ var volatile = map[string]bool{
 	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
 	"request_time": true, "body_bytes_sent": true, "bytes_sent": true,
 	"upstream_addr": true, "upstream_status": true, "upstream_response_time": true,
+	// rewrite and internal redirects change these (nginx's NOCACHEABLE).
+	"uri": true, "document_uri": true, "args": true, "query_string": true, "is_args": true,
+	"request_filename": true,
+}
+
+// isVolatile reports whether a variable is computed afresh at every use:
+// the volatile list, the regex captures $0..$9 and the $arg_* family.
+func isVolatile(name string) bool {
+	return volatile[name] || strings.HasPrefix(name, "arg_") || (len(name) == 1 && name[0] >= '0' && name[0] <= '9')
 }
 
 var builtins = map[string]func(*Ctx) string{
@@ -171,8 +180,8 @@ func pad3(n int64) string {
 }
 
 func isArgs(c *Ctx) string {
-	if c.Args != "" || strings.Contains(c.RequestURI, "?") {
-		return "?"
+	if c.Args != "" {
+		return "?" // nginx: a request "/x?" has no arguments either
 	}
 	return ""
 }

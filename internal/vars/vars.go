@@ -26,6 +26,9 @@ type Ctx struct {
 	Target     string // the request-target as sent, in $request (see RequestLine)
 	RequestURI string // $request_uri: the target in origin form, with the query
 	Path       string // $uri: decoded and normalised
+	// URIChanged says a rewrite or an internal redirect replaced the
+	// request's URI: RequestURI no longer names what is served.
+	URIChanged bool
 	Args       string
 	Proto      string // "HTTP/1.1"
 	Header     Header
@@ -61,6 +64,9 @@ type Ctx struct {
 
 	// Captures holds $0..$9 of the last regex that matched (location, map, if).
 	Captures []string
+	// Warn, when set, hears of every read of a `set` variable that has no
+	// value yet (uninitialized_variable_warn).
+	Warn UninitWarner
 
 	tab    *Table
 	vals   []string
@@ -114,6 +120,12 @@ func growB(s []bool, n int) []bool {
 	return make([]bool, n)
 }
 
+// UninitWarner is told the name of a `set` variable read before any
+// `set` gave it a value.
+type UninitWarner interface {
+	UninitializedVariable(name string)
+}
+
 // Table is the set of variables one configuration snapshot knows: the
 // built-in ones, map results and `set` targets. It is built at load and
 // read-only afterwards.
@@ -126,6 +138,7 @@ type variable struct {
 	name string
 	get  func(c *Ctx) string // nil for `set` variables: their value lives in Ctx
 	set  bool
+	vol  bool // never cached: see isVolatile
 }
 
 // NewTable returns a table with the built-in variables.
@@ -145,7 +158,7 @@ func (t *Table) add(name string, get func(*Ctx) string, set bool) int {
 		t.vars[i].set = t.vars[i].set || set
 		return i
 	}
-	t.vars = append(t.vars, variable{name: name, get: get, set: set})
+	t.vars = append(t.vars, variable{name: name, get: get, set: set, vol: isVolatile(name)})
 	t.index[name] = len(t.vars) - 1
 	return len(t.vars) - 1
 }
@@ -208,12 +221,15 @@ func (c *Ctx) Get(i int) string {
 	}
 	v := c.tab.vars[i]
 	if v.get == nil || c.active[i] {
+		if v.get == nil && c.Warn != nil {
+			c.Warn.UninitializedVariable(v.name)
+		}
 		return "" // an unset `set` variable, or a cycle through maps
 	}
 	c.active[i] = true
 	s := v.get(c)
 	c.active[i] = false
-	if !volatile[v.name] {
+	if !v.vol {
 		c.vals[i] = s
 		c.have[i] = true
 	}

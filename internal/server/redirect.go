@@ -1,0 +1,382 @@
+package server
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/http1"
+)
+
+// maxURIChanges is nginx's NGX_HTTP_MAX_URI_CHANGES: a request may be
+// rewritten or redirected inside the server this many times.
+const maxURIChanges = 10
+
+// serverPhases runs the request from the server rewrite phase: at its
+// start, and again after every internal redirect.
+func (x *exchange) serverPhases() bool {
+	x.lc = x.srv.Loc.Conf
+	x.log = x.rt.logFor(x.lc)
+	x.realIP()
+	x.stopRewrite = false
+	if done, keep := x.rewrite(x.srv.Loc); done {
+		return keep
+	}
+	return x.locationPhases(nil)
+}
+
+// locationPhases finds the location for $uri (or takes named, a named
+// location), runs its rewrite phase, and searches again while a rewrite
+// changed the URI, at most maxURIChanges times in all; then the access
+// and content phases.
+func (x *exchange) locationPhases(named *config.Location) bool {
+	for {
+		loc := named
+		named = nil
+		if loc == nil {
+			var caps []string
+			loc, caps = findLocation(x.srv.Locations, x.vc.Path)
+			if loc == nil {
+				loc = x.srv.Locations
+			}
+			if caps != nil {
+				x.setCaptures(loc.Regex, caps)
+			}
+			if loc.Conf.Internal && !x.internal {
+				x.enter(loc)
+				return x.errorPage(404)
+			}
+		}
+		x.enter(loc)
+		x.uriChanged = false
+		x.stopRewrite = false // `break` ends one level's instructions, not the next level's
+		if done, keep := x.rewrite(loc); done {
+			return keep
+		}
+		if !x.uriChanged {
+			break
+		}
+		x.uriChanges--
+		if x.uriChanges == 0 {
+			x.log.Printf(errlog.Error, x.conn.id, "rewrite or internal redirection cycle while processing \"%s\"%s", x.vc.Path, x.logSuffix())
+			return x.errorPage(500)
+		}
+	}
+	return x.contentPhases()
+}
+
+// enter makes loc the request's location.
+func (x *exchange) enter(loc *config.Location) {
+	x.loc, x.lc = loc, loc.Conf
+	x.log = x.rt.logFor(x.lc)
+	if x.log.Enabled(errlog.Debug) {
+		x.log.Printf(errlog.Debug, x.conn.id, "using configuration \"%s%s%s\", client: %s, request: \"%s\"", loc.Modifier, spaceIf(loc.Modifier), loc.Path, x.conn.remote.Addr(), requestLine(x.vc))
+	}
+	x.realIP()
+}
+
+// contentPhases runs preaccess (once per request), access, try_files and
+// the content handler.
+func (x *exchange) contentPhases() bool {
+	if le := x.loc.LimitExcept; le != nil && !le.Methods[x.req.Method] {
+		x.lc = le.Loc.Conf
+		x.log = x.rt.logFor(x.lc)
+	}
+	// A refused handshake never costs a backend connection.
+	for _, phase := range [...]func() (bool, bool){x.preaccessOnce, x.access, x.checkOrigin, x.checkWebSocket} {
+		if ok, keep := phase(); !ok {
+			if x.isUpgrade() {
+				x.conn.srv.metrics.Handshake("rejected")
+			}
+			return keep
+		}
+	}
+	if len(x.lc.TryFiles) > 0 {
+		if done, keep := x.tryFiles(); done {
+			return keep
+		}
+	}
+	switch {
+	case x.lc.StubStatus:
+		return x.stubStatus()
+	case x.lc.Status != "":
+		return x.statusHandler()
+	case x.lc.Proxy != nil:
+		return x.proxy()
+	}
+	return x.static()
+}
+
+// preaccessOnce runs limit_req and limit_conn on the request's first pass
+// only: an internal redirect does not count the request again, as nginx.
+func (x *exchange) preaccessOnce() (ok, keep bool) {
+	if x.preaccessDone {
+		return true, false
+	}
+	x.preaccessDone = true
+	return x.preaccess()
+}
+
+// logSuffix is the ", client: ..., request: ..." end of an error-log line.
+func (x *exchange) logSuffix() string {
+	return ", client: " + x.vc.Remote.Addr().String() + ", server: " + x.vc.ServerName + requestField(x.vc) + ", host: \"" + x.req.Host + "\""
+}
+
+// setCaptures makes m the captures $0..$9 and sets the variables of re's
+// named groups.
+func (x *exchange) setCaptures(re *regexp.Regexp, m []string) {
+	x.vc.Captures = append(x.vc.Captures[:0], m...)
+	if re == nil {
+		return
+	}
+	for _, nc := range x.rt.cfg.Captures[re] {
+		x.vc.Set(nc.Var, m[nc.Group])
+	}
+}
+
+// UninitializedVariable is uninitialized_variable_warn's log line.
+func (x *exchange) UninitializedVariable(name string) {
+	if x.lc != nil && x.lc.UninitWarn {
+		x.log.Printf(errlog.Warn, x.conn.id, "using uninitialized \"%s\" variable%s", name, x.logSuffix())
+	}
+}
+
+// doRewrite executes one `rewrite`. done reports an answer was sent (a
+// redirect); otherwise $uri and $args may have changed, and the flags
+// last and break end the rewrite phase.
+func (x *exchange) doRewrite(rw *config.Rewrite) (done, keep bool) {
+	m := rw.Regex.FindStringSubmatch(x.vc.Path)
+	if x.lc.RewriteLog {
+		verb := "matches"
+		if m == nil {
+			verb = "does not match"
+		}
+		x.log.Printf(errlog.Notice, x.conn.id, "\"%s\" %s \"%s\"%s", rw.Pattern, verb, x.vc.Path, x.logSuffix())
+	}
+	if m == nil {
+		return false, false
+	}
+	x.setCaptures(rw.Regex, m)
+	uri := rw.URI.Eval(x.vc)
+	args := ""
+	if rw.Args != nil {
+		args = rw.Args.Eval(x.vc)
+	}
+	if rw.Redirect != 0 {
+		loc := uri
+		sep := "?"
+		if rw.Args != nil {
+			loc += "?" + args
+			sep = "&"
+		}
+		if rw.AddArgs && x.vc.Args != "" {
+			loc += sep + x.vc.Args
+		}
+		if x.lc.RewriteLog {
+			x.log.Printf(errlog.Notice, x.conn.id, "rewritten redirect: \"%s\"%s", loc, x.logSuffix())
+		}
+		return true, x.redirect(rw.Redirect, loc)
+	}
+	switch {
+	case rw.Args != nil:
+		if rw.AddArgs && x.vc.Args != "" {
+			args += "&" + x.vc.Args
+		}
+		x.vc.Args = args
+	case !rw.AddArgs:
+		x.vc.Args = ""
+	}
+	x.vc.Path = uri
+	x.internal, x.vc.URIChanged = true, true
+	if x.lc.RewriteLog {
+		x.log.Printf(errlog.Notice, x.conn.id, "rewritten data: \"%s\", args: \"%s\"%s", uri, x.vc.Args, x.logSuffix())
+	}
+	switch rw.Flag {
+	case "break":
+		x.uriChanged, x.stopRewrite = false, true
+	case "last":
+		x.uriChanged, x.stopRewrite = true, true
+	default:
+		x.uriChanged = true
+	}
+	return false, false
+}
+
+// redirect answers with a 3xx and its Location; a path is made absolute
+// with the request's scheme and host.
+func (x *exchange) redirect(code int, loc string) bool {
+	if strings.HasPrefix(loc, "/") {
+		loc = x.vc.Scheme + "://" + x.hostForRedirect() + loc
+	}
+	line := statusString(code) + " " + http1.StatusText(code)
+	body := "<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line + "</h1></center>\r\n" + errorTail
+	return x.respond(code, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: loc}}, body)
+}
+
+// internalRedirect restarts the request at the server rewrite phase with
+// the path uri and the same arguments, as nginx's index module does for
+// an index file. It reports whether the connection may be kept.
+func (x *exchange) internalRedirect(uri string) bool {
+	return x.redirectInternally(uri, x.vc.Args)
+}
+
+// redirectInternally restarts the request with a new $uri and $args,
+// counting against maxURIChanges.
+func (x *exchange) redirectInternally(path, args string) bool {
+	x.uriChanges--
+	if x.uriChanges <= 0 {
+		x.log.Printf(errlog.Error, x.conn.id, "rewrite or internal redirection cycle while internally redirecting to \"%s\"%s", path, x.logSuffix())
+		return x.errorPage(500)
+	}
+	x.vc.Path, x.vc.Args = path, args
+	x.internal, x.vc.URIChanged = true, true
+	return x.serverPhases()
+}
+
+// namedRedirect continues the request in a named location, from its
+// rewrite phase, with the URI unchanged.
+func (x *exchange) namedRedirect(name string) bool {
+	loc := x.srv.Named[name]
+	if loc == nil {
+		x.log.Printf(errlog.Error, x.conn.id, "could not find named location \"%s\"%s", name, x.logSuffix())
+		return x.errorPage(500)
+	}
+	x.uriChanges--
+	if x.uriChanges <= 0 {
+		x.log.Printf(errlog.Error, x.conn.id, "rewrite or internal redirection cycle while redirect to named location \"%s\"%s", name, x.logSuffix())
+		return x.errorPage(500)
+	}
+	x.internal = true
+	return x.locationPhases(loc)
+}
+
+// errorPageFor returns the error_page that applies to status, if any: one
+// per request unless recursive_error_pages, and none once the redirect
+// budget is spent.
+func (x *exchange) errorPageFor(status int) *config.ErrorPage {
+	if !x.phased || x.errorPaged || x.uriChanges <= 0 || x.lc == nil {
+		return nil
+	}
+	for i := range x.lc.ErrorPages {
+		ep := &x.lc.ErrorPages[i]
+		for _, c := range ep.Codes {
+			if c == status {
+				return ep
+			}
+		}
+	}
+	return nil
+}
+
+// sendErrorPage answers status through ep: an internal redirect to a
+// URI (as GET, unless HEAD) or a named location, or a redirect to a URL.
+func (x *exchange) sendErrorPage(ep *config.ErrorPage, status int) bool {
+	if !x.lc.RecursiveErrorPages {
+		x.errorPaged = true
+	}
+	x.errStatus = status
+	if ep.Overwrite >= 0 {
+		x.errStatus = ep.Overwrite
+	}
+	uri := ep.URI.Eval(x.vc)
+	switch {
+	case strings.HasPrefix(uri, "/"):
+		if x.req.Method != "HEAD" {
+			x.req.Method = "GET"
+		}
+		path, args, _ := strings.Cut(uri, "?")
+		return x.redirectInternally(path, args)
+	case strings.HasPrefix(uri, "@"):
+		if x.req.Method != "HEAD" {
+			x.req.Method = "GET"
+		}
+		return x.namedRedirect(uri)
+	}
+	code := 302
+	switch ep.Overwrite {
+	case 301, 302, 303, 307, 308:
+		code = ep.Overwrite
+	}
+	x.errStatus = 0
+	return x.redirect(code, uri)
+}
+
+// intercepts reports whether proxy_intercept_errors hands a backend's
+// answer with this status to error_page.
+func (x *exchange) intercepts(status int) bool {
+	return x.lc.InterceptErrors && status >= 300 && x.errorPageFor(status) != nil
+}
+
+// tryFiles runs try_files: the first argument naming an existing file
+// (or, with a trailing '/', a directory) under root becomes $uri and the
+// location's content handler serves it; else the last argument answers:
+// =code, a named location, or an internal redirect to a URI.
+func (x *exchange) tryFiles() (done, keep bool) {
+	tfs := x.lc.TryFiles
+	root := strings.TrimSuffix(x.rt.cfg.Abs(x.lc.Root), "/")
+	for _, tf := range tfs[:len(tfs)-1] {
+		name := tf.Name.Eval(x.vc)
+		st, err := os.Stat(root + filepath.FromSlash(name))
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) && !errors.Is(err, syscall.ENAMETOOLONG) {
+				x.log.Printf(errlog.Crit, x.conn.id, "stat() \"%s\" failed %s%s", root+name, errnoText(err), x.logSuffix())
+			}
+			continue
+		}
+		if st.IsDir() != tf.TestDir {
+			continue
+		}
+		x.vc.Path = name
+		x.vc.URIChanged = true
+		return false, false
+	}
+	last := tfs[len(tfs)-1]
+	if last.Code != 0 {
+		if last.Code >= 300 {
+			return true, x.errorPage(last.Code)
+		}
+		return true, x.respond(last.Code, nil, "")
+	}
+	name := last.Name.Eval(x.vc)
+	if strings.HasPrefix(name, "@") {
+		return true, x.namedRedirect(name)
+	}
+	path, args, _ := strings.Cut(name, "?")
+	return true, x.redirectInternally(path, args)
+}
+
+// indexName finds the index file of dir, the file path of a URI that
+// ends in '/': the first `index` name that exists there. A name starting
+// with '/' is taken as it is. errNoIndex: dir has none (403); a dir that
+// is not one gives the error that says so (404).
+func (x *exchange) indexName(dir string) (string, error) {
+	for i, name := range x.lc.Index {
+		if i < len(x.lc.IndexVars) {
+			name = x.lc.IndexVars[i].Eval(x.vc)
+		}
+		if strings.HasPrefix(name, "/") {
+			return name, nil
+		}
+		_, err := os.Stat(dir + name)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err // not a directory, or not allowed
+		}
+	}
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return "", err
+	case !st.IsDir():
+		return "", syscall.ENOTDIR
+	}
+	return "", errNoIndex
+}
