@@ -258,7 +258,7 @@ type LocConf struct {
 	Root              string
 	Index             []string
 	IndexVars         []*vars.Template // Index compiled; nil for the built-in default
-	ErrorLogs         []ErrorLog // location-level error_log (e.g. a debug log)
+	ErrorLogs         []ErrorLog       // location-level error_log (e.g. a debug log)
 	ClientMaxBody     int64
 	WebSocketFrames   bool
 	ServerTokens      bool

@@ -56,6 +56,13 @@ func (x *exchange) locationPhases(named *config.Location) bool {
 		x.enter(loc)
 		x.uriChanged = false
 		x.stopRewrite = false // `break` ends one level's instructions, not the next level's
+		if le := loc.LimitExcept; le != nil && !le.Methods[x.req.Method] {
+			// The block's configuration, whose rewrite phase is empty,
+			// applies to the methods it does not list, as nginx.
+			loc = le.Loc
+			x.lc = loc.Conf
+			x.log = x.rt.logFor(x.lc)
+		}
 		if done, keep := x.rewrite(loc); done {
 			return keep
 		}
@@ -84,10 +91,6 @@ func (x *exchange) enter(loc *config.Location) {
 // contentPhases runs preaccess (once per request), access, try_files and
 // the content handler.
 func (x *exchange) contentPhases() bool {
-	if le := x.loc.LimitExcept; le != nil && !le.Methods[x.req.Method] {
-		x.lc = le.Loc.Conf
-		x.log = x.rt.logFor(x.lc)
-	}
 	// A refused handshake never costs a backend connection.
 	for _, phase := range [...]func() (bool, bool){x.preaccessOnce, x.access, x.checkOrigin, x.checkWebSocket} {
 		if ok, keep := phase(); !ok {
@@ -275,7 +278,7 @@ func (x *exchange) errorPageFor(status int) *config.ErrorPage {
 }
 
 // sendErrorPage answers status through ep: an internal redirect to a
-// URI (as GET, unless HEAD) or a named location, or a redirect to a URL.
+// URI or a named location, or a redirect to a URL.
 func (x *exchange) sendErrorPage(ep *config.ErrorPage, status int) bool {
 	if !x.lc.RecursiveErrorPages {
 		x.errorPaged = true
@@ -285,17 +288,17 @@ func (x *exchange) sendErrorPage(ep *config.ErrorPage, status int) bool {
 		x.errStatus = ep.Overwrite
 	}
 	uri := ep.URI.Eval(x.vc)
+	// A URI is fetched with GET (HEAD stays HEAD); a named location keeps
+	// the method, as nginx.
+	if strings.HasPrefix(uri, "/") && x.req.Method != "HEAD" && x.req.Method != "GET" {
+		x.req.Method = "GET"
+		x.vc.SetMethod("GET")
+	}
 	switch {
 	case strings.HasPrefix(uri, "/"):
-		if x.req.Method != "HEAD" {
-			x.req.Method = "GET"
-		}
 		path, args, _ := strings.Cut(uri, "?")
 		return x.redirectInternally(path, args)
 	case strings.HasPrefix(uri, "@"):
-		if x.req.Method != "HEAD" {
-			x.req.Method = "GET"
-		}
 		return x.namedRedirect(uri)
 	}
 	code := 302

@@ -106,8 +106,8 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 	b = append(b, "\r\n"...)
 	adds := x.addHeaders(status)
 	for _, f := range hdr {
-		if hasField(adds, f.Name) {
-			continue
+		if hasField(adds, f.Name) || (status != 200 && status != 206 && status != 304 && f.Name == "Last-Modified") {
+			continue // nginx's header filter keeps Last-Modified only on these
 		}
 		b = appendField(b, f.Name, f.Value)
 	}
@@ -244,6 +244,9 @@ func (x *exchange) errorPage(status int) bool {
 
 // errorPageTitled answers with nginx's style of error page.
 func (x *exchange) errorPageTitled(status int, title string) bool {
+	if !hasBuiltinPage(status) {
+		return x.respond(status, nil, "") // nginx has no page for it: an empty body
+	}
 	line := strconv.Itoa(status) + " " + http1.StatusText(status)
 	body := "<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line + "</h1></center>\r\n"
 	if title != "" && title != http1.StatusText(status) {
@@ -257,6 +260,19 @@ func (x *exchange) errorPageTitled(status int, title string) bool {
 		x.close = true
 	}
 	return x.respond(status, http1.Header{{Name: "Content-Type", Value: "text/html"}}, body)
+}
+
+// hasBuiltinPage reports whether nginx has an error page for status.
+func hasBuiltinPage(status int) bool {
+	switch {
+	case status >= 400 && status <= 416, status >= 500 && status <= 505:
+		return true
+	}
+	switch status {
+	case 301, 302, 303, 307, 308, 421, 429, 494, 495, 496, 497, 507:
+		return true
+	}
+	return false
 }
 
 // doReturn executes `return`.

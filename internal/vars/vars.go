@@ -68,6 +68,8 @@ type Ctx struct {
 	// value yet (uninitialized_variable_warn).
 	Warn UninitWarner
 
+	origMethod string // the method of the request line, once SetMethod changed Method
+
 	tab    *Table
 	vals   []string
 	have   []bool
@@ -86,7 +88,20 @@ func (c *Ctx) RequestLine() string {
 	if t == "" {
 		t = c.RequestURI
 	}
-	return c.Method + " " + t + " " + c.Proto
+	m := c.Method
+	if c.origMethod != "" {
+		m = c.origMethod
+	}
+	return m + " " + t + " " + c.Proto
+}
+
+// SetMethod changes $request_method (error_page turns a request into a
+// GET); $request keeps the method as sent.
+func (c *Ctx) SetMethod(m string) {
+	if c.origMethod == "" {
+		c.origMethod = c.Method
+	}
+	c.Method = m
 }
 
 // Reset prepares c for a new request evaluated against tab, keeping its

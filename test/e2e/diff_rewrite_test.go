@@ -150,3 +150,136 @@ func (p *diffPair) bothLog(t *testing.T, line string) {
 		return strings.Contains(string(b), line)
 	})
 }
+
+func TestDiffErrorPage(t *testing.T) {
+	be := startBackend(t, "be")
+	p := startPair(t, diffConf{HTTP: `
+error_page 404 /err/404;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /err/ { internal; return 200 "custom page $uri $request_method\n"; }
+    location /plain/ { return 404; }
+    location /code/ { error_page 404 =200 /err/404; return 404; }
+    location /eq/ { error_page 404 = @fallback; return 404; }
+    location /eqcode/ { error_page 404 =410 @fallback; return 404; }
+    location @fallback { return 200 "fallback $uri $request_method\n"; }
+    location /url/ { error_page 404 http://example.com/missing; return 404; }
+    location /url301/ { error_page 404 =301 https://example.com/moved; return 404; }
+    location /deny/ { deny all; error_page 403 /err/403; }
+    location /ret/ { error_page 418 /err/418; return 418; }
+    location /retbody/ { error_page 418 /err/418; return 418 "body\n"; }
+    location /chain/ { error_page 404 /nothing-here; return 404; }
+    location /nothing-here { return 404; }
+    location /rec/ { recursive_error_pages on; error_page 404 /rec2/missing; return 404; }
+    location /rec2/ { error_page 404 /err/rec2; return 404; }
+    location /norec/ { error_page 404 /norec2/x; return 404; }
+    location /norec2/ { error_page 404 /err/norec2; return 404; }
+    location /args/ { error_page 404 /echo?from=ep; return 404; }
+    location = /echo { return 200 "echo $uri $args\n"; }
+    location /dead/ { error_page 502 504 /err/50x; proxy_pass http://127.0.0.1:1; }
+    location /icept/ { proxy_intercept_errors on; error_page 404 /err/icept; proxy_pass http://` + be.addr + `; }
+    location /noicept/ { error_page 404 /err/404; proxy_pass http://` + be.addr + `; }
+    location /method/ { error_page 405 = /echo; }
+    location /big/ { client_max_body_size 10; error_page 413 /err/413; proxy_pass http://` + be.addr + `; }
+    location /nopage/ { return 418; }
+    location /inif/ { if ($arg_x) { error_page 404 /err/inif; } return 404; }
+    location /loop/ { error_page 404 /loop/; return 404; }
+}`})
+	for _, req := range []string{
+		rq("/plain/missing"), rq("/err/404"), rq("/code/missing"), rq("/eq/missing"), rq("/eqcode/missing"),
+		rq("/url/missing"), rq("/url301/missing"), rq("/deny/x"), rq("/ret/"), rq("/retbody/"),
+		rq("/chain/missing"), rq("/rec/missing"), rq("/norec/x"), rq("/args/missing?orig=1"), rq("/dead/x"),
+		rq("/icept/x"), rq("/noicept/x"), request("DELETE", "/method/x"), request("HEAD", "/code/missing"),
+		request("POST", "/big/", "Content-Length: 100"), rq("/nopage/"), rq("/inif/?x=1"), rq("/inif/"),
+		rq("/loop/"), request("POST", "/eq/missing", "Content-Length: 0"), request("PUT", "/code/x", "Content-Length: 0"),
+	} {
+		p.compare(t, req)
+	}
+}
+
+func TestDiffTryFilesNamedInternal(t *testing.T) {
+	be := startBackend(t, "app")
+	root := siteRoot(t, map[string]string{"static/app.js": "js\n", "docs/guide/": "", "only/": "", "f.txt": "f\n"})
+	p := startPair(t, diffConf{Root: root, HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{ROOT}};
+    location / { try_files $uri $uri/ @app; }
+    location @app { proxy_pass http://` + be.addr + `; }
+    location /static/ { try_files $uri @app; proxy_pass http://` + be.addr + `; }
+    location /strict/ { try_files $uri =404; }
+    location /teapot/ { try_files /nope =418; }
+    location /q/ { try_files /nope /echo?via=tf&$args; }
+    location /q2/ { try_files /nope /echo; }
+    location = /echo { return 200 "echo $uri $args\n"; }
+    location /dirs/ { try_files /docs/guide/ =403; proxy_pass http://` + be.addr + `; }
+    location /only/ { try_files $uri/ =404; proxy_pass http://` + be.addr + `; }
+    location /hidden/ { internal; return 200 "hidden\n"; }
+    location /tohidden/ { rewrite ^ /hidden/ last; }
+    location /named/ { error_page 404 = @app; return 404; }
+    location /tfloop/ { try_files /nope /tfloop/again; }
+    location /nonamed/ { try_files /nope @missing; }
+}`})
+	for _, req := range []string{
+		rq("/static/app.js?v=1"), rq("/static/missing.js?x=1"), rq("/f.txt/"), rq("/docs/guide?a=1"),
+		rq("/strict/missing"), rq("/teapot/x"), rq("/q/x?a=b"), rq("/q2/x?a=b"),
+		rq("/dirs/x"), rq("/only/"), rq("/only/file"),
+		rq("/hidden/"), rq("/tohidden/x"), rq("/named/x?k=v"), rq("/tfloop/x"), rq("/nonamed/x"),
+		request("POST", "/static/missing.js", "Content-Length: 0"),
+	} {
+		p.compare(t, req)
+	}
+	p.bothLog(t, `rewrite or internal redirection cycle while internally redirecting to "/tfloop/again"`)
+	p.bothLog(t, `could not find named location "@missing"`)
+}
+
+// TestDiffStaticRedirects covers what needs the static module too: the
+// index file reached by an internal redirect, try_files serving a file,
+// error_page answering with a file.
+func TestDiffStaticRedirects(t *testing.T) {
+	root := siteRoot(t, map[string]string{"index.html": "home\n", "docs/index.html": "docs\n", "spa/index.html": "spa shell\n",
+		"err/404.html": "custom 404\n", "php/index.php": "<?php ?>\n", "php/": ""})
+	p := startPair(t, diffConf{Root: root, HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{ROOT}};
+    error_page 404 /err/404.html;
+    location / { try_files $uri $uri/ =404; }
+    location /spa/ { try_files $uri $uri/ /spa/index.html; }
+    location /php/ { index index.php; }
+    location ~ \.php$ { return 200 "php handler for $uri\n"; }
+    set $idx index.html;
+    location /docs/ { index nothing.html $idx; }
+}`})
+	for _, req := range []string{
+		rq("/"), rq("/docs/"), rq("/spa/deep/link?p=1"), rq("/spa/"), rq("/missing"), rq("/php/?q=1"),
+	} {
+		p.compare(t, req)
+	}
+}
+func TestDiffLimitExcept(t *testing.T) {
+	be := startBackend(t, "be")
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /ro/ {
+        limit_except GET { deny all; }
+        proxy_pass http://` + be.addr + `;
+    }
+    location /lan/ {
+        limit_except GET POST { allow 127.0.0.1; deny all; }
+        proxy_pass http://` + be.addr + `;
+    }
+    location /other/ {
+        limit_except PUT { allow 10.0.0.0/8; deny all; }
+        return 200 "other $request_method\n";
+    }
+}`})
+	for _, req := range []string{
+		rq("/ro/x"), request("HEAD", "/ro/x"), request("POST", "/ro/x", "Content-Length: 0"), request("DELETE", "/ro/x"),
+		request("PUT", "/lan/x", "Content-Length: 0"), request("POST", "/lan/x", "Content-Length: 0"),
+		rq("/other/"), request("PUT", "/other/", "Content-Length: 0"),
+	} {
+		p.compare(t, req)
+	}
+}
