@@ -354,11 +354,12 @@ func (x *exchange) tryFiles() (done, keep bool) {
 	return true, x.redirectInternally(path, args)
 }
 
-// indexName finds the index file of dir, the file path of a URI that
-// ends in '/': the first `index` name that exists there. A name starting
-// with '/' is taken as it is. errNoIndex: dir has none (403); a dir that
-// is not one gives the error that says so (404).
-func (x *exchange) indexName(dir string) (string, error) {
+// indexURI finds the index file of dir, the file path of the URI that
+// ends in '/', and returns the URI to redirect to: $uri and the first
+// `index` name that exists in dir, or a name starting with '/' as it is.
+// errNoIndex: dir has none (403); a dir that is not one gives the error
+// that says so (404).
+func (x *exchange) indexURI(dir string) (string, error) {
 	for i, name := range x.lc.Index {
 		if i < len(x.lc.IndexVars) {
 			name = x.lc.IndexVars[i].Eval(x.vc)
@@ -368,7 +369,7 @@ func (x *exchange) indexName(dir string) (string, error) {
 		}
 		_, err := os.Stat(dir + name)
 		if err == nil {
-			return name, nil
+			return x.vc.Path + name, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return "", err // not a directory, or not allowed

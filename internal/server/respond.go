@@ -334,11 +334,11 @@ func (x *exchange) static() bool {
 	if strings.HasSuffix(x.vc.Path, "/") {
 		// The index file is reached by an internal redirect, so that
 		// location rules apply to it, as nginx's index module.
-		name, err := x.indexName(p)
+		uri, err := x.indexURI(p)
 		if err != nil {
 			return x.fileError(p, err)
 		}
-		return x.internalRedirect(x.vc.Path + name)
+		return x.internalRedirect(uri)
 	} else if st, err = os.Stat(p); err == nil && st.IsDir() {
 		x.vc.Path += "/"
 		return x.respond(301, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: x.vc.Path}}, "")

@@ -283,3 +283,39 @@ server {
 		p.compare(t, req)
 	}
 }
+
+// TestDiffWebSocketThroughRedirects opens WebSockets through URIs that a
+// rewrite, a try_files fallback and a named location send to a proxied
+// location, on both servers, and checks that refused handshakes answer
+// through error_page alike.
+func TestDiffWebSocketThroughRedirects(t *testing.T) {
+	be := startBackend(t, "ws")
+	proxied := `proxy_pass http://` + be.addr + `;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";`
+	p := startPair(t, diffConf{Root: t.TempDir(), HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{ROOT}};
+    rewrite ^/old-socket$ /socket last;
+    location = /socket { ` + proxied + ` }
+    location /app/ { try_files $uri @backend; }
+    location @backend { ` + proxied + ` }
+    location /v1/ { rewrite ^/v1/(.*)$ /socket break; ` + proxied + ` }
+    location /closed/ { deny all; error_page 403 /err/closed; ` + proxied + ` }
+    location /down/ { error_page 502 = @maintenance; proxy_pass http://127.0.0.1:1; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; }
+    location @maintenance { return 503 "maintenance\n"; }
+    location /err/ { internal; return 200 "refused page\n"; }
+}`})
+	for _, addr := range []string{p.nginx, p.wsgate} {
+		for _, path := range []string{"/old-socket", "/app/live?room=1", "/v1/feed"} {
+			c, _ := dial(t, "ws://"+addr+path, nil)
+			echo(t, c, "through "+path)
+			c.Close()
+		}
+	}
+	upgrade := []string{"Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="}
+	p.compare(t, rq("/closed/x", upgrade...))
+	p.compare(t, rq("/down/x", upgrade...))
+}
