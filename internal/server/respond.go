@@ -299,10 +299,12 @@ func (x *exchange) doReturn(op config.Op) bool {
 	return x.respond(code, http1.Header{{Name: "Content-Type", Value: x.defaultType()}}, op.Text.Eval(x.vc))
 }
 
+// hostForRedirect is the host of a Location wsgate makes absolute: the
+// request's Host, else the server's name (server_name_in_redirect off).
 func (x *exchange) hostForRedirect() string {
-	h := x.vc.ServerName
+	h := x.vc.Host
 	if h == "" {
-		h = x.vc.Host
+		h = x.vc.ServerName
 	}
 	if p := x.vc.Local.Port(); p != 80 {
 		h += ":" + strconv.Itoa(int(p))

@@ -319,3 +319,99 @@ server {
 	p.compare(t, rq("/closed/x", upgrade...))
 	p.compare(t, rq("/down/x", upgrade...))
 }
+
+// TestDiffAppConfigs runs configurations shaped like the ones WebSocket
+// applications publish for nginx (Home Assistant, Jupyter, code-server,
+// Nextcloud with its push service, Gitea in a sub-path, Mattermost),
+// written for these tests, with one backend standing in for the app.
+func TestDiffAppConfigs(t *testing.T) {
+	be := startBackend(t, "app")
+	ws := `proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $connection_upgrade;
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;`
+	head := `map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+upstream app { server ` + be.addr + `; }
+`
+	apps := []struct {
+		name   string
+		server string
+		reqs   []string
+		socket string
+	}{
+		{"homeassistant", `
+    location / { proxy_pass http://app; ` + ws + ` }
+    location /api/websocket { proxy_pass http://app/api/websocket; ` + ws + ` }
+    location = /robots.txt { return 200 "User-agent: *\nDisallow: /\n"; }
+    location /local/ { if ($remote_addr !~ "^(10\.|192\.168\.)") { return 301 https://example.com/; } proxy_pass http://app; }`,
+			[]string{rq("/"), rq("/robots.txt"), rq("/local/x"), rq("/api/states?x=1")}, "/api/websocket"},
+		{"jupyter", `
+    location / { proxy_pass http://app; proxy_set_header Host $host; }
+    location ~* /(api/kernels/[^/]+/(channels|iopub|shell|stdin)|terminals/websocket)/? { proxy_pass http://app; ` + ws + ` proxy_read_timeout 86400; }
+    location ~ /.well-known { allow all; return 404; }`,
+			[]string{rq("/tree"), rq("/api/kernels/abc/channels?session_id=1"), rq("/.well-known/x")}, "/api/kernels/abc/channels?session_id=1"},
+		{"code-server", `
+    location = /code { return 301 /code/; }
+    location /code/ { proxy_pass http://app/; ` + ws + ` proxy_set_header Accept-Encoding gzip; }
+    location / { return 302 /code/; }`,
+			[]string{rq("/code"), rq("/code/?folder=/x"), rq("/"), rq("/other?a=1")}, "/code/stable-123"},
+		{"nextcloud", `
+    root {{ROOT}};
+    index index.php index.html /index.php$request_uri;
+    error_page 403 /core/templates/403.php;
+    error_page 404 /core/templates/404.php;
+    location = / { if ($http_user_agent ~ ^DavClnt) { return 302 /remote.php/webdav/$is_args$args; } try_files $uri $uri/ /index.php$request_uri; }
+    location = /robots.txt { allow all; return 200 "robots\n"; }
+    location ^~ /.well-known {
+        location = /.well-known/carddav { return 301 /remote.php/dav/; }
+        location = /.well-known/caldav  { return 301 /remote.php/dav/; }
+        location /.well-known/acme-challenge { try_files $uri $uri/ =404; }
+        return 301 /index.php$request_uri;
+    }
+    location ~ ^/(?:build|tests|config|lib|3rdparty|templates|data)(?:$|/) { return 404; }
+    location ~ ^/(?:\.|autotest|occ|issue|indie|db_|console) { return 404; }
+    location ~ \.php(?:$|/) { return 200 "php: uri=$uri args=$args\n"; }
+    location ~ \.(?:css|js|svg|gif|png|jpg|ico)$ { try_files $uri /index.php$request_uri; }
+    location /remote { return 301 /remote.php$request_uri; }
+    location ^~ /push/ { proxy_pass http://app/; ` + ws + ` }
+    location / { try_files $uri $uri/ /index.php$request_uri; }`,
+			[]string{rq("/"), rq("/", "User-Agent: DavClnt"), rq("/?x=1", "User-Agent: DavClnt"), rq("/robots.txt"),
+				rq("/.well-known/carddav"), rq("/.well-known/webfinger?resource=x"), rq("/.well-known/acme-challenge/tok"),
+				rq("/data/secret"), rq("/.htaccess"), rq("/apps/files/?dir=/"), rq("/css/missing.css?v=1"),
+				rq("/remote/dav"), rq("/core/templates/404.php"), rq("/index.php/login")}, "/push/ws"},
+		{"gitea", `
+    location /git/ {
+        client_max_body_size 512M;
+        rewrite ^/git/(.*)$ /$1 break;
+        proxy_pass http://app;
+        ` + ws + `
+    }
+    location = /git { return 301 /git/; }
+    location / { return 404; }`,
+			[]string{rq("/git"), rq("/git/user/repo?tab=1"), rq("/nowhere")}, "/git/-/ws"},
+		{"mattermost", `
+    location ~ /api/v[0-9]+/(users/)?websocket$ { proxy_pass http://app; ` + ws + ` client_max_body_size 50M; proxy_read_timeout 600s; }
+    location / { proxy_pass http://app; proxy_set_header Host $host; proxy_intercept_errors on; error_page 404 = @spa; }
+    location @spa { return 200 "spa shell\n"; }`,
+			[]string{rq("/login"), rq("/api/v4/users/me")}, "/api/v4/websocket"},
+	}
+	for _, app := range apps {
+		t.Run(app.name, func(t *testing.T) {
+			p := startPair(t, diffConf{Root: siteRoot(t, map[string]string{"css/": ""}), HTTP: head + `
+server {
+    listen 127.0.0.1:{{PORT}};
+    server_name _;` + app.server + `
+}`})
+			for _, req := range app.reqs {
+				p.compare(t, req)
+			}
+			for _, addr := range []string{p.nginx, p.wsgate} {
+				c, _ := dial(t, "ws://"+addr+app.socket, nil)
+				echo(t, c, app.name)
+				c.Close()
+			}
+		})
+	}
+}
