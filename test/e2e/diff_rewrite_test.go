@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -413,5 +415,49 @@ server {
 				c.Close()
 			}
 		})
+	}
+}
+
+// TestDiffRewriteLogAndWarnings checks the error-log lines of rewrite_log
+// and uninitialized_variable_warn against nginx's, and that `return 444`
+// closes the connection without an answer on both.
+func TestDiffRewriteLogAndWarnings(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /old/ { rewrite_log on; rewrite ^/old/(.*)$ /new/$1?k=v; rewrite ^/nomatch /x; }
+    location /new/ { return 200 "new $uri $args\n"; }
+    location /warn { return 200 "[$never_set]\n"; }
+    location /quiet { uninitialized_variable_warn off; return 200 "[$quiet_var]\n"; }
+    location /close { return 444; }
+    location /if444 { if ($arg_drop) { return 444; } return 200 "kept\n"; }
+    location /decl { set $never_set 1; set $quiet_var 1; }
+}`})
+	for _, req := range []string{rq("/old/x?a=1"), rq("/warn"), rq("/quiet"), rq("/if444")} {
+		p.compare(t, req)
+	}
+	p.bothLog(t, `[notice]`)
+	p.bothLog(t, `"^/old/(.*)$" matches "/old/x", client: 127.0.0.1, server: , request: "GET /old/x?a=1 HTTP/1.1"`)
+	p.bothLog(t, `rewritten data: "/new/x", args: "k=v&a=1", client: 127.0.0.1`)
+	p.bothLog(t, `"^/nomatch" does not match "/new/x", client: 127.0.0.1`)
+	p.bothLog(t, `using uninitialized "never_set" variable`)
+	for _, addr := range []string{p.nginx, p.wsgate} {
+		for _, target := range []string{"/close", "/if444?drop=1"} {
+			c, err := net.DialTimeout("tcp", addr, slow(5*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
+			io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			b, err := io.ReadAll(c)
+			c.Close()
+			if len(b) != 0 || err != nil {
+				t.Errorf("%s%s: return 444 answered %q (%v), want a closed connection", addr, target, b, err)
+			}
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(p.gate.dir, "logs", "error.log"))
+	if strings.Contains(string(b), "quiet_var") {
+		t.Errorf("uninitialized_variable_warn off still warns:\n%s", b)
 	}
 }
