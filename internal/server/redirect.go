@@ -166,11 +166,7 @@ func (x *exchange) doRewrite(rw *config.Rewrite) (done, keep bool) {
 		return false, false
 	}
 	x.setCaptures(rw.Regex, m)
-	uri := rw.URI.Eval(x.vc)
-	args := ""
-	if rw.Args != nil {
-		args = rw.Args.Eval(x.vc)
-	}
+	uri, args := x.rewriteResult(rw)
 	if rw.Redirect != 0 {
 		loc := uri
 		sep := "?"
@@ -209,6 +205,65 @@ func (x *exchange) doRewrite(rw *config.Rewrite) (done, keep bool) {
 		x.uriChanged = true
 	}
 	return false, false
+}
+
+// rewriteResult renders a rewrite's replacement. As nginx, when the
+// request's path was sent with escapes or '+', the captures $0..$9 are
+// escaped again in the arguments (as arguments), and in the URI of a
+// redirect (as a path).
+func (x *exchange) rewriteResult(rw *config.Rewrite) (uri, args string) {
+	raw, _, _ := strings.Cut(x.vc.RequestURI, "?")
+	quoted := strings.ContainsAny(raw, "%+")
+	if !quoted {
+		uri = rw.URI.Eval(x.vc)
+		if rw.Args != nil {
+			args = rw.Args.Eval(x.vc)
+		}
+		return uri, args
+	}
+	plain := x.vc.Captures
+	if rw.Redirect != 0 {
+		x.vc.Captures = escapeAll(plain, "#%?")
+	}
+	uri = rw.URI.Eval(x.vc)
+	if rw.Args != nil {
+		x.vc.Captures = escapeAll(plain, "#%&+?")
+		args = rw.Args.Eval(x.vc)
+	}
+	x.vc.Captures = plain
+	return uri, args
+}
+
+// escapeAll escapes each string as nginx's ngx_escape_uri: controls,
+// space, bytes above 0x7e and the characters of set.
+func escapeAll(in []string, set string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = escapeSet(s, set)
+	}
+	return out
+}
+
+func escapeSet(s, set string) string {
+	const hexd = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(set, c) >= 0 {
+			if b == nil {
+				b = append(make([]byte, 0, len(s)+8), s[:i]...)
+			}
+			b = append(b, '%', hexd[c>>4], hexd[c&15])
+			continue
+		}
+		if b != nil {
+			b = append(b, c)
+		}
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
 
 // redirect answers with a 3xx and its Location; a path is made absolute

@@ -66,6 +66,7 @@ server {
     }
     location /r/ { rewrite ^/r/(.*)$ /b/$1 redirect; }
     location /p/ { rewrite ^/p/(.*)$ /b/$1?k=v permanent; }
+    location /ea/ { rewrite ^/ea/(.*)$ /b/$1?arg=$1 last; }
     location /abs/ { rewrite ^ http://example.com/x; }
     location /sch/ { rewrite ^/sch/(.*) $scheme://$host/b/$1?; }
     location /loop/ { rewrite ^/loop/(.*)$ /loop/x$1 last; }
@@ -79,7 +80,8 @@ server {
 		rq("/a/foo/42"), rq("/a/foo/bar"),
 		rq("/brk/x.txt"), rq("/brk/x.txt?a=1"),
 		rq("/q/one"), rq("/q/one?orig=1"), rq("/q/two?orig=1"), rq("/q/three?orig=1"), rq("/q/four?y=7&w=1"),
-		rq("/r/x"), rq("/r/x?z=2"), rq("/p/x"), rq("/p/x?z=2"),
+		rq("/r/x"), rq("/r/x?z=2"), rq("/p/x"), rq("/p/x?z=2"), rq("/r/a%20b"), rq("/r/a+b%26c"), rq("/r/%C3%A9t%C3%A9"),
+		rq("/ea/a%20b"), rq("/ea/a+b"), rq("/ea/plain"),
 		rq("/abs/"), rq("/abs/?a=b"), rq("/sch/y?z=3"),
 		rq("/loop/a"),
 		rq("/named/hello"), rq("/named/Hello1"),
