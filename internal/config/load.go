@@ -615,7 +615,7 @@ func (l *loader) resolveProxy(p pendingProxy) error {
 	}
 	pp.HostPort, pp.URI, pp.HasURI = hostport, uri, hasURI
 	loc := p.loc
-	if hasURI && loc != nil && (loc.Modifier == "~" || loc.Modifier == "~*" || loc.Modifier == "if") {
+	if hasURI && loc != nil && (loc.Modifier == "~" || loc.Modifier == "~*" || loc.Modifier == "if" || loc.Modifier == "@") {
 		return conf.Errorf(d, "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block")
 	}
 	if u, ok := l.upstreams[hostport]; ok {

@@ -25,6 +25,7 @@ func TestRewriteDirectiveErrors(t *testing.T) {
 		{`location / { limit_except GET { return 403; } }`, `"return" directive is not allowed here`},
 		{`internal;`, `"internal" directive is not allowed here`},
 		{`location / { rewrite_log maybe; }`, `it must be "on" or "off"`},
+		{`location @n { proxy_pass http://127.0.0.1:1/x; }`, `"proxy_pass" cannot have URI part in location given by regular expression, or inside named location`},
 	} {
 		_, err := load(t, "http { server { "+tc.conf+" } }")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -463,3 +463,24 @@ server {
 		t.Errorf("uninitialized_variable_warn off still warns:\n%s", b)
 	}
 }
+
+// TestDiffServerLevelRewrite covers the server rewrite phase: rewrite and
+// if at server level, break there, and a server-level redirect.
+func TestDiffServerLevelRewrite(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    if ($http_x_legacy) { rewrite ^/(.*)$ /legacy/$1 last; }
+    if ($arg_stop) { set $who server; break; }
+    rewrite ^/moved/(.*)$ /new/$1 permanent;
+    rewrite ^/short/(.*)$ /new/$1;
+    location /legacy/ { return 200 "legacy $uri\n"; }
+    location /new/ { return 200 "new $uri $args who=$who\n"; }
+    location / { set $who location; return 200 "root $uri who=$who\n"; }
+}`})
+	for _, req := range []string{
+		rq("/a", "X-Legacy: 1"), rq("/moved/x?y=1"), rq("/short/x?y=1"), rq("/short/x?stop=1"), rq("/other?stop=1"), rq("/other"),
+	} {
+		p.compare(t, req)
+	}
+}
