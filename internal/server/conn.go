@@ -457,7 +457,7 @@ func (x *exchange) cond(c *config.Cond) bool {
 	case "-e":
 		ok = err == nil
 	case "-x":
-		ok = err == nil && st.Mode()&0o111 != 0
+		ok = err == nil && st.Mode()&0o100 != 0 // the owner's bit, as nginx's ngx_is_exec
 	}
 	return ok != neg
 }

@@ -269,6 +269,7 @@ func escapeSet(s, set string) string {
 // redirect answers with a 3xx and its Location; a path is made absolute
 // with the request's scheme and host.
 func (x *exchange) redirect(code int, loc string) bool {
+	x.errStatus = code // a redirect is a special response: its own status
 	if strings.HasPrefix(loc, "/") {
 		loc = x.vc.Scheme + "://" + x.hostForRedirect() + loc
 	}

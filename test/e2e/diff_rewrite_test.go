@@ -188,6 +188,10 @@ server {
     location /nopage/ { return 418; }
     location /inif/ { if ($arg_x) { error_page 404 /err/inif; } return 404; }
     location /loop/ { error_page 404 /loop/; return 404; }
+    location /toredir/ { error_page 404 /redir/; return 404; }
+    location /redir/ { return 301 /elsewhere; }
+    location /totext/ { error_page 404 /text/; return 404; }
+    location /text/ { return 200 "text answer\n"; }
 }`})
 	for _, req := range []string{
 		rq("/plain/missing"), rq("/err/404"), rq("/code/missing"), rq("/eq/missing"), rq("/eqcode/missing"),
@@ -195,7 +199,7 @@ server {
 		rq("/chain/missing"), rq("/rec/missing"), rq("/norec/x"), rq("/args/missing?orig=1"), rq("/dead/x"),
 		rq("/icept/x"), rq("/noicept/x"), request("DELETE", "/method/x"), request("HEAD", "/code/missing"),
 		request("POST", "/big/", "Content-Length: 100"), rq("/nopage/"), rq("/inif/?x=1"), rq("/inif/"),
-		rq("/loop/"), request("POST", "/eq/missing", "Content-Length: 0"), request("PUT", "/code/x", "Content-Length: 0"),
+		rq("/loop/"), rq("/toredir/"), rq("/totext/"), request("POST", "/eq/missing", "Content-Length: 0"), request("PUT", "/code/x", "Content-Length: 0"),
 	} {
 		p.compare(t, req)
 	}
