@@ -3,8 +3,10 @@ package e2e
 import (
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -303,10 +305,12 @@ func TestDiffWebSocketThroughRedirects(t *testing.T) {
         proxy_set_header Upgrade $http_upgrade;
         proxy_set_header Connection "upgrade";`
 	p := startPair(t, diffConf{Root: t.TempDir(), HTTP: `
+limit_req_zone $binary_remote_addr zone=once:1m rate=1r/m;
 server {
     listen 127.0.0.1:{{PORT}};
     root {{ROOT}};
     rewrite ^/old-socket$ /socket last;
+    location /limited/ { limit_req zone=once; limit_req_status 429; error_page 429 /err/limited; ` + proxied + ` }
     location = /socket { ` + proxied + ` }
     location /app/ { try_files $uri @backend; }
     location @backend { ` + proxied + ` }
@@ -326,6 +330,8 @@ server {
 	upgrade := []string{"Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="}
 	p.compare(t, rq("/closed/x", upgrade...))
 	p.compare(t, rq("/down/x", upgrade...))
+	p.compare(t, rq("/limited/first"))
+	p.compare(t, rq("/limited/x", upgrade...))
 }
 
 // TestDiffAppConfigs runs configurations shaped like the ones WebSocket
@@ -487,4 +493,41 @@ server {
 	} {
 		p.compare(t, req)
 	}
+}
+
+// TestErrorPageForRefusedOrigin: wsgate's own handshake refusals (here
+// websocket_allowed_origins, which nginx lacks) answer through error_page
+// like any other error, and cost no backend connection.
+func TestErrorPageForRefusedOrigin(t *testing.T) {
+	be := startBackend(t, "ws")
+	port := freePort(t)
+	startGate(t, `pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:`+strconv.Itoa(port)+`;
+        location /socket {
+            websocket_allowed_origins https://app.example.com;
+            error_page 403 = @refused;
+            proxy_pass http://`+be.addr+`;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+        location @refused { return 403 "origin refused: $http_origin\n"; }
+    }
+}`)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	status, _, body := rawRequest(t, addr, "GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: https://evil.example.com\r\n\r\n")
+	if status != 403 || body != "origin refused: https://evil.example.com\n" {
+		t.Fatalf("refused handshake: %d %q, want 403 and the error page", status, body)
+	}
+	if n := be.upgrades.Load(); n != 0 {
+		t.Fatalf("the backend saw %d handshakes", n)
+	}
+	c, _ := dial(t, "ws://"+addr+"/socket", http.Header{"Origin": {"https://app.example.com"}})
+	echo(t, c, "allowed")
 }
