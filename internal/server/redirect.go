@@ -410,6 +410,31 @@ func (x *exchange) tryFiles() (done, keep bool) {
 	return true, x.redirectInternally(path, args)
 }
 
+// indexPhase is nginx's index module, which runs before static files: a
+// GET, HEAD or POST for a URI ending in '/' is redirected inside the
+// server to the folder's index file, so that the locations matching the
+// index file apply to it. done is false when the folder exists without an
+// index file (autoindex or a 403 follows) or the URI is not a folder's.
+func (x *exchange) indexPhase() (done, keep bool) {
+	if !strings.HasSuffix(x.vc.Path, "/") {
+		return false, false
+	}
+	switch x.req.Method {
+	case "GET", "HEAD", "POST":
+	default:
+		return false, false
+	}
+	dir := strings.TrimSuffix(x.rt.cfg.Abs(x.lc.Root), "/") + filepath.FromSlash(x.vc.Path)
+	uri, err := x.indexURI(dir)
+	switch {
+	case err == nil:
+		return true, x.internalRedirect(uri)
+	case errors.Is(err, errNoIndex):
+		return false, false
+	}
+	return true, x.fileError(dir, err)
+}
+
 // indexURI finds the index file of dir, the file path of the URI that
 // ends in '/', and returns the URI to redirect to: $uri and the first
 // `index` name that exists in dir, or a name starting with '/' as it is.

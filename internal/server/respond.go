@@ -322,7 +322,11 @@ func (x *exchange) defaultType() string {
 // static serves files under root for GET and HEAD, as nginx's static and
 // index modules do for a location without a content handler.
 func (x *exchange) static() bool {
-	if x.req.Method != "GET" && x.req.Method != "HEAD" {
+	if done, keep := x.indexPhase(); done {
+		return keep
+	}
+	dirPost := x.req.Method == "POST" && strings.HasSuffix(x.vc.Path, "/") // nginx: 403 below
+	if x.req.Method != "GET" && x.req.Method != "HEAD" && !dirPost {
 		return x.errorPage(405)
 	}
 	if x.req.ContentLength > 0 || x.req.Chunked {
@@ -334,13 +338,7 @@ func (x *exchange) static() bool {
 	var st os.FileInfo
 	var err error
 	if strings.HasSuffix(x.vc.Path, "/") {
-		// The index file is reached by an internal redirect, so that
-		// location rules apply to it, as nginx's index module.
-		uri, err := x.indexURI(p)
-		if err != nil {
-			return x.fileError(p, err)
-		}
-		return x.internalRedirect(uri)
+		return x.fileError(p, errNoIndex) // a folder without an index file
 	} else if st, err = os.Stat(p); err == nil && st.IsDir() {
 		x.vc.Path += "/"
 		return x.respond(301, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: x.vc.Path}}, "")

@@ -248,7 +248,7 @@ server {
 // error_page answering with a file.
 func TestDiffStaticRedirects(t *testing.T) {
 	root := siteRoot(t, map[string]string{"index.html": "home\n", "docs/index.html": "docs\n", "spa/index.html": "spa shell\n",
-		"err/404.html": "custom 404\n", "php/index.php": "<?php ?>\n", "php/": ""})
+		"err/404.html": "custom 404\n", "php/index.php": "<?php ?>\n", "php/": "", "empty/": ""})
 	p := startPair(t, diffConf{Root: root, HTTP: `
 server {
     listen 127.0.0.1:{{PORT}};
@@ -257,12 +257,14 @@ server {
     location / { try_files $uri $uri/ =404; }
     location /spa/ { try_files $uri $uri/ /spa/index.html; }
     location /php/ { index index.php; }
-    location ~ \.php$ { return 200 "php handler for $uri\n"; }
+    location ~ \.php$ { return 200 "php handler for $uri $request_method\n"; }
+    location /empty/ { }
     set $idx index.html;
     location /docs/ { index nothing.html $idx; }
 }`})
 	for _, req := range []string{
 		rq("/"), rq("/docs/"), rq("/spa/deep/link?p=1"), rq("/spa/"), rq("/missing"), rq("/php/?q=1"),
+		request("POST", "/php/?q=1", "Content-Length: 0"), request("DELETE", "/php/"), request("POST", "/empty/", "Content-Length: 0"),
 	} {
 		p.compare(t, req)
 	}
