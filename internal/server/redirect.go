@@ -391,8 +391,9 @@ func (x *exchange) tryFiles() (done, keep bool) {
 		if st.IsDir() != tf.TestDir {
 			continue
 		}
+		// The request URI stays valid: a proxy_pass without a URI part
+		// still sends the one the client sent, as nginx.
 		x.vc.Path = name
-		x.vc.URIChanged = true
 		return false, false
 	}
 	last := tfs[len(tfs)-1]

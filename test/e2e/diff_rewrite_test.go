@@ -35,10 +35,13 @@ func siteRoot(t *testing.T, files map[string]string) string {
 	os.Chmod(dir, 0o755)
 	for name, body := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
-		os.MkdirAll(filepath.Dir(p), 0o755)
 		if strings.HasSuffix(name, "/") {
-			continue // a folder
+			if err := os.MkdirAll(p, 0o755); err != nil { // a folder
+				t.Fatal(err)
+			}
+			continue
 		}
+		os.MkdirAll(filepath.Dir(p), 0o755)
 		mode := os.FileMode(0o644)
 		if strings.HasSuffix(name, ".sh") {
 			mode = 0o755
@@ -209,7 +212,7 @@ server {
 
 func TestDiffTryFilesNamedInternal(t *testing.T) {
 	be := startBackend(t, "app")
-	root := siteRoot(t, map[string]string{"static/app.js": "js\n", "docs/guide/": "", "only/": "", "f.txt": "f\n"})
+	root := siteRoot(t, map[string]string{"static/app.js": "js\n", "docs/guide/": "", "only/sub/": "", "f.txt": "f\n"})
 	p := startPair(t, diffConf{Root: root, HTTP: `
 server {
     listen 127.0.0.1:{{PORT}};
@@ -231,7 +234,7 @@ server {
     location /nonamed/ { try_files /nope @missing; }
 }`})
 	for _, req := range []string{
-		rq("/static/app.js?v=1"), rq("/static/missing.js?x=1"), rq("/f.txt/"), rq("/docs/guide?a=1"),
+		rq("/static/app.js?v=1"), rq("/static/missing.js?x=1"), rq("/f.txt/"), rq("/only/sub?x=1"), rq("/only/sub/?x=1"),
 		rq("/strict/missing"), rq("/teapot/x"), rq("/q/x?a=b"), rq("/q2/x?a=b"),
 		rq("/dirs/x"), rq("/only/"), rq("/only/file"),
 		rq("/hidden/"), rq("/tohidden/x"), rq("/named/x?k=v"), rq("/tfloop/x"), rq("/nonamed/x"),
@@ -263,7 +266,7 @@ server {
     location /docs/ { index nothing.html $idx; }
 }`})
 	for _, req := range []string{
-		rq("/"), rq("/docs/"), rq("/spa/deep/link?p=1"), rq("/spa/"), rq("/missing"), rq("/php/?q=1"),
+		rq("/"), rq("/docs/"), rq("/docs?a=1"), rq("/spa/deep/link?p=1"), rq("/spa/"), rq("/missing"), rq("/php/?q=1"),
 		request("POST", "/php/?q=1", "Content-Length: 0"), request("DELETE", "/php/"), request("POST", "/empty/", "Content-Length: 0"),
 	} {
 		p.compare(t, req)
