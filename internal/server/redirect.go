@@ -131,8 +131,9 @@ func (x *exchange) logSuffix() string {
 	return ", client: " + x.vc.Remote.Addr().String() + ", server: " + x.vc.ServerName + requestField(x.vc) + ", host: \"" + x.req.Host + "\""
 }
 
-// setCaptures makes m the captures $0..$9 and sets the variables of re's
-// named groups.
+// setCaptures makes m the captures $0..$9, replacing the last regex's
+// even when re has no groups (as nginx: `location ~ ^/x/(.*)$ { rewrite ^
+// /y/$1; }` leaves $1 empty), and sets the variables of re's named groups.
 func (x *exchange) setCaptures(re *regexp.Regexp, m []string) {
 	x.vc.Captures = append(x.vc.Captures[:0], m...)
 	if re == nil {

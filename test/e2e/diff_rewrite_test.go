@@ -79,6 +79,8 @@ server {
     location /chain/ { rewrite ^/chain/(.*)$ /chain2/$1; rewrite ^/chain2/(.*)$ /b/$1; }
     location /nomatch/ { rewrite ^/zzz /b/ last; return 200 "no match $uri\n"; }
     location ~ "^/re/(?<id>[0-9]+)$" { return 200 "id=$id 1=$1\n"; }
+    location ~ ^/keep/(.*)$ { rewrite ^ /b/$1 last; }
+    location ~ ^/zero/(.*)$ { if ($uri ~ zero) { return 200 "kept $1\n"; } }
 }`})
 	for _, req := range []string{
 		rq("/srv/s1"), rq("/srv/s1?k=1"),
@@ -90,7 +92,7 @@ server {
 		rq("/abs/"), rq("/abs/?a=b"), rq("/sch/y?z=3"),
 		rq("/loop/a"),
 		rq("/named/hello"), rq("/named/Hello1"),
-		rq("/chain/c?d=1"), rq("/nomatch/x"), rq("/re/123"),
+		rq("/chain/c?d=1"), rq("/nomatch/x"), rq("/re/123"), rq("/keep/it?q=1"), rq("/zero/x"),
 	} {
 		p.compare(t, req)
 	}
