@@ -294,7 +294,7 @@ func (x *exchange) doReturn(op config.Op) bool {
 			}
 			return x.errorPage(code)
 		}
-		return x.respond(code, nil, "")
+		return x.respond(code, http1.Header{{Name: "Content-Type", Value: x.defaultType()}}, "") // an empty body, typed as nginx
 	}
 	return x.respond(code, http1.Header{{Name: "Content-Type", Value: x.defaultType()}}, op.Text.Eval(x.vc))
 }

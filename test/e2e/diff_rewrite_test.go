@@ -538,3 +538,32 @@ http {
 	c, _ := dial(t, "ws://"+addr+"/socket", http.Header{"Origin": {"https://app.example.com"}})
 	echo(t, c, "allowed")
 }
+
+// TestDiffReturnForms covers return's forms and error pages answered from
+// the server rewrite phase.
+func TestDiffReturnForms(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    error_page 404 /err/$uri?via=ep;
+    error_page 410 =301 /moved;
+    if ($arg_gone) { return 410; }
+    location = /empty200 { return 200; }
+    location = /nocontent { return 204; }
+    location = /fail { return 500; }
+    location = /relative { return 302 /target?x=1; }
+    location = /url { return https://example.com$request_uri; }
+    location = /scheme { return 301 $scheme://$host/s$is_args$args; }
+    location = /text { return 403 "forbidden text\n"; }
+    location = /var { return 200 "$request_method $uri $args\n"; }
+    location = /notfound { return 404; }
+    location /err/ { return 200 "error page for $uri $args\n"; }
+    location = /moved { return 200 "moved page\n"; }
+}`})
+	for _, req := range []string{
+		rq("/empty200"), rq("/nocontent"), rq("/fail"), rq("/relative"), rq("/url?a=1"), rq("/scheme?a=1"), rq("/scheme"),
+		rq("/text"), rq("/var?x=y"), rq("/notfound"), rq("/anything?gone=1"), request("HEAD", "/var"),
+	} {
+		p.compare(t, req)
+	}
+}
