@@ -345,6 +345,7 @@ func (x *exchange) sendErrorPage(ep *config.ErrorPage, status int) bool {
 		x.errStatus = ep.Overwrite
 	}
 	uri := ep.URI.Eval(x.vc)
+	// The request body stays: nginx discards it only for a built-in page.
 	// A URI is fetched with GET (HEAD stays HEAD); a named location keeps
 	// the method, as nginx.
 	if strings.HasPrefix(uri, "/") && x.req.Method != "HEAD" && x.req.Method != "GET" {
