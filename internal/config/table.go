@@ -547,6 +547,7 @@ func dIf(l *loader, d *conf.Directive, s *scope) error {
 			if strings.HasSuffix(c.Op, "*") {
 				expr = "(?i)" + expr
 			}
+			c.Pattern = args[2]
 			if c.Regex, err = l.compileRegex(expr); err != nil {
 				return conf.Errorf(d, "invalid regex \"%s\": %v", args[2], err)
 			}

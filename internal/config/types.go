@@ -219,6 +219,8 @@ type Cond struct {
 	Op    string // "", "=", "!=", "~", "~*", "!~", "!~*", "-f", "!-f", "-d", "!-d", "-e", "!-e"
 	Value *vars.Template
 	Regex *regexp.Regexp
+	// Pattern is the regex as written, for rewrite_log.
+	Pattern string
 }
 
 // Header is a proxy_set_header or add_header entry.

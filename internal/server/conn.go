@@ -437,14 +437,13 @@ func (x *exchange) cond(c *config.Cond) bool {
 		return v == c.Value.Eval(x.vc)
 	case "!=":
 		return v != c.Value.Eval(x.vc)
-	case "~", "~*":
+	case "~", "~*", "!~", "!~*":
 		m := c.Regex.FindStringSubmatch(v)
+		x.logMatch(c.Pattern, v, m != nil)
 		if m != nil {
 			x.setCaptures(c.Regex, m)
 		}
-		return m != nil
-	case "!~", "!~*":
-		return !c.Regex.MatchString(v)
+		return (m != nil) == (c.Op[0] == '~')
 	}
 	st, err := os.Stat(v)
 	neg := strings.HasPrefix(c.Op, "!")

@@ -151,18 +151,24 @@ func (x *exchange) UninitializedVariable(name string) {
 	}
 }
 
+// logMatch is rewrite_log's line for a rewrite or if regex.
+func (x *exchange) logMatch(pattern, subject string, matched bool) {
+	if !x.lc.RewriteLog {
+		return
+	}
+	verb := "matches"
+	if !matched {
+		verb = "does not match"
+	}
+	x.log.Printf(errlog.Notice, x.conn.id, "\"%s\" %s \"%s\"%s", pattern, verb, subject, x.logSuffix())
+}
+
 // doRewrite executes one `rewrite`. done reports an answer was sent (a
 // redirect); otherwise $uri and $args may have changed, and the flags
 // last and break end the rewrite phase.
 func (x *exchange) doRewrite(rw *config.Rewrite) (done, keep bool) {
 	m := rw.Regex.FindStringSubmatch(x.vc.Path)
-	if x.lc.RewriteLog {
-		verb := "matches"
-		if m == nil {
-			verb = "does not match"
-		}
-		x.log.Printf(errlog.Notice, x.conn.id, "\"%s\" %s \"%s\"%s", rw.Pattern, verb, x.vc.Path, x.logSuffix())
-	}
+	x.logMatch(rw.Pattern, x.vc.Path, m != nil)
 	if m == nil {
 		return false, false
 	}

@@ -447,7 +447,7 @@ func TestDiffRewriteLogAndWarnings(t *testing.T) {
 	p := startPair(t, diffConf{HTTP: `
 server {
     listen 127.0.0.1:{{PORT}};
-    location /old/ { rewrite_log on; rewrite ^/old/(.*)$ /new/$1?k=v; rewrite ^/nomatch /x; }
+    location /old/ { rewrite_log on; if ($uri ~* ^/OLD/(x)) { set $a 1; } if ($uri !~ zzz) { set $b 1; } rewrite ^/old/(.*)$ /new/$1?k=v; rewrite ^/nomatch /x; }
     location /new/ { return 200 "new $uri $args\n"; }
     location /warn { return 200 "[$never_set]\n"; }
     location /quiet { uninitialized_variable_warn off; return 200 "[$quiet_var]\n"; }
@@ -463,6 +463,8 @@ server {
 	p.bothLog(t, `rewritten data: "/new/x", args: "k=v&a=1", client: 127.0.0.1`)
 	p.bothLog(t, `"^/nomatch" does not match "/new/x", client: 127.0.0.1`)
 	p.bothLog(t, `using uninitialized "never_set" variable`)
+	p.bothLog(t, `"^/OLD/(x)" matches "/old/x", client: 127.0.0.1`)
+	p.bothLog(t, `"zzz" does not match "/old/x", client: 127.0.0.1`)
 	for _, addr := range []string{p.nginx, p.wsgate} {
 		for _, target := range []string{"/close", "/if444?drop=1"} {
 			c, err := net.DialTimeout("tcp", addr, slow(5*time.Second))
