@@ -376,7 +376,7 @@ func (l *loader) finishHTTP() error {
 	}
 	for _, srv := range h.Servers {
 		srv.Walk(func(loc *Location) {
-			if loc.Modifier == "if" || loc == srv.Locations || loc == srv.Loc {
+			if loc.Modifier == "if" || loc.Modifier == "limit_except" || loc == srv.Locations || loc == srv.Loc {
 				return
 			}
 			c := loc.Conf
@@ -438,8 +438,9 @@ func (l *loader) mergeTree(loc *Location, parent *LocConf) {
 	if le := loc.LimitExcept; le != nil {
 		l.mergeTree(le.Loc, loc.Conf)
 		// The location's content handler serves the block's methods too.
-		c := le.Loc.Conf
-		c.Proxy, c.StubStatus, c.Status = loc.Conf.Proxy, loc.Conf.StubStatus, loc.Conf.Status
+		if c := le.Loc.Conf; c.Proxy == nil {
+			c.Proxy, c.StubStatus, c.Status = loc.Conf.Proxy, loc.Conf.StubStatus, loc.Conf.Status
+		}
 	}
 }
 
@@ -615,7 +616,7 @@ func (l *loader) resolveProxy(p pendingProxy) error {
 	}
 	pp.HostPort, pp.URI, pp.HasURI = hostport, uri, hasURI
 	loc := p.loc
-	if hasURI && loc != nil && (loc.Modifier == "~" || loc.Modifier == "~*" || loc.Modifier == "if" || loc.Modifier == "@") {
+	if hasURI && loc != nil && (loc.Modifier == "~" || loc.Modifier == "~*" || loc.Modifier == "if" || loc.Modifier == "@" || loc.Modifier == "limit_except") {
 		return conf.Errorf(d, "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block")
 	}
 	if u, ok := l.upstreams[hostport]; ok {

@@ -91,7 +91,7 @@ func init() {
 		"break":  {ctx: cAnyRew, min: 0, max: 0, fn: dBreak},
 
 		// proxy
-		"proxy_pass":              {ctx: cLoc, min: 1, max: 1, fn: dProxyPass},
+		"proxy_pass":              {ctx: cLoc | cLmt, min: 1, max: 1, fn: dProxyPass},
 		"proxy_http_version":      {ctx: cHSL, min: 1, max: 1, fn: dProxyHTTPVersion},
 		"proxy_set_header":        {ctx: cHSL, min: 2, max: 2, fn: dProxySetHeader},
 		"proxy_connect_timeout":   {ctx: cHSL, min: 1, max: 1, fn: duration("proxy_connect_timeout", func(c *LocConf) *durationField { return &c.ConnectTimeout })},

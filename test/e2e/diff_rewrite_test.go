@@ -278,7 +278,7 @@ server {
 	}
 }
 func TestDiffLimitExcept(t *testing.T) {
-	be := startBackend(t, "be")
+	be, be2 := startBackend(t, "be"), startBackend(t, "writer")
 	p := startPair(t, diffConf{HTTP: `
 server {
     listen 127.0.0.1:{{PORT}};
@@ -294,11 +294,25 @@ server {
         limit_except PUT { allow 10.0.0.0/8; deny all; }
         return 200 "other $request_method\n";
     }
+    location /split/ {
+        limit_except GET { proxy_pass http://` + be2.addr + `; }
+        proxy_pass http://` + be.addr + `;
+    }
+}
+server {
+    listen 127.0.0.1:{{PORT}};
+    server_name tf.test;
+    try_files /nope /fallback?from=server;
+    location = /fallback { return 200 "fallback $uri $args\n"; }
+    location /x/ { return 200 "x\n"; }
 }`})
 	for _, req := range []string{
 		rq("/ro/x"), request("HEAD", "/ro/x"), request("POST", "/ro/x", "Content-Length: 0"), request("DELETE", "/ro/x"),
 		request("PUT", "/lan/x", "Content-Length: 0"), request("POST", "/lan/x", "Content-Length: 0"),
 		rq("/other/"), request("PUT", "/other/", "Content-Length: 0"),
+		rq("/split/a"), request("POST", "/split/a", "Content-Length: 0"), request("HEAD", "/split/a"),
+		"GET /other?a=1 HTTP/1.1\r\nHost: tf.test\r\nConnection: close\r\n\r\n",
+		"GET /x/y HTTP/1.1\r\nHost: tf.test\r\nConnection: close\r\n\r\n",
 	} {
 		p.compare(t, req)
 	}
