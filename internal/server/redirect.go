@@ -343,6 +343,15 @@ func (x *exchange) errorPageFor(status int) *config.ErrorPage {
 // sendErrorPage answers status through ep: an internal redirect to a
 // URI or a named location, or a redirect to a URL.
 func (x *exchange) sendErrorPage(ep *config.ErrorPage, status int) bool {
+	// The caller (the proxy, mid-exchange) reads its own location's
+	// settings once the page is sent; a tunnel that the redirected request
+	// opened owns them instead.
+	lc, loc, log := x.lc, x.loc, x.log
+	defer func() {
+		if !x.conn.hijacked {
+			x.lc, x.loc, x.log = lc, loc, log
+		}
+	}()
 	if !x.lc.RecursiveErrorPages {
 		x.errorPaged = true
 	}

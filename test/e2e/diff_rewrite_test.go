@@ -4,10 +4,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -342,10 +344,11 @@ server {
     location /closed/ { deny all; error_page 403 /err/closed; ` + proxied + ` }
     location /down/ { error_page 502 = @maintenance; proxy_pass http://127.0.0.1:1; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; }
     location @maintenance { return 503 "maintenance\n"; }
+    location /failover/ { error_page 502 = @backend; proxy_pass http://127.0.0.1:1; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; }
     location /err/ { internal; return 200 "refused page\n"; }
 }`})
 	for _, addr := range []string{p.nginx, p.wsgate} {
-		for _, path := range []string{"/old-socket", "/app/live?room=1", "/v1/feed"} {
+		for _, path := range []string{"/old-socket", "/app/live?room=1", "/v1/feed", "/failover/x"} {
 			c, _ := dial(t, "ws://"+addr+path, nil)
 			echo(t, c, "through "+path)
 			c.Close()
@@ -585,4 +588,54 @@ server {
 	} {
 		p.compare(t, req)
 	}
+}
+
+// TestInterceptedErrorsFreeBackends: a backend answer replaced by an error
+// page (proxy_intercept_errors) is not relayed, its connection is closed
+// rather than kept, and nothing is left open once the clients are done.
+func TestInterceptedErrorsFreeBackends(t *testing.T) {
+	var hits atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(404)
+		io.WriteString(w, strings.Repeat("backend's own 404 page ", 500))
+	}))
+	defer be.Close()
+	port := freePort(t)
+	g := startGate(t, `pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    upstream app { server `+be.Listener.Addr().String()+`; keepalive 4; }
+    server {
+        listen 127.0.0.1:`+strconv.Itoa(port)+`;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_intercept_errors on;
+            error_page 404 /notfound;
+        }
+        location = /notfound { return 404 "wsgate's page\n"; }
+    }
+}`)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(g.dir, "logs", "error.log"))
+			t.Logf("wsgate:\n%s\n%s", g.stderr, b)
+		}
+	})
+	base := g.fdCount(t)
+	for i := 0; i < 20; i++ {
+		status, _, body := rawRequest(t, addr, "GET /missing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if status != 404 || body != "wsgate's page\n" {
+			t.Fatalf("intercepted answer: %d %q", status, body)
+		}
+	}
+	if n := hits.Load(); n != 20 {
+		t.Fatalf("the backend saw %d requests, want 20", n)
+	}
+	g.waitFDs(t, base)
 }
