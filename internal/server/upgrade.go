@@ -93,6 +93,9 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 	c.hijacked = true
 	// The tunnel may end before it is registered; closed waits on mu
 	// until it is.
+	// Set before the tunnel starts: its close logs vc from its own goroutine.
+	x.status = 101
+	x.vc.Status = 101
 	e.mu.Lock()
 	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
 	if !c.srv.addTunnel(e.t, &e.info) {
@@ -103,8 +106,6 @@ func (x *exchange) startTunnel(peer *upstream.Peer, bc *net.TCPConn, br *bufio.R
 		go e.t.Shutdown(1001, "going away")
 	}
 	e.mu.Unlock()
-	x.status = 101
-	x.vc.Status = 101
 }
 
 // tunnelEnd is what a tunnel needs from its handshake when it closes, and

@@ -359,6 +359,9 @@ server {
 	p.compare(t, rq("/down/x", upgrade...))
 	p.compare(t, rq("/limited/first"))
 	p.compare(t, rq("/limited/x", upgrade...))
+	if strings.Contains(p.gate.stderr.String(), "DATA RACE") { // with WSGATE_E2E_RACE=1
+		t.Fatalf("wsgate raced:\n%s", p.gate.stderr)
+	}
 }
 
 // TestDiffAppConfigs runs configurations shaped like the ones WebSocket
