@@ -21,7 +21,7 @@ func URI(pp *config.ProxyPass, loc *config.Location, vc *vars.Ctx) string {
 	if !pp.HasURI && !vc.URIChanged {
 		return vc.RequestURI
 	}
-	if !pp.HasURI {
+	if !pp.HasURI || vc.URIBreak {
 		u := escapePath(vc.Path)
 		if vc.Args != "" {
 			u += "?" + vc.Args

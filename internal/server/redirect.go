@@ -54,7 +54,7 @@ func (x *exchange) locationPhases(named *config.Location) bool {
 			}
 		}
 		x.enter(loc)
-		x.uriChanged = false
+		x.uriChanged, x.vc.URIBreak = false, false
 		x.stopRewrite = false // `break` ends one level's instructions, not the next level's
 		if le := loc.LimitExcept; le != nil && !le.Methods[x.req.Method] {
 			// The block's configuration, whose rewrite phase is empty,
@@ -205,7 +205,7 @@ func (x *exchange) doRewrite(rw *config.Rewrite) (done, keep bool) {
 	}
 	switch rw.Flag {
 	case "break":
-		x.uriChanged, x.stopRewrite = false, true
+		x.uriChanged, x.stopRewrite, x.vc.URIBreak = false, true, true
 	case "last":
 		x.uriChanged, x.stopRewrite = true, true
 	default:

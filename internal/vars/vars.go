@@ -29,6 +29,9 @@ type Ctx struct {
 	// URIChanged says a rewrite or an internal redirect replaced the
 	// request's URI: RequestURI no longer names what is served.
 	URIChanged bool
+	// URIBreak says a `rewrite ... break` replaced the URI in the current
+	// location: proxy_pass sends it whole, without its own URI part.
+	URIBreak bool
 	Args       string
 	Proto      string // "HTTP/1.1"
 	Header     Header

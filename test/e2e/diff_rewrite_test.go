@@ -642,3 +642,22 @@ http {
 	}
 	g.waitFDs(t, base)
 }
+
+// TestDiffProxiedAfterRedirect checks the URI a backend receives after
+// rewrite (with and without break), try_files and error_page.
+func TestDiffProxiedAfterRedirect(t *testing.T) {
+	be := startBackend(t, "be")
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /brk2/ { rewrite ^/brk2/(.*)$ /new/$1 break; proxy_pass http://` + be.addr + `/prefix/; }
+    location /brk3/ { rewrite ^/brk3/(.*)$ /brk3/x$1 break; proxy_pass http://` + be.addr + `/prefix/; }
+    location /tf/ { try_files /nope @x; }
+    location @x { proxy_pass http://` + be.addr + `; }
+    location /ep/ { error_page 404 /tf/y?k=1; return 404; }
+    location /enc/ { rewrite ^/enc/(.*)$ /b/$1 break; proxy_pass http://` + be.addr + `; }
+}`})
+	for _, r := range []string{rq("/brk2/a?q=1"), rq("/brk3/a?q=1"), rq("/tf/a%20b?z=1"), rq("/ep/x?o=1"), rq("/enc/a%20b?q=1"), rq("/enc/a+b%3Fc")} {
+		p.compare(t, r)
+	}
+}
