@@ -31,7 +31,7 @@ type Ctx struct {
 	URIChanged bool
 	// URIBreak says a `rewrite ... break` replaced the URI in the current
 	// location: proxy_pass sends it whole, without its own URI part.
-	URIBreak bool
+	URIBreak   bool
 	Args       string
 	Proto      string // "HTTP/1.1"
 	Header     Header
