@@ -46,7 +46,8 @@ func TestRewriteParsed(t *testing.T) {
         location @fallback { internal; }
         location / {
             try_files $uri $uri/ /index.php?$args;
-            index index.php index.html;
+            index index.php;
+            index index.html;
             limit_except GET POST { deny all; }
             location /in/ { }
         }
@@ -88,6 +89,9 @@ func TestRewriteParsed(t *testing.T) {
 	}
 	if in := root.Children[0].Conf; in.TryFiles != nil || in.Internal {
 		t.Errorf("try_files and internal must not reach a nested location: %+v %v", in.TryFiles, in.Internal)
+	}
+	if len(lc.Index) != 2 || lc.Index[1] != "index.html" || len(lc.IndexVars) != 2 {
+		t.Errorf("two index lines at one level: %v", lc.Index)
 	}
 	le := root.LimitExcept
 	if le == nil || !le.Methods["HEAD"] || !le.Methods["POST"] || le.Methods["PUT"] || len(le.Loc.Conf.Access) != 1 || le.Loc.Conf.TryFiles != nil {

@@ -659,8 +659,10 @@ func dRoot(l *loader, d *conf.Directive, s *scope) error {
 }
 
 func dIndex(l *loader, d *conf.Directive, s *scope) error {
-	s.lc.Index = append([]string(nil), d.Args...)
-	s.lc.IndexVars = nil
+	if !s.lc.set["index"] {
+		s.lc.Index, s.lc.IndexVars = nil, nil // a second index at one level adds to the first, as nginx
+	}
+	s.lc.Index = append(s.lc.Index, d.Args...)
 	for _, a := range d.Args {
 		t, err := l.cfg.Vars.Compile(a)
 		if err != nil {
