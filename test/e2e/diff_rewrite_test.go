@@ -366,7 +366,8 @@ server {
 
 // TestDiffAppConfigs runs configurations shaped like the ones WebSocket
 // applications publish for nginx (Home Assistant, Jupyter, code-server,
-// Nextcloud with its push service, Gitea in a sub-path, Mattermost),
+// Nextcloud with its push service, Gitea in a sub-path, Grafana in a
+// sub-path, Mattermost),
 // written for these tests, with one backend standing in for the app.
 func TestDiffAppConfigs(t *testing.T) {
 	be := startBackend(t, "app")
@@ -435,6 +436,11 @@ upstream app { server ` + be.addr + `; }
     location = /git { return 301 /git/; }
     location / { return 404; }`,
 			[]string{rq("/git"), rq("/git/user/repo?tab=1"), rq("/nowhere")}, "/git/-/ws"},
+		{"grafana", `
+    location /grafana/ { rewrite ^/grafana/(.*) /$1 break; proxy_set_header Host $host; proxy_pass http://app; }
+    location /grafana/api/live/ { rewrite ^/grafana/(.*) /$1 break; proxy_pass http://app; ` + ws + ` }
+    location = / { return 302 /grafana/; }`,
+			[]string{rq("/"), rq("/grafana/"), rq("/grafana/d/abc?orgId=1&from=now-6h"), rq("/grafana/public/build/app.js")}, "/grafana/api/live/ws"},
 		{"mattermost", `
     location ~ /api/v[0-9]+/(users/)?websocket$ { proxy_pass http://app; ` + ws + ` client_max_body_size 50M; proxy_read_timeout 600s; }
     location / { proxy_pass http://app; proxy_set_header Host $host; proxy_intercept_errors on; error_page 404 = @spa; }
