@@ -70,7 +70,7 @@ func (x *exchange) locationPhases(named *config.Location) bool {
 			break
 		}
 		x.uriChanges--
-		if x.uriChanges == 0 {
+		if x.uriChanges <= 0 {
 			x.log.Printf(errlog.Error, x.conn.id, "rewrite or internal redirection cycle while processing \"%s\"%s", x.vc.Path, x.logSuffix())
 			return x.errorPage(500)
 		}
