@@ -195,6 +195,8 @@ server {
     location /method/ { error_page 405 = /echo; }
     location /big/ { client_max_body_size 10; error_page 413 /err/413; proxy_pass http://` + be.addr + `; }
     location /postdeny/ { deny all; error_page 403 = @tobackend; }
+    location /postep/ { error_page 404 /be/; return 404; }
+    location /be/ { proxy_pass http://` + be.addr + `; }
     location @tobackend { proxy_pass http://` + be.addr + `; }
     location /nopage/ { return 418; }
     location /inif/ { if ($arg_x) { error_page 404 /err/inif; } return 404; }
@@ -211,6 +213,7 @@ server {
 		rq("/icept/x"), rq("/noicept/x"), request("DELETE", "/method/x"), request("HEAD", "/code/missing"),
 		request("POST", "/big/", "Content-Length: 100"), rq("/nopage/"), rq("/inif/?x=1"), rq("/inif/"),
 		"POST /postdeny/x HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+		"POST /postep/x HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
 		rq("/loop/"), rq("/toredir/"), rq("/totext/"), request("POST", "/eq/missing", "Content-Length: 0"), request("PUT", "/code/x", "Content-Length: 0"),
 	} {
 		p.compare(t, req)
