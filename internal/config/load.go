@@ -433,6 +433,9 @@ func (l *loader) mergeTree(loc *Location, parent *LocConf) {
 	for _, op := range loc.Rewrite {
 		if op.Kind == OpIf {
 			l.mergeTree(op.If, loc.Conf)
+			if c := op.If.Conf; c.Proxy == nil {
+				c.Proxy = loc.Conf.Proxy // an if block proxies as its location, as nginx
+			}
 		}
 	}
 	if le := loc.LimitExcept; le != nil {

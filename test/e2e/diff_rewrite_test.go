@@ -653,7 +653,8 @@ http {
 }
 
 // TestDiffProxiedAfterRedirect checks the URI a backend receives after
-// rewrite (with and without break), try_files and error_page.
+// rewrite (with and without break), try_files and error_page, and that an
+// if block that matched still proxies as its location.
 func TestDiffProxiedAfterRedirect(t *testing.T) {
 	be := startBackend(t, "be")
 	p := startPair(t, diffConf{HTTP: `
@@ -665,8 +666,11 @@ server {
     location @x { proxy_pass http://` + be.addr + `; }
     location /ep/ { error_page 404 /tf/y?k=1; return 404; }
     location /enc/ { rewrite ^/enc/(.*)$ /b/$1 break; proxy_pass http://` + be.addr + `; }
+    location /ifp/ { if ($arg_x) { add_header X-If 1; } proxy_pass http://` + be.addr + `; }
+    location /nest/ { location /nest/in/ { } proxy_pass http://` + be.addr + `; }
 }`})
-	for _, r := range []string{rq("/brk2/a?q=1"), rq("/brk3/a?q=1"), rq("/tf/a%20b?z=1"), rq("/ep/x?o=1"), rq("/enc/a%20b?q=1"), rq("/enc/a+b%3Fc")} {
+	for _, r := range []string{rq("/brk2/a?q=1"), rq("/brk3/a?q=1"), rq("/tf/a%20b?z=1"), rq("/ep/x?o=1"), rq("/enc/a%20b?q=1"), rq("/enc/a+b%3Fc"),
+		rq("/ifp/a?x=1"), rq("/ifp/a"), rq("/nest/in/x")} {
 		p.compare(t, r)
 	}
 }
