@@ -242,12 +242,13 @@ server {
     location /named/ { error_page 404 = @app; return 404; }
     location /tfloop/ { try_files /nope /tfloop/again; }
     location /nonamed/ { try_files /nope @missing; }
+    location /evil/ { if ($arg_x) { set $t 1; } try_files /nope =418; }
 }`})
 	for _, req := range []string{
 		rq("/static/app.js?v=1"), rq("/static/missing.js?x=1"), rq("/f.txt/"), rq("/only/sub?x=1"), rq("/only/sub/?x=1"),
 		rq("/strict/missing"), rq("/teapot/x"), rq("/q/x?a=b"), rq("/q2/x?a=b"),
 		rq("/dirs/x"), rq("/only/"), rq("/only/file"),
-		rq("/hidden/"), rq("/tohidden/x"), rq("/named/x?k=v"), rq("/tfloop/x"), rq("/nonamed/x"),
+		rq("/hidden/"), rq("/tohidden/x"), rq("/named/x?k=v"), rq("/tfloop/x"), rq("/nonamed/x"), rq("/evil/a"), rq("/evil/a?x=1"),
 		request("POST", "/static/missing.js", "Content-Length: 0"),
 	} {
 		p.compare(t, req)
