@@ -189,6 +189,10 @@ func (x *exchange) doRewrite(rw *config.Rewrite) (done, keep bool) {
 		}
 		return true, x.redirect(rw.Redirect, loc)
 	}
+	if uri == "" {
+		x.log.Printf(errlog.Error, x.conn.id, "the rewritten URI has a zero length%s", x.logSuffix())
+		return true, x.errorPage(500)
+	}
 	switch {
 	case rw.Args != nil:
 		if rw.AddArgs && x.vc.Args != "" {

@@ -77,6 +77,7 @@ server {
     location /abs/ { rewrite ^ http://example.com/x; }
     location /sch/ { rewrite ^/sch/(.*) $scheme://$host/b/$1?; }
     location /loop/ { rewrite ^/loop/(.*)$ /loop/x$1 last; }
+    location /emptyrw/ { rewrite ^/emptyrw/(.*)$ $1 last; }
     location /named/ { rewrite "^/named/(?<word>[a-z]+)$" /b/$word last; }
     location /chain/ { rewrite ^/chain/(.*)$ /chain2/$1; rewrite ^/chain2/(.*)$ /b/$1; }
     location /nomatch/ { rewrite ^/zzz /b/ last; return 200 "no match $uri\n"; }
@@ -92,13 +93,14 @@ server {
 		rq("/r/x"), rq("/r/x?z=2"), rq("/p/x"), rq("/p/x?z=2"), rq("/r/a%20b"), rq("/r/a+b%26c"), rq("/r/%C3%A9t%C3%A9"),
 		rq("/ea/a%20b"), rq("/ea/a+b"), rq("/ea/plain"),
 		rq("/abs/"), rq("/abs/?a=b"), rq("/sch/y?z=3"),
-		rq("/loop/a"),
+		rq("/loop/a"), rq("/emptyrw/"),
 		rq("/named/hello"), rq("/named/Hello1"),
 		rq("/chain/c?d=1"), rq("/nomatch/x"), rq("/re/123"), rq("/keep/it?q=1"), rq("/zero/x"),
 	} {
 		p.compare(t, req)
 	}
 	p.bothLog(t, `rewrite or internal redirection cycle while processing "/loop/xxxxxxxxxxxa"`)
+	p.bothLog(t, `the rewritten URI has a zero length, client: 127.0.0.1`)
 }
 
 func TestDiffIfOperators(t *testing.T) {
