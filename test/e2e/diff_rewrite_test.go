@@ -198,6 +198,7 @@ server {
     location /big/ { client_max_body_size 10; error_page 413 /err/413; proxy_pass http://` + be.addr + `; }
     location /postdeny/ { deny all; error_page 403 = @tobackend; }
     location /postep/ { error_page 404 /be/; return 404; }
+    location /denyproxy/ { deny all; error_page 403 @tobackend; }
     location /be/ { proxy_pass http://` + be.addr + `; }
     location @tobackend { proxy_pass http://` + be.addr + `; }
     location /nopage/ { return 418; }
@@ -216,7 +217,7 @@ server {
 		request("POST", "/big/", "Content-Length: 100"), rq("/nopage/"), rq("/inif/?x=1"), rq("/inif/"),
 		"POST /postdeny/x HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
 		"POST /postep/x HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
-		rq("/loop/"), rq("/toredir/"), rq("/totext/"), request("POST", "/eq/missing", "Content-Length: 0"), request("PUT", "/code/x", "Content-Length: 0"),
+		rq("/denyproxy/x?q=1"), rq("/loop/"), rq("/toredir/"), rq("/totext/"), request("POST", "/eq/missing", "Content-Length: 0"), request("PUT", "/code/x", "Content-Length: 0"),
 	} {
 		p.compare(t, req)
 	}
