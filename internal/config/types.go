@@ -167,7 +167,7 @@ const (
 
 // Location is a location{} block, or the pseudo-location of an if{} block.
 type Location struct {
-	Modifier string // "", "=", "^~", "~", "~*"; "if" for an if block
+	Modifier string // "", "=", "^~", "~", "~*"; "@" for a named location; "if" and "limit_except" for those blocks
 	Path     string
 	Regex    *regexp.Regexp
 	Parent   *Location
