@@ -50,7 +50,7 @@ func (l *loader) declareCaptures(d *conf.Directive) error {
 	}
 	for _, a := range d.Args {
 		for _, m := range captureName.FindAllStringSubmatch(a, -1) {
-			if _, err := l.cfg.Vars.DefineSet(m[1]); err != nil {
+			if _, err := l.cfg.Vars.DefineCapture(m[1]); err != nil {
 				return conf.Errorf(d, "%v", err)
 			}
 		}

@@ -165,7 +165,8 @@ const (
 	NameRegex
 )
 
-// Location is a location{} block, or the pseudo-location of an if{} block.
+// Location is a location{} block, or the pseudo-location of an if{} or
+// limit_except{} block.
 type Location struct {
 	Modifier string // "", "=", "^~", "~", "~*"; "@" for a named location; "if" and "limit_except" for those blocks
 	Path     string

@@ -57,4 +57,16 @@ func TestUninitializedWarn(t *testing.T) {
 	if v, _ := c.GetName("remote_addr"); v == "" || len(w) != 1 {
 		t.Fatalf("a built-in variable warned: %v", w)
 	}
+	j, err := tab.DefineCapture("group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = newCtx(tab)
+	c.Warn = &w
+	if v := c.Get(j); v != "" || len(w) != 1 {
+		t.Fatalf("an unset named capture warned: %q %v", v, w)
+	}
+	if _, err := tab.DefineCapture("uri"); err == nil {
+		t.Fatal("a named capture may not shadow $uri")
+	}
 }

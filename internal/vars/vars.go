@@ -195,6 +195,19 @@ func (t *Table) DefineSet(name string) (int, error) {
 	return t.add(name, nil, true), nil
 }
 
+// DefineCapture declares the variable of a regex's named group; like a
+// `set` variable its value lives in Ctx, but reading it unset is no
+// mistake (nothing warns).
+func (t *Table) DefineCapture(name string) (int, error) {
+	if _, builtin := builtins[name]; builtin {
+		return 0, fmt.Errorf("the duplicate %q variable", name)
+	}
+	if i, ok := t.index[name]; ok && t.vars[i].get != nil {
+		return 0, fmt.Errorf("the duplicate %q variable", name)
+	}
+	return t.add(name, nil, false), nil
+}
+
 // DefineFunc declares a computed variable such as a map result.
 func (t *Table) DefineFunc(name string, get func(*Ctx) string) (int, error) {
 	if _, ok := builtins[name]; ok {
@@ -239,7 +252,7 @@ func (c *Ctx) Get(i int) string {
 	}
 	v := c.tab.vars[i]
 	if v.get == nil || c.active[i] {
-		if v.get == nil && c.Warn != nil {
+		if v.get == nil && v.set && c.Warn != nil {
 			c.Warn.UninitializedVariable(v.name)
 		}
 		return "" // an unset `set` variable, or a cycle through maps

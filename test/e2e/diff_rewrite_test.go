@@ -487,8 +487,10 @@ server {
     location /close { return 444; }
     location /if444 { if ($arg_drop) { return 444; } return 200 "kept\n"; }
     location /decl { set $never_set 1; set $quiet_var 1; }
+    location ~ ^/nc/(?<num>[0-9]+)$ { return 200 "$num\n"; }
+    location /readnum { return 200 "[$num]\n"; }
 }`})
-	for _, req := range []string{rq("/old/x?a=1"), rq("/warn"), rq("/quiet"), rq("/if444")} {
+	for _, req := range []string{rq("/old/x?a=1"), rq("/warn"), rq("/quiet"), rq("/if444"), rq("/readnum"), rq("/nc/42")} {
 		p.compare(t, req)
 	}
 	p.bothLog(t, `[notice]`)
@@ -514,8 +516,8 @@ server {
 		}
 	}
 	b, _ := os.ReadFile(filepath.Join(p.gate.dir, "logs", "error.log"))
-	if strings.Contains(string(b), "quiet_var") {
-		t.Errorf("uninitialized_variable_warn off still warns:\n%s", b)
+	if strings.Contains(string(b), "quiet_var") || strings.Contains(string(b), `"num"`) {
+		t.Errorf("uninitialized_variable_warn off, or a named capture, still warns:\n%s", b)
 	}
 }
 
