@@ -309,24 +309,23 @@ type exchange struct {
 	lc   *config.LocConf
 	log  *errlog.Logger
 
-	status        int
-	extra         http1.Header // headers the handler adds to an error page
-	respHeader    http1.Header // the response's headers, for $sent_http_*
-	stopRewrite   bool         // `break` ends the rewrite phase
-	uriChanged    bool         // a rewrite changed $uri: the location is searched again
-	uriChanges    int          // nginx's uri_changes: what is left of maxURIChanges, plus one
-	internal      bool         // redirected inside the server: `internal` locations are reachable
-	phased        bool         // runs through the phases: error_page applies
-	errorPaged    bool         // error_page redirected once (without recursive_error_pages)
-	errStatus     int          // the status an error_page gives the answer; 0: its own
-	preaccessDone bool
-	bodyRead      bool // the request body was read to its end (sent upstream)
-	ctxKept       bool // a tunnel holds vc until it closes, for its log line
-	realIPDone    bool
-	leases        []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
-	sent          int64             // bytes written to the client for this request
-	bodySent      int64
-	close         bool
+	status      int
+	extra       http1.Header // headers the handler adds to an error page
+	respHeader  http1.Header // the response's headers, for $sent_http_*
+	stopRewrite bool         // `break` ends the rewrite phase
+	uriChanged  bool         // a rewrite changed $uri: the location is searched again
+	uriChanges  int          // nginx's uri_changes: what is left of maxURIChanges, plus one
+	internal    bool         // redirected inside the server: `internal` locations are reachable
+	phased      bool         // runs through the phases: error_page applies
+	errorPaged  bool         // error_page redirected once (without recursive_error_pages)
+	errStatus   int          // the status an error_page gives the answer; 0: its own
+	bodyRead    bool         // the request body was read to its end (sent upstream)
+	ctxKept     bool         // a tunnel holds vc until it closes, for its log line
+	realIPDone  bool
+	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
+	sent        int64             // bytes written to the client for this request
+	bodySent    int64
+	close       bool
 }
 
 // handle runs one request through nginx's phases. It reports whether the

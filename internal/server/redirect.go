@@ -88,11 +88,11 @@ func (x *exchange) enter(loc *config.Location) {
 	x.realIP()
 }
 
-// contentPhases runs preaccess (once per request), access, try_files and
-// the content handler.
+// contentPhases runs preaccess, access, try_files and the content
+// handler.
 func (x *exchange) contentPhases() bool {
 	// A refused handshake never costs a backend connection.
-	for _, phase := range [...]func() (bool, bool){x.preaccessOnce, x.access, x.checkOrigin, x.checkWebSocket} {
+	for _, phase := range [...]func() (bool, bool){x.preaccess, x.access, x.checkOrigin, x.checkWebSocket} {
 		if ok, keep := phase(); !ok {
 			if x.isUpgrade() {
 				x.conn.srv.metrics.Handshake("rejected")
@@ -114,16 +114,6 @@ func (x *exchange) contentPhases() bool {
 		return x.proxy()
 	}
 	return x.static()
-}
-
-// preaccessOnce runs limit_req and limit_conn on the request's first pass
-// only: an internal redirect does not count the request again, as nginx.
-func (x *exchange) preaccessOnce() (ok, keep bool) {
-	if x.preaccessDone {
-		return true, false
-	}
-	x.preaccessDone = true
-	return x.preaccess()
 }
 
 // logSuffix is the ", client: ..., request: ..." end of an error-log line.

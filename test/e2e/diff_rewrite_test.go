@@ -680,3 +680,23 @@ server {
 		p.compare(t, r)
 	}
 }
+
+// TestDiffLimitsAcrossRedirects: limit_req decides once per request; a
+// location reached by an internal redirect applies its limit only when
+// none decided before, as nginx.
+func TestDiffLimitsAcrossRedirects(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+limit_req_zone $binary_remote_addr zone=a:1m rate=1r/m;
+limit_req_zone $binary_remote_addr zone=b:1m rate=1r/m;
+server {
+    listen 127.0.0.1:{{PORT}};
+    limit_req_status 429;
+    location /free/ { rewrite ^ /limited/ last; }
+    location /limited/ { limit_req zone=a; return 200 "limited $limit_req_status\n"; }
+    location /first/ { limit_req zone=b; try_files /nope /second/; }
+    location /second/ { limit_req zone=a; return 200 "second $limit_req_status\n"; }
+}`})
+	for _, req := range []string{rq("/free/"), rq("/free/"), rq("/first/"), rq("/first/")} {
+		p.compare(t, req)
+	}
+}
