@@ -300,13 +300,18 @@ func (x *exchange) doReturn(op config.Op) bool {
 }
 
 // hostForRedirect is the host of a Location wsgate makes absolute: the
-// request's Host, else the server's name (server_name_in_redirect off).
+// request's Host, else the server's name (server_name_in_redirect off),
+// and the port unless it is the scheme's own (port_in_redirect on).
 func (x *exchange) hostForRedirect() string {
 	h := x.vc.Host
 	if h == "" {
 		h = x.vc.ServerName
 	}
-	if p := x.vc.Local.Port(); p != 80 {
+	def := uint16(80)
+	if x.vc.Scheme == "https" {
+		def = 443
+	}
+	if p := x.vc.Local.Port(); p != def {
 		h += ":" + strconv.Itoa(int(p))
 	}
 	return h
