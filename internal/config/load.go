@@ -178,6 +178,9 @@ func (l *loader) declare(ds []*conf.Directive) error {
 				}
 			}
 		}
+		if err := l.declareCaptures(d); err != nil {
+			return err
+		}
 		if d.IsBlock() && d.Name != "map" {
 			if err := l.declare(d.Block); err != nil {
 				return err
@@ -373,7 +376,7 @@ func (l *loader) finishHTTP() error {
 	}
 	for _, srv := range h.Servers {
 		srv.Walk(func(loc *Location) {
-			if loc.Modifier == "if" || loc == srv.Locations || loc == srv.Loc {
+			if loc.Modifier == "if" || loc.Modifier == "limit_except" || loc == srv.Locations || loc == srv.Loc {
 				return
 			}
 			c := loc.Conf
@@ -415,6 +418,9 @@ func walk(loc *Location, f func(*Location)) {
 			walk(op.If, f)
 		}
 	}
+	if loc.LimitExcept != nil {
+		walk(loc.LimitExcept.Loc, f)
+	}
 }
 
 func (l *loader) mergeTree(loc *Location, parent *LocConf) {
@@ -427,6 +433,16 @@ func (l *loader) mergeTree(loc *Location, parent *LocConf) {
 	for _, op := range loc.Rewrite {
 		if op.Kind == OpIf {
 			l.mergeTree(op.If, loc.Conf)
+			if c := op.If.Conf; c.Proxy == nil {
+				c.Proxy = loc.Conf.Proxy // an if block proxies as its location, as nginx
+			}
+		}
+	}
+	if le := loc.LimitExcept; le != nil {
+		l.mergeTree(le.Loc, loc.Conf)
+		// The location's content handler serves the block's methods too.
+		if c := le.Loc.Conf; c.Proxy == nil {
+			c.Proxy, c.StubStatus, c.Status = loc.Conf.Proxy, loc.Conf.StubStatus, loc.Conf.Status
 		}
 	}
 }
@@ -476,6 +492,7 @@ func defaultLocConf() *LocConf {
 		LimitConnStatus:   503,
 		LimitConnLog:      LevelError,
 		RealIPHeader:      "X-Real-IP",
+		UninitWarn:        true,
 		SSL:               SSL{Protocols: []string{"TLSv1.2", "TLSv1.3"}, Ciphers: "HIGH:!aNULL:!MD5", SessionCache: "none", SessionTimeout: 5 * time.Minute, SessionTickets: true},
 		Client: ClientLimits{HeaderTimeout: 60 * time.Second, BodyTimeout: 60 * time.Second, HeaderBufferSize: 1024,
 			LargeBuffers: [2]int{4, 8192}, SendTimeout: 60 * time.Second},
@@ -604,7 +621,7 @@ func (l *loader) resolveProxy(p pendingProxy) error {
 	}
 	pp.HostPort, pp.URI, pp.HasURI = hostport, uri, hasURI
 	loc := p.loc
-	if hasURI && loc != nil && (loc.Modifier == "~" || loc.Modifier == "~*" || loc.Modifier == "if") {
+	if hasURI && loc != nil && (loc.Modifier == "~" || loc.Modifier == "~*" || loc.Modifier == "if" || loc.Modifier == "@" || loc.Modifier == "limit_except") {
 		return conf.Errorf(d, "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block")
 	}
 	if u, ok := l.upstreams[hostport]; ok {

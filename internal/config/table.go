@@ -88,7 +88,7 @@ func init() {
 		"break":  {ctx: cAnyRew, min: 0, max: 0, fn: dBreak},
 
 		// proxy
-		"proxy_pass":              {ctx: cLoc, min: 1, max: 1, fn: dProxyPass},
+		"proxy_pass":              {ctx: cLoc | cLmt, min: 1, max: 1, fn: dProxyPass},
 		"proxy_http_version":      {ctx: cHSL, min: 1, max: 1, fn: dProxyHTTPVersion},
 		"proxy_set_header":        {ctx: cHSL, min: 2, max: 2, fn: dProxySetHeader},
 		"proxy_connect_timeout":   {ctx: cHSL, min: 1, max: 1, fn: duration("proxy_connect_timeout", func(c *LocConf) *durationField { return &c.ConnectTimeout })},
@@ -116,7 +116,7 @@ func init() {
 		"proxy_next_upstream_tries":   {ctx: cHSL, min: 1, max: 1, fn: dNextUpstreamTries},
 		"proxy_next_upstream_timeout": {ctx: cHSL, min: 1, max: 1, fn: dNextUpstreamTimeout},
 		"log_format":                  {ctx: cHTTP, min: 2, max: -1, fn: dLogFormat},
-		"access_log":                  {ctx: cHSL | cLocIf, min: 1, max: -1, fn: dAccessLog},
+		"access_log":                  {ctx: cHSL | cLocIf | cLmt, min: 1, max: -1, fn: dAccessLog},
 		"metrics":                     {ctx: cServer | cLocation, max: 0, fn: dStatusHandler},
 		"api":                         {ctx: cServer | cLocation, max: 1, fn: dStatusHandler},
 		"dashboard":                   {ctx: cServer | cLocation, max: 0, fn: dStatusHandler},
@@ -127,8 +127,8 @@ func init() {
 		"limit_conn":                  {ctx: cHSL, min: 2, max: 2, fn: dLimitConn},
 		"limit_req_status":            {ctx: cHSL, min: 1, max: 1, fn: dLimitStatus},
 		"limit_conn_status":           {ctx: cHSL, min: 1, max: 1, fn: dLimitStatus},
-		"allow":                       {ctx: cHSL, min: 1, max: 1, fn: dAccess},
-		"deny":                        {ctx: cHSL, min: 1, max: 1, fn: dAccess},
+		"allow":                       {ctx: cHSL | cLmt, min: 1, max: 1, fn: dAccess},
+		"deny":                        {ctx: cHSL | cLmt, min: 1, max: 1, fn: dAccess},
 		"limit_req_log_level":         {ctx: cHSL, min: 1, max: 1, fn: dLimitLogLevel},
 		"limit_conn_log_level":        {ctx: cHSL, min: 1, max: 1, fn: dLimitLogLevel},
 		"limit_req_dry_run":           {ctx: cHSL, min: 1, max: 1, fn: flag("limit_req_dry_run", func(c *LocConf) *bool { return &c.LimitReqDryRun })},
@@ -174,6 +174,7 @@ func init() {
 	}
 	maps.Copy(table, noEffect)
 	maps.Copy(table, staticDirectives)
+	maps.Copy(table, rewriteDirectives)
 }
 
 type durationField = time.Duration
@@ -396,7 +397,7 @@ func dLocation(l *loader, d *conf.Directive, s *scope) error {
 		case strings.HasPrefix(a, "~"):
 			loc.Modifier, loc.Path = "~", a[1:]
 		case strings.HasPrefix(a, "@"):
-			return conf.Errorf(d, "named locations are not supported")
+			return l.namedLocation(d, s, a)
 		default:
 			loc.Path = a
 		}
@@ -409,7 +410,7 @@ func dLocation(l *loader, d *conf.Directive, s *scope) error {
 		if loc.Modifier == "~*" {
 			expr = "(?i)" + expr
 		}
-		re, err := regexp.Compile(expr)
+		re, err := l.compileRegex(expr)
 		if err != nil {
 			return conf.Errorf(d, "invalid location regex \"%s\": %v", loc.Path, err)
 		}
@@ -554,7 +555,8 @@ func dIf(l *loader, d *conf.Directive, s *scope) error {
 			if strings.HasSuffix(c.Op, "*") {
 				expr = "(?i)" + expr
 			}
-			if c.Regex, err = regexp.Compile(expr); err != nil {
+			c.Pattern = args[2]
+			if c.Regex, err = l.compileRegex(expr); err != nil {
 				return conf.Errorf(d, "invalid regex \"%s\": %v", args[2], err)
 			}
 		default:
@@ -660,6 +662,16 @@ func dProxyBuffers(l *loader, d *conf.Directive, s *scope) error {
 }
 
 func dIndex(l *loader, d *conf.Directive, s *scope) error {
-	s.lc.Index = append([]string(nil), d.Args...)
+	if !s.lc.set["index"] {
+		s.lc.Index, s.lc.IndexVars = nil, nil // a second index at one level adds to the first, as nginx
+	}
+	s.lc.Index = append(s.lc.Index, d.Args...)
+	for _, a := range d.Args {
+		t, err := l.cfg.Vars.Compile(a)
+		if err != nil {
+			return conf.Errorf(d, "%v", err)
+		}
+		s.lc.IndexVars = append(s.lc.IndexVars, t)
+	}
 	return s.lc.mark(d, "index")
 }

@@ -26,6 +26,9 @@ type Config struct {
 
 	HTTP *HTTP
 	Vars *vars.Table
+	// Captures binds the named groups of location, if and rewrite regexes
+	// to the variables they set when the regex matches.
+	Captures map[*regexp.Regexp][]NamedCapture
 
 	// Warnings are notices `wsgate -t` prints; loading still succeeded.
 	Warnings []string
@@ -140,8 +143,11 @@ type Server struct {
 	// Loc holds the server-level settings and the server rewrite phase.
 	Loc       *Location
 	Locations *Location // a root whose Children are the server's locations
-	File      string
-	Line      int
+	// Named holds the `location @name` blocks, reachable only by an
+	// internal redirect (error_page, try_files).
+	Named map[string]*Location
+	File  string
+	Line  int
 }
 
 // ServerName is one server_name entry.
@@ -162,9 +168,10 @@ const (
 	NameRegex
 )
 
-// Location is a location{} block, or the pseudo-location of an if{} block.
+// Location is a location{} block, or the pseudo-location of an if{} or
+// limit_except{} block.
 type Location struct {
-	Modifier string // "", "=", "^~", "~", "~*"; "if" for an if block
+	Modifier string // "", "=", "^~", "~", "~*"; "@" for a named location; "if" and "limit_except" for those blocks
 	Path     string
 	Regex    *regexp.Regexp
 	Parent   *Location
@@ -173,10 +180,13 @@ type Location struct {
 	Prefixes []*Location // Children with "" or "^~"
 	Regexes  []*Location // Children with "~" or "~*", in file order
 
-	Rewrite []Op // the rewrite phase: return, set, if, in order
-	Conf    *LocConf
-	File    string
-	Line    int
+	Rewrite []Op // the rewrite phase: rewrite, return, set, if, break, in order
+	// LimitExcept is the limit_except block: its configuration applies to
+	// the methods it does not list.
+	LimitExcept *LimitExcept
+	Conf        *LocConf
+	File        string
+	Line        int
 }
 
 // OpKind is the kind of a rewrite-phase instruction.
@@ -188,6 +198,7 @@ const (
 	OpSet
 	OpIf
 	OpBreak
+	OpRewrite
 )
 
 // Op is one rewrite-phase instruction.
@@ -202,6 +213,8 @@ type Op struct {
 	// OpIf
 	Cond *Cond
 	If   *Location
+	// OpRewrite
+	Rw *Rewrite
 }
 
 // Cond is an if() condition.
@@ -210,6 +223,8 @@ type Cond struct {
 	Op    string // "", "=", "!=", "~", "~*", "!~", "!~*", "-f", "!-f", "-d", "!-d", "-e", "!-e"
 	Value *vars.Template
 	Regex *regexp.Regexp
+	// Pattern is the regex as written, for rewrite_log.
+	Pattern string
 }
 
 // Header is a proxy_set_header or add_header entry.
@@ -248,7 +263,8 @@ type LocConf struct {
 	TCPNoDelay        bool
 	Files             Files // root, alias, types and the static-file settings
 	Index             []string
-	ErrorLogs         []ErrorLog // location-level error_log (e.g. a debug log)
+	IndexVars         []*vars.Template // Index compiled; nil for the built-in default
+	ErrorLogs         []ErrorLog       // location-level error_log (e.g. a debug log)
 	ClientMaxBody     int64
 	ClientBodyBuffer  int64  // client_body_buffer_size: a buffered body's part kept in memory
 	ClientBodyTemp    string // client_body_temp_path: where the rest of a buffered body goes
@@ -279,6 +295,14 @@ type LocConf struct {
 	RealIPFrom        []netip.Prefix
 	RealIPHeader      string
 	RealIPRecursive   bool
+	// Rewrite module and internal redirects.
+	RewriteLog          bool
+	UninitWarn          bool
+	Internal            bool        // `internal`: external requests get 404
+	ErrorPages          []ErrorPage // in file order
+	RecursiveErrorPages bool
+	InterceptErrors     bool      // proxy_intercept_errors
+	TryFiles            []TryFile // not inherited, as in nginx
 
 	set map[string]bool // which directives this level wrote, for merging
 }

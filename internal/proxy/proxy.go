@@ -18,8 +18,15 @@ import (
 // the normalized path that matched a prefix location is replaced by it, as
 // nginx does. path is $uri; loc is the matched location.
 func URI(pp *config.ProxyPass, loc *config.Location, vc *vars.Ctx) string {
-	if !pp.HasURI {
+	if !pp.HasURI && !vc.URIChanged {
 		return vc.RequestURI
+	}
+	if !pp.HasURI || vc.URIBreak {
+		u := escapePath(vc.Path)
+		if vc.Args != "" {
+			u += "?" + vc.Args
+		}
+		return u
 	}
 	rest := ""
 	if loc != nil && loc.Modifier != "=" && strings.HasPrefix(vc.Path, loc.Path) {

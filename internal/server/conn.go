@@ -313,6 +313,12 @@ type exchange struct {
 	extra       http1.Header // headers the handler adds to an error page
 	respHeader  http1.Header // the response's headers, for $sent_http_*
 	stopRewrite bool         // `break` ends the rewrite phase
+	uriChanged  bool         // a rewrite changed $uri: the location is searched again
+	uriChanges  int          // nginx's uri_changes: what is left of maxURIChanges, plus one
+	internal    bool         // redirected inside the server: `internal` locations are reachable
+	phased      bool         // runs through the phases: error_page applies
+	errorPaged  bool         // error_page redirected once (without recursive_error_pages)
+	errStatus   int          // the status an error_page gives the answer; 0: its own
 	bodyRead    bool         // the request body was read to its end (sent upstream)
 	ctxKept     bool         // a tunnel holds vc until it closes, for its log line
 	realIPDone  bool
@@ -343,56 +349,10 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 	srv, caps := vh.find(host)
 	x.srv = srv
 	x.fillVars(caps)
-
-	// Post-read (realip with the server's settings), then the server
-	// rewrite phase.
-	x.lc = srv.Loc.Conf
-	x.log = rt.logFor(x.lc)
-	x.realIP()
-	if done, keep := x.rewrite(srv.Loc); done {
-		return keep
-	}
-	// Find the location, then its rewrite phase.
-	loc, lcaps := findLocation(srv.Locations, vc.Path)
-	if loc == nil {
-		loc = srv.Locations
-	}
-	if lcaps != nil {
-		vc.Captures = append(vc.Captures[:0], lcaps...)
-	}
-	x.loc, x.lc = loc, loc.Conf
-	x.log = rt.logFor(x.lc)
-	if x.log.Enabled(errlog.Debug) {
-		x.log.Printf(errlog.Debug, c.id, "using configuration \"%s%s%s\", client: %s, request: \"%s\"", loc.Modifier, spaceIf(loc.Modifier), loc.Path, c.remote.Addr(), requestLine(vc))
-	}
-	x.realIP()
-	x.stopRewrite = false // `break` ends one level's instructions, not the next level's
-	if done, keep := x.rewrite(loc); done {
-		return keep
-	}
-	// Preaccess and access: a refused handshake never costs a backend
-	// connection.
-	for _, phase := range [...]func() (bool, bool){x.preaccess, x.access, x.checkOrigin, x.checkWebSocket} {
-		if ok, keep := phase(); !ok {
-			limit.ReleaseAll(x.leases)
-			if x.isUpgrade() {
-				c.srv.metrics.Handshake("rejected")
-			}
-			return keep
-		}
-	}
-	// Content phase.
-	var keep bool
-	switch {
-	case x.lc.StubStatus:
-		keep = x.stubStatus()
-	case x.lc.Status != "":
-		keep = x.statusHandler()
-	case x.lc.Proxy != nil:
-		keep = x.proxy()
-	default:
-		keep = x.static()
-	}
+	vc.Warn = x
+	x.uriChanges = maxURIChanges + 1
+	x.phased = true
+	keep := x.serverPhases()
 	if !c.hijacked {
 		limit.ReleaseAll(x.leases) // a tunnel releases them when it closes
 	}
@@ -451,6 +411,10 @@ func (x *exchange) rewrite(loc *config.Location) (done, keep bool) {
 			x.vc.Set(op.Var, op.Value.Eval(x.vc))
 		case config.OpReturn:
 			return true, x.doReturn(op)
+		case config.OpRewrite:
+			if done, keep := x.doRewrite(op.Rw); done || x.stopRewrite {
+				return done, keep
+			}
 		case config.OpIf:
 			if x.cond(op.Cond) {
 				x.lc = op.If.Conf
@@ -473,14 +437,13 @@ func (x *exchange) cond(c *config.Cond) bool {
 		return v == c.Value.Eval(x.vc)
 	case "!=":
 		return v != c.Value.Eval(x.vc)
-	case "~", "~*":
+	case "~", "~*", "!~", "!~*":
 		m := c.Regex.FindStringSubmatch(v)
+		x.logMatch(c.Pattern, v, m != nil)
 		if m != nil {
-			x.vc.Captures = append(x.vc.Captures[:0], m...)
+			x.setCaptures(c.Regex, m)
 		}
-		return m != nil
-	case "!~", "!~*":
-		return !c.Regex.MatchString(v)
+		return (m != nil) == (c.Op[0] == '~')
 	}
 	st, err := os.Stat(v)
 	neg := strings.HasPrefix(c.Op, "!")
@@ -493,7 +456,7 @@ func (x *exchange) cond(c *config.Cond) bool {
 	case "-e":
 		ok = err == nil
 	case "-x":
-		ok = err == nil && st.Mode()&0o111 != 0
+		ok = err == nil && st.Mode()&0o100 != 0 // the owner's bit, as nginx's ngx_is_exec
 	}
 	return ok != neg
 }

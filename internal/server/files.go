@@ -19,17 +19,29 @@ func (x *exchange) static() bool {
 	}
 	r := &static.Request{Method: x.req.Method, URI: x.vc.Path, Args: x.vc.Args, Header: x.req.Header,
 		DefaultType: x.defaultType(), Files: &x.lc.Files, Vars: x.vc}
-	if strings.HasSuffix(r.URI, "/") {
-		path, root := static.Map(r.Files, x.vc, r.URI)
-		uri, a := static.Dir(r, x.lc.Index, path, root)
-		if a != nil {
-			return x.sendAnswer(a)
-		}
-		// The index file is served in this location under its own URI.
-		x.vc.Path, r.URI = uri, uri
-	}
 	path, root := static.Map(r.Files, x.vc, r.URI)
-	return x.sendAnswer(static.Serve(r, path, root))
+	if !strings.HasSuffix(r.URI, "/") {
+		return x.sendAnswer(static.Serve(r, path, root))
+	}
+	uri, a := static.Dir(r, x.indexNames(), path, root)
+	if a != nil {
+		return x.sendAnswer(a) // a listing, or why there is none
+	}
+	// nginx's index module: the index file is reached by an internal
+	// redirect, so the locations that match its URI apply to it.
+	return x.internalRedirect(uri)
+}
+
+// indexNames is the location's `index` list with its variables evaluated.
+func (x *exchange) indexNames() []string {
+	if len(x.lc.IndexVars) == 0 {
+		return x.lc.Index // the built-in default
+	}
+	names := make([]string, len(x.lc.IndexVars))
+	for i, t := range x.lc.IndexVars {
+		names[i] = t.Eval(x.vc)
+	}
+	return names
 }
 
 // sendAnswer writes a static answer: an error status as the error page

@@ -104,9 +104,11 @@ func trusted(from []netip.Prefix, a netip.Addr) bool {
 
 // preaccess runs limit_req, then limit_conn, as nginx's preaccess phase.
 // It reports whether the request may go on; when not, the answer is sent.
+// After an internal redirect, a limit that already decided (its status
+// variable is set) is not applied again, as nginx.
 func (x *exchange) preaccess() (ok bool, keep bool) {
 	lc := x.lc
-	if len(lc.LimitReq) > 0 {
+	if len(lc.LimitReq) > 0 && x.vc.LimitReqStatus == "" {
 		rules := make([]limit.ReqRule, len(lc.LimitReq))
 		keys := make([][]byte, len(lc.LimitReq))
 		for i, r := range lc.LimitReq {
@@ -140,7 +142,7 @@ func (x *exchange) preaccess() (ok bool, keep bool) {
 			}
 		}
 	}
-	if len(lc.LimitConn) > 0 {
+	if len(lc.LimitConn) > 0 && x.vc.LimitConnStatus == "" {
 		rules := make([]limit.ConnRule, len(lc.LimitConn))
 		keys := make([][]byte, len(lc.LimitConn))
 		for i, r := range lc.LimitConn {

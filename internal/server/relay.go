@@ -18,6 +18,9 @@ import (
 // relayResponse streams a plain response from bc to the client; drained
 // reports that the backend's response was read to its end.
 func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, drained bool) {
+	if x.intercepts(resp.Status) {
+		return x.errorPage(resp.Status), false // proxy_intercept_errors: the body is not read
+	}
 	hdr := proxy.ResponseHeader(resp.Header, false)
 	noBody := x.req.Method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
 	length, chunked := int64(-1), false

@@ -67,6 +67,9 @@ const http1TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 // closing the connection), -2 no body at all (204, 304, HEAD), which keeps
 // the connection.
 func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool) []byte {
+	if x.errStatus != 0 && status != 101 {
+		status = x.errStatus // error_page's status for whatever answers
+	}
 	x.status = status
 	x.vc.Status = status
 	x.respHeader = hdr
@@ -99,8 +102,8 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 	b = append(b, "\r\n"...)
 	adds := x.addHeaders(status)
 	for _, f := range hdr {
-		if hasField(adds, f.Name) {
-			continue
+		if hasField(adds, f.Name) || (status != 200 && status != 206 && status != 304 && (f.Name == "Last-Modified" || f.Name == "Accept-Ranges")) {
+			continue // nginx keeps these only on such answers (an error_page file has its error's status)
 		}
 		b = appendField(b, f.Name, f.Value)
 	}
@@ -225,12 +228,21 @@ func (x *exchange) stubStatus() bool {
 
 const errorTail = "<hr><center>wsgate</center>\r\n</body>\r\n</html>\r\n"
 
+// errorPage answers an error status: through error_page when one applies,
+// else with the built-in page.
 func (x *exchange) errorPage(status int) bool {
+	x.errStatus = status
+	if ep := x.errorPageFor(status); ep != nil {
+		return x.sendErrorPage(ep, status)
+	}
 	return x.errorPageTitled(status, "")
 }
 
 // errorPageTitled answers with nginx's style of error page.
 func (x *exchange) errorPageTitled(status int, title string) bool {
+	if !hasBuiltinPage(status) {
+		return x.respond(status, nil, "") // nginx has no page for it: an empty body
+	}
 	line := strconv.Itoa(status) + " " + http1.StatusText(status)
 	body := "<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line + "</h1></center>\r\n"
 	if title != "" && title != http1.StatusText(status) {
@@ -246,6 +258,19 @@ func (x *exchange) errorPageTitled(status int, title string) bool {
 	return x.respond(status, http1.Header{{Name: "Content-Type", Value: "text/html"}}, body)
 }
 
+// hasBuiltinPage reports whether nginx has an error page for status.
+func hasBuiltinPage(status int) bool {
+	switch {
+	case status >= 400 && status <= 416, status >= 500 && status <= 505:
+		return true
+	}
+	switch status {
+	case 301, 302, 303, 307, 308, 421, 429, 494, 495, 496, 497, 507:
+		return true
+	}
+	return false
+}
+
 // doReturn executes `return`.
 func (x *exchange) doReturn(op config.Op) bool {
 	code := op.Code
@@ -256,11 +281,7 @@ func (x *exchange) doReturn(op config.Op) bool {
 		return false
 	}
 	if code >= 301 && code <= 308 && code != 304 && op.Text != nil {
-		loc := op.Text.Eval(x.vc)
-		loc = x.absoluteLocation(loc)
-		line := strconv.Itoa(code) + " " + http1.StatusText(code)
-		body := "<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line + "</h1></center>\r\n" + errorTail
-		return x.respond(code, http1.Header{{Name: "Content-Type", Value: "text/html"}, {Name: "Location", Value: loc}}, body)
+		return x.redirect(code, op.Text.Eval(x.vc))
 	}
 	if op.Text == nil {
 		if code >= 400 || code == 204 {
@@ -269,7 +290,7 @@ func (x *exchange) doReturn(op config.Op) bool {
 			}
 			return x.errorPage(code)
 		}
-		return x.respond(code, nil, "")
+		return x.respond(code, http1.Header{{Name: "Content-Type", Value: x.defaultType()}}, "") // an empty body, typed as nginx
 	}
 	return x.respond(code, http1.Header{{Name: "Content-Type", Value: x.defaultType()}}, op.Text.Eval(x.vc))
 }

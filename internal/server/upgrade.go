@@ -95,6 +95,9 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	x.vc.Status = 101
 	// The tunnel may end before it is registered; closed waits on mu
 	// until it is.
+	// Set before the tunnel starts: its close logs vc from its own goroutine.
+	x.status = 101
+	x.vc.Status = 101
 	e.mu.Lock()
 	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
 	conn.Detach()

@@ -17,8 +17,16 @@ var volatile = map[string]bool{
 	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
 	"request_time": true, "body_bytes_sent": true, "bytes_sent": true,
 	"upstream_addr": true, "upstream_status": true, "upstream_response_time": true,
-	// They follow the location, which an internal redirect changes.
+	// rewrite and internal redirects change these (nginx's NOCACHEABLE);
+	// the file variables follow the location, which a redirect changes.
+	"uri": true, "document_uri": true, "args": true, "query_string": true, "is_args": true,
 	"document_root": true, "realpath_root": true, "request_filename": true,
+}
+
+// isVolatile reports whether a variable is computed afresh at every use:
+// the volatile list, the regex captures $0..$9 and the $arg_* family.
+func isVolatile(name string) bool {
+	return volatile[name] || strings.HasPrefix(name, "arg_") || (len(name) == 1 && name[0] >= '0' && name[0] <= '9')
 }
 
 var builtins = map[string]func(*Ctx) string{
@@ -185,8 +193,8 @@ func pad3(n int64) string {
 }
 
 func isArgs(c *Ctx) string {
-	if c.Args != "" || strings.Contains(c.RequestURI, "?") {
-		return "?"
+	if c.Args != "" {
+		return "?" // nginx: a request "/x?" has no arguments either
 	}
 	return ""
 }

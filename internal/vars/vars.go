@@ -34,6 +34,12 @@ type Ctx struct {
 	Target     string // the request-target as sent, in $request (see RequestLine)
 	RequestURI string // $request_uri: the target in origin form, with the query
 	Path       string // $uri: decoded and normalised
+	// URIChanged says a rewrite or an internal redirect replaced the
+	// request's URI: RequestURI no longer names what is served.
+	URIChanged bool
+	// URIBreak says a `rewrite ... break` replaced the URI in the current
+	// location: proxy_pass sends it whole, without its own URI part.
+	URIBreak   bool
 	Args       string
 	Proto      string // "HTTP/1.1"
 	Header     Header
@@ -72,6 +78,11 @@ type Ctx struct {
 
 	// Captures holds $0..$9 of the last regex that matched (location, map, if).
 	Captures []string
+	// Warn, when set, hears of every read of a `set` variable that has no
+	// value yet (uninitialized_variable_warn).
+	Warn UninitWarner
+
+	origMethod string // the method of the request line, once SetMethod changed Method
 
 	tab    *Table
 	vals   []string
@@ -91,7 +102,20 @@ func (c *Ctx) RequestLine() string {
 	if t == "" {
 		t = c.RequestURI
 	}
-	return c.Method + " " + t + " " + c.Proto
+	m := c.Method
+	if c.origMethod != "" {
+		m = c.origMethod
+	}
+	return m + " " + t + " " + c.Proto
+}
+
+// SetMethod changes $request_method (error_page turns a request into a
+// GET); $request keeps the method as sent.
+func (c *Ctx) SetMethod(m string) {
+	if c.origMethod == "" {
+		c.origMethod = c.Method
+	}
+	c.Method = m
 }
 
 // Reset prepares c for a new request evaluated against tab, keeping its
@@ -125,6 +149,12 @@ func growB(s []bool, n int) []bool {
 	return make([]bool, n)
 }
 
+// UninitWarner is told the name of a `set` variable read before any
+// `set` gave it a value.
+type UninitWarner interface {
+	UninitializedVariable(name string)
+}
+
 // Table is the set of variables one configuration snapshot knows: the
 // built-in ones, map results and `set` targets. It is built at load and
 // read-only afterwards.
@@ -137,6 +167,7 @@ type variable struct {
 	name string
 	get  func(c *Ctx) string // nil for `set` variables: their value lives in Ctx
 	set  bool
+	vol  bool // never cached: see isVolatile
 }
 
 // NewTable returns a table with the built-in variables.
@@ -156,7 +187,7 @@ func (t *Table) add(name string, get func(*Ctx) string, set bool) int {
 		t.vars[i].set = t.vars[i].set || set
 		return i
 	}
-	t.vars = append(t.vars, variable{name: name, get: get, set: set})
+	t.vars = append(t.vars, variable{name: name, get: get, set: set, vol: isVolatile(name)})
 	t.index[name] = len(t.vars) - 1
 	return len(t.vars) - 1
 }
@@ -173,6 +204,19 @@ func (t *Table) DefineSet(name string) (int, error) {
 		}
 	}
 	return t.add(name, nil, true), nil
+}
+
+// DefineCapture declares the variable of a regex's named group; like a
+// `set` variable its value lives in Ctx, but reading it unset is no
+// mistake (nothing warns).
+func (t *Table) DefineCapture(name string) (int, error) {
+	if _, builtin := builtins[name]; builtin {
+		return 0, fmt.Errorf("the duplicate %q variable", name)
+	}
+	if i, ok := t.index[name]; ok && t.vars[i].get != nil {
+		return 0, fmt.Errorf("the duplicate %q variable", name)
+	}
+	return t.add(name, nil, false), nil
 }
 
 // DefineFunc declares a computed variable such as a map result.
@@ -219,12 +263,15 @@ func (c *Ctx) Get(i int) string {
 	}
 	v := c.tab.vars[i]
 	if v.get == nil || c.active[i] {
+		if v.get == nil && v.set && c.Warn != nil {
+			c.Warn.UninitializedVariable(v.name)
+		}
 		return "" // an unset `set` variable, or a cycle through maps
 	}
 	c.active[i] = true
 	s := v.get(c)
 	c.active[i] = false
-	if !volatile[v.name] {
+	if !v.vol {
 		c.vals[i] = s
 		c.have[i] = true
 	}
