@@ -39,7 +39,10 @@ func (x *exchange) startResponse() {
 	if !c.started.IsZero() && lc.KeepaliveTime > 0 && time.Since(c.started) > lc.KeepaliveTime {
 		x.close = true
 	}
-	if lc.KeepaliveDisable != 0 && keepaliveDisabled(lc.KeepaliveDisable, x.req.Header.Get("User-Agent")) {
+	if lc.KeepaliveTimeout <= 0 || c.reqs >= lc.KeepaliveRequests {
+		x.close = true // the location's settings, as nginx reads them
+	}
+	if lc.KeepaliveDisable != 0 && keepaliveDisabled(lc.KeepaliveDisable, x.req.Method, x.req.Header.Get("User-Agent")) {
 		x.close = true
 	}
 	c.startRate(x)
@@ -68,19 +71,28 @@ func (c *conn) startRate(x *exchange) {
 	}
 }
 
-// keepaliveDisabled reports whether the browser named by ua is one that
-// keepalive_disable lists: MSIE 6 and older (msie6), Safari on macOS and
-// iOS (safari), recognised as nginx does.
-func keepaliveDisabled(mask uint8, ua string) bool {
-	if mask&config.KeepaliveDisableMSIE6 != 0 {
-		if i := strings.Index(ua, "MSIE "); i >= 0 && i+6 < len(ua) && ua[i+6] == '.' && ua[i+5] >= '1' && ua[i+5] <= '6' && !strings.Contains(ua, "Opera") {
-			return true
-		}
+// keepaliveDisabled reports whether keepalive_disable lists the browser
+// that ua names, recognised as nginx does: msie6 is MSIE 4, 5 and 6
+// (without SV1) and applies to POST requests only; safari is Safari on
+// macOS and iOS (not Chrome).
+func keepaliveDisabled(mask uint8, method, ua string) bool {
+	if mask&config.KeepaliveDisableMSIE6 != 0 && method == "POST" && isMSIE6(ua) {
+		return true
 	}
-	if mask&config.KeepaliveDisableSafari != 0 {
-		if strings.Contains(ua, "Safari/") && strings.Contains(ua, "Mac OS X") && !strings.Contains(ua, "Chrome/") {
-			return true
-		}
+	return mask&config.KeepaliveDisableSafari != 0 &&
+		strings.Contains(ua, "Safari/") && strings.Contains(ua, "Mac OS X") && !strings.Contains(ua, "Chrome/")
+}
+
+func isMSIE6(ua string) bool {
+	i := strings.Index(ua, "MSIE ")
+	if i < 0 || i+7 >= len(ua) || ua[i+6] != '.' {
+		return false
+	}
+	switch ua[i+5] {
+	case '4', '5':
+		return true
+	case '6':
+		return !strings.Contains(ua[i+8:], "SV1")
 	}
 	return false
 }
