@@ -363,9 +363,12 @@ server {
 	}
 }
 
-// TestDiffLingeringClose: a request whose body is not read (a return in
-// front of a large upload) still gets its whole response: the server
-// lingers, reading what the client sends, instead of resetting.
+// TestDiffLingeringClose: a response that closes a connection whose
+// request body was not read (a return in front of an upload) ends with a
+// lingering close under both servers: the server shuts its side (the
+// client reads the whole response, then a clean end of stream) and reads
+// what the client still sends, instead of closing with unread data, which
+// resets the connection.
 func TestDiffLingeringClose(t *testing.T) {
 	p := startPair(t, diffConf{HTTP: `
 server {
@@ -381,25 +384,23 @@ server {
 				t.Fatal(err)
 			}
 			c.SetDeadline(time.Now().Add(slow(20 * time.Second)))
-			io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Length: "+strconv.Itoa(len(upload))+"\r\n\r\n")
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				io.WriteString(c, upload) // may fail once the server gives up lingering
-			}()
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: "+strconv.Itoa(len(upload))+"\r\n\r\n")
+			io.WriteString(c, upload)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
 				t.Errorf("%s %s: no response: %v", name, path, err)
 				c.Close()
-				<-done
 				continue
 			}
 			b, err := io.ReadAll(resp.Body)
 			if err != nil || !strings.Contains(string(b), "fine") && !strings.Contains(string(b), "too much") {
 				t.Errorf("%s %s: body %q, %v", name, path, b, err)
 			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("%s %s: after the response: %v, want a clean end of stream (a lingering close)", name, path, err)
+			}
 			c.Close()
-			<-done
 		}
 	}
 }
