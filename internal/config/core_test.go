@@ -108,7 +108,7 @@ func TestConnectionSettings(t *testing.T) {
 		lingering_close always;
 		location / { limit_rate_after 1m; keepalive_disable msie6 safari; satisfy any; auth_delay 2s; }
 		location /v { limit_rate $arg_rate; server_tokens build; }
-		location /s { server_tokens "Gate $host"; keepalive_disable none; lingering_time 1s; lingering_timeout 2s; }
+		location /s { server_tokens "Gate $host"; keepalive_disable none; lingering_time 1s; lingering_timeout 2s; chunked_transfer_encoding off; }
 	}
 }`)
 	if err != nil {
@@ -142,6 +142,9 @@ func TestConnectionSettings(t *testing.T) {
 	}
 	if root.ServerTokens || !v.ServerTokens || !v.ServerTokensBuild || s.ServerTokensText == nil || s.ServerTokens {
 		t.Errorf("server_tokens %v %v %v %v", root.ServerTokens, v.ServerTokens, v.ServerTokensBuild, s.ServerTokensText)
+	}
+	if s.ChunkedTransferEncoding || !v.ChunkedTransferEncoding {
+		t.Errorf("chunked_transfer_encoding %v %v", s.ChunkedTransferEncoding, v.ChunkedTransferEncoding)
 	}
 	if v.LimitRate.Var == nil || v.LimitRateAfter.N != 0 {
 		t.Errorf("limit_rate with a variable: %+v", v.LimitRate)

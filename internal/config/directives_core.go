@@ -38,6 +38,8 @@ var coreDirectives = map[string]dirSpec{
 		fn: flag("underscores_in_headers", func(c *LocConf) *bool { return &c.UnderscoresInHeaders })},
 	"ignore_invalid_headers": {ctx: cHTTP | cServer, min: 1, max: 1,
 		fn: flag("ignore_invalid_headers", func(c *LocConf) *bool { return &c.IgnoreInvalidHeaders })},
+	"chunked_transfer_encoding": {ctx: cHSL, min: 1, max: 1,
+		fn: flag("chunked_transfer_encoding", func(c *LocConf) *bool { return &c.ChunkedTransferEncoding })},
 
 	// Accepted without effect: the request body is streamed (never
 	// written to a file) and nginx's memory pools do not exist.
@@ -340,6 +342,9 @@ var coreMergers = map[string]func(c, p *LocConf){
 	"auth_delay":             func(c, p *LocConf) { c.AuthDelay = p.AuthDelay },
 	"underscores_in_headers": func(c, p *LocConf) { c.UnderscoresInHeaders = p.UnderscoresInHeaders },
 	"ignore_invalid_headers": func(c, p *LocConf) { c.IgnoreInvalidHeaders = p.IgnoreInvalidHeaders },
+	"chunked_transfer_encoding": func(c, p *LocConf) {
+		c.ChunkedTransferEncoding = p.ChunkedTransferEncoding
+	},
 	"server_tokens": func(c, p *LocConf) {
 		c.ServerTokens, c.ServerTokensBuild, c.ServerTokensText = p.ServerTokens, p.ServerTokensBuild, p.ServerTokensText
 	},
@@ -352,6 +357,7 @@ func coreDefaults(c *LocConf) {
 	c.LingeringTime = 30 * time.Second
 	c.LingeringTimeout = 5 * time.Second
 	c.IgnoreInvalidHeaders = true
+	c.ChunkedTransferEncoding = true
 }
 
 // defineCoreVars declares $limit_rate: the response's rate limit, which

@@ -300,6 +300,9 @@ type LocConf struct {
 	AuthDelay            time.Duration
 	UnderscoresInHeaders bool
 	IgnoreInvalidHeaders bool
+	// ChunkedTransferEncoding off: a response of unknown length to an
+	// HTTP/1.1 client is delimited by closing the connection instead.
+	ChunkedTransferEncoding bool
 
 	set map[string]bool // which directives this level wrote, for merging
 }

@@ -614,7 +614,7 @@ func (x *exchange) relayResponse(bc net.Conn, br *bufio.Reader, resp *http1.Resp
 		}
 	case resp.ContentLength >= 0:
 		length = resp.ContentLength
-	case x.req.Major == 1 && x.req.Minor >= 1:
+	case x.req.Major == 1 && x.req.Minor >= 1 && x.lc.ChunkedTransferEncoding:
 		chunked = true
 	}
 	h := x.head(resp.Status, hdr, length, chunked)

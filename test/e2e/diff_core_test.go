@@ -404,3 +404,42 @@ server {
 		}
 	}
 }
+
+// TestDiffChunkedTransferEncoding: a proxied response of unknown length
+// goes to an HTTP/1.1 client chunked, or, with chunked_transfer_encoding
+// off, delimited by the connection's close.
+func TestDiffChunkedTransferEncoding(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "part one\n")
+		w.(http.Flusher).Flush() // no Content-Length
+		io.WriteString(w, "part two\n")
+	}))
+	t.Cleanup(backend.Close)
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /on { proxy_pass http://` + backend.Listener.Addr().String() + `; }
+    location /off { chunked_transfer_encoding off; proxy_pass http://` + backend.Listener.Addr().String() + `; }
+}`})
+	for _, path := range []string{"/on", "/off"} {
+		req := "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"
+		shape := func(addr string) string {
+			c, err := net.DialTimeout("tcp", addr, slow(5*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
+			io.WriteString(c, req)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("%s %s: %v", addr, path, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Sprintf("%d te=%v close=%v length=%d body=%q", resp.StatusCode, resp.TransferEncoding, resp.Close, resp.ContentLength, b)
+		}
+		if ng, ws := shape(p.nginx), shape(p.wsgate); ng != ws {
+			t.Errorf("%s: nginx %s, wsgate %s", path, ng, ws)
+		}
+	}
+}
