@@ -288,14 +288,15 @@ func (l *loader) declareServerName(d *conf.Directive) error {
 
 // mergeListens applies nginx's rules to listen directives that share an
 // address: socket options may come from one of them only ("duplicate
-// listen options"), default_server from one only, and ssl, http2 and
-// proxy_protocol given on one apply to the address as a whole. Every
-// Listen of the address then carries the merged options.
+// listen options"), default_server from one only, and http2 and
+// proxy_protocol given on one apply to the address as a whole: every
+// Listen of the address then carries them. ssl too applies to the whole
+// address, but each Listen keeps its own flag (a server that did not ask
+// for ssl needs no certificate); the server binds TLS where any asked.
 func mergeListens(servers []*Server) error {
 	type merged struct {
 		opts    SockOpts
 		optsSet bool
-		ssl     bool
 		http2   bool
 		pp      bool
 		def     bool
@@ -325,7 +326,6 @@ func mergeListens(servers []*Server) error {
 				}
 				m.def = true
 			}
-			m.ssl = m.ssl || ls.SSL
 			m.http2 = m.http2 || ls.HTTP2
 			m.pp = m.pp || ls.ProxyProtocol
 		}
@@ -337,7 +337,7 @@ func mergeListens(servers []*Server) error {
 			if m == nil {
 				continue
 			}
-			ls.SockOpts, ls.SSL, ls.HTTP2, ls.ProxyProtocol = m.opts, m.ssl, m.http2, m.pp
+			ls.SockOpts, ls.HTTP2, ls.ProxyProtocol = m.opts, m.http2, m.pp
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -440,6 +441,44 @@ server {
 		}
 		if ng, ws := shape(p.nginx), shape(p.wsgate); ng != ws {
 			t.Errorf("%s: nginx %s, wsgate %s", path, ng, ws)
+		}
+	}
+}
+
+// TestDiffListenSSLForTheAddress: `ssl` on one server's listen makes the
+// whole address TLS, as nginx: a server on it that did not ask for ssl
+// needs no certificate, and is reached over TLS by its Host.
+func TestDiffListenSSLForTheAddress(t *testing.T) {
+	certs := t.TempDir()
+	writeCert(t, certs, "a", "a.test")
+	p := startPair(t, diffConf{Root: certs, HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}} ssl;
+    server_name a.test;
+    ssl_certificate {{ROOT}}/a.pem;
+    ssl_certificate_key {{ROOT}}/a.key;
+    return 200 "a\n";
+}
+server { listen 127.0.0.1:{{PORT}}; server_name b.test; return 200 "b\n"; }`})
+	get := func(addr, host string) string {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: slow(5 * time.Second)}, "tcp", addr, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true})
+		if err != nil {
+			return "handshake: " + err.Error()
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return "response: " + err.Error()
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Sprintf("%d %q", resp.StatusCode, b)
+	}
+	for _, host := range []string{"a.test", "b.test"} {
+		ng, ws := get(p.nginx, host), get(p.wsgate, host)
+		if ng != ws || !strings.HasPrefix(ws, "200") {
+			t.Errorf("TLS with Host %s: nginx %s, wsgate %s", host, ng, ws)
 		}
 	}
 }
