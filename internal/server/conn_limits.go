@@ -42,8 +42,11 @@ func (x *exchange) startResponse() {
 	if lc.KeepaliveTimeout <= 0 || c.reqs >= lc.KeepaliveRequests {
 		x.close = true // the location's settings, as nginx reads them
 	}
-	if lc.KeepaliveDisable != 0 && keepaliveDisabled(lc.KeepaliveDisable, x.req.Method, x.req.Header.Get("User-Agent")) {
-		x.close = true
+	if m := lc.KeepaliveDisable; m&config.KeepaliveDisableSafari != 0 || m&config.KeepaliveDisableMSIE6 != 0 && x.req.Method == "POST" {
+		// The User-Agent is looked up only when a browser could matter.
+		if keepaliveDisabled(m, x.req.Method, x.req.Header.Get("User-Agent")) {
+			x.close = true
+		}
 	}
 	c.startRate(x)
 	unread := (x.req.ContentLength > 0 || x.req.Chunked) && !x.bodyRead
