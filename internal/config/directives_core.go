@@ -16,12 +16,11 @@ import (
 // design are accepted, checked and listed as such in docs/directives.md.
 var coreDirectives = map[string]dirSpec{
 	// main
-	"env":                  {ctx: cMain, min: 1, max: 1, fn: dEnv},
-	"working_directory":    {ctx: cMain, min: 1, max: 1, once: true, fn: dWorkingDirectory},
-	"load_module":          {ctx: cMain, min: 1, max: 1, fn: dLoadModule},
-	"worker_rlimit_nofile": {ctx: cMain, min: 1, max: 1, once: true, fn: dRlimitNoFile},
-	"worker_priority":      {ctx: cMain, min: 1, max: 1, once: true, fn: dWorkerPriority},
-	"worker_cpu_affinity":  {ctx: cMain, min: 1, max: -1, once: true, fn: dCPUAffinity},
+	"env":                 {ctx: cMain, min: 1, max: 1, fn: dEnv},
+	"working_directory":   {ctx: cMain, min: 1, max: 1, once: true, fn: dWorkingDirectory},
+	"load_module":         {ctx: cMain, min: 1, max: 1, fn: dLoadModule},
+	"worker_priority":     {ctx: cMain, min: 1, max: 1, once: true, fn: dWorkerPriority},
+	"worker_cpu_affinity": {ctx: cMain, min: 1, max: -1, once: true, fn: dCPUAffinity},
 
 	// connections
 	"keepalive_time":    {ctx: cHSL, min: 1, max: 1, fn: duration("keepalive_time", func(c *LocConf) *durationField { return &c.KeepaliveTime })},

@@ -47,18 +47,19 @@ func init() {
 	noop := func(*loader, *conf.Directive, *scope) error { return nil }
 	table = map[string]dirSpec{
 		// main
-		"worker_processes":   {ctx: cMain, min: 1, max: 1, once: true, fn: dWorkerProcesses},
-		"error_log":          {ctx: cMain | cHSL, min: 1, max: 2, fn: dErrorLog},
-		"pid":                {ctx: cMain, min: 1, max: 1, once: true, fn: func(l *loader, d *conf.Directive, s *scope) error { l.cfg.PID = d.Args[0]; return nil }},
-		"user":               {ctx: cMain, min: 1, max: 2, once: true, fn: dUser},
-		"daemon":             {ctx: cMain, min: 1, max: 1, once: true, fn: dDaemon},
-		"pcre_jit":           {ctx: cMain, min: 1, max: 1, fn: noop},
-		"events":             {ctx: cMain, block: true, once: true, fn: dEvents},
-		"worker_connections": {ctx: cEvents, min: 1, max: 1, fn: dWorkerConnections},
-		"use":                {ctx: cEvents, min: 1, max: 1, fn: noop},
-		"multi_accept":       {ctx: cEvents, min: 1, max: 1, fn: noop},
-		"accept_mutex":       {ctx: cEvents, min: 1, max: 1, fn: noop},
-		"http":               {ctx: cMain, block: true, once: true, fn: dHTTP},
+		"worker_processes":     {ctx: cMain, min: 1, max: 1, once: true, fn: dWorkerProcesses},
+		"error_log":            {ctx: cMain | cHSL, min: 1, max: 2, fn: dErrorLog},
+		"pid":                  {ctx: cMain, min: 1, max: 1, once: true, fn: func(l *loader, d *conf.Directive, s *scope) error { l.cfg.PID = d.Args[0]; return nil }},
+		"user":                 {ctx: cMain, min: 1, max: 2, once: true, fn: dUser},
+		"daemon":               {ctx: cMain, min: 1, max: 1, once: true, fn: dDaemon},
+		"worker_rlimit_nofile": {ctx: cMain, min: 1, max: 1, once: true, fn: dRlimitNoFile},
+		"pcre_jit":             {ctx: cMain, min: 1, max: 1, fn: noop},
+		"events":               {ctx: cMain, block: true, once: true, fn: dEvents},
+		"worker_connections":   {ctx: cEvents, min: 1, max: 1, fn: dWorkerConnections},
+		"use":                  {ctx: cEvents, min: 1, max: 1, fn: noop},
+		"multi_accept":         {ctx: cEvents, min: 1, max: 1, fn: noop},
+		"accept_mutex":         {ctx: cEvents, min: 1, max: 1, fn: noop},
+		"http":                 {ctx: cMain, block: true, once: true, fn: dHTTP},
 
 		// http
 		"server":   {ctx: cHTTP | cUpstream, min: 0, max: -1, either: true, fn: dServer},
