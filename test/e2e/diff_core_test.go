@@ -23,7 +23,8 @@ import (
 
 // TestDiffServerNameSelection: exact names, leading and trailing
 // wildcards (the longest wins), regexes with numbered and named captures
-// that become variables, and the default_server for unknown names.
+// that become variables, the default_server for unknown names, and a
+// name claimed twice on one address (the first server keeps it).
 func TestDiffServerNameSelection(t *testing.T) {
 	p := startPair(t, diffConf{HTTP: `
 server { listen 127.0.0.1:{{PORT}}; server_name first.test; return 200 "first\n"; }
@@ -34,9 +35,11 @@ server { listen 127.0.0.1:{{PORT}}; server_name .dot.test; return 200 "dot [$hos
 server { listen 127.0.0.1:{{PORT}}; server_name www.suffix.*; return 200 "suffix [$host]\n"; }
 server { listen 127.0.0.1:{{PORT}}; server_name "~^(?<user>[a-z]+)\.(?P<site>[a-z]+)\.re\.test$"; return 200 "named [$user] [$site] [$1] [$2]\n"; }
 server { listen 127.0.0.1:{{PORT}}; server_name ~^num(\d+)\.test$; return 200 "num [$1]\n"; }
+server { listen 127.0.0.1:{{PORT}}; server_name first.test second.test; return 200 "second\n"; }
 `})
 	for _, host := range []string{"first.test", "FIRST.test", "unknown.test", "a.wild.test", "x.deep.wild.test", "deep.wild.test",
-		"dot.test", "a.b.dot.test", "www.suffix.org", "www.suffix.co.uk", "bob.home.re.test", "num42.test", "NUM7.TEST", "def.test"} {
+		"dot.test", "a.b.dot.test", "www.suffix.org", "www.suffix.co.uk", "bob.home.re.test", "num42.test", "NUM7.TEST", "def.test",
+		"second.test"} {
 		p.compare(t, "GET / HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
 	}
 	// HTTP/1.0 without Host: the default server.
