@@ -72,6 +72,8 @@ func TestMainContextErrors(t *testing.T) {
 		{"http { server { listen 1; listen 1; } }", `a duplicate listen 0.0.0.0:1`},
 		{"http { server { listen 1 backlog=5; } server { listen 1 rcvbuf=8k; } }", `duplicate listen options for 0.0.0.0:1`},
 		{"http { server { listen 1-3 reuseport; } server { listen 2 bind; } }", `duplicate listen options for 0.0.0.0:2`},
+		{"http { server { listen 127.0.0.1:5 bind; } server { listen 5; } }", `127.0.0.1:5 has "bind" or socket options, so it needs a socket of its own, but the wildcard listen 0.0.0.0:5 (`},
+		{"http { server { listen [::1]:5 backlog=9; } server { listen [::]:5; } }", `[::1]:5 has "bind" or socket options`},
 		{"http { server { server_name a*b; } }", `invalid server name or wildcard "a*b"`},
 		{"http { server { server_name ~(; } }", `invalid server name regex`},
 		{"user nosuchuser_wsgate;", `getpwnam("nosuchuser_wsgate") failed`},
@@ -202,6 +204,17 @@ func TestListenParameters(t *testing.T) {
 	}
 	if k := b.Listens[4].KeepAlive; !k.Set || k.On {
 		t.Errorf("so_keepalive=off %+v", k)
+	}
+}
+
+func TestListenBindBesideWildcard(t *testing.T) {
+	// Another family's wildcard does not hold the port.
+	if _, err := load(t, "http { server { listen 127.0.0.1:5 bind; } server { listen [::]:5; } }"); err != nil {
+		t.Error(err)
+	}
+	// Without bind or options the specific address shares the wildcard's socket.
+	if _, err := load(t, "http { server { listen 127.0.0.1:5; } server { listen 5 backlog=9; } }"); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -297,6 +297,7 @@ func mergeListens(servers []*Server) error {
 	type merged struct {
 		opts    SockOpts
 		optsSet bool
+		optsAt  Listen // the listen that gave the options
 		http2   bool
 		pp      bool
 		def     bool
@@ -318,7 +319,7 @@ func mergeListens(servers []*Server) error {
 				if m.optsSet {
 					return &conf.Error{File: ls.File, Line: ls.Line, Msg: "duplicate listen options for " + ls.Addr}
 				}
-				m.opts, m.optsSet = ls.SockOpts, true
+				m.opts, m.optsSet, m.optsAt = ls.SockOpts, true, ls
 			}
 			if ls.DefaultServer {
 				if m.def {
@@ -328,6 +329,16 @@ func mergeListens(servers []*Server) error {
 			}
 			m.http2 = m.http2 || ls.HTTP2
 			m.pp = m.pp || ls.ProxyProtocol
+		}
+	}
+	for ap, m := range addrs {
+		if !m.optsSet || ap.Addr().IsUnspecified() {
+			continue
+		}
+		if w := addrs[netip.AddrPortFrom(unspecifiedLike(ap.Addr()), ap.Port())]; w != nil {
+			ls := m.optsAt
+			return &conf.Error{File: ls.File, Line: ls.Line, Msg: fmt.Sprintf("%s has \"bind\" or socket options, so it needs a socket of its own, "+
+				"but the wildcard listen %s (%s:%d) holds the port: Linux refuses to bind both, and nginx fails to start with this too", ls.Addr, w.first.Addr, w.first.File, w.first.Line)}
 		}
 	}
 	for _, srv := range servers {
@@ -385,4 +396,12 @@ func (l *loader) conflictingNames(servers []*Server) {
 			}
 		}
 	}
+}
+
+// unspecifiedLike is the wildcard address of a's family.
+func unspecifiedLike(a netip.Addr) netip.Addr {
+	if a.Is4() || a.Is4In6() {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
 }
