@@ -44,6 +44,10 @@ load_module modules/ngx_nothing.so;
 	if err != nil || !cfg.CPUAffinityAuto || cfg.CPUs != nil {
 		t.Errorf("auto: %v %+v", err, cfg)
 	}
+	cfg, err = load(t, "worker_cpu_affinity auto 0110;")
+	if err != nil || !cfg.CPUAffinityAuto || !slices.Equal(cfg.CPUs, []int{2, 1}) {
+		t.Errorf("auto with a mask: %v %v", err, cfg.CPUs)
+	}
 }
 
 func TestMainContextErrors(t *testing.T) {

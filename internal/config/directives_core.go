@@ -137,8 +137,8 @@ func dWorkerPriority(l *loader, d *conf.Directive, s *scope) error {
 }
 
 // dCPUAffinity reads `auto [mask]` or one bit mask per worker. wsgate is
-// one process: it runs on the union of the masks' CPUs; `auto` leaves the
-// scheduler free.
+// one process: it runs on the union of the masks' CPUs; `auto` alone
+// leaves the scheduler free, `auto mask` keeps to the mask's CPUs.
 func dCPUAffinity(l *loader, d *conf.Directive, s *scope) error {
 	masks := d.Args
 	if masks[0] == "auto" {
@@ -161,10 +161,6 @@ func dCPUAffinity(l *loader, d *conf.Directive, s *scope) error {
 				cpus = append(cpus, cpu)
 			}
 		}
-	}
-	if l.cfg.CPUAffinityAuto {
-		l.cfg.CPUs = nil // auto: every CPU, as the scheduler picks
-		return nil
 	}
 	l.cfg.CPUs = cpus
 	return nil
