@@ -93,9 +93,12 @@ func TestMainContextErrors(t *testing.T) {
 			t.Errorf("%q: error %q has no file:line", tt.src, err)
 		}
 	}
-	// Without root, `user` is not looked up (nginx ignores it then).
-	if _, err := load(t, "user nosuchuser_wsgate;"); err != nil {
+	// Without root, `user` is not looked up; nginx ignores it then, saying so.
+	cfg, err := load(t, "user nosuchuser_wsgate;")
+	if err != nil {
 		t.Errorf("user as non-root: %v", err)
+	} else if len(cfg.Warnings) != 1 || !strings.HasPrefix(cfg.Warnings[0], `the "user" directive makes sense only if the master process runs with super-user privileges, ignored in `) {
+		t.Errorf("warnings %q", cfg.Warnings)
 	}
 }
 

@@ -309,9 +309,10 @@ func dSendLowat(l *loader, d *conf.Directive, s *scope) error {
 
 // checkUser fails as nginx's getpwnam()/getgrnam() check when the process
 // runs as root and the user or group does not exist; without root the
-// directive is ignored at start (with nginx's warning).
+// directive is ignored, with nginx's warning.
 func (l *loader) checkUser(d *conf.Directive) error {
 	if !l.opts.Root {
+		l.warn(d, "the \"user\" directive makes sense only if the master process runs with super-user privileges, ignored")
 		return nil
 	}
 	if _, err := user.Lookup(d.Args[0]); err != nil {
