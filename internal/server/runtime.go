@@ -183,7 +183,11 @@ func (rt *runtime) vhostsFor(local netip.AddrPort) *vhosts {
 	if v := rt.vhosts[local]; v != nil {
 		return v
 	}
-	return rt.vhosts[wildcardOf(local)]
+	if v := rt.vhosts[wildcardOf(local)]; v != nil || !local.Addr().Is4() {
+		return v
+	}
+	// An IPv4 client of a dual-stack socket (listen [::]:port ipv6only=off).
+	return rt.vhosts[netip.AddrPortFrom(netip.IPv6Unspecified(), local.Port())]
 }
 
 // close releases what this snapshot owns alone (health checkers of pools

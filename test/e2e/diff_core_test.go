@@ -485,3 +485,24 @@ server { listen 127.0.0.1:{{PORT}}; server_name b.test; return 200 "b\n"; }`})
 		}
 	}
 }
+
+// TestDiffListenDualStack: `listen [::]:port ipv6only=off` takes IPv4
+// clients too, and serves them with the servers of that listen.
+func TestDiffListenDualStack(t *testing.T) {
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 on this machine: %v", err)
+	} else {
+		ln.Close()
+	}
+	// $server_addr is left out: nginx shows ::ffff:127.0.0.1 where wsgate
+	// shows 127.0.0.1 (docs/directives.md, listen).
+	p := startPair(t, diffConf{HTTP: `
+server { listen [::]:{{PORT}} default_server ipv6only=off; server_name dual.test; return 200 "dual $host\n"; }`})
+	for _, host := range []string{"dual.test", "other.test"} {
+		p.compare(t, "GET / HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+	}
+	got := sendRaw(t, p.wsgate, "GET / HTTP/1.1\r\nHost: dual.test\r\nConnection: close\r\n\r\n")
+	if got.Status != 200 {
+		t.Errorf("an IPv4 client of a dual-stack listen: %d %q", got.Status, got.Body)
+	}
+}
