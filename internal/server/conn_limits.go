@@ -68,8 +68,9 @@ func (c *conn) startRate(x *exchange) {
 		}
 	}
 	vc.LimitRate = rate
-	c.rate, c.rateSent, c.rateStart = rate, 0, time.Now()
+	c.rate, c.rateSent = rate, 0
 	if rate > 0 {
+		c.rateStart = time.Now()
 		c.rateAfter = lc.LimitRateAfter.Eval(vc)
 	}
 }
