@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -264,5 +265,13 @@ func TestServerNames(t *testing.T) {
 	}
 	if n := cfg.HTTP.Servers[1].Names[1]; len(n.CaptureVars) != 2 || n.CaptureVars[1] != -1 {
 		t.Errorf("numbered capture %+v", n)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = load(t, "http { server { listen 1; server_name $hostname; } }")
+	if err != nil || cfg.HTTP.Servers[0].Names[0].Name != strings.ToLower(host) {
+		t.Errorf("server_name $hostname: %v %+v, want %q", err, cfg.HTTP.Servers[0].Names, host)
 	}
 }
