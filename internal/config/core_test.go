@@ -177,7 +177,7 @@ func TestConnectionSettings(t *testing.T) {
 func TestListenParameters(t *testing.T) {
 	cfg, err := load(t, `http {
 	server { listen 127.0.0.1:8000-8002 default_server backlog=64 rcvbuf=64k sndbuf=32k fastopen=8 deferred so_keepalive=30m::10 reuseport; }
-	server { listen 127.0.0.1:8001 proxy_protocol; listen [::1]:9000 ipv6only=off accept_filter=dataready; listen 127.0.0.1; listen 9001; listen 8003-8003 so_keepalive=off; }
+	server { listen 127.0.0.1:8001 proxy_protocol; client_header_timeout 7s; listen [::1]:9000 ipv6only=off accept_filter=dataready; listen 127.0.0.1; listen 9001; listen 8003-8003 so_keepalive=off; }
 }`)
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +194,9 @@ func TestListenParameters(t *testing.T) {
 		if !ls.DefaultServer || o.Backlog != 64 || o.RcvBuf != 64<<10 || o.SndBuf != 32<<10 || o.FastOpen != 8 || !o.Deferred || !o.ReusePort ||
 			o.KeepAlive != (SoKeepalive{Set: true, On: true, Idle: 30 * time.Minute, Count: 10}) {
 			t.Errorf("listen %d: %+v", i, ls)
+		}
+		if o.DeferWait != 60*time.Second {
+			t.Errorf("listen %d: deferred waits %v, want the default server's client_header_timeout", i, o.DeferWait)
 		}
 		// proxy_protocol on another server's listen applies to the address.
 		if ls.ProxyProtocol != (i == 1) {

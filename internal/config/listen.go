@@ -25,12 +25,15 @@ type SoKeepalive struct {
 // SockOpts are listen's socket-level parameters. nginx lets only one
 // listen directive per address give them ("duplicate listen options").
 type SockOpts struct {
-	Set       bool // some socket option below was given
-	Backlog   int
-	RcvBuf    int
-	SndBuf    int
-	FastOpen  int
-	Deferred  bool
+	Set      bool // some socket option below was given
+	Backlog  int
+	RcvBuf   int
+	SndBuf   int
+	FastOpen int
+	Deferred bool
+	// DeferWait is TCP_DEFER_ACCEPT's wait with Deferred: the
+	// client_header_timeout of the address's default server, as nginx.
+	DeferWait time.Duration
 	Bind      bool
 	IPv6Only  bool // default on, as nginx
 	ReusePort bool
@@ -302,6 +305,7 @@ func mergeListens(servers []*Server) error {
 		pp      bool
 		def     bool
 		first   Listen
+		defSrv  *Server // the address's default server
 	}
 	addrs := map[netip.AddrPort]*merged{}
 	key := func(ls Listen) netip.AddrPort { return ls.AddrPort }
@@ -312,7 +316,7 @@ func mergeListens(servers []*Server) error {
 			}
 			m := addrs[key(ls)]
 			if m == nil {
-				m = &merged{first: ls, opts: SockOpts{IPv6Only: true}}
+				m = &merged{first: ls, opts: SockOpts{IPv6Only: true}, defSrv: srv}
 				addrs[key(ls)] = m
 			}
 			if ls.SockOpts.Set {
@@ -325,10 +329,15 @@ func mergeListens(servers []*Server) error {
 				if m.def {
 					return &conf.Error{File: ls.File, Line: ls.Line, Msg: "a duplicate default server for " + ls.Addr}
 				}
-				m.def = true
+				m.def, m.defSrv = true, srv
 			}
 			m.http2 = m.http2 || ls.HTTP2
 			m.pp = m.pp || ls.ProxyProtocol
+		}
+	}
+	for _, m := range addrs {
+		if m.opts.Deferred {
+			m.opts.DeferWait = m.defSrv.Loc.Conf.Client.HeaderTimeout
 		}
 	}
 	for ap, m := range addrs {

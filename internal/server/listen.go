@@ -11,10 +11,6 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 )
 
-// deferAcceptSeconds is TCP_DEFER_ACCEPT's wait for `listen ... deferred`:
-// nginx uses client_header_timeout, 60 seconds by default.
-const deferAcceptSeconds = 60
-
 // listen binds one TCP listener with the socket options of its listen
 // directives (merged across servers at load).
 func listen(ls config.Listen) (*listener, error) {
@@ -70,7 +66,7 @@ func setListenOpts(fd int, ls config.Listen) error {
 		{o.RcvBuf > 0, unix.SOL_SOCKET, unix.SO_RCVBUF, o.RcvBuf},
 		{o.SndBuf > 0, unix.SOL_SOCKET, unix.SO_SNDBUF, o.SndBuf},
 		{o.FastOpen > 0, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, o.FastOpen},
-		{o.Deferred, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, deferAcceptSeconds},
+		{o.Deferred, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, max(int(o.DeferWait/time.Second), 1)},
 		{ls.AddrPort.Addr().Is6() && !ls.AddrPort.Addr().Is4In6(), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(o.IPv6Only)},
 		{o.KeepAlive.Set, unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(o.KeepAlive.On)},
 		{o.KeepAlive.Idle > 0, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(o.KeepAlive.Idle / time.Second)},
