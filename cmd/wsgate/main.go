@@ -207,6 +207,7 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 		fmt.Fprintf(stderr, "wsgate: [emerg] %v\n", err)
 		return 1
 	}
+	applyMainContext(cfg, log)
 	srv := server.New(log)
 	ready := daemonReady()
 	sd := newNotifier()

@@ -83,6 +83,7 @@ func newLoader(file string, opts Options) *loader {
 		WorkerConnections: 512,
 		Vars:              vars.NewTable(),
 	}
+	defineCoreVars(cfg)
 	return &loader{
 		cfg:       cfg,
 		opts:      opts,
@@ -169,7 +170,12 @@ func (l *loader) declare(ds []*conf.Directive) error {
 				}
 				return nil
 			})
+		case "server_name":
+			if err := l.declareServerName(d); err != nil {
+				return err
+			}
 		case "set":
+			l.cfg.LimitRateSet = l.cfg.LimitRateSet || len(d.Args) == 2 && d.Args[0] == "$limit_rate"
 			if len(d.Args) == 2 {
 				if name, ok := varName(d.Args[0]); ok {
 					if _, err := l.cfg.Vars.DefineSet(name); err != nil {
@@ -357,9 +363,10 @@ func (l *loader) finishHTTP() error {
 			srv.Names = []ServerName{{Name: "", Kind: NameExact}}
 		}
 	}
-	if err := checkDefaults(h.Servers); err != nil {
+	if err := mergeListens(h.Servers); err != nil {
 		return err
 	}
+	l.conflictingNames(h.Servers)
 	for _, srv := range h.Servers {
 		for _, ls := range srv.Listens {
 			c := srv.Loc.Conf.SSL
@@ -370,9 +377,6 @@ func (l *loader) finishHTTP() error {
 				return &conf.Error{File: srv.File, Line: srv.Line, Msg: "no \"ssl_certificate_key\" is defined for certificate \"" + c.Certs[min(len(c.Keys), len(c.Certs)-1)] + "\""}
 			}
 		}
-	}
-	if err := checkListenOptions(h.Servers); err != nil {
-		return err
 	}
 	for _, srv := range h.Servers {
 		srv.Walk(func(loc *Location) {
@@ -447,25 +451,8 @@ func (l *loader) mergeTree(loc *Location, parent *LocConf) {
 	}
 }
 
-// checkDefaults rejects two default_server flags on one address, as nginx.
-func checkDefaults(servers []*Server) error {
-	defaults := map[string]bool{}
-	for _, srv := range servers {
-		for _, ls := range srv.Listens {
-			if !ls.DefaultServer {
-				continue
-			}
-			if defaults[ls.Addr] {
-				return &conf.Error{File: ls.File, Line: ls.Line, Msg: fmt.Sprintf("a duplicate default server for %s", ls.Addr)}
-			}
-			defaults[ls.Addr] = true
-		}
-	}
-	return nil
-}
-
 func defaultLocConf() *LocConf {
-	return &LocConf{
+	c := &LocConf{
 		ProxyHTTPVersion:  "1.0",
 		ConnectTimeout:    60 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -500,6 +487,8 @@ func defaultLocConf() *LocConf {
 		AccessLogs: []AccessLog{{Path: "logs/access.log", Format: "combined"}},
 		set:        map[string]bool{},
 	}
+	coreDefaults(c)
+	return c
 }
 
 func newLocConf() *LocConf { return &LocConf{set: map[string]bool{}} }
@@ -684,23 +673,4 @@ func (c *Config) Abs(p string) string {
 		return p
 	}
 	return filepath.Join(c.Prefix, p)
-}
-
-// checkListenOptions refuses two servers that listen on one address with
-// different ssl or proxy_protocol settings, as nginx's "duplicate listen
-// options" would.
-func checkListenOptions(servers []*Server) error {
-	seen := map[netip.AddrPort]Listen{}
-	for _, srv := range servers {
-		for _, ls := range srv.Listens {
-			if ls.QUIC {
-				continue // a UDP socket: no TCP options to agree on
-			}
-			if prev, ok := seen[ls.AddrPort]; ok && (prev.SSL != ls.SSL || prev.ProxyProtocol != ls.ProxyProtocol) {
-				return &conf.Error{File: ls.File, Line: ls.Line, Msg: fmt.Sprintf("conflicting \"ssl\" or \"proxy_protocol\" options for %s, also listened on in %s:%d", ls.Addr, prev.File, prev.Line)}
-			}
-			seen[ls.AddrPort] = ls
-		}
-	}
-	return nil
 }

@@ -2,9 +2,6 @@ package config
 
 import (
 	"maps"
-	"net"
-	"net/netip"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -54,7 +51,7 @@ func init() {
 		"pid":                  {ctx: cMain, min: 1, max: 1, once: true, fn: func(l *loader, d *conf.Directive, s *scope) error { l.cfg.PID = d.Args[0]; return nil }},
 		"user":                 {ctx: cMain, min: 1, max: 2, once: true, fn: dUser},
 		"daemon":               {ctx: cMain, min: 1, max: 1, once: true, fn: dDaemon},
-		"worker_rlimit_nofile": {ctx: cMain, min: 1, max: 1, fn: noop},
+		"worker_rlimit_nofile": {ctx: cMain, min: 1, max: 1, once: true, fn: dRlimitNoFile},
 		"pcre_jit":             {ctx: cMain, min: 1, max: 1, fn: noop},
 		"events":               {ctx: cMain, block: true, once: true, fn: dEvents},
 		"worker_connections":   {ctx: cEvents, min: 1, max: 1, fn: dWorkerConnections},
@@ -72,7 +69,6 @@ func init() {
 		"sendfile":             {ctx: cHSLIf, min: 1, max: 1, fn: noop},
 		"tcp_nopush":           {ctx: cHSL, min: 1, max: 1, fn: noop},
 		"tcp_nodelay":          {ctx: cHSL, min: 1, max: 1, fn: flag("tcp_nodelay", func(c *LocConf) *bool { return &c.TCPNoDelay })},
-		"server_tokens":        {ctx: cHSL, min: 1, max: 1, fn: flag("server_tokens", func(c *LocConf) *bool { return &c.ServerTokens })},
 		"keepalive_timeout":    {ctx: cHSL | cUpstream, min: 1, max: 2, fn: dKeepaliveTimeout},
 		"client_max_body_size": {ctx: cHSL, min: 1, max: 1, fn: dClientMaxBody},
 
@@ -175,6 +171,8 @@ func init() {
 	maps.Copy(table, noEffect)
 	maps.Copy(table, staticDirectives)
 	maps.Copy(table, rewriteDirectives)
+	maps.Copy(table, coreDirectives)
+	maps.Copy(mergers, coreMergers)
 }
 
 type durationField = time.Duration
@@ -229,6 +227,9 @@ func dWorkerProcesses(l *loader, d *conf.Directive, s *scope) error {
 }
 
 func dUser(l *loader, d *conf.Directive, s *scope) error {
+	if err := l.checkUser(d); err != nil {
+		return err
+	}
 	l.cfg.User = d.Args[0]
 	if len(d.Args) == 2 {
 		l.cfg.Group = d.Args[1]
@@ -288,92 +289,6 @@ func dServer(l *loader, d *conf.Directive, s *scope) error {
 	srv.Locations = &Location{Conf: srv.Loc.Conf, File: d.File, Line: d.Line}
 	l.cfg.HTTP.Servers = append(l.cfg.HTTP.Servers, srv)
 	return l.block(d.Block, &scope{kind: cServer, server: srv, loc: srv.Loc, lc: srv.Loc.Conf})
-}
-
-func dListen(l *loader, d *conf.Directive, s *scope) error {
-	ls := Listen{File: d.File, Line: d.Line}
-	addr := d.Args[0]
-	if strings.HasPrefix(addr, "unix:") {
-		return conf.Errorf(d, "unix domain sockets in \"listen\" are not supported")
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		if _, perr := strconv.Atoi(addr); perr == nil {
-			host, port = "", addr
-		} else {
-			host, port = addr, "80"
-		}
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 {
-		return conf.Errorf(d, "invalid port in \"%s\" of the \"listen\" directive", addr)
-	}
-	var ip netip.Addr
-	switch host {
-	case "", "*":
-		ip = netip.IPv4Unspecified()
-	default:
-		addrs, err := l.resolve(host)
-		if err != nil || len(addrs) == 0 {
-			return conf.Errorf(d, "host not found in \"%s\" of the \"listen\" directive", addr)
-		}
-		ip = addrs[0]
-	}
-	ls.AddrPort = netip.AddrPortFrom(ip, uint16(p))
-	ls.Addr = ls.AddrPort.String()
-	for _, a := range d.Args[1:] {
-		switch {
-		case a == "default_server" || a == "default":
-			ls.DefaultServer = true
-		case a == "reuseport":
-			ls.ReusePort = true
-		case a == "deferred" || a == "bind" || strings.HasPrefix(a, "ipv6only="):
-		case strings.HasPrefix(a, "backlog="):
-			n, err := strconv.Atoi(a[len("backlog="):])
-			if err != nil || n < 1 {
-				return conf.Errorf(d, "invalid backlog \"%s\"", a)
-			}
-			ls.Backlog = n
-		case a == "ssl":
-			ls.SSL = true
-		case a == "http2":
-			ls.HTTP2 = true
-		case a == "quic":
-			ls.QUIC = true
-		case a == "proxy_protocol":
-			ls.ProxyProtocol = true
-		case strings.HasPrefix(a, "so_keepalive="):
-			return conf.Errorf(d, "\"listen ... so_keepalive\" is not supported")
-		default:
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
-		}
-	}
-	s.server.Listens = append(s.server.Listens, ls)
-	return nil
-}
-
-func dServerName(l *loader, d *conf.Directive, s *scope) error {
-	for _, n := range d.Args {
-		sn := ServerName{Name: strings.ToLower(n)}
-		switch {
-		case strings.HasPrefix(n, "~"):
-			re, err := regexp.Compile(n[1:])
-			if err != nil {
-				return conf.Errorf(d, "invalid server name regex \"%s\": %v", n, err)
-			}
-			sn.Kind, sn.Regex, sn.Name = NameRegex, re, n
-		case strings.HasPrefix(n, "*.") || (strings.HasPrefix(n, ".") && len(n) > 1):
-			sn.Kind = NameWildcardPrefix
-		case strings.HasSuffix(n, ".*"):
-			sn.Kind = NameWildcardSuffix
-		case strings.Contains(n, "*"):
-			return conf.Errorf(d, "invalid server name or wildcard \"%s\"", n)
-		case n == "_" || n == "":
-			sn.Name = n
-		}
-		s.server.Names = append(s.server.Names, sn)
-	}
-	return nil
 }
 
 func dLocation(l *loader, d *conf.Directive, s *scope) error {

@@ -24,6 +24,16 @@ type Config struct {
 	// connections still open are closed. Zero waits for them all.
 	WorkerShutdownTimeout time.Duration
 
+	Env              []EnvVar // env: variables to set or keep
+	WorkingDirectory string   // working_directory, absolute; "" keeps the current one
+	RlimitNoFile     uint64   // worker_rlimit_nofile; 0 leaves the limit alone
+	Priority         int      // worker_priority, a nice value, when HasPriority
+	HasPriority      bool
+	CPUs             []int // worker_cpu_affinity: the CPUs the masks name together
+	CPUAffinityAuto  bool
+	LimitRateVar     int  // the index of $limit_rate
+	LimitRateSet     bool // some `set $limit_rate` exists
+
 	HTTP *HTTP
 	Vars *vars.Table
 	// Captures binds the named groups of location, if and rewrite regexes
@@ -126,8 +136,7 @@ type Listen struct {
 	Addr          string // host:port as bound, e.g. "127.0.0.1:8080", "0.0.0.0:80", "[::]:80"
 	AddrPort      netip.AddrPort
 	DefaultServer bool
-	Backlog       int
-	ReusePort     bool
+	SockOpts           // socket options, merged across the address's listens
 	ProxyProtocol bool // a PROXY protocol header (v1 or v2) precedes every connection
 	SSL           bool
 	HTTP2         bool // listen ... http2
@@ -155,6 +164,9 @@ type ServerName struct {
 	Name  string         // lowercased; "" matches requests without Host
 	Kind  NameKind       // how Name matches
 	Regex *regexp.Regexp // for NameRegex
+	// CaptureVars holds, per subexpression of Regex, the variable its
+	// named capture sets, or -1.
+	CaptureVars []int
 }
 
 // NameKind says how a server name matches.
@@ -269,7 +281,9 @@ type LocConf struct {
 	ClientBodyBuffer  int64  // client_body_buffer_size: a buffered body's part kept in memory
 	ClientBodyTemp    string // client_body_temp_path: where the rest of a buffered body goes
 	WebSocketFrames   bool
-	ServerTokens      bool
+	ServerTokens      bool           // server_tokens on (or build): the version is shown
+	ServerTokensBuild bool           // server_tokens build
+	ServerTokensText  *vars.Template // server_tokens "string": the Server header as given
 	DefaultType       string
 	HealthCheck       *HealthCheck // a location's health_check, moved to its upstream at load
 	NextUpstream      NextUpstream
@@ -303,6 +317,21 @@ type LocConf struct {
 	RecursiveErrorPages bool
 	InterceptErrors     bool      // proxy_intercept_errors
 	TryFiles            []TryFile // not inherited, as in nginx
+
+	KeepaliveTime        time.Duration // keepalive_time: a connection serves requests this long at most
+	KeepaliveDisable     uint8         // keepalive_disable: KeepaliveDisable* bits
+	LingeringClose       LingerMode
+	LingeringTime        time.Duration
+	LingeringTimeout     time.Duration
+	LimitRate            RateValue // bytes per second to the client; 0: unlimited
+	LimitRateAfter       RateValue // bytes sent before limit_rate applies
+	SatisfyAny           bool      // satisfy any
+	AuthDelay            time.Duration
+	UnderscoresInHeaders bool
+	IgnoreInvalidHeaders bool
+	// ChunkedTransferEncoding off: a response of unknown length to an
+	// HTTP/1.1 client is delimited by closing the connection instead.
+	ChunkedTransferEncoding bool
 
 	set map[string]bool // which directives this level wrote, for merging
 }

@@ -51,6 +51,7 @@ type conn struct {
 	sendTimeout time.Duration
 	remote      netip.AddrPort
 	local       netip.AddrPort
+	connLimits
 }
 
 var (
@@ -63,6 +64,7 @@ func (c *conn) serve() {
 	defer c.srv.removeConn(c)
 	defer func() {
 		if !c.hijacked {
+			c.lingerClose()
 			c.c.Close()
 			if !c.virtual {
 				c.srv.release(1)
@@ -137,6 +139,7 @@ func (c *conn) serve() {
 			c.badRequest(rt, req, err)
 			return
 		}
+		c.dropInvalidHeaders(rt, req, cc)
 		c.reqs++
 		first = false
 		c.srv.Stats.Requests.Add(1)
@@ -346,9 +349,10 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 		return false // the listener was removed by a reload mid-flight
 	}
 	host := req.HostName
-	srv, caps := vh.find(host)
+	srv, caps, capVars := vh.lookup(host)
 	x.srv = srv
 	x.fillVars(caps)
+	x.setCaptureVars(caps, capVars)
 	vc.Warn = x
 	x.uriChanges = maxURIChanges + 1
 	x.phased = true
@@ -488,6 +492,9 @@ func (x *exchange) isUpgrade() bool {
 type sendWriter struct{ c *conn }
 
 func (w sendWriter) Write(p []byte) (int, error) {
+	if w.c.rate > 0 {
+		return w.c.writeLimited(p)
+	}
 	if d := w.c.sendTimeout; d > 0 {
 		w.c.c.SetWriteDeadline(time.Now().Add(d))
 	}

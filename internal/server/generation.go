@@ -209,7 +209,11 @@ func (rt *generation) vhostsFor(local netip.AddrPort) *vhosts {
 	if v := rt.vhosts[local]; v != nil {
 		return v
 	}
-	return rt.vhosts[wildcardOf(local)]
+	if v := rt.vhosts[wildcardOf(local)]; v != nil || !local.Addr().Is4() {
+		return v
+	}
+	// An IPv4 client of a dual-stack socket (listen [::]:port ipv6only=off).
+	return rt.vhosts[netip.AddrPortFrom(netip.IPv6Unspecified(), local.Port())]
 }
 
 // discard releases what rt holds: the health checks of its pools (their

@@ -60,8 +60,15 @@ func (v *vhosts) add(srv *config.Server, ls config.Listen) {
 // regex, then the default server of the address. It also returns the
 // regex captures for $1..$9.
 func (v *vhosts) find(host string) (*config.Server, []string) {
+	s, caps, _ := v.lookup(host)
+	return s, caps
+}
+
+// lookup is find that also returns, for a regex name, the variables its
+// named captures set (see config.ServerName.CaptureVars).
+func (v *vhosts) lookup(host string) (*config.Server, []string, []int) {
 	if s, ok := v.exact[host]; ok {
-		return s, nil
+		return s, nil, nil
 	}
 	if host != "" {
 		var best *config.Server
@@ -72,7 +79,7 @@ func (v *vhosts) find(host string) (*config.Server, []string) {
 			}
 		}
 		if best != nil {
-			return best, nil
+			return best, nil, nil
 		}
 		for _, w := range v.wildSuf {
 			if strings.HasPrefix(host, w.part) && len(w.part) > n {
@@ -80,17 +87,17 @@ func (v *vhosts) find(host string) (*config.Server, []string) {
 			}
 		}
 		if best != nil {
-			return best, nil
+			return best, nil, nil
 		}
 		for _, s := range v.regexes {
 			for _, n := range v.regexFor[s] {
 				if m := n.Regex.FindStringSubmatch(host); m != nil {
-					return s, m
+					return s, m, n.CaptureVars
 				}
 			}
 		}
 	}
-	return v.def, nil
+	return v.def, nil, nil
 }
 
 // findLocation implements nginx's location search: exact match first, then

@@ -32,7 +32,7 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 		}
 	case resp.ContentLength >= 0:
 		length = resp.ContentLength
-	case x.req.Major == 1 && x.req.Minor >= 1:
+	case x.req.Major == 1 && x.req.Minor >= 1 && x.lc.ChunkedTransferEncoding:
 		chunked = true
 	}
 	h := x.head(resp.Status, hdr, length, chunked)

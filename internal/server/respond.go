@@ -91,12 +91,9 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 	} else {
 		b = make([]byte, 0, 512)
 	}
+	x.startResponse()
 	b = http1.AppendStatusLine(b, status, "")
-	if x.lc == nil || x.lc.ServerTokens {
-		b = append(b, "Server: wsgate/"+Version+"\r\n"...)
-	} else {
-		b = append(b, "Server: wsgate\r\n"...)
-	}
+	b = x.appendServer(b)
 	b = append(b, "Date: "...)
 	b = append(b, httpDate()...)
 	b = append(b, "\r\n"...)

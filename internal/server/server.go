@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,10 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/config"
@@ -104,39 +100,6 @@ func New(log *errlog.Logger) *Server {
 	return s
 }
 
-func listen(ls config.Listen) (*listener, error) {
-	lc := net.ListenConfig{
-		// Keepalive is off unless asked for, as nginx (Go's default is 15 s).
-		KeepAlive: -1,
-		Control: func(network, address string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-				if serr == nil && ls.ReusePort {
-					serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-				}
-			})
-			if err != nil {
-				return err
-			}
-			return serr
-		},
-	}
-	// Plain TCP, as nginx listens. Go 1.24 made listeners MPTCP by
-	// default, which puts every accept of an ordinary TCP client through
-	// the kernel's MPTCP fallback path.
-	lc.SetMultipathTCP(false)
-	network := "tcp4"
-	if ls.AddrPort.Addr().Is6() && !ls.AddrPort.Addr().Is4In6() {
-		network = "tcp6"
-	}
-	ln, err := lc.Listen(context.Background(), network, ls.AddrPort.String())
-	if err != nil {
-		return nil, err
-	}
-	return &listener{ln: ln.(*net.TCPListener), addr: ls.AddrPort, done: make(chan struct{})}, nil
-}
-
 // Addrs returns the bound addresses (tests listen on port 0 through -g).
 func (s *Server) Addrs() []net.Addr {
 	s.mu.Lock()
@@ -180,6 +143,7 @@ func (s *Server) acceptLoop(l *listener) {
 		s.Stats.Handled.Add(1)
 		s.Stats.Active.Add(1)
 		cn := &conn{srv: s, c: c, tcp: c, id: s.connID.Add(1), bind: l.addr}
+		cn.started = time.Now()
 		if !s.addConn(cn) {
 			s.active.Add(-1)
 			s.Stats.Active.Add(-1)

@@ -227,7 +227,8 @@ func osPid() int { return os.Getpid() }
 func prefixed(name string) func(*Ctx) string {
 	switch {
 	case strings.HasPrefix(name, "http_"):
-		h := headerName(name[len("http_"):])
+		u := name[len("http_"):]
+		h := headerName(u)
 		return func(c *Ctx) string {
 			if c.Header == nil {
 				return ""
@@ -236,7 +237,13 @@ func prefixed(name string) func(*Ctx) string {
 			if strings.EqualFold(h, "Cookie") {
 				sep = "; "
 			}
-			return c.Header.Join(h, sep)
+			v := c.Header.Join(h, sep)
+			if v == "" && u != h {
+				// A header sent with underscores (kept by
+				// underscores_in_headers on) matches too, as in nginx.
+				v = c.Header.Join(u, sep)
+			}
+			return v
 		}
 	case strings.HasPrefix(name, "sent_http_"):
 		h := headerName(name[len("sent_http_"):])

@@ -52,6 +52,7 @@ type Ctx struct {
 	ConnReqs   int
 	Start      time.Time
 	ReqLength  int64
+	LimitRate  int64 // $limit_rate: the response's limit_rate, bytes per second
 
 	// Filled while the response goes out and at the end (for logs).
 	Status           int
