@@ -12,10 +12,9 @@ import (
 	"github.com/wsgate/wsgate/internal/http1"
 )
 
-// logRequest writes a line with nginx's request suffix: client, server,
-// request, then upstream (when addr, a peer's address or the upstream's
-// name, is not empty) and host. Every log line about a request that names
-// these is built here.
+// logRequest writes a line with nginx's request suffix (requestSuffix):
+// client, server, request, upstream when addr (a peer's address or the
+// upstream's name) is not empty, and host.
 func (x *exchange) logRequest(level errlog.Level, addr, format string, args ...any) {
 	if !x.log.Enabled(level) {
 		return
@@ -24,13 +23,21 @@ func (x *exchange) logRequest(level errlog.Level, addr, format string, args ...a
 	if len(args) > 0 {
 		msg = fmt.Sprintf(format, args...)
 	}
-	if addr == "" {
-		x.log.Printf(level, x.conn.id, "%s, client: %s, server: %s, request: \"%s\", host: \"%s\"",
-			msg, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), x.req.Host)
-		return
+	x.log.Printf(level, x.conn.id, "%s%s", msg, x.requestSuffix(addr))
+}
+
+// logSuffix is the end of an error-log line about the request, as nginx
+// writes it: ", client: ..., server: ..., request: \"...\", host: \"...\"".
+func (x *exchange) logSuffix() string { return x.requestSuffix("") }
+
+// requestSuffix is logSuffix with the upstream named when addr is not
+// empty. Every log line about a request that names these is built here.
+func (x *exchange) requestSuffix(addr string) string {
+	s := ", client: " + x.vc.Remote.Addr().String() + ", server: " + x.vc.ServerName + requestField(x.vc)
+	if addr != "" {
+		s += ", upstream: \"http://" + addr + x.vc.RequestURI + "\""
 	}
-	x.log.Printf(level, x.conn.id, "%s, client: %s, server: %s, request: \"%s\", upstream: \"http://%s%s\", host: \"%s\"",
-		msg, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), addr, x.vc.RequestURI, x.req.Host)
+	return s + ", host: \"" + x.req.Host + "\""
 }
 
 // upstreamError logs a peer's failure as nginx does, naming the phase it

@@ -49,7 +49,7 @@ func (x *exchange) indexNames() []string {
 func (x *exchange) sendAnswer(a *static.Answer) bool {
 	defer a.Close()
 	for _, l := range a.Log {
-		x.log.Printf(l.Level, x.conn.id, "%s, client: %s, server: %s, request: \"%s\"", l.Text, x.conn.remote.Addr(), x.vc.ServerName, requestLine(x.vc))
+		x.log.Printf(l.Level, x.conn.id, "%s%s", l.Text, x.logSuffix())
 	}
 	if a.Status == 304 {
 		return x.respond(304, a.Header, "")

@@ -116,11 +116,6 @@ func (x *exchange) contentPhases() bool {
 	return x.static()
 }
 
-// logSuffix is the ", client: ..., request: ..." end of an error-log line.
-func (x *exchange) logSuffix() string {
-	return ", client: " + x.vc.Remote.Addr().String() + ", server: " + x.vc.ServerName + requestField(x.vc) + ", host: \"" + x.req.Host + "\""
-}
-
 // setCaptures makes m the captures $0..$9, replacing the last regex's
 // even when re has no groups (as nginx: `location ~ ^/x/(.*)$ { rewrite ^
 // /y/$1; }` leaves $1 empty), and sets the variables of re's named groups.

@@ -203,7 +203,7 @@ func (x *exchange) abandon(err error) bool {
 	x.close = true
 	if errors.Is(err, errClientGone) {
 		x.vc.Status = 499
-		x.log.Printf(errlog.Info, x.conn.id, "%v, client: %s, server: %s, request: \"%s\", host: \"%s\"", err, x.vc.Remote.Addr(), x.vc.ServerName, requestLine(x.vc), x.req.Host)
+		x.log.Printf(errlog.Info, x.conn.id, "%v%s", err, x.logSuffix())
 	}
 	x.done()
 	return false
