@@ -179,6 +179,7 @@ func init() {
 		"reset_timedout_connection":   {ctx: cHSL, min: 1, max: 1, fn: dResetTimedOut},
 	}
 	maps.Copy(table, noEffect)
+	maps.Copy(table, tlsDirectives)
 }
 
 type durationField = time.Duration

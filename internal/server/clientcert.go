@@ -1,0 +1,171 @@
+package server
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/tlsconf"
+	"github.com/wsgate/wsgate/internal/vars"
+)
+
+// The checks nginx makes on a TLS connection when a request arrives: a
+// plain HTTP request on an ssl port (497), a Host naming another server
+// than the one SNI chose while client certificates are checked (421), and
+// the client certificate itself (495, 496).
+
+// sslPages are nginx's special pages, sent with status 400.
+var sslPages = map[int]string{
+	495: "The SSL certificate error",
+	496: "No required SSL certificate was sent",
+	497: "The plain HTTP request was sent to HTTPS port",
+}
+
+// connSSL is a TLS connection's $ssl_* values and the answer its client
+// certificate earns: 0, 495 or 496.
+type connSSL struct {
+	vars.SSL
+	status int
+}
+
+// sslInfo computes what a finished handshake on local shows in $ssl_*
+// variables, checking the client certificate once for the connection
+// with the settings of the server SNI chose.
+func (rt *generation) sslInfo(local netip.AddrPort, st *tls.ConnectionState) *connSSL {
+	if st == nil {
+		return nil
+	}
+	info := &connSSL{SSL: vars.SSL{State: st, Cipher: tlsconf.CipherName(st.CipherSuite), Verify: "NONE", EarlyData: !st.HandshakeComplete}}
+	if tc := rt.tlsServerFor(local, st.ServerName); tc != nil && tc.VerifiesClients() {
+		r := tc.VerifyClient(st)
+		info.Verify, info.status = r.Verify, r.Status
+	}
+	return info
+}
+
+// tlsServerFor is the TLS configuration a handshake on local with this
+// SNI name gets: the server the name selects, else the default server.
+func (rt *generation) tlsServerFor(local netip.AddrPort, sni string) *tlsconf.Config {
+	v := rt.vhostsFor(local)
+	if v == nil {
+		return nil
+	}
+	srv, _ := v.find(strings.TrimSuffix(strings.ToLower(sni), "."))
+	if tc := rt.tlsServers[srv]; tc != nil {
+		return tc
+	}
+	return rt.tlsServers[v.def]
+}
+
+// checkSSL runs nginx's TLS checks on a request; when one fails it has
+// answered, and keep says whether the connection may go on.
+func (x *exchange) checkSSL(host string) (ok, keep bool) {
+	c := x.conn
+	if c.plainOnTLS {
+		x.logRequest(errlog.Info, "", "client sent plain HTTP request to HTTPS port while reading client request headers")
+		return false, x.sslPage(497)
+	}
+	if c.ssl == nil {
+		return true, true
+	}
+	verify := x.srv.Loc.Conf.SSL.VerifyClient != ""
+	if sni := c.tls.ServerName; verify && sni != "" && host != "" && !strings.EqualFold(strings.TrimSuffix(sni, "."), host) {
+		x.logRequest(errlog.Info, "", "client attempted to request the server name different from the one that was negotiated while reading client request headers")
+		return false, x.errorPage(421)
+	}
+	if !verify {
+		return true, true
+	}
+	switch c.ssl.status {
+	case 495:
+		x.logRequest(errlog.Info, "", "client SSL certificate verify error: (%s) while reading client request headers", strings.TrimPrefix(c.ssl.Verify, "FAILED:"))
+		return false, x.sslPage(495)
+	case 496:
+		x.logRequest(errlog.Info, "", "client sent no required SSL certificate while reading client request headers")
+		return false, x.sslPage(496)
+	}
+	return true, true
+}
+
+// sslPage answers 495, 496 or 497 as nginx does: status 400 with the
+// page naming the reason, and the connection closed.
+func (x *exchange) sslPage(code int) bool {
+	reason := sslPages[code]
+	body := "<html>\r\n<head><title>400 " + reason + "</title></head>\r\n<body>\r\n" +
+		"<center><h1>400 Bad Request</h1></center>\r\n<center>" + reason + "</center>\r\n" + errorTail
+	x.close = true
+	return x.respond(400, http1.Header{{Name: "Content-Type", Value: "text/html"}}, body)
+}
+
+// plainHTTP reports whether the client's first byte, peeked without
+// consuming it, cannot start a TLS record (a handshake record is 0x16)
+// but can start an HTTP request. False when nothing arrives by deadline
+// or the peek fails: the handshake then reports the error.
+func plainHTTP(tcp *net.TCPConn, deadline time.Time) bool {
+	if tcp == nil {
+		return false
+	}
+	raw, err := tcp.SyscallConn()
+	if err != nil {
+		return false
+	}
+	tcp.SetReadDeadline(deadline)
+	defer tcp.SetReadDeadline(time.Time{})
+	var b [1]byte
+	n := 0
+	rerr := raw.Read(func(fd uintptr) bool {
+		var err error
+		n, _, err = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK)
+		return err != unix.EAGAIN
+	})
+	return rerr == nil && n == 1 && b[0] >= 'A' && b[0] <= 'Z'
+}
+
+// helloVars records the client's offer for $ssl_ciphers and $ssl_curves.
+type helloVars struct {
+	ciphers, curves string
+}
+
+// wrap returns a configuration for one handshake that records the
+// ClientHello, then serves with cfg's choice.
+func (h *helloVars) wrap(cfg *tls.Config) *tls.Config {
+	return &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		h.ciphers, h.curves = offerNames(hello)
+		if cfg.GetConfigForClient != nil {
+			return cfg.GetConfigForClient(hello)
+		}
+		return cfg, nil
+	}}
+}
+
+// offerNames prints a ClientHello's suites and groups as nginx does:
+// OpenSSL names joined by ':', unknown ones as 0x hex.
+func offerNames(hello *tls.ClientHelloInfo) (string, string) {
+	var b strings.Builder
+	for i, id := range hello.CipherSuites {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		if name := tlsconf.CipherName(id); !strings.HasPrefix(name, "0x") {
+			b.WriteString(name)
+		} else {
+			fmt.Fprintf(&b, "0x%04x", id)
+		}
+	}
+	ciphers := b.String()
+	b.Reset()
+	for i, id := range hello.SupportedCurves {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(vars.CurveName(id))
+	}
+	return ciphers, b.String()
+}
