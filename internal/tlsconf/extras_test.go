@@ -115,9 +115,9 @@ func TestConfCommands(t *testing.T) {
 	}
 	for cmd, want := range map[[2]string]string{
 		{"Ciphersuites", "TLS_AES_256_GCM_SHA384"}: "TLS 1.3 cipher suites cannot be chosen",
-		{"Options", "KTLS"}:                          "Options KTLS is not supported",
-		{"RecordPadding", "16"}:                      "RecordPadding is not supported",
-		{"MaxProtocol", "TLSv1.1"}:                   "leaves no protocol",
+		{"Options", "KTLS"}:                        "Options KTLS is not supported",
+		{"RecordPadding", "16"}:                    "RecordPadding is not supported",
+		{"MaxProtocol", "TLSv1.1"}:                 "leaves no protocol",
 	} {
 		if _, err := New(Options{Certs: []CertPair{p}, ConfCommands: [][2]string{cmd}}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: %v, want %q", cmd, err, want)
