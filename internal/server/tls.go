@@ -42,6 +42,10 @@ func (rt *generation) buildTLS(log *errlog.Logger) error {
 			return &config.PosError{File: srv.File, Line: srv.Line, Err: err}
 		}
 		o.CertCache = cache
+		if o.OCSPCache, err = tlsconf.ParseOCSPCache(c.OCSPCache, config.ParseSize); err != nil {
+			return &config.PosError{File: srv.File, Line: srv.Line, Err: err}
+		}
+		o.OCSP, o.OCSPResponder = c.OCSP, c.OCSPResponder
 		for i := range c.Certs {
 			o.Certs = append(o.Certs, tlsconf.CertPair{Cert: c.Certs[i], Key: c.Keys[i]})
 		}

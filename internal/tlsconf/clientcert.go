@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 )
@@ -58,6 +59,7 @@ type clientVerifier struct {
 	depth int
 	crls  []*x509.RevocationList
 	now   func() time.Time
+	ocsp  *ocspChecker // nil without ssl_ocsp
 }
 
 // setupClientAuth reads ssl_client_certificate, ssl_trusted_certificate
@@ -109,7 +111,38 @@ func (c *Config) setupClientAuth(o Options, now func() time.Time) error {
 		}
 		v.crls = crls
 	}
+	if err := v.setupOCSP(o); err != nil {
+		return err
+	}
 	c.client = v
+	return nil
+}
+
+// setupOCSP reads ssl_ocsp, ssl_ocsp_responder and ssl_ocsp_cache.
+func (v *clientVerifier) setupOCSP(o Options) error {
+	switch o.OCSP {
+	case OCSPOff:
+		return nil
+	case OCSPOn, OCSPLeaf:
+	default:
+		return fmt.Errorf("ssl_ocsp: invalid value %q", o.OCSP)
+	}
+	if v.mode == VerifyOptionalNoCA {
+		return errors.New(`"ssl_ocsp" is incompatible with "ssl_verify_client optional_no_ca"`)
+	}
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	v.ocsp = &ocspChecker{
+		leafOnly: o.OCSP == OCSPLeaf, responder: o.OCSPResponder,
+		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
+		wait:   orDefault(o.ocspWait, 5*time.Second),
+		now:    v.now, logf: logf, capacity: o.OCSPCache,
+	}
+	if o.OCSPCache > 0 {
+		v.ocsp.cache = make(map[string]ocspEntry)
+	}
 	return nil
 }
 
@@ -161,7 +194,10 @@ func (c *Config) VerifyClient(st *tls.ConnectionState) ClientResult {
 		}
 		return ClientResult{Verify: "NONE"}
 	}
-	_, reason := v.verify(st.PeerCertificates)
+	chain, reason := v.verify(st.PeerCertificates)
+	if reason == "" && v.ocsp != nil {
+		reason = v.ocsp.check(chain)
+	}
 	if reason == "" {
 		return ClientResult{Verify: "SUCCESS"}
 	}

@@ -94,6 +94,16 @@ type Options struct {
 	VerifyDepth       int
 	CRL               string
 
+	// OCSP is ssl_ocsp: OCSPOff, OCSPOn (every certificate of the client's
+	// chain) or OCSPLeaf. OCSPResponder (ssl_ocsp_responder) overrides the
+	// certificates' URLs; OCSPCache is how many answers ssl_ocsp_cache
+	// keeps (see ParseOCSPCache), 0 for none. The checks of one
+	// connection wait at most 5 seconds in all; a responder that does not
+	// answer in time fails the certificate, as in nginx.
+	OCSP          string
+	OCSPResponder string
+	OCSPCache     int
+
 	// RejectHandshake is ssl_reject_handshake: every handshake this
 	// Config serves fails with an unrecognized_name alert; Certs may be
 	// empty and nothing else is checked.
@@ -126,8 +136,8 @@ type Options struct {
 	Logf func(format string, args ...any)
 
 	// Test knobs: zero means the production default.
-	minRefresh, maxRefresh, retryAfter, fetchTimeout time.Duration
-	now                                              func() time.Time
+	minRefresh, maxRefresh, retryAfter, fetchTimeout, ocspWait time.Duration
+	now                                                        func() time.Time
 }
 
 // Config is a loaded, checked TLS setup for one server{}. TLS may be called
