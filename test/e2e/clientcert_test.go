@@ -9,12 +9,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -345,5 +347,38 @@ func TestSSLSpecialPagesDifferential(t *testing.T) {
 	}
 	if ng.Header.Get("Connection") != ws.Header.Get("Connection") {
 		t.Errorf("497 Connection: nginx %q, wsgate %q", ng.Header.Get("Connection"), ws.Header.Get("Connection"))
+	}
+}
+
+// TestTestFlagTLSNotes: -t checks the ssl_dhparam file and says what Go's
+// TLS does not do: no DHE, no 0-RTT over TCP, cipher names it skips or
+// lacks, with what TLS 1.2 will negotiate.
+func TestTestFlagTLSNotes(t *testing.T) {
+	cc := makeClientCerts(t)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	der, _ := asn1.Marshal(struct{ P, G *big.Int }{big.NewInt(0xfffffffb), big.NewInt(2)})
+	writePEM(t, filepath.Join(dir, "dh.pem"), "DH PARAMETERS", der)
+	conf := writeConf(t, dir, `error_log stderr;
+http { server { listen 127.0.0.1:1 ssl;
+    ssl_certificate `+cc.dir+`/server.pem; ssl_certificate_key `+cc.dir+`/server.key;
+    ssl_dhparam dh.pem;
+    ssl_early_data on;
+    ssl_ciphers "DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:NO-SUCH-CIPHER";
+} }`)
+	out, err := exec.Command(binary, "-t", "-p", dir, "-c", conf).CombinedOutput()
+	for _, want := range []string{
+		`"ssl_dhparam" has no effect`, `"ssl_early_data" has no effect over TCP`,
+		`unknown cipher "NO-SUCH-CIPHER" skipped`,
+		`Go's TLS lacks DHE-RSA-AES128-GCM-SHA256; TLS 1.2 and below will negotiate only ECDHE-RSA-AES128-GCM-SHA256`,
+		"test is successful",
+	} {
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("-t: %v, no %q in\n%s", err, want, out)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "dh.pem"), []byte("junk"), 0o644)
+	if out, err := exec.Command(binary, "-t", "-p", dir, "-c", conf).CombinedOutput(); err == nil || !strings.Contains(string(out), "no PEM DH PARAMETERS") {
+		t.Errorf("-t with a bad ssl_dhparam file: %v\n%s", err, out)
 	}
 }
