@@ -102,7 +102,7 @@ func (s *Server) listenQUIC(addr netip.AddrPort, rt *generation) (*quicListener,
 		},
 		NextProtos: []string{http3.NextProtoH3},
 	}
-	ln, err := l.tr.ListenEarly(tlsConf, &quic.Config{})
+	ln, err := l.tr.ListenEarly(tlsConf, &quic.Config{Allow0RTT: rt.earlyData(addr)})
 	if err != nil {
 		pc.Close()
 		return nil, err

@@ -147,3 +147,18 @@ func nextProtos(srv *config.Server) []string {
 	}
 	return []string{"http/1.1"}
 }
+
+// earlyData reports whether a server listening with quic on bind has
+// ssl_early_data on: the QUIC listener then accepts 0-RTT, for every
+// server on it (QUIC settles 0-RTT per listener). Decided when the
+// listener opens.
+func (rt *generation) earlyData(bind netip.AddrPort) bool {
+	for _, srv := range rt.cfg.HTTP.Servers {
+		for _, ls := range srv.Listens {
+			if ls.QUIC && srv.Loc.Conf.SSL.EarlyData && (ls.AddrPort == bind || wildcardOf(ls.AddrPort) == bind) {
+				return true
+			}
+		}
+	}
+	return false
+}
