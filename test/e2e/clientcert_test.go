@@ -205,8 +205,14 @@ server {
 // nil) and returns the response and its body.
 func tlsGet(t testing.TB, addr, sni, host string, cert *tls.Certificate) (*http.Response, string) {
 	t.Helper()
+	return tlsGetResuming(t, addr, sni, host, cert, nil)
+}
+
+// tlsGetResuming is tlsGet with a session cache, to resume sessions.
+func tlsGetResuming(t testing.TB, addr, sni, host string, cert *tls.Certificate, cache tls.ClientSessionCache) (*http.Response, string) {
+	t.Helper()
 	cfg := &tls.Config{
-		ServerName: sni, InsecureSkipVerify: true,
+		ServerName: sni, InsecureSkipVerify: true, ClientSessionCache: cache,
 		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256},
 		// Sent whatever CAs the server names, to test its checks.
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -380,5 +386,41 @@ http { server { listen 127.0.0.1:1 ssl;
 	os.WriteFile(filepath.Join(dir, "dh.pem"), []byte("junk"), 0o644)
 	if out, err := exec.Command(binary, "-t", "-p", dir, "-c", conf).CombinedOutput(); err == nil || !strings.Contains(string(out), "no PEM DH PARAMETERS") {
 		t.Errorf("-t with a bad ssl_dhparam file: %v\n%s", err, out)
+	}
+}
+
+// TestClientCertResumedDifferential: on a resumed session the client
+// certificate's variables and $ssl_session_reused are nginx's.
+func TestClientCertResumedDifferential(t *testing.T) {
+	cc := makeClientCerts(t)
+	be := startBackend(t, "b1")
+	p := startPair(t, diffConf{HTTP: clientCertConf(cc, be.addr, "on", "ssl_session_cache shared:SSL:1m;")})
+	vars := func(addr string) []map[string]string {
+		cache := tls.NewLRUClientSessionCache(4)
+		var out []map[string]string
+		for range 2 {
+			resp, body := tlsGetResuming(t, addr, "localhost", "localhost", &cc.valid, cache)
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s: %d %s", addr, resp.StatusCode, body)
+			}
+			h := be.lastPlain()
+			m := map[string]string{}
+			for _, v := range sslHeaders {
+				m[v] = h.Get("X-" + strings.ReplaceAll(v, "_", "-"))
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	ng, ws := vars(p.nginx), vars(p.wsgate)
+	for i := range 2 {
+		for _, v := range sslHeaders {
+			if ng[i][v] != ws[i][v] {
+				t.Errorf("connection %d: $%s: nginx %q, wsgate %q", i+1, v, ng[i][v], ws[i][v])
+			}
+		}
+	}
+	if ws[1]["ssl_session_reused"] != "r" || ws[1]["ssl_client_verify"] != "SUCCESS" {
+		t.Errorf("second connection: reused %q, verify %q", ws[1]["ssl_session_reused"], ws[1]["ssl_client_verify"])
 	}
 }
