@@ -128,6 +128,7 @@ func (p *pki) crl(t testing.TB, file string, revoked ...*x509.Certificate) {
 // present.
 type clientCerts struct {
 	dir                           string
+	ca                            *pki
 	valid, expired, wrongCA, revo tls.Certificate
 	selfSigned                    tls.Certificate
 }
@@ -142,7 +143,12 @@ func makeClientCerts(t testing.TB) *clientCerts {
 	subj := func(cn string) pkix.Name {
 		return pkix.Name{CommonName: cn, Organization: []string{"Fleet+Devices"}, OrganizationalUnit: []string{"unit/7 \u00e9"}, Country: []string{"DE"}}
 	}
-	cc := &clientCerts{dir: dir}
+	cc := &clientCerts{dir: dir, ca: ca}
+	kder, err := x509.MarshalPKCS8PrivateKey(ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, "ca.key"), "PRIVATE KEY", kder)
 	writePair(t, dir, "server", ca.issue(t, pkix.Name{CommonName: "localhost"}, now.Add(-time.Hour), now.Add(24*time.Hour), true))
 	cc.valid = ca.issue(t, subj("device-1"), now.Add(-time.Hour), now.Add(30*24*time.Hour+time.Hour), false)
 	cc.expired = ca.issue(t, subj("device-old"), now.Add(-72*time.Hour), now.Add(-24*time.Hour), false)
