@@ -1,6 +1,7 @@
 package tlsconf
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/tls"
@@ -175,5 +176,33 @@ func TestCertificateBySNI(t *testing.T) {
 	nocache := mustNew(t, Options{Certs: []CertPair{tmpl}})
 	if _, err := nocache.TLS().GetCertificate(&tls.ClientHelloInfo{ServerName: "a.test"}); err == nil {
 		t.Error("without a cache, a removed certificate was still served")
+	}
+}
+
+// TestSessionTicketKeys: two configurations given the same
+// ssl_session_ticket_key file resume each other's sessions; with
+// different files they do not. A file of the wrong size is refused.
+func TestSessionTicketKeys(t *testing.T) {
+	ca := newCA(t, "root", nil)
+	key := ecKey(t)
+	p := pair(t, key, ca.leaf(t, key, ""))
+	k1 := writeFile(t, "k1", bytes.Repeat([]byte{1}, 80))
+	k2 := writeFile(t, "k2", bytes.Repeat([]byte{2}, 48))
+	a := serve(t, mustNew(t, Options{Certs: []CertPair{p}, TicketKeys: []string{k1}}).TLS())
+	b := serve(t, mustNew(t, Options{Certs: []CertPair{p}, TicketKeys: []string{k1, k2}}).TLS())
+	c := serve(t, mustNew(t, Options{Certs: []CertPair{p}, TicketKeys: []string{k2}}).TLS())
+	cfg := clientCfg()
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	if _, err := dial(t, a, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := dial(t, b, cfg); err != nil || !st.DidResume {
+		t.Errorf("same key file: resumed %v, %v", st.DidResume, err)
+	}
+	if st, err := dial(t, c, cfg); err != nil || st.DidResume {
+		t.Errorf("other key file: resumed %v, %v", st.DidResume, err)
+	}
+	if _, err := New(Options{Certs: []CertPair{p}, TicketKeys: []string{writeFile(t, "k3", []byte("short"))}}); err == nil || !strings.Contains(err.Error(), "48 or 80 bytes") {
+		t.Errorf("a 5-byte key file: %v", err)
 	}
 }
