@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ var sslPages = map[int]string{
 type connSSL struct {
 	vars.SSL
 	status int
+	code   int // OpenSSL's number for a chain failure; 0 for OCSP
 }
 
 // sslInfo computes what a finished handshake on local shows in $ssl_*
@@ -45,7 +47,7 @@ func (rt *generation) sslInfo(local netip.AddrPort, st *tls.ConnectionState) *co
 	info := &connSSL{SSL: vars.SSL{State: st, Cipher: tlsconf.CipherName(st.CipherSuite), Verify: "NONE", EarlyData: !st.HandshakeComplete}}
 	if tc := rt.tlsServerFor(local, st.ServerName); tc != nil && tc.VerifiesClients() {
 		r := tc.VerifyClient(st)
-		info.Verify, info.status = r.Verify, r.Status
+		info.Verify, info.status, info.code = r.Verify, r.Status, r.Code
 	}
 	return info
 }
@@ -85,7 +87,11 @@ func (x *exchange) checkSSL(host string) (ok, keep bool) {
 	}
 	switch c.ssl.status {
 	case 495:
-		x.logRequest(errlog.Info, "", "client SSL certificate verify error: (%s) while reading client request headers", strings.TrimPrefix(c.ssl.Verify, "FAILED:"))
+		reason := strings.TrimPrefix(c.ssl.Verify, "FAILED:")
+		if c.ssl.code != 0 {
+			reason = "(" + strconv.Itoa(c.ssl.code) + ":" + reason + ")"
+		}
+		x.logRequest(errlog.Info, "", "client SSL certificate verify error: %s while reading client request headers", reason)
 		return false, x.sslPage(495)
 	case 496:
 		x.logRequest(errlog.Info, "", "client sent no required SSL certificate while reading client request headers")

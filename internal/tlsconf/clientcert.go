@@ -46,10 +46,21 @@ const (
 // ClientResult is the outcome of checking a connection's client
 // certificate: Verify is $ssl_client_verify ("NONE", "SUCCESS" or
 // "FAILED:reason"); Status is 0 when requests may proceed, 495 for a
-// certificate nginx refuses and 496 for a missing required one.
+// certificate nginx refuses and 496 for a missing required one. Code is
+// OpenSSL's X509_V_ERR number of a chain failure, which nginx logs with
+// the reason; 0 for an OCSP failure (logged without one) or none.
 type ClientResult struct {
 	Verify string
 	Status int
+	Code   int
+}
+
+// reasonCodes are OpenSSL's numbers for the reasons above.
+var reasonCodes = map[string]int{
+	reasonNoCRL: 3, reasonSignature: 7, reasonNotYetValid: 9, reasonExpired: 10,
+	reasonCRLNotYetValid: 11, reasonCRLExpired: 12, reasonSelfSigned: 18,
+	reasonSelfSignedChain: 19, reasonNoIssuer: 20, reasonLeafSignature: 21,
+	reasonTooLong: 22, reasonRevoked: 23, reasonPurpose: 26,
 }
 
 // clientVerifier holds what one server{} checks client certificates with.
@@ -195,13 +206,14 @@ func (c *Config) VerifyClient(st *tls.ConnectionState) ClientResult {
 		return ClientResult{Verify: "NONE"}
 	}
 	chain, reason := v.verify(st.PeerCertificates)
+	code := reasonCodes[reason]
 	if reason == "" && v.ocsp != nil {
 		reason = v.ocsp.check(chain)
 	}
 	if reason == "" {
 		return ClientResult{Verify: "SUCCESS"}
 	}
-	r := ClientResult{Verify: "FAILED:" + reason, Status: 495}
+	r := ClientResult{Verify: "FAILED:" + reason, Status: 495, Code: code}
 	if v.mode == VerifyOptionalNoCA && optionalNoCA(reason) {
 		r.Status = 0
 	}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -307,6 +308,7 @@ func TestClientCertDifferential(t *testing.T) {
 			diffClientCert(t, p, be, "wrong CA", &cc.wrongCA)
 			diffClientCert(t, p, be, "self-signed", &cc.selfSigned)
 			diffClientCert(t, p, be, "revoked", &cc.revo)
+			diffCertLog(t, p)
 		})
 	}
 }
@@ -428,5 +430,29 @@ func TestClientCertResumedDifferential(t *testing.T) {
 	}
 	if ws[1]["ssl_session_reused"] != "r" || ws[1]["ssl_client_verify"] != "SUCCESS" {
 		t.Errorf("second connection: reused %q, verify %q", ws[1]["ssl_session_reused"], ws[1]["ssl_client_verify"])
+	}
+}
+
+// diffCertLog compares the client certificate lines of both error logs,
+// up to the request details, once both have them all.
+func diffCertLog(t *testing.T, p *diffPair) {
+	t.Helper()
+	re := regexp.MustCompile(`client (SSL certificate verify error: .*|sent no required SSL certificate) while reading client request headers`)
+	lines := func(path string) []string {
+		b, _ := os.ReadFile(path)
+		var out []string
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	ngPath, wsPath := filepath.Join(p.ng.dir, "logs", "error.log"), filepath.Join(p.gate.dir, "logs", "error.log")
+	waitFor(t, slow(5*time.Second), "the error log lines", func() bool { return len(lines(ngPath)) == len(lines(wsPath)) })
+	ng, ws := lines(ngPath), lines(wsPath)
+	if len(ws) == 0 {
+		t.Error("no client certificate line in wsgate's error log")
+	}
+	if strings.Join(ng, "\n") != strings.Join(ws, "\n") {
+		t.Errorf("error log:\nnginx  %q\nwsgate %q", ng, ws)
 	}
 }
