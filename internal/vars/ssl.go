@@ -205,7 +205,7 @@ func RFC2253(der []byte) string {
 			if j > 0 {
 				b.WriteByte('+')
 			}
-			writeATV(&b, atv, escape2253)
+			writeATV(&b, atv, true)
 		}
 	}
 	return b.String()
@@ -226,7 +226,7 @@ func legacyDN(der []byte) string {
 			} else {
 				b.WriteByte('/')
 			}
-			writeATV(&b, atv, escapeOneline)
+			writeATV(&b, atv, false)
 		}
 	}
 	return b.String()
@@ -253,12 +253,21 @@ type rawATV struct {
 	Value asn1.RawValue
 }
 
-func writeATV(b *strings.Builder, atv rawATV, esc func(*strings.Builder, string)) {
+// writeATV writes one attribute. An attribute without a short name is
+// written with its OID, and its value as #hex of the DER in RFC 2253
+// form (XN_FLAG_DUMP_UNKNOWN_FIELDS), as text in the legacy form.
+func writeATV(b *strings.Builder, atv rawATV, rfc2253 bool) {
+	esc := escapeOneline
+	if rfc2253 {
+		esc = escape2253
+	}
 	name, known := attrNames[atv.Type.String()]
 	if !known {
 		name = atv.Type.String()
-		b.WriteString(name + "=#" + strings.ToUpper(hex.EncodeToString(atv.Value.FullBytes)))
-		return
+		if rfc2253 {
+			b.WriteString(name + "=#" + strings.ToUpper(hex.EncodeToString(atv.Value.FullBytes)))
+			return
+		}
 	}
 	b.WriteString(name)
 	b.WriteByte('=')
