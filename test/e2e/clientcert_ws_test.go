@@ -136,3 +136,53 @@ func TestClientCertH2WebSocket(t *testing.T) {
 }
 
 func bytesContains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// TestClientCertReloadCRL: a CRL added by a reload refuses the revoked
+// certificate on new connections, while a WebSocket it had opened before
+// stays open.
+func TestClientCertReloadCRL(t *testing.T) {
+	cc := makeClientCerts(t)
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	conf := func(extra string) string {
+		return fmt.Sprintf(`
+error_log {{DIR}}/error.log info;
+http {
+    server {
+        listen 127.0.0.1:%[1]d ssl;
+        server_name localhost;
+        ssl_certificate %[3]s/server.pem;
+        ssl_certificate_key %[3]s/server.key;
+        ssl_client_certificate %[3]s/ca.pem;
+        ssl_verify_client on;
+        %[4]s
+        location /ws {
+            proxy_pass http://%[2]s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
+}`, port, be.addr, cc.dir, extra)
+	}
+	g := startGate(t, conf(""))
+	url := fmt.Sprintf("wss://127.0.0.1:%d/ws", port)
+	host := http.Header{"Host": {"localhost"}}
+	d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second), TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, ServerName: "localhost", Certificates: []tls.Certificate{cc.revo}}}
+	open, _, err := d.Dial(url, host)
+	if err != nil {
+		t.Fatalf("before the CRL: %v", err)
+	}
+	defer open.Close()
+	if !g.reload(t, conf("ssl_crl "+cc.dir+"/crl.pem;")) {
+		t.Fatalf("reload failed:\n%s", g.errorLog())
+	}
+	if _, resp, err := d.Dial(url, host); err == nil || resp == nil || resp.StatusCode != 400 {
+		t.Errorf("after the CRL: %v %v, want 400", err, resp)
+	}
+	echo(t, open, "still here")
+	if !strings.Contains(g.errorLog(), "client SSL certificate verify error: (23:certificate revoked)") {
+		t.Errorf("no verify error in the log:\n%s", g.errorLog())
+	}
+}
