@@ -63,7 +63,7 @@ func startOpensslResponder(t *testing.T, ca *authority, good, revoked []*x509.Ce
 			}
 		}
 		cmd := exec.Command(bin, "ocsp", "-index", indexFile, "-CA", caFile, "-rsigner", caFile, "-rkey", keyFile,
-			"-reqin", "/dev/stdin", "-respout", "/dev/stdout", "-nmin", "10")
+			"-reqin", "-", "-respout", "-", "-nmin", "10")
 		cmd.Stdin = bytes.NewReader(body)
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb

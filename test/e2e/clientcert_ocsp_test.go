@@ -49,7 +49,7 @@ func startOCSPResponder(t *testing.T, cc *clientCerts, good, revoked []*x509.Cer
 			der, _ = io.ReadAll(r.Body)
 		}
 		cmd := exec.Command(bin, "ocsp", "-index", indexFile, "-CA", cc.dir+"/ca.pem", "-rsigner", cc.dir+"/ca.pem",
-			"-rkey", cc.dir+"/ca.key", "-reqin", "/dev/stdin", "-respout", "/dev/stdout", "-nmin", "10")
+			"-rkey", cc.dir+"/ca.key", "-reqin", "-", "-respout", "-", "-nmin", "10")
 		cmd.Stdin = bytes.NewReader(der)
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
