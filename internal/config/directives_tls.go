@@ -42,6 +42,9 @@ func dSSL(l *loader, d *conf.Directive, s *scope) error {
 		s.lc.set["ssl_certificate"] = true
 		return nil
 	case "ssl_certificate_key":
+		if strings.HasPrefix(a[0], "engine:") {
+			return conf.Errorf(d, "\"engine:\" keys in \"ssl_certificate_key\" are not supported: Go's TLS has no OpenSSL engines")
+		}
 		if err := checkCertTemplate(a[0]); err != nil {
 			return conf.Errorf(d, "%v", err)
 		}
@@ -61,9 +64,6 @@ func dSSL(l *loader, d *conf.Directive, s *scope) error {
 		c.ECDHCurve = a[0]
 	case "ssl_session_cache":
 		c.SessionCache = strings.Join(a, " ")
-		if len(a) > 1 {
-			return conf.Errorf(d, "several caches in \"ssl_session_cache\" are not supported")
-		}
 	case "ssl_session_timeout":
 		if c.SessionTimeout, err = ParseDuration(a[0]); err != nil {
 			return conf.Errorf(d, "\"ssl_session_timeout\" directive invalid value")
@@ -255,6 +255,9 @@ func applySSLOn(srv *Server) {
 // certificate or key path: nothing else is known during the handshake.
 func checkCertTemplate(p string) error {
 	if strings.HasPrefix(p, "data:") {
+		if strings.Contains(p, "$") {
+			return fmt.Errorf("variables in \"data:\" are not supported: write the PEM text inline, or name files with $ssl_server_name")
+		}
 		return nil
 	}
 	rest := strings.NewReplacer("${ssl_server_name}", "", "$ssl_server_name", "").Replace(p)

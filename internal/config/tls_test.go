@@ -29,6 +29,7 @@ func TestTLSDirectives(t *testing.T) {
         ssl_password_file pw.txt;
         ssl_session_ticket_key t1.key;
         ssl_session_ticket_key t2.key;
+        ssl_session_cache builtin:1000 shared:SSL:10m;
     }
     server { listen 2; ssl_reject_handshake on; listen 3 ssl; }
 }`)
@@ -69,6 +70,8 @@ func TestTLSDirectiveErrors(t *testing.T) {
 		{"http { ssl_certificate $host.pem; }", `only $ssl_server_name can be used`},
 		{"http { ssl_verify_client on; ssl_verify_client off; }", `"ssl_verify_client" directive is duplicate`},
 		{"http { ssl maybe; }", `it must be "on" or "off"`},
+		{"http { ssl_certificate_key engine:pkcs11:id; }", `"engine:" keys in "ssl_certificate_key" are not supported`},
+		{"http { ssl_certificate data:$cert_pem; }", `variables in "data:" are not supported`},
 		{"http { server { location / { ssl_verify_client on; } } }", `"ssl_verify_client" directive is not allowed here`},
 	} {
 		_, err := load(t, tt.src)
