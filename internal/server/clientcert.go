@@ -1,14 +1,17 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/internal/errlog"
@@ -174,4 +177,33 @@ func offerNames(hello *tls.ClientHelloInfo) (string, string) {
 		b.WriteString(vars.CurveName(id))
 	}
 	return ciphers, b.String()
+}
+
+// h3SSLKey marks, in a QUIC connection's context, the holder of what its
+// first request found: the client certificate is checked once per
+// connection over HTTP/3 too.
+type h3SSLKey struct{}
+
+type h3SSL struct {
+	once sync.Once
+	v    *connSSL
+}
+
+// withH3SSL is the HTTP/3 server's ConnContext.
+func withH3SSL(ctx context.Context, _ *quic.Conn) context.Context {
+	return context.WithValue(ctx, h3SSLKey{}, &h3SSL{})
+}
+
+// h3SSLInfo is sslInfo for an HTTP/3 request: the connection's check is
+// made by its first request and reused; the state and $ssl_early_data are
+// the request's own (a request may arrive in 0-RTT data, the next not).
+func (rt *generation) h3SSLInfo(ctx context.Context, local netip.AddrPort, st *tls.ConnectionState) *connSSL {
+	h, ok := ctx.Value(h3SSLKey{}).(*h3SSL)
+	if !ok || st == nil {
+		return rt.sslInfo(local, st)
+	}
+	h.once.Do(func() { h.v = rt.sslInfo(local, st) })
+	c := *h.v
+	c.State, c.EarlyData = st, !st.HandshakeComplete
+	return &c
 }

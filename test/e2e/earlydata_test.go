@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +63,65 @@ http {
 	}
 	if v := get(http3.MethodGet0RTT); v != "1" {
 		t.Errorf("a request in 0-RTT data: Early-Data %q, want 1", v)
+	}
+}
+
+// TestClientCertH3: over HTTP/3 the client certificate is checked as over
+// TCP: with one, the backend gets its subject and SUCCESS on every request
+// of the connection; without one, nginx's 400 page and no backend request.
+func TestClientCertH3(t *testing.T) {
+	cc := makeClientCerts(t)
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(`
+error_log {{DIR}}/error.log info;
+http {
+    server {
+        listen 127.0.0.1:%[1]d quic;
+        listen 127.0.0.1:%[1]d ssl;
+        server_name localhost;
+        ssl_certificate %[3]s/server.pem;
+        ssl_certificate_key %[3]s/server.key;
+        ssl_client_certificate %[3]s/ca.pem;
+        ssl_verify_client on;
+        location / {
+            proxy_pass http://%[2]s;
+            proxy_set_header X-Client-DN $ssl_client_s_dn;
+            proxy_set_header X-Client-Verify $ssl_client_verify;
+        }
+    }
+}`, port, be.addr, cc.dir))
+	get := func(tr *http3.Transport) (int, string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), slow(10*time.Second))
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://localhost:%d/", port), nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("HTTP/3: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(body)
+	}
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", Certificates: []tls.Certificate{cc.valid}}}
+	defer tr.Close()
+	for i := range 2 {
+		if status, body := get(tr); status != 200 {
+			t.Fatalf("request %d with a certificate: %d %s", i+1, status, body)
+		}
+		h := be.lastPlain()
+		if h.Get("X-Client-Dn") != deviceDN || h.Get("X-Client-Verify") != "SUCCESS" {
+			t.Errorf("request %d: backend got DN %q, verify %q", i+1, h.Get("X-Client-Dn"), h.Get("X-Client-Verify"))
+		}
+	}
+	n := len(be.plainAll())
+	bare := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}}
+	defer bare.Close()
+	if status, body := get(bare); status != 400 || !strings.Contains(body, "No required SSL certificate was sent") {
+		t.Errorf("without a certificate: %d %s", status, body)
+	}
+	if len(be.plainAll()) != n {
+		t.Error("a request without a certificate reached the backend")
 	}
 }
