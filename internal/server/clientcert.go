@@ -32,12 +32,11 @@ var sslPages = map[int]string{
 	497: "The plain HTTP request was sent to HTTPS port",
 }
 
-// connSSL is a TLS connection's $ssl_* values and the answer its client
-// certificate earns: 0, 495 or 496.
+// connSSL is a TLS connection's $ssl_* values and what the check of its
+// client certificate found.
 type connSSL struct {
 	vars.SSL
-	status int
-	code   int // OpenSSL's number for a chain failure; 0 for OCSP
+	client tlsconf.ClientResult
 }
 
 // sslInfo computes what a finished handshake on local shows in $ssl_*
@@ -49,8 +48,10 @@ func (rt *generation) sslInfo(local netip.AddrPort, st *tls.ConnectionState) *co
 	}
 	info := &connSSL{SSL: vars.SSL{State: st, Cipher: tlsconf.CipherName(st.CipherSuite), Verify: "NONE", EarlyData: !st.HandshakeComplete}}
 	if tc := rt.tlsServerFor(local, st.ServerName); tc != nil && tc.VerifiesClients() {
-		r := tc.VerifyClient(st)
-		info.Verify, info.status, info.code = r.Verify, r.Status, r.Code
+		info.client = tc.VerifyClient(st)
+		info.Verify = info.client.Verify
+	} else {
+		info.client = tlsconf.ClientResult{Verify: "NONE", Presented: len(st.PeerCertificates) > 0}
 	}
 	return info
 }
@@ -80,19 +81,16 @@ func (x *exchange) checkSSL(host string) (ok, keep bool) {
 	if c.ssl == nil {
 		return true, true
 	}
-	verify := x.srv.Loc.Conf.SSL.VerifyClient != ""
-	if sni := c.tls.ServerName; verify && sni != "" && host != "" && !strings.EqualFold(strings.TrimSuffix(sni, "."), host) {
+	mode := x.srv.Loc.Conf.SSL.VerifyClient
+	if sni := c.tls.ServerName; mode != "" && sni != "" && host != "" && !strings.EqualFold(strings.TrimSuffix(sni, "."), host) {
 		x.logRequest(errlog.Info, "", "client attempted to request the server name different from the one that was negotiated while reading client request headers")
 		return false, x.errorPage(421)
 	}
-	if !verify {
-		return true, true
-	}
-	switch c.ssl.status {
+	switch c.ssl.client.StatusUnder(mode) {
 	case 495:
 		reason := strings.TrimPrefix(c.ssl.Verify, "FAILED:")
-		if c.ssl.code != 0 {
-			reason = "(" + strconv.Itoa(c.ssl.code) + ":" + reason + ")"
+		if code := c.ssl.client.Code; code != 0 {
+			reason = "(" + strconv.Itoa(code) + ":" + reason + ")"
 		}
 		x.logRequest(errlog.Info, "", "client SSL certificate verify error: %s while reading client request headers", reason)
 		return false, x.sslPage(495)

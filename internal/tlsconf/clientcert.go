@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -53,6 +54,28 @@ type ClientResult struct {
 	Verify string
 	Status int
 	Code   int
+
+	// Presented says the client sent a certificate; IssuerOnly that the
+	// failure is only an untrusted issuer (what optional_no_ca accepts).
+	Presented, IssuerOnly bool
+}
+
+// StatusUnder is the answer to a request for a server whose
+// ssl_verify_client is mode, on a connection whose certificate was
+// checked with r: 0 (go on), 495 or 496. As in nginx, the mode is the
+// requested server's, which differs from the checking one's when the
+// client sent no SNI (the default server's handshake then asked for no
+// certificate, and a server requiring one answers 496).
+func (r ClientResult) StatusUnder(mode string) int {
+	switch {
+	case mode == VerifyOff:
+		return 0
+	case strings.HasPrefix(r.Verify, "FAILED:") && !(mode == VerifyOptionalNoCA && r.IssuerOnly):
+		return 495
+	case !r.Presented && mode == VerifyOn:
+		return 496
+	}
+	return 0
 }
 
 // reasonCodes are OpenSSL's numbers for the reasons above.
@@ -196,27 +219,22 @@ func (c *Config) VerifiesClients() bool { return c.client != nil }
 // it may block for the capped OCSP wait.
 func (c *Config) VerifyClient(st *tls.ConnectionState) ClientResult {
 	v := c.client
-	if v == nil {
-		return ClientResult{Verify: "NONE"}
-	}
-	if len(st.PeerCertificates) == 0 {
-		if v.mode == VerifyOn {
-			return ClientResult{Verify: "NONE", Status: 496}
+	if v == nil || len(st.PeerCertificates) == 0 {
+		r := ClientResult{Verify: "NONE"}
+		if v != nil {
+			r.Status = r.StatusUnder(v.mode)
 		}
-		return ClientResult{Verify: "NONE"}
+		return r
 	}
 	chain, reason := v.verify(st.PeerCertificates)
-	code := reasonCodes[reason]
+	r := ClientResult{Verify: "SUCCESS", Presented: true, Code: reasonCodes[reason], IssuerOnly: optionalNoCA(reason)}
 	if reason == "" && v.ocsp != nil {
 		reason = v.ocsp.check(chain)
 	}
-	if reason == "" {
-		return ClientResult{Verify: "SUCCESS"}
+	if reason != "" {
+		r.Verify = "FAILED:" + reason
 	}
-	r := ClientResult{Verify: "FAILED:" + reason, Status: 495, Code: code}
-	if v.mode == VerifyOptionalNoCA && optionalNoCA(reason) {
-		r.Status = 0
-	}
+	r.Status = r.StatusUnder(v.mode)
 	return r
 }
 

@@ -456,3 +456,56 @@ func diffCertLog(t *testing.T, p *diffPair) {
 		t.Errorf("error log:\nnginx  %q\nwsgate %q", ng, ws)
 	}
 }
+
+// TestClientCertWithoutSNIDifferential: a client that sends no SNI gets
+// the default server's handshake, which asks for no certificate; a
+// request whose Host names a server requiring one must still be refused
+// (496), as nginx refuses it, and one that only accepts one goes on with
+// NONE.
+func TestClientCertWithoutSNIDifferential(t *testing.T) {
+	cc := makeClientCerts(t)
+	be := startBackend(t, "b1")
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}} ssl default_server;
+    server_name default.test;
+    ssl_certificate ` + cc.dir + `/server.pem;
+    ssl_certificate_key ` + cc.dir + `/server.key;
+    location / { return 200 "default"; }
+}
+server {
+    listen 127.0.0.1:{{PORT}} ssl;
+    server_name secure.test;
+    ssl_certificate ` + cc.dir + `/server.pem;
+    ssl_certificate_key ` + cc.dir + `/server.key;
+    ssl_client_certificate ` + cc.dir + `/ca.pem;
+    ssl_verify_client on;
+    location / { proxy_pass http://` + be.addr + `; }
+}
+server {
+    listen 127.0.0.1:{{PORT}} ssl;
+    server_name optional.test;
+    ssl_certificate ` + cc.dir + `/server.pem;
+    ssl_certificate_key ` + cc.dir + `/server.key;
+    ssl_client_certificate ` + cc.dir + `/ca.pem;
+    ssl_verify_client optional;
+    location / { proxy_pass http://` + be.addr + `; proxy_set_header X-Verify $ssl_client_verify; }
+}`})
+	for _, c := range []struct {
+		host string
+		want int
+	}{{"secure.test", 400}, {"optional.test", 200}, {"default.test", 200}} {
+		n := len(be.plainAll())
+		var got [2]int
+		for i, addr := range []string{p.nginx, p.wsgate} {
+			resp, _ := tlsGet(t, addr, "", c.host, &cc.valid)
+			got[i] = resp.StatusCode
+		}
+		if got[0] != c.want || got[1] != c.want {
+			t.Errorf("no SNI, Host %s: nginx %d, wsgate %d, want %d", c.host, got[0], got[1], c.want)
+		}
+		if c.host == "secure.test" && len(be.plainAll()) != n {
+			t.Errorf("no SNI, Host %s: a request reached the backend", c.host)
+		}
+	}
+}
