@@ -368,9 +368,10 @@ func (l *loader) finishHTTP() error {
 	}
 	l.conflictingNames(h.Servers)
 	for _, srv := range h.Servers {
+		applySSLOn(srv)
 		for _, ls := range srv.Listens {
 			c := srv.Loc.Conf.SSL
-			if (ls.SSL || ls.QUIC) && len(c.Certs) == 0 {
+			if (ls.SSL || ls.QUIC) && len(c.Certs) == 0 && !c.RejectHandshake {
 				return &conf.Error{File: ls.File, Line: ls.Line, Msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"}
 			}
 			if ls.SSL && len(c.Keys) != len(c.Certs) {

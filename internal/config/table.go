@@ -173,6 +173,7 @@ func init() {
 	maps.Copy(table, rewriteDirectives)
 	maps.Copy(table, coreDirectives)
 	maps.Copy(mergers, coreMergers)
+	maps.Copy(table, tlsDirectives)
 }
 
 type durationField = time.Duration

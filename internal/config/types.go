@@ -539,4 +539,23 @@ type SSL struct {
 	TrustedCertificate  string
 	StaplingFile        string
 	StaplingResponder   string
+
+	// Client certificates.
+	VerifyClient      string // "", "on", "optional" or "optional_no_ca"
+	ClientCertificate string
+	VerifyDepth       int
+	CRL               string
+	OCSP              string // "", "on" or "leaf"
+	OCSPResponder     string
+	OCSPCache         string
+
+	On              bool   // `ssl on`: every listen of the server is ssl
+	RejectHandshake bool   // ssl_reject_handshake
+	PasswordFile    string // ssl_password_file
+	DHParam         string // ssl_dhparam, checked only
+	EarlyData       bool
+	BufferSize      int64
+	ConfCommands    [][2]string // ssl_conf_command name value, in order
+	CertCache       string      // ssl_certificate_cache, as written
+	TicketKeys      []string    // ssl_session_ticket_key files, the first encrypts
 }

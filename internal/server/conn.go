@@ -19,6 +19,7 @@ import (
 	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/limit"
 	"github.com/wsgate/wsgate/internal/proxyproto"
+	"github.com/wsgate/wsgate/internal/tlsconf"
 	"github.com/wsgate/wsgate/internal/vars"
 )
 
@@ -29,6 +30,10 @@ type conn struct {
 	tcp *net.TCPConn // the socket itself, for socket options
 	id  uint64
 	tls *tls.ConnectionState // nil on plain listeners
+	ssl *connSSL             // what $ssl_* show; nil when tls is nil
+	// plainOnTLS marks a plain HTTP client on an ssl listener: its
+	// requests get nginx's 497 page (see clientcert.go).
+	plainOnTLS bool
 
 	// virtual marks a stream of an HTTP/2 connection carried over a
 	// bridge: the TCP connection is counted once, by its own conn.
@@ -79,7 +84,7 @@ func (c *conn) serve() {
 		if !c.handshakeTLS(cfg) {
 			return
 		}
-		if c.tls.NegotiatedProtocol == "h2" {
+		if c.tls != nil && c.tls.NegotiatedProtocol == "h2" {
 			c.serveH2()
 			return
 		}
@@ -356,6 +361,12 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 	vc.Warn = x
 	x.uriChanges = maxURIChanges + 1
 	x.phased = true
+	// nginx's TLS checks come before the phases, with the server's settings.
+	x.lc = srv.Loc.Conf
+	x.log = rt.logFor(x.lc)
+	if ok, keep := x.checkSSL(host); !ok {
+		return keep
+	}
 	keep := x.serverPhases()
 	if !c.hijacked {
 		limit.ReleaseAll(x.leases) // a tunnel releases them when it closes
@@ -383,7 +394,10 @@ func (x *exchange) fillVars(hostCaps []string) {
 	vc.Scheme = "http"
 	if c.tls != nil {
 		vc.Scheme = "https"
-		vc.SSLProtocol, vc.SSLCipher, vc.SSLServerName = tlsVersion(c.tls.Version), tls.CipherSuiteName(c.tls.CipherSuite), c.tls.ServerName
+		vc.SSLProtocol, vc.SSLCipher, vc.SSLServerName = tlsVersion(c.tls.Version), tlsconf.CipherName(c.tls.CipherSuite), c.tls.ServerName
+		if c.ssl != nil {
+			vc.TLS = &c.ssl.SSL
+		}
 	}
 	vc.Remote, vc.Local = c.remote, c.local
 	vc.ProxyProtocol = c.proxyAddr

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -94,15 +93,18 @@ func (c *conn) h2Stream(w http.ResponseWriter, r *http.Request) {
 	c.streams.Add(1)
 	defer c.streams.Add(-1)
 	ws := r.Method == "CONNECT" && strings.EqualFold(r.Header.Get(":protocol"), "websocket")
-	c.srv.serveStream(w, r, ws, "HTTP/2.0", c.bind, c.tls, c.c.LocalAddr(), c.c.RemoteAddr())
+	c.srv.serveStream(w, r, ws, "HTTP/2.0", c.bind, c.ssl, c.c.LocalAddr(), c.c.RemoteAddr())
 }
 
 // serveStream carries one HTTP/2 or HTTP/3 stream through the HTTP/1.1
 // pipeline over a bridge.
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, ws bool, proto string, bind netip.AddrPort, st *tls.ConnectionState, local, remote net.Addr) {
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, ws bool, proto string, bind netip.AddrPort, ssl *connSSL, local, remote net.Addr) {
 	head, body := h2RequestHead(r, ws)
 	b := newBridge(local, remote, head, body)
-	vc := &conn{srv: s, c: b, id: s.connID.Add(1), tls: st, bind: bind, virtual: true, proto: proto}
+	vc := &conn{srv: s, c: b, id: s.connID.Add(1), ssl: ssl, bind: bind, virtual: true, proto: proto}
+	if ssl != nil {
+		vc.tls = ssl.State
+	}
 	if !s.addConn(vc) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return

@@ -102,15 +102,15 @@ func (s *Server) listenQUIC(addr netip.AddrPort, rt *generation) (*quicListener,
 		},
 		NextProtos: []string{http3.NextProtoH3},
 	}
-	ln, err := l.tr.ListenEarly(tlsConf, &quic.Config{})
+	ln, err := l.tr.ListenEarly(tlsConf, &quic.Config{Allow0RTT: rt.earlyData(addr)})
 	if err != nil {
 		pc.Close()
 		return nil, err
 	}
-	l.h3 = &http3.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	l.h3 = &http3.Server{ConnContext: withH3SSL, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws := r.Method == "CONNECT" && r.Proto == "websocket"
 		remote, _ := netip.ParseAddrPort(r.RemoteAddr)
-		s.serveStream(w, r, ws, "HTTP/3.0", addr, r.TLS, net.UDPAddrFromAddrPort(addr), net.UDPAddrFromAddrPort(remote))
+		s.serveStream(w, r, ws, "HTTP/3.0", addr, s.rt.Load().h3SSLInfo(r.Context(), addr, r.TLS), net.UDPAddrFromAddrPort(addr), net.UDPAddrFromAddrPort(remote))
 	})}
 	s.wg.Add(1)
 	go func() {

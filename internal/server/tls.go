@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/tls"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/config"
@@ -32,9 +31,21 @@ func (rt *generation) buildTLS(log *errlog.Logger) error {
 			ECDHCurve: c.ECDHCurve, SessionCache: c.SessionCache, SessionTimeout: c.SessionTimeout,
 			DisableSessionTickets: !c.SessionTickets, Stapling: c.Stapling, StaplingVerify: c.StaplingVerify,
 			TrustedCertificate: c.TrustedCertificate, StaplingFile: c.StaplingFile, StaplingResponder: c.StaplingResponder,
+			VerifyClient: c.VerifyClient, ClientCertificate: c.ClientCertificate, VerifyDepth: c.VerifyDepth, CRL: c.CRL,
+			RejectHandshake: c.RejectHandshake, PasswordFile: c.PasswordFile, DHParam: c.DHParam,
+			ConfCommands: c.ConfCommands, TicketKeys: c.TicketKeys,
 			NextProtos: nextProtos(srv),
 			Logf:       func(format string, args ...any) { log.Printf(errlog.Warn, 0, format, args...) },
 		}
+		cache, err := tlsconf.ParseCertCache(c.CertCache, config.ParseDuration)
+		if err != nil {
+			return &config.PosError{File: srv.File, Line: srv.Line, Err: err}
+		}
+		o.CertCache = cache
+		if o.OCSPCache, err = tlsconf.ParseOCSPCache(c.OCSPCache, config.ParseSize); err != nil {
+			return &config.PosError{File: srv.File, Line: srv.Line, Err: err}
+		}
+		o.OCSP, o.OCSPResponder = c.OCSP, c.OCSPResponder
 		for i := range c.Certs {
 			o.Certs = append(o.Certs, tlsconf.CertPair{Cert: c.Certs[i], Key: c.Keys[i]})
 		}
@@ -50,16 +61,7 @@ func (rt *generation) buildTLS(log *errlog.Logger) error {
 		}
 		rt.tlsBinds[ls.AddrPort] = &tls.Config{
 			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-				local := addrPort(hello.Conn.LocalAddr())
-				v := rt.vhostsFor(local)
-				if v == nil {
-					return nil, errNoServer
-				}
-				srv, _ := v.find(strings.TrimSuffix(strings.ToLower(hello.ServerName), "."))
-				if tc := rt.tlsServers[srv]; tc != nil {
-					return tc.TLS(), nil
-				}
-				if tc := rt.tlsServers[v.def]; tc != nil {
+				if tc := rt.tlsServerFor(addrPort(hello.Conn.LocalAddr()), hello.ServerName); tc != nil {
 					return tc.TLS(), nil
 				}
 				return nil, errNoServer
@@ -96,11 +98,18 @@ func (e tlsError) Error() string { return string(e) }
 const errNoServer = tlsError("no server with a certificate for this address")
 
 // handshakeTLS runs the TLS handshake under client_header_timeout; a
-// failure is logged at info, as nginx logs SSL handshake errors.
+// failure is logged at info, as nginx logs SSL handshake errors. A client
+// speaking plain HTTP instead is served as such, for the 497 page.
 func (c *conn) handshakeTLS(cfg *tls.Config) bool {
 	rt := c.srv.rt.Load()
-	tc := tls.Server(c.tcp, cfg)
-	tc.SetDeadline(time.Now().Add(c.connConf(rt).Client.HeaderTimeout))
+	deadline := time.Now().Add(c.connConf(rt).Client.HeaderTimeout)
+	if !rt.proxyProto[c.bind] && plainHTTP(c.tcp, deadline) {
+		c.plainOnTLS = true
+		return true
+	}
+	var hello helloVars
+	tc := tls.Server(c.tcp, hello.wrap(cfg))
+	tc.SetDeadline(deadline)
 	if err := tc.Handshake(); err != nil {
 		rt.log.Printf(errlog.Info, c.id, "SSL_do_handshake() failed (%v) while SSL handshaking, client: %s", err, c.remote.Addr())
 		return false
@@ -108,6 +117,8 @@ func (c *conn) handshakeTLS(cfg *tls.Config) bool {
 	tc.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
 	c.c, c.tls = tc, &st
+	c.ssl = rt.sslInfo(c.local, &st)
+	c.ssl.Ciphers, c.ssl.Curves = hello.ciphers, hello.curves
 	return true
 }
 
@@ -135,4 +146,19 @@ func nextProtos(srv *config.Server) []string {
 		return []string{"h2", "http/1.1"}
 	}
 	return []string{"http/1.1"}
+}
+
+// earlyData reports whether a server listening with quic on bind has
+// ssl_early_data on: the QUIC listener then accepts 0-RTT, for every
+// server on it (QUIC settles 0-RTT per listener). Decided when the
+// listener opens.
+func (rt *generation) earlyData(bind netip.AddrPort) bool {
+	for _, srv := range rt.cfg.HTTP.Servers {
+		for _, ls := range srv.Listens {
+			if ls.QUIC && srv.Loc.Conf.SSL.EarlyData && (ls.AddrPort == bind || wildcardOf(ls.AddrPort) == bind) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -12,12 +12,14 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/youmark/pkcs8"
 )
 
 // readCertChain reads a PEM file of certificates, leaf first (nginx's
 // ssl_certificate: the leaf followed by intermediates).
 func readCertChain(path string) ([]*x509.Certificate, [][]byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSource(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,9 +49,20 @@ func readCertChain(path string) ([]*x509.Certificate, [][]byte, error) {
 	return certs, ders, nil
 }
 
-// readKey reads the first PEM private key in path.
-func readKey(path string) (crypto.Signer, error) {
-	data, err := os.ReadFile(path)
+// readSource reads a file, or the text after "data:" (nginx's way of
+// writing a certificate or key inline).
+func readSource(path string) ([]byte, error) {
+	if v, ok := strings.CutPrefix(path, "data:"); ok {
+		return []byte(v), nil
+	}
+	return os.ReadFile(path)
+}
+
+// readKey reads the first PEM private key in path. An encrypted one is
+// tried with each pass phrase in turn, as nginx does with
+// ssl_password_file.
+func readKey(path string, passwords []string) (crypto.Signer, error) {
+	data, err := readSource(path)
 	if err != nil {
 		return nil, err
 	}
@@ -64,10 +77,67 @@ func readKey(path string) (crypto.Signer, error) {
 		}
 		// Legacy OpenSSL encryption marks the block with a Proc-Type header.
 		if b.Headers["Proc-Type"] != "" || b.Type == "ENCRYPTED PRIVATE KEY" {
-			return nil, errors.New("encrypted keys are not supported (ssl_password_file)")
+			return decryptKey(b, passwords)
 		}
 		return parseKey(b.Bytes)
 	}
+}
+
+// decryptKey decrypts a PKCS#8 encrypted key (PBES2: PBKDF2 or scrypt,
+// AES or 3DES) or a legacy OpenSSL-encrypted PEM key.
+func decryptKey(b *pem.Block, passwords []string) (crypto.Signer, error) {
+	if len(passwords) == 0 {
+		return nil, errors.New("the key is encrypted and no \"ssl_password_file\" is set")
+	}
+	for _, pw := range passwords {
+		if b.Type == "ENCRYPTED PRIVATE KEY" {
+			k, err := pkcs8.ParsePKCS8PrivateKey(b.Bytes, []byte(pw))
+			if err != nil {
+				continue
+			}
+			if s, ok := k.(crypto.Signer); ok {
+				return parseSigner(s)
+			}
+			return nil, fmt.Errorf("unsupported key type %T", k)
+		}
+		//lint:ignore SA1019 legacy PEM encryption is what OpenSSL wrote for years; nginx reads it.
+		der, err := x509.DecryptPEMBlock(b, []byte(pw)) //nolint:staticcheck
+		if err != nil {
+			continue
+		}
+		return parseKey(der)
+	}
+	return nil, errors.New("bad decrypt: no pass phrase in \"ssl_password_file\" opens the key")
+}
+
+// parseSigner admits the key types crypto/tls can serve with.
+func parseSigner(s crypto.Signer) (crypto.Signer, error) {
+	switch s.(type) {
+	case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey:
+		return s, nil
+	}
+	return nil, fmt.Errorf("unsupported key type %T", s)
+}
+
+// readPasswords reads ssl_password_file: one pass phrase a line.
+func readPasswords(path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %q: %w", path, err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSuffix(l, "\r"); l != "" {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty file %q in \"ssl_password_file\"", path)
+	}
+	return out, nil
 }
 
 func parseKey(der []byte) (crypto.Signer, error) {
@@ -90,12 +160,12 @@ func parseKey(der []byte) (crypto.Signer, error) {
 
 // loadPair loads one ssl_certificate/ssl_certificate_key pair, with
 // nginx's wording for errors.
-func loadPair(p CertPair) (*tls.Certificate, []*x509.Certificate, error) {
+func loadPair(p CertPair, passwords []string) (*tls.Certificate, []*x509.Certificate, error) {
 	chain, ders, err := readCertChain(p.Cert)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot load certificate %q: %w", p.Cert, err)
 	}
-	key, err := readKey(p.Key)
+	key, err := readKey(p.Key, passwords)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot load certificate key %q: %w", p.Key, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -157,18 +158,28 @@ func lookupCipher(name string) ([]int, bool) {
 	return nil, false
 }
 
-// ParseCiphers evaluates an OpenSSL cipher expression (nginx's
+// ParseCiphers is ParseCipherString without its notes.
+func ParseCiphers(expr string) ([]uint16, error) {
+	ids, _, err := ParseCipherString(expr)
+	return ids, err
+}
+
+// ParseCipherString evaluates an OpenSSL cipher expression (nginx's
 // ssl_ciphers) over the TLS 1.0-1.2 suites crypto/tls implements and
 // returns the selected suite IDs. Elements are separated by ':', ',' or
 // spaces; "A+B" selects suites matching both; a leading '!' removes for
 // good, '-' removes (a later element may add back), '+' moves to the end.
-// "@STRENGTH" and "@SECLEVEL=n" are accepted and have no effect. An
-// unknown name is an error, as is an expression selecting nothing; an
-// empty expression means DefaultCiphers.
-func ParseCiphers(expr string) ([]uint16, error) {
+// "@STRENGTH" has no effect (Go orders suites itself); "@SECLEVEL=n"
+// is mapped only partly (3 and above drop the RSA key exchange). As in
+// OpenSSL, an element naming something unknown is skipped; the notes
+// say so, name OpenSSL suites Go lacks, and list what will be
+// negotiated then. Only an expression selecting nothing, or an unknown
+// @command, is an error. An empty expression means DefaultCiphers.
+func ParseCipherString(expr string) (ids []uint16, notes []string, err error) {
 	if strings.TrimSpace(expr) == "" {
 		expr = DefaultCiphers
 	}
+	var foreign []string
 	var (
 		order  []int // active suites, in list order
 		active = make([]bool, len(suiteTable))
@@ -195,22 +206,37 @@ func ParseCiphers(expr string) ([]uint16, error) {
 			op, f = f[0], f[1:]
 		}
 		if strings.HasPrefix(f, "@") {
-			if f == "@STRENGTH" || strings.HasPrefix(f, "@SECLEVEL=") {
+			if f == "@STRENGTH" {
 				continue
 			}
-			return nil, fmt.Errorf("ssl_ciphers: unsupported command %q", f)
+			if lv, ok := strings.CutPrefix(f, "@SECLEVEL="); ok {
+				if n, err := strconv.Atoi(lv); err == nil && n >= 0 && n <= 5 {
+					if n >= 3 {
+						remove(attrMatch("kRSA"))
+					}
+					notes = append(notes, fmt.Sprintf("ssl_ciphers: %s is mapped only partly: Go's TLS has no security levels; levels 3 and above drop the RSA key exchange, key sizes are not checked", f))
+					continue
+				}
+			}
+			return nil, nil, fmt.Errorf("ssl_ciphers: unsupported command %q", f)
 		}
 		if f == "" {
-			return nil, fmt.Errorf("ssl_ciphers: empty element in %q", expr)
+			return nil, nil, fmt.Errorf("ssl_ciphers: empty element in %q", expr)
 		}
 		match := make([]bool, len(suiteTable))
 		for i := range match {
 			match[i] = true
 		}
+		known := true
 		for _, part := range strings.Split(f, "+") {
 			set, ok := lookupCipher(part)
 			if !ok {
-				return nil, fmt.Errorf("ssl_ciphers: unknown cipher %q", part)
+				notes = append(notes, fmt.Sprintf("ssl_ciphers: unknown cipher %q skipped", part))
+				known = false
+				break
+			}
+			if op == 0 && set == nil && foreignName[part] {
+				foreign = append(foreign, part)
 			}
 			in := make([]bool, len(suiteTable))
 			for _, i := range set {
@@ -219,6 +245,9 @@ func ParseCiphers(expr string) ([]uint16, error) {
 			for i := range match {
 				match[i] = match[i] && in[i]
 			}
+		}
+		if !known {
+			continue
 		}
 		switch op {
 		case 0:
@@ -252,14 +281,44 @@ func ParseCiphers(expr string) ([]uint16, error) {
 		}
 	}
 	if len(order) == 0 {
-		return nil, fmt.Errorf("ssl_ciphers %q: %w", expr, errNoCiphers)
+		return nil, notes, fmt.Errorf("ssl_ciphers %q: %w", expr, errNoCiphers)
 	}
-	ids := make([]uint16, len(order))
+	ids = make([]uint16, len(order))
+	names := make([]string, len(order))
 	for k, i := range order {
 		ids[k] = suiteTable[i].id
+		names[k] = suiteTable[i].openssl
 	}
-	return ids, nil
+	if len(foreign) > 0 {
+		notes = append(notes, fmt.Sprintf("ssl_ciphers: Go's TLS lacks %s; TLS 1.2 and below will negotiate only %s (TLS 1.3 suites are Go's fixed three)",
+			strings.Join(foreign, ", "), strings.Join(names, ":")))
+	}
+	return ids, notes, nil
 }
+
+// attrMatch marks the suites an alias selects.
+func attrMatch(alias string) []bool {
+	m := make([]bool, len(suiteTable))
+	for _, i := range cipherSets[alias] {
+		m[i] = true
+	}
+	return m
+}
+
+// foreignName holds the OpenSSL suite names Go does not implement (not
+// the aliases that select nothing, such as aNULL, which only ever
+// exclude).
+var foreignName = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range strings.Fields(foreignSuites) {
+		m[n] = true
+	}
+	for _, n := range []string{"DHE", "EDH", "kDHE", "kEDH", "CAMELLIA", "ARIA", "AESCCM", "CCM", "PSK", "SRP", "SEED", "IDEA",
+		"TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"} {
+		m[n] = true
+	}
+	return m
+}()
 
 // foreignSuites are OpenSSL suite names (OpenSSL 3.0's list, plus names
 // older OpenSSL releases had and old configurations still exclude) for
@@ -325,3 +384,15 @@ RSA-PSK-NULL-SHA384 SEED-SHA SRP-AES-128-CBC-SHA SRP-AES-256-CBC-SHA
 SRP-DSS-AES-128-CBC-SHA SRP-DSS-AES-256-CBC-SHA SRP-RSA-AES-128-CBC-SHA
 SRP-RSA-AES-256-CBC-SHA
 `
+
+// CipherName is OpenSSL's name of a suite, as nginx's $ssl_cipher shows
+// it: "ECDHE-RSA-AES128-GCM-SHA256" for TLS 1.2, the IANA name (which
+// OpenSSL uses too) for TLS 1.3.
+func CipherName(id uint16) string {
+	for _, s := range suiteTable {
+		if s.id == id {
+			return s.openssl
+		}
+	}
+	return tls.CipherSuiteName(id)
+}

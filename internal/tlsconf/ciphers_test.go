@@ -63,10 +63,14 @@ func TestParseCiphers(t *testing.T) {
 		{expr: "!ALL", wantErr: "no ciphers left"},
 		{expr: "HIGH:!HIGH", wantErr: "no ciphers left"},
 		{expr: "DHE-RSA-AES128-GCM-SHA256", wantErr: "no ciphers left"},
-		{expr: "HIGH:ECDHE-RSA-AES128-GCM-SHA257", wantErr: `unknown cipher "ECDHE-RSA-AES128-GCM-SHA257"`},
-		{expr: "ECDHE+AESGMC", wantErr: `unknown cipher "AESGMC"`},
+		// Unknown names are skipped, whole elements at a time, as OpenSSL does.
+		{expr: "HIGH:ECDHE-RSA-AES128-GCM-SHA257", want: high},
+		{expr: "ECDHE+AESGMC:AES128-SHA", want: []string{"AES128-SHA"}},
+		{expr: "FOO:BAR", wantErr: "no ciphers left"},
+		{expr: "ECDHE+AESGCM:@SECLEVEL=3:AES128-SHA", want: []string{"ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "AES128-SHA"}},
 		{expr: "HIGH:@FOO", wantErr: `unsupported command "@FOO"`},
 		{expr: "HIGH:!", wantErr: "empty element"},
+		{expr: "HIGH:@SECLEVEL=9", wantErr: `unsupported command "@SECLEVEL=9"`},
 	}
 	for _, tt := range tests {
 		ids, err := ParseCiphers(tt.expr)
@@ -109,5 +113,23 @@ func BenchmarkParseCiphers(b *testing.B) {
 		if _, err := ParseCiphers("ECDHE+AESGCM:ECDHE+CHACHA20:HIGH:!aNULL:!MD5:!kRSA"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCipherNotes: what -t says about skipped names, suites Go lacks and
+// security levels.
+func TestCipherNotes(t *testing.T) {
+	for _, tt := range []struct{ expr, want string }{
+		{"HIGH:FOO-BAR", `unknown cipher "FOO-BAR" skipped`},
+		{"DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256", "Go's TLS lacks DHE-RSA-AES128-GCM-SHA256; TLS 1.2 and below will negotiate only ECDHE-RSA-AES128-GCM-SHA256"},
+		{"HIGH:@SECLEVEL=2", "@SECLEVEL=2 is mapped only partly"},
+	} {
+		_, notes, err := ParseCipherString(tt.expr)
+		if err != nil || !strings.Contains(strings.Join(notes, "\n"), tt.want) {
+			t.Errorf("ParseCipherString(%q): notes %q, %v; want one containing %q", tt.expr, notes, err, tt.want)
+		}
+	}
+	if _, notes, _ := ParseCipherString("HIGH:!aNULL:!MD5"); len(notes) != 0 {
+		t.Errorf("nginx's default string has notes: %q", notes)
 	}
 }

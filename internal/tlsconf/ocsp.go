@@ -146,27 +146,32 @@ func (s *stapler) httpFetcher(client *http.Client, url string) func(context.Cont
 		if reqErr != nil {
 			return nil, fmt.Errorf("creating the OCSP request: %w", reqErr)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(reqDER))
-		if err != nil {
-			return nil, fmt.Errorf("OCSP responder %q: %w", url, err)
-		}
-		req.Header.Set("Content-Type", "application/ocsp-request")
-		req.Header.Set("Accept", "application/ocsp-response")
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("OCSP responder %q sent status %s", url, resp.Status)
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxOCSPResponse+1))
-		if err != nil {
-			return nil, fmt.Errorf("OCSP responder %q: %w", url, err)
-		}
-		if len(body) > maxOCSPResponse {
-			return nil, fmt.Errorf("OCSP responder %q sent more than %d bytes", url, maxOCSPResponse)
-		}
-		return body, nil
+		return fetchOCSP(ctx, client, url, reqDER)
 	}
+}
+
+// fetchOCSP POSTs an OCSP request to url and returns the response body.
+func fetchOCSP(ctx context.Context, client *http.Client, url string, reqDER []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(reqDER))
+	if err != nil {
+		return nil, fmt.Errorf("OCSP responder %q: %w", url, err)
+	}
+	req.Header.Set("Content-Type", "application/ocsp-request")
+	req.Header.Set("Accept", "application/ocsp-response")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("OCSP responder %q sent status %s", url, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxOCSPResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("OCSP responder %q: %w", url, err)
+	}
+	if len(body) > maxOCSPResponse {
+		return nil, fmt.Errorf("OCSP responder %q sent more than %d bytes", url, maxOCSPResponse)
+	}
+	return body, nil
 }

@@ -82,6 +82,52 @@ type Options struct {
 	// certificate's OCSP URL.
 	StaplingResponder string
 
+	// VerifyClient is ssl_verify_client: VerifyOff, VerifyOn,
+	// VerifyOptional or VerifyOptionalNoCA. ClientCertificate
+	// (ssl_client_certificate) is a PEM bundle of CAs trusted for client
+	// certificates and named in the certificate request;
+	// TrustedCertificate is trusted too but not named. VerifyDepth is
+	// ssl_verify_depth (zero means 1); CRL is ssl_crl, a PEM file of
+	// revocation lists, one needed for every CA of a chain.
+	VerifyClient      string
+	ClientCertificate string
+	VerifyDepth       int
+	CRL               string
+
+	// OCSP is ssl_ocsp: OCSPOff, OCSPOn (every certificate of the client's
+	// chain) or OCSPLeaf. OCSPResponder (ssl_ocsp_responder) overrides the
+	// certificates' URLs; OCSPCache is how many answers ssl_ocsp_cache
+	// keeps (see ParseOCSPCache), 0 for none. The checks of one
+	// connection wait at most 5 seconds in all; a responder that does not
+	// answer in time fails the certificate, as in nginx.
+	OCSP          string
+	OCSPResponder string
+	OCSPCache     int
+
+	// RejectHandshake is ssl_reject_handshake: every handshake this
+	// Config serves fails with an unrecognized_name alert; Certs may be
+	// empty and nothing else is checked.
+	RejectHandshake bool
+
+	// PasswordFile is ssl_password_file: pass phrases, one a line, tried
+	// in turn on encrypted keys.
+	PasswordFile string
+
+	// DHParam is ssl_dhparam: checked to hold DH parameters, then unused.
+	DHParam string
+
+	// ConfCommands are ssl_conf_command pairs, applied in order on top of
+	// the other settings (see applyConfCommands).
+	ConfCommands [][2]string
+
+	// TicketKeys are ssl_session_ticket_key files; the first encrypts.
+	TicketKeys []string
+
+	// CertCache is ssl_certificate_cache, for certificate paths naming
+	// $ssl_server_name (see HasVariables). Such pairs are loaded during
+	// the handshake, never by New, and are not stapled.
+	CertCache CertCache
+
 	// NextProtos is the ALPN list offered, in preference order.
 	NextProtos []string
 
@@ -90,8 +136,8 @@ type Options struct {
 	Logf func(format string, args ...any)
 
 	// Test knobs: zero means the production default.
-	minRefresh, maxRefresh, retryAfter, fetchTimeout time.Duration
-	now                                              func() time.Time
+	minRefresh, maxRefresh, retryAfter, fetchTimeout, ocspWait time.Duration
+	now                                                        func() time.Time
 }
 
 // Config is a loaded, checked TLS setup for one server{}. TLS may be called
@@ -104,7 +150,9 @@ type Config struct {
 	store  *sessionStore // nil unless tickets are off and a cache is on
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	client *http.Client // nil unless a responder is queried
+	dyn    *dynCerts       // nil unless certificate paths name variables
+	client *clientVerifier // nil without ssl_verify_client
+	http   *http.Client    // nil unless a responder is queried
 	once   sync.Once
 }
 
@@ -121,6 +169,9 @@ type certEntry struct {
 // file or directive and what is wrong, as nginx does. Failing to fetch an
 // OCSP response is not an error: stapling happens in the background.
 func New(o Options) (*Config, error) {
+	if o.RejectHandshake {
+		return &Config{tls: rejectConfig()}, nil
+	}
 	if len(o.Certs) == 0 {
 		return nil, errors.New(`no "ssl_certificate" is defined`)
 	}
@@ -128,7 +179,28 @@ func New(o Options) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	suites, err := ParseCiphers(o.Ciphers)
+	if err := applyConfCommands(&o, &minV, &maxV); err != nil {
+		return nil, err
+	}
+	if o.DHParam != "" {
+		if err := checkDHParam(o.DHParam); err != nil {
+			return nil, err
+		}
+	}
+	passwords, err := readPasswords(o.PasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	ticketKeys, err := readTicketKeys(o.TicketKeys)
+	if err != nil {
+		return nil, err
+	}
+	suites, notes, err := ParseCipherString(o.Ciphers)
+	for _, n := range notes {
+		if o.Logf != nil {
+			o.Logf("%s", n)
+		}
+	}
 	if err != nil && !(errors.Is(err, errNoCiphers) && minV >= tls.VersionTLS13) {
 		return nil, err
 	}
@@ -150,16 +222,20 @@ func New(o Options) (*Config, error) {
 		now = time.Now
 	}
 	c := &Config{}
-	for _, p := range o.Certs {
-		cert, chain, err := loadPair(p)
-		if err != nil {
-			return nil, err
+	if dynamic(o.Certs) {
+		c.dyn = &dynCerts{pairs: o.Certs, passwords: passwords, cache: o.CertCache, now: now}
+	} else {
+		for _, p := range o.Certs {
+			cert, chain, err := loadPair(p, passwords)
+			if err != nil {
+				return nil, err
+			}
+			e := &certEntry{path: p.Cert, base: cert, chain: chain}
+			e.cur.Store(cert)
+			c.certs = append(c.certs, e)
 		}
-		e := &certEntry{path: p.Cert, base: cert, chain: chain}
-		e.cur.Store(cert)
-		c.certs = append(c.certs, e)
+		c.certs = preferECDSA(c.certs)
 	}
-	c.certs = preferECDSA(c.certs)
 
 	c.tls = &tls.Config{
 		MinVersion:       minV,
@@ -168,6 +244,9 @@ func New(o Options) (*Config, error) {
 		CurvePreferences: curves,
 		NextProtos:       o.NextProtos,
 		GetCertificate:   c.getCertificate,
+	}
+	if c.dyn != nil {
+		c.tls.GetCertificate = c.dyn.get
 	}
 	switch {
 	case !o.DisableSessionTickets:
@@ -179,6 +258,12 @@ func New(o Options) (*Config, error) {
 		c.tls.WrapSession, c.tls.UnwrapSession = c.store.wrap, c.store.unwrap
 	default:
 		c.tls.SessionTicketsDisabled = true
+	}
+	if len(ticketKeys) > 0 {
+		c.tls.SetSessionTicketKeys(ticketKeys)
+	}
+	if err := c.setupClientAuth(o, now); err != nil {
+		return nil, err
 	}
 
 	if o.Stapling {
@@ -203,8 +288,8 @@ func (c *Config) Close() {
 			c.cancel()
 		}
 		c.wg.Wait()
-		if c.client != nil {
-			c.client.CloseIdleConnections()
+		if c.http != nil {
+			c.http.CloseIdleConnections()
 		}
 	})
 }
@@ -384,10 +469,10 @@ func (c *Config) startStapling(o Options) error {
 				logf(`"ssl_stapling" ignored, no OCSP responder URL in the certificate %q`, e.path)
 				continue
 			}
-			if c.client == nil {
-				c.client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			if c.http == nil {
+				c.http = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 			}
-			s.fetch = s.httpFetcher(c.client, url)
+			s.fetch = s.httpFetcher(c.http, url)
 		}
 		c.wg.Add(1)
 		go s.run(ctx, &c.wg, first)
@@ -400,4 +485,15 @@ func orDefault(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// dynamic reports whether any pair names a variable: then all are loaded
+// per handshake, as nginx does.
+func dynamic(pairs []CertPair) bool {
+	for _, p := range pairs {
+		if HasVariables(p.Cert) || HasVariables(p.Key) {
+			return true
+		}
+	}
+	return false
 }

@@ -66,6 +66,7 @@ type Ctx struct {
 	SSLProtocol      string         // "TLSv1.3"
 	SSLCipher        string
 	SSLServerName    string
+	TLS              *SSL // nil on plain connections; see ssl.go
 	LimitReqStatus   string
 	LimitConnStatus  string
 	UpstreamAddr     string

@@ -29,6 +29,7 @@ func main() {
 	flag.DurationVar(&cfg.Warmup, "warmup", time.Second, "untimed lead-in")
 	flag.DurationVar(&cfg.Duration, "duration", 5*time.Second, "timed window")
 	flag.BoolVar(&cfg.TLS, "tls", false, "wss: TLS 1.3, no verification, no resumption (a full handshake per connection)")
+	flag.BoolVar(&cfg.Resume, "resume", false, "with -tls: keep session tickets, so connections after the first resume")
 	flag.IntVar(&cfg.CPUPID, "cpu-pid", 0, "PID whose CPU time is sampled around the window (0: none)")
 	flag.Parse()
 

@@ -5,10 +5,12 @@
 // 0, and writes docs/benchmarks.md with docs/benchmarks.png. wsgate is built
 // from ./cmd/wsgate and measured as a black box.
 //
-//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--tls] [--smoke] [--out docs/benchmarks.md]
+//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--tls] [--tls-handshakes] [--smoke] [--out docs/benchmarks.md]
 //
 // With --tls it then measures the proxies again over wss (TLS 1.3, ECDSA
-// P-256): handshakes, 64 B echo and idle tunnels.
+// P-256): handshakes, 64 B echo and idle tunnels. With --tls-handshakes it
+// measures TLS 1.3 handshakes through the proxies, full and resumed, with
+// ECDSA P-256 and RSA 2048 certificates.
 package main
 
 import (
@@ -31,6 +33,7 @@ import (
 
 	"github.com/wsgate/wsgate/bench/internal/load"
 	"github.com/wsgate/wsgate/bench/internal/report"
+	"github.com/wsgate/wsgate/bench/internal/selfsigned"
 	"github.com/wsgate/wsgate/bench/internal/stats"
 	"golang.org/x/sys/unix"
 )
@@ -51,6 +54,7 @@ type runner struct {
 	warmup, window, settle      time.Duration
 	idleSteps                   []int
 	wss                         bool              // also measure wss after plain ws
+	tlsHandshakes               bool              // also measure full and resumed TLS handshakes per key kind
 	negotiated                  map[string]string // target -> what its first wss handshake negotiated
 }
 
@@ -63,6 +67,7 @@ func main() {
 	window := flag.Duration("duration", 6*time.Second, "timed window per mode")
 	keep := flag.Bool("keep", false, "keep the temporary folder (configs, logs)")
 	useTLS := flag.Bool("tls", false, "after the plain ws rounds, measure wss (TLS 1.3, ECDSA P-256) through the proxies")
+	tlsHS := flag.Bool("tls-handshakes", false, "then measure full and resumed TLS 1.3 handshakes through the proxies, with ECDSA P-256 and RSA 2048 certificates")
 	flag.Parse()
 	roundsSet := false
 	flag.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
@@ -93,7 +98,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}, wss: *useTLS}
+	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}, wss: *useTLS, tlsHandshakes: *tlsHS}
 	if *smoke {
 		r.warmup, r.settle, r.idleSteps = 200*time.Millisecond, 300*time.Millisecond, []int{0, 50, 100}
 		if !isSet("duration") {
@@ -162,19 +167,25 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	if err != nil {
 		return err
 	}
+	var proxies []string
+	for _, t := range targets {
+		if t != "direct" {
+			proxies = append(proxies, t)
+		}
+	}
 	var wss *measured
 	if r.wss {
 		tf, err := writeCert(r.tmp)
 		if err != nil {
 			return err
 		}
-		var proxies []string
-		for _, t := range targets {
-			if t != "direct" {
-				proxies = append(proxies, t)
-			}
-		}
 		if wss, err = r.measure(ctx, rounds, proxies, wssModeOrder, status, tf); err != nil {
+			return err
+		}
+	}
+	var hsSets []report.HandshakeSet
+	if r.tlsHandshakes {
+		if hsSets, err = r.measureHandshakes(ctx, rounds, proxies, status); err != nil {
 			return err
 		}
 	}
@@ -185,7 +196,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0)
 	rep := &report.Report{
 		Machine:   m,
-		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
+		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
 		Pinning:   "CPU pinning (taskset): proxy on CPU 1; load client, echo backend and this runner on CPU 0. Go programs pinned to one CPU run with GOMAXPROCS=1.",
 		Rounds:    rounds,
 		Smoke:     smoke,
@@ -204,6 +215,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 		rep.TLS = wss.targets(wss.order, status)
 		rep.TLSMethod = r.tlsMethod(wss.order)
 	}
+	rep.Handshakes = hsSets
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(r.repo, out)
 	}
@@ -563,4 +575,31 @@ func netCounters() (drops, retrans int64) {
 		}
 	}
 	return drops, retrans
+}
+
+// measureHandshakes measures the wss handshake mode through the proxies
+// with an ECDSA P-256 and an RSA 2048 certificate, each with full
+// handshakes and with resumed ones (session tickets, each server's
+// defaults).
+func (r *runner) measureHandshakes(ctx context.Context, rounds int, proxies []string, status map[string]string) ([]report.HandshakeSet, error) {
+	var sets []report.HandshakeSet
+	for _, kind := range []struct{ key, name string }{{selfsigned.ECDSA, "ECDSA P-256"}, {selfsigned.RSA, "RSA 2048"}} {
+		for _, resume := range []bool{false, true} {
+			tf, err := writeCertKind(r.tmp, kind.key)
+			if err != nil {
+				return nil, err
+			}
+			tf.resume = resume
+			ms, err := r.measure(ctx, rounds, proxies, []string{load.ModeHandshake}, status, tf)
+			if err != nil {
+				return nil, err
+			}
+			title := kind.name + ", full handshakes"
+			if resume {
+				title = kind.name + ", resumed handshakes"
+			}
+			sets = append(sets, report.HandshakeSet{Title: title, Targets: ms.targets(ms.order, status)})
+		}
+	}
+	return sets, nil
 }

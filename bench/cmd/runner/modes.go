@@ -52,6 +52,9 @@ func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string
 	if st.tls {
 		args = append(args, "-tls")
 	}
+	if st.resume {
+		args = append(args, "-resume")
+	}
 	cmd := exec.CommandContext(ctx, "taskset", args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
@@ -77,6 +80,9 @@ func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string
 	case load.ModeHandshake:
 		f[report.HSRate], f[report.HSP50], f[report.HSP99], f[report.HSCPU] = res.OpsPerSec, res.P50, res.P99, cpu
 		f[report.HSErr] = float64(res.Errors)
+		if st.tls && res.Ops > 0 {
+			f[report.HSResumed] = 100 * float64(res.Resumed) / float64(res.Ops)
+		}
 	case load.ModeEcho:
 		f[report.EchoRate], f[report.EchoP50], f[report.EchoP90] = res.OpsPerSec, res.P50, res.P90
 		f[report.EchoP99], f[report.EchoP999], f[report.EchoCPU] = res.P99, res.P999, cpu

@@ -91,6 +91,7 @@ func haproxyConfig(bport, pport int, tf *tlsFiles) string {
 type setup struct {
 	addr    string // where the load client connects
 	tls     bool   // the proxy serves wss at addr
+	resume  bool   // with tls: the load client resumes sessions
 	backend *proc
 	proxy   *proc // nil for direct
 }
@@ -145,6 +146,7 @@ func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFil
 	}
 	st.addr = fmt.Sprintf("127.0.0.1:%d", pport)
 	st.tls = tf != nil
+	st.resume = tf != nil && tf.resume
 	log := filepath.Join(dir, target+".log")
 	switch target {
 	case "nginx", "wsgate":

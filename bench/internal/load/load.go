@@ -37,6 +37,7 @@ type Config struct {
 	Duration time.Duration // timed window; default 5 s
 	CPUPID   int           // process whose CPU time is sampled around the window; 0: none
 	TLS      bool          // wss: TLS 1.3 with ClientTLS's settings, a full handshake per connection
+	Resume   bool          // with TLS: keep session tickets, so connections after the first resume
 }
 
 // ClientTLS returns the client settings of wss runs: TLS 1.3 only, X25519
@@ -70,6 +71,7 @@ type Result struct {
 	P999       float64 `json:"p999_us"`
 	CPUSeconds float64 `json:"cpu_seconds"` // target's CPU time in the window; 0 without CPUPID
 	CPUPerOpUS float64 `json:"cpu_us_per_op"`
+	Resumed    uint64  `json:"resumed"` // handshakes in the window that resumed a TLS session
 	Errors     uint64  `json:"errors"`
 	FirstError string  `json:"first_error,omitempty"`
 }
@@ -93,6 +95,7 @@ type run struct {
 	mu       sync.Mutex
 	hist     stats.Histogram
 	ops      uint64
+	resumed  uint64
 	errs     uint64
 	firstErr error
 }
@@ -106,10 +109,11 @@ func (r *run) fail(err error) {
 	r.mu.Unlock()
 }
 
-func (r *run) merge(h *stats.Histogram, ops uint64) {
+func (r *run) merge(h *stats.Histogram, ops, resumed uint64) {
 	r.mu.Lock()
 	r.hist.Merge(h)
 	r.ops += ops
+	r.resumed += resumed
 	r.mu.Unlock()
 }
 
@@ -131,7 +135,7 @@ func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
 	r := newRun(cfg)
 	r.end = time.Now().Add(cfg.Warmup + cfg.Duration + 10*time.Second)
 
-	var worker func(id int, h *stats.Histogram) uint64
+	var worker func(id int, h *stats.Histogram) (ops, resumed uint64)
 	switch mode {
 	case ModeHandshake:
 		worker = r.handshakeWorker
@@ -140,7 +144,7 @@ func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		worker = func(id int, h *stats.Histogram) uint64 { return r.echoWorker(clients[id], h) }
+		worker = func(id int, h *stats.Histogram) (uint64, uint64) { return r.echoWorker(clients[id], h), 0 }
 	default:
 		return Result{}, fmt.Errorf("load: unknown mode %q", mode)
 	}
@@ -149,8 +153,8 @@ func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
 	for i := range cfg.Workers {
 		wg.Go(func() {
 			var h stats.Histogram
-			n := worker(i, &h)
-			r.merge(&h, n)
+			n, resumed := worker(i, &h)
+			r.merge(&h, n, resumed)
 		})
 	}
 	res, err := r.window(ctx)
@@ -160,6 +164,7 @@ func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
 	}
 	res.Mode = mode
 	res.Ops = r.ops
+	res.Resumed = r.resumed
 	res.OpsPerSec = float64(r.ops) / res.Seconds
 	if mode != ModeHandshake {
 		res.MBPerSec = res.OpsPerSec * float64(cfg.Size) / 1e6
@@ -183,6 +188,10 @@ func newRun(cfg Config) *run {
 	r := &run{cfg: cfg, d: dialer{srcs: cfg.Sources}}
 	if cfg.TLS {
 		r.d.tls = ClientTLS()
+		if cfg.Resume {
+			r.d.tls.SessionTicketsDisabled = false
+			r.d.tls.ClientSessionCache = tls.NewLRUClientSessionCache(0)
+		}
 	}
 	return r
 }
@@ -232,13 +241,13 @@ func (r *run) window(ctx context.Context) (Result, error) {
 	return Result{Seconds: t1.Sub(t0).Seconds(), CPUSeconds: (cpu1 - cpu0).Seconds()}, nil
 }
 
-// handshakeWorker opens, upgrades and closes connections one after another.
-func (r *run) handshakeWorker(_ int, h *stats.Histogram) uint64 {
-	var n uint64
+// handshakeWorker opens, upgrades and closes connections one after another;
+// it counts them, and those that resumed a TLS session.
+func (r *run) handshakeWorker(_ int, h *stats.Histogram) (n, resumed uint64) {
 	for {
 		p := r.phase.Load()
 		if p == phaseDone {
-			return n
+			return n, resumed
 		}
 		t0 := time.Now()
 		c, err := r.handshake()
@@ -250,10 +259,14 @@ func (r *run) handshakeWorker(_ int, h *stats.Histogram) uint64 {
 			continue
 		}
 		lat := time.Since(t0)
+		tc, isTLS := c.Conn.(*tls.Conn)
 		c.Close()
 		if r.phase.Load() == phaseMeasure {
 			h.Record(lat)
 			n++
+			if isTLS && tc.ConnectionState().DidResume {
+				resumed++
+			}
 		}
 	}
 }

@@ -160,6 +160,27 @@ func TestRunModes(t *testing.T) {
 	}
 }
 
+// TestRunResumed: with Resume, handshakes after the first resume their
+// TLS session, and the result counts them.
+func TestRunResumed(t *testing.T) {
+	secure, seen := startTLSEcho(t)
+	res, err := Run(context.Background(), ModeHandshake, Config{
+		Addr: secure, Workers: 2, TLS: true, Resume: true,
+		Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Resumed == 0 || res.Resumed > res.Ops {
+		t.Fatalf("result %+v", res)
+	}
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	if seen.resumed == 0 || seen.resumed < seen.full {
+		t.Fatalf("TLS handshakes seen by the server: %+v", seen)
+	}
+}
+
 // TestRunTLSMismatch checks that a wrong scheme fails loudly instead of
 // measuring nothing.
 func TestRunTLSMismatch(t *testing.T) {

@@ -11,29 +11,31 @@ import (
 
 // Figure keys, "mode.figure". Latencies are in µs, CPU in µs per operation.
 const (
-	HSRate   = "handshake.rate"
-	HSP50    = "handshake.p50"
-	HSP99    = "handshake.p99"
-	HSCPU    = "handshake.cpu"
-	HSErr    = "handshake.errors"
-	EchoRate = "echo.rate"
-	EchoP50  = "echo.p50"
-	EchoP90  = "echo.p90"
-	EchoP99  = "echo.p99"
-	EchoP999 = "echo.p999"
-	EchoCPU  = "echo.cpu"
-	EchoErr  = "echo.errors"
-	TPMBps   = "throughput.mbps"
-	TPRate   = "throughput.rate"
-	TPP50    = "throughput.p50"
-	TPP99    = "throughput.p99"
-	TPCPU    = "throughput.cpu"
-	TPErr    = "throughput.errors"
-	IdleKiB  = "idle.kib"
-	IdleFDs  = "idle.fds"
-	IdleRSS0 = "idle.rss0"
-	IdleMax  = "idle.tunnels"
-	IdleFail = "idle.failed"
+	HSRate = "handshake.rate"
+	HSP50  = "handshake.p50"
+	HSP99  = "handshake.p99"
+	HSCPU  = "handshake.cpu"
+	HSErr  = "handshake.errors"
+	// HSResumed is the share of handshakes that resumed a TLS session, in %.
+	HSResumed = "handshake.resumed"
+	EchoRate  = "echo.rate"
+	EchoP50   = "echo.p50"
+	EchoP90   = "echo.p90"
+	EchoP99   = "echo.p99"
+	EchoP999  = "echo.p999"
+	EchoCPU   = "echo.cpu"
+	EchoErr   = "echo.errors"
+	TPMBps    = "throughput.mbps"
+	TPRate    = "throughput.rate"
+	TPP50     = "throughput.p50"
+	TPP99     = "throughput.p99"
+	TPCPU     = "throughput.cpu"
+	TPErr     = "throughput.errors"
+	IdleKiB   = "idle.kib"
+	IdleFDs   = "idle.fds"
+	IdleRSS0  = "idle.rss0"
+	IdleMax   = "idle.tunnels"
+	IdleFail  = "idle.failed"
 )
 
 // Machine describes where the run happened.
@@ -93,6 +95,16 @@ type Report struct {
 	// line each.
 	TLS       []*Target
 	TLSMethod []string
+	// Handshakes holds the TLS handshake comparison (full and resumed,
+	// per certificate kind), none when the run did not measure it.
+	Handshakes []HandshakeSet
+}
+
+// HandshakeSet is the wss handshake figures of the proxies for one
+// certificate kind, full or resumed.
+type HandshakeSet struct {
+	Title   string
+	Targets []*Target
 }
 
 func (r *Report) target(name string) *Target {
@@ -197,7 +209,7 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, " **Smoke run**: tiny counts and windows, figures are not meaningful.")
 	}
 	fmt.Fprintf(w, "\n\n## Reproduce\n\n```sh\n%s\n```\n\n", r.Command)
-	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--tls` (also measure wss through the proxies), `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx and HAProxy with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
+	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--tls` (also measure wss through the proxies), `--tls-handshakes` (also full and resumed TLS 1.3 handshakes with ECDSA P-256 and RSA 2048 certificates), `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx and HAProxy with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
 	fmt.Fprintf(w, "## Machine\n\n")
 	fmt.Fprintf(w, "- CPUs: %d x %s\n- Kernel: %s\n- Go: %s\n- nginx: %s\n- HAProxy: %s\n- wsgate: %s\n", m.NProc, m.Model, m.Kernel, m.GoVersion, m.NginxVersion, m.HAProxy, m.Wsgate)
 	if m.LoadAvg != "" {
@@ -256,6 +268,7 @@ func (r *Report) Markdown(w io.Writer) {
 	r.idle(w)
 	r.goals(w)
 	r.wss(w)
+	r.handshakes(w)
 	var notes []string
 	for _, t := range r.Targets {
 		for _, n := range t.Notes {
@@ -407,4 +420,27 @@ func (r *Report) wss(w io.Writer) {
 		v.ratioCol("CPU x nginx", EchoCPU, "nginx"),
 	})
 	v.idleTable(w, "### wss idle tunnels\n\nIdle wss (TLS to the proxy, plain to the backend)")
+}
+
+// handshakes writes the TLS handshake comparison, one table per set.
+func (r *Report) handshakes(w io.Writer) {
+	if len(r.Handshakes) == 0 {
+		return
+	}
+	us := func(x float64) string { return num(x) }
+	fmt.Fprintf(w, "## TLS 1.3 handshakes: certificates and resumption\n\n16 workers, each opening a TCP connection, completing a TLS 1.3 handshake, upgrading, sending a close frame and closing, over and over, through each proxy. Full: the client keeps no session (every handshake signs with the certificate's key and does an X25519 exchange). Resumed: the client keeps the session tickets each server issues by default and offers them (PSK with X25519, no signature); the resumed column says what share actually resumed. Same certificate settings otherwise as the wss section.\n\n")
+	for _, set := range r.Handshakes {
+		v := &Report{Targets: set.Targets}
+		fmt.Fprintf(w, "### %s\n\n", set.Title)
+		v.table(w, []column{
+			v.figCol("handshakes/s", HSRate, rate),
+			v.ratioCol("x nginx", HSRate, "nginx"),
+			v.figCol("p50 µs", HSP50, us),
+			v.figCol("p99 µs", HSP99, us),
+			v.figCol("proxy CPU µs/handshake", HSCPU, us),
+			v.ratioCol("CPU x nginx", HSCPU, "nginx"),
+			v.figCol("resumed %", HSResumed, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
+			v.figCol("errors", HSErr, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
+		})
+	}
 }

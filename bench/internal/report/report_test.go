@@ -172,3 +172,30 @@ func TestCells(t *testing.T) {
 		}
 	}
 }
+
+func TestMarkdownHandshakes(t *testing.T) {
+	r := sample()
+	var b bytes.Buffer
+	r.Markdown(&b)
+	if strings.Contains(b.String(), "## TLS 1.3 handshakes") {
+		t.Error("a run without handshake sets has the section")
+	}
+	r.Handshakes = []HandshakeSet{
+		{Title: "RSA 2048, resumed handshakes", Targets: []*Target{
+			{Name: "nginx", Figures: map[string]stats.Summary{HSRate: one(8000), HSCPU: one(60), HSResumed: one(100)}},
+			{Name: "wsgate", Figures: map[string]stats.Summary{HSRate: one(9000), HSCPU: one(50), HSResumed: one(99.6)}},
+		}},
+	}
+	b.Reset()
+	r.Markdown(&b)
+	md := b.String()
+	for _, want := range []string{
+		"## TLS 1.3 handshakes: certificates and resumption",
+		"### RSA 2048, resumed handshakes",
+		"| wsgate | 9.00k | 1.12x | - | - | 50.0 | 0.83x | 100 | - |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+}

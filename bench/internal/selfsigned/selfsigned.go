@@ -1,28 +1,50 @@
 package selfsigned
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"time"
 )
 
 // Generate returns a PEM certificate and its PEM (PKCS #8) private key: an
-// ECDSA P-256 key, self-signed, valid from an hour before now for 30 days,
+// ECDSA P-256 key (see GenerateKind for RSA), self-signed, valid from an hour before now for 30 days,
 // for serverAuth on hosts (IP addresses become IP SANs, anything else DNS
 // SANs). The first host is also the subject's common name.
 func Generate(hosts []string, now time.Time) (certPEM, keyPEM []byte, err error) {
+	return GenerateKind(hosts, now, ECDSA)
+}
+
+// Key kinds GenerateKind accepts.
+const (
+	ECDSA = "ecdsa" // ECDSA P-256
+	RSA   = "rsa"   // RSA 2048
+)
+
+// GenerateKind is Generate with the key kind chosen: ECDSA or RSA.
+func GenerateKind(hosts []string, now time.Time, kind string) (certPEM, keyPEM []byte, err error) {
 	if len(hosts) == 0 {
 		return nil, nil, errors.New("selfsigned: no hosts")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var key crypto.Signer
+	switch kind {
+	case ECDSA:
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case RSA:
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		return nil, nil, fmt.Errorf("selfsigned: unknown key kind %q", kind)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -46,7 +68,10 @@ func Generate(hosts []string, now time.Time) (certPEM, keyPEM []byte, err error)
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if kind == RSA {
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,7 @@ package selfsigned
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -100,5 +101,22 @@ func TestServerConfig(t *testing.T) {
 	conn.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestGenerateRSA(t *testing.T) {
+	c, k, err := GenerateKind([]string{"127.0.0.1", "localhost"}, time.Now(), RSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(c, k)
+	if err != nil {
+		t.Fatalf("certificate and key do not pair: %v", err)
+	}
+	if pub, ok := pair.Leaf.PublicKey.(*rsa.PublicKey); !ok || pub.N.BitLen() != 2048 {
+		t.Fatalf("key is %T, want RSA 2048", pair.Leaf.PublicKey)
+	}
+	if _, _, err := GenerateKind([]string{"localhost"}, time.Now(), "dsa"); err == nil {
+		t.Error("an unknown key kind was accepted")
 	}
 }
