@@ -221,7 +221,7 @@ func TestClientHalfClose(t *testing.T) {
 		}
 		rest = rest[n:]
 	}
-	waitFor(t, 5*time.Second, "the backend's side to close", func() bool { return be.open.Load() == 0 })
+	waitFor(t, 5*time.Second, "the backend's side to close", func() bool { return be.upgrades.Load() == 1 && be.open.Load() == 0 })
 	if n := be.received.Load(); n != 1 {
 		t.Errorf("the backend received %d messages, want the client's one", n)
 	}

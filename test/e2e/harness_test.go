@@ -272,9 +272,9 @@ func startBackend(t testing.TB, name string) *backend {
 			if err != nil {
 				return
 			}
-			b.upgrades.Add(1)
-			b.open.Add(1)
+			b.open.Add(1) // before upgrades: upgrades > 0 && open == 0 means the session ended
 			defer b.open.Add(-1)
+			b.upgrades.Add(1)
 			defer c.Close()
 			for {
 				mt, msg, err := c.ReadMessage()
