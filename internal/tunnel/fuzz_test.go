@@ -14,20 +14,24 @@ import (
 
 // relayModel returns how much of a client stream, followed by the end of
 // the client's stream, a backend must receive, and whether wsgate's own
-// close 1001 must follow it. With pings, a pong that could answer one of
-// wsgate's pings is held whole before it is judged.
+// close 1001 must follow it: only a frame whose boundaries wsgate cannot
+// find gets one; an end without a close frame is passed on as it came.
+// With pings, a pong that could answer one of wsgate's pings is held whole
+// before it is judged.
 func relayModel(data []byte, pings bool) (n int, addClose bool) {
 	pos, closeSeen := 0, false
 	for {
-		h, hn, err := wsframe.ParseHeader(data[pos:])
-		if err != nil || hn == 0 {
-			// A violation or a partial header: neither is forwarded,
-			// so the backend is at a boundary.
+		h, hn, err := wsframe.ParseFraming(data[pos:])
+		if err != nil {
+			// Not forwarded, so the backend is at a boundary.
 			return pos, !closeSeen
+		}
+		if hn == 0 {
+			return pos, false // a partial header, never forwarded
 		}
 		end := int64(pos+hn) + h.Length
 		if pings && h.Opcode == wsframe.OpPong && h.Length == pingLen && hn <= 6 && end > int64(len(data)) {
-			return pos, !closeSeen
+			return pos, false
 		}
 		if end > int64(len(data)) {
 			return len(data), false // payload is streamed; ends mid-frame
@@ -37,7 +41,7 @@ func relayModel(data []byte, pings bool) (n int, addClose bool) {
 			closeSeen = true
 		}
 		if pos == len(data) {
-			return pos, !closeSeen
+			return pos, false
 		}
 	}
 }

@@ -87,7 +87,9 @@ func (t *Tunnel) canSplice(i int) bool {
 	d := &t.dirs[i]
 	// Control frames stay on the buffer path (their payloads are 125
 	// bytes at most, and a close frame's code must be read).
+	// Strict text is checked on the buffer path.
 	return t.cfg.Frames && d.remaining >= spliceMin && !d.op.IsControl() &&
+		(d.x == nil || !d.x.inText) && d.discard == keepAll &&
 		d.srcRC != nil && d.dstRC() != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load() &&
 		(d.hasPipe || t.pipeRoom())
 }
