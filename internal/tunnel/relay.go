@@ -44,7 +44,8 @@ const (
 	fPoke                         // the dispatcher set a past read deadline to wake the relay
 	fInCB                         // the relay is relaying inside its read callback (skip.go)
 	fCloseSrc                     // src is to be closed; by the relay if fInCB (closeSrc)
-	fFlush                        // a held close waits for src to be read dry (holdClose)
+	fFlush                        // a held close waits for src to be read dry (holdDry)
+	fAnswer                       // a held close waits for src's close frame (holdAnswer)
 )
 
 // Discard states of a direction whose source wsgate has closed on: its
@@ -539,17 +540,25 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 	for {
 		d.wmu.Lock()
 		stop := (d.inject != 0 || (d.x != nil && d.x.pingDue.Load())) && !d.gotClose && !d.dead
-		lim, ev, perr := d.scan(data, stop)
+		lim, ev, perr := d.scan(data, stop, d.deferred != 0 && d.flags.Load()&fAnswer != 0)
 		var err error
 		if lim > 0 && !d.injected && !d.dead && d.discard == keepAll {
 			if err = d.write(t, data[:lim]); err == nil {
-				d.midFrame = d.remaining != 0
+				// A refused header (skip) is not forwarded: dst is
+				// at the boundary before it.
+				d.midFrame = d.remaining != 0 && !((ev == evTooBig || ev == evRate || ev == evInvalid) && d.x.skip > 0)
 				if ev == evClose {
 					d.gotClose = true
 				}
 			}
 		}
-		if ev == evBoundary && err == nil && !d.gotClose && !d.dead {
+		if ev == evAnswer && err == nil && !d.gotClose && !d.dead {
+			// The held close goes out in place of src's.
+			code := d.deferred
+			d.deferred = 0
+			err = t.writeClose(i, code)
+		}
+		if ev == evBoundary && err == nil && !d.gotClose && !d.dead && !d.midFrame {
 			if code := d.inject; code != 0 {
 				d.inject = 0
 				err = t.writeClose(i, code)
@@ -612,6 +621,7 @@ const (
 	evTooBig                 // a frame or message goes over its limit
 	evRate                   // a message goes over the rate limit
 	evInvalid                // strict validation refuses a frame (code in d.x.vcode)
+	evAnswer                 // src's close frame starts, and a close is held for it
 )
 
 // refuse drops the rest of a frame that scan refused, and every later byte
@@ -623,8 +633,8 @@ func (d *dir) refuse(data []byte) []byte {
 
 // scan parses data from the current parser state and returns how many bytes
 // to forward and why it stopped. With stop it stops at the first frame
-// boundary, which may be at 0.
-func (d *dir) scan(data []byte, stop bool) (int, event, error) {
+// boundary, which may be at 0; with answer, before a close frame.
+func (d *dir) scan(data []byte, stop, answer bool) (int, event, error) {
 	pos := 0
 	for {
 		if d.remaining > 0 {
@@ -665,6 +675,9 @@ func (d *dir) scan(data []byte, stop bool) (int, event, error) {
 		}
 		if n == 0 {
 			return pos, evPartial, nil
+		}
+		if answer && h.Opcode == wsframe.OpClose {
+			return pos, evAnswer, nil
 		}
 		if d.x != nil && d.discard == keepAll {
 			if ev, err := d.check(h, data[pos:], n); ev != evEnd {
@@ -875,7 +888,7 @@ func (t *Tunnel) violation(i int, code uint16, err error) {
 	r.err = fmt.Errorf("%w from %v: %w", ErrProtocol, srcSide(i), err)
 	r.code[i] = CodeGoingAway
 	r.code[1-i] = code
-	r.hold[1-i] = true
+	r.hold[1-i] = holdAnswer
 	t.closeWith(r)
 }
 
@@ -967,6 +980,6 @@ func (t *Tunnel) limitClose(i int, code uint16, err error) {
 	r.err = fmt.Errorf("%w from %v", err, srcSide(i))
 	r.code[i] = CodeGoingAway
 	r.code[1-i] = code
-	r.hold[1-i] = true
+	r.hold[1-i] = holdAnswer
 	t.closeWith(r)
 }

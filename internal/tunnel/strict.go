@@ -39,8 +39,18 @@ func (d *dir) strictHeader(h wsframe.Header, rest []byte, n int) (event, error) 
 		return bad(CodeProtocolError, errRSV)
 	}
 	x.frameLen = h.Length
+	// The payload bytes at hand are checked now, so that a frame whose
+	// text is invalid there is refused whole rather than cut short.
+	avail := rest[n:min(int64(len(rest)), int64(n)+h.Length)]
+	whole := int64(len(avail)) == h.Length
 	if h.Opcode == wsframe.OpClose {
 		x.reason = wsframe.UTF8{}
+		if len(avail) > 2 {
+			u := x.reason
+			if !u.WriteMasked(avail[2:], h.Key, 2) || whole && !u.Complete() {
+				return bad(CodeInvalidData, errUTF8)
+			}
+		}
 		switch {
 		case h.Length == 1:
 			return bad(CodeProtocolError, errCloseLength)
@@ -69,8 +79,11 @@ func (d *dir) strictHeader(h wsframe.Header, rest []byte, n int) (event, error) 
 		x.text = wsframe.UTF8{}
 	}
 	x.inMsg = !h.Fin
-	if h.Fin && h.Length == 0 && x.inText && !x.text.Complete() {
-		return bad(CodeInvalidData, errUTF8)
+	if x.inText {
+		u := x.text
+		if !u.WriteMasked(avail, h.Key, 0) || h.Fin && whole && !u.Complete() {
+			return bad(CodeInvalidData, errUTF8)
+		}
 	}
 	return evEnd, nil
 }

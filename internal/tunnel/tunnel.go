@@ -364,7 +364,7 @@ func (t *Tunnel) Shutdown(code uint16, reason string) {
 // Close is Shutdown for why: the tunnel's Result.Reason. What each peer
 // sent before the close is delivered to the other before its close frame.
 func (t *Tunnel) Close(why Reason, code uint16, reason string) {
-	r := closeReq{by: SideProxy, why: why, wait: t.cfg.Frames, reason: reason, hold: [2]bool{true, true}}
+	r := closeReq{by: SideProxy, why: why, wait: t.cfg.Frames, reason: reason, hold: [2]uint8{holdDry, holdDry}}
 	if t.cfg.Frames {
 		r.code = [2]uint16{code, code}
 	}
@@ -385,7 +385,7 @@ type closeReq struct {
 	why    Reason
 	// hold, with wait, sends direction i's close only once what its
 	// source has already sent is relayed (holdClose).
-	hold [2]bool
+	hold [2]uint8
 }
 
 // deadWrite is how long a close frame to a leg that stopped answering
@@ -441,10 +441,18 @@ func (t *Tunnel) closeWith(r closeReq) {
 	t.unpark(c2b)
 	t.unpark(b2c)
 	if t.cfg.Frames {
+		// Held closes first: an answer to a close sent at once must
+		// find its direction's close held already.
+		var now [2]bool
 		for i := range t.dirs {
-			if r.wait && r.hold[i] && t.dirs[i].srcRC != nil {
-				t.holdClose(i, r.code[i])
+			if r.wait && r.hold[i] != 0 && t.dirs[i].srcRC != nil {
+				t.holdClose(i, r.code[i], r.hold[i])
 			} else {
+				now[i] = true
+			}
+		}
+		for i := range t.dirs {
+			if now[i] {
 				t.injectClose(i, r.code[i], r.wait)
 			}
 		}
@@ -478,13 +486,23 @@ func (t *Tunnel) injectClose(i int, code uint16, wait bool) {
 	}
 }
 
-// holdClose has direction i's relay send its destination a close frame once
-// it has relayed what its source has sent so far: it reads the source until
-// the read would block or the bytes queued in the socket now have passed
-// (so a source that never runs dry cannot hold the close back), then sends
-// the close at the next frame boundary. A direction that has ended sends it
-// at once.
-func (t *Tunnel) holdClose(i int, code uint16) {
+// How a held close waits for what its direction's source has sent.
+const (
+	// holdDry: until a read of the source would block, or the bytes
+	// queued in its socket when the close was decided have passed (so a
+	// source that never runs dry cannot hold the close back).
+	holdDry uint8 = 1 + iota
+	// holdAnswer: until the source's own close frame, which wsgate's
+	// takes the place of, or its end. For a close whose other peer has
+	// been told already, and answers.
+	holdAnswer
+)
+
+// holdClose has direction i's relay send its destination a close frame
+// once it has relayed what its source has sent (see holdDry, holdAnswer),
+// at the next frame boundary; the close's grace bounds the wait. A
+// direction that has ended sends it at once.
+func (t *Tunnel) holdClose(i int, code uint16, how uint8) {
 	if code == 0 {
 		return
 	}
@@ -499,6 +517,10 @@ func (t *Tunnel) holdClose(i int, code uint16) {
 		d.deferred = code
 	}
 	d.wmu.Unlock()
+	if how == holdAnswer {
+		d.flags.Or(fAnswer)
+		return
+	}
 	queued := 0
 	d.srcRC.Control(func(fd uintptr) {
 		queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
@@ -593,7 +615,7 @@ func (t *Tunnel) finish() {
 
 // idleClose ends a tunnel that has read nothing for IdleTimeout.
 func (t *Tunnel) idleClose() {
-	r := closeReq{by: SideProxy, err: ErrIdleTimeout, why: ReasonIdle, wait: t.cfg.Frames, hold: [2]bool{true, true}}
+	r := closeReq{by: SideProxy, err: ErrIdleTimeout, why: ReasonIdle, wait: t.cfg.Frames, hold: [2]uint8{holdDry, holdDry}}
 	if t.cfg.Frames {
 		r.code = [2]uint16{CodeGoingAway, CodeGoingAway}
 	}
@@ -607,7 +629,7 @@ func (t *Tunnel) lifetimeClose() {
 	if code == 0 {
 		code = CodeGoingAway
 	}
-	r := closeReq{by: SideProxy, err: ErrLifetime, why: ReasonLifetime, wait: t.cfg.Frames, hold: [2]bool{true, true}, reason: "session lifetime"}
+	r := closeReq{by: SideProxy, err: ErrLifetime, why: ReasonLifetime, wait: t.cfg.Frames, hold: [2]uint8{holdDry, holdDry}, reason: "session lifetime"}
 	if t.cfg.Frames {
 		r.code = [2]uint16{code, code}
 	}
