@@ -168,6 +168,8 @@ func init() {
 		"websocket_allowed_origins":   {ctx: cHSL, min: 1, max: -1, fn: dOrigins},
 		"websocket_subprotocols":      {ctx: cHSL, min: 1, max: -1, fn: dSubprotocols},
 		"websocket_drain_period":      {ctx: cHSL, min: 1, max: 1, fn: duration("websocket_drain_period", func(c *LocConf) *durationField { return &c.WS.DrainPeriod })},
+		"websocket_validate":          {ctx: cHSL, min: 1, max: 1, fn: dValidate},
+		"websocket_max_session_time":  {ctx: cHSL, min: 1, max: 3, fn: dMaxSession},
 		"websocket_rebalance":         {ctx: cUpstream, max: 2, fn: dRebalance},
 		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, fn: duration("client_header_timeout", func(c *LocConf) *durationField { return &c.Client.HeaderTimeout })},
 		"client_body_timeout":         {ctx: cHSL, min: 1, max: 1, fn: duration("client_body_timeout", func(c *LocConf) *durationField { return &c.Client.BodyTimeout })},
