@@ -561,6 +561,7 @@ var mergers = map[string]func(c, p *LocConf){
 	"websocket_subprotocols":    func(c, p *LocConf) { c.WS.Subprotocols = p.WS.Subprotocols },
 	"websocket_drain_period":    func(c, p *LocConf) { c.WS.DrainPeriod = p.WS.DrainPeriod },
 	"websocket_validate":        func(c, p *LocConf) { c.WS.Strict = p.WS.Strict },
+	"websocket_message_metrics": func(c, p *LocConf) { c.WS.MessageMetrics = p.WS.MessageMetrics },
 	"websocket_max_session_time": func(c, p *LocConf) {
 		c.WS.MaxSession, c.WS.SessionJitter, c.WS.SessionCode = p.WS.MaxSession, p.WS.SessionJitter, p.WS.SessionCode
 	},

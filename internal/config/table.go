@@ -169,6 +169,7 @@ func init() {
 		"websocket_subprotocols":      {ctx: cHSL, min: 1, max: -1, fn: dSubprotocols},
 		"websocket_drain_period":      {ctx: cHSL, min: 1, max: 1, fn: duration("websocket_drain_period", func(c *LocConf) *durationField { return &c.WS.DrainPeriod })},
 		"websocket_validate":          {ctx: cHSL, min: 1, max: 1, fn: dValidate},
+		"websocket_message_metrics":   {ctx: cHSL, min: 1, max: 1, fn: flag("websocket_message_metrics", func(c *LocConf) *bool { return &c.WS.MessageMetrics })},
 		"websocket_max_session_time":  {ctx: cHSL, min: 1, max: 3, fn: dMaxSession},
 		"websocket_rebalance":         {ctx: cUpstream, max: 2, fn: dRebalance},
 		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, fn: duration("client_header_timeout", func(c *LocConf) *durationField { return &c.Client.HeaderTimeout })},

@@ -451,6 +451,7 @@ type WebSocket struct {
 	MaxSession     time.Duration // websocket_max_session_time; 0: none
 	SessionJitter  time.Duration // taken off MaxSession at random, per tunnel
 	SessionCode    uint16        // the close code at MaxSession; 0: 1001
+	MessageMetrics bool          // websocket_message_metrics on
 }
 
 // ClientLimits are the client-side limits nginx reads from http and

@@ -50,6 +50,7 @@ type Server struct {
 	files  accesslog.Files // access log files, kept open across reloads
 
 	metrics    *status.Metrics
+	meters     meterSet // per-location WebSocket counts, across reloads
 	started    time.Time
 	reloads    atomic.Int64
 	lastReload atomic.Int64 // unix nanoseconds

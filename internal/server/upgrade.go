@@ -90,6 +90,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		AllowRSV:         extensionRSV(resp.Header.Join("Sec-WebSocket-Extensions", ",")),
 		MaxSession:       sessionTime(&lc.WS),
 		SessionCode:      lc.WS.SessionCode,
+		Meter:            c.srv.meters.get(x.loc, e.info.ups, lc.WS.MessageMetrics),
 		FDReserve:        int(c.srv.limit.Load()), // worker_connections' own descriptors
 		OnClose:          e.closed,
 	}

@@ -145,6 +145,10 @@ type dirExt struct {
 	msgSize int64 // payload bytes of the current message so far
 	tat     int64 // rate limit: theoretical arrival time (GCRA), Now nanoseconds
 
+	// Per-message counts (Config.Meter with Messages).
+	meter   *MeterDir
+	lastMsg int64 // nanoseconds from start to the end of the last message; 0 for none
+
 	// Strict validation (Config.Strict).
 	frameLen int64        // payload length of the current frame
 	inMsg    bool         // a fragmented message is open
@@ -162,10 +166,14 @@ func (d *dir) init(t *Tunnel, i int, src net.Conn, srcRC syscall.RawConn, pendin
 	}
 	c := &t.cfg
 	rated := c.MessageRate > 0 && (i == c2b || c.RateLimitBackend)
-	if c.Frames && (c.PingInterval > 0 || c.MaxFrameSize > 0 || c.MaxMessageSize > 0 || rated || c.Strict) {
+	metered := c.Meter != nil && c.Meter.Messages
+	if c.Frames && (c.PingInterval > 0 || c.MaxFrameSize > 0 || c.MaxMessageSize > 0 || rated || c.Strict || metered) {
 		d.x = &dirExt{track: c.PingInterval > 0, rated: rated, side: 'c'}
 		if i == b2c {
 			d.x.side = 'b'
+		}
+		if metered {
+			d.x.meter = &c.Meter.Dir[i]
 		}
 	}
 	if len(pending) > 0 {
@@ -658,7 +666,7 @@ func (d *dir) scan(data []byte, stop, answer bool) (int, event, error) {
 					return pos, evClose, nil
 				}
 				if d.finData && !d.injected && d.discard == keepAll {
-					d.msgs.Add(1)
+					d.countMsg()
 				}
 			}
 			continue
@@ -695,7 +703,7 @@ func (d *dir) scan(data []byte, stop, answer bool) (int, event, error) {
 			return pos, evClose, nil
 		}
 		if h.Length == 0 && d.finData && !d.injected && d.discard == keepAll {
-			d.msgs.Add(1)
+			d.countMsg()
 		}
 	}
 }
@@ -761,11 +769,7 @@ func (d *dir) limits(h wsframe.Header, rest []byte, n int) event {
 // theoretical arrival time, which integer nanoseconds keep exact).
 func (d *dir) take() bool {
 	c := &d.t.cfg
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
-	ts := now().UnixNano()
+	ts := rateClock().UnixNano()
 	// Clamped so that absurd settings cannot overflow the arithmetic.
 	step := int64(min(float64(time.Second)/c.MessageRate, 1<<50))
 	tol := int64(min(float64(max(c.MessageBurst, 1)-1)*float64(step), 1<<60))

@@ -167,7 +167,7 @@ func (t *Tunnel) splicePayload(i int) (ok bool, readErr error) {
 			d.remaining -= n
 			d.midFrame = d.remaining != 0
 			if d.remaining == 0 && d.finData {
-				d.msgs.Add(1)
+				d.countMsg()
 			}
 		} else {
 			d.dead = true

@@ -184,8 +184,10 @@ type Config struct {
 	// it has been open this long; the check runs once a sweep period
 	// (a second), so the close comes up to a period late. Zero means never.
 	MaxSession time.Duration
-	// Now is the clock of MessageRate, for tests; nil means time.Now.
-	Now func() time.Time
+	// Meter, if set, counts the tunnel's session as it ends and, with
+	// Meter.Messages, its messages as they pass (which gives both
+	// directions the per-direction state that limits use).
+	Meter *Meter
 	// FDReserve is how many descriptors splice's pipes leave free below
 	// the process's RLIMIT_NOFILE soft limit, besides a slack of their
 	// own for listeners and files: the server's connection limit
@@ -236,6 +238,9 @@ func (r *Result) Culprit() Side {
 	}
 	return r.ClosedBy
 }
+
+// rateClock is the clock of MessageRate; a variable for tests.
+var rateClock = time.Now
 
 // Directions, as indexes into Tunnel.dirs.
 const (
@@ -608,6 +613,9 @@ func (t *Tunnel) finish() {
 	res.FromClient, res.FromBackend = t.Stats()
 	res.MessagesFromClient, res.MessagesFromBackend = t.Messages()
 	res.Start, res.End = t.start, time.Now()
+	if m := t.cfg.Meter; m != nil {
+		m.session(&res)
+	}
 	if t.cfg.OnClose != nil {
 		t.cfg.OnClose(res)
 	}
