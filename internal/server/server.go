@@ -320,6 +320,7 @@ func (s *Server) Snapshot() status.Snapshot {
 	c.Active, c.Reading, c.Writing, c.Waiting = s.Stats.ConnCounts()
 	c.Accepted, c.Handled, c.Requests = s.Stats.Accepts.Load(), s.Stats.Handled.Load(), s.Stats.Requests.Load()
 	snap.Tunnels = s.Stats.Tunnels.Load()
+	snap.Locations = s.MessageStats()
 	if rt := s.rt.Load(); rt != nil && rt.cfg.HTTP != nil {
 		seen := map[string]bool{}
 		for _, cu := range rt.cfg.HTTP.Upstreams {

@@ -62,6 +62,54 @@ var (
 		"Closed WebSocket sessions by why they ended ($websocket_close_reason), by location and upstream.", append(locLabels[:2:2], "reason"), nil)
 )
 
+// jsonLocation is a location's entry in the JSON document's
+// "websocket_locations": closed sessions, by reason and close code, and,
+// with message counts, messages and their payload bytes each way.
+type jsonLocation struct {
+	Location    string            `json:"location"`
+	Upstream    string            `json:"upstream"`
+	Sessions    uint64            `json:"sessions"`
+	Reasons     map[string]uint64 `json:"reasons"`
+	Codes       map[string]uint64 `json:"codes"`
+	MessagesIn  *uint64           `json:"messages_in"` // null without message counts
+	MessagesOut *uint64           `json:"messages_out"`
+	BytesIn     *uint64           `json:"bytes_in"`
+	BytesOut    *uint64           `json:"bytes_out"`
+}
+
+func jsonLocations(ls []MessageStats) []jsonLocation {
+	out := make([]jsonLocation, 0, len(ls))
+	for _, s := range ls {
+		j := jsonLocation{Location: s.Location, Upstream: s.Upstream, Reasons: counts(s.Reasons), Codes: counts(s.Codes)}
+		for _, n := range s.SessionMessages.Buckets {
+			j.Sessions += n
+		}
+		if s.Messages {
+			in, out := s.Sizes[0].count(), s.Sizes[1].count()
+			bin, bout := uint64(s.Sizes[0].Sum), uint64(s.Sizes[1].Sum)
+			j.MessagesIn, j.MessagesOut, j.BytesIn, j.BytesOut = &in, &out, &bin, &bout
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func counts(lc []LabelCount) map[string]uint64 {
+	m := make(map[string]uint64, len(lc))
+	for _, c := range lc {
+		m[c.Label] = c.Count
+	}
+	return m
+}
+
+func (h Histogram) count() uint64 {
+	var n uint64
+	for _, b := range h.Buckets {
+		n += b
+	}
+	return n
+}
+
 // messageCollector exposes a MessageSource.
 type messageCollector struct{ src MessageSource }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -28,6 +29,7 @@ http {
             websocket_message_metrics on;
         }
         location = /metrics { metrics; }
+        location = /api { api; }
     }
 }`
 
@@ -115,5 +117,33 @@ func TestWebSocketLocationMetrics(t *testing.T) {
 	}
 	if s := hists["wsgate_websocket_location_session_messages{"+lbl+"}"]; s.count != 1 || s.le[1] != 0 || s.le[10] != 1 {
 		t.Errorf("messages per session %+v, want one session of 6", s)
+	}
+
+	// The dashboard's JSON has the same counts.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Locations []struct {
+			Location, Upstream string
+			Sessions           int
+			Reasons            map[string]int
+			MessagesIn         int `json:"messages_in"`
+			BytesIn            int `json:"bytes_in"`
+		} `json:"websocket_locations"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	raw, _ = json.Marshal(doc)
+	if len(doc.Locations) != 1 {
+		t.Fatalf("websocket_locations %s, want one", raw)
+	}
+	l := doc.Locations[0]
+	if l.Location != "/ws" || l.Upstream != "pool" || l.Sessions != 1 || l.Reasons["peer"] != 1 || l.MessagesIn != 3 || l.BytesIn != 5110 {
+		t.Errorf("websocket_locations %s", raw)
 	}
 }
