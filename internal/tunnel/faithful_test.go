@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/wsframe"
+	"golang.org/x/sys/unix"
 )
 
 // A tracked tunnel must look like a direct connection to both peers: these
@@ -327,6 +328,73 @@ func TestMaxSession(t *testing.T) {
 	rg.cli.Close()
 	rg.be.Close()
 	if res := rg.wait(t); res.Reason != ReasonLifetime || !errors.Is(res.Err, ErrLifetime) || res.CloseCode != 4001 {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestShutdownDeliversWhatWasSent: a shutdown while the backend's frames
+// queue toward a client that is not reading yet: the client gets every
+// byte wsgate had read from the backend when it decided, in whole frames,
+// then its close frame.
+func TestShutdownDeliversWhatWasSent(t *testing.T) {
+	// Small buffers toward the client, so that the relay blocks writing
+	// to it with data in hand.
+	cli, cliLeg := tcpPair(t)
+	beLeg, be := tcpPair(t)
+	cli.SetReadBuffer(8 << 10)
+	cliLeg.SetWriteBuffer(8 << 10)
+	rg := startRig(t, cli, cliLeg, beLeg, be, Config{Frames: true, CloseGrace: 5 * time.Second}, nil, nil)
+	const frames, size = 2048, 1024
+	var msgs []byte
+	for i := range frames {
+		msgs = append(msgs, rawFrame(true, 0, wsframe.OpBinary, bytes.Repeat([]byte{byte(i)}, size), false)...)
+	}
+	go rg.be.Write(msgs)
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := rg.tun.Stats(); n < 48<<10; _, n = rg.tun.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tunnel read %d bytes of the backend's", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// What wsgate has read, and what waits in its socket, has been sent.
+	// The count may miss bytes that arrive between the two reads; the
+	// check below allows for one frame.
+	_, read := rg.tun.Stats()
+	queued := 0
+	if rc, err := beLeg.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	}
+	sent := read + int64(queued)
+	done := make(chan struct{})
+	go func() { defer close(done); rg.tun.Shutdown(CodeGoingAway, "bye") }()
+	br := bufio.NewReader(rg.cli)
+	rg.cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := 0
+	for {
+		f, err := readFrame(br)
+		if err != nil {
+			t.Fatalf("after %d frames: %v", got, err)
+		}
+		if f.h.Opcode == wsframe.OpClose {
+			if binary.BigEndian.Uint16(f.payload) != CodeGoingAway {
+				t.Fatalf("close %x", f.payload)
+			}
+			break
+		}
+		if len(f.payload) != size || f.payload[0] != byte(got) {
+			t.Fatalf("frame %d: %d bytes of %d, want %d of %d", got, len(f.payload), f.payload[0], size, byte(got))
+		}
+		got++
+	}
+	if int64(got*(size+4)) < sent-(size+4) {
+		t.Fatalf("the client got %d frames (%d bytes); %d had been sent to wsgate", got, got*(size+4), sent)
+	}
+	rg.cli.Write(closeFrame(CodeGoingAway, true))
+	go io.Copy(io.Discard, rg.be)
+	rg.be.Write(closeFrame(CodeGoingAway, false))
+	<-done
+	if res := rg.wait(t); res.Reason != ReasonShutdown || res.ClosedBy != SideProxy {
 		t.Fatalf("result %+v", res)
 	}
 }
