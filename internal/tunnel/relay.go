@@ -566,7 +566,12 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 			d.deferred = 0
 			err = t.writeClose(i, code)
 		}
-		if ev == evBoundary && err == nil && !d.gotClose && !d.dead && !d.midFrame {
+		if ev == evBoundary && err == nil && !d.gotClose && !d.dead && d.midFrame {
+			// The parser is at a boundary, but dst is inside a frame
+			// whose rest was refused: dst can take nothing more.
+			d.dead = true
+		}
+		if ev == evBoundary && err == nil && !d.gotClose && !d.dead {
 			if code := d.inject; code != 0 {
 				d.inject = 0
 				err = t.writeClose(i, code)
