@@ -560,11 +560,14 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 				}
 			}
 		}
-		if ev == evAnswer && err == nil && !d.gotClose && !d.dead {
-			// The held close goes out in place of src's.
+		if ev == evAnswer {
+			// The held close goes out in place of src's, if dst can
+			// still take it; either way it is no longer held.
 			code := d.deferred
 			d.deferred = 0
-			err = t.writeClose(i, code)
+			if err == nil && !d.gotClose && !d.dead {
+				err = t.writeClose(i, code)
+			}
 		}
 		if ev == evBoundary && err == nil && !d.gotClose && !d.dead && d.midFrame {
 			// The parser is at a boundary, but dst is inside a frame
