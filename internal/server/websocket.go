@@ -201,8 +201,8 @@ func shareName(a, b *config.Server) bool {
 
 // drain closes tunnels with close 1001, each at a random moment within its
 // location's websocket_drain_period, so that clients do not all reconnect
-// at once.
-func drain(ts map[*tunnel.Tunnel]*tunnelInfo, reason string) {
+// at once; why is what their Result.Reason says.
+func drain(ts map[*tunnel.Tunnel]*tunnelInfo, why tunnel.Reason, reason string) {
 	for t, ti := range ts {
 		delay := time.Duration(0)
 		if ti.drain > 0 {
@@ -212,7 +212,7 @@ func drain(ts map[*tunnel.Tunnel]*tunnelInfo, reason string) {
 			if delay > 0 {
 				time.Sleep(delay)
 			}
-			t.Close(tunnel.ReasonDrain, 1001, reason)
+			t.Close(why, 1001, reason)
 		}()
 	}
 }

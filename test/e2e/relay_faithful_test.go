@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -396,4 +397,38 @@ func TestRelaySessionLifetime(t *testing.T) {
 	waitFor(t, 10*time.Second, "the sessions logged", func() bool {
 		return strings.Count(readFile(g.dir+"/ws.log"), "proxy lifetime 4000") == 3
 	})
+}
+
+// TestRelayCloseReasons: the access log says why wsgate closed each
+// session: a reload that retires its location drains it ("drain"), a
+// graceful stop closes the rest ("shutdown"), both with close 1001.
+func TestRelayCloseReasons(t *testing.T) {
+	srv := startStrictServer(t)
+	port := freePort(t)
+	conf := fmt.Sprintf(relayConf, port, srv.addr, "websocket_drain_period 0;")
+	g := startGate(t, conf)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	closed := func(w *exactWS) {
+		t.Helper()
+		f, err := readWSFrame(w.br)
+		if err != nil || f.op != 8 || be.BigEndian.Uint16(f.data) != 1001 {
+			t.Fatalf("got %v %v, want close 1001", f.op, err)
+		}
+		w.c.Write(encodeFrame(true, 0, 8, closeBody(1001, ""), true))
+		w.expectEnd(t)
+	}
+	w := dialRaw(t, addr, "/ws")
+	if !g.reload(t, strings.Replace(conf, "location /ws", "location /ws2", 1)) {
+		t.Fatalf("reload failed:\n%s", g.errorLog())
+	}
+	closed(w)
+	w = dialRaw(t, addr, "/ws2")
+	g.signal(syscall.SIGQUIT)
+	closed(w)
+	if err := g.wait(10 * time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if l := readFile(g.dir + "/ws.log"); l != "proxy drain 1001\nproxy shutdown 1001\n" {
+		t.Errorf("access log %q, want a drained session, then one closed by the stop", l)
+	}
 }
