@@ -1,9 +1,10 @@
 package config
 
 import (
-	"github.com/wsgate/wsgate/internal/conf"
 	"strconv"
 	"strings"
+
+	"github.com/wsgate/wsgate/internal/conf"
 )
 
 // Readers of the websocket_* directives that need more than a duration.
@@ -83,4 +84,54 @@ func dSubprotocols(l *loader, d *conf.Directive, s *scope) error {
 	}
 	s.lc.WS.Subprotocols = append([]string(nil), d.Args...)
 	return s.lc.mark(d, d.Name)
+}
+
+// dValidate reads `websocket_validate off|strict`: what a tracked tunnel
+// judges of the frames it relays.
+func dValidate(l *loader, d *conf.Directive, s *scope) error {
+	switch d.Args[0] {
+	case "off":
+		s.lc.WS.Strict = false
+	case "strict":
+		s.lc.WS.Strict = true
+	default:
+		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"off\" or \"strict\"", d.Args[0], d.Name)
+	}
+	return s.lc.mark(d, d.Name)
+}
+
+// dMaxSession reads `websocket_max_session_time TIME [jitter=TIME]
+// [code=N]`: a tunnel lives at most TIME, less a random part of jitter
+// (at most TIME), and is closed with code N (1001 by default; 1000, 1001,
+// 1008, 1011-1014 or 3000-4999).
+func dMaxSession(l *loader, d *conf.Directive, s *scope) error {
+	v, err := ParseDuration(d.Args[0])
+	if err != nil || v <= 0 {
+		return conf.Errorf(d, "\"%s\" directive invalid value \"%s\"", d.Name, d.Args[0])
+	}
+	ws := &s.lc.WS
+	ws.MaxSession, ws.SessionJitter, ws.SessionCode = v, 0, 0
+	for _, a := range d.Args[1:] {
+		switch {
+		case strings.HasPrefix(a, "jitter="):
+			j, err := ParseDuration(a[len("jitter="):])
+			if err != nil || j > v {
+				return conf.Errorf(d, "invalid jitter \"%s\": a time of at most \"%s\"", a, d.Args[0])
+			}
+			ws.SessionJitter = j
+		case strings.HasPrefix(a, "code="):
+			c, err := strconv.Atoi(a[len("code="):])
+			if err != nil || !sessionCode(c) {
+				return conf.Errorf(d, "invalid close code \"%s\": 1000, 1001, 1008, 1011-1014 or 3000-4999", a)
+			}
+			ws.SessionCode = uint16(c)
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+	}
+	return s.lc.mark(d, d.Name)
+}
+
+func sessionCode(c int) bool {
+	return c == 1000 || c == 1001 || c == 1008 || (c >= 1011 && c <= 1014) || (c >= 3000 && c <= 4999)
 }

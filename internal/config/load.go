@@ -562,9 +562,14 @@ var mergers = map[string]func(c, p *LocConf){
 	"websocket_message_rate": func(c, p *LocConf) {
 		c.WS.MessageRate, c.WS.MessageBurst, c.WS.RateBoth = p.WS.MessageRate, p.WS.MessageBurst, p.WS.RateBoth
 	},
-	"websocket_allowed_origins":   func(c, p *LocConf) { c.WS.Origins = p.WS.Origins },
-	"websocket_subprotocols":      func(c, p *LocConf) { c.WS.Subprotocols = p.WS.Subprotocols },
-	"websocket_drain_period":      func(c, p *LocConf) { c.WS.DrainPeriod = p.WS.DrainPeriod },
+	"websocket_allowed_origins": func(c, p *LocConf) { c.WS.Origins = p.WS.Origins },
+	"websocket_subprotocols":    func(c, p *LocConf) { c.WS.Subprotocols = p.WS.Subprotocols },
+	"websocket_drain_period":    func(c, p *LocConf) { c.WS.DrainPeriod = p.WS.DrainPeriod },
+	"websocket_validate":        func(c, p *LocConf) { c.WS.Strict = p.WS.Strict },
+	"websocket_message_metrics": func(c, p *LocConf) { c.WS.MessageMetrics = p.WS.MessageMetrics },
+	"websocket_max_session_time": func(c, p *LocConf) {
+		c.WS.MaxSession, c.WS.SessionJitter, c.WS.SessionCode = p.WS.MaxSession, p.WS.SessionJitter, p.WS.SessionCode
+	},
 	"access_log":                  func(c, p *LocConf) { c.AccessLogs, c.AccessLogOff = p.AccessLogs, p.AccessLogOff },
 	"limit_req_status":            func(c, p *LocConf) { c.LimitReqStatus = p.LimitReqStatus },
 	"limit_req_log_level":         func(c, p *LocConf) { c.LimitReqLog = p.LimitReqLog },

@@ -500,6 +500,11 @@ type WebSocket struct {
 	Origins        []string
 	Subprotocols   []string
 	DrainPeriod    time.Duration
+	Strict         bool          // websocket_validate strict
+	MaxSession     time.Duration // websocket_max_session_time; 0: none
+	SessionJitter  time.Duration // taken off MaxSession at random, per tunnel
+	SessionCode    uint16        // the close code at MaxSession; 0: 1001
+	MessageMetrics bool          // websocket_message_metrics on
 }
 
 // ClientLimits are the client-side limits nginx reads from http and

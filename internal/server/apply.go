@@ -187,6 +187,6 @@ func (s *Server) drainRemoved(rt *generation) {
 	}
 	if len(gone) > 0 {
 		rt.log.Printf(errlog.Notice, 0, "draining %d WebSocket tunnels whose location, upstream or peer was removed", len(gone))
-		drain(gone, "location removed")
+		drain(gone, tunnel.ReasonDrain, "location removed")
 	}
 }

@@ -97,7 +97,7 @@ func (s *Server) rebalanceOnce(cu *config.Upstream, pool *upstream.Upstream, rb 
 		t := busiest.tunnels[len(busiest.tunnels)-1]
 		busiest.tunnels = busiest.tunnels[:len(busiest.tunnels)-1]
 		s.tunnels[t].rebalanced = true
-		go t.Shutdown(1012, "rebalancing")
+		go t.Close(tunnel.ReasonRebalance, 1012, "rebalancing")
 		closed++
 	}
 	s.mu.Unlock()

@@ -46,6 +46,7 @@ type Server struct {
 	files  accesslog.Files // access log files, kept open across reloads
 
 	metrics    *status.Metrics
+	meters     meterSet // per-location WebSocket counts, across reloads
 	started    time.Time
 	reloads    atomic.Int64
 	lastReload atomic.Int64 // unix nanoseconds
@@ -283,6 +284,7 @@ func (s *Server) Snapshot() status.Snapshot {
 	c.Active, c.Reading, c.Writing, c.Waiting = s.Stats.ConnCounts()
 	c.Accepted, c.Handled, c.Requests = s.Stats.Accepts.Load(), s.Stats.Handled.Load(), s.Stats.Requests.Load()
 	snap.Tunnels = s.Stats.Tunnels.Load()
+	snap.Locations = s.MessageStats()
 	if rt := s.rt.Load(); rt != nil && rt.cfg.HTTP != nil {
 		seen := map[string]bool{}
 		for _, cu := range rt.cfg.HTTP.Upstreams {

@@ -47,7 +47,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.closeIdle()
 	s.mu.Unlock()
-	drain(tunnels, "going away")
+	drain(tunnels, tunnel.ReasonShutdown, "going away")
 	return s.waitGraceful(ctx)
 }
 

@@ -86,6 +86,11 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		MessageRate:      lc.WS.MessageRate,
 		MessageBurst:     lc.WS.MessageBurst,
 		RateLimitBackend: lc.WS.RateBoth,
+		Strict:           lc.WS.Strict,
+		AllowRSV:         extensionRSV(resp.Header.Join("Sec-WebSocket-Extensions", ",")),
+		MaxSession:       sessionTime(&lc.WS),
+		SessionCode:      lc.WS.SessionCode,
+		Meter:            c.srv.meters.get(x.loc, e.info.ups, lc.WS.MessageMetrics),
 		FDReserve:        int(c.srv.limit.Load()), // worker_connections' own descriptors
 		OnClose:          e.closed,
 	}
@@ -185,7 +190,7 @@ func (e *tunnelEnd) logSession(r *tunnel.Result) {
 	vc.BytesSent, vc.BodyBytesSent = sl.headBytes+r.FromBackend, r.FromBackend
 	vc.End = r.End
 	vc.UpstreamRespTime = vars.Seconds(r.End.Sub(sl.start))
-	vc.WS = vars.WSSession{MessagesIn: r.MessagesFromClient, MessagesOut: r.MessagesFromBackend, CloseCode: r.CloseCode, ClosedBy: r.ClosedBy.String(), Closed: true}
+	vc.WS = vars.WSSession{MessagesIn: r.MessagesFromClient, MessagesOut: r.MessagesFromBackend, CloseCode: r.CloseCode, ClosedBy: r.ClosedBy.String(), CloseReason: r.Reason.String(), Closed: true}
 	logAccess(sl.rt, sl.lc, vc)
 	ctxPool.Put(vc)
 }

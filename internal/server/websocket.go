@@ -201,8 +201,8 @@ func shareName(a, b *config.Server) bool {
 
 // drain closes tunnels with close 1001, each at a random moment within its
 // location's websocket_drain_period, so that clients do not all reconnect
-// at once.
-func drain(ts map[*tunnel.Tunnel]*tunnelInfo, reason string) {
+// at once; why is what their Result.Reason says.
+func drain(ts map[*tunnel.Tunnel]*tunnelInfo, why tunnel.Reason, reason string) {
 	for t, ti := range ts {
 		delay := time.Duration(0)
 		if ti.drain > 0 {
@@ -212,7 +212,38 @@ func drain(ts map[*tunnel.Tunnel]*tunnelInfo, reason string) {
 			if delay > 0 {
 				time.Sleep(delay)
 			}
-			t.Shutdown(1001, reason)
+			t.Close(why, 1001, reason)
 		}()
 	}
+}
+
+// extensionRSV returns the RSV bits that the extensions a backend accepted
+// (its Sec-WebSocket-Extensions) may set: RSV1 for permessage-deflate, all
+// three for an extension wsgate does not know.
+func extensionRSV(accepted string) uint8 {
+	var rsv uint8
+	for _, e := range strings.Split(accepted, ",") {
+		name, _, _ := strings.Cut(e, ";")
+		switch name = strings.TrimSpace(name); {
+		case name == "":
+		case strings.EqualFold(name, "permessage-deflate"):
+			rsv |= 4
+		default:
+			rsv = 7
+		}
+	}
+	return rsv
+}
+
+// sessionTime is a new tunnel's lifetime under websocket_max_session_time:
+// the maximum less a random part of the jitter, so that sessions opened
+// together do not all end together; 0 for none.
+func sessionTime(ws *config.WebSocket) time.Duration {
+	if ws.MaxSession <= 0 {
+		return 0
+	}
+	if ws.SessionJitter <= 0 {
+		return ws.MaxSession
+	}
+	return ws.MaxSession - time.Duration(rand.Int64N(int64(ws.SessionJitter)+1))
 }

@@ -31,6 +31,7 @@
 //	wsgate_upstream_response_seconds{upstream,peer}          histogram, time to the response head
 //	wsgate_limit_rejections_total{zone,kind="req|conn"}      counter
 //	wsgate_reloads_total{result="ok|failed"}                 counter
+//	wsgate_websocket_location_*{location,upstream,...}       per-location WebSocket counts, see wsmetrics.go
 //	go_* and process_*                                       the client library's runtime and process collectors
 //
 // The peer label is the peer's resolved address (PeerState.Addr), the only

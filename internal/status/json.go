@@ -17,6 +17,7 @@ type jsonStatus struct {
 	Connections jsonConnections         `json:"connections"`
 	Tunnels     int64                   `json:"tunnels"`
 	Upstreams   map[string]jsonUpstream `json:"upstreams"`
+	Locations   []jsonLocation          `json:"websocket_locations"`
 }
 
 type jsonConnections struct {
@@ -63,6 +64,7 @@ func WriteJSON(w io.Writer, s Snapshot) error {
 		},
 		Tunnels:   s.Tunnels,
 		Upstreams: make(map[string]jsonUpstream, len(s.Upstreams)),
+		Locations: jsonLocations(s.Locations),
 	}
 	for _, u := range s.Upstreams {
 		peers := doc.Upstreams[u.Name].Peers

@@ -223,6 +223,11 @@ func (m *Metrics) WritePrometheus(w io.Writer, src Source) error {
 		if err := r.Register(snapshotCollector{src}); err != nil {
 			return err
 		}
+		if ms, ok := src.(MessageSource); ok {
+			if err := r.Register(messageCollector{ms}); err != nil {
+				return err
+			}
+		}
 		g = append(g, r)
 	}
 	mfs, gerr := g.Gather()

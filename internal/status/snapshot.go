@@ -21,6 +21,7 @@ type Snapshot struct {
 	Connections struct{ Active, Reading, Writing, Waiting, Accepted, Handled, Requests int64 }
 	Tunnels     int64 // open WebSocket tunnels
 	Upstreams   []Upstream
+	Locations   []MessageStats // WebSocket counts per location and upstream
 }
 
 // Upstream is one upstream block and the state of its peers.

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,10 +16,14 @@ import (
 
 func benchRelay(b *testing.B, size int) {
 	benchDirect(b, size)
-	for _, mode := range []string{"frames", "pipe", "features"} {
+	for _, mode := range []string{"frames", "pipe", "features", "metered"} {
 		cfg := Config{Frames: mode != "pipe", CloseGrace: 100 * time.Millisecond}
-		if mode == "features" {
+		switch mode {
+		case "features":
 			cfg = benchFeatures
+		case "metered":
+			// websocket_message_metrics: every message counted.
+			cfg.Meter = &Meter{Messages: true}
 		}
 		b.Run(mode, func(b *testing.B) {
 			cli, cliLeg := tcpPair(b)
@@ -33,6 +38,7 @@ func benchRelay(b *testing.B, size int) {
 			reply := make([]byte, len(msg))
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
+			cpu := cpuTime()
 			for b.Loop() {
 				if _, err := cli.Write(msg); err != nil {
 					b.Fatal(err)
@@ -42,6 +48,7 @@ func benchRelay(b *testing.B, size int) {
 				}
 			}
 			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "round-trips/s")
 			cli.Close()
 			be.Close()
@@ -78,6 +85,7 @@ func benchDirect(b *testing.B, size int) {
 		msg := wsframe.AppendFrame(nil, wsframe.OpBinary, make([]byte, size), true, [4]byte{1, 2, 3, 4})
 		reply := make([]byte, len(msg))
 		b.SetBytes(int64(size))
+		cpu := cpuTime()
 		for b.Loop() {
 			cli.Write(msg)
 			if _, err := io.ReadFull(cli, reply); err != nil {
@@ -85,6 +93,7 @@ func benchDirect(b *testing.B, size int) {
 			}
 		}
 		b.StopTimer()
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 		cli.Close()
 		be.Close()
 		<-echoed
@@ -100,6 +109,12 @@ func BenchmarkRelay64KiB(b *testing.B) { benchRelay(b, 64<<10) }
 // stacks from the average stack in use, which idle tunnels dominate there.
 func BenchmarkIdleTunnel(b *testing.B) {
 	benchIdle(b, Config{Frames: true, IdleTimeout: time.Hour, CloseGrace: 50 * time.Millisecond})
+}
+
+// BenchmarkIdleTunnelMetered is BenchmarkIdleTunnel with per-message
+// counts on (websocket_message_metrics on).
+func BenchmarkIdleTunnelMetered(b *testing.B) {
+	benchIdle(b, Config{Frames: true, IdleTimeout: time.Hour, CloseGrace: 50 * time.Millisecond, Meter: &Meter{Messages: true}})
 }
 
 // BenchmarkIdleTunnelFeatures is BenchmarkIdleTunnel with pings, frame and
@@ -199,4 +214,13 @@ func snapshot() usage {
 		u.fds = uint64(len(fds))
 	}
 	return u
+}
+
+// cpuTime is the process's user and system CPU time so far, in
+// nanoseconds: a benchmark's CPU per operation, less the direct echo's,
+// is the relay's, however loaded the machine.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -1,7 +1,11 @@
 // Package tunnel relays bytes between a client and a backend once an HTTP
 // upgrade has succeeded. It passes WebSocket frames through untouched while
 // tracking their boundaries, so that wsgate can close a tunnel with a proper
-// close frame (shutdown, drain, idle timeout, protocol violation), enforce
+// close frame on its own decisions (shutdown, drain, timeouts, limits, a
+// frame it cannot follow), after what the other peer had sent and lingering
+// on the closed peer's answer, while a peer's own end, frames the endpoints
+// must judge (unless strict validation is asked for) and everything else
+// pass as on a direct connection; enforce
 // frame, message and rate limits on frame headers, and ping a silent leg at a
 // frame boundary and consume the answer; it holds no buffer while a tunnel is
 // idle, and after a second or two of silence no goroutine either (park.go).

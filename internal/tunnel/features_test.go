@@ -421,7 +421,9 @@ func TestMessageRate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &testClock{}
 			clk.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-			rg := newRig(t, Config{Frames: true, CloseGrace: 100 * time.Millisecond, MessageRate: 10, MessageBurst: 3, RateLimitBackend: tt.limitBE, Now: clk.now}, nil, nil)
+			rateClock = clk.now
+			t.Cleanup(func() { rateClock = time.Now })
+			rg := newRig(t, Config{Frames: true, CloseGrace: 100 * time.Millisecond, MessageRate: 10, MessageBurst: 3, RateLimitBackend: tt.limitBE}, nil, nil)
 			from, to, mask := rg.cli, rg.be, true
 			if tt.backend {
 				from, to, mask = rg.be, rg.cli, false

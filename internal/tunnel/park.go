@@ -188,7 +188,7 @@ func (p *parking) sweep(wake <-chan struct{}) {
 			return
 		}
 		now := time.Now()
-		var idle []*Tunnel
+		var idle, old []*Tunnel
 		for t := p.head; t != nil; t = t.next {
 			if t.closing.Load() {
 				continue
@@ -198,12 +198,17 @@ func (p *parking) sweep(wake <-chan struct{}) {
 			}
 			if t.swept && t.idleFor(now) {
 				idle = append(idle, t)
+			} else if t.cfg.MaxSession > 0 && now.Sub(t.start) >= t.cfg.MaxSession {
+				old = append(old, t)
 			}
 		}
 		p.mu.Unlock()
 		// Outside p.mu: closing a tunnel unregisters it.
 		for _, t := range idle {
 			go t.idleClose()
+		}
+		for _, t := range old {
+			go t.lifetimeClose()
 		}
 	}
 }

@@ -44,6 +44,18 @@ const (
 	fPoke                         // the dispatcher set a past read deadline to wake the relay
 	fInCB                         // the relay is relaying inside its read callback (skip.go)
 	fCloseSrc                     // src is to be closed; by the relay if fInCB (closeSrc)
+	fFlush                        // a held close waits for src to be read dry (holdDry)
+	fAnswer                       // a held close waits for src's close frame (holdAnswer)
+)
+
+// Discard states of a direction whose source wsgate has closed on: its
+// bytes are read and dropped until its close frame, its end or the close's
+// grace, so that the kernel does not reset a connection with unread data
+// (a lingering close).
+const (
+	keepAll      uint8 = iota
+	dropFrames         // parsed, so that the source's close frame is seen
+	dropAllBytes       // the framing is lost: bytes are dropped unparsed
 )
 
 // dir is one direction of a tunnel: it reads src and is the only writer of
@@ -54,9 +66,9 @@ type dir struct {
 	srcRC   syscall.RawConn // nil on the generic path
 	readCB  func(uintptr) bool
 	writeCB func(uintptr) bool
-	n       atomic.Int64 // bytes read from src
-	msgs    atomic.Int64 // complete data messages relayed
-	pending []byte
+	n       atomic.Int64     // bytes read from src
+	msgs    atomic.Int64     // complete data messages relayed
+	pending *[]byte          // a pointer: most tunnels have none, and every tunnel holds two dirs
 	small   *[smallSize]byte // generic path only
 	parkState
 	pipe [2]int  // splice's pipe (read end, write end), while hasPipe
@@ -65,6 +77,9 @@ type dir struct {
 
 	// Parser state, owned by the relay goroutine.
 	remaining int64 // payload bytes of the current frame still to come
+	// flushEnd is n once a held close has let through what src had sent
+	// when it was asked for; set before fFlush (holdClose).
+	flushEnd int64
 
 	// Results of the RawConn callbacks, owned by the relay goroutine.
 	rbuf *[]byte
@@ -97,7 +112,10 @@ type dir struct {
 	gotClose bool   // dst has been sent a close frame, relayed or wsgate's
 	injected bool   // the close frame was wsgate's: src bytes are dropped
 	dead     bool   // a write to dst failed
+	over     bool   // the relay has ended: a held close goes out at once
 	inject   uint16 // close code to send at the next frame boundary
+	deferred uint16 // close code held until src is read dry (holdClose)
+	discard  uint8  // keepAll, dropFrames or dropAllBytes; the relay's
 }
 
 // dst is the connection this direction writes: the other direction's
@@ -123,9 +141,21 @@ type dirExt struct {
 	side  byte // src's letter in wsgate's ping payloads
 
 	// Owned by the relay goroutine.
-	skip    int   // bytes scan asks to drop (a pong to wsgate's ping)
+	skip    int   // bytes scan asks to drop (a pong to wsgate's ping, a refused header)
 	msgSize int64 // payload bytes of the current message so far
 	tat     int64 // rate limit: theoretical arrival time (GCRA), Now nanoseconds
+
+	// Per-message counts (Config.Meter with Messages).
+	meter   *MeterDir
+	lastMsg int64 // nanoseconds from start to the end of the last message; 0 for none
+
+	// Strict validation (Config.Strict).
+	frameLen int64        // payload length of the current frame
+	inMsg    bool         // a fragmented message is open
+	inText   bool         // the current message is uncompressed text
+	vcode    uint16       // the close code of the violation scan reports
+	text     wsframe.UTF8 // the current text message
+	reason   wsframe.UTF8 // the current close frame's reason
 }
 
 func (d *dir) init(t *Tunnel, i int, src net.Conn, srcRC syscall.RawConn, pending []byte) {
@@ -136,14 +166,19 @@ func (d *dir) init(t *Tunnel, i int, src net.Conn, srcRC syscall.RawConn, pendin
 	}
 	c := &t.cfg
 	rated := c.MessageRate > 0 && (i == c2b || c.RateLimitBackend)
-	if c.Frames && (c.PingInterval > 0 || c.MaxFrameSize > 0 || c.MaxMessageSize > 0 || rated) {
+	metered := c.Meter != nil && c.Meter.Messages
+	if c.Frames && (c.PingInterval > 0 || c.MaxFrameSize > 0 || c.MaxMessageSize > 0 || rated || c.Strict || metered) {
 		d.x = &dirExt{track: c.PingInterval > 0, rated: rated, side: 'c'}
 		if i == b2c {
 			d.x.side = 'b'
 		}
+		if metered {
+			d.x.meter = &c.Meter.Dir[i]
+		}
 	}
 	if len(pending) > 0 {
-		d.pending = append([]byte(nil), pending...)
+		p := append([]byte(nil), pending...)
+		d.pending = &p
 	}
 	if srcRC != nil {
 		d.readCB = d.onReadable
@@ -177,6 +212,10 @@ func (d *dir) onReadable(fd uintptr) bool {
 		switch {
 		case err == syscall.EAGAIN:
 			bufPool.Put(b)
+			if d.flags.Load()&fFlush != 0 {
+				d.rerr = errFlush // read dry: a held close goes out
+				return true
+			}
 			return false
 		case err != nil:
 			d.rerr = os.NewSyscallError("read", err)
@@ -202,6 +241,10 @@ func (d *dir) onReadable(fd uintptr) bool {
 		if owed {
 			return true // d.read closes src, outside this callback
 		}
+		if d.flags.Load()&fFlush != 0 {
+			d.rerr = errFlush // the read emptied src
+			return true
+		}
 		if d.t.canSplice(d.idx) {
 			return true // splice reads src, outside this callback
 		}
@@ -214,6 +257,9 @@ func (d *dir) onReadable(fd uintptr) bool {
 
 // errRelayEnded: the read callback relayed data and the direction is over.
 var errRelayEnded = errors.New("tunnel: relay ended")
+
+// errFlush: src is read dry while a close is held (holdClose).
+var errFlush = errors.New("tunnel: source read dry")
 
 // consume relays data, read into buf (returned to the pool) after held
 // header bytes, and reports whether the direction goes on.
@@ -382,6 +428,9 @@ func (t *Tunnel) clearWriteDeadline(c net.Conn) {
 // the direction parks (see park.go), when a later run picks it up.
 func (t *Tunnel) run(i int) {
 	if t.relayLoop(i) {
+		if t.cfg.Frames {
+			t.flushOnExit(i)
+		}
 		t.dirs[i].closeOwed()
 		t.dirs[i].releasePipe()
 		t.exit(i)
@@ -391,7 +440,8 @@ func (t *Tunnel) run(i int) {
 // relayLoop reports false when the direction parked rather than ended.
 func (t *Tunnel) relayLoop(i int) bool {
 	d := &t.dirs[i]
-	if p := d.pending; len(p) > 0 {
+	if d.pending != nil {
+		p := *d.pending
 		d.pending = nil
 		d.n.Add(int64(len(p)))
 		t.touch(i)
@@ -405,7 +455,16 @@ func (t *Tunnel) relayLoop(i int) bool {
 		if err == errRelayEnded {
 			return true
 		}
+		if err == errFlush {
+			if !t.flush(i) {
+				return true
+			}
+			continue
+		}
 		ok := t.consume(i, buf, data, held)
+		if ok && d.flags.Load()&fFlush != 0 && d.n.Load() >= d.flushEnd {
+			ok = t.flush(i) // what src had sent is through, though src is not dry
+		}
 		if ok && err == nil && t.canSplice(i) {
 			d.spliced = true
 			ok, err = t.splicePayload(i)
@@ -433,10 +492,48 @@ func (t *Tunnel) relayLoop(i int) bool {
 	}
 }
 
+// flush releases direction i's held close: it goes out at the next frame
+// boundary, which may be now. It reports whether to go on reading.
+func (t *Tunnel) flush(i int) bool {
+	d := &t.dirs[i]
+	d.flags.And(^fFlush)
+	d.wmu.Lock()
+	if d.deferred != 0 {
+		d.inject, d.deferred = d.deferred, 0
+	}
+	d.wmu.Unlock()
+	return t.relay(i, d.held[:d.heldN])
+}
+
+// flushOnExit sends, as direction i's relay ends, a close that was held or
+// waiting for a frame boundary, if dst is at one; past the close's grace it
+// gets deadWrite to go. Later closes go out at once (holdClose).
+func (t *Tunnel) flushOnExit(i int) {
+	d := &t.dirs[i]
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	d.over = true
+	code := max(d.deferred, d.inject)
+	d.deferred, d.inject = 0, 0
+	if code == 0 || d.gotClose || d.dead || d.midFrame {
+		return
+	}
+	if time.Now().UnixNano() >= t.graceAt.Load() {
+		d.dst().SetWriteDeadline(time.Now().Add(deadWrite))
+	}
+	if t.writeClose(i, code) != nil {
+		d.dead = true
+	}
+}
+
 // relay forwards data, which starts with any held header bytes, to dst. It
 // reports whether the direction should go on reading.
 func (t *Tunnel) relay(i int, data []byte) bool {
 	d := &t.dirs[i]
+	if d.discard == dropAllBytes {
+		d.heldN = 0
+		return true
+	}
 	if !t.cfg.Frames {
 		d.wmu.Lock()
 		err := d.write(t, data)
@@ -451,15 +548,31 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 	for {
 		d.wmu.Lock()
 		stop := (d.inject != 0 || (d.x != nil && d.x.pingDue.Load())) && !d.gotClose && !d.dead
-		lim, ev, perr := d.scan(data, stop)
+		lim, ev, perr := d.scan(data, stop, d.deferred != 0 && d.flags.Load()&fAnswer != 0)
 		var err error
-		if lim > 0 && !d.injected && !d.dead {
+		if lim > 0 && !d.injected && !d.dead && d.discard == keepAll {
 			if err = d.write(t, data[:lim]); err == nil {
-				d.midFrame = d.remaining != 0
+				// A refused header (skip) is not forwarded: dst is
+				// at the boundary before it.
+				d.midFrame = d.remaining != 0 && !((ev == evTooBig || ev == evRate || ev == evInvalid) && d.x.skip > 0)
 				if ev == evClose {
 					d.gotClose = true
 				}
 			}
+		}
+		if ev == evAnswer {
+			// The held close goes out in place of src's, if dst can
+			// still take it; either way it is no longer held.
+			code := d.deferred
+			d.deferred = 0
+			if err == nil && !d.gotClose && !d.dead {
+				err = t.writeClose(i, code)
+			}
+		}
+		if ev == evBoundary && err == nil && !d.gotClose && !d.dead && d.midFrame {
+			// The parser is at a boundary, but dst is inside a frame
+			// whose rest was refused: dst can take nothing more.
+			d.dead = true
 		}
 		if ev == evBoundary && err == nil && !d.gotClose && !d.dead {
 			if code := d.inject; code != 0 {
@@ -489,17 +602,21 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 		case evDrop:
 			data = data[d.x.skip:]
 		case evTooBig:
+			data = d.refuse(data)
 			t.limitClose(i, CodeTooBig, ErrTooBig)
-			return false
 		case evRate:
+			data = d.refuse(data)
 			t.limitClose(i, CodePolicyViolation, ErrRateLimited)
-			return false
+		case evInvalid:
+			data = d.refuse(data)
+			t.violation(i, d.x.vcode, perr)
 		case evPartial:
 			d.heldN = uint8(copy(d.held[:], data))
 			return true
 		case evViolation:
-			t.violation(i, perr)
-			return false
+			d.discard = dropAllBytes
+			t.violation(i, CodeProtocolError, perr)
+			return true
 		case evClose:
 			if !t.onSrcClose(i) {
 				return false
@@ -519,12 +636,21 @@ const (
 	evDrop                   // a frame of d.x.skip bytes is not to be forwarded
 	evTooBig                 // a frame or message goes over its limit
 	evRate                   // a message goes over the rate limit
+	evInvalid                // strict validation refuses a frame (code in d.x.vcode)
+	evAnswer                 // src's close frame starts, and a close is held for it
 )
+
+// refuse drops the rest of a frame that scan refused, and every later byte
+// of src: data is what follows the refused frame's header or payload chunk.
+func (d *dir) refuse(data []byte) []byte {
+	d.discard = dropFrames
+	return data[d.x.skip:]
+}
 
 // scan parses data from the current parser state and returns how many bytes
 // to forward and why it stopped. With stop it stops at the first frame
-// boundary, which may be at 0.
-func (d *dir) scan(data []byte, stop bool) (int, event, error) {
+// boundary, which may be at 0; with answer, before a close frame.
+func (d *dir) scan(data []byte, stop, answer bool) (int, event, error) {
 	pos := 0
 	for {
 		if d.remaining > 0 {
@@ -532,6 +658,12 @@ func (d *dir) scan(data []byte, stop bool) (int, event, error) {
 				return pos, evEnd, nil
 			}
 			k := int(min(d.remaining, int64(len(data)-pos)))
+			if d.x != nil && d.discard == keepAll && d.t.cfg.Strict {
+				if err := d.strictPayload(data[pos : pos+k]); err != nil {
+					d.x.skip = 0
+					return pos, evInvalid, err
+				}
+			}
 			if d.op == wsframe.OpClose && d.payPos < 2 {
 				d.capture(data[pos : pos+k])
 			}
@@ -541,8 +673,8 @@ func (d *dir) scan(data []byte, stop bool) (int, event, error) {
 				if d.op == wsframe.OpClose {
 					return pos, evClose, nil
 				}
-				if d.finData && !d.injected {
-					d.msgs.Add(1)
+				if d.finData && !d.injected && d.discard == keepAll {
+					d.countMsg()
 				}
 			}
 			continue
@@ -553,36 +685,60 @@ func (d *dir) scan(data []byte, stop bool) (int, event, error) {
 		if pos == len(data) {
 			return pos, evEnd, nil
 		}
-		h, n, err := wsframe.ParseHeader(data[pos:])
+		h, n, err := wsframe.ParseFraming(data[pos:])
 		if err != nil {
 			return pos, evViolation, err
 		}
 		if n == 0 {
 			return pos, evPartial, nil
 		}
-		if d.x != nil {
-			if ev := d.check(h, data[pos:], n); ev != evEnd {
-				return pos, ev, nil
+		if answer && h.Opcode == wsframe.OpClose {
+			return pos, evAnswer, nil
+		}
+		if d.x != nil && d.discard == keepAll {
+			if ev, err := d.check(h, data[pos:], n); ev != evEnd {
+				if ev != evPartial && ev != evDrop {
+					// Refused: the frame is parsed on, and dropped.
+					d.x.skip = n
+					d.setFrame(h)
+				}
+				return pos, ev, err
 			}
 		}
 		pos += n
-		d.op, d.masked, d.key, d.remaining = h.Opcode, h.Masked, h.Key, h.Length
-		d.finData = h.Fin && !h.Opcode.IsControl()
-		if h.Opcode == wsframe.OpClose {
-			d.payPos = 0
-			if h.Length == 0 {
-				return pos, evClose, nil
-			}
+		d.setFrame(h)
+		if h.Opcode == wsframe.OpClose && h.Length == 0 {
+			return pos, evClose, nil
 		}
-		if h.Length == 0 && d.finData && !d.injected {
-			d.msgs.Add(1)
+		if h.Length == 0 && d.finData && !d.injected && d.discard == keepAll {
+			d.countMsg()
 		}
 	}
 }
 
-// check applies pings and limits to the header h of n bytes at the start of
-// rest; evEnd lets the frame through.
-func (d *dir) check(h wsframe.Header, rest []byte, n int) event {
+// setFrame makes h, whose header has been parsed, the current frame.
+func (d *dir) setFrame(h wsframe.Header) {
+	d.op, d.masked, d.key, d.remaining = h.Opcode, h.Masked, h.Key, h.Length
+	d.finData = h.Fin && !h.Opcode.IsControl()
+	if h.Opcode == wsframe.OpClose {
+		d.payPos = 0
+	}
+}
+
+// check applies strict validation, pings and limits to the header h of n
+// bytes at the start of rest; evEnd lets the frame through.
+func (d *dir) check(h wsframe.Header, rest []byte, n int) (event, error) {
+	if d.t.cfg.Strict {
+		if ev, err := d.strictHeader(h, rest, n); ev != evEnd {
+			return ev, err
+		}
+	}
+	return d.limits(h, rest, n), nil
+}
+
+// limits applies pings and limits to the header h of n bytes at the start
+// of rest; evEnd lets the frame through.
+func (d *dir) limits(h wsframe.Header, rest []byte, n int) event {
 	c, x := &d.t.cfg, d.x
 	if h.Opcode == wsframe.OpPong && h.Length == pingLen && n <= 6 && c.PingInterval > 0 {
 		// A candidate answer to wsgate's ping: its payload decides,
@@ -621,11 +777,7 @@ func (d *dir) check(h wsframe.Header, rest []byte, n int) event {
 // theoretical arrival time, which integer nanoseconds keep exact).
 func (d *dir) take() bool {
 	c := &d.t.cfg
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
-	ts := now().UnixNano()
+	ts := rateClock().UnixNano()
 	// Clamped so that absurd settings cannot overflow the arithmetic.
 	step := int64(min(float64(time.Second)/c.MessageRate, 1<<50))
 	tol := int64(min(float64(max(c.MessageBurst, 1)-1)*float64(step), 1<<60))
@@ -696,30 +848,28 @@ func (t *Tunnel) readFailed(i int, err error) {
 		return
 	}
 	d := &t.dirs[i]
-	eof := errors.Is(err, io.EOF)
-	if eof && (!t.cfg.Frames || d.flags.Load()&fSrcClosed != 0) {
-		// An orderly end of stream: pass it on and let the other
-		// direction run to its own end.
+	if errors.Is(err, io.EOF) {
+		// An end of stream, after a close frame or not, is passed on
+		// as it came: a close frame of wsgate's would tell the other
+		// peer something its peer did not say. After a close frame the
+		// other direction runs to its own end, as TCP allows; without
+		// one the WebSocket has failed, and the other peer gets the
+		// close's grace to end its side (a lingering close).
 		t.setBy(srcSide(i))
 		if cw, ok := d.dst().(interface{ CloseWrite() error }); ok {
 			d.wmu.Lock()
+			d.gotClose = true // dst's stream is over: no ping, no close
 			cerr := cw.CloseWrite()
 			d.wmu.Unlock()
-			if cerr == nil {
+			if cerr == nil && (!t.cfg.Frames || d.flags.Load()&fSrcClosed != 0) {
 				return
 			}
 		}
-		t.closeWith(closeReq{by: srcSide(i)})
+		t.closeWith(closeReq{by: srcSide(i), wait: t.cfg.Frames})
 		return
 	}
-	r := closeReq{by: srcSide(i)}
-	if !eof {
-		r.err = fmt.Errorf("tunnel: reading from %v: %w", srcSide(i), err)
-	}
-	if t.cfg.Frames {
-		r.code[i] = CodeGoingAway
-	}
-	t.closeWith(r)
+	// A failed connection: the other one is closed, without a close frame.
+	t.closeWith(closeReq{by: srcSide(i), err: fmt.Errorf("tunnel: reading from %v: %w", srcSide(i), err)})
 }
 
 // writeFailed handles a failed write to direction i's destination.
@@ -728,24 +878,29 @@ func (t *Tunnel) writeFailed(i int, err error) {
 		return
 	}
 	dst := srcSide(1 - i)
+	// A failed peer: the other one's connection is closed without a
+	// close frame, as it would end on a direct connection.
 	r := closeReq{by: dst, err: fmt.Errorf("tunnel: writing to %v: %w", dst, err)}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		r.by, r.err = SideProxy, fmt.Errorf("%w: writing to %v", ErrSendTimeout, dst)
-	}
-	if t.cfg.Frames {
-		r.code[1-i] = CodeGoingAway
+		// wsgate's own timeout: the other peer is told.
+		r.by, r.err, r.why = SideProxy, fmt.Errorf("%w: writing to %v", ErrSendTimeout, dst), ReasonSendTimeout
+		if t.cfg.Frames {
+			r.code[1-i] = CodeGoingAway
+		}
 	}
 	t.closeWith(r)
 }
 
-// violation closes the tunnel after direction i's source broke the
-// protocol: 1002 to the offender, 1001 to the other side.
-func (t *Tunnel) violation(i int, err error) {
-	var r closeReq
-	r.by = srcSide(i)
+// violation closes the tunnel after direction i's source sent a frame that
+// wsgate cannot relay, or that strict validation refuses: code to the
+// offender, 1001 to the other side. The offender gets its close after what
+// the other side has sent, and is read (and dropped) until it answers.
+func (t *Tunnel) violation(i int, code uint16, err error) {
+	r := closeReq{by: srcSide(i), why: ReasonProtocol, wait: true}
 	r.err = fmt.Errorf("%w from %v: %w", ErrProtocol, srcSide(i), err)
 	r.code[i] = CodeGoingAway
-	r.code[1-i] = CodeProtocolError
+	r.code[1-i] = code
+	r.hold[1-i] = holdAnswer
 	t.closeWith(r)
 }
 
@@ -833,11 +988,10 @@ func (t *Tunnel) writePing(i int) error {
 // frame has not been forwarded. wsgate closed it on purpose, so ClosedBy
 // is SideProxy ($websocket_closed_by "proxy"); the offender is named in Err.
 func (t *Tunnel) limitClose(i int, code uint16, err error) {
-	var r closeReq
-	r.by = SideProxy
+	r := closeReq{by: SideProxy, why: ReasonLimit, wait: true, record: code}
 	r.err = fmt.Errorf("%w from %v", err, srcSide(i))
 	r.code[i] = CodeGoingAway
 	r.code[1-i] = code
-	r.record = code
+	r.hold[1-i] = holdAnswer
 	t.closeWith(r)
 }

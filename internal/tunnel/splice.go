@@ -87,7 +87,9 @@ func (t *Tunnel) canSplice(i int) bool {
 	d := &t.dirs[i]
 	// Control frames stay on the buffer path (their payloads are 125
 	// bytes at most, and a close frame's code must be read).
+	// Strict text is checked on the buffer path.
 	return t.cfg.Frames && d.remaining >= spliceMin && !d.op.IsControl() &&
+		(d.x == nil || !d.x.inText) && d.discard == keepAll &&
 		d.srcRC != nil && d.dstRC() != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load() &&
 		(d.hasPipe || t.pipeRoom())
 }
@@ -165,7 +167,7 @@ func (t *Tunnel) splicePayload(i int) (ok bool, readErr error) {
 			d.remaining -= n
 			d.midFrame = d.remaining != 0
 			if d.remaining == 0 && d.finData {
-				d.msgs.Add(1)
+				d.countMsg()
 			}
 		} else {
 			d.dead = true

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Side names an end of a tunnel, or wsgate itself.
@@ -36,6 +38,7 @@ const (
 	CodeGoingAway       uint16 = 1001
 	CodeProtocolError   uint16 = 1002
 	CodePolicyViolation uint16 = 1008
+	CodeInvalidData     uint16 = 1007
 	CodeTooBig          uint16 = 1009
 	// CodeNoStatus is recorded, never sent, for a close frame without a code.
 	CodeNoStatus uint16 = 1005
@@ -58,7 +61,54 @@ var (
 	ErrTooBig = errors.New("tunnel: frame or message too big")
 	// ErrRateLimited: a sender went over MessageRate.
 	ErrRateLimited = errors.New("tunnel: message rate exceeded")
+	// ErrLifetime: the tunnel reached Config.MaxSession.
+	ErrLifetime = errors.New("tunnel: session lifetime reached")
 )
+
+// Reason is why a tunnel ended, as $websocket_close_reason names it.
+type Reason uint8
+
+// Reasons a tunnel ends.
+const (
+	// ReasonPeer: a peer closed (with a close frame or not), or its
+	// connection failed.
+	ReasonPeer        Reason = iota
+	ReasonIdle               // IdleTimeout
+	ReasonSendTimeout        // SendTimeout
+	ReasonPing               // a ping went unanswered
+	ReasonLimit              // a frame, message or rate limit
+	ReasonProtocol           // a frame wsgate cannot relay, or strict validation
+	ReasonLifetime           // Config.MaxSession
+	ReasonDrain              // a reload retired the tunnel's location or peer
+	ReasonRebalance          // websocket_rebalance moved the tunnel
+	ReasonShutdown           // the server stopped
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonPeer:
+		return "peer"
+	case ReasonIdle:
+		return "idle"
+	case ReasonSendTimeout:
+		return "send_timeout"
+	case ReasonPing:
+		return "ping"
+	case ReasonLimit:
+		return "limit"
+	case ReasonProtocol:
+		return "protocol"
+	case ReasonLifetime:
+		return "lifetime"
+	case ReasonDrain:
+		return "drain"
+	case ReasonRebalance:
+		return "rebalance"
+	case ReasonShutdown:
+		return "shutdown"
+	}
+	return "unknown"
+}
 
 // Config tells Start how to run a tunnel. The zero value is a pure byte pipe
 // with no timeouts.
@@ -66,7 +116,27 @@ type Config struct {
 	// Frames tracks WebSocket frame boundaries (the default for WebSocket
 	// upgrades). Without it the tunnel is a byte pipe and closes without
 	// close frames.
+	//
+	// A tracked tunnel judges only what it must understand itself: frame
+	// lengths, control frames of at most 125 bytes that are not
+	// fragmented, and its limits. Everything else (reserved opcodes, RSV
+	// bits, masking, UTF-8, close codes, interleaved messages) passes to
+	// the endpoint that must judge it, unless Strict. A peer that ends its
+	// stream or fails without a close frame is mirrored: the other peer's
+	// stream ends the same way, with no close frame of wsgate's.
 	Frames bool
+	// Strict, with Frames, validates every frame as RFC 6455 requires of
+	// an endpoint: the offender gets close 1002 (1007 for invalid UTF-8)
+	// and the other leg 1001. Text is checked on the buffer path, so a
+	// strict tunnel never splices text messages.
+	Strict bool
+	// AllowRSV, with Strict, holds the RSV bits (RSV1<<2 | RSV2<<1 | RSV3)
+	// that the negotiated extensions use; RSV1 on a message's first frame
+	// marks it compressed, and its text is not checked.
+	AllowRSV uint8
+	// SessionCode is the close code sent to both legs at MaxSession; zero
+	// means 1001.
+	SessionCode uint16
 	// IdleTimeout closes the tunnel when no byte has been read from
 	// either side for this long (nginx's proxy_read_timeout as wsgate
 	// applies it to tunnels). Zero means never.
@@ -110,8 +180,14 @@ type Config struct {
 	MessageRate      float64
 	MessageBurst     int
 	RateLimitBackend bool
-	// Now is the clock of MessageRate, for tests; nil means time.Now.
-	Now func() time.Time
+	// MaxSession closes the tunnel, as Shutdown with SessionCode does, once
+	// it has been open this long; the check runs once a sweep period
+	// (a second), so the close comes up to a period late. Zero means never.
+	MaxSession time.Duration
+	// Meter, if set, counts the tunnel's session as it ends and, with
+	// Meter.Messages, its messages as they pass (which gives both
+	// directions the per-direction state that limits use).
+	Meter *Meter
 	// FDReserve is how many descriptors splice's pipes leave free below
 	// the process's RLIMIT_NOFILE soft limit, besides a slack of their
 	// own for listeners and files: the server's connection limit
@@ -145,6 +221,8 @@ type Result struct {
 	// DeadSide is the leg that did not answer a ping; meaningful only
 	// when Err is ErrPingTimeout.
 	DeadSide Side
+	// Reason is why the tunnel ended.
+	Reason Reason
 	// MessagesFromClient and MessagesFromBackend count complete data
 	// messages relayed (with Frames; zero for a byte pipe).
 	MessagesFromClient, MessagesFromBackend int64
@@ -160,6 +238,9 @@ func (r *Result) Culprit() Side {
 	}
 	return r.ClosedBy
 }
+
+// rateClock is the clock of MessageRate; a variable for tests.
+var rateClock = time.Now
 
 // Directions, as indexes into Tunnel.dirs.
 const (
@@ -195,6 +276,7 @@ type Tunnel struct {
 	dead    Side   // Result.DeadSide
 	code    uint16 // Result.CloseCode
 	codeSet bool
+	why     Reason // Result.Reason
 
 	// The parking sweep's list; under parker.mu.
 	next, prev *Tunnel
@@ -224,6 +306,9 @@ func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 	parker.register(t)
 	if !t.registered {
 		t.swept = false // not in the sweep: the timer does it
+		if cfg.MaxSession > 0 {
+			time.AfterFunc(cfg.MaxSession, t.lifetimeClose)
+		}
 	}
 	t.timed = (cfg.IdleTimeout > 0 && !t.swept) || cfg.PingInterval > 0
 	if t.timed {
@@ -278,7 +363,13 @@ func (t *Tunnel) Messages() (fromClient, fromBackend int64) {
 // once. Calls after the first, or after the tunnel ended by itself, only
 // wait for the end.
 func (t *Tunnel) Shutdown(code uint16, reason string) {
-	r := closeReq{by: SideProxy, wait: t.cfg.Frames, reason: reason}
+	t.Close(ReasonShutdown, code, reason)
+}
+
+// Close is Shutdown for why: the tunnel's Result.Reason. What each peer
+// sent before the close is delivered to the other before its close frame.
+func (t *Tunnel) Close(why Reason, code uint16, reason string) {
+	r := closeReq{by: SideProxy, why: why, wait: t.cfg.Frames, reason: reason, hold: [2]uint8{holdDry, holdDry}}
 	if t.cfg.Frames {
 		r.code = [2]uint16{code, code}
 	}
@@ -296,6 +387,10 @@ type closeReq struct {
 	record uint16 // the CloseCode to report, when it must not depend on write order
 	dead   Side   // the silent leg, when deadOK
 	deadOK bool
+	why    Reason
+	// hold, with wait, sends direction i's close only once what its
+	// source has already sent is relayed (holdClose).
+	hold [2]uint8
 }
 
 // deadWrite is how long a close frame to a leg that stopped answering
@@ -321,6 +416,7 @@ func (t *Tunnel) closeWith(r closeReq) {
 	t.graceAt.Store(dl.UnixNano())
 	t.closing.Store(true)
 	t.reason = r.reason
+	t.why = r.why
 	t.setByLocked(r.by)
 	if t.err == nil {
 		t.err = r.err
@@ -350,8 +446,20 @@ func (t *Tunnel) closeWith(r closeReq) {
 	t.unpark(c2b)
 	t.unpark(b2c)
 	if t.cfg.Frames {
+		// Held closes first: an answer to a close sent at once must
+		// find its direction's close held already.
+		var now [2]bool
 		for i := range t.dirs {
-			t.injectClose(i, r.code[i], r.wait)
+			if r.wait && r.hold[i] != 0 && t.dirs[i].srcRC != nil {
+				t.holdClose(i, r.code[i], r.hold[i])
+			} else {
+				now[i] = true
+			}
+		}
+		for i := range t.dirs {
+			if now[i] {
+				t.injectClose(i, r.code[i], r.wait)
+			}
 		}
 	}
 	if !r.wait || (t.dirs[c2b].done() && t.dirs[b2c].done()) {
@@ -381,6 +489,51 @@ func (t *Tunnel) injectClose(i int, code uint16, wait bool) {
 	if err := t.writeClose(i, code); err != nil {
 		d.dead = true
 	}
+}
+
+// How a held close waits for what its direction's source has sent.
+const (
+	// holdDry: until a read of the source would block, or the bytes
+	// queued in its socket when the close was decided have passed (so a
+	// source that never runs dry cannot hold the close back).
+	holdDry uint8 = 1 + iota
+	// holdAnswer: until the source's own close frame, which wsgate's
+	// takes the place of, or its end. For a close whose other peer has
+	// been told already, and answers.
+	holdAnswer
+)
+
+// holdClose has direction i's relay send its destination a close frame
+// once it has relayed what its source has sent (see holdDry, holdAnswer),
+// at the next frame boundary; the close's grace bounds the wait. A
+// direction that has ended sends it at once.
+func (t *Tunnel) holdClose(i int, code uint16, how uint8) {
+	if code == 0 {
+		return
+	}
+	d := &t.dirs[i]
+	d.wmu.Lock()
+	if d.over {
+		d.wmu.Unlock()
+		t.injectClose(i, code, true)
+		return
+	}
+	if !d.gotClose && !d.dead {
+		d.deferred = code
+	}
+	d.wmu.Unlock()
+	if how == holdAnswer {
+		d.flags.Or(fAnswer)
+		return
+	}
+	queued := 0
+	d.srcRC.Control(func(fd uintptr) {
+		queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	d.flushEnd = d.n.Load() + int64(queued)
+	// Wake the relay if it waits: a poke, which it lifts (relayLoop).
+	d.flags.Or(fFlush | fPoke)
+	d.src.SetReadDeadline(aLongTimeAgo)
 }
 
 // writeClose writes a close frame to direction i's destination, masked
@@ -455,11 +608,14 @@ func (t *Tunnel) finish() {
 	if t.tick != nil {
 		t.tick.Stop()
 	}
-	res := Result{ClosedBy: t.by, CloseCode: t.code, Err: t.err, DeadSide: t.dead}
+	res := Result{ClosedBy: t.by, CloseCode: t.code, Err: t.err, DeadSide: t.dead, Reason: t.why}
 	t.mu.Unlock()
 	res.FromClient, res.FromBackend = t.Stats()
 	res.MessagesFromClient, res.MessagesFromBackend = t.Messages()
 	res.Start, res.End = t.start, time.Now()
+	if m := t.cfg.Meter; m != nil {
+		m.session(&res)
+	}
 	if t.cfg.OnClose != nil {
 		t.cfg.OnClose(res)
 	}
@@ -467,9 +623,23 @@ func (t *Tunnel) finish() {
 
 // idleClose ends a tunnel that has read nothing for IdleTimeout.
 func (t *Tunnel) idleClose() {
-	r := closeReq{by: SideProxy, err: ErrIdleTimeout}
+	r := closeReq{by: SideProxy, err: ErrIdleTimeout, why: ReasonIdle, wait: t.cfg.Frames, hold: [2]uint8{holdDry, holdDry}}
 	if t.cfg.Frames {
 		r.code = [2]uint16{CodeGoingAway, CodeGoingAway}
+	}
+	t.closeWith(r)
+}
+
+// lifetimeClose ends a tunnel that has been open for MaxSession: both legs
+// get SessionCode (1001 by default) after what the other has sent.
+func (t *Tunnel) lifetimeClose() {
+	code := t.cfg.SessionCode
+	if code == 0 {
+		code = CodeGoingAway
+	}
+	r := closeReq{by: SideProxy, err: ErrLifetime, why: ReasonLifetime, wait: t.cfg.Frames, hold: [2]uint8{holdDry, holdDry}, reason: "session lifetime"}
+	if t.cfg.Frames {
+		r.code = [2]uint16{code, code}
 	}
 	t.closeWith(r)
 }
@@ -525,9 +695,9 @@ func (t *Tunnel) onTick() {
 // long until the leg needs looking at again, or ended once it has closed
 // the tunnel.
 func (t *Tunnel) pingLeg(i int, now time.Duration) (rest time.Duration, ended bool) {
-	if t.dirs[i].flags.Load()&fSrcClosed != 0 {
-		// The leg has sent its close: the closing handshake, not a
-		// ping, decides what happens next.
+	if t.dirs[i].done() {
+		// The leg has sent its close, or ended: the closing handshake,
+		// not a ping, decides what happens next.
 		return t.cfg.PingInterval, false
 	}
 	d := t.dirs[i].x
@@ -589,6 +759,7 @@ func (t *Tunnel) pingLeg(i int, now time.Duration) (rest time.Duration, ended bo
 func (t *Tunnel) legDead(i int) {
 	t.closeWith(closeReq{
 		by:     SideProxy,
+		why:    ReasonPing,
 		err:    ErrPingTimeout,
 		code:   [2]uint16{CodeGoingAway, CodeGoingAway},
 		record: CodeGoingAway,

@@ -12,7 +12,7 @@ import (
 // and are never cached.
 var volatile = map[string]bool{
 	"limit_req_status": true, "limit_conn_status": true,
-	"websocket_messages_in": true, "websocket_messages_out": true, "websocket_close_code": true, "websocket_closed_by": true,
+	"websocket_messages_in": true, "websocket_messages_out": true, "websocket_close_code": true, "websocket_closed_by": true, "websocket_close_reason": true,
 	"connections_active": true, "connections_reading": true, "connections_writing": true, "connections_waiting": true,
 	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
 	"request_time": true, "body_bytes_sent": true, "bytes_sent": true,
@@ -135,6 +135,7 @@ var builtins = map[string]func(*Ctx) string{
 		return strconv.Itoa(int(c.WS.CloseCode))
 	},
 	"websocket_closed_by":    func(c *Ctx) string { return c.WS.ClosedBy },
+	"websocket_close_reason": func(c *Ctx) string { return c.WS.CloseReason },
 	"ssl_cipher":             func(c *Ctx) string { return c.SSLCipher },
 	"ssl_server_name":        func(c *Ctx) string { return c.SSLServerName },
 	"connections_active":     func(c *Ctx) string { return connCount(c, 0) },

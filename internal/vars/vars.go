@@ -451,5 +451,6 @@ type WSSession struct {
 	MessagesIn, MessagesOut int64 // from the client, to the client
 	CloseCode               uint16
 	ClosedBy                string // "client", "backend", "proxy"
+	CloseReason             string // why the session ended: "peer", "idle", "limit" ...
 	Closed                  bool
 }

@@ -24,7 +24,8 @@ const (
 // reserved control opcode).
 func (op Opcode) IsControl() bool { return op&0x8 != 0 }
 
-func (op Opcode) reserved() bool { return (op >= 0x3 && op <= 0x7) || op >= 0xB }
+// Reserved reports whether op is not defined by RFC 6455 (0x3-0x7, 0xB-0xF).
+func (op Opcode) Reserved() bool { return (op >= 0x3 && op <= 0x7) || op >= 0xB }
 
 // MaxHeaderLen is the longest possible frame header: 2 bytes, an 8-byte
 // extended length and a 4-byte masking key.
@@ -60,6 +61,18 @@ type Header struct {
 // accepted: RFC 6455 forbids sending them, but refusing them would break
 // sloppy peers that other proxies serve.
 func ParseHeader(b []byte) (h Header, n int, err error) {
+	return parse(b, true)
+}
+
+// ParseFraming is ParseHeader for a relay: it enforces only what finding
+// frame boundaries needs (a control opcode, reserved ones included, means an
+// unfragmented frame of at most 125 bytes; a 64-bit length has its top bit
+// clear) and leaves the rest, reserved opcodes among it, to the endpoints.
+func ParseFraming(b []byte) (h Header, n int, err error) {
+	return parse(b, false)
+}
+
+func parse(b []byte, opcodes bool) (h Header, n int, err error) {
 	if len(b) == 0 {
 		return h, 0, nil
 	}
@@ -67,7 +80,7 @@ func ParseHeader(b []byte) (h Header, n int, err error) {
 	h.Fin = b0&0x80 != 0
 	h.Rsv = (b0 >> 4) & 0x7
 	h.Opcode = Opcode(b0 & 0xF)
-	if h.Opcode.reserved() {
+	if opcodes && h.Opcode.Reserved() {
 		return Header{}, 0, ErrReservedOpcode
 	}
 	if h.Opcode.IsControl() && !h.Fin {
