@@ -172,6 +172,7 @@ func init() {
 	maps.Copy(table, staticDirectives)
 	maps.Copy(table, rewriteDirectives)
 	maps.Copy(table, coreDirectives)
+	maps.Copy(table, gzipDirectives)
 	maps.Copy(mergers, coreMergers)
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"net/netip"
 	"regexp"
 	"time"
@@ -274,6 +275,7 @@ type LocConf struct {
 	KeepaliveRequests int // requests one client connection may carry
 	TCPNoDelay        bool
 	Files             Files // root, alias, types and the static-file settings
+	Gzip              gzipfilter.Conf
 	Index             []string
 	IndexVars         []*vars.Template // Index compiled; nil for the built-in default
 	ErrorLogs         []ErrorLog       // location-level error_log (e.g. a debug log)

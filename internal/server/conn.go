@@ -328,6 +328,8 @@ type exchange struct {
 	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
 	sent        int64             // bytes written to the client for this request
 	bodySent    int64
+	gzip        bool // the response's body is gzip-compressed (gzipHead)
+	rangeVary   bool // a static range of an answer gzip_vary applies to
 	close       bool
 }
 

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"io"
+
+	"github.com/wsgate/wsgate/internal/gzipfilter"
+	"github.com/wsgate/wsgate/internal/http1"
+)
+
+// gzipHead is nginx's gzip header filter for a response about to be sent
+// (never a 101): an eligible response gets Vary with gzip_vary; one the
+// client accepts loses its length and is sent chunked (closed at the end
+// for HTTP/1.0), and its body goes through gzipBody.
+func (x *exchange) gzipHead(status int, hdr http1.Header, length int64, chunked bool) (http1.Header, int64, bool) {
+	x.gzip = false
+	if x.lc == nil || !x.lc.Gzip.On || status == 101 {
+		return hdr, length, chunked
+	}
+	if x.errStatus != 0 {
+		status = x.errStatus
+	}
+	if status == 206 && x.rangeVary {
+		return append(hdr[:len(hdr):len(hdr)], http1.Field{Name: "Vary", Value: "Accept-Encoding"}), length, chunked
+	}
+	g := &x.lc.Gzip
+	if !gzipfilter.Eligible(g, status, hdr, length) {
+		return hdr, length, chunked
+	}
+	if g.Vary {
+		hdr = append(hdr[:len(hdr):len(hdr)], http1.Field{Name: "Vary", Value: "Accept-Encoding"})
+	}
+	if !x.gzipAccepted(hdr) {
+		return hdr, length, chunked
+	}
+	x.gzip = true
+	if length == -2 || x.req.Method == "HEAD" { // no body: only the headers change
+		return gzipfilter.Headers(hdr), -2, false
+	}
+	return gzipfilter.Headers(hdr), -1, x.req.Major == 1 && x.req.Minor >= 1
+}
+
+func (x *exchange) gzipAccepted(resp http1.Header) bool {
+	r := gzipfilter.Request{Header: x.req.Header, Major: x.req.Major, Minor: x.req.Minor, Method: x.req.Method}
+	return gzipfilter.Accepts(&x.lc.Gzip, &r, resp)
+}
+
+// gzipWhole reports whether a static 200 answer will be compressed, so
+// that package static leaves its Range aside.
+// A range of an eligible answer keeps the Vary of the whole (rangeVary).
+func (x *exchange) gzipWhole(hdr http1.Header, length int64) bool {
+	g := &x.lc.Gzip
+	if !g.On || x.errStatus != 0 || !gzipfilter.Eligible(g, 200, hdr, length) {
+		return false
+	}
+	x.rangeVary = g.Vary
+	return x.gzipAccepted(hdr)
+}
+
+// gzipBody returns w itself when the response is not compressed, else a
+// compressor into w, which gzipEnd finishes.
+func (x *exchange) gzipBody(w io.Writer) (io.Writer, *gzipfilter.Writer) {
+	if !x.gzip {
+		return w, nil
+	}
+	z := gzipfilter.NewWriter(w, x.lc.Gzip.Level)
+	return z, z
+}
+
+// gzipEnd finishes a compressed body whose writing ended with err, sets
+// $gzip_ratio and returns the bytes the compressor wrote.
+func (x *exchange) gzipEnd(z *gzipfilter.Writer, err error) (int64, error) {
+	if cerr := z.Close(); err == nil {
+		err = cerr
+	}
+	x.vc.GzipRatio = gzipfilter.Ratio(z.In(), z.Out())
+	return z.Out(), err
+}
+
+// finishGzip is finish for a compressed body.
+func (x *exchange) finishGzip(head []byte, body string, chunked bool) bool {
+	bw := x.conn.bw
+	bw.Write(head)
+	x.sent += int64(len(head))
+	var w io.Writer = bw
+	var cw io.WriteCloser
+	if chunked {
+		cw = http1.NewChunkedWriter(bw)
+		w = cw
+	}
+	w, z := x.gzipBody(w)
+	_, err := io.WriteString(w, body)
+	n, err := x.gzipEnd(z, err)
+	if cw != nil && err == nil {
+		err = cw.Close()
+	}
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	x.sent += n
+	x.bodySent += n
+	x.done()
+	return err == nil && !x.close
+}

@@ -1,0 +1,302 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// gunzipped returns r with a gzip body decompressed, so that two
+// compressors' streams compare by their content; a stream that does not
+// decompress fails the test.
+func gunzipped(t testing.TB, who string, r rawResponse) rawResponse {
+	t.Helper()
+	if r.Header.Get("Content-Encoding") != "gzip" || len(r.Body) == 0 {
+		return r
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(r.Body))
+	if err != nil {
+		t.Errorf("%s: gzip body: %v", who, err)
+		return r
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Errorf("%s: gzip body: %v", who, err)
+		return r
+	}
+	r.Body = b
+	return r
+}
+
+// gzipTree is the folder both servers serve in the gzip tests.
+func gzipTree(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	page := "<html><body>" + strings.Repeat("compress me, please. ", 200) + "</body></html>\n"
+	files := map[string]string{
+		"page.html":   page,
+		"small.html":  "<p>tiny</p>",
+		"style.css":   strings.Repeat("body { margin: 0 }\n", 100),
+		"data.json":   strings.Repeat(`{"k": "v"}`, 100),
+		"pre.html":    page,
+		"pre.html.gz": "", // filled below
+		"only.txt.gz": "",
+		"err404.html": "<html>" + strings.Repeat("not here ", 100) + "</html>\n",
+	}
+	stamp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for name, body := range files {
+		if strings.HasSuffix(name, ".gz") {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			zw.Write([]byte("precompressed " + name + "\n"))
+			zw.Close()
+			body = b.String()
+		}
+		p := filepath.Join(root, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, stamp, stamp)
+	}
+	return root
+}
+
+// gzipBackend answers each path with the headers gzip_proxied judges.
+func gzipBackend(t *testing.T) string {
+	t.Helper()
+	body := strings.Repeat("proxied body text. ", 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		switch r.URL.Path {
+		case "/expired":
+			h.Set("Expires", "Thu, 01 Jan 1970 00:00:01 GMT")
+		case "/future":
+			h.Set("Expires", "Fri, 01 Jan 2100 00:00:00 GMT")
+		case "/no-cache":
+			h.Set("Cache-Control", "no-cache")
+		case "/no-store":
+			h.Set("Cache-Control", "max-age=0, no-store")
+		case "/private":
+			h.Set("Cache-Control", "private")
+		case "/public":
+			h.Set("Cache-Control", "public, max-age=60")
+		case "/lm":
+			h.Set("Last-Modified", "Fri, 02 Jan 2026 03:04:05 GMT")
+		case "/etag":
+			h.Set("ETag", `"abc"`)
+		case "/encoded":
+			h.Set("Content-Encoding", "br")
+		case "/json":
+			h.Set("Content-Type", "application/json")
+		case "/chunked":
+			w.Write([]byte(body[:500]))
+			w.(http.Flusher).Flush()
+			w.Write([]byte(body[500:]))
+			return
+		case "/created":
+			w.WriteHeader(201)
+		case "/forbidden":
+			w.WriteHeader(403)
+		}
+		h.Set("Content-Length", fmt.Sprint(len(body)))
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+func gzGet(path string, hdr ...string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + strings.Join(hdr, "") + "Connection: close\r\n\r\n"
+}
+
+const gzAE = "Accept-Encoding: gzip, deflate\r\n"
+
+// TestDiffGzipStatic compares the gzip filter on files, return bodies and
+// error pages: on and off, types, min_length, http_version, vary, ETag,
+// HEAD, 304 and ranges.
+func TestDiffGzipStatic(t *testing.T) {
+	root := gzipTree(t)
+	p := startPair(t, diffConf{Root: root, HTTP: `
+types { text/html html; text/css css; application/json json; text/plain txt; }
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{ROOT}};
+    gzip on;
+    gzip_vary on;
+    gzip_types text/css;
+    error_page 404 /err404.html;
+    location /off/ { gzip off; alias {{ROOT}}/; }
+    location /any/ { gzip_types *; alias {{ROOT}}/; }
+    location /long/ { gzip_min_length 5000; alias {{ROOT}}/; }
+    location /v10/ { gzip_http_version 1.0; alias {{ROOT}}/; }
+    location /novary/ { gzip_vary off; alias {{ROOT}}/; }
+    location /level9/ { gzip_comp_level 9; gzip_buffers 4 8k; alias {{ROOT}}/; }
+    location = /ret { default_type text/html; return 200 "` + strings.Repeat("returned text ", 50) + `"; }
+    location = /retsmall { default_type text/html; return 200 "short"; }
+    location = /forbidden { return 403; }
+    location = /teapot { default_type text/html; return 418 "` + strings.Repeat("tea ", 50) + `"; }
+}`})
+	cases := []string{
+		gzGet("/page.html"),
+		gzGet("/page.html", gzAE),
+		gzGet("/page.html", "Accept-Encoding: GZIP\r\n"),
+		gzGet("/page.html", "Accept-Encoding: deflate, gzip;q=0\r\n"),
+		gzGet("/page.html", "Accept-Encoding: deflate, gzip;q=0.5\r\n"),
+		gzGet("/page.html", "Accept-Encoding: gzip;q=1.0\r\n"),
+		gzGet("/page.html", "Accept-Encoding: xgzip\r\n"),
+		gzGet("/page.html", "Accept-Encoding: br\r\n"),
+		gzGet("/page.html", "Accept-Encoding: identity, gzip\r\n"),
+		gzGet("/small.html", gzAE),
+		gzGet("/style.css", gzAE),
+		gzGet("/data.json", gzAE),
+		gzGet("/off/page.html", gzAE),
+		gzGet("/any/data.json", gzAE),
+		gzGet("/long/page.html", gzAE),
+		gzGet("/long/style.css", gzAE),
+		gzGet("/novary/page.html", gzAE),
+		gzGet("/level9/page.html", gzAE),
+		"GET /page.html HTTP/1.0\r\n" + gzAE + "\r\n",
+		"GET /v10/page.html HTTP/1.0\r\n" + gzAE + "\r\n",
+		"HEAD /page.html HTTP/1.1\r\nHost: x\r\n" + gzAE + "Connection: close\r\n\r\n",
+		gzGet("/page.html", gzAE, "If-Modified-Since: Fri, 02 Jan 2026 03:04:05 GMT\r\n"),
+		gzGet("/page.html", gzAE, "If-None-Match: W/\"6957356d-10e1\"\r\n"),
+		gzGet("/page.html", gzAE, "Range: bytes=0-9\r\n"),
+		gzGet("/page.html", "Range: bytes=0-9\r\n"),
+		gzGet("/off/page.html", gzAE, "Range: bytes=0-9\r\n"),
+		gzGet("/missing.html", gzAE),
+		gzGet("/ret", gzAE),
+		gzGet("/retsmall", gzAE),
+		gzGet("/forbidden", gzAE),
+		gzGet("/teapot", gzAE),
+	}
+	for _, c := range cases {
+		p.compare(t, c)
+	}
+}
+
+// TestDiffGzipProxied compares gzip_proxied's judgement of a request with
+// Via on proxied responses, and the other rules on proxied bodies
+// (chunked from the backend, already encoded, other statuses).
+func TestDiffGzipProxied(t *testing.T) {
+	backend := gzipBackend(t)
+	loc := func(name, proxied string) string {
+		return "location /" + name + "/ { gzip_proxied " + proxied + "; proxy_pass http://" + backend + "/; }\n"
+	}
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    gzip on;
+    gzip_vary on;
+    gzip_types application/json;
+    location /p/ { proxy_pass http://` + backend + `/; }
+    location /nobuf/ { proxy_buffering off; proxy_pass http://` + backend + `/; }
+    ` + loc("any", "any") + loc("expired", "expired") + loc("nocache", "no-cache") + loc("nostore", "no-store") +
+		loc("private", "private") + loc("nolm", "no_last_modified") + loc("noetag", "no_etag") + loc("auth", "auth") +
+		loc("mix", "no-cache no-store private expired") + `
+    location /ua/ { gzip_disable "curl/[0-9]" msie6; proxy_pass http://` + backend + `/; }
+}`})
+	const via = "Via: 1.1 cache\r\n"
+	for _, path := range []string{"/", "/expired", "/future", "/no-cache", "/no-store", "/private", "/public", "/lm", "/etag"} {
+		for _, prefix := range []string{"/p", "/any", "/expired", "/nocache", "/nostore", "/private", "/nolm", "/noetag", "/auth", "/mix"} {
+			p.compare(t, gzGet(prefix+path, gzAE, via))
+		}
+	}
+	p.compare(t, gzGet("/auth/", gzAE, via, "Authorization: Basic eDp5\r\n"))
+	for _, path := range []string{"/", "/chunked", "/encoded", "/json", "/created", "/forbidden"} {
+		p.compare(t, gzGet("/p"+path, gzAE))
+		p.compare(t, gzGet("/nobuf"+path, gzAE))
+	}
+	p.compare(t, "HEAD /p/ HTTP/1.1\r\nHost: x\r\n"+gzAE+"Connection: close\r\n\r\n")
+	for _, ua := range []string{"curl/8.1", "Curl/8", "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)",
+		"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)", "Mozilla/4.0 (compatible; MSIE 5.5; Windows 98)",
+		"Opera/9.0 (compatible; MSIE 6.0; Windows NT 5.1)", "Mozilla/5.0"} {
+		p.compare(t, gzGet("/ua/", gzAE, "User-Agent: "+ua+"\r\n"))
+	}
+}
+
+// encoding sends req to addr and returns the answer's Content-Encoding.
+func encoding(t *testing.T, addr, req string) string {
+	t.Helper()
+	return sendRaw(t, addr, req).Header.Get("Content-Encoding")
+}
+
+// TestGzipCompresses checks, beside the differential cases, that both
+// servers do compress what the tests above compare (so that an
+// implementation compressing nothing cannot pass them) and that the
+// stream decompresses to the file.
+func TestGzipCompresses(t *testing.T) {
+	root := gzipTree(t)
+	backend := gzipBackend(t)
+	p := startPair(t, diffConf{Root: root, HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{ROOT}};
+    gzip on;
+    location /p/ { gzip_proxied any; proxy_pass http://` + backend + `/; }
+}`})
+	want, _ := os.ReadFile(filepath.Join(root, "page.html"))
+	for _, addr := range []string{p.nginx, p.wsgate} {
+		r := gunzipped(t, addr, sendRaw(t, addr, gzGet("/page.html", gzAE)))
+		if r.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(r.Body, want) {
+			t.Errorf("%s: /page.html: encoding %q, %d bytes decompressed, want gzip of %d", addr, r.Header.Get("Content-Encoding"), len(r.Body), len(want))
+		}
+		if enc := encoding(t, addr, gzGet("/p/chunked", gzAE, "Via: 1.1 x\r\n")); enc != "gzip" {
+			t.Errorf("%s: proxied with gzip_proxied any: encoding %q", addr, enc)
+		}
+		if enc := encoding(t, addr, gzGet("/page.html")); enc != "" {
+			t.Errorf("%s: without Accept-Encoding: encoding %q", addr, enc)
+		}
+	}
+}
+
+// TestGzipWebSocketUntouched: a WebSocket handshake through a location
+// with gzip on every type gets its 101 unchanged (no Content-Encoding, no
+// Vary) and the tunnel carries messages as sent.
+func TestGzipWebSocketUntouched(t *testing.T) {
+	b := startBackend(t, "ws")
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	startGate(t, `pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/logs/error.log info;
+events { worker_connections 256; }
+http {
+    access_log {{DIR}}/logs/access.log;
+    server {
+        listen `+addr+`;
+        gzip on;
+        gzip_types *;
+        gzip_vary on;
+        gzip_proxied any;
+        gzip_min_length 0;
+        location / {
+            proxy_pass http://`+b.addr+`;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
+}`)
+	hdr := http.Header{"Accept-Encoding": {"gzip"}, "Via": {"1.1 proxy"}}
+	c, resp := dial(t, "ws://"+addr+"/ws", hdr)
+	if resp.StatusCode != 101 || resp.Header.Get("Content-Encoding") != "" || resp.Header.Get("Vary") != "" {
+		t.Fatalf("handshake: %d, Content-Encoding %q, Vary %q", resp.StatusCode, resp.Header.Get("Content-Encoding"), resp.Header.Get("Vary"))
+	}
+	for _, msg := range []string{"hello", strings.Repeat("compressible ", 1000)} {
+		echo(t, c, msg)
+	}
+	// A plain request on the same location is compressed: gzip is on there.
+	if enc := encoding(t, addr, gzGet("/plain", gzAE)); enc != "gzip" {
+		t.Errorf("plain request: encoding %q, want gzip", enc)
+	}
+}
