@@ -21,6 +21,9 @@ func (x *exchange) static() bool {
 		DefaultType: x.defaultType(), Files: &x.lc.Files, Vars: x.vc, Compressed: x.gzipWhole}
 	path, root := static.Map(r.Files, x.vc, r.URI)
 	if !strings.HasSuffix(r.URI, "/") {
+		if a := x.gzipStatic(r, path, root); a != nil {
+			return x.sendAnswer(a)
+		}
 		return x.sendAnswer(static.Serve(r, path, root))
 	}
 	uri, a := static.Dir(r, x.indexNames(), path, root)

@@ -5,31 +5,28 @@ import (
 
 	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/static"
 )
 
 // gzipHead is nginx's gzip header filter for a response about to be sent
-// (never a 101): an eligible response gets Vary with gzip_vary; one the
+// (never a 101): an eligible response, or any once gzip_static or a range
+// found one (gzipVary), gets Vary with gzip_vary; one the
 // client accepts loses its length and is sent chunked (closed at the end
 // for HTTP/1.0), and its body goes through gzipBody.
 func (x *exchange) gzipHead(status int, hdr http1.Header, length int64, chunked bool) (http1.Header, int64, bool) {
 	x.gzip = false
-	if x.lc == nil || !x.lc.Gzip.On || status == 101 {
+	if x.lc == nil || status == 101 {
 		return hdr, length, chunked
 	}
 	if x.errStatus != 0 {
 		status = x.errStatus
 	}
-	if status == 206 && x.rangeVary {
-		return append(hdr[:len(hdr):len(hdr)], http1.Field{Name: "Vary", Value: "Accept-Encoding"}), length, chunked
-	}
 	g := &x.lc.Gzip
-	if !gzipfilter.Eligible(g, status, hdr, length) {
-		return hdr, length, chunked
-	}
-	if g.Vary {
+	eligible := gzipfilter.Eligible(g, status, hdr, length)
+	if (eligible || x.gzipVary) && g.Vary {
 		hdr = append(hdr[:len(hdr):len(hdr)], http1.Field{Name: "Vary", Value: "Accept-Encoding"})
 	}
-	if !x.gzipAccepted(hdr) {
+	if !eligible || !x.gzipAccepted(hdr) {
 		return hdr, length, chunked
 	}
 	x.gzip = true
@@ -46,14 +43,34 @@ func (x *exchange) gzipAccepted(resp http1.Header) bool {
 
 // gzipWhole reports whether a static 200 answer will be compressed, so
 // that package static leaves its Range aside.
-// A range of an eligible answer keeps the Vary of the whole (rangeVary).
+// A range of an eligible answer keeps the Vary of the whole (gzipVary).
 func (x *exchange) gzipWhole(hdr http1.Header, length int64) bool {
 	g := &x.lc.Gzip
-	if !g.On || x.errStatus != 0 || !gzipfilter.Eligible(g, 200, hdr, length) {
+	if x.errStatus != 0 || !gzipfilter.Eligible(g, 200, hdr, length) {
 		return false
 	}
-	x.rangeVary = g.Vary
+	x.gzipVary = true
 	return x.gzipAccepted(hdr)
+}
+
+// gzipStatic is nginx's gzip_static handler: the answer for the file's
+// .gz beside it when the client accepts gzip (or always), else nil.
+func (x *exchange) gzipStatic(r *static.Request, path, root string) *static.Answer {
+	g := &x.lc.Gzip
+	if g.Static == gzipfilter.StaticOff || r.Method != "GET" && r.Method != "HEAD" {
+		return nil
+	}
+	ok := g.Static == gzipfilter.StaticAlways || x.gzipAccepted(nil)
+	if !ok && !g.Vary {
+		return nil
+	}
+	a, found := static.Precompressed(r, path, root)
+	x.gzipVary = x.gzipVary || found
+	if !ok && a != nil {
+		a.Close()
+		return nil
+	}
+	return a
 }
 
 // gzipBody returns w itself when the response is not compressed, else a

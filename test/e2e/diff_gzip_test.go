@@ -300,3 +300,36 @@ http {
 		t.Errorf("plain request: encoding %q, want gzip", enc)
 	}
 }
+
+// TestDiffGzipStaticFiles compares gzip_static on and always: the .gz beside
+// the file (or alone), with Vary, ETag, 304, ranges and HEAD.
+func TestDiffGzipStaticFiles(t *testing.T) {
+	root := gzipTree(t)
+	os.Mkdir(filepath.Join(root, "dir.html.gz"), 0o755)
+	os.WriteFile(filepath.Join(root, "dir.html"), []byte(strings.Repeat("dir file ", 50)), 0o644)
+	p := startPair(t, diffConf{Root: root, HTTP: `
+types { text/html html; text/plain txt; }
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{ROOT}};
+    gzip_static on;
+    location /vary/ { gzip_vary on; alias {{ROOT}}/; }
+    location /always/ { gzip_static always; alias {{ROOT}}/; }
+    location /both/ { gzip on; gzip_vary on; alias {{ROOT}}/; }
+    location /off/ { gzip_static off; alias {{ROOT}}/; }
+}`})
+	for _, prefix := range []string{"/", "/vary/", "/always/", "/both/", "/off/"} {
+		for _, name := range []string{"pre.html", "only.txt", "page.html", "dir.html"} {
+			for _, hdr := range []string{"", gzAE, "Accept-Encoding: gzip;q=0\r\n"} {
+				p.compare(t, gzGet(prefix+name, hdr))
+			}
+		}
+		p.compare(t, gzGet(prefix+"pre.html", gzAE, "Range: bytes=0-3\r\n"))
+		p.compare(t, gzGet(prefix+"pre.html", gzAE, "If-Modified-Since: Fri, 02 Jan 2026 03:04:05 GMT\r\n"))
+		p.compare(t, "HEAD "+prefix+"pre.html HTTP/1.1\r\nHost: x\r\n"+gzAE+"Connection: close\r\n\r\n")
+		p.compare(t, "GET "+prefix+"pre.html HTTP/1.0\r\n"+gzAE+"\r\n")
+	}
+	if r := sendRaw(t, p.wsgate, gzGet("/pre.html", gzAE)); r.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(string(gunzipped(t, "wsgate", r).Body), "precompressed pre.html.gz") {
+		t.Errorf("gzip_static on: %q %q", r.Header.Get("Content-Encoding"), r.Body)
+	}
+}
