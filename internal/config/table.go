@@ -173,6 +173,7 @@ func init() {
 	maps.Copy(table, rewriteDirectives)
 	maps.Copy(table, coreDirectives)
 	maps.Copy(table, gzipDirectives)
+	maps.Copy(table, headersDirectives)
 	maps.Copy(mergers, coreMergers)
 }
 

@@ -271,6 +271,8 @@ type LocConf struct {
 	BufferSize        int
 	Buffers           [2]int // number, size
 	AddHeaders        []Header
+	Trailers          []Header // add_trailer
+	Expires           Expires
 	KeepaliveTimeout  time.Duration
 	KeepaliveRequests int // requests one client connection may carry
 	TCPNoDelay        bool

@@ -329,6 +329,7 @@ type exchange struct {
 	sent        int64             // bytes written to the client for this request
 	bodySent    int64
 	gzip        bool // the response's body is gzip-compressed (gzipHead)
+	trailers    bool // the chunked body ends with add_trailer's fields (filters)
 	gzipVary    bool // nginx's r->gzip_vary: gzip_static or a range met gzip
 	close       bool
 }

@@ -14,7 +14,6 @@ import (
 // client accepts loses its length and is sent chunked (closed at the end
 // for HTTP/1.0), and its body goes through gzipBody.
 func (x *exchange) gzipHead(status int, hdr http1.Header, length int64, chunked bool) (http1.Header, int64, bool) {
-	x.gzip = false
 	if x.lc == nil || status == 101 {
 		return hdr, length, chunked
 	}
@@ -33,7 +32,7 @@ func (x *exchange) gzipHead(status int, hdr http1.Header, length int64, chunked 
 	if length == -2 || x.req.Method == "HEAD" { // no body: only the headers change
 		return gzipfilter.Headers(hdr), -2, false
 	}
-	return gzipfilter.Headers(hdr), -1, x.req.Major == 1 && x.req.Minor >= 1
+	return gzipfilter.Headers(hdr), -1, x.req.Major == 1 && x.req.Minor >= 1 && x.lc.ChunkedTransferEncoding
 }
 
 func (x *exchange) gzipAccepted(resp http1.Header) bool {
@@ -93,8 +92,9 @@ func (x *exchange) gzipEnd(z *gzipfilter.Writer, err error) (int64, error) {
 	return z.Out(), err
 }
 
-// finishGzip is finish for a compressed body.
-func (x *exchange) finishGzip(head []byte, body string, chunked bool) bool {
+// finishChunked is finish for a body sent chunked (compressed, or with
+// trailers) or compressed and ended by closing the connection (HTTP/1.0).
+func (x *exchange) finishChunked(head []byte, body string, chunked bool) bool {
 	bw := x.conn.bw
 	bw.Write(head)
 	x.sent += int64(len(head))
@@ -105,16 +105,19 @@ func (x *exchange) finishGzip(head []byte, body string, chunked bool) bool {
 		w = cw
 	}
 	w, z := x.gzipBody(w)
-	_, err := io.WriteString(w, body)
-	n, err := x.gzipEnd(z, err)
+	n, err := io.WriteString(w, body)
+	sent := int64(n)
+	if z != nil {
+		sent, err = x.gzipEnd(z, err)
+	}
 	if cw != nil && err == nil {
-		err = cw.Close()
+		err = x.endChunked(cw)
 	}
 	if ferr := bw.Flush(); err == nil {
 		err = ferr
 	}
-	x.sent += n
-	x.bodySent += n
+	x.sent += sent
+	x.bodySent += sent
 	x.done()
 	return err == nil && !x.close
 }

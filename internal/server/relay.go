@@ -36,7 +36,7 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 	case x.req.Major == 1 && x.req.Minor >= 1 && x.lc.ChunkedTransferEncoding:
 		chunked = true
 	}
-	hdr, length, chunked = x.gzipHead(resp.Status, hdr, length, chunked)
+	hdr, length, chunked = x.filters(resp.Status, hdr, length, chunked)
 	h := x.head(resp.Status, hdr, length, chunked)
 	bw := x.conn.bw
 	bw.Write(h)
@@ -82,7 +82,7 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 		return n, err
 	}
 	if cw != nil {
-		err = cw.Close()
+		err = x.endChunked(cw)
 	}
 	return n, err
 }

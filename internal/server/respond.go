@@ -171,13 +171,13 @@ func (x *exchange) respond(status int, hdr http1.Header, body string) bool {
 		if status == 204 || status == 304 {
 			length = -2
 		}
-		hdr, length, _ = x.gzipHead(status, hdr, length, false)
+		hdr, length, _ = x.filters(status, hdr, length, false)
 		return x.finish(x.head(status, hdr, length, false), "")
 	}
-	hdr, length, chunked := x.gzipHead(status, hdr, int64(len(body)), false)
+	hdr, length, chunked := x.filters(status, hdr, int64(len(body)), false)
 	b := x.head(status, hdr, length, chunked)
-	if x.gzip {
-		return x.finishGzip(b, body, chunked)
+	if chunked || x.gzip {
+		return x.finishChunked(b, body, chunked)
 	}
 	return x.finish(b, body)
 }
