@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -239,10 +240,12 @@ func TestGzipCompresses(t *testing.T) {
 	root := gzipTree(t)
 	backend := gzipBackend(t)
 	p := startPair(t, diffConf{Root: root, HTTP: `
+log_format ratio "$uri $gzip_ratio";
 server {
     listen 127.0.0.1:{{PORT}};
     root {{ROOT}};
     gzip on;
+    access_log {{DIR}}/logs/ratio.log ratio;
     location /p/ { gzip_proxied any; proxy_pass http://` + backend + `/; }
 }`})
 	want, _ := os.ReadFile(filepath.Join(root, "page.html"))
@@ -256,6 +259,20 @@ server {
 		}
 		if enc := encoding(t, addr, gzGet("/page.html")); enc != "" {
 			t.Errorf("%s: without Accept-Encoding: encoding %q", addr, enc)
+		}
+	}
+	// $gzip_ratio: in over out with two decimals, "-" when not compressed.
+	ratio := regexp.MustCompile(`^/page\.html \d+\.\d\d\n/p/chunked \d+\.\d\d\n/page\.html -\n$`)
+	for _, dir := range []string{p.ng.dir, p.gate.dir} {
+		log := filepath.Join(dir, "logs", "ratio.log")
+		var b []byte
+		for deadline := time.Now().Add(slow(5 * time.Second)); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if b, _ = os.ReadFile(log); strings.Count(string(b), "\n") >= 3 {
+				break
+			}
+		}
+		if !ratio.Match(b) {
+			t.Errorf("%s: %q", log, b)
 		}
 	}
 }
