@@ -39,7 +39,7 @@ func gunzipped(t testing.TB, who string, r rawResponse) rawResponse {
 }
 
 // gzipTree is the folder both servers serve in the gzip tests.
-func gzipTree(t *testing.T) string {
+func gzipTree(t testing.TB) string {
 	t.Helper()
 	root := t.TempDir()
 	os.Chmod(root, 0o755)
