@@ -350,3 +350,57 @@ server {
 		t.Errorf("gzip_static on: %q %q", r.Header.Get("Content-Encoding"), r.Body)
 	}
 }
+
+// TestGzipStreamsUnbuffered: with proxy_buffering off a compressed
+// response is flushed as the backend sends it (a sync flush per piece, as
+// nginx's gzip filter on a flush buffer), so a stream's first event
+// reaches the client, decompressible, while the backend still holds the
+// rest.
+func TestGzipStreamsUnbuffered(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, "data: last\n\n")
+	}))
+	defer srv.Close()
+	defer close(release)
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	startGate(t, `pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    server {
+        listen `+addr+`;
+        gzip on;
+        gzip_types text/event-stream;
+        location / { proxy_buffering off; proxy_pass http://`+srv.Listener.Addr().String()+`; }
+    }
+}`)
+	req, _ := http.NewRequest("GET", "http://"+addr+"/events", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	cl := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: slow(10 * time.Second)}
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, len("data: first\n\n"))
+	if _, err := io.ReadFull(zr, first); err != nil || string(first) != "data: first\n\n" {
+		t.Fatalf("first event before the backend's end: %q %v", first, err)
+	}
+}
