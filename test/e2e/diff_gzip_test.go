@@ -404,3 +404,42 @@ http {
 		t.Fatalf("first event before the backend's end: %q %v", first, err)
 	}
 }
+
+// TestGzipOverH2: over HTTP/2 a GET is compressed as over HTTP/1.1, and
+// a HEAD of a compressed answer ends (no body follows its headers).
+func TestGzipOverH2(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, "ws", "ws.example.com")
+	port := freePort(t)
+	body := strings.Repeat("over h2, compressed. ", 200)
+	startGate(t, fmt.Sprintf(`error_log {{DIR}}/error.log info;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%d ssl http2;
+        ssl_certificate %[2]s/ws.pem;
+        ssl_certificate_key %[2]s/ws.key;
+        gzip on;
+        gzip_vary on;
+        location / { default_type text/html; return 200 %q; }
+    }
+}`, port, dir, body))
+	cl := &http.Client{Transport: h2Transport(), Timeout: slow(10 * time.Second)}
+	for _, method := range []string{"GET", "HEAD"} {
+		req, _ := http.NewRequest(method, fmt.Sprintf("https://127.0.0.1:%d/", port), nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.ProtoMajor != 2 || resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Vary") != "Accept-Encoding" {
+			t.Fatalf("%s: %s %v %v", method, resp.Proto, resp.Header, err)
+		}
+		got := gunzipped(t, "wsgate", rawResponse{Header: resp.Header, Body: raw})
+		if method == "GET" && string(got.Body) != body || method == "HEAD" && len(raw) != 0 {
+			t.Errorf("%s: %d bytes, %d decompressed", method, len(raw), len(got.Body))
+		}
+	}
+}

@@ -45,6 +45,7 @@ server {
     location = /err { expires 1h; return 404; }
     location = /added { expires max; add_header X-Extra 1; return 200 "x"; }
     location /proxy/ { expires 30s; proxy_pass http://` + backend + `/; }
+    location /proxymod/ { expires modified 1h; proxy_pass http://` + backend + `/; }
     location /gz/ { expires epoch; gzip on; gzip_proxied expired; proxy_pass http://` + backend + `/; }
     location /gzfuture/ { expires 1h; gzip on; gzip_proxied expired; proxy_pass http://` + backend + `/; }
     location /nested/ { expires 1h; alias {{ROOT}}/; location /nested/in/ { alias {{ROOT}}/; } if ($arg_x) { expires max; } }
@@ -69,7 +70,7 @@ server {
 		p.compareMasked(t, gzGet(path), httpDates)
 		checkMaxAge(t, p.wsgate, path)
 	}
-	for _, path := range []string{"/mod/page.html", "/modlong/page.html", "/daily/page.html", "/varmod/page.html?e=2d"} {
+	for _, path := range []string{"/mod/page.html", "/modlong/page.html", "/daily/page.html", "/varmod/page.html?e=2d", "/proxymod/lm"} {
 		p.compareMasked(t, gzGet(path), maxAge) // Expires exact, max-age counted from each server's second
 	}
 }
