@@ -11,7 +11,6 @@ import (
 type Request struct {
 	Header       http1.Header
 	Major, Minor int
-	Method       string
 }
 
 // Eligible is the first half of nginx's gzip header filter: gzip is on,
@@ -101,20 +100,20 @@ func proxiedOK(p Proxied, r *Request, resp http1.Header) bool {
 
 // expired reports whether Expires is before the response's Date (or now).
 func expired(e string, resp http1.Header) bool {
-	exp, err := http1ParseTime(e)
+	exp, err := parseHTTPTime(e)
 	if err != nil {
 		return false
 	}
 	date := time.Now()
 	if d, ok := first(resp, "Date"); ok {
-		if date, err = http1ParseTime(d); err != nil {
+		if date, err = parseHTTPTime(d); err != nil {
 			return false
 		}
 	}
 	return exp.Unix() < date.Unix()
 }
 
-func http1ParseTime(s string) (time.Time, error) {
+func parseHTTPTime(s string) (time.Time, error) {
 	for _, layout := range []string{time.RFC1123, time.RFC850, time.ANSIC} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil

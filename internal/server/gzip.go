@@ -8,18 +8,13 @@ import (
 	"github.com/wsgate/wsgate/internal/static"
 )
 
-// gzipHead is nginx's gzip header filter for a response about to be sent
-// (never a 101): an eligible response, or any once gzip_static or a range
-// found one (gzipVary), gets Vary with gzip_vary; one the
-// client accepts loses its length and is sent chunked (closed at the end
-// for HTTP/1.0), and its body goes through gzipBody.
+// gzipHead is nginx's gzip header filter, run by filters: an eligible
+// response, or any once gzip_static or a range found one (gzipVary), gets
+// Vary with gzip_vary; one the client accepts loses its length and is sent
+// chunked (closed at the end for HTTP/1.0), and its body goes through
+// gzipBody.
 func (x *exchange) gzipHead(status int, hdr http1.Header, length int64, chunked bool) (http1.Header, int64, bool) {
-	if x.lc == nil || status == 101 {
-		return hdr, length, chunked
-	}
-	if x.errStatus != 0 {
-		status = x.errStatus
-	}
+	status = x.effectiveStatus(status)
 	g := &x.lc.Gzip
 	eligible := gzipfilter.Eligible(g, status, hdr, length)
 	if (eligible || x.gzipVary) && g.Vary {
@@ -36,13 +31,13 @@ func (x *exchange) gzipHead(status int, hdr http1.Header, length int64, chunked 
 }
 
 func (x *exchange) gzipAccepted(resp http1.Header) bool {
-	r := gzipfilter.Request{Header: x.req.Header, Major: x.req.Major, Minor: x.req.Minor, Method: x.req.Method}
+	r := gzipfilter.Request{Header: x.req.Header, Major: x.req.Major, Minor: x.req.Minor}
 	return gzipfilter.Accepts(&x.lc.Gzip, &r, resp)
 }
 
 // gzipWhole reports whether a static 200 answer will be compressed, so
-// that package static leaves its Range aside.
-// A range of an eligible answer keeps the Vary of the whole (gzipVary).
+// that package static leaves its Range aside; a range of an eligible
+// answer keeps the Vary of the whole (gzipVary).
 func (x *exchange) gzipWhole(hdr http1.Header, length int64) bool {
 	g := &x.lc.Gzip
 	if x.errStatus != 0 || !gzipfilter.Eligible(g, 200, hdr, length) {
