@@ -137,7 +137,10 @@ func TestWriterAndRatio(t *testing.T) {
 	var out bytes.Buffer
 	z := NewWriter(&out, 6)
 	text := strings.Repeat("ratio ", 1000)
-	z.WriteString(text)
+	if n, err := z.ReadFrom(strings.NewReader(text[:100])); n != 100 || err != nil {
+		t.Fatalf("ReadFrom: %d %v", n, err)
+	}
+	z.WriteString(text[100:])
 	if err := z.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,32 @@ func (z *Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// copyBufs holds ReadFrom's buffers, so that copying a file into the
+// compressor allocates nothing per response.
+var copyBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// ReadFrom compresses everything r yields.
+func (z *Writer) ReadFrom(r io.Reader) (int64, error) {
+	buf := copyBufs.Get().(*[32 << 10]byte)
+	defer copyBufs.Put(buf)
+	var total int64
+	for {
+		n, err := r.Read(buf[:])
+		if n > 0 {
+			if _, werr := z.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // WriteString compresses s.
 func (z *Writer) WriteString(s string) (int, error) {
 	return z.Write([]byte(s))
