@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -466,6 +467,7 @@ func defaultLocConf() *LocConf {
 		KeepaliveRequests: 1000,
 		TCPNoDelay:        true,
 		Files:             defaultFiles(),
+		Gzip:              gzipfilter.Default(),
 		Index:             []string{"index.html"},
 		ClientMaxBody:     1 << 20,
 		ClientBodyBuffer:  16 << 10,

@@ -175,6 +175,8 @@ func init() {
 	maps.Copy(table, staticDirectives)
 	maps.Copy(table, rewriteDirectives)
 	maps.Copy(table, coreDirectives)
+	maps.Copy(table, gzipDirectives)
+	maps.Copy(table, headersDirectives)
 	maps.Copy(mergers, coreMergers)
 	maps.Copy(table, tlsDirectives)
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"net/netip"
 	"regexp"
 	"time"
@@ -270,10 +271,13 @@ type LocConf struct {
 	BufferSize        int
 	Buffers           [2]int // number, size
 	AddHeaders        []Header
+	Trailers          []Header // add_trailer
+	Expires           Expires
 	KeepaliveTimeout  time.Duration
 	KeepaliveRequests int // requests one client connection may carry
 	TCPNoDelay        bool
 	Files             Files // root, alias, types and the static-file settings
+	Gzip              gzipfilter.Conf
 	Index             []string
 	IndexVars         []*vars.Template // Index compiled; nil for the built-in default
 	ErrorLogs         []ErrorLog       // location-level error_log (e.g. a debug log)

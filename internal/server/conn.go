@@ -333,6 +333,9 @@ type exchange struct {
 	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
 	sent        int64             // bytes written to the client for this request
 	bodySent    int64
+	gzip        bool // the response's body is gzip-compressed (gzipHead)
+	trailers    bool // the chunked body ends with add_trailer's fields (filters)
+	gzipVary    bool // nginx's r->gzip_vary: gzip_static or a range met gzip
 	close       bool
 }
 

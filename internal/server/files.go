@@ -18,9 +18,12 @@ func (x *exchange) static() bool {
 		x.close = true // the body is not read: the connection cannot be reused
 	}
 	r := &static.Request{Method: x.req.Method, URI: x.vc.Path, Args: x.vc.Args, Header: x.req.Header,
-		DefaultType: x.defaultType(), Files: &x.lc.Files, Vars: x.vc}
+		DefaultType: x.defaultType(), Files: &x.lc.Files, Vars: x.vc, Compressed: x.gzipWhole}
 	path, root := static.Map(r.Files, x.vc, r.URI)
 	if !strings.HasSuffix(r.URI, "/") {
+		if a := x.gzipStatic(r, path, root); a != nil {
+			return x.sendAnswer(a)
+		}
 		return x.sendAnswer(static.Serve(r, path, root))
 	}
 	uri, a := static.Dir(r, x.indexNames(), path, root)
@@ -63,8 +66,8 @@ func (x *exchange) sendAnswer(a *static.Answer) bool {
 		}
 		return x.errorPage(a.Status)
 	}
-	chunked := a.Length < 0 && x.req.Proto != "HTTP/1.0"
-	head := x.head(a.Status, a.Header, a.Length, chunked)
+	hdr, length, chunked := x.filters(a.Status, a.Header, a.Length, a.Length < 0 && x.req.Proto != "HTTP/1.0")
+	head := x.head(a.Status, hdr, length, chunked)
 	bw := x.conn.bw
 	bw.Write(head)
 	x.sent += int64(len(head))
@@ -75,11 +78,15 @@ func (x *exchange) sendAnswer(a *static.Answer) bool {
 			cw = http1.NewChunkedWriter(bw)
 			w = cw
 		}
+		w, z := x.gzipBody(w)
 		n, err := a.Body.WriteTo(w)
+		if z != nil {
+			n, err = x.gzipEnd(z, err)
+		}
 		x.sent += n
 		x.bodySent += n
 		if cw != nil && err == nil {
-			err = cw.Close()
+			err = x.endChunked(cw)
 		}
 		if err != nil {
 			x.close = true

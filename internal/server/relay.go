@@ -10,6 +10,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/proxy"
 	"github.com/wsgate/wsgate/internal/vars"
@@ -35,6 +36,7 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 	case x.req.Major == 1 && x.req.Minor >= 1 && x.lc.ChunkedTransferEncoding:
 		chunked = true
 	}
+	hdr, length, chunked = x.filters(resp.Status, hdr, length, chunked)
 	h := x.head(resp.Status, hdr, length, chunked)
 	bw := x.conn.bw
 	bw.Write(h)
@@ -66,17 +68,21 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 		cw = http1.NewChunkedWriter(bw)
 		dst = cw
 	}
+	dst, z := x.gzipBody(dst)
 	if !x.lc.Buffering {
-		dst = &flushWriter{w: dst, bw: bw}
+		dst = &flushWriter{w: dst, bw: bw, z: z}
 	}
 	n, err := io.Copy(dst, src)
+	if z != nil {
+		n, err = x.gzipEnd(z, err)
+	}
 	if err != nil {
 		x.logRequest(errlog.Error, bc.Addr(), "%s while reading upstream", describe(err, "recv()"))
 		x.close = true
 		return n, err
 	}
 	if cw != nil {
-		err = cw.Close()
+		err = x.endChunked(cw)
 	}
 	return n, err
 }
@@ -121,10 +127,14 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 type flushWriter struct {
 	w  io.Writer
 	bw *bufio.Writer
+	z  *gzipfilter.Writer // compressing w: sync-flushed first
 }
 
 func (f *flushWriter) Write(p []byte) (int, error) {
 	n, err := f.w.Write(p)
+	if err == nil && f.z != nil {
+		err = f.z.Flush()
+	}
 	if err == nil {
 		err = f.bw.Flush()
 	}

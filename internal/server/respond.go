@@ -167,15 +167,18 @@ func (x *exchange) addHeaders(status int) http1.Header {
 // respond writes a whole response with a body held in memory.
 func (x *exchange) respond(status int, hdr http1.Header, body string) bool {
 	if x.req.Method == "HEAD" || status == 204 || status == 304 {
-		b := x.head(status, hdr, func() int64 {
-			if status == 204 || status == 304 {
-				return -2
-			}
-			return int64(len(body))
-		}(), false)
-		return x.finish(b, "")
+		length := int64(len(body))
+		if status == 204 || status == 304 {
+			length = -2
+		}
+		hdr, length, _ = x.filters(status, hdr, length, false)
+		return x.finish(x.head(status, hdr, length, false), "")
 	}
-	b := x.head(status, hdr, int64(len(body)), false)
+	hdr, length, chunked := x.filters(status, hdr, int64(len(body)), false)
+	b := x.head(status, hdr, length, chunked)
+	if chunked || x.gzip {
+		return x.finishChunked(b, body, chunked)
+	}
 	return x.finish(b, body)
 }
 

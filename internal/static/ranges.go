@@ -58,7 +58,7 @@ var boundaries atomic.Uint64
 // range gives 206 with Content-Range, several give multipart/byteranges,
 // none 416; otherwise the answer stays whole with Accept-Ranges.
 func ranges(r *Request, fc *config.Files, m meta, ctype string, a *Answer) {
-	if fc.MaxRanges == 0 {
+	if fc.MaxRanges == 0 || r.Compressed != nil && r.Compressed(a.Header, m.size) {
 		return
 	}
 	v, ok := get(r.Header, "Range")

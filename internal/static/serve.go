@@ -23,6 +23,10 @@ type Request struct {
 	DefaultType string
 	Files       *config.Files
 	Vars        *vars.Ctx // evaluates root, alias and disable_symlinks from=
+	// Compressed, when set, reports whether a 200 answer with these
+	// headers and length will be gzip-compressed; such an answer ignores
+	// Range, as nginx's range filter after the gzip filter.
+	Compressed func(hdr http1.Header, length int64) bool
 }
 
 // Answer is the response to a request for a file or a directory.

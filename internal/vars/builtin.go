@@ -15,7 +15,7 @@ var volatile = map[string]bool{
 	"websocket_messages_in": true, "websocket_messages_out": true, "websocket_close_code": true, "websocket_closed_by": true, "websocket_close_reason": true,
 	"connections_active": true, "connections_reading": true, "connections_writing": true, "connections_waiting": true,
 	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
-	"request_time": true, "body_bytes_sent": true, "bytes_sent": true,
+	"request_time": true, "body_bytes_sent": true, "bytes_sent": true, "gzip_ratio": true,
 	"upstream_addr": true, "upstream_status": true, "upstream_response_time": true,
 	// rewrite and internal redirects change these (nginx's NOCACHEABLE);
 	// the file variables follow the location, which a redirect changes.
@@ -104,6 +104,7 @@ var builtins = map[string]func(*Ctx) string{
 	},
 	"body_bytes_sent": func(c *Ctx) string { return strconv.FormatInt(c.BodyBytesSent, 10) },
 	"bytes_sent":      func(c *Ctx) string { return strconv.FormatInt(c.BytesSent, 10) },
+	"gzip_ratio":      func(c *Ctx) string { return c.GzipRatio },
 	"upstream_addr":   func(c *Ctx) string { return c.UpstreamAddr },
 	"proxy_host":      func(c *Ctx) string { return c.ProxyHost },
 	"realip_remote_addr": func(c *Ctx) string {

@@ -58,6 +58,7 @@ type Ctx struct {
 	Status           int
 	BytesSent        int64
 	BodyBytesSent    int64
+	GzipRatio        string         // $gzip_ratio, set when a compressed body ends
 	ProxyHost        string         // $proxy_host: the proxy_pass host (or upstream name) and port
 	RealRemote       netip.AddrPort // $realip_remote_addr: the peer before realip replaced Remote
 	ProxyProtocol    netip.AddrPort // $proxy_protocol_addr/port, from a PROXY protocol header

@@ -188,6 +188,7 @@ func (p *diffPair) compareMasked(t testing.TB, req string, mask *regexp.Regexp) 
 	if mask != nil {
 		ng, ws = masked(ng, mask), masked(ws, mask)
 	}
+	ng, ws = gunzipped(t, "nginx", ng), gunzipped(t, "wsgate", ws) // gzip streams differ byte-wise
 	var diffs []string
 	if ng.Status != ws.Status {
 		diffs = append(diffs, fmt.Sprintf("status: nginx %d, wsgate %d", ng.Status, ws.Status))
