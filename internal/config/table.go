@@ -172,7 +172,9 @@ func init() {
 	maps.Copy(table, staticDirectives)
 	maps.Copy(table, rewriteDirectives)
 	maps.Copy(table, coreDirectives)
+	maps.Copy(table, coreRestDirectives)
 	maps.Copy(mergers, coreMergers)
+	maps.Copy(mergers, coreRestMergers)
 }
 
 type durationField = time.Duration

@@ -511,6 +511,7 @@ type ClientLimits struct {
 	LargeBuffers     [2]int // number, size
 	SendTimeout      time.Duration
 	ResetTimedOut    bool
+	KeepSlashes      bool // merge_slashes off
 }
 
 // Rebalance is websocket_rebalance: when open tunnels per weight spread by

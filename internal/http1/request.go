@@ -21,6 +21,9 @@ type Limits struct {
 	HeaderBufferSize int // client_header_buffer_size
 	LargeBuffers     int // large_client_header_buffers number
 	LargeBufferSize  int // large_client_header_buffers size
+	// KeepSlashes is merge_slashes off: $uri keeps runs of '/' (each
+	// empty segment counts as one for ".."); dots are still resolved.
+	KeepSlashes bool
 }
 
 func (l Limits) withDefaults() Limits {
@@ -115,6 +118,7 @@ func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 		isReq: true,
 		sim:   bufSim{end: lim.HeaderBufferSize - base, size: lim.LargeBufferSize, free: lim.LargeBuffers},
 	}
+	sc.keepSlashes = lim.KeepSlashes
 	s, err := readHead(br, &sc)
 	if err != nil {
 		if err == io.EOF {
@@ -125,7 +129,7 @@ func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 		}
 		return partialRequest(br), err
 	}
-	return parseRequest(s, false)
+	return parseRequest(s, false, lim.KeepSlashes)
 }
 
 // partialRequest returns the request line of a head cut short, for the
@@ -236,13 +240,15 @@ type reqParser struct {
 	clSeen   bool
 	teSeen   bool
 	unique   uint16 // bit per other unique header seen
+
+	keepSlashes bool // merge_slashes off
 }
 
 // parseRequest parses a complete head, or with prefix only checks the
 // complete lines of a head still arriving.
-func parseRequest(s string, prefix bool) (*Request, error) {
+func parseRequest(s string, prefix, keepSlashes bool) (*Request, error) {
 	r := &Request{ContentLength: -1, HeaderBytes: len(s)}
-	p := reqParser{r: r}
+	p := reqParser{r: r, keepSlashes: keepSlashes}
 	line, i := cutLine(s, 0)
 	if err := p.requestLine(line); err != nil {
 		if r.Proto == "" {
@@ -318,7 +324,7 @@ func (p *reqParser) clean() error {
 		r.URI = "*"
 		return nil
 	}
-	uri, ok := cleanPath(r.Path)
+	uri, ok := cleanPath(r.Path, p.keepSlashes)
 	if !ok {
 		return errInvalidRequest
 	}
