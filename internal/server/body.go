@@ -84,6 +84,7 @@ func (x *exchange) prepareBody(b *requestBody) int {
 	if status == 0 {
 		x.bodyRead = true
 		b.framing = proxy.Body{Length: n}
+		x.keepBody(b)
 	}
 	return status
 }

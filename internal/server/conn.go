@@ -52,6 +52,7 @@ type conn struct {
 	remote      netip.AddrPort
 	local       netip.AddrPort
 	connLimits
+	coreState
 }
 
 var (
@@ -96,7 +97,7 @@ func (c *conn) serve() {
 			rt.log.Printf(errlog.Error, c.id, "broken header: \"%v\" while reading PROXY protocol, client: %s", err, c.remote.Addr())
 			return
 		}
-		c.proxyAddr = h.Source
+		c.proxyAddr, c.proxyDest = h.Source, h.Dest
 	}
 	first := true
 	for {
@@ -110,6 +111,7 @@ func (c *conn) serve() {
 				return
 			}
 		}
+		c.pipelined = !first && c.br.Buffered() > 0
 		c.c.SetReadDeadline(time.Now().Add(wait))
 		if _, err := c.br.Peek(1); err != nil {
 			if first && isTimeout(err) && !c.srv.isClosing() {
@@ -329,6 +331,7 @@ type exchange struct {
 	sent        int64             // bytes written to the client for this request
 	bodySent    int64
 	close       bool
+	coreExchange
 }
 
 // handle runs one request through nginx's phases. It reports whether the
@@ -379,6 +382,7 @@ func (x *exchange) fillVars(hostCaps []string) {
 	vc.Path, vc.Args = req.URI, req.RawQuery
 	vc.Header = &req.Header // a pointer: boxing the slice would allocate
 	vc.Files = x            // $document_root, $realpath_root, $request_filename
+	vc.Core = x             // $connection_time, $pipe, $request_body, ...
 	vc.Host = req.HostName
 	vc.Scheme = "http"
 	if c.tls != nil {
@@ -491,7 +495,8 @@ func (x *exchange) isUpgrade() bool {
 // sendWriter arms send_timeout before each write to the client.
 type sendWriter struct{ c *conn }
 
-func (w sendWriter) Write(p []byte) (int, error) {
+func (w sendWriter) Write(p []byte) (n int, err error) {
+	defer w.c.noteSend(&err)
 	if w.c.rate > 0 {
 		return w.c.writeLimited(p)
 	}
