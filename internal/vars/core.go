@@ -45,8 +45,10 @@ func init() {
 	for name, f := range coreBuiltins {
 		builtins[name] = f
 	}
-	for _, name := range []string{"connection_time", "request_completion", "request_body",
-		"tcpinfo_rtt", "tcpinfo_rttvar", "tcpinfo_snd_cwnd", "tcpinfo_rcv_space"} {
+	// As in nginx, these are read afresh at each use; $request_completion
+	// and $request_body keep the value of their first use in a request
+	// (read in a handler, $request_completion stays empty in the log).
+	for _, name := range []string{"connection_time", "tcpinfo_rtt", "tcpinfo_rttvar", "tcpinfo_snd_cwnd", "tcpinfo_rcv_space"} {
 		volatile[name] = true
 	}
 }
