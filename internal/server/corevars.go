@@ -22,11 +22,11 @@ func (x *exchange) ConnStart() time.Time { return x.conn.started }
 // the previous response on the connection was finished.
 func (x *exchange) Pipelined() bool { return x.conn.pipelined }
 
-// Completed reports that the response went out whole: the request has
-// reached its log phase, no write to the client failed and the body was
-// not cut short by its source.
+// Completed reports that the response went out: the request has reached
+// its log phase and no write to the client failed. As in nginx, a body
+// its source (the upstream) cut short still completes the request.
 func (x *exchange) Completed() bool {
-	return !x.vc.End.IsZero() && !x.conn.sendFailed && !x.truncated
+	return !x.vc.End.IsZero() && !x.conn.sendFailed
 }
 
 // RequestBody is the body read whole into memory before proxying.
@@ -72,8 +72,7 @@ type coreState struct {
 
 // coreExchange is what a request records for the core variables.
 type coreExchange struct {
-	bodyMem   []byte // $request_body
-	truncated bool   // the response body was cut short by its source
+	bodyMem []byte // $request_body
 }
 
 // noteSend remembers a failed write to the client.

@@ -82,7 +82,7 @@ func (x *exchange) sendAnswer(a *static.Answer) bool {
 			err = cw.Close()
 		}
 		if err != nil {
-			x.close, x.truncated = true, true
+			x.close = true
 		}
 	}
 	err := bw.Flush()

@@ -72,7 +72,7 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 	n, err := io.Copy(dst, src)
 	if err != nil {
 		x.logRequest(errlog.Error, bc.Addr(), "%s while reading upstream", describe(err, "recv()"))
-		x.close, x.truncated = true, true
+		x.close = true
 		return n, err
 	}
 	if cw != nil {

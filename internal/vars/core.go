@@ -19,7 +19,8 @@ type CoreInfo interface {
 	// Pipelined reports that the request had arrived, whole or in part,
 	// before the previous response on the connection was finished.
 	Pipelined() bool
-	// Completed reports that the response was sent to its end.
+	// Completed reports that the request reached its end with its
+	// response sent: no write to the client failed.
 	Completed() bool
 	// RequestBody is the request body when it was read whole into
 	// memory; "" when it was streamed, spilled to a file or not read.

@@ -124,11 +124,21 @@ server {
 }
 
 // TestDiffRequestCompletion: empty while the request is handled, "OK" in
-// the access log once the response went out whole, as nginx; a request
+// the access log once the response went out (even one the upstream cut
+// short), as nginx; a request
 // that read it in its handler keeps the empty value in its log line, as
 // nginx, which evaluates it once per request.
 func TestDiffRequestCompletion(t *testing.T) {
 	b := startBackend(t, "b1")
+	// short promises 100 bytes, sends 10 and closes: the answer is cut.
+	short := rawBackend(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+	})
 	p := startPair(t, diffConf{HTTP: `
 log_format done "$request_uri [$request_completion]";
 server {
@@ -136,12 +146,14 @@ server {
     access_log {{DIR}}/logs/done.log done;
     location = /r { return 200 "[$request_completion]\n"; }
     location /p/ { proxy_pass http://` + b.addr + `; }
+    location /short { proxy_pass http://` + short + `; }
 }`})
 	p.compare(t, "GET /r HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	for _, addr := range []string{p.nginx, p.wsgate} {
 		if st, _, _ := rawRequest(t, addr, "GET /p/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); st != 200 {
 			t.Fatalf("%s: proxied status %d", addr, st)
 		}
+		cutShort(t, addr)
 	}
 	// nginx writes the empty value it kept as nothing, wsgate's log as "-"
 	// (docs/directives.md, log_format).
@@ -149,14 +161,31 @@ server {
 		dir  string
 		want []string
 	}{
-		{p.ng.dir, []string{"/r []", "/p/x [OK]"}},
-		{p.gate.dir, []string{"/r [-]", "/p/x [OK]"}},
+		{p.ng.dir, []string{"/r []", "/p/x [OK]", "/short [OK]"}},
+		{p.gate.dir, []string{"/r [-]", "/p/x [OK]", "/short [OK]"}},
 	} {
 		path := filepath.Join(c.dir, "logs", "done.log")
 		waitFor(t, 10*time.Second, path+" lines", func() bool { return len(readLog(path)) == len(c.want) })
 		if got := readLog(path); strings.Join(got, "|") != strings.Join(c.want, "|") {
 			t.Errorf("%s: %q, want %q", path, got, c.want)
 		}
+	}
+}
+
+// cutShort asks addr for /short and reads until the server closes: the
+// head and 10 of the 100 bytes it promised.
+func cutShort(t testing.TB, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, slow(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
+	io.WriteString(c, "GET /short HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	got, err := io.ReadAll(c)
+	if err != nil || !strings.HasSuffix(string(got), "\r\n\r\n0123456789") {
+		t.Fatalf("%s: /short answered %q, %v; want the head and 10 bytes, then the close", addr, got, err)
 	}
 }
 
