@@ -97,7 +97,7 @@ func (c *conn) serve() {
 			rt.log.Printf(errlog.Error, c.id, "broken header: \"%v\" while reading PROXY protocol, client: %s", err, c.remote.Addr())
 			return
 		}
-		c.proxyAddr, c.proxyDest = h.Source, h.Dest
+		c.proxyAddr, c.proxyDest, c.proxyTLVs = h.Source, h.Dest, h.TLVs
 	}
 	first := true
 	for {

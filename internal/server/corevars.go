@@ -43,6 +43,9 @@ func (x *exchange) keepBody(b *requestBody) {
 // ProxyProtocolServer is the destination address of the PROXY header.
 func (x *exchange) ProxyProtocolServer() netip.AddrPort { return x.conn.proxyDest }
 
+// ProxyProtocolTLVs is the TLV section of a v2 PROXY header.
+func (x *exchange) ProxyProtocolTLVs() []byte { return x.conn.proxyTLVs }
+
 // TCPInfo reads TCP_INFO from the client socket, at each use.
 func (x *exchange) TCPInfo() (vars.TCPInfo, bool) {
 	c := x.conn
@@ -67,6 +70,7 @@ func (x *exchange) TCPInfo() (vars.TCPInfo, bool) {
 type coreState struct {
 	pipelined  bool           // $pipe: the current request was pipelined
 	proxyDest  netip.AddrPort // $proxy_protocol_server_addr and _port
+	proxyTLVs  []byte         // $proxy_protocol_tlv_*
 	sendFailed bool           // a write to the client failed: no $request_completion
 }
 

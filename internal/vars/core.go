@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/proxyproto"
 )
 
 // CoreInfo answers the variables of ngx_http_core_module that only the
@@ -27,6 +29,8 @@ type CoreInfo interface {
 	RequestBody() string
 	// ProxyProtocolServer is the destination of a PROXY protocol header.
 	ProxyProtocolServer() netip.AddrPort
+	// ProxyProtocolTLVs is the TLV section of a v2 PROXY protocol header.
+	ProxyProtocolTLVs() []byte
 	// TCPInfo reads the client socket's TCP_INFO; false when there is no
 	// TCP socket of its own (a unix socket, an HTTP/2 or HTTP/3 stream).
 	TCPInfo() (TCPInfo, bool)
@@ -126,11 +130,27 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// corePrefixed serves $sent_trailer_NAME: wsgate sends no trailers, so
-// each is empty; the family exists so that configurations using it load.
+// corePrefixed serves the core module's prefix families:
+// $proxy_protocol_tlv_NAME (a NAME proxyproto.ParseTLVName does not know
+// is an unknown variable) and $sent_trailer_NAME, which is empty: wsgate
+// sends no trailers, and the family exists so that configurations using
+// it load.
 func corePrefixed(name string) func(*Ctx) string {
 	if strings.HasPrefix(name, "sent_trailer_") {
 		return func(*Ctx) string { return "" }
+	}
+	if tlv, ok := strings.CutPrefix(name, "proxy_protocol_tlv_"); ok {
+		key, ok := proxyproto.ParseTLVName(tlv)
+		if !ok {
+			return nil
+		}
+		return func(c *Ctx) string {
+			if c.Core == nil {
+				return ""
+			}
+			v, _ := proxyproto.Lookup(c.Core.ProxyProtocolTLVs(), key)
+			return v
+		}
 	}
 	return nil
 }

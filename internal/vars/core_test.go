@@ -14,6 +14,7 @@ type coreInfo struct {
 	completed bool
 	body      string
 	dest      netip.AddrPort
+	tlvs      []byte
 	tcp       *TCPInfo
 }
 
@@ -22,6 +23,7 @@ func (i *coreInfo) Pipelined() bool                     { return i.pipelined }
 func (i *coreInfo) Completed() bool                     { return i.completed }
 func (i *coreInfo) RequestBody() string                 { return i.body }
 func (i *coreInfo) ProxyProtocolServer() netip.AddrPort { return i.dest }
+func (i *coreInfo) ProxyProtocolTLVs() []byte           { return i.tlvs }
 func (i *coreInfo) TCPInfo() (TCPInfo, bool) {
 	if i.tcp == nil {
 		return TCPInfo{}, false
@@ -61,6 +63,7 @@ func TestCoreVars(t *testing.T) {
 		body:      "a=1&b=2",
 		dest:      netip.MustParseAddrPort("[::ffff:192.0.2.7]:8443"),
 		tcp:       &TCPInfo{RTT: 51, RTTVar: 25, SndCwnd: 10, RcvSpace: 65483},
+		tlvs:      []byte("\x01\x00\x02h2"),
 	}
 	c := newCtx(NewTable())
 	c.Core = info
@@ -68,6 +71,7 @@ func TestCoreVars(t *testing.T) {
 		"pipe": "p", "request_body": "a=1&b=2", "request_completion": "",
 		"proxy_protocol_server_addr": "192.0.2.7", "proxy_protocol_server_port": "8443",
 		"tcpinfo_rtt": "51", "tcpinfo_rttvar": "25", "tcpinfo_snd_cwnd": "10", "tcpinfo_rcv_space": "65483",
+		"proxy_protocol_tlv_alpn": "h2", "proxy_protocol_tlv_0x01": "h2", "proxy_protocol_tlv_authority": "",
 	} {
 		if got := coreGet(t, c, name); got != want {
 			t.Errorf("$%s = %q, want %q", name, got, want)
@@ -118,5 +122,21 @@ func TestNginxVersion(t *testing.T) {
 	ServerVersion = "9.8.7"
 	if got := coreGet(t, newCtx(NewTable()), "nginx_version"); got != "9.8.7" {
 		t.Errorf("$nginx_version = %q", got)
+	}
+}
+
+// TestProxyProtocolTLVNames: a TLV name nginx does not know is an unknown
+// variable at load.
+func TestProxyProtocolTLVNames(t *testing.T) {
+	tab := NewTable()
+	for _, ok := range []string{"$proxy_protocol_tlv_alpn", "$proxy_protocol_tlv_ssl_cn", "$proxy_protocol_tlv_0x30", "$proxy_protocol_tlv_ssl_verify"} {
+		if _, err := tab.Compile(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"$proxy_protocol_tlv_nope", "$proxy_protocol_tlv_0x123", "$proxy_protocol_tlv_ssl_x"} {
+		if _, err := tab.Compile(bad); err == nil {
+			t.Errorf("%s was accepted", bad)
+		}
 	}
 }

@@ -317,3 +317,32 @@ func clipLines(lines []string) []string {
 	}
 	return out
 }
+
+// TestProxyProtocolTLVs: the TLVs of a v2 PROXY header by name, by type
+// and inside the SSL TLV (nginx 1.23.2+; the nginx of the differential
+// tests is older, so wsgate is checked alone).
+func TestProxyProtocolTLVs(t *testing.T) {
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t)))
+	startGate(t, `
+pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/logs/error.log info;
+events { worker_connections 64; }
+http {
+    server {
+        listen `+addr+` proxy_protocol;
+        location / {
+            return 200 "$proxy_protocol_addr alpn=$proxy_protocol_tlv_alpn authority=$proxy_protocol_tlv_0x02 cn=$proxy_protocol_tlv_ssl_cn verify=$proxy_protocol_tlv_ssl_verify id=[$proxy_protocol_tlv_unique_id]\n";
+        }
+    }
+}`)
+	tlv := func(typ byte, v string) string { return string([]byte{typ, byte(len(v) >> 8), byte(len(v))}) + v }
+	tlvs := tlv(0x01, "h2") + tlv(0x02, "ws.example.com") + tlv(0x20, "\x07\x00\x00\x00\x00"+tlv(0x22, "client.example"))
+	n := 12 + len(tlvs)
+	hdr := "\r\n\r\n\x00\r\nQUIT\n\x21\x11" + string([]byte{byte(n >> 8), byte(n)}) +
+		"\xc0\x00\x02\x01" + "\xc6\x33\x64\x02" + "\xc7\x38" + "\x01\xbb" + tlvs
+	st, _, body := rawRequest(t, addr, hdr+"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	want := "192.0.2.1 alpn=h2 authority=ws.example.com cn=client.example verify=0 id=[]\n"
+	if st != 200 || body != want {
+		t.Errorf("got %d %q, want %q", st, body, want)
+	}
+}
