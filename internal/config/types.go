@@ -512,6 +512,7 @@ type ClientLimits struct {
 	SendTimeout      time.Duration
 	ResetTimedOut    bool
 	KeepSlashes      bool // merge_slashes off
+	MaxHeaders       int  // max_headers, as http1.Limits.MaxHeaders
 }
 
 // Rebalance is websocket_rebalance: when open tunnels per weight spread by

@@ -64,7 +64,7 @@ type scanner struct {
 	l0pos     int  // bytes of a partial request line checked
 	l0mark    int  // start of the current element
 
-	keepSlashes bool // merge_slashes off, for a request's $uri
+	lim Limits // a request's limits, with their defaults
 }
 
 // scan continues over data (which only grows between calls and starts at
@@ -277,7 +277,7 @@ func (sc *scanner) fail(data []byte, upTo int, e error) error {
 
 func (sc *scanner) parsePrefix(p []byte) error {
 	if sc.isReq {
-		_, err := parseRequest(string(p), true, sc.keepSlashes)
+		_, err := parseRequest(string(p), true, sc.lim)
 		return err
 	}
 	_, err := parseResponse(string(p), sc.method, true)

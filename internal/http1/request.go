@@ -24,7 +24,13 @@ type Limits struct {
 	// KeepSlashes is merge_slashes off: $uri keeps runs of '/' (each
 	// empty segment counts as one for ".."); dots are still resolved.
 	KeepSlashes bool
+	// MaxHeaders is max_headers, the most header lines a request may
+	// have: 0 means DefaultMaxHeaders, a negative value allows none.
+	MaxHeaders int
 }
+
+// DefaultMaxHeaders is nginx's default max_headers.
+const DefaultMaxHeaders = 1000
 
 func (l Limits) withDefaults() Limits {
 	if l.HeaderBufferSize <= 0 {
@@ -35,6 +41,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.LargeBufferSize <= 0 {
 		l.LargeBufferSize = DefaultLargeBufferSize
+	}
+	switch {
+	case l.MaxHeaders == 0:
+		l.MaxHeaders = DefaultMaxHeaders
+	case l.MaxHeaders < 0:
+		l.MaxHeaders = 0
 	}
 	return l
 }
@@ -118,7 +130,7 @@ func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 		isReq: true,
 		sim:   bufSim{end: lim.HeaderBufferSize - base, size: lim.LargeBufferSize, free: lim.LargeBuffers},
 	}
-	sc.keepSlashes = lim.KeepSlashes
+	sc.lim = lim
 	s, err := readHead(br, &sc)
 	if err != nil {
 		if err == io.EOF {
@@ -129,7 +141,7 @@ func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 		}
 		return partialRequest(br), err
 	}
-	return parseRequest(s, false, lim.KeepSlashes)
+	return parseRequest(s, false, lim)
 }
 
 // partialRequest returns the request line of a head cut short, for the
@@ -246,9 +258,9 @@ type reqParser struct {
 
 // parseRequest parses a complete head, or with prefix only checks the
 // complete lines of a head still arriving.
-func parseRequest(s string, prefix, keepSlashes bool) (*Request, error) {
+func parseRequest(s string, prefix bool, lim Limits) (*Request, error) {
 	r := &Request{ContentLength: -1, HeaderBytes: len(s)}
-	p := reqParser{r: r, keepSlashes: keepSlashes}
+	p := reqParser{r: r, keepSlashes: lim.KeepSlashes}
 	line, i := cutLine(s, 0)
 	if err := p.requestLine(line); err != nil {
 		if r.Proto == "" {
@@ -267,6 +279,9 @@ func parseRequest(s string, prefix, keepSlashes bool) (*Request, error) {
 		name, value, ok := parseFieldLine(line)
 		if !ok {
 			return r, errInvalidHeader
+		}
+		if len(r.Header) == lim.MaxHeaders {
+			return r, errTooManyHeaders
 		}
 		if err := p.field(name, value); err != nil {
 			return r, err

@@ -23,7 +23,7 @@ func v2WithTLVs(tlvs string) string {
 // TestTLVs reads TLVs by the names nginx's $proxy_protocol_tlv_NAME takes.
 func TestTLVs(t *testing.T) {
 	ssl := tlv(0x20, "\x07"+"\x00\x00\x00\x12"+tlv(0x21, "TLSv1.3")+tlv(0x22, "client.example"))
-	in := v2WithTLVs(tlv(0x01, "h2") + tlv(0x02, "ws.example.com") + ssl + tlv(0xe0, "custom")) + "GET /"
+	in := v2WithTLVs(tlv(0x01, "h2")+tlv(0x02, "ws.example.com")+ssl+tlv(0xe0, "custom")) + "GET /"
 	br := bufio.NewReaderSize(strings.NewReader(in), 256)
 	h, err := Read(br)
 	if err != nil {

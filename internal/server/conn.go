@@ -132,7 +132,8 @@ func (c *conn) serve() {
 			c.c.SetReadDeadline(time.Now().Add(cl.HeaderTimeout))
 		}
 		c.srv.Stats.Reading.Add(1)
-		req, err := http1.ReadRequest(c.br, http1.Limits{HeaderBufferSize: cl.HeaderBufferSize, LargeBuffers: cl.LargeBuffers[0], LargeBufferSize: cl.LargeBuffers[1], KeepSlashes: cl.KeepSlashes})
+		req, err := http1.ReadRequest(c.br, http1.Limits{HeaderBufferSize: cl.HeaderBufferSize, LargeBuffers: cl.LargeBuffers[0], LargeBufferSize: cl.LargeBuffers[1],
+			KeepSlashes: cl.KeepSlashes, MaxHeaders: cl.MaxHeaders})
 		c.srv.Stats.Reading.Add(-1)
 		if err != nil {
 			if isTimeout(err) && cl.ResetTimedOut && c.tcp != nil {

@@ -58,6 +58,27 @@ func TestDiffMergeSlashes(t *testing.T) {
 	}
 }
 
+// TestDiffMaxHeaders: max_headers header lines pass, one more is a 400,
+// as Debian's nginx (which carries the directive of newer nginx); the
+// address's default server's limit applies.
+func TestDiffMaxHeaders(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}} default_server;
+    max_headers 3;
+    location / { return 200 "ok\n"; }
+}`})
+	p.compare(t, "GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nConnection: close\r\n\r\n")
+	p.compare(t, "GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nConnection: close\r\n\r\n")
+	p.compare(t, "GET / HTTP/1.0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n")
+	for _, dir := range []string{p.ng.dir, p.gate.dir} {
+		path := filepath.Join(dir, "logs", "error.log")
+		waitFor(t, 10*time.Second, "the refusals in "+path, func() bool {
+			return strings.Count(readFile(path), "client sent too many header lines") == 2
+		})
+	}
+}
+
 // pipelinedBodies writes reqs to addr in one write and returns the body
 // of each response, in order.
 func pipelinedBodies(t testing.TB, addr string, reqs ...string) []string {
