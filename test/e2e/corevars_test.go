@@ -367,3 +367,41 @@ http {
 		t.Errorf("got %d %q, want %q", st, body, want)
 	}
 }
+
+// TestCoreVarsWebSocketSession: a WebSocket session's log line, written
+// when its tunnel closes, has the handshake's $request_id (the one sent
+// upstream), "OK" for $request_completion and "." for $pipe.
+func TestCoreVarsWebSocketSession(t *testing.T) {
+	b := startBackend(t, "b1")
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t)))
+	g := startGate(t, `
+pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/logs/error.log info;
+events { worker_connections 64; }
+http {
+    log_format core "$request_id [$request_completion] $pipe $websocket_messages_in";
+    server {
+        listen `+addr+`;
+        access_log {{DIR}}/logs/core.log core;
+        location / {
+            proxy_pass http://`+b.addr+`;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header X-Request-ID $request_id;
+        }
+    }
+}`)
+	c, _ := dial(t, "ws://"+addr+"/ws", nil)
+	echo(t, c, "hello")
+	id := b.lastWS().Get("X-Request-ID")
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
+		t.Fatalf("the backend got X-Request-ID %q", id)
+	}
+	closeWS(t, c)
+	path := filepath.Join(g.dir, "logs", "core.log")
+	waitFor(t, 10*time.Second, "the session's log line", func() bool { return len(readLog(path)) == 1 })
+	if got, want := readLog(path)[0], id+" [OK] . 1"; got != want {
+		t.Errorf("log line %q, want %q", got, want)
+	}
+}
