@@ -405,3 +405,38 @@ http {
 		t.Errorf("log line %q, want %q", got, want)
 	}
 }
+
+// TestDiffRequestLength: $request_length counts the head and the body
+// read for proxy_pass (buffered or streamed), not a body the handler
+// never read, as nginx.
+func TestDiffRequestLength(t *testing.T) {
+	b := startBackend(t, "b1")
+	p := startPair(t, diffConf{HTTP: `
+log_format rl "$request_uri $request_length";
+server {
+    listen 127.0.0.1:{{PORT}};
+    access_log {{DIR}}/logs/rl.log rl;
+    location /p { proxy_pass http://` + b.addr + `; }
+    location /off { proxy_pass http://` + b.addr + `; proxy_request_buffering off; proxy_http_version 1.1; }
+    location /r { return 200 "ok\n"; }
+}`})
+	var want []string
+	for _, path := range []string{"/p", "/off", "/r"} {
+		for _, n := range []int{0, 5, 5000} {
+			head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", path, n)
+			p.compare(t, head+strings.Repeat("x", n))
+			length := len(head) + n
+			if path == "/r" {
+				length = len(head)
+			}
+			want = append(want, fmt.Sprintf("%s %d", path, length))
+		}
+	}
+	for _, dir := range []string{p.ng.dir, p.gate.dir} {
+		path := filepath.Join(dir, "logs", "rl.log")
+		waitFor(t, 10*time.Second, path+" lines", func() bool { return len(readLog(path)) == len(want) })
+		if got := readLog(path); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: %q, want %q", path, got, want)
+		}
+	}
+}
