@@ -190,9 +190,7 @@ func (f *Format) Append(dst []byte, c *vars.Ctx) []byte {
 		case opVar:
 			dst = appendValue(dst, o.tpl.Eval(c), f.esc)
 		case opPipe:
-			// The front end does not report pipelined requests yet; nginx
-			// writes "." for a request that was not pipelined.
-			dst = append(dst, '.')
+			dst = append(dst, c.Pipe()...)
 		case opTimeLocal:
 			dst = logTime(c).AppendFormat(dst, "02/Jan/2006:15:04:05 -0700")
 		case opTimeISO:

@@ -179,6 +179,8 @@ func init() {
 	maps.Copy(table, headersDirectives)
 	maps.Copy(mergers, coreMergers)
 	maps.Copy(table, tlsDirectives)
+	maps.Copy(table, coreRestDirectives)
+	maps.Copy(mergers, coreRestMergers)
 }
 
 type durationField = time.Duration

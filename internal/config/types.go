@@ -520,6 +520,8 @@ type ClientLimits struct {
 	LargeBuffers     [2]int // number, size
 	SendTimeout      time.Duration
 	ResetTimedOut    bool
+	KeepSlashes      bool // merge_slashes off
+	MaxHeaders       int  // max_headers, as http1.Limits.MaxHeaders
 }
 
 // Rebalance is websocket_rebalance: when open tunnels per weight spread by

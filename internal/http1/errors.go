@@ -62,6 +62,7 @@ var (
 	errTrace           = &StatusError{Status: 405, Reason: "Not Allowed", Detail: "client sent TRACE method"}
 	errURITooLong      = &StatusError{Status: 414, Reason: "Request-URI Too Large", Detail: "client sent too long URI"}
 	errHeaderTooLarge  = &StatusError{Status: 400, Reason: ReasonHeaderTooLarge, Detail: "client sent too long header line"}
+	errTooManyHeaders  = &StatusError{Status: 400, Reason: ReasonHeaderTooLarge, Detail: "client sent too many header lines"}
 )
 
 var (

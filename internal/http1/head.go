@@ -63,6 +63,8 @@ type scanner struct {
 	l0state   int  // element of a partial request line: method, target, version
 	l0pos     int  // bytes of a partial request line checked
 	l0mark    int  // start of the current element
+
+	lim Limits // a request's limits, with their defaults
 }
 
 // scan continues over data (which only grows between calls and starts at
@@ -275,7 +277,7 @@ func (sc *scanner) fail(data []byte, upTo int, e error) error {
 
 func (sc *scanner) parsePrefix(p []byte) error {
 	if sc.isReq {
-		_, err := parseRequest(string(p), true)
+		_, err := parseRequest(string(p), true, sc.lim)
 		return err
 	}
 	_, err := parseResponse(string(p), sc.method, true)

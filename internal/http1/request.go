@@ -21,7 +21,16 @@ type Limits struct {
 	HeaderBufferSize int // client_header_buffer_size
 	LargeBuffers     int // large_client_header_buffers number
 	LargeBufferSize  int // large_client_header_buffers size
+	// KeepSlashes is merge_slashes off: $uri keeps runs of '/' (each
+	// empty segment counts as one for ".."); dots are still resolved.
+	KeepSlashes bool
+	// MaxHeaders is max_headers, the most header lines a request may
+	// have: 0 means DefaultMaxHeaders, a negative value allows none.
+	MaxHeaders int
 }
+
+// DefaultMaxHeaders is nginx's default max_headers.
+const DefaultMaxHeaders = 1000
 
 func (l Limits) withDefaults() Limits {
 	if l.HeaderBufferSize <= 0 {
@@ -32,6 +41,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.LargeBufferSize <= 0 {
 		l.LargeBufferSize = DefaultLargeBufferSize
+	}
+	switch {
+	case l.MaxHeaders == 0:
+		l.MaxHeaders = DefaultMaxHeaders
+	case l.MaxHeaders < 0:
+		l.MaxHeaders = 0
 	}
 	return l
 }
@@ -115,6 +130,7 @@ func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 		isReq: true,
 		sim:   bufSim{end: lim.HeaderBufferSize - base, size: lim.LargeBufferSize, free: lim.LargeBuffers},
 	}
+	sc.lim = lim
 	s, err := readHead(br, &sc)
 	if err != nil {
 		if err == io.EOF {
@@ -125,7 +141,7 @@ func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 		}
 		return partialRequest(br), err
 	}
-	return parseRequest(s, false)
+	return parseRequest(s, false, lim)
 }
 
 // partialRequest returns the request line of a head cut short, for the
@@ -236,13 +252,15 @@ type reqParser struct {
 	clSeen   bool
 	teSeen   bool
 	unique   uint16 // bit per other unique header seen
+
+	keepSlashes bool // merge_slashes off
 }
 
 // parseRequest parses a complete head, or with prefix only checks the
 // complete lines of a head still arriving.
-func parseRequest(s string, prefix bool) (*Request, error) {
+func parseRequest(s string, prefix bool, lim Limits) (*Request, error) {
 	r := &Request{ContentLength: -1, HeaderBytes: len(s)}
-	p := reqParser{r: r}
+	p := reqParser{r: r, keepSlashes: lim.KeepSlashes}
 	line, i := cutLine(s, 0)
 	if err := p.requestLine(line); err != nil {
 		if r.Proto == "" {
@@ -261,6 +279,9 @@ func parseRequest(s string, prefix bool) (*Request, error) {
 		name, value, ok := parseFieldLine(line)
 		if !ok {
 			return r, errInvalidHeader
+		}
+		if len(r.Header) == lim.MaxHeaders {
+			return r, errTooManyHeaders
 		}
 		if err := p.field(name, value); err != nil {
 			return r, err
@@ -318,7 +339,7 @@ func (p *reqParser) clean() error {
 		r.URI = "*"
 		return nil
 	}
-	uri, ok := cleanPath(r.Path)
+	uri, ok := cleanPath(r.Path, p.keepSlashes)
 	if !ok {
 		return errInvalidRequest
 	}

@@ -358,19 +358,19 @@ func TestReadRequestLimits(t *testing.T) {
 		{"five large buffers", Limits{}, big(5), 400, ReasonHeaderTooLarge},
 		{"whole head in first buffer", Limits{}, "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 1024-26-2) + "\r\n", 0, ""},
 		// Custom sizes: first buffer 64, two large buffers of 128.
-		{"small: fits first buffer exactly", Limits{64, 2, 128}, "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 64-26-2) + "\r\n", 0, ""},
-		{"small: line ends at buffer end, two more buffers", Limits{64, 2, 128},
+		{"small: fits first buffer exactly", Limits{HeaderBufferSize: 64, LargeBuffers: 2, LargeBufferSize: 128}, "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 64-26-2) + "\r\n", 0, ""},
+		{"small: line ends at buffer end, two more buffers", Limits{HeaderBufferSize: 64, LargeBuffers: 2, LargeBufferSize: 128},
 			"GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 64-26) + line("Y", 128) + line("Z", 126) + "\r\n", 0, ""},
-		{"small: line ends at buffer end, next needs a buffer each", Limits{64, 2, 128},
+		{"small: line ends at buffer end, next needs a buffer each", Limits{HeaderBufferSize: 64, LargeBuffers: 2, LargeBufferSize: 128},
 			"GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 64-26) + line("Y", 128) + line("Z", 128) + "\r\n", 400, ReasonHeaderTooLarge},
-		{"small: too many buffers", Limits{64, 1, 128}, "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 100) + line("Y", 100) + "\r\n", 400, ReasonHeaderTooLarge},
-		{"small: request line", Limits{64, 1, 128}, requestLine(129) + "Host: a\r\n\r\n", 414, "Request-URI Too Large"},
-		{"small: syntax error before size", Limits{64, 1, 128}, "GET / HTTP/1.1\r\nHost: a\r\nBad Name: 1\r\n" + line("Y", 300) + "\r\n", 400, "Bad Request"},
-		{"small: fits with first buffer and one large", Limits{64, 1, 128},
+		{"small: too many buffers", Limits{HeaderBufferSize: 64, LargeBuffers: 1, LargeBufferSize: 128}, "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 100) + line("Y", 100) + "\r\n", 400, ReasonHeaderTooLarge},
+		{"small: request line", Limits{HeaderBufferSize: 64, LargeBuffers: 1, LargeBufferSize: 128}, requestLine(129) + "Host: a\r\n\r\n", 414, "Request-URI Too Large"},
+		{"small: syntax error before size", Limits{HeaderBufferSize: 64, LargeBuffers: 1, LargeBufferSize: 128}, "GET / HTTP/1.1\r\nHost: a\r\nBad Name: 1\r\n" + line("Y", 300) + "\r\n", 400, "Bad Request"},
+		{"small: fits with first buffer and one large", Limits{HeaderBufferSize: 64, LargeBuffers: 1, LargeBufferSize: 128},
 			"GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 36) + line("Y", 100) + "\r\n", 0, ""},
-		{"small: leading empty lines take first buffer room", Limits{64, 1, 128},
+		{"small: leading empty lines take first buffer room", Limits{HeaderBufferSize: 64, LargeBuffers: 1, LargeBufferSize: 128},
 			strings.Repeat("\r\n", 10) + "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 36) + line("Y", 100) + "\r\n", 400, ReasonHeaderTooLarge},
-		{"small: leading empty lines fill first buffer", Limits{64, 1, 128}, strings.Repeat("\r\n", 32) + "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 36) + "\r\n", 0, ""},
+		{"small: leading empty lines fill first buffer", Limits{HeaderBufferSize: 64, LargeBuffers: 1, LargeBufferSize: 128}, strings.Repeat("\r\n", 32) + "GET / HTTP/1.1\r\nHost: a\r\n" + line("X", 36) + "\r\n", 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,12 +11,14 @@ import (
 // and "." and ".." segments resolved, a decoded "%2F" or "%2E" counting
 // as the character it encodes. A trailing '/', "/." or "/.." leaves the
 // result ending in '/', so a path that names a directory still does.
+// With keepSlashes (merge_slashes off) every empty segment but a last
+// one is kept, and ".." removes an empty segment as any other.
 //
 // It reports false, for a 400, where nginx refuses the URI: a malformed
 // escape, an escaped NUL, or ".." above the root. It also refuses an
 // escaped CR or LF, which nginx accepts and would copy into $uri: there
 // they could split a response header or forge a log line.
-func cleanPath(p string) (string, bool) {
+func cleanPath(p string, keepSlashes bool) (string, bool) {
 	if !strings.Contains(p, "%") && !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
 		return p, true
 	}
@@ -32,7 +34,11 @@ func cleanPath(p string) (string, bool) {
 		}
 		seg, last := b[i+1:j], j == len(b)
 		switch string(seg) {
-		case "", ".":
+		case "":
+			if keepSlashes && !last {
+				out = append(out, '/')
+			}
+		case ".":
 		case "..":
 			k := bytes.LastIndexByte(out, '/')
 			if k < 0 {

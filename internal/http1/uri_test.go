@@ -40,7 +40,7 @@ func TestCleanPath(t *testing.T) {
 		{"/cr%0d", ""},
 		{"/lf%0A", ""},
 	} {
-		got, ok := cleanPath(tt.in)
+		got, ok := cleanPath(tt.in, false)
 		if tt.want == "" {
 			if ok {
 				t.Errorf("cleanPath(%q) = %q, want refused", tt.in, got)
@@ -91,7 +91,7 @@ func FuzzCleanPath(f *testing.F) {
 		if p == "" || p[0] != '/' || !validURI(p) {
 			return // the request line's parser refuses it before
 		}
-		uri, ok := cleanPath(p)
+		uri, ok := cleanPath(p, false)
 		if !ok {
 			return
 		}
@@ -107,9 +107,50 @@ func FuzzCleanPath(f *testing.F) {
 			t.Fatalf("%q -> %q lost its trailing slash", p, uri)
 		}
 		if !strings.Contains(uri, "%") {
-			if again, ok := cleanPath(uri); !ok || again != uri {
+			if again, ok := cleanPath(uri, false); !ok || again != uri {
 				t.Fatalf("%q -> %q -> %q, %v", p, uri, again, ok)
 			}
 		}
 	})
+}
+
+// TestCleanPathKeepSlashes checks $uri with merge_slashes off against
+// what nginx 1.22 answers for the same paths.
+func TestCleanPathKeepSlashes(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"//a//b", "//a//b"},
+		{"/a//../b", "/a/b"},
+		{"/a/b//..", "/a/b/"},
+		{"/a//./b", "/a//b"},
+		{"//..", "/"},
+		{"/a%2F%2Fb", "/a//b"},
+		{"/a/%2E%2E//b", "//b"},
+		{"/a///", "/a///"},
+		{"/./", "/"},
+		{"/a/..//b", "//b"},
+		{"/a/b/..//../c", "/a/c"},
+		{"///../x", "//x"},
+		{"/a//.", "/a//"},
+		{"/a//..", "/a/"},
+		{"//a/../..", "/"},
+		{"/a/.//", "/a//"},
+		{"/%2F%2F..", "//"},
+		{"/..", ""},
+		{"/a/../..", ""},
+	} {
+		got, ok := cleanPath(tt.in, true)
+		if tt.want == "" {
+			if ok {
+				t.Errorf("cleanPath(%q, keep) = %q, want refused", tt.in, got)
+			}
+			continue
+		}
+		if !ok || got != tt.want {
+			t.Errorf("cleanPath(%q, keep) = %q, %v; want %q", tt.in, got, ok, tt.want)
+		}
+	}
+	r, err := ReadRequest(bufio.NewReader(strings.NewReader("GET //a//..//b HTTP/1.1\r\nHost: h\r\n\r\n")), Limits{KeepSlashes: true})
+	if err != nil || r.URI != "//a//b" {
+		t.Fatalf("ReadRequest with KeepSlashes: %v %q", err, r.URI)
+	}
 }

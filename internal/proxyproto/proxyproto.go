@@ -20,6 +20,8 @@ var sigV2 = []byte("\r\n\r\n\x00\r\nQUIT\n")
 // and UNKNOWN (v1) headers: the connection is the proxy's own.
 type Header struct {
 	Source, Dest netip.AddrPort
+	// TLVs is a v2 header's TLV section, after the addresses (see Lookup).
+	TLVs []byte
 }
 
 // Read consumes one PROXY header from br. br must have a buffer of at least
@@ -110,6 +112,7 @@ func readV2(br *bufio.Reader) (Header, error) {
 		return Header{
 			Source: netip.AddrPortFrom(src, binary.BigEndian.Uint16(body[8:10])),
 			Dest:   netip.AddrPortFrom(dst, binary.BigEndian.Uint16(body[10:12])),
+			TLVs:   body[12:],
 		}, nil
 	case 0x21: // TCP over IPv6
 		if n < 36 {
@@ -120,6 +123,7 @@ func readV2(br *bufio.Reader) (Header, error) {
 		return Header{
 			Source: netip.AddrPortFrom(src.Unmap(), binary.BigEndian.Uint16(body[32:34])),
 			Dest:   netip.AddrPortFrom(dst.Unmap(), binary.BigEndian.Uint16(body[34:36])),
+			TLVs:   body[36:],
 		}, nil
 	case 0x00: // UNSPEC
 		return Header{}, nil

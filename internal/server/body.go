@@ -84,6 +84,7 @@ func (x *exchange) prepareBody(b *requestBody) int {
 	if status == 0 {
 		x.bodyRead = true
 		b.framing = proxy.Body{Length: n}
+		x.keepBody(b)
 	}
 	return status
 }
@@ -159,20 +160,22 @@ func (x *exchange) clientBody() io.Reader {
 	if x.req.Chunked && x.lc.ClientMaxBody > 0 {
 		left = x.lc.ClientMaxBody // a Content-Length was checked before
 	}
-	return &clientBodyReader{r: deadlineReader{r: x.req.Body(x.conn.br), c: x.conn.c, d: x.lc.Client.BodyTimeout}, left: left}
+	return &clientBodyReader{r: deadlineReader{r: x.req.Body(x.conn.br), c: x.conn.c, d: x.lc.Client.BodyTimeout}, left: left, length: &x.vc.ReqLength}
 }
 
 // clientBodyReader types the client's errors and, for a chunked body,
 // enforces client_max_body_size as the body streams.
 type clientBodyReader struct {
-	r    deadlineReader
-	left int64 // bytes the body may still have; -1: no bound here
+	r      deadlineReader
+	left   int64  // bytes the body may still have; -1: no bound here
+	length *int64 // $request_length, which counts the body read, as nginx
 }
 
 var errBodyTooLarge = errors.New("client intended to send too large chunked body")
 
 func (c *clientBodyReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	*c.length += int64(n)
 	if c.left >= 0 {
 		if c.left -= int64(n); c.left < 0 {
 			return n + int(c.left), &bodyError{errBodyTooLarge} // nothing past the limit

@@ -57,6 +57,7 @@ type conn struct {
 	remote      netip.AddrPort
 	local       netip.AddrPort
 	connLimits
+	coreState
 }
 
 var (
@@ -101,7 +102,7 @@ func (c *conn) serve() {
 			rt.log.Printf(errlog.Error, c.id, "broken header: \"%v\" while reading PROXY protocol, client: %s", err, c.remote.Addr())
 			return
 		}
-		c.proxyAddr = h.Source
+		c.proxyAddr, c.proxyDest, c.proxyTLVs = h.Source, h.Dest, h.TLVs
 	}
 	first := true
 	for {
@@ -115,6 +116,7 @@ func (c *conn) serve() {
 				return
 			}
 		}
+		c.pipelined = !first && c.br.Buffered() > 0
 		c.c.SetReadDeadline(time.Now().Add(wait))
 		if _, err := c.br.Peek(1); err != nil {
 			if first && isTimeout(err) && !c.srv.isClosing() {
@@ -135,7 +137,8 @@ func (c *conn) serve() {
 			c.c.SetReadDeadline(time.Now().Add(cl.HeaderTimeout))
 		}
 		c.srv.Stats.Reading.Add(1)
-		req, err := http1.ReadRequest(c.br, http1.Limits{HeaderBufferSize: cl.HeaderBufferSize, LargeBuffers: cl.LargeBuffers[0], LargeBufferSize: cl.LargeBuffers[1]})
+		req, err := http1.ReadRequest(c.br, http1.Limits{HeaderBufferSize: cl.HeaderBufferSize, LargeBuffers: cl.LargeBuffers[0], LargeBufferSize: cl.LargeBuffers[1],
+			KeepSlashes: cl.KeepSlashes, MaxHeaders: cl.MaxHeaders})
 		c.srv.Stats.Reading.Add(-1)
 		if err != nil {
 			if isTimeout(err) && cl.ResetTimedOut && c.tcp != nil {
@@ -337,6 +340,7 @@ type exchange struct {
 	trailers    bool // the chunked body ends with add_trailer's fields (filters)
 	gzipVary    bool // nginx's r->gzip_vary: gzip_static or a range met gzip
 	close       bool
+	coreExchange
 }
 
 // handle runs one request through nginx's phases. It reports whether the
@@ -393,6 +397,7 @@ func (x *exchange) fillVars(hostCaps []string) {
 	vc.Path, vc.Args = req.URI, req.RawQuery
 	vc.Header = &req.Header // a pointer: boxing the slice would allocate
 	vc.Files = x            // $document_root, $realpath_root, $request_filename
+	vc.Core = x             // $connection_time, $pipe, $request_body, ...
 	vc.Host = req.HostName
 	vc.Scheme = "http"
 	if c.tls != nil {
@@ -508,7 +513,8 @@ func (x *exchange) isUpgrade() bool {
 // sendWriter arms send_timeout before each write to the client.
 type sendWriter struct{ c *conn }
 
-func (w sendWriter) Write(p []byte) (int, error) {
+func (w sendWriter) Write(p []byte) (n int, err error) {
+	defer w.c.noteSend(&err)
 	if w.c.rate > 0 {
 		return w.c.writeLimited(p)
 	}

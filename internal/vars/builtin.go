@@ -262,7 +262,7 @@ func prefixed(name string) func(*Ctx) string {
 		ck := name[len("cookie_"):]
 		return func(c *Ctx) string { return cookieValue(c, ck) }
 	}
-	return nil
+	return corePrefixed(name)
 }
 
 // headerName turns "x_forwarded_for" into "x-forwarded-for"; header lookups

@@ -78,6 +78,9 @@ type Ctx struct {
 	// Files answers $document_root, $realpath_root and $request_filename
 	// for the location the request is in; nil leaves them empty.
 	Files FileVars
+	// Core answers $connection_time, $pipe, $request_completion,
+	// $request_body, $proxy_protocol_server_* and $tcpinfo_*.
+	Core CoreInfo
 
 	// Captures holds $0..$9 of the last regex that matched (location, map, if).
 	Captures []string
