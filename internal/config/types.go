@@ -26,6 +26,9 @@ type Config struct {
 
 	HTTP *HTTP
 	Vars *vars.Table
+	// Cluster is cluster_store: the store that zones declared with sync
+	// share; nil keeps every zone local.
+	Cluster *ClusterStore
 
 	// Warnings are notices `wsgate -t` prints; loading still succeeded.
 	Warnings []string
@@ -364,6 +367,7 @@ type ReqZone struct {
 	Key       *vars.Template
 	Size      int64
 	RateMilli int64 // requests per 1000 seconds, nginx's unit: 10r/s = 10000
+	Sync      bool  // shared through the cluster store, if one is configured
 	File      string
 	Line      int
 }
@@ -373,6 +377,7 @@ type ConnZone struct {
 	Name string
 	Key  *vars.Template
 	Size int64
+	Sync bool // shared through the cluster store, if one is configured
 	File string
 	Line int
 }

@@ -22,6 +22,8 @@ type Registry struct {
 	mu   sync.Mutex
 	req  map[string]*reqState
 	conn map[string]*connState
+	// shared is the cluster store for sync zones, or nil.
+	shared Shared
 }
 
 // NewRegistry returns an empty registry whose zones read clock (nil for
@@ -36,9 +38,10 @@ func NewRegistry(clock func() time.Time) *Registry {
 // Build collects the zones of one configuration load. It is not safe for
 // concurrent use, and must not be used after Commit.
 type Build struct {
-	r    *Registry
-	req  map[string]*reqState
-	conn map[string]*connState
+	r      *Registry
+	req    map[string]*reqState
+	conn   map[string]*connState
+	shared Shared
 }
 
 // Begin starts collecting the zones of a new configuration.
@@ -102,6 +105,6 @@ func (b *Build) ConnZone(name, key string, sizeBytes int64) (*ConnZone, error) {
 // snapshot still release into them).
 func (b *Build) Commit() {
 	b.r.mu.Lock()
-	b.r.req, b.r.conn = b.req, b.conn
+	b.r.req, b.r.conn, b.r.shared = b.req, b.conn, b.shared
 	b.r.mu.Unlock()
 }

@@ -28,12 +28,18 @@ func buildZones(h *config.HTTP, b *limit.Build) (zones, error) {
 		if err != nil {
 			return z, &config.PosError{File: cz.File, Line: cz.Line, Err: err}
 		}
+		if sh := b.Shared(); cz.Sync && sh != nil {
+			lz.Share(sh)
+		}
 		z.req[cz] = lz
 	}
 	for _, cz := range h.ConnZones {
 		lz, err := b.ConnZone(cz.Name, cz.Key.Raw(), cz.Size)
 		if err != nil {
 			return z, &config.PosError{File: cz.File, Line: cz.Line, Err: err}
+		}
+		if sh := b.Shared(); cz.Sync && sh != nil {
+			lz.Share(sh)
 		}
 		z.conn[cz] = lz
 	}
