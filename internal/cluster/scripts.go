@@ -131,9 +131,15 @@ func (s *Store) reregister() error {
 			p.HSet(ctx, s.leaseKey(), fields...)
 			p.PExpire(ctx, s.leaseKey(), LeaseTTL)
 		}
+		for key, f := range s.sessionFields() {
+			p.HSet(ctx, sessPrefix+key, f...)
+		}
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return s.loadBans(ctx)
 }
 
 // ReqResult is the reply of CheckReq.

@@ -150,8 +150,10 @@ type Store struct {
 	leasesMu sync.Mutex
 	leases   func(yield func(field string, n int) bool) // live local connection counts
 
-	stop chan struct{}
-	done chan struct{}
+	sess *sessions
+
+	stop  chan struct{}
+	loops sync.WaitGroup // heartbeat and command loops
 }
 
 // Open starts a store for cfg and tries it once (bounded by the timeout);
@@ -171,8 +173,8 @@ func Open(cfg Config, logf func(format string, args ...any)) (*Store, error) {
 		c:       redis.NewUniversalClient(o),
 		id:      hex.EncodeToString(id),
 		logf:    logf,
+		sess:    newSessions(),
 		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
 	}
 	s.instances.Store(1)
 	if err := s.heartbeat(); err != nil {
@@ -180,7 +182,9 @@ func Open(cfg Config, logf func(format string, args ...any)) (*Store, error) {
 	} else {
 		s.up.Store(true)
 	}
+	s.loops.Add(2)
 	go s.loop()
+	go s.commandLoop()
 	return s, nil
 }
 
@@ -213,7 +217,7 @@ func (s *Store) SetLeases(f func(yield func(field string, n int) bool)) {
 // bounded by the timeout) and closes the connections.
 func (s *Store) Close() error {
 	close(s.stop)
-	<-s.done
+	s.loops.Wait()
 	if s.up.Load() {
 		ctx, cancel := s.ctx()
 		s.c.Del(ctx, s.leaseKey())
@@ -262,7 +266,7 @@ func redactErr(err error, c Config) string {
 }
 
 func (s *Store) loop() {
-	defer close(s.done)
+	defer s.loops.Done()
 	t := time.NewTicker(HeartbeatInterval)
 	defer t.Stop()
 	for {
@@ -279,8 +283,8 @@ func (s *Store) loop() {
 	}
 }
 
-// recover writes this instance's live counts back and, once that worked,
-// trusts the store again.
+// recover writes this instance's live counts and sessions back, reloads
+// the ban list and, once that worked, trusts the store again.
 func (s *Store) recover() {
 	if err := s.heartbeat(); err != nil {
 		return

@@ -125,9 +125,8 @@ func TestConnLeasesAcrossInstances(t *testing.T) {
 	}
 	// b dies without cleaning up: its heartbeat stops, its key is left.
 	close(b.stop)
-	<-b.done
-	b.stop, b.done = make(chan struct{}), make(chan struct{})
-	go func() { <-b.stop; close(b.done) }()
+	b.loops.Wait()
+	b.stop = make(chan struct{})
 	start := time.Now()
 	waitFor(t, "the dead instance's counts to expire", func() bool {
 		n, _ := a.ConnCount(f)
