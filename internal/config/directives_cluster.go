@@ -6,6 +6,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/conf"
+	"github.com/wsgate/wsgate/internal/vars"
 )
 
 // ClusterStore is a cluster_store directive.
@@ -18,7 +19,8 @@ type ClusterStore struct {
 // clusterDirectives are the directives that make several instances act
 // as one.
 var clusterDirectives = map[string]dirSpec{
-	"cluster_store": {ctx: cMain | cHTTP, min: 1, max: 3, fn: dClusterStore},
+	"cluster_store":         {ctx: cMain | cHTTP, min: 1, max: 3, fn: dClusterStore},
+	"websocket_session_key": {ctx: cHSL, min: 1, max: 1, fn: dSessionKey},
 }
 
 // dClusterStore reads "cluster_store URL [timeout=T] [password=P]".
@@ -53,10 +55,79 @@ func dClusterStore(l *loader, d *conf.Directive, s *scope) error {
 	return nil
 }
 
-// redactParam hides the value of a parameter that looks like a secret.
+// redactParam hides the value of an unknown parameter: a misspelt
+// password= must not reach the error log.
 func redactParam(a string) string {
-	if k, _, ok := strings.Cut(a, "="); ok && strings.Contains(strings.ToLower(k), "pass") {
+	if k, _, ok := strings.Cut(a, "="); ok {
 		return k + "=xxxxx"
 	}
 	return a
+}
+
+// ClusterLoc are a location's settings for cluster-wide sessions and the
+// writable api.
+type ClusterLoc struct {
+	// SessionKey is websocket_session_key: the WebSockets of this location
+	// are registered in the cluster store under its value (none when it is
+	// empty), and a banned value is refused at the handshake.
+	SessionKey *vars.Template
+	// APIWrite is api write=on: the api accepts DELETE. It needs an access
+	// restriction on the location.
+	APIWrite bool
+	apiFile  string
+	apiLine  int
+}
+
+func init() {
+	mergers["websocket_session_key"] = func(c, p *LocConf) { c.Cluster.SessionKey = p.Cluster.SessionKey }
+}
+
+func dSessionKey(l *loader, d *conf.Directive, s *scope) error {
+	t, err := l.cfg.Vars.Compile(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "%v", err)
+	}
+	s.lc.Cluster.SessionKey = t
+	return s.lc.mark(d, "websocket_session_key")
+}
+
+// apiWriteArg reads api's "write=on|off".
+func apiWriteArg(d *conf.Directive, s *scope) error {
+	if len(d.Args) == 0 {
+		return nil
+	}
+	switch {
+	case d.Name == "api" && d.Args[0] == "write=on":
+		s.lc.Cluster.APIWrite = true
+		s.lc.Cluster.apiFile, s.lc.Cluster.apiLine = d.File, d.Line
+	case d.Args[0] == "write=off":
+	default:
+		return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[0])
+	}
+	return nil
+}
+
+// checkAPIWrite refuses "api write=on" in a location that anyone may
+// reach: its allow/deny rules, its own or inherited, must deny someone.
+func checkAPIWrite(servers []*Server) error {
+	var err error
+	for _, srv := range servers {
+		srv.Walk(func(loc *Location) {
+			c := loc.Conf.Cluster
+			if err != nil || !c.APIWrite || restricted(loc.Conf.Access) {
+				return
+			}
+			err = &conf.Error{File: c.apiFile, Line: c.apiLine, Msg: "\"api write=on\" needs an access restriction: allow and deny rules (here or inherited) that deny someone"}
+		})
+	}
+	return err
+}
+
+func restricted(rules []AccessRule) bool {
+	for _, r := range rules {
+		if !r.Allow {
+			return true
+		}
+	}
+	return false
 }

@@ -357,6 +357,9 @@ func (l *loader) finishHTTP() error {
 	if err := checkDefaults(h.Servers); err != nil {
 		return err
 	}
+	if err := checkAPIWrite(h.Servers); err != nil {
+		return err
+	}
 	for _, srv := range h.Servers {
 		for _, ls := range srv.Listens {
 			c := srv.Loc.Conf.SSL

@@ -279,6 +279,7 @@ type LocConf struct {
 	LimitConnLog      Level
 	LimitConnDryRun   bool
 	Access            []AccessRule
+	Cluster           ClusterLoc // websocket_session_key, api write=on
 	RealIPFrom        []netip.Prefix
 	RealIPHeader      string
 	RealIPRecursive   bool
