@@ -108,9 +108,13 @@ func trusted(from []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// preaccess runs limit_req, then limit_conn, as nginx's preaccess phase.
+// preaccess refuses a banned session key, then runs limit_req, then
+// limit_conn, as nginx's preaccess phase.
 // It reports whether the request may go on; when not, the answer is sent.
 func (x *exchange) preaccess() (ok bool, keep bool) {
+	if ok, keep := x.sessionBan(); !ok {
+		return ok, keep
+	}
 	lc := x.lc
 	if len(lc.LimitReq) > 0 {
 		rules := make([]limit.ReqRule, len(lc.LimitReq))
