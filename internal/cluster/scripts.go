@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -233,4 +234,80 @@ func (s *Store) ConnCount(field string) (int, error) {
 		sum += n
 	}
 	return sum, nil
+}
+
+// ChargeReqAcquireConns is CheckReq (on the store's clock) and AcquireConn
+// for each field, pipelined: one round trip. The connections are counted
+// whatever the buckets decide; the caller gives them back (ReleaseConn)
+// when a bucket rejected the request or another field was at its limit.
+func (s *Store) ChargeReqAcquireConns(keys []string, rates, bursts []int64, fields []string, limits []int) (int, []int64, []bool, error) {
+	rej, excess, got, err := s.pipelined(keys, rates, bursts, fields, limits)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// The store restarted since the scripts were loaded.
+		rej, excess, got, err = s.pipelined(keys, rates, bursts, fields, limits)
+	}
+	if err != nil {
+		return 0, nil, nil, s.fail(err)
+	}
+	return rej, excess, got, nil
+}
+
+func (s *Store) pipelined(keys []string, rates, bursts []int64, fields []string, limits []int) (int, []int64, []bool, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var req *redis.Cmd
+	conns := make([]*redis.Cmd, len(fields))
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if len(keys) > 0 {
+			args := make([]any, 0, 1+2*len(keys))
+			args = append(args, 0)
+			for i := range keys {
+				args = append(args, rates[i], bursts[i])
+			}
+			req = reqScript.EvalSha(ctx, p, keys, args...)
+		}
+		for i, f := range fields {
+			conns[i] = acquireScript.EvalSha(ctx, p, []string{instancesKey, s.leaseKey()}, f, limits[i], s.id, LeaseTTL.Milliseconds(), leasePrefix)
+		}
+		return nil
+	})
+	if err != nil {
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			s.loadScripts(ctx)
+		}
+		return 0, nil, nil, err
+	}
+	rej, excess := -1, []int64(nil)
+	if req != nil {
+		v, err := req.Int64Slice()
+		if err != nil || len(v) == 0 {
+			return 0, nil, nil, fmt.Errorf("cluster store: limit_req reply: %v", err)
+		}
+		if v[0] > 0 {
+			rej = int(v[0]) - 1
+			excess = make([]int64, len(keys))
+			excess[rej] = v[1]
+		} else {
+			excess = v[1:]
+		}
+	}
+	got := make([]bool, len(fields))
+	for i, c := range conns {
+		v, err := c.Int64Slice()
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		got[i] = len(v) > 0 && v[0] == 1
+	}
+	return rej, excess, got, nil
+}
+
+// loadScripts loads the scripts that pipelines call by their digest.
+func (s *Store) loadScripts(ctx context.Context) error {
+	for _, sc := range []*redis.Script{reqScript, acquireScript, releaseScript, heartbeatScript} {
+		if err := sc.Load(ctx, s.c).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

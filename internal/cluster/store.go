@@ -145,6 +145,7 @@ type Store struct {
 	up        atomic.Bool
 	instances atomic.Int64 // live instances at the last heartbeat, at least 1
 	fallbacks atomic.Int64 // times the store went down
+	trips     atomic.Int64 // round trips, see RoundTrips
 	downMu    sync.Mutex   // serializes the down/up log lines
 
 	leasesMu sync.Mutex
@@ -177,9 +178,13 @@ func Open(cfg Config, logf func(format string, args ...any)) (*Store, error) {
 		stop:    make(chan struct{}),
 	}
 	s.instances.Store(1)
+	s.c.AddHook(tripCounter{&s.trips})
 	if err := s.heartbeat(); err != nil {
 		s.markDown(err)
 	} else {
+		ctx, cancel := s.ctx()
+		s.loadScripts(ctx)
+		cancel()
 		s.up.Store(true)
 	}
 	s.loops.Add(2)
@@ -290,6 +295,12 @@ func (s *Store) recover() {
 		return
 	}
 	if err := s.reregister(); err != nil {
+		return
+	}
+	ctx, cancel := s.ctx()
+	err := s.loadScripts(ctx)
+	cancel()
+	if err != nil {
 		return
 	}
 	s.downMu.Lock()

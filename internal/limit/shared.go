@@ -25,6 +25,10 @@ type Shared interface {
 	// fewer than limit; ReleaseConn gives it back.
 	AcquireConn(field string, limit int) (bool, error)
 	ReleaseConn(field string)
+	// ChargeReqAcquireConns is ChargeReq and AcquireConn for each field in
+	// one round trip; the fields are counted whatever the buckets decide,
+	// and acquired reports which were.
+	ChargeReqAcquireConns(keys []string, rates, bursts []int64, fields []string, limits []int) (rejected int, excess []int64, acquired []bool, err error)
 }
 
 // Share makes z cluster-wide through sh (limit_req_zone ... sync).

@@ -82,5 +82,11 @@ func (s *Server) clusterState() status.ClusterState {
 			}
 			return 0
 		},
+		RoundTrips: func() int64 {
+			if st := get(); st != nil {
+				return st.RoundTrips()
+			}
+			return 0
+		},
 	}
 }

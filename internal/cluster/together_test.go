@@ -1,0 +1,56 @@
+package cluster
+
+import (
+	"testing"
+
+	"github.com/wsgate/wsgate/internal/limit"
+)
+
+// A shared limit_req and limit_conn are decided in one pipelined call: a
+// request rejected by its bucket holds no connection, one rejected by the
+// connection limit keeps its bucket's charge, and passed ones hold a lease
+// counted in the store and locally.
+func TestCheckTogether(t *testing.T) {
+	r := startRedis(t)
+	s := openStore(t, r.url(), nil)
+	rz := limit.NewReqZone("rt", 1<<20, 1, nil) // 1 per 1000 s: no draining during the test
+	cz := limit.NewConnZone("ct", 1<<20)
+	rz.Share(s)
+	cz.Share(s)
+	req := []limit.ReqRule{{Zone: rz, Burst: 2, NoDelay: true}}
+	conn := []limit.ConnRule{{Zone: cz, Limit: 2}}
+	if !limit.Together(req, conn) {
+		t.Fatal("Together is false for shared zones with the store up")
+	}
+	key := [][]byte{[]byte("k")}
+	field := ConnField("ct", []byte("k"))
+	var held []limit.ConnLease
+	for i := range 2 {
+		rd, leases, cd := limit.CheckTogether(req, key, false, conn, key, false, nil)
+		if rd.Status != limit.ReqPassed || cd.Status != limit.ConnPassed || len(leases) != 1 {
+			t.Fatalf("request %d: %v %v %d leases", i, rd.Status, cd.Status, len(leases))
+		}
+		held = append(held, leases...)
+	}
+	// Third: the bucket passes (burst 2), the connection limit rejects.
+	rd, leases, cd := limit.CheckTogether(req, key, false, conn, key, false, nil)
+	if rd.Status != limit.ReqPassed || cd.Status != limit.ConnRejected || len(leases) != 0 {
+		t.Fatalf("third: %v %v %d leases, want passed, conn rejected", rd.Status, cd.Status, len(leases))
+	}
+	if n, _ := s.ConnCount(field); n != 2 || cz.Count([]byte("k")) != 2 {
+		t.Fatalf("counts: store %d, local %d, want 2", n, cz.Count([]byte("k")))
+	}
+	held[0].Release()
+	// Fourth: the bucket is now over its burst: rejected, nothing counted.
+	rd, leases, cd = limit.CheckTogether(req, key, false, conn, key, false, nil)
+	if rd.Status != limit.ReqRejected || cd.Status != limit.ConnNone || len(leases) != 0 {
+		t.Fatalf("fourth: %v %v %d leases, want rejected by limit_req", rd.Status, cd.Status, len(leases))
+	}
+	if n, _ := s.ConnCount(field); n != 1 {
+		t.Fatalf("store count %d after a rejected request, want 1", n)
+	}
+	limit.ReleaseAll(held)
+	if n, _ := s.ConnCount(field); n != 0 || cz.Count([]byte("k")) != 0 {
+		t.Fatalf("counts after release: store %d, local %d", n, cz.Count([]byte("k")))
+	}
+}
