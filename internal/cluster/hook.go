@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"net"
+	"sync"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -33,3 +34,14 @@ func (h tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // RoundTrips counts the calls made to the store since it was opened,
 // heartbeats and the command stream's reads included; a pipeline is one.
 func (s *Store) RoundTrips() int64 { return s.trips.Load() }
+
+// quietLogger drops the client library's own log lines (sentinel and pool
+// chatter written to stderr); the store reports what matters through its
+// logf, without addresses' secrets.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+var quietOnce sync.Once
+
+func quietLibrary() { quietOnce.Do(func() { redis.SetLogger(quietLogger{}) }) }

@@ -15,6 +15,8 @@ import (
 type redisServer struct {
 	t    *testing.T
 	port int
+	bin  string   // redis-server or redis-sentinel
+	args []string // after the port
 	cmd  *exec.Cmd
 	out  bytes.Buffer
 }
@@ -26,7 +28,7 @@ func startRedis(t *testing.T) *redisServer {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server is not installed (Debian package redis-server): %v", err)
 	}
-	r := &redisServer{t: t, port: freePort(t)}
+	r := &redisServer{t: t, port: freePort(t), bin: "redis-server", args: []string{"--save", "", "--appendonly", "no"}}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -34,8 +36,7 @@ func startRedis(t *testing.T) *redisServer {
 
 func (r *redisServer) start() {
 	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
+	r.cmd = exec.Command(r.bin, append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1"}, r.args...)...)
 	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)

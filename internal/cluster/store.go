@@ -166,6 +166,7 @@ func Open(cfg Config, logf func(format string, args ...any)) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	quietLibrary()
 	id := make([]byte, 8)
 	rand.Read(id)
 	s := &Store{
