@@ -38,10 +38,24 @@ func (x *exchange) apiHandler() bool {
 		status.WriteJSON(&b, x.conn.srv.Snapshot())
 	case version == 0:
 		status.WriteAPIRoot(&b)
+	case len(parts) == 1 && parts[0] == "cluster":
+		x.apiCluster(&b)
 	default:
 		aerr = status.WriteAPI9(&b, x.conn.srv.Snapshot(), parts)
 	}
 	return x.apiAnswer(aerr, &b)
+}
+
+// apiCluster writes the cluster store's state: whether one is configured,
+// its address (password hidden), whether sync zones are shared now or
+// falling back to local zones, the live instances, outages and round trips.
+func (x *exchange) apiCluster(b *strings.Builder) {
+	doc := map[string]any{"configured": false}
+	if st := x.conn.srv.cluster.Load(); st != nil {
+		doc = map[string]any{"configured": true, "store": st.Config().String(), "id": st.ID(), "shared": st.Up(),
+			"instances": st.Instances(), "fallbacks": st.Fallbacks(), "round_trips": st.RoundTrips()}
+	}
+	json.NewEncoder(b).Encode(doc)
 }
 
 // apiAnswer sends an APIError, or body with 200.

@@ -59,14 +59,14 @@ func WriteAPIRoot(w io.Writer) error {
 
 // WriteAPI9 writes the read-only endpoint parts of version 9 at nginx
 // Plus's paths: / (the sections), /nginx, /connections, /http,
-// /http/requests, /http/upstreams[/NAME] and /http/websocket (which lists
-// sessions, answered by the server). A path it does not know is an
-// APIError.
+// /http/requests, /http/upstreams[/NAME] and /http/websocket (its
+// sessions, and /cluster, are answered by the server). A path it does not
+// know is an APIError.
 func WriteAPI9(w io.Writer, s Snapshot, parts []string) *APIError {
 	var doc any
 	switch strings.Join(parts, "/") {
 	case "":
-		doc = []string{"nginx", "connections", "http"}
+		doc = []string{"nginx", "connections", "http", "cluster"}
 	case "nginx":
 		load := s.LastReload
 		if load.IsZero() {

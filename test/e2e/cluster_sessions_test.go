@@ -145,7 +145,8 @@ func TestClusterAPIRoutingAndWriteProtection(t *testing.T) {
 	}{
 		{"/api/", 200, "[1,2,3,4,5,6,7,8,9]"},
 		{"/api/?json", 200, `"tunnels"`},
-		{"/api/9/", 200, `["nginx","connections","http"]`},
+		{"/api/9/", 200, `["nginx","connections","http","cluster"]`},
+		{"/api/9/cluster", 200, `"shared":true`},
 		{"/api/9/nginx", 200, `"pid":`},
 		{"/api/9/connections", 200, `"accepted"`},
 		{"/api/9/http/requests", 200, `"total"`},

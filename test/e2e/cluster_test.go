@@ -24,6 +24,7 @@ http {
     server {
         listen 127.0.0.1:%d;
         location = /metrics { metrics; }
+        location /api/ { api; }
         location /ws {
             limit_conn ws 4;
             proxy_pass http://%s;
@@ -198,6 +199,9 @@ func TestClusterStoreDownAndBack(t *testing.T) {
 		waitFor(t, 10*time.Second, "wsgate_cluster_store_up 0 on "+a, func() bool {
 			return metric(t, a, "wsgate_cluster_store_up") == 0
 		})
+	}
+	if code, body := apiCall(t, "127.0.0.1", "GET", "http://"+addrs[0]+"/api/9/cluster"); code != 200 || !strings.Contains(body, `"shared":false`) {
+		t.Errorf("api during the outage: %d %s", code, body)
 	}
 	if n := strings.Count(gates[0].errorLog(), "fall back to local zones"); n != 1 {
 		t.Errorf("the fallback was logged %d times, want once:\n%s", n, gates[0].errorLog())
