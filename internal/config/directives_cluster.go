@@ -107,18 +107,25 @@ func apiWriteArg(d *conf.Directive, s *scope) error {
 	return nil
 }
 
-// checkAPIWrite refuses "api write=on" in a location that anyone may
-// reach: its allow/deny rules, its own or inherited, must deny someone.
-func checkAPIWrite(servers []*Server) error {
+// checkCluster refuses "api write=on" in a location that anyone may
+// reach (its allow/deny rules, its own or inherited, must deny someone),
+// and warns of websocket_session_key and sync zones without a
+// cluster_store, where they have no effect.
+func (l *loader) checkCluster() error {
 	var err error
-	for _, srv := range servers {
+	sessions := false
+	for _, srv := range l.cfg.HTTP.Servers {
 		srv.Walk(func(loc *Location) {
 			c := loc.Conf.Cluster
+			sessions = sessions || c.SessionKey != nil
 			if err != nil || !c.APIWrite || restricted(loc.Conf.Access) {
 				return
 			}
 			err = &conf.Error{File: c.apiFile, Line: c.apiLine, Msg: "\"api write=on\" needs an access restriction: allow and deny rules (here or inherited) that deny someone"}
 		})
+	}
+	if l.cfg.Cluster == nil && sessions {
+		l.cfg.Warnings = append(l.cfg.Warnings, "\"websocket_session_key\" has no effect without \"cluster_store\"")
 	}
 	return err
 }

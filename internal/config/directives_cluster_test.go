@@ -56,3 +56,13 @@ func TestAPIWriteNeedsRestriction(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionKeyWithoutStoreWarns(t *testing.T) {
+	cfg, err := load(t, `http { server { listen 127.0.0.1:8080; location / { websocket_session_key $arg_u; return 204; } } }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "without \"cluster_store\"") {
+		t.Fatalf("warnings %q", cfg.Warnings)
+	}
+}

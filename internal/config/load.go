@@ -357,7 +357,7 @@ func (l *loader) finishHTTP() error {
 	if err := checkDefaults(h.Servers); err != nil {
 		return err
 	}
-	if err := checkAPIWrite(h.Servers); err != nil {
+	if err := l.checkCluster(); err != nil {
 		return err
 	}
 	for _, srv := range h.Servers {
