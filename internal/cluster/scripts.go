@@ -205,15 +205,14 @@ func (s *Store) AcquireConn(field string, limit int) (bool, error) {
 	return len(v) > 0 && v[0] == 1, nil
 }
 
-// ReleaseConn gives back a connection AcquireConn counted. While the store
-// is down it does nothing: the counts are written back on recovery.
+// ReleaseConn gives back a connection AcquireConn counted, with the next
+// pipeline of writes: it does not wait. While the store is down it does
+// nothing: the counts are written back on recovery.
 func (s *Store) ReleaseConn(field string) {
-	if !s.Up() {
-		return
-	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	s.fail(releaseScript.Run(ctx, s.c, []string{s.leaseKey()}, field).Err())
+	lease := s.leaseKey()
+	s.later(func(ctx context.Context, p redis.Pipeliner) {
+		releaseScript.EvalSha(ctx, p, []string{lease}, field)
+	})
 }
 
 // ConnCount is field's count across the live instances, for tests and

@@ -72,8 +72,8 @@ func (s *Store) Banned(key string) bool {
 	return ok
 }
 
-// Register records a live WebSocket under key, in this instance and (in
-// the background, bounded by the timeout) in the store; close is how a
+// Register records a live WebSocket under key, in this instance and (with
+// the next pipeline of writes, bounded by the timeout) in the store; close is how a
 // DELETE from any instance ends it. The returned func unregisters it.
 func (s *Store) Register(key, client, uri string, close Closer) (unregister func()) {
 	ss := s.sess
@@ -88,17 +88,9 @@ func (s *Store) Register(key, client, uri string, close Closer) (unregister func
 	}
 	ss.byKey[key][ls.s.ID] = ls
 	ss.mu.Unlock()
-	if s.Up() {
-		go s.writeSession(ls)
-	}
-	return func() { s.unregister(ls) }
-}
-
-func (s *Store) writeSession(ls *localSession) {
 	b, _ := json.Marshal(ls.s)
-	ctx, cancel := s.ctx()
-	defer cancel()
-	s.fail(s.c.HSet(ctx, sessPrefix+ls.key, ls.s.ID, b).Err())
+	s.later(func(ctx context.Context, p redis.Pipeliner) { p.HSet(ctx, sessPrefix+ls.key, ls.s.ID, b) })
+	return func() { s.unregister(ls) }
 }
 
 func (s *Store) unregister(ls *localSession) {
@@ -112,14 +104,7 @@ func (s *Store) unregister(ls *localSession) {
 		}
 	}
 	ss.mu.Unlock()
-	if !s.Up() {
-		return
-	}
-	go func() {
-		ctx, cancel := s.ctx()
-		defer cancel()
-		s.fail(s.c.HDel(ctx, sessPrefix+ls.key, ls.s.ID).Err())
-	}()
+	s.later(func(ctx context.Context, p redis.Pipeliner) { p.HDel(ctx, sessPrefix+ls.key, ls.s.ID) })
 }
 
 // Sessions lists key's sessions on the live instances.

@@ -152,9 +152,10 @@ type Store struct {
 	leases   func(yield func(field string, n int) bool) // live local connection counts
 
 	sess *sessions
+	w    *writer
 
 	stop  chan struct{}
-	loops sync.WaitGroup // heartbeat and command loops
+	loops sync.WaitGroup // heartbeat, command and write loops
 }
 
 // Open starts a store for cfg and tries it once (bounded by the timeout);
@@ -176,6 +177,7 @@ func Open(cfg Config, logf func(format string, args ...any)) (*Store, error) {
 		id:      hex.EncodeToString(id),
 		logf:    logf,
 		sess:    newSessions(),
+		w:       newWriter(),
 		stop:    make(chan struct{}),
 	}
 	s.instances.Store(1)
@@ -188,9 +190,10 @@ func Open(cfg Config, logf func(format string, args ...any)) (*Store, error) {
 		cancel()
 		s.up.Store(true)
 	}
-	s.loops.Add(2)
+	s.loops.Add(3)
 	go s.loop()
 	go s.commandLoop()
+	go s.writeLoop()
 	return s, nil
 }
 

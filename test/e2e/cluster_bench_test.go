@@ -9,16 +9,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-// BenchmarkClusterHandshake measures WebSocket handshakes through one
-// instance whose location has a limit_req and a limit_conn, with local
-// zones and with the same zones shared through a real redis-server, in one
-// run. It reports handshakes per second, the p50 and p99 handshake
+// BenchmarkClusterHandshake measures WebSocket handshakes, from one client
+// and from four at once, through one instance whose location has a
+// limit_req, a limit_conn and a websocket_session_key, with local zones
+// and with the same zones shared and the sessions registered through a
+// real redis-server, in one run. It reports handshakes per second, the p50 and p99 handshake
 // latency seen by the client, the proxy's CPU time per handshake, and the
 // store's script calls and round trips per handshake, its close included
 // (the instance's once-a-second heartbeat and stream read are included).
@@ -27,31 +30,43 @@ import (
 func BenchmarkClusterHandshake(b *testing.B) {
 	r := startRedis(b)
 	be := startBackend(b, "b1")
-	for _, mode := range []string{"local", "shared"} {
-		b.Run(mode, func(b *testing.B) {
-			store, sync := "", ""
+	for _, run := range []struct {
+		mode    string
+		clients int
+	}{{"local", 1}, {"shared", 1}, {"local", 4}, {"shared", 4}} {
+		mode := run.mode
+		b.Run(fmt.Sprintf("%s/clients=%d", mode, run.clients), func(b *testing.B) {
+			store, syncArg := "", ""
 			if mode == "shared" {
-				store, sync = fmt.Sprintf("cluster_store redis://127.0.0.1:%d;", r.port), "sync"
+				store, syncArg = fmt.Sprintf("cluster_store redis://127.0.0.1:%d timeout=1s;", r.port), "sync"
 			}
 			port := freePort(b)
-			g := startGate(b, fmt.Sprintf(benchConf, store, sync, sync, port, be.addr))
+			g := startGate(b, fmt.Sprintf(benchConf, store, syncArg, syncArg, port, be.addr))
 			url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
 			hdr := http.Header{"X-User": {"bench"}}
 			d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 			base := fmt.Sprintf("127.0.0.1:%d", port)
 			cmds0, trips0, cpu0 := redisCommands(b, r), benchMetric(b, base, "wsgate_cluster_round_trips_total"), cpuTime(b, g.cmd.Process.Pid)
-			lat := make([]time.Duration, 0, b.N)
+			lat := make([]time.Duration, b.N)
+			var next atomic.Int64
+			var wg sync.WaitGroup
 			b.ResetTimer()
 			start := time.Now()
-			for range b.N {
-				t0 := time.Now()
-				c, _, err := d.Dial(url, hdr)
-				if err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-				c.Close()
+			for range run.clients {
+				wg.Go(func() {
+					for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+						t0 := time.Now()
+						c, _, err := d.Dial(url, hdr)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						lat[i] = time.Since(t0)
+						c.Close()
+					}
+				})
 			}
+			wg.Wait()
 			el := time.Since(start)
 			b.StopTimer()
 			slices.Sort(lat)
@@ -60,6 +75,7 @@ func BenchmarkClusterHandshake(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 			b.ReportMetric(float64((cpuTime(b, g.cmd.Process.Pid)-cpu0).Microseconds())/float64(b.N), "cpu-µs/handshake")
 			if mode == "shared" {
+				b.ReportMetric(benchMetric(b, base, "wsgate_cluster_fallbacks_total"), "store-outages")
 				b.ReportMetric(float64(redisCommands(b, r)-cmds0)/float64(b.N), "store-scripts/handshake")
 				b.ReportMetric((benchMetric(b, base, "wsgate_cluster_round_trips_total")-trips0)/float64(b.N), "store-round-trips/handshake")
 			}
@@ -79,6 +95,7 @@ http {
         location /ws {
             limit_req zone=rl burst=1000000 nodelay;
             limit_conn ws 60000;
+            websocket_session_key $http_x_user;
             proxy_pass http://%s;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
