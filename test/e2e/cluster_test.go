@@ -10,14 +10,15 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// clusterConf is one instance of a cluster: a shared limit_req zone at
-// 50 r/s with burst 10, and a shared limit_conn zone of 4 WebSockets per
-// user. Arguments: Redis port, listening port, backend address.
+// clusterConf is one instance of a cluster: shared limit_req zones at
+// 50 r/s with burst 10 and at 1 r/m with burst 2, and a shared limit_conn
+// zone of 4 WebSockets per user. Arguments: Redis port, listening port, backend address.
 const clusterConf = `
 error_log {{DIR}}/error.log info;
 http {
     cluster_store redis://127.0.0.1:%d timeout=1s;
     limit_req_zone $http_x_user zone=rl:1m rate=50r/s sync;
+    limit_req_zone $http_x_user zone=slow:1m rate=1r/m sync;
     limit_conn_zone $http_x_user zone=ws:1m sync;
     limit_req_status 429;
     limit_conn_status 429;
@@ -31,6 +32,10 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection "upgrade";
+        }
+        location /slow {
+            limit_req zone=slow burst=2 nodelay;
+            proxy_pass http://%[3]s;
         }
         location / {
             limit_req zone=rl burst=10 nodelay;
@@ -92,8 +97,11 @@ func TestClusterLimitReqAcrossInstances(t *testing.T) {
 	if ideal := 11 + 50*soloTime.Seconds(); solo < 200 || float64(solo) > 1.2*ideal {
 		t.Fatalf("one instance admitted %d, want at least 200 (rate x duration >= 200) and about %.0f", solo, ideal)
 	}
-	if diff := shared - solo; diff*10 > solo || -diff*10 > solo {
-		t.Fatalf("three instances admitted %d, one instance %d: more than 10%% apart", shared, solo)
+	// On a loaded machine the two runs may last a little differently:
+	// compare for the same duration.
+	want := float64(solo) * (11 + 50*sharedTime.Seconds()) / (11 + 50*soloTime.Seconds())
+	if d := float64(shared) - want; d > want/10 || -d > want/10 {
+		t.Fatalf("three instances admitted %d, one instance %d (%.0f for the same duration): more than 10%% apart", shared, solo, want)
 	}
 }
 
@@ -185,15 +193,18 @@ func TestClusterStoreDownAndBack(t *testing.T) {
 	r.stop()
 	c := &http.Client{}
 	admitted := 0
+	start := time.Now()
 	for range 40 {
 		if userStatus(t, c, addrs[0], "/", "f") == 200 {
 			admitted++
 		}
 	}
 	// Local share: burst 10 at 50/3 r/s; 40 quick requests admit 11 plus
-	// what drains while they run.
-	if admitted < 11 || admitted > 20 {
-		t.Errorf("during the outage one instance admitted %d of 40 quick requests, want 11 to 20", admitted)
+	// what drains at that rate while they run (the whole rate would drain
+	// three times as much).
+	most := 11 + int(50.0/3*time.Since(start).Seconds()) + 1
+	if admitted < 11 || admitted > most {
+		t.Errorf("during the outage one instance admitted %d of 40 quick requests, want 11 to %d", admitted, most)
 	}
 	for _, a := range addrs {
 		waitFor(t, 10*time.Second, "wsgate_cluster_store_up 0 on "+a, func() bool {
@@ -228,14 +239,15 @@ func TestClusterStoreDownAndBack(t *testing.T) {
 	if st, _ := dialUser(t, addrs[2], "w"); st != 429 {
 		t.Fatalf("fifth connection after recovery: %d, want 429 (live counts were not written back)", st)
 	}
-	// Shared again: a burst spent through one instance is spent for all.
+	// Shared again: a burst spent through one instance is spent for all
+	// (at 1 r/m, nothing drains meanwhile).
 	passed := 0
-	for range 11 {
-		if userStatus(t, c, addrs[1], "/", "g") == 200 {
+	for range 3 {
+		if userStatus(t, c, addrs[1], "/slow", "g") == 200 {
 			passed++
 		}
 	}
-	if st := userStatus(t, c, addrs[2], "/", "g"); passed < 11 || st != 429 {
-		t.Errorf("after recovery: %d of the burst passed through one instance, then %d through another; want 11 and 429", passed, st)
+	if st := userStatus(t, c, addrs[2], "/slow", "g"); passed != 3 || st != 429 {
+		t.Errorf("after recovery: %d of the burst passed through one instance, then %d through another; want 3 and 429", passed, st)
 	}
 }
