@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"testing"
+	"time"
 
 	"github.com/wsgate/wsgate/internal/limit"
 )
@@ -59,4 +60,32 @@ func TestCheckTogether(t *testing.T) {
 		n, _ := s.ConnCount(field)
 		return n == 0
 	})
+}
+
+// A shared zone delays as nginx does: with delay=2, the requests past the
+// first two excess ones wait (excess - 2) / rate.
+func TestSharedDelay(t *testing.T) {
+	r := startRedis(t)
+	s := openStore(t, r.url(), nil)
+	z := limit.NewReqZone("d", 1<<20, 1000, nil) // 1 r/s: a millisecond drains 1/1000 of a request
+	z.Share(s)
+	rules := []limit.ReqRule{{Zone: z, Burst: 5, Delay: 2}}
+	key := [][]byte{[]byte("k")}
+	var got []limit.ReqDecision
+	for range 7 {
+		got = append(got, limit.CheckReq(rules, key, false))
+	}
+	for i, d := range got[:3] {
+		if d.Status != limit.ReqPassed {
+			t.Fatalf("request %d: %v, want passed", i, d.Status)
+		}
+	}
+	// The fifth request stands at excess 4 (less what drained since the
+	// first): (4 - 2) / 1 r/s = 2 s.
+	if d := got[4]; d.Status != limit.ReqDelayed || d.Delay > 2*time.Second || d.Delay < 1500*time.Millisecond || d.Zone != z {
+		t.Fatalf("fifth request: %+v, want delayed about 2s", d)
+	}
+	if d := got[6]; d.Status != limit.ReqRejected {
+		t.Fatalf("seventh request: %+v, want rejected (burst 5)", d)
+	}
 }
