@@ -16,7 +16,7 @@ import (
 const clusterConf = `
 error_log {{DIR}}/error.log info;
 http {
-    cluster_store redis://127.0.0.1:%d timeout=1s;
+    cluster_store %s timeout=1s;
     limit_req_zone $http_x_user zone=rl:1m rate=50r/s sync;
     limit_req_zone $http_x_user zone=slow:1m rate=1r/m sync;
     limit_conn_zone $http_x_user zone=ws:1m sync;
@@ -48,15 +48,22 @@ http {
 func startCluster(t *testing.T, n int) (*redisProc, []*gate, []string) {
 	t.Helper()
 	r := startRedis(t)
+	gates, addrs := startGates(t, n, "redis://"+r.addr())
+	return r, gates, addrs
+}
+
+// startGates starts a backend and n instances using the store at url.
+func startGates(t *testing.T, n int, url string) ([]*gate, []string) {
+	t.Helper()
 	be := startBackend(t, "b1")
 	var gates []*gate
 	var addrs []string
 	for range n {
 		port := freePort(t)
-		gates = append(gates, startGate(t, fmt.Sprintf(clusterConf, r.port, port, be.addr)))
+		gates = append(gates, startGate(t, fmt.Sprintf(clusterConf, url, port, be.addr)))
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
 	}
-	return r, gates, addrs
+	return gates, addrs
 }
 
 // drive sends rps requests a second for d, spread round-robin over addrs,
