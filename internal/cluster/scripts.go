@@ -134,6 +134,7 @@ func (s *Store) reregister() error {
 		}
 		for key, f := range s.sessionFields() {
 			p.HSet(ctx, sessPrefix+key, f...)
+			p.PExpire(ctx, sessPrefix+key, sessionTTL)
 		}
 		return nil
 	})

@@ -21,6 +21,12 @@ const (
 	// this many commands misses the oldest, but reloads the bans.
 	commandsMax = 10000
 	commandWait = time.Second // XREAD BLOCK
+	// A key's session hash expires sessionTTL after the last renewal; each
+	// instance renews the hashes of its live sessions every
+	// sessionRefresh, so that entries left by instances that died (which
+	// listings already skip) do not stay in the store for ever.
+	sessionTTL     = time.Hour
+	sessionRefresh = 10 * time.Minute
 )
 
 // Session is one live WebSocket registered under its session key.
@@ -89,7 +95,10 @@ func (s *Store) Register(key, client, uri string, close Closer) (unregister func
 	ss.byKey[key][ls.s.ID] = ls
 	ss.mu.Unlock()
 	b, _ := json.Marshal(ls.s)
-	s.later(func(ctx context.Context, p redis.Pipeliner) { p.HSet(ctx, sessPrefix+ls.key, ls.s.ID, b) })
+	s.later(func(ctx context.Context, p redis.Pipeliner) {
+		p.HSet(ctx, sessPrefix+ls.key, ls.s.ID, b)
+		p.PExpire(ctx, sessPrefix+ls.key, sessionTTL)
+	})
 	return func() { s.unregister(ls) }
 }
 
@@ -308,4 +317,26 @@ func (s *Store) sessionFields() map[string][]any {
 		out[ls.key] = append(out[ls.key], ls.s.ID, string(b))
 	}
 	return out
+}
+
+// refreshSessions renews the expiry of the session hashes of this
+// instance's live sessions.
+func (s *Store) refreshSessions() {
+	ss := s.sess
+	ss.mu.Lock()
+	keys := make([]string, 0, len(ss.byKey))
+	for k := range ss.byKey {
+		keys = append(keys, k)
+	}
+	ss.mu.Unlock()
+	for len(keys) > 0 {
+		n := min(len(keys), 1000)
+		batch := keys[:n]
+		keys = keys[n:]
+		s.later(func(ctx context.Context, p redis.Pipeliner) {
+			for _, k := range batch {
+				p.PExpire(ctx, sessPrefix+k, sessionTTL)
+			}
+		})
+	}
 }

@@ -30,6 +30,18 @@ func TestSessionsCloseAndBan(t *testing.T) {
 		l, err := a.Sessions("alice")
 		return err == nil && len(l) == 2
 	})
+	// The key's hash expires unless renewed; renewing puts it back to
+	// the full time.
+	ctx, cancel := a.ctx()
+	a.c.PExpire(ctx, sessPrefix+"alice", time.Minute)
+	cancel()
+	a.refreshSessions()
+	waitFor(t, "the session hash's expiry to be renewed", func() bool {
+		ctx, cancel := a.ctx()
+		defer cancel()
+		d, err := a.c.PTTL(ctx, sessPrefix+"alice").Result()
+		return err == nil && d > 50*time.Minute
+	})
 	unA()
 	waitFor(t, "alice's session on a to go", func() bool {
 		l, err := b.Sessions("alice")

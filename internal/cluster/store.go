@@ -278,10 +278,15 @@ func (s *Store) loop() {
 	defer s.loops.Done()
 	t := time.NewTicker(HeartbeatInterval)
 	defer t.Stop()
+	refresh := time.NewTicker(sessionRefresh)
+	defer refresh.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-refresh.C:
+			s.refreshSessions()
+			continue
 		case <-t.C:
 		}
 		if s.up.Load() {
