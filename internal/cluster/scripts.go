@@ -216,8 +216,8 @@ func (s *Store) ReleaseConn(field string) {
 	})
 }
 
-// ConnCount is field's count across the live instances, for tests and
-// the API.
+// ConnCount is field's count across the instances whose leases are
+// live, for tests and tools.
 func (s *Store) ConnCount(field string) (int, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()

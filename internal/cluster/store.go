@@ -64,7 +64,7 @@ func RedactURL(raw string) string {
 	return u.String()
 }
 
-// Parse checks c and returns the client options it stands for. Errors
+// options checks c and returns the client options it stands for. Errors
 // never include the password.
 func (c Config) options() (*redis.UniversalOptions, error) {
 	u, err := url.Parse(c.URL)

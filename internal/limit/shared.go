@@ -145,37 +145,30 @@ type sharedLease struct {
 
 // acquireShared counts key in the store and locally: the local count is
 // what the instance writes back when the store returns after an outage.
-// While the store is down the local zone limits to this instance's share.
+// While the store is down, or when the call fails, the local zone limits
+// to this instance's share of limit.
 func (z *ConnZone) acquireShared(key []byte, limit int) (ConnLease, error) {
 	sh := z.sh
-	share := max(limit/max(sh.Instances(), 1), 1)
 	field := sh.ConnField(z.name, key)
-	if !sh.Up() {
-		return z.withShared(z.acquireLocal(key, share))(sh, field)
+	localLimit, counted := max(limit/max(sh.Instances(), 1), 1), false
+	if sh.Up() {
+		ok, err := sh.AcquireConn(field, limit)
+		switch {
+		case err == nil && !ok:
+			return ConnLease{}, ErrLimited
+		case err == nil:
+			localLimit, counted = math.MaxInt32, true
+		}
 	}
-	ok, err := sh.AcquireConn(field, limit)
-	switch {
-	case err != nil:
-		return z.withShared(z.acquireLocal(key, share))(sh, field)
-	case !ok:
-		return ConnLease{}, ErrLimited
-	}
-	l, err := z.acquireLocal(key, math.MaxInt32)
+	l, err := z.acquireLocal(key, localLimit)
 	if err != nil {
-		sh.ReleaseConn(field)
+		if counted {
+			sh.ReleaseConn(field)
+		}
 		return l, err
 	}
 	l.sh = &sharedLease{sh: sh, field: field}
 	return l, nil
-}
-
-func (z *ConnZone) withShared(l ConnLease, err error) func(Shared, string) (ConnLease, error) {
-	return func(sh Shared, field string) (ConnLease, error) {
-		if err == nil {
-			l.sh = &sharedLease{sh: sh, field: field}
-		}
-		return l, err
-	}
 }
 
 // SharedConns yields the live counts of the committed shared zones, by
