@@ -233,7 +233,17 @@ func (s *Store) Close() error {
 		s.c.ZRem(ctx, instancesKey, s.id)
 		cancel()
 	}
+	s.up.Store(false) // later writes are dropped, not queued for ever
 	return s.c.Close()
+}
+
+// WriteBack replaces this instance's lease and sessions in the store with
+// its live local state, as recovery does: for a store that a reload put in
+// place of another while connections were open.
+func (s *Store) WriteBack() {
+	if s.Up() {
+		s.fail(s.reregister())
+	}
 }
 
 func (s *Store) ctx() (context.Context, context.CancelFunc) {

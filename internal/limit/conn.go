@@ -43,9 +43,10 @@ func (s ConnStatus) String() string {
 // A ConnZone is safe for concurrent use. Create it with NewConnZone or a
 // Registry Build; the zero value is not usable.
 type ConnZone struct {
-	name string
-	st   *connState
-	sh   Shared // set for a sync zone with a cluster store
+	name  string
+	st    *connState
+	sh    Shared // set for a sync zone with a cluster store
+	build *Build // the Build that made the zone, nil for NewConnZone
 }
 
 type connState struct {
@@ -56,7 +57,9 @@ type connState struct {
 	seed   maphash.Seed
 	mask   uint64
 	shards []connShard
-	shared atomic.Bool // counts are mirrored in a cluster store
+	// shared is the cluster store that mirrors the counts, as the last
+	// committed configuration says; nil when the zone is local.
+	shared atomic.Pointer[sharedBox]
 }
 
 type connShard struct {
@@ -141,7 +144,7 @@ func (l *ConnLease) Release() {
 	st, s, sh := l.st, l.s, l.sh
 	*l = ConnLease{}
 	if sh != nil {
-		sh.sh.ReleaseConn(sh.field)
+		sh.release(st)
 	}
 	s.mu.Lock()
 	if e.count > 0 {

@@ -38,15 +38,16 @@ func NewRegistry(clock func() time.Time) *Registry {
 // Build collects the zones of one configuration load. It is not safe for
 // concurrent use, and must not be used after Commit.
 type Build struct {
-	r      *Registry
-	req    map[string]*reqState
-	conn   map[string]*connState
-	shared Shared
+	r          *Registry
+	req        map[string]*reqState
+	conn       map[string]*connState
+	shared     Shared
+	connShared map[*connState]*sharedBox // the conn zones Share made cluster-wide
 }
 
 // Begin starts collecting the zones of a new configuration.
 func (r *Registry) Begin() *Build {
-	return &Build{r: r, req: map[string]*reqState{}, conn: map[string]*connState{}}
+	return &Build{r: r, req: map[string]*reqState{}, conn: map[string]*connState{}, connShared: map[*connState]*sharedBox{}}
 }
 
 // ReqZone returns the zone of a limit_req_zone directive: key is the key
@@ -97,13 +98,16 @@ func (b *Build) ConnZone(name, key string, sizeBytes int64) (*ConnZone, error) {
 		st = newConnState(sizeBytes, key)
 	}
 	b.conn[name] = st
-	return &ConnZone{name: name, st: st}, nil
+	return &ConnZone{name: name, st: st, build: b}, nil
 }
 
 // Commit makes this Build's zones the ones the next load reuses; zones the
 // new configuration no longer declares are forgotten (tunnels of the old
 // snapshot still release into them).
 func (b *Build) Commit() {
+	for _, st := range b.conn {
+		st.shared.Store(b.connShared[st])
+	}
 	b.r.mu.Lock()
 	b.r.req, b.r.conn, b.r.shared = b.req, b.conn, b.shared
 	b.r.mu.Unlock()

@@ -131,16 +131,30 @@ func fallbackRules(rules []ReqRule) []ReqRule {
 	return out
 }
 
-// Share makes z cluster-wide through sh (limit_conn_zone ... sync).
+// Share makes z cluster-wide through sh (limit_conn_zone ... sync). The
+// zone's counts are mirrored in sh once the Build that made z commits (at
+// once for a zone made by NewConnZone).
 func (z *ConnZone) Share(sh Shared) {
 	z.sh = sh
-	z.st.shared.Store(true)
+	if z.build != nil {
+		z.build.connShared[z.st] = &sharedBox{sh}
+		return
+	}
+	z.st.shared.Store(&sharedBox{sh})
 }
 
-// sharedLease is what a lease of a shared zone gives back to the store.
-type sharedLease struct {
-	sh    Shared
-	field string
+type sharedBox struct{ sh Shared }
+
+// sharedLease is what a lease of a shared zone gives back to the store:
+// the store the zone is shared through when the lease ends, which after a
+// reload that changed cluster_store is the new one (where the instance's
+// live counts were written), or none.
+type sharedLease struct{ field string }
+
+func (l *sharedLease) release(st *connState) {
+	if b := st.shared.Load(); b != nil {
+		b.sh.ReleaseConn(l.field)
+	}
 }
 
 // acquireShared counts key in the store and locally: the local count is
@@ -167,7 +181,7 @@ func (z *ConnZone) acquireShared(key []byte, limit int) (ConnLease, error) {
 		}
 		return l, err
 	}
-	l.sh = &sharedLease{sh: sh, field: field}
+	l.sh = &sharedLease{field: field}
 	return l, nil
 }
 
@@ -177,7 +191,7 @@ func (r *Registry) SharedConns(yield func(field string, n int) bool) {
 	r.mu.Lock()
 	zones := make(map[string]*connState, len(r.conn))
 	for name, st := range r.conn {
-		if st.shared.Load() {
+		if st.shared.Load() != nil {
 			zones[name] = st
 		}
 	}

@@ -107,7 +107,7 @@ func (b *sharedBatch) countLocally(sh Shared, conn []ConnRule, connKeys [][]byte
 		if got[j] {
 			var l ConnLease
 			if l, err = conn[i].Zone.acquireLocal(connKeys[i], math.MaxInt32); err == nil {
-				l.sh = &sharedLease{sh: sh, field: b.fields[j]}
+				l.sh = &sharedLease{field: b.fields[j]}
 				leases = append(leases, l)
 				got[j] = false // now the lease's to give back
 				continue

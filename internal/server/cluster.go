@@ -38,6 +38,11 @@ func (s *Server) stageCluster(cfg *config.Config, st *staged) error {
 func (s *Server) commitCluster(st *staged) {
 	if old := s.cluster.Swap(st.store); old != nil && old != st.store {
 		go old.Close()
+		if st.store != nil {
+			// The zones now release into the new store: give it the
+			// connections that are open.
+			go st.store.WriteBack()
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -257,4 +258,47 @@ func TestClusterStoreDownAndBack(t *testing.T) {
 	if st := userStatus(t, c, addrs[2], "/slow", "g"); passed != 3 || st != 429 {
 		t.Errorf("after recovery: %d of the burst passed through one instance, then %d through another; want 3 and 429", passed, st)
 	}
+}
+
+// TestClusterReloadToAnotherStore: a reload that points cluster_store at
+// another Redis writes the open WebSockets' counts there, and their
+// releases go there too.
+func TestClusterReloadToAnotherStore(t *testing.T) {
+	r1, r2 := startRedis(t), startRedis(t)
+	gates, addrs := startGates(t, 1, "redis://"+r1.addr())
+	g, addr := gates[0], addrs[0]
+	var held []*websocket.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 4 {
+		st, c := dialUser(t, addr, "m")
+		if st != 101 {
+			t.Fatalf("connection: %d", st)
+		}
+		held = append(held, c)
+	}
+	conf, _ := os.ReadFile(g.conf)
+	if !g.reload(t, strings.Replace(string(conf), r1.addr(), r2.addr(), 1)) {
+		t.Fatalf("reload failed:\n%s", g.errorLog())
+	}
+	// The new store knows the 4 open connections: a fifth is refused.
+	waitFor(t, 10*time.Second, "the new store to hold the open connections", func() bool {
+		st, c := dialUser(t, addr, "m")
+		if c != nil {
+			c.Close()
+			t.Fatal("a fifth connection was let in after the reload")
+		}
+		return st == 429
+	})
+	held[0].Close()
+	waitFor(t, 10*time.Second, "a closed connection's slot in the new store", func() bool {
+		st, c := dialUser(t, addr, "m")
+		if c != nil {
+			held[0] = c
+		}
+		return st == 101
+	})
 }
