@@ -37,7 +37,9 @@ func redact(ds []*conf.Directive) []*conf.Directive {
 		c := *d
 		c.Args = append([]string(nil), d.Args...)
 		for j := range c.Args {
-			if secretArg(&c, j) {
+			if c.Name == "cluster_store" {
+				c.Args[j] = redactStoreArg(c.Args[j])
+			} else if secretArg(&c, j) {
 				c.Args[j] = redactedValue(c.Args[j])
 			}
 		}

@@ -130,8 +130,8 @@ func dStubStatus(l *loader, d *conf.Directive, s *scope) error {
 // nginx Plus's read-only api) and `dashboard;` (a live page): content
 // handlers for a location.
 func dStatusHandler(l *loader, d *conf.Directive, s *scope) error {
-	if len(d.Args) == 1 && d.Args[0] != "write=off" {
-		return conf.Errorf(d, "invalid parameter \"%s\": the api is read-only", d.Args[0])
+	if err := apiWriteArg(d, s); err != nil {
+		return err
 	}
 	if s.lc.Status != "" {
 		return conf.Errorf(d, "\"%s\" and \"%s\" in one location", s.lc.Status, d.Name)

@@ -81,6 +81,7 @@ func dLimitReqZone(l *loader, d *conf.Directive, s *scope) error {
 				z.RateMilli = 1
 			}
 		case a == "sync":
+			z.Sync = true
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}
@@ -106,6 +107,12 @@ func dLimitConnZone(l *loader, d *conf.Directive, s *scope) error {
 	}
 	if z.Name, z.Size, err = zoneArg(d, d.Args[1]); err != nil {
 		return err
+	}
+	for _, a := range d.Args[2:] {
+		if a != "sync" {
+			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+		}
+		z.Sync = true
 	}
 	if l.reqZone(z.Name) != nil || l.connZone(z.Name) != nil {
 		return conf.Errorf(d, "duplicate zone \"%s\"", z.Name)

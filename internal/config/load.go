@@ -368,6 +368,9 @@ func (l *loader) finishHTTP() error {
 		return err
 	}
 	l.conflictingNames(h.Servers)
+	if err := l.checkCluster(); err != nil {
+		return err
+	}
 	for _, srv := range h.Servers {
 		applySSLOn(srv)
 		for _, ls := range srv.Listens {

@@ -119,7 +119,7 @@ func init() {
 		"stub_status":                 {ctx: cServer | cLocation, max: 1, fn: dStubStatus},
 		"limit_req_zone":              {ctx: cHTTP, min: 3, max: 4, fn: dLimitReqZone},
 		"limit_req":                   {ctx: cHSL, min: 1, max: 3, fn: dLimitReq},
-		"limit_conn_zone":             {ctx: cHTTP, min: 2, max: 2, fn: dLimitConnZone},
+		"limit_conn_zone":             {ctx: cHTTP, min: 2, max: 3, fn: dLimitConnZone},
 		"limit_conn":                  {ctx: cHSL, min: 2, max: 2, fn: dLimitConn},
 		"limit_req_status":            {ctx: cHSL, min: 1, max: 1, fn: dLimitStatus},
 		"limit_conn_status":           {ctx: cHSL, min: 1, max: 1, fn: dLimitStatus},
@@ -181,6 +181,7 @@ func init() {
 	maps.Copy(table, tlsDirectives)
 	maps.Copy(table, coreRestDirectives)
 	maps.Copy(mergers, coreRestMergers)
+	maps.Copy(table, clusterDirectives)
 }
 
 type durationField = time.Duration

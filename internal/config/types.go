@@ -40,6 +40,9 @@ type Config struct {
 	// Captures binds the named groups of location, if and rewrite regexes
 	// to the variables they set when the regex matches.
 	Captures map[*regexp.Regexp][]NamedCapture
+	// Cluster is cluster_store: the store that zones declared with sync
+	// share; nil keeps every zone local.
+	Cluster *ClusterStore
 
 	// Warnings are notices `wsgate -t` prints; loading still succeeded.
 	Warnings []string
@@ -310,6 +313,7 @@ type LocConf struct {
 	LimitConnLog      Level
 	LimitConnDryRun   bool
 	Access            []AccessRule
+	Cluster           ClusterLoc // websocket_session_key, api write=on
 	RealIPFrom        []netip.Prefix
 	RealIPHeader      string
 	RealIPRecursive   bool
@@ -421,6 +425,7 @@ type ReqZone struct {
 	Key       *vars.Template
 	Size      int64
 	RateMilli int64 // requests per 1000 seconds, nginx's unit: 10r/s = 10000
+	Sync      bool  // shared through the cluster store, if one is configured
 	File      string
 	Line      int
 }
@@ -430,6 +435,7 @@ type ConnZone struct {
 	Name string
 	Key  *vars.Template
 	Size int64
+	Sync bool // shared through the cluster store, if one is configured
 	File string
 	Line int
 }

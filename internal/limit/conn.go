@@ -43,8 +43,10 @@ func (s ConnStatus) String() string {
 // A ConnZone is safe for concurrent use. Create it with NewConnZone or a
 // Registry Build; the zero value is not usable.
 type ConnZone struct {
-	name string
-	st   *connState
+	name  string
+	st    *connState
+	sh    Shared // set for a sync zone with a cluster store
+	build *Build // the Build that made the zone, nil for NewConnZone
 }
 
 type connState struct {
@@ -55,6 +57,9 @@ type connState struct {
 	seed   maphash.Seed
 	mask   uint64
 	shards []connShard
+	// shared is the cluster store that mirrors the counts, as the last
+	// committed configuration says; nil when the zone is local.
+	shared atomic.Pointer[sharedBox]
 }
 
 type connShard struct {
@@ -123,6 +128,7 @@ type ConnLease struct {
 	st *connState
 	s  *connShard
 	e  *connEntry
+	sh *sharedLease // the store's count, for a shared zone
 }
 
 // Held reports whether the lease still counts a connection.
@@ -135,8 +141,11 @@ func (l *ConnLease) Release() {
 	if e == nil {
 		return
 	}
-	st, s := l.st, l.s
+	st, s, sh := l.st, l.s, l.sh
 	*l = ConnLease{}
+	if sh != nil {
+		sh.release(st)
+	}
 	s.mu.Lock()
 	if e.count > 0 {
 		e.count--
@@ -151,11 +160,21 @@ func (l *ConnLease) Release() {
 // Acquire counts one more connection for key if key holds fewer than limit.
 // It returns ErrLimited when key is at its limit and ErrZoneFull when key is
 // new and the zone is full. An empty key, or one longer than MaxConnKeyLen,
-// is not limited: Acquire returns a zero lease and no error.
+// is not limited: Acquire returns a zero lease and no error. A shared zone
+// (Share) counts the key across the cluster, and locally to this instance's
+// share of limit while the store is down.
 func (z *ConnZone) Acquire(key []byte, limit int) (ConnLease, error) {
 	if len(key) == 0 || len(key) > MaxConnKeyLen {
 		return ConnLease{}, nil
 	}
+	if z.sh != nil {
+		return z.acquireShared(key, limit)
+	}
+	return z.acquireLocal(key, limit)
+}
+
+// acquireLocal is Acquire in this instance's zone.
+func (z *ConnZone) acquireLocal(key []byte, limit int) (ConnLease, error) {
 	st := z.st
 	s := &st.shards[shardOf(st.seed, key, st.mask)]
 	s.mu.Lock()

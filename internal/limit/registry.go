@@ -22,6 +22,8 @@ type Registry struct {
 	mu   sync.Mutex
 	req  map[string]*reqState
 	conn map[string]*connState
+	// shared is the cluster store for sync zones, or nil.
+	shared Shared
 }
 
 // NewRegistry returns an empty registry whose zones read clock (nil for
@@ -36,14 +38,16 @@ func NewRegistry(clock func() time.Time) *Registry {
 // Build collects the zones of one configuration load. It is not safe for
 // concurrent use, and must not be used after Commit.
 type Build struct {
-	r    *Registry
-	req  map[string]*reqState
-	conn map[string]*connState
+	r          *Registry
+	req        map[string]*reqState
+	conn       map[string]*connState
+	shared     Shared
+	connShared map[*connState]*sharedBox // the conn zones Share made cluster-wide
 }
 
 // Begin starts collecting the zones of a new configuration.
 func (r *Registry) Begin() *Build {
-	return &Build{r: r, req: map[string]*reqState{}, conn: map[string]*connState{}}
+	return &Build{r: r, req: map[string]*reqState{}, conn: map[string]*connState{}, connShared: map[*connState]*sharedBox{}}
 }
 
 // ReqZone returns the zone of a limit_req_zone directive: key is the key
@@ -94,14 +98,17 @@ func (b *Build) ConnZone(name, key string, sizeBytes int64) (*ConnZone, error) {
 		st = newConnState(sizeBytes, key)
 	}
 	b.conn[name] = st
-	return &ConnZone{name: name, st: st}, nil
+	return &ConnZone{name: name, st: st, build: b}, nil
 }
 
 // Commit makes this Build's zones the ones the next load reuses; zones the
 // new configuration no longer declares are forgotten (tunnels of the old
 // snapshot still release into them).
 func (b *Build) Commit() {
+	for _, st := range b.conn {
+		st.shared.Store(b.connShared[st])
+	}
 	b.r.mu.Lock()
-	b.r.req, b.r.conn = b.req, b.conn
+	b.r.req, b.r.conn, b.r.shared = b.req, b.conn, b.shared
 	b.r.mu.Unlock()
 }

@@ -51,6 +51,7 @@ type ReqZone struct {
 	name string
 	rate int64 // milli-requests per second, as nginx stores it
 	st   *reqState
+	sh   Shared // set for a sync zone with a cluster store
 }
 
 // reqState is what survives a reload: the buckets, not the rate, which the
@@ -428,8 +429,19 @@ type pinned struct {
 // the _DRY_RUN ones and the caller neither rejects nor delays.
 //
 // CheckReq allocates nothing for keys the zones already hold (up to eight
-// rules).
+// rules). When a zone is shared (Share), its rules are decided by the
+// cluster store, or by a local fallback while the store is down.
 func CheckReq(rules []ReqRule, keys [][]byte, dryRun bool) ReqDecision {
+	for i := range rules {
+		if rules[i].Zone.sh != nil {
+			return checkShared(rules, keys, dryRun)
+		}
+	}
+	return checkLocal(rules, keys, dryRun)
+}
+
+// checkLocal is CheckReq for zones held by this instance.
+func checkLocal(rules []ReqRule, keys [][]byte, dryRun bool) ReqDecision {
 	var buf [8]pinned
 	pins := buf[:0]
 	code := codeDeclined

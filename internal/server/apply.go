@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/limit"
@@ -34,18 +35,22 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 // staged is a configuration built and bound beside the running one, not
 // serving yet.
 type staged struct {
-	rt   *generation
-	lb   *limit.Build
-	tcp  []*listener     // sockets opened for it, not accepting yet
-	quic []*quicListener // QUIC sockets opened for it
+	rt       *generation
+	lb       *limit.Build
+	store    *cluster.Store  // cluster_store, nil without one
+	newStore bool            // store was opened for this configuration
+	tcp      []*listener     // sockets opened for it, not accepting yet
+	quic     []*quicListener // QUIC sockets opened for it
 }
 
 // stage builds cfg and opens the sockets it adds; s.mu is held. On
 // failure everything it built or opened is released.
 func (s *Server) stage(cfg *config.Config, log *errlog.Logger) (*staged, error) {
 	st := &staged{lb: s.limits.Begin()}
-	var err error
-	st.rt, err = buildGeneration(s, cfg, s.rt.Load(), log, st.lb, &s.files)
+	err := s.stageCluster(cfg, st)
+	if err == nil {
+		st.rt, err = buildGeneration(s, cfg, s.rt.Load(), log, st.lb, &s.files)
+	}
 	if err == nil {
 		err = s.openListeners(st)
 	}
@@ -70,6 +75,7 @@ func (s *Server) rollback(st *staged) {
 	if st.rt != nil {
 		st.rt.discard()
 	}
+	s.rollbackCluster(st)
 	s.files.Abort()
 }
 
@@ -118,6 +124,7 @@ func (s *Server) commit(st *staged) {
 	s.limit.Store(connLimit(rt.cfg, rt.log))
 	s.log.Store(rt.log)
 	st.lb.Commit()
+	s.commitCluster(st)
 	rt.start()
 	s.rt.Store(rt)
 	if err := s.files.Commit(); err != nil {

@@ -306,6 +306,9 @@ func httpField(name, value string) http1.Field { return http1.Field{Name: name, 
 
 // statusHandler answers metrics, api and dashboard locations.
 func (x *exchange) statusHandler() bool {
+	if x.lc.Status == "api" {
+		return x.apiHandler()
+	}
 	if x.req.Method != "GET" && x.req.Method != "HEAD" {
 		return x.errorPage(405)
 	}

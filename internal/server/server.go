@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
+	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/limit"
@@ -42,8 +43,9 @@ type Server struct {
 	idleServers atomic.Int32   // serving goroutines waiting on handoff
 	wg          sync.WaitGroup // accept loops, connections, tunnels, background loops
 
-	limits *limit.Registry // zones live as long as the process, across reloads
-	files  accesslog.Files // access log files, kept open across reloads
+	limits  *limit.Registry               // zones live as long as the process, across reloads
+	cluster atomic.Pointer[cluster.Store] // cluster_store, shared by the sync zones
+	files   accesslog.Files               // access log files, kept open across reloads
 
 	metrics    *status.Metrics
 	meters     meterSet // per-location WebSocket counts, across reloads
@@ -96,6 +98,7 @@ func New(log *errlog.Logger) *Server {
 		started:   time.Now(),
 	}
 	s.log.Store(log)
+	s.metrics.WatchCluster(s.clusterState())
 	s.wg.Add(1)
 	go s.rebalanceLoop()
 	return s

@@ -105,6 +105,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	x.vc.Status = 101
 	e.mu.Lock()
 	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
+	e.unreg = x.registerSession(e.t)
 	conn.Detach()
 	if !c.srv.addTunnel(e.t, &e.info) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
@@ -129,6 +130,7 @@ type tunnelEnd struct {
 	remote  netip.Addr
 	leases  []limit.ConnLease
 	sess    *sessionLog // nil unless an access log writes the session's line
+	unreg   func()      // removes the tunnel from the cluster's sessions; nil if not there
 	virtual bool        // an HTTP/2 stream: its TCP connection is its conn's
 }
 
@@ -160,6 +162,9 @@ func (e *tunnelEnd) closed(r tunnel.Result) {
 	srv.Stats.Writing.Add(-1)
 	peer.Done(false)
 	limit.ReleaseAll(e.leases)
+	if e.unreg != nil {
+		e.unreg()
+	}
 	if e.log.Enabled(errlog.Debug) || (r.Err != nil && e.log.Enabled(errlog.Info)) {
 		e.logClose(&r)
 	}

@@ -110,7 +110,7 @@ func TestMetricsAndAPI(t *testing.T) {
 	if m["wsgate_tunnel_bytes_total,direction=backend_to_client"] < 14 || m["go_goroutines"] == 0 {
 		t.Errorf("bytes %v goroutines %v", m["wsgate_tunnel_bytes_total,direction=backend_to_client"], m["go_goroutines"])
 	}
-	resp, err := http.Get("http://" + base + "/api")
+	resp, err := http.Get("http://" + base + "/api?json")
 	if err != nil {
 		t.Fatal(err)
 	}

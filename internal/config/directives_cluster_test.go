@@ -1,0 +1,68 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestClusterStoreDirective(t *testing.T) {
+	cfg, err := load(t, `http {
+    cluster_store redis://u:s3cret@127.0.0.1:6379/2 timeout=80ms;
+    limit_req_zone $binary_remote_addr zone=r:1m rate=10r/s sync;
+    limit_conn_zone $binary_remote_addr zone=c:1m sync;
+    server { listen 127.0.0.1:8080; location / { websocket_session_key $arg_user; return 204; } }
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Cluster
+	if c == nil || c.Timeout != 80*time.Millisecond || !cfg.HTTP.ReqZones[0].Sync || !cfg.HTTP.ConnZones[0].Sync {
+		t.Fatalf("cluster %+v, zones %+v %+v", c, cfg.HTTP.ReqZones[0], cfg.HTTP.ConnZones[0])
+	}
+	if s := c.String(); strings.Contains(s, "s3cret") {
+		t.Fatalf("String() shows the password: %s", s)
+	}
+	loc := cfg.HTTP.Servers[0].Locations.Children[0]
+	if loc.Conf.Cluster.SessionKey == nil || loc.Conf.Cluster.SessionKey.Raw() != "$arg_user" {
+		t.Fatalf("session key %+v", loc.Conf.Cluster.SessionKey)
+	}
+	for _, tc := range []struct{ conf, want string }{
+		{`cluster_store redis://127.0.0.1:1 timeout=0;`, "invalid timeout"},
+		{`cluster_store redis://127.0.0.1:1 password=hunter2 pasword=hunter2;`, `invalid parameter "pasword=xxxxx"`},
+		{`cluster_store ftp://u:hunter2@127.0.0.1:1;`, "scheme"},
+		{`cluster_store redis://127.0.0.1:1; cluster_store redis://127.0.0.1:2;`, "duplicate"},
+	} {
+		_, err := load(t, "http { "+tc.conf+" }")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v, want %q without the password", tc.conf, err, tc.want)
+		}
+	}
+}
+
+// api write=on needs allow/deny rules that deny someone, here or above.
+func TestAPIWriteNeedsRestriction(t *testing.T) {
+	for _, tc := range []struct{ conf, want string }{
+		{`location /api { api write=on; }`, "needs an access restriction"},
+		{`location /api { allow 127.0.0.1; api write=on; }`, "needs an access restriction"},
+		{`location /api { allow 127.0.0.1; deny all; api write=on; }`, ""},
+		{`allow 10.0.0.0/8; deny all; location /api { api write=on; }`, ""},
+		{`location /api { api write=off; }`, ""},
+		{`location /api { api write=maybe; }`, "invalid parameter"},
+	} {
+		_, err := load(t, "http { server { listen 127.0.0.1:8080; "+tc.conf+" } }")
+		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.conf, err, tc.want)
+		}
+	}
+}
+
+func TestSessionKeyWithoutStoreWarns(t *testing.T) {
+	cfg, err := load(t, `http { server { listen 127.0.0.1:8080; location / { websocket_session_key $arg_u; return 204; } } }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "without \"cluster_store\"") {
+		t.Fatalf("warnings %q", cfg.Warnings)
+	}
+}

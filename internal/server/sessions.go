@@ -1,0 +1,47 @@
+package server
+
+import (
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/tunnel"
+)
+
+// sessionBan refuses, with 403, a request whose websocket_session_key is
+// on the cluster's ban list. The list is held in memory: the check asks
+// the store nothing.
+func (x *exchange) sessionBan() (ok bool, keep bool) {
+	tk := x.lc.Cluster.SessionKey
+	if tk == nil {
+		return true, false
+	}
+	st := x.conn.srv.cluster.Load()
+	if st == nil {
+		return true, false
+	}
+	if key := tk.Eval(x.vc); key == "" || !st.Banned(key) {
+		return true, false
+	}
+	x.logRequest(errlog.Error, "", "session key is banned")
+	return false, x.errorPage(403)
+}
+
+// registerSession registers tunnel t in the cluster store under the
+// location's websocket_session_key, so that any instance can list and
+// close it. It returns what unregisters it, or nil when there is nothing
+// to register.
+func (x *exchange) registerSession(t *tunnel.Tunnel) func() {
+	tk := x.lc.Cluster.SessionKey
+	if tk == nil {
+		return nil
+	}
+	st := x.conn.srv.cluster.Load()
+	if st == nil {
+		return nil
+	}
+	key := tk.Eval(x.vc)
+	if key == "" {
+		return nil
+	}
+	return st.Register(key, x.vc.Remote.Addr().String(), x.req.RequestURI, func(code uint16, reason string) {
+		t.Shutdown(code, reason)
+	})
+}
