@@ -120,7 +120,7 @@ func TestWebSocketLocationMetrics(t *testing.T) {
 	}
 
 	// The dashboard's JSON has the same counts.
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api", port))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api?json", port))
 	if err != nil {
 		t.Fatal(err)
 	}
