@@ -8,6 +8,7 @@ package regex
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -101,7 +102,7 @@ func (r *Regexp) useRE2(s string) bool {
 	return r.re2 != nil && !(r.dollar && strings.HasSuffix(s, "\n"))
 }
 
-// MatchString reports whether s matches; err is ErrMatchLimit when the
+// MatchString reports whether s matches; err is a *MatchError when the
 // match was cut short.
 func (r *Regexp) MatchString(s string) (bool, error) {
 	if r.useRE2(s) {
@@ -109,13 +110,13 @@ func (r *Regexp) MatchString(s string) (bool, error) {
 	}
 	ok, err := r.bt.MatchString(s)
 	if err != nil {
-		return false, ErrMatchLimit
+		return false, &MatchError{s, r.pattern}
 	}
 	return ok, nil
 }
 
 // FindStringSubmatch returns the match and its groups ("" for a group
-// that did not take part), or nil; err is ErrMatchLimit when the match
+// that did not take part), or nil; err is a *MatchError when the match
 // was cut short.
 func (r *Regexp) FindStringSubmatch(s string) ([]string, error) {
 	if r.useRE2(s) {
@@ -123,7 +124,7 @@ func (r *Regexp) FindStringSubmatch(s string) ([]string, error) {
 	}
 	m, err := r.bt.FindStringMatch(s)
 	if err != nil {
-		return nil, ErrMatchLimit
+		return nil, &MatchError{s, r.pattern}
 	}
 	if m == nil {
 		return nil, nil
@@ -136,3 +137,14 @@ func (r *Regexp) FindStringSubmatch(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// MatchError is a match that was cut short, worded as nginx logs a PCRE
+// error; it wraps ErrMatchLimit.
+type MatchError struct{ Subject, Pattern string }
+
+func (e *MatchError) Error() string {
+	return fmt.Sprintf("pcre2_match() failed: %d on \"%s\" using \"%s\"", MatchLimitCode, e.Subject, e.Pattern)
+}
+
+// Unwrap makes errors.Is(err, ErrMatchLimit) hold.
+func (e *MatchError) Unwrap() error { return ErrMatchLimit }

@@ -108,18 +108,18 @@ func TestSubexpNames(t *testing.T) {
 
 func TestRefused(t *testing.T) {
 	for p, construct := range map[string]string{
-		`^(a|(?R))$`:       "(?R)",
-		`^(a)(?1)$`:        "(?1)",
-		`^(?<n>a)(?&n)$`:   "(?&n)",
-		`^(?<n>a)(?P>n)$`:  "(?P>n)",
-		`^(a)\g<1>$`:       `\g<`,
-		`^/foo\Kbar`:       `\K`,
-		`^a(?C1)b`:         "callout",
-		`(*SKIP)a`:         "(*SKIP)",
-		`^(?|(a)|(b))`:     "branch reset",
-		`^\Ca`:             `\C`,
-		`(?J)(?<a>x)`:      "(?J)",
-		`(?U)a+(?=b)`:      "(?U)",
+		`^(a|(?R))$`:        "(?R)",
+		`^(a)(?1)$`:         "(?1)",
+		`^(?<n>a)(?&n)$`:    "(?&n)",
+		`^(?<n>a)(?P>n)$`:   "(?P>n)",
+		`^(a)\g<1>$`:        `\g<`,
+		`^/foo\Kbar`:        `\K`,
+		`^a(?C1)b`:          "callout",
+		`(*SKIP)a`:          "(*SKIP)",
+		`^(?|(a)|(b))`:      "branch reset",
+		`^\Ca`:              `\C`,
+		`(?J)(?<a>x)`:       "(?J)",
+		`(?U)a+(?=b)`:       "(?U)",
 		`[[:^alpha:]](?=a)`: "[:^alpha:]",
 	} {
 		_, err := Compile(p, false)
