@@ -45,7 +45,7 @@ type translation struct {
 type refusal struct{ construct string }
 
 func (r refusal) Error() string {
-	return "the PCRE construct " + r.construct + " is not supported"
+	return r.construct + " is not supported (no Go regex engine runs it)"
 }
 
 func (t *translation) emit(re2, bt string) {

@@ -371,11 +371,11 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 	// nginx's TLS checks come before the phases, with the server's settings.
 	x.lc = srv.Loc.Conf
 	x.log = rt.logFor(x.lc)
+	if reErr != nil {
+		return x.hostRegexFailed(reErr)
+	}
 	if ok, keep := x.checkSSL(host); !ok {
 		return keep
-	}
-	if reErr != nil {
-		return x.regexFailed(reErr)
 	}
 	keep := x.serverPhases()
 	if !c.hijacked {

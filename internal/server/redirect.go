@@ -140,6 +140,17 @@ func (x *exchange) regexFailed(err error) bool {
 	return x.errorPage(500)
 }
 
+// hostRegexFailed ends a request whose server_name regex match was cut
+// short as nginx does: the alert line, the connection closed without an
+// answer, and 500 in the access log.
+func (x *exchange) hostRegexFailed(err error) bool {
+	x.RegexError(err)
+	x.close = true
+	x.vc.Status = 500
+	x.done()
+	return false
+}
+
 // RegexError logs a regex whose match was cut short (a map's, too).
 func (x *exchange) RegexError(err error) {
 	x.log.Printf(errlog.Alert, x.conn.id, "%v%s", err, x.logSuffix())

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,5 +161,61 @@ func TestRegexRefusedAtTest(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, construct) || !strings.Contains(errOut, path+":5") {
 			t.Errorf("%s: exit %d, want a refusal naming %s at %s:5:\n%s", construct, code, construct, path, errOut)
 		}
+	}
+}
+
+// TestDiffRegexServerNameMatchLimit: a server_name regex whose match is
+// cut short closes the connection without an answer, as nginx does, with
+// the alert in the error log and 500 in the access log.
+func TestDiffRegexServerNameMatchLimit(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}} default_server;
+    return 200 "default\n";
+}
+server {
+    listen 127.0.0.1:{{PORT}};
+    server_name "~^(?=a)(a+)+$";
+    return 200 "named\n";
+}`})
+	p.compare(t, "GET / HTTP/1.1\r\nHost: aaaa\r\nConnection: close\r\n\r\n")
+	host := strings.Repeat("a", 32) + "!"
+	for name, addr := range map[string]string{"nginx": p.nginx, "wsgate": p.wsgate} {
+		c, err := net.DialTimeout("tcp", addr, slow(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		got, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || len(got) != 0 {
+			t.Errorf("%s: answered %q (%v), want the connection closed without an answer", name, got, err)
+		}
+	}
+	gateDir := filepath.Join(p.gate.dir, "logs")
+	for name, dir := range map[string]string{"nginx": filepath.Join(p.ng.dir, "logs"), "wsgate": gateDir} {
+		waitFor(t, 10*time.Second, name+"'s alert and access line", func() bool {
+			e, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			a, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+			return strings.Contains(string(e), `pcre2_match() failed: -47 on "`+host+`" using "^(?=a)(a+)+$"`) &&
+				strings.Contains(string(a), `"GET / HTTP/1.1" 500 0 `)
+		})
+	}
+}
+
+// TestDiffRegexGzipDisable: gzip_disable with a look-ahead pattern.
+func TestDiffRegexGzipDisable(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    gzip on;
+    gzip_min_length 1;
+    gzip_types text/plain;
+    gzip_disable "^(?!.*Chrome).*MSIE \d";
+    location / { return 200 "some text to compress, some text to compress\n"; }
+}`})
+	for _, ua := range []string{"Mozilla/4.0 (compatible; MSIE 8.0)", "Mozilla/4.0 (MSIE 8.0) Chrome/1", "curl/8"} {
+		p.compare(t, rq("/", "User-Agent: "+ua, "Accept-Encoding: gzip"))
 	}
 }
