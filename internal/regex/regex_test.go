@@ -3,6 +3,7 @@ package regex
 import (
 	"errors"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +157,73 @@ func TestMatchLimit(t *testing.T) {
 	re2, _ := Compile(`^(a+)+$`, false)
 	if m, err := re2.FindStringSubmatch(subject); m != nil || err != nil {
 		t.Fatalf("RE2: %q %v", m, err)
+	}
+}
+
+// TestCommonPatternsStayOnRE2: the patterns real configurations use most
+// run on RE2, and agree with Go's regexp on ASCII subjects without
+// newlines or vertical tabs, where PCRE and RE2 do not differ.
+func TestCommonPatternsStayOnRE2(t *testing.T) {
+	patterns := []string{
+		`\.(?:css|js|svg|gif|png|jpe?g|ico|woff2?)$`, `^/static/(.*)$`, `^(.+\.php)(/.+)$`,
+		`^/(?:build|tests|config|lib|3rdparty|templates|data)(?:$|/)`, `\.php(?:$|/)`,
+		`^/api/v[12]/(?<rest>.*)`, `^/[a-z0-9_-]+/\d{2,4}\.html$`, `[^/]+$`, `^/(\w+)/(\w+)\.json$`,
+		`^/~(?P<user>[^/]+)`, `^/a\/b\-c\.d$`, `^/x{2}y{1,}z{0,3}$`, `/\.(?!well-known)`,
+	}
+	subjects := []string{"/", "/static/a.css", "/index.php/x", "/build", "/build/", "/builder", "/api/v2/u",
+		"/abc_1/2024.html", "/~bob/x", "/a/b-c.d", "/xxyz", "/xxyyzzz", "/a.JPG", "/x.php", "/.git"}
+	for _, p := range patterns {
+		re, err := Compile(p, false)
+		if err != nil {
+			t.Errorf("%q: %v", p, err)
+			continue
+		}
+		if p == `/\.(?!well-known)` {
+			if re.re2 != nil {
+				t.Errorf("%q runs on RE2", p)
+			}
+			continue
+		}
+		if re.re2 == nil {
+			t.Errorf("%q needs backtracking", p)
+			continue
+		}
+		std := regexp.MustCompile(p)
+		for _, s := range subjects {
+			got, _ := re.FindStringSubmatch(s)
+			if want := std.FindStringSubmatch(s); !reflect.DeepEqual(got, want) {
+				t.Errorf("%q on %q: %q, Go's regexp %q", p, s, got, want)
+			}
+		}
+	}
+}
+
+// TestTranslatedClasses: classes with shorthands, literal ] and -, and
+// escapes read the same on both engines.
+func TestTranslatedClasses(t *testing.T) {
+	for _, c := range []struct{ pattern, yes, no string }{
+		{`^[\w-]+$`, "a-b_9", "a.b"},
+		{`^[]a]+$`, "]a]", "b"},
+		{`^[^]a]$`, "b", "]"},
+		{`^[a\-z]+$`, "a-z", "b"},
+		{`^[\d.]+$`, "1.2", "a"},
+		{`^[^\s]+$`, "ab", "a\x0bb"},
+		{`^[[:alpha:][:digit:]]+$`, "a1", "-"},
+		{`^[\Q]-\E]+$`, "]-", "a"},
+		{`^\d+(?=x)`, "12x", "12y"},
+		{`^[\d-]+(?=x)`, "1-2x", "1a"},
+		{`^[[:punct:]]+(?=x)`, "!/x", "ax"},
+	} {
+		re, err := Compile(c.pattern, false)
+		if err != nil {
+			t.Errorf("%q: %v", c.pattern, err)
+			continue
+		}
+		if ok, _ := re.MatchString(c.yes); !ok {
+			t.Errorf("%q does not match %q", c.pattern, c.yes)
+		}
+		if ok, _ := re.MatchString(c.no); ok {
+			t.Errorf("%q matches %q", c.pattern, c.no)
+		}
 	}
 }

@@ -120,17 +120,32 @@ server {
 
 // TestDiffRegexMatchLimit: a catastrophic pattern on a subject it cannot
 // match exhausts PCRE's match limit in nginx and the time limit in wsgate:
-// both answer 500 and log the pcre2_match() alert; other subjects match.
+// a location, if or rewrite answers 500, a map yields its default, and
+// both log the pcre2_match() alert; other subjects match.
 func TestDiffRegexMatchLimit(t *testing.T) {
 	p := startPair(t, diffConf{HTTP: `
+map $uri $lim {
+    default "default";
+    ~^/m/(?=a)(a+)+$ "matched";
+}
 server {
     listen 127.0.0.1:{{PORT}};
     location ~ ^/(?=a)(a+)+$ { return 200 "as\n"; }
+    location /m/ { return 200 "map=$lim\n"; }
+    location /if/ {
+        if ($uri ~ ^/if/(?=a)(a+)+$) { return 200 "if\n"; }
+        return 200 "no\n";
+    }
+    location /rw/ {
+        rewrite ^/rw/(?=a)(a+)+$ /x;
+        return 200 "no\n";
+    }
     location / { return 200 "root\n"; }
 }`})
-	p.compare(t, rq("/aaaa"))
-	p.compare(t, rq("/b"))
-	p.compare(t, rq("/"+strings.Repeat("a", 32)+"!"))
+	long := strings.Repeat("a", 32) + "!"
+	for _, target := range []string{"/aaaa", "/b", "/" + long, "/m/aaaa", "/m/" + long, "/if/aa", "/if/" + long, "/rw/" + long} {
+		p.compare(t, rq(target))
+	}
 	gateLog := func() string {
 		b, _ := os.ReadFile(filepath.Join(p.gate.dir, "logs", "error.log"))
 		return string(b)
