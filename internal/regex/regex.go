@@ -17,8 +17,9 @@ import (
 	"github.com/dlclark/regexp2/v2"
 )
 
-// MatchTimeout bounds one match of a backtracking pattern; it plays the
-// part of PCRE's match limit.
+// MatchTimeout bounds one match of a backtracking pattern; with the
+// engine's bounded backtracking stack (regexp2's default, 100,000 slots)
+// it plays the part of PCRE's match and depth limits.
 var MatchTimeout = time.Second
 
 // ErrMatchLimit is returned when a match ran out of its time or
