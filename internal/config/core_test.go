@@ -263,7 +263,7 @@ func TestServerNames(t *testing.T) {
 	if re.CaptureVars[1] != sub || re.CaptureVars[2] != tld {
 		t.Errorf("capture vars %v, want %d %d", re.CaptureVars, sub, tld)
 	}
-	if !re.Regex.MatchString("WWW.EXAMPLE") {
+	if ok, _ := re.Regex.MatchString("WWW.EXAMPLE"); !ok {
 		t.Errorf("server name regexes compare without case")
 	}
 	if n := cfg.HTTP.Servers[1].Names[1]; len(n.CaptureVars) != 2 || n.CaptureVars[1] != -1 {

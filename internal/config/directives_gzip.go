@@ -2,12 +2,12 @@ package config
 
 import (
 	"maps"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/wsgate/wsgate/internal/conf"
 	"github.com/wsgate/wsgate/internal/gzipfilter"
+	"github.com/wsgate/wsgate/internal/regex"
 )
 
 // The directives of nginx's ngx_http_gzip_module and
@@ -85,7 +85,7 @@ func dGzipDisable(l *loader, d *conf.Directive, s *scope) error {
 			g.DisableMSIE6 = true
 			continue
 		}
-		re, err := regexp.Compile("(?i)" + a)
+		re, err := regex.Compile(a, true)
 		if err != nil {
 			return conf.Errorf(d, "pcre2_compile() failed: %v in \"%s\"", err, a)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wsgate/wsgate/internal/conf"
+	"github.com/wsgate/wsgate/internal/regex"
 )
 
 // cLmt is the inside of a limit_except block.
@@ -36,9 +37,10 @@ func init() {
 	mergers["internal"] = func(c, p *LocConf) { c.Internal = p.Internal }
 }
 
-// captureName finds the named groups of a regex, (?<name>...) and
-// (?P<name>...), so that their variables exist before anything reads them.
-var captureName = regexp.MustCompile(`\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>`)
+// captureName finds the named groups of a regex, (?<name>...),
+// (?P<name>...) and (?'name'...), so that their variables exist before
+// anything reads them.
+var captureName = regexp.MustCompile(`\(\?(?:P?<([A-Za-z_][A-Za-z0-9_]*)>|'([A-Za-z_][A-Za-z0-9_]*)')`)
 
 // declareCaptures declares the variables of the named groups in the
 // regexes of location, if and rewrite.
@@ -50,7 +52,7 @@ func (l *loader) declareCaptures(d *conf.Directive) error {
 	}
 	for _, a := range d.Args {
 		for _, m := range captureName.FindAllStringSubmatch(a, -1) {
-			if _, err := l.cfg.Vars.DefineCapture(m[1]); err != nil {
+			if _, err := l.cfg.Vars.DefineCapture(m[1] + m[2]); err != nil {
 				return conf.Errorf(d, "%v", err)
 			}
 		}
@@ -58,10 +60,10 @@ func (l *loader) declareCaptures(d *conf.Directive) error {
 	return nil
 }
 
-// compileRegex compiles a location, if or rewrite regex and records the
-// variables its named groups set.
-func (l *loader) compileRegex(expr string) (*regexp.Regexp, error) {
-	re, err := regexp.Compile(expr)
+// compileRegex compiles a location, if or rewrite regex (see package
+// regex) and records the variables its named groups set.
+func (l *loader) compileRegex(expr string, caseless bool) (*regex.Regexp, error) {
+	re, err := regex.Compile(expr, caseless)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +76,7 @@ func (l *loader) compileRegex(expr string) (*regexp.Regexp, error) {
 			continue
 		}
 		if l.cfg.Captures == nil {
-			l.cfg.Captures = map[*regexp.Regexp][]NamedCapture{}
+			l.cfg.Captures = map[*regex.Regexp][]NamedCapture{}
 		}
 		l.cfg.Captures[re] = append(l.cfg.Captures[re], NamedCapture{Group: i, Var: idx})
 	}
@@ -82,7 +84,7 @@ func (l *loader) compileRegex(expr string) (*regexp.Regexp, error) {
 }
 
 func dRewrite(l *loader, d *conf.Directive, s *scope) error {
-	re, err := l.compileRegex(d.Args[0])
+	re, err := l.compileRegex(d.Args[0], false)
 	if err != nil {
 		return conf.Errorf(d, "invalid regex \"%s\": %v", d.Args[0], err)
 	}

@@ -5,12 +5,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/conf"
+	"github.com/wsgate/wsgate/internal/regex"
 )
 
 // SoKeepalive is listen's so_keepalive: SO_KEEPALIVE on or off, with the
@@ -261,8 +261,8 @@ func dServerName(l *loader, d *conf.Directive, s *scope) error {
 
 // compileServerRegex compiles "~expr" case-insensitively, as nginx (host
 // names are compared lowercased).
-func compileServerRegex(n string) (*regexp.Regexp, error) {
-	return regexp.Compile("(?i)" + n[1:])
+func compileServerRegex(n string) (*regex.Regexp, error) {
+	return regex.Compile(n[1:], true)
 }
 
 // declareServerName defines the named captures of a server_name regex

@@ -330,11 +330,7 @@ func dLocation(l *loader, d *conf.Directive, s *scope) error {
 		return conf.Errorf(d, "invalid location path")
 	}
 	if loc.Modifier == "~" || loc.Modifier == "~*" {
-		expr := loc.Path
-		if loc.Modifier == "~*" {
-			expr = "(?i)" + expr
-		}
-		re, err := l.compileRegex(expr)
+		re, err := l.compileRegex(loc.Path, loc.Modifier == "~*")
 		if err != nil {
 			return conf.Errorf(d, "invalid location regex \"%s\": %v", loc.Path, err)
 		}
@@ -475,12 +471,8 @@ func dIf(l *loader, d *conf.Directive, s *scope) error {
 				return conf.Errorf(d, "%v", err)
 			}
 		case "~", "~*", "!~", "!~*":
-			expr := args[2]
-			if strings.HasSuffix(c.Op, "*") {
-				expr = "(?i)" + expr
-			}
 			c.Pattern = args[2]
-			if c.Regex, err = l.compileRegex(expr); err != nil {
+			if c.Regex, err = l.compileRegex(args[2], strings.HasSuffix(c.Op, "*")); err != nil {
 				return conf.Errorf(d, "invalid regex \"%s\": %v", args[2], err)
 			}
 		default:

@@ -2,8 +2,8 @@ package config
 
 import (
 	"github.com/wsgate/wsgate/internal/gzipfilter"
+	"github.com/wsgate/wsgate/internal/regex"
 	"net/netip"
-	"regexp"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/vars"
@@ -39,7 +39,7 @@ type Config struct {
 	Vars *vars.Table
 	// Captures binds the named groups of location, if and rewrite regexes
 	// to the variables they set when the regex matches.
-	Captures map[*regexp.Regexp][]NamedCapture
+	Captures map[*regex.Regexp][]NamedCapture
 	// Cluster is cluster_store: the store that zones declared with sync
 	// share; nil keeps every zone local.
 	Cluster *ClusterStore
@@ -165,9 +165,9 @@ type Server struct {
 
 // ServerName is one server_name entry.
 type ServerName struct {
-	Name  string         // lowercased; "" matches requests without Host
-	Kind  NameKind       // how Name matches
-	Regex *regexp.Regexp // for NameRegex
+	Name  string        // lowercased; "" matches requests without Host
+	Kind  NameKind      // how Name matches
+	Regex *regex.Regexp // for NameRegex
 	// CaptureVars holds, per subexpression of Regex, the variable its
 	// named capture sets, or -1.
 	CaptureVars []int
@@ -189,7 +189,7 @@ const (
 type Location struct {
 	Modifier string // "", "=", "^~", "~", "~*"; "@" for a named location; "if" and "limit_except" for those blocks
 	Path     string
-	Regex    *regexp.Regexp
+	Regex    *regex.Regexp
 	Parent   *Location
 	Children []*Location // nested locations in file order
 	Exacts   []*Location // Children with "="
@@ -238,7 +238,7 @@ type Cond struct {
 	Var   *vars.Template
 	Op    string // "", "=", "!=", "~", "~*", "!~", "!~*", "-f", "!-f", "-d", "!-d", "-e", "!-e"
 	Value *vars.Template
-	Regex *regexp.Regexp
+	Regex *regex.Regexp
 	// Pattern is the regex as written, for rewrite_log.
 	Pattern string
 }

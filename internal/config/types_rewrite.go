@@ -1,14 +1,14 @@
 package config
 
 import (
-	"regexp"
+	"github.com/wsgate/wsgate/internal/regex"
 
 	"github.com/wsgate/wsgate/internal/vars"
 )
 
 // Rewrite is one `rewrite regex replacement [flag]`.
 type Rewrite struct {
-	Regex   *regexp.Regexp
+	Regex   *regex.Regexp
 	Pattern string         // the regex as written, for rewrite_log
 	URI     *vars.Template // the replacement up to its first literal '?'
 	Args    *vars.Template // after that '?'; nil when the replacement has none

@@ -5,8 +5,9 @@
 package gzipfilter
 
 import (
-	"regexp"
 	"strings"
+
+	"github.com/wsgate/wsgate/internal/regex"
 )
 
 // Proxied is gzip_proxied's set of conditions for requests that came
@@ -46,17 +47,17 @@ const (
 // Conf is one location's gzip settings after merging.
 type Conf struct {
 	On           bool
-	Level        int              // gzip_comp_level, 1..9
-	Buffers      [2]int           // gzip_buffers: number and size (the writer's output buffer)
-	Types        map[string]bool  // gzip_types, lowercased; text/html is always in
-	AnyType      bool             // gzip_types *
-	MinLength    int64            // gzip_min_length
-	HTTPVersion  int              // gzip_http_version as major*1000+minor
-	Proxied      Proxied          // gzip_proxied
-	Disable      []*regexp.Regexp // gzip_disable patterns, matched on User-Agent
-	DisableMSIE6 bool             // gzip_disable msie6
-	Vary         bool             // gzip_vary
-	Static       Static           // gzip_static
+	Level        int             // gzip_comp_level, 1..9
+	Buffers      [2]int          // gzip_buffers: number and size (the writer's output buffer)
+	Types        map[string]bool // gzip_types, lowercased; text/html is always in
+	AnyType      bool            // gzip_types *
+	MinLength    int64           // gzip_min_length
+	HTTPVersion  int             // gzip_http_version as major*1000+minor
+	Proxied      Proxied         // gzip_proxied
+	Disable      []*regex.Regexp // gzip_disable patterns, matched on User-Agent
+	DisableMSIE6 bool            // gzip_disable msie6
+	Vary         bool            // gzip_vary
+	Static       Static          // gzip_static
 }
 
 // Default is nginx's gzip configuration when nothing is set.

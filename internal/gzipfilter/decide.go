@@ -54,7 +54,8 @@ func Accepts(c *Conf, r *Request, resp http1.Header) bool {
 	}
 	if hasUA {
 		for _, re := range c.Disable {
-			if re.MatchString(ua) {
+			// A match cut short disables gzip too, as nginx.
+			if ok, err := re.MatchString(ua); ok || err != nil {
 				return false
 			}
 		}

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/regex"
 )
 
 func on() *Conf {
@@ -93,7 +93,11 @@ func TestAcceptsRules(t *testing.T) {
 	if Accepts(c, req("Via", "1.1 x"), nil) {
 		t.Error("proxied request accepted under gzip_proxied off")
 	}
-	c.Disable = []*regexp.Regexp{regexp.MustCompile("(?i)bot")}
+	bot, err := regex.Compile("bot", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Disable = []*regex.Regexp{bot}
 	if Accepts(c, req("User-Agent", "SomeBOT/1"), nil) || !Accepts(c, req("User-Agent", "browser"), nil) {
 		t.Error("gzip_disable")
 	}

@@ -361,7 +361,7 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 		return false // the listener was removed by a reload mid-flight
 	}
 	host := req.HostName
-	srv, caps, capVars := vh.lookup(host)
+	srv, caps, capVars, reErr := vh.lookup(host)
 	x.srv = srv
 	x.fillVars(caps)
 	x.setCaptureVars(caps, capVars)
@@ -371,6 +371,9 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 	// nginx's TLS checks come before the phases, with the server's settings.
 	x.lc = srv.Loc.Conf
 	x.log = rt.logFor(x.lc)
+	if reErr != nil {
+		return x.hostRegexFailed(reErr)
+	}
 	if ok, keep := x.checkSSL(host); !ok {
 		return keep
 	}
@@ -442,7 +445,11 @@ func (x *exchange) rewrite(loc *config.Location) (done, keep bool) {
 				return done, keep
 			}
 		case config.OpIf:
-			if x.cond(op.Cond) {
+			ok, err := x.cond(op.Cond)
+			if err != nil {
+				return true, x.regexFailed(err)
+			}
+			if ok {
 				x.lc = op.If.Conf
 				x.log = x.rt.logFor(x.lc)
 				if d, k := x.rewrite(op.If); d || x.stopRewrite {
@@ -454,22 +461,26 @@ func (x *exchange) rewrite(loc *config.Location) (done, keep bool) {
 	return false, false
 }
 
-func (x *exchange) cond(c *config.Cond) bool {
+// cond evaluates an if() condition; err is a regex match cut short.
+func (x *exchange) cond(c *config.Cond) (bool, error) {
 	v := c.Var.Eval(x.vc)
 	switch c.Op {
 	case "":
-		return v != "" && v != "0"
+		return v != "" && v != "0", nil
 	case "=":
-		return v == c.Value.Eval(x.vc)
+		return v == c.Value.Eval(x.vc), nil
 	case "!=":
-		return v != c.Value.Eval(x.vc)
+		return v != c.Value.Eval(x.vc), nil
 	case "~", "~*", "!~", "!~*":
-		m := c.Regex.FindStringSubmatch(v)
+		m, err := c.Regex.FindStringSubmatch(v)
+		if err != nil {
+			return false, err
+		}
 		x.logMatch(c.Pattern, v, m != nil)
 		if m != nil {
 			x.setCaptures(c.Regex, m)
 		}
-		return (m != nil) == (c.Op[0] == '~')
+		return (m != nil) == (c.Op[0] == '~'), nil
 	}
 	st, err := os.Stat(v)
 	neg := strings.HasPrefix(c.Op, "!")
@@ -484,7 +495,7 @@ func (x *exchange) cond(c *config.Cond) bool {
 	case "-x":
 		ok = err == nil && st.Mode()&0o100 != 0 // the owner's bit, as nginx's ngx_is_exec
 	}
-	return ok != neg
+	return ok != neg, nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

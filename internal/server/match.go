@@ -60,15 +60,17 @@ func (v *vhosts) add(srv *config.Server, ls config.Listen) {
 // regex, then the default server of the address. It also returns the
 // regex captures for $1..$9.
 func (v *vhosts) find(host string) (*config.Server, []string) {
-	s, caps, _ := v.lookup(host)
+	s, caps, _, _ := v.lookup(host)
 	return s, caps
 }
 
 // lookup is find that also returns, for a regex name, the variables its
-// named captures set (see config.ServerName.CaptureVars).
-func (v *vhosts) lookup(host string) (*config.Server, []string, []int) {
+// named captures set (see config.ServerName.CaptureVars). A regex whose
+// match was cut short ends the search with its error and the default
+// server.
+func (v *vhosts) lookup(host string) (*config.Server, []string, []int, error) {
 	if s, ok := v.exact[host]; ok {
-		return s, nil, nil
+		return s, nil, nil, nil
 	}
 	if host != "" {
 		var best *config.Server
@@ -79,7 +81,7 @@ func (v *vhosts) lookup(host string) (*config.Server, []string, []int) {
 			}
 		}
 		if best != nil {
-			return best, nil, nil
+			return best, nil, nil, nil
 		}
 		for _, w := range v.wildSuf {
 			if strings.HasPrefix(host, w.part) && len(w.part) > n {
@@ -87,31 +89,36 @@ func (v *vhosts) lookup(host string) (*config.Server, []string, []int) {
 			}
 		}
 		if best != nil {
-			return best, nil, nil
+			return best, nil, nil, nil
 		}
 		for _, s := range v.regexes {
 			for _, n := range v.regexFor[s] {
-				if m := n.Regex.FindStringSubmatch(host); m != nil {
-					return s, m, n.CaptureVars
+				m, err := n.Regex.FindStringSubmatch(host)
+				if err != nil {
+					return v.def, nil, nil, err
+				}
+				if m != nil {
+					return s, m, n.CaptureVars, nil
 				}
 			}
 		}
 	}
-	return v.def, nil, nil
+	return v.def, nil, nil, nil
 }
 
 // findLocation implements nginx's location search: exact match first, then
 // the longest prefix (searching its nested locations), then regexes in file
 // order unless the prefix had ^~; the longest prefix when nothing else hit.
-func findLocation(root *config.Location, path string) (*config.Location, []string) {
-	loc, caps, _ := findIn(root, path)
-	return loc, caps
+// A regex whose match was cut short ends the search with its error.
+func findLocation(root *config.Location, path string) (*config.Location, []string, error) {
+	loc, caps, _, err := findIn(root, path)
+	return loc, caps, err
 }
 
-func findIn(level *config.Location, path string) (*config.Location, []string, bool) {
+func findIn(level *config.Location, path string) (*config.Location, []string, bool, error) {
 	for _, e := range level.Exacts {
 		if e.Path == path {
-			return e, nil, true
+			return e, nil, true, nil
 		}
 	}
 	var best *config.Location
@@ -125,9 +132,9 @@ func findIn(level *config.Location, path string) (*config.Location, []string, bo
 	if best != nil {
 		noRegex = best.Modifier == "^~"
 		if len(best.Children) > 0 {
-			l, caps, final := findIn(best, path)
-			if final {
-				return l, caps, true
+			l, caps, final, err := findIn(best, path)
+			if final || err != nil {
+				return l, caps, true, err
 			}
 			if l != nil {
 				cur = l
@@ -136,17 +143,21 @@ func findIn(level *config.Location, path string) (*config.Location, []string, bo
 	}
 	if !noRegex {
 		for _, r := range level.Regexes {
-			if m := r.Regex.FindStringSubmatch(path); m != nil {
+			m, err := r.Regex.FindStringSubmatch(path)
+			if err != nil {
+				return nil, nil, true, err
+			}
+			if m != nil {
 				if len(r.Children) > 0 {
-					if l, caps, final := findIn(r, path); final {
-						return l, caps, true
+					if l, caps, final, err := findIn(r, path); final || err != nil {
+						return l, caps, true, err
 					}
 				}
-				return r, m, true
+				return r, m, true, nil
 			}
 		}
 	}
-	return cur, nil, false
+	return cur, nil, false, nil
 }
 
 // wildcardOf returns the wildcard address of the same port and family.

@@ -50,8 +50,8 @@ func TestFindLocation(t *testing.T) {
 		{"/exactly", "B", ""},
 	}
 	for _, tt := range tests {
-		loc, caps := findLocation(root, tt.path)
-		if loc == nil {
+		loc, caps, err := findLocation(root, tt.path)
+		if err != nil || loc == nil {
 			t.Errorf("%s: no location", tt.path)
 			continue
 		}

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"regexp"
 	"strings"
 	"syscall"
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/regex"
 	"github.com/wsgate/wsgate/internal/static"
 )
 
@@ -41,7 +41,11 @@ func (x *exchange) locationPhases(named *config.Location) bool {
 		named = nil
 		if loc == nil {
 			var caps []string
-			loc, caps = findLocation(x.srv.Locations, x.vc.Path)
+			var err error
+			loc, caps, err = findLocation(x.srv.Locations, x.vc.Path)
+			if err != nil {
+				return x.regexFailed(err)
+			}
 			if loc == nil {
 				loc = x.srv.Locations
 			}
@@ -119,7 +123,7 @@ func (x *exchange) contentPhases() bool {
 // setCaptures makes m the captures $0..$9, replacing the last regex's
 // even when re has no groups (as nginx: `location ~ ^/x/(.*)$ { rewrite ^
 // /y/$1; }` leaves $1 empty), and sets the variables of re's named groups.
-func (x *exchange) setCaptures(re *regexp.Regexp, m []string) {
+func (x *exchange) setCaptures(re *regex.Regexp, m []string) {
 	x.vc.Captures = append(x.vc.Captures[:0], m...)
 	if re == nil {
 		return
@@ -127,6 +131,29 @@ func (x *exchange) setCaptures(re *regexp.Regexp, m []string) {
 	for _, nc := range x.rt.cfg.Captures[re] {
 		x.vc.Set(nc.Var, m[nc.Group])
 	}
+}
+
+// regexFailed answers 500 for a regex whose match was cut short, with
+// nginx's alert line for a PCRE error.
+func (x *exchange) regexFailed(err error) bool {
+	x.RegexError(err)
+	return x.errorPage(500)
+}
+
+// hostRegexFailed ends a request whose server_name regex match was cut
+// short as nginx does: the alert line, the connection closed without an
+// answer, and 500 in the access log.
+func (x *exchange) hostRegexFailed(err error) bool {
+	x.RegexError(err)
+	x.close = true
+	x.vc.Status = 500
+	x.done()
+	return false
+}
+
+// RegexError logs a regex whose match was cut short (a map's, too).
+func (x *exchange) RegexError(err error) {
+	x.log.Printf(errlog.Alert, x.conn.id, "%v%s", err, x.logSuffix())
 }
 
 // UninitializedVariable is uninitialized_variable_warn's log line.
@@ -152,7 +179,10 @@ func (x *exchange) logMatch(pattern, subject string, matched bool) {
 // redirect); otherwise $uri and $args may have changed, and the flags
 // last and break end the rewrite phase.
 func (x *exchange) doRewrite(rw *config.Rewrite) (done, keep bool) {
-	m := rw.Regex.FindStringSubmatch(x.vc.Path)
+	m, err := rw.Regex.FindStringSubmatch(x.vc.Path)
+	if err != nil {
+		return true, x.regexFailed(err)
+	}
 	x.logMatch(rw.Pattern, x.vc.Path, m != nil)
 	if m == nil {
 		return false, false

@@ -2,8 +2,9 @@ package vars
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/wsgate/wsgate/internal/regex"
 )
 
 // MapEntry is one line of a `map` block as written.
@@ -38,8 +39,15 @@ type wildcard struct {
 }
 
 type mapRegex struct {
-	re  *regexp.Regexp
-	val *Template
+	re   *regex.Regexp
+	val  *Template
+	vars []int // per group, the variable its named capture sets, or -1
+}
+
+// RegexErrorLogger is told of a map regex whose match was cut short
+// (see regex.MatchError); the map then yields its default, as nginx's.
+type RegexErrorLogger interface {
+	RegexError(err error)
 }
 
 // DeclareMap reserves the map's result variable so that other templates
@@ -50,10 +58,41 @@ func (t *Table) DeclareMap(spec MapSpec) (compile func() error, err error) {
 	if _, err := t.DefineFunc(spec.Result, m.eval); err != nil {
 		return nil, err
 	}
+	if err := m.compileRegexes(t, spec); err != nil {
+		return nil, err
+	}
 	return func() error { return m.compile(t, spec) }, nil
 }
 
+// compileRegexes compiles the "~" and "~*" keys, in order, and declares
+// the variables of their named captures, as nginx.
+func (m *compiledMap) compileRegexes(t *Table, spec MapSpec) error {
+	for _, e := range spec.Entries {
+		if !strings.HasPrefix(e.Key, "~") {
+			continue
+		}
+		expr, caseless := strings.CutPrefix(e.Key[1:], "*")
+		re, err := regex.Compile(expr, caseless)
+		if err != nil {
+			return fmt.Errorf("invalid regex %q: %v", e.Key, err)
+		}
+		r := mapRegex{re: re}
+		for _, name := range re.SubexpNames() {
+			idx := -1
+			if name != "" {
+				if idx, err = t.DefineCapture(name); err != nil {
+					return err
+				}
+			}
+			r.vars = append(r.vars, idx)
+		}
+		m.regexes = append(m.regexes, r)
+	}
+	return nil
+}
+
 func (m *compiledMap) compile(t *Table, spec MapSpec) error {
+	nre := 0
 	var err error
 	if m.src, err = t.Compile(spec.Source); err != nil {
 		return err
@@ -68,15 +107,8 @@ func (m *compiledMap) compile(t *Table, spec MapSpec) error {
 		}
 		key := e.Key
 		if strings.HasPrefix(key, "~") {
-			expr := key[1:]
-			if strings.HasPrefix(expr, "*") {
-				expr = "(?i)" + expr[1:]
-			}
-			re, err := regexp.Compile(expr)
-			if err != nil {
-				return fmt.Errorf("invalid regex %q: %v", key, err)
-			}
-			m.regexes = append(m.regexes, mapRegex{re: re, val: val})
+			m.regexes[nre].val = val
+			nre++
 			continue
 		}
 		if strings.HasPrefix(key, "\\") {
@@ -122,8 +154,20 @@ func (m *compiledMap) eval(c *Ctx) string {
 		}
 	}
 	for _, r := range m.regexes {
-		if sub := r.re.FindStringSubmatch(v); sub != nil {
+		sub, err := r.re.FindStringSubmatch(v)
+		if err != nil {
+			if l, ok := c.Warn.(RegexErrorLogger); ok {
+				l.RegexError(err)
+			}
+			break
+		}
+		if sub != nil {
 			c.Captures = append(c.Captures[:0], sub...)
+			for i, idx := range r.vars {
+				if idx >= 0 {
+					c.Set(idx, sub[i])
+				}
+			}
 			return r.val.Eval(c)
 		}
 	}
