@@ -175,7 +175,7 @@ func (l *loader) declare(ds []*conf.Directive) error {
 			if err := l.declareServerName(d); err != nil {
 				return err
 			}
-		case "set":
+		case "set", "auth_request_set":
 			l.cfg.LimitRateSet = l.cfg.LimitRateSet || len(d.Args) == 2 && d.Args[0] == "$limit_rate"
 			if len(d.Args) == 2 {
 				if name, ok := varName(d.Args[0]); ok {

@@ -261,6 +261,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 		return false, false
 	}
 	x.setUpstreamVars(p)
+	x.vc.UpstreamHeader = resp.Header // $upstream_http_*
 	keep, drained := x.relayResponse(bc, resp)
 	if drained {
 		bc.Drained(resp) // with `keepalive`, back to the cache
