@@ -41,7 +41,11 @@ func TestVectors(t *testing.T) {
 		if !Check(hash, pw) {
 			t.Errorf("%q does not match %s (computed %s)", pw, hash, hashFor(hash, pw))
 		}
-		for _, wrong := range []string{pw + "x", "", strings.ToUpper(pw), pw[:len(pw)-1]} {
+		wrongs := []string{pw + "x", "", strings.ToUpper(pw), pw[:len(pw)-1]}
+		if slow(hash) {
+			wrongs = wrongs[:1]
+		}
+		for _, wrong := range wrongs {
 			if sameDESKey(hash, pw, wrong) {
 				continue // DES reads eight characters
 			}
@@ -55,6 +59,11 @@ func TestVectors(t *testing.T) {
 			t.Errorf("no vector of %s", f)
 		}
 	}
+}
+
+// slow reports the deliberately costly formats, tried less.
+func slow(hash string) bool {
+	return strings.HasPrefix(hash, "$y$") || strings.HasPrefix(hash, "$2")
 }
 
 func sameDESKey(hash, a, b string) bool {
