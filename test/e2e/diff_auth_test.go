@@ -196,7 +196,9 @@ func appBackend(t *testing.T) string {
 func TestDiffAuthRequest(t *testing.T) {
 	authAddr, _ := authBackend(t)
 	app, dead := appBackend(t), deadAddr(t)
-	p := startPair(t, diffConf{HTTP: `
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "users"), []byte("a:{PLAIN}a\n"), 0o644)
+	p := startPair(t, diffConf{Root: root, HTTP: `
 server {
     listen 127.0.0.1:{{PORT}};
     location = /auth { internal; proxy_pass http://` + authAddr + `/check; proxy_set_header X-Original-URI $request_uri; proxy_set_header Content-Length ""; }
@@ -218,6 +220,9 @@ server {
     location /any/ { satisfy any; allow 127.0.0.1; deny all; auth_request /auth-no; proxy_pass http://` + app + `; }
     location /all/ { satisfy all; allow 127.0.0.1; deny all; auth_request /auth-no; proxy_pass http://` + app + `; }
     location /off/ { auth_request /auth-no; location /off/in/ { auth_request off; proxy_pass http://` + app + `; } }
+    location /both/ { auth_basic "b"; auth_basic_user_file {{ROOT}}/users; auth_request /auth-no; proxy_pass http://` + app + `; }
+    location /bothany/ { satisfy any; auth_basic "b"; auth_basic_user_file {{ROOT}}/users; auth_request /auth-no; proxy_pass http://` + app + `; }
+    location /bothyes/ { satisfy any; auth_basic "b"; auth_basic_user_file {{ROOT}}/users; auth_request /auth-yes; proxy_pass http://` + app + `; }
 }`})
 	for _, req := range []string{
 		plainGet("/app/x?q=1", "X-Auth: ok\r\n"),
@@ -233,6 +238,12 @@ server {
 		plainGet("/all/x", ""),
 		plainGet("/off/in/x", ""),
 		plainGet("/off/x", ""),
+		plainGet("/both/x", ""),
+		basicGet("/both/x", "a", "a"),
+		basicGet("/both/x", "a", "b"),
+		plainGet("/bothany/x", ""),
+		basicGet("/bothany/x", "a", "a"),
+		plainGet("/bothyes/x", ""),
 	} {
 		p.compare(t, req)
 	}
