@@ -261,10 +261,10 @@ func (x *exchange) askUpstream(done func(int, http1.Header)) int {
 				x.vc.UpstreamAddr, x.vc.UpstreamStatus, x.vc.UpstreamHeader = peer.Addr(), strconv.Itoa(resp.Status), resp.Header
 				x.vc.UpstreamRespTime = vars.Seconds(time.Since(start))
 				done(resp.Status, resp.Header)
-				bc.Release(true)
+				bc.Release(false) // an answer: the peer did not fail; its body goes with the connection
 				return resp.Status
 			}
-			bc.Release(true)
+			bc.Release(backend.IsPeer(err))
 		}
 		if err == backend.ErrNoSlot {
 			break

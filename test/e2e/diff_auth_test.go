@@ -198,10 +198,13 @@ func TestDiffAuthRequest(t *testing.T) {
 	app, dead := appBackend(t), deadAddr(t)
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, "users"), []byte("a:{PLAIN}a\n"), 0o644)
+	// Peers that a single failure each would take out: an answer, whatever
+	// its status, is no failure.
 	p := startPair(t, diffConf{Root: root, HTTP: `
+upstream authup { server ` + authAddr + ` max_fails=1 fail_timeout=60s; server ` + authAddr + ` max_fails=1 fail_timeout=60s; }
 server {
     listen 127.0.0.1:{{PORT}};
-    location = /auth { internal; proxy_pass http://` + authAddr + `/check; proxy_set_header X-Original-URI $request_uri; proxy_set_header Content-Length ""; }
+    location = /auth { internal; proxy_pass http://authup/check; proxy_set_header X-Original-URI $request_uri; proxy_set_header Content-Length ""; }
     location = /auth-dead { internal; proxy_pass http://` + dead + `; }
     location = /auth-yes { return 204; }
     location = /auth-no { return 403; }
