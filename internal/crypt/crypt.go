@@ -1,7 +1,7 @@
 // Package crypt checks a password against a stored hash in the formats
 // nginx's auth_basic reads: its own ({PLAIN}, {SHA}, {SSHA}, $apr1$) and
 // those of the system's crypt(3) on Debian (traditional DES, $1$, $5$,
-// $6$, bcrypt and yescrypt).
+// $6$, bcrypt, yescrypt, scrypt $7$ and NT $3$).
 package crypt
 
 import (
@@ -51,6 +51,10 @@ func hashFor(hash, password string) string {
 			return ""
 		}
 		return string(h)
+	case strings.HasPrefix(hash, "$3$$"):
+		return NT(password)
+	case strings.HasPrefix(hash, "$7$"):
+		return Scrypt(password, hash)
 	case len(hash) == 13 && isB64(hash):
 		return DES(password, hash)
 	}

@@ -54,7 +54,7 @@ func TestVectors(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range []string{"des", "$1$", "$apr1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$", "$y$", "{SHA}", "{SSHA}", "{PLAIN}"} {
+	for _, f := range []string{"des", "$1$", "$apr1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$", "$y$", "{SHA}", "{SSHA}", "{PLAIN}", "$3$", "$7$"} {
 		if !seen[f] {
 			t.Errorf("no vector of %s", f)
 		}
@@ -63,7 +63,7 @@ func TestVectors(t *testing.T) {
 
 // slow reports the deliberately costly formats, tried less.
 func slow(hash string) bool {
-	return strings.HasPrefix(hash, "$y$") || strings.HasPrefix(hash, "$2")
+	return strings.HasPrefix(hash, "$y$") || strings.HasPrefix(hash, "$2") || strings.HasPrefix(hash, "$7$")
 }
 
 func sameDESKey(hash, a, b string) bool {
