@@ -86,7 +86,9 @@ server {
 		user := fmt.Sprintf("u%d", i)
 		p.compare(t, basicGet("/index.html", user, v[0]))
 		p.compare(t, basicGet("/index.html", user, v[0]+"!"))
-		p.compare(t, basicGet("/index.html", user, ""))
+		if !strings.HasPrefix(v[1], "$7$") && !strings.HasPrefix(v[1], "$y$") {
+			p.compare(t, basicGet("/index.html", user, "")) // the costly ones once wrong is enough
+		}
 	}
 	for _, req := range []string{
 		basicGet("/index.html", "nobody", "x"),
