@@ -184,6 +184,7 @@ func (x *exchange) authRequest() int {
 // subState is what a subrequest changes of the request's state.
 type subState struct {
 	loc                 *config.Location
+	lc                  *config.LocConf // the limit_except block's when it applies
 	log                 *errlog.Logger
 	path, args          string
 	changed, brk        bool
@@ -203,7 +204,7 @@ type subState struct {
 // as it was afterwards.
 func (x *exchange) subrequest(uri string, done func(int, http1.Header)) int {
 	vc := x.vc
-	saved := subState{x.loc, x.log, vc.Path, vc.Args, vc.URIChanged, vc.URIBreak,
+	saved := subState{x.loc, x.lc, x.log, vc.Path, vc.Args, vc.URIChanged, vc.URIBreak,
 		append([]string(nil), vc.Captures...), vc.UpstreamAddr, vc.UpstreamStatus, vc.UpstreamRespTime, vc.UpstreamHeader, vc.ProxyHost}
 	defer x.restore(&saved)
 	path, args, _ := strings.Cut(uri, "?")
@@ -230,7 +231,7 @@ func (x *exchange) subrequest(uri string, done func(int, http1.Header)) int {
 
 func (x *exchange) restore(s *subState) {
 	vc := x.vc
-	x.loc, x.lc, x.log = s.loc, s.loc.Conf, s.log
+	x.loc, x.lc, x.log = s.loc, s.lc, s.log
 	vc.Path, vc.Args, vc.URIChanged, vc.URIBreak = s.path, s.args, s.changed, s.brk
 	vc.Captures = append(vc.Captures[:0], s.caps...)
 	vc.UpstreamAddr, vc.UpstreamStatus, vc.UpstreamRespTime, vc.UpstreamHeader = s.addr, s.status, s.rtime, s.header

@@ -225,6 +225,8 @@ server {
     location /any/ { satisfy any; allow 127.0.0.1; deny all; auth_request /auth-no; proxy_pass http://` + app + `; }
     location /all/ { satisfy all; allow 127.0.0.1; deny all; auth_request /auth-no; proxy_pass http://` + app + `; }
     location /off/ { auth_request /auth-no; location /off/in/ { auth_request off; proxy_pass http://` + app + `; } }
+    location /lim/ { satisfy any; auth_request /auth-yes; limit_except GET { deny all; } proxy_pass http://` + app + `; }
+    location /limno/ { satisfy any; auth_request /auth-no; limit_except GET { deny all; } proxy_pass http://` + app + `; }
     location /both/ { auth_basic "b"; auth_basic_user_file {{ROOT}}/users; auth_request /auth-no; proxy_pass http://` + app + `; }
     location /bothany/ { satisfy any; auth_basic "b"; auth_basic_user_file {{ROOT}}/users; auth_request /auth-no; proxy_pass http://` + app + `; }
     location /bothyes/ { satisfy any; auth_basic "b"; auth_basic_user_file {{ROOT}}/users; auth_request /auth-yes; proxy_pass http://` + app + `; }
@@ -243,6 +245,9 @@ server {
 		plainGet("/all/x", ""),
 		plainGet("/off/in/x", ""),
 		plainGet("/off/x", ""),
+		"POST /lim/x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		plainGet("/lim/x", ""),
+		"POST /limno/x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 		plainGet("/both/x", ""),
 		basicGet("/both/x", "a", "a"),
 		basicGet("/both/x", "a", "b"),
