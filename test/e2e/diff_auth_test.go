@@ -65,6 +65,8 @@ func TestDiffAuthBasic(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "users"), []byte(users.String()), 0o644)
 	os.WriteFile(filepath.Join(root, "h.users"), []byte("vh:{PLAIN}vh\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "index.html"), []byte("secret page\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "401.html"), []byte("please log in\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "403.html"), []byte("not for you\n"), 0o644)
 	p := startPair(t, diffConf{Root: root, HTTP: `
 server {
     listen 127.0.0.1:{{PORT}};
@@ -81,6 +83,10 @@ server {
     location /any/ { satisfy any; allow 127.0.0.1; deny all; try_files /index.html =404; }
     location /anydeny/ { satisfy any; deny 127.0.0.1; try_files /index.html =404; }
     location /who/ { auth_basic off; return 200 "user=$remote_user"; }
+    location /custom/ { error_page 401 /401.html; error_page 403 /403.html; try_files /index.html =404; }
+    location /customnf/ { error_page 403 /403.html; auth_basic_user_file {{ROOT}}/absent; try_files /index.html =404; }
+    location = /401.html { auth_basic off; }
+    location = /403.html { auth_basic off; }
 }`})
 	for i, v := range vectors {
 		user := fmt.Sprintf("u%d", i)
@@ -122,6 +128,10 @@ server {
 		basicGet("/anydeny/", "last", "last"),
 		basicGet("/anydeny/", "last", "bad"),
 		basicGet("/who/", "some one", "pw"),
+		plainGet("/custom/", ""),
+		basicGet("/custom/", "last", "bad"),
+		basicGet("/custom/", "last", "last"),
+		plainGet("/customnf/", "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("last:last"))+"\r\n"),
 		plainGet("/who/", "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("nocolon"))+"\r\n"),
 	} {
 		p.compare(t, req)
