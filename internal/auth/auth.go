@@ -3,7 +3,9 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/base64"
+	"io"
 	"strings"
 )
 
@@ -33,40 +35,47 @@ func Credentials(header string) (user, password string, ok bool) {
 	return user, password, true
 }
 
-// Lookup finds user's stored hash in an htpasswd file: lines of
-// "user:hash[:comment]"; a line that starts with '#' or CR is skipped. It
-// follows nginx's reader character by character, quirks included: a line
-// that ends inside a partly matching login also skips the next line.
-func Lookup(data []byte, user string) (hash string, found bool) {
+// Lookup finds user's stored hash in an htpasswd file read from r:
+// lines of "user:hash[:comment]"; a line that starts with '#' or CR is
+// skipped. It follows nginx's reader character by character, quirks
+// included: a line that ends inside a partly matching login also skips
+// the next line. Only the matching line's hash is kept in memory. err is
+// a read error of r.
+func Lookup(r io.ByteReader, user string) (hash string, found bool, err error) {
 	const (
 		login = iota
 		passwd
 		skip
 	)
 	key := user + ":"
-	state, n, start := login, 0, 0
-	for i, c := range data {
+	state, n := login, 0
+	var pw []byte
+	for {
+		c, err := r.ReadByte()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", false, err
+		}
 		switch state {
 		case login:
-			if n == 0 && (c == '#' || c == '\r') {
+			switch {
+			case n == 0 && (c == '#' || c == '\r'):
 				state = skip
-				continue
-			}
-			if n == 0 && c == '\n' {
-				continue
-			}
-			if c != key[n] {
+			case n == 0 && c == '\n':
+			case c != key[n]:
 				state = skip
-				continue
+			case n == len(user):
+				state = passwd
+			default:
+				n++
 			}
-			if n == len(user) {
-				state, start = passwd, i+1
-			}
-			n++
 		case passwd:
 			if c == '\n' || c == '\r' || c == ':' {
-				return cString(data[start:i]), true
+				return cString(pw), true, nil
 			}
+			pw = append(pw, c)
 		case skip:
 			if c == '\n' {
 				state, n = login, 0
@@ -74,18 +83,17 @@ func Lookup(data []byte, user string) (hash string, found bool) {
 		}
 	}
 	if state == passwd {
-		return cString(data[start:]), true
+		return cString(pw), true, nil
 	}
-	return "", false
+	return "", false, nil
 }
 
 // cString ends b at its first NUL, as the C string nginx hands to crypt.
 func cString(b []byte) string {
-	s := string(b)
-	if i := strings.IndexByte(s, 0); i >= 0 {
-		s = s[:i]
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
 	}
-	return s
+	return string(b)
 }
 
 // Challenge is the WWW-Authenticate value for realm.

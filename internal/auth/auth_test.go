@@ -1,6 +1,9 @@
 package auth
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCredentials(t *testing.T) {
 	for _, tc := range []struct {
@@ -44,17 +47,20 @@ func TestLookup(t *testing.T) {
 		{"part", "", false},
 		{"dave", "{PLAIN}d", true},
 	} {
-		h, ok := Lookup([]byte(file), tc.user)
+		h, ok, err := Lookup(strings.NewReader(file), tc.user)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if h != tc.hash || ok != tc.found {
 			t.Errorf("%s: %q %v", tc.user, h, ok)
 		}
 	}
 	// A line ending inside a partly matching login skips the next one, as
 	// nginx's reader does.
-	if _, ok := Lookup([]byte("us\nuse:x\n"), "use"); ok {
+	if _, ok, _ := Lookup(strings.NewReader("us\nuse:x\n"), "use"); ok {
 		t.Errorf("found after a partial login")
 	}
-	if h, ok := Lookup([]byte("us\nzz\nuse:x\n"), "use"); !ok || h != "x" {
+	if h, ok, _ := Lookup(strings.NewReader("us\nzz\nuse:x\n"), "use"); !ok || h != "x" {
 		t.Errorf("%q %v", h, ok)
 	}
 }

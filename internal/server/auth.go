@@ -1,8 +1,8 @@
 package server
 
 import (
+	"bufio"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,9 +27,6 @@ const (
 	declined = -1
 	passed   = 0
 )
-
-// maxUserFile bounds an auth_basic_user_file read per request.
-const maxUserFile = 16 << 20
 
 // access is nginx's access phase: allow/deny, auth_basic, then
 // auth_request. Under `satisfy all` the first refusal answers; under
@@ -105,11 +102,10 @@ func (x *exchange) authBasic() int {
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(ac.Prefix, file)
 	}
-	data, status := x.readUserFile(file)
+	hash, found, status := x.lookupUser(file, user)
 	if status != passed {
 		return status
 	}
-	hash, found := auth.Lookup(data, user)
 	if !found {
 		x.logRequest(errlog.Error, "", "user \"%s\" was not found in \"%s\"", user, file)
 		return x.challenge(realm)
@@ -121,16 +117,18 @@ func (x *exchange) authBasic() int {
 	return passed
 }
 
-// readUserFile reads an htpasswd file: a missing one is 403, any other
-// failure 500, as nginx.
-func (x *exchange) readUserFile(file string) ([]byte, int) {
+// lookupUser finds user's hash in an htpasswd file, read through a
+// small buffer as nginx does. A missing file is 403, any other failure
+// 500, as nginx.
+func (x *exchange) lookupUser(file, user string) (hash string, found bool, status int) {
 	f, err := os.Open(file)
 	if err == nil {
 		defer f.Close()
-		var data []byte
-		if data, err = io.ReadAll(io.LimitReader(f, maxUserFile)); err == nil {
-			return data, passed
+		if hash, found, err = auth.Lookup(bufio.NewReaderSize(f, 2048), user); err == nil {
+			return hash, found, passed
 		}
+		x.logRequest(errlog.Crit, "", "read() \"%s\" failed (%v)", file, err)
+		return "", false, 500
 	}
 	level, status := errlog.Crit, 500
 	if errors.Is(err, fs.ErrNotExist) {
@@ -142,7 +140,7 @@ func (x *exchange) readUserFile(file string) ([]byte, int) {
 	} else {
 		x.logRequest(level, "", "open() \"%s\" failed (%v)", file, err)
 	}
-	return nil, status
+	return "", false, status
 }
 
 // challenge adds the realm's WWW-Authenticate and refuses with 401.

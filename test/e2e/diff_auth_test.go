@@ -76,6 +76,7 @@ server {
     location = /index.html { }
     location /open/ { auth_basic off; try_files /index.html =404; }
     location /var/ { auth_basic "realm $arg_r"; auth_basic_user_file {{ROOT}}/$host.users; try_files /index.html =404; }
+    location /dirfile/ { auth_basic_user_file {{ROOT}}; try_files /index.html =404; }
     location /nofile/ { auth_basic_user_file {{ROOT}}/absent; try_files /index.html =404; }
     location /lim/ { auth_basic off; limit_except GET { auth_basic "writers"; } try_files /index.html =404; }
     location /all/ { satisfy all; deny 127.0.0.1; try_files /index.html =404; }
@@ -117,6 +118,7 @@ server {
 		basicGet("/var/", "vh", "no"),
 		basicGet("/nofile/", "vh", "vh"),
 		plainGet("/nofile/", ""),
+		basicGet("/dirfile/", "vh", "vh"),
 		plainGet("/lim/", ""),
 		"POST /lim/ HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 		plainGet("/all/", ""),
