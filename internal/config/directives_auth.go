@@ -2,6 +2,7 @@ package config
 
 import (
 	"maps"
+	"strings"
 
 	"github.com/wsgate/wsgate/internal/conf"
 	"github.com/wsgate/wsgate/internal/vars"
@@ -111,4 +112,17 @@ func dAuthRequestSet(l *loader, d *conf.Directive, s *scope) error {
 	s.lc.Auth.Set = append(s.lc.Auth.Set, AuthSet{Var: idx, Value: t})
 	s.lc.set["auth_request_set"] = true
 	return nil
+}
+
+// authTargets are the paths the server's auth_request directives ask:
+// their locations answer subrequests, never WebSocket handshakes.
+func authTargets(srv *Server) map[string]bool {
+	targets := map[string]bool{}
+	srv.Walk(func(loc *Location) {
+		if uri := loc.Conf.Auth.Request; uri != "" {
+			path, _, _ := strings.Cut(uri, "?")
+			targets[path] = true
+		}
+	})
+	return targets
 }

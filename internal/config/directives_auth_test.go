@@ -68,3 +68,19 @@ func TestAuthDirectives(t *testing.T) {
 		}
 	}
 }
+
+// An auth_request location is not warned about for WebSocket handshakes:
+// it answers subrequests only.
+func TestAuthTargetNotWarned(t *testing.T) {
+	cfg, err := load(t, `http { server { listen 127.0.0.1:8080;
+		location = /auth { internal; proxy_pass http://127.0.0.1:9000; }
+		location /ws { auth_request /auth?x=1; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection upgrade; proxy_pass http://127.0.0.1:9001; }
+		location /plain { proxy_pass http://127.0.0.1:9002; }
+	} }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], `"/plain"`) {
+		t.Errorf("warnings %q", cfg.Warnings)
+	}
+}

@@ -384,8 +384,9 @@ func (l *loader) finishHTTP() error {
 		}
 	}
 	for _, srv := range h.Servers {
+		authURIs := authTargets(srv)
 		srv.Walk(func(loc *Location) {
-			if loc.Modifier == "if" || loc.Modifier == "limit_except" || loc == srv.Locations || loc == srv.Loc {
+			if loc.Modifier == "if" || loc.Modifier == "limit_except" || loc == srv.Locations || loc == srv.Loc || authURIs[loc.Path] {
 				return
 			}
 			c := loc.Conf
