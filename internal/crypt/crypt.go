@@ -1,7 +1,7 @@
 // Package crypt checks a password against a stored hash in the formats
 // nginx's auth_basic reads: its own ({PLAIN}, {SHA}, {SSHA}, $apr1$) and
 // those of the system's crypt(3) on Debian (traditional DES, $1$, $5$,
-// $6$, bcrypt, yescrypt, scrypt $7$ and NT $3$).
+// $6$, bcrypt, yescrypt, scrypt $7$, NT $3$ and BSDi's extended DES).
 package crypt
 
 import (
@@ -55,6 +55,8 @@ func hashFor(hash, password string) string {
 		return NT(password)
 	case strings.HasPrefix(hash, "$7$"):
 		return Scrypt(password, hash)
+	case strings.HasPrefix(hash, "_"):
+		return BSDi(password, hash)
 	case len(hash) == 13 && isB64(hash):
 		return DES(password, hash)
 	}

@@ -54,7 +54,7 @@ func TestVectors(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range []string{"des", "$1$", "$apr1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$", "$y$", "{SHA}", "{SSHA}", "{PLAIN}", "$3$", "$7$"} {
+	for _, f := range []string{"des", "$1$", "$apr1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$", "$y$", "{SHA}", "{SSHA}", "{PLAIN}", "$3$", "$7$", "_"} {
 		if !seen[f] {
 			t.Errorf("no vector of %s", f)
 		}
@@ -71,6 +71,9 @@ func sameDESKey(hash, a, b string) bool {
 }
 
 func format(hash string) string {
+	if strings.HasPrefix(hash, "_") {
+		return "_"
+	}
 	if len(hash) == 13 && hash[0] != '$' && hash[0] != '{' {
 		return "des"
 	}

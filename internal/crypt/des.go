@@ -8,6 +8,37 @@ func DES(password, setting string) string {
 	if len(setting) < 2 || !isB64(setting[:2]) {
 		return ""
 	}
+	salt := uint32(indexB64(setting[0]) | indexB64(setting[1])<<6)
+	block := desCrypt(keyOf(password), salt, 25)
+	return setting[:2] + encodeBlock(block)
+}
+
+// BSDi is BSDi's extended DES crypt ("_", four characters of rounds and
+// four of salt, 24 bits each, least significant first): the whole
+// password is folded into the key, eight characters at a time.
+func BSDi(password, setting string) string {
+	if len(setting) < 9 || setting[0] != '_' || !isB64(setting[1:9]) {
+		return ""
+	}
+	var rounds, salt uint32
+	for i := range 4 {
+		rounds |= uint32(indexB64(setting[1+i])) << (6 * i)
+		salt |= uint32(indexB64(setting[5+i])) << (6 * i)
+	}
+	if rounds == 0 {
+		return ""
+	}
+	key := keyOf(password)
+	for rest := password[min(8, len(password)):]; rest != ""; rest = rest[min(8, len(rest)):] {
+		sub := subkeys(key)
+		key = desEncrypt(key, &sub, &desE) ^ keyOf(rest) // the key encrypted with itself, then the next characters
+	}
+	return setting[:9] + encodeBlock(desCrypt(key, salt, int(rounds)))
+}
+
+// keyOf is the DES key of a password's first eight characters, seven bits
+// each.
+func keyOf(password string) uint64 {
 	var key uint64
 	for i := range 8 {
 		var c byte
@@ -16,22 +47,30 @@ func DES(password, setting string) string {
 		}
 		key = key<<8 | uint64(c<<1)
 	}
+	return key
+}
+
+// desCrypt encrypts a zero block count times under key, with salt bit i
+// swapping bits i and i+24 of the expansion.
+func desCrypt(key uint64, salt uint32, count int) uint64 {
 	e := desE
-	for i := range 2 {
-		v := indexB64(setting[i])
-		for j := range 6 {
-			if v>>j&1 != 0 {
-				k := 6*i + j
-				e[k], e[k+24] = e[k+24], e[k]
-			}
+	for k := range 24 {
+		if salt>>k&1 != 0 {
+			e[k], e[k+24] = e[k+24], e[k]
 		}
 	}
 	sub := subkeys(key)
 	var block uint64
-	for range 25 {
+	for range count {
 		block = desEncrypt(block, &sub, &e)
 	}
-	out := []byte(setting[:2])
+	return block
+}
+
+// encodeBlock is crypt's 11 characters of a 64-bit block, most
+// significant bits first.
+func encodeBlock(block uint64) string {
+	out := make([]byte, 0, 11)
 	for i := range 11 {
 		shift := 58 - 6*i
 		var v uint64
