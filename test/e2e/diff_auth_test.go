@@ -301,11 +301,12 @@ func TestAuthRequestWebSocket(t *testing.T) {
 	b := startBackend(t, "ws")
 	dead := deadAddr(t)
 	port := freePort(t)
-	startGate(t, fmt.Sprintf(`pid {{DIR}}/logs/wsgate.pid;
+	g := startGate(t, fmt.Sprintf(`pid {{DIR}}/logs/wsgate.pid;
 error_log {{DIR}}/logs/error.log info;
 events { worker_connections 256; }
 http {
-    access_log off;
+    log_format ws "$request_uri $status upstream=[$upstream_http_x_backend] user=[$user]";
+    access_log {{DIR}}/logs/ws.log ws;
     server {
         listen 127.0.0.1:%d;
         location = /auth { internal; proxy_pass http://%s; }
@@ -363,6 +364,14 @@ http {
 	}
 	c.Close()
 	waitFor(t, slow(10*time.Second), "the tunnel to end", func() bool { return b.open.Load() == 0 })
+	// The session's log line has the backend's 101 headers and the auth
+	// answer's user.
+	logPath := filepath.Join(g.dir, "logs", "ws.log")
+	want := "/ws 101 upstream=[ws] user=[alice]"
+	waitFor(t, slow(10*time.Second), "the session's log line", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), want)
+	})
 }
 
 // TestDiffAuthDelay checks auth_delay on both servers: a 401 of
