@@ -108,7 +108,8 @@ func apiWriteArg(d *conf.Directive, s *scope) error {
 }
 
 // checkCluster refuses "api write=on" in a location that anyone may
-// reach (its allow/deny rules, its own or inherited, must deny someone),
+// reach (allow/deny rules, its own or inherited, that deny someone,
+// auth_basic, auth_request or "ssl_verify_client on" must restrict it),
 // and warns of websocket_session_key and sync zones without a
 // cluster_store, where they have no effect.
 func (l *loader) checkCluster() error {
@@ -118,10 +119,10 @@ func (l *loader) checkCluster() error {
 		srv.Walk(func(loc *Location) {
 			c := loc.Conf.Cluster
 			sessions = sessions || c.SessionKey != nil
-			if err != nil || !c.APIWrite || restricted(loc.Conf.Access) {
+			if err != nil || !c.APIWrite || restricted(loc.Conf) {
 				return
 			}
-			err = &conf.Error{File: c.apiFile, Line: c.apiLine, Msg: "\"api write=on\" needs an access restriction: allow and deny rules (here or inherited) that deny someone"}
+			err = &conf.Error{File: c.apiFile, Line: c.apiLine, Msg: "\"api write=on\" needs an access restriction: allow and deny rules (here or inherited) that deny someone, auth_basic, auth_request or \"ssl_verify_client on\""}
 		})
 	}
 	if l.cfg.Cluster == nil && sessions {
@@ -130,8 +131,11 @@ func (l *loader) checkCluster() error {
 	return err
 }
 
-func restricted(rules []AccessRule) bool {
-	for _, r := range rules {
+func restricted(lc *LocConf) bool {
+	if lc.Auth.Restricts() || lc.SSL.VerifyClient == "on" {
+		return true
+	}
+	for _, r := range lc.Access {
 		if !r.Allow {
 			return true
 		}

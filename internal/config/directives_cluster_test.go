@@ -40,13 +40,20 @@ func TestClusterStoreDirective(t *testing.T) {
 	}
 }
 
-// api write=on needs allow/deny rules that deny someone, here or above.
+// api write=on needs an access restriction, here or above: allow/deny
+// rules that deny someone, auth_basic or auth_request.
 func TestAPIWriteNeedsRestriction(t *testing.T) {
 	for _, tc := range []struct{ conf, want string }{
 		{`location /api { api write=on; }`, "needs an access restriction"},
 		{`location /api { allow 127.0.0.1; api write=on; }`, "needs an access restriction"},
 		{`location /api { allow 127.0.0.1; deny all; api write=on; }`, ""},
 		{`allow 10.0.0.0/8; deny all; location /api { api write=on; }`, ""},
+		{`location /api { auth_basic "api"; auth_basic_user_file /etc/htpasswd; api write=on; }`, ""},
+		{`auth_basic "api"; location /api { auth_basic_user_file /etc/htpasswd; api write=on; }`, ""},
+		{`location /api { auth_basic off; auth_basic_user_file /etc/htpasswd; api write=on; }`, "needs an access restriction"},
+		{`location /api { auth_basic "api"; api write=on; }`, "needs an access restriction"},
+		{`location /api { auth_request /auth; api write=on; }`, ""},
+		{`auth_request /auth; location /api { auth_request off; api write=on; }`, "needs an access restriction"},
 		{`location /api { api write=off; }`, ""},
 		{`location /api { api write=maybe; }`, "invalid parameter"},
 	} {

@@ -175,7 +175,7 @@ func (l *loader) declare(ds []*conf.Directive) error {
 			if err := l.declareServerName(d); err != nil {
 				return err
 			}
-		case "set":
+		case "set", "auth_request_set":
 			l.cfg.LimitRateSet = l.cfg.LimitRateSet || len(d.Args) == 2 && d.Args[0] == "$limit_rate"
 			if len(d.Args) == 2 {
 				if name, ok := varName(d.Args[0]); ok {
@@ -384,8 +384,9 @@ func (l *loader) finishHTTP() error {
 		}
 	}
 	for _, srv := range h.Servers {
+		authURIs := authTargets(srv)
 		srv.Walk(func(loc *Location) {
-			if loc.Modifier == "if" || loc.Modifier == "limit_except" || loc == srv.Locations || loc == srv.Loc {
+			if loc.Modifier == "if" || loc.Modifier == "limit_except" || loc == srv.Locations || loc == srv.Loc || authURIs[loc.Path] {
 				return
 			}
 			c := loc.Conf

@@ -314,6 +314,7 @@ type LocConf struct {
 	LimitConnDryRun   bool
 	Access            []AccessRule
 	Cluster           ClusterLoc // websocket_session_key, api write=on
+	Auth              AuthConf   // auth_basic, auth_request
 	RealIPFrom        []netip.Prefix
 	RealIPHeader      string
 	RealIPRecursive   bool

@@ -231,18 +231,3 @@ func (x *exchange) applyConn(d limit.ConnDecision) (ok bool, keep bool) {
 	}
 	return true, false
 }
-
-// access applies allow and deny: the first matching rule decides.
-func (x *exchange) access() (ok bool, keep bool) {
-	a := x.vc.Remote.Addr().Unmap()
-	for _, r := range x.lc.Access {
-		if r.All || r.Prefix.Contains(a) {
-			if r.Allow {
-				return true, false
-			}
-			x.logRequest(errlog.Error, "", "access forbidden by rule")
-			return false, x.errorPage(403)
-		}
-	}
-	return true, false
-}

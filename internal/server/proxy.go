@@ -261,6 +261,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 		return false, false
 	}
 	x.setUpstreamVars(p)
+	x.vc.UpstreamHeader = resp.Header // $upstream_http_*
 	keep, drained := x.relayResponse(bc, resp)
 	if drained {
 		bc.Drained(resp) // with `keepalive`, back to the cache
@@ -306,6 +307,7 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Con
 		return x.errorPage(502), true
 	}
 	x.setUpstreamVars(p)
+	x.vc.UpstreamHeader = resp.Header      // $upstream_http_*
 	x.startTunnel(peer, bc, resp, p.start) // the tunnel owns bc now
 	return false, true
 }
@@ -322,6 +324,7 @@ func (x *exchange) upgrade() bool {
 func (x *exchange) giveUp(p *pass) bool {
 	x.setUpstreamVars(p)
 	if h := p.last; h != nil {
+		x.vc.UpstreamHeader = h.resp.Header // $upstream_http_*
 		keep, _ := x.relayResponse(&h.bc, h.resp)
 		h.bc.Release(false)
 		return keep

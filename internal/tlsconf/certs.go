@@ -105,7 +105,11 @@ func decryptKey(b *pem.Block, passwords []string) (crypto.Signer, error) {
 		if err != nil {
 			continue
 		}
-		return parseKey(der)
+		// A wrong pass phrase passes the padding check about once in 256
+		// tries and yields garbage: only a key that parses is the key.
+		if k, err := parseKey(der); err == nil {
+			return k, nil
+		}
 	}
 	return nil, errors.New("bad decrypt: no pass phrase in \"ssl_password_file\" opens the key")
 }

@@ -1,6 +1,7 @@
 package vars
 
 import (
+	"github.com/wsgate/wsgate/internal/auth"
 	"net/netip"
 	"os"
 	"strconv"
@@ -24,9 +25,10 @@ var volatile = map[string]bool{
 }
 
 // isVolatile reports whether a variable is computed afresh at every use:
-// the volatile list, the regex captures $0..$9 and the $arg_* family.
+// the volatile list, the regex captures $0..$9 and the $arg_* and
+// $upstream_http_* families.
 func isVolatile(name string) bool {
-	return volatile[name] || strings.HasPrefix(name, "arg_") || (len(name) == 1 && name[0] >= '0' && name[0] <= '9')
+	return volatile[name] || strings.HasPrefix(name, "arg_") || strings.HasPrefix(name, "upstream_http_") || (len(name) == 1 && name[0] >= '0' && name[0] <= '9')
 }
 
 var builtins = map[string]func(*Ctx) string{
@@ -80,7 +82,7 @@ var builtins = map[string]func(*Ctx) string{
 	"request_length":      func(c *Ctx) string { return strconv.FormatInt(c.ReqLength, 10) },
 	"content_length":      func(c *Ctx) string { return hdr(c, "Content-Length") },
 	"content_type":        func(c *Ctx) string { return hdr(c, "Content-Type") },
-	"remote_user":         func(*Ctx) string { return "" },
+	"remote_user":         remoteUser,
 	"connection":          func(c *Ctx) string { return strconv.FormatUint(c.ConnID, 10) },
 	"connection_requests": func(c *Ctx) string { return strconv.Itoa(c.ConnReqs) },
 	"pid":                 func(*Ctx) string { return pid },
@@ -255,6 +257,14 @@ func prefixed(name string) func(*Ctx) string {
 			}
 			return c.RespHeader.Get(h)
 		}
+	case strings.HasPrefix(name, "upstream_http_"):
+		h := headerName(name[len("upstream_http_"):])
+		return func(c *Ctx) string {
+			if c.UpstreamHeader == nil {
+				return ""
+			}
+			return c.UpstreamHeader.Get(h)
+		}
 	case strings.HasPrefix(name, "arg_"):
 		arg := name[len("arg_"):]
 		return func(c *Ctx) string { return argValue(c.Args, arg) }
@@ -309,4 +319,14 @@ func connCount(c *Ctx, i int) string {
 	}
 	a, r, w, wt := c.Stats.ConnCounts()
 	return strconv.FormatInt([4]int64{a, r, w, wt}[i], 10)
+}
+
+// remoteUser is $remote_user: the user name of Basic credentials the
+// client sent, whether or not auth_basic checked them, as nginx.
+func remoteUser(c *Ctx) string {
+	if c.Header == nil {
+		return ""
+	}
+	user, _, _ := auth.Credentials(c.Header.Get("Authorization"))
+	return user
 }

@@ -74,6 +74,7 @@ type Ctx struct {
 	UpstreamStatus   string
 	UpstreamRespTime string
 	RespHeader       Header
+	UpstreamHeader   Header // the upstream response's head, for $upstream_http_*; nil when none
 	End              time.Time
 	// Files answers $document_root, $realpath_root and $request_filename
 	// for the location the request is in; nil leaves them empty.
