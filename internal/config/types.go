@@ -252,7 +252,7 @@ type Header struct {
 
 // ProxyPass is a compiled proxy_pass.
 type ProxyPass struct {
-	Scheme   string // "http"
+	Scheme   string // "http" or "https"
 	Upstream *Upstream
 	HostPort string // the text after the scheme: $proxy_host
 	URI      string // the URI part, "" when none was given
@@ -264,6 +264,7 @@ type ProxyPass struct {
 // is complete: nothing is looked up in a parent at request time.
 type LocConf struct {
 	Proxy             *ProxyPass
+	ProxySSL          ProxySSL
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header
 	ConnectTimeout    time.Duration

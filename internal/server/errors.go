@@ -10,6 +10,7 @@ import (
 	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/tlsconf"
 )
 
 // logRequest writes a line with nginx's request suffix (requestSuffix):
@@ -35,9 +36,22 @@ func (x *exchange) logSuffix() string { return x.requestSuffix("") }
 func (x *exchange) requestSuffix(addr string) string {
 	s := ", client: " + x.vc.Remote.Addr().String() + ", server: " + x.vc.ServerName + requestField(x.vc)
 	if addr != "" {
-		s += ", upstream: \"http://" + addr + x.vc.RequestURI + "\""
+		s += ", upstream: \"" + x.upstreamURL(addr) + "\""
 	}
 	return s + ", host: \"" + x.req.Host + "\""
+}
+
+// upstreamURL is the upstream as nginx names it in a log line:
+// "https://10.0.0.1:443/uri", or "http://unix:/run/app.sock:/uri".
+func (x *exchange) upstreamURL(addr string) string {
+	scheme := "http"
+	if x.lc.Proxy != nil {
+		scheme = x.lc.Proxy.Scheme
+	}
+	if strings.HasPrefix(addr, "unix:") {
+		addr += ":"
+	}
+	return scheme + "://" + addr + x.vc.RequestURI
 }
 
 // upstreamError logs a peer's failure as nginx does, naming the phase it
@@ -55,13 +69,15 @@ func (x *exchange) upstreamError(err error, addr string) {
 		msg = se.Detail
 	case phase == backend.Reading && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
 		msg = "upstream prematurely closed connection"
+	case phase == backend.Handshaking:
+		msg = tlsconf.HandshakeMessage(err)
 	default:
 		msg = describe(err, syscallOf[phase])
 	}
 	x.logRequest(errlog.Error, addr, "%s while %s", msg, phase)
 }
 
-var syscallOf = [...]string{backend.Connecting: "connect()", backend.Sending: "send()", backend.Reading: "recv()"}
+var syscallOf = [...]string{backend.Connecting: "connect()", backend.Sending: "send()", backend.Reading: "recv()", backend.Handshaking: "SSL_do_handshake()"}
 
 // describe renders a socket error as nginx does: "connect() failed (111:
 // Connection refused)" or "upstream timed out (110: Connection timed out)".
