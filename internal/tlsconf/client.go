@@ -191,9 +191,9 @@ func (e *VerifyError) Error() string {
 }
 
 // check verifies a backend's chain as nginx with proxy_ssl_verify on:
-// trusted roots, a chain no longer than the depth allows (OpenSSL's
-// count: depth N admits N intermediates), the CRLs when given, then the
-// name.
+// trusted roots, a chain no longer than the depth allows (as
+// ssl_verify_depth: depth 1 admits a certificate issued by a trusted CA
+// directly, 2 one intermediate), the CRLs when given, then the name.
 func (v *clientChecker) check(peer []*x509.Certificate, name string) error {
 	if len(peer) == 0 {
 		return &VerifyError{Code: 50, Reason: "application verification failure"}
@@ -207,7 +207,7 @@ func (v *clientChecker) check(peer []*x509.Certificate, name string) error {
 		return verifyFailure(err)
 	}
 	chain := shortest(chains)
-	if len(chain) > v.depth+2 || (len(chain) > v.depth+1 && !selfSigned(chain[len(chain)-1])) {
+	if len(chain) > v.depth+1 {
 		return &VerifyError{Code: 22, Reason: "certificate chain too long"}
 	}
 	if r := v.revoked(chain); r != nil {
