@@ -159,7 +159,11 @@ func (hc *HealthCheck) probe(ctx context.Context, addr, host string) error {
 	ctx, cancel := context.WithTimeout(ctx, hc.Timeout)
 	defer cancel()
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	network := "tcp"
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
+	}
+	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return err
 	}
