@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/youmark/pkcs8"
+)
+
+// backendHandler answers WebSockets with an echo and other requests with
+// what the backend saw of the connection: the SNI, the client
+// certificate's CN and the Host header (in the body), and whether the
+// TLS session was resumed (in X-Resumed, which the differential tests do
+// not compare: resumption depends on timing).
+func backendHandler(name string) http.Handler {
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if websocket.IsWebSocketUpgrade(r) {
+			c, err := up.Upgrade(w, r, http.Header{"X-Backend": {name}})
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			for {
+				mt, msg, err := c.ReadMessage()
+				if err != nil || c.WriteMessage(mt, msg) != nil {
+					return
+				}
+			}
+		}
+		sni, cn := "-", "-"
+		if r.TLS != nil {
+			sni = r.TLS.ServerName
+			if len(r.TLS.PeerCertificates) > 0 {
+				cn = r.TLS.PeerCertificates[0].Subject.CommonName
+			}
+			w.Header().Set("X-Resumed", strconv.FormatBool(r.TLS.DidResume))
+		}
+		fmt.Fprintf(w, "%s sni=%q cn=%s host=%s uri=%s", name, sni, cn, r.Host, r.URL.RequestURI())
+	})
+}
+
+// tlsPKI is a CA, a backend certificate it issued (for "localhost" and
+// "other.test"), another CA, and a client certificate with an encrypted
+// key, all as files in dir.
+type tlsPKI struct {
+	dir        string
+	serverCert tls.Certificate
+}
+
+func makeTLSPKI(t testing.TB) *tlsPKI {
+	t.Helper()
+	dir := t.TempDir()
+	ca := newPKI(t, dir, "ca", "Backend CA")
+	newPKI(t, dir, "other-ca", "Other CA")
+	srv := ca.issue(t, pkix.Name{CommonName: "backend"}, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), true)
+	cli := ca.issue(t, pkix.Name{CommonName: "wsgate-proxy"}, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), false)
+	writePEM(t, filepath.Join(dir, "client.pem"), "CERTIFICATE", cli.Certificate[0])
+	enc, err := pkcs8.MarshalPrivateKey(cli.PrivateKey, []byte("s3cret"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, "client.key"), "ENCRYPTED PRIVATE KEY", enc)
+	if err := os.WriteFile(filepath.Join(dir, "client.pass"), []byte("wrong\ns3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &tlsPKI{dir: dir, serverCert: srv}
+}
+
+func (p *tlsPKI) path(name string) string { return filepath.Join(p.dir, name) }
+
+// startTLSBackend runs backendHandler over TLS with the PKI's server
+// certificate, asking for (not requiring) a client certificate from the
+// PKI's CA.
+func startTLSBackend(t testing.TB, p *tlsPKI, name string) string {
+	t.Helper()
+	roots := x509.NewCertPool()
+	b, _ := os.ReadFile(p.path("ca.pem"))
+	roots.AppendCertsFromPEM(b)
+	s := httptest.NewUnstartedServer(backendHandler(name))
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what some tests expect
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{p.serverCert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: roots}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().String()
+}
+
+// startUnixBackend runs backendHandler on a unix socket in a folder of
+// its own and returns the socket's path.
+func startUnixBackend(t testing.TB, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "app.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &httptest.Server{Listener: ln, Config: &http.Server{Handler: backendHandler(name)}}
+	s.Start()
+	t.Cleanup(s.Close)
+	return path
+}
+
+// gateConf is a wsgate configuration with ups at the http level and one
+// server on port whose body is body.
+func gateConf(port int, ups, body string) string {
+	return fmt.Sprintf("pid {{DIR}}/logs/wsgate.pid;\nerror_log {{DIR}}/error.log info;\nevents { worker_connections 256; }\nhttp {\naccess_log off;\n%s\nserver {\nlisten 127.0.0.1:%d;\n%s\n}\n}\n",
+		ups, port, body)
+}
+
+// bget sends GET path to addr and returns the status, body and headers.
+func bget(t testing.TB, addr, path string) (int, string, http.Header) {
+	t.Helper()
+	status, head, body := rawRequest(t, addr, "GET "+path+" HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n")
+	return status, body, parseHead(head)
+}
+
+func parseHead(head string) http.Header {
+	h := http.Header{}
+	for _, line := range strings.Split(head, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		}
+	}
+	return h
+}
+
+// TestHTTPSBackendVerify: proxy_pass https:// with nginx's default
+// (proxy_ssl_verify off) takes any certificate and sends no SNI; with
+// verification on, a trusted CA and a matching proxy_ssl_name pass, while
+// a wrong CA or a name mismatch give 502 and nginx's error log line.
+func TestHTTPSBackendVerify(t *testing.T) {
+	p := makeTLSPKI(t)
+	be := startTLSBackend(t, p, "tls")
+	port := freePort(t)
+	g := startGate(t, gateConf(port, "", fmt.Sprintf(`
+location /off/ { proxy_pass https://%[1]s; }
+location /good/ { proxy_pass https://%[1]s; proxy_ssl_verify on; proxy_ssl_trusted_certificate %[2]s; proxy_ssl_name localhost; }
+location /wrongca/ { proxy_pass https://%[1]s; proxy_ssl_verify on; proxy_ssl_trusted_certificate %[3]s; proxy_ssl_name localhost; }
+location /mismatch/ { proxy_pass https://%[1]s; proxy_ssl_verify on; proxy_ssl_trusted_certificate %[2]s; }
+`, be, p.path("ca.pem"), p.path("other-ca.pem"))))
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if st, body, _ := bget(t, addr, "/off/x"); st != 200 || !strings.Contains(body, `sni="" cn=- host=`+be+` uri=/off/x`) {
+		t.Errorf("verify off: %d %q", st, body)
+	}
+	if st, body, _ := bget(t, addr, "/good/x"); st != 200 || !strings.Contains(body, "uri=/good/x") {
+		t.Errorf("trusted CA: %d %q", st, body)
+	}
+	if st, _, _ := bget(t, addr, "/wrongca/x"); st != 502 {
+		t.Errorf("wrong CA: %d, want 502", st)
+	}
+	if st, _, _ := bget(t, addr, "/mismatch/x"); st != 502 {
+		t.Errorf("name mismatch: %d, want 502", st)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("error log:\n%s", g.errorLog())
+		}
+	}()
+	waitFor(t, 5*time.Second, "the verify errors in the log", func() bool {
+		l := g.errorLog()
+		return strings.Contains(l, "upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream") &&
+			strings.Contains(l, `upstream SSL certificate does not match "127.0.0.1" while SSL handshaking to upstream`) &&
+			strings.Contains(l, `upstream: "https://`+be+`/wrongca/x"`)
+	})
+}
+
+// TestHTTPSBackendSNIClientCertAndReuse: proxy_ssl_server_name sends
+// proxy_ssl_name (or $proxy_host) as SNI; proxy_ssl_certificate with an
+// encrypted key opened by proxy_ssl_password_file is presented; the
+// second handshake to the backend resumes the first's session.
+func TestHTTPSBackendSNIClientCertAndReuse(t *testing.T) {
+	p := makeTLSPKI(t)
+	be := startTLSBackend(t, p, "tls")
+	_, bePort, _ := net.SplitHostPort(be)
+	port := freePort(t)
+	startGate(t, gateConf(port, "", fmt.Sprintf(`
+location /sni/ { proxy_pass https://%[1]s; proxy_ssl_server_name on; proxy_ssl_name other.test; }
+location /host/ { proxy_pass https://localhost:%[4]s; proxy_ssl_server_name on; }
+location /cert/ { proxy_pass https://%[1]s; proxy_ssl_certificate %[2]s; proxy_ssl_certificate_key %[3]s; proxy_ssl_password_file %[5]s; }
+location /noreuse/ { proxy_pass https://%[1]s; proxy_ssl_session_reuse off; }
+`, be, p.path("client.pem"), p.path("client.key"), bePort, p.path("client.pass"))))
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if st, body, _ := bget(t, addr, "/sni/"); st != 200 || !strings.Contains(body, `sni="other.test"`) {
+		t.Errorf("SNI on with proxy_ssl_name: %d %q", st, body)
+	}
+	if st, body, _ := bget(t, addr, "/host/"); st != 200 || !strings.Contains(body, `sni="localhost"`) {
+		t.Errorf("SNI on with $proxy_host: %d %q", st, body)
+	}
+	if st, body, _ := bget(t, addr, "/cert/"); st != 200 || !strings.Contains(body, "cn=wsgate-proxy") {
+		t.Errorf("client certificate: %d %q", st, body)
+	}
+	for _, tc := range []struct {
+		path string
+		want string
+	}{{"/sni/", "true"}, {"/noreuse/", "false"}} {
+		bget(t, addr, tc.path) // a handshake whose session the next one may resume
+		if _, _, h := bget(t, addr, tc.path); h.Get("X-Resumed") != tc.want {
+			t.Errorf("%s: second handshake resumed %q, want %s", tc.path, h.Get("X-Resumed"), tc.want)
+		}
+	}
+}
+
+// TestWSSBackendEcho: a WebSocket through an upstream of https peers
+// (with keepalive) is relayed over the TLS connection to the backend, as
+// is one to a unix socket peer, and plain requests reach both, also
+// through proxy_pass http://unix:/path:/uri.
+func TestWSSBackendEcho(t *testing.T) {
+	p := makeTLSPKI(t)
+	be := startTLSBackend(t, p, "tls")
+	sock := startUnixBackend(t, "unix")
+	port := freePort(t)
+	const ws = "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";"
+	startGate(t, gateConf(port, fmt.Sprintf(`
+upstream tlsapp { server %[1]s; keepalive 4; }
+upstream unixapp { server unix:%[2]s; keepalive 4; }`, be, sock), fmt.Sprintf(`
+location /wss/ { proxy_pass https://tlsapp; %[1]s }
+location /unix/ { proxy_pass http://unixapp; %[1]s }
+location /sock/ { proxy_pass http://unix:%[2]s:/app/; }
+`, ws, sock)))
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for _, path := range []string{"/wss/", "/unix/"} {
+		c, resp := dial(t, "ws://"+addr+path, nil)
+		if resp.Header.Get("X-Backend") == "" {
+			t.Errorf("%s: no X-Backend in the 101", path)
+		}
+		for i := 0; i < 3; i++ {
+			echo(t, c, fmt.Sprintf("%s message %d %s", path, i, strings.Repeat("x", i*5000)))
+		}
+		c.Close()
+	}
+	if st, body, _ := bget(t, addr, "/wss/a"); st != 200 || !strings.HasPrefix(body, "tls ") {
+		t.Errorf("GET over https upstream: %d %q", st, body)
+	}
+	if st, body, _ := bget(t, addr, "/unix/a"); st != 200 || !strings.Contains(body, "unix sni=\"-\"") {
+		t.Errorf("GET over unix upstream: %d %q", st, body)
+	}
+	if st, body, _ := bget(t, addr, "/sock/b?q=1"); st != 200 || !strings.Contains(body, "host=localhost uri=/app/b?q=1") {
+		t.Errorf("GET over proxy_pass http://unix: %d %q", st, body)
+	}
+}
