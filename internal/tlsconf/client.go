@@ -204,7 +204,7 @@ func (v *clientChecker) check(peer []*x509.Certificate, name string) error {
 	}
 	chains, err := peer[0].Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {
-		return verifyFailure(err)
+		return verifyFailure(err, len(peer))
 	}
 	chain := shortest(chains)
 	if len(chain) > v.depth+1 {
@@ -260,16 +260,21 @@ func (v *clientChecker) revoked(chain []*x509.Certificate) error {
 	return nil
 }
 
-// verifyFailure maps Go's chain error onto OpenSSL's code and reason.
-func verifyFailure(err error) error {
+// verifyFailure maps Go's chain error onto OpenSSL's code and reason; sent
+// is how many certificates the peer sent (OpenSSL says 21, not 20, when
+// the leaf alone came and its issuer is unknown).
+func verifyFailure(err error, sent int) error {
 	var ce x509.CertificateInvalidError
 	if errors.As(err, &ce) && ce.Reason == x509.Expired {
 		return &VerifyError{Code: 10, Reason: "certificate has expired"}
 	}
 	var ua x509.UnknownAuthorityError
 	if errors.As(err, &ua) {
-		if ua.Cert != nil && selfSigned(ua.Cert) {
+		switch {
+		case ua.Cert != nil && selfSigned(ua.Cert) && sent == 1:
 			return &VerifyError{Code: 18, Reason: "self-signed certificate"}
+		case sent == 1:
+			return &VerifyError{Code: 21, Reason: "unable to verify the first certificate"}
 		}
 		return &VerifyError{Code: 20, Reason: "unable to get local issuer certificate"}
 	}

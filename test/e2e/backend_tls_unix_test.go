@@ -172,7 +172,7 @@ location /mismatch/ { proxy_pass https://%[1]s; proxy_ssl_verify on; proxy_ssl_t
 	}()
 	waitFor(t, 5*time.Second, "the verify errors in the log", func() bool {
 		l := g.errorLog()
-		return strings.Contains(l, "upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream") &&
+		return strings.Contains(l, "upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream") &&
 			strings.Contains(l, `upstream SSL certificate does not match "127.0.0.1" while SSL handshaking to upstream`) &&
 			strings.Contains(l, `upstream: "https://`+be+`/wrongca/x"`)
 	})
@@ -251,4 +251,50 @@ location /sock/ { proxy_pass http://unix:%[2]s:/app/; }
 	if st, body, _ := bget(t, addr, "/sock/b?q=1"); st != 200 || !strings.Contains(body, "host=localhost uri=/app/b?q=1") {
 		t.Errorf("GET over proxy_pass http://unix: %d %q", st, body)
 	}
+}
+
+// TestDiffHTTPSBackend runs the https backend cases against nginx: what
+// the client gets (status, body) and what the backend saw (SNI, client
+// certificate, Host, URI: the body) agree, and both log a refused
+// certificate with the same words. The verifying locations do not reuse
+// sessions: nginx keeps one session per peer for all locations, so it
+// would resume a session of an unverified location there and report that
+// session's verify result instead, or send no client certificate (wsgate keeps sessions per set of
+// proxy_ssl_* settings; see docs/security.md).
+func TestDiffHTTPSBackend(t *testing.T) {
+	p := makeTLSPKI(t)
+	be := startTLSBackend(t, p, "tls")
+	pair := startPair(t, diffConf{HTTP: fmt.Sprintf(`
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /off/ { proxy_pass https://%[1]s; }
+    location /sni/ { proxy_pass https://%[1]s; proxy_ssl_server_name on; proxy_ssl_name other.test; }
+    location /nosni/ { proxy_pass https://%[1]s; proxy_ssl_server_name off; proxy_ssl_name other.test; }
+    location /good/ { proxy_pass https://%[1]s/in/; proxy_ssl_verify on; proxy_ssl_trusted_certificate %[2]s; proxy_ssl_name localhost; proxy_ssl_session_reuse off; }
+    location /wrongca/ { proxy_pass https://%[1]s; proxy_ssl_verify on; proxy_ssl_trusted_certificate %[3]s; proxy_ssl_name localhost; proxy_ssl_session_reuse off; }
+    location /mismatch/ { proxy_pass https://%[1]s; proxy_ssl_verify on; proxy_ssl_trusted_certificate %[2]s; proxy_ssl_session_reuse off; }
+    location /cert/ { proxy_pass https://%[1]s; proxy_ssl_certificate %[4]s; proxy_ssl_certificate_key %[5]s; proxy_ssl_password_file %[6]s; proxy_ssl_session_reuse off; }
+}`, be, p.path("ca.pem"), p.path("other-ca.pem"), p.path("client.pem"), p.path("client.key"), p.path("client.pass"))})
+	for _, path := range []string{"/off/a", "/sni/b", "/nosni/c", "/good/d?x=1", "/wrongca/e", "/mismatch/f", "/cert/g"} {
+		pair.compare(t, "GET "+path+" HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n")
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("nginx log:\n%s\nwsgate log:\n%s", pair.ng.errorLog(), pairGateLog(pair))
+		}
+	}()
+	for _, line := range []string{
+		"upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream",
+		`upstream SSL certificate does not match "` + strings.Split(be, ":")[0] + `" while SSL handshaking to upstream`,
+	} {
+		waitFor(t, 5*time.Second, "both logs to name the refused certificate", func() bool {
+			return strings.Contains(pair.ng.errorLog(), line) && strings.Contains(pairGateLog(pair), line)
+		})
+	}
+}
+
+// pairGateLog is the error log of a differential pair's wsgate.
+func pairGateLog(p *diffPair) string {
+	b, _ := os.ReadFile(filepath.Join(p.gate.dir, "logs", "error.log"))
+	return string(b)
 }
