@@ -162,17 +162,29 @@ func (l *loader) buildProxySSL() error {
 			continue
 		}
 		key := fmt.Sprintf("%#v", lc.ProxySSL.Options)
-		if c, ok := built[key]; ok {
-			lc.ProxySSL.Client = c
-			continue
+		c, ok := built[key]
+		if !ok {
+			var err error
+			if c, err = tlsconf.NewClient(lc.ProxySSL.Options); err != nil {
+				return conf.Errorf(p.d, "%v", err)
+			}
+			built[key] = c
 		}
-		c, err := tlsconf.NewClient(lc.ProxySSL.Options)
-		if err != nil {
-			return conf.Errorf(p.d, "%v", err)
+		lc.ProxySSL.Client = c
+		if hc := lc.Proxy.Upstream.Health; hc != nil && hc.TLS == nil {
+			hc.TLS = c.For(checkName(lc), lc.ProxySSL.Options.SNI)
 		}
-		built[key], lc.ProxySSL.Client = c, c
 	}
 	return nil
+}
+
+// checkName is the proxy_ssl_name health checks use: the location's when
+// it has no variables, else $proxy_host.
+func checkName(lc *LocConf) string {
+	if n := lc.ProxySSL.Name; n != nil && n.IsConst() {
+		return n.Raw()
+	}
+	return lc.Proxy.HostPort
 }
 
 // splitProxyURL splits what follows proxy_pass's scheme into the host (an

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"net/netip"
 	"regexp"
@@ -117,8 +118,11 @@ type HealthCheck struct {
 	URI       string
 	Port      int
 	WebSocket bool // type=websocket: a real handshake and a clean close
-	File      string
-	Line      int
+	// TLS is set for an upstream of https:// peers: the checks use the
+	// proxy_ssl_* settings of a location that proxies to it.
+	TLS  *tls.Config
+	File string
+	Line int
 }
 
 // UpstreamServer is one `server` line of an upstream; a host name that

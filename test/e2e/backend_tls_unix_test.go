@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,8 +28,17 @@ import (
 // TLS session was resumed (in X-Resumed, which the differential tests do
 // not compare: resumption depends on timing).
 func backendHandler(name string) http.Handler {
+	return backendHandlerCounting(name, nil)
+}
+
+// backendHandlerCounting is backendHandler that counts health checks
+// (requests from wsgate-health-check) in checks when it is not nil.
+func backendHandlerCounting(name string, checks *atomic.Int64) http.Handler {
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if checks != nil && r.UserAgent() == "wsgate-health-check" {
+			checks.Add(1)
+		}
 		if websocket.IsWebSocketUpgrade(r) {
 			c, err := up.Upgrade(w, r, http.Header{"X-Backend": {name}})
 			if err != nil {
@@ -88,10 +98,15 @@ func (p *tlsPKI) path(name string) string { return filepath.Join(p.dir, name) }
 // PKI's CA.
 func startTLSBackend(t testing.TB, p *tlsPKI, name string) string {
 	t.Helper()
+	return startTLSBackendCounting(t, p, name, nil)
+}
+
+func startTLSBackendCounting(t testing.TB, p *tlsPKI, name string, checks *atomic.Int64) string {
+	t.Helper()
 	roots := x509.NewCertPool()
 	b, _ := os.ReadFile(p.path("ca.pem"))
 	roots.AppendCertsFromPEM(b)
-	s := httptest.NewUnstartedServer(backendHandler(name))
+	s := httptest.NewUnstartedServer(backendHandlerCounting(name, checks))
 	s.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what some tests expect
 	s.TLS = &tls.Config{Certificates: []tls.Certificate{p.serverCert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: roots}
 	s.StartTLS()
@@ -297,4 +312,23 @@ server {
 func pairGateLog(p *diffPair) string {
 	b, _ := os.ReadFile(filepath.Join(p.gate.dir, "logs", "error.log"))
 	return string(b)
+}
+
+// TestHTTPSBackendHealthCheck: health checks of an upstream of https
+// peers run over TLS with the location's proxy_ssl_* settings, so the
+// peer stays live and requests keep reaching it.
+func TestHTTPSBackendHealthCheck(t *testing.T) {
+	p := makeTLSPKI(t)
+	var checks atomic.Int64
+	be := startTLSBackendCounting(t, p, "tls", &checks)
+	port := freePort(t)
+	startGate(t, gateConf(port, fmt.Sprintf(`
+upstream tlsapp { zone tlsapp 64k; server %[1]s; health_check interval=100ms; }`, be), fmt.Sprintf(`
+location / { proxy_pass https://tlsapp; proxy_ssl_verify on; proxy_ssl_trusted_certificate %[1]s; proxy_ssl_name localhost; }
+`, p.path("ca.pem"))))
+	waitFor(t, 10*time.Second, "two health checks over TLS", func() bool { return checks.Load() >= 2 })
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if st, body, _ := bget(t, addr, "/x"); st != 200 || !strings.HasPrefix(body, "tls ") {
+		t.Errorf("after health checks: %d %q", st, body)
+	}
 }
