@@ -232,14 +232,15 @@ location /noreuse/ { proxy_pass https://%[1]s; proxy_ssl_session_reuse off; }
 // TestWSSBackendEcho: a WebSocket through an upstream of https peers
 // (with keepalive) is relayed over the TLS connection to the backend, as
 // is one to a unix socket peer, and plain requests reach both, also
-// through proxy_pass http://unix:/path:/uri.
+// through proxy_pass http://unix:/path:/uri. Closed tunnels leave no
+// descriptor behind.
 func TestWSSBackendEcho(t *testing.T) {
 	p := makeTLSPKI(t)
 	be := startTLSBackend(t, p, "tls")
 	sock := startUnixBackend(t, "unix")
 	port := freePort(t)
 	const ws = "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";"
-	startGate(t, gateConf(port, fmt.Sprintf(`
+	g := startGate(t, gateConf(port, fmt.Sprintf(`
 upstream tlsapp { server %[1]s; keepalive 4; }
 upstream unixapp { server unix:%[2]s; keepalive 4; }`, be, sock), fmt.Sprintf(`
 location /wss/ { proxy_pass https://tlsapp; %[1]s }
@@ -247,6 +248,7 @@ location /unix/ { proxy_pass http://unixapp; %[1]s }
 location /sock/ { proxy_pass http://unix:%[2]s:/app/; }
 `, ws, sock)))
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	base := g.fdCount(t)
 	for _, path := range []string{"/wss/", "/unix/"} {
 		c, resp := dial(t, "ws://"+addr+path, nil)
 		if resp.Header.Get("X-Backend") == "" {
@@ -257,6 +259,7 @@ location /sock/ { proxy_pass http://unix:%[2]s:/app/; }
 		}
 		c.Close()
 	}
+	g.waitFDs(t, base) // both tunnels' backend legs, TLS and unix, are closed
 	if st, body, _ := bget(t, addr, "/wss/a"); st != 200 || !strings.HasPrefix(body, "tls ") {
 		t.Errorf("GET over https upstream: %d %q", st, body)
 	}
