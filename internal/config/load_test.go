@@ -123,6 +123,7 @@ func TestErrors(t *testing.T) {
 		{"http { server { location / { proxy_pass https://127.0.0.1:1; proxy_ssl_protocols SSLv3 TLSv1.2; } } }", `Go's TLS does not implement SSLv3`},
 		{"http { server { location / { proxy_pass https://127.0.0.1:1; proxy_ssl_verify on; } } }", `no "proxy_ssl_trusted_certificate" for "proxy_ssl_verify"`},
 		{"http { server { location / { proxy_ssl_verify maybe; } } }", `it must be "on" or "off"`},
+		{"http { server { location / { proxy_pass https://127.0.0.1:1; proxy_ssl_protocols TLSv1.3; proxy_ssl_conf_command MaxProtocol TLSv1.2; } } }", `proxy_ssl_conf_command MaxProtocol TLSv1.2 leaves no protocol enabled with proxy_ssl_protocols`},
 		{"http { server { location / { proxy_pass http://unix:; } } }", `no path in the unix domain socket`},
 		{"http { server { listen 1 ssl; } }", `no "ssl_certificate" is defined for the "listen ... ssl" directive in `},
 		{"http { upstream u { sticky route $a; server 127.0.0.1:1; } }", `"sticky route" is not supported`},

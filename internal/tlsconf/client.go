@@ -62,7 +62,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	}
 	so := Options{Ciphers: o.Ciphers, ConfCommands: o.ConfCommands}
 	if err := applyConfCommands(&so, &minV, &maxV); err != nil {
-		return nil, fmt.Errorf("proxy_%s", err)
+		return nil, fmt.Errorf("proxy_%s", strings.ReplaceAll(err.Error(), "with ssl_protocols", "with proxy_ssl_protocols"))
 	}
 	cfg := &tls.Config{
 		MinVersion: minV, MaxVersion: maxV,

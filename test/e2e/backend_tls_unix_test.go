@@ -207,6 +207,7 @@ location /sni/ { proxy_pass https://%[1]s; proxy_ssl_server_name on; proxy_ssl_n
 location /host/ { proxy_pass https://localhost:%[4]s; proxy_ssl_server_name on; }
 location /cert/ { proxy_pass https://%[1]s; proxy_ssl_certificate %[2]s; proxy_ssl_certificate_key %[3]s; proxy_ssl_password_file %[5]s; }
 location /noreuse/ { proxy_pass https://%[1]s; proxy_ssl_session_reuse off; }
+location /var/ { proxy_pass https://%[1]s; proxy_ssl_server_name on; proxy_ssl_name $http_x_name; }
 `, be, p.path("client.pem"), p.path("client.key"), bePort, p.path("client.pass"))))
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	if st, body, _ := bget(t, addr, "/sni/"); st != 200 || !strings.Contains(body, `sni="other.test"`) {
@@ -217,6 +218,10 @@ location /noreuse/ { proxy_pass https://%[1]s; proxy_ssl_session_reuse off; }
 	}
 	if st, body, _ := bget(t, addr, "/cert/"); st != 200 || !strings.Contains(body, "cn=wsgate-proxy") {
 		t.Errorf("client certificate: %d %q", st, body)
+	}
+	st, _, body := rawRequest(t, addr, "GET /var/ HTTP/1.1\r\nHost: front.test\r\nX-Name: per-request.test:8443\r\nConnection: close\r\n\r\n")
+	if st != 200 || !strings.Contains(body, `sni="per-request.test"`) {
+		t.Errorf("proxy_ssl_name with a variable: %d %q", st, body)
 	}
 	for _, tc := range []struct {
 		path string
@@ -296,6 +301,16 @@ server {
 	for _, path := range []string{"/off/a", "/sni/b", "/nosni/c", "/good/d?x=1", "/wrongca/e", "/mismatch/f", "/cert/g"} {
 		pair.compare(t, "GET "+path+" HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n")
 	}
+	// The comparison means something only if the backend was reached
+	// where it should be: statuses alone would match two 502s.
+	for _, addr := range []string{pair.nginx, pair.wsgate} {
+		for path, want := range map[string]string{"/sni/b": `sni="other.test"`, "/good/d": "uri=/in/d", "/cert/g": "cn=wsgate-proxy"} {
+			r := sendRaw(t, addr, "GET "+path+" HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n")
+			if r.Status != 200 || !strings.Contains(string(r.Body), want) {
+				t.Errorf("%s%s: %d %q, want %s", addr, path, r.Status, r.Body, want)
+			}
+		}
+	}
 	defer func() {
 		if t.Failed() {
 			t.Logf("nginx log:\n%s\nwsgate log:\n%s", pair.ng.errorLog(), pairGateLog(pair))
@@ -333,5 +348,35 @@ location / { proxy_pass https://tlsapp; proxy_ssl_verify on; proxy_ssl_trusted_c
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	if st, body, _ := bget(t, addr, "/x"); st != 200 || !strings.HasPrefix(body, "tls ") {
 		t.Errorf("after health checks: %d %q", st, body)
+	}
+}
+
+// TestDiffUnixBackend: proxy_pass to a unix socket, directly with a URI
+// part and through an upstream block, against nginx: the same status and
+// body, in which the backend reports the Host it got ($proxy_host is
+// "localhost" for a socket) and the URI.
+func TestDiffUnixBackend(t *testing.T) {
+	sock := startUnixBackend(t, "unix")
+	if err := os.Chmod(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pair := startPair(t, diffConf{HTTP: fmt.Sprintf(`
+upstream sockapp { server unix:%[1]s; }
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /direct/ { proxy_pass http://unix:%[1]s:/app/; }
+    location /bare/ { proxy_pass http://unix:%[1]s; }
+    location /ups/ { proxy_pass http://sockapp; }
+    location /upsuri/ { proxy_pass http://sockapp/x/; }
+}`, sock)})
+	for _, path := range []string{"/direct/a?b=1", "/bare/c", "/ups/d", "/upsuri/e%20f"} {
+		pair.compare(t, "GET "+path+" HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n")
+	}
+	// The comparison means something only if the socket was reached.
+	for _, addr := range []string{pair.nginx, pair.wsgate} {
+		r := sendRaw(t, addr, "GET /direct/a?b=1 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n")
+		if r.Status != 200 || !strings.Contains(string(r.Body), "host=localhost uri=/app/a?b=1") {
+			t.Errorf("%s: %d %q", addr, r.Status, r.Body)
+		}
 	}
 }
