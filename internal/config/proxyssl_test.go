@@ -55,3 +55,25 @@ func TestProxyPassSchemesAndSockets(t *testing.T) {
 		t.Errorf("upstream location options %+v", o)
 	}
 }
+
+// TestListenUnixParse: `listen unix:` keeps its path, gets a key that no
+// TCP address has and that is the same for the same path, and takes
+// default_server, backlog and the buffer sizes.
+func TestListenUnixParse(t *testing.T) {
+	src := `http {
+    server { listen unix:/run/a.sock default_server backlog=64 rcvbuf=64k; listen 8080; }
+    server { listen unix:/run/b.sock; server_name b; }
+}`
+	cfg, err := LoadBytes("/etc/wsgate/test.conf", []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.HTTP.Servers[0].Listens[0]
+	if a.Unix != "/run/a.sock" || a.Addr != "unix:/run/a.sock" || !a.DefaultServer || a.Backlog != 64 || a.RcvBuf != 64<<10 {
+		t.Errorf("listen unix: %+v", a)
+	}
+	b := cfg.HTTP.Servers[1].Listens[0]
+	if a.AddrPort == b.AddrPort || a.AddrPort != UnixAddrPort("/run/a.sock") || a.AddrPort.Port() != 0 || cfg.HTTP.Servers[0].Listens[1].AddrPort.Port() != 8080 {
+		t.Errorf("keys %v %v", a.AddrPort, b.AddrPort)
+	}
+}

@@ -141,8 +141,9 @@ type UpstreamServer struct {
 
 // Listen is one listen directive.
 type Listen struct {
-	Addr          string // host:port as bound, e.g. "127.0.0.1:8080", "0.0.0.0:80", "[::]:80"
-	AddrPort      netip.AddrPort
+	Addr          string         // host:port as bound, e.g. "127.0.0.1:8080", "0.0.0.0:80", "[::]:80"; "unix:/path"
+	AddrPort      netip.AddrPort // for a unix socket, UnixAddrPort(Unix)
+	Unix          string         // the socket's path for `listen unix:path`; "" for TCP
 	DefaultServer bool
 	SockOpts           // socket options, merged across the address's listens
 	ProxyProtocol bool // a PROXY protocol header (v1 or v2) precedes every connection

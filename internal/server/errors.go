@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"syscall"
 
@@ -34,11 +35,20 @@ func (x *exchange) logSuffix() string { return x.requestSuffix("") }
 // requestSuffix is logSuffix with the upstream named when addr is not
 // empty. Every log line about a request that names these is built here.
 func (x *exchange) requestSuffix(addr string) string {
-	s := ", client: " + x.vc.Remote.Addr().String() + ", server: " + x.vc.ServerName + requestField(x.vc)
+	s := ", client: " + clientName(x.vc.Remote) + ", server: " + x.vc.ServerName + requestField(x.vc)
 	if addr != "" {
 		s += ", upstream: \"" + x.upstreamURL(addr) + "\""
 	}
 	return s + ", host: \"" + x.req.Host + "\""
+}
+
+// clientName is the client's address in a log line; a client of a unix
+// socket has none and is "unix:", as nginx writes it.
+func clientName(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "unix:"
+	}
+	return ap.Addr().String()
 }
 
 // upstreamURL is the upstream as nginx names it in a log line:

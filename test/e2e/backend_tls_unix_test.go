@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -11,10 +12,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -379,4 +382,104 @@ server {
 			t.Errorf("%s: %d %q", addr, r.Status, r.Body)
 		}
 	}
+}
+
+// TestListenUnix: `listen unix:` serves HTTP (curl --unix-socket) and
+// WebSockets on a socket file with mode 0666; a reload keeps the socket,
+// so clients connecting all through it are never refused; QUIT removes
+// the file.
+func TestListenUnix(t *testing.T) {
+	be := startBackend(t, "b")
+	sock := filepath.Join(t.TempDir(), "front.sock")
+	conf := fmt.Sprintf(`pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/error.log info;
+events { worker_connections 256; }
+http {
+    access_log off;
+    server {
+        listen unix:%s;
+        location / { proxy_pass http://%s; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; %%s }
+    }
+}
+`, sock, be.addr)
+	g := startGate(t, fmt.Sprintf(conf, ""))
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o666 {
+		t.Fatalf("socket file: %v, mode %v", err, fi.Mode())
+	}
+	out, err := exec.Command("curl", "-sS", "--unix-socket", sock, "http://front.test/via-unix").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "b GET /via-unix") {
+		t.Fatalf("curl --unix-socket: %v %q", err, out)
+	}
+	d := websocket.Dialer{NetDial: func(string, string) (net.Conn, error) { return net.Dial("unix", sock) }, HandshakeTimeout: slow(5 * time.Second)}
+	ws, _, err := d.Dial("ws://front.test/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	echo(t, ws, "over a unix socket")
+
+	// Clients connect without pause while the configuration is reloaded.
+	stop := make(chan struct{})
+	refused := make(chan error, 1)
+	var tries atomic.Int64
+	go func() {
+		for {
+			select {
+			case <-stop:
+				refused <- nil
+				return
+			default:
+			}
+			c, err := net.Dial("unix", sock)
+			if err != nil {
+				refused <- err
+				return
+			}
+			c.Close()
+			tries.Add(1)
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		if !g.reload(t, fmt.Sprintf(conf, fmt.Sprintf("add_header X-Gen %d;", i))) {
+			t.Fatalf("reload %d failed:\n%s", i, g.errorLog())
+		}
+	}
+	close(stop)
+	if err := <-refused; err != nil {
+		t.Fatalf("a client was refused during a reload: %v", err)
+	}
+	if tries.Load() == 0 {
+		t.Fatal("no client connected during the reloads")
+	}
+	echo(t, ws, "after the reloads") // the open WebSocket was not touched
+	_, _, h := bgetUnix(t, sock, "/after")
+	if h.Get("X-Gen") != "2" {
+		t.Errorf("after the reloads: X-Gen %q, want 2", h.Get("X-Gen"))
+	}
+
+	g.signal(syscall.SIGQUIT)
+	ws.Close()
+	if err := g.wait(10 * time.Second); err != nil {
+		t.Fatalf("QUIT: %v", err)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket file after QUIT: %v", err)
+	}
+}
+
+// bgetUnix sends GET path over the unix socket at sock.
+func bgetUnix(t testing.TB, sock, path string) (int, string, http.Header) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}, Timeout: slow(10 * time.Second)}
+	resp, err := c.Get("http://front.test" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
 }
