@@ -217,3 +217,30 @@ func TestUnixPeer(t *testing.T) {
 		t.Fatalf("missing socket: %v, %d slots", err, slots.used.Load())
 	}
 }
+
+// An idle TLS connection the backend closed (close_notify, then FIN) is
+// found dead when taken from the pool: a fresh connection and handshake
+// serve the next request, and no slot is lost.
+func TestTLSKeepaliveClosedWhileIdle(t *testing.T) {
+	cert, _ := testCert(t)
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	s := startServer(t, func(c net.Conn, n int64) {
+		tc := tls.Server(c, cfg)
+		answer(1)(tc, n)
+		tc.Close() // close_notify
+	})
+	slots := &counter{limit: 10}
+	pool := NewPool(slots, 4, time.Minute, 100)
+	tr := Transport{Idle: pool, Slots: slots, ConnectTimeout: 5 * time.Second, TLS: &tls.Config{InsecureSkipVerify: true}}
+	p := &peer{addr: s.addr()}
+	roundTrip(t, tr, p, request(true))
+	waitFor(t, func() bool { return s.accepts.Load() == 1 && closedIdle(pool) })
+	roundTrip(t, tr, p, request(true))
+	if n := s.accepts.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
+	}
+	pool.Close()
+	if n := slots.used.Load(); n != 0 {
+		t.Fatalf("%d slots held", n)
+	}
+}
