@@ -174,8 +174,9 @@ location /mismatch/ { proxy_pass https://%[1]s; proxy_ssl_verify on; proxy_ssl_t
 	if st, body, _ := bget(t, addr, "/off/x"); st != 200 || !strings.Contains(body, `sni="" cn=- host=`+be+` uri=/off/x`) {
 		t.Errorf("verify off: %d %q", st, body)
 	}
-	if st, body, _ := bget(t, addr, "/good/x"); st != 200 || !strings.Contains(body, "uri=/good/x") {
-		t.Errorf("trusted CA: %d %q", st, body)
+	bget(t, addr, "/off/y") // a session made without verification, resumable by /off/
+	if st, body, h := bget(t, addr, "/good/x"); st != 200 || !strings.Contains(body, "uri=/good/x") || h.Get("X-Resumed") != "false" {
+		t.Errorf("trusted CA: %d %q, resumed %q (a session of a location without verification must not be resumed)", st, body, h.Get("X-Resumed"))
 	}
 	if st, _, _ := bget(t, addr, "/wrongca/x"); st != 502 {
 		t.Errorf("wrong CA: %d, want 502", st)
