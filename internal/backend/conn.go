@@ -3,9 +3,12 @@ package backend
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/http1"
@@ -13,6 +16,7 @@ import (
 
 // Peer is the balancer's side of one backend server.
 type Peer interface {
+	// Addr is "host:port" for TCP, or "unix:/path" for a unix socket.
 	Addr() string
 	// Done ends one use of the peer; failed counts it against max_fails.
 	Done(failed bool)
@@ -25,6 +29,10 @@ type Transport struct {
 	Slots          Slots
 	ConnectTimeout time.Duration // proxy_connect_timeout; 0 waits for the kernel
 	NoDelay        bool          // tcp_nodelay
+	// TLS, when set, wraps each new connection in a TLS client under it
+	// (proxy_pass https://); the handshake runs under ConnectTimeout.
+	// Idle connections are reused only by a Transport with the same TLS.
+	TLS *tls.Config
 }
 
 // ErrNoSlot is Connect's error when worker_connections are all in use.
@@ -35,7 +43,7 @@ var ErrNoSlot = errors.New("worker_connections are not enough")
 type Conn struct {
 	t    Transport
 	peer Peer
-	tc   *net.TCPConn // nil after a failed dial
+	tc   net.Conn // a *net.TCPConn, *net.UnixConn or *tls.Conn; nil after a failed dial
 	br   *bufio.Reader
 	uses int // requests served before this one; 0 for a fresh connection
 
@@ -52,7 +60,7 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, http1.
 // failed dial (an *Error) does.
 func (t Transport) Connect(c *Conn, peer Peer) error {
 	*c = Conn{t: t, peer: peer}
-	if tc, uses := t.Idle.get(peer.Addr()); tc != nil {
+	if tc, uses := t.Idle.get(peer.Addr(), t.TLS); tc != nil {
 		c.tc, c.uses = tc, uses
 	} else {
 		if !t.Slots.Reserve() {
@@ -63,7 +71,7 @@ func (t Transport) Connect(c *Conn, peer Peer) error {
 		tc, err := t.dial(peer.Addr())
 		if err != nil {
 			c.Release(true)
-			return &Error{Phase: Connecting, Err: err}
+			return &Error{Phase: phaseOf(err), Err: err}
 		}
 		c.tc = tc
 	}
@@ -72,22 +80,72 @@ func (t Transport) Connect(c *Conn, peer Peer) error {
 	return nil
 }
 
-// dial connects to addr under proxy_connect_timeout.
-func (t Transport) dial(addr string) (*net.TCPConn, error) {
+// dial connects to addr (see Peer.Addr) under proxy_connect_timeout and,
+// with t.TLS, completes the TLS handshake within the same time.
+func (t Transport) dial(addr string) (net.Conn, error) {
 	var ctx context.Context = context.Background()
+	var deadline time.Time
 	if t.ConnectTimeout > 0 {
-		ctx = connectDeadline{time.Now().Add(t.ConnectTimeout)}
+		deadline = time.Now().Add(t.ConnectTimeout)
+		ctx = connectDeadline{deadline}
+	}
+	network := "tcp"
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
 	}
 	d := net.Dialer{KeepAlive: -1}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
-	tc := c.(*net.TCPConn)
-	if !t.NoDelay {
+	if tc, ok := c.(*net.TCPConn); ok && !t.NoDelay {
 		tc.SetNoDelay(false) // Go's dialer has already turned Nagle off
 	}
+	if t.TLS == nil {
+		return c, nil
+	}
+	return handshake(c, t.TLS, deadline)
+}
+
+// handshake runs the TLS client handshake over c, finished by deadline
+// (none when zero). On failure c is closed and the error is a
+// *HandshakeError.
+func handshake(c net.Conn, cfg *tls.Config, deadline time.Time) (net.Conn, error) {
+	c.SetDeadline(deadline)
+	tc := tls.Client(c, cfg)
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, &HandshakeError{Err: err}
+	}
+	c.SetDeadline(time.Time{})
 	return tc, nil
+}
+
+// HandshakeError is a failed TLS handshake with a peer (a refused
+// certificate among others); Error.Phase is Handshaking.
+type HandshakeError struct{ Err error }
+
+func (e *HandshakeError) Error() string { return e.Err.Error() }
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
+// rawConn is c's socket, for system calls on it, or nil when c is not a
+// plain socket (a TLS connection).
+func rawConn(c net.Conn) syscall.Conn {
+	switch c := c.(type) {
+	case *net.TCPConn:
+		return c
+	case *net.UnixConn:
+		return c
+	}
+	return nil
+}
+
+// socketOf is the socket under c, TLS or not.
+func socketOf(c net.Conn) syscall.Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		return rawConn(tc.NetConn())
+	}
+	return rawConn(c)
 }
 
 // redial replaces c's connection, which the peer closed while it was idle,
@@ -97,14 +155,24 @@ func (c *Conn) redial() error {
 	tc, err := c.t.dial(c.peer.Addr())
 	c.tc, c.uses = tc, 0
 	if err != nil {
-		return &Error{Phase: Connecting, Err: err}
+		return &Error{Phase: phaseOf(err), Err: err}
 	}
 	c.br.Reset(tc)
 	return nil
 }
 
-// Net is the connection's socket, for the response's relay.
-func (c *Conn) Net() *net.TCPConn { return c.tc }
+// phaseOf is the phase a dial failed in.
+func phaseOf(err error) Phase {
+	var he *HandshakeError
+	if errors.As(err, &he) {
+		return Handshaking
+	}
+	return Connecting
+}
+
+// Net is the connection, for the response's relay: a *net.TCPConn, a
+// *net.UnixConn or, to a TLS peer, a *tls.Conn.
+func (c *Conn) Net() net.Conn { return c.tc }
 
 // Reader is the connection's read buffer: the response head was read
 // through it, and the body (or a tunnel's first bytes) may already wait in
@@ -145,7 +213,7 @@ func (c *Conn) pool(failed bool) bool {
 		return false
 	}
 	c.tc.SetDeadline(time.Time{})
-	return c.t.Idle.put(c.peer.Addr(), c.tc, c.uses+1)
+	return c.t.Idle.put(c.peer.Addr(), c.t.TLS, c.tc, c.uses+1)
 }
 
 // Detach gives the read buffer back and forgets the connection, whose

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -34,8 +35,9 @@ type Pool struct {
 }
 
 type idleConn struct {
-	c     *net.TCPConn
+	c     net.Conn
 	peer  string
+	tls   *tls.Config // the Transport's TLS, nil for a plain connection
 	since time.Time
 	uses  int
 }
@@ -57,9 +59,9 @@ func (p *Pool) Idle() int {
 	return len(p.conns)
 }
 
-// get returns an idle connection to peer that is still open and the
-// requests it has served, or nil.
-func (p *Pool) get(peer string) (*net.TCPConn, int) {
+// get returns an idle connection to peer, made under cfg (nil: plain),
+// that is still open and the requests it has served, or nil.
+func (p *Pool) get(peer string, cfg *tls.Config) (net.Conn, int) {
 	if p == nil {
 		return nil, 0
 	}
@@ -68,7 +70,7 @@ func (p *Pool) get(peer string) (*net.TCPConn, int) {
 	now := time.Now()
 	for i := len(p.conns) - 1; i >= 0; i-- {
 		ic := p.conns[i]
-		if ic.peer != peer {
+		if ic.peer != peer || ic.tls != cfg {
 			continue
 		}
 		p.conns = append(p.conns[:i], p.conns[i+1:]...)
@@ -84,7 +86,7 @@ func (p *Pool) get(peer string) (*net.TCPConn, int) {
 // put keeps c, which has served uses requests, for reuse; it reports false
 // (and the caller closes c) when the pool is closed or c has served
 // enough. A full pool drops its least recently used connection.
-func (p *Pool) put(peer string, c *net.TCPConn, uses int) bool {
+func (p *Pool) put(peer string, cfg *tls.Config, c net.Conn, uses int) bool {
 	if p == nil || uses >= p.requests {
 		return false
 	}
@@ -97,11 +99,11 @@ func (p *Pool) put(peer string, c *net.TCPConn, uses int) bool {
 		p.discard(p.conns[0].c)
 		p.conns = p.conns[1:]
 	}
-	p.conns = append(p.conns, idleConn{c: c, peer: peer, since: time.Now(), uses: uses})
+	p.conns = append(p.conns, idleConn{c: c, peer: peer, tls: cfg, since: time.Now(), uses: uses})
 	return true
 }
 
-func (p *Pool) discard(c *net.TCPConn) {
+func (p *Pool) discard(c net.Conn) {
 	c.Close()
 	p.slots.Release(1)
 }
@@ -122,9 +124,15 @@ func (p *Pool) Close() {
 }
 
 // alive checks, without blocking, that the peer has not closed an idle
-// connection: a readable idle connection is either closed or out of sync.
-func alive(c *net.TCPConn) bool {
-	rc, err := c.SyscallConn()
+// connection: a readable idle connection is either closed or out of sync
+// (for TLS, a record the peer sent after the response, a close_notify or
+// an alert).
+func alive(c net.Conn) bool {
+	sc := socketOf(c)
+	if sc == nil {
+		return false
+	}
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return false
 	}

@@ -17,9 +17,10 @@ import (
 type Phase uint8
 
 const (
-	Connecting Phase = iota // "connecting to upstream"
-	Sending                 // "sending request to upstream"
-	Reading                 // "reading response header from upstream"
+	Connecting  Phase = iota // "connecting to upstream"
+	Sending                  // "sending request to upstream"
+	Reading                  // "reading response header from upstream"
+	Handshaking              // "SSL handshaking to upstream"
 )
 
 func (p Phase) String() string {
@@ -28,6 +29,8 @@ func (p Phase) String() string {
 		return "connecting to upstream"
 	case Sending:
 		return "sending request to upstream"
+	case Handshaking:
+		return "SSL handshaking to upstream"
 	}
 	return "reading response header from upstream"
 }
@@ -80,8 +83,8 @@ func (c *Conn) Send(r *Request) (*http1.Response, error) {
 // exchange is one go of Send over the current connection; bodyRead reports
 // that the body's reading had begun.
 func (c *Conn) exchange(r *Request) (resp *http1.Response, bodyRead bool, err error) {
-	if c.uses == 0 && r.Body == nil {
-		err = c.sendAwait(r)
+	if sc := rawConn(c.tc); c.uses == 0 && r.Body == nil && sc != nil {
+		err = c.sendAwait(r, sc)
 	} else {
 		bodyRead, err = c.write(r)
 	}
@@ -126,7 +129,7 @@ func (c *Conn) readHead(r *Request) (*http1.Response, error) {
 // as nginx's timer between two successive writes; its errors are the
 // peer's.
 type sendWriter struct {
-	c *net.TCPConn
+	c net.Conn
 	d time.Duration
 }
 
@@ -182,10 +185,10 @@ func sendBody(w *sendWriter, r *Request) error {
 // buffer does; any rest goes through Write under send_timeout. The wait is
 // under proxy_read_timeout; if it ends in an error (a timeout, a closed
 // socket), the read that follows reports it.
-func (c *Conn) sendAwait(r *Request) error {
+func (c *Conn) sendAwait(r *Request, sc syscall.Conn) error {
 	bc := c.tc
 	bc.SetReadDeadline(time.Now().Add(r.ReadTimeout))
-	rc, err := bc.SyscallConn()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return &Error{Phase: Sending, Err: err}
 	}

@@ -74,6 +74,14 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 	if us.Backup && s.ups.Method != "" && s.ups.Method != "round_robin" && s.ups.Method != "least_conn" {
 		return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
 	}
+	if path, ok := strings.CutPrefix(us.Name, "unix:"); ok {
+		if path == "" {
+			return conf.Errorf(d, "no path in the unix domain socket")
+		}
+		us.Addr = us.Name
+		s.ups.Servers = append(s.ups.Servers, us)
+		return nil
+	}
 	host, port, err := net.SplitHostPort(us.Name)
 	if err != nil {
 		host, port = us.Name, "80"

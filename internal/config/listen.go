@@ -46,7 +46,7 @@ type SockOpts struct {
 func dListen(l *loader, d *conf.Directive, s *scope) error {
 	addr := d.Args[0]
 	if strings.HasPrefix(addr, "unix:") {
-		return conf.Errorf(d, "unix domain sockets in \"listen\" are not supported")
+		return dListenUnix(d, s)
 	}
 	host, ports, err := splitListen(addr)
 	if err != nil {

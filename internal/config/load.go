@@ -364,6 +364,9 @@ func (l *loader) finishHTTP() error {
 			srv.Names = []ServerName{{Name: "", Kind: NameExact}}
 		}
 	}
+	if err := l.buildProxySSL(); err != nil {
+		return err
+	}
 	if err := mergeListens(h.Servers); err != nil {
 		return err
 	}
@@ -495,6 +498,7 @@ func defaultLocConf() *LocConf {
 		set:        map[string]bool{},
 	}
 	coreDefaults(c)
+	proxySSLDefaults(c)
 	return c
 }
 
@@ -609,14 +613,11 @@ func (l *loader) resolveProxy(p pendingProxy) error {
 	case strings.HasPrefix(raw, "http://"):
 		pp.Scheme, rest = "http", raw[len("http://"):]
 	case strings.HasPrefix(raw, "https://"):
-		return conf.Errorf(d, "\"proxy_pass\" to https:// backends is not supported")
+		pp.Scheme, rest = "https", raw[len("https://"):]
 	default:
 		return conf.Errorf(d, "invalid URL prefix in \"%s\"", raw)
 	}
-	hostport, uri, hasURI := strings.Cut(rest, "/")
-	if hasURI {
-		uri = "/" + uri
-	}
+	hostport, uri, hasURI := splitProxyURL(rest)
 	if hostport == "" {
 		return conf.Errorf(d, "no host in \"%s\"", raw)
 	}
@@ -625,10 +626,16 @@ func (l *loader) resolveProxy(p pendingProxy) error {
 	if hasURI && loc != nil && (loc.Modifier == "~" || loc.Modifier == "~*" || loc.Modifier == "if" || loc.Modifier == "@" || loc.Modifier == "limit_except") {
 		return conf.Errorf(d, "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block")
 	}
-	if u, ok := l.upstreams[hostport]; ok {
+	if path, ok := strings.CutPrefix(hostport, "unix:"); ok {
+		if path == "" {
+			return conf.Errorf(d, "no path in the unix domain socket")
+		}
+		pp.Upstream = l.unixUpstream(d, hostport)
+		pp.HostPort = "localhost" // nginx's $proxy_host for a unix socket
+	} else if u, ok := l.upstreams[hostport]; ok {
 		pp.Upstream = u
 	} else {
-		u, err := l.implicitUpstream(d, hostport)
+		u, err := l.implicitUpstream(d, defaultPort(hostport, pp.Scheme))
 		if err != nil {
 			return err
 		}

@@ -183,6 +183,7 @@ func init() {
 	maps.Copy(mergers, coreRestMergers)
 	maps.Copy(table, clusterDirectives)
 	maps.Copy(table, authDirectives)
+	maps.Copy(table, proxySSLDirectives)
 }
 
 type durationField = time.Duration

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"github.com/wsgate/wsgate/internal/regex"
 	"net/netip"
@@ -117,8 +118,11 @@ type HealthCheck struct {
 	URI       string
 	Port      int
 	WebSocket bool // type=websocket: a real handshake and a clean close
-	File      string
-	Line      int
+	// TLS is set for an upstream of https:// peers: the checks use the
+	// proxy_ssl_* settings of a location that proxies to it.
+	TLS  *tls.Config
+	File string
+	Line int
 }
 
 // UpstreamServer is one `server` line of an upstream; a host name that
@@ -137,8 +141,9 @@ type UpstreamServer struct {
 
 // Listen is one listen directive.
 type Listen struct {
-	Addr          string // host:port as bound, e.g. "127.0.0.1:8080", "0.0.0.0:80", "[::]:80"
-	AddrPort      netip.AddrPort
+	Addr          string         // host:port as bound, e.g. "127.0.0.1:8080", "0.0.0.0:80", "[::]:80"; "unix:/path"
+	AddrPort      netip.AddrPort // for a unix socket, UnixAddrPort(Unix)
+	Unix          string         // the socket's path for `listen unix:path`; "" for TCP
 	DefaultServer bool
 	SockOpts           // socket options, merged across the address's listens
 	ProxyProtocol bool // a PROXY protocol header (v1 or v2) precedes every connection
@@ -252,7 +257,7 @@ type Header struct {
 
 // ProxyPass is a compiled proxy_pass.
 type ProxyPass struct {
-	Scheme   string // "http"
+	Scheme   string // "http" or "https"
 	Upstream *Upstream
 	HostPort string // the text after the scheme: $proxy_host
 	URI      string // the URI part, "" when none was given
@@ -264,6 +269,7 @@ type ProxyPass struct {
 // is complete: nothing is looked up in a parent at request time.
 type LocConf struct {
 	Proxy             *ProxyPass
+	ProxySSL          ProxySSL
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header
 	ConnectTimeout    time.Duration

@@ -169,7 +169,7 @@ func (c *conn) serve() {
 // keepalive_requests (nginx takes those from the last request's location;
 // the default server is close enough and cheaper).
 func (c *conn) connConf(rt *generation) *config.LocConf {
-	if v := rt.vhostsFor(c.local); v != nil && v.def != nil {
+	if v := rt.vhostsFor(c.vhostAddr()); v != nil && v.def != nil {
 		return v.def.Loc.Conf
 	}
 	return defaultLocConf
@@ -282,7 +282,7 @@ func (c *conn) refusal(rt *generation, req *http1.Request) *exchange {
 	x := &exchange{conn: c, rt: rt, req: req, close: true, lc: defaultLocConf}
 	x.vc = ctxPool.Get().(*vars.Ctx)
 	x.vc.Reset(rt.cfg.Vars)
-	if vh := rt.vhostsFor(c.local); vh != nil && vh.def != nil {
+	if vh := rt.vhostsFor(c.vhostAddr()); vh != nil && vh.def != nil {
 		x.srv, _ = vh.find(req.HostName)
 		x.lc = x.srv.Loc.Conf
 		x.fillVars(nil)
@@ -356,7 +356,7 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 	vc.Reset(rt.cfg.Vars)
 	x.vc = vc
 
-	vh := rt.vhostsFor(c.local)
+	vh := rt.vhostsFor(c.vhostAddr())
 	if vh == nil {
 		return false // the listener was removed by a reload mid-flight
 	}

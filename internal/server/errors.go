@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"syscall"
 
 	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/tlsconf"
 )
 
 // logRequest writes a line with nginx's request suffix (requestSuffix):
@@ -33,11 +35,33 @@ func (x *exchange) logSuffix() string { return x.requestSuffix("") }
 // requestSuffix is logSuffix with the upstream named when addr is not
 // empty. Every log line about a request that names these is built here.
 func (x *exchange) requestSuffix(addr string) string {
-	s := ", client: " + x.vc.Remote.Addr().String() + ", server: " + x.vc.ServerName + requestField(x.vc)
+	s := ", client: " + clientName(x.vc.Remote) + ", server: " + x.vc.ServerName + requestField(x.vc)
 	if addr != "" {
-		s += ", upstream: \"http://" + addr + x.vc.RequestURI + "\""
+		s += ", upstream: \"" + x.upstreamURL(addr) + "\""
 	}
 	return s + ", host: \"" + x.req.Host + "\""
+}
+
+// clientName is the client's address in a log line; a client of a unix
+// socket has none and is "unix:", as nginx writes it.
+func clientName(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "unix:"
+	}
+	return ap.Addr().String()
+}
+
+// upstreamURL is the upstream as nginx names it in a log line:
+// "https://10.0.0.1:443/uri", or "http://unix:/run/app.sock:/uri".
+func (x *exchange) upstreamURL(addr string) string {
+	scheme := "http"
+	if x.lc.Proxy != nil {
+		scheme = x.lc.Proxy.Scheme
+	}
+	if strings.HasPrefix(addr, "unix:") {
+		addr += ":"
+	}
+	return scheme + "://" + addr + x.vc.RequestURI
 }
 
 // upstreamError logs a peer's failure as nginx does, naming the phase it
@@ -55,13 +79,15 @@ func (x *exchange) upstreamError(err error, addr string) {
 		msg = se.Detail
 	case phase == backend.Reading && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
 		msg = "upstream prematurely closed connection"
+	case phase == backend.Handshaking:
+		msg = tlsconf.HandshakeMessage(err)
 	default:
 		msg = describe(err, syscallOf[phase])
 	}
 	x.logRequest(errlog.Error, addr, "%s while %s", msg, phase)
 }
 
-var syscallOf = [...]string{backend.Connecting: "connect()", backend.Sending: "send()", backend.Reading: "recv()"}
+var syscallOf = [...]string{backend.Connecting: "connect()", backend.Sending: "send()", backend.Reading: "recv()", backend.Handshaking: "SSL_do_handshake()"}
 
 // describe renders a socket error as nginx does: "connect() failed (111:
 // Connection refused)" or "upstream timed out (110: Connection timed out)".

@@ -197,7 +197,7 @@ func poolConfig(cu *config.Upstream) upstream.Config {
 		})
 	}
 	if h := cu.Health; h != nil {
-		c.Health = &upstream.HealthCheck{Interval: h.Interval, Fails: h.Fails, Passes: h.Passes, URI: h.URI, Port: h.Port, WebSocket: h.WebSocket}
+		c.Health = &upstream.HealthCheck{Interval: h.Interval, Fails: h.Fails, Passes: h.Passes, URI: h.URI, Port: h.Port, WebSocket: h.WebSocket, TLS: h.TLS}
 	}
 	return c
 }

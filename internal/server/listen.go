@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"net"
+	"net/netip"
+	"os"
 	"syscall"
 	"time"
 
@@ -12,8 +14,12 @@ import (
 )
 
 // listen binds one TCP listener with the socket options of its listen
-// directives (merged across servers at load).
+// directives (merged across servers at load), or a unix socket for
+// `listen unix:`.
 func listen(ls config.Listen) (*listener, error) {
+	if ls.Unix != "" {
+		return listenUnix(ls)
+	}
 	lc := net.ListenConfig{
 		// Keepalive is off unless asked for, as nginx (Go's default is
 		// 15 s); so_keepalive is set on the listening socket and accepted
@@ -83,7 +89,7 @@ func setListenOpts(fd int, ls config.Listen) error {
 	return nil
 }
 
-func setBacklog(tl *net.TCPListener, n int) error {
+func setBacklog(tl syscall.Conn, n int) error {
 	rc, err := tl.SyscallConn()
 	if err != nil {
 		return err
@@ -100,4 +106,60 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// listenUnix binds a unix socket at ls.Unix and makes it writable by
+// everyone (0666), as nginx does, so that clients running as other users
+// can connect; the folder's permissions decide who can reach it. Closing
+// the listener removes the file (on QUIT, on stop, or when a reload drops
+// the listen); a reload that keeps the path keeps the socket, so no
+// client is refused meanwhile. A file already at the path (a socket left
+// by a crash) makes the bind fail, as in nginx.
+func listenUnix(ls config.Listen) (*listener, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = setUnixOpts(int(fd), ls.SockOpts) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	ln, err := lc.Listen(context.Background(), "unix", ls.Unix)
+	if err != nil {
+		return nil, err
+	}
+	ul := ln.(*net.UnixListener)
+	if err := os.Chmod(ls.Unix, 0o666); err != nil {
+		ul.Close()
+		return nil, err
+	}
+	if ls.Backlog != 0 {
+		if err := setBacklog(ul, ls.Backlog); err != nil {
+			ul.Close()
+			return nil, err
+		}
+	}
+	return &listener{ln: ul, addr: ls.AddrPort, done: make(chan struct{})}, nil
+}
+
+// setUnixOpts applies rcvbuf= and sndbuf= to a unix socket before bind(2).
+func setUnixOpts(fd int, o config.SockOpts) error {
+	if o.RcvBuf > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.RcvBuf); err != nil {
+			return err
+		}
+	}
+	if o.SndBuf > 0 {
+		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, o.SndBuf)
+	}
+	return nil
+}
+
+// vhostAddr is the address c's server blocks are looked up by: its local
+// address, or for a unix socket client (which has none) the listen's key.
+func (c *conn) vhostAddr() netip.AddrPort {
+	if c.local.IsValid() {
+		return c.local
+	}
+	return c.bind
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"sync"
 	"time"
@@ -129,7 +130,22 @@ func (x *exchange) transport() backend.Transport {
 		Slots:          (*slots)(x.conn.srv),
 		ConnectTimeout: x.lc.ConnectTimeout,
 		NoDelay:        x.lc.TCPNoDelay,
+		TLS:            x.backendTLS(),
 	}
+}
+
+// backendTLS is the TLS client config for an https:// backend, for
+// proxy_ssl_name (by default $proxy_host); nil for http://.
+func (x *exchange) backendTLS() *tls.Config {
+	ps := &x.lc.ProxySSL
+	if ps.Client == nil {
+		return nil
+	}
+	name := x.lc.Proxy.HostPort
+	if ps.Name != nil {
+		name = ps.Name.Eval(x.vc)
+	}
+	return ps.Client.For(name, ps.Options.SNI)
 }
 
 // slots lends the server's worker_connections accounting to backend

@@ -77,7 +77,7 @@ func (st *Stats) ConnCounts() (active, reading, writing, waiting int64) {
 }
 
 type listener struct {
-	ln   *net.TCPListener
+	ln   net.Listener // a *net.TCPListener, or a *net.UnixListener for listen unix:
 	addr netip.AddrPort
 	done chan struct{}
 }
@@ -120,7 +120,7 @@ func (s *Server) acceptLoop(l *listener) {
 	defer close(l.done)
 	var delay time.Duration
 	for {
-		c, err := l.ln.AcceptTCP()
+		c, err := l.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -140,13 +140,16 @@ func (s *Server) acceptLoop(l *listener) {
 		if s.active.Add(1) > s.limit.Load() {
 			s.active.Add(-1)
 			s.tooMany()
-			c.SetLinger(0)
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
 			c.Close()
 			continue
 		}
 		s.Stats.Handled.Add(1)
 		s.Stats.Active.Add(1)
-		cn := &conn{srv: s, c: c, tcp: c, id: s.connID.Add(1), bind: l.addr}
+		tc, _ := c.(*net.TCPConn) // nil on a unix socket
+		cn := &conn{srv: s, c: c, tcp: tc, id: s.connID.Add(1), bind: l.addr}
 		cn.started = time.Now()
 		if !s.addConn(cn) {
 			s.active.Add(-1)

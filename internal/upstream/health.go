@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ type HealthCheck struct {
 	// only on 101 with the right Sec-WebSocket-Accept, then sends a close
 	// frame. A plain check passes on any 2xx or 3xx status.
 	WebSocket bool
+	// TLS, when set, runs each check over TLS (an upstream of https://
+	// peers), with the proxying location's proxy_ssl_* settings.
+	TLS *tls.Config
 }
 
 func (hc HealthCheck) withDefaults(upstreamName string) HealthCheck {
@@ -159,7 +163,11 @@ func (hc *HealthCheck) probe(ctx context.Context, addr, host string) error {
 	ctx, cancel := context.WithTimeout(ctx, hc.Timeout)
 	defer cancel()
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	network := "tcp"
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
+	}
+	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return err
 	}
@@ -169,6 +177,13 @@ func (hc *HealthCheck) probe(ctx context.Context, addr, host string) error {
 	defer stop()
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
+	}
+	if hc.TLS != nil {
+		tc := tls.Client(c, hc.TLS)
+		if err := tc.Handshake(); err != nil {
+			return fmt.Errorf("SSL handshake: %w", err)
+		}
+		c = tc
 	}
 
 	var req strings.Builder
