@@ -182,6 +182,7 @@ func init() {
 	maps.Copy(table, coreRestDirectives)
 	maps.Copy(mergers, coreRestMergers)
 	maps.Copy(table, clusterDirectives)
+	maps.Copy(table, proxyDirectives)
 }
 
 type durationField = time.Duration

@@ -325,6 +325,7 @@ type LocConf struct {
 	RecursiveErrorPages bool
 	InterceptErrors     bool      // proxy_intercept_errors
 	TryFiles            []TryFile // not inherited, as in nginx
+	ProxyRest           ProxyRest // proxy_redirect, proxy_hide_header, proxy_cookie_* ...
 
 	KeepaliveTime        time.Duration // keepalive_time: a connection serves requests this long at most
 	KeepaliveDisable     uint8         // keepalive_disable: KeepaliveDisable* bits

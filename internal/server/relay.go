@@ -22,7 +22,7 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 	if x.intercepts(resp.Status) {
 		return x.errorPage(resp.Status), false // proxy_intercept_errors: the body is not read
 	}
-	hdr := proxy.ResponseHeader(resp.Header, false)
+	hdr := x.responseHeader(resp)
 	noBody := x.req.Method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
 	length, chunked := int64(-1), false
 	switch {
@@ -55,6 +55,20 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 	}
 	x.done()
 	return err == nil && !x.close, drained
+}
+
+// responseHeader is the backend's header as the client gets it: filtered,
+// with proxy_redirect applied.
+func (x *exchange) responseHeader(resp *http1.Response) http1.Header {
+	hdr := proxy.ResponseHeader(resp.Header, false)
+	if proxy.RewriteRedirects(hdr, x.lc, x.loc, x.vc) {
+		for i := range hdr {
+			if strings.EqualFold(hdr[i].Name, "Location") {
+				hdr[i].Value = x.absoluteLocation(hdr[i].Value)
+			}
+		}
+	}
+	return hdr
 }
 
 // copyBody copies the response body to the client buffer, chunked when the

@@ -1,0 +1,46 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestProxyRedirectConfig: proxy_redirect is a list inherited only by
+// levels without one; off, default and the rule forms load, and what nginx
+// refuses is refused with its message.
+func TestProxyRedirectConfig(t *testing.T) {
+	cfg, err := load(t, `http {
+    proxy_redirect http://a/ /b/;
+    server {
+        location /i { proxy_pass http://127.0.0.1:1; }
+        location /o { proxy_pass http://127.0.0.1:1; proxy_redirect off; }
+        location /d { proxy_pass http://127.0.0.1:1/x/; proxy_redirect default; proxy_redirect ~*^http://(.*)$ /$1; }
+    }
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := cfg.HTTP.Servers[0].Locations.Prefixes
+	i, o, d := ps[0].Conf.ProxyRest, ps[1].Conf.ProxyRest, ps[2].Conf.ProxyRest
+	if !i.RedirectSet || len(i.Redirects) != 1 || i.Redirects[0].Pattern.Raw() != "http://a/" {
+		t.Errorf("/i: %+v", i)
+	}
+	if !o.RedirectOff || len(o.Redirects) != 0 {
+		t.Errorf("/o: %+v", o)
+	}
+	if len(d.Redirects) != 2 || !d.Redirects[0].Default || d.Redirects[0].LocName != "/d" || !d.Redirects[1].Regex.MatchString("HTTP://x") {
+		t.Errorf("/d: %+v", d)
+	}
+	for conf, want := range map[string]string{
+		"proxy_redirect default;":                         `"proxy_redirect default" should be placed after the "proxy_pass" directive`,
+		"proxy_redirect off; proxy_redirect http://a/ /;": `"off" cannot be used with other "proxy_redirect" directives`,
+		"proxy_redirect http://a/ /; proxy_redirect off;": `"off" cannot be used with other "proxy_redirect" directives`,
+		"proxy_redirect sometimes;":                       `invalid parameter "sometimes"`,
+		"proxy_redirect ~(a /;":                           `invalid regex`,
+	} {
+		_, err := load(t, "http { server { location / { "+conf+" } } }")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", conf, err, want)
+		}
+	}
+}

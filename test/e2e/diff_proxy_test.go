@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Differential tests of the proxy module's header handling: proxy_redirect,
+// proxy_hide_header and the rest, compared between nginx and wsgate on what
+// the client sees and (in the body) what the backend saw.
+
+// scriptBackend answers as its query says: status=N sets the status, and
+// each h=Name:Value adds a response header. The body is the request head
+// the backend received: method, target and the headers, sorted.
+func scriptBackend(t testing.TB) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		for _, h := range q["h"] {
+			name, value, _ := strings.Cut(h, ":")
+			w.Header().Add(name, value)
+		}
+		var lines []string
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				lines = append(lines, k+": "+v)
+			}
+		}
+		slices.Sort(lines)
+		status := 200
+		fmt.Sscan(q.Get("status"), &status)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "%s %s host=%s\n%s\n", r.Method, r.RequestURI, r.Host, strings.Join(lines, "\n"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// scripted is the query asking scriptBackend for these response headers
+// ("Name:Value" each).
+func scripted(headers ...string) string {
+	v := url.Values{}
+	for _, h := range headers {
+		v.Add("h", h)
+	}
+	return v.Encode()
+}
+
+// compareHeaders is compare over the given headers besides diffHeaders;
+// the body (the backend's view of the request) must match too. Each
+// server's own address and the backend's are neutral.
+func (p *diffPair) compareHeaders(t testing.TB, req string, names ...string) {
+	t.Helper()
+	ng := sendRaw(t, p.nginx, strings.ReplaceAll(req, "{{HOST}}", p.nginx))
+	ws := sendRaw(t, p.wsgate, strings.ReplaceAll(req, "{{HOST}}", p.wsgate))
+	var diffs []string
+	if ng.Status != ws.Status {
+		diffs = append(diffs, fmt.Sprintf("status: nginx %d, wsgate %d", ng.Status, ws.Status))
+	}
+	for _, h := range append(slices.Clone(diffHeaders), names...) {
+		nv := p.neutral(strings.Join(ng.Header.Values(h), " | "), p.nginx)
+		wv := p.neutral(strings.Join(ws.Header.Values(h), " | "), p.wsgate)
+		if isErrorPage(ng) && h == "Content-Length" {
+			continue
+		}
+		if nv != wv {
+			diffs = append(diffs, fmt.Sprintf("%s: nginx %q, wsgate %q", h, nv, wv))
+		}
+	}
+	nb, wb := p.neutral(string(ng.Body), p.nginx), p.neutral(string(ws.Body), p.wsgate)
+	if !isErrorPage(ng) && nb != wb {
+		diffs = append(diffs, fmt.Sprintf("body: nginx %q, wsgate %q", nb, wb))
+	}
+	if len(diffs) > 0 {
+		t.Errorf("%q:\n  %s", firstLine(req), strings.Join(diffs, "\n  "))
+	}
+}
+
+func proxyGet(target string, extra ...string) string {
+	return "GET " + target + " HTTP/1.1\r\nHost: {{HOST}}\r\n" + strings.Join(append(extra, ""), "\r\n") + "Connection: close\r\n\r\n"
+}
+
+// TestDiffProxyRedirect: the implicit default with and without a URI
+// part, explicit default, off, prefix strings with variables, regexes with
+// captures (case-sensitive and not), the first matching rule winning, and
+// Refresh headers.
+func TestDiffProxyRedirect(t *testing.T) {
+	b := scriptBackend(t)
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    server_name localhost;
+    location /plain/ { proxy_pass http://` + b + `; }
+    location /uri/ { proxy_pass http://` + b + `/back/; }
+    location /explicit/ { proxy_pass http://` + b + `/back/; proxy_redirect default; proxy_redirect http://other/ /other/; }
+    location /off/ { proxy_pass http://` + b + `/back/; proxy_redirect off; }
+    location /vars/ { proxy_pass http://` + b + `; proxy_redirect http://$host:$server_port/x/ /y/$server_name/; }
+    location /re/ { proxy_pass http://` + b + `; proxy_redirect ~^http://[^/]+/(\w+)/(.*)$ https://$1.example/$2?r; }
+    location /rei/ { proxy_pass http://` + b + `; proxy_redirect ~*^HTTP://A/(.*)$ /ci/$1; proxy_redirect http://a/ /second/; }
+    location /full/ { proxy_pass http://` + b + `; proxy_redirect http://a/ http://b.example/; }
+}
+server {
+    listen 127.0.0.1:{{PORT}};
+    server_name inherit;
+    proxy_redirect http://a/ /from-server/;
+    location / { proxy_pass http://` + b + `; }
+    location /child/ { proxy_pass http://` + b + `; proxy_redirect off; }
+}`})
+	hdrs := []string{"Refresh"}
+	bk := "http://" + b
+	for _, c := range []struct {
+		path string
+		hs   []string
+	}{
+		{"/plain/a", []string{"Location:" + bk + "/plain/x"}},
+		{"/plain/b", []string{"Location:" + bk + "x"}},
+		{"/plain/c", []string{"Location:/rel/x"}},
+		{"/plain/d", []string{"Refresh:5; url=" + bk + "/r/x"}},
+		{"/plain/e", []string{"Refresh:5;URL=" + bk + "/r/x"}},
+		{"/plain/f", []string{"Refresh:5"}},
+		{"/uri/a", []string{"Location:" + bk + "/back/x?q=1"}},
+		{"/uri/b", []string{"Location:" + bk + "/other/x"}},
+		{"/explicit/a", []string{"Location:" + bk + "/back/x"}},
+		{"/explicit/b", []string{"Location:http://other/z"}},
+		{"/off/a", []string{"Location:" + bk + "/back/x"}},
+		{"/vars/a", []string{"Location:http://{{SELF}}/x/z"}},
+		{"/re/a", []string{"Location:http://h/sub/rest/of?q"}},
+		{"/re/b", []string{"Location:/sub/rest"}},
+		{"/rei/a", []string{"Location:http://a/p"}},
+		{"/rei/b", []string{"Location:http://A/p"}},
+		{"/full/a", []string{"Location:http://a/p"}},
+		{"/full/b", []string{"Location:http://a/p", "Refresh:0;url=http://a/q"}},
+	} {
+		for _, status := range []string{"302", "200"} {
+			q := scripted(c.hs...) + "&status=" + status
+			for _, target := range []string{c.path + "?" + q} {
+				reqNg := strings.ReplaceAll(proxyGet(target), "{{SELF}}", "") // filled per server below
+				_ = reqNg
+				p.compareSelf(t, target, hdrs)
+			}
+		}
+	}
+	for _, path := range []string{"/s", "/child/s"} {
+		p.compareHeaders(t, strings.Replace(proxyGet(path+"?"+scripted("Location:http://a/x")), "Host: {{HOST}}", "Host: inherit", 1), hdrs...)
+	}
+}
+
+// compareSelf is compareHeaders on GET target, with {{SELF}} in the
+// target replaced by each server's own address.
+func (p *diffPair) compareSelf(t testing.TB, target string, names []string) {
+	t.Helper()
+	if !strings.Contains(target, url.QueryEscape("{{SELF}}")) {
+		p.compareHeaders(t, proxyGet(target), names...)
+		return
+	}
+	self := url.QueryEscape("{{SELF}}")
+	ng := sendRaw(t, p.nginx, strings.ReplaceAll(proxyGet(strings.ReplaceAll(target, self, p.nginx)), "{{HOST}}", p.nginx))
+	ws := sendRaw(t, p.wsgate, strings.ReplaceAll(proxyGet(strings.ReplaceAll(target, self, p.wsgate)), "{{HOST}}", p.wsgate))
+	if nv, wv := p.neutral(ng.Header.Get("Location"), p.nginx), p.neutral(ws.Header.Get("Location"), p.wsgate); nv != wv {
+		t.Errorf("%s: Location nginx %q, wsgate %q", target, nv, wv)
+	}
+}
