@@ -19,6 +19,31 @@ type ProxyRest struct {
 	// it a location with proxy_pass uses `proxy_redirect default`.
 	RedirectSet bool
 	RedirectOff bool // proxy_redirect off
+
+	HideHeaders   []string // proxy_hide_header, added to nginx's default list
+	PassHeaders   []string // proxy_pass_header, taken from that list
+	IgnoreHeaders uint16   // proxy_ignore_headers: Ignore* bits
+}
+
+// The proxy_ignore_headers bits: a backend header that is ignored is not
+// acted on (it is still passed or hidden as the header lists say).
+const (
+	IgnoreXAccelRedirect uint16 = 1 << iota
+	IgnoreXAccelExpires
+	IgnoreXAccelLimitRate
+	IgnoreXAccelBuffering
+	IgnoreXAccelCharset
+	IgnoreExpires
+	IgnoreCacheControl
+	IgnoreSetCookie
+	IgnoreVary
+)
+
+var ignoreNames = map[string]uint16{
+	"X-Accel-Redirect": IgnoreXAccelRedirect, "X-Accel-Expires": IgnoreXAccelExpires,
+	"X-Accel-Limit-Rate": IgnoreXAccelLimitRate, "X-Accel-Buffering": IgnoreXAccelBuffering,
+	"X-Accel-Charset": IgnoreXAccelCharset, "Expires": IgnoreExpires, "Cache-Control": IgnoreCacheControl,
+	"Set-Cookie": IgnoreSetCookie, "Vary": IgnoreVary,
 }
 
 // Redirect is one proxy_redirect rule.
@@ -31,7 +56,10 @@ type Redirect struct {
 }
 
 var proxyDirectives = map[string]dirSpec{
-	"proxy_redirect": {ctx: cHSL, min: 1, max: 2, fn: dProxyRedirect},
+	"proxy_redirect":       {ctx: cHSL, min: 1, max: 2, fn: dProxyRedirect},
+	"proxy_hide_header":    {ctx: cHSL, min: 1, max: 1, fn: headerList("proxy_hide_header", func(p *ProxyRest) *[]string { return &p.HideHeaders })},
+	"proxy_pass_header":    {ctx: cHSL, min: 1, max: 1, fn: headerList("proxy_pass_header", func(p *ProxyRest) *[]string { return &p.PassHeaders })},
+	"proxy_ignore_headers": {ctx: cHSL, min: 1, max: -1, fn: dProxyIgnoreHeaders},
 }
 
 func init() {
@@ -40,7 +68,54 @@ func init() {
 			c.ProxyRest.Redirects, c.ProxyRest.RedirectSet, c.ProxyRest.RedirectOff =
 				p.ProxyRest.Redirects, p.ProxyRest.RedirectSet, p.ProxyRest.RedirectOff
 		},
+		"proxy_hide_header":    func(c, p *LocConf) { c.ProxyRest.HideHeaders = p.ProxyRest.HideHeaders },
+		"proxy_pass_header":    func(c, p *LocConf) { c.ProxyRest.PassHeaders = p.ProxyRest.PassHeaders },
+		"proxy_ignore_headers": func(c, p *LocConf) { c.ProxyRest.IgnoreHeaders = p.ProxyRest.IgnoreHeaders },
 	})
+}
+
+// headerList reads a directive that adds one header name to a list
+// inherited only by levels that add none.
+func headerList(name string, field func(*ProxyRest) *[]string) func(*loader, *conf.Directive, *scope) error {
+	return func(l *loader, d *conf.Directive, s *scope) error {
+		if !validHeaderName(d.Args[0]) {
+			return conf.Errorf(d, "invalid header name \"%s\"", d.Args[0])
+		}
+		list := field(&s.lc.ProxyRest)
+		if !s.lc.set[name] {
+			*list = nil
+		}
+		*list = append(*list, d.Args[0])
+		s.lc.set[name] = true
+		return nil
+	}
+}
+
+func dProxyIgnoreHeaders(l *loader, d *conf.Directive, s *scope) error {
+	var mask uint16
+	for _, a := range d.Args {
+		bit, ok := ignoreNames[canonicalIgnore(a)]
+		if !ok {
+			return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive", a, d.Name)
+		}
+		mask |= bit
+	}
+	if !s.lc.set["proxy_ignore_headers"] {
+		s.lc.ProxyRest.IgnoreHeaders = 0
+	}
+	s.lc.ProxyRest.IgnoreHeaders |= mask // several add up, as nginx's bitmask
+	s.lc.set["proxy_ignore_headers"] = true
+	return nil
+}
+
+// canonicalIgnore finds a proxy_ignore_headers name whatever its case.
+func canonicalIgnore(a string) string {
+	for n := range ignoreNames {
+		if strings.EqualFold(n, a) {
+			return n
+		}
+	}
+	return a
 }
 
 // dProxyRedirect reads proxy_redirect: `off`, `default`, or a pattern

@@ -44,3 +44,38 @@ func TestProxyRedirectConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyHeaderListsConfig: proxy_hide_header and proxy_pass_header are
+// lists inherited only by levels without one; proxy_ignore_headers takes
+// nginx's names in any case and refuses others.
+func TestProxyHeaderListsConfig(t *testing.T) {
+	cfg, err := load(t, `http {
+    proxy_hide_header X-A;
+    proxy_ignore_headers x-accel-buffering;
+    proxy_ignore_headers Vary;
+    server {
+        location /i { }
+        location /o { proxy_hide_header X-B; proxy_hide_header X-C; proxy_pass_header Server; }
+    }
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := cfg.HTTP.Servers[0].Locations.Prefixes
+	i, o := ps[0].Conf.ProxyRest, ps[1].Conf.ProxyRest
+	if len(i.HideHeaders) != 1 || i.IgnoreHeaders != IgnoreXAccelBuffering|IgnoreVary {
+		t.Errorf("/i: %+v", i)
+	}
+	if strings.Join(o.HideHeaders, ",") != "X-B,X-C" || strings.Join(o.PassHeaders, ",") != "Server" {
+		t.Errorf("/o: %+v", o)
+	}
+	for conf, want := range map[string]string{
+		"proxy_ignore_headers X-Foo;": `invalid value "X-Foo"`,
+		`proxy_hide_header "X Y";`:    `invalid header name "X Y"`,
+	} {
+		_, err := load(t, "http { server { location / { "+conf+" } } }")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", conf, err, want)
+		}
+	}
+}

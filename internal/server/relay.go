@@ -38,6 +38,7 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 	}
 	hdr, length, chunked = x.filters(resp.Status, hdr, length, chunked)
 	h := x.head(resp.Status, hdr, length, chunked)
+	x.accel(resp.Header)
 	bw := x.conn.bw
 	bw.Write(h)
 	x.sent += int64(len(h))
@@ -60,7 +61,7 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 // responseHeader is the backend's header as the client gets it: filtered,
 // with proxy_redirect applied.
 func (x *exchange) responseHeader(resp *http1.Response) http1.Header {
-	hdr := proxy.ResponseHeader(resp.Header, false)
+	hdr := proxy.FilterResponse(resp.Header, false, &x.lc.ProxyRest)
 	if proxy.RewriteRedirects(hdr, x.lc, x.loc, x.vc) {
 		for i := range hdr {
 			if strings.EqualFold(hdr[i].Name, "Location") {
@@ -83,7 +84,7 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 		dst = cw
 	}
 	dst, z := x.gzipBody(dst)
-	if !x.lc.Buffering {
+	if !x.buffering() {
 		dst = &flushWriter{w: dst, bw: bw, z: z}
 	}
 	n, err := io.Copy(dst, src)

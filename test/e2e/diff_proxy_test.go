@@ -166,3 +166,27 @@ func (p *diffPair) compareSelf(t testing.TB, target string, names []string) {
 		t.Errorf("%s: Location nginx %q, wsgate %q", target, nv, wv)
 	}
 }
+
+// TestDiffProxyHidePassHeaders: nginx's default hidden list (Server,
+// Date, X-Pad, X-Accel-*), proxy_hide_header adding to it,
+// proxy_pass_header taking from it, both inherited only by levels that set
+// none, and proxy_ignore_headers accepted without changing what passes.
+func TestDiffProxyHidePassHeaders(t *testing.T) {
+	b := scriptBackend(t)
+	p := startPair(t, diffConf{HTTP: `
+proxy_hide_header X-From-Http;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /d/ { proxy_pass http://` + b + `; }
+    location /h/ { proxy_pass http://` + b + `; proxy_hide_header X-Secret; proxy_hide_header x-other; proxy_pass_header Server; proxy_pass_header X-Accel-Charset; }
+    location /i/ { proxy_pass http://` + b + `; proxy_ignore_headers X-Accel-Buffering X-Accel-Limit-Rate X-Accel-Expires Expires Cache-Control Set-Cookie Vary X-Accel-Charset; }
+}`})
+	all := []string{"X-Secret", "X-Other", "X-From-Http", "X-Pad", "X-Accel-Charset", "X-Accel-Buffering", "X-Accel-Expires",
+		"X-Accel-Limit-Rate", "X-Kept", "Set-Cookie"}
+	hs := scripted("X-Secret:s", "X-Other:o", "X-From-Http:f", "X-Pad:p", "X-Accel-Charset:utf-8", "X-Accel-Buffering:no",
+		"X-Accel-Expires:10", "X-Accel-Limit-Rate:100000", "X-Kept:k", "Set-Cookie:a=b", "Server:backend/1", "Expires:Thu, 01 Jan 1970 00:00:01 GMT", "Cache-Control:no-cache", "Vary:Accept")
+	for _, path := range []string{"/d/", "/i/"} {
+		p.compareHeaders(t, proxyGet(path+"?"+hs), all...)
+	}
+	p.compareHeaders(t, proxyGet("/h/?"+hs), append(all, "Server")...)
+}
