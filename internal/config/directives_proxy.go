@@ -23,6 +23,26 @@ type ProxyRest struct {
 	HideHeaders   []string // proxy_hide_header, added to nginx's default list
 	PassHeaders   []string // proxy_pass_header, taken from that list
 	IgnoreHeaders uint16   // proxy_ignore_headers: Ignore* bits
+
+	CookieDomains []CookieRewrite // proxy_cookie_domain; nil: off
+	CookiePaths   []CookieRewrite // proxy_cookie_path; nil: off
+	CookieFlags   []CookieFlags   // proxy_cookie_flags; nil: off
+}
+
+// CookieRewrite is one proxy_cookie_domain or proxy_cookie_path rule: a
+// string (with variables) or a regex, and its replacement.
+type CookieRewrite struct {
+	Pattern     *vars.Template
+	Regex       *regexp.Regexp
+	Replacement *vars.Template
+}
+
+// CookieFlags is one proxy_cookie_flags rule: the cookie's name (a string
+// with variables, or a regex) and the flags to set or remove.
+type CookieFlags struct {
+	Name  *vars.Template
+	Regex *regexp.Regexp
+	Flags []string // secure, httponly, samesite=strict|lax|none, nosecure, nohttponly, nosamesite
 }
 
 // The proxy_ignore_headers bits: a backend header that is ignored is not
@@ -60,6 +80,9 @@ var proxyDirectives = map[string]dirSpec{
 	"proxy_hide_header":    {ctx: cHSL, min: 1, max: 1, fn: headerList("proxy_hide_header", func(p *ProxyRest) *[]string { return &p.HideHeaders })},
 	"proxy_pass_header":    {ctx: cHSL, min: 1, max: 1, fn: headerList("proxy_pass_header", func(p *ProxyRest) *[]string { return &p.PassHeaders })},
 	"proxy_ignore_headers": {ctx: cHSL, min: 1, max: -1, fn: dProxyIgnoreHeaders},
+	"proxy_cookie_domain":  {ctx: cHSL, min: 1, max: 2, fn: dCookieRewrite},
+	"proxy_cookie_path":    {ctx: cHSL, min: 1, max: 2, fn: dCookieRewrite},
+	"proxy_cookie_flags":   {ctx: cHSL, min: 1, max: 9, fn: dCookieFlags},
 }
 
 func init() {
@@ -71,6 +94,9 @@ func init() {
 		"proxy_hide_header":    func(c, p *LocConf) { c.ProxyRest.HideHeaders = p.ProxyRest.HideHeaders },
 		"proxy_pass_header":    func(c, p *LocConf) { c.ProxyRest.PassHeaders = p.ProxyRest.PassHeaders },
 		"proxy_ignore_headers": func(c, p *LocConf) { c.ProxyRest.IgnoreHeaders = p.ProxyRest.IgnoreHeaders },
+		"proxy_cookie_domain":  func(c, p *LocConf) { c.ProxyRest.CookieDomains = p.ProxyRest.CookieDomains },
+		"proxy_cookie_path":    func(c, p *LocConf) { c.ProxyRest.CookiePaths = p.ProxyRest.CookiePaths },
+		"proxy_cookie_flags":   func(c, p *LocConf) { c.ProxyRest.CookieFlags = p.ProxyRest.CookieFlags },
 	})
 }
 
@@ -186,4 +212,108 @@ func (l *loader) redirectRule(d *conf.Directive) (Redirect, error) {
 	}
 	r.Pattern = pat
 	return r, nil
+}
+
+// dCookieRewrite reads proxy_cookie_domain and proxy_cookie_path: `off`,
+// or a pattern and its replacement. A domain is compared without case and
+// without its leading dot; a domain regex is always caseless, a path
+// regex caseless with ~*.
+func dCookieRewrite(l *loader, d *conf.Directive, s *scope) error {
+	list := &s.lc.ProxyRest.CookiePaths
+	domain := d.Name == "proxy_cookie_domain"
+	if domain {
+		list = &s.lc.ProxyRest.CookieDomains
+	}
+	first := !s.lc.set[d.Name]
+	s.lc.set[d.Name] = true
+	if len(d.Args) == 1 {
+		if d.Args[0] != "off" {
+			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[0])
+		}
+		if !first && *list != nil {
+			return conf.Errorf(d, "\"off\" cannot be used with other \"%s\" directives", d.Name)
+		}
+		*list = []CookieRewrite{} // off: nothing rewritten, not nil so that it is not taken for unset
+		return nil
+	}
+	if first {
+		*list = nil
+	}
+	pat, rep := d.Args[0], d.Args[1]
+	var r CookieRewrite
+	if strings.HasPrefix(pat, "~") {
+		expr := pat[1:]
+		if strings.HasPrefix(expr, "*") || domain {
+			expr = "(?i)" + strings.TrimPrefix(expr, "*")
+		}
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return conf.Errorf(d, "invalid regex \"%s\": %v", pat, err)
+		}
+		r.Regex = re
+	} else {
+		if domain {
+			pat = strings.TrimPrefix(pat, ".")
+		}
+		t, err := l.cfg.Vars.Compile(pat)
+		if err != nil {
+			return conf.Errorf(d, "%v", err)
+		}
+		r.Pattern = t
+	}
+	if domain {
+		rep = strings.TrimPrefix(rep, ".")
+	}
+	t, err := l.cfg.Vars.Compile(rep)
+	if err != nil {
+		return conf.Errorf(d, "%v", err)
+	}
+	r.Replacement = t
+	*list = append(*list, r)
+	return nil
+}
+
+// dCookieFlags reads proxy_cookie_flags: `off`, or a cookie name (or ~
+// regex) and its flags.
+func dCookieFlags(l *loader, d *conf.Directive, s *scope) error {
+	pr := &s.lc.ProxyRest
+	first := !s.lc.set[d.Name]
+	s.lc.set[d.Name] = true
+	if d.Args[0] == "off" && len(d.Args) == 1 {
+		if !first && pr.CookieFlags != nil {
+			return conf.Errorf(d, "\"off\" cannot be used with other \"proxy_cookie_flags\" directives")
+		}
+		pr.CookieFlags = []CookieFlags{}
+		return nil
+	}
+	if first {
+		pr.CookieFlags = nil
+	}
+	var cf CookieFlags
+	if name := d.Args[0]; strings.HasPrefix(name, "~") {
+		re, err := regexp.Compile("(?i)" + name[1:]) // names compare without case, as nginx
+		if err != nil {
+			return conf.Errorf(d, "invalid regex \"%s\": %v", name, err)
+		}
+		cf.Regex = re
+	} else {
+		t, err := l.cfg.Vars.Compile(name)
+		if err != nil {
+			return conf.Errorf(d, "%v", err)
+		}
+		cf.Name = t
+	}
+	for _, f := range d.Args[1:] {
+		switch lf := strings.ToLower(f); lf {
+		case "secure", "httponly", "samesite=strict", "samesite=lax", "samesite=none", "nosecure", "nohttponly", "nosamesite":
+			cf.Flags = append(cf.Flags, lf)
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", f)
+		}
+	}
+	if len(cf.Flags) == 0 {
+		return conf.Errorf(d, "invalid number of arguments in \"proxy_cookie_flags\" directive")
+	}
+	pr.CookieFlags = append(pr.CookieFlags, cf)
+	return nil
 }

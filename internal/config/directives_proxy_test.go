@@ -79,3 +79,41 @@ func TestProxyHeaderListsConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyCookieConfig: the cookie rules load, off cancels the level
+// above, and bad flags are refused.
+func TestProxyCookieConfig(t *testing.T) {
+	cfg, err := load(t, `http {
+    proxy_cookie_domain .a.example b.example;
+    proxy_cookie_path ~*^/X(.*) /y$1;
+    proxy_cookie_flags ~ secure SameSite=Lax;
+    server {
+        location /i { }
+        location /o { proxy_cookie_domain off; proxy_cookie_path off; proxy_cookie_flags off; }
+    }
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := cfg.HTTP.Servers[0].Locations.Prefixes
+	i, o := ps[0].Conf.ProxyRest, ps[1].Conf.ProxyRest
+	if len(i.CookieDomains) != 1 || i.CookieDomains[0].Pattern.Raw() != "a.example" || !i.CookiePaths[0].Regex.MatchString("/x") ||
+		strings.Join(i.CookieFlags[0].Flags, ",") != "secure,samesite=lax" {
+		t.Errorf("/i: %+v", i)
+	}
+	if len(o.CookieDomains)+len(o.CookiePaths)+len(o.CookieFlags) != 0 {
+		t.Errorf("/o: %+v", o)
+	}
+	for conf, want := range map[string]string{
+		"proxy_cookie_flags c sometimes;":                `invalid parameter "sometimes"`,
+		"proxy_cookie_flags c;":                          `invalid number of arguments`,
+		"proxy_cookie_domain on;":                        `invalid parameter "on"`,
+		"proxy_cookie_path / /a; proxy_cookie_path off;": `"off" cannot be used with other "proxy_cookie_path" directives`,
+		"proxy_cookie_path ~( /a;":                       `invalid regex`,
+	} {
+		_, err := load(t, "http { server { location / { "+conf+" } } }")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", conf, err, want)
+		}
+	}
+}

@@ -62,6 +62,7 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 // with proxy_redirect applied.
 func (x *exchange) responseHeader(resp *http1.Response) http1.Header {
 	hdr := proxy.FilterResponse(resp.Header, false, &x.lc.ProxyRest)
+	proxy.RewriteCookies(hdr, &x.lc.ProxyRest, x.vc)
 	if proxy.RewriteRedirects(hdr, x.lc, x.loc, x.vc) {
 		for i := range hdr {
 			if strings.EqualFold(hdr[i].Name, "Location") {

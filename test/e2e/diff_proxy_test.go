@@ -190,3 +190,42 @@ server {
 	}
 	p.compareHeaders(t, proxyGet("/h/?"+hs), append(all, "Server")...)
 }
+
+// TestDiffProxyCookies: proxy_cookie_domain (strings without case or
+// leading dot, regexes, variables), proxy_cookie_path (prefixes, ~ and ~*)
+// and proxy_cookie_flags (adding, replacing and removing Secure, HttpOnly
+// and SameSite) on Set-Cookie, and off at a lower level.
+func TestDiffProxyCookies(t *testing.T) {
+	b := scriptBackend(t)
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    proxy_cookie_domain .Backend.Example $host;
+    proxy_cookie_domain ~^(\w+)\.other\.example$ $1.front;
+    proxy_cookie_path /app/ /;
+    proxy_cookie_path ~*^/UP/(.*)$ /up-$1;
+    proxy_cookie_flags one secure httponly samesite=strict;
+    proxy_cookie_flags ~^t nosecure nohttponly nosamesite;
+    proxy_cookie_flags three samesite=lax;
+    location / { proxy_pass http://` + b + `; }
+    location /off/ { proxy_pass http://` + b + `; proxy_cookie_domain off; proxy_cookie_path off; proxy_cookie_flags off; }
+}`})
+	cookies := []string{
+		"Set-Cookie:a=1; Domain=backend.example; Path=/app/x",
+		"Set-Cookie:b=2; domain=.BACKEND.example; path=/other",
+		"Set-Cookie:c=3;Domain=www.other.example;Path=/up/z",
+		"Set-Cookie:d=4; Path=/app/; Domain=else.example",
+		"Set-Cookie:one=1; Secure",
+		"Set-Cookie:one=2; SameSite=None; Path=/",
+		"Set-Cookie:two=2; Secure; HttpOnly; SameSite=Lax; Max-Age=3",
+		"Set-Cookie:three=3; samesite=strict",
+		"Set-Cookie:One=5",
+		"Set-Cookie:Two=1; Secure",
+		"Set-Cookie:plain=1;  Path=/q ; Expires=Thu, 01 Jan 1970 00:00:01 GMT",
+	}
+	for _, path := range []string{"/", "/off/"} {
+		for _, c := range cookies {
+			p.compareHeaders(t, proxyGet(path+"?"+scripted(c)), "Set-Cookie")
+		}
+	}
+}
