@@ -25,6 +25,8 @@ type Transport struct {
 	Slots          Slots
 	ConnectTimeout time.Duration // proxy_connect_timeout; 0 waits for the kernel
 	NoDelay        bool          // tcp_nodelay
+	Local          *net.TCPAddr  // proxy_bind: the local address; nil lets the kernel choose
+	Transparent    bool          // proxy_bind transparent: IP_TRANSPARENT (needs CAP_NET_ADMIN)
 }
 
 // ErrNoSlot is Connect's error when worker_connections are all in use.
@@ -79,6 +81,12 @@ func (t Transport) dial(addr string) (*net.TCPConn, error) {
 		ctx = connectDeadline{time.Now().Add(t.ConnectTimeout)}
 	}
 	d := net.Dialer{KeepAlive: -1}
+	if t.Local != nil {
+		d.LocalAddr = t.Local
+		if t.Transparent {
+			d.Control = transparent
+		}
+	}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package config
 
 import (
 	"maps"
+	"net/netip"
 	"regexp"
 	"strings"
 
@@ -27,6 +28,23 @@ type ProxyRest struct {
 	CookieDomains []CookieRewrite // proxy_cookie_domain; nil: off
 	CookiePaths   []CookieRewrite // proxy_cookie_path; nil: off
 	CookieFlags   []CookieFlags   // proxy_cookie_flags; nil: off
+
+	Method           *vars.Template // proxy_method; nil: the client's
+	NoRequestHeaders bool           // proxy_pass_request_headers off
+	NoRequestBody    bool           // proxy_pass_request_body off
+	SetBody          *vars.Template // proxy_set_body; nil: the client's body
+	PassTrailers     bool           // proxy_pass_trailers
+	IgnoreAbort      bool           // proxy_ignore_client_abort
+	LimitRate        RateValue      // proxy_limit_rate: bytes per second read from the backend; 0: unlimited
+	SocketKeepalive  bool           // proxy_socket_keepalive: SO_KEEPALIVE on backend sockets
+	ForceRanges      bool           // proxy_force_ranges
+	Bind             *Bind          // proxy_bind; nil: off
+}
+
+// Bind is proxy_bind: the local address of backend connections.
+type Bind struct {
+	Addr        *vars.Template // an IP address, with an optional port; empty at run time: no bind
+	Transparent bool           // IP_TRANSPARENT: the address may be another host's
 }
 
 // CookieRewrite is one proxy_cookie_domain or proxy_cookie_path rule: a
@@ -76,13 +94,23 @@ type Redirect struct {
 }
 
 var proxyDirectives = map[string]dirSpec{
-	"proxy_redirect":       {ctx: cHSL, min: 1, max: 2, fn: dProxyRedirect},
-	"proxy_hide_header":    {ctx: cHSL, min: 1, max: 1, fn: headerList("proxy_hide_header", func(p *ProxyRest) *[]string { return &p.HideHeaders })},
-	"proxy_pass_header":    {ctx: cHSL, min: 1, max: 1, fn: headerList("proxy_pass_header", func(p *ProxyRest) *[]string { return &p.PassHeaders })},
-	"proxy_ignore_headers": {ctx: cHSL, min: 1, max: -1, fn: dProxyIgnoreHeaders},
-	"proxy_cookie_domain":  {ctx: cHSL, min: 1, max: 2, fn: dCookieRewrite},
-	"proxy_cookie_path":    {ctx: cHSL, min: 1, max: 2, fn: dCookieRewrite},
-	"proxy_cookie_flags":   {ctx: cHSL, min: 1, max: 9, fn: dCookieFlags},
+	"proxy_redirect":             {ctx: cHSL, min: 1, max: 2, fn: dProxyRedirect},
+	"proxy_hide_header":          {ctx: cHSL, min: 1, max: 1, fn: headerList("proxy_hide_header", func(p *ProxyRest) *[]string { return &p.HideHeaders })},
+	"proxy_pass_header":          {ctx: cHSL, min: 1, max: 1, fn: headerList("proxy_pass_header", func(p *ProxyRest) *[]string { return &p.PassHeaders })},
+	"proxy_ignore_headers":       {ctx: cHSL, min: 1, max: -1, fn: dProxyIgnoreHeaders},
+	"proxy_cookie_domain":        {ctx: cHSL, min: 1, max: 2, fn: dCookieRewrite},
+	"proxy_cookie_path":          {ctx: cHSL, min: 1, max: 2, fn: dCookieRewrite},
+	"proxy_cookie_flags":         {ctx: cHSL, min: 1, max: 9, fn: dCookieFlags},
+	"proxy_method":               {ctx: cHSL, min: 1, max: 1, fn: restTemplate("proxy_method", func(p *ProxyRest) **vars.Template { return &p.Method })},
+	"proxy_set_body":             {ctx: cHSL, min: 1, max: 1, fn: restTemplate("proxy_set_body", func(p *ProxyRest) **vars.Template { return &p.SetBody })},
+	"proxy_pass_request_headers": {ctx: cHSL, min: 1, max: 1, fn: restFlag("proxy_pass_request_headers", true, func(p *ProxyRest) *bool { return &p.NoRequestHeaders })},
+	"proxy_pass_request_body":    {ctx: cHSL, min: 1, max: 1, fn: restFlag("proxy_pass_request_body", true, func(p *ProxyRest) *bool { return &p.NoRequestBody })},
+	"proxy_pass_trailers":        {ctx: cHSL, min: 1, max: 1, fn: restFlag("proxy_pass_trailers", false, func(p *ProxyRest) *bool { return &p.PassTrailers })},
+	"proxy_ignore_client_abort":  {ctx: cHSL, min: 1, max: 1, fn: restFlag("proxy_ignore_client_abort", false, func(p *ProxyRest) *bool { return &p.IgnoreAbort })},
+	"proxy_socket_keepalive":     {ctx: cHSL, min: 1, max: 1, fn: restFlag("proxy_socket_keepalive", false, func(p *ProxyRest) *bool { return &p.SocketKeepalive })},
+	"proxy_force_ranges":         {ctx: cHSL, min: 1, max: 1, fn: restFlag("proxy_force_ranges", false, func(p *ProxyRest) *bool { return &p.ForceRanges })},
+	"proxy_limit_rate":           {ctx: cHSL, min: 1, max: 1, fn: dProxyLimitRate},
+	"proxy_bind":                 {ctx: cHSL, min: 1, max: 2, fn: dProxyBind},
 }
 
 func init() {
@@ -91,12 +119,22 @@ func init() {
 			c.ProxyRest.Redirects, c.ProxyRest.RedirectSet, c.ProxyRest.RedirectOff =
 				p.ProxyRest.Redirects, p.ProxyRest.RedirectSet, p.ProxyRest.RedirectOff
 		},
-		"proxy_hide_header":    func(c, p *LocConf) { c.ProxyRest.HideHeaders = p.ProxyRest.HideHeaders },
-		"proxy_pass_header":    func(c, p *LocConf) { c.ProxyRest.PassHeaders = p.ProxyRest.PassHeaders },
-		"proxy_ignore_headers": func(c, p *LocConf) { c.ProxyRest.IgnoreHeaders = p.ProxyRest.IgnoreHeaders },
-		"proxy_cookie_domain":  func(c, p *LocConf) { c.ProxyRest.CookieDomains = p.ProxyRest.CookieDomains },
-		"proxy_cookie_path":    func(c, p *LocConf) { c.ProxyRest.CookiePaths = p.ProxyRest.CookiePaths },
-		"proxy_cookie_flags":   func(c, p *LocConf) { c.ProxyRest.CookieFlags = p.ProxyRest.CookieFlags },
+		"proxy_hide_header":          func(c, p *LocConf) { c.ProxyRest.HideHeaders = p.ProxyRest.HideHeaders },
+		"proxy_pass_header":          func(c, p *LocConf) { c.ProxyRest.PassHeaders = p.ProxyRest.PassHeaders },
+		"proxy_ignore_headers":       func(c, p *LocConf) { c.ProxyRest.IgnoreHeaders = p.ProxyRest.IgnoreHeaders },
+		"proxy_cookie_domain":        func(c, p *LocConf) { c.ProxyRest.CookieDomains = p.ProxyRest.CookieDomains },
+		"proxy_cookie_path":          func(c, p *LocConf) { c.ProxyRest.CookiePaths = p.ProxyRest.CookiePaths },
+		"proxy_cookie_flags":         func(c, p *LocConf) { c.ProxyRest.CookieFlags = p.ProxyRest.CookieFlags },
+		"proxy_method":               func(c, p *LocConf) { c.ProxyRest.Method = p.ProxyRest.Method },
+		"proxy_set_body":             func(c, p *LocConf) { c.ProxyRest.SetBody = p.ProxyRest.SetBody },
+		"proxy_pass_request_headers": func(c, p *LocConf) { c.ProxyRest.NoRequestHeaders = p.ProxyRest.NoRequestHeaders },
+		"proxy_pass_request_body":    func(c, p *LocConf) { c.ProxyRest.NoRequestBody = p.ProxyRest.NoRequestBody },
+		"proxy_pass_trailers":        func(c, p *LocConf) { c.ProxyRest.PassTrailers = p.ProxyRest.PassTrailers },
+		"proxy_ignore_client_abort":  func(c, p *LocConf) { c.ProxyRest.IgnoreAbort = p.ProxyRest.IgnoreAbort },
+		"proxy_socket_keepalive":     func(c, p *LocConf) { c.ProxyRest.SocketKeepalive = p.ProxyRest.SocketKeepalive },
+		"proxy_force_ranges":         func(c, p *LocConf) { c.ProxyRest.ForceRanges = p.ProxyRest.ForceRanges },
+		"proxy_limit_rate":           func(c, p *LocConf) { c.ProxyRest.LimitRate = p.ProxyRest.LimitRate },
+		"proxy_bind":                 func(c, p *LocConf) { c.ProxyRest.Bind = p.ProxyRest.Bind },
 	})
 }
 
@@ -316,4 +354,81 @@ func dCookieFlags(l *loader, d *conf.Directive, s *scope) error {
 	}
 	pr.CookieFlags = append(pr.CookieFlags, cf)
 	return nil
+}
+
+// restTemplate reads a directive whose one argument is a value with
+// variables.
+func restTemplate(name string, field func(*ProxyRest) **vars.Template) func(*loader, *conf.Directive, *scope) error {
+	return func(l *loader, d *conf.Directive, s *scope) error {
+		t, err := l.cfg.Vars.Compile(d.Args[0])
+		if err != nil {
+			return conf.Errorf(d, "%v", err)
+		}
+		*field(&s.lc.ProxyRest) = t
+		return s.lc.mark(d, name)
+	}
+}
+
+// restFlag reads an on/off directive; negated fields hold "off" so that
+// their zero value is nginx's default "on".
+func restFlag(name string, negated bool, field func(*ProxyRest) *bool) func(*loader, *conf.Directive, *scope) error {
+	return func(l *loader, d *conf.Directive, s *scope) error {
+		v, err := parseFlag(d.Args[0])
+		if err != nil {
+			return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", d.Args[0], d.Name)
+		}
+		*field(&s.lc.ProxyRest) = v != negated
+		return s.lc.mark(d, name)
+	}
+}
+
+func dProxyLimitRate(l *loader, d *conf.Directive, s *scope) error {
+	n, err := ParseSize(d.Args[0])
+	if err != nil || n < 0 {
+		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
+	}
+	s.lc.ProxyRest.LimitRate = RateValue{N: n}
+	return s.lc.mark(d, "proxy_limit_rate")
+}
+
+// dProxyBind reads proxy_bind: `off`, or an address (variables allowed)
+// with an optional `transparent`.
+func dProxyBind(l *loader, d *conf.Directive, s *scope) error {
+	if err := s.lc.mark(d, "proxy_bind"); err != nil {
+		return err
+	}
+	if d.Args[0] == "off" {
+		if len(d.Args) > 1 {
+			return conf.Errorf(d, "invalid number of arguments in \"%s\" directive", d.Name)
+		}
+		s.lc.ProxyRest.Bind = nil
+		return nil
+	}
+	b := &Bind{}
+	if len(d.Args) == 2 {
+		if d.Args[1] != "transparent" {
+			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
+		}
+		b.Transparent = true
+	}
+	t, err := l.cfg.Vars.Compile(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "%v", err)
+	}
+	if t.IsConst() {
+		if _, err := ParseBindAddr(d.Args[0]); err != nil {
+			return conf.Errorf(d, "invalid address \"%s\"", d.Args[0])
+		}
+	}
+	b.Addr = t
+	s.lc.ProxyRest.Bind = b
+	return nil
+}
+
+// ParseBindAddr parses a proxy_bind address: an IP, or IP:port ([IPv6]:port).
+func ParseBindAddr(a string) (netip.AddrPort, error) {
+	if ip, err := netip.ParseAddr(strings.Trim(a, "[]")); err == nil {
+		return netip.AddrPortFrom(ip, 0), nil
+	}
+	return netip.ParseAddrPort(a)
 }

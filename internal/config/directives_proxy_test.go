@@ -117,3 +117,41 @@ func TestProxyCookieConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyRequestConfig: the request-shaping directives load with their
+// defaults, inherit, and refuse bad values.
+func TestProxyRequestConfig(t *testing.T) {
+	cfg, err := load(t, `http {
+    proxy_method $arg_m;
+    proxy_pass_request_headers off;
+    proxy_limit_rate 10k;
+    proxy_bind 127.0.0.2 transparent;
+    server {
+        location /i { }
+        location /o { proxy_pass_request_headers on; proxy_pass_request_body off; proxy_bind off; proxy_set_body x; proxy_pass_trailers on; proxy_ignore_client_abort on; proxy_socket_keepalive on; proxy_force_ranges on; }
+    }
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := cfg.HTTP.Servers[0].Locations.Prefixes
+	i, o := ps[0].Conf.ProxyRest, ps[1].Conf.ProxyRest
+	if i.Method == nil || !i.NoRequestHeaders || i.NoRequestBody || i.LimitRate.N != 10240 || i.Bind == nil || !i.Bind.Transparent {
+		t.Errorf("/i: %+v", i)
+	}
+	if o.NoRequestHeaders || !o.NoRequestBody || o.Bind != nil || o.SetBody.Raw() != "x" || !o.PassTrailers || !o.IgnoreAbort || !o.SocketKeepalive || !o.ForceRanges {
+		t.Errorf("/o: %+v", o)
+	}
+	for conf, want := range map[string]string{
+		"proxy_bind 300.1.1.1;":                `invalid address "300.1.1.1"`,
+		"proxy_bind 127.0.0.1 sometimes;":      `invalid parameter "sometimes"`,
+		"proxy_limit_rate fast;":               `"proxy_limit_rate" directive invalid value`,
+		"proxy_pass_request_body maybe;":       `it must be "on" or "off"`,
+		"proxy_method GET; proxy_method POST;": `"proxy_method" directive is duplicate`,
+	} {
+		_, err := load(t, "http { server { location / { "+conf+" } } }")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", conf, err, want)
+		}
+	}
+}

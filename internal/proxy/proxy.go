@@ -121,8 +121,11 @@ func AppendRequest(dst []byte, method, uri string, req *http1.Request, lc *confi
 	} else if body.Chunked {
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
 	}
+	if lc.ProxyRest.NoRequestHeaders {
+		return append(dst, "\r\n"...) // proxy_pass_request_headers off
+	}
 	for _, f := range req.Header {
-		if isHidden(f.Name) || configured(lc.ProxyHeaders, f.Name) {
+		if isHidden(f.Name) || Configured(lc.ProxyHeaders, f.Name) {
 			continue
 		}
 		dst = append(dst, f.Name...)
@@ -155,7 +158,8 @@ func isHidden(name string) bool {
 	return false
 }
 
-func configured(hs []config.Header, name string) bool {
+// Configured reports whether proxy_set_header sets name.
+func Configured(hs []config.Header, name string) bool {
 	for _, h := range hs {
 		if strings.EqualFold(h.Name, name) {
 			return true

@@ -1,17 +1,21 @@
 package server
 
 import (
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
 )
 
 // upstreamOut is what a proxied response's headers set for the exchange.
 type upstreamOut struct {
-	buffer int8 // X-Accel-Buffering: 1 yes, -1 no, 0 as proxy_buffering says
+	buffer int8   // X-Accel-Buffering: 1 yes, -1 no, 0 as proxy_buffering says
+	method string // the method sent upstream (proxy_method)
 }
 
 // accel acts on the backend's X-Accel-Buffering and X-Accel-Limit-Rate, as
@@ -58,4 +62,46 @@ func (x *exchange) buffering() bool {
 		return b > 0
 	}
 	return x.lc.Buffering
+}
+
+// pacedReader reads from the backend at most rate bytes a second on
+// average (proxy_limit_rate): a read that is ahead waits until the bytes
+// so far are due.
+type pacedReader struct {
+	r     io.Reader
+	rate  int64
+	start time.Time
+	n     int64
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if max := int(p.rate); len(b) > max {
+		b = b[:max] // at most a second's worth at a time
+	}
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	due := p.start.Add(time.Duration(p.n * int64(time.Second) / p.rate))
+	if wait := time.Until(due); wait > 0 {
+		time.Sleep(wait)
+	}
+	return n, err
+}
+
+// bindAddr is proxy_bind's address for this request; nil without one (or
+// when its variables give an empty value, as nginx).
+func (x *exchange) bindAddr() *net.TCPAddr {
+	b := x.lc.ProxyRest.Bind
+	if b == nil {
+		return nil
+	}
+	v := b.Addr.Eval(x.vc)
+	if v == "" {
+		return nil
+	}
+	ap, err := config.ParseBindAddr(v)
+	if err != nil {
+		x.logRequest(errlog.Error, "", "invalid local address \"%s\"", v)
+		return nil
+	}
+	return net.TCPAddrFromAddrPort(ap)
 }

@@ -28,9 +28,21 @@ func (x *exchange) proxy() bool {
 		x.tooLarge(x.req.ContentLength)
 		return x.errorPage(413)
 	}
+	rest := &x.lc.ProxyRest
 	framing := proxy.Body{Length: x.req.ContentLength} // -1: none
 	var body *requestBody                              // nil without a body: a handshake allocates nothing here
-	if x.req.ContentLength > 0 || x.req.Chunked {
+	var setBody string
+	switch {
+	case rest.SetBody != nil:
+		setBody = rest.SetBody.Eval(x.vc)
+		framing = proxy.Body{Length: int64(len(setBody))}
+	case rest.NoRequestBody:
+		// nginx still announces the client's length (the backend then
+		// waits for a body): `proxy_set_header Content-Length ""` drops it.
+		if proxy.Configured(x.lc.ProxyHeaders, "Content-Length") {
+			framing = proxy.Body{Length: -1}
+		}
+	case x.req.ContentLength > 0 || x.req.Chunked:
 		body = new(requestBody)
 		if status := x.prepareBody(body); status != 0 {
 			body.close()
@@ -40,8 +52,14 @@ func (x *exchange) proxy() bool {
 	}
 	uri := proxy.URI(pp, x.loc, x.vc)
 	x.vc.ProxyHost = pp.HostPort
+	method := x.req.Method
+	if rest.Method != nil {
+		method = rest.Method.Eval(x.vc)
+	}
 	hb := headPool.Get().(*[]byte)
-	head := proxy.AppendRequest((*hb)[:0], x.req.Method, uri, x.req, x.lc, x.vc, pp.HostPort, framing)
+	head := proxy.AppendRequest((*hb)[:0], method, uri, x.req, x.lc, x.vc, pp.HostPort, framing)
+	head = append(head, setBody...) // proxy_set_body goes with the head
+	x.upstreamOut.method = method
 	ok := x.roundTrip(head, body)
 	putHead(hb, head)
 	body.close()
@@ -129,6 +147,8 @@ func (x *exchange) transport() backend.Transport {
 		Slots:          (*slots)(x.conn.srv),
 		ConnectTimeout: x.lc.ConnectTimeout,
 		NoDelay:        x.lc.TCPNoDelay,
+		Local:          x.bindAddr(),
+		Transparent:    x.lc.ProxyRest.Bind != nil && x.lc.ProxyRest.Bind.Transparent,
 	}
 }
 
@@ -145,7 +165,7 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 	p := pass{start: time.Now()}
 	req := backend.Request{
 		Head: head, Chunked: body.chunked(), KeepAlive: x.lc.ProxyHTTPVersion == "1.1",
-		Method: x.req.Method, HeadLimit: x.lc.BufferSize, SendTimeout: x.lc.SendTimeout, ReadTimeout: x.lc.ReadTimeout,
+		Method: x.upstreamOut.method, HeadLimit: x.lc.BufferSize, SendTimeout: x.lc.SendTimeout, ReadTimeout: x.lc.ReadTimeout,
 	}
 	tr := x.transport()
 	var ch chooser
@@ -161,6 +181,9 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 				continue
 			}
 			break
+		}
+		if x.lc.ProxyRest.SocketKeepalive {
+			bc.Net().SetKeepAlive(true) // proxy_socket_keepalive: the system's keepalive timings
 		}
 		p.add(try{addr: peer.Addr()})
 		p.sent = true

@@ -23,7 +23,7 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 		return x.errorPage(resp.Status), false // proxy_intercept_errors: the body is not read
 	}
 	hdr := x.responseHeader(resp)
-	noBody := x.req.Method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
+	noBody := x.req.Method == "HEAD" || x.upstreamOut.method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
 	length, chunked := int64(-1), false
 	switch {
 	case noBody:
@@ -77,7 +77,10 @@ func (x *exchange) responseHeader(resp *http1.Response) http1.Header {
 // client gets it so, flushing each piece with proxy_buffering off.
 func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool) (int64, error) {
 	bw := x.conn.bw
-	src := &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout}
+	var src io.Reader = &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout}
+	if rate := x.lc.ProxyRest.LimitRate.Eval(x.vc); rate > 0 {
+		src = &pacedReader{r: src, rate: rate, start: time.Now()}
+	}
 	var dst io.Writer = bw
 	var cw io.WriteCloser
 	if chunked {

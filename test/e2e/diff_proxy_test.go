@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -36,7 +39,9 @@ func scriptBackend(t testing.TB) string {
 		fmt.Sscan(q.Get("status"), &status)
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(status)
-		fmt.Fprintf(w, "%s %s host=%s\n%s\n", r.Method, r.RequestURI, r.Host, strings.Join(lines, "\n"))
+		body, _ := io.ReadAll(r.Body)
+		from, _, _ := net.SplitHostPort(r.RemoteAddr)
+		fmt.Fprintf(w, "%s %s host=%s from=%s\n%s\nbody=%q\n", r.Method, r.RequestURI, r.Host, from, strings.Join(lines, "\n"), body)
 	}))
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
@@ -228,4 +233,42 @@ server {
 			p.compareHeaders(t, proxyGet(path+"?"+scripted(c)), "Set-Cookie")
 		}
 	}
+}
+
+// TestDiffProxyRequestShaping: proxy_method (with variables),
+// proxy_pass_request_headers off, proxy_pass_request_body off,
+// proxy_set_body and proxy_bind (an address, a variable, empty, off), as
+// the backend sees the request.
+func TestDiffProxyRequestShaping(t *testing.T) {
+	b := scriptBackend(t)
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /method/ { proxy_pass http://` + b + `; proxy_method POST; }
+    location /mvar/ { proxy_pass http://` + b + `; proxy_method $arg_m; }
+    location /nohdr/ { proxy_pass http://` + b + `; proxy_pass_request_headers off; proxy_set_header X-Set yes; }
+    location /nobody/ { proxy_pass http://` + b + `; proxy_pass_request_body off; proxy_set_header Content-Length ""; }
+    location /setbody/ { proxy_pass http://` + b + `; proxy_set_body "a=$arg_a&uri=$uri"; }
+    location /bind/ { proxy_pass http://` + b + `; proxy_bind 127.0.0.2; proxy_socket_keepalive on; }
+    location /bindvar/ { proxy_pass http://` + b + `; proxy_bind $arg_ip; }
+    location /transparent/ { proxy_pass http://` + b + `; proxy_bind 127.0.0.4 transparent; }
+    location /bindoff/ { proxy_pass http://` + b + `; proxy_bind off; }
+    location /both/ { proxy_pass http://` + b + `; proxy_pass_request_body off; proxy_set_body "fixed"; proxy_method PUT; }
+}`})
+	post := func(path, body string) string {
+		return "POST " + path + " HTTP/1.1\r\nHost: {{HOST}}\r\nX-Client: c\r\nContent-Type: text/plain\r\nContent-Length: " +
+			fmt.Sprint(len(body)) + "\r\nConnection: close\r\n\r\n" + body
+	}
+	for _, path := range []string{"/method/", "/mvar/?m=PATCH", "/nohdr/", "/nobody/", "/setbody/?a=1", "/both/"} {
+		p.compareHeaders(t, proxyGet(path, "X-Client: c"))
+		p.compareHeaders(t, post(path, "hello"))
+	}
+	p.compareHeaders(t, proxyGet("/bind/"))
+	p.compareHeaders(t, proxyGet("/bindvar/?ip=127.0.0.3"))
+	p.compareHeaders(t, proxyGet("/bindvar/"))
+	p.compareHeaders(t, proxyGet("/bindoff/"))
+	if os.Geteuid() == 0 { // IP_TRANSPARENT needs CAP_NET_ADMIN
+		p.compareHeaders(t, proxyGet("/transparent/"))
+	}
+	p.compareHeaders(t, "POST /nobody/ HTTP/1.1\r\nHost: {{HOST}}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
 }
