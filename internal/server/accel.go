@@ -10,12 +10,17 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/vars"
 )
 
 // upstreamOut is what a proxied response's headers set for the exchange.
 type upstreamOut struct {
 	buffer int8   // X-Accel-Buffering: 1 yes, -1 no, 0 as proxy_buffering says
 	method string // the method sent upstream (proxy_method)
+
+	ups        vars.Upstream // the tries, for $upstream_*
+	relayStart time.Time     // when the response's relay began
+	bodyRead   int64         // response body bytes read from the backend
 }
 
 // accel acts on the backend's X-Accel-Buffering and X-Accel-Limit-Rate, as
@@ -104,4 +109,13 @@ func (x *exchange) bindAddr() *net.TCPAddr {
 		return nil
 	}
 	return net.TCPAddrFromAddrPort(ap)
+}
+
+// size is the body's length as sent, for $upstream_bytes_sent; -1 when
+// unknown (chunked) or absent.
+func (b *requestBody) size() int64 {
+	if b == nil {
+		return -1
+	}
+	return b.framing.Length
 }

@@ -51,7 +51,7 @@ func (x *exchange) proxy() bool {
 		framing = body.framing
 	}
 	uri := proxy.URI(pp, x.loc, x.vc)
-	x.vc.ProxyHost = pp.HostPort
+	x.vc.ProxyHost, x.vc.ProxyScheme = pp.HostPort, pp.Scheme
 	method := x.req.Method
 	if rest.Method != nil {
 		method = rest.Method.Eval(x.vc)
@@ -81,10 +81,15 @@ func putHead(hb *[]byte, head []byte) {
 	}
 }
 
-// try is one attempt at a peer, for $upstream_addr and logs.
+// try is one attempt at a peer, for the $upstream_* variables and logs.
 type try struct {
-	addr   string
-	status string
+	addr    string
+	status  string
+	start   time.Time
+	connect time.Duration // -1: no connection
+	header  time.Duration // -1: no response head
+	sent    int64         // bytes of the request written
+	recv    int64         // bytes of the response head read
 }
 
 // pass is one request's way through proxy_next_upstream: the tries so far,
@@ -176,8 +181,9 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 			break
 		}
 		var bc backend.Conn
+		t0 := time.Now()
 		if err := tr.Connect(&bc, peer); err != nil {
-			if x.connectFailed(&p, peer, err) {
+			if x.connectFailed(&p, peer, t0, err) {
 				continue
 			}
 			break
@@ -185,7 +191,7 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 		if x.lc.ProxyRest.SocketKeepalive {
 			bc.Net().SetKeepAlive(true) // proxy_socket_keepalive: the system's keepalive timings
 		}
-		p.add(try{addr: peer.Addr()})
+		p.add(try{addr: peer.Addr(), start: t0, connect: time.Since(t0), header: -1, sent: int64(len(head)) + max(body.size(), 0)})
 		p.sent = true
 		req.Body = body.reader()
 		if keep, final := x.exchangeWith(&p, peer, &bc, &req); final {
@@ -233,12 +239,12 @@ func (ch *chooser) next(x *exchange) *upstream.Peer {
 
 // connectFailed records a try whose connection could not be made and
 // reports whether proxy_next_upstream tries another peer.
-func (x *exchange) connectFailed(p *pass, peer *upstream.Peer, err error) bool {
+func (x *exchange) connectFailed(p *pass, peer *upstream.Peer, t0 time.Time, err error) bool {
 	p.err = err
 	if err == backend.ErrNoSlot {
 		return false
 	}
-	p.add(try{addr: peer.Addr(), status: statusFor(err)})
+	p.add(try{addr: peer.Addr(), status: statusFor(err), start: t0, connect: -1, header: -1})
 	x.upstreamError(err, peer.Addr())
 	return retries(x.lc.NextUpstream, err)
 }
@@ -275,6 +281,9 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 	}
 	x.bodyRead = x.bodyRead || req.Body != nil // streamed to its end
 	p.setStatus(statusString(resp.Status))
+	t := p.at(p.n - 1)
+	t.header, t.recv = time.Since(t.start), headSize(resp)
+	x.upstreamOut.ups.Header = resp.Header
 	x.conn.srv.metrics.PeerResponse(x.lc.Proxy.Upstream.Name, peer.Addr(), time.Since(p.start), false)
 	switch {
 	case resp.Status == 101:
@@ -345,6 +354,7 @@ func (x *exchange) upgrade() bool {
 func (x *exchange) giveUp(p *pass) bool {
 	x.setUpstreamVars(p)
 	if h := p.last; h != nil {
+		x.upstreamOut.ups.Header = h.resp.Header
 		keep, _ := x.relayResponse(&h.bc, h.resp)
 		h.bc.Release(false)
 		return keep

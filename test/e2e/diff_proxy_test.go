@@ -8,9 +8,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Differential tests of the proxy module's header handling: proxy_redirect,
@@ -271,4 +274,74 @@ server {
 		p.compareHeaders(t, proxyGet("/transparent/"))
 	}
 	p.compareHeaders(t, "POST /nobody/ HTTP/1.1\r\nHost: {{HOST}}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+}
+
+// logLines waits until the log file in a server's prefix holds n lines
+// and returns them.
+func logLines(t *testing.T, dir, name string, n int) []string {
+	t.Helper()
+	var lines []string
+	waitFor(t, slow(5*time.Second), fmt.Sprintf("%d lines in %s", n, name), func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "logs", name))
+		lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		return len(b) > 0 && len(lines) >= n
+	})
+	return lines
+}
+
+// TestDiffUpstreamVariables: every $upstream_* variable and $proxy_host,
+// $proxy_port and $proxy_add_x_forwarded_for in a log_format, for one
+// try, a failed try then a good one, no live peer (the group's name), and
+// a second pass through error_page (" : " between passes); timings are
+// masked.
+func TestDiffUpstreamVariables(t *testing.T) {
+	b := scriptBackend(t)
+	dead := closedPort(t)
+	p := startPair(t, diffConf{HTTP: `
+log_format up '$upstream_addr|$upstream_status|$upstream_connect_time|$upstream_header_time|$upstream_response_time|'
+              '$upstream_response_length|$upstream_bytes_sent|$upstream_bytes_received|'
+              '$upstream_http_x_kept|$upstream_cookie_a|$upstream_trailer_x|'
+              '$proxy_host|$proxy_port|$proxy_add_x_forwarded_for|$status';
+upstream retry { server ` + dead + `; server ` + b + `; }
+upstream nolive { server ` + dead + ` down; }
+server {
+    listen 127.0.0.1:{{PORT}};
+    access_log {{DIR}}/logs/up.log up;
+    location /one/ { proxy_pass http://` + b + `; }
+    location /retry/ { proxy_pass http://retry; }
+    location /nolive/ { proxy_pass http://nolive; }
+    location /again/ { proxy_pass http://` + b + `; proxy_intercept_errors on; error_page 404 = /one/fallback; }
+}`})
+	reqs := []string{
+		proxyGet("/one/?" + scripted("X-Kept:k", "Set-Cookie:a=1; Path=/", "Server:be")),
+		proxyGet("/one/x", "X-Forwarded-For: 10.0.0.1"),
+		"POST /one/p HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+		proxyGet("/retry/?" + scripted("X-Kept:r")),
+		proxyGet("/nolive/"),
+		proxyGet("/again/?status=404"),
+	}
+	for _, r := range reqs {
+		p.compareHeaders(t, r)
+	}
+	timing := regexp.MustCompile(`\d+\.\d{3}`)
+	ng := logLines(t, p.ng.dir, "up.log", len(reqs))
+	ws := logLines(t, p.gate.dir, "up.log", len(reqs))
+	for i := range reqs {
+		n, w := timing.ReplaceAllString(ng[i], "T"), timing.ReplaceAllString(ws[i], "T")
+		if n != w {
+			t.Errorf("%s:\n  nginx  %s\n  wsgate %s", firstLine(reqs[i]), n, w)
+		}
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
