@@ -178,7 +178,7 @@ var responseFraming = []string{"Connection", "Keep-Alive", "Transfer-Encoding", 
 var responseHidden = []string{"Server", "Date", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}
 
 // ResponseHeader returns the backend's headers that go to the client. For
-// a 101 the Upgrade header is kept and "Connection: upgrade" added.
+// a 101 "Connection: upgrade" is added.
 func ResponseHeader(h http1.Header, switching bool) http1.Header {
 	return FilterResponse(h, switching, nil)
 }
@@ -199,8 +199,8 @@ func FilterResponse(h http1.Header, switching bool, rest *config.ProxyRest) http
 }
 
 func hiddenResponse(name string, switching bool, rest *config.ProxyRest) bool {
-	if hasFold(responseFraming, name) || !switching && strings.EqualFold(name, "Upgrade") {
-		return true
+	if hasFold(responseFraming, name) {
+		return true // an Upgrade on another answer (200, 426) passes, as nginx
 	}
 	if rest == nil {
 		return hasFold(responseHidden, name)

@@ -323,14 +323,21 @@ func (x *exchange) sendFailed(p *pass, peer *upstream.Peer, bc *backend.Conn, er
 
 // switchProtocols checks a 101 and starts the tunnel.
 func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Conn, resp *http1.Response) (keep, final bool) {
-	err := error(errNoUpgrade)
-	if x.upgrade() {
-		err = proxy.CheckSwitch(x.req, resp)
+	if !x.upgrade() {
+		// nginx passes a 101 to a request that did not ask to switch as
+		// a plain answer without a body; nothing is tunnelled, and the
+		// client connection ends with it.
+		x.setUpstreamVars(p)
+		x.close = true
+		x.relayResponse(bc, resp)
+		bc.Release(false)
+		return false, true
 	}
+	err := proxy.CheckSwitch(x.req, resp)
 	if err != nil {
 		bc.Release(true)
 		x.logRequest(errlog.Error, peer.Addr(), "%v while %v", err, backend.Reading)
-		if err != errNoUpgrade && retries(x.lc.NextUpstream, err) {
+		if retries(x.lc.NextUpstream, err) {
 			p.err = err
 			return false, false
 		}
@@ -341,8 +348,6 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Con
 	x.startTunnel(peer, bc, resp, p.start) // the tunnel owns bc now
 	return false, true
 }
-
-var errNoUpgrade = errors.New("upstream sent 101 to a request that did not ask to switch protocols")
 
 // upgrade reports whether the request asks to switch protocols.
 func (x *exchange) upgrade() bool {

@@ -345,3 +345,37 @@ func closedPort(t testing.TB) string {
 	l.Close()
 	return addr
 }
+
+// TestDiffProxyBehaviours: an Upgrade header on a 200 or 426 answer, an
+// Expires header sent twice, a 101 to a request that did not ask to
+// upgrade, and `Upgrade: websocket` without a key through a location that
+// does not act on frames (websocket_frames off), as nginx handles each.
+func TestDiffProxyBehaviours(t *testing.T) {
+	b := scriptBackend(t)
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location / { proxy_pass http://` + b + `; }
+    location /raw/ { proxy_pass http://` + b + `; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection upgrade; }
+}`})
+	for _, q := range []string{
+		scripted("Upgrade:h2c") + "&status=200",
+		scripted("Upgrade:websocket") + "&status=426",
+		scripted("Expires:Thu, 01 Jan 1970 00:00:01 GMT", "Expires:Fri, 01 Jan 2100 00:00:00 GMT"),
+		"status=101",
+	} {
+		p.compareHeaders(t, proxyGet("/?"+q), "Upgrade", "Expires")
+	}
+	// nginx passes a keyless `Upgrade: websocket` on; wsgate does where it
+	// does not act on frames (nginx does not know websocket_frames, so
+	// this side is checked on wsgate alone).
+	port := freePort(t)
+	startGate(t, "pid {{DIR}}/logs/wsgate.pid;\nerror_log {{DIR}}/logs/error.log info;\nevents { worker_connections 64; }\nhttp {\n"+
+		"access_log off;\nserver { listen 127.0.0.1:"+fmt.Sprint(port)+"; location / { proxy_pass http://"+b+"; proxy_http_version 1.1; "+
+		"proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection upgrade; websocket_frames off; } }\n}\n")
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
+	r := sendRaw(t, addr, strings.ReplaceAll(proxyGet("/raw", "Upgrade: websocket"), "{{HOST}}", addr))
+	if r.Status != 200 || !strings.Contains(string(r.Body), "Upgrade: websocket") {
+		t.Errorf("keyless Upgrade with websocket_frames off: %d %q, want 200 from the backend", r.Status, r.Body)
+	}
+}
