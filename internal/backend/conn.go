@@ -39,7 +39,8 @@ type Conn struct {
 	peer Peer
 	tc   *net.TCPConn // nil after a failed dial
 	br   *bufio.Reader
-	uses int // requests served before this one; 0 for a fresh connection
+	uses int       // requests served before this one; 0 for a fresh connection
+	born time.Time // when the connection was dialled (keepalive_time)
 
 	keepAlive bool // the request lets the connection be kept (see Send)
 	reuse     bool // Drained found it fit for the Pool
@@ -54,8 +55,8 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, http1.
 // failed dial (an *Error) does.
 func (t Transport) Connect(c *Conn, peer Peer) error {
 	*c = Conn{t: t, peer: peer}
-	if tc, uses := t.Idle.get(peer.Addr()); tc != nil {
-		c.tc, c.uses = tc, uses
+	if tc, uses, born := t.Idle.get(peer.Addr()); tc != nil {
+		c.tc, c.uses, c.born = tc, uses, born
 	} else {
 		if !t.Slots.Reserve() {
 			c.peer = nil
@@ -67,7 +68,7 @@ func (t Transport) Connect(c *Conn, peer Peer) error {
 			c.Release(true)
 			return &Error{Phase: Connecting, Err: err}
 		}
-		c.tc = tc
+		c.tc, c.born = tc, time.Now()
 	}
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(c.tc)
@@ -103,7 +104,7 @@ func (t Transport) dial(addr string) (*net.TCPConn, error) {
 func (c *Conn) redial() error {
 	c.tc.Close()
 	tc, err := c.t.dial(c.peer.Addr())
-	c.tc, c.uses = tc, 0
+	c.tc, c.uses, c.born = tc, 0, time.Now()
 	if err != nil {
 		return &Error{Phase: Connecting, Err: err}
 	}
@@ -153,7 +154,7 @@ func (c *Conn) pool(failed bool) bool {
 		return false
 	}
 	c.tc.SetDeadline(time.Time{})
-	return c.t.Idle.put(c.peer.Addr(), c.tc, c.uses+1)
+	return c.t.Idle.put(c.peer.Addr(), c.tc, c.uses+1, c.born)
 }
 
 // Detach gives the read buffer back and forgets the connection, whose

@@ -111,6 +111,8 @@ var proxyDirectives = map[string]dirSpec{
 	"proxy_force_ranges":         {ctx: cHSL, min: 1, max: 1, fn: restFlag("proxy_force_ranges", false, func(p *ProxyRest) *bool { return &p.ForceRanges })},
 	"proxy_limit_rate":           {ctx: cHSL, min: 1, max: 1, fn: dProxyLimitRate},
 	"proxy_bind":                 {ctx: cHSL, min: 1, max: 2, fn: dProxyBind},
+	// keepalive_time of the core module, also in upstream blocks.
+	"keepalive_time": {ctx: cHSL | cUpstream, min: 1, max: 1, fn: dKeepaliveTime},
 }
 
 func init() {
@@ -431,4 +433,19 @@ func ParseBindAddr(a string) (netip.AddrPort, error) {
 		return netip.AddrPortFrom(ip, 0), nil
 	}
 	return netip.ParseAddrPort(a)
+}
+
+// dKeepaliveTime reads keepalive_time: in an upstream block the longest a
+// backend connection serves requests (ngx_http_upstream_keepalive_module),
+// elsewhere the client connection's (ngx_http_core_module).
+func dKeepaliveTime(l *loader, d *conf.Directive, s *scope) error {
+	if s.kind != cUpstream {
+		return duration("keepalive_time", func(c *LocConf) *durationField { return &c.KeepaliveTime })(l, d, s)
+	}
+	v, err := ParseDuration(d.Args[0])
+	if err != nil || v <= 0 {
+		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
+	}
+	s.ups.KeepaliveTime = v
+	return nil
 }

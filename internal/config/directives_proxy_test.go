@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestProxyRedirectConfig: proxy_redirect is a list inherited only by
@@ -153,5 +154,25 @@ func TestProxyRequestConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", conf, err, want)
 		}
+	}
+}
+
+// TestUpstreamKeepaliveTime: keepalive_time is accepted in an upstream
+// block as well as in http, server and location.
+func TestUpstreamKeepaliveTime(t *testing.T) {
+	cfg, err := load(t, `http {
+    keepalive_time 30s;
+    upstream u { server 127.0.0.1:1; keepalive 4; keepalive_time 10m; keepalive_timeout 5s; keepalive_requests 50; }
+    server { location / { proxy_pass http://u; } }
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := cfg.HTTP.Servers[0].Locations.Prefixes[0].Conf.Proxy.Upstream
+	if u.KeepaliveTime != 10*time.Minute || u.KeepaliveRequests != 50 || cfg.HTTP.Loc.KeepaliveTime != 30*time.Second {
+		t.Errorf("upstream %+v, http keepalive_time %v", u, cfg.HTTP.Loc.KeepaliveTime)
+	}
+	if _, err := load(t, "http { upstream u { server 127.0.0.1:1; keepalive_time 0; } }"); err == nil || !strings.Contains(err.Error(), "invalid value") {
+		t.Errorf("keepalive_time 0: %v", err)
 	}
 }

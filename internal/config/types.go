@@ -105,6 +105,7 @@ type Upstream struct {
 	Keepalive         int
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
 	KeepaliveRequests int           // a backend connection serves at most this many requests
+	KeepaliveTime     time.Duration // keepalive_time: a backend connection takes no request after this long; 0: 1h
 	File              string
 	Line              int
 }
