@@ -379,3 +379,59 @@ server {
 		t.Errorf("keyless Upgrade with websocket_frames off: %d %q, want 200 from the backend", r.Status, r.Body)
 	}
 }
+
+// TestProxyDirectivesKeepWebSockets: a WebSocket through a location that
+// uses the proxy module's header directives, proxy_bind and
+// proxy_socket_keepalive still opens and echoes, and its upstream
+// variables are logged.
+func TestProxyDirectivesKeepWebSockets(t *testing.T) {
+	be := startBackend(t, "ws")
+	port := freePort(t)
+	g := startGate(t, fmt.Sprintf(`pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/logs/error.log info;
+events { worker_connections 64; }
+http {
+    log_format up '$upstream_addr $upstream_status $upstream_bytes_received $upstream_http_x_backend';
+    access_log {{DIR}}/logs/up.log up;
+    server {
+        listen 127.0.0.1:%d;
+        location /ws {
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection upgrade;
+            proxy_redirect http://a/ /b/;
+            proxy_hide_header X-Secret;
+            proxy_pass_header Server;
+            proxy_cookie_path / /ws/;
+            proxy_cookie_flags ~ secure;
+            proxy_ignore_headers X-Accel-Buffering;
+            proxy_bind 127.0.0.2;
+            proxy_socket_keepalive on;
+            proxy_limit_rate 1m;
+        }
+    }
+}
+`, port, be.addr))
+	c, resp := dial(t, fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
+	defer c.Close()
+	if resp.Header.Get("X-Backend") != "ws" {
+		t.Errorf("101 headers %v", resp.Header)
+	}
+	for i := range 3 {
+		msg := fmt.Sprintf("m%d", i)
+		if err := c.WriteMessage(1, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
+		_, got, err := c.ReadMessage()
+		if err != nil || string(got) != msg {
+			t.Fatalf("echo %d: %q %v", i, got, err)
+		}
+	}
+	c.Close()
+	line := logLines(t, g.dir, "up.log", 1)[0]
+	if !strings.HasPrefix(line, be.addr+" 101 ") || !strings.HasSuffix(line, " ws") {
+		t.Errorf("log line %q, want %s 101 ... ws", line, be.addr)
+	}
+}
