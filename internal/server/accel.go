@@ -21,6 +21,7 @@ type upstreamOut struct {
 	ups        vars.Upstream // the tries, for $upstream_*
 	relayStart time.Time     // when the response's relay began
 	bodyRead   int64         // response body bytes read from the backend
+	streamed   bool          // the request body streams from the client while it is sent
 }
 
 // accel acts on the backend's X-Accel-Buffering and X-Accel-Limit-Rate, as

@@ -173,6 +173,7 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 		Method: x.upstreamOut.method, HeadLimit: x.lc.BufferSize, SendTimeout: x.lc.SendTimeout, ReadTimeout: x.lc.ReadTimeout,
 	}
 	tr := x.transport()
+	x.upstreamOut.streamed = body.streamed()
 	var ch chooser
 	ch.start(x)
 	for x.mayTry(&p, body) {
@@ -275,7 +276,11 @@ func idempotent(method string) bool {
 // exchangeWith sends the request over bc and answers the client (final),
 // or records in p a failure or a held answer for the next peer to replace.
 func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, req *backend.Request) (keep, final bool) {
+	w := x.watchClient(bc)
 	resp, err := bc.Send(req)
+	if w.stop() {
+		return x.clientAborted(p, bc, peer.Addr()), true
+	}
 	if err != nil {
 		return x.sendFailed(p, peer, bc, err)
 	}

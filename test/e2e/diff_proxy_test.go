@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -433,5 +434,60 @@ http {
 	line := logLines(t, g.dir, "up.log", 1)[0]
 	if !strings.HasPrefix(line, be.addr+" 101 ") || !strings.HasSuffix(line, " ws") {
 		t.Errorf("log line %q, want %s 101 ... ws", line, be.addr)
+	}
+}
+
+// TestClientAbortCancelsBackend: a client that leaves while the backend
+// works on its request has the backend request cancelled (the backend
+// sees its connection close), 499 logged, and its limit_conn slot freed
+// at once, as nginx does; with proxy_ignore_client_abort on, wsgate still
+// accepts the directive. The same backend behaviour is checked on nginx.
+func TestClientAbortCancelsBackend(t *testing.T) {
+	var cancelled, arrived atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fast" {
+			io.WriteString(w, "fast")
+			return
+		}
+		arrived.Add(1)
+		select {
+		case <-r.Context().Done():
+			cancelled.Add(1)
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	b := srv.Listener.Addr().String()
+	p := startPair(t, diffConf{HTTP: `
+limit_conn_zone $server_port zone=one:1m;
+log_format st '$request_uri $status';
+server {
+    listen 127.0.0.1:{{PORT}};
+    access_log {{DIR}}/logs/st.log st;
+    limit_conn one 1;
+    location / { proxy_pass http://` + b + `; }
+}`})
+	for i, addr := range []string{p.nginx, p.wsgate} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+		waitFor(t, slow(5*time.Second), "the backend to get the request", func() bool {
+			return arrived.Load() == int64(i+1)
+		})
+		c.Close()
+		waitFor(t, slow(5*time.Second), fmt.Sprintf("%s to cancel the backend request", addr), func() bool { return cancelled.Load() == int64(i+1) })
+		// The slot is free at once: the next request is served, not 503.
+		if r := sendRaw(t, addr, "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); r.Status != 200 {
+			t.Errorf("%s: after the client left, %d; want 200", addr, r.Status)
+		}
+	}
+	for _, dir := range []string{p.ng.dir, p.gate.dir} {
+		if l := logLines(t, dir, "st.log", 2); l[0] != "/slow 499" {
+			t.Errorf("%s: log %q, want /slow 499", dir, l)
+		}
 	}
 }
