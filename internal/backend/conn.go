@@ -32,7 +32,12 @@ type Transport struct {
 	// TLS, when set, wraps each new connection in a TLS client under it
 	// (proxy_pass https://); the handshake runs under ConnectTimeout.
 	// Idle connections are reused only by a Transport with the same TLS.
-	TLS *tls.Config
+	TLS         *tls.Config
+	Local       *net.TCPAddr // proxy_bind: the local address; nil lets the kernel choose
+	Transparent bool         // proxy_bind transparent: IP_TRANSPARENT (needs CAP_NET_ADMIN)
+	// SocketKeepalive turns TCP keepalive on for new connections
+	// (proxy_socket_keepalive), with the system's timings.
+	SocketKeepalive bool
 }
 
 // ErrNoSlot is Connect's error when worker_connections are all in use.
@@ -45,7 +50,8 @@ type Conn struct {
 	peer Peer
 	tc   net.Conn // a *net.TCPConn, *net.UnixConn or *tls.Conn; nil after a failed dial
 	br   *bufio.Reader
-	uses int // requests served before this one; 0 for a fresh connection
+	uses int       // requests served before this one; 0 for a fresh connection
+	born time.Time // when the connection was dialled (keepalive_time)
 
 	keepAlive bool // the request lets the connection be kept (see Send)
 	reuse     bool // Drained found it fit for the Pool
@@ -60,8 +66,8 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, http1.
 // failed dial (an *Error) does.
 func (t Transport) Connect(c *Conn, peer Peer) error {
 	*c = Conn{t: t, peer: peer}
-	if tc, uses := t.Idle.get(peer.Addr(), t.TLS); tc != nil {
-		c.tc, c.uses = tc, uses
+	if tc, uses, born := t.Idle.get(peer.Addr(), t.TLS); tc != nil {
+		c.tc, c.uses, c.born = tc, uses, born
 	} else {
 		if !t.Slots.Reserve() {
 			c.peer = nil
@@ -73,7 +79,7 @@ func (t Transport) Connect(c *Conn, peer Peer) error {
 			c.Release(true)
 			return &Error{Phase: phaseOf(err), Err: err}
 		}
-		c.tc = tc
+		c.tc, c.born = tc, time.Now()
 	}
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(c.tc)
@@ -94,6 +100,16 @@ func (t Transport) dial(addr string) (net.Conn, error) {
 		network, addr = "unix", path
 	}
 	d := net.Dialer{KeepAlive: -1}
+	if t.SocketKeepalive {
+		// proxy_socket_keepalive: SO_KEEPALIVE with the system's timings.
+		d.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+	}
+	if t.Local != nil && network == "tcp" { // proxy_bind applies to TCP peers
+		d.LocalAddr = t.Local
+		if t.Transparent {
+			d.Control = transparent
+		}
+	}
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
@@ -153,7 +169,7 @@ func socketOf(c net.Conn) syscall.Conn {
 func (c *Conn) redial() error {
 	c.tc.Close()
 	tc, err := c.t.dial(c.peer.Addr())
-	c.tc, c.uses = tc, 0
+	c.tc, c.uses, c.born = tc, 0, time.Now()
 	if err != nil {
 		return &Error{Phase: phaseOf(err), Err: err}
 	}
@@ -213,7 +229,7 @@ func (c *Conn) pool(failed bool) bool {
 		return false
 	}
 	c.tc.SetDeadline(time.Time{})
-	return c.t.Idle.put(c.peer.Addr(), c.t.TLS, c.tc, c.uses+1)
+	return c.t.Idle.put(c.peer.Addr(), c.t.TLS, c.tc, c.uses+1, c.born)
 }
 
 // Detach gives the read buffer back and forgets the connection, whose

@@ -28,6 +28,7 @@ type Pool struct {
 	max      int
 	timeout  time.Duration
 	requests int
+	maxAge   time.Duration // keepalive_time: no new request on a connection older than this; 0: none
 
 	mu    sync.Mutex
 	conns []idleConn // oldest first
@@ -39,6 +40,7 @@ type idleConn struct {
 	peer  string
 	tls   *tls.Config // the Transport's TLS, nil for a plain connection
 	since time.Time
+	born  time.Time // when it was dialled, for keepalive_time
 	uses  int
 }
 
@@ -47,6 +49,14 @@ type idleConn struct {
 // connection gives its slot back to slots.
 func NewPool(slots Slots, max int, timeout time.Duration, requests int) *Pool {
 	return &Pool{slots: slots, max: max, timeout: timeout, requests: requests}
+}
+
+// SetMaxAge sets keepalive_time: a connection older than d is not used
+// for another request.
+func (p *Pool) SetMaxAge(d time.Duration) {
+	if p != nil {
+		p.maxAge = d
+	}
 }
 
 // Idle reports how many connections the pool holds.
@@ -60,10 +70,11 @@ func (p *Pool) Idle() int {
 }
 
 // get returns an idle connection to peer, made under cfg (nil: plain),
-// that is still open and the requests it has served, or nil.
-func (p *Pool) get(peer string, cfg *tls.Config) (net.Conn, int) {
+// that is still open, the requests it has served and when it was dialled,
+// or nil.
+func (p *Pool) get(peer string, cfg *tls.Config) (net.Conn, int, time.Time) {
 	if p == nil {
-		return nil, 0
+		return nil, 0, time.Time{}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -74,20 +85,20 @@ func (p *Pool) get(peer string, cfg *tls.Config) (net.Conn, int) {
 			continue
 		}
 		p.conns = append(p.conns[:i], p.conns[i+1:]...)
-		if now.Sub(ic.since) > p.timeout || !alive(ic.c) {
+		if now.Sub(ic.since) > p.timeout || p.maxAge > 0 && now.Sub(ic.born) > p.maxAge || !alive(ic.c) {
 			p.discard(ic.c)
 			continue
 		}
-		return ic.c, ic.uses
+		return ic.c, ic.uses, ic.born
 	}
-	return nil, 0
+	return nil, 0, time.Time{}
 }
 
 // put keeps c, which has served uses requests, for reuse; it reports false
 // (and the caller closes c) when the pool is closed or c has served
 // enough. A full pool drops its least recently used connection.
-func (p *Pool) put(peer string, cfg *tls.Config, c net.Conn, uses int) bool {
-	if p == nil || uses >= p.requests {
+func (p *Pool) put(peer string, cfg *tls.Config, c net.Conn, uses int, born time.Time) bool {
+	if p == nil || uses >= p.requests || p.maxAge > 0 && time.Since(born) > p.maxAge {
 		return false
 	}
 	p.mu.Lock()
@@ -99,7 +110,7 @@ func (p *Pool) put(peer string, cfg *tls.Config, c net.Conn, uses int) bool {
 		p.discard(p.conns[0].c)
 		p.conns = p.conns[1:]
 	}
-	p.conns = append(p.conns, idleConn{c: c, peer: peer, tls: cfg, since: time.Now(), uses: uses})
+	p.conns = append(p.conns, idleConn{c: c, peer: peer, tls: cfg, since: time.Now(), born: born, uses: uses})
 	return true
 }
 

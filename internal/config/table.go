@@ -184,6 +184,7 @@ func init() {
 	maps.Copy(table, clusterDirectives)
 	maps.Copy(table, authDirectives)
 	maps.Copy(table, proxySSLDirectives)
+	maps.Copy(table, proxyDirectives)
 }
 
 type durationField = time.Duration

@@ -106,6 +106,7 @@ type Upstream struct {
 	Keepalive         int
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
 	KeepaliveRequests int           // a backend connection serves at most this many requests
+	KeepaliveTime     time.Duration // keepalive_time: a backend connection takes no request after this long; 0: 1h
 	File              string
 	Line              int
 }
@@ -332,6 +333,7 @@ type LocConf struct {
 	RecursiveErrorPages bool
 	InterceptErrors     bool      // proxy_intercept_errors
 	TryFiles            []TryFile // not inherited, as in nginx
+	ProxyRest           ProxyRest // proxy_redirect, proxy_hide_header, proxy_cookie_* ...
 
 	KeepaliveTime        time.Duration // keepalive_time: a connection serves requests this long at most
 	KeepaliveDisable     uint8         // keepalive_disable: KeepaliveDisable* bits

@@ -121,8 +121,11 @@ func AppendRequest(dst []byte, method, uri string, req *http1.Request, lc *confi
 	} else if body.Chunked {
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
 	}
+	if lc.ProxyRest.NoRequestHeaders {
+		return append(dst, "\r\n"...) // proxy_pass_request_headers off
+	}
 	for _, f := range req.Header {
-		if isHidden(f.Name) || configured(lc.ProxyHeaders, f.Name) {
+		if isHidden(f.Name) || Configured(lc.ProxyHeaders, f.Name) {
 			continue
 		}
 		dst = append(dst, f.Name...)
@@ -155,7 +158,8 @@ func isHidden(name string) bool {
 	return false
 }
 
-func configured(hs []config.Header, name string) bool {
+// Configured reports whether proxy_set_header sets name.
+func Configured(hs []config.Header, name string) bool {
 	for _, h := range hs {
 		if strings.EqualFold(h.Name, name) {
 			return true
@@ -164,27 +168,27 @@ func configured(hs []config.Header, name string) bool {
 	return false
 }
 
-// responseHidden are backend headers the client never sees as they are:
-// framing and hop-by-hop headers are re-created, Server and Date are
-// wsgate's own, X-Accel-* are nginx's internal ones.
-var responseHidden = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length", "Server", "Date", "Proxy-Connection", "TE", "Trailer", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}
+// responseFraming are backend headers the client never gets as they are:
+// framing and hop-by-hop headers are wsgate's to write.
+var responseFraming = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length", "Proxy-Connection", "TE", "Trailer"}
+
+// responseHidden is nginx's default proxy_hide_header list: Server and
+// Date are wsgate's own, X-Accel-* are nginx's internal ones.
+// proxy_pass_header takes names from it.
+var responseHidden = []string{"Server", "Date", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}
 
 // ResponseHeader returns the backend's headers that go to the client. For
-// a 101 the Upgrade header is kept and "Connection: upgrade" added.
+// a 101 "Connection: upgrade" is added.
 func ResponseHeader(h http1.Header, switching bool) http1.Header {
+	return FilterResponse(h, switching, nil)
+}
+
+// FilterResponse is ResponseHeader under a location's proxy_hide_header
+// and proxy_pass_header (rest may be nil: the defaults).
+func FilterResponse(h http1.Header, switching bool, rest *config.ProxyRest) http1.Header {
 	out := make(http1.Header, 0, len(h)+1)
 	for _, f := range h {
-		hide := false
-		for _, n := range responseHidden {
-			if strings.EqualFold(n, f.Name) {
-				hide = true
-				break
-			}
-		}
-		if !switching && strings.EqualFold(f.Name, "Upgrade") {
-			hide = true
-		}
-		if !hide {
+		if !hiddenResponse(f.Name, switching, rest) {
 			out = append(out, f)
 		}
 	}
@@ -192,6 +196,25 @@ func ResponseHeader(h http1.Header, switching bool) http1.Header {
 		out = append(out, http1.Field{Name: "Connection", Value: "upgrade"})
 	}
 	return out
+}
+
+func hiddenResponse(name string, switching bool, rest *config.ProxyRest) bool {
+	if hasFold(responseFraming, name) {
+		return true // an Upgrade on another answer (200, 426) passes, as nginx
+	}
+	if rest == nil {
+		return hasFold(responseHidden, name)
+	}
+	return (hasFold(responseHidden, name) || hasFold(rest.HideHeaders, name)) && !hasFold(rest.PassHeaders, name)
+}
+
+func hasFold(list []string, name string) bool {
+	for _, n := range list {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrBadAccept is a 101 whose Sec-WebSocket-Accept does not answer the

@@ -321,6 +321,7 @@ type exchange struct {
 	log  *errlog.Logger
 
 	status      int
+	upstreamOut upstreamOut  // per-response proxy state: X-Accel-Buffering, upstream variables
 	extra       http1.Header // headers the handler adds to an error page
 	respHeader  http1.Header // the response's headers, for $sent_http_*
 	stopRewrite bool         // `break` ends the rewrite phase

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"cmp"
 	"crypto/tls"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/backend"
@@ -170,6 +172,7 @@ func (rt *generation) buildIdle(srv *Server) {
 	for cu := range rt.pools {
 		if cu.Keepalive > 0 {
 			rt.idle[cu] = backend.NewPool((*slots)(srv), cu.Keepalive, cu.KeepaliveTimeout, cu.KeepaliveRequests)
+			rt.idle[cu].SetMaxAge(cmp.Or(cu.KeepaliveTime, time.Hour)) // nginx's default: 1h
 		}
 	}
 }

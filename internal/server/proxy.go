@@ -29,9 +29,21 @@ func (x *exchange) proxy() bool {
 		x.tooLarge(x.req.ContentLength)
 		return x.errorPage(413)
 	}
+	rest := &x.lc.ProxyRest
 	framing := proxy.Body{Length: x.req.ContentLength} // -1: none
 	var body *requestBody                              // nil without a body: a handshake allocates nothing here
-	if x.req.ContentLength > 0 || x.req.Chunked {
+	var setBody string
+	switch {
+	case rest.SetBody != nil:
+		setBody = rest.SetBody.Eval(x.vc)
+		framing = proxy.Body{Length: int64(len(setBody))}
+	case rest.NoRequestBody:
+		// nginx still announces the client's length (the backend then
+		// waits for a body): `proxy_set_header Content-Length ""` drops it.
+		if proxy.Configured(x.lc.ProxyHeaders, "Content-Length") {
+			framing = proxy.Body{Length: -1}
+		}
+	case x.req.ContentLength > 0 || x.req.Chunked:
 		body = new(requestBody)
 		if status := x.prepareBody(body); status != 0 {
 			body.close()
@@ -40,9 +52,15 @@ func (x *exchange) proxy() bool {
 		framing = body.framing
 	}
 	uri := proxy.URI(pp, x.loc, x.vc)
-	x.vc.ProxyHost = pp.HostPort
+	x.vc.ProxyHost, x.vc.ProxyScheme = pp.HostPort, pp.Scheme
+	method := x.req.Method
+	if rest.Method != nil {
+		method = rest.Method.Eval(x.vc)
+	}
 	hb := headPool.Get().(*[]byte)
-	head := proxy.AppendRequest((*hb)[:0], x.req.Method, uri, x.req, x.lc, x.vc, pp.HostPort, framing)
+	head := proxy.AppendRequest((*hb)[:0], method, uri, x.req, x.lc, x.vc, pp.HostPort, framing)
+	head = append(head, setBody...) // proxy_set_body goes with the head
+	x.upstreamOut.method = method
 	ok := x.roundTrip(head, body)
 	putHead(hb, head)
 	body.close()
@@ -64,10 +82,15 @@ func putHead(hb *[]byte, head []byte) {
 	}
 }
 
-// try is one attempt at a peer, for $upstream_addr and logs.
+// try is one attempt at a peer, for the $upstream_* variables and logs.
 type try struct {
-	addr   string
-	status string
+	addr    string
+	status  string
+	start   time.Time
+	connect time.Duration // -1: no connection
+	header  time.Duration // -1: no response head
+	sent    int64         // bytes of the request written
+	recv    int64         // bytes of the response head read
 }
 
 // pass is one request's way through proxy_next_upstream: the tries so far,
@@ -126,11 +149,14 @@ func (p *pass) hold(h *held) {
 // transport is the location's way to its upstream.
 func (x *exchange) transport() backend.Transport {
 	return backend.Transport{
-		Idle:           x.rt.idle[x.lc.Proxy.Upstream],
-		Slots:          (*slots)(x.conn.srv),
-		ConnectTimeout: x.lc.ConnectTimeout,
-		NoDelay:        x.lc.TCPNoDelay,
-		TLS:            x.backendTLS(),
+		Idle:            x.rt.idle[x.lc.Proxy.Upstream],
+		Slots:           (*slots)(x.conn.srv),
+		ConnectTimeout:  x.lc.ConnectTimeout,
+		NoDelay:         x.lc.TCPNoDelay,
+		TLS:             x.backendTLS(),
+		Local:           x.bindAddr(),
+		Transparent:     x.lc.ProxyRest.Bind != nil && x.lc.ProxyRest.Bind.Transparent,
+		SocketKeepalive: x.lc.ProxyRest.SocketKeepalive,
 	}
 }
 
@@ -161,9 +187,10 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 	p := pass{start: time.Now()}
 	req := backend.Request{
 		Head: head, Chunked: body.chunked(), KeepAlive: x.lc.ProxyHTTPVersion == "1.1",
-		Method: x.req.Method, HeadLimit: x.lc.BufferSize, SendTimeout: x.lc.SendTimeout, ReadTimeout: x.lc.ReadTimeout,
+		Method: x.upstreamOut.method, HeadLimit: x.lc.BufferSize, SendTimeout: x.lc.SendTimeout, ReadTimeout: x.lc.ReadTimeout,
 	}
 	tr := x.transport()
+	x.upstreamOut.streamed = body.streamed()
 	var ch chooser
 	ch.start(x)
 	for x.mayTry(&p, body) {
@@ -172,13 +199,14 @@ func (x *exchange) roundTrip(head []byte, body *requestBody) bool {
 			break
 		}
 		var bc backend.Conn
+		t0 := time.Now()
 		if err := tr.Connect(&bc, peer); err != nil {
-			if x.connectFailed(&p, peer, err) {
+			if x.connectFailed(&p, peer, t0, err) {
 				continue
 			}
 			break
 		}
-		p.add(try{addr: peer.Addr()})
+		p.add(try{addr: peer.Addr(), start: t0, connect: time.Since(t0), header: -1, sent: int64(len(head)) + max(body.size(), 0)})
 		p.sent = true
 		req.Body = body.reader()
 		if keep, final := x.exchangeWith(&p, peer, &bc, &req); final {
@@ -226,12 +254,12 @@ func (ch *chooser) next(x *exchange) *upstream.Peer {
 
 // connectFailed records a try whose connection could not be made and
 // reports whether proxy_next_upstream tries another peer.
-func (x *exchange) connectFailed(p *pass, peer *upstream.Peer, err error) bool {
+func (x *exchange) connectFailed(p *pass, peer *upstream.Peer, t0 time.Time, err error) bool {
 	p.err = err
 	if err == backend.ErrNoSlot {
 		return false
 	}
-	p.add(try{addr: peer.Addr(), status: statusFor(err)})
+	p.add(try{addr: peer.Addr(), status: statusFor(err), start: t0, connect: -1, header: -1})
 	x.upstreamError(err, peer.Addr())
 	return retries(x.lc.NextUpstream, err)
 }
@@ -262,12 +290,19 @@ func idempotent(method string) bool {
 // exchangeWith sends the request over bc and answers the client (final),
 // or records in p a failure or a held answer for the next peer to replace.
 func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, req *backend.Request) (keep, final bool) {
+	w := x.watchClient(bc)
 	resp, err := bc.Send(req)
+	if w.stop() {
+		return x.clientAborted(p, bc, peer.Addr()), true
+	}
 	if err != nil {
 		return x.sendFailed(p, peer, bc, err)
 	}
 	x.bodyRead = x.bodyRead || req.Body != nil // streamed to its end
 	p.setStatus(statusString(resp.Status))
+	t := p.at(p.n - 1)
+	t.header, t.recv = time.Since(t.start), headSize(resp)
+	x.vc.UpstreamHeader = resp.Header // $upstream_http_*, also of an answer held back
 	x.conn.srv.metrics.PeerResponse(x.lc.Proxy.Upstream.Name, peer.Addr(), time.Since(p.start), false)
 	switch {
 	case resp.Status == 101:
@@ -277,7 +312,6 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 		return false, false
 	}
 	x.setUpstreamVars(p)
-	x.vc.UpstreamHeader = resp.Header // $upstream_http_*
 	keep, drained := x.relayResponse(bc, resp)
 	if drained {
 		bc.Drained(resp) // with `keepalive`, back to the cache
@@ -308,14 +342,21 @@ func (x *exchange) sendFailed(p *pass, peer *upstream.Peer, bc *backend.Conn, er
 
 // switchProtocols checks a 101 and starts the tunnel.
 func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Conn, resp *http1.Response) (keep, final bool) {
-	err := error(errNoUpgrade)
-	if x.upgrade() {
-		err = proxy.CheckSwitch(x.req, resp)
+	if !x.upgrade() {
+		// nginx passes a 101 to a request that did not ask to switch as
+		// a plain answer without a body; nothing is tunnelled, and the
+		// client connection ends with it.
+		x.setUpstreamVars(p)
+		x.close = true
+		x.relayResponse(bc, resp)
+		bc.Release(false)
+		return false, true
 	}
+	err := proxy.CheckSwitch(x.req, resp)
 	if err != nil {
 		bc.Release(true)
 		x.logRequest(errlog.Error, peer.Addr(), "%v while %v", err, backend.Reading)
-		if err != errNoUpgrade && retries(x.lc.NextUpstream, err) {
+		if retries(x.lc.NextUpstream, err) {
 			p.err = err
 			return false, false
 		}
@@ -323,12 +364,9 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Con
 		return x.errorPage(502), true
 	}
 	x.setUpstreamVars(p)
-	x.vc.UpstreamHeader = resp.Header      // $upstream_http_*
 	x.startTunnel(peer, bc, resp, p.start) // the tunnel owns bc now
 	return false, true
 }
-
-var errNoUpgrade = errors.New("upstream sent 101 to a request that did not ask to switch protocols")
 
 // upgrade reports whether the request asks to switch protocols.
 func (x *exchange) upgrade() bool {

@@ -19,11 +19,15 @@ import (
 // relayResponse streams a plain response from bc to the client; drained
 // reports that the backend's response was read to its end.
 func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, drained bool) {
+	x.upstreamOut.relayStart = time.Now()
 	if x.intercepts(resp.Status) {
+		if u := &x.upstreamOut.ups; len(u.Tries) > 0 {
+			u.Tries[len(u.Tries)-1].BytesReceived += int64(bc.Reader().Buffered()) // read with the head, as nginx counts it
+		}
 		return x.errorPage(resp.Status), false // proxy_intercept_errors: the body is not read
 	}
-	hdr := proxy.ResponseHeader(resp.Header, false)
-	noBody := x.req.Method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
+	hdr := x.responseHeader(resp)
+	noBody := x.req.Method == "HEAD" || x.upstreamOut.method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
 	length, chunked := int64(-1), false
 	switch {
 	case noBody:
@@ -38,11 +42,13 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 	}
 	hdr, length, chunked = x.filters(resp.Status, hdr, length, chunked)
 	h := x.head(resp.Status, hdr, length, chunked)
+	x.accel(resp.Header)
 	bw := x.conn.bw
 	bw.Write(h)
 	x.sent += int64(len(h))
 	if noBody {
 		err := bw.Flush()
+		x.responseRead()
 		x.done()
 		return err == nil && !x.close, true
 	}
@@ -53,15 +59,34 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 	if ferr := bw.Flush(); ferr != nil {
 		err = ferr
 	}
+	x.responseRead()
 	x.done()
 	return err == nil && !x.close, drained
+}
+
+// responseHeader is the backend's header as the client gets it: filtered,
+// with proxy_redirect applied.
+func (x *exchange) responseHeader(resp *http1.Response) http1.Header {
+	hdr := proxy.FilterResponse(resp.Header, false, &x.lc.ProxyRest)
+	proxy.RewriteCookies(hdr, &x.lc.ProxyRest, x.vc)
+	if proxy.RewriteRedirects(hdr, x.lc, x.loc, x.vc) {
+		for i := range hdr {
+			if strings.EqualFold(hdr[i].Name, "Location") {
+				hdr[i].Value = x.absoluteLocation(hdr[i].Value)
+			}
+		}
+	}
+	return hdr
 }
 
 // copyBody copies the response body to the client buffer, chunked when the
 // client gets it so, flushing each piece with proxy_buffering off.
 func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool) (int64, error) {
 	bw := x.conn.bw
-	src := &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout}
+	var src io.Reader = &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout, n: &x.upstreamOut.bodyRead}
+	if rate := x.lc.ProxyRest.LimitRate.Eval(x.vc); rate > 0 {
+		src = &pacedReader{r: src, rate: rate, start: time.Now()}
+	}
 	var dst io.Writer = bw
 	var cw io.WriteCloser
 	if chunked {
@@ -69,7 +94,7 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 		dst = cw
 	}
 	dst, z := x.gzipBody(dst)
-	if !x.lc.Buffering {
+	if !x.buffering() {
 		dst = &flushWriter{w: dst, bw: bw, z: z}
 	}
 	n, err := io.Copy(dst, src)
@@ -87,25 +112,51 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 	return n, err
 }
 
-// setUpstreamVars sets $upstream_addr, $upstream_status and
-// $upstream_response_time from the tries.
+// setUpstreamVars records the tries of this pass for the $upstream_*
+// variables, after those of an earlier pass (an internal redirect that
+// proxies again); with no peer live, the upstream's name stands for the
+// address, as nginx.
 func (x *exchange) setUpstreamVars(p *pass) {
-	x.vc.UpstreamRespTime = vars.Seconds(time.Since(p.start))
-	if p.n == 1 { // the common case: nothing to join
-		x.vc.UpstreamAddr, x.vc.UpstreamStatus = p.first[0].addr, cmp.Or(p.first[0].status, "502")
-		return
+	u := &x.upstreamOut.ups
+	g := u.NewGroup()
+	if p.n == 0 {
+		u.Tries = append(u.Tries, vars.UpstreamTry{Group: g, Addr: x.lc.Proxy.Upstream.Name, Status: "502",
+			ConnectTime: -1, HeaderTime: -1, QueueTime: -1})
 	}
-	var a, s strings.Builder
 	for i := range p.n {
 		t := p.at(i)
-		if i > 0 {
-			a.WriteString(", ")
-			s.WriteString(", ")
-		}
-		a.WriteString(t.addr)
-		s.WriteString(cmp.Or(t.status, "502"))
+		u.Tries = append(u.Tries, vars.UpstreamTry{Group: g, Addr: t.addr, Status: cmp.Or(t.status, "502"),
+			ConnectTime: t.connect, HeaderTime: t.header, ResponseTime: time.Since(t.start),
+			BytesSent: t.sent, BytesReceived: t.recv})
 	}
-	x.vc.UpstreamAddr, x.vc.UpstreamStatus = a.String(), s.String()
+	x.vc.Upstream = u
+	x.vc.UpstreamAddr = u.Join(func(t *vars.UpstreamTry) string { return t.Addr })
+	x.vc.UpstreamStatus = u.Join(func(t *vars.UpstreamTry) string { return t.Status })
+	x.vc.UpstreamRespTime = u.Join(func(t *vars.UpstreamTry) string { return vars.MsecOrDash(t.ResponseTime) })
+}
+
+// responseRead completes the last try once its response was relayed:
+// the body's length and the time to its end.
+func (x *exchange) responseRead() {
+	u := &x.upstreamOut.ups
+	if len(u.Tries) == 0 {
+		return
+	}
+	t := &u.Tries[len(u.Tries)-1]
+	t.ResponseLength = x.upstreamOut.bodyRead
+	t.BytesReceived += x.upstreamOut.bodyRead
+	t.ResponseTime += time.Since(x.upstreamOut.relayStart)
+	x.vc.UpstreamRespTime = u.Join(func(t *vars.UpstreamTry) string { return vars.MsecOrDash(t.ResponseTime) })
+}
+
+// headSize is the size of a response head as the backend sent it,
+// assuming one space after each colon.
+func headSize(r *http1.Response) int64 {
+	n := len(r.Proto) + 1 + 3 + 1 + len(r.Reason) + 2 + 2
+	for _, f := range r.Header {
+		n += len(f.Name) + 2 + len(f.Value) + 2
+	}
+	return int64(n)
 }
 
 // deadlineReader re-arms a read timeout before each read, as nginx's timer
@@ -114,13 +165,18 @@ type deadlineReader struct {
 	r io.Reader
 	c net.Conn
 	d time.Duration
+	n *int64 // when set, counts the bytes read: $upstream_response_length
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	if d.d > 0 {
 		d.c.SetReadDeadline(time.Now().Add(d.d))
 	}
-	return d.r.Read(p)
+	n, err := d.r.Read(p)
+	if d.n != nil {
+		*d.n += int64(n)
+	}
+	return n, err
 }
 
 // flushWriter sends each piece at once: proxy_buffering off.

@@ -93,10 +93,14 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 	}
 	x.startResponse()
 	b = http1.AppendStatusLine(b, status, "")
-	b = x.appendServer(b)
-	b = append(b, "Date: "...)
-	b = append(b, httpDate()...)
-	b = append(b, "\r\n"...)
+	if !hasField(hdr, "Server") { // a proxied Server that proxy_pass_header passes replaces ours
+		b = x.appendServer(b)
+	}
+	if !hasField(hdr, "Date") {
+		b = append(b, "Date: "...)
+		b = append(b, httpDate()...)
+		b = append(b, "\r\n"...)
+	}
 	adds := x.addHeaders(status)
 	for _, f := range hdr {
 		if hasField(adds, f.Name) || (status != 200 && status != 206 && status != 304 && (f.Name == "Last-Modified" || f.Name == "Accept-Ranges")) {

@@ -36,7 +36,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	// Record the success before the client sees its 101: its next
 	// handshake must find a recovering peer live again.
 	peer.Connected()
-	hdr := proxy.ResponseHeader(resp.Header, true)
+	hdr := proxy.FilterResponse(resp.Header, true, &x.lc.ProxyRest)
 	h := x.head(101, hdr, -2, false)
 	c.bw.Write(h)
 	x.sent += int64(len(h))

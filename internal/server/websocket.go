@@ -40,9 +40,11 @@ func (x *exchange) checkOrigin() (ok, keep bool) {
 
 // checkWebSocket validates a WebSocket handshake before any backend is
 // contacted (the end of the access phase): RFC 6455's required headers.
+// It applies only where wsgate acts on frames (websocket_frames on); with
+// it off, the request goes to the backend as nginx would send it.
 func (x *exchange) checkWebSocket() (ok, keep bool) {
 	req := x.req
-	if !strings.EqualFold(req.Header.Get("Upgrade"), "websocket") || x.lc.Proxy == nil {
+	if !strings.EqualFold(req.Header.Get("Upgrade"), "websocket") || x.lc.Proxy == nil || !x.lc.WebSocketFrames {
 		return true, false
 	}
 	bad := func(why string) (bool, bool) {

@@ -272,6 +272,9 @@ func prefixed(name string) func(*Ctx) string {
 		ck := name[len("cookie_"):]
 		return func(c *Ctx) string { return cookieValue(c, ck) }
 	}
+	if f := upstreamPrefixed(name); f != nil {
+		return f
+	}
 	return corePrefixed(name)
 }
 

@@ -60,6 +60,7 @@ type Ctx struct {
 	BodyBytesSent    int64
 	GzipRatio        string         // $gzip_ratio, set when a compressed body ends
 	ProxyHost        string         // $proxy_host: the proxy_pass host (or upstream name) and port
+	ProxyScheme      string         // proxy_pass's scheme, for $proxy_port's default
 	RealRemote       netip.AddrPort // $realip_remote_addr: the peer before realip replaced Remote
 	ProxyProtocol    netip.AddrPort // $proxy_protocol_addr/port, from a PROXY protocol header
 	Stats            ConnStats      // stub_status counters, for $connections_*
@@ -73,6 +74,7 @@ type Ctx struct {
 	UpstreamAddr     string
 	UpstreamStatus   string
 	UpstreamRespTime string
+	Upstream         *Upstream // the tries behind $upstream_* (upstream.go); nil before any
 	RespHeader       Header
 	UpstreamHeader   Header // the upstream response's head, for $upstream_http_*; nil when none
 	End              time.Time

@@ -197,6 +197,11 @@ func TestUpstreamLeastConnRestart(t *testing.T) {
 		c.Close()
 	}
 	conns["c"] = nil
+	// wsgate mirrors the backend's end to each client and ends the tunnel
+	// when the client ends its side: wait until it has let go of all ten
+	// (two descriptors per tunnel, and the epoll set that holds parked
+	// tunnels), so that least_conn sees c at zero.
+	waitFor(t, 10*time.Second, "wsgate to end the stopped peer's tunnels", func() bool { return g.fdCount(t) <= base+2*20+1 })
 	bs[2].start(t)
 
 	for i := 0; i < 10; i++ {
