@@ -42,6 +42,11 @@ type dirSpec struct {
 
 var table map[string]dirSpec
 
+// blockVars declares the variables of blocks such as `geo` and
+// `split_clients` before the main pass, so that any template may name
+// them; the main pass leaves their contents alone.
+var blockVars = map[string]func(l *loader, d *conf.Directive) error{}
+
 func init() {
 	noop := func(*loader, *conf.Directive, *scope) error { return nil }
 	table = map[string]dirSpec{
@@ -182,6 +187,8 @@ func init() {
 	maps.Copy(table, coreRestDirectives)
 	maps.Copy(mergers, coreRestMergers)
 	maps.Copy(table, clusterDirectives)
+	maps.Copy(table, geoDirectives)
+	maps.Copy(blockVars, geoBlockVars)
 }
 
 type durationField = time.Duration

@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// modGet is a GET of path with extra header lines (each ending in CRLF).
+func modGet(path, headers string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: {{HOST}}\r\n" + headers + "Connection: close\r\n\r\n"
+}
+
+// TestDiffGeo compares geo lookups with nginx: CIDR longest match, delete,
+// ranges with overlaps, a variable as the address, and X-Forwarded-For
+// from trusted proxies, plain and recursive.
+func TestDiffGeo(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+geo $g_plain {
+    default none;
+    127.0.0.0/8 loop;
+    127.0.0.1/32 exact;
+    delete 127.0.0.1;
+    10.0.0.0/8 ten;
+    10.1.0.0/16 tenone;
+    ::1 six;
+}
+geo $arg_ip $g_arg {
+    default "no match";
+    10.0.0.0/8 ten;
+    10.1.0.0/16 tenone;
+    192.168.0.0/16 lan;
+    255.255.255.255 bad;
+    2001:db8::/32 doc;
+}
+geo $g_ranges {
+    ranges;
+    default zero;
+    10.0.0.0-10.0.0.255 low;
+    10.0.0.100-10.0.0.200 mid;
+    10.0.1.0-10.0.1.255 next;
+    delete 10.0.1.0-10.0.1.255;
+    127.0.0.1-127.0.0.1 me;
+}
+geo $arg_ip $g_arg_ranges {
+    ranges;
+    default zero;
+    10.0.0.0-10.0.0.255 low;
+    10.0.0.100-10.0.0.200 mid;
+    10.0.1.0-10.0.1.255 next;
+}
+geo $g_proxy {
+    default d;
+    proxy 127.0.0.1;
+    proxy 10.9.0.0/16;
+    10.0.0.0/8 ten;
+    10.9.0.0/16 proxynet;
+    1.2.3.0/24 client;
+    127.0.0.1 me;
+}
+geo $g_rec {
+    default d;
+    proxy 127.0.0.0/8;
+    proxy 10.9.0.0/16;
+    proxy_recursive;
+    10.9.0.0/16 proxynet;
+    1.2.3.0/24 client;
+}
+server {
+    listen 127.0.0.1:{{PORT}};
+    location / { return 200 "plain=$g_plain arg=$g_arg ranges=$g_ranges ar=$g_arg_ranges proxy=$g_proxy rec=$g_rec\n"; }
+}`})
+	for _, ip := range []string{"", "10.2.3.4", "10.1.2.3", "192.168.7.7", "8.8.8.8", "junk", "2001:db8::5", "::ffff:10.1.0.1",
+		"10.0.0.50", "10.0.0.150", "10.0.0.201", "10.0.1.7", "10.0.2.0"} {
+		p.compare(t, modGet("/?ip="+ip, ""))
+	}
+	for _, xff := range []string{"", "1.2.3.4", "1.2.3.4, 10.9.1.1", "1.2.3.4,10.9.1.1,127.0.0.1", "garbage", "5.5.5.5, garbage",
+		"10.9.0.1"} {
+		h := ""
+		if xff != "" {
+			h = "X-Forwarded-For: " + xff + "\r\n"
+		}
+		p.compare(t, modGet("/", h))
+	}
+	p.compare(t, modGet("/", "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 10.9.1.1\r\n"))
+	r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/?ip=10.0.0.150", "X-Forwarded-For: 1.2.3.4, 10.9.1.1\r\n"), "{{HOST}}", p.wsgate))
+	if want := "plain=loop arg=ten ranges=me ar=mid proxy=proxynet rec=client\n"; string(r.Body) != want {
+		t.Errorf("wsgate: %q, want %q", r.Body, want)
+	}
+}
