@@ -189,6 +189,8 @@ func init() {
 	maps.Copy(table, clusterDirectives)
 	maps.Copy(table, geoDirectives)
 	maps.Copy(blockVars, geoBlockVars)
+	maps.Copy(table, splitDirectives)
+	maps.Copy(blockVars, splitBlockVars)
 }
 
 type durationField = time.Duration

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -85,5 +86,36 @@ server {
 	r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/?ip=10.0.0.150", "X-Forwarded-For: 1.2.3.4, 10.9.1.1\r\n"), "{{HOST}}", p.wsgate))
 	if want := "plain=loop arg=ten ranges=me ar=mid proxy=proxynet rec=client\n"; string(r.Body) != want {
 		t.Errorf("wsgate: %q, want %q", r.Body, want)
+	}
+}
+
+// TestDiffSplitClients sends fixed keys of every length modulo four to
+// both servers: each lands in the same bucket, so the hash and the
+// percent arithmetic are nginx's.
+func TestDiffSplitClients(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+split_clients "${arg_k}salt" $bucket {
+    0.5%  tiny;
+    33.33% a;
+    20%   b;
+    *     "";
+}
+split_clients $arg_k $half {
+    50% left;
+    49.99% right;
+}
+server {
+    listen 127.0.0.1:{{PORT}};
+    location / { return 200 "[$bucket][$half]"; }
+}`})
+	buckets := map[string]bool{}
+	for i := range 120 {
+		k := strings.Repeat("k", i%7) + strconv.Itoa(i*7919)
+		p.compare(t, modGet("/?k="+k, ""))
+		r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/?k="+k, ""), "{{HOST}}", p.wsgate))
+		buckets[string(r.Body)] = true
+	}
+	if len(buckets) < 5 {
+		t.Errorf("the keys fell into only %d bucket pairs: %v", len(buckets), buckets)
 	}
 }
