@@ -191,6 +191,8 @@ func init() {
 	maps.Copy(blockVars, geoBlockVars)
 	maps.Copy(table, splitDirectives)
 	maps.Copy(blockVars, splitBlockVars)
+	maps.Copy(table, refererDirectives)
+	maps.Copy(mergers, refererMergers)
 }
 
 type durationField = time.Duration

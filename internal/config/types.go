@@ -2,6 +2,7 @@ package config
 
 import (
 	"github.com/wsgate/wsgate/internal/gzipfilter"
+	"github.com/wsgate/wsgate/internal/referer"
 	"net/netip"
 	"regexp"
 	"time"
@@ -263,6 +264,7 @@ type ProxyPass struct {
 // to nested location and if{} blocks. After Load, every location's LocConf
 // is complete: nothing is looked up in a parent at request time.
 type LocConf struct {
+	Referers          *referer.Rules // valid_referers; nil when none apply
 	Proxy             *ProxyPass
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header

@@ -398,6 +398,7 @@ func (x *exchange) fillVars(hostCaps []string) {
 	vc.Header = &req.Header // a pointer: boxing the slice would allocate
 	vc.Files = x            // $document_root, $realpath_root, $request_filename
 	vc.Core = x             // $connection_time, $pipe, $request_body, ...
+	vc.Loc = x              // $invalid_referer, $secure_link, $uid_*, ...
 	vc.Host = req.HostName
 	vc.Scheme = "http"
 	if c.tls != nil {

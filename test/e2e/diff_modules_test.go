@@ -119,3 +119,38 @@ server {
 		t.Errorf("the keys fell into only %d bucket pairs: %v", len(buckets), buckets)
 	}
 }
+
+// TestDiffReferer compares $invalid_referer with nginx for none, blocked,
+// server_names, exact, wildcard, URI-prefix and regex referers, and a
+// location whose own valid_referers replace the server's.
+func TestDiffReferer(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    server_name site.test *.site.test ~^img\d+\.cdn\.test$;
+    valid_referers none blocked server_names example.com *.example.org .example.net www.example.* pics.io/gallery/ ~\.google\.;
+    location / { return 200 "[$invalid_referer]"; }
+    location /strict/ {
+        valid_referers example.com;
+        if ($invalid_referer) { return 403; }
+        return 200 "ok";
+    }
+    location /none/ { valid_referers none nohost.test ~^a\.b\.c/x$; return 200 "[$invalid_referer]"; }
+}`})
+	refs := []string{"", "Referer: \r\n", "Referer: ftp://example.com/\r\n", "Referer: http://example.com/x\r\n",
+		"Referer: HTTPS://EXAMPLE.com:443/\r\n", "Referer: http://evil.com/\r\n", "Referer: http://a.example.org/\r\n",
+		"Referer: http://example.org/\r\n", "Referer: http://example.net\r\n", "Referer: http://www.example.co.uk/\r\n",
+		"Referer: http://pics.io/gallery/1.png\r\n", "Referer: http://pics.io/other\r\n", "Referer: https://www.google.com/\r\n",
+		"Referer: http://site.test/\r\n", "Referer: http://x.site.test/\r\n", "Referer: http://img12.cdn.test/\r\n",
+		"Referer: http://img12.cdn.test.evil/\r\n", "Referer: http://i.ru\r\n", "Referer: http://a.b\r\n",
+		"Referer: http://" + strings.Repeat("a", 300) + ".com/\r\n", "Referer: http://a.b.c/x\r\n", "Referer: https://a.b.c/x\r\n"}
+	for i, h := range refs {
+		for _, path := range []string{"/", "/strict/", "/none/"} {
+			p.compare(t, modGet(path+"?ref="+strconv.Itoa(i), h))
+		}
+	}
+	r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/strict/", "Referer: http://evil.com/\r\n"), "{{HOST}}", p.wsgate))
+	if r.Status != 403 {
+		t.Errorf("wsgate let a bad referer through: %d", r.Status)
+	}
+}
