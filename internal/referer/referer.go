@@ -16,8 +16,8 @@ type Rules struct {
 	exact         map[string]string // host to required URI prefix ("" for none)
 	head          []wild            // "*.example.com", ".example.com"
 	tail          []wild            // "www.example.*"
-	regexes       []*regexp.Regexp // matched against the text after the scheme
-	nameRegexes   []*regexp.Regexp // server_name regexes, matched against the host
+	regexes       []*regexp.Regexp  // matched against the text after the scheme
+	nameRegexes   []*regexp.Regexp  // server_name regexes, matched against the host
 }
 
 type wild struct {
