@@ -193,6 +193,8 @@ func init() {
 	maps.Copy(blockVars, splitBlockVars)
 	maps.Copy(table, refererDirectives)
 	maps.Copy(mergers, refererMergers)
+	maps.Copy(table, secureLinkDirectives)
+	maps.Copy(mergers, secureLinkMergers)
 }
 
 type durationField = time.Duration

@@ -265,6 +265,7 @@ type ProxyPass struct {
 // is complete: nothing is looked up in a parent at request time.
 type LocConf struct {
 	Referers          *referer.Rules // valid_referers; nil when none apply
+	SecureLink        SecureLinkConf
 	Proxy             *ProxyPass
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"testing"
@@ -152,5 +155,61 @@ server {
 	r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/strict/", "Referer: http://evil.com/\r\n"), "{{HOST}}", p.wsgate))
 	if r.Status != 403 {
 		t.Errorf("wsgate let a bad referer through: %d", r.Status)
+	}
+}
+
+// secureHash is secure_link_md5's hash of s as a link carries it.
+func secureHash(s string) string {
+	h := md5.Sum([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// TestDiffSecureLink compares secure_link with nginx: a valid link, an
+// expired one, a wrong hash, a bad expiry, padding, and the older
+// secure_link_secret form with its link variable.
+func TestDiffSecureLink(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /s/ {
+        secure_link $arg_md5,$arg_expires;
+        secure_link_md5 "$secure_link_expires$uri$remote_addr secret";
+        if ($secure_link = "") { return 403; }
+        if ($secure_link = "0") { return 410; }
+        return 200 "[$secure_link][$secure_link_expires]";
+    }
+    location /n/ {
+        secure_link $arg_md5;
+        secure_link_md5 "$uri secret";
+        return 200 "[$secure_link][$secure_link_expires]";
+    }
+    location /p/ {
+        secure_link_secret word;
+        if ($secure_link = "") { return 403; }
+        return 200 "[$secure_link]";
+    }
+}`})
+	future, past := "4102444800", "1000000000"
+	old := md5.Sum([]byte("file.txt?x=1word"))
+	reqs := []string{
+		"/s/a.txt?md5=" + secureHash(future+"/s/a.txt127.0.0.1 secret") + "&expires=" + future,
+		"/s/a.txt?md5=" + secureHash(past+"/s/a.txt127.0.0.1 secret") + "&expires=" + past,
+		"/s/a.txt?md5=" + secureHash(future+"/s/b.txt127.0.0.1 secret") + "&expires=" + future,
+		"/s/a.txt?md5=" + secureHash(future+"/s/a.txt127.0.0.1 secret") + "&expires=" + future + "x",
+		"/s/a.txt?md5=" + secureHash("/s/a.txt127.0.0.1 secret"),
+		"/n/b?md5=" + secureHash("/n/b secret"),
+		"/n/b?md5=" + secureHash("/n/b secret") + "==",
+		"/n/b?md5=" + secureHash("/n/c secret"),
+		"/n/b?md5=!!!",
+		"/p/" + hex.EncodeToString(old[:]) + "/file.txt?x=1",
+		"/p/" + hex.EncodeToString(old[:]) + "/file.txt?x=2",
+		"/p/nothash/file.txt",
+	}
+	for _, r := range reqs {
+		p.compare(t, modGet(r, ""))
+	}
+	r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet(reqs[0], ""), "{{HOST}}", p.wsgate))
+	if want := "[1][" + future + "]"; string(r.Body) != want {
+		t.Errorf("wsgate: %q, want %q", r.Body, want)
 	}
 }
