@@ -195,6 +195,8 @@ func init() {
 	maps.Copy(mergers, refererMergers)
 	maps.Copy(table, secureLinkDirectives)
 	maps.Copy(mergers, secureLinkMergers)
+	maps.Copy(table, useridDirectives)
+	maps.Copy(mergers, useridMergers)
 }
 
 type durationField = time.Duration

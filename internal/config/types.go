@@ -3,6 +3,7 @@ package config
 import (
 	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"github.com/wsgate/wsgate/internal/referer"
+	"github.com/wsgate/wsgate/internal/userid"
 	"net/netip"
 	"regexp"
 	"time"
@@ -266,6 +267,7 @@ type ProxyPass struct {
 type LocConf struct {
 	Referers          *referer.Rules // valid_referers; nil when none apply
 	SecureLink        SecureLinkConf
+	UserID            userid.Conf
 	Proxy             *ProxyPass
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header

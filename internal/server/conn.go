@@ -333,6 +333,7 @@ type exchange struct {
 	bodyRead    bool         // the request body was read to its end (sent upstream)
 	ctxKept     bool         // a tunnel holds vc until it closes, for its log line
 	realIPDone  bool
+	uid         *uidState         // userid: the cookie read and the identifier to set
 	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
 	sent        int64             // bytes written to the client for this request
 	bodySent    int64

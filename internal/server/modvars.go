@@ -19,6 +19,8 @@ func (x *exchange) ModuleVar(name string) (string, bool) {
 	case "secure_link":
 		r := x.secureLink()
 		return r.Value, r.Found
+	case "uid_got", "uid_set":
+		return x.uidVar(name)
 	case "secure_link_expires":
 		// Only the secure_link expression: secure_link_md5 commonly
 		// names $secure_link_expires itself.

@@ -4,6 +4,8 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -211,5 +213,66 @@ server {
 	r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet(reqs[0], ""), "{{HOST}}", p.wsgate))
 	if want := "[1][" + future + "]"; string(r.Body) != want {
 		t.Errorf("wsgate: %q, want %q", r.Body, want)
+	}
+}
+
+var (
+	// uidCookieRandom keeps a new identifier cookie's first five base64
+	// characters (the first word: server address or service) and masks
+	// the time, start value and sequence that follow.
+	uidCookieRandom = regexp.MustCompile(`^(\w+=[A-Za-z0-9+/]{5})[A-Za-z0-9+/]{17}`)
+	uidSetRandom    = regexp.MustCompile(`(set=\[\w+=[0-9A-F]{8})[0-9A-F]{24}`)
+	cookieDate      = regexp.MustCompile(`expires=[A-Z][a-z]{2}, \d\d-[A-Z][a-z]{2}-\d\d \d\d:\d\d:\d\d GMT`)
+)
+
+// uidView is the part of an answer the userid comparison looks at, with
+// the made-up parts of new identifiers masked.
+func uidView(r rawResponse) string {
+	var set []string
+	for _, c := range r.Header.Values("Set-Cookie") {
+		set = append(set, uidCookieRandom.ReplaceAllString(c, "${1}..."))
+	}
+	s := fmt.Sprintf("%d\nSet-Cookie: %q\nP3P: %q\n%s", r.Status, set, r.Header.Values("P3P"), r.Body)
+	s = uidSetRandom.ReplaceAllString(s, "${1}...")
+	return cookieDate.ReplaceAllString(s, "expires=DATE")
+}
+
+// TestDiffUserid compares the userid cookie and variables with nginx: a
+// new identifier (on and v1), a client's identifier with and without the
+// mark, $uid_reset, the log mode, and bad cookies.
+func TestDiffUserid(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    userid on;
+    userid_flags samesite=lax httponly secure;
+    userid_expires 1d;
+    userid_domain example.com;
+    userid_p3p 'CP="x"';
+    userid_mark X;
+    location / { return 200 "got=[$uid_got] set=[$uid_set]\n"; }
+    location /r/ { set $uid_reset 1; return 200 "got=[$uid_got] set=[$uid_set]\n"; }
+    location /v1/ { userid v1; userid_service 77; userid_mark off; userid_flags off; userid_expires max; userid_name sid; userid_path /v1/; return 200 "got=[$uid_got] set=[$uid_set]\n"; }
+    location /log/ { userid log; return 200 "got=[$uid_got] set=[$uid_set]\n"; }
+    location /off/ { userid off; return 200 "got=[$uid_got] set=[$uid_set]\n"; }
+}`})
+	cookies := []string{"", "Cookie: a=b; uid=fwAAAWXvp4ksAyMbAwMEAg==\r\n", "Cookie: uid=fwAAAWXvp4ksAyMbAwMEAgX=\r\n",
+		"Cookie: uid=short\r\n", "Cookie: uid=!!!!AAAAAAAAAAAAAAAAAAAAAA\r\n", "Cookie: uid=AAAAAAAAAAAAAAAAAAAAAA==\r\n",
+		"Cookie: sid=TQAAAOWRFWtvXNNcAQAAAA==\r\n", "Cookie: x=1\r\nCookie: uid=fwAAAWXvp4ksAyMbAwMEAgX=\r\n"}
+	for i, h := range cookies {
+		for _, path := range []string{"/", "/r/", "/v1/", "/log/", "/off/"} {
+			req := modGet(path+"?c="+strconv.Itoa(i), h)
+			ng := sendRaw(t, p.nginx, strings.ReplaceAll(req, "{{HOST}}", p.nginx))
+			ws := sendRaw(t, p.wsgate, strings.ReplaceAll(req, "{{HOST}}", p.wsgate))
+			if nv, wv := uidView(ng), uidView(ws); nv != wv {
+				t.Errorf("%s %q:\nnginx:  %s\nwsgate: %s", path, h, nv, wv)
+			}
+		}
+	}
+	// Two new identifiers differ, and both start with the server's address.
+	a := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/", ""), "{{HOST}}", p.wsgate)).Header.Get("Set-Cookie")
+	b := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/", ""), "{{HOST}}", p.wsgate)).Header.Get("Set-Cookie")
+	if a == b || !strings.HasPrefix(a, "uid=fwAAAW") {
+		t.Errorf("new identifiers: %q and %q", a, b)
 	}
 }
