@@ -197,6 +197,7 @@ func init() {
 	maps.Copy(mergers, secureLinkMergers)
 	maps.Copy(table, useridDirectives)
 	maps.Copy(mergers, useridMergers)
+	maps.Copy(table, emptyGifDirectives)
 }
 
 type durationField = time.Duration

@@ -268,6 +268,7 @@ type LocConf struct {
 	Referers          *referer.Rules // valid_referers; nil when none apply
 	SecureLink        SecureLinkConf
 	UserID            userid.Conf
+	EmptyGif          bool // empty_gif is the content handler
 	Proxy             *ProxyPass
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header

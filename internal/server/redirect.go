@@ -112,6 +112,8 @@ func (x *exchange) contentPhases() bool {
 		return x.statusHandler()
 	case x.lc.Proxy != nil:
 		return x.proxy()
+	case x.lc.EmptyGif:
+		return x.serveEmptyGif()
 	}
 	return x.static()
 }

@@ -276,3 +276,24 @@ server {
 		t.Errorf("new identifiers: %q and %q", a, b)
 	}
 }
+
+// TestDiffEmptyGif compares empty_gif with nginx: the 43 bytes, the
+// headers, HEAD, If-Modified-Since and a POST.
+func TestDiffEmptyGif(t *testing.T) {
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location = /px.gif { empty_gif; }
+    location = /before.gif { empty_gif; if_modified_since before; }
+}`})
+	p.compare(t, modGet("/px.gif", ""))
+	p.compare(t, "HEAD /px.gif HTTP/1.1\r\nHost: {{HOST}}\r\nConnection: close\r\n\r\n")
+	p.compare(t, modGet("/px.gif", "If-Modified-Since: Mon, 28 Sep 1970 06:00:00 GMT\r\n"))
+	p.compare(t, modGet("/px.gif", "If-Modified-Since: Tue, 29 Sep 1970 06:00:00 GMT\r\n"))
+	p.compare(t, modGet("/before.gif", "If-Modified-Since: Tue, 29 Sep 1970 06:00:00 GMT\r\n"))
+	p.compare(t, "POST /px.gif HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+	r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/px.gif", ""), "{{HOST}}", p.wsgate))
+	if len(r.Body) != 43 || !strings.HasPrefix(string(r.Body), "GIF89a") {
+		t.Errorf("wsgate sent %d bytes: %q", len(r.Body), r.Body)
+	}
+}
