@@ -198,6 +198,8 @@ func init() {
 	maps.Copy(table, useridDirectives)
 	maps.Copy(mergers, useridMergers)
 	maps.Copy(table, emptyGifDirectives)
+	maps.Copy(table, mirrorDirectives)
+	maps.Copy(mergers, mirrorMergers)
 }
 
 type durationField = time.Duration

@@ -268,7 +268,10 @@ type LocConf struct {
 	Referers          *referer.Rules // valid_referers; nil when none apply
 	SecureLink        SecureLinkConf
 	UserID            userid.Conf
-	EmptyGif          bool // empty_gif is the content handler
+	EmptyGif          bool     // empty_gif is the content handler
+	Mirrors           []string // mirror URIs
+	MirrorNoBody      bool     // mirror_request_body off
+	mirrorOff         bool     // `mirror off` at this level
 	Proxy             *ProxyPass
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header

@@ -92,7 +92,10 @@ func (x *exchange) enter(loc *config.Location) {
 // handler.
 func (x *exchange) contentPhases() bool {
 	// A refused handshake never costs a backend connection.
-	for _, phase := range [...]func() (bool, bool){x.preaccess, x.access, x.checkOrigin, x.checkWebSocket} {
+	for i, phase := range [...]func() (bool, bool){x.preaccess, x.access, x.checkOrigin, x.checkWebSocket} {
+		if x.sub && i < 2 {
+			continue // nginx's subrequests skip the (pre)access checks the main request passed
+		}
 		if ok, keep := phase(); !ok {
 			if x.isUpgrade() {
 				x.conn.srv.metrics.Handshake("rejected")
@@ -100,6 +103,7 @@ func (x *exchange) contentPhases() bool {
 			return keep
 		}
 	}
+	x.mirror()
 	if len(x.lc.TryFiles) > 0 {
 		if done, keep := x.tryFiles(); done {
 			return keep

@@ -198,7 +198,9 @@ func (x *exchange) finish(head []byte, body string) bool {
 func (x *exchange) done() {
 	x.vc.BytesSent, x.vc.BodyBytesSent = x.sent, x.bodySent
 	x.vc.End = time.Now()
-	logAccess(x.rt, x.lc, x.vc)
+	if !x.sub {
+		logAccess(x.rt, x.lc, x.vc) // subrequests are not logged, as nginx's log_subrequest off
+	}
 }
 
 // logAccess writes the request's access log lines. A WebSocket session

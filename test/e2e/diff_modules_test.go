@@ -5,10 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // modGet is a GET of path with extra header lines (each ending in CRLF).
@@ -295,5 +299,90 @@ server {
 	r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/px.gif", ""), "{{HOST}}", p.wsgate))
 	if len(r.Body) != 43 || !strings.HasPrefix(string(r.Body), "GIF89a") {
 		t.Errorf("wsgate sent %d bytes: %q", len(r.Body), r.Body)
+	}
+}
+
+// mirrorSeen is what the mirror backend saw of one request.
+type mirrorSeen struct {
+	Method, URI, Orig, Body string
+}
+
+// TestDiffMirror sends requests through mirror locations of nginx and
+// wsgate and compares what the mirror backend receives (method, URI,
+// the original $request_uri, body), the main answers, mirror off and
+// two mirrors.
+func TestDiffMirror(t *testing.T) {
+	seen := make(chan mirrorSeen, 64)
+	mb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if strings.HasPrefix(r.URL.Path, "/mirrored") {
+			seen <- mirrorSeen{r.Method, r.URL.RequestURI(), r.Header.Get("X-Orig"), string(b)}
+		}
+		io.WriteString(w, "main answer for "+r.URL.RequestURI())
+	}))
+	t.Cleanup(mb.Close)
+	backend := strings.TrimPrefix(mb.URL, "http://")
+	p := startPair(t, diffConf{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    mirror /m;
+    location /app/ { proxy_pass http://` + backend + `/main/; }
+    location /two/ { mirror /m; mirror /m2; proxy_pass http://` + backend + `/main/; }
+    location /off/ { mirror off; proxy_pass http://` + backend + `/main/; }
+    location /post/ { mirror_request_body off; proxy_pass http://` + backend + `/main/; }
+    location = /m { internal; proxy_set_header X-Orig $request_uri; proxy_set_header Content-Length ""; proxy_pass http://` + backend + `/mirrored; }
+    location = /m2 { internal; proxy_set_header X-Orig $request_uri; proxy_pass http://` + backend + `/mirrored2; }
+}`})
+	next := func(n int) []mirrorSeen {
+		var got []mirrorSeen
+		deadline := time.After(slow(10 * time.Second))
+		for len(got) < n {
+			select {
+			case s := <-seen:
+				got = append(got, s)
+			case <-deadline:
+				t.Fatalf("the mirror backend saw %d of %d requests: %v", len(got), n, got)
+			}
+		}
+		return got
+	}
+	for _, req := range []string{
+		modGet("/app/x?a=1", ""),
+		"DELETE /app/y HTTP/1.1\r\nHost: {{HOST}}\r\nConnection: close\r\n\r\n",
+		"POST /post/z?q HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody",
+	} {
+		// compare sends the request to each server: the mirror backend
+		// hears one copy from each, and the two must be the same.
+		p.compare(t, req)
+		got := next(2)
+		if got[0] != got[1] {
+			t.Errorf("%s: nginx and wsgate mirrored differently:\n  %+v\n  %+v", firstLine(req), got[0], got[1])
+		}
+		if got[0].Orig == "" {
+			t.Errorf("%s: no $request_uri in the mirror: %+v", firstLine(req), got[0])
+		}
+	}
+	// mirror off sends nothing: the next requests the backend hears are
+	// those of a later request.
+	p.compare(t, modGet("/off/none", ""))
+	p.compare(t, modGet("/app/marker", ""))
+	for _, s := range next(2) {
+		if s.Orig != "/app/marker" {
+			t.Errorf("mirror off mirrored: %+v", s)
+		}
+	}
+	// Two mirrors each see the request once.
+	sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/two/k", ""), "{{HOST}}", p.wsgate))
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case s := <-seen:
+			got[s.URI] = true
+		case <-time.After(slow(10 * time.Second)):
+			t.Fatalf("wsgate's two mirrors: saw %v", got)
+		}
+	}
+	if !got["/mirrored"] || !got["/mirrored2"] {
+		t.Errorf("wsgate's two mirrors: %v", got)
 	}
 }
