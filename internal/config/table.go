@@ -200,6 +200,8 @@ func init() {
 	maps.Copy(table, emptyGifDirectives)
 	maps.Copy(table, mirrorDirectives)
 	maps.Copy(mergers, mirrorMergers)
+	maps.Copy(table, charsetDirectives)
+	maps.Copy(mergers, charsetMergers)
 }
 
 type durationField = time.Duration

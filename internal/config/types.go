@@ -272,6 +272,7 @@ type LocConf struct {
 	Mirrors           []string // mirror URIs
 	MirrorNoBody      bool     // mirror_request_body off
 	mirrorOff         bool     // `mirror off` at this level
+	Charset           CharsetConf
 	Proxy             *ProxyPass
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header

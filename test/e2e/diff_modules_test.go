@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -384,5 +386,54 @@ server {
 	}
 	if !got["/mirrored"] || !got["/mirrored2"] {
 		t.Errorf("wsgate's two mirrors: %v", got)
+	}
+}
+
+// TestDiffCharset compares the charset filter's Content-Type with
+// nginx's: files of listed and unlisted types, return bodies, redirects,
+// error pages, proxied answers with and without a charset, charset_types
+// *, charset off and a matching source_charset.
+func TestDiffCharset(t *testing.T) {
+	root := t.TempDir()
+	for name, body := range map[string]string{"a.html": "<p>hi</p>", "a.json": "{}", "a.txt": "txt"} {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/koi":
+			w.Header().Set("Content-Type", "text/html; charset=koi8-r")
+		default:
+			w.Header().Set("Content-Type", "text/html")
+		}
+		io.WriteString(w, "proxied")
+	}))
+	t.Cleanup(bk.Close)
+	backend := strings.TrimPrefix(bk.URL, "http://")
+	p := startPair(t, diffConf{Root: root, HTTP: `
+types { text/html html; text/plain txt; application/json json; }
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{ROOT}};
+    charset utf-8;
+    location /same/ { alias {{ROOT}}/; source_charset utf-8; }
+    location /ret { return 200 "r"; }
+    location /redir { return 301 /x; }
+    location /p/ { proxy_pass http://` + backend + `/; }
+    location /po/ { override_charset on; proxy_pass http://` + backend + `/; }
+    location /all/ { alias {{ROOT}}/; charset_types *; }
+    location /json/ { alias {{ROOT}}/; charset_types application/json; }
+    location /off/ { alias {{ROOT}}/; charset off; }
+    location /win/ { alias {{ROOT}}/; charset windows-1251; }
+    location /var/ { alias {{ROOT}}/; charset $arg_cs; }
+}`})
+	for _, path := range []string{"/a.html", "/a.json", "/a.txt", "/same/a.html", "/ret", "/redir", "/missing",
+		"/p/plain", "/p/koi", "/po/koi", "/all/a.json", "/json/a.json", "/json/a.html", "/off/a.html", "/win/a.txt", "/var/a.html?cs=koi8-r"} {
+		p.compare(t, modGet(path, ""))
+	}
+	r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/a.html", ""), "{{HOST}}", p.wsgate))
+	if ct := r.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+		t.Errorf("wsgate: Content-Type %q", ct)
 	}
 }
