@@ -202,6 +202,8 @@ func init() {
 	maps.Copy(mergers, mirrorMergers)
 	maps.Copy(table, charsetDirectives)
 	maps.Copy(mergers, charsetMergers)
+	maps.Copy(table, subDirectives)
+	maps.Copy(mergers, subMergers)
 }
 
 type durationField = time.Duration

@@ -273,6 +273,7 @@ type LocConf struct {
 	MirrorNoBody      bool     // mirror_request_body off
 	mirrorOff         bool     // `mirror off` at this level
 	Charset           CharsetConf
+	Sub               SubConf
 	Proxy             *ProxyPass
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header

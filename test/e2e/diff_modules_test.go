@@ -437,3 +437,56 @@ server {
 		t.Errorf("wsgate: Content-Type %q", ct)
 	}
 }
+
+// TestDiffSubFilter compares sub_filter's bodies and headers with nginx:
+// static files, return bodies, proxied answers (one split so a match
+// spans two writes), once and everywhere, several strings, case,
+// variables, types, sub_filter_last_modified and gzip after it.
+func TestDiffSubFilter(t *testing.T) {
+	root := t.TempDir()
+	page := "<html><head></head><body>Hello World, hello world, HELLO WORLD.</body></html>\n"
+	for name, body := range map[string]string{"p.html": page, "p.txt": "hello world text\n", "p.css": "hello world css\n"} {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		if r.URL.Path == "/enc" {
+			w.Header().Set("Content-Encoding", "identity-x")
+		}
+		io.WriteString(w, "<p>split hel")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "lo world</p></body>")
+	}))
+	t.Cleanup(bk.Close)
+	backend := strings.TrimPrefix(bk.URL, "http://")
+	p := startPair(t, diffConf{Root: root, HTTP: `
+types { text/html html; text/plain txt; text/css css; }
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{ROOT}};
+    sub_filter "hello world" "bye";
+    location /all/ { alias {{ROOT}}/; sub_filter_once off; }
+    location /multi/ { alias {{ROOT}}/; sub_filter_once off; sub_filter "world" "earth"; sub_filter "</body>" "<script>x</script></body>"; sub_filter "$arg_f" "[$arg_t]"; }
+    location /types/ { alias {{ROOT}}/; sub_filter_types text/plain; }
+    location /anytype/ { alias {{ROOT}}/; sub_filter_types *; }
+    location /lm/ { alias {{ROOT}}/; sub_filter_last_modified on; }
+    location /gz/ { alias {{ROOT}}/; gzip on; gzip_min_length 1; sub_filter_once off; }
+    location /ret { sub_filter_once off; default_type text/html; return 200 "hello world and Hello World"; }
+    location /p/ { sub_filter_once off; sub_filter "</body>" "<!--x--></body>"; proxy_pass http://` + backend + `/; }
+    location /enc/ { proxy_pass http://` + backend + `/enc; }
+}`})
+	for _, path := range []string{"/p.html", "/p.txt", "/all/p.html", "/multi/p.html?f=HEAD&t=h", "/multi/p.html", "/types/p.txt",
+		"/types/p.css", "/anytype/p.css", "/lm/p.html", "/ret", "/p/x", "/enc/"} {
+		p.compare(t, modGet(path, ""))
+	}
+	p.compare(t, modGet("/gz/p.html", "Accept-Encoding: gzip\r\n"))
+	p.compare(t, "HEAD /all/p.html HTTP/1.1\r\nHost: {{HOST}}\r\nConnection: close\r\n\r\n")
+	p.compare(t, modGet("/all/p.html", "Range: bytes=0-9\r\n"))
+	p.compare(t, modGet("/p.txt", "Range: bytes=0-4\r\n"))
+	r := sendRaw(t, p.wsgate, strings.ReplaceAll(modGet("/all/p.html", ""), "{{HOST}}", p.wsgate))
+	if want := "<html><head></head><body>bye, bye, bye.</body></html>\n"; string(r.Body) != want {
+		t.Errorf("wsgate: %q, want %q", r.Body, want)
+	}
+}
