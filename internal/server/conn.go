@@ -336,6 +336,7 @@ type exchange struct {
 	uid         *uidState         // userid: the cookie read and the identifier to set
 	sub         bool              // a mirror subrequest: its answer is dropped, it is not logged
 	subst       *substitution     // sub_filter rewrites the body (subHead)
+	preread     *requestBody      // the body read whole before the content handler (mirror)
 	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
 	sent        int64             // bytes written to the client for this request
 	bodySent    int64
@@ -378,6 +379,7 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 		return keep
 	}
 	keep := x.serverPhases()
+	x.preread.close() // a body no handler sent
 	if !c.hijacked {
 		limit.ReleaseAll(x.leases) // a tunnel releases them when it closes
 	}

@@ -30,7 +30,10 @@ func (x *exchange) proxy() bool {
 	}
 	framing := proxy.Body{Length: x.req.ContentLength} // -1: none
 	var body *requestBody                              // nil without a body: a handshake allocates nothing here
-	if x.req.ContentLength > 0 || x.req.Chunked {
+	if x.preread != nil {
+		body, x.preread = x.preread, nil // read whole already (mirror)
+		framing = body.framing
+	} else if x.req.ContentLength > 0 || x.req.Chunked {
 		body = new(requestBody)
 		if status := x.prepareBody(body); status != 0 {
 			body.close()

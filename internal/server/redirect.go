@@ -103,7 +103,9 @@ func (x *exchange) contentPhases() bool {
 			return keep
 		}
 	}
-	x.mirror()
+	if ok, keep := x.mirror(); !ok {
+		return keep
+	}
 	if len(x.lc.TryFiles) > 0 {
 		if done, keep := x.tryFiles(); done {
 			return keep

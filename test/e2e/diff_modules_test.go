@@ -334,6 +334,8 @@ server {
     location /post/ { mirror_request_body off; proxy_pass http://` + backend + `/main/; }
     location = /m { internal; proxy_set_header X-Orig $request_uri; proxy_set_header Content-Length ""; proxy_pass http://` + backend + `/mirrored; }
     location = /m2 { internal; proxy_set_header X-Orig $request_uri; proxy_pass http://` + backend + `/mirrored2; }
+    location /body/ { mirror /mb; client_body_buffer_size 16; proxy_pass http://` + backend + `/main/; }
+    location = /mb { internal; proxy_set_header X-Orig $request_uri; proxy_pass http://` + backend + `/mirrored; }
 }`})
 	next := func(n int) []mirrorSeen {
 		var got []mirrorSeen
@@ -352,6 +354,9 @@ server {
 		modGet("/app/x?a=1", ""),
 		"DELETE /app/y HTTP/1.1\r\nHost: {{HOST}}\r\nConnection: close\r\n\r\n",
 		"POST /post/z?q HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody",
+		"POST /body/small HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody",
+		"POST /body/large HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 40\r\nConnection: close\r\n\r\n" + strings.Repeat("0123456789", 4),
+		"POST /body/chunked HTTP/1.1\r\nHost: {{HOST}}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
 	} {
 		// compare sends the request to each server: the mirror backend
 		// hears one copy from each, and the two must be the same.
@@ -360,8 +365,8 @@ server {
 		if got[0] != got[1] {
 			t.Errorf("%s: nginx and wsgate mirrored differently:\n  %+v\n  %+v", firstLine(req), got[0], got[1])
 		}
-		if got[0].Orig == "" {
-			t.Errorf("%s: no $request_uri in the mirror: %+v", firstLine(req), got[0])
+		if got[0].Orig == "" || strings.Contains(req, "/body/") && got[0].Body == "" {
+			t.Errorf("%s: no $request_uri or body in the mirror: %+v", firstLine(req), got[0])
 		}
 	}
 	// mirror off sends nothing: the next requests the backend hears are
