@@ -1,8 +1,12 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wsgate/wsgate/internal/vars"
 )
 
 // TestSmallModuleErrors: the small http modules refuse what nginx refuses,
@@ -49,5 +53,31 @@ func TestSmallModuleSettings(t *testing.T) {
 	}
 	if len(b.Mirrors) != 0 || b.Charset.Charset != nil || !b.Charset.AnyType || b.UserID.Name != "sid" {
 		t.Errorf("/b: %v %+v", b.Mirrors, b.Charset)
+	}
+}
+
+// TestGeoInclude: a geo block reads its networks from an included file,
+// and the variable answers from them.
+func TestGeoInclude(t *testing.T) {
+	dir := t.TempDir()
+	nets := filepath.Join(dir, "nets.conf")
+	if err := os.WriteFile(nets, []byte("10.0.0.0/8 ten;\n192.168.0.0/16 lan;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, `http { geo $arg_ip $net { default none; include `+nets+`; delete 192.168.0.0/16; } }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, ok := cfg.Vars.Lookup("net")
+	if !ok {
+		t.Fatal("$net is not declared")
+	}
+	for ip, want := range map[string]string{"10.1.2.3": "ten", "192.168.1.1": "none", "8.8.8.8": "none"} {
+		var c vars.Ctx
+		c.Reset(cfg.Vars)
+		c.Args = "ip=" + ip
+		if got := c.Get(i); got != want {
+			t.Errorf("%s: %q, want %q", ip, got, want)
+		}
 	}
 }
