@@ -31,10 +31,7 @@ func (x *exchange) userid() *uidState {
 		x.logRequest(errlog.Error, "", "%s", bad)
 	}
 	u.got = got
-	reset := false
-	if v, ok := x.vc.GetName("uid_reset"); ok {
-		reset = v != "" && v != "0"
-	}
+	reset := x.uidReset()
 	if !userid.NeedsCookie(c, got, reset) {
 		return u
 	}
@@ -89,4 +86,15 @@ func headerValues(h http1.Header, name string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// uidReset reads $uid_reset, which a `set` or `map` may define: a value
+// other than "" and "0" asks for a new identifier. An unset `set`
+// variable here is no mistake worth a warning.
+func (x *exchange) uidReset() bool {
+	warn := x.vc.Warn
+	x.vc.Warn = nil
+	v, ok := x.vc.GetName("uid_reset")
+	x.vc.Warn = warn
+	return ok && v != "" && v != "0"
 }

@@ -281,6 +281,20 @@ server {
 	if a == b || !strings.HasPrefix(a, "uid=fwAAAW") {
 		t.Errorf("new identifiers: %q and %q", a, b)
 	}
+	// Bad cookies are logged as nginx logs them; reading $uid_reset
+	// where no `set` gave it a value is no warning.
+	logged, err := os.ReadFile(filepath.Join(p.gate.dir, "logs", "error.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`client sent too short userid cookie "short"`, "client sent invalid userid cookie"} {
+		if !strings.Contains(string(logged), want) {
+			t.Errorf("the error log lacks %q:\n%s", want, logged)
+		}
+	}
+	if strings.Contains(string(logged), "uninitialized") {
+		t.Errorf("the error log warns of an uninitialized variable:\n%s", logged)
+	}
 }
 
 // TestDiffEmptyGif compares empty_gif with nginx: the 43 bytes, the
