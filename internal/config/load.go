@@ -144,6 +144,12 @@ func (l *loader) load(ds []*conf.Directive) (*Config, error) {
 // a `set` variable defined further down, as nginx allows.
 func (l *loader) declare(ds []*conf.Directive) error {
 	for _, d := range ds {
+		if f := blockVars[d.Name]; f != nil {
+			if err := f(l, d); err != nil {
+				return err
+			}
+			continue
+		}
 		switch d.Name {
 		case "map":
 			if !d.IsBlock() || len(d.Args) != 2 {

@@ -42,6 +42,11 @@ type dirSpec struct {
 
 var table map[string]dirSpec
 
+// blockVars declares the variables of blocks such as `geo` and
+// `split_clients` before the main pass, so that any template may name
+// them; the main pass leaves their contents alone.
+var blockVars = map[string]func(l *loader, d *conf.Directive) error{}
+
 func init() {
 	noop := func(*loader, *conf.Directive, *scope) error { return nil }
 	table = map[string]dirSpec{
@@ -185,6 +190,23 @@ func init() {
 	maps.Copy(table, authDirectives)
 	maps.Copy(table, proxySSLDirectives)
 	maps.Copy(table, proxyDirectives)
+	maps.Copy(table, geoDirectives)
+	maps.Copy(blockVars, geoBlockVars)
+	maps.Copy(table, splitDirectives)
+	maps.Copy(blockVars, splitBlockVars)
+	maps.Copy(table, refererDirectives)
+	maps.Copy(mergers, refererMergers)
+	maps.Copy(table, secureLinkDirectives)
+	maps.Copy(mergers, secureLinkMergers)
+	maps.Copy(table, useridDirectives)
+	maps.Copy(mergers, useridMergers)
+	maps.Copy(table, emptyGifDirectives)
+	maps.Copy(table, mirrorDirectives)
+	maps.Copy(mergers, mirrorMergers)
+	maps.Copy(table, charsetDirectives)
+	maps.Copy(mergers, charsetMergers)
+	maps.Copy(table, subDirectives)
+	maps.Copy(mergers, subMergers)
 }
 
 type durationField = time.Duration

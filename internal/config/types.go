@@ -3,7 +3,9 @@ package config
 import (
 	"crypto/tls"
 	"github.com/wsgate/wsgate/internal/gzipfilter"
+	"github.com/wsgate/wsgate/internal/referer"
 	"github.com/wsgate/wsgate/internal/regex"
+	"github.com/wsgate/wsgate/internal/userid"
 	"net/netip"
 	"time"
 
@@ -269,6 +271,15 @@ type ProxyPass struct {
 // to nested location and if{} blocks. After Load, every location's LocConf
 // is complete: nothing is looked up in a parent at request time.
 type LocConf struct {
+	Referers          *referer.Rules // valid_referers; nil when none apply
+	SecureLink        SecureLinkConf
+	UserID            userid.Conf
+	EmptyGif          bool     // empty_gif is the content handler
+	Mirrors           []string // mirror URIs
+	MirrorNoBody      bool     // mirror_request_body off
+	mirrorOff         bool     // `mirror off` at this level
+	Charset           CharsetConf
+	Sub               SubConf
 	Proxy             *ProxyPass
 	ProxySSL          ProxySSL
 	ProxyHTTPVersion  string // "1.0" or "1.1"

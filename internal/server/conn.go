@@ -334,6 +334,10 @@ type exchange struct {
 	bodyRead    bool         // the request body was read to its end (sent upstream)
 	ctxKept     bool         // a tunnel holds vc until it closes, for its log line
 	realIPDone  bool
+	uid         *uidState         // userid: the cookie read and the identifier to set
+	sub         bool              // a mirror subrequest: its answer is dropped, it is not logged
+	subst       *substitution     // sub_filter rewrites the body (subHead)
+	preread     *requestBody      // the body read whole before the content handler (mirror)
 	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
 	sent        int64             // bytes written to the client for this request
 	bodySent    int64
@@ -379,6 +383,7 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 		return keep
 	}
 	keep := x.serverPhases()
+	x.preread.close() // a body no handler sent
 	if !c.hijacked {
 		limit.ReleaseAll(x.leases) // a tunnel releases them when it closes
 	}
@@ -402,6 +407,7 @@ func (x *exchange) fillVars(hostCaps []string) {
 	vc.Header = &req.Header // a pointer: boxing the slice would allocate
 	vc.Files = x            // $document_root, $realpath_root, $request_filename
 	vc.Core = x             // $connection_time, $pipe, $request_body, ...
+	vc.Loc = x              // $invalid_referer, $secure_link, $uid_*, ...
 	vc.Host = req.HostName
 	vc.Scheme = "http"
 	if c.tls != nil {

@@ -6,6 +6,7 @@ import (
 	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/static"
+	"github.com/wsgate/wsgate/internal/subfilter"
 )
 
 // gzipHead is nginx's gzip header filter, run by filters: an eligible
@@ -35,16 +36,18 @@ func (x *exchange) gzipAccepted(resp http1.Header) bool {
 	return gzipfilter.Accepts(&x.lc.Gzip, &r, resp)
 }
 
-// gzipWhole reports whether a static 200 answer will be compressed, so
-// that package static leaves its Range aside; a range of an eligible
+// gzipWhole reports whether a static 200 answer will be compressed or
+// rewritten by sub_filter, so that package static leaves its Range aside; a range of an eligible
 // answer keeps the Vary of the whole (gzipVary).
 func (x *exchange) gzipWhole(hdr http1.Header, length int64) bool {
+	// sub_filter rewrites the whole answer: no ranges, as nginx.
+	sub := len(x.lc.Sub.Find) > 0 && length != 0 && x.subType(hdr.Get("Content-Type"))
 	g := &x.lc.Gzip
 	if x.errStatus != 0 || !gzipfilter.Eligible(g, 200, hdr, length) {
-		return false
+		return sub
 	}
 	x.gzipVary = true
-	return x.gzipAccepted(hdr)
+	return x.gzipAccepted(hdr) || sub
 }
 
 // gzipStatic is nginx's gzip_static handler: the answer for the file's
@@ -67,28 +70,74 @@ func (x *exchange) gzipStatic(r *static.Request, path, root string) *static.Answ
 	return a
 }
 
-// gzipBody returns w itself when the response is not compressed, else a
-// compressor into w, which gzipEnd finishes.
-func (x *exchange) gzipBody(w io.Writer) (io.Writer, *gzipfilter.Writer) {
-	if !x.gzip {
-		return w, nil
-	}
-	z := gzipfilter.NewWriter(w, x.lc.Gzip.Level)
-	return z, z
+// bodyChain is the body filters the header filters chose for a
+// response, in nginx's order: sub_filter, then gzip, counted at the end.
+type bodyChain struct {
+	sub *subfilter.Writer
+	z   *gzipfilter.Writer
+	out countingWriter
 }
 
-// gzipEnd finishes a compressed body whose writing ended with err, sets
-// $gzip_ratio and returns the bytes the compressor wrote.
-func (x *exchange) gzipEnd(z *gzipfilter.Writer, err error) (int64, error) {
-	if cerr := z.Close(); err == nil {
-		err = cerr
+// Flush pushes what the compressor holds (a sync flush), for unbuffered
+// proxying; sub_filter keeps a possible partial match. A nil chain has
+// nothing to flush.
+func (b *bodyChain) Flush() error {
+	if b == nil || b.z == nil {
+		return nil
 	}
-	x.vc.GzipRatio = gzipfilter.Ratio(z.In(), z.Out())
-	return z.Out(), err
+	return b.z.Flush()
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// gzipBody returns w itself when no body filter applies, else w behind
+// the chosen filters (sub_filter, gzip), which gzipEnd finishes.
+func (x *exchange) gzipBody(w io.Writer) (io.Writer, *bodyChain) {
+	if !x.gzip && x.subst == nil {
+		return w, nil
+	}
+	b := &bodyChain{out: countingWriter{w: w}}
+	var cur io.Writer = &b.out
+	if x.gzip {
+		b.z = gzipfilter.NewWriter(cur, x.lc.Gzip.Level)
+		cur = b.z
+	}
+	if x.subst != nil {
+		b.sub = subfilter.New(cur, x.subst.find, x.subst.repl, !x.lc.Sub.NotOnce)
+		cur = b.sub
+	}
+	return cur, b
+}
+
+// gzipEnd finishes the body filters of a body whose writing ended with
+// err, sets $gzip_ratio when it was compressed, and returns the bytes
+// written to the client.
+func (x *exchange) gzipEnd(b *bodyChain, err error) (int64, error) {
+	if b.sub != nil {
+		if cerr := b.sub.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if b.z != nil {
+		if cerr := b.z.Close(); err == nil {
+			err = cerr
+		}
+		x.vc.GzipRatio = gzipfilter.Ratio(b.z.In(), b.z.Out())
+	}
+	return b.out.n, err
 }
 
 // finishChunked is finish for a body sent chunked (compressed, or with
-// trailers) or compressed and ended by closing the connection (HTTP/1.0).
+// trailers) or filtered and ended by closing the connection (HTTP/1.0).
 func (x *exchange) finishChunked(head []byte, body string, chunked bool) bool {
 	bw := x.conn.bw
 	bw.Write(head)

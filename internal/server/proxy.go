@@ -32,6 +32,10 @@ func (x *exchange) proxy() bool {
 	rest := &x.lc.ProxyRest
 	framing := proxy.Body{Length: x.req.ContentLength} // -1: none
 	var body *requestBody                              // nil without a body: a handshake allocates nothing here
+	if x.preread != nil && (rest.SetBody != nil || rest.NoRequestBody) {
+		x.preread.close() // read for mirror; this request sends another body or none
+		x.preread = nil
+	}
 	var setBody string
 	switch {
 	case rest.SetBody != nil:
@@ -43,6 +47,9 @@ func (x *exchange) proxy() bool {
 		if proxy.Configured(x.lc.ProxyHeaders, "Content-Length") {
 			framing = proxy.Body{Length: -1}
 		}
+	case x.preread != nil:
+		body, x.preread = x.preread, nil // read whole already (mirror)
+		framing = body.framing
 	case x.req.ContentLength > 0 || x.req.Chunked:
 		body = new(requestBody)
 		if status := x.prepareBody(body); status != 0 {

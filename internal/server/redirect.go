@@ -96,13 +96,19 @@ func (x *exchange) enter(loc *config.Location) {
 // handler.
 func (x *exchange) contentPhases() bool {
 	// A refused handshake never costs a backend connection.
-	for _, phase := range [...]func() (bool, bool){x.preaccess, x.access, x.checkOrigin, x.checkWebSocket} {
+	for i, phase := range [...]func() (bool, bool){x.preaccess, x.access, x.checkOrigin, x.checkWebSocket} {
+		if x.sub && i < 2 {
+			continue // nginx's subrequests skip the (pre)access checks the main request passed
+		}
 		if ok, keep := phase(); !ok {
 			if x.isUpgrade() {
 				x.conn.srv.metrics.Handshake("rejected")
 			}
 			return keep
 		}
+	}
+	if ok, keep := x.mirror(); !ok {
+		return keep
 	}
 	if len(x.lc.TryFiles) > 0 {
 		if done, keep := x.tryFiles(); done {
@@ -116,6 +122,8 @@ func (x *exchange) contentPhases() bool {
 		return x.statusHandler()
 	case x.lc.Proxy != nil:
 		return x.proxy()
+	case x.lc.EmptyGif:
+		return x.serveEmptyGif()
 	}
 	return x.static()
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/errlog"
-	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/proxy"
 	"github.com/wsgate/wsgate/internal/vars"
@@ -183,7 +182,7 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 type flushWriter struct {
 	w  io.Writer
 	bw *bufio.Writer
-	z  *gzipfilter.Writer // compressing w: sync-flushed first
+	z  interface{ Flush() error } // the body filters of w: flushed first
 }
 
 func (f *flushWriter) Write(p []byte) (int, error) {

@@ -180,7 +180,7 @@ func (x *exchange) respond(status int, hdr http1.Header, body string) bool {
 	}
 	hdr, length, chunked := x.filters(status, hdr, int64(len(body)), false)
 	b := x.head(status, hdr, length, chunked)
-	if chunked || x.gzip {
+	if chunked || x.gzip || x.subst != nil {
 		return x.finishChunked(b, body, chunked)
 	}
 	return x.finish(b, body)
@@ -202,7 +202,9 @@ func (x *exchange) finish(head []byte, body string) bool {
 func (x *exchange) done() {
 	x.vc.BytesSent, x.vc.BodyBytesSent = x.sent, x.bodySent
 	x.vc.End = time.Now()
-	logAccess(x.rt, x.lc, x.vc)
+	if !x.sub {
+		logAccess(x.rt, x.lc, x.vc) // subrequests are not logged, as nginx's log_subrequest off
+	}
 }
 
 // logAccess writes the request's access log lines. A WebSocket session

@@ -84,6 +84,9 @@ type Ctx struct {
 	// Core answers $connection_time, $pipe, $request_completion,
 	// $request_body, $proxy_protocol_server_* and $tcpinfo_*.
 	Core CoreInfo
+	// Loc answers the per-location module variables (see LocVars); nil
+	// leaves them empty.
+	Loc LocVars
 
 	// Captures holds $0..$9 of the last regex that matched (location, map, if).
 	Captures []string

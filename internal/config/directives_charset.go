@@ -1,0 +1,91 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/wsgate/wsgate/internal/conf"
+	"github.com/wsgate/wsgate/internal/vars"
+)
+
+// CharsetConf is a location's ngx_http_charset_module settings.
+type CharsetConf struct {
+	Charset  *vars.Template // nil: off
+	Source   string         // source_charset; "" when unset
+	Override bool           // override_charset
+	Types    []string       // charset_types, lowercased; nil means the default list
+	AnyType  bool           // charset_types *
+}
+
+// DefaultCharsetTypes is charset_types' default.
+var DefaultCharsetTypes = []string{"text/html", "text/xml", "text/plain", "text/vnd.wap.wml", "application/javascript", "application/rss+xml"}
+
+// The directives of nginx's ngx_http_charset_module. wsgate labels
+// answers but converts nothing; as nginx without a charset_map, a
+// source_charset other than charset is refused.
+var charsetDirectives = map[string]dirSpec{
+	"charset":          {ctx: cHSLIf, min: 1, max: 1, fn: dCharset},
+	"source_charset":   {ctx: cHSLIf, min: 1, max: 1, fn: dSourceCharset},
+	"override_charset": {ctx: cHSLIf, min: 1, max: 1, fn: flag("override_charset", func(c *LocConf) *bool { return &c.Charset.Override })},
+	"charset_types":    {ctx: cHSL, min: 1, max: -1, fn: dCharsetTypes},
+}
+
+var charsetMergers = map[string]func(c, p *LocConf){
+	"charset":          func(c, p *LocConf) { c.Charset.Charset = p.Charset.Charset },
+	"source_charset":   func(c, p *LocConf) { c.Charset.Source = p.Charset.Source },
+	"override_charset": func(c, p *LocConf) { c.Charset.Override = p.Charset.Override },
+	"charset_types":    func(c, p *LocConf) { c.Charset.Types, c.Charset.AnyType = p.Charset.Types, p.Charset.AnyType },
+}
+
+func dCharset(l *loader, d *conf.Directive, s *scope) error {
+	if d.Args[0] == "off" {
+		s.lc.Charset.Charset = nil
+		return s.lc.mark(d, d.Name)
+	}
+	t, err := l.cfg.Vars.Compile(d.Args[0])
+	if err != nil {
+		return conf.Errorf(d, "%v", err)
+	}
+	s.lc.Charset.Charset = t
+	if err := checkCharsetPair(d, &s.lc.Charset); err != nil {
+		return err
+	}
+	return s.lc.mark(d, d.Name)
+}
+
+func dSourceCharset(l *loader, d *conf.Directive, s *scope) error {
+	if d.Args[0] == "off" {
+		s.lc.Charset.Source = ""
+		return s.lc.mark(d, d.Name)
+	}
+	s.lc.Charset.Source = d.Args[0]
+	if err := checkCharsetPair(d, &s.lc.Charset); err != nil {
+		return err
+	}
+	return s.lc.mark(d, d.Name)
+}
+
+// checkCharsetPair refuses a conversion wsgate cannot do, with nginx's
+// message for a pair without a charset_map.
+func checkCharsetPair(d *conf.Directive, c *CharsetConf) error {
+	if c.Charset == nil || c.Source == "" || !c.Charset.IsConst() {
+		return nil
+	}
+	dst := c.Charset.Raw()
+	if !strings.EqualFold(dst, c.Source) {
+		return conf.Errorf(d, "no \"charset_map\" between the charsets \"%s\" and \"%s\"", c.Source, dst)
+	}
+	return nil
+}
+
+func dCharsetTypes(l *loader, d *conf.Directive, s *scope) error {
+	c := &s.lc.Charset
+	c.Types, c.AnyType = []string{}, false
+	for _, a := range d.Args {
+		if a == "*" {
+			c.AnyType = true
+			continue
+		}
+		c.Types = append(c.Types, strings.ToLower(a))
+	}
+	return s.lc.mark(d, d.Name)
+}

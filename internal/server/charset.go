@@ -1,0 +1,41 @@
+package server
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/http1"
+)
+
+// charset adds "; charset=..." to the Content-Type of an answer whose
+// type is in charset_types (text/html always is), as nginx's charset filter: not to a type that
+// names its charset already, nor to wsgate's own redirect pages.
+func (x *exchange) charset(hdr http1.Header) http1.Header {
+	c := &x.lc.Charset
+	if c.Charset == nil || x.errStatus >= 300 && x.errStatus < 400 {
+		return hdr
+	}
+	i := slices.IndexFunc(hdr, func(f http1.Field) bool { return strings.EqualFold(f.Name, "Content-Type") })
+	if i < 0 || hdr[i].Value == "" {
+		return hdr
+	}
+	ct := hdr[i].Value
+	mime, params, _ := strings.Cut(ct, ";")
+	mime = strings.ToLower(strings.TrimSpace(mime))
+	types := c.Types
+	if types == nil {
+		types = config.DefaultCharsetTypes
+	}
+	listed := c.AnyType || mime == "text/html" || slices.Contains(types, mime) // text/html is always in, as nginx
+	if !listed || strings.Contains(strings.ToLower(params), "charset=") {
+		return hdr
+	}
+	name := c.Charset.Eval(x.vc)
+	if name == "" || name == "off" {
+		return hdr
+	}
+	out := slices.Clone(hdr)
+	out[i].Value = ct + "; charset=" + name
+	return out
+}

@@ -1,0 +1,25 @@
+package vars
+
+// LocVars answers the variables of modules configured per location:
+// $invalid_referer, $secure_link, $secure_link_expires, $uid_got and
+// $uid_set. ModuleVar returns the value and whether the
+// variable has one (false reads as empty, "-" in logs).
+type LocVars interface {
+	ModuleVar(name string) (string, bool)
+}
+
+// moduleVarNames are the variables LocVars answers.
+var moduleVarNames = []string{"invalid_referer", "secure_link", "secure_link_expires", "uid_got", "uid_set"}
+
+func init() {
+	for _, name := range moduleVarNames {
+		builtins[name] = func(c *Ctx) string {
+			if c.Loc == nil {
+				return ""
+			}
+			v, _ := c.Loc.ModuleVar(name)
+			return v
+		}
+		volatile[name] = true // they depend on the location, which may change
+	}
+}
