@@ -113,11 +113,23 @@ func status(name string, known map[string]config.DirectiveInfo, noEff map[string
 	return stNotYet
 }
 
-// varStatus says whether wsgate provides the nginx variable name; a family
-// such as "arg_*" is probed with a sample member.
+// familySamples are the members a family such as "arg_*" is probed with:
+// one provided means the family is; "alpn" stands for the fixed names of
+// $proxy_protocol_tlv_*.
+var familySamples = []string{"x_sample", "alpn"}
+
+// varStatus says whether wsgate provides the nginx variable name.
 func varStatus(name string) string {
-	if vars.Known(strings.Replace(name, "*", "x_sample", 1)) {
-		return stImpl
+	if !strings.HasSuffix(name, "*") {
+		if vars.Known(name) {
+			return stImpl
+		}
+		return stNotYet
+	}
+	for _, s := range familySamples {
+		if vars.Known(strings.TrimSuffix(name, "*") + s) {
+			return stImpl
+		}
 	}
 	return stNotYet
 }
