@@ -8,13 +8,15 @@ type DirectiveInfo struct {
 }
 
 // Directives returns a fresh map of every directive wsgate accepts, by
-// name. Changing the map changes nothing in the package.
+// name, including "include", which the loader expands before the table is
+// consulted. Changing the map changes nothing in the package.
 func Directives() map[string]DirectiveInfo {
-	out := make(map[string]DirectiveInfo, len(table))
+	out := make(map[string]DirectiveInfo, len(table)+1)
 	for name := range table {
 		_, ne := noEffect[name]
 		out[name] = DirectiveInfo{NoEffect: ne}
 	}
+	out["include"] = DirectiveInfo{}
 	return out
 }
 

@@ -188,16 +188,11 @@ func module(w *strings.Builder, m nginxdirs.Module, known map[string]config.Dire
 		fmt.Fprintf(w, "%s.\n\n", strings.ToUpper(m.Note[:1])+m.Note[1:])
 	}
 	if len(m.Directives) > 0 {
-		w.WriteString("| Directive | nginx: syntax; default; context | wsgate |\n|---|---|---|\n")
+		w.WriteString("| Directive | nginx syntax | nginx default | nginx context | wsgate |\n|---|---|---|---|---|\n")
 		for _, d := range m.Directives {
 			seen[d.Name] = true
-			def := d.Default
-			if def == "" || def == "-" {
-				def = "—"
-			} else {
-				def = code(def)
-			}
-			fmt.Fprintf(w, "| `%s` | %s; %s; %s | %s |\n", d.Name, code(d.Syntax), def, d.Context, status(d.Name, known, noEff))
+			fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s |\n",
+				d.Name, code(d.Syntax), defaultValue(d), d.Context, status(d.Name, known, noEff))
 		}
 		w.WriteString("\n")
 	}
@@ -208,6 +203,16 @@ func module(w *strings.Builder, m nginxdirs.Module, known map[string]config.Dire
 		}
 		w.WriteString("\n")
 	}
+}
+
+// defaultValue is the directive's default without its leading name and
+// final ";", as a code span, or "—" when it has none.
+func defaultValue(d nginxdirs.Directive) string {
+	if d.Default == "" || d.Default == "-" {
+		return "—"
+	}
+	v := strings.TrimPrefix(d.Default, d.Name+" ")
+	return code(strings.TrimSuffix(v, ";"))
 }
 
 // code wraps s as a Markdown code span inside a table cell.
