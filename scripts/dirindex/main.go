@@ -144,7 +144,7 @@ func render(mods []nginxdirs.Module, known map[string]config.DirectiveInfo, noEf
 	for _, m := range mods {
 		module(&w, m, known, noEff, seen)
 	}
-	others(&w, known, seen)
+	others(&w, known, noEff, seen)
 	return w.String()
 }
 
@@ -219,8 +219,8 @@ func defaultValue(d nginxdirs.Directive) string {
 func code(s string) string { return "`" + strings.ReplaceAll(s, "|", `\|`) + "`" }
 
 // others lists the directives wsgate accepts that no module above lists:
-// wsgate's own, and those of modules without a breakdown.
-func others(w *strings.Builder, known map[string]config.DirectiveInfo, seen map[string]bool) {
+// wsgate's own, and those of modules above without a breakdown.
+func others(w *strings.Builder, known map[string]config.DirectiveInfo, noEff map[string]bool, seen map[string]bool) {
 	var names []string
 	for name := range known {
 		if !seen[name] {
@@ -228,10 +228,12 @@ func others(w *strings.Builder, known map[string]config.DirectiveInfo, seen map[
 		}
 	}
 	slices.Sort(names)
-	for i, n := range names {
-		names[i] = "`" + n + "`"
-	}
 	w.WriteString("### Other directives wsgate accepts\n\n" +
-		"wsgate's own directives, and those of modules above listed without a breakdown\n" +
-		"(see the detailed sections below): " + strings.Join(names, ", ") + ".\n\n")
+		"wsgate's own directives, and those of modules above listed without a\n" +
+		"breakdown; the sections below describe them.\n\n" +
+		"| Directive | wsgate |\n|---|---|\n")
+	for _, n := range names {
+		fmt.Fprintf(w, "| `%s` | %s |\n", n, status(n, known, noEff))
+	}
+	w.WriteString("\n")
 }
