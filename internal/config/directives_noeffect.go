@@ -41,12 +41,29 @@ var noEffect = map[string]dirSpec{
 	"scgi_temp_path":    {ctx: cHSL, min: 1, max: 4, fn: anyArgs},
 
 	// Process-level settings of nginx's master/worker model.
-	"lock_file":        {ctx: cMain, min: 1, max: 1, fn: anyArgs},
-	"timer_resolution": {ctx: cMain, min: 1, max: 1, fn: durationArg},
-	"thread_pool":      {ctx: cMain, min: 2, max: 3, fn: anyArgs},
+	"lock_file":                    {ctx: cMain, min: 1, max: 1, fn: anyArgs},
+	"timer_resolution":             {ctx: cMain, min: 1, max: 1, fn: durationArg},
+	"thread_pool":                  {ctx: cMain, min: 2, max: 3, fn: anyArgs},
+	"master_process":               {ctx: cMain, min: 1, max: 1, fn: flagArg},
+	"debug_points":                 {ctx: cMain, min: 1, max: 1, fn: oneOf("abort", "stop")},
+	"ssl_object_cache_inheritable": {ctx: cMain, min: 1, max: 1, fn: flagArg},
+	"accept_mutex_delay":           {ctx: cEvents, min: 1, max: 1, fn: durationArg},
+	"worker_aio_requests":          {ctx: cEvents, min: 1, max: 1, fn: countArg},
 }
 
 func anyArgs(*loader, *conf.Directive, *scope) error { return nil }
+
+// oneOf accepts exactly one of the words given.
+func oneOf(words ...string) func(*loader, *conf.Directive, *scope) error {
+	return func(_ *loader, d *conf.Directive, _ *scope) error {
+		for _, w := range words {
+			if d.Args[0] == w {
+				return nil
+			}
+		}
+		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive", d.Args[0], d.Name)
+	}
+}
 
 func sizeArg(_ *loader, d *conf.Directive, _ *scope) error {
 	if _, err := ParseSize(d.Args[0]); err != nil {

@@ -38,7 +38,9 @@ func TestNoEffectDirectivesLoad(t *testing.T) {
 lock_file /run/lock/x;
 timer_resolution 100ms;
 thread_pool default threads=32 max_queue=65536;
-events {}
+master_process on;
+debug_points abort;
+events { accept_mutex_delay 500ms; worker_aio_requests 32; }
 http {
     types_hash_max_size 2048;
     types_hash_bucket_size 64;
