@@ -63,19 +63,9 @@ func dExpires(l *loader, d *conf.Directive, s *scope) error {
 
 // dAddTrailer reads add_trailer, a list inherited as add_header is.
 func dAddTrailer(l *loader, d *conf.Directive, s *scope) error {
-	t, err := l.cfg.Vars.Compile(d.Args[1])
+	h, err := l.alwaysHeader(d)
 	if err != nil {
-		return conf.Errorf(d, "%v", err)
-	}
-	if !validHeaderName(d.Args[0]) {
-		return conf.Errorf(d, "invalid header name \"%s\"", d.Args[0])
-	}
-	h := Header{Name: d.Args[0], Value: t}
-	if len(d.Args) == 3 {
-		if d.Args[2] != "always" {
-			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[2])
-		}
-		h.Always = true
+		return err
 	}
 	if !s.lc.set["add_trailer"] {
 		s.lc.Trailers = nil

@@ -548,20 +548,30 @@ func dProxySetHeader(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, "proxy_set_header")
 }
 
-func dAddHeader(l *loader, d *conf.Directive, s *scope) error {
+// alwaysHeader reads the arguments of add_header and add_trailer: a
+// name, a value with variables and an optional "always".
+func (l *loader) alwaysHeader(d *conf.Directive) (Header, error) {
 	t, err := l.cfg.Vars.Compile(d.Args[1])
 	if err != nil {
-		return conf.Errorf(d, "%v", err)
+		return Header{}, conf.Errorf(d, "%v", err)
 	}
 	if !validHeaderName(d.Args[0]) {
-		return conf.Errorf(d, "invalid header name \"%s\"", d.Args[0])
+		return Header{}, conf.Errorf(d, "invalid header name \"%s\"", d.Args[0])
 	}
 	h := Header{Name: d.Args[0], Value: t}
 	if len(d.Args) == 3 {
 		if d.Args[2] != "always" {
-			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[2])
+			return Header{}, conf.Errorf(d, "invalid parameter \"%s\"", d.Args[2])
 		}
 		h.Always = true
+	}
+	return h, nil
+}
+
+func dAddHeader(l *loader, d *conf.Directive, s *scope) error {
+	h, err := l.alwaysHeader(d)
+	if err != nil {
+		return err
 	}
 	if !s.lc.set["add_header"] {
 		s.lc.AddHeaders = nil
