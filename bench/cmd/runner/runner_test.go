@@ -22,7 +22,7 @@ func TestConfigs(t *testing.T) {
 		notWant []string
 	}{
 		{"nginx", nginxConfig("/tmp/x", 9001, 9002, nil), []string{
-			"pid /tmp/x/nginx.pid;", "server 127.0.0.1:9001;", "listen 127.0.0.1:9002;", "worker_connections 19000;",
+			"pid /tmp/x/nginx.pid;", "server 127.0.0.1:9001;", "listen 127.0.0.1:9002;", "worker_connections 20000;",
 			`proxy_set_header Connection "upgrade";`, "proxy_set_header Upgrade $http_upgrade;",
 		}, []string{"ssl"}},
 		{"haproxy", haproxyConfig(9001, 9002, nil), []string{

@@ -21,7 +21,7 @@ pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 
 events {
-    worker_connections 19000;
+    worker_connections 20000;
 }
 
 http {
