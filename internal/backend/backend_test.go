@@ -199,21 +199,29 @@ func TestNoSlot(t *testing.T) {
 	}
 }
 
-func TestKeepaliveReuse(t *testing.T) {
-	s := startServer(t, answer(0))
-	slots := &counter{limit: 10}
-	pool := NewPool(slots, 4, time.Minute, 100)
-	tr := Transport{Idle: pool, Slots: slots, ConnectTimeout: 5 * time.Second, NoDelay: true}
-	p := &peer{addr: s.addr()}
+// keptAlive sends three kept-alive requests through tr to p and checks
+// that one connection served them all, idle in pool between requests and
+// holding one slot; accepts counts the backend's connections.
+func keptAlive(t *testing.T, tr Transport, p *peer, pool *Pool, slots *counter, accepts func() int64) {
+	t.Helper()
 	for i := 0; i < 3; i++ {
 		roundTrip(t, tr, p, request(true))
 		if pool.Idle() != 1 || slots.used.Load() != 1 {
 			t.Fatalf("after request %d: %d idle, %d slots; want 1 and 1", i, pool.Idle(), slots.used.Load())
 		}
 	}
-	if n := s.accepts.Load(); n != 1 {
+	if n := accepts(); n != 1 {
 		t.Fatalf("%d connections for 3 kept-alive requests, want 1", n)
 	}
+}
+
+func TestKeepaliveReuse(t *testing.T) {
+	s := startServer(t, answer(0))
+	slots := &counter{limit: 10}
+	pool := NewPool(slots, 4, time.Minute, 100)
+	tr := Transport{Idle: pool, Slots: slots, ConnectTimeout: 5 * time.Second, NoDelay: true}
+	p := &peer{addr: s.addr()}
+	keptAlive(t, tr, p, pool, slots, s.accepts.Load)
 	// A request that asks to close is not kept.
 	roundTrip(t, tr, p, request(false))
 	if pool.Idle() != 0 || slots.used.Load() != 0 {

@@ -86,15 +86,7 @@ func TestTLSKeepaliveReuse(t *testing.T) {
 	cfg := &tls.Config{InsecureSkipVerify: true, ServerName: "backend.example.com"}
 	tr := Transport{Idle: pool, Slots: slots, ConnectTimeout: 5 * time.Second, TLS: cfg}
 	p := &peer{addr: s.addr()}
-	for i := 0; i < 3; i++ {
-		roundTrip(t, tr, p, request(true))
-		if pool.Idle() != 1 || slots.used.Load() != 1 {
-			t.Fatalf("after request %d: %d idle, %d slots; want 1 and 1", i, pool.Idle(), slots.used.Load())
-		}
-	}
-	if n := s.accepts.Load(); n != 1 {
-		t.Fatalf("%d connections for 3 kept-alive requests, want 1", n)
-	}
+	keptAlive(t, tr, p, pool, slots, s.accepts.Load)
 	if sni, _ := h.get(); len(sni) != 1 || sni[0] != "backend.example.com" {
 		t.Fatalf("handshakes %q, want one with SNI backend.example.com", sni)
 	}
