@@ -248,7 +248,12 @@ func (s *Server) removeConn(c *conn) {
 	s.wg.Done()
 }
 
-func (s *Server) addTunnel(t *tunnel.Tunnel, ti *tunnelInfo) bool {
+// addTunnel registers t, whose handshake served generation started; it
+// is false when the server is shutting down. A reload committed since
+// that handshake has already run its drain pass, which could not see t:
+// t is checked against the live generation here, under the lock that
+// pass holds, and drained if its location, upstream or peer is gone.
+func (s *Server) addTunnel(t *tunnel.Tunnel, ti *tunnelInfo, served *generation) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -257,6 +262,9 @@ func (s *Server) addTunnel(t *tunnel.Tunnel, ti *tunnelInfo) bool {
 	s.tunnels[t] = ti
 	s.wg.Add(1)
 	s.Stats.Tunnels.Add(1)
+	if cur := s.rt.Load(); cur != served && !ti.stillServed(cur) {
+		drain(map[*tunnel.Tunnel]*tunnelInfo{t: ti}, tunnel.ReasonDrain, "location removed")
+	}
 	return true
 }
 

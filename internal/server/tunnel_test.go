@@ -110,3 +110,105 @@ http {
 		t.Fatalf("frame % x", frame)
 	}
 }
+
+// TestReloadDrainsTunnelBeingRegistered: a reload that removes a location
+// while one of its handshakes is between the client's 101 and the
+// tunnel's registration still drains that tunnel with 1001; its drain
+// pass ran before the tunnel was registered.
+func TestReloadDrainsTunnelBeingRegistered(t *testing.T) {
+	backend, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		c, err := backend.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		key := ""
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
+				key = strings.TrimSpace(v)
+			}
+			if l == "\r\n" {
+				break
+			}
+		}
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsframe.AcceptKey(key))
+		io.Copy(io.Discard, br)
+	}()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.Addr().(*net.TCPAddr).Port
+	free.Close()
+	load := func(path string) *config.Config {
+		cfg, err := config.LoadBytes("/tmp/t.conf", []byte(fmt.Sprintf(`
+error_log stderr crit;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%d;
+        location %s {
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            websocket_drain_period 0;
+        }
+    }
+}`, port, path, backend.Addr())), config.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	log := errlog.Stderr()
+	s := New(log)
+	if err := s.Apply(load("/ws"), log); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reloaded := make(chan error, 1)
+	testHookUpgraded = func() { reloaded <- s.Apply(load("/other"), log) }
+	defer func() { testHookUpgraded = func() {} }()
+
+	c, err := net.Dial("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(c)
+	if status, err := br.ReadString('\n'); err != nil || !strings.Contains(status, " 101 ") {
+		t.Fatalf("status line %q, %v", status, err)
+	}
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "\r\n" {
+			break
+		}
+	}
+	frame := make([]byte, 4)
+	if _, err := io.ReadFull(br, frame); err != nil {
+		t.Fatalf("no close frame after the reload removed the location: %v", err)
+	}
+	if frame[0] != 0x88 || frame[2] != 0x03 || frame[3] != 0xe9 {
+		t.Fatalf("frame % x, want close 1001", frame)
+	}
+}

@@ -98,16 +98,14 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	// Set before the tunnel starts: its close path may read vc at once.
 	x.status = 101
 	x.vc.Status = 101
+	testHookUpgraded()
 	// The tunnel may end before it is registered; closed waits on mu
 	// until it is.
-	// Set before the tunnel starts: its close logs vc from its own goroutine.
-	x.status = 101
-	x.vc.Status = 101
 	e.mu.Lock()
 	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
 	e.unreg = x.registerSession(e.t)
 	conn.Detach()
-	if !c.srv.addTunnel(e.t, &e.info) {
+	if !c.srv.addTunnel(e.t, &e.info, x.rt) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
 		// must not unregister what was never registered.
 		c.srv.wg.Add(1)
@@ -116,6 +114,10 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	}
 	e.mu.Unlock()
 }
+
+// testHookUpgraded runs between the client's 101 and the tunnel's
+// registration; tests widen that window with it.
+var testHookUpgraded = func() {}
 
 // tunnelEnd is what a tunnel needs from its handshake when it closes, and
 // its registration (info) meanwhile: one allocation, held for the tunnel's
