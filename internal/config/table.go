@@ -207,6 +207,8 @@ func init() {
 	maps.Copy(mergers, charsetMergers)
 	maps.Copy(table, subDirectives)
 	maps.Copy(mergers, subMergers)
+	maps.Copy(table, otelDirectives)
+	maps.Copy(mergers, otelMergers)
 }
 
 type durationField = time.Duration

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"github.com/wsgate/wsgate/internal/gzipfilter"
+	"github.com/wsgate/wsgate/internal/otel"
 	"github.com/wsgate/wsgate/internal/referer"
 	"github.com/wsgate/wsgate/internal/regex"
 	"github.com/wsgate/wsgate/internal/userid"
@@ -90,6 +91,10 @@ type HTTP struct {
 	// H2WebSocket is http2_websocket: advertise RFC 8441 extended CONNECT
 	// on HTTP/2 connections. Process-wide: Go's HTTP/2 reads it at start.
 	H2WebSocket bool
+	// Otel is otel_exporter with otel_service_name and
+	// otel_resource_attr; nil when none is written. Spans are exported
+	// only when it has an endpoint.
+	Otel *otel.Config
 }
 
 // Upstream is an upstream{} block, or the implicit one-server group that a
@@ -274,6 +279,7 @@ type LocConf struct {
 	Referers          *referer.Rules // valid_referers; nil when none apply
 	SecureLink        SecureLinkConf
 	UserID            userid.Conf
+	Otel              OtelLoc
 	EmptyGif          bool     // empty_gif is the content handler
 	Mirrors           []string // mirror URIs
 	MirrorNoBody      bool     // mirror_request_body off

@@ -39,6 +39,8 @@ type staged struct {
 	lb       *limit.Build
 	store    *cluster.Store  // cluster_store, nil without one
 	newStore bool            // store was opened for this configuration
+	otel     *otelExporter   // otel_exporter, nil without one
+	newOtel  bool            // otel was built for this configuration
 	tcp      []*listener     // sockets opened for it, not accepting yet
 	quic     []*quicListener // QUIC sockets opened for it
 }
@@ -48,6 +50,9 @@ type staged struct {
 func (s *Server) stage(cfg *config.Config, log *errlog.Logger) (*staged, error) {
 	st := &staged{lb: s.limits.Begin()}
 	err := s.stageCluster(cfg, st)
+	if err == nil {
+		err = s.stageOtel(cfg, st)
+	}
 	if err == nil {
 		st.rt, err = buildGeneration(s, cfg, s.rt.Load(), log, st.lb, &s.files)
 	}
@@ -76,6 +81,7 @@ func (s *Server) rollback(st *staged) {
 		st.rt.discard()
 	}
 	s.rollbackCluster(st)
+	s.rollbackOtel(st)
 	s.files.Abort()
 }
 
@@ -127,6 +133,7 @@ func (s *Server) commit(st *staged) {
 	s.log.Store(rt.log)
 	st.lb.Commit()
 	s.commitCluster(st)
+	s.commitOtel(st)
 	rt.start()
 	s.rt.Store(rt)
 	if err := s.files.Commit(); err != nil {

@@ -345,6 +345,8 @@ type exchange struct {
 	trailers    bool // the chunked body ends with add_trailer's fields (filters)
 	gzipVary    bool // nginx's r->gzip_vary: gzip_static or a range met gzip
 	close       bool
+	otelSeen    bool       // otelStart ran: the trace decision is made once per request
+	otel        *otelState // the trace context; nil until a location needs one
 	coreExchange
 }
 

@@ -19,6 +19,8 @@ func (x *exchange) ModuleVar(name string) (string, bool) {
 	case "secure_link":
 		r := x.secureLink()
 		return r.Value, r.Found
+	case "otel_trace_id", "otel_span_id", "otel_parent_id", "otel_parent_sampled":
+		return x.otelVar(name)
 	case "uid_got", "uid_set":
 		return x.uidVar(name)
 	case "secure_link_expires":

@@ -67,6 +67,7 @@ func (x *exchange) locationPhases(named *config.Location) bool {
 			x.lc = loc.Conf
 			x.log = x.rt.logFor(x.lc)
 		}
+		x.otelStart()
 		if done, keep := x.rewrite(loc); done {
 			return keep
 		}

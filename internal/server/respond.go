@@ -204,6 +204,7 @@ func (x *exchange) done() {
 	x.vc.End = time.Now()
 	if !x.sub {
 		logAccess(x.rt, x.lc, x.vc) // subrequests are not logged, as nginx's log_subrequest off
+		x.otelEnd()
 	}
 }
 

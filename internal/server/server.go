@@ -45,6 +45,7 @@ type Server struct {
 
 	limits  *limit.Registry               // zones live as long as the process, across reloads
 	cluster atomic.Pointer[cluster.Store] // cluster_store, shared by the sync zones
+	otel    atomic.Pointer[otelExporter]  // otel_exporter; nil without one
 	files   accesslog.Files               // access log files, kept open across reloads
 
 	metrics    *status.Metrics

@@ -146,6 +146,7 @@ func (s *Server) waitStopped(d time.Duration) {
 
 func (s *Server) closeRuntime() {
 	s.closeCluster()
+	s.closeOtel()
 	s.files.CloseAll()
 	if rt := s.rt.Load(); rt != nil {
 		rt.discard()

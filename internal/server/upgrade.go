@@ -13,6 +13,7 @@ import (
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/limit"
+	"github.com/wsgate/wsgate/internal/otel"
 	"github.com/wsgate/wsgate/internal/proxy"
 	"github.com/wsgate/wsgate/internal/tunnel"
 	"github.com/wsgate/wsgate/internal/upstream"
@@ -74,6 +75,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		x.ctxKept = true
 		e.sess = &sessionLog{rt: x.rt, lc: lc, vc: x.vc, headBytes: x.sent, start: start}
 	}
+	e.span = x.otelSpan()
 	c.srv.metrics.Handshake("upgraded")
 	cfg := tunnel.Config{
 		Frames:           strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket") && lc.WebSocketFrames,
@@ -132,6 +134,7 @@ type tunnelEnd struct {
 	remote  netip.Addr
 	leases  []limit.ConnLease
 	sess    *sessionLog // nil unless an access log writes the session's line
+	span    *otel.Span  // the session's trace span, ended at close; nil unless traced
 	unreg   func()      // removes the tunnel from the cluster's sessions; nil if not there
 	virtual bool        // an HTTP/2 stream: its TCP connection is its conn's
 }
@@ -174,6 +177,9 @@ func (e *tunnelEnd) closed(r tunnel.Result) {
 	srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
 	if e.sess != nil {
 		e.logSession(&r)
+	}
+	if e.span != nil {
+		otelSessionEnd(srv, e.span, &r)
 	}
 	srv.removeTunnel(e.t)
 }
