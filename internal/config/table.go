@@ -205,6 +205,7 @@ func init() {
 	maps.Copy(mergers, mirrorMergers)
 	maps.Copy(table, charsetDirectives)
 	maps.Copy(mergers, charsetMergers)
+	maps.Copy(blockVars, charsetBlockVars)
 	maps.Copy(table, subDirectives)
 	maps.Copy(mergers, subMergers)
 	maps.Copy(table, otelDirectives)

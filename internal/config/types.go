@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"github.com/wsgate/wsgate/internal/charset"
 	"github.com/wsgate/wsgate/internal/gzipfilter"
 	"github.com/wsgate/wsgate/internal/otel"
 	"github.com/wsgate/wsgate/internal/referer"
@@ -25,6 +26,8 @@ type Config struct {
 	User, Group       string
 	Daemon            bool
 	WorkerConnections int
+	// CharsetMaps are the http level's charset_map blocks.
+	CharsetMaps []*charset.Map
 	// WorkerShutdownTimeout bounds a graceful stop: once it passes, the
 	// connections still open are closed. Zero waits for them all.
 	WorkerShutdownTimeout time.Duration

@@ -337,6 +337,7 @@ type exchange struct {
 	uid         *uidState         // userid: the cookie read and the identifier to set
 	sub         bool              // a mirror subrequest: its answer is dropped, it is not logged
 	subst       *substitution     // sub_filter rewrites the body (subHead)
+	recode      *recoding         // charset recodes the body (charset)
 	preread     *requestBody      // the body read whole before the content handler (mirror)
 	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
 	sent        int64             // bytes written to the client for this request

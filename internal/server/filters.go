@@ -10,18 +10,18 @@ import (
 )
 
 // filters runs, in nginx's order, the header filters that change a
-// response about to be sent (never a 101): expires, userid, charset,
-// sub_filter, then gzip, then the
+// response about to be sent (never a 101): expires, userid, charset
+// (which may recode the body), sub_filter, then gzip, then the
 // chunking add_trailer needs. It returns the headers, length and framing
 // to send; the body writers then end chunked bodies with endChunked.
 func (x *exchange) filters(status int, hdr http1.Header, length int64, chunked bool) (http1.Header, int64, bool) {
-	x.trailers, x.gzip, x.subst = false, false, nil
+	x.trailers, x.gzip, x.subst, x.recode = false, false, nil, nil
 	if x.lc == nil || status == 101 {
 		return hdr, length, chunked
 	}
 	hdr = x.expires(x.effectiveStatus(status), hdr)
 	hdr = x.useridHeader(hdr)
-	hdr = x.charset(hdr)
+	hdr, length, chunked = x.charset(hdr, length, chunked)
 	hdr, length, chunked = x.subHead(hdr, length, chunked)
 	hdr, length, chunked = x.gzipHead(status, hdr, length, chunked)
 	if !x.wantTrailers(x.effectiveStatus(status)) || x.req.Method == "HEAD" || length == -2 {

@@ -71,9 +71,11 @@ func (x *exchange) gzipStatic(r *static.Request, path, root string) *static.Answ
 }
 
 // bodyChain is the body filters the header filters chose for a
-// response, in nginx's order: sub_filter, then gzip, counted at the end.
+// response, in nginx's order: sub_filter, charset, then gzip, counted at
+// the end.
 type bodyChain struct {
 	sub *subfilter.Writer
+	cs  io.WriteCloser
 	z   *gzipfilter.Writer
 	out countingWriter
 }
@@ -99,10 +101,16 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// bodyFiltered reports whether a body filter (sub_filter, charset, gzip)
+// changes the response's body.
+func (x *exchange) bodyFiltered() bool {
+	return x.gzip || x.subst != nil || x.recode != nil
+}
+
 // gzipBody returns w itself when no body filter applies, else w behind
-// the chosen filters (sub_filter, gzip), which gzipEnd finishes.
+// the chosen filters (sub_filter, charset, gzip), which gzipEnd finishes.
 func (x *exchange) gzipBody(w io.Writer) (io.Writer, *bodyChain) {
-	if !x.gzip && x.subst == nil {
+	if !x.bodyFiltered() {
 		return w, nil
 	}
 	b := &bodyChain{out: countingWriter{w: w}}
@@ -110,6 +118,10 @@ func (x *exchange) gzipBody(w io.Writer) (io.Writer, *bodyChain) {
 	if x.gzip {
 		b.z = gzipfilter.NewWriter(cur, x.lc.Gzip.Level)
 		cur = b.z
+	}
+	if x.recode != nil {
+		b.cs = x.recode.writer(cur)
+		cur = b.cs
 	}
 	if x.subst != nil {
 		b.sub = subfilter.New(cur, x.subst.find, x.subst.repl, !x.lc.Sub.NotOnce)
@@ -124,6 +136,11 @@ func (x *exchange) gzipBody(w io.Writer) (io.Writer, *bodyChain) {
 func (x *exchange) gzipEnd(b *bodyChain, err error) (int64, error) {
 	if b.sub != nil {
 		if cerr := b.sub.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if b.cs != nil {
+		if cerr := b.cs.Close(); err == nil {
 			err = cerr
 		}
 	}

@@ -180,7 +180,7 @@ func (x *exchange) respond(status int, hdr http1.Header, body string) bool {
 	}
 	hdr, length, chunked := x.filters(status, hdr, int64(len(body)), false)
 	b := x.head(status, hdr, length, chunked)
-	if chunked || x.gzip || x.subst != nil {
+	if chunked || x.bodyFiltered() {
 		return x.finishChunked(b, body, chunked)
 	}
 	return x.finish(b, body)
