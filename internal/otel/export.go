@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,19 +53,7 @@ func (c *Config) Equal(d *Config) bool {
 	}
 	return c.Endpoint == d.Endpoint && c.TrustedCert == d.TrustedCert && c.Interval == d.Interval &&
 		c.BatchSize == d.BatchSize && c.BatchCount == d.BatchCount && c.ServiceName == d.ServiceName &&
-		equalPairs(c.Headers, d.Headers) && equalPairs(c.Resource, d.Resource)
-}
-
-func equalPairs(a, b [][2]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+		slices.Equal(c.Headers, d.Headers) && slices.Equal(c.Resource, d.Resource)
 }
 
 // Exporter sends finished spans to an OTLP/gRPC endpoint in batches, in

@@ -19,43 +19,13 @@ import (
 // to the client after send_timeout would otherwise fail.
 func TestTunnelOutlivesSendTimeout(t *testing.T) {
 	const sendTimeout = 200 * time.Millisecond
-	backend, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Close()
-	go func() {
-		c, err := backend.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		key := ""
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
-				key = strings.TrimSpace(v)
-			}
-			if l == "\r\n" {
-				break
-			}
-		}
-		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsframe.AcceptKey(key))
+	backend := upgradeBackend(t, func(c net.Conn, br *bufio.Reader) {
 		time.Sleep(2 * sendTimeout)
 		c.Write([]byte{0x81, 2, 'h', 'i'}) // an unmasked text frame, as a server sends
 		io.Copy(io.Discard, br)
-	}()
+	})
 
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := free.Addr().(*net.TCPAddr).Port
-	free.Close()
+	port := freeTCPPort(t)
 	cfg, err := config.LoadBytes("/tmp/t.conf", []byte(fmt.Sprintf(`
 error_log stderr crit;
 http {
@@ -93,15 +63,7 @@ http {
 	if err != nil || !strings.Contains(status, " 101 ") {
 		t.Fatalf("status line %q, %v", status, err)
 	}
-	for {
-		l, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l == "\r\n" {
-			break
-		}
-	}
+	skipHead(t, br)
 	frame := make([]byte, 4)
 	if _, err := io.ReadFull(br, frame); err != nil {
 		t.Fatalf("the backend's frame sent after send_timeout did not arrive: %v", err)
@@ -116,40 +78,8 @@ http {
 // tunnel's registration still drains that tunnel with 1001; its drain
 // pass ran before the tunnel was registered.
 func TestReloadDrainsTunnelBeingRegistered(t *testing.T) {
-	backend, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Close()
-	go func() {
-		c, err := backend.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		key := ""
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
-				key = strings.TrimSpace(v)
-			}
-			if l == "\r\n" {
-				break
-			}
-		}
-		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsframe.AcceptKey(key))
-		io.Copy(io.Discard, br)
-	}()
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := free.Addr().(*net.TCPAddr).Port
-	free.Close()
+	backend := upgradeBackend(t, func(_ net.Conn, br *bufio.Reader) { io.Copy(io.Discard, br) })
+	port := freeTCPPort(t)
 	load := func(path string) *config.Config {
 		cfg, err := config.LoadBytes("/tmp/t.conf", []byte(fmt.Sprintf(`
 error_log stderr crit;
@@ -195,20 +125,72 @@ http {
 	if err := <-reloaded; err != nil {
 		t.Fatal(err)
 	}
-	for {
-		l, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l == "\r\n" {
-			break
-		}
-	}
+	skipHead(t, br)
 	frame := make([]byte, 4)
 	if _, err := io.ReadFull(br, frame); err != nil {
 		t.Fatalf("no close frame after the reload removed the location: %v", err)
 	}
 	if frame[0] != 0x88 || frame[2] != 0x03 || frame[3] != 0xe9 {
 		t.Fatalf("frame % x, want close 1001", frame)
+	}
+}
+
+// upgradeBackend is a backend that answers one WebSocket handshake with
+// 101 and then hands the connection to after.
+func upgradeBackend(t *testing.T, after func(net.Conn, *bufio.Reader)) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		key := ""
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
+				key = strings.TrimSpace(v)
+			}
+			if l == "\r\n" {
+				break
+			}
+		}
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsframe.AcceptKey(key))
+		after(c, br)
+	}()
+	return ln
+}
+
+// freeTCPPort is a loopback port nothing listens on.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer free.Close()
+	return free.Addr().(*net.TCPAddr).Port
+}
+
+// skipHead reads a response head up to its empty line.
+func skipHead(t *testing.T, br *bufio.Reader) {
+	t.Helper()
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "\r\n" {
+			return
+		}
 	}
 }
