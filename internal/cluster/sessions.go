@@ -294,6 +294,11 @@ func (s *Store) apply(m redis.XMessage) {
 	if until > 0 && time.UnixMilli(until).After(time.Now()) {
 		ss.bans[key] = time.UnixMilli(until)
 	}
+	if str("op") == "upstream" {
+		ss.mu.Unlock()
+		s.pollUpstreams()
+		return
+	}
 	var targets []*localSession
 	if str("op") == "close" {
 		for _, ls := range ss.byKey[key] {

@@ -153,6 +153,7 @@ type Store struct {
 
 	sess *sessions
 	w    *writer
+	ups  upstreamWatch
 
 	stop  chan struct{}
 	loops sync.WaitGroup // heartbeat, command and write loops
@@ -301,9 +302,10 @@ func (s *Store) loop() {
 		}
 		if s.up.Load() {
 			s.fail(s.heartbeat())
-			continue
+		} else {
+			s.recover()
 		}
-		s.recover()
+		s.pollUpstreams()
 	}
 }
 

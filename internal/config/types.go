@@ -90,6 +90,9 @@ type HTTP struct {
 	// H2WebSocket is http2_websocket: advertise RFC 8441 extended CONNECT
 	// on HTTP/2 connections. Process-wide: Go's HTTP/2 reads it at start.
 	H2WebSocket bool
+	// ClusterRebalance is cluster_rebalance: this instance closes WebSockets
+	// with 1012 while it holds more than the cluster's mean; nil: off.
+	ClusterRebalance *Rebalance
 }
 
 // Upstream is an upstream{} block, or the implicit one-server group that a
@@ -109,8 +112,14 @@ type Upstream struct {
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
 	KeepaliveRequests int           // a backend connection serves at most this many requests
 	KeepaliveTime     time.Duration // keepalive_time: a backend connection takes no request after this long; 0: 1h
-	File              string
-	Line              int
+	// Zone is the zone's name: an upstream with one may be changed at run
+	// time through the api (nginx Plus).
+	Zone string
+	// State is the state file: the servers are read from it (the block
+	// has no server lines) and api changes are written back to it.
+	State string
+	File  string
+	Line  int
 }
 
 // HealthCheck is a health_check directive (nginx Plus syntax).
@@ -140,6 +149,8 @@ type UpstreamServer struct {
 	Down        bool
 	MaxConns    int
 	SlowStart   time.Duration
+	Drain       bool   // drain: no new connections but sticky ones (api and state files)
+	Route       string // route=: the sticky route, kept for the api
 }
 
 // Listen is one listen directive.

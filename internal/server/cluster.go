@@ -36,6 +36,9 @@ func (s *Server) stageCluster(cfg *config.Config, st *staged) error {
 // commitCluster makes st's store the running one and closes the one it
 // replaces; s.mu is held.
 func (s *Server) commitCluster(st *staged) {
+	if st.newStore {
+		st.store.WatchUpstreams(s.upstreamFromStore)
+	}
 	if old := s.cluster.Swap(st.store); old != nil && old != st.store {
 		go old.Close()
 		if st.store != nil {

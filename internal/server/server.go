@@ -43,6 +43,7 @@ type Server struct {
 	idleServers atomic.Int32   // serving goroutines waiting on handoff
 	wg          sync.WaitGroup // accept loops, connections, tunnels, background loops
 
+	dyn     dynUpstreams                  // run-time server lists of the upstreams with a zone
 	limits  *limit.Registry               // zones live as long as the process, across reloads
 	cluster atomic.Pointer[cluster.Store] // cluster_store, shared by the sync zones
 	files   accesslog.Files               // access log files, kept open across reloads
