@@ -58,6 +58,7 @@ type Server struct {
 	active   atomic.Int64 // client and backend connections, nginx's count
 	limit    atomic.Int64 // worker_connections x worker_processes
 	Stats    Stats
+	leaving  atomic.Int64 // tunnels asked to close by a rebalancer, still open
 	limitLog atomic.Int64 // last "not enough" log, unix seconds
 }
 
@@ -255,6 +256,7 @@ func (s *Server) addTunnel(t *tunnel.Tunnel, ti *tunnelInfo) bool {
 	if s.closing {
 		return false
 	}
+	ti.started = time.Now()
 	s.tunnels[t] = ti
 	s.wg.Add(1)
 	s.Stats.Tunnels.Add(1)
@@ -263,6 +265,9 @@ func (s *Server) addTunnel(t *tunnel.Tunnel, ti *tunnelInfo) bool {
 
 func (s *Server) removeTunnel(t *tunnel.Tunnel) {
 	s.mu.Lock()
+	if ti := s.tunnels[t]; ti != nil && ti.rebalanced {
+		s.leaving.Add(-1)
+	}
 	delete(s.tunnels, t)
 	s.mu.Unlock()
 	s.Stats.Tunnels.Add(-1)
