@@ -289,11 +289,15 @@ func (s *Store) ConnCount(field string) (int, error) {
 // for each field, pipelined: one round trip. The connections are counted
 // whatever the buckets decide; the caller gives them back (ReleaseConn)
 // when a bucket rejected the request or another field was at its limit.
-func (s *Store) ChargeReqAcquireConns(keys []string, rates, bursts []int64, fields []string, limits []int) (int, []int64, []bool, error) {
-	rej, excess, got, err := s.pipelined(keys, rates, bursts, fields, limits)
+// rider, when it is a *Reservation, is written in the same round trip
+// (nil or another value: nothing more is written); the caller cancels it
+// when the handshake fails.
+func (s *Store) ChargeReqAcquireConns(keys []string, rates, bursts []int64, fields []string, limits []int, rider any) (int, []int64, []bool, error) {
+	res, _ := rider.(*Reservation)
+	rej, excess, got, err := s.pipelined(keys, rates, bursts, fields, limits, res)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The store restarted since the scripts were loaded.
-		rej, excess, got, err = s.pipelined(keys, rates, bursts, fields, limits)
+		rej, excess, got, err = s.pipelined(keys, rates, bursts, fields, limits, res)
 	}
 	if err != nil {
 		return 0, nil, nil, s.fail(err)
@@ -301,7 +305,7 @@ func (s *Store) ChargeReqAcquireConns(keys []string, rates, bursts []int64, fiel
 	return rej, excess, got, nil
 }
 
-func (s *Store) pipelined(keys []string, rates, bursts []int64, fields []string, limits []int) (int, []int64, []bool, error) {
+func (s *Store) pipelined(keys []string, rates, bursts []int64, fields []string, limits []int, res *Reservation) (int, []int64, []bool, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var req *redis.Cmd
@@ -317,6 +321,9 @@ func (s *Store) pipelined(keys []string, rates, bursts []int64, fields []string,
 		}
 		for i, f := range fields {
 			conns[i] = acquireScript.EvalSha(ctx, p, []string{instancesKey, s.leaseKey()}, f, limits[i], s.id, LeaseTTL.Milliseconds(), leasePrefix)
+		}
+		if res != nil {
+			res.write(ctx, p)
 		}
 		return nil
 	})

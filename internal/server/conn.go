@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"github.com/wsgate/wsgate/internal/cluster"
 	"io"
 	"net"
 	"net/netip"
@@ -334,12 +335,13 @@ type exchange struct {
 	bodyRead    bool         // the request body was read to its end (sent upstream)
 	ctxKept     bool         // a tunnel holds vc until it closes, for its log line
 	realIPDone  bool
-	uid         *uidState         // userid: the cookie read and the identifier to set
-	sub         bool              // a mirror subrequest: its answer is dropped, it is not logged
-	subst       *substitution     // sub_filter rewrites the body (subHead)
-	preread     *requestBody      // the body read whole before the content handler (mirror)
-	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
-	sent        int64             // bytes written to the client for this request
+	uid         *uidState            // userid: the cookie read and the identifier to set
+	sub         bool                 // a mirror subrequest: its answer is dropped, it is not logged
+	subst       *substitution        // sub_filter rewrites the body (subHead)
+	preread     *requestBody         // the body read whole before the content handler (mirror)
+	leases      []limit.ConnLease    // limit_conn slots held until the request or its tunnel ends
+	sessRes     *cluster.Reservation // the WebSocket's session, registered at preaccess; nil when none
+	sent        int64                // bytes written to the client for this request
 	bodySent    int64
 	gzip        bool // the response's body is gzip-compressed (gzipHead)
 	trailers    bool // the chunked body ends with add_trailer's fields (filters)
@@ -386,6 +388,10 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 	x.preread.close() // a body no handler sent
 	if !c.hijacked {
 		limit.ReleaseAll(x.leases) // a tunnel releases them when it closes
+	}
+	if x.sessRes != nil { // no tunnel took it
+		x.sessRes.Cancel()
+		x.sessRes = nil
 	}
 	return keep
 }
