@@ -148,6 +148,14 @@ func TestClusterUpstreamAPI(t *testing.T) {
 		t.Fatalf("POST with an unknown field: %d %s", code, body)
 	}
 
+	// A reload keeps the store's list.
+	if !gates[1].reload(t, confs[1]) {
+		t.Fatalf("reload failed:\n%s", gates[1].errorLog())
+	}
+	waitFor(t, time.Second, "the reloaded instance to list the store's servers", func() bool {
+		return serverSet(listServers(t, addrs[1])) == want
+	})
+
 	// DELETE b1 on the third instance: the first one's tunnel to b1 drains.
 	if code, body := apiSend(t, "DELETE", "http://"+addrs[2]+"/api/9/http/upstreams/app/servers/0", ""); code != 200 || strings.Contains(body, b1.addr) {
 		t.Fatalf("DELETE: %d %s", code, body)
@@ -192,6 +200,9 @@ func TestUpstreamAPIStateFile(t *testing.T) {
 	g := startGate(t, conf)
 	if got := listServers(t, addr); len(got) != 0 {
 		t.Fatalf("an upstream whose state file does not exist yet has servers: %v", got)
+	}
+	if code, _ := apiSend(t, "GET", "http://"+addr+"/", ""); code != 502 {
+		t.Fatalf("a request to an upstream without servers: %d, want 502", code)
 	}
 	for _, b := range []*backend{b1, b2} {
 		if code, body := apiSend(t, "POST", "http://"+addr+"/api/9/http/upstreams/app/servers", `{"server":"`+b.addr+`"}`); code != 201 {
