@@ -27,8 +27,8 @@ func (s *Server) rebalanceLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(rebalanceTick)
 	defer t.Stop()
-	credit := map[string]float64{}
-	var budget float64
+	credit := map[string]*closeBudget{}
+	var shared closeBudget
 	var shed clusterShed
 	for {
 		select {
@@ -44,30 +44,50 @@ func (s *Server) rebalanceLoop() {
 		if top == 0 {
 			continue
 		}
-		budget = min(budget+top*rebalanceTick.Seconds(), max(top, 1))
+		shared.fill(top)
 		for _, cu := range rt.cfg.HTTP.Upstreams {
 			rb := cu.Rebalance
 			pool := rt.pools[cu]
 			if rb == nil || pool == nil {
 				continue
 			}
-			c := min(credit[cu.Name]+rb.Rate*rebalanceTick.Seconds(), max(rb.Rate, 1))
-			n := min(int(c), int(budget))
-			if n > 0 {
-				n = s.rebalanceOnce(cu, pool, rb, n, rt.log)
+			c := credit[cu.Name]
+			if c == nil {
+				c = &closeBudget{}
+				credit[cu.Name] = c
 			}
-			credit[cu.Name] = c - float64(n)
-			budget -= float64(n)
+			c.fill(rb.Rate)
+			if n := c.allows(&shared); n > 0 {
+				c.spend(s.rebalanceOnce(cu, pool, rb, n, rt.log), &shared)
+			}
 		}
 		if rb := rt.cfg.HTTP.ClusterRebalance; rb != nil {
-			shed.credit = min(shed.credit+rb.Rate*rebalanceTick.Seconds(), max(rb.Rate, 1))
-			if n := min(int(shed.credit), int(budget)); n > 0 {
-				n = s.clusterRebalanceOnce(&shed, rb, n, rt.log)
-				shed.credit -= float64(n)
-				budget -= float64(n)
+			shed.credit.fill(rb.Rate)
+			if n := shed.credit.allows(&shared); n > 0 {
+				shed.credit.spend(s.clusterRebalanceOnce(&shed, rb, n, rt.log), &shared)
 			}
 		}
 	}
+}
+
+// closeBudget is how many closes a rebalancer may make now: it fills at
+// its rate each tick, up to one second's worth (at least one close).
+type closeBudget struct{ left float64 }
+
+// fill adds one tick's worth of closes at rate.
+func (b *closeBudget) fill(rate float64) {
+	b.left = min(b.left+rate*rebalanceTick.Seconds(), max(rate, 1))
+}
+
+// allows is how many closes both b and the instance's shared budget allow.
+func (b *closeBudget) allows(shared *closeBudget) int {
+	return int(min(b.left, shared.left))
+}
+
+// spend takes n closes from b and from the shared budget.
+func (b *closeBudget) spend(n int, shared *closeBudget) {
+	b.left -= float64(n)
+	shared.left -= float64(n)
 }
 
 // topRate is the largest rate of websocket_rebalance and
@@ -87,8 +107,8 @@ func topRate(h *config.HTTP) float64 {
 
 // clusterShed is cluster_rebalance's state between ticks.
 type clusterShed struct {
-	credit float64 // closes its rate allows now
-	active bool    // above the mean by more than the threshold, and not yet back at the mean
+	credit closeBudget // closes its rate allows now
+	active bool        // above the mean by more than the threshold, and not yet back at the mean
 }
 
 // clusterRebalanceOnce closes up to n of this instance's oldest tunnels
