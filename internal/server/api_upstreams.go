@@ -14,6 +14,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/status"
 )
 
@@ -35,7 +36,13 @@ func (x *exchange) apiUpstreamServers(name string, rest []string) bool {
 	case len(rest) > 1:
 		return x.apiAnswer(&status.APIError{Status: 404, Code: "PathNotFound", Text: "path not found"}, nil)
 	case !allowed:
-		return x.apiAnswer(&status.APIError{Status: 405, Code: "MethodNotSupported", Text: "method not supported"}, nil)
+		allow := "GET, HEAD, POST"
+		if len(rest) == 1 {
+			allow = "GET, HEAD, PATCH, DELETE"
+		}
+		var b strings.Builder
+		(&status.APIError{Status: 405, Code: "MethodNotSupported", Text: "method not supported"}).WriteJSON(&b)
+		return x.respond(405, append(apiHeader(), http1.Field{Name: "Allow", Value: allow}), b.String())
 	case !read && !x.lc.Cluster.APIWrite:
 		return x.apiAnswer(&status.APIError{Status: 405, Code: "MethodDisabled", Text: "method disabled: the api location needs write=on"}, nil)
 	}

@@ -174,6 +174,14 @@ func TestClusterUpstreamAPI(t *testing.T) {
 	echo(t, ws2, "after")
 	ws2.Close()
 
+	if code, _ := apiSend(t, "PUT", "http://"+addrs[0]+"/api/9/http/upstreams/app/servers/1", "{}"); code != 405 {
+		t.Fatalf("PUT on a server: %d, want 405", code)
+	}
+	code, body = apiSend(t, "PATCH", "http://"+addrs[0]+"/api/9/http/upstreams/app/servers/1", `{"weight":0}`)
+	if code != 400 || !strings.Contains(body, "UpstreamConfFormatError") {
+		t.Fatalf("PATCH weight=0: %d %s", code, body)
+	}
+
 	// All three restarted: the list is the store's.
 	for _, g := range gates {
 		g.stop()
@@ -185,6 +193,15 @@ func TestClusterUpstreamAPI(t *testing.T) {
 				return serverSet(listServers(t, addrs[i])) == "1="+b2.addr
 			})
 		}
+	}
+
+	// Without the store, a change is refused and nothing changes.
+	r.stop()
+	if code, body := apiSend(t, "POST", "http://"+addrs[0]+"/api/9/http/upstreams/app/servers", `{"server":"`+b1.addr+`"}`); code != 503 {
+		t.Fatalf("POST with the store down: %d %s", code, body)
+	}
+	if got := serverSet(listServers(t, addrs[0])); got != "1="+b2.addr {
+		t.Fatalf("a refused change changed the list: %s", got)
 	}
 }
 
