@@ -112,14 +112,10 @@ type Upstream struct {
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
 	KeepaliveRequests int           // a backend connection serves at most this many requests
 	KeepaliveTime     time.Duration // keepalive_time: a backend connection takes no request after this long; 0: 1h
-	// Zone is the zone's name: an upstream with one may be changed at run
-	// time through the api (nginx Plus).
-	Zone string
-	// State is the state file: the servers are read from it (the block
-	// has no server lines) and api changes are written back to it.
-	State string
-	File  string
-	Line  int
+	Zone              string        // zone's name: the api may change the servers at run time (nginx Plus)
+	State             string        // state file: the servers come from it, and api changes go to it
+	File              string
+	Line              int
 }
 
 // HealthCheck is a health_check directive (nginx Plus syntax).

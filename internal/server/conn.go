@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
-	"github.com/wsgate/wsgate/internal/cluster"
 	"io"
 	"net"
 	"net/netip"
@@ -15,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
@@ -335,19 +335,22 @@ type exchange struct {
 	bodyRead    bool         // the request body was read to its end (sent upstream)
 	ctxKept     bool         // a tunnel holds vc until it closes, for its log line
 	realIPDone  bool
-	uid         *uidState            // userid: the cookie read and the identifier to set
-	sub         bool                 // a mirror subrequest: its answer is dropped, it is not logged
-	subst       *substitution        // sub_filter rewrites the body (subHead)
-	preread     *requestBody         // the body read whole before the content handler (mirror)
-	leases      []limit.ConnLease    // limit_conn slots held until the request or its tunnel ends
-	sessRes     *cluster.Reservation // the WebSocket's session, registered at preaccess; nil when none
-	sent        int64                // bytes written to the client for this request
+	uid         *uidState         // userid: the cookie read and the identifier to set
+	sub         bool              // a mirror subrequest: its answer is dropped, it is not logged
+	subst       *substitution     // sub_filter rewrites the body (subHead)
+	preread     *requestBody      // the body read whole before the content handler (mirror)
+	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
+	sent        int64             // bytes written to the client for this request
 	bodySent    int64
 	gzip        bool // the response's body is gzip-compressed (gzipHead)
 	trailers    bool // the chunked body ends with add_trailer's fields (filters)
 	gzipVary    bool // nginx's r->gzip_vary: gzip_static or a range met gzip
 	close       bool
 	coreExchange
+
+	// sessRes is the WebSocket's session, registered at preaccess (nil
+	// when none); a tunnel takes it, or the end of the request cancels it.
+	sessRes *cluster.Reservation
 }
 
 // handle runs one request through nginx's phases. It reports whether the

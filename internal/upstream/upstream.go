@@ -59,11 +59,9 @@ type PeerConfig struct {
 	FailTimeout time.Duration
 	Backup      bool // used only by RoundRobin and LeastConn (nginx rejects backup with the other methods)
 	Down        bool
-	// Drain takes no new connections but sticky ones (nginx Plus's drain);
-	// open ones stay, unlike a peer removed from the upstream.
-	Drain     bool
-	MaxConns  int           // 0 = unlimited
-	SlowStart time.Duration // RoundRobin and LeastConn only, as in nginx Plus
+	Drain       bool          // nginx Plus: no new connections but sticky ones; open ones stay
+	MaxConns    int           // 0 = unlimited
+	SlowStart   time.Duration // RoundRobin and LeastConn only, as in nginx Plus
 }
 
 // Config describes one upstream. It is read once by New and not retained.
