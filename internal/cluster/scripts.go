@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -14,6 +15,7 @@ const (
 	instancesKey = prefix + "instances" // sorted set: instance id -> lease expiry (ms)
 	leasePrefix  = prefix + "conn:"     // hash per instance: zone\x00key -> live connections
 	reqPrefix    = prefix + "req:"      // hash per zone and key: e (excess), t (last, ms)
+	openPrefix   = prefix + "open:"     // string per instance: its open WebSockets, for one lease
 )
 
 func (s *Store) leaseKey() string { return leasePrefix + s.id }
@@ -65,14 +67,26 @@ return reply
 `)
 
 // heartbeatScript renews this instance's lease (KEYS[2]) and entry in the
-// instance set (KEYS[1]), drops dead instances and returns how many live.
-// ARGV: id, lease ms.
+// instance set (KEYS[1]), drops dead instances, publishes this instance's
+// open WebSockets (ARGV[3], unless empty) under ARGV[4]..id for one lease,
+// and returns how many instances live, the sum of the counts they
+// published and how many published one. ARGV: id, lease ms, count, count
+// key prefix.
 var heartbeatScript = redis.NewScript(nowMS + `
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return redis.call('ZCARD', KEYS[1])
+if ARGV[3] ~= '' then
+  redis.call('SET', ARGV[4] .. ARGV[1], ARGV[3], 'PX', ARGV[2])
+end
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local sum, n = 0, 0
+for _, id in ipairs(ids) do
+  local c = redis.call('GET', ARGV[4] .. id)
+  if c then sum = sum + tonumber(c); n = n + 1 end
+end
+return {#ids, sum, n}
 `)
 
 // acquireScript counts one connection for a field if the live instances'
@@ -103,14 +117,49 @@ return 0
 `)
 
 func (s *Store) heartbeat() error {
+	count := ""
+	s.leasesMu.Lock()
+	if s.open != nil {
+		count = strconv.Itoa(s.open())
+	}
+	s.leasesMu.Unlock()
 	ctx, cancel := s.ctx()
 	defer cancel()
-	n, err := heartbeatScript.Run(ctx, s.c, []string{instancesKey, s.leaseKey()}, s.id, LeaseTTL.Milliseconds()).Int64()
+	v, err := heartbeatScript.Run(ctx, s.c, []string{instancesKey, s.leaseKey()}, s.id, LeaseTTL.Milliseconds(), count, openPrefix).Int64Slice()
 	if err != nil {
 		return err
 	}
-	s.instances.Store(max(n, 1))
+	if len(v) < 3 {
+		return fmt.Errorf("cluster store: short heartbeat reply")
+	}
+	s.instances.Store(max(v[0], 1))
+	s.load.Store(&Load{Open: v[1], Instances: int(v[2])})
 	return nil
+}
+
+// Load is the cluster's open WebSockets at the last heartbeat: the sum of
+// the counts the live instances published, and how many published one.
+type Load struct {
+	Open      int64
+	Instances int
+}
+
+// ClusterLoad returns the load the last heartbeat read (zero before the
+// first, or while the store is down).
+func (s *Store) ClusterLoad() Load {
+	if l := s.load.Load(); l != nil && s.Up() {
+		return *l
+	}
+	return Load{}
+}
+
+// SetOpenCount installs the source of this instance's count of open
+// WebSockets, which each heartbeat publishes for the lease's time, so that
+// the count of an instance that died vanishes. It must not block.
+func (s *Store) SetOpenCount(f func() int) {
+	s.leasesMu.Lock()
+	s.open = f
+	s.leasesMu.Unlock()
 }
 
 // reregister replaces this instance's lease with its live local counts.
@@ -240,11 +289,15 @@ func (s *Store) ConnCount(field string) (int, error) {
 // for each field, pipelined: one round trip. The connections are counted
 // whatever the buckets decide; the caller gives them back (ReleaseConn)
 // when a bucket rejected the request or another field was at its limit.
-func (s *Store) ChargeReqAcquireConns(keys []string, rates, bursts []int64, fields []string, limits []int) (int, []int64, []bool, error) {
-	rej, excess, got, err := s.pipelined(keys, rates, bursts, fields, limits)
+// rider, when it is a *Reservation, is written in the same round trip
+// (nil or another value: nothing more is written); the caller cancels it
+// when the handshake fails.
+func (s *Store) ChargeReqAcquireConns(keys []string, rates, bursts []int64, fields []string, limits []int, rider any) (int, []int64, []bool, error) {
+	res, _ := rider.(*Reservation)
+	rej, excess, got, err := s.pipelined(keys, rates, bursts, fields, limits, res)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The store restarted since the scripts were loaded.
-		rej, excess, got, err = s.pipelined(keys, rates, bursts, fields, limits)
+		rej, excess, got, err = s.pipelined(keys, rates, bursts, fields, limits, res)
 	}
 	if err != nil {
 		return 0, nil, nil, s.fail(err)
@@ -252,7 +305,7 @@ func (s *Store) ChargeReqAcquireConns(keys []string, rates, bursts []int64, fiel
 	return rej, excess, got, nil
 }
 
-func (s *Store) pipelined(keys []string, rates, bursts []int64, fields []string, limits []int) (int, []int64, []bool, error) {
+func (s *Store) pipelined(keys []string, rates, bursts []int64, fields []string, limits []int, res *Reservation) (int, []int64, []bool, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var req *redis.Cmd
@@ -268,6 +321,9 @@ func (s *Store) pipelined(keys []string, rates, bursts []int64, fields []string,
 		}
 		for i, f := range fields {
 			conns[i] = acquireScript.EvalSha(ctx, p, []string{instancesKey, s.leaseKey()}, f, limits[i], s.id, LeaseTTL.Milliseconds(), leasePrefix)
+		}
+		if res != nil {
+			res.write(ctx, p)
 		}
 		return nil
 	})

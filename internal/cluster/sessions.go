@@ -45,7 +45,7 @@ type Closer func(code uint16, reason string)
 type localSession struct {
 	key   string
 	s     Session
-	close Closer
+	close Closer // guarded by sessions.mu: Attach sets it
 }
 
 // sessions is this instance's part of the cluster's sessions: the live
@@ -82,25 +82,79 @@ func (s *Store) Banned(key string) bool {
 // the next pipeline of writes, bounded by the timeout) in the store; close is how a
 // DELETE from any instance ends it. The returned func unregisters it.
 func (s *Store) Register(key, client, uri string, close Closer) (unregister func()) {
+	r := s.Reserve(key, client, uri)
+	r.Send()
+	return r.Attach(close)
+}
+
+// Reservation is a session registered before its WebSocket is open: its
+// store write can ride in the handshake's one round trip for limits
+// (ChargeReqAcquireConns), and the handshake then attaches the socket, or
+// cancels the reservation when it fails.
+type Reservation struct {
+	s      *Store
+	ls     *localSession
+	code   uint16 // a close asked before Attach (0: none)
+	reason string
+}
+
+// Reserve records a session under key locally and returns its
+// reservation; nothing is written to the store yet (see Send and
+// ChargeReqAcquireConns).
+func (s *Store) Reserve(key, client, uri string) *Reservation {
 	ss := s.sess
 	ss.mu.Lock()
 	ss.seq++
-	ls := &localSession{key: key, close: close, s: Session{
+	ls := &localSession{key: key, s: Session{
 		ID: s.id + "-" + strconv.FormatUint(ss.seq, 10), Instance: s.id, Client: client, URI: uri, Started: time.Now().UTC(),
 	}}
+	r := &Reservation{s: s, ls: ls}
+	ls.close = r.early
 	ss.byID[ls.s.ID] = ls
 	if ss.byKey[key] == nil {
 		ss.byKey[key] = map[string]*localSession{}
 	}
 	ss.byKey[key][ls.s.ID] = ls
 	ss.mu.Unlock()
-	b, _ := json.Marshal(ls.s)
-	s.later(func(ctx context.Context, p redis.Pipeliner) {
-		p.HSet(ctx, sessPrefix+ls.key, ls.s.ID, b)
-		p.PExpire(ctx, sessPrefix+ls.key, sessionTTL)
-	})
-	return func() { s.unregister(ls) }
+	return r
 }
+
+// early records a close that arrives before Attach; ss.mu is not held.
+func (r *Reservation) early(code uint16, reason string) {
+	ss := r.s.sess
+	ss.mu.Lock()
+	r.code, r.reason = code, reason
+	ss.mu.Unlock()
+}
+
+// write adds the reservation's store write to a pipeline.
+func (r *Reservation) write(ctx context.Context, p redis.Pipeliner) {
+	b, _ := json.Marshal(r.ls.s)
+	p.HSet(ctx, sessPrefix+r.ls.key, r.ls.s.ID, b)
+	p.PExpire(ctx, sessPrefix+r.ls.key, sessionTTL)
+}
+
+// Send writes the reservation to the store with the next pipeline of
+// writes, for a handshake whose limits did not take it along.
+func (r *Reservation) Send() { r.s.later(r.write) }
+
+// Attach gives the reserved session the way to close its WebSocket and
+// returns what unregisters it. A close asked for in between is carried
+// out now.
+func (r *Reservation) Attach(close Closer) (unregister func()) {
+	ss := r.s.sess
+	ss.mu.Lock()
+	r.ls.close = close
+	code, reason := r.code, r.reason
+	ss.mu.Unlock()
+	if code != 0 {
+		go close(code, reason)
+	}
+	return func() { r.s.unregister(r.ls) }
+}
+
+// Cancel unregisters a reservation whose WebSocket never opened.
+func (r *Reservation) Cancel() { r.s.unregister(r.ls) }
 
 func (s *Store) unregister(ls *localSession) {
 	ss := s.sess
@@ -294,15 +348,20 @@ func (s *Store) apply(m redis.XMessage) {
 	if until > 0 && time.UnixMilli(until).After(time.Now()) {
 		ss.bans[key] = time.UnixMilli(until)
 	}
-	var targets []*localSession
+	if str("op") == "upstream" {
+		ss.mu.Unlock()
+		s.pollUpstreams()
+		return
+	}
+	var targets []Closer
 	if str("op") == "close" {
 		for _, ls := range ss.byKey[key] {
-			targets = append(targets, ls)
+			targets = append(targets, ls.close)
 		}
 	}
 	ss.mu.Unlock()
-	for _, ls := range targets {
-		go ls.close(uint16(code), str("reason"))
+	for _, close := range targets {
+		go close(uint16(code), str("reason"))
 	}
 }
 

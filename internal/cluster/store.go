@@ -150,9 +150,12 @@ type Store struct {
 
 	leasesMu sync.Mutex
 	leases   func(yield func(field string, n int) bool) // live local connection counts
+	open     func() int                                 // open WebSockets, published by the heartbeat
+	load     atomic.Pointer[Load]
 
 	sess *sessions
 	w    *writer
+	ups  upstreamWatch
 
 	stop  chan struct{}
 	loops sync.WaitGroup // heartbeat, command and write loops
@@ -229,7 +232,7 @@ func (s *Store) Close() error {
 	s.loops.Wait()
 	if s.up.Load() {
 		ctx, cancel := s.ctx()
-		s.c.Del(ctx, s.leaseKey())
+		s.c.Del(ctx, s.leaseKey(), openPrefix+s.id)
 		s.c.ZRem(ctx, instancesKey, s.id)
 		cancel()
 	}
@@ -301,9 +304,10 @@ func (s *Store) loop() {
 		}
 		if s.up.Load() {
 			s.fail(s.heartbeat())
-			continue
+		} else {
+			s.recover()
 		}
-		s.recover()
+		s.pollUpstreams()
 	}
 }
 

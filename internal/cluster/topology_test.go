@@ -32,7 +32,7 @@ func exercise(t *testing.T, s *Store) {
 	if ok, _ := s.AcquireConn(f, 1); ok {
 		t.Fatal("second connection over limit 1 counted")
 	}
-	rej, _, got, err := s.ChargeReqAcquireConns([]string{ReqKey("x", []byte("k"))}, []int64{1000}, []int64{0}, []string{ConnField("d", []byte("k"))}, []int{1})
+	rej, _, got, err := s.ChargeReqAcquireConns([]string{ReqKey("x", []byte("k"))}, []int64{1000}, []int64{0}, []string{ConnField("d", []byte("k"))}, []int{1}, nil)
 	if err != nil || rej != -1 || !got[0] {
 		t.Fatalf("pipelined: %d %v %v", rej, got, err)
 	}

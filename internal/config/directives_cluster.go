@@ -21,6 +21,21 @@ type ClusterStore struct {
 var clusterDirectives = map[string]dirSpec{
 	"cluster_store":         {ctx: cMain | cHTTP, min: 1, max: 3, fn: dClusterStore},
 	"websocket_session_key": {ctx: cHSL, min: 1, max: 1, fn: dSessionKey},
+	"cluster_rebalance":     {ctx: cHTTP, max: 2, fn: dClusterRebalance},
+}
+
+// dClusterRebalance reads "cluster_rebalance [threshold=P%] [rate=N/s]",
+// with websocket_rebalance's parameters and defaults.
+func dClusterRebalance(l *loader, d *conf.Directive, s *scope) error {
+	if l.cfg.HTTP.ClusterRebalance != nil {
+		return conf.Errorf(d, "\"cluster_rebalance\" directive is duplicate")
+	}
+	rb, err := rebalanceArgs(d)
+	if err != nil {
+		return err
+	}
+	l.cfg.HTTP.ClusterRebalance = rb
+	return nil
 }
 
 // dClusterStore reads "cluster_store URL [timeout=T] [password=P]".

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +73,49 @@ func TestSessionKeyWithoutStoreWarns(t *testing.T) {
 	}
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "without \"cluster_store\"") {
 		t.Fatalf("warnings %q", cfg.Warnings)
+	}
+}
+
+func TestUpstreamStateAndClusterRebalance(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "app.state")
+	os.WriteFile(state, []byte("server 127.0.0.1:81 weight=2 max_fails=1 fail_timeout=10s route=a drain;\nserver 127.0.0.1:82 weight=1 max_fails=1 fail_timeout=10s down;\n"), 0o644)
+	cfg, err := load(t, `http {
+    cluster_rebalance threshold=15% rate=50/s;
+    cluster_store redis://127.0.0.1:6379;
+    upstream app { zone app 64k; state `+state+`; }
+    upstream none { zone none 64k; state `+filepath.Join(dir, "missing.state")+`; }
+    server { listen 127.0.0.1:8080; location / { proxy_pass http://app; } }
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := cfg.HTTP.ClusterRebalance
+	if rb == nil || rb.Threshold != 0.15 || rb.Rate != 50 {
+		t.Fatalf("cluster_rebalance %+v", rb)
+	}
+	app, none := cfg.HTTP.Upstreams[0], cfg.HTTP.Upstreams[1]
+	if app.Zone != "app" || app.State != state || len(app.Servers) != 2 || len(none.Servers) != 0 {
+		t.Fatalf("upstreams %+v %+v", app, none)
+	}
+	s0, s1 := app.Servers[0], app.Servers[1]
+	if s0.Addr != "127.0.0.1:81" || s0.Weight != 2 || !s0.Drain || s0.Route != "a" || !s1.Down || s1.Drain {
+		t.Fatalf("servers %+v %+v", s0, s1)
+	}
+	bad := filepath.Join(dir, "bad.state")
+	os.WriteFile(bad, []byte("keepalive 2;\n"), 0o644)
+	for _, tc := range []struct{ conf, want string }{
+		{`cluster_rebalance;`, `"cluster_rebalance" needs a "cluster_store"`},
+		{`cluster_store redis://127.0.0.1:1; cluster_rebalance rate=fast;`, `invalid parameter "rate=fast"`},
+		{`upstream u { state ` + state + `; }`, `has "state" but no "zone"`},
+		{`upstream u { zone u; server 127.0.0.1:1; state ` + state + `; }`, `"state" directive is incompatible with "server"`},
+		{`upstream u { zone u; state ` + state + `; server 127.0.0.1:1; }`, `"state" directive is incompatible with "server"`},
+		{`upstream u { zone u; state ` + bad + `; }`, `unexpected "keepalive" in state file`},
+		{`upstream u { server 127.0.0.1:1 route=; }`, `invalid parameter "route="`},
+	} {
+		_, err := load(t, "http { "+tc.conf+" }")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.conf, err, tc.want)
+		}
 	}
 }

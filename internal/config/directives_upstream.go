@@ -1,8 +1,12 @@
 package config
 
 import (
-	"github.com/wsgate/wsgate/internal/conf"
+	"errors"
+	"io/fs"
 	"net"
+	"os"
+
+	"github.com/wsgate/wsgate/internal/conf"
 	"strconv"
 	"strings"
 	"time"
@@ -21,8 +25,56 @@ func dUpstream(l *loader, d *conf.Directive, s *scope) error {
 	if err := l.block(d.Block, &scope{kind: cUpstream, ups: u}); err != nil {
 		return err
 	}
+	if u.State != "" {
+		return l.readState(d, u)
+	}
 	if len(u.Servers) == 0 {
 		return conf.Errorf(d, "no servers are inside upstream")
+	}
+	return nil
+}
+
+// dState reads "state FILE" (nginx Plus): the upstream's servers live in
+// FILE, which the api rewrites after each change.
+func dState(l *loader, d *conf.Directive, s *scope) error {
+	if s.ups.State != "" {
+		return conf.Errorf(d, "\"state\" directive is duplicate")
+	}
+	if len(s.ups.Servers) > 0 {
+		return conf.Errorf(d, "\"state\" directive is incompatible with \"server\"")
+	}
+	s.ups.State = l.cfg.Abs(d.Args[0])
+	return nil
+}
+
+// readState loads the server lines of u's state file; a file that does not
+// exist yet is an upstream without servers, as nginx Plus starts one.
+func (l *loader) readState(d *conf.Directive, u *Upstream) error {
+	if len(u.Servers) > 0 {
+		return conf.Errorf(d, "\"state\" directive is incompatible with \"server\"")
+	}
+	if u.Zone == "" {
+		return conf.Errorf(d, "upstream \"%s\" has \"state\" but no \"zone\"", u.Name)
+	}
+	src, err := os.ReadFile(u.State)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return conf.Errorf(d, "cannot read state file \"%s\": %v", u.State, err)
+	}
+	dirs, err := conf.Parse(u.State, src, conf.Options{})
+	if err != nil {
+		return err
+	}
+	sc := &scope{kind: cUpstream, ups: u}
+	for _, sd := range dirs {
+		if sd.Name != "server" {
+			return conf.Errorf(sd, "unexpected \"%s\" in state file", sd.Name)
+		}
+		if err := dUpstreamServer(l, sd, sc); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -62,7 +114,14 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 			us.MaxConns, err = intAtLeast(v, 0)
 		case "slow_start":
 			us.SlowStart, err = ParseDuration(v)
-		case "resolve", "service", "route", "drain":
+		case "drain":
+			us.Drain = true
+		case "route":
+			us.Route = v
+			if v == "" || len(v) > 32 {
+				err = errBadValue
+			}
+		case "resolve", "service":
 			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported", k)
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
@@ -138,13 +197,15 @@ func dMethod(l *loader, d *conf.Directive, s *scope) error {
 }
 
 // dZone accepts nginx's shared-memory zone for an upstream: wsgate keeps
-// peer state in the process, so the size only needs to be valid.
+// peer state in the process, so the size only needs to be valid. An
+// upstream with a zone can be changed through the api.
 func dZone(l *loader, d *conf.Directive, s *scope) error {
 	if len(d.Args) == 2 {
 		if _, err := ParseSize(d.Args[1]); err != nil {
 			return conf.Errorf(d, "invalid zone size \"%s\"", d.Args[1])
 		}
 	}
+	s.ups.Zone = d.Args[0]
 	return nil
 }
 
@@ -289,6 +350,17 @@ func dSticky(l *loader, d *conf.Directive, s *scope) error {
 
 // dRebalance reads `websocket_rebalance [threshold=P%] [rate=N/s]`.
 func dRebalance(l *loader, d *conf.Directive, s *scope) error {
+	rb, err := rebalanceArgs(d)
+	if err != nil {
+		return err
+	}
+	s.ups.Rebalance = rb
+	return nil
+}
+
+// rebalanceArgs reads "[threshold=P%] [rate=N/s]" (websocket_rebalance
+// and cluster_rebalance): 20% and 1/s by default.
+func rebalanceArgs(d *conf.Directive) (*Rebalance, error) {
 	rb := &Rebalance{Threshold: 0.2, Rate: 1, File: d.File, Line: d.Line}
 	for _, a := range d.Args {
 		k, v, _ := strings.Cut(a, "=")
@@ -296,21 +368,20 @@ func dRebalance(l *loader, d *conf.Directive, s *scope) error {
 		case "threshold":
 			p, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
 			if err != nil || !strings.HasSuffix(v, "%") || p <= 0 || p > 1000 {
-				return conf.Errorf(d, "invalid parameter \"%s\"", a)
+				return nil, conf.Errorf(d, "invalid parameter \"%s\"", a)
 			}
 			rb.Threshold = p / 100
 		case "rate":
 			r, err := strconv.ParseFloat(strings.TrimSuffix(v, "/s"), 64)
 			if err != nil || !strings.HasSuffix(v, "/s") || r <= 0 {
-				return conf.Errorf(d, "invalid parameter \"%s\"", a)
+				return nil, conf.Errorf(d, "invalid parameter \"%s\"", a)
 			}
 			rb.Rate = r
 		default:
-			return conf.Errorf(d, "invalid parameter \"%s\"", a)
+			return nil, conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}
 	}
-	s.ups.Rebalance = rb
-	return nil
+	return rb, nil
 }
 
 func dKeepaliveRequests(l *loader, d *conf.Directive, s *scope) error {

@@ -339,6 +339,9 @@ func (l *loader) finishHTTP() error {
 			u.Health = hc
 		}
 	}
+	if rb := h.ClusterRebalance; rb != nil && l.cfg.Cluster == nil {
+		return &conf.Error{File: rb.File, Line: rb.Line, Msg: "\"cluster_rebalance\" needs a \"cluster_store\""}
+	}
 	for _, u := range h.Upstreams {
 		if u.Method == "" {
 			u.Method = "round_robin"

@@ -98,6 +98,9 @@ type HTTP struct {
 	// otel_resource_attr; nil when none is written. Spans are exported
 	// only when it has an endpoint.
 	Otel *otel.Config
+	// ClusterRebalance is cluster_rebalance: this instance closes WebSockets
+	// with 1012 while it holds more than the cluster's mean; nil: off.
+	ClusterRebalance *Rebalance
 }
 
 // Upstream is an upstream{} block, or the implicit one-server group that a
@@ -117,6 +120,8 @@ type Upstream struct {
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
 	KeepaliveRequests int           // a backend connection serves at most this many requests
 	KeepaliveTime     time.Duration // keepalive_time: a backend connection takes no request after this long; 0: 1h
+	Zone              string        // zone's name: the api may change the servers at run time (nginx Plus)
+	State             string        // state file: the servers come from it, and api changes go to it
 	File              string
 	Line              int
 }
@@ -148,6 +153,8 @@ type UpstreamServer struct {
 	Down        bool
 	MaxConns    int
 	SlowStart   time.Duration
+	Drain       bool   // drain: no new connections but sticky ones (api and state files)
+	Route       string // route=: the sticky route, kept for the api
 }
 
 // Listen is one listen directive.

@@ -27,8 +27,9 @@ type Shared interface {
 	ReleaseConn(field string)
 	// ChargeReqAcquireConns is ChargeReq and AcquireConn for each field in
 	// one round trip; the fields are counted whatever the buckets decide,
-	// and acquired reports which were.
-	ChargeReqAcquireConns(keys []string, rates, bursts []int64, fields []string, limits []int) (rejected int, excess []int64, acquired []bool, err error)
+	// and acquired reports which were. rider is a write of the store's own
+	// kind sent in the same round trip (a session's registration), or nil.
+	ChargeReqAcquireConns(keys []string, rates, bursts []int64, fields []string, limits []int, rider any) (rejected int, excess []int64, acquired []bool, err error)
 }
 
 // Share makes z cluster-wide through sh (limit_req_zone ... sync).

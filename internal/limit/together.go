@@ -3,14 +3,11 @@ package limit
 import "math"
 
 // Together reports whether a request's limit_req and limit_conn rules can
-// be decided in one call to the cluster store: both kinds are present,
+// be decided in one call to the cluster store: there is at least one,
 // every zone is shared through the same store, and it is up. Otherwise the
 // caller applies CheckReq, then AcquireConns.
 func Together(req []ReqRule, conn []ConnRule) bool {
-	if len(req) == 0 || len(conn) == 0 {
-		return false
-	}
-	sh := req[0].Zone.sh
+	sh := sharedOf(req, conn)
 	if sh == nil || !sh.Up() {
 		return false
 	}
@@ -65,33 +62,51 @@ func batchOf(sh Shared, req []ReqRule, reqKeys [][]byte, conn []ConnRule, connKe
 // during its delay. When the store fails, the request is decided locally
 // as CheckReq and AcquireConns decide then.
 func CheckTogether(req []ReqRule, reqKeys [][]byte, reqDry bool, conn []ConnRule, connKeys [][]byte, connDry bool, leases []ConnLease) (ReqDecision, []ConnLease, ConnDecision) {
-	sh := req[0].Zone.sh
+	rd, leases, cd, _ := CheckTogetherWith(req, reqKeys, reqDry, conn, connKeys, connDry, leases, nil)
+	return rd, leases, cd
+}
+
+// sharedOf is the store of the first rule.
+func sharedOf(req []ReqRule, conn []ConnRule) Shared {
+	switch {
+	case len(req) > 0:
+		return req[0].Zone.sh
+	case len(conn) > 0:
+		return conn[0].Zone.sh
+	}
+	return nil
+}
+
+// CheckTogetherWith is CheckTogether that also sends rider (see
+// Shared.ChargeReqAcquireConns) in the same round trip; sent reports
+// whether the store took it.
+func CheckTogetherWith(req []ReqRule, reqKeys [][]byte, reqDry bool, conn []ConnRule, connKeys [][]byte, connDry bool, leases []ConnLease, rider any) (rd ReqDecision, _ []ConnLease, cd ConnDecision, sent bool) {
+	sh := sharedOf(req, conn)
 	b := batchOf(sh, req, reqKeys, conn, connKeys)
 	if len(b.rkeys) == 0 && len(b.fields) == 0 {
-		return ReqDecision{}, leases, ConnDecision{}
+		return ReqDecision{}, leases, ConnDecision{}, false
 	}
-	rej, excess, got, err := sh.ChargeReqAcquireConns(b.rkeys, b.rates, b.bursts, b.fields, b.limits)
+	rej, excess, got, err := sh.ChargeReqAcquireConns(b.rkeys, b.rates, b.bursts, b.fields, b.limits, rider)
 	if err != nil {
 		rd := CheckReq(req, reqKeys, reqDry)
 		if rd.Status == ReqRejected {
-			return rd, leases, ConnDecision{}
+			return rd, leases, ConnDecision{}, false
 		}
 		leases, cd := AcquireConns(conn, connKeys, connDry, leases)
-		return rd, leases, cd
+		return rd, leases, cd, false
 	}
-	var rd ReqDecision
 	if rej >= 0 {
 		releaseGot(sh, b.fields, got)
 		rd = ReqDecision{Status: ReqRejected, Excess: excess[rej], Zone: req[b.ridx[rej]].Zone}
 		if !reqDry {
-			return rd, leases, ConnDecision{}
+			return rd, leases, ConnDecision{}, true
 		}
 		rd.Status = ReqRejectedDryRun
 	} else if len(b.rkeys) > 0 {
 		rd = sharedDelay(req, b.ridx, excess, reqDry)
 	}
-	leases, cd := b.countLocally(sh, conn, connKeys, got, connDry, leases)
-	return rd, leases, cd
+	leases, cd = b.countLocally(sh, conn, connKeys, got, connDry, leases)
+	return rd, leases, cd, true
 }
 
 // countLocally turns the store's counts into leases, each also counted in

@@ -28,6 +28,9 @@ func (x *exchange) apiHandler() bool {
 	if aerr == nil && version != 0 && strings.Join(parts, "/") == "http/websocket/sessions" {
 		return x.apiSessions()
 	}
+	if aerr == nil && version != 0 && len(parts) >= 4 && parts[0] == "http" && parts[1] == "upstreams" && parts[3] == "servers" {
+		return x.apiUpstreamServers(parts[2], parts[4:])
+	}
 	if x.req.Method != "GET" && x.req.Method != "HEAD" {
 		return x.apiAnswer(&status.APIError{Status: 405, Code: "MethodNotSupported", Text: "method not supported"}, nil)
 	}
@@ -60,7 +63,7 @@ func (x *exchange) apiCluster(b *strings.Builder) {
 
 // apiAnswer sends an APIError, or body with 200.
 func (x *exchange) apiAnswer(aerr *status.APIError, body *strings.Builder) bool {
-	hdr := http1.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Cache-Control", Value: "no-store"}}
+	hdr := apiHeader()
 	if aerr != nil {
 		var b strings.Builder
 		aerr.WriteJSON(&b)
@@ -70,6 +73,11 @@ func (x *exchange) apiAnswer(aerr *status.APIError, body *strings.Builder) bool 
 		return x.respond(aerr.Status, hdr, b.String())
 	}
 	return x.respond(200, hdr, body.String())
+}
+
+// apiHeader is the header of every api answer.
+func apiHeader() http1.Header {
+	return http1.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Cache-Control", Value: "no-store"}}
 }
 
 // apiSessions lists (GET) or closes (DELETE, with code, reason and an

@@ -19,6 +19,8 @@ import (
 // with its health checks and peer state as they were, and everything the
 // attempt opened is closed again.
 func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
+	s.dyn.mu.Lock() // before s.mu: see dynUpstreams
+	defer s.dyn.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -29,6 +31,7 @@ func (s *Server) Apply(cfg *config.Config, log *errlog.Logger) error {
 		return err
 	}
 	s.commit(st)
+	s.resetUpstreams(st.rt)
 	return nil
 }
 

@@ -27,6 +27,7 @@ func (s *Server) stageCluster(cfg *config.Config, st *staged) error {
 			return &config.PosError{File: cfg.Cluster.File, Line: cfg.Cluster.Line, Err: err}
 		}
 		store.SetLeases(s.limits.SharedConns)
+		store.SetOpenCount(s.openTunnels)
 		st.store, st.newStore = store, true
 	}
 	st.lb.SetShared(clusterShared(st.store))
@@ -36,6 +37,9 @@ func (s *Server) stageCluster(cfg *config.Config, st *staged) error {
 // commitCluster makes st's store the running one and closes the one it
 // replaces; s.mu is held.
 func (s *Server) commitCluster(st *staged) {
+	if st.newStore {
+		st.store.WatchUpstreams(s.upstreamFromStore)
+	}
 	if old := s.cluster.Swap(st.store); old != nil && old != st.store {
 		go old.Close()
 		if st.store != nil {
@@ -94,4 +98,10 @@ func (s *Server) clusterState() status.ClusterState {
 			return 0
 		},
 	}
+}
+
+// openTunnels is the count of open WebSockets this instance publishes:
+// those a rebalancer already asked to close are leaving.
+func (s *Server) openTunnels() int {
+	return int(max(s.Stats.Tunnels.Load()-s.leaving.Load(), 0))
 }

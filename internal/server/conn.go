@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
@@ -349,6 +350,10 @@ type exchange struct {
 	otelSeen    bool       // otelStart ran: the trace decision is made once per request
 	otel        *otelState // the trace context; nil until a location needs one
 	coreExchange
+
+	// sessRes is the WebSocket's session, registered at preaccess (nil
+	// when none); a tunnel takes it, or the end of the request cancels it.
+	sessRes *cluster.Reservation
 }
 
 // handle runs one request through nginx's phases. It reports whether the
@@ -389,6 +394,10 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 	x.preread.close() // a body no handler sent
 	if !c.hijacked {
 		limit.ReleaseAll(x.leases) // a tunnel releases them when it closes
+	}
+	if x.sessRes != nil { // no tunnel took it
+		x.sessRes.Cancel()
+		x.sessRes = nil
 	}
 	return keep
 }

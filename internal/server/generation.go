@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"crypto/tls"
 	"net/netip"
-	"sync"
+
 	"time"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
@@ -31,8 +31,7 @@ type generation struct {
 	accessLogs map[*config.LocConf][]*accesslog.Log
 	idle       map[*config.Upstream]*backend.Pool // upstream keepalive caches
 	tlsServers map[*config.Server]*tlsconf.Config
-	h3mu       sync.Mutex
-	h3tls      map[*tls.Config]*tls.Config // HTTP/3 variants of tlsServers' configs
+	h3         *h3Cache // HTTP/3 variants of tlsServers' configs
 	tlsBinds   map[netip.AddrPort]*tls.Config
 }
 
@@ -49,6 +48,7 @@ func buildGeneration(srv *Server, cfg *config.Config, prev *generation, log *err
 		pools:   map[*config.Upstream]*upstream.Upstream{},
 		log:     log,
 		locLogs: map[*config.LocConf]*errlog.Logger{},
+		h3:      &h3Cache{},
 	}
 	if cfg.HTTP == nil {
 		return rt, nil

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"syscall"
 
 	"github.com/quic-go/quic-go"
@@ -134,18 +135,18 @@ func (l *quicListener) close() {
 // h3TLS is tc with HTTP/3's ALPN; cached per certificate set so that
 // handshakes do not clone configs.
 func (rt *generation) h3TLS(c *tls.Config) *tls.Config {
-	rt.h3mu.Lock()
-	defer rt.h3mu.Unlock()
-	if h, ok := rt.h3tls[c]; ok {
+	rt.h3.mu.Lock()
+	defer rt.h3.mu.Unlock()
+	if h, ok := rt.h3.tls[c]; ok {
 		return h
 	}
 	h := c.Clone()
 	h.NextProtos = []string{http3.NextProtoH3}
 	h.MinVersion = tls.VersionTLS13
-	if rt.h3tls == nil {
-		rt.h3tls = map[*tls.Config]*tls.Config{}
+	if rt.h3.tls == nil {
+		rt.h3.tls = map[*tls.Config]*tls.Config{}
 	}
-	rt.h3tls[c] = h
+	rt.h3.tls[c] = h
 	return h
 }
 
@@ -179,4 +180,11 @@ func (l *countingListener) Accept(ctx context.Context) (*quic.Conn, error) {
 		}()
 		return c, nil
 	}
+}
+
+// h3Cache holds a generation's HTTP/3 TLS configurations, made on first
+// use; a generation that only swaps an upstream's pool shares it.
+type h3Cache struct {
+	mu  sync.Mutex
+	tls map[*tls.Config]*tls.Config
 }

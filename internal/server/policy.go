@@ -111,9 +111,10 @@ func trusted(from []netip.Prefix, a netip.Addr) bool {
 // preaccess refuses a banned session key, then runs limit_req, then
 // limit_conn, as nginx's preaccess phase. When every zone of both is
 // shared through the cluster store, they are decided in one round trip to
-// it. It reports whether the request may go on; when not, the answer is
-// sent. After an internal redirect, a limit that already decided (its
-// status variable is set) is not applied again, as nginx.
+// it, which also registers a WebSocket handshake's session. It reports
+// whether the request may go on; when not, the answer is sent. After an
+// internal redirect, a limit that already decided (its status variable is
+// set) is not applied again, as nginx.
 func (x *exchange) preaccess() (ok bool, keep bool) {
 	if ok, keep := x.sessionBan(); !ok {
 		return ok, keep
@@ -121,13 +122,24 @@ func (x *exchange) preaccess() (ok bool, keep bool) {
 	lc := x.lc
 	reqRules, reqKeys := x.reqRules()
 	connRules, connKeys := x.connRules()
+	x.reserveSession()
 	if limit.Together(reqRules, connRules) {
-		rd, leases, cd := limit.CheckTogether(reqRules, reqKeys, lc.LimitReqDryRun, connRules, connKeys, lc.LimitConnDryRun, x.leases[:0])
+		var rider any
+		if x.sessRes != nil {
+			rider = x.sessRes
+		}
+		rd, leases, cd, sent := limit.CheckTogetherWith(reqRules, reqKeys, lc.LimitReqDryRun, connRules, connKeys, lc.LimitConnDryRun, x.leases[:0], rider)
 		x.leases = leases
+		if !sent && x.sessRes != nil {
+			x.sessRes.Send()
+		}
 		if ok, keep := x.applyReq(rd); !ok {
 			return ok, keep
 		}
 		return x.applyConn(cd)
+	}
+	if x.sessRes != nil {
+		x.sessRes.Send()
 	}
 	if len(reqRules) > 0 {
 		if ok, keep := x.applyReq(limit.CheckReq(reqRules, reqKeys, lc.LimitReqDryRun)); !ok {

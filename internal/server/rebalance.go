@@ -1,6 +1,8 @@
 package server
 
 import (
+	"math"
+	"slices"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/config"
@@ -15,12 +17,19 @@ const rebalanceTick = 100 * time.Millisecond
 
 // rebalanceLoop closes tunnels on overloaded peers with 1012 (service
 // restart) so that their clients reconnect to the least loaded ones: long
-// connections do not rebalance by themselves after a peer comes back.
+// connections do not rebalance by themselves after a peer comes back
+// (websocket_rebalance). With cluster_rebalance, it also closes the
+// tunnels this instance holds above the cluster's mean, so that clients
+// reconnect through the L4 balancer to the other instances. Both draw on
+// one close budget, filled at the largest rate configured: together they
+// close no faster than that.
 func (s *Server) rebalanceLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(rebalanceTick)
 	defer t.Stop()
-	credit := map[string]float64{}
+	credit := map[string]*closeBudget{}
+	var shared closeBudget
+	var shed clusterShed
 	for {
 		select {
 		case <-s.stop:
@@ -31,20 +40,138 @@ func (s *Server) rebalanceLoop() {
 		if rt == nil || rt.cfg.HTTP == nil {
 			continue
 		}
+		top := topRate(rt.cfg.HTTP)
+		if top == 0 {
+			continue
+		}
+		shared.fill(top)
 		for _, cu := range rt.cfg.HTTP.Upstreams {
 			rb := cu.Rebalance
 			pool := rt.pools[cu]
 			if rb == nil || pool == nil {
 				continue
 			}
-			c := min(credit[cu.Name]+rb.Rate*rebalanceTick.Seconds(), max(rb.Rate, 1))
-			n := int(c)
-			if n > 0 {
-				n = s.rebalanceOnce(cu, pool, rb, n, rt.log)
+			c := credit[cu.Name]
+			if c == nil {
+				c = &closeBudget{}
+				credit[cu.Name] = c
 			}
-			credit[cu.Name] = c - float64(n)
+			c.fill(rb.Rate)
+			if n := c.allows(&shared); n > 0 {
+				c.spend(s.rebalanceOnce(cu, pool, rb, n, rt.log), &shared)
+			}
+		}
+		if rb := rt.cfg.HTTP.ClusterRebalance; rb != nil {
+			shed.credit.fill(rb.Rate)
+			if n := shed.credit.allows(&shared); n > 0 {
+				shed.credit.spend(s.clusterRebalanceOnce(&shed, rb, n, rt.log), &shared)
+			}
 		}
 	}
+}
+
+// closeBudget is how many closes a rebalancer may make now: it fills at
+// its rate each tick, up to one second's worth (at least one close).
+type closeBudget struct{ left float64 }
+
+// fill adds one tick's worth of closes at rate.
+func (b *closeBudget) fill(rate float64) {
+	b.left = min(b.left+rate*rebalanceTick.Seconds(), max(rate, 1))
+}
+
+// allows is how many closes both b and the instance's shared budget allow.
+func (b *closeBudget) allows(shared *closeBudget) int {
+	return int(min(b.left, shared.left))
+}
+
+// spend takes n closes from b and from the shared budget.
+func (b *closeBudget) spend(n int, shared *closeBudget) {
+	b.left -= float64(n)
+	shared.left -= float64(n)
+}
+
+// topRate is the largest rate of websocket_rebalance and
+// cluster_rebalance in h; 0 when neither is on.
+func topRate(h *config.HTTP) float64 {
+	var top float64
+	if rb := h.ClusterRebalance; rb != nil {
+		top = rb.Rate
+	}
+	for _, cu := range h.Upstreams {
+		if rb := cu.Rebalance; rb != nil {
+			top = max(top, rb.Rate)
+		}
+	}
+	return top
+}
+
+// clusterShed is cluster_rebalance's state between ticks.
+type clusterShed struct {
+	credit closeBudget // closes its rate allows now
+	active bool        // above the mean by more than the threshold, and not yet back at the mean
+}
+
+// clusterRebalanceOnce closes up to n of this instance's oldest tunnels
+// with 1012 when it holds more than the cluster's mean by more than the
+// threshold, and then until it is back at the mean; it returns how many
+// it closed. The mean is of the counts the live instances published at
+// the last heartbeat: clients that reconnect elsewhere keep it steady.
+func (s *Server) clusterRebalanceOnce(shed *clusterShed, rb *config.Rebalance, n int, log *errlog.Logger) int {
+	st := s.cluster.Load()
+	if st == nil {
+		return 0
+	}
+	load := st.ClusterLoad()
+	if load.Instances < 2 {
+		shed.active = false
+		return 0
+	}
+	mean := float64(load.Open) / float64(load.Instances)
+	mine := float64(s.openTunnels())
+	if !shed.active && mine <= mean*(1+rb.Threshold) {
+		return 0
+	}
+	excess := int(mine - math.Ceil(mean))
+	if excess <= 0 {
+		shed.active = false
+		return 0
+	}
+	shed.active = true
+	closed := s.closeOldest(min(n, excess))
+	if closed > 0 {
+		log.Printf(errlog.Info, 0, "cluster_rebalance: closed %d tunnels with 1012 (%d open here, cluster mean %.0f)", closed, int(mine), mean)
+	}
+	return closed
+}
+
+// closeOldest asks the n oldest tunnels that no rebalancer has asked yet
+// to close with 1012; it returns how many it asked.
+func (s *Server) closeOldest(n int) int {
+	type aged struct {
+		t       *tunnel.Tunnel
+		started time.Time
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make([]aged, 0, len(s.tunnels))
+	for t, ti := range s.tunnels {
+		if !ti.rebalanced {
+			all = append(all, aged{t, ti.started})
+		}
+	}
+	slices.SortFunc(all, func(a, b aged) int { return a.started.Compare(b.started) })
+	all = all[:min(n, len(all))]
+	for _, a := range all {
+		s.markRebalanced(a.t)
+		go a.t.Close(tunnel.ReasonRebalance, 1012, "rebalancing")
+	}
+	return len(all)
+}
+
+// markRebalanced records that a rebalancer asked t to close; s.mu is held.
+func (s *Server) markRebalanced(t *tunnel.Tunnel) {
+	s.tunnels[t].rebalanced = true
+	s.leaving.Add(1)
 }
 
 // rebalanceOnce closes up to n tunnels on the busiest peers of pool while
@@ -96,7 +223,7 @@ func (s *Server) rebalanceOnce(cu *config.Upstream, pool *upstream.Upstream, rb 
 		}
 		t := busiest.tunnels[len(busiest.tunnels)-1]
 		busiest.tunnels = busiest.tunnels[:len(busiest.tunnels)-1]
-		s.tunnels[t].rebalanced = true
+		s.markRebalanced(t)
 		go t.Close(tunnel.ReasonRebalance, 1012, "rebalancing")
 		closed++
 	}

@@ -43,6 +43,7 @@ type Server struct {
 	idleServers atomic.Int32   // serving goroutines waiting on handoff
 	wg          sync.WaitGroup // accept loops, connections, tunnels, background loops
 
+	dyn     dynUpstreams                  // run-time server lists of the upstreams with a zone
 	limits  *limit.Registry               // zones live as long as the process, across reloads
 	cluster atomic.Pointer[cluster.Store] // cluster_store, shared by the sync zones
 	otel    atomic.Pointer[otelExporter]  // otel_exporter; nil without one
@@ -58,6 +59,7 @@ type Server struct {
 	active   atomic.Int64 // client and backend connections, nginx's count
 	limit    atomic.Int64 // worker_connections x worker_processes
 	Stats    Stats
+	leaving  atomic.Int64 // tunnels asked to close by a rebalancer, still open
 	limitLog atomic.Int64 // last "not enough" log, unix seconds
 }
 
@@ -260,6 +262,7 @@ func (s *Server) addTunnel(t *tunnel.Tunnel, ti *tunnelInfo, served *generation)
 	if s.closing {
 		return false
 	}
+	ti.started = time.Now()
 	s.tunnels[t] = ti
 	s.wg.Add(1)
 	s.Stats.Tunnels.Add(1)
@@ -271,6 +274,9 @@ func (s *Server) addTunnel(t *tunnel.Tunnel, ti *tunnelInfo, served *generation)
 
 func (s *Server) removeTunnel(t *tunnel.Tunnel) {
 	s.mu.Lock()
+	if ti := s.tunnels[t]; ti != nil && ti.rebalanced {
+		s.leaving.Add(-1)
+	}
 	delete(s.tunnels, t)
 	s.mu.Unlock()
 	s.Stats.Tunnels.Add(-1)

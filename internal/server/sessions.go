@@ -24,11 +24,34 @@ func (x *exchange) sessionBan() (ok bool, keep bool) {
 	return false, x.errorPage(403)
 }
 
+// reserveSession registers a WebSocket handshake's session under the
+// location's websocket_session_key before the limits run, so that its
+// store write rides in their round trip; the tunnel attaches itself to
+// it (registerSession), and a handshake that fails cancels it.
+func (x *exchange) reserveSession() {
+	tk := x.lc.Cluster.SessionKey
+	if tk == nil || x.sessRes != nil || !x.upgrade() {
+		return
+	}
+	st := x.conn.srv.cluster.Load()
+	if st == nil {
+		return
+	}
+	if key := tk.Eval(x.vc); key != "" {
+		x.sessRes = st.Reserve(key, x.vc.Remote.Addr().String(), x.req.RequestURI)
+	}
+}
+
 // registerSession registers tunnel t in the cluster store under the
 // location's websocket_session_key, so that any instance can list and
-// close it. It returns what unregisters it, or nil when there is nothing
-// to register.
+// close it, or attaches t to the session reserved at preaccess. It
+// returns what unregisters it, or nil when there is nothing to register.
 func (x *exchange) registerSession(t *tunnel.Tunnel) func() {
+	closer := func(code uint16, reason string) { t.Shutdown(code, reason) }
+	if r := x.sessRes; r != nil {
+		x.sessRes = nil
+		return r.Attach(closer)
+	}
 	tk := x.lc.Cluster.SessionKey
 	if tk == nil {
 		return nil
@@ -41,7 +64,5 @@ func (x *exchange) registerSession(t *tunnel.Tunnel) func() {
 	if key == "" {
 		return nil
 	}
-	return st.Register(key, x.vc.Remote.Addr().String(), x.req.RequestURI, func(code uint16, reason string) {
-		t.Shutdown(code, reason)
-	})
+	return st.Register(key, x.vc.Remote.Addr().String(), x.req.RequestURI, closer)
 }

@@ -131,9 +131,10 @@ type tunnelInfo struct {
 	ups   string
 	peer  *upstream.Peer
 	drain time.Duration
-	// rebalanced marks a tunnel already asked to close by the rebalancer
+	// rebalanced marks a tunnel already asked to close by a rebalancer
 	// (guarded by Server.mu).
 	rebalanced bool
+	started    time.Time // when the tunnel was registered
 }
 
 func locKey(loc *config.Location) string {

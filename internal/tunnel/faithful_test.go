@@ -398,3 +398,37 @@ func TestShutdownDeliversWhatWasSent(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 }
+
+// TestCloseDeliversWhatClientSendsUntilItAnswers: a close wsgate decides
+// (a rebalance here) reaches the client first; a message the client sends
+// before it has read that close, then its answer, both reach the backend,
+// whose close frame comes after the message.
+func TestCloseDeliversWhatClientSendsUntilItAnswers(t *testing.T) {
+	rg := newRig(t, Config{Frames: true, CloseGrace: 5 * time.Second}, nil, nil)
+	done := make(chan struct{})
+	go func() { defer close(done); rg.tun.Close(ReasonRebalance, 1012, "rebalancing") }()
+	cbr := bufio.NewReader(rg.cli)
+	rg.cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+	f, err := readFrame(cbr)
+	if err != nil || f.h.Opcode != wsframe.OpClose || binary.BigEndian.Uint16(f.payload) != 1012 {
+		t.Fatalf("the client got %+v, %v; want close 1012", f.h, err)
+	}
+	// Written as if before the client had read the close.
+	rg.cli.Write(rawFrame(true, 0, wsframe.OpText, []byte("late"), true))
+	rg.cli.Write(closeFrame(1012, true))
+	bbr := bufio.NewReader(rg.be)
+	rg.be.SetReadDeadline(time.Now().Add(10 * time.Second))
+	f, err = readFrame(bbr)
+	if err != nil || f.h.Opcode != wsframe.OpText || string(f.payload) != "late" {
+		t.Fatalf("the backend's first frame: %+v %q, %v; want the client's message", f.h, f.payload, err)
+	}
+	f, err = readFrame(bbr)
+	if err != nil || f.h.Opcode != wsframe.OpClose || binary.BigEndian.Uint16(f.payload) != 1012 {
+		t.Fatalf("the backend's second frame: %+v, %v; want close 1012", f.h, err)
+	}
+	rg.be.Write(closeFrame(1012, false))
+	<-done
+	if res := rg.wait(t); res.Reason != ReasonRebalance || res.ClosedBy != SideProxy {
+		t.Fatalf("result %+v", res)
+	}
+}

@@ -367,9 +367,14 @@ func (t *Tunnel) Shutdown(code uint16, reason string) {
 }
 
 // Close is Shutdown for why: the tunnel's Result.Reason. What each peer
-// sent before the close is delivered to the other before its close frame.
+// sent before the close is delivered to the other before its close frame:
+// the client gets its close after what the backend has sent, and the
+// backend its close once the client answered, after what the client sent
+// until its answer (a client that was writing when the close went out
+// loses nothing).
 func (t *Tunnel) Close(why Reason, code uint16, reason string) {
-	r := closeReq{by: SideProxy, why: why, wait: t.cfg.Frames, reason: reason, hold: [2]uint8{holdDry, holdDry}}
+	r := closeReq{by: SideProxy, why: why, wait: t.cfg.Frames, reason: reason}
+	r.hold[c2b], r.hold[b2c] = holdAnswer, holdDry
 	if t.cfg.Frames {
 		r.code = [2]uint16{code, code}
 	}

@@ -55,6 +55,7 @@ type PeerState struct {
 	Weight int
 	Backup bool
 	Down   bool // configured down
+	Drain  bool // draining: only sticky clients reach it
 	// Active counts requests and tunnels in progress, across reloads.
 	Active int64
 	// Fails is nginx's failure counter: failures since the last success
@@ -89,6 +90,7 @@ func (p *Peer) State() PeerState {
 		Weight:   p.cfg.Weight,
 		Backup:   p.cfg.Backup,
 		Down:     p.cfg.Down,
+		Drain:    p.cfg.Drain,
 		Active:   p.st.conns.Load(),
 		Fails:    int(p.st.fails.Load()),
 		Healthy:  !p.st.unhealthy.Load(),
@@ -185,6 +187,12 @@ func (p *Peer) failed(now *instant) bool {
 
 // usable reports whether p may be chosen at now, tried bits aside.
 func (p *Peer) usable(now *instant) bool {
+	return !p.cfg.Drain && p.takes(now)
+}
+
+// takes reports whether p may take a sticky client at now: as usable, but
+// a draining peer still takes the clients bound to it.
+func (p *Peer) takes(now *instant) bool {
 	if p.cfg.Down || p.st.unhealthy.Load() {
 		return false
 	}

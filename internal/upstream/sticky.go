@@ -40,7 +40,7 @@ func (a *Attempt) Sticky(id string) *Peer {
 					}
 				}
 			}
-			if !p.usable(now) || !p.acquire() {
+			if !p.takes(now) || !p.acquire() {
 				return nil
 			}
 			p.picked(now)

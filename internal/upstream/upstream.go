@@ -59,6 +59,7 @@ type PeerConfig struct {
 	FailTimeout time.Duration
 	Backup      bool // used only by RoundRobin and LeastConn (nginx rejects backup with the other methods)
 	Down        bool
+	Drain       bool          // nginx Plus: no new connections but sticky ones; open ones stay
 	MaxConns    int           // 0 = unlimited
 	SlowStart   time.Duration // RoundRobin and LeastConn only, as in nginx Plus
 }
