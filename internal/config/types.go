@@ -535,6 +535,7 @@ type WebSocket struct {
 	SessionJitter  time.Duration // taken off MaxSession at random, per tunnel
 	SessionCode    uint16        // the close code at MaxSession; 0: 1001
 	MessageMetrics bool          // websocket_message_metrics on
+	Reauth         Reauth        // websocket_reauth_interval
 }
 
 // ClientLimits are the client-side limits nginx reads from http and

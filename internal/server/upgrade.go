@@ -106,6 +106,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	e.mu.Lock()
 	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
 	e.unreg = x.registerSession(e.t)
+	e.reauth = x.startReauth(e)
 	conn.Detach()
 	if !c.srv.addTunnel(e.t, &e.info) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
@@ -129,9 +130,10 @@ type tunnelEnd struct {
 	id      uint64
 	remote  netip.Addr
 	leases  []limit.ConnLease
-	sess    *sessionLog // nil unless an access log writes the session's line
-	unreg   func()      // removes the tunnel from the cluster's sessions; nil if not there
-	virtual bool        // an HTTP/2 stream: its TCP connection is its conn's
+	sess    *sessionLog    // nil unless an access log writes the session's line
+	reauth  *reauthSession // nil unless websocket_reauth_interval applies
+	unreg   func()         // removes the tunnel from the cluster's sessions; nil if not there
+	virtual bool           // an HTTP/2 stream: its TCP connection is its conn's
 }
 
 // sessionLog is what a tunnel keeps for its access log line, apart from the
@@ -170,8 +172,8 @@ func (e *tunnelEnd) closed(r tunnel.Result) {
 	}
 	srv.metrics.TunnelClosed(e.info.ups, peer.Addr(), r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
 	srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
-	if e.sess != nil {
-		e.logSession(&r)
+	if e.sess != nil || e.reauth != nil {
+		e.endSession(&r)
 	}
 	srv.removeTunnel(e.t)
 }
