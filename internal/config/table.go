@@ -181,6 +181,7 @@ func init() {
 	maps.Copy(table, staticDirectives)
 	maps.Copy(table, rewriteDirectives)
 	maps.Copy(table, coreDirectives)
+	maps.Copy(table, mainRestDirectives)
 	maps.Copy(table, gzipDirectives)
 	maps.Copy(table, headersDirectives)
 	maps.Copy(mergers, coreMergers)

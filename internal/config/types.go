@@ -31,7 +31,10 @@ type Config struct {
 	Env              []EnvVar // env: variables to set or keep
 	WorkingDirectory string   // working_directory, absolute; "" keeps the current one
 	RlimitNoFile     uint64   // worker_rlimit_nofile; 0 leaves the limit alone
-	Priority         int      // worker_priority, a nice value, when HasPriority
+	RlimitCore       uint64   // worker_rlimit_core, when HasRlimitCore
+	HasRlimitCore    bool
+	DebugConnections DebugConnections // debug_connection
+	Priority         int              // worker_priority, a nice value, when HasPriority
 	HasPriority      bool
 	CPUs             []int // worker_cpu_affinity: the CPUs the masks name together
 	CPUAffinityAuto  bool
@@ -347,6 +350,7 @@ type LocConf struct {
 	ProxyRest           ProxyRest // proxy_redirect, proxy_hide_header, proxy_cookie_* ...
 
 	KeepaliveTime        time.Duration // keepalive_time: a connection serves requests this long at most
+	KeepaliveMinTimeout  time.Duration // keepalive_min_timeout: an idle keep-alive connection is kept this long at least
 	KeepaliveDisable     uint8         // keepalive_disable: KeepaliveDisable* bits
 	LingeringClose       LingerMode
 	LingeringTime        time.Duration

@@ -109,6 +109,9 @@ func status(name string, known map[string]config.DirectiveInfo, noEff map[string
 	if m := config.RefusedModule(name); m != "" {
 		return "refused (" + m + ")"
 	}
+	if config.RefusedDirective(name) != "" {
+		return "refused ([why](#refused-directives))"
+	}
 	return stNotYet
 }
 
