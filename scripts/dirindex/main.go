@@ -110,7 +110,7 @@ func status(name string, known map[string]config.DirectiveInfo, noEff map[string
 		return "refused (" + m + ")"
 	}
 	if config.RefusedDirective(name) != "" {
-		return "refused ([why](#refused-directives))"
+		return "refused ([why](#not-supported))"
 	}
 	return stNotYet
 }
