@@ -178,10 +178,7 @@ type Server struct {
 type ServerName struct {
 	Name  string        // lowercased; "" matches requests without Host
 	Kind  NameKind      // how Name matches
-	Regex *regex.Regexp // for NameRegex
-	// CaptureVars holds, per subexpression of Regex, the variable its
-	// named capture sets, or -1.
-	CaptureVars []int
+	Regex *regex.Regexp // for NameRegex; its named captures are in Config.Captures
 }
 
 // NameKind says how a server name matches.

@@ -373,10 +373,12 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 		return false // the listener was removed by a reload mid-flight
 	}
 	host := req.HostName
-	srv, caps, capVars, reErr := vh.lookup(host)
+	srv, caps, re, reErr := vh.lookup(host)
 	x.srv = srv
-	x.fillVars(caps)
-	x.setCaptureVars(caps, capVars)
+	x.fillVars(nil)
+	if caps != nil {
+		x.setCaptures(re, caps)
+	}
 	vc.Warn = x
 	x.uriChanges = maxURIChanges + 1
 	x.phased = true

@@ -156,3 +156,37 @@ func TestCoreLeftoversRefusedAtTest(t *testing.T) {
 		}
 	}
 }
+
+// TestServerNameNamedCaptures: the named captures of a server_name regex
+// are variables for return and for the headers proxy_pass sends, beside
+// a location regex's own, and $1 is the location's once it matched.
+func TestServerNameNamedCaptures(t *testing.T) {
+	be := startBackend(t, "app")
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(`
+error_log {{DIR}}/error.log info;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%d;
+        server_name ~^(?<sub>.+)\.example\.com$;
+        location / { return 200 "sub=$sub first=$1\n"; }
+        location ~ ^/item/(?P<item>\d+)$ { return 200 "sub=$sub item=$item first=$1\n"; }
+        location /p/ { proxy_pass http://%s; proxy_set_header X-Sub $sub; }
+    }
+}`, port, be.addr))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for _, tc := range []struct{ path, want string }{
+		{"/", "sub=chat.eu first=chat.eu\n"},
+		{"/item/42", "sub=chat.eu item=42 first=42\n"},
+	} {
+		st, _, body := rawRequest(t, addr, "GET "+tc.path+" HTTP/1.1\r\nHost: Chat.EU.example.com\r\nConnection: close\r\n\r\n")
+		if st != 200 || body != tc.want {
+			t.Errorf("%s: %d %q, want %q", tc.path, st, body, tc.want)
+		}
+	}
+	st, _, _ := rawRequest(t, addr, "GET /p/x HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
+	if h := be.lastPlain(); st != 200 || h == nil || h.Get("X-Sub") != "api" {
+		t.Errorf("proxied: %d, X-Sub %q, want api", st, h.Get("X-Sub"))
+	}
+}
