@@ -211,4 +211,3 @@ var buildInfo = func() string {
 	}
 	return bi.GoVersion
 }()
-
