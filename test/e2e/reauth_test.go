@@ -75,6 +75,7 @@ http {
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection "upgrade";
         }
+        location = /metrics { metrics; }
         location = /auth {
             internal;
             proxy_pass http://%s;
@@ -194,6 +195,18 @@ func TestReauthClosesRefusedSessions(t *testing.T) {
 	}
 	if reauth != 2 {
 		t.Errorf("%d sessions logged for bob, want 2:\n%s", reauth, strings.Join(lines, "\n"))
+	}
+	counters, _ := scrapeWS(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	byReason := map[string]float64{}
+	for k, v := range counters {
+		if strings.HasPrefix(k, "wsgate_websocket_location_sessions_ended_total{location=/ws,") {
+			_, r, _ := strings.Cut(k, "reason=")
+			r, _, _ = strings.Cut(r, ",")
+			byReason[r] += v
+		}
+	}
+	if byReason["reauth"] != 2 || byReason["peer"] != 3 {
+		t.Errorf("sessions ended by reason %v, want reauth 2, peer 3", byReason)
 	}
 	if strings.Contains(g.stderr.String(), "DATA RACE") { // with WSGATE_E2E_RACE=1
 		t.Errorf("data race:\n%s", g.stderr)
