@@ -112,7 +112,19 @@ func heapInUse() int64 {
 // a tunnel of any other location holds no more than it did without
 // re-authorisation. The figures are logged per tunnel.
 func TestReauthIdleMemory(t *testing.T) {
+	baseline := runtime.NumGoroutine()
+	defer func() {
+		// Every tunnel, check and connection goroutine is gone.
+		for end := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > baseline; {
+			if time.Now().After(end) {
+				t.Errorf("%d goroutines, %d before", runtime.NumGoroutine(), baseline)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	be := holdBackend(t)
+	defer be.Close()
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer auth.Close()
 	free, err := net.Listen("tcp", "127.0.0.1:0")

@@ -252,3 +252,25 @@ func TestReauthAuthBackendDown(t *testing.T) {
 		})
 	}
 }
+
+// TestReauthAcrossReload: a session that a reload keeps is still
+// re-authorised afterwards, against the configuration it started under.
+func TestReauthAcrossReload(t *testing.T) {
+	auth := startAuthServer(t)
+	be := startBackend(t, "ws")
+	port := freePort(t)
+	interval := slow(500 * time.Millisecond)
+	conf := fmt.Sprintf(reauthConf, port, interval.Milliseconds(), "", be.addr, auth.srv.Listener.Addr())
+	g := startGate(t, conf)
+	ss := openReauthSessions(t, port, "dave")
+	if !g.reload(t, strings.Replace(conf, "access_log {{DIR}}/ws.log ws;", "access_log {{DIR}}/ws.log ws; server_tokens off;", 1)) {
+		t.Fatalf("reload failed:\n%s", g.errorLog())
+	}
+	before := auth.count("dave")
+	waitFor(t, 4*interval, "a check after the reload", func() bool { return auth.count("dave") > before })
+	echo(t, ss[0].c, "after reload")
+	auth.refuse("dave")
+	if code := ss[0].expectClose(t, 3*interval+slow(2*time.Second)); code != websocket.ClosePolicyViolation {
+		t.Errorf("closed with %d, want 1008", code)
+	}
+}
