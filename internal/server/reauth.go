@@ -125,6 +125,10 @@ func (r *reauthSession) check() (status int, ran bool) {
 	}
 	x := r.exchange()
 	defer ctxPool.Put(x.vc)
+	if r.lc.SatisfyAny && r.admittedOtherwise(x) {
+		x.logRequest(errlog.Debug, "", "WebSocket session re-authorized by allow or auth_basic")
+		return 200, true
+	}
 	sets := r.lc.Auth.Set
 	status = x.subrequest(r.lc.Auth.Request, func(int, http1.Header) {
 		for _, s := range sets {
@@ -137,6 +141,7 @@ func (r *reauthSession) check() (status int, ran bool) {
 	})
 	switch {
 	case status >= 200 && status < 300:
+		x.logRequest(errlog.Debug, "", "WebSocket session re-authorized with %d", status)
 	case status == 401 || status == 403:
 		x.logRequest(errlog.Info, "", "WebSocket session refused by re-authorization with %d, closing it", status)
 	default:
@@ -164,6 +169,16 @@ func (r *reauthSession) exchange() *exchange {
 	vc.Warn = x
 	x.loc, x.lc, x.log = r.loc, r.lc, r.log
 	return x
+}
+
+// admittedOtherwise reports whether, under `satisfy any`, allow/deny or
+// auth_basic (when the request carries credentials) still let the
+// request in: auth_request need not be asked.
+func (r *reauthSession) admittedOtherwise(x *exchange) bool {
+	if x.accessRules() == passed {
+		return true
+	}
+	return r.req.Header.Has("Authorization") && x.authBasic() == passed
 }
 
 // refused reports whether a check's status ends the session.

@@ -274,3 +274,41 @@ func TestReauthAcrossReload(t *testing.T) {
 		t.Errorf("closed with %d, want 1008", code)
 	}
 }
+
+// TestReauthSatisfyAny: under `satisfy any`, a session that allow lets
+// in stays open when auth_request refuses its token, while a session of
+// a plain location with the same token is closed.
+func TestReauthSatisfyAny(t *testing.T) {
+	auth := startAuthServer(t)
+	be := startBackend(t, "ws")
+	port := freePort(t)
+	interval := slow(300 * time.Millisecond)
+	conf := fmt.Sprintf(reauthConf, port, interval.Milliseconds(), "", be.addr, auth.srv.Listener.Addr())
+	conf = strings.Replace(conf, "        location /ws {", fmt.Sprintf(`        location /any {
+            satisfy any;
+            allow 127.0.0.1;
+            deny all;
+            auth_request /auth;
+            websocket_reauth_interval %dms;
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+        location /ws {`, interval.Milliseconds(), be.addr), 1)
+	conf = strings.Replace(conf, "error.log info;", "error.log debug;", 1)
+	g := startGate(t, conf)
+	plain := openReauthSessions(t, port, "erin")[0]
+	anyc, _ := dial(t, fmt.Sprintf("ws://127.0.0.1:%d/any", port), http.Header{"Cookie": {"session=erin"}})
+	echo(t, anyc, "hello")
+	auth.refuse("erin")
+	const admitted = "WebSocket session re-authorized by allow or auth_basic"
+	n := strings.Count(g.errorLog(), admitted)
+	if code := plain.expectClose(t, 3*interval+slow(2*time.Second)); code != websocket.ClosePolicyViolation {
+		t.Fatalf("plain session closed with %d, want 1008", code)
+	}
+	waitFor(t, 4*interval+slow(2*time.Second), "two checks of the allowed session after the refusal", func() bool {
+		return strings.Count(g.errorLog(), admitted) >= n+2
+	})
+	echo(t, anyc, "allowed by address")
+}
