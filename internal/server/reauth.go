@@ -88,9 +88,17 @@ func (x *exchange) startReauth(e *tunnelEnd) *reauthSession {
 		r.logVC = e.sess.vc
 	}
 	r.mu.Lock()
-	r.timer = time.AfterFunc(time.Duration(rand.Int64N(int64(ra.Interval)))+1, r.due)
+	r.timer = time.AfterFunc(firstCheck(ra.Interval), r.due)
 	r.mu.Unlock()
 	return r
+}
+
+// firstCheck is when a new session's first check comes: at a uniformly
+// random moment in (0, every], so that the checks of sessions opened
+// together spread over the interval, and none waits longer than one
+// interval after its handshake.
+func firstCheck(every time.Duration) time.Duration {
+	return time.Duration(rand.Int64N(int64(every))) + 1
 }
 
 // due runs a check when its turn comes and closes the tunnel or
