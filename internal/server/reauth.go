@@ -31,7 +31,7 @@ var reauthSlots = make(chan struct{}, reauthConcurrency)
 // variables only those a later check cannot compute again. Only tunnels
 // of locations with websocket_reauth_interval have one.
 type reauthSession struct {
-	mu      sync.Mutex // held while a check runs; stop waits for it
+	mu      sync.Mutex // guards stopped, timer's rescheduling and logVC
 	stopped bool
 	timer   *time.Timer
 	t       *tunnel.Tunnel
@@ -124,11 +124,10 @@ func (r *reauthSession) due() {
 
 // check asks the auth_request location, with the request's variables
 // rebuilt as they were at the handshake, and returns its status; ran is
-// false once the tunnel has closed.
+// false once the tunnel has closed. It holds no lock while it waits for
+// the auth backend, so that a slow one never holds up the tunnel's end.
 func (r *reauthSession) check() (status int, ran bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
+	if !r.live(nil) {
 		return 0, false
 	}
 	x := r.exchange()
@@ -138,15 +137,16 @@ func (r *reauthSession) check() (status int, ran bool) {
 		return 200, true
 	}
 	sets := r.lc.Auth.Set
+	vals := make([]string, len(sets))
 	status = x.subrequest(r.lc.Auth.Request, func(int, http1.Header) {
-		for _, s := range sets {
-			v := s.Value.Eval(x.vc)
-			x.vc.Set(s.Var, v)
-			if r.logVC != nil {
-				r.logVC.Set(s.Var, strings.Clone(v))
-			}
+		for i, s := range sets {
+			vals[i] = strings.Clone(s.Value.Eval(x.vc))
+			x.vc.Set(s.Var, vals[i])
 		}
 	})
+	if !r.live(vals) {
+		return 0, false
+	}
 	switch {
 	case status >= 200 && status < 300:
 		x.logRequest(errlog.Debug, "", "WebSocket session re-authorized with %d", status)
@@ -160,6 +160,22 @@ func (r *reauthSession) check() (status int, ran bool) {
 		x.logRequest(errlog.Error, "", "auth request unexpected status: %d while re-authorizing a WebSocket session, %s", status, what)
 	}
 	return status, true
+}
+
+// live reports whether the tunnel is still open; if so, and vals holds a
+// check's auth_request_set values, they go to the session's log line.
+func (r *reauthSession) live(vals []string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return false
+	}
+	if r.logVC != nil {
+		for i, s := range r.lc.Auth.Set[:len(vals)] {
+			r.logVC.Set(s.Var, vals[i])
+		}
+	}
+	return true
 }
 
 // exchange rebuilds the handshake's exchange, in the location that
@@ -200,8 +216,9 @@ func (r *reauthSession) refused(status int) bool {
 	return r.onError
 }
 
-// stop ends the checks, waiting for one that is running: the tunnel's
-// variables are then the session log's alone.
+// stop ends the checks: a check still running finds it so when it has
+// its answer, and leaves the tunnel's variables, which are then the
+// session log's alone, untouched.
 func (r *reauthSession) stop() {
 	r.mu.Lock()
 	r.stopped = true

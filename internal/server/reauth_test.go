@@ -222,7 +222,8 @@ func TestReauthFirstCheckSpread(t *testing.T) {
 }
 
 // TestReauthBoundedConcurrency: when many checks are due at once, at most
-// reauthConcurrency of them wait on the auth backend together.
+// reauthConcurrency of them wait on the auth backend together, and the
+// sessions can end meanwhile.
 func TestReauthBoundedConcurrency(t *testing.T) {
 	be := holdBackend(t)
 	var (
@@ -282,8 +283,19 @@ func TestReauthBoundedConcurrency(t *testing.T) {
 	mu.Lock()
 	got := top
 	mu.Unlock()
-	close(release)
 	if got != reauthConcurrency {
 		t.Errorf("at most %d checks in flight, want %d", got, reauthConcurrency)
+	}
+	// The sessions end while their checks still wait on the auth backend:
+	// a slow auth backend does not hold up a tunnel's end.
+	defer close(release)
+	for _, c := range conns {
+		c.Close()
+	}
+	for end := time.Now().Add(10 * time.Second); s.Stats.Tunnels.Load() > 0; {
+		if time.Now().After(end) {
+			t.Fatalf("%d tunnels still open while their checks wait", s.Stats.Tunnels.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
