@@ -21,8 +21,13 @@ type Reauth struct {
 	Line         int
 }
 
-// dReauth reads `websocket_reauth_interval TIME [on_error=close|keep]`.
+// dReauth reads `websocket_reauth_interval TIME [on_error=close|keep]`,
+// or `off` for a location below one that sets it.
 func dReauth(l *loader, d *conf.Directive, s *scope) error {
+	if d.Args[0] == "off" && len(d.Args) == 1 {
+		s.lc.WS.Reauth = Reauth{}
+		return s.lc.mark(d, d.Name)
+	}
 	v, err := ParseDuration(d.Args[0])
 	if err != nil || v <= 0 {
 		return conf.Errorf(d, "\"%s\" directive invalid value \"%s\"", d.Name, d.Args[0])

@@ -18,19 +18,22 @@ func TestReauthDirective(t *testing.T) {
             proxy_pass http://127.0.0.1:2;
         }
         location = /auth { auth_request off; proxy_pass http://127.0.0.1:3; }
+        location /c { auth_request off; websocket_reauth_interval off; proxy_pass http://127.0.0.1:2; }
     }
 }`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := cfg.HTTP.Servers[0]
-	var a, b Reauth
+	var a, b, c Reauth
 	srv.Walk(func(l *Location) {
 		switch l.Path {
 		case "/a":
 			a = l.Conf.WS.Reauth
 		case "/b":
 			b = l.Conf.WS.Reauth
+		case "/c":
+			c = l.Conf.WS.Reauth
 		}
 	})
 	if a.Interval != 5*time.Minute || a.CloseOnError {
@@ -39,8 +42,12 @@ func TestReauthDirective(t *testing.T) {
 	if b.Interval != 30*time.Second || !b.CloseOnError {
 		t.Errorf("own %+v", b)
 	}
+	if c.Interval != 0 {
+		t.Errorf("off %+v", c)
+	}
 	for _, tc := range []struct{ conf, msg string }{
 		{"http { websocket_reauth_interval 0; }", "invalid value"},
+		{"http { websocket_reauth_interval off on_error=close; }", "invalid value"},
 		{"http { websocket_reauth_interval 1m on_error=maybe; }", "invalid parameter \"on_error=maybe\""},
 		{"http { websocket_reauth_interval 1m; websocket_reauth_interval 2m; }", "is duplicate"},
 		{"http { server { listen 127.0.0.1:1; location /ws { websocket_reauth_interval 1m; proxy_pass http://127.0.0.1:2; } } }",
