@@ -15,8 +15,8 @@ import (
 
 // applyMainContext puts the main context's process settings into effect at
 // start, before listeners are bound and privileges dropped: env,
-// working_directory, worker_rlimit_nofile, worker_priority and
-// worker_cpu_affinity. wsgate has no worker processes, so they apply to
+// working_directory, worker_rlimit_nofile, worker_rlimit_core,
+// worker_priority and worker_cpu_affinity. wsgate has no worker processes, so they apply to
 // the one process; a reload does not change them.
 //
 // wsgate keeps the environment it was started with (nginx clears its
@@ -45,6 +45,9 @@ func applyMainContext(cfg *config.Config, log *errlog.Logger) {
 	}
 	if n := cfg.RlimitNoFile; n > 0 {
 		setNoFile(n, log)
+	}
+	if cfg.HasRlimitCore {
+		setCore(cfg.RlimitCore, log)
 	}
 	if cfg.HasPriority {
 		if err := eachThread(func(tid int) error { return unix.Setpriority(unix.PRIO_PROCESS, tid, cfg.Priority) }); err != nil {

@@ -23,3 +23,7 @@ func Directives() map[string]DirectiveInfo {
 // RefusedModule names the nginx module of a directive wsgate refuses by
 // design, or returns "" when the directive belongs to none of them.
 func RefusedModule(name string) string { return refusedModule(name) }
+
+// RefusedDirective says why wsgate refuses a directive of a module it
+// implements, or returns "" when it does not.
+func RefusedDirective(name string) string { return refusedDirectives[name] }

@@ -255,19 +255,20 @@ func TestServerNames(t *testing.T) {
 		}
 	}
 	re := cfg.HTTP.Servers[1].Names[0]
-	if re.Kind != NameRegex || len(re.CaptureVars) != 3 || re.CaptureVars[0] != -1 {
+	if re.Kind != NameRegex {
 		t.Fatalf("regex %+v", re)
 	}
 	sub, _ := cfg.Vars.Lookup("sub")
 	tld, _ := cfg.Vars.Lookup("tld")
-	if re.CaptureVars[1] != sub || re.CaptureVars[2] != tld {
-		t.Errorf("capture vars %v, want %d %d", re.CaptureVars, sub, tld)
+	// The named captures are bound as those of location regexes are.
+	if got, want := cfg.Captures[re.Regex], []NamedCapture{{Group: 1, Var: sub}, {Group: 2, Var: tld}}; !slices.Equal(got, want) {
+		t.Errorf("captures %v, want %v", got, want)
 	}
 	if ok, _ := re.Regex.MatchString("WWW.EXAMPLE"); !ok {
 		t.Errorf("server name regexes compare without case")
 	}
-	if n := cfg.HTTP.Servers[1].Names[1]; len(n.CaptureVars) != 2 || n.CaptureVars[1] != -1 {
-		t.Errorf("numbered capture %+v", n)
+	if n := cfg.HTTP.Servers[1].Names[1]; len(cfg.Captures[n.Regex]) != 0 {
+		t.Errorf("numbered capture bound to a variable: %v", cfg.Captures[n.Regex])
 	}
 	host, err := os.Hostname()
 	if err != nil {

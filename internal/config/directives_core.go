@@ -361,3 +361,12 @@ func coreDefaults(c *LocConf) {
 func defineCoreVars(cfg *Config) {
 	cfg.LimitRateVar, _ = cfg.Vars.DefineFunc("limit_rate", func(c *vars.Ctx) string { return strconv.FormatInt(c.LimitRate, 10) })
 }
+
+// KnownVariable reports whether every configuration provides the variable
+// name: the built-in ones and those declared at load, such as $limit_rate.
+func KnownVariable(name string) bool {
+	cfg := &Config{Vars: vars.NewTable()}
+	defineCoreVars(cfg)
+	_, ok := cfg.Vars.Lookup(name)
+	return ok
+}

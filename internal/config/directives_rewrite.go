@@ -67,6 +67,13 @@ func (l *loader) compileRegex(expr string, caseless bool) (*regex.Regexp, error)
 	if err != nil {
 		return nil, err
 	}
+	l.recordCaptures(re)
+	return re, nil
+}
+
+// recordCaptures binds the named groups of re (a location, if, rewrite or
+// server_name regex) to the variables of their names, in Captures.
+func (l *loader) recordCaptures(re *regex.Regexp) {
 	for i, name := range re.SubexpNames() {
 		if name == "" {
 			continue
@@ -80,7 +87,6 @@ func (l *loader) compileRegex(expr string, caseless bool) (*regex.Regexp, error)
 		}
 		l.cfg.Captures[re] = append(l.cfg.Captures[re], NamedCapture{Group: i, Var: idx})
 	}
-	return re, nil
 }
 
 func dRewrite(l *loader, d *conf.Directive, s *scope) error {

@@ -238,13 +238,7 @@ func dServerName(l *loader, d *conf.Directive, s *scope) error {
 				return conf.Errorf(d, "invalid server name regex \"%s\": %v", n, err)
 			}
 			sn.Kind, sn.Regex, sn.Name = NameRegex, re, n
-			for _, name := range re.SubexpNames() {
-				idx := -1
-				if name != "" {
-					idx, _ = l.cfg.Vars.DefineSet(name)
-				}
-				sn.CaptureVars = append(sn.CaptureVars, idx)
-			}
+			l.recordCaptures(re) // its names were declared by declareServerName
 		case strings.HasPrefix(n, "*.") && !strings.Contains(n[2:], "*"), strings.HasPrefix(n, ".") && len(n) > 1 && !strings.Contains(n, "*"):
 			sn.Kind = NameWildcardPrefix
 		case strings.HasSuffix(n, ".*") && !strings.Contains(n[:len(n)-2], "*") && len(n) > 2:

@@ -383,6 +383,9 @@ func (l *loader) finishHTTP() error {
 	if err := l.checkCluster(); err != nil {
 		return err
 	}
+	if err := checkReauth(h); err != nil {
+		return err
+	}
 	for _, srv := range h.Servers {
 		applySSLOn(srv)
 		for _, ls := range srv.Listens {

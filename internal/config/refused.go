@@ -34,6 +34,12 @@ var refusedModules = []struct{ name, module string }{
 	{"slice", "ngx_http_slice_module"},
 }
 
+// refusedDirectives are directives of modules wsgate implements that it
+// refuses all the same, with the reason.
+var refusedDirectives = map[string]string{
+	"ssl_engine": "wsgate's TLS (Go's crypto/tls) has no OpenSSL engines; keep the private keys in files that ssl_certificate_key names",
+}
+
 // refusedModule names the nginx module of a directive wsgate refuses by
 // design, or "" when the directive belongs to none of them.
 func refusedModule(name string) string {
@@ -49,6 +55,9 @@ func refusedModule(name string) string {
 // module's name when it is one wsgate refuses, a suggestion when the name is
 // a likely typo of a known directive, nginx's plain message otherwise.
 func unknownDirective(d *conf.Directive) error {
+	if why := refusedDirectives[d.Name]; why != "" {
+		return conf.Errorf(d, "\"%s\" is not supported: %s", d.Name, why)
+	}
 	if m := refusedModule(d.Name); m != "" {
 		return conf.Errorf(d, "\"%s\" belongs to nginx's %s, which wsgate does not implement", d.Name, m)
 	}

@@ -167,6 +167,7 @@ func init() {
 		"websocket_validate":          {ctx: cHSL, min: 1, max: 1, fn: dValidate},
 		"websocket_message_metrics":   {ctx: cHSL, min: 1, max: 1, fn: flag("websocket_message_metrics", func(c *LocConf) *bool { return &c.WS.MessageMetrics })},
 		"websocket_max_session_time":  {ctx: cHSL, min: 1, max: 3, fn: dMaxSession},
+		"websocket_reauth_interval":   {ctx: cHSL, min: 1, max: 2, fn: dReauth},
 		"websocket_rebalance":         {ctx: cUpstream, max: 2, fn: dRebalance},
 		"client_header_timeout":       {ctx: cHTTP | cServer, min: 1, max: 1, fn: duration("client_header_timeout", func(c *LocConf) *durationField { return &c.Client.HeaderTimeout })},
 		"client_body_timeout":         {ctx: cHSL, min: 1, max: 1, fn: duration("client_body_timeout", func(c *LocConf) *durationField { return &c.Client.BodyTimeout })},
@@ -181,6 +182,7 @@ func init() {
 	maps.Copy(table, staticDirectives)
 	maps.Copy(table, rewriteDirectives)
 	maps.Copy(table, coreDirectives)
+	maps.Copy(table, mainRestDirectives)
 	maps.Copy(table, gzipDirectives)
 	maps.Copy(table, headersDirectives)
 	maps.Copy(mergers, coreMergers)

@@ -35,7 +35,10 @@ type Config struct {
 	Env              []EnvVar // env: variables to set or keep
 	WorkingDirectory string   // working_directory, absolute; "" keeps the current one
 	RlimitNoFile     uint64   // worker_rlimit_nofile; 0 leaves the limit alone
-	Priority         int      // worker_priority, a nice value, when HasPriority
+	RlimitCore       uint64   // worker_rlimit_core, when HasRlimitCore
+	HasRlimitCore    bool
+	DebugConnections DebugConnections // debug_connection
+	Priority         int              // worker_priority, a nice value, when HasPriority
 	HasPriority      bool
 	CPUs             []int // worker_cpu_affinity: the CPUs the masks name together
 	CPUAffinityAuto  bool
@@ -190,10 +193,7 @@ type Server struct {
 type ServerName struct {
 	Name  string        // lowercased; "" matches requests without Host
 	Kind  NameKind      // how Name matches
-	Regex *regex.Regexp // for NameRegex
-	// CaptureVars holds, per subexpression of Regex, the variable its
-	// named capture sets, or -1.
-	CaptureVars []int
+	Regex *regex.Regexp // for NameRegex; its named captures are in Config.Captures
 }
 
 // NameKind says how a server name matches.
@@ -363,6 +363,7 @@ type LocConf struct {
 	ProxyRest           ProxyRest // proxy_redirect, proxy_hide_header, proxy_cookie_* ...
 
 	KeepaliveTime        time.Duration // keepalive_time: a connection serves requests this long at most
+	KeepaliveMinTimeout  time.Duration // keepalive_min_timeout: an idle keep-alive connection is kept this long at least
 	KeepaliveDisable     uint8         // keepalive_disable: KeepaliveDisable* bits
 	LingeringClose       LingerMode
 	LingeringTime        time.Duration
@@ -551,6 +552,7 @@ type WebSocket struct {
 	SessionJitter  time.Duration // taken off MaxSession at random, per tunnel
 	SessionCode    uint16        // the close code at MaxSession; 0: 1001
 	MessageMetrics bool          // websocket_message_metrics on
+	Reauth         Reauth        // websocket_reauth_interval
 }
 
 // ClientLimits are the client-side limits nginx reads from http and

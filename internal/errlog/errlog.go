@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +49,11 @@ type Logger struct {
 	min   Level
 	pid   string
 	clock func() time.Time
+	// base, in a logger made by Debugging, is the logger whose targets,
+	// lock and files it shares; such a logger writes every line to every
+	// target, whatever the target's level.
+	base *Logger
+	dbg  atomic.Pointer[Logger] // Debugging's logger, made once
 }
 
 type output struct {
@@ -130,13 +136,35 @@ func (l *Logger) Printf(level Level, conn uint64, format string, args ...any) {
 	}
 	b = escapeFrom(fmt.Appendf(b, format, args...), len(b))
 	b = append(b, '\n')
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, o := range l.outs {
-		if level >= o.level {
+	src := l
+	if l.base != nil {
+		src = l.base
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	for _, o := range src.outs {
+		if level >= o.level || l.base != nil {
 			o.w.Write(b) // a failing log disk must not stop the proxy
 		}
 	}
+}
+
+// Debugging returns a logger that writes lines of every level, debug
+// included, to all of l's targets, as nginx's debug_connection does for
+// the connections it lists. It shares l's files: Reopen and Close of l
+// apply to it. nil stays nil.
+func (l *Logger) Debugging() *Logger {
+	if l == nil || l.base != nil {
+		return l
+	}
+	if d := l.dbg.Load(); d != nil {
+		return d
+	}
+	d := &Logger{min: Debug, pid: l.pid, clock: l.clock, base: l}
+	if !l.dbg.CompareAndSwap(nil, d) {
+		return l.dbg.Load()
+	}
+	return d
 }
 
 // escapeFrom rewrites the control bytes of b[from:] as \xHH. It copies

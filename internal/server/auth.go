@@ -215,7 +215,7 @@ func (x *exchange) subrequest(uri string, done func(int, http1.Header)) int {
 	if loc == nil {
 		loc = x.srv.Locations
 	}
-	x.loc, x.lc, x.log = loc, loc.Conf, x.rt.logFor(loc.Conf)
+	x.loc, x.lc, x.log = loc, loc.Conf, x.logFor(loc.Conf)
 	vc.Path, vc.Args, vc.URIChanged, vc.URIBreak = path, args, true, false
 	if caps != nil {
 		x.setCaptures(loc.Regex, caps)

@@ -57,6 +57,8 @@ type conn struct {
 	sendTimeout time.Duration
 	remote      netip.AddrPort
 	local       netip.AddrPort
+	debug       bool // debug_connection lists the client: its lines log at every level
+	keepMin
 	connLimits
 	coreState
 }
@@ -82,6 +84,7 @@ func (c *conn) serve() {
 	}()
 	c.remote = addrPort(c.c.RemoteAddr())
 	c.local = addrPort(c.c.LocalAddr())
+	c.debug = c.srv.rt.Load().cfg.DebugConnections.Match(c.remote.Addr())
 	if cfg := c.srv.rt.Load().tlsFor(c.bind); cfg != nil && c.tls == nil {
 		if !c.handshakeTLS(cfg) {
 			return
@@ -112,9 +115,13 @@ func (c *conn) serve() {
 		wait := cc.Client.HeaderTimeout
 		if !first {
 			wait = cc.KeepaliveTimeout
+			c.idleFrom(cc.KeepaliveMinTimeout)
 			c.idle.Store(true)
 			if c.srv.isClosing() {
-				return
+				if cc.KeepaliveMinTimeout <= 0 {
+					return
+				}
+				wait = min(wait, cc.KeepaliveMinTimeout)
 			}
 		}
 		c.pipelined = !first && c.br.Buffered() > 0
@@ -158,7 +165,7 @@ func (c *conn) serve() {
 		if !c.hijacked {
 			c.srv.Stats.Writing.Add(-1) // a tunnel stays "writing" until it closes, as in nginx
 		}
-		if c.hijacked || !keep || c.srv.isClosing() {
+		if c.hijacked || !keep || c.srv.isClosing() && cc.KeepaliveMinTimeout <= 0 {
 			return
 		}
 	}
@@ -199,7 +206,7 @@ func (c *conn) closeIfIdle() {
 		c.c.Close() // an HTTP/2 connection with no stream left
 		return
 	}
-	if c.idle.Load() {
+	if c.idle.Load() && c.keepMin.over() {
 		c.c.SetReadDeadline(time.Now())
 	}
 }
@@ -292,7 +299,7 @@ func (c *conn) refusal(rt *generation, req *http1.Request) *exchange {
 		x.vc.Remote, x.vc.Local = c.remote, c.local
 	}
 	x.vc.ConnReqs = c.reqs + 1
-	x.log = rt.logFor(x.lc)
+	x.log = x.logFor(x.lc)
 	return x
 }
 
@@ -374,16 +381,18 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 		return false // the listener was removed by a reload mid-flight
 	}
 	host := req.HostName
-	srv, caps, capVars, reErr := vh.lookup(host)
+	srv, caps, re, reErr := vh.lookup(host)
 	x.srv = srv
-	x.fillVars(caps)
-	x.setCaptureVars(caps, capVars)
+	x.fillVars(nil)
+	if caps != nil {
+		x.setCaptures(re, caps)
+	}
 	vc.Warn = x
 	x.uriChanges = maxURIChanges + 1
 	x.phased = true
 	// nginx's TLS checks come before the phases, with the server's settings.
 	x.lc = srv.Loc.Conf
-	x.log = rt.logFor(x.lc)
+	x.log = x.logFor(x.lc)
 	if reErr != nil {
 		return x.hostRegexFailed(reErr)
 	}
@@ -470,7 +479,7 @@ func (x *exchange) rewrite(loc *config.Location) (done, keep bool) {
 			}
 			if ok {
 				x.lc = op.If.Conf
-				x.log = x.rt.logFor(x.lc)
+				x.log = x.logFor(x.lc)
 				if d, k := x.rewrite(op.If); d || x.stopRewrite {
 					return d, k
 				}

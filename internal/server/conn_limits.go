@@ -211,13 +211,3 @@ var buildInfo = func() string {
 	}
 	return bi.GoVersion
 }()
-
-// setCaptureVars stores the named captures of the server_name regex that
-// chose the server in their variables.
-func (x *exchange) setCaptureVars(caps []string, vars []int) {
-	for i, v := range vars {
-		if v >= 0 && i < len(caps) {
-			x.vc.Set(v, caps[i])
-		}
-	}
-}

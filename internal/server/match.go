@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/regex"
 )
 
 // vhosts are the server blocks that share one listen address, with the
@@ -64,11 +65,11 @@ func (v *vhosts) find(host string) (*config.Server, []string) {
 	return s, caps
 }
 
-// lookup is find that also returns, for a regex name, the variables its
-// named captures set (see config.ServerName.CaptureVars). A regex whose
+// lookup is find that also returns the regex that matched, whose named
+// captures (config.Config.Captures) become variables. A regex whose
 // match was cut short ends the search with its error and the default
 // server.
-func (v *vhosts) lookup(host string) (*config.Server, []string, []int, error) {
+func (v *vhosts) lookup(host string) (*config.Server, []string, *regex.Regexp, error) {
 	if s, ok := v.exact[host]; ok {
 		return s, nil, nil, nil
 	}
@@ -98,7 +99,7 @@ func (v *vhosts) lookup(host string) (*config.Server, []string, []int, error) {
 					return v.def, nil, nil, err
 				}
 				if m != nil {
-					return s, m, n.CaptureVars, nil
+					return s, m, n.Regex, nil
 				}
 			}
 		}

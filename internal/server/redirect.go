@@ -22,7 +22,7 @@ const maxURIChanges = 10
 // start, and again after every internal redirect.
 func (x *exchange) serverPhases() bool {
 	x.lc = x.srv.Loc.Conf
-	x.log = x.rt.logFor(x.lc)
+	x.log = x.logFor(x.lc)
 	x.realIP()
 	x.stopRewrite = false
 	if done, keep := x.rewrite(x.srv.Loc); done {
@@ -65,7 +65,7 @@ func (x *exchange) locationPhases(named *config.Location) bool {
 			// applies to the methods it does not list, as nginx.
 			loc = le.Loc
 			x.lc = loc.Conf
-			x.log = x.rt.logFor(x.lc)
+			x.log = x.logFor(x.lc)
 		}
 		x.otelStart()
 		if done, keep := x.rewrite(loc); done {
@@ -86,7 +86,7 @@ func (x *exchange) locationPhases(named *config.Location) bool {
 // enter makes loc the request's location.
 func (x *exchange) enter(loc *config.Location) {
 	x.loc, x.lc = loc, loc.Conf
-	x.log = x.rt.logFor(x.lc)
+	x.log = x.logFor(x.lc)
 	if x.log.Enabled(errlog.Debug) {
 		x.log.Printf(errlog.Debug, x.conn.id, "using configuration \"%s%s%s\", client: %s, request: \"%s\"", loc.Modifier, spaceIf(loc.Modifier), loc.Path, x.conn.remote.Addr(), requestLine(x.vc))
 	}

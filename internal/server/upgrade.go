@@ -75,7 +75,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		x.ctxKept = true
 		e.sess = &sessionLog{rt: x.rt, lc: lc, vc: x.vc, headBytes: x.sent, start: start}
 	}
-	e.span = x.otelSpan()
+	span := x.otelSpan()
 	c.srv.metrics.Handshake("upgraded")
 	cfg := tunnel.Config{
 		Frames:           strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket") && lc.WebSocketFrames,
@@ -105,7 +105,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	// until it is.
 	e.mu.Lock()
 	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
-	e.unreg = x.registerSession(e.t)
+	e.attach(span, x.registerSession(e.t), x.startReauth(e))
 	conn.Detach()
 	if !c.srv.addTunnel(e.t, &e.info, x.rt) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
@@ -133,10 +133,24 @@ type tunnelEnd struct {
 	id      uint64
 	remote  netip.Addr
 	leases  []limit.ConnLease
-	sess    *sessionLog // nil unless an access log writes the session's line
-	span    *otel.Span  // the session's trace span, ended at close; nil unless traced
-	unreg   func()      // removes the tunnel from the cluster's sessions; nil if not there
-	virtual bool        // an HTTP/2 stream: its TCP connection is its conn's
+	sess    *sessionLog   // nil unless an access log writes the session's line
+	extra   *tunnelExtras // nil unless one of its attachments applies
+	virtual bool          // an HTTP/2 stream: its TCP connection is its conn's
+}
+
+// tunnelExtras are a tunnel's rarer attachments, behind one pointer so
+// that a tunnel without any keeps tunnelEnd in a smaller size class.
+type tunnelExtras struct {
+	span   *otel.Span     // the session's trace span, ended at close; nil unless traced
+	reauth *reauthSession // nil unless websocket_reauth_interval applies
+	unreg  func()         // removes the tunnel from the cluster's sessions; nil if not there
+}
+
+// attach keeps the attachments that apply, allocating only when one does.
+func (e *tunnelEnd) attach(span *otel.Span, unreg func(), reauth *reauthSession) {
+	if span != nil || unreg != nil || reauth != nil {
+		e.extra = &tunnelExtras{span: span, reauth: reauth, unreg: unreg}
+	}
 }
 
 // sessionLog is what a tunnel keeps for its access log line, apart from the
@@ -167,19 +181,16 @@ func (e *tunnelEnd) closed(r tunnel.Result) {
 	srv.Stats.Writing.Add(-1)
 	peer.Done(false)
 	limit.ReleaseAll(e.leases)
-	if e.unreg != nil {
-		e.unreg()
+	if ex := e.extra; ex != nil && ex.unreg != nil {
+		ex.unreg()
 	}
 	if e.log.Enabled(errlog.Debug) || (r.Err != nil && e.log.Enabled(errlog.Info)) {
 		e.logClose(&r)
 	}
 	srv.metrics.TunnelClosed(e.info.ups, peer.Addr(), r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
 	srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
-	if e.sess != nil {
-		e.logSession(&r)
-	}
-	if e.span != nil {
-		otelSessionEnd(srv, e.span, &r)
+	if e.sess != nil || e.extra != nil {
+		e.endSession(&r)
 	}
 	srv.removeTunnel(e.t)
 }

@@ -45,7 +45,7 @@ const (
 	GapBuckets     = 8  // 1 ms, 10 ms, 100 ms, 1 s, 10 s, 1 min, 10 min, more
 	SessionBuckets = 8  // 0, 1, 10, 100, 1k, 10k, 100k messages, more
 	CodeBuckets    = 19 // none, 1000-1015, 3000-4999, other
-	ReasonCount    = int(ReasonShutdown) + 1
+	ReasonCount    = int(ReasonReauth) + 1
 )
 
 // SizeBound is the upper bound, in bytes, of size bucket i < SizeBuckets-1.

@@ -82,6 +82,7 @@ const (
 	ReasonDrain              // a reload retired the tunnel's location or peer
 	ReasonRebalance          // websocket_rebalance moved the tunnel
 	ReasonShutdown           // the server stopped
+	ReasonReauth             // a re-authorisation refused the session; the last (see ReasonCount)
 )
 
 func (r Reason) String() string {
@@ -106,6 +107,8 @@ func (r Reason) String() string {
 		return "rebalance"
 	case ReasonShutdown:
 		return "shutdown"
+	case ReasonReauth:
+		return "reauth"
 	}
 	return "unknown"
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/config/nginxdirs"
-	"github.com/wsgate/wsgate/internal/vars"
 )
 
 const (
@@ -110,6 +109,9 @@ func status(name string, known map[string]config.DirectiveInfo, noEff map[string
 	if m := config.RefusedModule(name); m != "" {
 		return "refused (" + m + ")"
 	}
+	if config.RefusedDirective(name) != "" {
+		return "refused ([why](#not-supported))"
+	}
 	return stNotYet
 }
 
@@ -121,13 +123,13 @@ var familySamples = []string{"x_sample", "alpn"}
 // varStatus says whether wsgate provides the nginx variable name.
 func varStatus(name string) string {
 	if !strings.HasSuffix(name, "*") {
-		if vars.Known(name) {
+		if config.KnownVariable(name) {
 			return stImpl
 		}
 		return stNotYet
 	}
 	for _, s := range familySamples {
-		if vars.Known(strings.TrimSuffix(name, "*") + s) {
+		if config.KnownVariable(strings.TrimSuffix(name, "*") + s) {
 			return stImpl
 		}
 	}

@@ -48,4 +48,7 @@ func TestStatusClassifies(t *testing.T) {
 	if varStatus("http_*") != stImpl || varStatus("no_such_variable") != stNotYet {
 		t.Error("variable status wrong for $http_name or an unknown name")
 	}
+	if varStatus("limit_rate") != stImpl {
+		t.Error("$limit_rate, declared at load, is not seen as provided")
+	}
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // TestMainContextProcess: env, working_directory, worker_rlimit_nofile,
-// worker_priority and worker_cpu_affinity act on the running process, as
+// worker_rlimit_core, worker_priority and worker_cpu_affinity act on the running process, as
 // /proc shows them; env TZ=zone shows in $time_local.
 func TestMainContextProcess(t *testing.T) {
 	port := freePort(t)
@@ -41,6 +41,7 @@ error_log {{DIR}}/logs/error.log info;
 env TZ=Asia/Tokyo;
 working_directory %s;
 worker_rlimit_nofile 4000;
+worker_rlimit_core 1m;
 worker_priority 5;
 worker_cpu_affinity %s;
 events { worker_connections 64; }
@@ -55,6 +56,9 @@ http {
 	limits, _ := os.ReadFile(proc + "/limits")
 	if !regexp.MustCompile(`Max open files\s+4000\s+4000`).Match(limits) {
 		t.Errorf("worker_rlimit_nofile 4000:\n%s", limits)
+	}
+	if !regexp.MustCompile(`Max core file size\s+1048576\s+1048576`).Match(limits) {
+		t.Errorf("worker_rlimit_core 1m:\n%s", limits)
 	}
 	stat, _ := os.ReadFile(proc + "/stat")
 	if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:])); len(f) < 17 || f[16] != "5" {
