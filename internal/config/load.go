@@ -377,6 +377,9 @@ func (l *loader) finishHTTP() error {
 		return err
 	}
 	l.conflictingNames(h.Servers)
+	if err := l.checkBuffering(); err != nil {
+		return err
+	}
 	if err := l.checkCluster(); err != nil {
 		return err
 	}
@@ -505,6 +508,7 @@ func defaultLocConf() *LocConf {
 	}
 	coreDefaults(c)
 	proxySSLDefaults(c)
+	proxyBufferingDefaults(c)
 	return c
 }
 

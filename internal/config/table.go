@@ -207,6 +207,8 @@ func init() {
 	maps.Copy(mergers, charsetMergers)
 	maps.Copy(table, subDirectives)
 	maps.Copy(mergers, subMergers)
+	maps.Copy(table, bufferingDirectives)
+	maps.Copy(mergers, bufferingMergers)
 }
 
 type durationField = time.Duration

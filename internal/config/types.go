@@ -290,7 +290,8 @@ type LocConf struct {
 	Buffering         bool
 	RequestBuffering  bool
 	BufferSize        int
-	Buffers           [2]int // number, size
+	Buffers           [2]int         // number, size
+	ProxyBuf          ProxyBuffering // proxy_busy_buffers_size, proxy_temp_*, proxy_store
 	AddHeaders        []Header
 	Trailers          []Header // add_trailer
 	Expires           Expires

@@ -21,5 +21,6 @@
 //     the temporary file.
 //
 // The temporary file is made by the caller's Create function, at the first
-// overflow only; the package neither names nor removes files.
+// overflow only; CreateTemp makes one with nginx's names and levels. The
+// package never removes files: the caller unlinks or renames them.
 package spool

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 )
@@ -170,4 +171,24 @@ func TestCreateFailure(t *testing.T) {
 		t.Fatalf("reader got %v", rerr)
 	}
 	s.Close()
+}
+
+func TestCreateTempLevels(t *testing.T) {
+	dir := t.TempDir()
+	f, err := CreateTemp(filepath.Join(dir, "proxy_temp"), []int{1, 2}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	name, _ := filepath.Rel(dir, f.Name())
+	base := filepath.Base(name)
+	want := filepath.Join("proxy_temp", base[9:], base[7:9], base)
+	if name != want || len(base) != 10 {
+		t.Fatalf("name %s, want %s", name, want)
+	}
+	st, _ := f.Stat()
+	dst, _ := os.Stat(filepath.Dir(f.Name()))
+	if st.Mode().Perm() != 0o600 || dst.Mode().Perm() != 0o700 {
+		t.Fatalf("modes %v %v", st.Mode(), dst.Mode())
+	}
 }
