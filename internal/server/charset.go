@@ -13,6 +13,9 @@ import (
 // names its charset already, nor to wsgate's own redirect pages.
 func (x *exchange) charset(hdr http1.Header) http1.Header {
 	c := &x.lc.Charset
+	if cs := x.upstreamOut.charset; cs != "" {
+		return labelCharset(hdr, cs) // X-Accel-Charset: whatever the type
+	}
 	if c.Charset == nil || x.errStatus >= 300 && x.errStatus < 400 {
 		return hdr
 	}
@@ -35,7 +38,17 @@ func (x *exchange) charset(hdr http1.Header) http1.Header {
 	if name == "" || name == "off" {
 		return hdr
 	}
+	return labelCharset(hdr, name)
+}
+
+// labelCharset adds "; charset=name" to the Content-Type, unless it has
+// none or names a charset already.
+func labelCharset(hdr http1.Header, name string) http1.Header {
+	i := slices.IndexFunc(hdr, func(f http1.Field) bool { return strings.EqualFold(f.Name, "Content-Type") })
+	if i < 0 || hdr[i].Value == "" || strings.Contains(strings.ToLower(hdr[i].Value), "charset=") {
+		return hdr
+	}
 	out := slices.Clone(hdr)
-	out[i].Value = ct + "; charset=" + name
+	out[i].Value += "; charset=" + name
 	return out
 }
