@@ -37,6 +37,10 @@ type Config struct {
 	CPUAffinityAuto  bool
 	LimitRateVar     int  // the index of $limit_rate
 	LimitRateSet     bool // some `set $limit_rate` exists
+	// Charsets are the charsets `charset` and `source_charset` name with
+	// constant values, lowercased: those X-Accel-Charset may name, as
+	// nginx's known charsets.
+	Charsets map[string]bool
 
 	HTTP *HTTP
 	Vars *vars.Table

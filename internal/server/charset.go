@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
 )
 
@@ -14,7 +15,7 @@ import (
 func (x *exchange) charset(hdr http1.Header) http1.Header {
 	c := &x.lc.Charset
 	if cs := x.upstreamOut.charset; cs != "" {
-		return labelCharset(hdr, cs) // X-Accel-Charset: whatever the type
+		return x.overrideCharset(hdr, cs)
 	}
 	if c.Charset == nil || x.errStatus >= 300 && x.errStatus < 400 {
 		return hdr
@@ -36,6 +37,20 @@ func (x *exchange) charset(hdr http1.Header) http1.Header {
 	}
 	name := c.Charset.Eval(x.vc)
 	if name == "" || name == "off" {
+		return hdr
+	}
+	return labelCharset(hdr, name)
+}
+
+// overrideCharset labels the answer with a backend's X-Accel-Charset,
+// whatever its type, as nginx: when the configuration knows the charset
+// and the body is not encoded.
+func (x *exchange) overrideCharset(hdr http1.Header, name string) http1.Header {
+	if !x.rt.cfg.Charsets[strings.ToLower(name)] {
+		x.logRequest(errlog.Error, "", "unknown charset \"%s\" to override", name)
+		return hdr
+	}
+	if hdr.Get("Content-Encoding") != "" {
 		return hdr
 	}
 	return labelCharset(hdr, name)
