@@ -27,7 +27,7 @@ type upstreamOut struct {
 	streamed   bool          // the request body streams from the client while it is sent
 	addr       string        // the peer the body is read from, for log lines
 
-	rate    int64        // X-Accel-Limit-Rate, when rateSet: the client rate of this answer and of one it redirects to
+	rate    int64 // X-Accel-Limit-Rate, when rateSet: the client rate of this answer and of one it redirects to
 	rateSet bool
 	charset string       // X-Accel-Charset: the charset to label the answer with
 	carry   http1.Header // headers an X-Accel-Redirect hands to the answer it leads to
