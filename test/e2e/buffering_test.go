@@ -232,7 +232,7 @@ http {
 	// The peak resident size of the whole process: far below the body.
 	hwm := g.statusKB(t, "VmHWM")
 	t.Logf("peak RSS %d kB", hwm)
-	if hwm > 80<<10 {
+	if hwm > 48<<10 {
 		t.Fatalf("peak RSS %d kB while relaying a 100 MB body", hwm)
 	}
 	if !strings.Contains(g.errorLog(), "an upstream response is buffered to a temporary file") {
