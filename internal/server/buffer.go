@@ -32,16 +32,12 @@ func (x *exchange) spools(bc *backend.Conn, resp *http1.Response) bool {
 
 // spoolBody relays the body from src (the backend's) to dst (the
 // client's) through a spool, releasing bc as soon as src is read. It
-// returns the bytes written to dst and the first failure: the backend's,
-// the temporary file's or the client's. bc belongs to the reading
-// goroutine until spoolBody returns; the caller's later Release of it
-// does nothing.
-func (x *exchange) spoolBody(bc *backend.Conn, resp *http1.Response, src io.Reader, dst io.Writer) (int64, error) {
+// returns the bytes written to dst, the first failure (the backend's, the
+// temporary file's or the client's) and whether src was read whole. bc
+// belongs to the reading goroutine until spoolBody returns; the caller's
+// later Release of it does nothing.
+func (x *exchange) spoolBody(bc *backend.Conn, resp *http1.Response, src io.Reader, dst io.Writer) (n int64, whole bool, err error) {
 	sp := spool.New(x.spoolConfig())
-	st := x.startStore(resp)
-	if st != nil {
-		src = io.TeeReader(src, st)
-	}
 	nc := bc.Net()
 	var mu sync.Mutex
 	read := false // the reading goroutine is done with nc
@@ -57,7 +53,7 @@ func (x *exchange) spoolBody(bc *backend.Conn, resp *http1.Response, src io.Read
 		bc.Release(false)
 		done <- err
 	}()
-	n, err := io.Copy(dst, sp)
+	n, err = io.Copy(dst, sp)
 	if err != nil {
 		// The client is gone (or the body failed): stop reading the
 		// backend, whose connection cannot be reused mid-body.
@@ -70,8 +66,7 @@ func (x *exchange) spoolBody(bc *backend.Conn, resp *http1.Response, src io.Read
 	}
 	rerr := <-done
 	x.spoolDone(sp, rerr)
-	x.finishStore(st, resp, rerr == nil)
-	return n, err
+	return n, rerr == nil, err
 }
 
 // spoolDone closes the spool and logs what nginx logs of its file.

@@ -87,16 +87,23 @@ func (x *exchange) responseHeader(resp *http1.Response) http1.Header {
 func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool) (int64, error) {
 	src := x.upstreamBody(bc, resp)
 	dst, cw, z := x.clientWriter(chunked)
+	st := x.startStore(resp)
+	if st != nil {
+		src = io.TeeReader(src, st)
+	}
 	var n int64
 	var err error
-	if x.spools(bc, resp) {
-		n, err = x.spoolBody(bc, resp, src, dst)
-	} else {
-		if !x.buffering() {
-			dst = &flushWriter{w: dst, bw: x.conn.bw, z: z}
-		}
+	whole := false
+	switch {
+	case x.spools(bc, resp):
+		n, whole, err = x.spoolBody(bc, resp, src, dst)
+	case x.buffering():
 		n, err = io.Copy(dst, src)
+		whole = err == nil
+	default:
+		n, err = io.Copy(&flushWriter{w: dst, bw: x.conn.bw, z: z}, src)
 	}
+	x.finishStore(st, resp, whole)
 	if z != nil {
 		n, err = x.gzipEnd(z, err)
 	}

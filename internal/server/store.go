@@ -31,11 +31,11 @@ func (s *store) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// startStore opens the copy of a 200 answer when proxy_store is on; nil
-// otherwise.
+// startStore opens the copy of a 200 answer when proxy_store is on and
+// the answer is buffered, as nginx; nil otherwise.
 func (x *exchange) startStore(resp *http1.Response) *store {
 	b := &x.lc.ProxyBuf
-	if !b.Stores() || resp.Status != 200 {
+	if !b.Stores() || resp.Status != 200 || !x.buffering() {
 		return nil
 	}
 	f, err := spool.CreateTemp(x.rt.cfg.Abs(b.TempPath), b.TempLevels, b.StoreAccess)
