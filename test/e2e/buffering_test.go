@@ -37,6 +37,7 @@ type bigBackend struct {
 	extra    string
 	written  atomic.Int64 // body bytes written, over all connections
 	released atomic.Int32 // connections the proxy ended after the whole body
+	ended    atomic.Int32 // connections ended, whole body or not
 }
 
 func startBigBackend(t testing.TB, size int64, extra string) *bigBackend {
@@ -60,6 +61,7 @@ func startBigBackend(t testing.TB, size int64, extra string) *bigBackend {
 }
 
 func (b *bigBackend) serve(c net.Conn) {
+	defer b.ended.Add(1)
 	defer c.Close()
 	br := bufio.NewReader(c)
 	for {
@@ -301,4 +303,39 @@ func waitStalled(t testing.TB, n *atomic.Int64) {
 		same++
 		return same >= 60 // 300 ms without progress
 	})
+}
+
+// TestBufferingClientAbort: a client that leaves mid-body, while the body
+// is still read into the temporary file, ends the backend's connection and
+// the temporary file; the gate's descriptors come back to where they were.
+func TestBufferingClientAbort(t *testing.T) {
+	const size = 40 << 20
+	be := startBigBackend(t, size, "")
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	g := startGate(t, `pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    proxy_temp_path {{DIR}}/ptemp;
+    server {
+        listen `+addr+`;
+        location / { proxy_pass http://`+be.addr+`; proxy_limit_rate 4m; }
+    }
+}`)
+	base := g.fdCount(t)
+	temp := filepath.Join(g.dir, "ptemp")
+	c := startSlowClient(t, addr, "/big")
+	c.readBody(t, 64<<10, 0)
+	waitFor(t, 10*time.Second, "the temporary file", func() bool { return len(g.tempFDs(t, temp)) == 1 })
+	c.c.(*net.TCPConn).SetLinger(0) // a reset: the gate's next write fails
+	c.c.Close()
+	waitFor(t, 20*time.Second, "the backend's connection to end", func() bool { return be.ended.Load() == 1 })
+	if be.released.Load() != 0 || be.written.Load() >= size {
+		t.Fatalf("the backend wrote %d of %d bytes for a client that left", be.written.Load(), size)
+	}
+	g.waitFDs(t, base)
+	if left := filesUnder(temp); len(left) > 0 {
+		t.Fatalf("files left under proxy_temp_path: %q", left)
+	}
 }
