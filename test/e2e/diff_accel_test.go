@@ -71,6 +71,7 @@ server {
 	} {
 		p.compareHeaders(t, req, carried...)
 	}
+	stopNoRace(t, p.gate)
 }
 
 // TestDiffAccelLimitRate: X-Accel-Limit-Rate paces the answer to the

@@ -60,4 +60,5 @@ server {
 	if left := filesUnder(filepath.Join(p.gate.dir, "proxy_temp")); len(left) > 0 {
 		t.Errorf("wsgate left temporary files: %q", left)
 	}
+	stopNoRace(t, p.gate)
 }
