@@ -2,9 +2,11 @@ package server
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/errlog"
@@ -83,7 +85,9 @@ func (x *exchange) storePath() string {
 }
 
 // renameCreating renames from to to, making the missing directories with
-// the access of the files plus search rights where they may be read.
+// the access of the files plus search rights where they may be read. To
+// another file system, the file is copied next to to and renamed there,
+// as nginx copies.
 func renameCreating(from, to string, access fs.FileMode) error {
 	err := os.Rename(from, to)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -92,5 +96,35 @@ func renameCreating(from, to string, access fs.FileMode) error {
 			err = os.Rename(from, to)
 		}
 	}
+	if errors.Is(err, syscall.EXDEV) {
+		err = copyInto(from, to, access)
+	}
 	return err
+}
+
+// copyInto copies from to a new file beside to, which then replaces to.
+func copyInto(from, to string, access fs.FileMode) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := spool.CreateTemp(filepath.Dir(to), nil, access)
+	if err != nil {
+		return err
+	}
+	st, _ := src.Stat()
+	_, err = io.Copy(dst, src)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && st != nil {
+		os.Chtimes(dst.Name(), st.ModTime(), st.ModTime())
+		err = os.Rename(dst.Name(), to)
+	}
+	if err != nil {
+		os.Remove(dst.Name())
+		return err
+	}
+	return os.Remove(from)
 }
