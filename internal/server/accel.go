@@ -13,6 +13,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/proxy"
 	"github.com/wsgate/wsgate/internal/vars"
 )
 
@@ -26,6 +27,7 @@ type upstreamOut struct {
 	bodyRead   int64         // response body bytes read from the backend
 	streamed   bool          // the request body streams from the client while it is sent
 	addr       string        // the peer the body is read from, for log lines
+	reqBody    *requestBody  // the request body sent, which proxy() closes
 
 	rate    int64 // X-Accel-Limit-Rate, when rateSet: the client rate of this answer and of one it redirects to
 	rateSet bool
@@ -120,6 +122,7 @@ func (x *exchange) accelRedirect(bc *backend.Conn, resp *http1.Response, uri str
 	x.responseRead()
 	x.accel(resp.Header)
 	x.upstreamOut.buffer = 0 // the next answer's own
+	x.redirectBody()
 	for _, f := range resp.Header {
 		for _, n := range redirectCarried {
 			if strings.EqualFold(f.Name, n) {
@@ -141,6 +144,22 @@ func (x *exchange) accelRedirect(bc *backend.Conn, resp *http1.Response, uri str
 		x.vc.SetMethod("GET")
 	}
 	return x.redirectInternally(path, args)
+}
+
+// redirectBody hands the request body to the request an X-Accel-Redirect
+// continues, which nginx sends again if it proxies: a buffered body as it
+// is, a streamed one (read and gone) as an empty one. The proxy() that
+// sent it still closes it.
+func (x *exchange) redirectBody() {
+	b := x.upstreamOut.reqBody
+	x.upstreamOut.reqBody = nil
+	switch {
+	case b == nil:
+	case b.streamed():
+		x.preread = &requestBody{framing: proxy.Body{Length: 0}, mem: []byte{}}
+	default:
+		x.preread = b
+	}
 }
 
 // accelRedirectURI is the backend's X-Accel-Redirect when it is acted

@@ -37,7 +37,8 @@ func (x *exchange) spools(bc *backend.Conn, resp *http1.Response) bool {
 // belongs to the reading goroutine until spoolBody returns; the caller's
 // later Release of it does nothing.
 func (x *exchange) spoolBody(bc *backend.Conn, resp *http1.Response, src io.Reader, dst io.Writer) (n int64, whole bool, err error) {
-	sp := spool.New(x.spoolConfig())
+	var tempName string // set by the reading goroutine, read once it is done
+	sp := spool.New(x.spoolConfig(&tempName))
 	nc := bc.Net()
 	var mu sync.Mutex
 	read := false // the reading goroutine is done with nc
@@ -65,14 +66,14 @@ func (x *exchange) spoolBody(bc *backend.Conn, resp *http1.Response, src io.Read
 		mu.Unlock()
 	}
 	rerr := <-done
-	x.spoolDone(sp, rerr)
+	x.spoolDone(sp, tempName, rerr)
 	return n, rerr == nil, err
 }
 
 // spoolDone closes the spool and logs what nginx logs of its file.
-func (x *exchange) spoolDone(sp *spool.Spool, rerr error) {
-	if sp.Spilled() > 0 {
-		x.logRequest(errlog.Warn, "", "an upstream response is buffered to a temporary file %s while reading upstream", x.rt.cfg.Abs(x.lc.ProxyBuf.TempPath))
+func (x *exchange) spoolDone(sp *spool.Spool, tempName string, rerr error) {
+	if tempName != "" {
+		x.logRequest(errlog.Warn, x.upstreamOut.addr, "an upstream response is buffered to a temporary file %s while reading upstream", tempName)
 	}
 	var fe *spool.FileError
 	if errors.As(rerr, &fe) {
@@ -83,14 +84,20 @@ func (x *exchange) spoolDone(sp *spool.Spool, rerr error) {
 
 // spoolConfig sizes the spool from the location: proxy_buffers,
 // proxy_busy_buffers_size, proxy_max_temp_file_size and
-// proxy_temp_file_write_size.
-func (x *exchange) spoolConfig() spool.Config {
+// proxy_temp_file_write_size; the temporary file's name goes to *name.
+func (x *exchange) spoolConfig(name *string) spool.Config {
 	b := &x.lc.ProxyBuf
 	dir, levels := x.rt.cfg.Abs(b.TempPath), b.TempLevels
 	return spool.Config{
 		Bufs: x.lc.Buffers[0], BufSize: x.lc.Buffers[1],
 		MaxFile: b.MaxTempFile, WriteSize: int(b.TempWriteSize), ReadSize: int(b.BusySize),
-		Create: func() (*os.File, error) { return unlinkedTemp(dir, levels) },
+		Create: func() (*os.File, error) {
+			f, err := unlinkedTemp(dir, levels)
+			if err == nil {
+				*name = f.Name()
+			}
+			return f, err
+		},
 	}
 }
 
