@@ -76,8 +76,8 @@ func (x *exchange) spoolDone(sp *spool.Spool, tempName string, rerr error) {
 		x.logRequest(errlog.Warn, x.upstreamOut.addr, "an upstream response is buffered to a temporary file %s while reading upstream", tempName)
 	}
 	var fe *spool.FileError
-	if errors.As(rerr, &fe) {
-		x.logRequest(errlog.Crit, "", "%s() proxy temporary file failed (%v)", fe.Op, fe.Err)
+	if errors.As(rerr, &fe) || errors.As(sp.OpenError(), &fe) {
+		x.logRequest(errlog.Crit, x.upstreamOut.addr, "%s() proxy temporary file under \"%s\" failed (%v)", fe.Op, x.rt.cfg.Abs(x.lc.ProxyBuf.TempPath), fe.Err)
 	}
 	sp.Close()
 }

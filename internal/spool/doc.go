@@ -21,6 +21,6 @@
 //     the temporary file.
 //
 // The temporary file is made by the caller's Create function, at the first
-// overflow only; CreateTemp makes one with nginx's names and levels. The
+// overflow only; if that fails, the spool keeps to memory (see OpenError); CreateTemp makes one with nginx's names and levels. The
 // package never removes files: the caller unlinks or renames them.
 package spool

@@ -45,6 +45,7 @@ type Spool struct {
 	err     error // its error; nil: clean end
 	aborted bool
 	spilled int64 // bytes that went through the file
+	openErr error // the file could not be made: see OpenError
 }
 
 // seg is a run of the body: in a memory buffer (buf[pos:end]) or in the
@@ -72,6 +73,14 @@ func (s *Spool) Spilled() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.spilled
+}
+
+// OpenError is the failure to make the temporary file, after which the
+// spool kept to memory; nil when none.
+func (s *Spool) OpenError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.openErr
 }
 
 // ReadFrom copies r into the spool until r ends (nil error) or fails,
@@ -131,6 +140,9 @@ func (s *Spool) memRoom() bool {
 
 func (s *Spool) fileRoom() bool { return s.fileEnd < s.cfg.MaxFile }
 
+// fileRoom and cfg.MaxFile are read under mu: a failed Create sets
+// MaxFile to 0.
+
 func (s *Spool) tail() *seg {
 	if len(s.segs) == 0 {
 		return nil
@@ -171,17 +183,22 @@ func (s *Spool) toMemory(r io.Reader) (int, error) {
 func (s *Spool) toFile(r io.Reader) (int, error) {
 	if s.file == nil {
 		f, err := s.cfg.Create()
-		if err != nil {
-			return 0, &FileError{Op: "open", Err: err}
-		}
 		s.mu.Lock()
+		if err != nil {
+			// Memory only from now on: the writer goes at the reader's pace.
+			s.openErr, s.cfg.MaxFile = &FileError{Op: "open", Err: err}, 0
+			s.mu.Unlock()
+			return 0, nil
+		}
 		s.file = f
 		s.mu.Unlock()
 	}
 	if s.scratch == nil {
 		s.scratch = make([]byte, s.cfg.WriteSize)
 	}
+	s.mu.Lock()
 	room := min(int64(len(s.scratch)), s.cfg.MaxFile-s.fileEnd)
+	s.mu.Unlock()
 	n, err := r.Read(s.scratch[:room])
 	if n > 0 {
 		if _, werr := s.file.WriteAt(s.scratch[:n], s.fileEnd); werr != nil {

@@ -159,16 +159,33 @@ func TestAbortReleasesWriter(t *testing.T) {
 	s.Close()
 }
 
+// A file that cannot be made leaves the spool to memory: the body still
+// arrives whole, at the reader's pace.
 func TestCreateFailure(t *testing.T) {
-	s := New(Config{Bufs: 1, BufSize: 10, MaxFile: 100, WriteSize: 10,
+	s := New(Config{Bufs: 2, BufSize: 10, MaxFile: 1000, WriteSize: 10,
 		Create: func() (*os.File, error) { return nil, os.ErrPermission }})
-	_, err := s.ReadFrom(&source{data: payload(100), rnd: rand.New(rand.NewSource(8))})
-	var fe *FileError
-	if !errors.As(err, &fe) || fe.Op != "open" {
-		t.Fatalf("ReadFrom: %v", err)
+	want := payload(500)
+	src := &source{data: bytes.Clone(want), rnd: rand.New(rand.NewSource(8))}
+	done := make(chan error, 1)
+	go func() { _, err := s.ReadFrom(src); done <- err }()
+	var got []byte
+	buf := make([]byte, 7)
+	for {
+		n, err := s.Read(buf)
+		got = append(got, buf[:n]...)
+		if ahead := src.n.Load() - int64(len(got)); ahead > 20 {
+			t.Fatalf("writer %d bytes ahead without a file", ahead)
+		}
+		if err == io.EOF {
+			break
+		}
 	}
-	if _, rerr := io.ReadAll(s); !errors.As(rerr, &fe) {
-		t.Fatalf("reader got %v", rerr)
+	if err := <-done; err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("ReadFrom: %v; %d bytes", err, len(got))
+	}
+	var fe *FileError
+	if !errors.As(s.OpenError(), &fe) || fe.Op != "open" || s.Spilled() != 0 {
+		t.Fatalf("OpenError %v, spilled %d", s.OpenError(), s.Spilled())
 	}
 	s.Close()
 }

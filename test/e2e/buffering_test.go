@@ -245,20 +245,24 @@ http {
 	stopNoRace(t, g)
 }
 
-// TestBufferingBackpressure: without room for the whole body (no or a
-// small temporary file, buffering off, or X-Accel-Buffering: no) the
+// TestBufferingBackpressure: without room for the whole body (no, a small
+// or an impossible temporary file, buffering off, or X-Accel-Buffering:
+// no) the
 // backend can only write as fast as the client reads, as nginx; the body
 // arrives whole once the client reads it.
 func TestBufferingBackpressure(t *testing.T) {
 	const size = 40 << 20
 	for _, tc := range []struct {
-		name, loc, header string
-		file              bool
+		name, loc, header, log string
+		file                   bool
 	}{
 		{name: "max_temp_file_size 0", loc: "proxy_max_temp_file_size 0;"},
 		{name: "max_temp_file_size 1m", loc: "proxy_max_temp_file_size 1m; proxy_temp_file_write_size 64k;", file: true},
 		{name: "buffering off", loc: "proxy_buffering off;"},
 		{name: "X-Accel-Buffering no", header: "X-Accel-Buffering: no\r\n"},
+		// A temporary file that cannot be made: logged, and the answer
+		// relayed from memory.
+		{name: "unwritable proxy_temp_path", loc: "proxy_temp_path {{DIR}}/wsgate.conf/ptemp;", log: "proxy temporary file under"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			be := startBigBackend(t, size, tc.header)
@@ -289,6 +293,9 @@ http {
 				t.Fatalf("body of %d bytes, want %d", c.read, size)
 			}
 			waitFor(t, 10*time.Second, "the backend's connection to end", func() bool { return be.released.Load() == 1 })
+			if tc.log != "" && !strings.Contains(g.errorLog(), tc.log) {
+				t.Errorf("no %q in the error log:\n%s", tc.log, g.errorLog())
+			}
 			stopNoRace(t, g)
 		})
 	}
