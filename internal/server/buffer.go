@@ -41,16 +41,16 @@ func (x *exchange) spoolBody(bc *backend.Conn, resp *http1.Response, src io.Read
 	sp := spool.New(x.spoolConfig(&tempName))
 	nc := bc.Net()
 	var mu sync.Mutex
-	read := false // the reading goroutine is done with nc
+	read, closed := false, false // the goroutine is done with nc; nc was closed under it
 	done := make(chan error, 1)
 	go func() {
 		_, err := sp.ReadFrom(src)
 		mu.Lock()
 		read = true
-		mu.Unlock()
-		if err == nil {
+		if err == nil && !closed {
 			bc.Drained(resp) // with `keepalive`, back to the cache
 		}
+		mu.Unlock()
 		bc.Release(false)
 		done <- err
 	}()
@@ -62,6 +62,7 @@ func (x *exchange) spoolBody(bc *backend.Conn, resp *http1.Response, src io.Read
 		mu.Lock()
 		if !read {
 			nc.Close()
+			closed = true
 		}
 		mu.Unlock()
 	}
