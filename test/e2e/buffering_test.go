@@ -29,8 +29,8 @@ var bigBlock = func() []byte {
 }()
 
 // bigBackend answers every request with a body of size bytes (bigBlock
-// over and over) plus the extra header lines, then reads its connection
-// until the proxy ends it.
+// over and over) plus the extra header lines, and serves further requests
+// on the connection until the proxy ends it.
 type bigBackend struct {
 	addr     string
 	size     int64
@@ -38,6 +38,7 @@ type bigBackend struct {
 	written  atomic.Int64 // body bytes written, over all connections
 	released atomic.Int32 // connections the proxy ended after the whole body
 	ended    atomic.Int32 // connections ended, whole body or not
+	accepted atomic.Int32 // connections accepted
 }
 
 func startBigBackend(t testing.TB, size int64, extra string) *bigBackend {
@@ -61,29 +62,40 @@ func startBigBackend(t testing.TB, size int64, extra string) *bigBackend {
 }
 
 func (b *bigBackend) serve(c net.Conn) {
+	b.accepted.Add(1)
 	defer b.ended.Add(1)
 	defer c.Close()
 	br := bufio.NewReader(c)
+	for served := 0; ; served++ {
+		if !readHead(br) {
+			if served > 0 {
+				b.released.Add(1) // the proxy ended the connection after a whole body
+			}
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n%s\r\n", b.size, b.extra)
+		for left := b.size; left > 0; {
+			n, err := c.Write(bigBlock[:min(left, int64(len(bigBlock)))])
+			b.written.Add(int64(n))
+			left -= int64(n)
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// readHead reads a request head; false at the end of the connection.
+func readHead(br *bufio.Reader) bool {
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
-			return
+			return false
 		}
 		if line == "\r\n" {
-			break
+			return true
 		}
 	}
-	fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n%s\r\n", b.size, b.extra)
-	for left := b.size; left > 0; {
-		n, err := c.Write(bigBlock[:min(left, int64(len(bigBlock)))])
-		b.written.Add(int64(n))
-		left -= int64(n)
-		if err != nil {
-			return
-		}
-	}
-	io.Copy(io.Discard, br) // until the proxy closes its end
-	b.released.Add(1)
 }
 
 // slowClient is a client connection with a small receive buffer, whose
@@ -360,4 +372,36 @@ func stopNoRace(t testing.TB, g *gate) {
 	if out := g.stderr.String(); strings.Contains(out, "DATA RACE") {
 		t.Errorf("wsgate reported a data race:\n%s", out)
 	}
+}
+
+// TestBufferingKeepalive: a buffered answer's backend connection goes back
+// to the upstream's keepalive cache once its body is read, and serves the
+// next request.
+func TestBufferingKeepalive(t *testing.T) {
+	const size = 2 << 20
+	be := startBigBackend(t, size, "")
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	g := startGate(t, `pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    proxy_temp_path {{DIR}}/ptemp;
+    upstream big { server `+be.addr+`; keepalive 4; }
+    server {
+        listen `+addr+`;
+        location / { proxy_pass http://big; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+}`)
+	for range 3 {
+		c := startSlowClient(t, addr, "/big")
+		c.readBody(t, -1, 0)
+		if c.read != size {
+			t.Fatalf("body of %d bytes, want %d", c.read, size)
+		}
+	}
+	if n := be.accepted.Load(); n != 1 {
+		t.Fatalf("the backend accepted %d connections for three buffered answers, want 1", n)
+	}
+	stopNoRace(t, g)
 }
