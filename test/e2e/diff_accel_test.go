@@ -57,6 +57,8 @@ server {
 		"HEAD /app/x?" + hs("/files/a.html") + " HTTP/1.1\r\nHost: {{HOST}}\r\nConnection: close\r\n\r\n",
 		proxyGet("/app/x?" + hs("/files/%61.html")),
 		proxyGet("/app/x?" + hs("/files/../secret.html")),
+		proxyGet("/app/x?" + hs("/files/%2e%2e/secret.html")),
+		proxyGet("/app/x?" + hs("/files/..")),
 		proxyGet("/app/x?" + hs("/files/missing.html")),
 		proxyGet("/app/x?" + hs("/protected/p?q=1")),
 		"POST /app/x?" + hs("/protected/p") + " HTTP/1.1\r\nHost: {{HOST}}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
