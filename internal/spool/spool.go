@@ -138,10 +138,9 @@ func (s *Spool) memRoom() bool {
 	return s.mem < s.cfg.Bufs
 }
 
+// fileRoom reports whether the file may grow; called with mu held (a
+// failed Create sets MaxFile to 0).
 func (s *Spool) fileRoom() bool { return s.fileEnd < s.cfg.MaxFile }
-
-// fileRoom and cfg.MaxFile are read under mu: a failed Create sets
-// MaxFile to 0.
 
 func (s *Spool) tail() *seg {
 	if len(s.segs) == 0 {
