@@ -62,6 +62,7 @@ func startBigBackend(t testing.TB, size int64, extra string) *bigBackend {
 }
 
 func (b *bigBackend) serve(c net.Conn) {
+	c.(*net.TCPConn).SetWriteBuffer(256 << 10)
 	b.accepted.Add(1)
 	defer b.ended.Add(1)
 	defer c.Close()
@@ -263,6 +264,10 @@ http {
 // backend can only write as fast as the client reads, as nginx; the body
 // arrives whole once the client reads it.
 func TestBufferingBackpressure(t *testing.T) {
+	// Several times what the sockets between backend and client hold
+	// (the backend's send buffer is fixed small, the client's receive
+	// buffer too, and the gate's grow only as it reads), so that a
+	// backend that finishes proves the gate read ahead.
 	const size = 40 << 20
 	for _, tc := range []struct {
 		name, loc, header, log string
