@@ -55,6 +55,9 @@ func (x *exchange) spoolBody(bc *backend.Conn, resp *http1.Response, src io.Read
 		done <- err
 	}()
 	n, err = io.Copy(dst, sp)
+	if err != nil && x.lc.ProxyBuf.Stores() {
+		io.Copy(io.Discard, sp) // the client is gone, the copy on disk is not: read on, as nginx
+	}
 	if err != nil {
 		// The client is gone (or the body failed): stop reading the
 		// backend, whose connection cannot be reused mid-body.

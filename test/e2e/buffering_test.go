@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand"
@@ -408,5 +409,39 @@ http {
 	if n := be.accepted.Load(); n != 1 {
 		t.Fatalf("the backend accepted %d connections for three buffered answers, want 1", n)
 	}
+	stopNoRace(t, g)
+}
+
+// TestBufferingStoreOutlivesClient: with proxy_store, a client that leaves
+// mid-body does not stop the backend's answer from being read and stored
+// whole, as nginx.
+func TestBufferingStoreOutlivesClient(t *testing.T) {
+	const size = 8 << 20
+	be := startBigBackend(t, size, "")
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	g := startGate(t, `pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    server {
+        listen `+addr+`;
+        location / { proxy_pass http://`+be.addr+`; proxy_store {{DIR}}/store$uri; proxy_max_temp_file_size 0; }
+    }
+}`)
+	c := startSlowClient(t, addr, "/big.bin")
+	c.readBody(t, 64<<10, 0)
+	c.c.(*net.TCPConn).SetLinger(0)
+	c.c.Close()
+	stored := filepath.Join(g.dir, "store", "big.bin")
+	waitFor(t, 20*time.Second, "the stored file", func() bool {
+		st, err := os.Stat(stored)
+		return err == nil && st.Size() == size
+	})
+	b, err := os.ReadFile(stored)
+	if err != nil || !bytes.Equal(b[:len(bigBlock)], bigBlock) || !bytes.Equal(b[size-len(bigBlock):], bigBlock) {
+		t.Fatalf("stored file: %v", err)
+	}
+	waitFor(t, 10*time.Second, "the backend's connection to end after the whole answer", func() bool { return be.released.Load() == 1 })
 	stopNoRace(t, g)
 }
