@@ -29,6 +29,15 @@ server {
 	} {
 		p.compareHeaders(t, req)
 	}
+	// A server may rename the file into place just after the client has
+	// the answer.
+	for _, f := range []string{"store/s/a/b.txt", "html/on/x/y.txt"} {
+		waitFor(t, 10*time.Second, f+" stored by both", func() bool {
+			_, ngErr := os.Stat(filepath.Join(p.ng.dir, f))
+			_, wsErr := os.Stat(filepath.Join(p.gate.dir, f))
+			return ngErr == nil && wsErr == nil
+		})
+	}
 	for _, f := range []string{"store/s/a/b.txt", "html/on/x/y.txt", "store/s", "store/s/a", "html/on/x"} {
 		ng, ngErr := os.Stat(filepath.Join(p.ng.dir, f))
 		ws, wsErr := os.Stat(filepath.Join(p.gate.dir, f))
