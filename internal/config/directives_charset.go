@@ -62,6 +62,8 @@ func declareCharsetMap(l *loader, d *conf.Directive) error {
 		}
 	}
 	l.cfg.CharsetMaps = append(l.cfg.CharsetMaps, m)
+	l.knowCharset(d.Args[0])
+	l.knowCharset(d.Args[1])
 	return nil
 }
 
@@ -75,6 +77,9 @@ func dCharset(l *loader, d *conf.Directive, s *scope) error {
 		return conf.Errorf(d, "%v", err)
 	}
 	s.lc.Charset.Charset = t
+	if t.IsConst() {
+		l.knowCharset(d.Args[0])
+	}
 	if err := l.checkCharsetPair(d, &s.lc.Charset); err != nil {
 		return err
 	}
@@ -87,10 +92,19 @@ func dSourceCharset(l *loader, d *conf.Directive, s *scope) error {
 		return s.lc.mark(d, d.Name)
 	}
 	s.lc.Charset.Source = d.Args[0]
+	l.knowCharset(d.Args[0])
 	if err := l.checkCharsetPair(d, &s.lc.Charset); err != nil {
 		return err
 	}
 	return s.lc.mark(d, d.Name)
+}
+
+// knowCharset records a charset the configuration names.
+func (l *loader) knowCharset(name string) {
+	if l.cfg.Charsets == nil {
+		l.cfg.Charsets = map[string]bool{}
+	}
+	l.cfg.Charsets[strings.ToLower(name)] = true
 }
 
 // checkCharsetPair refuses a conversion no charset_map makes, with

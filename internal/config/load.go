@@ -380,6 +380,9 @@ func (l *loader) finishHTTP() error {
 		return err
 	}
 	l.conflictingNames(h.Servers)
+	if err := l.checkBuffering(); err != nil {
+		return err
+	}
 	if err := l.checkCluster(); err != nil {
 		return err
 	}
@@ -511,6 +514,7 @@ func defaultLocConf() *LocConf {
 	}
 	coreDefaults(c)
 	proxySSLDefaults(c)
+	proxyBufferingDefaults(c)
 	return c
 }
 

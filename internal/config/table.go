@@ -213,6 +213,8 @@ func init() {
 	maps.Copy(mergers, subMergers)
 	maps.Copy(table, otelDirectives)
 	maps.Copy(mergers, otelMergers)
+	maps.Copy(table, bufferingDirectives)
+	maps.Copy(mergers, bufferingMergers)
 }
 
 type durationField = time.Duration

@@ -44,6 +44,10 @@ type Config struct {
 	CPUAffinityAuto  bool
 	LimitRateVar     int  // the index of $limit_rate
 	LimitRateSet     bool // some `set $limit_rate` exists
+	// Charsets are the charsets `charset` and `source_charset` name with
+	// constant values, lowercased: those X-Accel-Charset may name, as
+	// nginx's known charsets.
+	Charsets map[string]bool
 
 	HTTP *HTTP
 	Vars *vars.Table
@@ -306,7 +310,8 @@ type LocConf struct {
 	Buffering         bool
 	RequestBuffering  bool
 	BufferSize        int
-	Buffers           [2]int // number, size
+	Buffers           [2]int         // number, size
+	ProxyBuf          ProxyBuffering // proxy_busy_buffers_size, proxy_temp_*, proxy_store
 	AddHeaders        []Header
 	Trailers          []Header // add_trailer
 	Expires           Expires

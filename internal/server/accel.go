@@ -3,13 +3,17 @@ package server
 import (
 	"io"
 	"net"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/proxy"
 	"github.com/wsgate/wsgate/internal/vars"
 )
 
@@ -22,12 +26,21 @@ type upstreamOut struct {
 	relayStart time.Time     // when the response's relay began
 	bodyRead   int64         // response body bytes read from the backend
 	streamed   bool          // the request body streams from the client while it is sent
+	addr       string        // the peer the body is read from, for log lines
+	reqBody    *requestBody  // the request body sent, which proxy() closes
+
+	rate    int64 // X-Accel-Limit-Rate, when rateSet: the client rate of this answer and of one it redirects to
+	rateSet bool
+	charset string       // X-Accel-Charset: the charset to label the answer with
+	carry   http1.Header // headers an X-Accel-Redirect hands to the answer it leads to
+	expires accelExpiry  // X-Accel-Expires, for the cache
 }
 
-// accel acts on the backend's X-Accel-Buffering and X-Accel-Limit-Rate, as
-// nginx does unless proxy_ignore_headers names them. It runs after the
-// head is built, which armed the location's limit_rate. X-Accel-Redirect,
-// X-Accel-Expires and X-Accel-Charset are hidden and not acted on.
+// accel reads the backend's X-Accel-Buffering, X-Accel-Limit-Rate,
+// X-Accel-Charset and X-Accel-Expires, as nginx does unless
+// proxy_ignore_headers names them. It runs before the answer's filters
+// and head (before an X-Accel-Redirect, the answer it leads to), which
+// then apply the charset and the rate.
 func (x *exchange) accel(h http1.Header) {
 	ign := x.lc.ProxyRest.IgnoreHeaders
 	if ign&config.IgnoreXAccelBuffering == 0 {
@@ -38,27 +51,174 @@ func (x *exchange) accel(h http1.Header) {
 			x.upstreamOut.buffer = 1
 		}
 	}
-	if ign&config.IgnoreXAccelLimitRate == 0 {
-		v := h.Get("X-Accel-Limit-Rate")
-		if v == "" {
-			return
-		}
-		c := x.conn
-		if strings.EqualFold(v, "off") {
-			c.rate = 0
-			return
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return // nginx logs an invalid value and ignores it
-		}
-		if c.rate == 0 && n > 0 {
-			c.rateStart, c.rateSent = time.Now(), 0
-			c.rateAfter = x.lc.LimitRateAfter.Eval(x.vc)
-		}
-		c.rate = n
-		x.vc.LimitRate = n
+	if v := h.Get("X-Accel-Charset"); v != "" && ign&config.IgnoreXAccelCharset == 0 {
+		x.upstreamOut.charset = v
 	}
+	if ign&config.IgnoreXAccelExpires == 0 {
+		x.upstreamOut.expires = parseAccelExpires(h.Get("X-Accel-Expires"), time.Now())
+	}
+	if ign&config.IgnoreXAccelLimitRate == 0 {
+		x.accelLimitRate(h.Get("X-Accel-Limit-Rate"))
+	}
+}
+
+// accelLimitRate takes the answer's rate to the client from
+// X-Accel-Limit-Rate: bytes a second, or "off"; the head arms it.
+func (x *exchange) accelLimitRate(v string) {
+	if v == "" {
+		return
+	}
+	if strings.EqualFold(v, "off") {
+		x.upstreamOut.rate, x.upstreamOut.rateSet = 0, true
+		return
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return // nginx logs an invalid value and ignores it
+	}
+	x.upstreamOut.rate, x.upstreamOut.rateSet = n, true
+}
+
+// accelExpiry is X-Accel-Expires as nginx reads it, for the cache: set
+// says the header was there and valid; with noCache ("0") the answer is
+// not to be cached, else it is fresh until until. It changes nothing
+// without a cache.
+type accelExpiry struct {
+	set     bool
+	noCache bool
+	until   time.Time
+}
+
+// parseAccelExpires reads X-Accel-Expires: seconds from now, or "@" and
+// a Unix time; anything else is ignored, as nginx.
+func parseAccelExpires(v string, now time.Time) accelExpiry {
+	at := strings.HasPrefix(v, "@")
+	n, err := strconv.ParseInt(strings.TrimPrefix(v, "@"), 10, 64)
+	switch {
+	case v == "" || err != nil || n < 0:
+		return accelExpiry{}
+	case at:
+		return accelExpiry{set: true, until: time.Unix(n, 0)}
+	case n == 0:
+		return accelExpiry{set: true, noCache: true}
+	}
+	return accelExpiry{set: true, until: now.Add(time.Duration(n) * time.Second)}
+}
+
+// redirectCarried are the backend headers an X-Accel-Redirect hands to
+// the answer it leads to, as nginx's upstream module.
+var redirectCarried = []string{"Content-Type", "Set-Cookie", "Content-Disposition", "Cache-Control", "Expires", "Accept-Ranges"}
+
+// accelRedirect follows a backend's X-Accel-Redirect: the backend's
+// answer is dropped (its connection kept only when it has no body), the
+// headers of redirectCarried go with the request, which continues at
+// the URI (by GET, HEAD staying HEAD) or the named location. It reports
+// whether the client connection may be kept.
+func (x *exchange) accelRedirect(bc *backend.Conn, resp *http1.Response, uri string) bool {
+	if resp.ContentLength == 0 {
+		bc.Drained(resp)
+	}
+	bc.Release(false)
+	x.responseRead()
+	x.accel(resp.Header)
+	x.upstreamOut.buffer = 0 // the next answer's own
+	x.redirectBody()
+	for _, f := range resp.Header {
+		for _, n := range redirectCarried {
+			if strings.EqualFold(f.Name, n) {
+				x.upstreamOut.carry = append(x.upstreamOut.carry, f)
+			}
+		}
+	}
+	if strings.HasPrefix(uri, "@") {
+		return x.namedRedirect(uri)
+	}
+	path, args, _ := strings.Cut(uri, "?")
+	path, ok := safeURI(path)
+	if !ok {
+		x.logRequest(errlog.Error, "", "unsafe URI \"%s\" was detected", uri)
+		return x.errorPage(404)
+	}
+	if x.req.Method != "HEAD" {
+		x.req.Method = "GET"
+		x.vc.SetMethod("GET")
+	}
+	return x.redirectInternally(path, args)
+}
+
+// redirectBody hands the request body to the request an X-Accel-Redirect
+// continues, which nginx sends again if it proxies: a buffered body as it
+// is, a streamed one (read and gone) as an empty one. The proxy() that
+// sent it still closes it.
+func (x *exchange) redirectBody() {
+	b := x.upstreamOut.reqBody
+	x.upstreamOut.reqBody = nil
+	switch {
+	case b == nil:
+	case b.streamed():
+		x.preread = &requestBody{framing: proxy.Body{Length: 0}, mem: []byte{}}
+	default:
+		x.preread = b
+	}
+}
+
+// accelRedirectURI is the backend's X-Accel-Redirect when it is acted
+// on: not under proxy_ignore_headers.
+func (x *exchange) accelRedirectURI(resp *http1.Response) string {
+	if x.lc.ProxyRest.IgnoreHeaders&config.IgnoreXAccelRedirect != 0 {
+		return ""
+	}
+	return resp.Header.Get("X-Accel-Redirect")
+}
+
+// safeURI decodes a redirect's path as nginx's ngx_http_parse_unsafe_uri:
+// percent escapes are decoded, and a path that is not absolute or has a
+// ".." segment or a NUL is refused.
+func safeURI(p string) (string, bool) {
+	if strings.Contains(p, "%") {
+		u, err := url.PathUnescape(p)
+		if err != nil {
+			return "", false
+		}
+		p = u
+	}
+	if !strings.HasPrefix(p, "/") || strings.ContainsRune(p, 0) {
+		return "", false
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return "", false
+		}
+	}
+	return p, true
+}
+
+// withCarried adds the headers an X-Accel-Redirect carried to the answer
+// it led to: each unless the answer has one of that name, Set-Cookie
+// always.
+func (x *exchange) withCarried(hdr http1.Header) http1.Header {
+	c := x.upstreamOut.carry
+	if len(c) == 0 {
+		return hdr
+	}
+	out := slices.Clone(hdr)
+	for _, f := range c {
+		if strings.EqualFold(f.Name, "Set-Cookie") || !hasField(hdr, f.Name) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// carriedType gives a static file the Content-Type an X-Accel-Redirect
+// carried, as nginx, whose static handler keeps a type already set.
+func (x *exchange) carriedType(hdr http1.Header) http1.Header {
+	ct := x.upstreamOut.carry.Get("Content-Type")
+	if ct == "" {
+		return hdr
+	}
+	out := slices.DeleteFunc(slices.Clone(hdr), func(f http1.Field) bool { return strings.EqualFold(f.Name, "Content-Type") })
+	return append(out, http1.Field{Name: "Content-Type", Value: ct})
 }
 
 // buffering reports whether the response is copied through the client

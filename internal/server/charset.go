@@ -28,6 +28,9 @@ type recoding struct {
 func (x *exchange) charset(hdr http1.Header, length int64, chunked bool) (http1.Header, int64, bool) {
 	x.recode = nil
 	c := &x.lc.Charset
+	if cs := x.upstreamOut.charset; cs != "" {
+		return x.overrideCharset(hdr, cs), length, chunked
+	}
 	if c.Charset == nil || x.errStatus >= 300 && x.errStatus < 400 {
 		return hdr, length, chunked
 	}
@@ -120,4 +123,29 @@ func splitCharset(ct string) (base, cs string) {
 // recodeWriter puts the charset recoder in front of w.
 func (r *recoding) writer(w io.Writer) io.WriteCloser {
 	return charset.NewWriter(w, r.m, r.back)
+}
+// overrideCharset labels the answer with a backend's X-Accel-Charset,
+// whatever its type, as nginx: when the configuration knows the charset
+// and the body is not encoded.
+func (x *exchange) overrideCharset(hdr http1.Header, name string) http1.Header {
+	if !x.rt.cfg.Charsets[strings.ToLower(name)] {
+		x.logRequest(errlog.Error, "", "unknown charset \"%s\" to override", name)
+		return hdr
+	}
+	if hdr.Get("Content-Encoding") != "" {
+		return hdr
+	}
+	return labelCharset(hdr, name)
+}
+
+// labelCharset adds "; charset=name" to the Content-Type, unless it has
+// none or names a charset already.
+func labelCharset(hdr http1.Header, name string) http1.Header {
+	i := slices.IndexFunc(hdr, func(f http1.Field) bool { return strings.EqualFold(f.Name, "Content-Type") })
+	if i < 0 || hdr[i].Value == "" || strings.Contains(strings.ToLower(hdr[i].Value), "charset=") {
+		return hdr
+	}
+	out := slices.Clone(hdr)
+	out[i].Value += "; charset=" + name
+	return out
 }

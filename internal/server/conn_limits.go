@@ -67,6 +67,9 @@ func (c *conn) startRate(x *exchange) {
 			rate = n
 		}
 	}
+	if x.upstreamOut.rateSet {
+		rate = x.upstreamOut.rate // X-Accel-Limit-Rate before an X-Accel-Redirect
+	}
 	vc.LimitRate = rate
 	c.rate, c.rateSent = rate, 0
 	if rate > 0 {

@@ -66,7 +66,7 @@ func (x *exchange) sendAnswer(a *static.Answer) bool {
 		}
 		return x.errorPage(a.Status)
 	}
-	hdr, length, chunked := x.filters(a.Status, a.Header, a.Length, a.Length < 0 && x.req.Proto != "HTTP/1.0")
+	hdr, length, chunked := x.filters(a.Status, x.carriedType(a.Header), a.Length, a.Length < 0 && x.req.Proto != "HTTP/1.0")
 	head := x.head(a.Status, hdr, length, chunked)
 	bw := x.conn.bw
 	bw.Write(head)

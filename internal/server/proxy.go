@@ -68,6 +68,7 @@ func (x *exchange) proxy() bool {
 	head := proxy.AppendRequest((*hb)[:0], method, uri, x.req, x.lc, x.vc, pp.HostPort, framing)
 	head = append(head, setBody...) // proxy_set_body goes with the head
 	x.upstreamOut.method = method
+	x.upstreamOut.reqBody = body // for an X-Accel-Redirect to send again
 	ok := x.roundTrip(head, body)
 	putHead(hb, head)
 	body.close()

@@ -25,6 +25,10 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 		}
 		return x.errorPage(resp.Status), false // proxy_intercept_errors: the body is not read
 	}
+	if uri := x.accelRedirectURI(resp); uri != "" {
+		return x.accelRedirect(bc, resp, uri), false // bc is released
+	}
+	x.accel(resp.Header)
 	hdr := x.responseHeader(resp)
 	noBody := x.req.Method == "HEAD" || x.upstreamOut.method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status < 200
 	length, chunked := int64(-1), false
@@ -41,7 +45,6 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 	}
 	hdr, length, chunked = x.filters(resp.Status, hdr, length, chunked)
 	h := x.head(resp.Status, hdr, length, chunked)
-	x.accel(resp.Header)
 	bw := x.conn.bw
 	bw.Write(h)
 	x.sent += int64(len(h))
@@ -79,29 +82,33 @@ func (x *exchange) responseHeader(resp *http1.Response) http1.Header {
 }
 
 // copyBody copies the response body to the client buffer, chunked when the
-// client gets it so, flushing each piece with proxy_buffering off.
+// client gets it so: through a spool with proxy_buffering on (spoolBody),
+// else each piece flushed at once.
 func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool) (int64, error) {
-	bw := x.conn.bw
-	var src io.Reader = &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout, n: &x.upstreamOut.bodyRead}
-	if rate := x.lc.ProxyRest.LimitRate.Eval(x.vc); rate > 0 {
-		src = &pacedReader{r: src, rate: rate, start: time.Now()}
+	src := x.upstreamBody(bc, resp)
+	dst, cw, z := x.clientWriter(chunked)
+	st := x.startStore(resp)
+	if st != nil {
+		src = io.TeeReader(src, st)
 	}
-	var dst io.Writer = bw
-	var cw io.WriteCloser
-	if chunked {
-		cw = http1.NewChunkedWriter(bw)
-		dst = cw
+	var n int64
+	var err error
+	whole := false
+	switch {
+	case x.spools(bc, resp):
+		n, whole, err = x.spoolBody(bc, resp, src, dst)
+	case x.buffering():
+		n, err = io.Copy(dst, src)
+		whole = err == nil
+	default:
+		n, err = io.Copy(&flushWriter{w: dst, bw: x.conn.bw, z: z}, src)
 	}
-	dst, z := x.gzipBody(dst)
-	if !x.buffering() {
-		dst = &flushWriter{w: dst, bw: bw, z: z}
-	}
-	n, err := io.Copy(dst, src)
+	x.finishStore(st, resp, whole)
 	if z != nil {
 		n, err = x.gzipEnd(z, err)
 	}
 	if err != nil {
-		x.logRequest(errlog.Error, bc.Addr(), "%s while reading upstream", describe(err, "recv()"))
+		x.logRequest(errlog.Error, x.upstreamOut.addr, "%s while reading upstream", describe(err, "recv()"))
 		x.close = true
 		return n, err
 	}
@@ -109,6 +116,31 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 		err = x.endChunked(cw)
 	}
 	return n, err
+}
+
+// upstreamBody is where a response body is read from the backend: under
+// proxy_read_timeout, counted for $upstream_response_length, paced by
+// proxy_limit_rate.
+func (x *exchange) upstreamBody(bc *backend.Conn, resp *http1.Response) io.Reader {
+	x.upstreamOut.addr = bc.Addr()
+	var src io.Reader = &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout, n: &x.upstreamOut.bodyRead}
+	if rate := x.lc.ProxyRest.LimitRate.Eval(x.vc); rate > 0 {
+		src = &pacedReader{r: src, rate: rate, start: time.Now()}
+	}
+	return src
+}
+
+// clientWriter is where a response body is written for the client: the
+// client buffer, through the chunked coding (cw, to end with endChunked)
+// and the body filters (z, to end with gzipEnd) when they apply.
+func (x *exchange) clientWriter(chunked bool) (dst io.Writer, cw io.WriteCloser, z *bodyChain) {
+	dst = x.conn.bw
+	if chunked {
+		cw = http1.NewChunkedWriter(x.conn.bw)
+		dst = cw
+	}
+	dst, z = x.gzipBody(dst)
+	return dst, cw, z
 }
 
 // setUpstreamVars records the tries of this pass for the $upstream_*

@@ -72,6 +72,7 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 	}
 	x.status = status
 	x.vc.Status = status
+	hdr = x.withCarried(hdr)
 	x.respHeader = hdr
 	x.vc.RespHeader = &x.respHeader // a pointer: boxing the slice would allocate
 	if (x.req.ContentLength > 0 || x.req.Chunked) && !x.bodyRead {
