@@ -62,7 +62,14 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 			us.MaxConns, err = intAtLeast(v, 0)
 		case "slow_start":
 			us.SlowStart, err = ParseDuration(v)
-		case "resolve", "service", "route", "drain":
+		case "resolve":
+			us.Resolve = true
+		case "service":
+			us.Service = v
+			if v == "" {
+				err = errBadValue
+			}
+		case "route", "drain":
 			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported", k)
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
@@ -73,6 +80,13 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 	}
 	if us.Backup && s.ups.Method != "" && s.ups.Method != "round_robin" && s.ups.Method != "least_conn" {
 		return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
+	}
+	if err := upstreamServerResolve(d, &us); err != nil {
+		return err
+	}
+	if us.Resolve {
+		s.ups.Servers = append(s.ups.Servers, us) // resolved at run time
+		return nil
 	}
 	if path, ok := strings.CutPrefix(us.Name, "unix:"); ok {
 		if path == "" {
@@ -138,8 +152,10 @@ func dMethod(l *loader, d *conf.Directive, s *scope) error {
 }
 
 // dZone accepts nginx's shared-memory zone for an upstream: wsgate keeps
-// peer state in the process, so the size only needs to be valid.
+// peer state in the process, so the size only needs to be valid; the name
+// is what `server ... resolve` requires.
 func dZone(l *loader, d *conf.Directive, s *scope) error {
+	s.ups.Zone = d.Args[0]
 	if len(d.Args) == 2 {
 		if _, err := ParseSize(d.Args[1]); err != nil {
 			return conf.Errorf(d, "invalid zone size \"%s\"", d.Args[1])

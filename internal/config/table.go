@@ -190,6 +190,7 @@ func init() {
 	maps.Copy(table, authDirectives)
 	maps.Copy(table, proxySSLDirectives)
 	maps.Copy(table, proxyDirectives)
+	maps.Copy(table, resolverDirectives)
 	maps.Copy(table, geoDirectives)
 	maps.Copy(blockVars, geoBlockVars)
 	maps.Copy(table, splitDirectives)

@@ -109,6 +109,9 @@ type Upstream struct {
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
 	KeepaliveRequests int           // a backend connection serves at most this many requests
 	KeepaliveTime     time.Duration // keepalive_time: a backend connection takes no request after this long; 0: 1h
+	Zone              string        // zone: required by servers that resolve at run time
+	Resolver          *ResolverConf // for `server ... resolve`: the upstream's own, else the http level's
+	ResolverTimeout   time.Duration // 0: 30s
 	File              string
 	Line              int
 }
@@ -132,7 +135,7 @@ type HealthCheck struct {
 // resolves to several addresses yields one entry per address.
 type UpstreamServer struct {
 	Name        string // as written
-	Addr        string // resolved ip:port
+	Addr        string // resolved ip:port; "" for a server resolved at run time
 	Weight      int
 	MaxFails    int
 	FailTimeout time.Duration
@@ -140,6 +143,8 @@ type UpstreamServer struct {
 	Down        bool
 	MaxConns    int
 	SlowStart   time.Duration
+	Resolve     bool   // `resolve`: the name is resolved at run time, as its records change
+	Service     string // service=: SRV records give the addresses, ports and weights
 }
 
 // Listen is one listen directive.
@@ -265,6 +270,10 @@ type ProxyPass struct {
 	HostPort string // the text after the scheme: $proxy_host
 	URI      string // the URI part, "" when none was given
 	HasURI   bool
+	// Dynamic is the whole URL when it has variables: Upstream is nil and
+	// Scheme is "" when the scheme is a variable too; each request
+	// evaluates it and finds an upstream block or resolves the host.
+	Dynamic *vars.Template
 }
 
 // LocConf holds the settings nginx inherits from http to server to location
@@ -281,6 +290,8 @@ type LocConf struct {
 	Charset           CharsetConf
 	Sub               SubConf
 	Proxy             *ProxyPass
+	Resolver          *ResolverConf // resolver: nil when none applies
+	ResolverTimeout   time.Duration // resolver_timeout; 0: 30s
 	ProxySSL          ProxySSL
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header
