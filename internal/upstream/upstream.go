@@ -77,6 +77,11 @@ type Config struct {
 	// and default comparison).
 	RandomTwo bool
 
+	// Dynamic allows SetPeers: the peer set follows DNS at run time. The
+	// names of the peers (PeerConfig.Name) say which configured server
+	// each came from.
+	Dynamic bool
+
 	// Health, when not nil, gives the upstream active health checks, run
 	// from Start to Close; see HealthCheck.
 	Health *HealthCheck
@@ -106,6 +111,7 @@ type Upstream struct {
 	method     Method
 	consistent bool
 	two        bool
+	dynamic    bool
 	now        func() time.Time
 	logf       func(format string, args ...any)
 	randn      func(n uint64) uint64 // replaced in tests
@@ -119,6 +125,11 @@ type Upstream struct {
 
 	// consistent hash ring (Method Hash with HashConsistent)
 	points []chashPoint
+
+	// gone holds, for a Dynamic upstream, the state of peers that left the
+	// DNS answer while requests or tunnels were still on them, by the
+	// name of their server; guarded by mu.
+	gone map[*peerState]string
 
 	health *HealthCheck // with defaults applied; nil without checks
 
@@ -159,6 +170,8 @@ func New(cfg Config, prev *Upstream) *Upstream {
 		method:     cfg.Method,
 		consistent: cfg.HashConsistent,
 		two:        cfg.RandomTwo,
+		dynamic:    cfg.Dynamic,
+		gone:       map[*peerState]string{},
 		now:        cfg.Now,
 		logf:       cfg.Logf,
 		randn:      rand.Uint64N,
@@ -251,6 +264,9 @@ func New(cfg Config, prev *Upstream) *Upstream {
 		u.buildRing()
 	}
 
+	if prev != nil && prev != u && prev.dynamic && u.dynamic {
+		u.carryGone(prev, cfg.Peers)
+	}
 	if cfg.Health != nil {
 		hc := cfg.Health.withDefaults(u.name)
 		u.health = &hc
@@ -264,19 +280,24 @@ func (u *Upstream) Name() string { return u.name }
 // Peers returns the peers, primaries first then backups, in config order.
 // The slice is a copy; the peers are shared.
 func (u *Upstream) Peers() []*Peer {
+	defer u.lockDynamic()()
 	return append([]*Peer(nil), u.all...)
 }
 
 // Contains reports whether p, a peer of this upstream or of an earlier
 // generation of it, is still part of u (its state was carried over by New).
-// The reload logic drains tunnels whose peer is no longer contained.
+// The reload logic drains tunnels whose peer is no longer contained. A peer
+// that left a Dynamic upstream's DNS answer stays contained while its
+// server is configured and something still uses it.
 func (u *Upstream) Contains(p *Peer) bool {
+	defer u.lockDynamic()()
 	for _, q := range u.all {
 		if q.st == p.st {
 			return true
 		}
 	}
-	return false
+	_, gone := u.gone[p.st]
+	return gone
 }
 
 // Start makes u the live generation of its upstream: it takes over the

@@ -1,0 +1,62 @@
+package upstream
+
+// Peers that change at run time: `server name resolve` re-resolved as its
+// DNS records change.
+
+// SetPeers replaces the peers of an upstream built with Config.Dynamic, as
+// New would build them with u as the previous generation: a peer whose
+// address stays keeps its state. A peer that leaves takes no new
+// connections; requests and tunnels already on it go on, and Contains
+// keeps reporting it, so that a reload does not drain tunnels that DNS,
+// not the configuration, moved away from. Attempts already running may
+// skip or repeat a peer across the change; none fails because of it.
+func (u *Upstream) SetPeers(peers []PeerConfig) {
+	fresh := New(Config{
+		Name: u.name, Peers: peers, Method: u.method, HashConsistent: u.consistent,
+		RandomTwo: u.two, Now: u.now, Logf: u.logf, Dynamic: true,
+	}, u)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	kept := make(map[*peerState]bool, len(fresh.all))
+	for _, p := range fresh.all {
+		p.up = u
+		kept[p.st] = true
+	}
+	for _, p := range u.all {
+		if !kept[p.st] {
+			u.gone[p.st] = p.cfg.Name
+		}
+	}
+	for st := range u.gone {
+		if kept[st] || st.conns.Load() == 0 {
+			delete(u.gone, st) // back in the answer, or nothing left on it
+		}
+	}
+	u.primary, u.backup, u.all, u.points = fresh.primary, fresh.backup, fresh.all, fresh.points
+}
+
+// carryGone keeps prev's departed peers that still carry tunnels and whose
+// server is still configured in u (a peer's Name is its server's).
+func (u *Upstream) carryGone(prev *Upstream, peers []PeerConfig) {
+	names := map[string]bool{}
+	for _, pc := range peers {
+		names[pc.Name] = true
+	}
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	for st, name := range prev.gone {
+		if names[name] && st.conns.Load() > 0 {
+			u.gone[st] = name
+		}
+	}
+}
+
+// lockDynamic takes u.mu for readers of the peer lists when they can
+// change (Config.Dynamic); it returns the matching unlock.
+func (u *Upstream) lockDynamic() func() {
+	if !u.dynamic {
+		return func() {}
+	}
+	u.mu.Lock()
+	return u.mu.Unlock
+}
