@@ -345,6 +345,7 @@ type exchange struct {
 	trailers    bool // the chunked body ends with add_trailer's fields (filters)
 	gzipVary    bool // nginx's r->gzip_vary: gzip_static or a range met gzip
 	close       bool
+	dyn         *dynTarget // proxy_pass with variables, evaluated (proxy_dynamic.go)
 	coreExchange
 }
 

@@ -24,7 +24,10 @@ import (
 
 // proxy answers a request from the location's upstream.
 func (x *exchange) proxy() bool {
-	pp := x.lc.Proxy
+	pp, status := x.target()
+	if status != 0 {
+		return x.errorPage(status)
+	}
 	if x.req.ContentLength > x.lc.ClientMaxBody && x.lc.ClientMaxBody > 0 {
 		x.tooLarge(x.req.ContentLength)
 		return x.errorPage(413)
@@ -156,7 +159,7 @@ func (p *pass) hold(h *held) {
 // transport is the location's way to its upstream.
 func (x *exchange) transport() backend.Transport {
 	return backend.Transport{
-		Idle:            x.rt.idle[x.lc.Proxy.Upstream],
+		Idle:            x.rt.idle[x.proxyPass().Upstream],
 		Slots:           (*slots)(x.conn.srv),
 		ConnectTimeout:  x.lc.ConnectTimeout,
 		NoDelay:         x.lc.TCPNoDelay,
@@ -174,7 +177,7 @@ func (x *exchange) backendTLS() *tls.Config {
 	if ps.Client == nil {
 		return nil
 	}
-	name := x.lc.Proxy.HostPort
+	name := x.proxyPass().HostPort
 	if ps.Name != nil {
 		name = ps.Name.Eval(x.vc)
 	}
@@ -236,8 +239,8 @@ type chooser struct {
 }
 
 func (ch *chooser) start(x *exchange) {
-	ch.att.Reset(x.rt.pools[x.lc.Proxy.Upstream], x.hashKey())
-	if ch.sticky = x.lc.Proxy.Upstream.Sticky; ch.sticky != nil {
+	ch.att.Reset(x.pool(), x.hashKey())
+	if ch.sticky = x.proxyPass().Upstream.Sticky; ch.sticky != nil {
 		ch.route = x.vc.Cookie(ch.sticky.Name)
 		ch.first = ch.att.Sticky(ch.route)
 	}
@@ -310,7 +313,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 	t := p.at(p.n - 1)
 	t.header, t.recv = time.Since(t.start), headSize(resp)
 	x.vc.UpstreamHeader = resp.Header // $upstream_http_*, also of an answer held back
-	x.conn.srv.metrics.PeerResponse(x.lc.Proxy.Upstream.Name, peer.Addr(), time.Since(p.start), false)
+	x.conn.srv.metrics.PeerResponse(x.proxyPass().Upstream.Name, peer.Addr(), time.Since(p.start), false)
 	switch {
 	case resp.Status == 101:
 		return x.switchProtocols(p, peer, bc, resp)
@@ -403,7 +406,7 @@ func (x *exchange) giveUp(p *pass) bool {
 	if p.n == 0 && p.err == nil {
 		// No peer is live (down, failed, unhealthy or at max_conns): say
 		// when to come back, so clients do not hammer a dead pool.
-		x.logRequest(errlog.Error, x.lc.Proxy.HostPort, "no live upstreams while connecting to upstream")
+		x.logRequest(errlog.Error, x.proxyPass().HostPort, "no live upstreams while connecting to upstream")
 		x.extra = append(x.extra, http1.Field{Name: "Retry-After", Value: "1"})
 	}
 	return x.errorPage(status)

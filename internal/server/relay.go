@@ -119,7 +119,7 @@ func (x *exchange) setUpstreamVars(p *pass) {
 	u := &x.upstreamOut.ups
 	g := u.NewGroup()
 	if p.n == 0 {
-		u.Tries = append(u.Tries, vars.UpstreamTry{Group: g, Addr: x.lc.Proxy.Upstream.Name, Status: "502",
+		u.Tries = append(u.Tries, vars.UpstreamTry{Group: g, Addr: x.proxyPass().Upstream.Name, Status: "502",
 			ConnectTime: -1, HeaderTime: -1, QueueTime: -1})
 	}
 	for i := range p.n {

@@ -38,18 +38,19 @@ type SRV struct {
 // Start runs a server on 127.0.0.1 until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var pc net.PacketConn
 	var ln net.Listener
-	for range 20 { // the same port for TCP
+	var err error
+	for range 50 { // a port free for both UDP and TCP
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
 			break
 		}
+		pc.Close()
 	}
 	if err != nil {
-		pc.Close()
 		t.Fatal(err)
 	}
 	s := &Server{Addr: pc.LocalAddr().String(), hosts: map[string][]netip.Addr{}, srvs: map[string][]SRV{}, ttl: 1}
