@@ -164,6 +164,27 @@ func dZone(l *loader, d *conf.Directive, s *scope) error {
 	return nil
 }
 
+// dQueue reads nginx Plus's `queue number [timeout=time]`.
+func dQueue(l *loader, d *conf.Directive, s *scope) error {
+	if s.ups.Queue > 0 {
+		return conf.Errorf(d, "\"queue\" directive is duplicate")
+	}
+	n, err := intAtLeast(d.Args[0], 1)
+	if err != nil {
+		return conf.Errorf(d, "invalid value \"%s\" in \"queue\" directive", d.Args[0])
+	}
+	s.ups.Queue, s.ups.QueueTimeout = n, 60*time.Second
+	if len(d.Args) == 2 {
+		v, ok := strings.CutPrefix(d.Args[1], "timeout=")
+		t, err := ParseDuration(v)
+		if !ok || err != nil || t <= 0 {
+			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
+		}
+		s.ups.QueueTimeout = t
+	}
+	return nil
+}
+
 // dHealthCheck reads `health_check [interval=T] [fails=N] [passes=N]
 // [uri=/path] [port=N] [type=websocket]`, inside an upstream (as the guide
 // writes it) or a location (as nginx Plus does).

@@ -111,6 +111,7 @@ func init() {
 		"keepalive":                   {ctx: cUpstream, min: 1, max: 1, fn: dKeepalive},
 		"keepalive_requests":          {ctx: cHSL | cUpstream, min: 1, max: 1, fn: dKeepaliveRequests},
 		"zone":                        {ctx: cUpstream, min: 1, max: 2, fn: dZone},
+		"queue":                       {ctx: cUpstream, min: 1, max: 2, fn: dQueue},
 		"health_check":                {ctx: cUpstream | cLocation, max: -1, fn: dHealthCheck},
 		"sticky":                      {ctx: cUpstream, min: 2, max: -1, fn: dSticky},
 		"proxy_next_upstream":         {ctx: cHSL, min: 1, max: -1, fn: dNextUpstream},

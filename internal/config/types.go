@@ -110,6 +110,8 @@ type Upstream struct {
 	KeepaliveRequests int           // a backend connection serves at most this many requests
 	KeepaliveTime     time.Duration // keepalive_time: a backend connection takes no request after this long; 0: 1h
 	Zone              string        // zone: required by servers that resolve at run time
+	Queue             int           // queue: requests that may wait for a peer; 0: none wait
+	QueueTimeout      time.Duration // queue's timeout=; 0: 60s
 	Resolver          *ResolverConf // for `server ... resolve`: the upstream's own, else the http level's
 	ResolverTimeout   time.Duration // 0: 30s
 	File              string

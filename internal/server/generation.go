@@ -196,7 +196,8 @@ var methods = map[string]upstream.Method{
 }
 
 func poolConfig(cu *config.Upstream) upstream.Config {
-	c := upstream.Config{Name: cu.Name, Method: methods[cu.Method], HashConsistent: cu.HashConsistent, RandomTwo: cu.RandomTwo}
+	c := upstream.Config{Name: cu.Name, Method: methods[cu.Method], HashConsistent: cu.HashConsistent, RandomTwo: cu.RandomTwo,
+		Queue: cu.Queue, QueueTimeout: cu.QueueTimeout}
 	for _, s := range cu.Servers {
 		if s.Resolve {
 			c.Dynamic = true // its addresses come from resolve.go

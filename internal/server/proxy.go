@@ -252,7 +252,7 @@ func (ch *chooser) next(x *exchange) *upstream.Peer {
 	ch.first = nil
 	if peer == nil {
 		var err error
-		if peer, err = ch.att.Next(); err != nil {
+		if peer, err = x.nextQueued(&ch.att); err != nil {
 			return nil
 		}
 	}

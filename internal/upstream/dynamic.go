@@ -14,6 +14,7 @@ func (u *Upstream) SetPeers(peers []PeerConfig) {
 	fresh := New(Config{
 		Name: u.name, Peers: peers, Method: u.method, HashConsistent: u.consistent,
 		RandomTwo: u.two, Now: u.now, Logf: u.logf, Dynamic: true,
+		Queue: u.queueMax, QueueTimeout: u.queueTimeout,
 	}, u)
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -33,6 +34,7 @@ func (u *Upstream) SetPeers(peers []PeerConfig) {
 		}
 	}
 	u.primary, u.backup, u.all, u.points = fresh.primary, fresh.backup, fresh.all, fresh.points
+	u.q.notify() // a new address may take a queued request
 }
 
 // carryGone keeps prev's departed peers that still carry tunnels and whose

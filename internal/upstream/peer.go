@@ -112,6 +112,7 @@ func (p *Peer) Done(failed bool) {
 		p.succeed()
 	}
 	p.st.conns.Add(-1)
+	p.up.q.notify()
 }
 
 // Connected records a success on p without ending its use: a tunnel calls

@@ -77,6 +77,12 @@ type Config struct {
 	// and default comparison).
 	RandomTwo bool
 
+	// Queue, when above 0, lets up to Queue requests wait, each for at
+	// most QueueTimeout (0: 60s), for a peer when none can take them
+	// (Attempt.NextQueued).
+	Queue        int
+	QueueTimeout time.Duration
+
 	// Dynamic allows SetPeers: the peer set follows DNS at run time. The
 	// names of the peers (PeerConfig.Name) say which configured server
 	// each came from.
@@ -131,6 +137,10 @@ type Upstream struct {
 	// name of their server; guarded by mu.
 	gone map[*peerState]string
 
+	queueMax     int
+	queueTimeout time.Duration
+	q            *queue // shared with the other generations of this upstream
+
 	health *HealthCheck // with defaults applied; nil without checks
 
 	life    sync.Mutex // guards started, closed and cancel
@@ -178,6 +188,15 @@ func New(cfg Config, prev *Upstream) *Upstream {
 	}
 	if u.now == nil {
 		u.now = time.Now
+	}
+	u.queueMax, u.queueTimeout = cfg.Queue, cfg.QueueTimeout
+	if u.queueTimeout <= 0 {
+		u.queueTimeout = 60 * time.Second
+	}
+	if prev != nil && prev.q != nil {
+		u.q = prev.q
+	} else {
+		u.q = newQueue()
 	}
 	backupAllowed := u.method == RoundRobin || u.method == LeastConn
 

@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestUpstreamQueue: nginx Plus's `queue`: with the only peer at
+// max_conns (a WebSocket holds it), a request waits in the queue and is
+// served once the WebSocket closes; a request beyond the queue's size
+// gets 502 at once, and one that waits longer than timeout= gets 502;
+// both are logged.
+func TestUpstreamQueue(t *testing.T) {
+	be := startBackend(t, "a")
+	port := freePort(t)
+	g := startGate(t, upConf(port, fmt.Sprintf("server %s max_conns=1;\nqueue 1 timeout=30s;", be.addr), "add_header X-Queue-Time $upstream_queue_time;"))
+	ws, _ := dial(t, fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
+	echo(t, ws, "holds the only slot")
+
+	// Two requests: one takes the queue's only place, the other finds it
+	// full and gets 502 at once.
+	url := fmt.Sprintf("http://127.0.0.1:%d/q", port)
+	answers := make(chan string, 2)
+	for range 2 {
+		go func() {
+			resp, err := http.Get(url)
+			if err != nil || resp.StatusCode != 200 {
+				answers <- ""
+				return
+			}
+			resp.Body.Close()
+			answers <- resp.Header.Get("X-Backend") + " " + resp.Header.Get("X-Queue-Time")
+		}()
+	}
+	select {
+	case got := <-answers:
+		if got != "" || !strings.Contains(g.errorLog(), "upstream queue is full while connecting to upstream") {
+			t.Fatalf("first answer %q (want a 502 for a full queue); error log:\n%s", got, g.errorLog())
+		}
+	case <-time.After(slow(10 * time.Second)):
+		t.Fatal("no request was refused by the full queue")
+	}
+	select {
+	case got := <-answers:
+		t.Fatalf("the queued request was answered (%q) while the slot was held", got)
+	default:
+	}
+	ws.Close()
+	select {
+	case got := <-answers:
+		if be, qt, _ := strings.Cut(got, " "); be != "a" || !regexp.MustCompile(`^\d+\.\d{3}$`).MatchString(qt) {
+			t.Fatalf("the queued request got %q, want a 200 from a with its time in the queue", got)
+		}
+	case <-time.After(slow(10 * time.Second)):
+		t.Fatal("the queued request was not served after the slot was freed")
+	}
+
+	port2 := freePort(t)
+	g2 := startGate(t, upConf(port2, fmt.Sprintf("server %s max_conns=1;\nqueue 5 timeout=300ms;", be.addr), ""))
+	ws2, _ := dial(t, fmt.Sprintf("ws://127.0.0.1:%d/ws", port2), nil)
+	echo(t, ws2, "holds the only slot")
+	start := time.Now()
+	st, _, _ := newGetter("").get(t, fmt.Sprintf("http://127.0.0.1:%d/q", port2))
+	if st != 502 || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("timed out in queue: %d after %v, want 502 after 300ms", st, time.Since(start))
+	}
+	if !strings.Contains(g2.errorLog(), "upstream queue timed out while connecting to upstream") {
+		t.Fatalf("error log:\n%s", g2.errorLog())
+	}
+}
