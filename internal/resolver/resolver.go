@@ -239,6 +239,7 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.
 		e := r.cache[k]
 		if e == nil || (isClosed(e.ready) && !r.now().Before(e.expires)) {
 			e = &entry{ready: make(chan struct{})}
+			r.makeRoom()
 			r.cache[k] = e
 			r.mu.Unlock()
 			r.fill(ctx, e, name, k)
@@ -254,6 +255,32 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.
 			return e.rrs, r.left(e), e.err
 		}
 		// expired at once (TTL 0): ask again
+	}
+}
+
+// MaxEntries bounds the cache: names that clients choose (proxy_pass
+// http://$http_x_target) cannot grow it without limit.
+const MaxEntries = 4096
+
+// makeRoom drops expired answers when the cache is full, and then, if it
+// is still full, answers chosen at random. The caller holds r.mu.
+func (r *Resolver) makeRoom() {
+	if len(r.cache) < MaxEntries {
+		return
+	}
+	now := r.now()
+	for k, e := range r.cache {
+		if isClosed(e.ready) && !now.Before(e.expires) {
+			delete(r.cache, k)
+		}
+	}
+	for k, e := range r.cache {
+		if len(r.cache) < MaxEntries {
+			return
+		}
+		if isClosed(e.ready) {
+			delete(r.cache, k)
+		}
 	}
 }
 
@@ -344,8 +371,9 @@ func (r *Resolver) ask(ctx context.Context, m *dns.Msg, server string) *dns.Msg 
 		c.Net = "tcp"
 		resp, _, err = c.ExchangeContext(ctx, m, server)
 	}
-	if err != nil || resp == nil || resp.Id != m.Id {
-		return nil
+	if err != nil || resp == nil || resp.Id != m.Id || len(resp.Question) != 1 ||
+		!strings.EqualFold(resp.Question[0].Name, m.Question[0].Name) || resp.Question[0].Qtype != m.Question[0].Qtype {
+		return nil // not an answer to this question
 	}
 	return resp
 }

@@ -3,12 +3,15 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/wsgate/wsgate/internal/resolver/dnstest"
 )
@@ -182,5 +185,57 @@ func TestServerAddr(t *testing.T) {
 	got, err := ServerAddr("ns.test:5300", func(string) ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("127.0.0.7")}, nil })
 	if err != nil || got[0] != "127.0.0.7:5300" {
 		t.Errorf("host name: %v %v", got, err)
+	}
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	ns := dnstest.Start(t)
+	ns.SetTTL(3600)
+	for i := range MaxEntries + 10 {
+		ns.SetHost(fmt.Sprintf("h%d.test", i), "127.0.0.1")
+	}
+	r := New(Config{Servers: []string{ns.Addr}, NoIPv6: true})
+	for i := range MaxEntries + 10 {
+		if _, _, err := r.LookupHost(context.Background(), fmt.Sprintf("h%d.test", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.mu.Lock()
+	n := len(r.cache)
+	r.mu.Unlock()
+	if n > MaxEntries {
+		t.Fatalf("%d cached answers, want at most %d", n, MaxEntries)
+	}
+}
+
+func TestAnswerToAnotherQuestionIsIgnored(t *testing.T) {
+	// A server that answers every question with a record for another name.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var q dns.Msg
+			if q.Unpack(buf[:n]) != nil {
+				continue
+			}
+			resp := new(dns.Msg)
+			resp.SetReply(&q)
+			resp.Question[0].Name = "evil.test."
+			resp.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "evil.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, 6, 6, 6)}}
+			out, _ := resp.Pack()
+			pc.WriteTo(out, from)
+		}
+	}()
+	r := New(Config{Servers: []string{pc.LocalAddr().String()}, NoIPv6: true, Timeout: time.Second})
+	if addrs, _, err := r.LookupHost(context.Background(), "app.test"); err == nil {
+		t.Fatalf("took %v from an answer to another question", addrs)
 	}
 }
