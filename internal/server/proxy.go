@@ -174,7 +174,7 @@ func (x *exchange) transport() backend.Transport {
 // proxy_ssl_name (by default $proxy_host); nil for http://.
 func (x *exchange) backendTLS() *tls.Config {
 	ps := &x.lc.ProxySSL
-	if ps.Client == nil {
+	if ps.Client == nil || x.proxyPass().Scheme != "https" { // a variable scheme may say http
 		return nil
 	}
 	name := x.proxyPass().HostPort

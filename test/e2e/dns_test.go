@@ -311,9 +311,10 @@ func TestDNSProxyPassVariables(t *testing.T) {
 	a := startUBackend(t, "a", fmt.Sprintf("127.0.0.2:%d", p), false)
 	startUBackend(t, "b", fmt.Sprintf("127.0.0.3:%d", p), false)
 	c := startBackend(t, "c")
+	tlsBe := startTLSBackend(t, makeTLSPKI(t), "tls")
 	ns.SetHost("app.test", "127.0.0.2")
 	port, port2 := freePort(t), freePort(t)
-	g := startGate(t, fmt.Sprintf(`pid {{DIR}}/logs/wsgate.pid;
+	conf := fmt.Sprintf(`pid {{DIR}}/logs/wsgate.pid;
 error_log {{DIR}}/error.log info;
 events { worker_connections 256; }
 http {
@@ -330,13 +331,15 @@ http {
         }
         location /name/ { proxy_pass http://$http_x_target; }
         location /uri/ { proxy_pass http://$http_x_target:%[4]d/fixed$is_args$args; }
+        location /s/ { proxy_pass $http_x_scheme://$http_x_target; }
     }
     server {
         listen 127.0.0.1:%[5]d;
         location /v/ { proxy_pass http://$http_x_target:%[4]d; }
     }
 }
-`, c.addr, port, ns.Addr, p, port2))
+`, c.addr, port, ns.Addr, p, port2)
+	g := startGate(t, conf)
 	get := func(port int, path, target string) (int, string, string) {
 		st, head, body := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", port), "GET "+path+" HTTP/1.1\r\nHost: front.test\r\nX-Target: "+target+"\r\nConnection: close\r\n\r\n")
 		return st, parseHead(head).Get("X-Backend"), body
@@ -352,6 +355,13 @@ http {
 	}
 	if h := c.lastPlain(); h.Get("Host") != "pool" {
 		t.Fatalf("Host for an upstream block: %q, want its name", h.Get("Host"))
+	}
+	for scheme, want := range map[string]string{"http": "c GET /s/x", "https": "tls sni="} {
+		target := map[string]string{"http": c.addr, "https": tlsBe}[scheme]
+		st, _, body := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", port), "GET /s/x HTTP/1.1\r\nHost: front.test\r\nX-Scheme: "+scheme+"\r\nX-Target: "+target+"\r\nConnection: close\r\n\r\n")
+		if st != 200 || !strings.HasPrefix(body, want) {
+			t.Fatalf("scheme from a variable, %s: %d %q", scheme, st, body)
+		}
 	}
 	if st, be, _ := get(port2, "/v/x", "127.0.0.3"); st != 200 || be != "b" {
 		t.Fatalf("IP address without a resolver: %d %q", st, be)
@@ -380,6 +390,10 @@ http {
 		return be == "b"
 	})
 	echo(t, ws, "still open")
+	if !g.reload(t, conf) {
+		t.Fatalf("reload failed:\n%s", g.errorLog())
+	}
+	echo(t, ws, "still open after a reload")
 	if a.open.Load() != 1 {
 		t.Fatalf("a has %d open WebSockets, want 1", a.open.Load())
 	}
