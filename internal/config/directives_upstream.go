@@ -78,7 +78,7 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}
 	}
-	if us.Backup && s.ups.Method != "" && s.ups.Method != "round_robin" && s.ups.Method != "least_conn" {
+	if us.Backup && s.ups.Method != "" && s.ups.Method != "round_robin" && s.ups.Method != "least_conn" && s.ups.Method != "least_time" {
 		return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
 	}
 	if err := upstreamServerResolve(d, &us); err != nil {
@@ -121,7 +121,7 @@ func dMethod(l *loader, d *conf.Directive, s *scope) error {
 		return conf.Errorf(d, "load balancing method redefined")
 	}
 	for _, srv := range u.Servers {
-		if srv.Backup && d.Name != "least_conn" {
+		if srv.Backup && d.Name != "least_conn" && d.Name != "least_time" {
 			return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
 		}
 	}
@@ -138,6 +138,17 @@ func dMethod(l *loader, d *conf.Directive, s *scope) error {
 				return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
 			}
 			u.HashConsistent = true
+		}
+	case "least_time":
+		switch d.Args[0] {
+		case "header":
+		case "last_byte":
+			u.LeastTimeLastByte = true
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[0])
+		}
+		if len(d.Args) == 2 && d.Args[1] != "inflight" {
+			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
 		}
 	case "random":
 		switch {

@@ -106,6 +106,7 @@ func init() {
 		// balancing, logs, status, limits, access, client addresses, TLS
 		"ip_hash":                     {ctx: cUpstream, max: 0, fn: dMethod},
 		"least_conn":                  {ctx: cUpstream, max: 0, fn: dMethod},
+		"least_time":                  {ctx: cUpstream, min: 1, max: 2, fn: dMethod},
 		"hash":                        {ctx: cUpstream, min: 1, max: 2, fn: dMethod},
 		"random":                      {ctx: cUpstream, max: 2, fn: dMethod},
 		"keepalive":                   {ctx: cUpstream, min: 1, max: 1, fn: dKeepalive},

@@ -192,7 +192,7 @@ func (rt *generation) start() {
 
 var methods = map[string]upstream.Method{
 	"round_robin": upstream.RoundRobin, "": upstream.RoundRobin, "ip_hash": upstream.IPHash,
-	"hash": upstream.Hash, "least_conn": upstream.LeastConn, "random": upstream.Random,
+	"hash": upstream.Hash, "least_conn": upstream.LeastConn, "random": upstream.Random, "least_time": upstream.LeastTime,
 }
 
 func poolConfig(cu *config.Upstream) upstream.Config {

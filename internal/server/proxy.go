@@ -312,6 +312,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 	p.setStatus(statusString(resp.Status))
 	t := p.at(p.n - 1)
 	t.header, t.recv = time.Since(t.start), headSize(resp)
+	x.timedHead(peer, t.header, resp.Status)
 	x.vc.UpstreamHeader = resp.Header // $upstream_http_*, also of an answer held back
 	x.conn.srv.metrics.PeerResponse(x.proxyPass().Upstream.Name, peer.Addr(), time.Since(p.start), false)
 	switch {
@@ -323,6 +324,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 	}
 	x.setUpstreamVars(p)
 	keep, drained := x.relayResponse(bc, resp)
+	x.timedEnd(peer, t.start)
 	if drained {
 		bc.Drained(resp) // with `keepalive`, back to the cache
 	}

@@ -129,7 +129,7 @@ func (a *Attempt) Next() (*Peer, error) {
 
 func (a *Attempt) pick(now *instant) *Peer {
 	switch a.u.method {
-	case LeastConn:
+	case LeastConn, LeastTime:
 		return a.leastConn(now)
 	case IPHash:
 		return a.ipHash(now)
@@ -256,7 +256,7 @@ func (a *Attempt) leastConn(now *instant) *Peer {
 			if a.isTried(i) || !p.usable(now) {
 				continue
 			}
-			c, w := p.st.conns.Load(), p.lcWeight(now)
+			c, w := a.load(p), p.lcWeight(now)
 			if best == nil || c*bestW < bestConns*w {
 				best, bestConns, bestW, many = p, c, w, false
 			} else if c*bestW == bestConns*w {
@@ -273,7 +273,7 @@ func (a *Attempt) leastConn(now *instant) *Peer {
 					if a.isTried(i) || !p.usable(now) {
 						continue
 					}
-					if p.st.conns.Load()*bestW != bestConns*p.lcWeight(now) {
+					if a.load(p)*bestW != bestConns*p.lcWeight(now) {
 						continue
 					}
 					total += p.smoothStep(now)

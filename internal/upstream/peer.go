@@ -40,6 +40,7 @@ type peerState struct {
 	unhealthy atomic.Bool
 	picks     atomic.Uint64
 	failures  atomic.Uint64
+	avg       atomic.Int64 // least_time: average response time, µs; 0 before any
 
 	mu       sync.Mutex
 	accessed int64     // unix ns of the last failure; nginx's peer->accessed

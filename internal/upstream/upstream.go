@@ -26,6 +26,7 @@ const (
 	IPHash                   // ip_hash
 	Hash                     // hash key [consistent]
 	Random                   // random [two [least_conn]]
+	LeastTime                // least_time header | last_byte [inflight] (nginx Plus)
 )
 
 func (m Method) String() string {
@@ -40,6 +41,8 @@ func (m Method) String() string {
 		return "hash"
 	case Random:
 		return "random"
+	case LeastTime:
+		return "least_time"
 	}
 	return "unknown"
 }
@@ -198,7 +201,7 @@ func New(cfg Config, prev *Upstream) *Upstream {
 	} else {
 		u.q = newQueue()
 	}
-	backupAllowed := u.method == RoundRobin || u.method == LeastConn
+	backupAllowed := u.method == RoundRobin || u.method == LeastConn || u.method == LeastTime
 
 	type carried struct {
 		p         *Peer
@@ -237,7 +240,7 @@ func New(cfg Config, prev *Upstream) *Upstream {
 			ft:     int64(pc.FailTimeout),
 			ss:     int64(pc.SlowStart),
 		}
-		if u.method != RoundRobin && u.method != LeastConn {
+		if u.method != RoundRobin && u.method != LeastConn && u.method != LeastTime {
 			p.ss = 0
 		}
 		p.effective = p.weight

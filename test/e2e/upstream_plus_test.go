@@ -3,10 +3,13 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestUpstreamQueue: nginx Plus's `queue`: with the only peer at
@@ -70,5 +73,40 @@ func TestUpstreamQueue(t *testing.T) {
 	}
 	if !strings.Contains(g2.errorLog(), "upstream queue timed out while connecting to upstream") {
 		t.Fatalf("error log:\n%s", g2.errorLog())
+	}
+}
+
+// TestUpstreamLeastTime: nginx Plus's least_time counts WebSocket
+// handshake time: once each peer was measured, new WebSockets go to the
+// peer that answers its handshakes sooner.
+func TestUpstreamLeastTime(t *testing.T) {
+	start := func(name string, delay time.Duration) string {
+		up := websocket.Upgrader{}
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(delay) // the backend's own handshake time
+			c, err := up.Upgrade(w, r, http.Header{"X-Backend": {name}})
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			c.ReadMessage()
+		}))
+		t.Cleanup(s.Close)
+		return s.Listener.Addr().String()
+	}
+	slowBe, fastBe := start("slow", slow(time.Second)), start("fast", 0)
+	port := freePort(t)
+	startGate(t, upConf(port, fmt.Sprintf("least_time header;\nserver %s;\nserver %s;", slowBe, fastBe), ""))
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	seen := map[string]int{}
+	for range 12 {
+		c, resp := dial(t, url, nil)
+		seen[resp.Header.Get("X-Backend")]++
+		c.Close()
+	}
+	// The first two handshakes measure both peers; every later one goes
+	// to the fast peer.
+	if seen["slow"] != 1 || seen["fast"] != 11 {
+		t.Fatalf("handshakes went %v, want slow=1 fast=11", seen)
 	}
 }

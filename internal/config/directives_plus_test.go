@@ -37,3 +37,28 @@ http {
 		t.Errorf("queue in server: %v", err)
 	}
 }
+
+func TestLeastTimeDirective(t *testing.T) {
+	cfg, err := load(t, `events {}
+http {
+    upstream a { least_time header; server 127.0.0.1:9000; server 127.0.0.1:9001 backup; }
+    upstream b { least_time last_byte inflight; server 127.0.0.1:9002; }
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.HTTP.Upstreams[0], cfg.HTTP.Upstreams[1]
+	if a.Method != "least_time" || a.LeastTimeLastByte || b.Method != "least_time" || !b.LeastTimeLastByte {
+		t.Fatalf("a %s %v, b %s %v", a.Method, a.LeastTimeLastByte, b.Method, b.LeastTimeLastByte)
+	}
+	for src, want := range map[string]string{
+		`least_time first_byte;`:      `invalid parameter "first_byte"`,
+		`least_time header always;`:   `invalid parameter "always"`,
+		`least_time header; ip_hash;`: `load balancing method redefined`,
+	} {
+		_, err := load(t, "events {}\nhttp { upstream u { server 127.0.0.1:9000; "+src+" } }")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", src, err, want)
+		}
+	}
+}
