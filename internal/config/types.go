@@ -102,7 +102,7 @@ type Upstream struct {
 	HashKey           *vars.Template // hash key
 	HashConsistent    bool
 	RandomTwo         bool
-	LeastTimeLastByte bool // least_time last_byte: timed to the response's end, not its head
+	LeastTimeLastByte bool         // least_time last_byte: timed to the response's end, not its head
 	Health            *HealthCheck // from health_check in the upstream or in a location proxying to it
 	Sticky            *StickyCookie
 	Rebalance         *Rebalance
