@@ -98,7 +98,7 @@ type Upstream struct {
 	Name              string
 	Implicit          bool
 	Servers           []UpstreamServer
-	Method            string         // "round_robin", "ip_hash", "hash", "least_conn", "random"
+	Method            string         // "round_robin", "ip_hash", "hash", "least_conn", "random", "least_time"
 	HashKey           *vars.Template // hash key
 	HashConsistent    bool
 	RandomTwo         bool

@@ -77,9 +77,18 @@ type SRV struct {
 	Addrs    []netip.Addr
 }
 
-// Stats counts what the resolver did, for its status_zone.
+// Stats counts what the resolver did, for its status_zone: the questions
+// sent (Name for A and AAAA, SRV), and their outcomes.
 type Stats struct {
-	Requests, NoError, FormErr, ServFail, NXDomain, NotImp, Refused, TimedOut, Other uint64
+	Name, SRV                                                              uint64
+	NoError, FormErr, ServFail, NXDomain, NotImp, Refused, TimedOut, Other uint64
+}
+
+// Add returns the sum of s and o, for resolvers that share a status_zone.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{Name: s.Name + o.Name, SRV: s.SRV + o.SRV, NoError: s.NoError + o.NoError, FormErr: s.FormErr + o.FormErr,
+		ServFail: s.ServFail + o.ServFail, NXDomain: s.NXDomain + o.NXDomain, NotImp: s.NotImp + o.NotImp,
+		Refused: s.Refused + o.Refused, TimedOut: s.TimedOut + o.TimedOut, Other: s.Other + o.Other}
 }
 
 // Resolver is safe for concurrent use. The zero value is not usable; build
@@ -91,7 +100,7 @@ type Resolver struct {
 	mu    sync.Mutex
 	cache map[cacheKey]*entry
 
-	requests, noError, formErr, servFail, nxDomain, notImp, refused, timedOut, other atomic.Uint64
+	names, srvs, noError, formErr, servFail, nxDomain, notImp, refused, timedOut, other atomic.Uint64
 }
 
 type cacheKey struct {
@@ -121,7 +130,7 @@ func (r *Resolver) Config() Config { return r.cfg }
 // Stats returns the counters of r.
 func (r *Resolver) Stats() Stats {
 	return Stats{
-		Requests: r.requests.Load(), NoError: r.noError.Load(), FormErr: r.formErr.Load(),
+		Name: r.names.Load(), SRV: r.srvs.Load(), NoError: r.noError.Load(), FormErr: r.formErr.Load(),
 		ServFail: r.servFail.Load(), NXDomain: r.nxDomain.Load(), NotImp: r.notImp.Load(),
 		Refused: r.refused.Load(), TimedOut: r.timedOut.Load(), Other: r.other.Load(),
 	}
@@ -318,7 +327,11 @@ func (r *Resolver) fill(ctx context.Context, e *entry, name string, k cacheKey) 
 // exchange asks the servers in turn until one answers, within
 // resolver_timeout for the whole lookup.
 func (r *Resolver) exchange(ctx context.Context, name string, k cacheKey) ([]dns.RR, time.Duration, error) {
-	r.requests.Add(1)
+	if k.qtype == dns.TypeSRV {
+		r.srvs.Add(1)
+	} else {
+		r.names.Add(1)
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	m := new(dns.Msg)

@@ -123,7 +123,7 @@ func TestErrorsAreNginxWorded(t *testing.T) {
 	if !errors.As(err, &e) || !e.Timeout() || !strings.Contains(err.Error(), "(110: Operation timed out)") {
 		t.Fatalf("silent server: %v", err)
 	}
-	if s := r.Stats(); s.NXDomain != 1 || s.TimedOut != 1 {
+	if s := r.Stats(); s.NXDomain != 1 || s.TimedOut != 1 || s.Name != 2 || s.SRV != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }

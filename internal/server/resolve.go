@@ -283,3 +283,17 @@ func hasDynamicProxy(cfg *config.Config) bool {
 	}
 	return found
 }
+
+// stats sums the counters of the resolvers with a status_zone, by zone.
+func (d *genDNS) stats() map[string]resolver.Stats {
+	if d == nil {
+		return nil
+	}
+	out := map[string]resolver.Stats{}
+	for k, r := range d.resolvers {
+		if k.rc.Zone != "" {
+			out[k.rc.Zone] = out[k.rc.Zone].Add(r.Stats())
+		}
+	}
+	return out
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wsgate/wsgate/internal/resolver"
 	"github.com/wsgate/wsgate/internal/upstream"
 )
 
@@ -22,6 +23,9 @@ type Snapshot struct {
 	Tunnels     int64 // open WebSocket tunnels
 	Upstreams   []Upstream
 	Locations   []MessageStats // WebSocket counts per location and upstream
+	// Resolvers are the counters of the resolvers with a status_zone, by
+	// zone.
+	Resolvers map[string]resolver.Stats
 }
 
 // Upstream is one upstream block and the state of its peers.

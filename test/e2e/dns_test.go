@@ -398,3 +398,43 @@ http {
 		t.Fatalf("a has %d open WebSockets, want 1", a.open.Load())
 	}
 }
+
+// TestDNSResolverStatusZone: a resolver's status_zone is reported at
+// nginx Plus's /api/9/resolvers/ZONE: the questions and their outcomes.
+func TestDNSResolverStatusZone(t *testing.T) {
+	ns := dnstest.Start(t)
+	be := startBackend(t, "be")
+	host, bport, _ := net.SplitHostPort(be.addr)
+	ns.SetHost("app.test", host)
+	port := freePort(t)
+	startGate(t, fmt.Sprintf(`pid {{DIR}}/logs/wsgate.pid;
+error_log {{DIR}}/error.log info;
+events { worker_connections 256; }
+http {
+    access_log off;
+    resolver %s ipv6=off status_zone=dns;
+    server {
+        listen 127.0.0.1:%d;
+        location /v/ { proxy_pass http://$http_x_target:%s; }
+        location /api/ { api; }
+    }
+}
+`, ns.Addr, port, bport))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for target, want := range map[string]int{"app.test": 200, "missing.test": 502} {
+		if st, _, _ := rawRequest(t, addr, "GET /v/ HTTP/1.1\r\nHost: x\r\nX-Target: "+target+"\r\nConnection: close\r\n\r\n"); st != want {
+			t.Fatalf("%s: %d, want %d", target, st, want)
+		}
+	}
+	st, _, body := rawRequest(t, addr, "GET /api/9/resolvers/dns HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	want := `{"requests":{"addr":0,"name":2,"srv":0},"responses":{"formerr":0,"noerror":1,"notimp":0,"nxdomain":1,"refused":0,"servfail":0,"timedout":0,"unknown":0}}`
+	if st != 200 || strings.TrimSpace(body) != want {
+		t.Fatalf("resolver zone: %d %s\nwant %s", st, body, want)
+	}
+	if st, _, body := rawRequest(t, addr, "GET /api/9/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); st != 200 || !strings.Contains(body, `"resolvers"`) {
+		t.Fatalf("api root: %d %s", st, body)
+	}
+	if st, _, _ := rawRequest(t, addr, "GET /api/9/resolvers/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); st != 404 {
+		t.Fatalf("unknown zone: %d, want 404", st)
+	}
+}
