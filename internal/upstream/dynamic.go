@@ -11,6 +11,11 @@ package upstream
 // not the configuration, moved away from. Attempts already running may
 // skip or repeat a peer across the change; none fails because of it.
 func (u *Upstream) SetPeers(peers []PeerConfig) {
+	u.setPeers(peers)
+	u.checkNewPeers()
+}
+
+func (u *Upstream) setPeers(peers []PeerConfig) {
 	fresh := New(Config{
 		Name: u.name, Peers: peers, Method: u.method, HashConsistent: u.consistent,
 		RandomTwo: u.two, Now: u.now, Logf: u.logf, Dynamic: true,
@@ -35,6 +40,39 @@ func (u *Upstream) SetPeers(peers []PeerConfig) {
 	}
 	u.primary, u.backup, u.all, u.points = fresh.primary, fresh.backup, fresh.all, fresh.points
 	u.q.notify() // a new address may take a queued request
+}
+
+// checkNewPeers gives the peers SetPeers added health checkers, once the
+// upstream is started with checks, and stops the checkers of the peers that
+// left.
+func (u *Upstream) checkNewPeers() {
+	u.life.Lock()
+	defer u.life.Unlock()
+	if !u.started || u.closed || u.health == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	current := map[*peerState]bool{}
+	var fresh []*Peer
+	for _, p := range u.all {
+		current[p.st] = true
+		if _, checked := u.checks[p.st]; !checked && !p.cfg.Down {
+			fresh = append(fresh, p)
+		}
+	}
+	for st, stop := range u.checks {
+		if !current[st] {
+			stop()
+			delete(u.checks, st)
+		}
+	}
+	for _, p := range fresh {
+		p.st.mu.Lock()
+		p.st.owner = u
+		p.st.mu.Unlock()
+	}
+	u.startCheckers(u.hctx, fresh)
 }
 
 // carryGone keeps prev's departed peers that still carry tunnels and whose

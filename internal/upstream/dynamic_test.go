@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 func dynPeers(addrs ...string) []PeerConfig {
@@ -112,4 +113,35 @@ func TestSetPeersConcurrentWithSelection(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+func TestSetPeersHealthChecked(t *testing.T) {
+	good := newBackend(t)
+	bad := newBackend(t)
+	bad.status.Store(500)
+	u := New(Config{Name: "dyn", Dynamic: true, Health: &HealthCheck{Interval: 20 * time.Millisecond, URI: "/health"}}, nil)
+	u.Start()
+	defer u.Close()
+	u.SetPeers(dynPeers(good.addr(), bad.addr()))
+	var badPeer *Peer
+	for _, p := range u.Peers() {
+		if p.Addr() == bad.addr() {
+			badPeer = p
+		}
+	}
+	waitFor(t, "the new failing peer to turn unhealthy", func() bool { return !badPeer.State().Healthy })
+	for range 4 {
+		p, err := u.NewAttempt(nil).Next()
+		if err != nil || p.Addr() != good.addr() {
+			t.Fatalf("picked %v (%v), want the healthy peer", p, err)
+		}
+		p.Done(false)
+	}
+	u.SetPeers(dynPeers(good.addr()))
+	u.life.Lock()
+	checked := len(u.checks)
+	u.life.Unlock()
+	if checked != 1 {
+		t.Fatalf("%d peers checked after one left, want 1", checked)
+	}
 }

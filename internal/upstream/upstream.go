@@ -150,7 +150,9 @@ type Upstream struct {
 	started bool
 	closed  bool
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup // health checkers
+	hctx    context.Context                      // the checkers' context, for peers added by SetPeers
+	checks  map[*peerState]context.CancelFunc // Dynamic: each peer's checker
+	wg      sync.WaitGroup                       // health checkers
 }
 
 type peerList struct {
@@ -334,11 +336,12 @@ func (u *Upstream) Start() {
 		return
 	}
 	u.started = true
+	unlock := u.lockDynamic()
+	defer unlock()
 	u.takeHealth()
 	if u.health != nil {
-		var ctx context.Context
-		ctx, u.cancel = context.WithCancel(context.Background())
-		u.startCheckers(ctx)
+		u.hctx, u.cancel = context.WithCancel(context.Background())
+		u.startCheckers(u.hctx, u.all)
 	}
 }
 
