@@ -150,9 +150,9 @@ type Upstream struct {
 	started bool
 	closed  bool
 	cancel  context.CancelFunc
-	hctx    context.Context                      // the checkers' context, for peers added by SetPeers
+	hctx    context.Context                   // the checkers' context, for peers added by SetPeers
 	checks  map[*peerState]context.CancelFunc // Dynamic: each peer's checker
-	wg      sync.WaitGroup                       // health checkers
+	wg      sync.WaitGroup                    // health checkers
 }
 
 type peerList struct {
