@@ -62,3 +62,13 @@ http {
 		}
 	}
 }
+
+func TestDrainParameter(t *testing.T) {
+	cfg, err := load(t, "events {}\nhttp { upstream u { server 127.0.0.1:9000; server 127.0.0.1:9001 drain; } }")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.HTTP.Upstreams[0].Servers; s[0].Drain || !s[1].Drain {
+		t.Fatalf("servers %+v", s)
+	}
+}

@@ -69,7 +69,9 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 			if v == "" {
 				err = errBadValue
 			}
-		case "route", "drain":
+		case "drain":
+			us.Drain = true
+		case "route":
 			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported", k)
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)

@@ -146,6 +146,7 @@ type UpstreamServer struct {
 	Down        bool
 	MaxConns    int
 	SlowStart   time.Duration
+	Drain       bool   // `drain`: only requests bound to the server by `sticky` reach it
 	Resolve     bool   // `resolve`: the name is resolved at run time, as its records change
 	Service     string // service=: SRV records give the addresses, ports and weights
 }

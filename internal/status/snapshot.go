@@ -51,6 +51,8 @@ func peerStateName(p upstream.PeerState) string {
 		return "unhealthy"
 	case !p.UnavailableUntil.IsZero():
 		return "unavail"
+	case p.Drain:
+		return "draining" // nginx Plus's name
 	case p.Backup:
 		return "backup"
 	}
@@ -58,9 +60,9 @@ func peerStateName(p upstream.PeerState) string {
 }
 
 // usable reports whether the balancer may choose p (max_conns aside, which
-// a snapshot cannot know).
+// a snapshot cannot know; a draining peer takes only its bound requests).
 func usable(p upstream.PeerState) bool {
-	return !p.Down && p.Healthy && p.UnavailableUntil.IsZero()
+	return !p.Down && !p.Drain && p.Healthy && p.UnavailableUntil.IsZero()
 }
 
 var (

@@ -56,6 +56,7 @@ type PeerState struct {
 	Weight int
 	Backup bool
 	Down   bool // configured down
+	Drain  bool // configured drain
 	// Active counts requests and tunnels in progress, across reloads.
 	Active int64
 	// Fails is nginx's failure counter: failures since the last success
@@ -90,6 +91,7 @@ func (p *Peer) State() PeerState {
 		Weight:   p.cfg.Weight,
 		Backup:   p.cfg.Backup,
 		Down:     p.cfg.Down,
+		Drain:    p.cfg.Drain,
 		Active:   p.st.conns.Load(),
 		Fails:    int(p.st.fails.Load()),
 		Healthy:  !p.st.unhealthy.Load(),
@@ -185,8 +187,14 @@ func (p *Peer) failed(now *instant) bool {
 	return mf > 0 && !p.single && int(p.st.fails.Load()) >= mf && now.get()-p.st.checked.Load() <= p.ft
 }
 
-// usable reports whether p may be chosen at now, tried bits aside.
+// usable reports whether the balancer may choose p at now, tried bits
+// aside: a draining peer takes only requests bound to it (Sticky).
 func (p *Peer) usable(now *instant) bool {
+	return !p.cfg.Drain && p.available(now)
+}
+
+// available reports whether p can take a request at now.
+func (p *Peer) available(now *instant) bool {
 	if p.cfg.Down || p.st.unhealthy.Load() {
 		return false
 	}

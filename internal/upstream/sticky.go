@@ -14,7 +14,7 @@ func (p *Peer) StickyID() string {
 }
 
 // Sticky picks the peer whose StickyID is id when it can take a request now
-// (not down, failed, unhealthy or full), taking a slot as Next does and
+// (not down, failed, unhealthy or full; draining is fine), taking a slot as Next does and
 // counting as this attempt's first try. It returns nil when no such peer is
 // usable; the caller then falls back to Next, and a later Next skips the
 // sticky peer only if Sticky took it.
@@ -40,7 +40,7 @@ func (a *Attempt) Sticky(id string) *Peer {
 					}
 				}
 			}
-			if !p.usable(now) || !p.acquire() {
+			if !p.available(now) || !p.acquire() { // a draining peer too
 				return nil
 			}
 			p.picked(now)

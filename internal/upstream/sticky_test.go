@@ -58,3 +58,28 @@ func TestSticky(t *testing.T) {
 	}
 	full.Done(false)
 }
+
+func TestDrainTakesOnlyBoundRequests(t *testing.T) {
+	for _, m := range []Method{RoundRobin, LeastConn, LeastTime, Random, Hash, IPHash} {
+		u := New(Config{Name: "u", Method: m, Peers: []PeerConfig{
+			{Addr: "127.0.0.1:1"},
+			{Addr: "127.0.0.1:2", Drain: true},
+		}}, nil)
+		drained := u.Peers()[1]
+		for i := range 20 {
+			p, err := u.NewAttempt([]byte{127, 0, 0, byte(i)}).Next()
+			if err != nil || p == drained {
+				t.Fatalf("%v: the balancer picked %v (%v)", m, p, err)
+			}
+			p.Done(false)
+		}
+		if p := u.NewAttempt(nil).Sticky(drained.StickyID()); p != drained {
+			t.Fatalf("%v: a request bound to the draining peer got %v", m, p)
+		} else {
+			p.Done(false)
+		}
+		if !drained.State().Drain {
+			t.Fatalf("%v: the state does not say draining", m)
+		}
+	}
+}

@@ -63,6 +63,7 @@ type PeerConfig struct {
 	Backup      bool // used only by RoundRobin and LeastConn (nginx rejects backup with the other methods)
 	Down        bool
 	MaxConns    int           // 0 = unlimited
+	Drain       bool          // nginx Plus's drain: only requests bound to it (Attempt.Sticky)
 	SlowStart   time.Duration // RoundRobin and LeastConn only, as in nginx Plus
 }
 

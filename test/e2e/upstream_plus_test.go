@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -109,4 +111,32 @@ func TestUpstreamLeastTime(t *testing.T) {
 	if seen["slow"] != 1 || seen["fast"] != 11 {
 		t.Fatalf("handshakes went %v, want slow=1 fast=11", seen)
 	}
+}
+
+// TestUpstreamDrain: nginx Plus's drain: a draining server takes only the
+// requests bound to it by the sticky cookie, WebSockets included; new
+// clients go elsewhere.
+func TestUpstreamDrain(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	port := freePort(t)
+	startGate(t, upConf(port, fmt.Sprintf("sticky cookie srv;\nserver %s;\nserver %s drain;", a.addr, b.addr), ""))
+	url := fmt.Sprintf("http://127.0.0.1:%d/d", port)
+	allFrom(t, url, "a", 6)
+	sum := md5.Sum([]byte(b.addr))
+	bound := http.Header{"Cookie": {"srv=" + hex.EncodeToString(sum[:])}}
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header = bound
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Backend"); got != "b" {
+		t.Fatalf("a request bound to the draining server went to %q", got)
+	}
+	ws, wresp := dial(t, fmt.Sprintf("ws://127.0.0.1:%d/ws", port), bound)
+	if got := wresp.Header.Get("X-Backend"); got != "b" {
+		t.Fatalf("a WebSocket bound to the draining server went to %q", got)
+	}
+	echo(t, ws, "bound")
 }
