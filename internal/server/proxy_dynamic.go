@@ -82,7 +82,7 @@ func (x *exchange) findPeers(t *dynTarget) int {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil { // no port
 		if cu := x.rt.upstreamNamed(hostport); cu != nil {
-			t.pp.Upstream, t.pp.HostPort, t.pool = cu, cu.Name, x.rt.pools[cu]
+			t.pp.Upstream, t.pool = cu, x.rt.pools[cu] // $proxy_host stays as evaluated
 			return 0
 		}
 		host, port = strings.Trim(hostport, "[]"), "80"

@@ -44,6 +44,7 @@ server {
 		{"/uri/x?q=2", "app.test"},
 		{"/uri/y", "app.test"},
 		{"/name/z", "pool"},
+		{"/name/y", "POOL"},
 		{"/ip/w", host},
 		{"/r/u", "missing.test"},
 		{"/ip/v", "app.test"},

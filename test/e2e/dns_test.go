@@ -353,8 +353,8 @@ http {
 	if st, _, body := get(port, "/name/x", "POOL"); st != 200 || !strings.HasPrefix(body, "c GET /name/x") {
 		t.Fatalf("upstream block by name: %d %q", st, body)
 	}
-	if h := c.lastPlain(); h.Get("Host") != "pool" {
-		t.Fatalf("Host for an upstream block: %q, want its name", h.Get("Host"))
+	if h := c.lastPlain(); h.Get("Host") != "POOL" {
+		t.Fatalf("Host for an upstream block: %q, want the name as evaluated", h.Get("Host"))
 	}
 	for scheme, want := range map[string]string{"http": "c GET /s/x", "https": "tls sni="} {
 		target := map[string]string{"http": c.addr, "https": tlsBe}[scheme]
