@@ -72,3 +72,30 @@ func TestDrainParameter(t *testing.T) {
 		t.Fatalf("servers %+v", s)
 	}
 }
+
+func TestStickyRoute(t *testing.T) {
+	cfg, err := load(t, `events {}
+http {
+    upstream u { sticky route $cookie_route $arg_route; server 127.0.0.1:9000 route=a; server 127.0.0.1:9001 route=b; }
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := cfg.HTTP.Upstreams[0]
+	if len(u.StickyRoute) != 2 || u.Sticky != nil || u.Servers[0].Route != "a" || u.Servers[1].Route != "b" {
+		t.Fatalf("upstream %+v", u)
+	}
+	for src, want := range map[string]string{
+		`sticky route $cookie_r; sticky cookie s;`: `"sticky" directive is duplicate`,
+		`sticky cookie s; sticky route $cookie_r;`: `"sticky" directive is duplicate`,
+		`sticky route $nope_x_;`:                   `unknown "nope_x_" variable`,
+	} {
+		_, err := load(t, "events {}\nhttp { upstream u { server 127.0.0.1:9000; "+src+" } }")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", src, err, want)
+		}
+	}
+	if _, err := load(t, "events {}\nhttp { upstream u { server 127.0.0.1:9000 route=; } }"); err == nil || !strings.Contains(err.Error(), `invalid parameter "route="`) {
+		t.Errorf("empty route: %v", err)
+	}
+}

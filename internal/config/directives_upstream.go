@@ -72,7 +72,10 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 		case "drain":
 			us.Drain = true
 		case "route":
-			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported", k)
+			us.Route = v
+			if v == "" {
+				err = errBadValue
+			}
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}
@@ -291,8 +294,21 @@ func dNextUpstreamTimeout(l *loader, d *conf.Directive, s *scope) error {
 // dSticky reads `sticky cookie name [expires=T|max] [domain=D] [path=P]
 // [httponly] [secure] [samesite=strict|lax|none]`.
 func dSticky(l *loader, d *conf.Directive, s *scope) error {
+	if s.ups.Sticky != nil || s.ups.StickyRoute != nil {
+		return conf.Errorf(d, "\"sticky\" directive is duplicate")
+	}
+	if d.Args[0] == "route" {
+		for _, a := range d.Args[1:] {
+			t, err := l.cfg.Vars.Compile(a)
+			if err != nil {
+				return conf.Errorf(d, "%v", err)
+			}
+			s.ups.StickyRoute = append(s.ups.StickyRoute, t)
+		}
+		return nil
+	}
 	if d.Args[0] != "cookie" {
-		return conf.Errorf(d, "\"sticky %s\" is not supported; use \"sticky cookie\"", d.Args[0])
+		return conf.Errorf(d, "\"sticky %s\" is not supported; use \"sticky cookie\" or \"sticky route\"", d.Args[0])
 	}
 	if s.ups.Sticky != nil {
 		return conf.Errorf(d, "\"sticky\" directive is duplicate")

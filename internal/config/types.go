@@ -105,6 +105,7 @@ type Upstream struct {
 	LeastTimeLastByte bool         // least_time last_byte: timed to the response's end, not its head
 	Health            *HealthCheck // from health_check in the upstream or in a location proxying to it
 	Sticky            *StickyCookie
+	StickyRoute       []*vars.Template // sticky route: the first non-empty one names the server
 	Rebalance         *Rebalance
 	Keepalive         int
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
@@ -147,6 +148,7 @@ type UpstreamServer struct {
 	MaxConns    int
 	SlowStart   time.Duration
 	Drain       bool   // `drain`: only requests bound to the server by `sticky` reach it
+	Route       string // route=: the server's name for `sticky route`
 	Resolve     bool   // `resolve`: the name is resolved at run time, as its records change
 	Service     string // service=: SRV records give the addresses, ports and weights
 }

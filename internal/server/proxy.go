@@ -243,6 +243,8 @@ func (ch *chooser) start(x *exchange) {
 	if ch.sticky = x.proxyPass().Upstream.Sticky; ch.sticky != nil {
 		ch.route = x.vc.Cookie(ch.sticky.Name)
 		ch.first = ch.att.Sticky(ch.route)
+	} else if routes := x.proxyPass().Upstream.StickyRoute; routes != nil {
+		ch.first = ch.att.Route(firstNonEmpty(routes, x.vc))
 	}
 }
 

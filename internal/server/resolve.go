@@ -104,7 +104,7 @@ func peerFor(s config.UpstreamServer, addr string) upstream.PeerConfig {
 	return upstream.PeerConfig{
 		Addr: addr, Name: s.Name, Weight: s.Weight, MaxFails: s.MaxFails,
 		FailTimeout: s.FailTimeout, Backup: s.Backup, Down: s.Down,
-		MaxConns: s.MaxConns, SlowStart: s.SlowStart, Drain: s.Drain,
+		MaxConns: s.MaxConns, SlowStart: s.SlowStart, Drain: s.Drain, Route: s.Route,
 	}
 }
 

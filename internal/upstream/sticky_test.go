@@ -83,3 +83,32 @@ func TestDrainTakesOnlyBoundRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestRoute(t *testing.T) {
+	u := New(Config{Name: "u", Peers: []PeerConfig{
+		{Addr: "127.0.0.1:1", Route: "a"},
+		{Addr: "127.0.0.1:2", Route: "b", MaxConns: 1},
+		{Addr: "127.0.0.1:3"},
+	}}, nil)
+	peers := u.Peers()
+	for range 5 {
+		p := u.NewAttempt(nil).Route("b")
+		if p != peers[1] {
+			t.Fatalf("route b gave %v", p)
+		}
+		p.Done(false)
+	}
+	if p := u.NewAttempt(nil).Route(peers[2].StickyID()); p != peers[2] {
+		t.Fatalf("a server without route= is named by its StickyID: got %v", p)
+	} else {
+		p.Done(false)
+	}
+	held := u.NewAttempt(nil).Route("b")
+	if p := u.NewAttempt(nil).Route("b"); p != nil {
+		t.Fatalf("a full routed peer was picked: %v", p.Addr())
+	}
+	held.Done(false)
+	if p := u.NewAttempt(nil).Route("zzz"); p != nil {
+		t.Fatalf("an unknown route picked %v", p.Addr())
+	}
+}

@@ -64,6 +64,7 @@ type PeerConfig struct {
 	Down        bool
 	MaxConns    int           // 0 = unlimited
 	Drain       bool          // nginx Plus's drain: only requests bound to it (Attempt.Sticky)
+	Route       string        // nginx Plus's route=, for Attempt.Route
 	SlowStart   time.Duration // RoundRobin and LeastConn only, as in nginx Plus
 }
 

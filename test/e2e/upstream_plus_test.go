@@ -140,3 +140,29 @@ func TestUpstreamDrain(t *testing.T) {
 	}
 	echo(t, ws, "bound")
 }
+
+// TestUpstreamStickyRoute: nginx Plus's `sticky route`: the first
+// non-empty variable names the server by its route=; WebSockets follow
+// it; without a route, or with one whose server is down, the balancer
+// chooses.
+func TestUpstreamStickyRoute(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	dead := deadAddr(t)
+	port := freePort(t)
+	startGate(t, upConf(port, fmt.Sprintf("sticky route $cookie_route $arg_route;\nserver %s route=a;\nserver %s route=b;\nserver %s route=c down;", a.addr, b.addr, dead), ""))
+	base := fmt.Sprintf("http://127.0.0.1:%d/r", port)
+	allFrom(t, base+"?route=b", "b", 4)
+	allFrom(t, base+"?route=a", "a", 4)
+	seen := map[string]bool{}
+	for range 4 {
+		seen[backendOf(base+"?route=c")] = true
+	}
+	if !seen["a"] || !seen["b"] {
+		t.Fatalf("a route to a down server: %v, want the balancer's choice", seen)
+	}
+	ws, resp := dial(t, fmt.Sprintf("ws://127.0.0.1:%d/ws", port), http.Header{"Cookie": {"route=b"}})
+	if got := resp.Header.Get("X-Backend"); got != "b" {
+		t.Fatalf("a WebSocket with route b went to %q", got)
+	}
+	echo(t, ws, "routed")
+}
