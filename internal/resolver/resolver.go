@@ -137,16 +137,12 @@ func (r *Resolver) Stats() Stats {
 }
 
 // LookupHost returns the addresses of name (A and AAAA records, as ipv4=
-// and ipv6= allow) and how long they stay valid. An IP literal is returned
-// as is, valid forever. A name with no address at all is an *Error.
+// and ipv6= allow) and how long they stay valid: the shortest TTL of the
+// answers that have addresses. An IP literal is returned as is, valid
+// forever. A name with no address at all is an *Error.
 func (r *Resolver) LookupHost(ctx context.Context, name string) ([]netip.Addr, time.Duration, error) {
 	if a, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
 		return []netip.Addr{a.Unmap()}, 0, nil
-	}
-	type result struct {
-		rrs []dns.RR
-		ttl time.Duration
-		err error
 	}
 	var qtypes []uint16
 	if !r.cfg.NoIPv4 {
@@ -155,19 +151,31 @@ func (r *Resolver) LookupHost(ctx context.Context, name string) ([]netip.Addr, t
 	if !r.cfg.NoIPv6 {
 		qtypes = append(qtypes, dns.TypeAAAA)
 	}
-	results := make([]result, len(qtypes))
+	answers := make([]answer, len(qtypes))
 	var wg sync.WaitGroup
 	for i, qt := range qtypes {
 		wg.Go(func() {
-			rrs, ttl, err := r.query(ctx, name, qt)
-			results[i] = result{rrs, ttl, err}
+			a := &answers[i]
+			a.rrs, a.ttl, a.err = r.query(ctx, name, qt)
 		})
 	}
 	wg.Wait()
+	return addrsOf(name, answers)
+}
+
+// answer is the outcome of one question.
+type answer struct {
+	rrs []dns.RR
+	ttl time.Duration
+	err error
+}
+
+// addrsOf merges the A and AAAA answers of name.
+func addrsOf(name string, answers []answer) ([]netip.Addr, time.Duration, error) {
 	var addrs []netip.Addr
-	var ttl time.Duration = -1
+	ttl := time.Duration(-1)
 	var firstErr error
-	for _, res := range results {
+	for _, res := range answers {
 		if res.err != nil {
 			firstErr = cmpErr(firstErr, res.err)
 			continue
@@ -184,8 +192,8 @@ func (r *Resolver) LookupHost(ctx context.Context, name string) ([]netip.Addr, t
 				}
 			}
 		}
-		if ttl < 0 || res.ttl < ttl {
-			ttl = res.ttl
+		if len(res.rrs) > 0 && (ttl < 0 || res.ttl < ttl) {
+			ttl = res.ttl // an empty answer (no AAAA) does not shorten it
 		}
 	}
 	if len(addrs) == 0 {
@@ -370,7 +378,21 @@ func (r *Resolver) exchange(ctx context.Context, name string, k cacheKey) ([]dns
 			ttl = t
 		}
 	}
+	if len(out) == 0 {
+		ttl = negativeTTL(resp) // no record of this type (no AAAA, say)
+	}
 	return out, max(ttl, 0), nil
+}
+
+// negativeTTL is how long an answer without records is kept: the SOA's
+// minimum TTL from the authority section (RFC 2308), 0 without one.
+func negativeTTL(resp *dns.Msg) time.Duration {
+	for _, rr := range resp.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second
+		}
+	}
+	return 0
 }
 
 // ask sends m to one server: UDP first, TCP when the answer is truncated.

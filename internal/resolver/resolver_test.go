@@ -239,3 +239,16 @@ func TestAnswerToAnotherQuestionIsIgnored(t *testing.T) {
 		t.Fatalf("took %v from an answer to another question", addrs)
 	}
 }
+
+func TestEmptyAnswerDoesNotShortenTTL(t *testing.T) {
+	ns := dnstest.Start(t)
+	ns.SetTTL(300)
+	ns.SetHost("v4only.test", "127.0.0.2") // no AAAA: an empty answer
+	r := New(Config{Servers: []string{ns.Addr}})
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+	addrs, ttl, err := r.LookupHost(context.Background(), "v4only.test")
+	if err != nil || len(addrs) != 1 || ttl != 300*time.Second {
+		t.Fatalf("got %v, ttl %v, %v; want the A record's 300s", addrs, ttl, err)
+	}
+}
