@@ -24,13 +24,13 @@ import (
 
 // proxy answers a request from the location's upstream.
 func (x *exchange) proxy() bool {
-	pp, status := x.target()
-	if status != 0 {
-		return x.errorPage(status)
-	}
 	if x.req.ContentLength > x.lc.ClientMaxBody && x.lc.ClientMaxBody > 0 {
 		x.tooLarge(x.req.ContentLength)
 		return x.errorPage(413)
+	}
+	pp, status := x.target()
+	if status != 0 {
+		return x.errorPage(status)
 	}
 	rest := &x.lc.ProxyRest
 	framing := proxy.Body{Length: x.req.ContentLength} // -1: none
