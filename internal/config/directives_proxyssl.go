@@ -158,8 +158,8 @@ func (l *loader) buildProxySSL() error {
 	built := map[string]*tlsconf.Client{}
 	for _, p := range l.pending {
 		lc := p.lc
-		if lc.Proxy == nil || lc.Proxy.Scheme != "https" {
-			continue
+		if lc.Proxy == nil || (lc.Proxy.Scheme != "https" && (lc.Proxy.Dynamic == nil || lc.Proxy.Scheme != "")) {
+			continue // a scheme given by a variable may be https
 		}
 		key := fmt.Sprintf("%#v", lc.ProxySSL.Options)
 		c, ok := built[key]
@@ -171,6 +171,9 @@ func (l *loader) buildProxySSL() error {
 			built[key] = c
 		}
 		lc.ProxySSL.Client = c
+		if lc.Proxy.Upstream == nil {
+			continue
+		}
 		if hc := lc.Proxy.Upstream.Health; hc != nil && hc.TLS == nil {
 			hc.TLS = c.For(checkName(lc), lc.ProxySSL.Options.SNI)
 		}

@@ -114,6 +114,13 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 			us.MaxConns, err = intAtLeast(v, 0)
 		case "slow_start":
 			us.SlowStart, err = ParseDuration(v)
+		case "resolve":
+			us.Resolve = true
+		case "service":
+			us.Service = v
+			if v == "" {
+				err = errBadValue
+			}
 		case "drain":
 			us.Drain = true
 		case "route":
@@ -121,8 +128,6 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 			if v == "" || len(v) > 32 {
 				err = errBadValue
 			}
-		case "resolve", "service":
-			return conf.Errorf(d, "upstream server parameter \"%s\" is not supported", k)
 		default:
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}
@@ -130,8 +135,15 @@ func dUpstreamServer(l *loader, d *conf.Directive, s *scope) error {
 			return conf.Errorf(d, "invalid parameter \"%s\"", a)
 		}
 	}
-	if us.Backup && s.ups.Method != "" && s.ups.Method != "round_robin" && s.ups.Method != "least_conn" {
+	if us.Backup && s.ups.Method != "" && s.ups.Method != "round_robin" && s.ups.Method != "least_conn" && s.ups.Method != "least_time" {
 		return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
+	}
+	if err := upstreamServerResolve(d, &us); err != nil {
+		return err
+	}
+	if us.Resolve {
+		s.ups.Servers = append(s.ups.Servers, us) // resolved at run time
+		return nil
 	}
 	if path, ok := strings.CutPrefix(us.Name, "unix:"); ok {
 		if path == "" {
@@ -166,7 +178,7 @@ func dMethod(l *loader, d *conf.Directive, s *scope) error {
 		return conf.Errorf(d, "load balancing method redefined")
 	}
 	for _, srv := range u.Servers {
-		if srv.Backup && d.Name != "least_conn" {
+		if srv.Backup && d.Name != "least_conn" && d.Name != "least_time" {
 			return conf.Errorf(d, "balancing method does not support parameter \"backup\"")
 		}
 	}
@@ -184,6 +196,17 @@ func dMethod(l *loader, d *conf.Directive, s *scope) error {
 			}
 			u.HashConsistent = true
 		}
+	case "least_time":
+		switch d.Args[0] {
+		case "header":
+		case "last_byte":
+			u.LeastTimeLastByte = true
+		default:
+			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[0])
+		}
+		if len(d.Args) == 2 && d.Args[1] != "inflight" {
+			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
+		}
 	case "random":
 		switch {
 		case len(d.Args) == 0:
@@ -198,14 +221,36 @@ func dMethod(l *loader, d *conf.Directive, s *scope) error {
 
 // dZone accepts nginx's shared-memory zone for an upstream: wsgate keeps
 // peer state in the process, so the size only needs to be valid. An
-// upstream with a zone can be changed through the api.
+// upstream with a zone can be changed through the api, and its servers
+// may `resolve`.
 func dZone(l *loader, d *conf.Directive, s *scope) error {
+	s.ups.Zone = d.Args[0]
 	if len(d.Args) == 2 {
 		if _, err := ParseSize(d.Args[1]); err != nil {
 			return conf.Errorf(d, "invalid zone size \"%s\"", d.Args[1])
 		}
 	}
-	s.ups.Zone = d.Args[0]
+	return nil
+}
+
+// dQueue reads nginx Plus's `queue number [timeout=time]`.
+func dQueue(l *loader, d *conf.Directive, s *scope) error {
+	if s.ups.Queue > 0 {
+		return conf.Errorf(d, "\"queue\" directive is duplicate")
+	}
+	n, err := intAtLeast(d.Args[0], 1)
+	if err != nil {
+		return conf.Errorf(d, "invalid value \"%s\" in \"queue\" directive", d.Args[0])
+	}
+	s.ups.Queue, s.ups.QueueTimeout = n, 60*time.Second
+	if len(d.Args) == 2 {
+		v, ok := strings.CutPrefix(d.Args[1], "timeout=")
+		t, err := ParseDuration(v)
+		if !ok || err != nil || t <= 0 {
+			return conf.Errorf(d, "invalid parameter \"%s\"", d.Args[1])
+		}
+		s.ups.QueueTimeout = t
+	}
 	return nil
 }
 
@@ -302,8 +347,21 @@ func dNextUpstreamTimeout(l *loader, d *conf.Directive, s *scope) error {
 // dSticky reads `sticky cookie name [expires=T|max] [domain=D] [path=P]
 // [httponly] [secure] [samesite=strict|lax|none]`.
 func dSticky(l *loader, d *conf.Directive, s *scope) error {
+	if s.ups.Sticky != nil || s.ups.StickyRoute != nil {
+		return conf.Errorf(d, "\"sticky\" directive is duplicate")
+	}
+	if d.Args[0] == "route" {
+		for _, a := range d.Args[1:] {
+			t, err := l.cfg.Vars.Compile(a)
+			if err != nil {
+				return conf.Errorf(d, "%v", err)
+			}
+			s.ups.StickyRoute = append(s.ups.StickyRoute, t)
+		}
+		return nil
+	}
 	if d.Args[0] != "cookie" {
-		return conf.Errorf(d, "\"sticky %s\" is not supported; use \"sticky cookie\"", d.Args[0])
+		return conf.Errorf(d, "\"sticky %s\" is not supported; use \"sticky cookie\" or \"sticky route\"", d.Args[0])
 	}
 	if s.ups.Sticky != nil {
 		return conf.Errorf(d, "\"sticky\" directive is duplicate")

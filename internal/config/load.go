@@ -309,6 +309,9 @@ func (l *loader) finishHTTP() error {
 	if err := l.resolveLimits(); err != nil {
 		return err
 	}
+	if err := l.checkRunTimeResolve(); err != nil {
+		return err
+	}
 	var badFormat error
 	checkFormats := func(lc *LocConf) {
 		for _, al := range lc.AccessLogs {
@@ -330,7 +333,7 @@ func (l *loader) finishHTTP() error {
 		}
 		if hc := p.lc.HealthCheck; hc != nil && p.lc.Proxy != nil {
 			u := p.lc.Proxy.Upstream
-			if u.Implicit {
+			if u == nil || u.Implicit {
 				return &conf.Error{File: hc.File, Line: hc.Line, Msg: "\"health_check\" requires an upstream block with a name"}
 			}
 			if u.Health != nil && *u.Health != *hc {
@@ -622,7 +625,7 @@ func (l *loader) resolveProxy(p pendingProxy) error {
 	}
 	pp := &ProxyPass{}
 	if !tpl.IsConst() {
-		return conf.Errorf(d, "\"proxy_pass\" with variables is not supported")
+		return l.dynamicProxy(p, tpl)
 	}
 	var rest string
 	switch {

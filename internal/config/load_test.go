@@ -130,7 +130,7 @@ func TestErrors(t *testing.T) {
 		{"http { server { location / { proxy_pass https://127.0.0.1:1; proxy_ssl_protocols TLSv1.3; proxy_ssl_conf_command MaxProtocol TLSv1.2; } } }", `proxy_ssl_conf_command MaxProtocol TLSv1.2 leaves no protocol enabled with proxy_ssl_protocols`},
 		{"http { server { location / { proxy_pass http://unix:; } } }", `no path in the unix domain socket`},
 		{"http { server { listen 1 ssl; } }", `no "ssl_certificate" is defined for the "listen ... ssl" directive in `},
-		{"http { upstream u { sticky route $a; server 127.0.0.1:1; } }", `"sticky route" is not supported`},
+		{"http { upstream u { sticky learn create=$a lookup=$b zone=s:1m; server 127.0.0.1:1; } }", `"sticky learn" is not supported`},
 		{"http { upstream u { sticky cookie srv samesite=odd; server 127.0.0.1:1; } }", `invalid parameter "samesite=odd"`},
 		{"http { upstream u { ip_hash; server 127.0.0.1:1 backup; } }", `balancing method does not support parameter "backup"`},
 		{"http { upstream u { ip_hash; least_conn; server 127.0.0.1:1; } }", `load balancing method redefined`},

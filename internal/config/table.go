@@ -106,12 +106,14 @@ func init() {
 		// balancing, logs, status, limits, access, client addresses, TLS
 		"ip_hash":                     {ctx: cUpstream, max: 0, fn: dMethod},
 		"least_conn":                  {ctx: cUpstream, max: 0, fn: dMethod},
+		"least_time":                  {ctx: cUpstream, min: 1, max: 2, fn: dMethod},
 		"hash":                        {ctx: cUpstream, min: 1, max: 2, fn: dMethod},
 		"random":                      {ctx: cUpstream, max: 2, fn: dMethod},
 		"keepalive":                   {ctx: cUpstream, min: 1, max: 1, fn: dKeepalive},
 		"keepalive_requests":          {ctx: cHSL | cUpstream, min: 1, max: 1, fn: dKeepaliveRequests},
 		"zone":                        {ctx: cUpstream, min: 1, max: 2, fn: dZone},
 		"state":                       {ctx: cUpstream, min: 1, max: 1, fn: dState},
+		"queue":                       {ctx: cUpstream, min: 1, max: 2, fn: dQueue},
 		"health_check":                {ctx: cUpstream | cLocation, max: -1, fn: dHealthCheck},
 		"sticky":                      {ctx: cUpstream, min: 2, max: -1, fn: dSticky},
 		"proxy_next_upstream":         {ctx: cHSL, min: 1, max: -1, fn: dNextUpstream},
@@ -193,6 +195,7 @@ func init() {
 	maps.Copy(table, authDirectives)
 	maps.Copy(table, proxySSLDirectives)
 	maps.Copy(table, proxyDirectives)
+	maps.Copy(table, resolverDirectives)
 	maps.Copy(table, geoDirectives)
 	maps.Copy(blockVars, geoBlockVars)
 	maps.Copy(table, splitDirectives)

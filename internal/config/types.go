@@ -116,19 +116,25 @@ type Upstream struct {
 	Name              string
 	Implicit          bool
 	Servers           []UpstreamServer
-	Method            string         // "round_robin", "ip_hash", "hash", "least_conn", "random"
+	Method            string         // "round_robin", "ip_hash", "hash", "least_conn", "random", "least_time"
 	HashKey           *vars.Template // hash key
 	HashConsistent    bool
 	RandomTwo         bool
+	LeastTimeLastByte bool         // least_time last_byte: timed to the response's end, not its head
 	Health            *HealthCheck // from health_check in the upstream or in a location proxying to it
 	Sticky            *StickyCookie
+	StickyRoute       []*vars.Template // sticky route: the first non-empty one names the server
 	Rebalance         *Rebalance
 	Keepalive         int
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
 	KeepaliveRequests int           // a backend connection serves at most this many requests
 	KeepaliveTime     time.Duration // keepalive_time: a backend connection takes no request after this long; 0: 1h
-	Zone              string        // zone's name: the api may change the servers at run time (nginx Plus)
+	Zone              string        // zone's name: needed by the api's changes and by servers that resolve
 	State             string        // state file: the servers come from it, and api changes go to it
+	Queue             int           // queue: requests that may wait for a peer; 0: none wait
+	QueueTimeout      time.Duration // queue's timeout=; 0: 60s
+	Resolver          *ResolverConf // for `server ... resolve`: the upstream's own, else the http level's
+	ResolverTimeout   time.Duration // 0: 30s
 	File              string
 	Line              int
 }
@@ -152,7 +158,7 @@ type HealthCheck struct {
 // resolves to several addresses yields one entry per address.
 type UpstreamServer struct {
 	Name        string // as written
-	Addr        string // resolved ip:port
+	Addr        string // resolved ip:port; "" for a server resolved at run time
 	Weight      int
 	MaxFails    int
 	FailTimeout time.Duration
@@ -160,8 +166,10 @@ type UpstreamServer struct {
 	Down        bool
 	MaxConns    int
 	SlowStart   time.Duration
-	Drain       bool   // drain: no new connections but sticky ones (api and state files)
-	Route       string // route=: the sticky route, kept for the api
+	Drain       bool   // drain: only requests bound to the server by `sticky` reach it (also from the api and state files)
+	Route       string // route=: the server's name for `sticky route`
+	Resolve     bool   // `resolve`: the name is resolved at run time, as its records change
+	Service     string // service=: SRV records give the addresses, ports and weights
 }
 
 // Listen is one listen directive.
@@ -284,6 +292,10 @@ type ProxyPass struct {
 	HostPort string // the text after the scheme: $proxy_host
 	URI      string // the URI part, "" when none was given
 	HasURI   bool
+	// Dynamic is the whole URL when it has variables: Upstream is nil and
+	// Scheme is "" when the scheme is a variable too; each request
+	// evaluates it and finds an upstream block or resolves the host.
+	Dynamic *vars.Template
 }
 
 // LocConf holds the settings nginx inherits from http to server to location
@@ -301,6 +313,8 @@ type LocConf struct {
 	Charset           CharsetConf
 	Sub               SubConf
 	Proxy             *ProxyPass
+	Resolver          *ResolverConf // resolver: nil when none applies
+	ResolverTimeout   time.Duration // resolver_timeout; 0: 30s
 	ProxySSL          ProxySSL
 	ProxyHTTPVersion  string // "1.0" or "1.1"
 	ProxyHeaders      []Header

@@ -18,6 +18,9 @@ import (
 // the normalized path that matched a prefix location is replaced by it, as
 // nginx does. path is $uri; loc is the matched location.
 func URI(pp *config.ProxyPass, loc *config.Location, vc *vars.Ctx) string {
+	if pp.Dynamic != nil && pp.HasURI {
+		return pp.URI // a URL with variables gives the whole URI, as nginx
+	}
 	if !pp.HasURI && !vc.URIChanged {
 		return vc.RequestURI
 	}

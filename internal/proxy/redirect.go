@@ -80,6 +80,9 @@ func rewriteOne(value string, prefix int, lc *config.LocConf, loc *config.Locati
 
 // rewriteDefault is `proxy_redirect default`.
 func rewriteDefault(value string, prefix int, pp *config.ProxyPass, name string) (string, bool) {
+	if pp.Dynamic != nil {
+		return value, false // nginx has no default for a URL with variables
+	}
 	pat, rep := pp.Scheme+"://"+pp.HostPort+pp.URI, name
 	if !pp.HasURI {
 		pat, rep = pat+"/", "/"

@@ -26,6 +26,7 @@ type upstreamOut struct {
 	relayStart time.Time     // when the response's relay began
 	bodyRead   int64         // response body bytes read from the backend
 	streamed   bool          // the request body streams from the client while it is sent
+	queued     time.Duration // the wait in the upstream's queue before the first try
 	addr       string        // the peer the body is read from, for log lines
 	reqBody    *requestBody  // the request body sent, which proxy() closes
 

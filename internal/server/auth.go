@@ -246,7 +246,11 @@ func (x *exchange) restore(s *subState) {
 // and drops the answer's connection once done has read its head. With no
 // answer the status is 502.
 func (x *exchange) askUpstream(done func(int, http1.Header)) int {
-	pp := x.lc.Proxy
+	pp, status := x.target()
+	if status != 0 {
+		done(status, nil)
+		return status
+	}
 	x.vc.ProxyHost = pp.HostPort
 	hb := headPool.Get().(*[]byte)
 	head := proxy.AppendRequest((*hb)[:0], x.req.Method, proxy.URI(pp, x.loc, x.vc), x.req, x.lc, x.vc, pp.HostPort, proxy.Body{Length: -1})

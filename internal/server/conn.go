@@ -356,6 +356,7 @@ type exchange struct {
 	close       bool
 	otelSeen    bool       // otelStart ran: the trace decision is made once per request
 	otel        *otelState // the trace context; nil until a location needs one
+	dyn         *dynTarget // proxy_pass with variables, evaluated (proxy_dynamic.go)
 	coreExchange
 
 	// sessRes is the WebSocket's session, registered at preaccess (nil

@@ -55,8 +55,8 @@ func clientName(ap netip.AddrPort) string {
 // "https://10.0.0.1:443/uri", or "http://unix:/run/app.sock:/uri".
 func (x *exchange) upstreamURL(addr string) string {
 	scheme := "http"
-	if x.lc.Proxy != nil {
-		scheme = x.lc.Proxy.Scheme
+	if pp := x.proxyPass(); pp != nil {
+		scheme = pp.Scheme
 	}
 	if strings.HasPrefix(addr, "unix:") {
 		addr += ":"

@@ -33,6 +33,7 @@ type generation struct {
 	tlsServers map[*config.Server]*tlsconf.Config
 	h3         *h3Cache // HTTP/3 variants of tlsServers' configs
 	tlsBinds   map[netip.AddrPort]*tls.Config
+	dns        *genDNS // resolvers, and the upstream servers re-resolved at run time
 }
 
 // buildGeneration prepares a generation without touching the running one:
@@ -70,6 +71,7 @@ func (rt *generation) build(srv *Server, prev *generation, lb *limit.Build, file
 	}
 	rt.indexListens()
 	rt.buildPools(prev)
+	rt.buildDNS(prev)
 	if err := rt.openLocationLogs(); err != nil {
 		return err
 	}
@@ -129,14 +131,16 @@ func (rt *generation) buildPools(prev *generation) {
 		p := byName[cu.Name]
 		if p == nil {
 			pc := poolConfig(cu)
+			seedResolved(cu, &pc, prev)
 			pc.Logf = func(format string, args ...any) { rt.log.Printf(errlog.Warn, 0, format, args...) }
 			p = upstream.New(pc, prevPools[cu.Name])
 			byName[cu.Name] = p
 		}
 		rt.pools[cu] = p
 	}
+	byVariables := hasDynamicProxy(rt.cfg) // may name any upstream block
 	for _, cu := range rt.cfg.HTTP.Upstreams {
-		if cu.Health != nil {
+		if cu.Health != nil || byVariables {
 			pool(cu)
 		}
 	}
@@ -183,21 +187,23 @@ func (rt *generation) start() {
 	for _, p := range rt.pools {
 		p.Start() // once per pool, though several names may share one
 	}
+	rt.startDNS()
 }
 
 var methods = map[string]upstream.Method{
 	"round_robin": upstream.RoundRobin, "": upstream.RoundRobin, "ip_hash": upstream.IPHash,
-	"hash": upstream.Hash, "least_conn": upstream.LeastConn, "random": upstream.Random,
+	"hash": upstream.Hash, "least_conn": upstream.LeastConn, "random": upstream.Random, "least_time": upstream.LeastTime,
 }
 
 func poolConfig(cu *config.Upstream) upstream.Config {
-	c := upstream.Config{Name: cu.Name, Method: methods[cu.Method], HashConsistent: cu.HashConsistent, RandomTwo: cu.RandomTwo}
+	c := upstream.Config{Name: cu.Name, Method: methods[cu.Method], HashConsistent: cu.HashConsistent, RandomTwo: cu.RandomTwo,
+		Queue: cu.Queue, QueueTimeout: cu.QueueTimeout}
 	for _, s := range cu.Servers {
-		c.Peers = append(c.Peers, upstream.PeerConfig{
-			Addr: s.Addr, Name: s.Name, Weight: s.Weight, MaxFails: s.MaxFails,
-			FailTimeout: s.FailTimeout, Backup: s.Backup, Down: s.Down,
-			MaxConns: s.MaxConns, SlowStart: s.SlowStart,
-		})
+		if s.Resolve {
+			c.Dynamic = true // its addresses come from resolve.go
+			continue
+		}
+		c.Peers = append(c.Peers, peerFor(s, s.Addr))
 	}
 	if h := cu.Health; h != nil {
 		c.Health = &upstream.HealthCheck{Interval: h.Interval, Fails: h.Fails, Passes: h.Passes, URI: h.URI, Port: h.Port, WebSocket: h.WebSocket, TLS: h.TLS}
@@ -224,6 +230,7 @@ func (rt *generation) vhostsFor(local netip.AddrPort) *vhosts {
 // upstream keepalive caches, location logs, OCSP refreshers. It is for a
 // generation that never served, one that a newer one replaced, or the last.
 func (rt *generation) discard() {
+	rt.stopDNS()
 	for _, p := range rt.pools {
 		p.Close()
 	}

@@ -24,10 +24,13 @@ import (
 
 // proxy answers a request from the location's upstream.
 func (x *exchange) proxy() bool {
-	pp := x.lc.Proxy
 	if x.req.ContentLength > x.lc.ClientMaxBody && x.lc.ClientMaxBody > 0 {
 		x.tooLarge(x.req.ContentLength)
 		return x.errorPage(413)
+	}
+	pp, status := x.target()
+	if status != 0 {
+		return x.errorPage(status)
 	}
 	rest := &x.lc.ProxyRest
 	framing := proxy.Body{Length: x.req.ContentLength} // -1: none
@@ -157,7 +160,7 @@ func (p *pass) hold(h *held) {
 // transport is the location's way to its upstream.
 func (x *exchange) transport() backend.Transport {
 	return backend.Transport{
-		Idle:            x.rt.idle[x.lc.Proxy.Upstream],
+		Idle:            x.rt.idle[x.proxyPass().Upstream],
 		Slots:           (*slots)(x.conn.srv),
 		ConnectTimeout:  x.lc.ConnectTimeout,
 		NoDelay:         x.lc.TCPNoDelay,
@@ -172,10 +175,10 @@ func (x *exchange) transport() backend.Transport {
 // proxy_ssl_name (by default $proxy_host); nil for http://.
 func (x *exchange) backendTLS() *tls.Config {
 	ps := &x.lc.ProxySSL
-	if ps.Client == nil {
+	if ps.Client == nil || x.proxyPass().Scheme != "https" { // a variable scheme may say http
 		return nil
 	}
-	name := x.lc.Proxy.HostPort
+	name := x.proxyPass().HostPort
 	if ps.Name != nil {
 		name = ps.Name.Eval(x.vc)
 	}
@@ -237,10 +240,12 @@ type chooser struct {
 }
 
 func (ch *chooser) start(x *exchange) {
-	ch.att.Reset(x.rt.pools[x.lc.Proxy.Upstream], x.hashKey())
-	if ch.sticky = x.lc.Proxy.Upstream.Sticky; ch.sticky != nil {
+	ch.att.Reset(x.pool(), x.hashKey())
+	if ch.sticky = x.proxyPass().Upstream.Sticky; ch.sticky != nil {
 		ch.route = x.vc.Cookie(ch.sticky.Name)
 		ch.first = ch.att.Sticky(ch.route)
+	} else if routes := x.proxyPass().Upstream.StickyRoute; routes != nil {
+		ch.first = ch.att.Route(firstNonEmpty(routes, x.vc))
 	}
 }
 
@@ -250,7 +255,7 @@ func (ch *chooser) next(x *exchange) *upstream.Peer {
 	ch.first = nil
 	if peer == nil {
 		var err error
-		if peer, err = ch.att.Next(); err != nil {
+		if peer, err = x.nextQueued(&ch.att); err != nil {
 			return nil
 		}
 	}
@@ -310,8 +315,9 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 	p.setStatus(statusString(resp.Status))
 	t := p.at(p.n - 1)
 	t.header, t.recv = time.Since(t.start), headSize(resp)
+	x.timedHead(peer, t.header, resp.Status)
 	x.vc.UpstreamHeader = resp.Header // $upstream_http_*, also of an answer held back
-	x.conn.srv.metrics.PeerResponse(x.lc.Proxy.Upstream.Name, peer.Addr(), time.Since(p.start), false)
+	x.conn.srv.metrics.PeerResponse(x.proxyPass().Upstream.Name, peer.Addr(), time.Since(p.start), false)
 	switch {
 	case resp.Status == 101:
 		return x.switchProtocols(p, peer, bc, resp)
@@ -321,6 +327,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 	}
 	x.setUpstreamVars(p)
 	keep, drained := x.relayResponse(bc, resp)
+	x.timedEnd(peer, t.start)
 	if drained {
 		bc.Drained(resp) // with `keepalive`, back to the cache
 	}
@@ -404,7 +411,7 @@ func (x *exchange) giveUp(p *pass) bool {
 	if p.n == 0 && p.err == nil {
 		// No peer is live (down, failed, unhealthy or at max_conns): say
 		// when to come back, so clients do not hammer a dead pool.
-		x.logRequest(errlog.Error, x.lc.Proxy.HostPort, "no live upstreams while connecting to upstream")
+		x.logRequest(errlog.Error, x.proxyPass().HostPort, "no live upstreams while connecting to upstream")
 		x.extra = append(x.extra, http1.Field{Name: "Retry-After", Value: "1"})
 	}
 	return x.errorPage(status)

@@ -151,14 +151,17 @@ func (x *exchange) setUpstreamVars(p *pass) {
 	u := &x.upstreamOut.ups
 	g := u.NewGroup()
 	if p.n == 0 {
-		u.Tries = append(u.Tries, vars.UpstreamTry{Group: g, Addr: x.lc.Proxy.Upstream.Name, Status: "502",
-			ConnectTime: -1, HeaderTime: -1, QueueTime: -1})
+		u.Tries = append(u.Tries, vars.UpstreamTry{Group: g, Addr: x.proxyPass().Upstream.Name, Status: "502",
+			ConnectTime: -1, HeaderTime: -1, QueueTime: cmp.Or(x.upstreamOut.queued, -1)})
 	}
 	for i := range p.n {
 		t := p.at(i)
 		u.Tries = append(u.Tries, vars.UpstreamTry{Group: g, Addr: t.addr, Status: cmp.Or(t.status, "502"),
 			ConnectTime: t.connect, HeaderTime: t.header, ResponseTime: time.Since(t.start),
 			BytesSent: t.sent, BytesReceived: t.recv})
+		if i == 0 {
+			u.Tries[len(u.Tries)-1].QueueTime = x.upstreamOut.queued
+		}
 	}
 	x.vc.Upstream = u
 	x.vc.UpstreamAddr = u.Join(func(t *vars.UpstreamTry) string { return t.Addr })

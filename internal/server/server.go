@@ -320,6 +320,7 @@ func (s *Server) Snapshot() status.Snapshot {
 				snap.Upstreams = append(snap.Upstreams, upstreamSnapshot(cu.Name, p))
 			}
 		}
+		snap.Resolvers = rt.dns.stats()
 	}
 	return snap
 }

@@ -65,8 +65,8 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		leases:  slices.Clone(x.leases),
 	}
 	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod}
-	if lc.Proxy != nil && lc.Proxy.Upstream != nil {
-		e.info.ups = lc.Proxy.Upstream.Name
+	if pp := x.proxyPass(); pp != nil && pp.Upstream != nil {
+		e.info.ups = pp.Upstream.Name
 	}
 	// The request's variables are kept until the tunnel closes only when a
 	// log line needs them then; otherwise they go back to the pool now, so
@@ -222,7 +222,7 @@ func (e *tunnelEnd) logSession(r *tunnel.Result) {
 // hashKey is what ip_hash and hash balance on: the client address, or the
 // evaluated key.
 func (x *exchange) hashKey() []byte {
-	cu := x.lc.Proxy.Upstream
+	cu := x.proxyPass().Upstream
 	switch cu.Method {
 	case "ip_hash":
 		return x.vc.Remote.Addr().Unmap().AsSlice() // the address realip settled on

@@ -165,7 +165,7 @@ func (ti *tunnelInfo) stillServed(rt *generation) bool {
 		found := false
 		srv.Walk(func(l *config.Location) {
 			if !found && l.Modifier != "if" && locKey(l) == key {
-				found = ti.ups == "" || (l.Conf.Proxy != nil && l.Conf.Proxy.Upstream != nil && l.Conf.Proxy.Upstream.Name == ti.ups)
+				found = ti.ups == "" || (l.Conf.Proxy != nil && (l.Conf.Proxy.Dynamic != nil || l.Conf.Proxy.Upstream != nil && l.Conf.Proxy.Upstream.Name == ti.ups))
 				if found && ti.peer != nil {
 					if p := rt.pools[l.Conf.Proxy.Upstream]; p != nil && !p.Contains(ti.peer) {
 						found = false

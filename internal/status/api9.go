@@ -60,13 +60,20 @@ func WriteAPIRoot(w io.Writer) error {
 // WriteAPI9 writes the read-only endpoint parts of version 9 at nginx
 // Plus's paths: / (the sections), /nginx, /connections, /http,
 // /http/requests, /http/upstreams[/NAME] and /http/websocket (its
-// sessions, and /cluster, are answered by the server). A path it does not
+// sessions, and /cluster, are answered by the server) and /resolvers[/ZONE].
+// A path it does not
 // know is an APIError.
 func WriteAPI9(w io.Writer, s Snapshot, parts []string) *APIError {
 	var doc any
 	switch strings.Join(parts, "/") {
 	case "":
-		doc = []string{"nginx", "connections", "http", "cluster"}
+		sections := []string{"nginx", "connections", "http", "cluster"}
+		if len(s.Resolvers) > 0 { // listed when a resolver has a status_zone
+			sections = []string{"nginx", "connections", "http", "resolvers", "cluster"}
+		}
+		doc = sections
+	case "resolvers":
+		doc = resolversDoc(s)
 	case "nginx":
 		load := s.LastReload
 		if load.IsZero() {
@@ -85,6 +92,13 @@ func WriteAPI9(w io.Writer, s Snapshot, parts []string) *APIError {
 	case "http/websocket":
 		doc = []string{"sessions"}
 	default:
+		if len(parts) == 2 && parts[0] == "resolvers" {
+			if z, ok := resolversDoc(s)[parts[1]]; ok {
+				json.NewEncoder(w).Encode(z)
+				return nil
+			}
+			return &APIError{Status: 404, Code: "ResolverZoneNotFound", Text: "resolver zone not found"}
+		}
 		ups := upstreamsDoc(s)
 		if len(parts) == 2 && parts[0] == "http" && parts[1] == "upstreams" {
 			doc = ups
@@ -107,4 +121,18 @@ func upstreamsDoc(s Snapshot) map[string]jsonUpstream {
 	var doc jsonStatus
 	json.Unmarshal(b.Bytes(), &doc)
 	return doc.Upstreams
+}
+
+// resolversDoc is nginx Plus's resolvers section: per status_zone, the
+// questions sent and the answers' outcomes.
+func resolversDoc(s Snapshot) map[string]any {
+	out := map[string]any{}
+	for zone, st := range s.Resolvers {
+		out[zone] = map[string]any{
+			"requests": map[string]uint64{"name": st.Name, "srv": st.SRV, "addr": 0},
+			"responses": map[string]uint64{"noerror": st.NoError, "formerr": st.FormErr, "servfail": st.ServFail,
+				"nxdomain": st.NXDomain, "notimp": st.NotImp, "refused": st.Refused, "timedout": st.TimedOut, "unknown": st.Other},
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wsgate/wsgate/internal/resolver"
 	"github.com/wsgate/wsgate/internal/upstream"
 )
 
@@ -22,6 +23,9 @@ type Snapshot struct {
 	Tunnels     int64 // open WebSocket tunnels
 	Upstreams   []Upstream
 	Locations   []MessageStats // WebSocket counts per location and upstream
+	// Resolvers are the counters of the resolvers with a status_zone, by
+	// zone.
+	Resolvers map[string]resolver.Stats
 }
 
 // Upstream is one upstream block and the state of its peers.
@@ -47,6 +51,8 @@ func peerStateName(p upstream.PeerState) string {
 		return "unhealthy"
 	case !p.UnavailableUntil.IsZero():
 		return "unavail"
+	case p.Drain:
+		return "draining" // nginx Plus's name
 	case p.Backup:
 		return "backup"
 	}
@@ -54,9 +60,9 @@ func peerStateName(p upstream.PeerState) string {
 }
 
 // usable reports whether the balancer may choose p (max_conns aside, which
-// a snapshot cannot know).
+// a snapshot cannot know; a draining peer takes only its bound requests).
 func usable(p upstream.PeerState) bool {
-	return !p.Down && p.Healthy && p.UnavailableUntil.IsZero()
+	return !p.Down && !p.Drain && p.Healthy && p.UnavailableUntil.IsZero()
 }
 
 var (

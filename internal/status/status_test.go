@@ -370,6 +370,7 @@ func TestPeerStateName(t *testing.T) {
 		{"unavail", upstream.PeerState{Healthy: true, UnavailableUntil: future}, "unavail", false},
 		{"unhealthy", upstream.PeerState{Healthy: false}, "unhealthy", false},
 		{"unhealthy beats unavail", upstream.PeerState{UnavailableUntil: future}, "unhealthy", false},
+		{"draining", upstream.PeerState{Healthy: true, Drain: true, Backup: true}, "draining", false},
 		{"down beats all", upstream.PeerState{Down: true, Backup: true, UnavailableUntil: future}, "down", false},
 	}
 	for _, tt := range tests {

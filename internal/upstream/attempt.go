@@ -43,6 +43,7 @@ func (u *Upstream) NewAttempt(hashKey []byte) *Attempt {
 // Reset prepares a for a new request on u, as NewAttempt does, without
 // allocating when the upstream has at most 128 peers in each list.
 func (a *Attempt) Reset(u *Upstream, hashKey []byte) {
+	defer u.lockDynamic()()
 	more := a.more[:0]
 	*a = Attempt{u: u, tries: u.primary.tries + u.backup.tries}
 	if n := max(len(u.primary.peers), len(u.backup.peers)); n > 128 {
@@ -86,6 +87,7 @@ func isV4Mapped(b []byte) bool {
 
 // Tried returns how many peers this attempt has been given so far.
 func (a *Attempt) Tried() int {
+	defer a.u.lockDynamic()()
 	return a.u.primary.tries + a.u.backup.tries - a.tries
 }
 
@@ -127,7 +129,7 @@ func (a *Attempt) Next() (*Peer, error) {
 
 func (a *Attempt) pick(now *instant) *Peer {
 	switch a.u.method {
-	case LeastConn:
+	case LeastConn, LeastTime:
 		return a.leastConn(now)
 	case IPHash:
 		return a.ipHash(now)
@@ -166,6 +168,9 @@ func (a *Attempt) isTried(i int) bool {
 		return a.small[i/64]&(1<<(i%64)) != 0
 	}
 	i -= 128
+	if i/64 >= len(a.more) { // a Dynamic upstream grew after Reset
+		return false
+	}
 	return a.more[i/64]&(1<<(i%64)) != 0
 }
 
@@ -175,6 +180,9 @@ func (a *Attempt) setTried(i int) {
 		return
 	}
 	i -= 128
+	for i/64 >= len(a.more) { // a Dynamic upstream grew after Reset
+		a.more = append(a.more, 0)
+	}
 	a.more[i/64] |= 1 << (i % 64)
 }
 
@@ -248,7 +256,7 @@ func (a *Attempt) leastConn(now *instant) *Peer {
 			if a.isTried(i) || !p.usable(now) {
 				continue
 			}
-			c, w := p.st.conns.Load(), p.lcWeight(now)
+			c, w := a.load(p), p.lcWeight(now)
 			if best == nil || c*bestW < bestConns*w {
 				best, bestConns, bestW, many = p, c, w, false
 			} else if c*bestW == bestConns*w {
@@ -265,7 +273,7 @@ func (a *Attempt) leastConn(now *instant) *Peer {
 					if a.isTried(i) || !p.usable(now) {
 						continue
 					}
-					if p.st.conns.Load()*bestW != bestConns*p.lcWeight(now) {
+					if a.load(p)*bestW != bestConns*p.lcWeight(now) {
 						continue
 					}
 					total += p.smoothStep(now)

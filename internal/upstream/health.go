@@ -79,10 +79,11 @@ func (u *Upstream) takeHealth() {
 	}
 }
 
-// startCheckers runs one checker per peer not marked down, until ctx ends.
-func (u *Upstream) startCheckers(ctx context.Context) {
+// startCheckers runs one checker per peer of peers not marked down, until
+// ctx ends (for a Dynamic upstream, or until the peer leaves).
+func (u *Upstream) startCheckers(ctx context.Context, peers []*Peer) {
 	hc := u.health
-	for _, p := range u.all {
+	for _, p := range peers {
 		if p.cfg.Down {
 			continue
 		}
@@ -96,8 +97,17 @@ func (u *Upstream) startCheckers(ctx context.Context) {
 		if host == "" {
 			host = p.cfg.Addr
 		}
+		pctx := ctx
+		if u.dynamic {
+			var stop context.CancelFunc
+			pctx, stop = context.WithCancel(ctx)
+			if u.checks == nil {
+				u.checks = map[*peerState]context.CancelFunc{}
+			}
+			u.checks[p.st] = stop
+		}
 		u.wg.Add(1)
-		go u.checkLoop(ctx, p, addr, host)
+		go u.checkLoop(pctx, p, addr, host)
 	}
 }
 

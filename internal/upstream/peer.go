@@ -40,6 +40,7 @@ type peerState struct {
 	unhealthy atomic.Bool
 	picks     atomic.Uint64
 	failures  atomic.Uint64
+	avg       atomic.Int64 // least_time: average response time, µs; 0 before any
 
 	mu       sync.Mutex
 	accessed int64     // unix ns of the last failure; nginx's peer->accessed
@@ -114,6 +115,7 @@ func (p *Peer) Done(failed bool) {
 		p.succeed()
 	}
 	p.st.conns.Add(-1)
+	p.up.q.notify()
 }
 
 // Connected records a success on p without ending its use: a tunnel calls
@@ -185,7 +187,8 @@ func (p *Peer) failed(now *instant) bool {
 	return mf > 0 && !p.single && int(p.st.fails.Load()) >= mf && now.get()-p.st.checked.Load() <= p.ft
 }
 
-// usable reports whether p may be chosen at now, tried bits aside.
+// usable reports whether the balancer may choose p at now, tried bits
+// aside: a draining peer takes only requests bound to it (Sticky).
 func (p *Peer) usable(now *instant) bool {
 	return !p.cfg.Drain && p.takes(now)
 }

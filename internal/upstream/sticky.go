@@ -14,11 +14,26 @@ func (p *Peer) StickyID() string {
 }
 
 // Sticky picks the peer whose StickyID is id when it can take a request now
-// (not down, failed, unhealthy or full), taking a slot as Next does and
+// (not down, failed, unhealthy or full; draining is fine), taking a slot as Next does and
 // counting as this attempt's first try. It returns nil when no such peer is
 // usable; the caller then falls back to Next, and a later Next skips the
 // sticky peer only if Sticky took it.
-func (a *Attempt) Sticky(id string) *Peer {
+func (a *Attempt) Sticky(id string) *Peer { return a.bound(id, (*Peer).StickyID) }
+
+// Route is Sticky for nginx Plus's `sticky route`: it picks the peer
+// whose Route is route.
+func (a *Attempt) Route(route string) *Peer { return a.bound(route, (*Peer).Route) }
+
+// Route returns p's route= parameter, or its StickyID without one, as
+// nginx Plus names a server's route.
+func (p *Peer) Route() string {
+	if p.cfg.Route != "" {
+		return p.cfg.Route
+	}
+	return p.StickyID()
+}
+
+func (a *Attempt) bound(id string, idOf func(*Peer) string) *Peer {
 	u := a.u
 	if u == nil || a.tries <= 0 || id == "" {
 		return nil
@@ -28,7 +43,7 @@ func (a *Attempt) Sticky(id string) *Peer {
 	defer u.mu.Unlock()
 	for _, list := range []*peerList{&u.primary, &u.backup} {
 		for _, p := range list.peers {
-			if p.StickyID() != id {
+			if idOf(p) != id {
 				continue
 			}
 			if list == &u.backup && !a.inBackup {

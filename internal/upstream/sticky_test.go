@@ -58,3 +58,57 @@ func TestSticky(t *testing.T) {
 	}
 	full.Done(false)
 }
+
+func TestDrainTakesOnlyBoundRequests(t *testing.T) {
+	for _, m := range []Method{RoundRobin, LeastConn, LeastTime, Random, Hash, IPHash} {
+		u := New(Config{Name: "u", Method: m, Peers: []PeerConfig{
+			{Addr: "127.0.0.1:1"},
+			{Addr: "127.0.0.1:2", Drain: true},
+		}}, nil)
+		drained := u.Peers()[1]
+		for i := range 20 {
+			p, err := u.NewAttempt([]byte{127, 0, 0, byte(i)}).Next()
+			if err != nil || p == drained {
+				t.Fatalf("%v: the balancer picked %v (%v)", m, p, err)
+			}
+			p.Done(false)
+		}
+		if p := u.NewAttempt(nil).Sticky(drained.StickyID()); p != drained {
+			t.Fatalf("%v: a request bound to the draining peer got %v", m, p)
+		} else {
+			p.Done(false)
+		}
+		if !drained.State().Drain {
+			t.Fatalf("%v: the state does not say draining", m)
+		}
+	}
+}
+
+func TestRoute(t *testing.T) {
+	u := New(Config{Name: "u", Peers: []PeerConfig{
+		{Addr: "127.0.0.1:1", Route: "a"},
+		{Addr: "127.0.0.1:2", Route: "b", MaxConns: 1},
+		{Addr: "127.0.0.1:3"},
+	}}, nil)
+	peers := u.Peers()
+	for range 5 {
+		p := u.NewAttempt(nil).Route("b")
+		if p != peers[1] {
+			t.Fatalf("route b gave %v", p)
+		}
+		p.Done(false)
+	}
+	if p := u.NewAttempt(nil).Route(peers[2].StickyID()); p != peers[2] {
+		t.Fatalf("a server without route= is named by its StickyID: got %v", p)
+	} else {
+		p.Done(false)
+	}
+	held := u.NewAttempt(nil).Route("b")
+	if p := u.NewAttempt(nil).Route("b"); p != nil {
+		t.Fatalf("a full routed peer was picked: %v", p.Addr())
+	}
+	held.Done(false)
+	if p := u.NewAttempt(nil).Route("zzz"); p != nil {
+		t.Fatalf("an unknown route picked %v", p.Addr())
+	}
+}

@@ -26,6 +26,7 @@ const (
 	IPHash                   // ip_hash
 	Hash                     // hash key [consistent]
 	Random                   // random [two [least_conn]]
+	LeastTime                // least_time header | last_byte [inflight] (nginx Plus)
 )
 
 func (m Method) String() string {
@@ -40,6 +41,8 @@ func (m Method) String() string {
 		return "hash"
 	case Random:
 		return "random"
+	case LeastTime:
+		return "least_time"
 	}
 	return "unknown"
 }
@@ -59,8 +62,9 @@ type PeerConfig struct {
 	FailTimeout time.Duration
 	Backup      bool // used only by RoundRobin and LeastConn (nginx rejects backup with the other methods)
 	Down        bool
-	Drain       bool          // nginx Plus: no new connections but sticky ones; open ones stay
 	MaxConns    int           // 0 = unlimited
+	Drain       bool          // nginx Plus's drain: only requests bound to it (Attempt.Sticky); open tunnels stay
+	Route       string        // nginx Plus's route=, for Attempt.Route
 	SlowStart   time.Duration // RoundRobin and LeastConn only, as in nginx Plus
 }
 
@@ -77,6 +81,17 @@ type Config struct {
 	// "random two least_conn" are the same thing: least_conn is nginx's only
 	// and default comparison).
 	RandomTwo bool
+
+	// Queue, when above 0, lets up to Queue requests wait, each for at
+	// most QueueTimeout (0: 60s), for a peer when none can take them
+	// (Attempt.NextQueued).
+	Queue        int
+	QueueTimeout time.Duration
+
+	// Dynamic allows SetPeers: the peer set follows DNS at run time. The
+	// names of the peers (PeerConfig.Name) say which configured server
+	// each came from.
+	Dynamic bool
 
 	// Health, when not nil, gives the upstream active health checks, run
 	// from Start to Close; see HealthCheck.
@@ -107,6 +122,7 @@ type Upstream struct {
 	method     Method
 	consistent bool
 	two        bool
+	dynamic    bool
 	now        func() time.Time
 	logf       func(format string, args ...any)
 	randn      func(n uint64) uint64 // replaced in tests
@@ -121,13 +137,24 @@ type Upstream struct {
 	// consistent hash ring (Method Hash with HashConsistent)
 	points []chashPoint
 
+	// gone holds, for a Dynamic upstream, the state of peers that left the
+	// DNS answer while requests or tunnels were still on them, by the
+	// name of their server; guarded by mu.
+	gone map[*peerState]string
+
+	queueMax     int
+	queueTimeout time.Duration
+	q            *queue // shared with the other generations of this upstream
+
 	health *HealthCheck // with defaults applied; nil without checks
 
 	life    sync.Mutex // guards started, closed and cancel
 	started bool
 	closed  bool
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup // health checkers
+	hctx    context.Context                   // the checkers' context, for peers added by SetPeers
+	checks  map[*peerState]context.CancelFunc // Dynamic: each peer's checker
+	wg      sync.WaitGroup                    // health checkers
 }
 
 type peerList struct {
@@ -160,6 +187,8 @@ func New(cfg Config, prev *Upstream) *Upstream {
 		method:     cfg.Method,
 		consistent: cfg.HashConsistent,
 		two:        cfg.RandomTwo,
+		dynamic:    cfg.Dynamic,
+		gone:       map[*peerState]string{},
 		now:        cfg.Now,
 		logf:       cfg.Logf,
 		randn:      rand.Uint64N,
@@ -167,7 +196,16 @@ func New(cfg Config, prev *Upstream) *Upstream {
 	if u.now == nil {
 		u.now = time.Now
 	}
-	backupAllowed := u.method == RoundRobin || u.method == LeastConn
+	u.queueMax, u.queueTimeout = cfg.Queue, cfg.QueueTimeout
+	if u.queueTimeout <= 0 {
+		u.queueTimeout = 60 * time.Second
+	}
+	if prev != nil && prev.q != nil {
+		u.q = prev.q
+	} else {
+		u.q = newQueue()
+	}
+	backupAllowed := u.method == RoundRobin || u.method == LeastConn || u.method == LeastTime
 
 	type carried struct {
 		p         *Peer
@@ -206,7 +244,7 @@ func New(cfg Config, prev *Upstream) *Upstream {
 			ft:     int64(pc.FailTimeout),
 			ss:     int64(pc.SlowStart),
 		}
-		if u.method != RoundRobin && u.method != LeastConn {
+		if u.method != RoundRobin && u.method != LeastConn && u.method != LeastTime {
 			p.ss = 0
 		}
 		p.effective = p.weight
@@ -252,6 +290,9 @@ func New(cfg Config, prev *Upstream) *Upstream {
 		u.buildRing()
 	}
 
+	if prev != nil && prev != u && prev.dynamic && u.dynamic {
+		u.carryGone(prev, cfg.Peers)
+	}
 	if cfg.Health != nil {
 		hc := cfg.Health.withDefaults(u.name)
 		u.health = &hc
@@ -265,19 +306,24 @@ func (u *Upstream) Name() string { return u.name }
 // Peers returns the peers, primaries first then backups, in config order.
 // The slice is a copy; the peers are shared.
 func (u *Upstream) Peers() []*Peer {
+	defer u.lockDynamic()()
 	return append([]*Peer(nil), u.all...)
 }
 
 // Contains reports whether p, a peer of this upstream or of an earlier
 // generation of it, is still part of u (its state was carried over by New).
-// The reload logic drains tunnels whose peer is no longer contained.
+// The reload logic drains tunnels whose peer is no longer contained. A peer
+// that left a Dynamic upstream's DNS answer stays contained while its
+// server is configured and something still uses it.
 func (u *Upstream) Contains(p *Peer) bool {
+	defer u.lockDynamic()()
 	for _, q := range u.all {
 		if q.st == p.st {
 			return true
 		}
 	}
-	return false
+	_, gone := u.gone[p.st]
+	return gone
 }
 
 // Start makes u the live generation of its upstream: it takes over the
@@ -292,11 +338,12 @@ func (u *Upstream) Start() {
 		return
 	}
 	u.started = true
+	unlock := u.lockDynamic()
+	defer unlock()
 	u.takeHealth()
 	if u.health != nil {
-		var ctx context.Context
-		ctx, u.cancel = context.WithCancel(context.Background())
-		u.startCheckers(ctx)
+		u.hctx, u.cancel = context.WithCancel(context.Background())
+		u.startCheckers(u.hctx, u.all)
 	}
 }
 
