@@ -505,6 +505,7 @@ func defaultLocConf() *LocConf {
 	}
 	coreDefaults(c)
 	proxySSLDefaults(c)
+	cacheDefaults(c)
 	return c
 }
 

@@ -207,6 +207,8 @@ func init() {
 	maps.Copy(mergers, charsetMergers)
 	maps.Copy(table, subDirectives)
 	maps.Copy(mergers, subMergers)
+	maps.Copy(table, cacheDirectives)
+	maps.Copy(mergers, cacheMergers)
 }
 
 type durationField = time.Duration

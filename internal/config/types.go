@@ -90,6 +90,7 @@ type HTTP struct {
 	// H2WebSocket is http2_websocket: advertise RFC 8441 extended CONNECT
 	// on HTTP/2 connections. Process-wide: Go's HTTP/2 reads it at start.
 	H2WebSocket bool
+	CachePaths  []*CachePath // proxy_cache_path, in file order
 }
 
 // Upstream is an upstream{} block, or the implicit one-server group that a
@@ -345,6 +346,7 @@ type LocConf struct {
 	InterceptErrors     bool      // proxy_intercept_errors
 	TryFiles            []TryFile // not inherited, as in nginx
 	ProxyRest           ProxyRest // proxy_redirect, proxy_hide_header, proxy_cookie_* ...
+	Cache               CacheConf // proxy_cache and proxy_cache_*
 
 	KeepaliveTime        time.Duration // keepalive_time: a connection serves requests this long at most
 	KeepaliveDisable     uint8         // keepalive_disable: KeepaliveDisable* bits
