@@ -1,0 +1,188 @@
+package cache
+
+import (
+	"bufio"
+	"crypto/md5"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/wsgate/wsgate/internal/http1"
+)
+
+// Version is the format of the cache files this build writes and reads.
+// A file of another version is never read as a response: it is a miss,
+// and the loader removes it.
+const Version = 1
+
+// The file layout, all integers big-endian:
+//
+//	0  "WSGC"                 magic
+//	4  uint32                 Version
+//	8  int64                  valid until, Unix seconds (rewritten in place on revalidation)
+//	16 int64                  stored at, Unix seconds
+//	24 uint32                 length n of the metadata that follows
+//	28 n bytes                metadata: key, vary, variant, status, reason, ETag, Last-Modified, header fields
+//	28+n                      the body, to the end of the file
+const (
+	magic      = "WSGC"
+	offValid   = 8
+	fixedHead  = 28
+	maxMetaLen = 1 << 20
+)
+
+// ErrVersion is returned for a file written in another format.
+var ErrVersion = errors.New("cache file of another version")
+
+// errFormat is returned for a file that is not a cache file or is cut
+// short.
+var errFormat = errors.New("not a valid cache file")
+
+// Meta describes a stored response.
+type Meta struct {
+	Key          string // the cache key, as proxy_cache_key made it
+	Vary         string // the backend's Vary header; "" without one
+	Variant      string // the request's values of the Vary headers, as Variant formats them
+	ValidUntil   int64  // Unix seconds; the entry is fresh while ValidUntil >= now
+	Date         int64  // Unix seconds when it was stored
+	Status       int
+	Reason       string
+	ETag         string // for revalidation; only for 200 and 206
+	LastModified string // for revalidation; only for 200 and 206
+	Header       http1.Header
+}
+
+// Hash is the file name of a key: the hex MD5 of the key (as nginx), or
+// of the key and a variant of it.
+func Hash(key, variant string) string {
+	h := md5.New()
+	io.WriteString(h, key)
+	if variant != "" {
+		h.Write([]byte{0})
+		io.WriteString(h, variant)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// pathOf is the file of hash under dir with levels, as nginx names it:
+// each level takes its characters from the end of the hash.
+func pathOf(dir string, levels []int, hash string) string {
+	parts := []string{dir}
+	end := len(hash)
+	for _, n := range levels {
+		parts = append(parts, hash[end-n:end])
+		end -= n
+	}
+	return filepath.Join(append(parts, hash)...)
+}
+
+// encodeHead is the fixed head and the metadata of m.
+func encodeHead(m *Meta) []byte {
+	var meta []byte
+	str := func(s string) {
+		meta = binary.AppendUvarint(meta, uint64(len(s)))
+		meta = append(meta, s...)
+	}
+	str(m.Key)
+	str(m.Vary)
+	str(m.Variant)
+	meta = binary.AppendUvarint(meta, uint64(m.Status))
+	str(m.Reason)
+	str(m.ETag)
+	str(m.LastModified)
+	meta = binary.AppendUvarint(meta, uint64(len(m.Header)))
+	for _, f := range m.Header {
+		str(f.Name)
+		str(f.Value)
+	}
+	b := make([]byte, fixedHead, fixedHead+len(meta))
+	copy(b, magic)
+	binary.BigEndian.PutUint32(b[4:], Version)
+	binary.BigEndian.PutUint64(b[offValid:], uint64(m.ValidUntil))
+	binary.BigEndian.PutUint64(b[16:], uint64(m.Date))
+	binary.BigEndian.PutUint32(b[24:], uint32(len(meta)))
+	return append(b, meta...)
+}
+
+// readHead reads the head of a cache file and returns its metadata and
+// the offset of the body. It returns ErrVersion for a file of another
+// version and errFormat for anything else that is not a whole head.
+func readHead(r io.Reader) (*Meta, int64, error) {
+	fixed := make([]byte, fixedHead)
+	if _, err := io.ReadFull(r, fixed); err != nil || string(fixed[:4]) != magic {
+		return nil, 0, errFormat
+	}
+	if binary.BigEndian.Uint32(fixed[4:]) != Version {
+		return nil, 0, ErrVersion
+	}
+	n := binary.BigEndian.Uint32(fixed[24:])
+	if n > maxMetaLen {
+		return nil, 0, errFormat
+	}
+	meta := make([]byte, n)
+	if _, err := io.ReadFull(r, meta); err != nil {
+		return nil, 0, errFormat
+	}
+	m := &Meta{ValidUntil: int64(binary.BigEndian.Uint64(fixed[offValid:])), Date: int64(binary.BigEndian.Uint64(fixed[16:]))}
+	d := decoder{b: meta}
+	m.Key, m.Vary, m.Variant = d.str(), d.str(), d.str()
+	m.Status = int(d.num())
+	m.Reason, m.ETag, m.LastModified = d.str(), d.str(), d.str()
+	nf := d.num()
+	if nf > uint64(len(meta)) {
+		return nil, 0, errFormat
+	}
+	for range nf {
+		m.Header = append(m.Header, http1.Field{Name: d.str(), Value: d.str()})
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, 0, errFormat
+	}
+	return m, int64(fixedHead) + int64(n), nil
+}
+
+// decoder reads the metadata; bad is set once anything is out of bounds.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) num() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad = true
+		d.b = nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str() string {
+	n := d.num()
+	if n > uint64(len(d.b)) {
+		d.bad = true
+		d.b = nil
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// readFile opens the cache file at path and reads its head.
+func readFile(path string) (*os.File, *Meta, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	m, off, err := readHead(bufio.NewReaderSize(f, 4096))
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, err
+	}
+	return f, m, off, nil
+}
