@@ -282,6 +282,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil // the client's copy goes on whatever the disk does
 }
 
+// Err is the first write failure, nil when none.
+func (w *Writer) Err() error { return w.err }
+
 // Abort drops what was written.
 func (w *Writer) Abort() {
 	w.f.Close()

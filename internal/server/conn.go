@@ -345,6 +345,7 @@ type exchange struct {
 	trailers    bool // the chunked body ends with add_trailer's fields (filters)
 	gzipVary    bool // nginx's r->gzip_vary: gzip_static or a range met gzip
 	close       bool
+	cache       *cacheState // proxy_cache's part of the request (cache.go)
 	coreExchange
 }
 

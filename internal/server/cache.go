@@ -1,0 +1,481 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/backend"
+	"github.com/wsgate/wsgate/internal/cache"
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/vars"
+)
+
+// proxy_cache. A proxied request with a cache goes through these steps:
+// cacheLookup (before a peer is chosen) serves a fresh entry, or a stale
+// one another request is updating, or purges; otherwise it takes the
+// key's lock and proxy() asks the backend with cacheRequest's method and
+// headers. relayOrStore then stores a response the rules allow (the body
+// goes to the cache file, then to the client from it), answers from the
+// stale entry (a 304 to revalidation, a status proxy_cache_use_stale
+// names), or relays as without a cache; cacheGiveUp serves a stale entry
+// when no backend answered. cacheEnd releases the lock.
+
+// The $upstream_cache_status values.
+const (
+	cacheMiss        = "MISS"
+	cacheBypass      = "BYPASS"
+	cacheExpired     = "EXPIRED"
+	cacheStale       = "STALE"
+	cacheUpdating    = "UPDATING"
+	cacheRevalidated = "REVALIDATED"
+	cacheHit         = "HIT"
+)
+
+// cacheState is one request's way through proxy_cache.
+type cacheState struct {
+	zone        *cache.Zone
+	key         string
+	main, hash  string     // file names: of the key, of the request's variant
+	stale       *cache.Hit // an expired entry: revalidated, or served when the backend fails
+	locked      bool       // this request holds the key's lock
+	store       bool       // the response may be stored
+	convertHead bool       // a HEAD goes to the backend as GET
+}
+
+// openCaches acquires the zones of every proxy_cache_path.
+func openCaches(h *config.HTTP) (map[*config.CachePath]*cache.Zone, error) {
+	zs := map[*config.CachePath]*cache.Zone{}
+	for _, cp := range h.CachePaths {
+		z, err := cache.Acquire(cache.Params{Dir: cp.Path, Levels: cp.Levels, MaxKeys: int(cp.ZoneSize / config.EntryBytes),
+			Inactive: cp.Inactive, MaxSize: cp.MaxSize, MinFree: cp.MinFree,
+			ManagerFiles: cp.ManagerFiles, ManagerSleep: cp.ManagerSleep, ManagerThreshold: cp.ManagerThreshold,
+			LoaderFiles: cp.LoaderFiles, LoaderSleep: cp.LoaderSleep, LoaderThreshold: cp.LoaderThreshold})
+		if err != nil {
+			closeCaches(zs)
+			return nil, &config.PosError{File: cp.File, Line: cp.Line, Err: err}
+		}
+		zs[cp] = z
+	}
+	return zs, nil
+}
+
+func closeCaches(zs map[*config.CachePath]*cache.Zone) {
+	for _, z := range zs {
+		z.Release()
+	}
+}
+
+// predicate is nginx's test of proxy_cache_bypass, proxy_no_cache and
+// proxy_cache_purge: true when any value is neither empty nor "0".
+func predicate(list []*vars.Template, vc *vars.Ctx) bool {
+	for _, t := range list {
+		if v := t.Eval(vc); v != "" && v != "0" {
+			return true
+		}
+	}
+	return false
+}
+
+// cacheLookup runs before a peer is chosen. done says the request was
+// answered (from the cache, or a purge); otherwise x.cache is set when
+// the cache takes part.
+func (x *exchange) cacheLookup() (done, keep bool) {
+	cc := &x.lc.Cache
+	if cc.Path == nil || x.upgrade() {
+		return false, false // a WebSocket handshake is never cached
+	}
+	z := x.rt.caches[cc.Path]
+	key := x.cacheKey()
+	main := cache.Hash(key, "")
+	if len(cc.Purge) > 0 && predicate(cc.Purge, x.vc) {
+		return true, x.cachePurge(z, main)
+	}
+	if !slices.Contains(cc.Methods, x.req.Method) {
+		return false, false
+	}
+	cs := &cacheState{zone: z, key: key, main: main, hash: main, store: true,
+		convertHead: x.req.Method == "HEAD" && cc.ConvertHead}
+	if vary := z.Vary(main); vary != "" {
+		cs.hash = cache.Hash(key, cache.Variant(vary, x.reqHeader))
+	}
+	x.cache = cs
+	if predicate(cc.Bypass, x.vc) {
+		x.vc.UpstreamCache = cacheBypass
+		return false, false
+	}
+	return x.cacheOpen(cs)
+}
+
+// cacheOpen looks the key up and serves what may be served.
+func (x *exchange) cacheOpen(cs *cacheState) (done, keep bool) {
+	cc := &x.lc.Cache
+	hit, state, uses := cs.zone.Lookup(cs.hash, cs.main, cs.key)
+	switch state {
+	case cache.Fresh:
+		return true, x.serveCached(hit, cacheHit)
+	case cache.Stale:
+		if cc.UseStale&config.StaleUpdating != 0 && cs.zone.Updating(cs.hash) {
+			return true, x.serveCached(hit, cacheUpdating)
+		}
+		x.vc.UpstreamCache = cacheExpired
+		cs.stale = hit
+	default:
+		x.vc.UpstreamCache = cacheMiss
+		if uses < cc.MinUses {
+			cs.store = false
+			return false, false
+		}
+	}
+	owned, updating := cs.zone.Lock(cs.hash, cc.Lock, cc.LockTimeout, cc.LockAge)
+	cs.locked = owned
+	if owned || !updating || !cc.Lock {
+		return false, false
+	}
+	// Another request held the lock: its answer may be in place now.
+	if hit, state, _ := cs.zone.Lookup(cs.hash, cs.main, cs.key); state == cache.Fresh {
+		cs.closeStale()
+		return true, x.serveCached(hit, cacheHit)
+	} else if hit != nil {
+		hit.Close()
+	}
+	// It stored nothing: the lock passes on; after proxy_cache_lock_timeout
+	// the request is passed on, and its answer not stored.
+	cs.locked, _ = cs.zone.Lock(cs.hash, false, 0, cc.LockAge)
+	cs.store = cs.locked
+	return false, false
+}
+
+// cacheKey is proxy_cache_key, by default $scheme$proxy_host$request_uri.
+func (x *exchange) cacheKey() string {
+	if k := x.lc.Cache.Key; k != nil {
+		return k.Eval(x.vc)
+	}
+	return x.vc.Scheme + x.vc.ProxyHost + x.req.RequestURI
+}
+
+// reqHeader is the request's values of a header, joined, for Vary.
+func (x *exchange) reqHeader(name string) string { return x.req.Header.Join(name, ",") }
+
+// cachePurge answers a request proxy_cache_purge selects: 204 when the
+// key had an entry, else 404.
+func (x *exchange) cachePurge(z *cache.Zone, main string) bool {
+	if z.Purge(main) {
+		return x.respond(204, nil, "")
+	}
+	return x.errorPage(404)
+}
+
+// cacheRequest is the method and the client request whose headers go to
+// the backend: with a cache, the client's conditional and range headers
+// are not passed, and an expired entry is revalidated with its own
+// validators under proxy_cache_revalidate.
+func (x *exchange) cacheRequest(method string) (string, *http1.Request) {
+	cs := x.cache
+	if cs == nil {
+		return method, x.req
+	}
+	if cs.convertHead && method == "HEAD" {
+		method = "GET"
+	}
+	r := *x.req
+	r.Header = make(http1.Header, 0, len(x.req.Header)+2)
+	for _, f := range x.req.Header {
+		switch strings.ToLower(f.Name) {
+		case "if-modified-since", "if-unmodified-since", "if-none-match", "if-match", "range", "if-range":
+			continue
+		}
+		r.Header = append(r.Header, f)
+	}
+	if st := cs.stale; st != nil && x.lc.Cache.Revalidate {
+		if lm := st.Meta.LastModified; lm != "" {
+			r.Header = append(r.Header, http1.Field{Name: "If-Modified-Since", Value: lm})
+		}
+		if et := st.Meta.ETag; et != "" {
+			r.Header = append(r.Header, http1.Field{Name: "If-None-Match", Value: et})
+		}
+	}
+	return method, &r
+}
+
+// cacheEnd releases what the cache part of the request holds.
+func (x *exchange) cacheEnd() {
+	cs := x.cache
+	if cs == nil {
+		return
+	}
+	if cs.locked {
+		cs.zone.Unlock(cs.hash)
+		cs.locked = false
+	}
+	cs.closeStale()
+	x.cache = nil
+}
+
+func (cs *cacheState) closeStale() {
+	if cs.stale != nil {
+		cs.stale.Close()
+		cs.stale = nil
+	}
+}
+
+// relayOrStore answers with the backend's response resp: stored first
+// when the rules allow, or replaced by the stale entry (a 304 to a
+// revalidation, a status proxy_cache_use_stale names), else relayed.
+func (x *exchange) relayOrStore(bc *backend.Conn, resp *http1.Response) (keep, drained bool) {
+	cs := x.cache
+	if cs == nil {
+		return x.relayResponse(bc, resp)
+	}
+	if st := cs.stale; st != nil {
+		if resp.Status == 304 && x.lc.Cache.Revalidate {
+			if until, ok := cache.Validity(st.Meta.Status, resp.Header, time.Now(), x.cacheRules()); ok {
+				cs.zone.Revalidated(cs.hash, until)
+			}
+			cs.stale = nil
+			return x.serveCached(st, cacheRevalidated), !resp.BodyAllowed
+		}
+		if useStale(x.lc.Cache.UseStale, resp.Status) {
+			cs.stale = nil
+			return x.serveCached(st, cacheStale), false
+		}
+	}
+	if until, ok := x.storable(resp); ok {
+		return x.storeAndServe(bc, resp, until)
+	}
+	keep, drained = x.relayResponse(bc, resp)
+	if cs.convertHead && x.req.Method == "HEAD" {
+		drained = false // the body of the GET was not read
+	}
+	return keep, drained
+}
+
+// useStale reports whether proxy_cache_use_stale serves a stale entry in
+// place of a response with status.
+func useStale(mask uint16, status int) bool {
+	bit := config.NextStatus(status)
+	return bit != 0 && mask&bit != 0
+}
+
+// storable decides whether resp is stored, and until when it is fresh.
+func (x *exchange) storable(resp *http1.Response) (int64, bool) {
+	cs, cc := x.cache, &x.lc.Cache
+	if !cs.store || !x.buffering() || resp.Status == 206 || resp.Status < 200 || x.intercepts(resp.Status) {
+		return 0, false
+	}
+	if predicate(cc.NoCache, x.vc) {
+		return 0, false
+	}
+	return cache.Validity(resp.Status, resp.Header, time.Now(), x.cacheRules())
+}
+
+// cacheRules are the location's storage rules besides the response's
+// headers.
+func (x *exchange) cacheRules() cache.Rules {
+	ign := x.lc.ProxyRest.IgnoreHeaders
+	valid := x.lc.Cache.Valid
+	return cache.Rules{
+		IgnoreXAccelExpires: ign&config.IgnoreXAccelExpires != 0,
+		IgnoreCacheControl:  ign&config.IgnoreCacheControl != 0,
+		IgnoreExpires:       ign&config.IgnoreExpires != 0,
+		IgnoreSetCookie:     ign&config.IgnoreSetCookie != 0,
+		IgnoreVary:          ign&config.IgnoreVary != 0,
+		Valid: func(status int) time.Duration {
+			for _, v := range valid {
+				if v.Codes == nil || slices.Contains(v.Codes, status) {
+					return v.Time
+				}
+			}
+			return 0
+		},
+	}
+}
+
+// storeAndServe reads the body into the cache file, then answers from
+// the stored entry. A body that fails half-way is not stored, and the
+// client gets a 502 (nothing was sent yet).
+func (x *exchange) storeAndServe(bc *backend.Conn, resp *http1.Response, until int64) (keep, drained bool) {
+	cs := x.cache
+	m := x.cacheMeta(resp, until)
+	if vary := m.Vary; vary != "" && x.lc.ProxyRest.IgnoreHeaders&config.IgnoreVary == 0 {
+		m.Variant = cache.Variant(vary, x.reqHeader)
+		cs.hash = cache.Hash(cs.key, m.Variant)
+	} else {
+		m.Vary = ""
+	}
+	w, err := cs.zone.Create(cs.hash, cs.main, m)
+	if err != nil {
+		x.logRequest(errlog.Crit, "", "cache file could not be created: %v", err)
+		return x.relayResponse(bc, resp)
+	}
+	x.upstreamOut.relayStart = time.Now()
+	src := &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout, n: &x.upstreamOut.bodyRead}
+	if _, err = io.Copy(w, src); err == nil && w.Err() != nil {
+		err = w.Err()
+		x.logRequest(errlog.Crit, "", "cache file could not be written: %v", err)
+	}
+	x.responseRead()
+	if err != nil {
+		w.Abort()
+		if !errors.Is(err, w.Err()) {
+			x.logRequest(errlog.Error, bc.Addr(), "%s while reading upstream", describe(err, "recv()"))
+		}
+		return x.errorPage(502), false
+	}
+	if err := w.Commit(until); err != nil {
+		x.logRequest(errlog.Crit, "", "cache file could not be stored: %v", err)
+	}
+	hit, state, _ := cs.zone.Lookup(cs.hash, cs.main, cs.key)
+	if state == cache.Miss {
+		return x.errorPage(502), true
+	}
+	return x.serveCached(hit, x.vc.UpstreamCache), true
+}
+
+// cacheMeta is what is stored of resp: its head without the framing
+// fields, and its validators for a 200 or 206.
+func (x *exchange) cacheMeta(resp *http1.Response, until int64) *cache.Meta {
+	now := time.Now().Unix()
+	m := &cache.Meta{Key: x.cache.key, Vary: cache.VaryOf(resp.Header), ValidUntil: until, Date: now,
+		Status: resp.Status, Reason: resp.Reason}
+	for _, f := range resp.Header {
+		switch strings.ToLower(f.Name) {
+		case "transfer-encoding", "content-length", "connection", "keep-alive":
+			continue
+		}
+		m.Header = append(m.Header, f)
+	}
+	if resp.Status == 200 || resp.Status == 206 {
+		m.ETag, m.LastModified = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	}
+	return m
+}
+
+// cacheGiveUp serves the stale entry when no backend answered and
+// proxy_cache_use_stale names the failure.
+func (x *exchange) cacheGiveUp(p *pass) (done, keep bool) {
+	cs := x.cache
+	if cs == nil || cs.stale == nil || p.last != nil {
+		return false, false
+	}
+	bit := config.NextError
+	switch {
+	case p.err == nil:
+	case isTimeout(p.err):
+		bit = config.NextTimeout
+	default:
+		var se *http1.StatusError
+		if errors.As(p.err, &se) {
+			bit = config.NextInvalidHeader
+		}
+	}
+	if x.lc.Cache.UseStale&bit == 0 {
+		return false, false
+	}
+	st := cs.stale
+	cs.stale = nil
+	return true, x.serveCached(st, cacheStale)
+}
+
+// serveCached answers from a cache entry, with 304 to a conditional
+// request its validators satisfy, and closes it.
+func (x *exchange) serveCached(h *cache.Hit, status string) bool {
+	defer h.Close()
+	x.vc.UpstreamCache = status
+	m := h.Meta
+	x.vc.UpstreamHeader = m.Header
+	resp := &http1.Response{Status: m.Status, Reason: m.Reason, Header: m.Header, ContentLength: h.Size, BodyAllowed: true}
+	code := resp.Status
+	hdr := x.responseHeader(resp)
+	if code == 200 && notModified(x.req.Header, m) {
+		code = 304
+		hdr = slices.DeleteFunc(hdr, func(f http1.Field) bool {
+			return strings.EqualFold(f.Name, "Content-Type") || strings.EqualFold(f.Name, "Content-Encoding")
+		})
+	}
+	noBody := x.req.Method == "HEAD" || code == 204 || code == 304
+	length := h.Size
+	if noBody && code == 304 {
+		length = -2
+	}
+	hdr, length, chunked := x.filters(code, hdr, length, false)
+	bw := x.conn.bw
+	head := x.head(code, hdr, length, chunked)
+	bw.Write(head)
+	x.sent += int64(len(head))
+	var err error
+	if !noBody {
+		var n int64
+		n, err = x.copyStored(h.Body(), chunked)
+		x.bodySent += n
+		x.sent += n
+	}
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	x.done()
+	return err == nil && !x.close
+}
+
+// copyStored copies a stored body through the body filters.
+func (x *exchange) copyStored(src io.Reader, chunked bool) (int64, error) {
+	var dst io.Writer = x.conn.bw
+	var cw io.WriteCloser
+	if chunked {
+		cw = http1.NewChunkedWriter(x.conn.bw)
+		dst = cw
+	}
+	dst, z := x.gzipBody(dst)
+	n, err := io.Copy(dst, src)
+	if z != nil {
+		n, err = x.gzipEnd(z, err)
+	}
+	if err != nil {
+		x.close = true
+		return n, err
+	}
+	if cw != nil {
+		err = x.endChunked(cw)
+	}
+	return n, err
+}
+
+// notModified is nginx's not_modified filter for a cached 200: the
+// client's If-None-Match (weak comparison) and If-Modified-Since (the
+// same second as Last-Modified) must both hold where sent.
+func notModified(h http1.Header, m *cache.Meta) bool {
+	ims, inm := h.Get("If-Modified-Since"), h.Get("If-None-Match")
+	if ims == "" && inm == "" {
+		return false
+	}
+	if ims != "" {
+		t, err := http.ParseTime(ims)
+		lm, err2 := http.ParseTime(m.LastModified)
+		if err != nil || err2 != nil || !t.Equal(lm) {
+			return false
+		}
+	}
+	return inm == "" || etagMatches(inm, m.ETag)
+}
+
+// etagMatches is If-None-Match's weak comparison against etag.
+func etagMatches(list, etag string) bool {
+	if strings.TrimSpace(list) == "*" {
+		return etag != ""
+	}
+	if etag == "" {
+		return false
+	}
+	etag = strings.TrimPrefix(etag, "W/")
+	for _, t := range strings.Split(list, ",") {
+		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
