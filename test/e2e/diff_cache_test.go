@@ -401,7 +401,7 @@ func TestCacheBounds(t *testing.T) {
 		t.Errorf("the manager removed more than needed: %d bytes left", n)
 	}
 	expectCache(t, sendRaw(t, addr, cget("/big19?size=20000")), "HIT") // the most recent stays
-	expectCache(t, sendRaw(t, addr, cget("/big0?size=20000")), "MISS")  // the oldest went
+	expectCache(t, sendRaw(t, addr, cget("/big0?size=20000")), "MISS") // the oldest went
 	waitFor(t, 20*time.Second, "inactive entries to go", func() bool { return dirSize(dir) == 0 })
 }
 
