@@ -223,12 +223,13 @@ func (z *Zone) Lock(hash string, wait bool, timeout, age time.Duration) (owned, 
 	}
 }
 
-// Updating reports whether a request is fetching hash now.
-func (z *Zone) Updating(hash string) bool {
+// Updating reports whether a request has been fetching hash for less
+// than age.
+func (z *Zone) Updating(hash string, age time.Duration) bool {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	e := z.index[hash]
-	return e != nil && e.updating
+	return e != nil && e.updating && time.Since(e.since) < age
 }
 
 // Unlock ends the caller's update of hash and wakes the waiters.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net/http"
@@ -46,6 +47,7 @@ type cacheState struct {
 	locked      bool       // this request holds the key's lock
 	store       bool       // the response may be stored
 	convertHead bool       // a HEAD goes to the backend as GET
+	background  bool       // a background update: its request started it and took the lock for it
 }
 
 // openCaches acquires the zones of every proxy_cache_path.
@@ -99,12 +101,17 @@ func (x *exchange) cacheLookup() (done, keep bool) {
 	if !slices.Contains(cc.Methods, x.req.Method) {
 		return false, false
 	}
+	bg := x.cache != nil && x.cache.background
 	cs := &cacheState{zone: z, key: key, main: main, hash: main, store: true,
 		convertHead: x.req.Method == "HEAD" && cc.ConvertHead}
 	if vary := z.Vary(main); vary != "" {
 		cs.hash = cache.Hash(key, cache.Variant(vary, x.reqHeader))
 	}
 	x.cache = cs
+	if bg {
+		x.vc.UpstreamCache, cs.locked = cacheExpired, true
+		return false, false
+	}
 	if predicate(cc.Bypass, x.vc) {
 		x.vc.UpstreamCache = cacheBypass
 		return false, false
@@ -120,8 +127,14 @@ func (x *exchange) cacheOpen(cs *cacheState) (done, keep bool) {
 	case cache.Fresh:
 		return true, x.serveCached(hit, cacheHit)
 	case cache.Stale:
-		if cc.UseStale&config.StaleUpdating != 0 && cs.zone.Updating(cs.hash) {
+		if cc.UseStale&config.StaleUpdating != 0 && cs.zone.Updating(cs.hash, cc.LockAge) {
 			return true, x.serveCached(hit, cacheUpdating)
+		}
+		if cc.UseStale&config.StaleUpdating != 0 && cc.BackgroundUpdate && !x.sub {
+			if owned, _ := cs.zone.Lock(cs.hash, false, 0, cc.LockAge); owned {
+				go x.backgroundUpdate(cloneRequest(x.req, 0), x.vc.Path, x.vc.Args)
+				return true, x.serveCached(hit, cacheStale)
+			}
 		}
 		x.vc.UpstreamCache = cacheExpired
 		cs.stale = hit
@@ -149,6 +162,24 @@ func (x *exchange) cacheOpen(cs *cacheState) (done, keep bool) {
 	cs.locked, _ = cs.zone.Lock(cs.hash, false, 0, cc.LockAge)
 	cs.store = cs.locked
 	return false, false
+}
+
+// backgroundUpdate fetches an expired entry anew in a subrequest whose
+// answer is stored and dropped (proxy_cache_background_update), while
+// the request that started it is answered from the stale entry. The
+// subrequest holds the lock its request took; it releases it at its end.
+func (x *exchange) backgroundUpdate(req *http1.Request, path, args string) {
+	c := &conn{srv: x.conn.srv, c: sinkConn{}, id: x.conn.id, tls: x.conn.tls, ssl: x.conn.ssl,
+		bw: bufio.NewWriter(io.Discard), remote: x.conn.remote, local: x.conn.local, bind: x.conn.bind, proxyAddr: x.conn.proxyAddr}
+	s := &exchange{conn: c, rt: x.rt, req: req, srv: x.srv, close: true, sub: true, cache: &cacheState{background: true}}
+	s.vc = new(vars.Ctx)
+	s.vc.Reset(x.rt.cfg.Vars)
+	s.fillVars(nil)
+	s.vc.Path, s.vc.Args = path, args
+	s.internal, s.vc.URIChanged = true, true
+	s.uriChanges = maxURIChanges + 1
+	s.phased = true
+	s.serverPhases()
 }
 
 // cacheKey is proxy_cache_key, by default $scheme$proxy_host$request_uri.

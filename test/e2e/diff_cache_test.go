@@ -256,6 +256,31 @@ func TestCacheDiffExpiry(t *testing.T) {
 	expectCache(t, p.cacheCompare(t, cget("/s")), "HIT")
 }
 
+// TestCacheDiffBackgroundUpdate: an expired entry is served stale while
+// a background request updates it; meanwhile others get it as UPDATING.
+func TestCacheDiffBackgroundUpdate(t *testing.T) {
+	b := startCacheBackend(t)
+	p := startPair(t, diffConf{HTTP: cacheConf(b.addr, "", `
+    proxy_cache_valid 200 1s;
+    proxy_cache_use_stale updating;
+    proxy_cache_background_update on;`)})
+	target := "/bg?sleep=1500"
+	expectCache(t, p.cacheCompare(t, cget(target)), "MISS")
+	time.Sleep(2100 * time.Millisecond) // the entry's one second passes
+	expectCache(t, p.cacheCompare(t, cget(target)), "STALE")
+	expectCache(t, p.cacheCompare(t, cget(target)), "UPDATING")
+	_, ngPort, _ := net.SplitHostPort(p.nginx)
+	_, wsPort, _ := net.SplitHostPort(p.wsgate)
+	waitFor(t, 10*time.Second, "both background updates", func() bool {
+		return b.count(ngPort, target) == 2 && b.count(wsPort, target) == 2
+	})
+	waitFor(t, 10*time.Second, "the updated entries", func() bool {
+		ng, ws := sendRaw(t, p.nginx, cget(target)), sendRaw(t, p.wsgate, cget(target))
+		return strings.HasPrefix(string(ng.Body), "n=2") && strings.HasPrefix(string(ws.Body), "n=2")
+	})
+	expectCache(t, p.cacheCompare(t, cget(target)), "HIT")
+}
+
 // TestCacheDiffLock: concurrent misses of one key under proxy_cache_lock
 // send one request to the backend; the others wait for its answer.
 func TestCacheDiffLock(t *testing.T) {
