@@ -76,10 +76,10 @@ func accelExpires(v string, now time.Time) (until int64, ok, known bool) {
 	switch {
 	case err != nil || n < 0:
 		return 0, false, false
-	case abs:
-		return n, n >= now.Unix(), true
 	case n == 0:
 		return 0, false, true
+	case abs:
+		return n, true, true // a time in the past is stored already stale, as nginx
 	}
 	return now.Unix() + n, true, true
 }

@@ -58,6 +58,7 @@ type entry struct {
 	updating bool          // a request is fetching the response to store
 	since    time.Time     // when the update began
 	wait     chan struct{} // closed when the update ends
+	waiters  int           // requests waiting for the update
 }
 
 func newZone(p Params) (*Zone, error) {
@@ -209,16 +210,25 @@ func (z *Zone) Lock(hash string, wait bool, timeout, age time.Duration) (owned, 
 			return true, false
 		}
 		ch, left := e.wait, min(time.Until(deadline), age-time.Since(e.since))
-		z.mu.Unlock()
-		if !wait || time.Until(deadline) <= 0 {
+		if !wait || left <= 0 && time.Until(deadline) <= 0 {
+			z.mu.Unlock()
 			return false, true
 		}
+		e.waiters++
+		z.mu.Unlock()
 		t := time.NewTimer(left)
 		select {
 		case <-ch:
-			t.Stop()
-			return false, true
 		case <-t.C:
+		}
+		t.Stop()
+		z.mu.Lock()
+		e.waiters--
+		z.mu.Unlock()
+		select {
+		case <-ch:
+			return false, true
+		default:
 		}
 	}
 }
