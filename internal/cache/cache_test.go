@@ -269,7 +269,9 @@ func TestValidity(t *testing.T) {
 const http1TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 
 func TestVariant(t *testing.T) {
-	get := func(name string) string { return map[string]string{"accept-encoding": "gzip", "accept-language": "en"}[name] }
+	get := func(name string) string {
+		return map[string]string{"accept-encoding": "gzip", "accept-language": "en"}[name]
+	}
 	a := Variant("Accept-Encoding, Accept-Language", get)
 	b := Variant("accept-encoding,accept-language", get)
 	if a != b || a == "" {
@@ -279,12 +281,18 @@ func TestVariant(t *testing.T) {
 
 func TestBrokenHeadRefused(t *testing.T) {
 	good := encodeHead(&Meta{Key: "k", Status: 200, Header: http1.Header{{Name: "A", Value: "b"}}})
-	for i := 0; i < len(good); i++ {
-		if _, _, err := readHead(bytes.NewReader(good[:i])); err == nil {
-			t.Fatalf("a head cut at %d bytes was read", i)
+	for _, size := range []int{fixedHead + 2, 1024} { // the metadata read apart, and with the head
+		for i := 0; i < len(good); i++ {
+			if _, _, _, err := readHead(bytes.NewReader(good[:i]), make([]byte, size)); err == nil {
+				t.Fatalf("a head cut at %d bytes was read (buffer %d)", i, size)
+			}
 		}
-	}
-	if m, _, err := readHead(bytes.NewReader(good)); err != nil || m.Key != "k" || m.Header.Get("A") != "b" {
-		t.Fatalf("whole head: %v %+v", err, m)
+		m, off, prefix, err := readHead(bytes.NewReader(append(good, "body"...)), make([]byte, size))
+		if err != nil || m.Key != "k" || m.Header.Get("A") != "b" || off != int64(len(good)) {
+			t.Fatalf("whole head (buffer %d): %v %+v", size, err, m)
+		}
+		if size > len(good) && string(prefix) != "body" {
+			t.Errorf("body read with the head: %q", prefix)
+		}
 	}
 }

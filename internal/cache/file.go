@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bufio"
 	"crypto/md5"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/wsgate/wsgate/internal/http1"
 )
@@ -107,41 +107,57 @@ func encodeHead(m *Meta) []byte {
 	return append(b, meta...)
 }
 
-// readHead reads the head of a cache file and returns its metadata and
-// the offset of the body. It returns ErrVersion for a file of another
-// version and errFormat for anything else that is not a whole head.
-func readHead(r io.Reader) (*Meta, int64, error) {
-	fixed := make([]byte, fixedHead)
-	if _, err := io.ReadFull(r, fixed); err != nil || string(fixed[:4]) != magic {
-		return nil, 0, errFormat
+// bufPool holds the buffers a lookup reads the start of a file into: the
+// head and, for a small body, the whole body in one read.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, 16<<10)
+	return &b
+}}
+
+// readHead reads the head of a cache file from r, reading the file's
+// start into buf, and returns its metadata, the offset of the body and
+// the body bytes read with the head (a part of buf). It returns ErrVersion
+// for a file of another version and errFormat for anything else that is
+// not a whole head.
+func readHead(r io.ReaderAt, buf []byte) (*Meta, int64, []byte, error) {
+	n, err := r.ReadAt(buf, 0)
+	if (err != nil && err != io.EOF) || n < fixedHead || string(buf[:4]) != magic {
+		return nil, 0, nil, errFormat
 	}
-	if binary.BigEndian.Uint32(fixed[4:]) != Version {
-		return nil, 0, ErrVersion
+	if binary.BigEndian.Uint32(buf[4:]) != Version {
+		return nil, 0, nil, ErrVersion
 	}
-	n := binary.BigEndian.Uint32(fixed[24:])
-	if n > maxMetaLen {
-		return nil, 0, errFormat
+	ml := binary.BigEndian.Uint32(buf[24:])
+	if ml > maxMetaLen {
+		return nil, 0, nil, errFormat
 	}
-	meta := make([]byte, n)
-	if _, err := io.ReadFull(r, meta); err != nil {
-		return nil, 0, errFormat
+	end := fixedHead + int(ml)
+	var meta, prefix []byte
+	if end <= n {
+		meta, prefix = buf[fixedHead:end], buf[end:n]
+	} else {
+		meta = make([]byte, ml)
+		if _, err := r.ReadAt(meta, fixedHead); err != nil {
+			return nil, 0, nil, errFormat
+		}
 	}
-	m := &Meta{ValidUntil: int64(binary.BigEndian.Uint64(fixed[offValid:])), Date: int64(binary.BigEndian.Uint64(fixed[16:]))}
+	m := &Meta{ValidUntil: int64(binary.BigEndian.Uint64(buf[offValid:])), Date: int64(binary.BigEndian.Uint64(buf[16:]))}
 	d := decoder{b: meta}
 	m.Key, m.Vary, m.Variant = d.str(), d.str(), d.str()
 	m.Status = int(d.num())
 	m.Reason, m.ETag, m.LastModified = d.str(), d.str(), d.str()
 	nf := d.num()
 	if nf > uint64(len(meta)) {
-		return nil, 0, errFormat
+		return nil, 0, nil, errFormat
 	}
+	m.Header = make(http1.Header, 0, nf)
 	for range nf {
 		m.Header = append(m.Header, http1.Field{Name: d.str(), Value: d.str()})
 	}
 	if d.bad || len(d.b) != 0 {
-		return nil, 0, errFormat
+		return nil, 0, nil, errFormat
 	}
-	return m, int64(fixedHead) + int64(n), nil
+	return m, int64(end), prefix, nil
 }
 
 // decoder reads the metadata; bad is set once anything is out of bounds.
@@ -173,16 +189,16 @@ func (d *decoder) str() string {
 	return s
 }
 
-// readFile opens the cache file at path and reads its head.
-func readFile(path string) (*os.File, *Meta, int64, error) {
+// readFile opens the cache file at path and reads its head into buf.
+func readFile(path string, buf []byte) (*os.File, *Meta, int64, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, nil, err
 	}
-	m, off, err := readHead(bufio.NewReaderSize(f, 4096))
+	m, off, prefix, err := readHead(f, buf)
 	if err != nil {
 		f.Close()
-		return nil, nil, 0, err
+		return nil, nil, 0, nil, err
 	}
-	return f, m, off, nil
+	return f, m, off, prefix, nil
 }

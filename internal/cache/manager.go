@@ -124,7 +124,9 @@ func (z *Zone) load(p Params, path, name string) {
 	if !isHash(name) || path != pathOf(p.Dir, p.Levels, name) {
 		return // not ours: left alone
 	}
-	f, m, _, err := readFile(path)
+	buf := bufPool.Get().(*[]byte)
+	defer bufPool.Put(buf)
+	f, m, _, _, err := readFile(path, *buf)
 	if err != nil {
 		if err == ErrVersion || err == errFormat {
 			os.Remove(path)

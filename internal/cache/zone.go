@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"container/list"
 	"crypto/rand"
 	"encoding/hex"
@@ -147,17 +148,39 @@ const (
 
 // Hit is an open cache file.
 type Hit struct {
-	Meta *Meta
-	Size int64 // of the body
-	f    *os.File
-	off  int64
+	Meta   *Meta
+	Size   int64 // of the body
+	f      *os.File
+	off    int64
+	buf    *[]byte
+	prefix []byte // the start of the body, read with the head
 }
 
 // Body reads the stored body.
-func (h *Hit) Body() io.Reader { return io.NewSectionReader(h.f, h.off, h.Size) }
+func (h *Hit) Body() io.Reader {
+	if int64(len(h.prefix)) == h.Size {
+		return bytes.NewReader(h.prefix)
+	}
+	rest := io.NewSectionReader(h.f, h.off+int64(len(h.prefix)), h.Size-int64(len(h.prefix)))
+	if len(h.prefix) == 0 {
+		return rest
+	}
+	return io.MultiReader(bytes.NewReader(h.prefix), rest)
+}
 
-// Close closes the file.
-func (h *Hit) Close() error { return h.f.Close() }
+// Bytes is the whole body when it was read with the head; ok is false
+// for a body to read with Body. The bytes are valid until Close.
+func (h *Hit) Bytes() (b []byte, ok bool) {
+	return h.prefix, int64(len(h.prefix)) == h.Size
+}
+
+// Close closes the file; the body read from it is no longer valid.
+func (h *Hit) Close() error {
+	err := h.f.Close()
+	h.prefix = nil
+	bufPool.Put(h.buf)
+	return err
+}
 
 // Lookup counts a use of the key (hash, of main) and opens its file.
 // The returned uses count includes this one. A file of another version,
@@ -167,13 +190,16 @@ func (z *Zone) Lookup(hash, main, key string) (*Hit, State, int) {
 	e := z.touch(hash, main)
 	uses := e.uses
 	z.mu.Unlock()
-	f, m, off, err := readFile(pathOf(z.p.Dir, z.p.Levels, hash))
+	buf := bufPool.Get().(*[]byte)
+	f, m, off, prefix, err := readFile(pathOf(z.p.Dir, z.p.Levels, hash), *buf)
 	if err != nil {
+		bufPool.Put(buf)
 		return nil, Miss, uses
 	}
 	fi, err := f.Stat()
-	if err != nil || m.Key != key || fi.Size() < off {
+	if err != nil || m.Key != key || fi.Size() < off+int64(len(prefix)) {
 		f.Close()
+		bufPool.Put(buf)
 		return nil, Miss, uses
 	}
 	z.mu.Lock()
@@ -183,7 +209,7 @@ func (z *Zone) Lookup(hash, main, key string) (*Hit, State, int) {
 	}
 	e.validUntil = m.ValidUntil
 	z.mu.Unlock()
-	h := &Hit{Meta: m, Size: fi.Size() - off, f: f, off: off}
+	h := &Hit{Meta: m, Size: fi.Size() - off, f: f, off: off, buf: buf, prefix: prefix}
 	if m.ValidUntil < time.Now().Unix() {
 		return h, Stale, uses
 	}

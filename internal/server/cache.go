@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/backend"
@@ -435,22 +436,51 @@ func (x *exchange) serveCached(h *cache.Hit, status string) bool {
 		length = -2
 	}
 	hdr, length, chunked := x.filters(code, hdr, length, false)
-	bw := x.conn.bw
 	head := x.head(code, hdr, length, chunked)
-	bw.Write(head)
-	x.sent += int64(len(head))
 	var err error
-	if !noBody {
-		var n int64
-		n, err = x.copyStored(h.Body(), chunked)
-		x.bodySent += n
-		x.sent += n
+	if b, whole := h.Bytes(); whole && !noBody && !chunked && !x.gzip && x.subst == nil {
+		err = x.writeWhole(head, b)
+	} else {
+		x.conn.bw.Write(head)
+		x.sent += int64(len(head))
+		if !noBody {
+			var n int64
+			n, err = x.copyStored(h.Body(), chunked)
+			x.bodySent += n
+			x.sent += n
+		}
 	}
-	if ferr := bw.Flush(); err == nil {
+	if ferr := x.conn.bw.Flush(); err == nil {
 		err = ferr
 	}
 	x.done()
 	return err == nil && !x.close
+}
+
+// wholePool holds the buffers writeWhole joins a head and a body in.
+var wholePool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 32<<10)
+	return &b
+}}
+
+// writeWhole sends a head and a body read whole in one write when they do
+// not fit the client buffer together: a stored answer that is small
+// costs one system call, as nginx's writev.
+func (x *exchange) writeWhole(head, body []byte) error {
+	bw := x.conn.bw
+	x.sent += int64(len(head) + len(body))
+	x.bodySent += int64(len(body))
+	if len(head)+len(body) <= bw.Available() || len(head)+len(body) > 32<<10 {
+		bw.Write(head)
+		_, err := bw.Write(body)
+		return err
+	}
+	wb := wholePool.Get().(*[]byte)
+	out := append(append((*wb)[:0], head...), body...)
+	_, err := bw.Write(out) // an empty buffer passes a large write straight on
+	*wb = out[:0]
+	wholePool.Put(wb)
+	return err
 }
 
 // copyStored copies a stored body through the body filters.
