@@ -146,9 +146,12 @@ func (x *exchange) cacheOpen(cs *cacheState) (done, keep bool) {
 			return false, false
 		}
 	}
-	owned, updating := cs.zone.Lock(cs.hash, cc.Lock, cc.LockTimeout, cc.LockAge)
+	// proxy_cache_lock holds back requests for a new element only; an
+	// expired one is marked as updating for proxy_cache_use_stale.
+	wait := cc.Lock && state == cache.Miss
+	owned, updating := cs.zone.Lock(cs.hash, wait, cc.LockTimeout, cc.LockAge)
 	cs.locked = owned
-	if owned || !updating || !cc.Lock {
+	if owned || !updating || !wait {
 		return false, false
 	}
 	// Another request held the lock: its answer may be in place now.
