@@ -138,8 +138,11 @@ func (p *diffPair) cacheCompare(t testing.TB, req string) rawResponse {
 	if !isErrorPage(ng) && string(ng.Body) != string(ws.Body) {
 		diffs = append(diffs, fmt.Sprintf("body: nginx %q, wsgate %q", clip(ng.Body), clip(ws.Body)))
 	}
+	if strings.Contains(p.gate.stderr.String(), "DATA RACE") { // with WSGATE_E2E_RACE=1
+		diffs = append(diffs, "wsgate reported a data race:\n"+p.gate.stderr.String())
+	}
 	if len(diffs) > 0 {
-		t.Errorf("%q:\n  %s", firstLine(req), strings.Join(diffs, "\n  "))
+		t.Fatalf("%q:\n  %s", firstLine(req), strings.Join(diffs, "\n  "))
 	}
 	return ws
 }
@@ -319,7 +322,7 @@ func TestCacheDiffLock(t *testing.T) {
 // gateCacheConf is a whole wsgate configuration with a cache in dir.
 func gateCacheConf(port int, dir, zoneParams, backend, loc string) string {
 	return fmt.Sprintf(`pid {{DIR}}/logs/wsgate.pid;
-error_log {{DIR}}/logs/error.log info;
+error_log {{DIR}}/error.log info;
 events { worker_connections 256; }
 http {
     access_log off;
@@ -339,15 +342,19 @@ http {
 }`, dir, zoneParams, port, backend, loc)
 }
 
-// TestCachePurge: a request proxy_cache_purge selects removes the entry
-// (204) or finds none (404).
+// TestCachePurge: the cache survives a reload; a request
+// proxy_cache_purge selects removes the entry (204) or finds none (404).
 func TestCachePurge(t *testing.T) {
 	b := startCacheBackend(t)
 	port := freePort(t)
-	startGate(t, gateCacheConf(port, filepath.Join(t.TempDir(), "cache"), "", b.addr, ""))
+	conf := gateCacheConf(port, filepath.Join(t.TempDir(), "cache"), "", b.addr, "")
+	g := startGate(t, conf)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	expectCache(t, sendRaw(t, addr, cget("/p")), "MISS")
-	expectCache(t, sendRaw(t, addr, cget("/p")), "HIT")
+	if !g.reload(t, conf) {
+		t.Fatalf("reload failed:\n%s", g.errorLog())
+	}
+	expectCache(t, sendRaw(t, addr, cget("/p")), "HIT") // a reload keeps the cache
 	purge := "PURGE /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 	if r := sendRaw(t, addr, purge); r.Status != 204 {
 		t.Errorf("PURGE of a cached key: %d, want 204", r.Status)
