@@ -218,10 +218,20 @@ func TestCacheDiffRules(t *testing.T) {
 	expectCache(t, p.cacheCompare(t, cget("/min/x")), "HIT")
 
 	// The client's validators are not passed on; the cache answers them.
-	expectCache(t, p.cacheCompare(t, cget("/e?etag=v1", `If-None-Match: "v1"`)), "MISS")
-	expectCache(t, p.cacheCompare(t, cget("/e?etag=v1", `If-None-Match: "v1"`)), "HIT")
-	expectCache(t, p.cacheCompare(t, cget("/e?etag=v1", `If-None-Match: "other"`)), "HIT")
-	expectCache(t, p.cacheCompare(t, cget("/e?etag=v1", "If-Modified-Since: "+cacheLastModified)), "HIT")
+	for _, c := range []struct {
+		header, cache string
+		status        int
+	}{
+		{`If-None-Match: "v1"`, "MISS", 304}, {`If-None-Match: "v1"`, "HIT", 304}, {`If-None-Match: W/"v1"`, "HIT", 304},
+		{`If-None-Match: "other"`, "HIT", 200}, {"If-Modified-Since: " + cacheLastModified, "HIT", 304},
+		{"If-Modified-Since: Mon, 02 Jan 2006 15:04:06 GMT", "HIT", 200},
+	} {
+		r := p.cacheCompare(t, cget("/e?etag=v1", c.header))
+		expectCache(t, r, c.cache)
+		if r.Status != c.status {
+			t.Errorf("%s: status %d, want %d", c.header, r.Status, c.status)
+		}
+	}
 	expectCache(t, p.cacheCompare(t, cget("/e?etag=v1", "Range: bytes=0-3")), "HIT")
 
 	expectCache(t, p.cacheCompare(t, "HEAD /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), "MISS")
