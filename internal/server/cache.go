@@ -133,7 +133,7 @@ func (x *exchange) cacheOpen(cs *cacheState) (done, keep bool) {
 		}
 		if cc.UseStale&config.StaleUpdating != 0 && cc.BackgroundUpdate && !x.sub {
 			if owned, _ := cs.zone.Lock(cs.hash, false, 0, cc.LockAge); owned {
-				go x.backgroundUpdate(cloneRequest(x.req, 0), x.vc.Path, x.vc.Args)
+				go x.backgroundUpdate().serverPhases()
 				return true, x.serveCached(hit, cacheStale)
 			}
 		}
@@ -146,9 +146,16 @@ func (x *exchange) cacheOpen(cs *cacheState) (done, keep bool) {
 			return false, false
 		}
 	}
-	// proxy_cache_lock holds back requests for a new element only; an
-	// expired one is marked as updating for proxy_cache_use_stale.
-	wait := cc.Lock && state == cache.Miss
+	return x.cacheLock(cs, state == cache.Miss)
+}
+
+// cacheLock takes the key's lock for the request that goes to the
+// backend. proxy_cache_lock holds back requests for a new element only;
+// an expired one is marked as updating for proxy_cache_use_stale. A
+// request that waited is answered with what the lock's holder stored.
+func (x *exchange) cacheLock(cs *cacheState, miss bool) (done, keep bool) {
+	cc := &x.lc.Cache
+	wait := cc.Lock && miss
 	owned, updating := cs.zone.Lock(cs.hash, wait, cc.LockTimeout, cc.LockAge)
 	cs.locked = owned
 	if owned || !updating || !wait {
@@ -168,22 +175,22 @@ func (x *exchange) cacheOpen(cs *cacheState) (done, keep bool) {
 	return false, false
 }
 
-// backgroundUpdate fetches an expired entry anew in a subrequest whose
-// answer is stored and dropped (proxy_cache_background_update), while
-// the request that started it is answered from the stale entry. The
-// subrequest holds the lock its request took; it releases it at its end.
-func (x *exchange) backgroundUpdate(req *http1.Request, path, args string) {
+// backgroundUpdate is a subrequest that fetches an expired entry anew,
+// its answer stored and dropped (proxy_cache_background_update), while
+// the request that made it is answered from the stale entry. It holds the
+// lock its request took, and releases it at its end.
+func (x *exchange) backgroundUpdate() *exchange {
 	c := &conn{srv: x.conn.srv, c: sinkConn{}, id: x.conn.id, tls: x.conn.tls, ssl: x.conn.ssl,
 		bw: bufio.NewWriter(io.Discard), remote: x.conn.remote, local: x.conn.local, bind: x.conn.bind, proxyAddr: x.conn.proxyAddr}
-	s := &exchange{conn: c, rt: x.rt, req: req, srv: x.srv, close: true, sub: true, cache: &cacheState{background: true}}
+	s := &exchange{conn: c, rt: x.rt, req: cloneRequest(x.req, 0), srv: x.srv, close: true, sub: true, cache: &cacheState{background: true}}
 	s.vc = new(vars.Ctx)
 	s.vc.Reset(x.rt.cfg.Vars)
 	s.fillVars(nil)
-	s.vc.Path, s.vc.Args = path, args
+	s.vc.Path, s.vc.Args = strings.Clone(x.vc.Path), strings.Clone(x.vc.Args)
 	s.internal, s.vc.URIChanged = true, true
 	s.uriChanges = maxURIChanges + 1
 	s.phased = true
-	s.serverPhases()
+	return s
 }
 
 // cacheKey is proxy_cache_key, by default $scheme$proxy_host$request_uri.
