@@ -101,6 +101,23 @@ func (b *cacheBackend) count(port, target string) int {
 	return b.hits[port+" "+target]
 }
 
+// sameRequests fails unless both proxies sent target to the backend
+// equally often and with the same conditional headers last; it returns
+// those headers.
+func (b *cacheBackend) sameRequests(t testing.TB, p *diffPair, target string) string {
+	t.Helper()
+	_, ngPort, _ := net.SplitHostPort(p.nginx)
+	_, wsPort, _ := net.SplitHostPort(p.wsgate)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ng, ws := ngPort+" "+target, wsPort+" "+target
+	if b.hits[ng] != b.hits[ws] || b.cond[ng] != b.cond[ws] {
+		t.Errorf("%s reached the backend: from nginx %d times, last %s; from wsgate %d times, last %s",
+			target, b.hits[ng], b.cond[ng], b.hits[ws], b.cond[ws])
+	}
+	return b.cond[ws]
+}
+
 // cacheConf is an http block for both servers: a cache zone c and a
 // server whose locations proxy to the backend, each with its cache
 // settings; X-Cache shows $upstream_cache_status.
@@ -236,6 +253,9 @@ func TestCacheDiffRules(t *testing.T) {
 
 	expectCache(t, p.cacheCompare(t, "HEAD /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), "MISS")
 	expectCache(t, p.cacheCompare(t, cget("/h")), "HIT") // the HEAD went as a GET and was stored
+	if c := b.sameRequests(t, p, "/h"); !strings.HasPrefix(c, "method=GET") {
+		t.Errorf("the HEAD reached the backend as %s", c)
+	}
 
 	post := "POST /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"
 	expectCache(t, p.cacheCompare(t, post), "")
@@ -258,6 +278,9 @@ func TestCacheDiffExpiry(t *testing.T) {
 	expectCache(t, p.cacheCompare(t, cget("/s")), "HIT")
 	time.Sleep(2100 * time.Millisecond) // the entries' one second of validity, in whole seconds, passes
 	expectCache(t, p.cacheCompare(t, cget("/r?etag=x")), "REVALIDATED")
+	if c := b.sameRequests(t, p, "/r?etag=x"); !strings.Contains(c, `inm="\"x\""`) || !strings.Contains(c, cacheLastModified) {
+		t.Errorf("revalidation sent %s", c)
+	}
 	expectCache(t, p.cacheCompare(t, cget("/r?etag=x")), "HIT")
 	b.down.Store(true)
 	expectCache(t, p.cacheCompare(t, cget("/s")), "STALE")
@@ -267,6 +290,8 @@ func TestCacheDiffExpiry(t *testing.T) {
 	b.fail.Store(false)
 	expectCache(t, p.cacheCompare(t, cget("/s")), "EXPIRED")
 	expectCache(t, p.cacheCompare(t, cget("/s")), "HIT")
+	b.sameRequests(t, p, "/s")
+	b.sameRequests(t, p, "/f")
 }
 
 // TestCacheDiffBackgroundUpdate: an expired entry is served stale while
