@@ -268,6 +268,24 @@ func TestValidity(t *testing.T) {
 
 const http1TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 
+func TestStaleExtensions(t *testing.T) {
+	h := http1.Header{{Name: "Cache-Control", Value: "max-age=5, Stale-While-Revalidate=30, stale-if-error=60"}}
+	if swr, sie := StaleExtensions(h, Rules{}); swr != 30 || sie != 60 {
+		t.Errorf("got %d %d", swr, sie)
+	}
+	if swr, sie := StaleExtensions(h, Rules{IgnoreCacheControl: true}); swr != 0 || sie != 0 {
+		t.Errorf("ignored Cache-Control gave %d %d", swr, sie)
+	}
+	m := &Meta{ValidUntil: 100, StaleWhileRevalidate: 30, StaleIfError: 60}
+	if !m.StaleUpdating(130) || m.StaleUpdating(131) || !m.StaleError(160) || m.StaleError(161) {
+		t.Error("windows past ValidUntil are wrong")
+	}
+	m2, _, _, err := readHead(bytes.NewReader(encodeHead(m)), make([]byte, 1024))
+	if err != nil || m2.StaleWhileRevalidate != 30 || m2.StaleIfError != 60 {
+		t.Errorf("not stored: %v %+v", err, m2)
+	}
+}
+
 func TestVariant(t *testing.T) {
 	get := func(name string) string {
 		return map[string]string{"accept-encoding": "gzip", "accept-language": "en"}[name]

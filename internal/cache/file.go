@@ -25,7 +25,8 @@ const Version = 1
 //	8  int64                  valid until, Unix seconds (rewritten in place on revalidation)
 //	16 int64                  stored at, Unix seconds
 //	24 uint32                 length n of the metadata that follows
-//	28 n bytes                metadata: key, vary, variant, status, reason, ETag, Last-Modified, header fields
+//	28 n bytes                metadata: key, vary, variant, status, reason, ETag, Last-Modified,
+//	                          stale-while-revalidate, stale-if-error, header fields
 //	28+n                      the body, to the end of the file
 const (
 	magic      = "WSGC"
@@ -52,7 +53,11 @@ type Meta struct {
 	Reason       string
 	ETag         string // for revalidation; only for 200 and 206
 	LastModified string // for revalidation; only for 200 and 206
-	Header       http1.Header
+	// StaleWhileRevalidate and StaleIfError are the Cache-Control
+	// extensions' seconds past ValidUntil during which the entry may be
+	// served while it is updated, or when the backend fails.
+	StaleWhileRevalidate, StaleIfError int64
+	Header                             http1.Header
 }
 
 // Hash is the file name of a key: the hex MD5 of the key (as nginx), or
@@ -93,6 +98,8 @@ func encodeHead(m *Meta) []byte {
 	str(m.Reason)
 	str(m.ETag)
 	str(m.LastModified)
+	meta = binary.AppendUvarint(meta, uint64(m.StaleWhileRevalidate))
+	meta = binary.AppendUvarint(meta, uint64(m.StaleIfError))
 	meta = binary.AppendUvarint(meta, uint64(len(m.Header)))
 	for _, f := range m.Header {
 		str(f.Name)
@@ -146,6 +153,7 @@ func readHead(r io.ReaderAt, buf []byte) (*Meta, int64, []byte, error) {
 	m.Key, m.Vary, m.Variant = d.str(), d.str(), d.str()
 	m.Status = int(d.num())
 	m.Reason, m.ETag, m.LastModified = d.str(), d.str(), d.str()
+	m.StaleWhileRevalidate, m.StaleIfError = int64(d.num()), int64(d.num())
 	nf := d.num()
 	if nf > uint64(len(meta)) {
 		return nil, 0, nil, errFormat

@@ -139,3 +139,47 @@ func Variant(vary string, get func(name string) string) string {
 
 // VaryOf is the Vary header of h, all its lines joined.
 func VaryOf(h http1.Header) string { return h.Join("Vary", ", ") }
+
+// StaleExtensions reads Cache-Control's stale-while-revalidate and
+// stale-if-error seconds, as nginx 1.11.10 and later; 0 for absent ones.
+func StaleExtensions(h http1.Header, r Rules) (whileRevalidate, ifError int64) {
+	if r.IgnoreCacheControl {
+		return 0, 0
+	}
+	v := strings.ToLower(h.Join("Cache-Control", ", "))
+	return seconds(v, "stale-while-revalidate="), seconds(v, "stale-if-error=")
+}
+
+// seconds is the number after name in v, up to a delimiter; 0 when name
+// is absent or the number is not followed by one.
+func seconds(v, name string) int64 {
+	i := strings.Index(v, name)
+	if i < 0 {
+		return 0
+	}
+	var n int64
+	for _, c := range []byte(v[i+len(name):]) {
+		if c >= '0' && c <= '9' {
+			n = n*10 + int64(c-'0')
+			continue
+		}
+		if c == ',' || c == ';' || c == ' ' {
+			break
+		}
+		return 0
+	}
+	return n
+}
+
+// StaleUpdating reports whether m may be served while it is updated
+// (stale-while-revalidate) at now.
+func (m *Meta) StaleUpdating(now int64) bool {
+	return m.StaleWhileRevalidate > 0 && now <= m.ValidUntil+m.StaleWhileRevalidate
+}
+
+// StaleError reports whether m may be served when the backend fails
+// (stale-if-error) at now: no answer, or only answers
+// proxy_next_upstream passed over.
+func (m *Meta) StaleError(now int64) bool {
+	return m.StaleIfError > 0 && now <= m.ValidUntil+m.StaleIfError
+}

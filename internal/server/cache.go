@@ -128,10 +128,11 @@ func (x *exchange) cacheOpen(cs *cacheState) (done, keep bool) {
 	case cache.Fresh:
 		return true, x.serveCached(hit, cacheHit)
 	case cache.Stale:
-		if cc.UseStale&config.StaleUpdating != 0 && cs.zone.Updating(cs.hash, cc.LockAge) {
+		updating := cc.UseStale&config.StaleUpdating != 0 || hit.Meta.StaleUpdating(time.Now().Unix())
+		if updating && cs.zone.Updating(cs.hash, cc.LockAge) {
 			return true, x.serveCached(hit, cacheUpdating)
 		}
-		if cc.UseStale&config.StaleUpdating != 0 && cc.BackgroundUpdate && !x.sub {
+		if updating && cc.BackgroundUpdate && !x.sub {
 			if owned, _ := cs.zone.Lock(cs.hash, false, 0, cc.LockAge); owned {
 				go x.backgroundUpdate().serverPhases()
 				return true, x.serveCached(hit, cacheStale)
@@ -395,33 +396,47 @@ func (x *exchange) cacheMeta(resp *http1.Response, until int64) *cache.Meta {
 	if resp.Status == 200 || resp.Status == 206 {
 		m.ETag, m.LastModified = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
 	}
+	m.StaleWhileRevalidate, m.StaleIfError = cache.StaleExtensions(resp.Header, x.cacheRules())
 	return m
 }
 
-// cacheGiveUp serves the stale entry when no backend answered and
-// proxy_cache_use_stale names the failure.
+// cacheGiveUp serves the stale entry when no backend answered, or the
+// last answer held for proxy_next_upstream is not to be sent, and
+// proxy_cache_use_stale names the failure or the entry's stale-if-error
+// still runs.
 func (x *exchange) cacheGiveUp(p *pass) (done, keep bool) {
 	cs := x.cache
-	if cs == nil || cs.stale == nil || p.last != nil {
-		return false, false
-	}
-	bit := config.NextError
-	switch {
-	case p.err == nil:
-	case isTimeout(p.err):
-		bit = config.NextTimeout
-	default:
-		var se *http1.StatusError
-		if errors.As(p.err, &se) {
-			bit = config.NextInvalidHeader
-		}
-	}
-	if x.lc.Cache.UseStale&bit == 0 {
+	if cs == nil || cs.stale == nil {
 		return false, false
 	}
 	st := cs.stale
+	if x.lc.Cache.UseStale&failure(p) == 0 && !st.Meta.StaleError(time.Now().Unix()) {
+		return false, false
+	}
+	if h := p.last; h != nil {
+		h.bc.Release(false)
+		p.last = nil
+	}
 	cs.stale = nil
 	return true, x.serveCached(st, cacheStale)
+}
+
+// failure is the proxy_next_upstream condition of the pass's last
+// failure: the held answer's status, a timeout, an invalid head, or an
+// error (no live peer among them).
+func failure(p *pass) uint16 {
+	var se *http1.StatusError
+	switch {
+	case p.last != nil:
+		return config.NextStatus(p.last.resp.Status)
+	case p.err == nil:
+		return config.NextError
+	case isTimeout(p.err):
+		return config.NextTimeout
+	case errors.As(p.err, &se):
+		return config.NextInvalidHeader
+	}
+	return config.NextError
 }
 
 // serveCached answers from a cache entry, with 304 to a conditional
