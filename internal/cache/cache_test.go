@@ -168,6 +168,22 @@ func TestMaxSizeEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
+func TestKeysZoneBound(t *testing.T) {
+	p := testParams(t.TempDir())
+	p.MaxKeys = 3
+	z := acquire(t, p)
+	var hashes []string
+	for _, k := range []string{"a", "b", "c", "d"} {
+		hashes = append(hashes, store(t, z, k, "x", time.Now().Unix()+60))
+	}
+	z.mu.Lock()
+	n := len(z.index)
+	z.mu.Unlock()
+	if n != 3 || exists(pathOf(p.Dir, p.Levels, hashes[0])) || !exists(pathOf(p.Dir, p.Levels, hashes[3])) {
+		t.Errorf("a full keys zone kept %d keys; the oldest file exists: %v", n, exists(pathOf(p.Dir, p.Levels, hashes[0])))
+	}
+}
+
 func TestLockOneFetcher(t *testing.T) {
 	z := acquire(t, testParams(t.TempDir()))
 	h := Hash("k", "")
