@@ -339,9 +339,9 @@ func (x *exchange) cacheRules() cache.Rules {
 	}
 }
 
-// storeAndServe reads the body into the cache file, then answers from
-// the stored entry. A body that fails half-way is not stored, and the
-// client gets a 502 (nothing was sent yet).
+// storeAndServe relays resp to the client while its body goes to the
+// cache file too; the file takes the key's place once the body is whole.
+// A client that leaves does not stop the store, as nginx.
 func (x *exchange) storeAndServe(bc *backend.Conn, resp *http1.Response, until int64) (keep, drained bool) {
 	cs := x.cache
 	m := x.cacheMeta(resp, until)
@@ -357,38 +357,106 @@ func (x *exchange) storeAndServe(bc *backend.Conn, resp *http1.Response, until i
 		return x.relayResponse(bc, resp)
 	}
 	x.upstreamOut.relayStart = time.Now()
-	src := &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout, n: &x.upstreamOut.bodyRead}
-	if _, err = io.Copy(w, src); err == nil && w.Err() != nil {
-		err = w.Err()
-		x.logRequest(errlog.Crit, "", "cache file could not be written: %v", err)
-	}
+	src := &readErr{r: &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout, n: &x.upstreamOut.bodyRead}}
+	err = x.sendStoring(resp, m, src, w)
 	x.responseRead()
-	if err != nil {
+	drained = src.err == nil
+	switch {
+	case src.err != nil:
 		w.Abort()
-		if !errors.Is(err, w.Err()) {
-			x.logRequest(errlog.Error, bc.Addr(), "%s while reading upstream", describe(err, "recv()"))
+		x.logRequest(errlog.Error, bc.Addr(), "%s while reading upstream", describe(src.err, "recv()"))
+	case w.Err() != nil:
+		w.Abort()
+		x.logRequest(errlog.Crit, "", "cache file could not be written: %v", w.Err())
+	default:
+		// In place before the end of the answer leaves: the client's next
+		// request finds it.
+		if err := w.Commit(until); err != nil {
+			x.logRequest(errlog.Crit, "", "cache file could not be stored: %v", err)
 		}
-		return x.errorPage(502), false
 	}
-	if err := w.Commit(until); err != nil {
-		x.logRequest(errlog.Crit, "", "cache file could not be stored: %v", err)
+	if ferr := x.conn.bw.Flush(); err == nil {
+		err = ferr
 	}
-	hit, state, _ := cs.zone.Lookup(cs.hash, cs.main, cs.key)
-	if state == cache.Miss {
-		return x.errorPage(502), true
-	}
-	return x.serveCached(hit, x.vc.UpstreamCache), true
+	x.done()
+	return err == nil && !x.close, drained
 }
 
-// cacheMeta is what is stored of resp: its head without the framing
-// fields, and its validators for a 200 or 206.
+// sendStoring answers with resp's head (or a 304 to a conditional request
+// its validators satisfy) and copies the body from src to the client and
+// to w; once the client is gone, to w alone. The end of the answer stays
+// in the client buffer for the caller to flush.
+func (x *exchange) sendStoring(resp *http1.Response, m *cache.Meta, src io.Reader, w io.Writer) error {
+	code := resp.Status
+	hdr := x.responseHeader(resp)
+	if code == 200 && notModified(x.req.Header, m) {
+		code, hdr = 304, notModifiedHeader(hdr)
+	}
+	noBody := x.req.Method == "HEAD" || code == 204 || code == 304
+	length, chunked := x.storedFraming(code, noBody, resp.ContentLength)
+	hdr, length, chunked = x.filters(code, hdr, length, chunked)
+	head := x.head(code, hdr, length, chunked)
+	x.accel(resp.Header)
+	x.conn.bw.Write(head)
+	x.sent += int64(len(head))
+	var err error
+	if !noBody {
+		var n int64
+		n, err = x.copyStored(io.TeeReader(src, w), chunked)
+		x.bodySent += n
+		x.sent += n
+	}
+	io.Copy(w, src) // the rest, when the client did not take it all
+	return err
+}
+
+// storedFraming is how an answer stored or being stored is delimited:
+// by its length when the backend gave one, else chunked (to the end of
+// the connection for HTTP/1.0), as nginx; a 304 and a HEAD without a
+// length carry none.
+func (x *exchange) storedFraming(code int, noBody bool, length int64) (int64, bool) {
+	switch {
+	case code == 304 || noBody && length < 0:
+		return -2, false
+	case length < 0 && x.req.Major == 1 && x.req.Minor >= 1 && x.lc.ChunkedTransferEncoding:
+		return -1, true
+	}
+	return length, false
+}
+
+// readErr keeps the error of the reader it wraps, to tell a failed backend
+// from a failed client.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
+
+// notModifiedHeader is the header of a 304 the cache makes of a 200's:
+// without its Content-Type and Content-Encoding, as nginx.
+func notModifiedHeader(hdr http1.Header) http1.Header {
+	return slices.DeleteFunc(hdr, func(f http1.Field) bool {
+		return strings.EqualFold(f.Name, "Content-Type") || strings.EqualFold(f.Name, "Content-Encoding")
+	})
+}
+
+// cacheMeta is what is stored of resp: its head without the hop-by-hop
+// fields (Content-Length stays: it says the answer had a length), and its
+// validators for a 200 or 206.
 func (x *exchange) cacheMeta(resp *http1.Response, until int64) *cache.Meta {
 	now := time.Now().Unix()
 	m := &cache.Meta{Key: x.cache.key, Vary: cache.VaryOf(resp.Header), ValidUntil: until, Date: now,
 		Status: resp.Status, Reason: resp.Reason}
 	for _, f := range resp.Header {
 		switch strings.ToLower(f.Name) {
-		case "transfer-encoding", "content-length", "connection", "keep-alive":
+		case "transfer-encoding", "connection", "keep-alive":
 			continue
 		}
 		m.Header = append(m.Header, f)
@@ -450,18 +518,17 @@ func (x *exchange) serveCached(h *cache.Hit, status string) bool {
 	code := resp.Status
 	hdr := x.responseHeader(resp)
 	if code == 200 && notModified(x.req.Header, m) {
-		code = 304
-		hdr = slices.DeleteFunc(hdr, func(f http1.Field) bool {
-			return strings.EqualFold(f.Name, "Content-Type") || strings.EqualFold(f.Name, "Content-Encoding")
-		})
+		code, hdr = 304, notModifiedHeader(hdr)
 	}
 	noBody := x.req.Method == "HEAD" || code == 204 || code == 304
-	length := h.Size
-	if noBody && code == 304 {
-		length = -2
+	known := int64(-1)
+	if m.Header.Has("Content-Length") {
+		known = h.Size
 	}
-	hdr, length, chunked := x.filters(code, hdr, length, false)
+	length, chunked := x.storedFraming(code, noBody, known)
+	hdr, length, chunked = x.filters(code, hdr, length, chunked)
 	head := x.head(code, hdr, length, chunked)
+	x.accel(m.Header)
 	var err error
 	if b, whole := h.Bytes(); whole && !noBody && !chunked && !x.gzip && x.subst == nil {
 		err = x.writeWhole(head, b)

@@ -20,7 +20,7 @@ func BenchmarkCacheHits(b *testing.B) {
 	p := startPair(b, diffConf{HTTP: cacheConf(be.addr, "", `
     access_log off;
     proxy_cache_valid 200 1h;`)})
-	const target = "/hit?size=4096"
+	const target = "/hit?size=4096&length=1"
 	for _, srv := range []struct {
 		name, addr string
 		pid        int

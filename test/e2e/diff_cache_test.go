@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,7 +28,8 @@ import (
 // cacheBackend answers as its query says (h=Name:Value adds a header,
 // status=N, etag=E sets ETag "E" and a fixed Last-Modified and answers a
 // matching If-None-Match with 304, sleep=ms waits first, size=N pads the
-// body). Requests are counted per proxy (the X-Via header the configs set
+// body; length=1 sends a Content-Length, else a body over 2 KiB is
+// chunked). Requests are counted per proxy (the X-Via header the configs set
 // to $server_port) and target.
 type cacheBackend struct {
 	addr string
@@ -87,11 +89,15 @@ func (b *cacheBackend) serve(w http.ResponseWriter, r *http.Request) {
 	if b.fail.Load() {
 		status = 500
 	}
-	w.WriteHeader(status)
-	fmt.Fprintf(w, "n=%d %s\n", n, cond)
+	body := fmt.Sprintf("n=%d %s\n", n, cond)
 	if size, err := strconv.Atoi(q.Get("size")); err == nil {
-		w.Write([]byte(strings.Repeat("x", size)))
+		body += strings.Repeat("x", size)
 	}
+	if q.Get("length") != "" {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	w.WriteHeader(status)
+	io.WriteString(w, body)
 }
 
 // count is how many requests for target the proxy on port sent.
@@ -236,6 +242,12 @@ func TestCacheDiffRules(t *testing.T) {
 	expectCache(t, p.cacheCompare(t, cget("/min/x")), "MISS")
 	expectCache(t, p.cacheCompare(t, cget("/min/x")), "MISS")
 	expectCache(t, p.cacheCompare(t, cget("/min/x")), "HIT")
+
+	// A large answer, chunked by the backend: relayed while it is stored.
+	expectCache(t, p.cacheCompare(t, cget("/big?size=3000000")), "MISS")
+	expectCache(t, p.cacheCompare(t, cget("/big?size=3000000")), "HIT")
+	expectCache(t, p.cacheCompare(t, cget("/big?size=3000000&length=1")), "MISS")
+	expectCache(t, p.cacheCompare(t, cget("/big?size=3000000&length=1")), "HIT")
 
 	// The client's validators are not passed on; the cache answers them.
 	for _, c := range []struct {
@@ -435,6 +447,35 @@ func TestCachePurge(t *testing.T) {
 	expectCache(t, r, "MISS")
 	if !strings.HasPrefix(string(r.Body), "n=2 ") {
 		t.Errorf("after a purge the backend answers again: body %q", r.Body)
+	}
+}
+
+// TestCacheClientLeaves: a client that leaves in the middle of a large
+// answer does not stop it being stored.
+func TestCacheClientLeaves(t *testing.T) {
+	b := startCacheBackend(t)
+	port := freePort(t)
+	// With the lock, the next request waits for the store instead of
+	// fetching the answer anew.
+	startGate(t, gateCacheConf(port, filepath.Join(t.TempDir(), "cache"), "", b.addr, "proxy_cache_lock on;"))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	target := "/leave?size=8000000"
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, cget(target))
+	if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	var r rawResponse
+	waitFor(t, 20*time.Second, "the answer to be stored", func() bool {
+		r = sendRaw(t, addr, cget(target))
+		return r.Header.Get("X-Cache") == "HIT"
+	})
+	if len(r.Body) < 8000000 || !strings.HasPrefix(string(r.Body), "n=1 ") {
+		t.Errorf("stored answer: %d bytes, starting %q", len(r.Body), clip(r.Body))
 	}
 }
 
