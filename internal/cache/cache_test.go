@@ -168,6 +168,23 @@ func TestMaxSizeEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
+func TestReacquireKeepsLevels(t *testing.T) {
+	p := testParams(t.TempDir())
+	acquire(t, p)
+	q := p
+	q.Levels = []int{2}
+	if z, err := Acquire(q); err == nil {
+		z.Release()
+		t.Error("the folder of an open zone was taken with other levels")
+	}
+	q = p
+	q.MaxSize = 123
+	z := acquire(t, q)
+	if z.p.MaxSize != 123 {
+		t.Error("a new max_size did not apply")
+	}
+}
+
 func TestKeysZoneBound(t *testing.T) {
 	p := testParams(t.TempDir())
 	p.MaxKeys = 3

@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"fmt"
+	"slices"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -188,12 +190,16 @@ var registry = struct {
 }{zones: map[string]*Zone{}}
 
 // Acquire returns the zone of p.Dir, opening it (and starting its loader
-// and manager) on first use; a zone already open takes p's bounds. Each
+// and manager) on first use; a zone already open takes p's bounds, and
+// refuses other levels (its files are laid out by the first). Each
 // Acquire is paired with a Release.
 func Acquire(p Params) (*Zone, error) {
 	registry.Lock()
 	defer registry.Unlock()
 	if z := registry.zones[p.Dir]; z != nil {
+		if !slices.Equal(z.p.Levels, p.Levels) {
+			return nil, fmt.Errorf("cache path \"%s\" is in use with other levels; a restart changes them", p.Dir)
+		}
 		z.refs++
 		z.mu.Lock()
 		z.retune(p) // a reload's new bounds apply from now on
