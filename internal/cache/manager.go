@@ -2,10 +2,10 @@ package cache
 
 import (
 	"fmt"
-	"slices"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
