@@ -148,7 +148,7 @@ func (z *Zone) load(p Params, path, name string) {
 	}
 	e := z.index[name]
 	if e == nil {
-		e = &entry{hash: name, main: main, lastUse: time.Now()}
+		e = &entry{hash: name, main: main, key: m.Key, lastUse: time.Now()}
 		z.index[name] = e
 		e.elem = z.lru.PushFront(e)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -49,8 +50,9 @@ type Zone struct {
 type entry struct {
 	hash       string
 	main       string // the hash of the key without its variant
-	size       int64  // of the file; 0 without one
-	exists     bool   // a file is on disk
+	key        string
+	size       int64 // of the file; 0 without one
+	exists     bool  // a file is on disk
 	uses       int
 	lastUse    time.Time
 	validUntil int64
@@ -90,10 +92,10 @@ func (z *Zone) Vary(main string) string {
 
 // touch finds or adds the entry of hash, counts a use and marks it most
 // recently used. z.mu is held.
-func (z *Zone) touch(hash, main string) *entry {
+func (z *Zone) touch(hash, main, key string) *entry {
 	e := z.index[hash]
 	if e == nil {
-		e = &entry{hash: hash, main: main}
+		e = &entry{hash: hash, main: main, key: key}
 		z.index[hash] = e
 		e.elem = z.lru.PushBack(e)
 		z.trimKeys()
@@ -187,7 +189,7 @@ func (h *Hit) Close() error {
 // one whose key is not key (an MD5 collision), or a broken one, is a miss.
 func (z *Zone) Lookup(hash, main, key string) (*Hit, State, int) {
 	z.mu.Lock()
-	e := z.touch(hash, main)
+	e := z.touch(hash, main, key)
 	uses := e.uses
 	z.mu.Unlock()
 	buf := bufPool.Get().(*[]byte)
@@ -284,6 +286,7 @@ type Writer struct {
 	z    *Zone
 	hash string
 	main string
+	key  string
 	vary string
 	f    *os.File
 	n    int64
@@ -298,7 +301,7 @@ func (z *Zone) Create(hash, main string, m *Meta) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{z: z, hash: hash, main: main, vary: m.Vary, f: f}
+	w := &Writer{z: z, hash: hash, main: main, key: m.Key, vary: m.Vary, f: f}
 	head := encodeHead(m)
 	if _, err := f.Write(head); err != nil {
 		w.Abort()
@@ -348,7 +351,7 @@ func (w *Writer) Commit(validUntil int64) error {
 	z.mu.Lock()
 	e := z.index[w.hash]
 	if e == nil {
-		e = z.touch(w.hash, w.main)
+		e = z.touch(w.hash, w.main, w.key)
 	}
 	if e.exists {
 		z.size -= e.size
@@ -407,6 +410,23 @@ func (z *Zone) Purge(main string) bool {
 	// A file the loader has not indexed yet.
 	if err := os.Remove(pathOf(z.p.Dir, z.p.Levels, main)); err == nil {
 		found = true
+	}
+	return found
+}
+
+// PurgePrefix removes every entry whose key starts with prefix (nginx
+// Plus's wildcard purge); it reports whether a file was removed. Files
+// the loader has not indexed yet stay until it does.
+func (z *Zone) PurgePrefix(prefix string) bool {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	found := false
+	for _, e := range z.index {
+		if e.key != "" && strings.HasPrefix(e.key, prefix) {
+			found = found || e.exists
+			delete(z.varies, e.main)
+			z.remove(e)
+		}
 	}
 	return found
 }

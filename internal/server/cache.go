@@ -97,7 +97,7 @@ func (x *exchange) cacheLookup() (done, keep bool) {
 	key := x.cacheKey()
 	main := cache.Hash(key, "")
 	if len(cc.Purge) > 0 && predicate(cc.Purge, x.vc) {
-		return true, x.cachePurge(z, main)
+		return true, x.cachePurge(z, key)
 	}
 	if !slices.Contains(cc.Methods, x.req.Method) {
 		return false, false
@@ -206,9 +206,16 @@ func (x *exchange) cacheKey() string {
 func (x *exchange) reqHeader(name string) string { return x.req.Header.Join(name, ",") }
 
 // cachePurge answers a request proxy_cache_purge selects: 204 when the
-// key had an entry, else 404.
-func (x *exchange) cachePurge(z *cache.Zone, main string) bool {
-	if z.Purge(main) {
+// key (or, for a key ending in "*", any key it starts) had an entry, else
+// 404.
+func (x *exchange) cachePurge(z *cache.Zone, key string) bool {
+	var found bool
+	if prefix, wild := strings.CutSuffix(key, "*"); wild {
+		found = z.PurgePrefix(prefix)
+	} else {
+		found = z.Purge(cache.Hash(key, ""))
+	}
+	if found {
 		return x.respond(204, nil, "")
 	}
 	return x.errorPage(404)

@@ -450,6 +450,24 @@ func TestCachePurge(t *testing.T) {
 	}
 }
 
+// TestCachePurgeWildcard: a purge key ending in "*" removes every key it
+// starts, as nginx Plus.
+func TestCachePurgeWildcard(t *testing.T) {
+	b := startCacheBackend(t)
+	port := freePort(t)
+	startGate(t, gateCacheConf(port, filepath.Join(t.TempDir(), "cache"), "", b.addr, "proxy_cache_key $uri;"))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for _, target := range []string{"/w/1", "/w/2", "/x"} {
+		expectCache(t, sendRaw(t, addr, cget(target)), "MISS")
+	}
+	if r := sendRaw(t, addr, "PURGE /w/* HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); r.Status != 204 {
+		t.Errorf("PURGE /w/*: %d, want 204", r.Status)
+	}
+	expectCache(t, sendRaw(t, addr, cget("/w/1")), "MISS")
+	expectCache(t, sendRaw(t, addr, cget("/w/2")), "MISS")
+	expectCache(t, sendRaw(t, addr, cget("/x")), "HIT")
+}
+
 // TestCacheClientLeaves: a client that leaves in the middle of a large
 // answer does not stop it being stored.
 func TestCacheClientLeaves(t *testing.T) {
