@@ -23,7 +23,7 @@ import (
 // one another request is updating, or purges; otherwise it takes the
 // key's lock and proxy() asks the backend with cacheRequest's method and
 // headers. relayOrStore then stores a response the rules allow (the body
-// goes to the cache file, then to the client from it), answers from the
+// goes to the client and to the cache file together), answers from the
 // stale entry (a 304 to revalidation, a status proxy_cache_use_stale
 // names), or relays as without a cache; cacheGiveUp serves a stale entry
 // when no backend answered. cacheEnd releases the lock.
@@ -315,13 +315,28 @@ func useStale(mask uint16, status int) bool {
 // storable decides whether resp is stored, and until when it is fresh.
 func (x *exchange) storable(resp *http1.Response) (int64, bool) {
 	cs, cc := x.cache, &x.lc.Cache
-	if !cs.store || !x.buffering() || resp.Status == 206 || resp.Status < 200 || x.intercepts(resp.Status) {
+	if !cs.store || !x.buffers(resp.Header) || resp.Status == 206 || resp.Status < 200 || x.intercepts(resp.Status) {
 		return 0, false
 	}
 	if predicate(cc.NoCache, x.vc) {
 		return 0, false
 	}
 	return cache.Validity(resp.Status, resp.Header, time.Now(), x.cacheRules())
+}
+
+// buffers reports whether the answer with header h is buffered, the
+// condition of storing it: proxy_buffering, unless the backend's
+// X-Accel-Buffering says otherwise.
+func (x *exchange) buffers(h http1.Header) bool {
+	if x.lc.ProxyRest.IgnoreHeaders&config.IgnoreXAccelBuffering == 0 {
+		switch v := h.Get("X-Accel-Buffering"); {
+		case strings.EqualFold(v, "no"):
+			return false
+		case strings.EqualFold(v, "yes"):
+			return true
+		}
+	}
+	return x.lc.Buffering
 }
 
 // cacheRules are the location's storage rules besides the response's

@@ -197,7 +197,8 @@ func TestCacheDiffRules(t *testing.T) {
     proxy_no_cache $http_x_nocache;
     location /min/ { proxy_pass http://BACKEND; proxy_cache_min_uses 2; }
     location /ign/ { proxy_pass http://BACKEND; proxy_ignore_headers Set-Cookie Cache-Control; }
-    location /off/ { proxy_pass http://BACKEND; proxy_cache off; }`)})
+    location /off/ { proxy_pass http://BACKEND; proxy_cache off; }
+    location /nobuf/ { proxy_pass http://BACKEND; proxy_buffering off; }`)})
 	expectCache(t, p.cacheCompare(t, cget("/a")), "MISS")
 	expectCache(t, p.cacheCompare(t, cget("/a")), "HIT")
 	expectCache(t, p.cacheCompare(t, cget("/a", "X-Bypass: 1")), "BYPASS")
@@ -213,7 +214,7 @@ func TestCacheDiffRules(t *testing.T) {
 		scripted("Cache-Control:max-age=0"), scripted("Set-Cookie:a=b"), scripted("Vary:*"),
 		scripted("X-Accel-Expires:0"), scripted("X-Accel-Expires:0", "Cache-Control:max-age=100"),
 		scripted("Expires:Thu, 01 Jan 2015 00:00:00 GMT"),
-		"status=404", "status=500",
+		"status=404", "status=500", scripted("X-Accel-Buffering:no"),
 	} {
 		expectCache(t, p.cacheCompare(t, cget("/not?"+q)), "MISS")
 		expectCache(t, p.cacheCompare(t, cget("/not?"+q)), "MISS")
@@ -276,6 +277,8 @@ func TestCacheDiffRules(t *testing.T) {
 	expectCache(t, p.cacheCompare(t, post), "")
 	expectCache(t, p.cacheCompare(t, cget("/off/x")), "")
 	expectCache(t, p.cacheCompare(t, cget("/off/x")), "")
+	expectCache(t, p.cacheCompare(t, cget("/nobuf/x")), "MISS")
+	expectCache(t, p.cacheCompare(t, cget("/nobuf/x")), "MISS")
 }
 
 // TestCacheDiffExpiry: an entry expires, is revalidated with a 304, and
