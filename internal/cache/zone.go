@@ -233,9 +233,6 @@ func (z *Zone) Lock(hash string, wait bool, timeout, age time.Duration) (owned, 
 			return false, false
 		}
 		if !e.updating || time.Since(e.since) >= age {
-			if e.updating {
-				close(e.wait) // taken over after lock_age: the waiters try again
-			}
 			e.updating, e.since, e.wait = true, time.Now(), make(chan struct{})
 			z.mu.Unlock()
 			return true, false
