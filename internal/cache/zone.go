@@ -232,6 +232,8 @@ func (z *Zone) Lock(hash string, wait bool, timeout, age time.Duration) (owned, 
 			z.mu.Unlock()
 			return false, false
 		}
+		// After lock_age the lock passes to one more request; the other
+		// waiters, woken by their timers too, wait for it in turn.
 		if !e.updating || time.Since(e.since) >= age {
 			e.updating, e.since, e.wait = true, time.Now(), make(chan struct{})
 			z.mu.Unlock()
