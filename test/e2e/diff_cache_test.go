@@ -177,7 +177,17 @@ func cget(target string, headers ...string) string {
 	return "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + strings.Join(append(headers, ""), "\r\n") + "\r\n"
 }
 
-// expect fails unless the answer carries the cache status want.
+// waitExpired waits until entries stored by the Unix second stored, with
+// one second of validity, have expired: both servers count whole seconds,
+// an entry being fresh while its second of validity has not passed.
+func waitExpired(t testing.TB, stored int64) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the entries to expire", func() bool {
+		return time.Now().Unix() >= stored+2
+	})
+}
+
+// expectCache fails unless the answer carries the cache status want.
 func expectCache(t testing.TB, r rawResponse, want string) {
 	t.Helper()
 	if got := r.Header.Get("X-Cache"); got != want {
@@ -294,7 +304,8 @@ func TestCacheDiffExpiry(t *testing.T) {
 	expectCache(t, p.cacheCompare(t, cget("/s")), "MISS")
 	expectCache(t, p.cacheCompare(t, cget("/f")), "MISS")
 	expectCache(t, p.cacheCompare(t, cget("/s")), "HIT")
-	time.Sleep(2100 * time.Millisecond) // the entries' one second of validity, in whole seconds, passes
+	stored := time.Now().Unix()
+	waitExpired(t, stored)
 	expectCache(t, p.cacheCompare(t, cget("/r?etag=x")), "REVALIDATED")
 	if c := b.sameRequests(t, p, "/r?etag=x"); !strings.Contains(c, `inm="\"x\""`) || !strings.Contains(c, cacheLastModified) {
 		t.Errorf("revalidation sent %s", c)
@@ -322,7 +333,8 @@ func TestCacheDiffBackgroundUpdate(t *testing.T) {
     proxy_cache_background_update on;`)})
 	target := "/bg?sleep=1500"
 	expectCache(t, p.cacheCompare(t, cget(target)), "MISS")
-	time.Sleep(2100 * time.Millisecond) // the entry's one second passes
+	stored := time.Now().Unix()
+	waitExpired(t, stored)
 	expectCache(t, p.cacheCompare(t, cget(target)), "STALE")
 	expectCache(t, p.cacheCompare(t, cget(target)), "UPDATING")
 	_, ngPort, _ := net.SplitHostPort(p.nginx)
@@ -351,7 +363,8 @@ func TestCacheDiffStaleExtensions(t *testing.T) {
 	for _, target := range []string{sie, swr, plain} {
 		expectCache(t, p.cacheCompare(t, cget(target)), "MISS")
 	}
-	time.Sleep(2100 * time.Millisecond) // max-age=1 passes, in whole seconds
+	stored := time.Now().Unix()
+	waitExpired(t, stored)
 	b.down.Store(true)
 	expectCache(t, p.cacheCompare(t, cget(sie)), "STALE")
 	expectCache(t, p.cacheCompare(t, cget(plain)), "EXPIRED") // 502
