@@ -185,6 +185,39 @@ func TestReacquireKeepsLevels(t *testing.T) {
 	}
 }
 
+// TestReleaseLeavesNothing: the last Release stops the loader and the
+// manager, and closed hits hold no descriptors.
+func TestReleaseLeavesNothing(t *testing.T) {
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	z, err := Acquire(testParams(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := store(t, z, "k", "body", time.Now().Unix()+60)
+	for range 10 {
+		if hit, st, _ := z.Lookup(h, h, "k"); st == Fresh {
+			io.Copy(io.Discard, hit.Body())
+			hit.Close()
+		}
+	}
+	z.Release()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > goroutines || openFDs(t) > fds {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines %d (were %d), descriptors %d (were %d)", runtime.NumGoroutine(), goroutines, openFDs(t), fds)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
+}
+
 func TestKeysZoneBound(t *testing.T) {
 	p := testParams(t.TempDir())
 	p.MaxKeys = 3
