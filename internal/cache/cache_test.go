@@ -238,8 +238,8 @@ func TestLockOneFetcher(t *testing.T) {
 	z := acquire(t, testParams(t.TempDir()))
 	h := Hash("k", "")
 	z.Lookup(h, h, "k")
-	owned, _ := z.Lock(h, true, time.Second, time.Minute)
-	if !owned {
+	lease, _ := z.Lock(h, true, time.Second, time.Minute)
+	if !lease.Held() {
 		t.Fatal("the first request did not get the lock")
 	}
 	var wg sync.WaitGroup
@@ -248,14 +248,14 @@ func TestLockOneFetcher(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			owned, updating := z.Lock(h, true, 10*time.Second, time.Minute)
-			results <- !owned && updating
+			l, updating := z.Lock(h, true, 10*time.Second, time.Minute)
+			results <- !l.Held() && updating
 		}()
 	}
 	for !waiting(z, h, 4) {
 		runtime.Gosched()
 	}
-	z.Unlock(h)
+	z.Unlock(lease)
 	wg.Wait()
 	close(results)
 	for ok := range results {
@@ -264,9 +264,18 @@ func TestLockOneFetcher(t *testing.T) {
 		}
 	}
 	// A holder older than the lock age hands the lock on.
-	z.Lock(h, false, 0, time.Minute)
-	if owned, _ := z.Lock(h, false, 0, 0); !owned {
-		t.Error("the lock did not pass on after lock_age")
+	old, _ := z.Lock(h, false, 0, time.Minute)
+	next, _ := z.Lock(h, false, 0, 0)
+	if !next.Held() {
+		t.Fatal("the lock did not pass on after lock_age")
+	}
+	z.Unlock(old) // the first holder ends late: the lock stays the second's
+	if !z.Updating(h, time.Minute) {
+		t.Error("a lease that passed on released its successor's lock")
+	}
+	z.Unlock(next)
+	if z.Updating(h, time.Minute) {
+		t.Error("the holder's Unlock did not release the lock")
 	}
 }
 

@@ -218,31 +218,40 @@ func (z *Zone) Lookup(hash, main, key string) (*Hit, State, int) {
 	return h, Fresh, uses
 }
 
+// Lease is a hold on a key's lock; the zero Lease holds nothing.
+type Lease struct {
+	hash string
+	ch   chan struct{}
+}
+
+// Held reports whether the lease holds the lock.
+func (l Lease) Held() bool { return l.ch != nil }
+
 // Lock makes the caller the one request that fetches hash from the
 // backend. With wait, a caller that finds another request updating waits
 // for it up to timeout; the lock passes to a caller once the holder has
-// held it for age. owned says the caller holds the lock and must call
-// Unlock; updating says another request was updating (and still may be).
-func (z *Zone) Lock(hash string, wait bool, timeout, age time.Duration) (owned, updating bool) {
+// held it for age. A held lease is given back with Unlock; updating says
+// another request was updating (and still may be).
+func (z *Zone) Lock(hash string, wait bool, timeout, age time.Duration) (lease Lease, updating bool) {
 	deadline := time.Now().Add(timeout)
 	for {
 		z.mu.Lock()
 		e := z.index[hash]
 		if e == nil {
 			z.mu.Unlock()
-			return false, false
+			return Lease{}, false
 		}
 		// After lock_age the lock passes to one more request; the other
 		// waiters, woken by their timers too, wait for it in turn.
 		if !e.updating || time.Since(e.since) >= age {
 			e.updating, e.since, e.wait = true, time.Now(), make(chan struct{})
 			z.mu.Unlock()
-			return true, false
+			return Lease{hash, e.wait}, false
 		}
 		ch, left := e.wait, min(time.Until(deadline), age-time.Since(e.since))
 		if !wait || left <= 0 && time.Until(deadline) <= 0 {
 			z.mu.Unlock()
-			return false, true
+			return Lease{}, true
 		}
 		e.waiters++
 		z.mu.Unlock()
@@ -257,7 +266,7 @@ func (z *Zone) Lock(hash string, wait bool, timeout, age time.Duration) (owned, 
 		z.mu.Unlock()
 		select {
 		case <-ch:
-			return false, true
+			return Lease{}, true
 		default:
 		}
 	}
@@ -272,11 +281,13 @@ func (z *Zone) Updating(hash string, age time.Duration) bool {
 	return e != nil && e.updating && time.Since(e.since) < age
 }
 
-// Unlock ends the caller's update of hash and wakes the waiters.
-func (z *Zone) Unlock(hash string) {
+// Unlock gives back a lease Lock gave and wakes the waiters; a lease
+// that passed on after lock_age is no longer the lock, and changes
+// nothing.
+func (z *Zone) Unlock(l Lease) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if e := z.index[hash]; e != nil && e.updating {
+	if e := z.index[l.hash]; e != nil && e.updating && e.wait == l.ch {
 		e.updating = false
 		close(e.wait)
 	}

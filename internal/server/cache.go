@@ -43,12 +43,12 @@ const (
 type cacheState struct {
 	zone        *cache.Zone
 	key         string
-	main, hash  string     // file names: of the key, of the request's variant
-	stale       *cache.Hit // an expired entry: revalidated, or served when the backend fails
-	locked      bool       // this request holds the key's lock
-	store       bool       // the response may be stored
-	convertHead bool       // a HEAD goes to the backend as GET
-	background  bool       // a background update: its request started it and took the lock for it
+	main, hash  string      // file names: of the key, of the request's variant
+	stale       *cache.Hit  // an expired entry: revalidated, or served when the backend fails
+	lease       cache.Lease // this request's hold on the key's lock
+	store       bool        // the response may be stored
+	convertHead bool        // a HEAD goes to the backend as GET
+	background  bool        // a background update: its request started it and took the lock for it
 }
 
 // openCaches acquires the zones of every proxy_cache_path.
@@ -102,15 +102,18 @@ func (x *exchange) cacheLookup() (done, keep bool) {
 	if !slices.Contains(cc.Methods, x.req.Method) {
 		return false, false
 	}
-	bg := x.cache != nil && x.cache.background
+	var bg *cacheState
+	if x.cache != nil && x.cache.background {
+		bg = x.cache
+	}
 	cs := &cacheState{zone: z, key: key, main: main, hash: main, store: true,
 		convertHead: x.req.Method == "HEAD" && cc.ConvertHead}
 	if vary := z.Vary(main); vary != "" {
 		cs.hash = cache.Hash(key, cache.Variant(vary, x.reqHeader))
 	}
 	x.cache = cs
-	if bg {
-		x.vc.UpstreamCache, cs.locked = cacheExpired, true
+	if bg != nil {
+		x.vc.UpstreamCache, cs.lease = cacheExpired, bg.lease
 		return false, false
 	}
 	if predicate(cc.Bypass, x.vc) {
@@ -133,8 +136,8 @@ func (x *exchange) cacheOpen(cs *cacheState) (done, keep bool) {
 			return true, x.serveCached(hit, cacheUpdating)
 		}
 		if updating && cc.BackgroundUpdate && !x.sub {
-			if owned, _ := cs.zone.Lock(cs.hash, false, 0, cc.LockAge); owned {
-				go x.backgroundUpdate().serverPhases()
+			if lease, _ := cs.zone.Lock(cs.hash, false, 0, cc.LockAge); lease.Held() {
+				go x.backgroundUpdate(lease).serverPhases()
 				return true, x.serveCached(hit, cacheStale)
 			}
 		}
@@ -157,12 +160,16 @@ func (x *exchange) cacheOpen(cs *cacheState) (done, keep bool) {
 func (x *exchange) cacheLock(cs *cacheState, miss bool) (done, keep bool) {
 	cc := &x.lc.Cache
 	wait := cc.Lock && miss
-	owned, updating := cs.zone.Lock(cs.hash, wait, cc.LockTimeout, cc.LockAge)
-	cs.locked = owned
-	if owned || !updating || !wait {
+	lease, updating := cs.zone.Lock(cs.hash, wait, cc.LockTimeout, cc.LockAge)
+	cs.lease = lease
+	if lease.Held() || !updating || !wait {
 		return false, false
 	}
-	// Another request held the lock: its answer may be in place now.
+	// Another request held the lock: its answer may be in place now, as
+	// the variant its Vary names.
+	if vary := cs.zone.Vary(cs.main); vary != "" {
+		cs.hash = cache.Hash(cs.key, cache.Variant(vary, x.reqHeader))
+	}
 	if hit, state, _ := cs.zone.Lookup(cs.hash, cs.main, cs.key); state == cache.Fresh {
 		cs.closeStale()
 		return true, x.serveCached(hit, cacheHit)
@@ -171,8 +178,8 @@ func (x *exchange) cacheLock(cs *cacheState, miss bool) (done, keep bool) {
 	}
 	// It stored nothing: the lock passes on; after proxy_cache_lock_timeout
 	// the request is passed on, and its answer not stored.
-	cs.locked, _ = cs.zone.Lock(cs.hash, false, 0, cc.LockAge)
-	cs.store = cs.locked
+	cs.lease, _ = cs.zone.Lock(cs.hash, false, 0, cc.LockAge)
+	cs.store = cs.lease.Held()
 	return false, false
 }
 
@@ -180,10 +187,10 @@ func (x *exchange) cacheLock(cs *cacheState, miss bool) (done, keep bool) {
 // its answer stored and dropped (proxy_cache_background_update), while
 // the request that made it is answered from the stale entry. It holds the
 // lock its request took, and releases it at its end.
-func (x *exchange) backgroundUpdate() *exchange {
+func (x *exchange) backgroundUpdate(lease cache.Lease) *exchange {
 	c := &conn{srv: x.conn.srv, c: sinkConn{}, id: x.conn.id, tls: x.conn.tls, ssl: x.conn.ssl,
 		bw: bufio.NewWriter(io.Discard), remote: x.conn.remote, local: x.conn.local, bind: x.conn.bind, proxyAddr: x.conn.proxyAddr}
-	s := &exchange{conn: c, rt: x.rt, req: cloneRequest(x.req, 0), srv: x.srv, close: true, sub: true, cache: &cacheState{background: true}}
+	s := &exchange{conn: c, rt: x.rt, req: cloneRequest(x.req, 0), srv: x.srv, close: true, sub: true, cache: &cacheState{background: true, lease: lease}}
 	s.vc = new(vars.Ctx)
 	s.vc.Reset(x.rt.cfg.Vars)
 	s.fillVars(nil)
@@ -259,9 +266,9 @@ func (x *exchange) cacheEnd() {
 	if cs == nil {
 		return
 	}
-	if cs.locked {
-		cs.zone.Unlock(cs.hash)
-		cs.locked = false
+	if cs.lease.Held() {
+		cs.zone.Unlock(cs.lease) // the key's: a variant stored may have another file name
+		cs.lease = cache.Lease{}
 	}
 	cs.closeStale()
 	x.cache = nil
