@@ -388,7 +388,8 @@ func TestCacheDiffLock(t *testing.T) {
 	p := startPair(t, diffConf{HTTP: cacheConf(b.addr, "", `
     proxy_cache_valid 200 10m;
     proxy_cache_lock on;
-    proxy_cache_lock_timeout 30s;`)})
+    proxy_cache_lock_timeout 30s;
+    location /lt/ { proxy_pass http://BACKEND; proxy_cache_lock_timeout 1s; }`)})
 	_, ngPort, _ := net.SplitHostPort(p.nginx)
 	_, wsPort, _ := net.SplitHostPort(p.wsgate)
 	const n = 8
@@ -417,6 +418,26 @@ func TestCacheDiffLock(t *testing.T) {
 			t.Errorf("%s: backend requests for %d concurrent misses: nginx %d, wsgate %d; want 1 each", target, n, ng, ws)
 		}
 	}
+
+	// After proxy_cache_lock_timeout a waiter goes to the backend, and
+	// its answer is not stored: the entry stays the first request's.
+	target := "/lt/x?sleep=2500"
+	for _, addr := range []string{p.nginx, p.wsgate} {
+		first := make(chan rawResponse)
+		go func() { first <- sendRaw(t, addr, cget(target)) }()
+		waitFor(t, 10*time.Second, "the first request to reach the backend", func() bool {
+			_, port, _ := net.SplitHostPort(addr)
+			return b.count(port, target) == 1
+		})
+		expectCache(t, sendRaw(t, addr, cget(target)), "MISS")
+		<-first
+	}
+	r := p.cacheCompare(t, cget(target))
+	expectCache(t, r, "HIT")
+	if !strings.HasPrefix(string(r.Body), "n=1 ") {
+		t.Errorf("the entry is %q, want the first request's answer", clip(r.Body))
+	}
+	b.sameRequests(t, p, target)
 }
 
 // gateCacheConf is a whole wsgate configuration with a cache in dir.
