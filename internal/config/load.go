@@ -518,6 +518,7 @@ func defaultLocConf() *LocConf {
 	coreDefaults(c)
 	proxySSLDefaults(c)
 	proxyBufferingDefaults(c)
+	cacheDefaults(c)
 	return c
 }
 

@@ -218,6 +218,8 @@ func init() {
 	maps.Copy(mergers, otelMergers)
 	maps.Copy(table, bufferingDirectives)
 	maps.Copy(mergers, bufferingMergers)
+	maps.Copy(table, cacheDirectives)
+	maps.Copy(mergers, cacheMergers)
 }
 
 type durationField = time.Duration

@@ -108,6 +108,7 @@ type HTTP struct {
 	// ClusterRebalance is cluster_rebalance: this instance closes WebSockets
 	// with 1012 while it holds more than the cluster's mean; nil: off.
 	ClusterRebalance *Rebalance
+	CachePaths       []*CachePath // proxy_cache_path, in file order
 }
 
 // Upstream is an upstream{} block, or the implicit one-server group that a
@@ -380,6 +381,7 @@ type LocConf struct {
 	InterceptErrors     bool      // proxy_intercept_errors
 	TryFiles            []TryFile // not inherited, as in nginx
 	ProxyRest           ProxyRest // proxy_redirect, proxy_hide_header, proxy_cookie_* ...
+	Cache               CacheConf // proxy_cache and proxy_cache_*
 
 	KeepaliveTime        time.Duration // keepalive_time: a connection serves requests this long at most
 	KeepaliveMinTimeout  time.Duration // keepalive_min_timeout: an idle keep-alive connection is kept this long at least

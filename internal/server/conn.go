@@ -354,9 +354,10 @@ type exchange struct {
 	trailers    bool // the chunked body ends with add_trailer's fields (filters)
 	gzipVary    bool // nginx's r->gzip_vary: gzip_static or a range met gzip
 	close       bool
-	otelSeen    bool       // otelStart ran: the trace decision is made once per request
-	otel        *otelState // the trace context; nil until a location needs one
-	dyn         *dynTarget // proxy_pass with variables, evaluated (proxy_dynamic.go)
+	otelSeen    bool        // otelStart ran: the trace decision is made once per request
+	otel        *otelState  // the trace context; nil until a location needs one
+	dyn         *dynTarget  // proxy_pass with variables, evaluated (proxy_dynamic.go)
+	cache       *cacheState // proxy_cache's part of the request (cache.go)
 	coreExchange
 
 	// sessRes is the WebSocket's session, registered at preaccess (nil

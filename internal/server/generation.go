@@ -9,6 +9,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/backend"
+	"github.com/wsgate/wsgate/internal/cache"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/limit"
@@ -33,7 +34,8 @@ type generation struct {
 	tlsServers map[*config.Server]*tlsconf.Config
 	h3         *h3Cache // HTTP/3 variants of tlsServers' configs
 	tlsBinds   map[netip.AddrPort]*tls.Config
-	dns        *genDNS // resolvers, and the upstream servers re-resolved at run time
+	dns        *genDNS                           // resolvers, and the upstream servers re-resolved at run time
+	caches     map[*config.CachePath]*cache.Zone // proxy_cache_path (cache.go)
 }
 
 // buildGeneration prepares a generation without touching the running one:
@@ -67,6 +69,9 @@ func (rt *generation) build(srv *Server, prev *generation, lb *limit.Build, file
 		return err
 	}
 	if rt.accessLogs, err = buildAccessLogs(rt.cfg, files); err != nil {
+		return err
+	}
+	if rt.caches, err = openCaches(rt.cfg.HTTP); err != nil {
 		return err
 	}
 	rt.indexListens()
@@ -243,6 +248,7 @@ func (rt *generation) discard() {
 	for _, tc := range rt.tlsServers {
 		tc.Close() // stops OCSP refreshers; handshakes in flight keep working
 	}
+	closeCaches(rt.caches)
 }
 
 func (rt *generation) logFor(lc *config.LocConf) *errlog.Logger {

@@ -63,12 +63,18 @@ func (x *exchange) proxy() bool {
 	}
 	uri := proxy.URI(pp, x.loc, x.vc)
 	x.vc.ProxyHost, x.vc.ProxyScheme = pp.HostPort, pp.Scheme
+	if done, keep := x.cacheLookup(); done { // proxy_cache (cache.go)
+		body.close()
+		return keep
+	}
+	defer x.cacheEnd()
 	method := x.req.Method
 	if rest.Method != nil {
 		method = rest.Method.Eval(x.vc)
 	}
+	method, creq := x.cacheRequest(method)
 	hb := headPool.Get().(*[]byte)
-	head := proxy.AppendRequest((*hb)[:0], method, uri, x.req, x.lc, x.vc, pp.HostPort, framing)
+	head := proxy.AppendRequest((*hb)[:0], method, uri, creq, x.lc, x.vc, pp.HostPort, framing)
 	head = append(head, setBody...) // proxy_set_body goes with the head
 	x.upstreamOut.method = method
 	x.upstreamOut.reqBody = body // for an X-Accel-Redirect to send again
@@ -326,7 +332,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 		return false, false
 	}
 	x.setUpstreamVars(p)
-	keep, drained := x.relayResponse(bc, resp)
+	keep, drained := x.relayOrStore(bc, resp)
 	x.timedEnd(peer, t.start)
 	if drained {
 		bc.Drained(resp) // with `keepalive`, back to the cache
@@ -392,9 +398,12 @@ func (x *exchange) upgrade() bool {
 // page (503 without a worker_connections slot, 504 after a timeout, 502).
 func (x *exchange) giveUp(p *pass) bool {
 	x.setUpstreamVars(p)
+	if done, keep := x.cacheGiveUp(p); done {
+		return keep
+	}
 	if h := p.last; h != nil {
 		x.vc.UpstreamHeader = h.resp.Header // $upstream_http_*
-		keep, _ := x.relayResponse(&h.bc, h.resp)
+		keep, _ := x.relayOrStore(&h.bc, h.resp)
 		h.bc.Release(false)
 		return keep
 	}

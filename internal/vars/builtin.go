@@ -17,7 +17,7 @@ var volatile = map[string]bool{
 	"connections_active": true, "connections_reading": true, "connections_writing": true, "connections_waiting": true,
 	"status": true, "time_local": true, "time_iso8601": true, "msec": true,
 	"request_time": true, "body_bytes_sent": true, "bytes_sent": true, "gzip_ratio": true,
-	"upstream_addr": true, "upstream_status": true, "upstream_response_time": true,
+	"upstream_addr": true, "upstream_status": true, "upstream_response_time": true, "upstream_cache_status": true,
 	// rewrite and internal redirects change these (nginx's NOCACHEABLE);
 	// the file variables follow the location, which a redirect changes.
 	"uri": true, "document_uri": true, "args": true, "query_string": true, "is_args": true,
@@ -148,6 +148,7 @@ var builtins = map[string]func(*Ctx) string{
 	"limit_conn_status":      func(c *Ctx) string { return c.LimitConnStatus },
 	"upstream_status":        func(c *Ctx) string { return c.UpstreamStatus },
 	"upstream_response_time": func(c *Ctx) string { return c.UpstreamRespTime },
+	"upstream_cache_status":  func(c *Ctx) string { return c.UpstreamCache },
 	"document_root":          fileVar(FileVars.DocumentRoot),
 	"realpath_root":          fileVar(FileVars.RealpathRoot),
 	"request_filename":       fileVar(FileVars.RequestFilename),

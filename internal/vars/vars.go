@@ -74,6 +74,7 @@ type Ctx struct {
 	UpstreamAddr     string
 	UpstreamStatus   string
 	UpstreamRespTime string
+	UpstreamCache    string    // $upstream_cache_status: MISS, HIT ...; "" without a cache
 	Upstream         *Upstream // the tries behind $upstream_* (upstream.go); nil before any
 	RespHeader       Header
 	UpstreamHeader   Header // the upstream response's head, for $upstream_http_*; nil when none
