@@ -302,8 +302,8 @@ func (x *exchange) relayOrStore(bc *backend.Conn, resp *http1.Response) (keep, d
 			return x.serveCached(st, cacheStale), false
 		}
 	}
-	if until, ok := x.storable(resp); ok {
-		return x.storeAndServe(bc, resp, until)
+	if until, ok := x.storable(resp); ok && x.accelRedirectURI(resp) == "" {
+		return x.storeAndServe(bc, resp, until) // a redirecting answer is followed, not stored, as nginx
 	}
 	keep, drained = x.relayResponse(bc, resp)
 	if cs.convertHead && x.req.Method == "HEAD" {
