@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/upstream"
 )
 
@@ -16,8 +17,10 @@ func (x *exchange) timedHead(peer *upstream.Peer, d time.Duration, status int) {
 	}
 }
 
-func (x *exchange) timedEnd(peer *upstream.Peer, start time.Time) {
-	if cu := x.proxyPass().Upstream; cu.Method == "least_time" && cu.LeastTimeLastByte {
+// timedEnd takes the upstream cu the answer came through: relaying it
+// may have moved the request to another location (X-Accel-Redirect).
+func timedEnd(cu *config.Upstream, peer *upstream.Peer, start time.Time) {
+	if cu.Method == "least_time" && cu.LeastTimeLastByte {
 		peer.Observe(time.Since(start))
 	}
 }

@@ -332,8 +332,9 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 		return false, false
 	}
 	x.setUpstreamVars(p)
+	cu := x.proxyPass().Upstream
 	keep, drained := x.relayOrStore(bc, resp)
-	x.timedEnd(peer, t.start)
+	timedEnd(cu, peer, t.start)
 	if drained {
 		bc.Drained(resp) // with `keepalive`, back to the cache
 	}
