@@ -100,8 +100,11 @@ func (m *Manager) Cert(o Order) (*Cert, error) {
 
 // Retain stops every certificate not in keep: those the running
 // configuration no longer names. Their files stay in the state
-// directory.
+// directory. A nil Manager has nothing to stop, as for Close.
 func (m *Manager) Retain(keep []*Cert) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k, c := range m.certs {
@@ -114,6 +117,9 @@ func (m *Manager) Retain(keep []*Cert) {
 
 // Close stops every certificate's work and waits for it.
 func (m *Manager) Close() {
+	if m == nil {
+		return
+	}
 	m.cancel()
 	m.wg.Wait()
 	m.mu.Lock()

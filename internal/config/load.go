@@ -309,6 +309,9 @@ func (l *loader) finishHTTP() error {
 	if err := l.resolveLimits(); err != nil {
 		return err
 	}
+	if err := l.finishACME(); err != nil {
+		return err
+	}
 	var badFormat error
 	checkFormats := func(lc *LocConf) {
 		for _, al := range lc.AccessLogs {

@@ -90,6 +90,8 @@ type HTTP struct {
 	// H2WebSocket is http2_websocket: advertise RFC 8441 extended CONNECT
 	// on HTTP/2 connections. Process-wide: Go's HTTP/2 reads it at start.
 	H2WebSocket bool
+	// ACMEIssuers are the acme_issuer blocks, by name.
+	ACMEIssuers map[string]*ACMEIssuer
 }
 
 // Upstream is an upstream{} block, or the implicit one-server group that a
@@ -167,8 +169,10 @@ type Server struct {
 	// Named holds the `location @name` blocks, reachable only by an
 	// internal redirect (error_page, try_files).
 	Named map[string]*Location
-	File  string
-	Line  int
+	// ACME is the server's acme_certificate, nil without one.
+	ACME *ACMECertificate
+	File string
+	Line int
 }
 
 // ServerName is one server_name entry.

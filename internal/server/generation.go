@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
+	"github.com/wsgate/wsgate/internal/acme"
 	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
@@ -34,6 +35,8 @@ type generation struct {
 	h3mu       sync.Mutex
 	h3tls      map[*tls.Config]*tls.Config // HTTP/3 variants of tlsServers' configs
 	tlsBinds   map[netip.AddrPort]*tls.Config
+	acme       *acme.Manager // the process's; nil under wsgate -t
+	acmeCerts  map[*config.Server]*acme.Cert
 }
 
 // buildGeneration prepares a generation without touching the running one:
@@ -74,6 +77,9 @@ func (rt *generation) build(srv *Server, prev *generation, lb *limit.Build, file
 		return err
 	}
 	rt.buildIdle(srv)
+	if err := rt.buildACME(srv.acme); err != nil {
+		return err
+	}
 	return rt.buildTLS(rt.log)
 }
 

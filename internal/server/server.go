@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
+	"github.com/wsgate/wsgate/internal/acme"
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
@@ -43,6 +44,7 @@ type Server struct {
 	idleServers atomic.Int32   // serving goroutines waiting on handoff
 	wg          sync.WaitGroup // accept loops, connections, tunnels, background loops
 
+	acme    *acme.Manager                 // ACME certificates, across reloads; nil under Check
 	limits  *limit.Registry               // zones live as long as the process, across reloads
 	cluster atomic.Pointer[cluster.Store] // cluster_store, shared by the sync zones
 	files   accesslog.Files               // access log files, kept open across reloads
@@ -98,6 +100,7 @@ func New(log *errlog.Logger) *Server {
 		started:   time.Now(),
 	}
 	s.log.Store(log)
+	s.acme = s.newACME()
 	s.metrics.WatchCluster(s.clusterState())
 	s.wg.Add(1)
 	go s.rebalanceLoop()
