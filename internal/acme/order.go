@@ -57,7 +57,7 @@ func (c *Cert) obtain(ctx context.Context) error {
 	if order, err = client.WaitOrder(ctx, order.URI); err != nil {
 		return fail(err)
 	}
-	chain, certURL, err := client.CreateOrderCert(ctx, order.FinalizeURL, csr, true)
+	chain, certURL, err := client.CreateCertFromOrder(ctx, order, csr, true)
 	if err != nil {
 		return fail(err)
 	}
