@@ -61,7 +61,7 @@ type pebbleOpts struct {
 	alwaysValid bool              // PEBBLE_VA_ALWAYS_VALID: challenges are not checked
 	httpPort    int               // where http-01 is validated (wsgate's plain listener)
 	tlsPort     int               // where tls-alpn-01 is validated (wsgate's ssl listener)
-	validity    int               // seconds; 0 for Pebble's default (90 days)
+	shortlived  bool              // offer a "shortlived" profile: 30-second certificates
 	eab         map[string]string // kid: base64url MAC key; required when set
 }
 
@@ -96,7 +96,12 @@ func (p *pebble) directory() string { return fmt.Sprintf("https://127.0.0.1:%d/d
 func (p *pebble) start() {
 	t := p.t
 	t.Helper()
-	validity := p.opts.validity
+	// Pebble picks among its profiles when an order names none: the
+	// short one is offered only to tests that ask for it by name.
+	profiles := map[string]any{"default": map[string]any{"description": "default", "validityPeriod": 0}}
+	if p.opts.shortlived {
+		profiles["shortlived"] = map[string]any{"description": "short", "validityPeriod": 30}
+	}
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  fmt.Sprintf("127.0.0.1:%d", p.port),
 		"managementListenAddress":        fmt.Sprintf("127.0.0.1:%d", p.mgmt),
@@ -108,10 +113,7 @@ func (p *pebble) start() {
 		"externalAccountMACKeys":         p.opts.eab,
 		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm":                   "ecdsa",
-		"profiles": map[string]any{
-			"default":    map[string]any{"description": "default", "validityPeriod": validity},
-			"shortlived": map[string]any{"description": "short", "validityPeriod": 30},
-		},
+		"profiles":                       profiles,
 	}}
 	b, _ := json.Marshal(cfg)
 	conf := filepath.Join(p.dir, "pebble.json")

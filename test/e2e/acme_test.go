@@ -101,7 +101,7 @@ func TestACMEIssueValidationSkipped(t *testing.T) {
 	p := newPebble(t, pebbleOpts{alwaysValid: true})
 	p.start()
 	g := startACMEGate(t, p, s.conf(p, "", s.server("one.test", "")+"\n"+
-		s.server("two.test", " two.test www.two.test key=rsa:2048")))
+		s.server("two.test www.two.test", " two.test www.two.test key=rsa:2048")))
 	roots := p.roots()
 	leaf := waitServed(t, s.addr(), "one.test", roots, 60*time.Second, nil)
 	if !hasNames("one.test")(leaf) || leaf.PublicKeyAlgorithm != x509.ECDSA {
@@ -188,7 +188,7 @@ func TestACMETLSALPN01(t *testing.T) {
 // and a connection opened before keeps working.
 func TestACMERenewal(t *testing.T) {
 	s := newACMESetup(t)
-	p := newPebble(t, pebbleOpts{alwaysValid: true})
+	p := newPebble(t, pebbleOpts{alwaysValid: true, shortlived: true})
 	p.start()
 	startACMEGate(t, p, s.conf(p, "profile shortlived;", s.server("renew.test", "")))
 	roots := p.roots()
@@ -275,7 +275,7 @@ func TestACMECADownAtStart(t *testing.T) {
 // of the account) comes up, the certificate is renewed.
 func TestACMECADownAtRenewal(t *testing.T) {
 	s := newACMESetup(t)
-	p := newPebble(t, pebbleOpts{alwaysValid: true})
+	p := newPebble(t, pebbleOpts{alwaysValid: true, shortlived: true})
 	p.start()
 	g := startACMEGate(t, p, s.conf(p, "profile shortlived;", s.server("down.test", "")))
 	roots := p.roots()
