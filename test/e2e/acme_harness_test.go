@@ -216,28 +216,69 @@ func writeLoopbackCert(t testing.TB, certFile, keyFile string) {
 	}
 }
 
-// startDNS serves DNS on a loopback UDP port: A 127.0.0.1 for every name
-// but those starting with "unresolvable" (NXDOMAIN), no other records.
+// startDNS serves DNS on a loopback port, over UDP and TCP (Pebble asks
+// over TCP): A 127.0.0.1 for every name but those starting with
+// "unresolvable" (NXDOMAIN), no other records.
 func startDNS(t testing.TB) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if resp := dnsAnswer(buf[:n]); resp != nil {
-				pc.WriteTo(resp, addr)
-			}
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	return pc.LocalAddr().String()
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err != nil {
+			pc.Close() // the port is taken over TCP: try another
+			continue
+		}
+		t.Cleanup(func() { pc.Close(); ln.Close() })
+		go serveDNSUDP(pc)
+		go serveDNSTCP(ln)
+		return pc.LocalAddr().String()
+	}
+	t.Fatal("no port free for DNS over both UDP and TCP")
+	return ""
+}
+
+func serveDNSUDP(pc net.PacketConn) {
+	buf := make([]byte, 1500)
+	for {
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		if resp := dnsAnswer(buf[:n]); resp != nil {
+			pc.WriteTo(resp, addr)
+		}
+	}
+}
+
+func serveDNSTCP(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			for {
+				var size [2]byte
+				if _, err := io.ReadFull(c, size[:]); err != nil {
+					return
+				}
+				req := make([]byte, int(size[0])<<8|int(size[1]))
+				if _, err := io.ReadFull(c, req); err != nil {
+					return
+				}
+				resp := dnsAnswer(req)
+				if resp == nil {
+					return
+				}
+				c.Write(append([]byte{byte(len(resp) >> 8), byte(len(resp))}, resp...))
+			}
+		}()
+	}
 }
 
 func dnsAnswer(req []byte) []byte {
