@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,13 +89,16 @@ func TestDescribe(t *testing.T) {
 	p := &acme.Error{StatusCode: 403, ProblemType: "urn:ietf:params:acme:error:unauthorized", Detail: "no"}
 	err := &orderError{url: "https://ca.test/order/1", err: &acme.AuthorizationError{URI: "https://ca.test/authz/1", Errors: []error{p}}}
 	got := describe(err)
-	for _, want := range []string{"order https://ca.test/order/1", `problem {"detail":"no","status":403,"type":"urn:ietf:params:acme:error:unauthorized"}`} {
+	for _, want := range []string{"order https://ca.test/order/1, authorization https://ca.test/authz/1", `problem {"detail":"no","status":403,"type":"urn:ietf:params:acme:error:unauthorized"}`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("%s\nlacks %s", got, want)
 		}
 	}
 	if got := describe(errors.New("dial tcp: refused")); got != "dial tcp: refused" {
 		t.Errorf("plain error: %s", got)
+	}
+	if got := describe(fmt.Errorf("account registration failed: %w", p)); !strings.HasPrefix(got, "account registration failed, problem {") {
+		t.Errorf("registration: %s", got)
 	}
 }
 

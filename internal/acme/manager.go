@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/acme"
 )
 
 // Level is the severity of a log line, mapped onto the error log's.
@@ -216,20 +218,29 @@ func coversNames(c *tls.Certificate, names []string) bool {
 }
 
 // describe renders an error with the order's URL and the CA's problem
-// document when there are any.
+// document when there are any; the problem document then replaces the
+// library's rendering of the same problem.
 func describe(err error) string {
-	var oe *orderError
-	s := err.Error()
-	url := ""
-	if errors.As(err, &oe) {
-		s, url = oe.err.Error(), oe.url
-	}
 	var parts []string
-	if url != "" {
-		parts = append(parts, "order "+url)
+	var oe *orderError
+	if errors.As(err, &oe) {
+		parts = append(parts, "order "+oe.url)
+		err = oe.err
 	}
-	parts = append(parts, s)
-	if p := problems(err); p != "" {
+	p := problems(err)
+	var ae *acme.Error
+	var ze *acme.AuthorizationError
+	switch {
+	case p == "":
+		parts = append(parts, err.Error())
+	case errors.As(err, &ze):
+		parts = append(parts, fmt.Sprintf("authorization %s of %q failed", ze.URI, ze.Identifier))
+	case errors.As(err, &ae):
+		if ctx := strings.TrimSuffix(strings.TrimSuffix(err.Error(), ae.Error()), ": "); ctx != "" {
+			parts = append(parts, ctx)
+		}
+	}
+	if p != "" {
 		parts = append(parts, "problem "+p)
 	}
 	return strings.Join(parts, ", ")
