@@ -97,10 +97,11 @@ func (rt *generation) acmeList() []*acme.Cert {
 }
 
 // acmeChallenge answers an http-01 challenge under way on a plain
-// connection, before any server rewrite or location: true when it did
-// (keep says whether the connection goes on).
+// listener (not a plain client of an ssl one), before any server rewrite
+// or location: true when it did (keep says whether the connection goes
+// on).
 func (x *exchange) acmeChallenge() (answered, keep bool) {
-	if x.conn.tls != nil || x.rt.acme == nil {
+	if x.conn.tls != nil || x.conn.plainOnTLS || x.rt.acme == nil {
 		return false, false
 	}
 	ka, ok := x.rt.acme.HTTP01(x.req.URI)
