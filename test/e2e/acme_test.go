@@ -257,7 +257,7 @@ func TestACMECADownAtStart(t *testing.T) {
 	waitFor(t, 30*time.Second, "the failure in the error log", func() bool {
 		return strings.Contains(g.errorLog(), `acme_certificate late.test from issuer "pebble" failed`)
 	})
-	if _, err := servedCert(s.addr(), "late.test", nil); err == nil || !strings.Contains(err.Error(), "alert") {
+	if _, err := servedCert(s.addr(), "late.test", nil); err == nil || !strings.Contains(err.Error(), "remote error: tls") {
 		t.Errorf("handshake before issuance: %v", err)
 	}
 	if st, _, _ := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", s.http), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); st != 404 {
