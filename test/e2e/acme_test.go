@@ -327,3 +327,38 @@ func TestACMEExternalAccountBinding(t *testing.T) {
 		return strings.Contains(g.errorLog(), `"type":"urn:ietf:params:acme:error:externalAccountRequired"`)
 	})
 }
+
+// TestACMEReloadAndConfigTest: `wsgate -t` checks an ACME configuration
+// without contacting the CA or writing state; a reload that keeps an
+// acme_certificate keeps its certificate without ordering again, and one
+// that adds a server orders only the new certificate.
+func TestACMEReloadAndConfigTest(t *testing.T) {
+	s := newACMESetup(t)
+	p := newPebble(t, pebbleOpts{alwaysValid: true})
+	p.start()
+	conf := s.conf(p, "", s.server("keep.test", ""))
+	if out, ok := runTest(t, binary, conf); !ok {
+		t.Fatalf("-t: %s", out)
+	}
+	if _, err := os.Stat(s.state); !os.IsNotExist(err) {
+		t.Fatalf("-t created the state directory: %v", err)
+	}
+	bad := s.conf(p, "account_key "+filepath.Join(t.TempDir(), "missing.pem")+";", s.server("keep.test", ""))
+	if out, ok := runTest(t, binary, bad); ok || !strings.Contains(out, "cannot load account key") {
+		t.Errorf("-t with a missing account key: %s", out)
+	}
+	g := startACMEGate(t, p, conf)
+	roots := p.roots()
+	first := waitServed(t, s.addr(), "keep.test", roots, 60*time.Second, nil)
+	if !g.reload(t, s.conf(p, "", s.server("keep.test", "")+"\n"+s.server("new.test", ""))) {
+		t.Fatalf("reload failed:\n%s", g.errorLog())
+	}
+	waitServed(t, s.addr(), "new.test", roots, 60*time.Second, hasNames("new.test"))
+	leaf, err := servedCert(s.addr(), "keep.test", roots)
+	if err != nil || leaf.SerialNumber.Cmp(first.SerialNumber) != 0 {
+		t.Errorf("keep.test after the reload: %v %v", leaf, err)
+	}
+	if n := strings.Count(g.errorLog(), "acme_certificate keep.test: certificate"); n != 1 {
+		t.Errorf("keep.test issued %d times", n)
+	}
+}
