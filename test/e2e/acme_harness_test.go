@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -162,13 +163,7 @@ func (p *pebble) stop() {
 func (p *pebble) roots() *x509.CertPool {
 	t := p.t
 	t.Helper()
-	ca, err := os.ReadFile(p.trusted())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	c := &http.Client{Timeout: slow(10 * time.Second), Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	c := p.mgmtClient()
 	defer c.CloseIdleConnections()
 	resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/roots/0", p.mgmt))
 	if err != nil {
@@ -181,6 +176,38 @@ func (p *pebble) roots() *x509.CertPool {
 		t.Fatalf("pebble's root: %q", b)
 	}
 	return roots
+}
+
+// setRenewalInfo makes Pebble answer cert's renewal information with
+// info (through its management interface).
+func (p *pebble) setRenewalInfo(cert *x509.Certificate, info string) {
+	t := p.t
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{
+		"Certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
+		"ARIResponse": info,
+	})
+	c := p.mgmtClient()
+	defer c.CloseIdleConnections()
+	resp, err := c.Post(fmt.Sprintf("https://127.0.0.1:%d/set-renewal-info/", p.mgmt), "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("set-renewal-info: %s", resp.Status)
+	}
+}
+
+// mgmtClient trusts Pebble's own HTTPS certificate.
+func (p *pebble) mgmtClient() *http.Client {
+	ca, err := os.ReadFile(p.trusted())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return &http.Client{Timeout: slow(10 * time.Second), Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
 
 // writeLoopbackCert writes a self-signed certificate for 127.0.0.1 and

@@ -362,3 +362,28 @@ func TestACMEReloadAndConfigTest(t *testing.T) {
 		t.Errorf("keep.test issued %d times", n)
 	}
 }
+
+// TestACMERenewalInfo: a 90-day certificate is renewed at once when the
+// CA's renewal information (ARI) suggests a window that has begun, as a
+// CA does for a certificate it is about to revoke; wsgate reads it at
+// start, where the saved certificate is served meanwhile.
+func TestACMERenewalInfo(t *testing.T) {
+	s := newACMESetup(t)
+	p := newPebble(t, pebbleOpts{alwaysValid: true})
+	p.start()
+	conf := s.conf(p, "", s.server("ari.test", ""))
+	g := startACMEGate(t, p, conf)
+	roots := p.roots()
+	first := waitServed(t, s.addr(), "ari.test", roots, 60*time.Second, nil)
+	g.stop()
+	now := time.Now().UTC()
+	window := fmt.Sprintf(`{"suggestedWindow":{"start":%q,"end":%q}}`, now.Add(-time.Hour).Format(time.RFC3339), now.Add(-time.Hour+time.Minute).Format(time.RFC3339))
+	p.setRenewalInfo(first, window)
+	startACMEGate(t, p, conf)
+	next := waitServed(t, s.addr(), "ari.test", roots, 60*time.Second, func(c *x509.Certificate) bool {
+		return c.SerialNumber.Cmp(first.SerialNumber) != 0
+	})
+	if next.NotAfter.Sub(next.NotBefore) < 24*time.Hour {
+		t.Errorf("renewed for %v", next.NotAfter.Sub(next.NotBefore))
+	}
+}
