@@ -32,6 +32,9 @@ func (c *Cert) schedule(ctx context.Context, cur *tls.Certificate) (time.Duratio
 	if wait <= 0 {
 		return 0, true
 	}
+	if recheck == 0 {
+		recheck = 6 * time.Hour // the CA may start offering renewal information, or be reachable again
+	}
 	if recheck > 0 && recheck < wait {
 		wait = recheck
 	}
