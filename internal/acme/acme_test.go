@@ -5,11 +5,15 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/crypto/acme"
 )
 
@@ -120,5 +124,62 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (Order{Issuer: iss, Names: []string{"a.test", "192.0.2.1"}, Key: "rsa:3072"}).Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestManagerCloseLeavesNothing: a certificate whose CA refuses
+// connections keeps trying in the background; Retain and Close stop it,
+// and no goroutine is left.
+func TestManagerCloseLeavesNothing(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "https://" + ln.Addr().String() + "/dir"
+	ln.Close() // nothing listens there now: every attempt is refused
+	var mu sync.Mutex
+	var logged []string
+	m := NewManager(func(_ Level, format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		logged = append(logged, fmt.Sprintf(format, args...))
+	})
+	iss := &Issuer{Name: "down", URI: url, StatePath: filepath.Join(t.TempDir(), "st")}
+	a, err := m.Cert(Order{Issuer: iss, Names: []string{"a.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Cert(Order{Issuer: iss, Names: []string{"b.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := m.Cert(Order{Issuer: iss, Names: []string{"a.test"}}); again != a {
+		t.Error("the same order made a second certificate")
+	}
+	if _, err := a.GetCertificate(nil); err == nil {
+		t.Error("a certificate before issuance")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(logged)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no failure logged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.Retain([]*Cert{a})
+	<-b.done // stopped by Retain
+	m.Close()
+	<-a.done
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged[0], `from issuer "down" failed`) {
+		t.Errorf("logged %q", logged[0])
 	}
 }
