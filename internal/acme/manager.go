@@ -169,10 +169,15 @@ func (c *Cert) run(ctx context.Context) {
 	defer c.m.wg.Done()
 	defer close(c.done)
 	retry := c.m.retryMin
+	var planned time.Time
 	for {
 		if cur := c.cur.Load(); cur != nil {
-			wait, due := c.schedule(ctx, cur)
+			wait, at, due := c.schedule(ctx, cur)
 			if !due {
+				if !at.Equal(planned) {
+					planned = at
+					c.m.logf(Notice, "acme_certificate %s: certificate %s renewal planned at %s", c.names(), cur.Leaf.SerialNumber.Text(16), at.UTC().Format(time.RFC3339))
+				}
 				if !sleep(ctx, wait) {
 					return
 				}

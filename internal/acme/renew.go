@@ -18,9 +18,9 @@ import (
 // certificate is due for renewal now. With ACME Renewal Information the
 // CA's suggested window decides (a random moment in it, as RFC 9773
 // asks); without, renewal comes at two thirds of the lifetime.
-func (c *Cert) schedule(ctx context.Context, cur *tls.Certificate) (time.Duration, bool) {
+func (c *Cert) schedule(ctx context.Context, cur *tls.Certificate) (wait time.Duration, at time.Time, due bool) {
 	leaf := cur.Leaf
-	at := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) * 2 / 3)
+	at = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) * 2 / 3)
 	recheck := time.Duration(0)
 	if start, end, retry, ok := c.renewalInfo(ctx, leaf); ok {
 		at, recheck = start, retry
@@ -28,17 +28,17 @@ func (c *Cert) schedule(ctx context.Context, cur *tls.Certificate) (time.Duratio
 			at = start.Add(rand.N(span))
 		}
 	}
-	wait := time.Until(at)
+	wait = time.Until(at)
 	if wait <= 0 {
-		return 0, true
+		return 0, at, true
 	}
 	if recheck == 0 {
 		recheck = 6 * time.Hour // the CA may start offering renewal information, or be reachable again
 	}
-	if recheck > 0 && recheck < wait {
+	if recheck < wait {
 		wait = recheck
 	}
-	return wait, false
+	return wait, at, false
 }
 
 // renewalInfo asks the CA for the certificate's renewal window; ok is

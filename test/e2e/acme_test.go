@@ -233,6 +233,7 @@ func TestACMERestartReusesState(t *testing.T) {
 	if strings.Count(g.errorLog(), "registered") != 1 {
 		t.Fatalf("first run:\n%s", g.errorLog())
 	}
+	askedARI, orders := strings.Count(p.out.String(), "renewalInfo"), strings.Count(p.out.String(), "Added order")
 	g2 := startACMEGate(t, p, conf)
 	leaf, err := servedCert(s.addr(), "restart.test", roots)
 	if err != nil || leaf.SerialNumber.Cmp(first.SerialNumber) != 0 {
@@ -241,9 +242,19 @@ func TestACMERestartReusesState(t *testing.T) {
 	if again, _ := os.ReadFile(filepath.Join(s.state, "account.url")); string(again) != string(account) || len(account) == 0 {
 		t.Errorf("account URL %q then %q", account, again)
 	}
-	time.Sleep(slow(time.Second)) // what a restart that ordered again would log by now
+	// wsgate asks for the saved certificate's renewal information, then
+	// plans the renewal instead of ordering.
+	waitFor(t, 30*time.Second, "the renewal to be planned", func() bool {
+		return strings.Contains(g2.errorLog(), "acme_certificate restart.test: certificate "+first.SerialNumber.Text(16)+" renewal planned at")
+	})
+	if strings.Count(p.out.String(), "renewalInfo") == askedARI {
+		t.Error("no renewal information asked for")
+	}
 	if l := g2.errorLog(); strings.Contains(l, "issued by") || strings.Contains(l, "registered") {
 		t.Errorf("the restart ordered again:\n%s", l)
+	}
+	if n := strings.Count(p.out.String(), "Added order"); n != orders {
+		t.Errorf("%d new orders after the restart", n-orders)
 	}
 }
 
