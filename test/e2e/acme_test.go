@@ -247,9 +247,9 @@ func TestACMERestartReusesState(t *testing.T) {
 	waitFor(t, 30*time.Second, "the renewal to be planned", func() bool {
 		return strings.Contains(g2.errorLog(), "acme_certificate restart.test: certificate "+first.SerialNumber.Text(16)+" renewal planned at")
 	})
-	if strings.Count(p.out.String(), "renewalInfo") == askedARI {
-		t.Error("no renewal information asked for")
-	}
+	waitFor(t, 30*time.Second, "Pebble to log the renewal information request", func() bool {
+		return strings.Count(p.out.String(), "renewalInfo") > askedARI
+	})
 	if l := g2.errorLog(); strings.Contains(l, "issued by") || strings.Contains(l, "registered") {
 		t.Errorf("the restart ordered again:\n%s", l)
 	}
