@@ -17,12 +17,18 @@ import (
 // schedule says how long to wait before looking again, or that the
 // certificate is due for renewal now. With ACME Renewal Information the
 // CA's suggested window decides (a random moment in it, as RFC 9773
-// asks); without, renewal comes at two thirds of the lifetime.
+// asks, but not in the last quarter of the lifetime); without, renewal
+// comes at two thirds of the lifetime.
 func (c *Cert) schedule(ctx context.Context, cur *tls.Certificate) (wait time.Duration, at time.Time, due bool) {
 	leaf := cur.Leaf
 	at = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) * 2 / 3)
 	recheck := time.Duration(0)
 	if start, end, retry, ok := c.renewalInfo(ctx, leaf); ok {
+		// A window that runs into the last quarter of the lifetime is
+		// cut there, so that an order has time to finish before expiry.
+		if last := leaf.NotAfter.Add(-leaf.NotAfter.Sub(leaf.NotBefore) / 4); end.After(last) && last.After(start) {
+			end = last
+		}
 		at, recheck = start, retry
 		if span := end.Sub(start); span > 0 {
 			at = start.Add(rand.N(span))
