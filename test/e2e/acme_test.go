@@ -64,11 +64,15 @@ func (s *acmeSetup) server(names, acmeArgs string) string {
 }
 
 // startACMEGate starts wsgate; a failed test shows its error log and
-// Pebble's output.
+// Pebble's output, and a race detected in a -race build fails it.
 func startACMEGate(t *testing.T, p *pebble, conf string) *gate {
 	t.Helper()
 	g := startGate(t, conf)
 	t.Cleanup(func() {
+		g.stop()
+		if strings.Contains(g.stderr.String(), "DATA RACE") { // with WSGATE_E2E_RACE=1
+			t.Errorf("data race:\n%s", g.stderr)
+		}
 		if t.Failed() {
 			out := ""
 			if p.out != nil {
