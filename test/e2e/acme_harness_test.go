@@ -63,6 +63,7 @@ type pebbleOpts struct {
 	httpPort    int               // where http-01 is validated (wsgate's plain listener)
 	tlsPort     int               // where tls-alpn-01 is validated (wsgate's ssl listener)
 	shortlived  bool              // offer a "shortlived" profile: 30-second certificates
+	altRoots    int               // PEBBLE_ALTERNATE_ROOTS: chains to other roots offered too
 	eab         map[string]string // kid: base64url MAC key; required when set
 }
 
@@ -126,6 +127,9 @@ func (p *pebble) start() {
 	if p.opts.alwaysValid {
 		p.cmd.Env = append(p.cmd.Env, "PEBBLE_VA_ALWAYS_VALID=1")
 	}
+	if p.opts.altRoots > 0 {
+		p.cmd.Env = append(p.cmd.Env, fmt.Sprintf("PEBBLE_ALTERNATE_ROOTS=%d", p.opts.altRoots))
+	}
 	p.out = &syncBuffer{}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -161,21 +165,33 @@ func (p *pebble) stop() {
 // roots returns the pool of this Pebble's root, which signs the
 // certificates it issues (through an intermediate).
 func (p *pebble) roots() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(p.root(0))
+	return pool
+}
+
+// root returns Pebble's root number i (0 is the default chain's; others
+// exist with alternateRoots).
+func (p *pebble) root(i int) *x509.Certificate {
 	t := p.t
 	t.Helper()
 	c := p.mgmtClient()
 	defer c.CloseIdleConnections()
-	resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/roots/0", p.mgmt))
+	resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/roots/%d", p.mgmt, i))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(b) {
-		t.Fatalf("pebble's root: %q", b)
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("pebble's root %d: %q", i, b)
 	}
-	return roots
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }
 
 // setRenewalInfo makes Pebble answer cert's renewal information with

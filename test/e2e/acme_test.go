@@ -408,3 +408,19 @@ func TestACMERenewalInfo(t *testing.T) {
 		t.Errorf("renewed for %v", next.NotAfter.Sub(next.NotBefore))
 	}
 }
+
+// TestACMEPreferredChain: among the chains the CA offers, the one up to
+// the root preferred_chain names is served, not the default one.
+func TestACMEPreferredChain(t *testing.T) {
+	s := newACMESetup(t)
+	p := newPebble(t, pebbleOpts{alwaysValid: true, altRoots: 1})
+	p.start()
+	alt := p.root(1)
+	startACMEGate(t, p, s.conf(p, fmt.Sprintf("preferred_chain %q;", alt.Subject.CommonName), s.server("chain.test", "")))
+	altPool := x509.NewCertPool()
+	altPool.AddCert(alt)
+	waitServed(t, s.addr(), "chain.test", altPool, 60*time.Second, nil)
+	if _, err := servedCert(s.addr(), "chain.test", p.roots()); err == nil {
+		t.Error("the default chain is served")
+	}
+}
