@@ -9,12 +9,15 @@ type DirectiveInfo struct {
 
 // Directives returns a fresh map of every directive wsgate accepts, by
 // name, including "include", which the loader expands before the table is
-// consulted. Changing the map changes nothing in the package.
+// consulted, and those of the acme_issuer block. Changing the map changes nothing in the package.
 func Directives() map[string]DirectiveInfo {
 	out := make(map[string]DirectiveInfo, len(table)+1)
 	for name := range table {
 		_, ne := noEffect[name]
 		out[name] = DirectiveInfo{NoEffect: ne}
+	}
+	for name := range acmeIssuerDirectives {
+		out[name] = DirectiveInfo{} // inside acme_issuer
 	}
 	out["include"] = DirectiveInfo{}
 	return out

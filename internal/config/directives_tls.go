@@ -17,7 +17,7 @@ func dSSL(l *loader, d *conf.Directive, s *scope) error {
 	c := &s.lc.SSL
 	a := d.Args
 	path := func(p string) string {
-		if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "data:") {
+		if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "data:") || isACMEVar(p) {
 			return p
 		}
 		return filepath.Join(filepath.Dir(l.cfg.File), p)
@@ -253,7 +253,12 @@ func applySSLOn(srv *Server) {
 
 // checkCertTemplate admits $ssl_server_name as the only variable of a
 // certificate or key path: nothing else is known during the handshake.
+// $acme_certificate and $acme_certificate_key stand alone: they name
+// the server's acme_certificate.
 func checkCertTemplate(p string) error {
+	if isACMEVar(p) {
+		return nil
+	}
 	if strings.HasPrefix(p, "data:") {
 		if strings.Contains(p, "$") {
 			return fmt.Errorf("variables in \"data:\" are not supported: write the PEM text inline, or name files with $ssl_server_name")
@@ -262,7 +267,11 @@ func checkCertTemplate(p string) error {
 	}
 	rest := strings.NewReplacer("${ssl_server_name}", "", "$ssl_server_name", "").Replace(p)
 	if strings.Contains(rest, "$") {
-		return fmt.Errorf("only $ssl_server_name can be used in \"%s\": no other variable is known during the handshake", p)
+		return fmt.Errorf("only $ssl_server_name can be used in \"%s\" ($acme_certificate and $acme_certificate_key alone): no other variable is known during the handshake", p)
 	}
 	return nil
 }
+
+// isACMEVar reports whether a certificate or key path is one of the
+// variables of acme_certificate.
+func isACMEVar(p string) bool { return p == "$acme_certificate" || p == "$acme_certificate_key" }

@@ -312,6 +312,9 @@ func (l *loader) finishHTTP() error {
 	if err := l.checkRunTimeResolve(); err != nil {
 		return err
 	}
+	if err := l.finishACME(); err != nil {
+		return err
+	}
 	var badFormat error
 	checkFormats := func(lc *LocConf) {
 		for _, al := range lc.AccessLogs {

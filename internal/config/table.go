@@ -189,6 +189,7 @@ func init() {
 	maps.Copy(table, headersDirectives)
 	maps.Copy(mergers, coreMergers)
 	maps.Copy(table, tlsDirectives)
+	maps.Copy(table, acmeDirectives)
 	maps.Copy(table, coreRestDirectives)
 	maps.Copy(mergers, coreRestMergers)
 	maps.Copy(table, clusterDirectives)

@@ -109,6 +109,8 @@ type HTTP struct {
 	// with 1012 while it holds more than the cluster's mean; nil: off.
 	ClusterRebalance *Rebalance
 	CachePaths       []*CachePath // proxy_cache_path, in file order
+	// ACMEIssuers are the acme_issuer blocks, by name.
+	ACMEIssuers map[string]*ACMEIssuer
 }
 
 // Upstream is an upstream{} block, or the implicit one-server group that a
@@ -198,8 +200,10 @@ type Server struct {
 	// Named holds the `location @name` blocks, reachable only by an
 	// internal redirect (error_page, try_files).
 	Named map[string]*Location
-	File  string
-	Line  int
+	// ACME is the server's acme_certificate, nil without one.
+	ACME *ACMECertificate
+	File string
+	Line int
 }
 
 // ServerName is one server_name entry.

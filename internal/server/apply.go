@@ -83,6 +83,7 @@ func (s *Server) rollback(st *staged) {
 	if st.rt != nil {
 		st.rt.discard()
 	}
+	s.acme.Retain(s.rt.Load().acmeList()) // those only the failed configuration named stop
 	s.rollbackCluster(st)
 	s.rollbackOtel(st)
 	s.files.Abort()
@@ -139,6 +140,7 @@ func (s *Server) commit(st *staged) {
 	s.commitOtel(st)
 	rt.start()
 	s.rt.Store(rt)
+	s.acme.Retain(rt.acmeList()) // certificates the new configuration dropped stop
 	if err := s.files.Commit(); err != nil {
 		rt.log.Printf(errlog.Alert, 0, "closing access logs: %v", err)
 	}

@@ -398,6 +398,9 @@ func (c *conn) handle(rt *generation, req *http1.Request, cc *config.LocConf) bo
 	if reErr != nil {
 		return x.hostRegexFailed(reErr)
 	}
+	if answered, keep := x.acmeChallenge(); answered {
+		return keep
+	}
 	if ok, keep := x.checkSSL(host); !ok {
 		return keep
 	}

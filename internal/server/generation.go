@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
+	"github.com/wsgate/wsgate/internal/acme"
 	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/cache"
 	"github.com/wsgate/wsgate/internal/config"
@@ -36,6 +37,8 @@ type generation struct {
 	tlsBinds   map[netip.AddrPort]*tls.Config
 	dns        *genDNS                           // resolvers, and the upstream servers re-resolved at run time
 	caches     map[*config.CachePath]*cache.Zone // proxy_cache_path (cache.go)
+	acme       *acme.Manager                     // the process's; nil under wsgate -t
+	acmeCerts  map[*config.Server]*acme.Cert
 }
 
 // buildGeneration prepares a generation without touching the running one:
@@ -81,6 +84,9 @@ func (rt *generation) build(srv *Server, prev *generation, lb *limit.Build, file
 		return err
 	}
 	rt.buildIdle(srv)
+	if err := rt.buildACME(srv.acme); err != nil {
+		return err
+	}
 	return rt.buildTLS(rt.log)
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/accesslog"
+	"github.com/wsgate/wsgate/internal/acme"
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
@@ -44,6 +45,7 @@ type Server struct {
 	wg          sync.WaitGroup // accept loops, connections, tunnels, background loops
 
 	dyn     dynUpstreams                  // run-time server lists of the upstreams with a zone
+	acme    *acme.Manager                 // ACME certificates, across reloads; nil under Check
 	limits  *limit.Registry               // zones live as long as the process, across reloads
 	cluster atomic.Pointer[cluster.Store] // cluster_store, shared by the sync zones
 	otel    atomic.Pointer[otelExporter]  // otel_exporter; nil without one
@@ -101,6 +103,7 @@ func New(log *errlog.Logger) *Server {
 		started:   time.Now(),
 	}
 	s.log.Store(log)
+	s.acme = s.newACME()
 	s.metrics.WatchCluster(s.clusterState())
 	s.wg.Add(1)
 	go s.rebalanceLoop()

@@ -145,6 +145,7 @@ func (s *Server) waitStopped(d time.Duration) {
 }
 
 func (s *Server) closeRuntime() {
+	s.acme.Close()
 	s.closeCluster()
 	s.closeOtel()
 	s.files.CloseAll()

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/acme"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/tlsconf"
@@ -49,6 +50,9 @@ func (rt *generation) buildTLS(log *errlog.Logger) error {
 		for i := range c.Certs {
 			o.Certs = append(o.Certs, tlsconf.CertPair{Cert: c.Certs[i], Key: c.Keys[i]})
 		}
+		if err := rt.useACME(srv, &o); err != nil {
+			return &config.PosError{File: srv.File, Line: srv.Line, Err: err}
+		}
 		tc, err := tlsconf.New(o)
 		if err != nil {
 			return &config.PosError{File: srv.File, Line: srv.Line, Err: err}
@@ -61,6 +65,9 @@ func (rt *generation) buildTLS(log *errlog.Logger) error {
 		}
 		rt.tlsBinds[ls.AddrPort] = &tls.Config{
 			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				if cfg := rt.acme.ALPNConfig(hello); cfg != nil {
+					return cfg, nil // a tls-alpn-01 challenge, before any server
+				}
 				if tc := rt.tlsServerFor(addrPort(hello.Conn.LocalAddr()), hello.ServerName); tc != nil {
 					return tc.TLS(), nil
 				}
@@ -116,6 +123,10 @@ func (c *conn) handshakeTLS(cfg *tls.Config) bool {
 	}
 	tc.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
+	if st.NegotiatedProtocol == acme.ALPNProto {
+		tc.Close() // the challenge is answered by the handshake itself
+		return false
+	}
 	c.c, c.tls = tc, &st
 	c.ssl = rt.sslInfo(c.local, &st)
 	c.ssl.Ciphers, c.ssl.Curves = hello.ciphers, hello.curves

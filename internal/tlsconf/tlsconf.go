@@ -128,6 +128,10 @@ type Options struct {
 	// the handshake, never by New, and are not stapled.
 	CertCache CertCache
 
+	// GetCertificate, when set, serves every handshake instead of Certs,
+	// which may then be empty (certificates obtained by ACME).
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+
 	// NextProtos is the ALPN list offered, in preference order.
 	NextProtos []string
 
@@ -172,7 +176,7 @@ func New(o Options) (*Config, error) {
 	if o.RejectHandshake {
 		return &Config{tls: rejectConfig()}, nil
 	}
-	if len(o.Certs) == 0 {
+	if len(o.Certs) == 0 && o.GetCertificate == nil {
 		return nil, errors.New(`no "ssl_certificate" is defined`)
 	}
 	minV, maxV, err := parseProtocols(o.Protocols)
@@ -247,6 +251,9 @@ func New(o Options) (*Config, error) {
 	}
 	if c.dyn != nil {
 		c.tls.GetCertificate = c.dyn.get
+	}
+	if o.GetCertificate != nil {
+		c.tls.GetCertificate = o.GetCertificate
 	}
 	switch {
 	case !o.DisableSessionTickets:

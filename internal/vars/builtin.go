@@ -141,6 +141,12 @@ var builtins = map[string]func(*Ctx) string{
 	"websocket_close_reason": func(c *Ctx) string { return c.WS.CloseReason },
 	"ssl_cipher":             func(c *Ctx) string { return c.SSLCipher },
 	"ssl_server_name":        func(c *Ctx) string { return c.SSLServerName },
+	// $acme_certificate and $acme_certificate_key are read by
+	// ssl_certificate and ssl_certificate_key during the handshake, where
+	// they name the server's acme_certificate; in a request they are
+	// empty.
+	"acme_certificate":       func(*Ctx) string { return "" },
+	"acme_certificate_key":   func(*Ctx) string { return "" },
 	"connections_active":     func(c *Ctx) string { return connCount(c, 0) },
 	"connections_reading":    func(c *Ctx) string { return connCount(c, 1) },
 	"connections_writing":    func(c *Ctx) string { return connCount(c, 2) },
