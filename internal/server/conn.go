@@ -201,9 +201,18 @@ func (c *conn) releaseBuffers() {
 	}
 }
 
+// sock is c's socket as accepted. TLS replaces c.c on the serving
+// goroutine; sock stays the same, so other goroutines close it.
+func (c *conn) sock() net.Conn {
+	if c.tcp != nil {
+		return c.tcp
+	}
+	return c.c
+}
+
 func (c *conn) closeIfIdle() {
 	if c.h2 && c.streams.Load() == 0 {
-		c.c.Close() // an HTTP/2 connection with no stream left
+		c.sock().Close() // an HTTP/2 connection with no stream left
 		return
 	}
 	if c.idle.Load() && c.keepMin.over() {

@@ -111,7 +111,7 @@ func (s *Server) Close() error {
 		delete(s.listeners, ap)
 	}
 	for c := range s.conns {
-		c.c.Close()
+		c.sock().Close()
 	}
 	tunnels := make([]*tunnel.Tunnel, 0, len(s.tunnels))
 	for t := range s.tunnels {

@@ -2,9 +2,19 @@ package server
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +202,49 @@ func skipHead(t *testing.T, br *bufio.Reader) {
 		if l == "\r\n" {
 			return
 		}
+	}
+}
+
+// TestCloseWithTLSConnOpen: Close ends a connection whose TLS handshake
+// its serving goroutine has just run, through the socket as accepted.
+func TestCloseWithTLSConnOpen(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "x"}, DNSNames: []string{"x"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(filepath.Join(dir, "c.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(filepath.Join(dir, "k.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	port := freeTCPPort(t)
+	cfg, err := config.LoadBytes(filepath.Join(dir, "t.conf"), []byte(fmt.Sprintf(`
+error_log stderr crit;
+http {
+    access_log off;
+    server { listen 127.0.0.1:%d ssl; ssl_certificate c.pem; ssl_certificate_key k.pem; return 200; }
+}`, port)), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := errlog.Stderr()
+	s := New(log)
+	if err := s.Apply(cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	c, err := tls.Dial("tcp", s.Addrs()[0].String(), &tls.Config{InsecureSkipVerify: true, ServerName: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the connection is still open after Close")
 	}
 }
