@@ -58,6 +58,8 @@ type Server struct {
 	limit    atomic.Int64 // worker_connections x worker_processes
 	Stats    Stats
 	limitLog atomic.Int64 // last "not enough" log, unix seconds
+
+	inheritedUnix []*net.UnixListener // an upgrade's unix sockets (handover.go); under mu
 }
 
 // Stats are the counters stub_status shows; all atomics.

@@ -63,7 +63,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		remote:  x.vc.Remote.Addr(),
 		leases:  slices.Clone(x.leases),
 	}
-	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod}
+	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod, end: e}
 	if lc.Proxy != nil && lc.Proxy.Upstream != nil {
 		e.info.ups = lc.Proxy.Upstream.Name
 	}
@@ -132,6 +132,7 @@ type tunnelEnd struct {
 	sess    *sessionLog // nil unless an access log writes the session's line
 	unreg   func()      // removes the tunnel from the cluster's sessions; nil if not there
 	virtual bool        // an HTTP/2 stream: its TCP connection is its conn's
+	tried   bool        // an upgrade has tried to hand it over (under Server.mu)
 }
 
 // sessionLog is what a tunnel keeps for its access log line, apart from the

@@ -134,6 +134,8 @@ type tunnelInfo struct {
 	// rebalanced marks a tunnel already asked to close by the rebalancer
 	// (guarded by Server.mu).
 	rebalanced bool
+	// end is the tunnel's tunnelEnd, for a binary upgrade (handover.go).
+	end *tunnelEnd
 }
 
 func locKey(loc *config.Location) string {

@@ -139,6 +139,7 @@ func (t *Tunnel) Movable() bool {
 type Paused struct {
 	Client, Backend net.Conn
 	State           State
+	Meter           *Meter // the tunnel's Config.Meter, for a Resume here
 }
 
 // Detach pauses t and takes it out of this process's relay, within wait;
@@ -269,7 +270,7 @@ func (t *Tunnel) seal() *Paused {
 	// descriptor closes, in the other process: unregister retires its
 	// slot, so that its events, if any, miss.
 	parker.unregister(t)
-	p := &Paused{Client: t.dirs[c2b].src, Backend: t.dirs[b2c].src}
+	p := &Paused{Client: t.dirs[c2b].src, Backend: t.dirs[b2c].src, Meter: t.cfg.Meter}
 	st := &p.State
 	st.Settings = settingsOf(&t.cfg)
 	st.Start = t.start
