@@ -1,0 +1,478 @@
+package e2e
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/tls"
+	be "encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/wsframe"
+)
+
+// Binary upgrades (USR2): plain tunnels move to the new process without a
+// closed connection or a lost message; TLS tunnels stay and drain; a new
+// binary or configuration that fails changes nothing.
+
+const upgradeConf = `
+error_log {{DIR}}/error.log info;
+pid {{DIR}}/wsgate.pid;
+%[3]s
+events { worker_connections 30000; }
+http {
+    log_format sess '$pid $request_uri $status $websocket_messages_in $websocket_messages_out $websocket_close_code';
+    access_log {{DIR}}/access.log sess;
+    server {
+        listen 127.0.0.1:%[1]d;
+        location /ws/ {
+            proxy_pass http://%[2]s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 1h;
+        }
+        location /plain { return 200 "plain\n"; }
+    }
+    %[4]s
+}
+`
+
+// rawEcho is a WebSocket echo backend on raw sockets, light enough for
+// thousands of connections: it answers the handshake and sends each data
+// frame back unmasked, and a close frame back before it closes.
+type rawEcho struct {
+	ln   net.Listener
+	open atomic.Int64
+	wg   sync.WaitGroup
+}
+
+func startRawEcho(t testing.TB) *rawEcho {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &rawEcho{ln: ln}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.open.Add(1)
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				defer e.open.Add(-1)
+				defer c.Close()
+				e.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return e
+}
+
+func (e *rawEcho) serve(c net.Conn) {
+	br := bufio.NewReader(c)
+	key := ""
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
+			key = strings.TrimSpace(v)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", websocketAccept(key))
+	for {
+		f, err := readUpFrame(br)
+		if err != nil {
+			return
+		}
+		c.Write(wsframe.AppendFrame(nil, f.op, f.payload, false, [4]byte{}))
+		if f.op == wsframe.OpClose {
+			return
+		}
+	}
+}
+
+type upFrame struct {
+	op      wsframe.Opcode
+	payload []byte
+}
+
+func readUpFrame(br *bufio.Reader) (upFrame, error) {
+	var hb [wsframe.MaxHeaderLen]byte
+	n := 0
+	for {
+		h, hn, err := wsframe.ParseHeader(hb[:n])
+		if err != nil {
+			return upFrame{}, err
+		}
+		if hn > 0 {
+			p := make([]byte, h.Length)
+			if _, err := io.ReadFull(br, p); err != nil {
+				return upFrame{}, err
+			}
+			if h.Masked {
+				wsframe.MaskBytes(p, h.Key, 0)
+			}
+			return upFrame{h.Opcode, p}, nil
+		}
+		b, err := br.ReadByte()
+		if err != nil {
+			return upFrame{}, err
+		}
+		hb[n] = b
+		n++
+	}
+}
+
+// wsClient is one raw WebSocket client: it sends numbered messages and
+// checks that each comes back, in order.
+type wsClient struct {
+	c    net.Conn
+	br   *bufio.Reader
+	seq  uint32
+	path string
+}
+
+func dialUp(addr, path string, tlsConf *tls.Config) (*wsClient, error) {
+	var c net.Conn
+	var err error
+	if tlsConf != nil {
+		c, err = tls.Dial("tcp", addr, tlsConf)
+	} else {
+		c, err = net.Dial("tcp", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var k [16]byte
+	rand.Read(k[:])
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n", path, base64Std(k[:]))
+	c.SetReadDeadline(time.Now().Add(slow(30 * time.Second)))
+	br := bufio.NewReader(c)
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(status, " 101 ") {
+		c.Close()
+		return nil, fmt.Errorf("handshake: %q %v", status, err)
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	c.SetReadDeadline(time.Time{})
+	return &wsClient{c: c, br: br, path: path}, nil
+}
+
+// roundTrip sends the next numbered message (padded to size) and waits
+// for its echo.
+func (w *wsClient) roundTrip(size int) error {
+	w.seq++
+	p := make([]byte, max(size, 8))
+	be.BigEndian.PutUint32(p, w.seq)
+	copy(p[4:], w.path)
+	var key [4]byte
+	rand.Read(key[:])
+	if _, err := w.c.Write(wsframe.AppendFrame(nil, wsframe.OpBinary, p, true, key)); err != nil {
+		return fmt.Errorf("%s: sending message %d: %w", w.path, w.seq, err)
+	}
+	w.c.SetReadDeadline(time.Now().Add(slow(30 * time.Second)))
+	f, err := readUpFrame(w.br)
+	if err != nil {
+		return fmt.Errorf("%s: waiting for message %d: %w", w.path, w.seq, err)
+	}
+	if f.op != wsframe.OpBinary || len(f.payload) != len(p) || be.BigEndian.Uint32(f.payload) != w.seq {
+		return fmt.Errorf("%s: message %d came back as %v of %d bytes numbered %d", w.path, w.seq, f.op, len(f.payload), be.BigEndian.Uint32(f.payload))
+	}
+	return nil
+}
+
+// close runs the closing handshake, from the client.
+func (w *wsClient) close() error {
+	var key [4]byte
+	w.c.Write(wsframe.AppendClose(nil, 1000, "", true, key))
+	w.c.SetReadDeadline(time.Now().Add(slow(30 * time.Second)))
+	f, err := readUpFrame(w.br)
+	w.c.Close()
+	if err != nil {
+		return fmt.Errorf("%s: waiting for the close answer: %w", w.path, err)
+	}
+	if f.op != wsframe.OpClose {
+		return fmt.Errorf("%s: got %v instead of the close answer", w.path, f.op)
+	}
+	return nil
+}
+
+// readCloseCode waits for a close frame and returns its code.
+func (w *wsClient) readCloseCode(d time.Duration) (int, error) {
+	w.c.SetReadDeadline(time.Now().Add(d))
+	for {
+		f, err := readUpFrame(w.br)
+		if err != nil {
+			return 0, err
+		}
+		if f.op == wsframe.OpClose {
+			if len(f.payload) < 2 {
+				return 1005, nil
+			}
+			return int(be.BigEndian.Uint16(f.payload)), nil
+		}
+	}
+}
+
+func base64Std(b []byte) string {
+	const enc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	var sb strings.Builder
+	for i := 0; i < len(b); i += 3 {
+		var v uint32
+		n := min(3, len(b)-i)
+		for j := range 3 {
+			v <<= 8
+			if j < n {
+				v |= uint32(b[i+j])
+			}
+		}
+		for j := range 4 {
+			if j <= n {
+				sb.WriteByte(enc[(v>>(18-6*j))&63])
+			} else {
+				sb.WriteByte('=')
+			}
+		}
+	}
+	return sb.String()
+}
+
+// pidOf reads the gate's pid file.
+func pidOf(g *gate) int {
+	b, _ := os.ReadFile(filepath.Join(g.dir, "wsgate.pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// alive reports whether pid runs (a zombie counts as gone).
+func alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// upgrade sends USR2 to the gate's process and returns the new process's
+// pid once it has written the pid file; the new process is stopped (TERM,
+// by its pid) when the test ends.
+func upgrade(t testing.TB, g *gate) int {
+	t.Helper()
+	old := g.cmd.Process.Pid
+	g.signal(syscall.SIGUSR2)
+	var pid int
+	waitFor(t, 60*time.Second, "the new process's pid file", func() bool {
+		pid = pidOf(g)
+		return pid != old && pid != 0
+	})
+	t.Cleanup(func() {
+		syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(slow(20 * time.Second))
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if alive(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Errorf("the new process %d did not stop on TERM", pid)
+		}
+	})
+	return pid
+}
+
+// upgradeTunnels is how many tunnels TestUpgradeMovesTunnels opens:
+// $WSGATE_UPGRADE_TUNNELS, or a few for the race-checked suite.
+func upgradeTunnels() int {
+	if n, err := strconv.Atoi(os.Getenv("WSGATE_UPGRADE_TUNNELS")); err == nil && n > 0 {
+		return n
+	}
+	return 20
+}
+
+// TestUpgradeMovesTunnels: plain tunnels echo numbered messages while USR2
+// starts the new binary. None is closed, no message is lost or reordered,
+// the old process exits within seconds, and each session is logged once,
+// by the new process, when it really ends, with every message counted.
+func TestUpgradeMovesTunnels(t *testing.T) {
+	n := upgradeTunnels()
+	echoBE := startRawEcho(t)
+	port := freePort(t)
+	g := startGate(t, fmt.Sprintf(upgradeConf, port, echoBE.ln.Addr(), "", ""))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	clients := make([]*wsClient, n)
+	var dialWG sync.WaitGroup
+	dialErr := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	for i := range clients {
+		dialWG.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer dialWG.Done()
+			defer func() { <-sem }()
+			c, err := dialUp(addr, fmt.Sprintf("/ws/%d", i), nil)
+			if err == nil {
+				err = c.roundTrip(16)
+			}
+			if err != nil {
+				dialErr <- err
+				return
+			}
+			clients[i] = c
+		}()
+	}
+	dialWG.Wait()
+	close(dialErr)
+	for err := range dialErr {
+		t.Fatal(err)
+	}
+	// A tenth of the clients are busy (a message every few milliseconds),
+	// the others idle but for one message a second.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	var sent atomic.Int64
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pause := time.Second
+			if i%10 == 0 {
+				pause = 5 * time.Millisecond
+			}
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(pause):
+				}
+				if err := c.roundTrip(16 + i%3000); err != nil {
+					errs <- err
+					return
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	oldPID := g.cmd.Process.Pid
+	start := time.Now()
+	newPID := upgrade(t, g)
+	waitExit(t, g, 30*time.Second)
+	t.Logf("%d tunnels: the old process %d exited %v after USR2; %d messages echoed so far", n, oldPID, time.Since(start).Round(time.Millisecond), sent.Load())
+	before := sent.Load()
+	waitFor(t, 30*time.Second, "messages through the new process", func() bool { return sent.Load() > before+int64(n/10) })
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		t.Fatalf("error log:\n%s", tail(g.errorLog(), 40))
+	}
+	// Every tunnel still works, end to end, and closes cleanly.
+	for _, c := range clients {
+		if err := c.roundTrip(32); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One line per session, by the new process, with all its messages.
+	var lines []string
+	waitFor(t, 30*time.Second, "a log line for every session", func() bool {
+		lines = strings.Split(strings.TrimSpace(readFile(filepath.Join(g.dir, "access.log"))), "\n")
+		return len(lines) >= n
+	})
+	seen := map[string]bool{}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) != 6 {
+			t.Fatalf("log line %q", l)
+		}
+		if f[0] != strconv.Itoa(newPID) || f[2] != "101" || f[5] != "1000" || f[3] != f[4] {
+			t.Errorf("log line %q: want pid %d, status 101, as many messages each way, close 1000", l, newPID)
+		}
+		if seen[f[1]] {
+			t.Errorf("session %s logged twice", f[1])
+		}
+		seen[f[1]] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d sessions logged, want %d", len(seen), n)
+	}
+	for i, c := range clients {
+		if f := strings.Fields(findLine(lines, c.path)); len(f) == 6 && f[3] != strconv.Itoa(int(c.seq)) {
+			t.Errorf("client %d sent %d messages, the log says %s", i, c.seq, f[3])
+		}
+	}
+	el := g.errorLog()
+	if !strings.Contains(el, fmt.Sprintf("%d WebSocket tunnels moved to pid %d, 0 ended here", n, newPID)) {
+		t.Errorf("error log does not report the move:\n%s", tail(el, 20))
+	}
+}
+
+func findLine(lines []string, path string) string {
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == path {
+			return l
+		}
+	}
+	return ""
+}
+
+func tail(s string, n int) string {
+	l := strings.Split(s, "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+
+// waitExit waits for the old process to exit by itself, and says why not.
+// Its exit is seen by its pid: exec's Wait also waits for the new process,
+// which holds the same standard error.
+func waitExit(t testing.TB, g *gate, d time.Duration) {
+	t.Helper()
+	pid := g.cmd.Process.Pid
+	deadline := time.Now().Add(slow(d))
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old process still runs after %v; error log:\n%s", slow(d), tail(g.errorLog(), 30))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
