@@ -90,6 +90,7 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "wsgate: [emerg] %v\nwsgate: configuration file %s test failed\n", err, configName(o))
 			return 1
 		}
+		upgradeFailedEarly(err)
 		return emerg("%v", err)
 	}
 	defer func() {

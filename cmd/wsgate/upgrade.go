@@ -227,6 +227,17 @@ func (u *upgradeChild) failed(err error) {
 	}
 }
 
+// upgradeFailedEarly tells the process that started this one for an
+// upgrade, if one did, why this one stops before it could serve.
+func upgradeFailedEarly(err error) {
+	if os.Getenv(handover.EnvFD) == "" {
+		return
+	}
+	if c, cerr := handover.FromEnv(); cerr == nil {
+		(&upgradeChild{c: c}).failed(err)
+	}
+}
+
 // ready tells the old process that this one serves, tells systemd that it
 // is the service's main process now, and adopts the tunnels that come.
 func (u *upgradeChild) ready(srv *server.Server, log *errlog.Logger, sd *notifier) {

@@ -461,7 +461,6 @@ func tail(s string, n int) string {
 	return strings.Join(l[max(0, len(l)-n):], "\n")
 }
 
-
 // waitExit waits for the old process to exit by itself, and says why not.
 // Its exit is seen by its pid: exec's Wait also waits for the new process,
 // which holds the same standard error.
@@ -475,4 +474,194 @@ func waitExit(t testing.TB, g *gate, d time.Duration) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestUpgradeTLSTunnelsDrain: wss tunnels cannot move (their TLS state
+// lives in the old process): they go on echoing there after the upgrade,
+// get close 1001 once websocket_upgrade_drain_period has passed, are
+// logged there, and the old process exits then. Plain tunnels move.
+func TestUpgradeTLSTunnelsDrain(t *testing.T) {
+	echoBE := startRawEcho(t)
+	port, tlsPort := freePort(t), freePort(t)
+	dir := t.TempDir()
+	writeCert(t, dir, "ws", "ws.example.com")
+	tlsServer := fmt.Sprintf(`server {
+        listen 127.0.0.1:%d ssl;
+        ssl_certificate %s/ws.pem;
+        ssl_certificate_key %s/ws.key;
+        location /ws/ {
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            websocket_drain_period 500ms;
+        }
+    }`, tlsPort, dir, dir, echoBE.ln.Addr())
+	g := startGate(t, fmt.Sprintf(upgradeConf, port, echoBE.ln.Addr(), "websocket_upgrade_drain_period 2s;", tlsServer))
+	tc := &tls.Config{InsecureSkipVerify: true, ServerName: "ws.example.com"}
+	const nTLS, nPlain = 100, 10
+	var wss, plain []*wsClient
+	for i := range nTLS {
+		c, err := dialUp(fmt.Sprintf("127.0.0.1:%d", tlsPort), fmt.Sprintf("/ws/tls%d", i), tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wss = append(wss, c)
+	}
+	for i := range nPlain {
+		c, err := dialUp(fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("/ws/plain%d", i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain = append(plain, c)
+	}
+	oldPID := g.cmd.Process.Pid
+	start := time.Now()
+	newPID := upgrade(t, g)
+	// The old process still relays the wss tunnels.
+	for _, c := range wss[:10] {
+		if err := c.roundTrip(64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range wss {
+		code, err := c.readCloseCode(slow(20 * time.Second))
+		if err != nil || code != 1001 {
+			t.Fatalf("%s: close %d, %v; want 1001", c.path, code, err)
+		}
+		c.c.Close()
+	}
+	if el := time.Since(start); el < 2*time.Second {
+		t.Errorf("wss tunnels closed %v after the upgrade, before the 2s drain period", el)
+	}
+	waitExit(t, g, 20*time.Second)
+	for _, c := range plain {
+		if err := c.roundTrip(64); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A new wss client reaches the new process.
+	c, err := dialUp(fmt.Sprintf("127.0.0.1:%d", tlsPort), "/ws/late", tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.roundTrip(8); err != nil {
+		t.Fatal(err)
+	}
+	c.close()
+	var lines []string
+	waitFor(t, 20*time.Second, "every session's log line", func() bool {
+		lines = strings.Split(strings.TrimSpace(readFile(filepath.Join(g.dir, "access.log"))), "\n")
+		return len(lines) >= nTLS+nPlain+1
+	})
+	old, moved := 0, 0
+	for _, l := range lines {
+		f := strings.Fields(l)
+		switch {
+		case strings.HasPrefix(f[1], "/ws/tls") && f[0] == strconv.Itoa(oldPID) && f[5] == "1001":
+			old++
+		case strings.HasPrefix(f[1], "/ws/plain") && f[0] == strconv.Itoa(newPID) && f[5] == "1000":
+			moved++
+		}
+	}
+	if old != nTLS || moved != nPlain {
+		t.Errorf("%d wss sessions logged by the old process with 1001 (want %d), %d plain ones by the new (want %d):\n%s", old, nTLS, moved, nPlain, strings.Join(lines, "\n"))
+	}
+	if el := g.errorLog(); !strings.Contains(el, fmt.Sprintf("%d WebSocket tunnels moved to pid %d, %d ended here", nPlain, newPID, nTLS)) {
+		t.Errorf("error log:\n%s", tail(el, 20))
+	}
+}
+
+// TestUpgradeBrokenConfig: a new process whose configuration fails
+// changes nothing: the old one says why and keeps its tunnels and its
+// listeners.
+func TestUpgradeBrokenConfig(t *testing.T) {
+	echoBE := startRawEcho(t)
+	port := freePort(t)
+	g := startGate(t, fmt.Sprintf(upgradeConf, port, echoBE.ln.Addr(), "", ""))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	c, err := dialUp(addr, "/ws/a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConf(t, g.dir, fmt.Sprintf(upgradeConf, port, echoBE.ln.Addr(), "bogus_directive on;", ""))
+	g.signal(syscall.SIGUSR2)
+	waitFor(t, 30*time.Second, "the failed upgrade in the error log", func() bool {
+		return strings.Contains(g.errorLog(), "binary upgrade failed, this process keeps serving")
+	})
+	if el := g.errorLog(); !strings.Contains(el, `unknown directive "bogus_directive"`) {
+		t.Errorf("the error log does not say why:\n%s", tail(el, 10))
+	}
+	checkStillServing(t, g, addr, c)
+}
+
+// TestUpgradeBrokenBinary: an executable that cannot run changes nothing.
+func TestUpgradeBrokenBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "wsgate")
+	b, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	echoBE := startRawEcho(t)
+	port := freePort(t)
+	g := startGateBinary(t, bin, fmt.Sprintf(upgradeConf, port, echoBE.ln.Addr(), "", ""))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	c, err := dialUp(addr, "/ws/a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new binary that is not one: rename(2) over the running one, as
+	// a package upgrade does.
+	if err := os.WriteFile(bin+".new", []byte("\x7fELF broken"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bin+".new", bin); err != nil {
+		t.Fatal(err)
+	}
+	g.signal(syscall.SIGUSR2)
+	waitFor(t, 30*time.Second, "the failed upgrade in the error log", func() bool {
+		return strings.Contains(g.errorLog(), "binary upgrade failed, this process keeps serving")
+	})
+	if el := g.errorLog(); !strings.Contains(el, "exec format error") {
+		t.Errorf("the error log does not say why:\n%s", tail(el, 10))
+	}
+	checkStillServing(t, g, addr, c)
+}
+
+// checkStillServing checks, after a failed upgrade, that the old process
+// owns the pid file, relays its tunnel c and accepts new clients.
+func checkStillServing(t *testing.T, g *gate, addr string, c *wsClient) {
+	t.Helper()
+	if pid := pidOf(g); pid != g.cmd.Process.Pid {
+		t.Errorf("the pid file names %d, want the old process %d", pid, g.cmd.Process.Pid)
+	}
+	if err := c.roundTrip(100); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := dialUp(addr, "/ws/b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.roundTrip(10); err != nil {
+		t.Fatal(err)
+	}
+	c2.close()
+	c.close()
+	if status, _, body := rawRequest(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); status != 200 || body != "plain\n" {
+		t.Errorf("plain request: %d %q", status, body)
+	}
+}
+
+// startGateBinary is startGate for another copy of the binary.
+func startGateBinary(t *testing.T, bin, conf string) *gate {
+	saved := binary
+	binary = bin
+	defer func() { binary = saved }()
+	return startGate(t, conf)
 }
