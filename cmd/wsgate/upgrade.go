@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -253,31 +255,57 @@ func (u *upgradeChild) ready(srv *server.Server, log *errlog.Logger, sd *notifie
 	go u.adopt(srv, log)
 }
 
+// adoptWorkers is how many tunnels the new process adopts at once: the
+// old process keeps that many and more in flight, and a busy machine
+// schedules one goroutine per message too slowly.
+const adoptWorkers = 8
+
 // adopt takes the tunnels the old process hands over, until it is done.
 func (u *upgradeChild) adopt(srv *server.Server, log *errlog.Logger) {
-	defer u.c.Close()
-	n := 0
+	type job struct {
+		m   *handover.Msg
+		fds []int
+	}
+	jobs := make(chan job, 256)
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for range adoptWorkers {
+		wg.Go(func() {
+			for j := range jobs {
+				ack := &handover.Msg{Kind: handover.KindAck, Seq: j.m.Seq}
+				if err := adoptOne(srv, j.m, j.fds); err != nil {
+					ack.Err = err.Error()
+				} else {
+					n.Add(1)
+				}
+				u.c.Send(ack) // a failure shows in Recv
+			}
+		})
+	}
+	err := u.receive(func(m *handover.Msg, fds []int) { jobs <- job{m, fds} })
+	close(jobs)
+	wg.Wait()
+	u.c.Close()
+	if err != nil {
+		log.Printf(errlog.Warn, 0, "binary upgrade: the old process left after %d WebSocket tunnels: %v", n.Load(), err)
+		return
+	}
+	log.Printf(errlog.Notice, 0, "binary upgrade: %d WebSocket tunnels adopted", n.Load())
+}
+
+// receive passes each tunnel message to got until the old process is
+// done (nil) or the connection fails.
+func (u *upgradeChild) receive(got func(*handover.Msg, []int)) error {
 	for {
 		m, fds, err := u.c.Recv()
 		if err != nil {
-			log.Printf(errlog.Warn, 0, "binary upgrade: the old process left after %d WebSocket tunnels: %v", n, err)
-			return
+			return err
 		}
 		switch m.Kind {
 		case handover.KindDone:
-			log.Printf(errlog.Notice, 0, "binary upgrade: %d WebSocket tunnels adopted", n)
-			return
+			return nil
 		case handover.KindTunnel:
-			ack := &handover.Msg{Kind: handover.KindAck, Seq: m.Seq}
-			if err := adoptOne(srv, m, fds); err != nil {
-				ack.Err = err.Error()
-			} else {
-				n++
-			}
-			if err := u.c.Send(ack); err != nil {
-				log.Printf(errlog.Warn, 0, "binary upgrade: %v", err)
-				return
-			}
+			got(m, fds)
 		default:
 			for _, fd := range fds {
 				unix.Close(fd)

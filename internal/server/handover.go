@@ -190,7 +190,7 @@ func (v *MovedVars) restore(vc *vars.Ctx) {
 type Sender func(m *Moved, client, backend net.Conn) error
 
 // moveWorkers is how many tunnels are handed over at once.
-const moveWorkers = 32
+const moveWorkers = 128
 
 // detachWait bounds the pause of one tunnel: a tunnel that does not pause
 // in time stays (and is tried again on the next pass).
@@ -221,6 +221,9 @@ func (s *Server) Retire(send Sender, period time.Duration) (moved, stayed int) {
 	s.mu.Unlock()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	start := time.Now()
+	moved = s.moveTunnels(send)
+	s.log.Load().Printf(errlog.Notice, 0, "%d WebSocket tunnels handed over in %v", moved, time.Since(start).Round(time.Millisecond))
 	for {
 		moved += s.moveTunnels(send)
 		s.mu.Lock()

@@ -310,6 +310,11 @@ func upgrade(t testing.TB, g *gate) int {
 			syscall.Kill(pid, syscall.SIGKILL)
 			t.Errorf("the new process %d did not stop on TERM", pid)
 		}
+		// Both processes write here; with WSGATE_E2E_RACE=1 the race
+		// detector does too.
+		if out := g.stderr.String(); strings.Contains(out, "DATA RACE") {
+			t.Errorf("race detected:\n%s", out)
+		}
 	})
 	return pid
 }
