@@ -92,11 +92,13 @@ func spawnUpgrade(srv *server.Server) (*upgrading, error) {
 
 // upgradeEnv is the new process's environment: this one's, naming the
 // handover socket, without what made this process a daemon child (the new
-// one is neither forked again nor reporting to a terminal).
+// one is neither forked again nor reporting to a terminal) and without
+// systemd's WATCHDOG_PID, which names this process: the new one, the
+// service's main process once it sends MAINPID=, keeps the watchdog fed.
 func upgradeEnv(env []string) []string {
 	out := make([]string, 0, len(env)+1)
 	for _, e := range env {
-		if strings.HasPrefix(e, "WSGATE_DAEMON=") || strings.HasPrefix(e, handover.EnvFD+"=") {
+		if strings.HasPrefix(e, "WSGATE_DAEMON=") || strings.HasPrefix(e, "WATCHDOG_PID=") || strings.HasPrefix(e, handover.EnvFD+"=") {
 			continue
 		}
 		out = append(out, e)
