@@ -28,7 +28,7 @@ type Config struct {
 	// connections still open are closed. Zero waits for them all.
 	WorkerShutdownTimeout time.Duration
 	// UpgradeDrainPeriod bounds how long the old process of a binary
-	// upgrade keeps the tunnels that cannot move (TLS, HTTP/2, HTTP/3)
+	// upgrade keeps the tunnels that cannot move (TLS, HTTP/2)
 	// before it closes them with 1001 (websocket_upgrade_drain_period).
 	UpgradeDrainPeriod time.Duration
 

@@ -18,8 +18,9 @@ import (
 
 // A binary upgrade: the old process gives its listening sockets and its
 // plain WebSocket tunnels to the new one, which adopts them; what cannot
-// move (TLS, HTTP/2 and HTTP/3 tunnels, requests in flight) ends in the old
-// process. The transport is the caller's: this file only takes things
+// move (TLS and HTTP/2 tunnels, requests in flight) ends in the old
+// process. HTTP/3 ends at once: the new process's UDP socket takes the
+// datagrams. The transport is the caller's: this file only takes things
 // apart and puts them together again.
 
 // ListenerFile is a listening socket as an upgrade hands it over: the
@@ -200,7 +201,9 @@ const detachWait = 5 * time.Second
 // (the new process accepts on the same sockets), lets requests in flight
 // finish and closes keep-alive connections after their current request,
 // as QUIT does, and hands every plain tunnel to send, including those that
-// requests in flight open meanwhile. Tunnels that cannot move stay until
+// requests in flight open meanwhile. HTTP/3 connections close at once (the
+// new process's UDP socket receives their datagrams). Tunnels that cannot
+// move stay until
 // they end, or until period has passed, when they get close 1001 (spread
 // over their websocket_drain_period). It returns when nothing is left,
 // with the number of tunnels moved and of tunnels that stayed.
