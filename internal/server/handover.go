@@ -194,7 +194,7 @@ type Sender func(m *Moved, client, backend net.Conn) error
 const moveWorkers = 128
 
 // detachWait bounds the pause of one tunnel: a tunnel that does not pause
-// in time stays (and is tried again on the next pass).
+// in time stays, and ends here.
 const detachWait = 5 * time.Second
 
 // Retire ends this process's part after an upgrade: it stops accepting

@@ -96,6 +96,11 @@ type State struct {
 	// AtBoundary reports that both directions paused at a frame
 	// boundary (informational: Resume takes any position).
 	AtBoundary bool
+	// The closing handshake so far: the first close frame's sender and
+	// code, once one has passed (Result.ClosedBy, Result.CloseCode).
+	ClosedBy         Side
+	CloseCode        uint16
+	ByKnown, CodeSet bool
 }
 
 // DirState is one direction of a paused tunnel: Dirs[0] reads the client,
@@ -114,8 +119,8 @@ type DirState struct {
 	Code      [2]byte
 	FinData   bool
 	// The destination's side: it is inside a frame, or it has had its
-	// close frame.
-	MidFrame, GotClose bool
+	// close frame; SrcClosed: the source's close frame has passed.
+	MidFrame, GotClose, SrcClosed bool
 	// Pings and limits (with Frames).
 	LastRead, PingAt, Resumed int64
 	PingSeq                   uint32
@@ -276,6 +281,9 @@ func (t *Tunnel) seal() *Paused {
 	st.Start = t.start
 	st.Last = t.last.Load()
 	st.AtBoundary = true
+	t.mu.Lock()
+	st.ClosedBy, st.ByKnown, st.CloseCode, st.CodeSet = t.by, t.bySet, t.code, t.codeSet
+	t.mu.Unlock()
 	for i := range t.dirs {
 		d := &t.dirs[i]
 		d.src.SetDeadline(time.Time{})
@@ -302,6 +310,7 @@ func (d *dir) save(s *DirState) {
 	d.wmu.Lock()
 	s.MidFrame, s.GotClose = d.midFrame, d.gotClose
 	d.wmu.Unlock()
+	s.SrcClosed = d.flags.Load()&fSrcClosed != 0
 	x := d.x
 	if x == nil {
 		return
@@ -325,6 +334,9 @@ func (d *dir) restore(s *DirState) {
 	d.remaining, d.op, d.masked, d.key = s.Remaining, wsframe.Opcode(s.Op), s.Masked, s.Key
 	d.payPos, d.code, d.finData = s.PayPos, s.Code, s.FinData
 	d.midFrame, d.gotClose = s.MidFrame, s.GotClose
+	if s.SrcClosed {
+		d.flags.Or(fSrcClosed)
+	}
 	d.seen = s.Read
 	x := d.x
 	if x == nil {
@@ -352,6 +364,7 @@ func Resume(client, backend net.Conn, st *State, cfg Config) *Tunnel {
 func (t *Tunnel) restore(st *State) {
 	t.start = st.Start
 	t.last.Store(st.Last)
+	t.by, t.bySet, t.code, t.codeSet = st.ClosedBy, st.ByKnown, st.CloseCode, st.CodeSet
 	for i := range t.dirs {
 		t.dirs[i].restore(&st.Dirs[i])
 	}
