@@ -157,7 +157,9 @@ type wsClient struct {
 func dialUp(addr, path string, tlsConf *tls.Config) (*wsClient, error) {
 	var c net.Conn
 	var err error
-	if tlsConf != nil {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		c, err = net.Dial("unix", path)
+	} else if tlsConf != nil {
 		c, err = tls.Dial("tcp", addr, tlsConf)
 	} else {
 		c, err = net.Dial("tcp", addr)
@@ -669,4 +671,55 @@ func startGateBinary(t *testing.T, bin, conf string) *gate {
 	binary = bin
 	defer func() { binary = saved }()
 	return startGate(t, conf)
+}
+
+// TestUpgradeUnixSocketAndSystemd: a unix listener passes to the new
+// process too (its file stays when the old one exits), a tunnel that came
+// in through it moves, and under systemd the new process announces itself
+// with MAINPID= and READY=1.
+func TestUpgradeUnixSocketAndSystemd(t *testing.T) {
+	sock, notify := notifySocket(t)
+	echoBE := startRawEcho(t)
+	port := freePort(t)
+	dir := t.TempDir()
+	unixServer := fmt.Sprintf(`server {
+        listen unix:%s/ws.sock;
+        location /ws/ {
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }`, dir, echoBE.ln.Addr())
+	conf := writeConf(t, dir, fmt.Sprintf(upgradeConf, port, echoBE.ln.Addr(), "", unixServer))
+	g := startCmd(t, filepath.Join(dir, "wsgate.pid"), []string{"NOTIFY_SOCKET=" + notify}, "-p", dir, "-c", conf)
+	g.dir = dir
+	nextNotify(t, sock, "READY=1")
+	sockAddr := "unix:" + filepath.Join(dir, "ws.sock")
+	c, err := dialUp(sockAddr, "/ws/unix", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.roundTrip(20); err != nil {
+		t.Fatal(err)
+	}
+	newPID := upgrade(t, g)
+	got := nextNotify(t, sock, "MAINPID="+strconv.Itoa(newPID), "READY=1")
+	t.Logf("the new process says %q", got)
+	waitExit(t, g, 20*time.Second)
+	if err := c.roundTrip(3000); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := dialUp(sockAddr, "/ws/unix2", nil)
+	if err != nil {
+		t.Fatalf("the unix socket after the old process left: %v", err)
+	}
+	if err := c2.roundTrip(8); err != nil {
+		t.Fatal(err)
+	}
+	c2.close()
+	c.close()
+	if el := g.errorLog(); !strings.Contains(el, fmt.Sprintf("1 WebSocket tunnels moved to pid %d, 0 ended here", newPID)) {
+		t.Errorf("error log:\n%s", tail(el, 20))
+	}
 }
