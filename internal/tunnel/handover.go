@@ -163,7 +163,6 @@ func (t *Tunnel) Detach(wait time.Duration) (*Paused, error) {
 		return nil, ErrNotMovable
 	}
 	t.mu.Unlock()
-	defer t.detach.Store(nil)
 	var held [2]bool
 	end := time.Now().Add(wait)
 	poke := time.NewTimer(0)
@@ -180,6 +179,7 @@ func (t *Tunnel) Detach(wait time.Duration) (*Paused, error) {
 		}
 		if held[c2b] && held[b2c] {
 			if p := t.seal(); p != nil {
+				t.detach.Store(nil)
 				return p, nil
 			}
 			t.release(held)
@@ -213,14 +213,24 @@ func (t *Tunnel) take(i int) bool {
 	return false
 }
 
-// release gives back the directions Detach holds: their relays run on.
+// release ends a handover that failed: the directions Detach holds, and
+// any that paused meanwhile, relay on.
 func (t *Tunnel) release(held [2]bool) {
+	t.detach.Store(nil) // first: a direction pausing from now on sees it
 	for i := range t.dirs {
-		t.dirs[i].flags.And(^fDetach)
+		d := &t.dirs[i]
 		if held[i] {
-			t.clearReadDeadline(&t.dirs[i])
+			d.flags.And(^fDetach)
+			t.clearReadDeadline(d)
 			go t.run(i)
+			continue
 		}
+		// The relay may meet take's deadline still: as a poke, which
+		// it lifts and goes on.
+		d.flags.Or(fPoke)
+		d.flags.And(^fDetach)
+		t.clearReadDeadline(d)
+		t.unpark(i)
 	}
 }
 
@@ -251,8 +261,10 @@ func (t *Tunnel) pause(i int) bool {
 	case req.paused <- struct{}{}:
 	default:
 	}
-	if t.closing.Load() && d.parked.CompareAndSwap(true, false) {
-		return false // closeWith may have missed the pause: relay the close
+	if (t.closing.Load() || t.detach.Load() != req) && d.parked.CompareAndSwap(true, false) {
+		// closeWith, or the end of a failed handover, may have missed
+		// the pause: relay on.
+		return false
 	}
 	return true
 }

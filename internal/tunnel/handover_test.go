@@ -170,7 +170,12 @@ func TestDetachIdle(t *testing.T) {
 	r.be.Write(wsframe.AppendFrame(nil, wsframe.OpText, []byte("yo"), false, [4]byte{}))
 	mustEqual(t, "relayed after the handover", readN(t, r.cli, 4), wsframe.AppendFrame(nil, wsframe.OpText, []byte("yo"), false, [4]byte{}))
 	tun.Shutdown(1001, "")
-	res := <-done
+	var res Result
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the resumed tunnel did not report its end")
+	}
 	if res.MessagesFromClient != 1 || res.MessagesFromBackend != 1 {
 		t.Fatalf("result %+v", res)
 	}
@@ -189,4 +194,48 @@ func TestDetachClosing(t *testing.T) {
 	if _, err := r.tun.Detach(time.Second); err == nil {
 		t.Fatal("a closing tunnel was detached")
 	}
+}
+
+// TestDetachGivesUp: a direction that cannot pause in time (its write is
+// blocked on a backend that does not read) fails the handover, and the
+// tunnel relays on as before, both ways.
+func TestDetachGivesUp(t *testing.T) {
+	r := newRig(t, Config{Frames: true}, nil, nil)
+	const n = 1000
+	payload := make([]byte, 64<<10)
+	errs := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := r.cli.Write(wsframe.AppendFrame(nil, wsframe.OpBinary, payload, true, [4]byte{byte(i), 2, 3, 4})); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	// Until the backend's buffers are full: nothing more is read.
+	for last := int64(-1); ; {
+		time.Sleep(200 * time.Millisecond)
+		got, _ := r.tun.Stats()
+		if got == last {
+			break
+		}
+		last = got
+	}
+	if p, err := r.tun.Detach(300 * time.Millisecond); err == nil {
+		t.Fatalf("detached a tunnel whose direction is blocked in a write: %+v", p.State.Dirs[0])
+	}
+	br := bufio.NewReader(r.be)
+	r.be.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for i := range n {
+		f, err := readFrame(br)
+		if err != nil || len(f.payload) != len(payload) {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	r.be.Write(wsframe.AppendFrame(nil, wsframe.OpText, []byte("back"), false, [4]byte{}))
+	mustEqual(t, "the other way", readN(t, r.cli, 6), wsframe.AppendFrame(nil, wsframe.OpText, []byte("back"), false, [4]byte{}))
 }
