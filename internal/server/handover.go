@@ -203,10 +203,10 @@ const detachWait = 5 * time.Second
 // as QUIT does, and hands every plain tunnel to send, including those that
 // requests in flight open meanwhile. HTTP/3 connections close at once (the
 // new process's UDP socket receives their datagrams). Tunnels that cannot
-// move stay until
-// they end, or until period has passed, when they get close 1001 (spread
-// over their websocket_drain_period). It returns when nothing is left,
-// with the number of tunnels moved and of tunnels that stayed.
+// move stay until they end, or until period has passed since Retire began,
+// when they get close 1001 (spread over their websocket_drain_period). It
+// returns when nothing is left, with the number of tunnels moved and of
+// tunnels that stayed.
 func (s *Server) Retire(send Sender, period time.Duration) (moved, stayed int) {
 	s.mu.Lock()
 	s.stopping.Store(true) // keep-alive connections close after their request
@@ -225,9 +225,12 @@ func (s *Server) Retire(send Sender, period time.Duration) (moved, stayed int) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
+	end := start.Add(period)
 	moved = s.moveTunnels(send)
 	s.log.Load().Printf(errlog.Notice, 0, "%d WebSocket tunnels handed over in %v", moved, time.Since(start).Round(time.Millisecond))
-	for {
+	// Requests in flight may still open tunnels, to move too. An HTTP/2
+	// connection lasts as long as its tunnels: the period bounds the wait.
+	for time.Now().Before(end) {
 		moved += s.moveTunnels(send)
 		s.mu.Lock()
 		s.closeIdle()
@@ -249,29 +252,38 @@ func (s *Server) Retire(send Sender, period time.Duration) (moved, stayed int) {
 	s.mu.Unlock()
 	stayed = len(tunnels)
 	if stayed > 0 {
-		s.log.Load().Printf(errlog.Notice, 0, "%d WebSocket tunnels cannot move to the new process; they get close 1001 within %v unless they end first", stayed, period)
+		s.log.Load().Printf(errlog.Notice, 0, "%d WebSocket tunnels cannot move to the new process; they get close 1001 in %v unless they end first", stayed, time.Until(end).Round(time.Second))
 	}
-	s.waitRetired(tunnels, period)
+	s.waitRetired(tunnels, end)
 	return moved, stayed
 }
 
-// waitRetired waits for every tunnel and goroutine to end; tunnels still
-// open after period are drained with close 1001.
-func (s *Server) waitRetired(tunnels map[*tunnel.Tunnel]*tunnelInfo, period time.Duration) {
+// waitRetired waits for every tunnel, connection and goroutine to end;
+// tunnels still open at end are drained with close 1001.
+func (s *Server) waitRetired(tunnels map[*tunnel.Tunnel]*tunnelInfo, end time.Time) {
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
 		close(done)
 	}()
-	timer := time.NewTimer(period)
+	timer := time.NewTimer(time.Until(end))
 	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		drain(tunnels, tunnel.ReasonShutdown, "going away")
-		<-done
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			s.closeRuntime()
+			return
+		case <-timer.C:
+			drain(tunnels, tunnel.ReasonShutdown, "going away")
+		case <-tick.C:
+			// HTTP/2 connections close once their last stream ends.
+			s.mu.Lock()
+			s.closeIdle()
+			s.mu.Unlock()
+		}
 	}
-	s.closeRuntime()
 }
 
 // moveTunnels hands over the plain tunnels open now and returns how many
