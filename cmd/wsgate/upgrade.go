@@ -223,12 +223,33 @@ func inheritUpgrade(srv *server.Server) (*upgradeChild, error) {
 	return &upgradeChild{c: c}, nil
 }
 
-// failed tells the old process why this one cannot take over.
+// failed tells the old process why this one cannot take over. It then
+// reads what is left until the old process closes its end (at most a few
+// seconds): closing a socket with unread messages would reset the
+// connection, and the old process could lose the reason.
 func (u *upgradeChild) failed(err error) {
-	if u != nil {
-		u.c.Send(&handover.Msg{Kind: handover.KindFailed, Err: err.Error()})
-		u.c.Close()
+	if u == nil {
+		return
 	}
+	u.c.Send(&handover.Msg{Kind: handover.KindFailed, Err: err.Error()})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			_, fds, err := u.c.Recv()
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-drained:
+	case <-time.After(5 * time.Second):
+	}
+	u.c.Close()
 }
 
 // upgradeFailedEarly tells the process that started this one for an
