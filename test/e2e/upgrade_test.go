@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -295,8 +296,14 @@ func alive(pid int) bool {
 // by its pid) when the test ends.
 func upgrade(t testing.TB, g *gate) int {
 	t.Helper()
+	return upgradeBy(t, g, func() { g.signal(syscall.SIGUSR2) })
+}
+
+// upgradeBy is upgrade with send starting it.
+func upgradeBy(t testing.TB, g *gate, send func()) int {
+	t.Helper()
 	old := g.cmd.Process.Pid
-	g.signal(syscall.SIGUSR2)
+	send()
 	var pid int
 	waitFor(t, 60*time.Second, "the new process's pid file", func() bool {
 		pid = pidOf(g)
@@ -703,7 +710,12 @@ func TestUpgradeUnixSocketAndSystemd(t *testing.T) {
 	if err := c.roundTrip(20); err != nil {
 		t.Fatal(err)
 	}
-	newPID := upgrade(t, g)
+	// `wsgate -s upgrade`, through the pid file.
+	newPID := upgradeBy(t, g, func() {
+		if out, err := exec.Command(binary, "-p", dir, "-c", conf, "-s", "upgrade").CombinedOutput(); err != nil {
+			t.Fatalf("wsgate -s upgrade: %v\n%s", err, out)
+		}
+	})
 	got := nextNotify(t, sock, "MAINPID="+strconv.Itoa(newPID), "READY=1")
 	t.Logf("the new process says %q", got)
 	waitExit(t, g, 20*time.Second)
