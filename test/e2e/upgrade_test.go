@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -732,6 +733,78 @@ func TestUpgradeUnixSocketAndSystemd(t *testing.T) {
 	c2.close()
 	c.close()
 	if el := g.errorLog(); !strings.Contains(el, fmt.Sprintf("1 WebSocket tunnels moved to pid %d, 0 ended here", newPID)) {
+		t.Errorf("error log:\n%s", tail(el, 20))
+	}
+}
+
+// TestUpgradeH2TunnelStays: a WebSocket over HTTP/2 (RFC 8441) cannot
+// move: it goes on in the old process and gets close 1001 once the
+// drain period has passed. The new process, which re-executes itself for
+// HTTP/2 WebSockets (GODEBUG), keeps its handover socket across that exec
+// and serves extended CONNECT itself.
+func TestUpgradeH2TunnelStays(t *testing.T) {
+	echoBE := startRawEcho(t)
+	port, h2Port := freePort(t), freePort(t)
+	dir := t.TempDir()
+	writeCert(t, dir, "ws", "ws.example.com")
+	h2Server := fmt.Sprintf(`server {
+        listen 127.0.0.1:%d ssl http2;
+        server_name ws.example.com;
+        ssl_certificate %s/ws.pem;
+        ssl_certificate_key %s/ws.key;
+        location /ws/ {
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            websocket_drain_period 200ms;
+        }
+    }`, h2Port, dir, dir, echoBE.ln.Addr())
+	g := startGate(t, fmt.Sprintf(upgradeConf, port, echoBE.ln.Addr(), "websocket_upgrade_drain_period 1s;", h2Server))
+	h2ws := func(path string) (*bufio.Reader, *io.PipeWriter, func()) {
+		tr := h2Transport()
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequest("CONNECT", fmt.Sprintf("https://127.0.0.1:%d%s", h2Port, path), pr)
+		req.Header.Set(":protocol", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("extended CONNECT: %v %v", resp, err)
+		}
+		return bufio.NewReader(resp.Body), pw, func() { pw.Close(); tr.CloseIdleConnections() }
+	}
+	h2echo := func(br *bufio.Reader, pw *io.PipeWriter, msg string) {
+		t.Helper()
+		go pw.Write(wsframe.AppendFrame(nil, wsframe.OpText, []byte(msg), true, [4]byte{1, 2, 3, 4}))
+		f, err := readUpFrame(br)
+		if err != nil || string(f.payload) != msg {
+			t.Fatalf("echo over HTTP/2: %q %v", f.payload, err)
+		}
+	}
+	br, pw, done := h2ws("/ws/h2")
+	defer done()
+	h2echo(br, pw, "before")
+	plain, err := dialUp(fmt.Sprintf("127.0.0.1:%d", port), "/ws/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPID := upgrade(t, g)
+	h2echo(br, pw, "after, still in the old process")
+	f, err := readUpFrame(br)
+	if err != nil || f.op != wsframe.OpClose || len(f.payload) < 2 || be.BigEndian.Uint16(f.payload) != 1001 {
+		t.Fatalf("after the drain period: %v %q %v, want close 1001", f.op, f.payload, err)
+	}
+	pw.Write(wsframe.AppendClose(nil, 1001, "", true, [4]byte{5, 6, 7, 8}))
+	done()
+	waitExit(t, g, 20*time.Second)
+	if err := plain.roundTrip(10); err != nil {
+		t.Fatal(err)
+	}
+	plain.close()
+	br2, pw2, done2 := h2ws("/ws/late")
+	defer done2()
+	h2echo(br2, pw2, "the new process speaks RFC 8441")
+	if el := g.errorLog(); !strings.Contains(el, fmt.Sprintf("1 WebSocket tunnels moved to pid %d, 1 ended here", newPID)) {
 		t.Errorf("error log:\n%s", tail(el, 20))
 	}
 }
