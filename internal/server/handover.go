@@ -127,6 +127,9 @@ type Moved struct {
 	ConnID   uint64
 	Remote   netip.Addr
 	Log      *MovedLog // nil unless an access log writes the session's line
+	// SessionKey and URI: its registration in the cluster's sessions
+	// (websocket_session_key), made again by the new process.
+	SessionKey, URI string
 }
 
 // MovedLog is what the session's access log line needs.
@@ -351,6 +354,9 @@ func (e *tunnelEnd) moveTo(send Sender) bool {
 // moved describes e's tunnel for the new process.
 func (e *tunnelEnd) moved(st *tunnel.State) *Moved {
 	m := &Moved{Tunnel: *st, Loc: locKey(e.info.loc), Upstream: e.info.ups, Drain: e.info.drain, ConnID: e.id, Remote: e.remote}
+	if e.unreg != nil {
+		m.SessionKey, m.URI = e.sessKey, e.sessURI
+	}
 	if e.info.peer != nil {
 		m.Peer = e.info.peer.Addr()
 	}
@@ -366,6 +372,15 @@ func (e *tunnelEnd) moved(st *tunnel.State) *Moved {
 		m.Log = &MovedLog{HeadBytes: sl.headBytes, Start: sl.start, Vars: saveVars(sl.vc)}
 	}
 	return m
+}
+
+// shutdown closes e's tunnel, whichever it is now (a handover that failed
+// resumes it as another): the cluster's close command.
+func (e *tunnelEnd) shutdown(code uint16, reason string) {
+	e.mu.Lock()
+	t := e.t
+	e.mu.Unlock()
+	t.Shutdown(code, reason)
 }
 
 // resume restarts in this process a tunnel that was detached and not
@@ -430,6 +445,10 @@ func (s *Server) Adopt(m *Moved, client, backend net.Conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.t = tunnel.Resume(client, backend, &m.Tunnel, m.Tunnel.Settings.Config(meter, e.closed))
+	if st := s.cluster.Load(); st != nil && m.SessionKey != "" {
+		e.sessKey, e.sessURI = m.SessionKey, m.URI
+		e.unreg = st.Register(m.SessionKey, m.Remote.String(), m.URI, e.shutdown)
+	}
 	if !s.addTunnel(e.t, &e.info) {
 		s.wg.Add(1)
 		s.Stats.Tunnels.Add(1)

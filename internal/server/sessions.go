@@ -2,7 +2,6 @@ package server
 
 import (
 	"github.com/wsgate/wsgate/internal/errlog"
-	"github.com/wsgate/wsgate/internal/tunnel"
 )
 
 // sessionBan refuses, with 403, a request whose websocket_session_key is
@@ -24,24 +23,23 @@ func (x *exchange) sessionBan() (ok bool, keep bool) {
 	return false, x.errorPage(403)
 }
 
-// registerSession registers tunnel t in the cluster store under the
+// registerSession registers e's tunnel in the cluster store under the
 // location's websocket_session_key, so that any instance can list and
-// close it. It returns what unregisters it, or nil when there is nothing
-// to register.
-func (x *exchange) registerSession(t *tunnel.Tunnel) func() {
+// close it. It sets e.unreg to what unregisters it, left nil when there is
+// nothing to register, and e.sessKey and e.sessURI.
+func (x *exchange) registerSession(e *tunnelEnd) {
 	tk := x.lc.Cluster.SessionKey
 	if tk == nil {
-		return nil
+		return
 	}
 	st := x.conn.srv.cluster.Load()
 	if st == nil {
-		return nil
+		return
 	}
 	key := tk.Eval(x.vc)
 	if key == "" {
-		return nil
+		return
 	}
-	return st.Register(key, x.vc.Remote.Addr().String(), x.req.RequestURI, func(code uint16, reason string) {
-		t.Shutdown(code, reason)
-	})
+	e.sessKey, e.sessURI = key, x.req.RequestURI
+	e.unreg = st.Register(key, x.vc.Remote.Addr().String(), x.req.RequestURI, e.shutdown)
 }

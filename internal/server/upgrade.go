@@ -105,7 +105,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	x.vc.Status = 101
 	e.mu.Lock()
 	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
-	e.unreg = x.registerSession(e.t)
+	x.registerSession(e)
 	conn.Detach()
 	if !c.srv.addTunnel(e.t, &e.info) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
@@ -131,6 +131,8 @@ type tunnelEnd struct {
 	leases  []limit.ConnLease
 	sess    *sessionLog // nil unless an access log writes the session's line
 	unreg   func()      // removes the tunnel from the cluster's sessions; nil if not there
+	sessKey string      // its key in the cluster's sessions, when registered
+	sessURI string      // its URI there
 	virtual bool        // an HTTP/2 stream: its TCP connection is its conn's
 	tried   bool        // an upgrade has tried to hand it over (under Server.mu)
 }

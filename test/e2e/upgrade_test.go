@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/json"
 	be "encoding/binary"
 	"fmt"
 	"io"
@@ -272,9 +273,12 @@ func base64Std(b []byte) string {
 	return sb.String()
 }
 
-// pidOf reads the gate's pid file.
+// pidOf reads the gate's pid file: {{DIR}}/wsgate.pid, or the default.
 func pidOf(g *gate) int {
-	b, _ := os.ReadFile(filepath.Join(g.dir, "wsgate.pid"))
+	b, err := os.ReadFile(filepath.Join(g.dir, "wsgate.pid"))
+	if err != nil {
+		b, _ = os.ReadFile(filepath.Join(g.dir, "logs", "wsgate.pid"))
+	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid
 }
@@ -806,5 +810,43 @@ func TestUpgradeH2TunnelStays(t *testing.T) {
 	h2echo(br2, pw2, "the new process speaks RFC 8441")
 	if el := g.errorLog(); !strings.Contains(el, fmt.Sprintf("1 WebSocket tunnels moved to pid %d, 1 ended here", newPID)) {
 		t.Errorf("error log:\n%s", tail(el, 20))
+	}
+}
+
+// TestUpgradeKeepsClusterSession: a tunnel registered in the cluster's
+// sessions (websocket_session_key) is registered again by the new process,
+// which then closes it on the cluster's command.
+func TestUpgradeKeepsClusterSession(t *testing.T) {
+	r := startRedis(t)
+	be := startBackend(t, "b1")
+	port := freePort(t)
+	g := startGate(t, fmt.Sprintf(sessionConf, r.port, port, be.addr))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	st, alice := dialUser(t, addr, "alice")
+	if st != 101 {
+		t.Fatalf("alice: %d", st)
+	}
+	defer alice.Close()
+	upgrade(t, g)
+	waitExit(t, g, 20*time.Second)
+	list := "http://" + addr + "/api/9/http/websocket/sessions?key=alice"
+	// The list as the new process registered it (each call is a new
+	// connection: poll gently).
+	var body string
+	waitFor(t, 10*time.Second, "alice's session in the list", func() bool {
+		time.Sleep(50 * time.Millisecond)
+		var got []map[string]any
+		code, b := apiCall(t, "127.0.0.1", "GET", list)
+		body = b
+		return code == 200 && json.Unmarshal([]byte(b), &got) == nil && len(got) == 1
+	})
+	t.Logf("after the upgrade: %s", body)
+	if code, body := apiCall(t, "127.0.0.1", "DELETE", list+"&code=4003&reason=moved"); code != 200 || !strings.Contains(body, `"sessions":1`) {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	alice.SetReadDeadline(time.Now().Add(slow(10 * time.Second)))
+	_, _, err := alice.ReadMessage()
+	if !strings.Contains(fmt.Sprint(err), "4003") {
+		t.Fatalf("alice's session ended with %v, want close 4003", err)
 	}
 }
