@@ -23,6 +23,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/echo"
 	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/handover"
 	"github.com/wsgate/wsgate/internal/server"
 )
 
@@ -123,7 +124,9 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if cfg.Daemon && os.Getenv("WSGATE_DAEMON") == "" {
+	// An upgrade's new process is already detached: it runs where the
+	// old one (a daemon, or not) started it.
+	if cfg.Daemon && os.Getenv("WSGATE_DAEMON") == "" && os.Getenv(handover.EnvFD) == "" {
 		return daemonize(stderr)
 	}
 	return serve(o, cfg, demo, stderr)

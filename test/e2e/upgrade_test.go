@@ -850,3 +850,42 @@ func TestUpgradeKeepsClusterSession(t *testing.T) {
 		t.Fatalf("alice's session ended with %v, want close 4003", err)
 	}
 }
+
+// TestUpgradeDaemon: under `daemon on` the new process is not made a
+// daemon again (it would lose its handover socket): it takes over the pid
+// file and serves, and the old daemon exits.
+func TestUpgradeDaemon(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	echoBE := startRawEcho(t)
+	port := freePort(t)
+	conf := writeConf(t, dir, fmt.Sprintf(upgradeConf, port, echoBE.ln.Addr(), "daemon on;", ""))
+	if out, err := exec.Command(binary, "-p", dir, "-c", conf).CombinedOutput(); err != nil {
+		t.Fatalf("daemon start: %v\n%s", err, out)
+	}
+	g := &gate{t: t, dir: dir}
+	oldPID := pidOf(g)
+	t.Cleanup(func() { syscall.Kill(oldPID, syscall.SIGKILL) })
+	c, err := dialUp(fmt.Sprintf("127.0.0.1:%d", port), "/ws/d", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(binary, "-p", dir, "-c", conf, "-s", "upgrade").CombinedOutput(); err != nil {
+		t.Fatalf("-s upgrade: %v\n%s", err, out)
+	}
+	var newPID int
+	waitFor(t, 30*time.Second, "the new process's pid file", func() bool {
+		newPID = pidOf(g)
+		return newPID != oldPID && newPID != 0
+	})
+	t.Cleanup(func() { syscall.Kill(newPID, syscall.SIGKILL) })
+	waitFor(t, 20*time.Second, "the old daemon to exit", func() bool { return !alive(oldPID) })
+	if err := c.roundTrip(100); err != nil {
+		t.Fatalf("%v\n%s", err, tail(g.errorLog(), 20))
+	}
+	c.close()
+	if out, err := exec.Command(binary, "-p", dir, "-c", conf, "-s", "quit").CombinedOutput(); err != nil {
+		t.Fatalf("-s quit: %v\n%s", err, out)
+	}
+	waitFor(t, 10*time.Second, "the new daemon to exit", func() bool { return !alive(newPID) })
+}
