@@ -239,3 +239,52 @@ func TestDetachGivesUp(t *testing.T) {
 	r.be.Write(wsframe.AppendFrame(nil, wsframe.OpText, []byte("back"), false, [4]byte{}))
 	mustEqual(t, "the other way", readN(t, r.cli, 6), wsframe.AppendFrame(nil, wsframe.OpText, []byte("back"), false, [4]byte{}))
 }
+
+// TestDetachMidFrame: a sender that stalls in the middle of a frame (and
+// of a header) does not hold the handover up past boundaryWait: the
+// tunnel moves with its position in the frame, and the frame completes
+// through the new tunnel, byte for byte.
+func TestDetachMidFrame(t *testing.T) {
+	r := newRig(t, Config{Frames: true, MaxMessageSize: 1 << 20}, nil, nil)
+	payload := make([]byte, 3000)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	frame := wsframe.AppendFrame(nil, wsframe.OpBinary, payload, true, [4]byte{9, 8, 7, 6})
+	next := wsframe.AppendFrame(nil, wsframe.OpText, []byte("next"), true, [4]byte{1, 1, 1, 1})
+	r.cli.Write(frame[:1000])
+	got := readN(t, r.be, 1000)
+	// The backend stops in the middle of a header.
+	r.be.Write(next[:1])
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, fromBackend := r.tun.Stats(); fromBackend == 1 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the relay did not read the backend's byte")
+		}
+	}
+	p, err := r.tun.Detach(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State.AtBoundary || p.State.Dirs[0].Remaining == 0 || len(p.State.Dirs[1].Held) != 1 {
+		t.Fatalf("state %+v", p.State)
+	}
+	done := make(chan Result, 1)
+	tun := Resume(moveConn(t, p.Client), moveConn(t, p.Backend), &p.State, p.State.Settings.Config(nil, func(res Result) { done <- res }))
+	r.cli.Write(frame[1000:])
+	mustEqual(t, "the frame across the handover", append(got, readN(t, r.be, len(frame)-1000)...), frame)
+	r.be.Write(next[1:])
+	mustEqual(t, "the header across the handover", readN(t, r.cli, len(next)), next)
+	tun.Shutdown(1001, "")
+	select {
+	case res := <-done:
+		if res.MessagesFromClient != 1 || res.MessagesFromBackend != 1 {
+			t.Fatalf("result %+v", res)
+		}
+		r.res = &res
+	case <-time.After(10 * time.Second):
+		t.Fatal("the resumed tunnel did not report its end")
+	}
+}
