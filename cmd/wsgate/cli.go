@@ -41,7 +41,7 @@ func mainFlags(o *options) []cliFlag {
 		{short: "q", long: "quiet", b: &o.quiet,
 			help: "suppress warnings and success lines while testing"},
 		{short: "s", long: "signal", arg: "SIGNAL", str: &o.signal,
-			help: "send SIGNAL to the running instance through its pid file: stop, quit, reopen, reload"},
+			help: "send SIGNAL to the running instance through its pid file: stop, quit, reopen, reload, upgrade"},
 		{short: "v", long: "version", b: &o.version,
 			help: "print the version and exit"},
 		{short: "V", long: "build-info", b: &o.versionLong,

@@ -23,6 +23,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/echo"
 	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/handover"
 	"github.com/wsgate/wsgate/internal/server"
 )
 
@@ -90,6 +91,7 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "wsgate: [emerg] %v\nwsgate: configuration file %s test failed\n", err, configName(o))
 			return 1
 		}
+		upgradeFailedEarly(err)
 		return emerg("%v", err)
 	}
 	defer func() {
@@ -122,7 +124,9 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if cfg.Daemon && os.Getenv("WSGATE_DAEMON") == "" {
+	// An upgrade's new process is already detached: it runs where the
+	// old one (a daemon, or not) started it.
+	if cfg.Daemon && os.Getenv("WSGATE_DAEMON") == "" && os.Getenv(handover.EnvFD) == "" {
 		return daemonize(stderr)
 	}
 	return serve(o, cfg, demo, stderr)
@@ -218,39 +222,73 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 		return 1
 	}
 	inheritActivated(srv, log)
+	child, err := inheritUpgrade(srv)
+	if err != nil {
+		defer log.Close()
+		return fail(fmt.Errorf("binary upgrade: %w", err))
+	}
 	if err := srv.Apply(cfg, log); err != nil {
 		defer log.Close()
+		child.failed(err)
 		return fail(err)
 	}
 	dropUninherited(srv, log)
 	// Signals are caught before the pid file and READY=1 announce the
 	// process, so a reload sent at once is queued, not fatal.
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	pidPath := cfg.Abs(cfg.PID)
 	// The pid file is written as root, before the user switch, as nginx's
 	// master writes it.
 	if err := writePID(pidPath); err != nil {
+		child.failed(err)
 		srv.Close()
 		return fail(err)
 	}
 	if err := dropPrivileges(cfg, log); err != nil {
+		child.failed(err)
 		srv.Close()
 		os.Remove(pidPath)
 		return fail(err)
 	}
 	ready(nil)
-	defer os.Remove(pidPath)
+	defer removePIDIfOurs(pidPath)
 	logStarted(log, cfg, srv)
-	sd.ready(servingStatus(srv))
+	if child != nil {
+		child.ready(srv, log, sd)
+	} else {
+		sd.ready(servingStatus(srv))
+	}
 	stopWatchdog := make(chan struct{})
 	defer close(stopWatchdog)
 	sd.watchdog(stopWatchdog)
 
 	cur := cfg
-	for sig := range sigs {
+	var retired chan struct{} // set once an upgrade's new process serves
+	for {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-retired:
+			log.Printf(errlog.Notice, 0, "exit")
+			log.Close()
+			return 0
+		}
+		if retired != nil && sig != syscall.SIGTERM && sig != syscall.SIGINT && sig != syscall.SIGUSR1 {
+			log.Printf(errlog.Notice, 0, "signal %d (%v) ignored: the new binary has taken over", sig.(syscall.Signal), sig)
+			continue
+		}
 		switch sig {
+		case syscall.SIGUSR2:
+			log.Printf(errlog.Notice, 0, "signal 12 (SIGUSR2) received, upgrading the binary")
+			if up := startUpgrade(srv, log); up != nil {
+				retired = make(chan struct{})
+				go func() {
+					up.retire(srv, log, cur.UpgradeDrain())
+					close(retired)
+				}()
+			}
 		case syscall.SIGHUP:
 			sd.reloading()
 			log.Printf(errlog.Notice, 0, "signal 1 (SIGHUP) received, reconfiguring")
@@ -286,7 +324,9 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 			log.Close()
 			return 0
 		case syscall.SIGTERM, syscall.SIGINT:
-			sd.stopping("stopping")
+			if retired == nil { // else systemd follows the new process
+				sd.stopping("stopping")
+			}
 			log.Printf(errlog.Notice, 0, "signal %d (%v) received, exiting", sig.(syscall.Signal), sig)
 			srv.Close()
 			log.Printf(errlog.Notice, 0, "exit")
@@ -294,7 +334,6 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 			return 0
 		}
 	}
-	return 0
 }
 
 type reloaded struct {
@@ -336,7 +375,7 @@ func writePID(path string) error {
 
 // sendSignal implements -s through the pid file, as nginx.
 func sendSignal(cfg *config.Config, name string, stderr io.Writer) int {
-	sigs := map[string]syscall.Signal{"stop": syscall.SIGTERM, "quit": syscall.SIGQUIT, "reopen": syscall.SIGUSR1, "reload": syscall.SIGHUP}
+	sigs := map[string]syscall.Signal{"stop": syscall.SIGTERM, "quit": syscall.SIGQUIT, "reopen": syscall.SIGUSR1, "reload": syscall.SIGHUP, "upgrade": syscall.SIGUSR2}
 	sig, ok := sigs[name]
 	if !ok {
 		fmt.Fprintf(stderr, "wsgate: invalid option: \"-s %s\"\n", name)

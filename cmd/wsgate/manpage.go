@@ -45,6 +45,7 @@ var mainPage = page{
 			"QUIT   stop gracefully: every WebSocket gets close 1001",
 			"TERM   stop at once (also INT)",
 			"USR1   reopen the log files",
+			"USR2   upgrade the binary: a new process takes over listeners and plain WebSockets",
 		}},
 		{"Files", []string{
 			defaultConfPath + "   the default configuration",
@@ -150,7 +151,7 @@ _wsgate() {
     case " $files " in *" $prev "*) COMPREPLY=($(compgen -f -- "$cur")); return;; esac
     case " $dirs " in *" $prev "*) COMPREPLY=($(compgen -d -- "$cur")); return;; esac
     case "$prev" in
-        -s|--signal) COMPREPLY=($(compgen -W "stop quit reopen reload" -- "$cur")); return;;
+        -s|--signal) COMPREPLY=($(compgen -W "stop quit reopen reload upgrade" -- "$cur")); return;;
     esac
     if [[ $COMP_CWORD -eq 1 && "$cur" != -* ]]; then
         COMPREPLY=($(compgen -W "proxy" -- "$cur")); return

@@ -119,6 +119,9 @@ func (s *Store) Reserve(key, client, uri string) *Reservation {
 	return r
 }
 
+// Key is the session key the reservation is under.
+func (r *Reservation) Key() string { return r.ls.key }
+
 // early records a close that arrives before Attach; ss.mu is not held.
 func (r *Reservation) early(code uint16, reason string) {
 	ss := r.s.sess

@@ -67,6 +67,8 @@ func init() {
 
 		"worker_shutdown_timeout": {ctx: cMain, min: 1, max: 1, once: true, fn: dWorkerShutdownTimeout},
 
+		"websocket_upgrade_drain_period": {ctx: cMain, min: 1, max: 1, once: true, fn: dUpgradeDrainPeriod},
+
 		// http
 		"server":               {ctx: cHTTP | cUpstream, min: 0, max: -1, either: true, fn: dServer},
 		"upstream":             {ctx: cHTTP, min: 1, max: 1, block: true, fn: dUpstream},

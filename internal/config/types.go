@@ -31,6 +31,10 @@ type Config struct {
 	// WorkerShutdownTimeout bounds a graceful stop: once it passes, the
 	// connections still open are closed. Zero waits for them all.
 	WorkerShutdownTimeout time.Duration
+	// UpgradeDrainPeriod bounds how long the old process of a binary
+	// upgrade keeps the tunnels that cannot move (TLS, HTTP/2)
+	// before it closes them with 1001 (websocket_upgrade_drain_period).
+	UpgradeDrainPeriod time.Duration
 
 	Env              []EnvVar // env: variables to set or keep
 	WorkingDirectory string   // working_directory, absolute; "" keeps the current one

@@ -96,11 +96,9 @@ func (s *Server) openListeners(st *staged) error {
 		if _, ok := s.listeners[ls.AddrPort]; ok {
 			continue
 		}
-		if ls.Unix == "" {
-			if ln := s.takeInherited(ls.AddrPort); ln != nil {
-				st.tcp = append(st.tcp, &listener{ln: ln, addr: ls.AddrPort, done: make(chan struct{})})
-				continue
-			}
+		if ln := s.takeInheritedFor(ls); ln != nil {
+			st.tcp = append(st.tcp, &listener{ln: ln, addr: ls.AddrPort, done: make(chan struct{})})
+			continue
 		}
 		l, err := listen(ls)
 		if err != nil {

@@ -124,6 +124,7 @@ func splitCharset(ct string) (base, cs string) {
 func (r *recoding) writer(w io.Writer) io.WriteCloser {
 	return charset.NewWriter(w, r.m, r.back)
 }
+
 // overrideCharset labels the answer with a backend's X-Accel-Charset,
 // whatever its type, as nginx: when the configuration knows the charset
 // and the body is not encoded.

@@ -45,5 +45,5 @@ func (s *Server) Uninherited() []net.Addr {
 		ln.Close()
 	}
 	s.inherited = nil
-	return out
+	return append(out, s.uninheritedUnix()...)
 }

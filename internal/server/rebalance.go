@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -149,7 +150,7 @@ func (s *Server) clusterRebalanceOnce(shed *clusterShed, rb *config.Rebalance, n
 func (s *Server) closeOldest(n int) int {
 	type aged struct {
 		t       *tunnel.Tunnel
-		started time.Time
+		started int64
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -159,7 +160,7 @@ func (s *Server) closeOldest(n int) int {
 			all = append(all, aged{t, ti.started})
 		}
 	}
-	slices.SortFunc(all, func(a, b aged) int { return a.started.Compare(b.started) })
+	slices.SortFunc(all, func(a, b aged) int { return cmp.Compare(a.started, b.started) })
 	all = all[:min(n, len(all))]
 	for _, a := range all {
 		s.markRebalanced(a.t)

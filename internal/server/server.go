@@ -63,6 +63,8 @@ type Server struct {
 	Stats    Stats
 	leaving  atomic.Int64 // tunnels asked to close by a rebalancer, still open
 	limitLog atomic.Int64 // last "not enough" log, unix seconds
+
+	inheritedUnix []*net.UnixListener // an upgrade's unix sockets (handover.go); under mu
 }
 
 // Stats are the counters stub_status shows; all atomics.
@@ -265,7 +267,7 @@ func (s *Server) addTunnel(t *tunnel.Tunnel, ti *tunnelInfo, served *generation)
 	if s.closing {
 		return false
 	}
-	ti.started = time.Now()
+	ti.started = time.Now().UnixNano()
 	s.tunnels[t] = ti
 	s.wg.Add(1)
 	s.Stats.Tunnels.Add(1)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"github.com/wsgate/wsgate/internal/errlog"
-	"github.com/wsgate/wsgate/internal/tunnel"
 )
 
 // sessionBan refuses, with 403, a request whose websocket_session_key is
@@ -42,15 +41,14 @@ func (x *exchange) reserveSession() {
 	}
 }
 
-// registerSession registers tunnel t in the cluster store under the
+// registerSession registers e's tunnel in the cluster store under the
 // location's websocket_session_key, so that any instance can list and
-// close it, or attaches t to the session reserved at preaccess. It
-// returns what unregisters it, or nil when there is nothing to register.
-func (x *exchange) registerSession(t *tunnel.Tunnel) func() {
-	closer := func(code uint16, reason string) { t.Shutdown(code, reason) }
+// close it, or attaches it to the session reserved at preaccess. It
+// returns the registration, or nil when there is nothing to register.
+func (x *exchange) registerSession(e *tunnelEnd) *clusterSession {
 	if r := x.sessRes; r != nil {
 		x.sessRes = nil
-		return r.Attach(closer)
+		return &clusterSession{unreg: r.Attach(e.shutdown), key: r.Key(), uri: x.req.RequestURI}
 	}
 	tk := x.lc.Cluster.SessionKey
 	if tk == nil {
@@ -64,5 +62,5 @@ func (x *exchange) registerSession(t *tunnel.Tunnel) func() {
 	if key == "" {
 		return nil
 	}
-	return st.Register(key, x.vc.Remote.Addr().String(), x.req.RequestURI, closer)
+	return &clusterSession{unreg: st.Register(key, x.vc.Remote.Addr().String(), x.req.RequestURI, e.shutdown), key: key, uri: x.req.RequestURI}
 }

@@ -64,7 +64,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		remote:  x.vc.Remote.Addr(),
 		leases:  slices.Clone(x.leases),
 	}
-	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod}
+	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod, end: e}
 	if pp := x.proxyPass(); pp != nil && pp.Upstream != nil {
 		e.info.ups = pp.Upstream.Name
 	}
@@ -105,7 +105,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	// until it is.
 	e.mu.Lock()
 	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
-	e.attach(span, x.registerSession(e.t), x.startReauth(e))
+	e.attach(span, x.registerSession(e), x.startReauth(e))
 	conn.Detach()
 	if !c.srv.addTunnel(e.t, &e.info, x.rt) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
@@ -136,6 +136,7 @@ type tunnelEnd struct {
 	sess    *sessionLog   // nil unless an access log writes the session's line
 	extra   *tunnelExtras // nil unless one of its attachments applies
 	virtual bool          // an HTTP/2 stream: its TCP connection is its conn's
+	tried   bool          // an upgrade has tried to hand it over (under Server.mu)
 }
 
 // tunnelExtras are a tunnel's rarer attachments, behind one pointer so
@@ -143,14 +144,35 @@ type tunnelEnd struct {
 type tunnelExtras struct {
 	span   *otel.Span     // the session's trace span, ended at close; nil unless traced
 	reauth *reauthSession // nil unless websocket_reauth_interval applies
-	unreg  func()         // removes the tunnel from the cluster's sessions; nil if not there
+	sess   *clusterSession
+}
+
+// clusterSession is a tunnel's registration in the cluster's sessions.
+type clusterSession struct {
+	unreg    func() // removes the tunnel from the cluster's sessions
+	key, uri string // its key and URI there, for a binary upgrade
 }
 
 // attach keeps the attachments that apply, allocating only when one does.
-func (e *tunnelEnd) attach(span *otel.Span, unreg func(), reauth *reauthSession) {
-	if span != nil || unreg != nil || reauth != nil {
-		e.extra = &tunnelExtras{span: span, reauth: reauth, unreg: unreg}
+func (e *tunnelEnd) attach(span *otel.Span, cs *clusterSession, reauth *reauthSession) {
+	if span != nil || cs != nil || reauth != nil {
+		e.extra = &tunnelExtras{span: span, reauth: reauth, sess: cs}
 	}
+}
+
+// cluster is e's registration in the cluster's sessions; nil when it has
+// none.
+func (e *tunnelEnd) cluster() *clusterSession {
+	if e.extra == nil {
+		return nil
+	}
+	return e.extra.sess
+}
+
+// movable reports whether e's tunnel may move to a new process: not one
+// whose re-authorisation or trace span would be lost on the way.
+func (e *tunnelEnd) movable() bool {
+	return e.extra == nil || (e.extra.reauth == nil && e.extra.span == nil)
 }
 
 // sessionLog is what a tunnel keeps for its access log line, apart from the
@@ -181,8 +203,8 @@ func (e *tunnelEnd) closed(r tunnel.Result) {
 	srv.Stats.Writing.Add(-1)
 	peer.Done(false)
 	limit.ReleaseAll(e.leases)
-	if ex := e.extra; ex != nil && ex.unreg != nil {
-		ex.unreg()
+	if cs := e.cluster(); cs != nil {
+		cs.unreg()
 	}
 	if e.log.Enabled(errlog.Debug) || (r.Err != nil && e.log.Enabled(errlog.Info)) {
 		e.logClose(&r)

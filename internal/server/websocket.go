@@ -134,7 +134,9 @@ type tunnelInfo struct {
 	// rebalanced marks a tunnel already asked to close by a rebalancer
 	// (guarded by Server.mu).
 	rebalanced bool
-	started    time.Time // when the tunnel was registered
+	started    int64 // when the tunnel was registered, Unix nanoseconds
+	// end is the tunnel's tunnelEnd, for a binary upgrade (handover.go).
+	end *tunnelEnd
 }
 
 func locKey(loc *config.Location) string {

@@ -474,6 +474,12 @@ func (t *Tunnel) relayLoop(i int) bool {
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if d.flags.Load()&fDetach != 0 {
+					if t.pause(i) {
+						return false // paused for a handover (handover.go)
+					}
+					continue
+				}
 				if d.parkReq.Load() {
 					if t.park(i) {
 						return false

@@ -284,6 +284,8 @@ type Tunnel struct {
 	// The parking sweep's list; under parker.mu.
 	next, prev *Tunnel
 	registered bool
+
+	detach atomic.Pointer[detachReq] // a handover in progress (handover.go)
 }
 
 // Start joins client and backend and returns at once; the relay runs on two
@@ -293,6 +295,11 @@ type Tunnel struct {
 // backend sent after its 101 response, delivered to the client first. Start
 // copies both, so the caller may reuse them.
 func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg Config) *Tunnel {
+	return start(client, backend, clientPending, backendPending, cfg, nil)
+}
+
+// start is Start, or Resume when st is not nil.
+func start(client, backend net.Conn, clientPending, backendPending []byte, cfg Config, st *State) *Tunnel {
 	if !cfg.Frames {
 		cfg.PingInterval = 0
 	}
@@ -300,6 +307,9 @@ func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 	crc, brc := rawConn(client), rawConn(backend)
 	t.dirs[c2b].init(t, c2b, client, crc, clientPending)
 	t.dirs[b2c].init(t, b2c, backend, brc, backendPending)
+	if st != nil {
+		t.restore(st)
+	}
 	t.live.Store(2)
 	t.wg.Add(2)
 	// A long IdleTimeout without pings is checked by the parking sweep,
@@ -310,7 +320,7 @@ func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 	if !t.registered {
 		t.swept = false // not in the sweep: the timer does it
 		if cfg.MaxSession > 0 {
-			time.AfterFunc(cfg.MaxSession, t.lifetimeClose)
+			time.AfterFunc(cfg.MaxSession-time.Since(t.start), t.lifetimeClose)
 		}
 	}
 	t.timed = (cfg.IdleTimeout > 0 && !t.swept) || cfg.PingInterval > 0

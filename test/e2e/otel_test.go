@@ -66,8 +66,8 @@ func TestOtel(t *testing.T) {
 		sampled = "00-" + trace + "-" + parent + "-01"
 		notSamp = "00-" + trace + "-" + parent + "-00"
 	)
-	send("/off", sampled)                      // not traced: no span, headers passed as they came
-	send("/parent?not", notSamp)               // the parent was not sampled: no span
+	send("/off", sampled)        // not traced: no span, headers passed as they came
+	send("/parent?not", notSamp) // the parent was not sampled: no span
 	if s := send("/prop?user=ann", sampled); s != 200 {
 		t.Fatalf("/prop: %d", s)
 	}
