@@ -321,8 +321,12 @@ server {
 		proxyGet("/nolive/"),
 		proxyGet("/again/?status=404"),
 	}
-	for _, r := range reqs {
+	for i, r := range reqs {
 		p.compareHeaders(t, r)
+		// A line is written after the answer's last byte: wait for it, so
+		// that the next request's line cannot come first.
+		logLines(t, p.ng.dir, "up.log", i+1)
+		logLines(t, p.gate.dir, "up.log", i+1)
 	}
 	timing := regexp.MustCompile(`\d+\.\d{3}`)
 	ng := logLines(t, p.ng.dir, "up.log", len(reqs))
