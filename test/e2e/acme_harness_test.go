@@ -138,7 +138,12 @@ func (p *pebble) start() {
 	p.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(p.cmd, p.done)
 	t.Cleanup(p.stop)
-	waitFor(t, 20*time.Second, "pebble to listen", func() bool {
+	waitFor(t, 60*time.Second, "pebble to listen", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("pebble exited before listening:\n%s", p.out)
+		default:
+		}
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p.mgmt))
 		if err == nil {
 			c.Close()
