@@ -112,10 +112,26 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 		x.close = true
 		return n, err
 	}
+	x.upstreamTrailer(resp)
 	if cw != nil {
 		err = x.endChunked(cw)
 	}
 	return n, err
+}
+
+// upstreamTrailer keeps the trailer fields of a body read whole: for
+// $upstream_trailer_*, and, with proxy_pass_trailers, for the client's
+// chunked body, under proxy_hide_header and proxy_pass_header and never
+// a framing or hop-by-hop field.
+func (x *exchange) upstreamTrailer(resp *http1.Response) {
+	if len(resp.Trailer) == 0 {
+		return
+	}
+	x.vc.UpstreamTrailer = resp.Trailer
+	if x.lc.ProxyRest.PassTrailers {
+		x.upTrailer = proxy.FilterResponse(resp.Trailer, false, &x.lc.ProxyRest)
+		x.upTrailer.Del("Upgrade")
+	}
 }
 
 // upstreamBody is where a response body is read from the backend: under
