@@ -7,8 +7,7 @@ import (
 	"io"
 )
 
-// maxTrailerBytes bounds the trailer section of a chunked body, which is
-// read and discarded.
+// maxTrailerBytes bounds the trailer section of a chunked body.
 const maxTrailerBytes = 16 << 10
 
 var (
@@ -29,18 +28,25 @@ type chunkedReader struct {
 	br    *bufio.Reader
 	n     int64 // data bytes left in the current chunk
 	state int
-	err   error // sticky
+	err   error   // sticky
+	tr    *Header // when set, receives the trailer fields
 }
 
 // NewChunkedReader returns a reader that decodes a chunked body from br
 // strictly: a chunk size is hex digits only (no sign, no overflow), followed
 // by nothing or chunk extensions ("; ..."), then CRLF; chunk data must be
 // followed by CRLF; bare LF is refused. Extensions and trailers are
-// discarded. It returns io.EOF after the last chunk and its trailers, and an
+// discarded (NewChunkedReaderTrailer keeps the trailers). It returns io.EOF after the last chunk and its trailers, and an
 // error wrapping ErrMalformedChunked (or io.ErrUnexpectedEOF) otherwise. The
 // reader is not safe for concurrent use.
 func NewChunkedReader(br *bufio.Reader) io.Reader {
 	return &chunkedReader{br: br}
+}
+
+// NewChunkedReaderTrailer is NewChunkedReader that appends the trailer
+// fields, as received, to *tr before it returns io.EOF.
+func NewChunkedReaderTrailer(br *bufio.Reader, tr *Header) io.Reader {
+	return &chunkedReader{br: br, tr: tr}
 }
 
 func (c *chunkedReader) Read(p []byte) (int, error) {
@@ -164,8 +170,12 @@ func (c *chunkedReader) readTrailers() error {
 		if total > maxTrailerBytes {
 			return errChunkTrailer
 		}
-		if _, _, ok := parseFieldLine(string(line)); !ok {
+		name, value, ok := parseFieldLine(string(line))
+		if !ok {
 			return errChunkTrailer
+		}
+		if c.tr != nil {
+			*c.tr = append(*c.tr, Field{Name: name, Value: value})
 		}
 	}
 }

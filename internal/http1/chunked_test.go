@@ -71,6 +71,32 @@ func TestChunkedReaderLeavesNextMessage(t *testing.T) {
 	}
 }
 
+// A response's chunked body keeps its trailer fields, in order, once read
+// to its end.
+func TestResponseTrailer(t *testing.T) {
+	br := bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"2\r\nhi\r\n0\r\nX-Sum:  ab \r\nX-B: 1\r\nx-sum: cd\r\n\r\nNEXT"))
+	resp, err := ReadResponse(br, "GET", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(resp.Body(br)); err != nil || string(b) != "hi" {
+		t.Fatalf("%q %v", b, err)
+	}
+	want := Header{{"X-Sum", "ab"}, {"X-B", "1"}, {"x-sum", "cd"}}
+	if len(resp.Trailer) != len(want) {
+		t.Fatalf("Trailer = %q, want %q", resp.Trailer, want)
+	}
+	for i := range want {
+		if resp.Trailer[i] != want[i] {
+			t.Fatalf("Trailer = %q, want %q", resp.Trailer, want)
+		}
+	}
+	if rest, _ := io.ReadAll(br); string(rest) != "NEXT" {
+		t.Fatalf("rest %q", rest)
+	}
+}
+
 func TestChunkedReaderTrailerLimit(t *testing.T) {
 	in := "0\r\n" + strings.Repeat(line("X", 100), maxTrailerBytes/100+1) + "\r\n"
 	if _, err := io.ReadAll(NewChunkedReader(bufio.NewReader(strings.NewReader(in)))); err != errChunkTrailer {

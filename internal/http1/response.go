@@ -33,12 +33,19 @@ type Response struct {
 	Close bool
 
 	HeaderBytes int // size of the head on the wire
+
+	// Trailer holds the trailer fields of a chunked body, set by Body's
+	// reader before it returns io.EOF.
+	Trailer Header
 }
 
 // Body returns a reader for the response body framed by r's head.
 func (r *Response) Body(br *bufio.Reader) io.Reader {
 	if !r.BodyAllowed {
 		return noBody{}
+	}
+	if r.Chunked {
+		return NewChunkedReaderTrailer(br, &r.Trailer)
 	}
 	return BodyReader(br, r.ContentLength, r.Chunked, r.CloseDelimited)
 }

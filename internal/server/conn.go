@@ -359,9 +359,11 @@ type exchange struct {
 	leases      []limit.ConnLease // limit_conn slots held until the request or its tunnel ends
 	sent        int64             // bytes written to the client for this request
 	bodySent    int64
-	gzip        bool // the response's body is gzip-compressed (gzipHead)
-	trailers    bool // the chunked body ends with add_trailer's fields (filters)
-	gzipVary    bool // nginx's r->gzip_vary: gzip_static or a range met gzip
+	gzip        bool         // the response's body is gzip-compressed (gzipHead)
+	trailers    bool         // the chunked body ends with add_trailer's fields (filters)
+	upTrailer   http1.Header // the backend's trailer fields the chunked body ends with (proxy_pass_trailers)
+	cut         *byteCut     // the range of a proxied body the client gets (proxy_force_ranges)
+	gzipVary    bool         // nginx's r->gzip_vary: gzip_static or a range met gzip
 	close       bool
 	otelSeen    bool        // otelStart ran: the trace decision is made once per request
 	otel        *otelState  // the trace context; nil until a location needs one

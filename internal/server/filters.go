@@ -94,17 +94,21 @@ func (x *exchange) wantTrailers(status int) bool {
 	return false
 }
 
-// endChunked ends a chunked body: with the add_trailer fields, evaluated
-// now that the body is sent (empty ones left out), when filters asked for
+// endChunked ends a chunked body: with the backend's trailer fields that
+// proxy_pass_trailers passes, then the add_trailer fields, evaluated now
+// that the body is sent (empty ones left out), when filters asked for
 // them; else with the empty trailer.
 func (x *exchange) endChunked(cw io.WriteCloser) error {
-	if !x.trailers {
+	if !x.trailers && len(x.upTrailer) == 0 {
 		return cw.Close()
 	}
 	b := append(x.conn.bw.AvailableBuffer(), "0\r\n"...)
+	for _, f := range x.upTrailer {
+		b = appendField(b, f.Name, f.Value)
+	}
 	ok := addHeaderStatus(x.status)
 	for _, h := range x.lc.Trailers {
-		if v := h.Value.Eval(x.vc); v != "" && (ok || h.Always) {
+		if v := h.Value.Eval(x.vc); v != "" && x.trailers && (ok || h.Always) {
 			b = appendField(b, h.Name, v)
 		}
 	}

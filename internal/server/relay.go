@@ -44,7 +44,11 @@ func (x *exchange) relayResponse(bc *backend.Conn, resp *http1.Response) (keep, 
 		chunked = true
 	}
 	hdr, length, chunked = x.filters(resp.Status, hdr, length, chunked)
-	h := x.head(resp.Status, hdr, length, chunked)
+	status, hdr, length, ok := x.forcedRange(resp.Status, hdr, length)
+	if !ok {
+		return x.errorPage(status), false
+	}
+	h := x.head(status, hdr, length, chunked)
 	bw := x.conn.bw
 	bw.Write(h)
 	x.sent += int64(len(h))
@@ -103,6 +107,9 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 	default:
 		n, err = io.Copy(&flushWriter{w: dst, bw: x.conn.bw, z: z}, src)
 	}
+	if c, ok := dst.(*cutWriter); ok {
+		n = c.n // the range of the body the client got
+	}
 	x.finishStore(st, resp, whole)
 	if z != nil {
 		n, err = x.gzipEnd(z, err)
@@ -112,10 +119,26 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 		x.close = true
 		return n, err
 	}
+	x.upstreamTrailer(resp)
 	if cw != nil {
 		err = x.endChunked(cw)
 	}
 	return n, err
+}
+
+// upstreamTrailer keeps the trailer fields of a body read whole: for
+// $upstream_trailer_*, and, with proxy_pass_trailers, for the client's
+// chunked body, under proxy_hide_header and proxy_pass_header and never
+// a framing or hop-by-hop field.
+func (x *exchange) upstreamTrailer(resp *http1.Response) {
+	if len(resp.Trailer) == 0 {
+		return
+	}
+	x.vc.UpstreamTrailer = resp.Trailer
+	if x.lc.ProxyRest.PassTrailers {
+		x.upTrailer = proxy.FilterResponse(resp.Trailer, false, &x.lc.ProxyRest)
+		x.upTrailer.Del("Upgrade")
+	}
 }
 
 // upstreamBody is where a response body is read from the backend: under
@@ -131,8 +154,9 @@ func (x *exchange) upstreamBody(bc *backend.Conn, resp *http1.Response) io.Reade
 }
 
 // clientWriter is where a response body is written for the client: the
-// client buffer, through the chunked coding (cw, to end with endChunked)
-// and the body filters (z, to end with gzipEnd) when they apply.
+// client buffer, through the chunked coding (cw, to end with endChunked),
+// the body filters (z, to end with gzipEnd) and proxy_force_ranges' cut
+// when they apply.
 func (x *exchange) clientWriter(chunked bool) (dst io.Writer, cw io.WriteCloser, z *bodyChain) {
 	dst = x.conn.bw
 	if chunked {
@@ -140,6 +164,9 @@ func (x *exchange) clientWriter(chunked bool) (dst io.Writer, cw io.WriteCloser,
 		dst = cw
 	}
 	dst, z = x.gzipBody(dst)
+	if x.cut != nil {
+		dst = &cutWriter{w: dst, cut: *x.cut}
+	}
 	return dst, cw, z
 }
 

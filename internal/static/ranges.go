@@ -207,3 +207,18 @@ func number(s string) (int64, string, bool) {
 	}
 	return n, s[i:], i > 0
 }
+
+// ParseRanges is parseRanges for a body that is not a file (a proxied
+// answer under proxy_force_ranges): spec is the Range value after
+// "bytes=", size the body's length, max the most ranges taken (-1: no
+// limit). It returns the [start, end) ranges and 206, or 416 when none is
+// satisfiable or spec is malformed, or 200 when the whole body is to be
+// sent.
+func ParseRanges(spec string, size int64, max int) ([][2]int64, int) {
+	rs, status := parseRanges(spec, size, max)
+	out := make([][2]int64, len(rs))
+	for i, p := range rs {
+		out[i] = [2]int64{p.start, p.end}
+	}
+	return out, status
+}

@@ -25,10 +25,10 @@ var volatile = map[string]bool{
 }
 
 // isVolatile reports whether a variable is computed afresh at every use:
-// the volatile list, the regex captures $0..$9 and the $arg_* and
-// $upstream_http_* families.
+// the volatile list, the regex captures $0..$9 and the $arg_*,
+// $upstream_http_* and $upstream_trailer_* families.
 func isVolatile(name string) bool {
-	return volatile[name] || strings.HasPrefix(name, "arg_") || strings.HasPrefix(name, "upstream_http_") || (len(name) == 1 && name[0] >= '0' && name[0] <= '9')
+	return volatile[name] || strings.HasPrefix(name, "arg_") || strings.HasPrefix(name, "upstream_http_") || strings.HasPrefix(name, "upstream_trailer_") || (len(name) == 1 && name[0] >= '0' && name[0] <= '9')
 }
 
 var builtins = map[string]func(*Ctx) string{

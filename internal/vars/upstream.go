@@ -109,8 +109,8 @@ func msecOrDash(d time.Duration) string {
 
 // upstreamPrefixed serves $upstream_cookie_NAME from the last backend
 // response (UpstreamHeader, which $upstream_http_NAME reads too), and
-// $upstream_trailer_NAME, which is empty: wsgate does not keep a
-// backend's trailers.
+// $upstream_trailer_NAME from the trailer fields of its chunked body
+// (UpstreamTrailer; empty until the body is read to its end).
 func upstreamPrefixed(name string) func(*Ctx) string {
 	switch {
 	case strings.HasPrefix(name, "upstream_cookie_"):
@@ -122,7 +122,13 @@ func upstreamPrefixed(name string) func(*Ctx) string {
 			return setCookieValue(c.UpstreamHeader, ck)
 		}
 	case strings.HasPrefix(name, "upstream_trailer_"):
-		return func(*Ctx) string { return "" }
+		tr := headerName(name[len("upstream_trailer_"):])
+		return func(c *Ctx) string {
+			if c.UpstreamTrailer == nil {
+				return ""
+			}
+			return c.UpstreamTrailer.Get(tr)
+		}
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ func TestUpstreamVariables(t *testing.T) {
 	}
 	u := &Upstream{}
 	c.UpstreamHeader = testHeader{"Set-Cookie": {"a=1; Path=/", "b = 2"}, "X-Up": {"v"}}
+	c.UpstreamTrailer = testHeader{"X-Sum": {"abc"}}
 	g1, g2 := u.NewGroup(), u.NewGroup()
 	u.Tries = []UpstreamTry{
 		{Group: g1, ConnectTime: -1, HeaderTime: -1, BytesSent: 0},
@@ -37,14 +38,15 @@ func TestUpstreamVariables(t *testing.T) {
 	}
 	c.Upstream, c.ProxyHost = u, "backend"
 	for name, want := range map[string]string{
-		"upstream_connect_time": "-, 0.001 : 0.000",
-		"upstream_header_time":  "-, 0.002 : 1.000",
-		"upstream_bytes_sent":   "0, 10 : 5",
-		"upstream_http_x_up":    "v",
-		"upstream_cookie_b":     "2",
-		"upstream_cookie_c":     "",
-		"upstream_trailer_x":    "",
-		"proxy_port":            "80",
+		"upstream_connect_time":  "-, 0.001 : 0.000",
+		"upstream_header_time":   "-, 0.002 : 1.000",
+		"upstream_bytes_sent":    "0, 10 : 5",
+		"upstream_http_x_up":     "v",
+		"upstream_cookie_b":      "2",
+		"upstream_cookie_c":      "",
+		"upstream_trailer_x":     "",
+		"upstream_trailer_x_sum": "abc",
+		"proxy_port":             "80",
 	} {
 		if got := get(name); got != want {
 			t.Errorf("$%s = %q, want %q", name, got, want)

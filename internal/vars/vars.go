@@ -78,6 +78,7 @@ type Ctx struct {
 	Upstream         *Upstream // the tries behind $upstream_* (upstream.go); nil before any
 	RespHeader       Header
 	UpstreamHeader   Header // the upstream response's head, for $upstream_http_*; nil when none
+	UpstreamTrailer  Header // the upstream response's trailer fields, for $upstream_trailer_*; nil when none
 	End              time.Time
 	// Files answers $document_root, $realpath_root and $request_filename
 	// for the location the request is in; nil leaves them empty.
