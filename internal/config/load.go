@@ -358,7 +358,7 @@ func (l *loader) finishHTTP() error {
 		if u.KeepaliveRequests == 0 {
 			u.KeepaliveRequests = 1000
 		}
-		if u.Rebalance != nil && (u.Method == "ip_hash" || u.Method == "hash" || u.Sticky != nil) {
+		if u.Rebalance != nil && (u.Method == "ip_hash" || u.Method == "hash" || u.Sticky != nil || u.StickyLearn != nil) {
 			// Clients would reconnect to the peer they just left.
 			return &conf.Error{File: u.Rebalance.File, Line: u.Rebalance.Line, Msg: "\"websocket_rebalance\" cannot be used with ip_hash, hash or sticky"}
 		}

@@ -131,6 +131,7 @@ type Upstream struct {
 	Health            *HealthCheck // from health_check in the upstream or in a location proxying to it
 	Sticky            *StickyCookie
 	StickyRoute       []*vars.Template // sticky route: the first non-empty one names the server
+	StickyLearn       *StickyLearn
 	Rebalance         *Rebalance
 	Keepalive         int
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this

@@ -252,6 +252,8 @@ func (ch *chooser) start(x *exchange) {
 		ch.first = ch.att.Sticky(ch.route)
 	} else if routes := x.proxyPass().Upstream.StickyRoute; routes != nil {
 		ch.first = ch.att.Route(firstNonEmpty(routes, x.vc))
+	} else if sl := x.proxyPass().Upstream.StickyLearn; sl != nil {
+		ch.first = x.learned(&ch.att, sl)
 	}
 }
 
@@ -331,6 +333,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 		p.hold(&held{bc: *bc, resp: resp})
 		return false, false
 	}
+	x.learnSession(peer)
 	x.setUpstreamVars(p)
 	cu := x.proxyPass().Upstream
 	keep, drained := x.relayOrStore(bc, resp)
@@ -385,6 +388,7 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Con
 		x.setUpstreamVars(p)
 		return x.errorPage(502), true
 	}
+	x.learnSession(peer)
 	x.setUpstreamVars(p)
 	x.startTunnel(peer, bc, resp, p.start) // the tunnel owns bc now
 	return false, true
