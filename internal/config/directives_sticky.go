@@ -80,3 +80,12 @@ func (l *loader) stickyLearn(d *conf.Directive, s *scope) error {
 	s.ups.StickyLearn = sl
 	return nil
 }
+
+// dNTLM reads nginx Plus's `ntlm;`; the upstream needs `keepalive`.
+func dNTLM(l *loader, d *conf.Directive, s *scope) error {
+	if s.ups.NTLM {
+		return conf.Errorf(d, "\"ntlm\" directive is duplicate")
+	}
+	s.ups.NTLM = true
+	return nil
+}

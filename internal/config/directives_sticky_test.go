@@ -54,3 +54,24 @@ http {
 		t.Errorf("zone shared by two upstreams: %v", err)
 	}
 }
+
+func TestNTLM(t *testing.T) {
+	cfg, err := load(t, "events {}\nhttp { upstream u { server 127.0.0.1:9000; keepalive 4; ntlm; } upstream v { server 127.0.0.1:9001; } }")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.HTTP.Upstreams[0].NTLM || cfg.HTTP.Upstreams[1].NTLM {
+		t.Fatalf("ntlm: %v %v", cfg.HTTP.Upstreams[0].NTLM, cfg.HTTP.Upstreams[1].NTLM)
+	}
+	for src, want := range map[string]string{
+		"upstream u { server 127.0.0.1:9000; ntlm; }":                           `"ntlm" needs "keepalive" in upstream "u"`,
+		"upstream u { server 127.0.0.1:9000; keepalive 1; ntlm; ntlm; }":        `"ntlm" directive is duplicate`,
+		"upstream u { server 127.0.0.1:9000; keepalive 1; ntlm on; }":           `invalid number of arguments in "ntlm"`,
+		"upstream u { server 127.0.0.1:9000; } server { location / { ntlm; } }": `"ntlm" directive is not allowed here`,
+	} {
+		_, err := load(t, "events {}\nhttp { "+src+" }")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", src, err, want)
+		}
+	}
+}

@@ -137,6 +137,7 @@ type Upstream struct {
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
 	KeepaliveRequests int           // a backend connection serves at most this many requests
 	KeepaliveTime     time.Duration // keepalive_time: a backend connection takes no request after this long; 0: 1h
+	NTLM              bool          // ntlm: a client connection keeps the backend connection of its NTLM/Negotiate request
 	Zone              string        // zone's name: needed by the api's changes and by servers that resolve
 	State             string        // state file: the servers come from it, and api changes go to it
 	Queue             int           // queue: requests that may wait for a peer; 0: none wait
