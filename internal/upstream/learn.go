@@ -18,9 +18,8 @@ type Learn struct {
 // sessions is a bounded LRU map from a session identifier to the StickyID
 // of the peer that created it. It is safe for concurrent use.
 type sessions struct {
-	zone    string
-	max     int
-	timeout time.Duration
+	zone string
+	max  int
 
 	mu    sync.Mutex
 	byID  map[string]*list.Element
@@ -32,17 +31,9 @@ type session struct {
 	used     time.Time
 }
 
-func newSessions(l *Learn) *sessions {
-	s := &sessions{zone: l.Zone, max: max(l.Entries, 1), timeout: l.Timeout, byID: map[string]*list.Element{}}
-	if s.timeout <= 0 {
-		s.timeout = 10 * time.Minute
-	}
-	return s
-}
-
 // lookup returns the peer id of session id and marks it used, "" when the
-// session is unknown or expired.
-func (s *sessions) lookup(id string, now time.Time) string {
+// session is unknown or has not been used for timeout.
+func (s *sessions) lookup(id string, now time.Time, timeout time.Duration) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.byID[id]
@@ -50,7 +41,7 @@ func (s *sessions) lookup(id string, now time.Time) string {
 		return ""
 	}
 	ss := e.Value.(*session)
-	if now.Sub(ss.used) >= s.timeout {
+	if now.Sub(ss.used) >= timeout {
 		s.remove(e)
 		return ""
 	}
@@ -60,8 +51,8 @@ func (s *sessions) lookup(id string, now time.Time) string {
 }
 
 // store binds session id to peer, evicting the least recently used
-// session when the zone is full and any that have expired on the way.
-func (s *sessions) store(id, peer string, now time.Time) {
+// session when the zone is full and any unused for timeout on the way.
+func (s *sessions) store(id, peer string, now time.Time, timeout time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.byID[id]; e != nil {
@@ -70,7 +61,7 @@ func (s *sessions) store(id, peer string, now time.Time) {
 		s.order.MoveToFront(e)
 		return
 	}
-	for e := s.order.Back(); e != nil && (s.order.Len() >= s.max || now.Sub(e.Value.(*session).used) >= s.timeout); e = s.order.Back() {
+	for e := s.order.Back(); e != nil && (s.order.Len() >= s.max || now.Sub(e.Value.(*session).used) >= timeout); e = s.order.Back() {
 		s.remove(e)
 	}
 	s.byID[id] = s.order.PushFront(&session{id: id, peer: peer, used: now})
@@ -89,19 +80,21 @@ func (s *sessions) len() int {
 
 // learnFrom gives u the sessions of cfg.Learn: prev's when prev learns
 // into a zone of the same name and size, so that a reload forgets no
-// session, else a new, empty zone.
+// session, else a new, empty zone. Each generation applies its own timeout.
 func (u *Upstream) learnFrom(l *Learn, prev *Upstream) {
 	if l == nil {
 		return
 	}
-	if prev != nil && prev.learned != nil && prev.learned.zone == l.Zone && prev.learned.max == max(l.Entries, 1) {
+	u.learnTimeout = l.Timeout
+	if u.learnTimeout <= 0 {
+		u.learnTimeout = 10 * time.Minute
+	}
+	n := max(l.Entries, 1)
+	if prev != nil && prev.learned != nil && prev.learned.zone == l.Zone && prev.learned.max == n {
 		u.learned = prev.learned
-		u.learned.mu.Lock()
-		u.learned.timeout = newSessions(l).timeout
-		u.learned.mu.Unlock()
 		return
 	}
-	u.learned = newSessions(l)
+	u.learned = &sessions{zone: l.Zone, max: n, byID: map[string]*list.Element{}}
 }
 
 // Learned picks the peer that created session id (Upstream.Learn) as
@@ -113,7 +106,7 @@ func (a *Attempt) Learned(id string) *Peer {
 	if u == nil || u.learned == nil || id == "" {
 		return nil
 	}
-	return a.Sticky(u.learned.lookup(id, u.now()))
+	return a.Sticky(u.learned.lookup(id, u.now(), u.learnTimeout))
 }
 
 // Learn remembers that p created session id: later Learned(id) picks p.
@@ -122,7 +115,7 @@ func (u *Upstream) Learn(id string, p *Peer) {
 	if u == nil || u.learned == nil || id == "" || p == nil {
 		return
 	}
-	u.learned.store(id, p.StickyID(), u.now())
+	u.learned.store(id, p.StickyID(), u.now(), u.learnTimeout)
 }
 
 // Learns reports whether u was configured with Config.Learn.

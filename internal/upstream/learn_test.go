@@ -62,6 +62,21 @@ func TestLearnedRouting(t *testing.T) {
 	} else {
 		p.Done(false)
 	}
+	// A new generation's timeout is its own: building it changes nothing
+	// for the one that serves.
+	short := cfg
+	short.Learn = &Learn{Zone: "z", Entries: 8, Timeout: time.Second}
+	shortU := New(short, u)
+	clk.Advance(2 * time.Second)
+	if p := u.NewAttempt(nil).Learned("s2"); p == nil {
+		t.Fatal("building a generation with a shorter timeout expired the session")
+	} else {
+		p.Done(false)
+	}
+	clk.Advance(2 * time.Second)
+	if p := shortU.NewAttempt(nil).Learned("s2"); p != nil {
+		t.Fatal("the new generation's timeout was not applied")
+	}
 	other := cfg
 	other.Learn = &Learn{Zone: "y", Entries: 8}
 	if p := New(other, u).NewAttempt(nil).Learned("s2"); p != nil {

@@ -152,7 +152,8 @@ type Upstream struct {
 
 	health *HealthCheck // with defaults applied; nil without checks
 
-	learned *sessions // sticky learn; nil without it
+	learned      *sessions     // sticky learn; nil without it; shared with other generations
+	learnTimeout time.Duration // sticky learn's timeout=
 
 	life    sync.Mutex // guards started, closed and cancel
 	started bool
