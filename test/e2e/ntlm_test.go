@@ -135,4 +135,7 @@ http {
 	if be, r := c2.get(t, "/", ""); be != be2 || r != r2 {
 		t.Fatalf("client 2 lost its binding when client 1 left: %s from %s", be, r)
 	}
+	owner2 := map[string]*portBackend{"a": a, "b": b}[be2]
+	c2.c.Close()
+	waitFor(t, slow(10*time.Second), "client 2's bound backend connection to close", func() bool { return owner2.sawClosed(r2) })
 }
