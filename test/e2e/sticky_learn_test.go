@@ -72,14 +72,15 @@ func sessionGet(t *testing.T, url, sid string) (backend, created string) {
 // TestUpstreamStickyLearn: nginx Plus's `sticky learn`: the session a
 // backend creates (its Set-Cookie, read by create=) is remembered with that
 // backend; requests and WebSocket handshakes carrying it (lookup=) go back
-// there, where round robin alone would alternate; an unknown session is
-// balanced; a session unused for timeout= is forgotten.
+// there, where round robin alone would alternate, also after a reload; an
+// unknown session is balanced; a session unused for timeout= is forgotten.
 func TestUpstreamStickyLearn(t *testing.T) {
 	a, b := startSessionBackend(t, "a"), startSessionBackend(t, "b")
 	port := freePort(t)
 	timeout := slow(2 * time.Second)
-	startGate(t, upConf(port, fmt.Sprintf("sticky learn create=$upstream_cookie_sid lookup=$cookie_sid zone=sessions:1m timeout=%dms;\nserver %s;\nserver %s;",
-		timeout.Milliseconds(), a, b), ""))
+	conf := upConf(port, fmt.Sprintf("sticky learn create=$upstream_cookie_sid lookup=$cookie_sid zone=sessions:1m timeout=%dms;\nserver %s;\nserver %s;",
+		timeout.Milliseconds(), a, b), "")
+	g := startGate(t, conf)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
 	sids := map[string]string{}
@@ -106,6 +107,16 @@ func TestUpstreamStickyLearn(t *testing.T) {
 	}
 	echo(t, ws, "learned")
 	ws.Close()
+
+	// A reload keeps the zone's sessions.
+	if !g.reload(t, conf+"\n# reloaded\n") {
+		t.Fatal("reload failed")
+	}
+	for i := range 3 {
+		if got, _ := sessionGet(t, base+"/page", sids["b"]); got != "b" {
+			t.Fatalf("request %d with b's session after a reload went to %q", i, got)
+		}
+	}
 
 	seen := map[string]bool{}
 	for range 4 {
