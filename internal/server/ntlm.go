@@ -33,11 +33,13 @@ func (b *ntlmBinding) close() {
 
 // idlePool is where the request's backend connection comes from and goes
 // back to: the client connection's binding with `ntlm` once bound (or on
-// the request that binds it), else the upstream's keepalive cache.
+// the request that binds it), else the upstream's keepalive cache. A
+// subrequest (mirror, background update), whose connection never serves
+// another request, and an HTTP/2 or HTTP/3 stream never bind.
 func (x *exchange) idlePool() *backend.Pool {
 	cu := x.proxyPass().Upstream
 	shared := x.rt.idle[cu]
-	if !cu.NTLM || shared == nil || x.conn.h2 || x.conn.virtual {
+	if !cu.NTLM || shared == nil || x.sub || x.conn.h2 || x.conn.virtual {
 		return shared
 	}
 	if b := x.conn.ntlm; b != nil && b.ups == cu.Name {
