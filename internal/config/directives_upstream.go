@@ -347,8 +347,11 @@ func dNextUpstreamTimeout(l *loader, d *conf.Directive, s *scope) error {
 // dSticky reads `sticky cookie name [expires=T|max] [domain=D] [path=P]
 // [httponly] [secure] [samesite=strict|lax|none]`.
 func dSticky(l *loader, d *conf.Directive, s *scope) error {
-	if s.ups.Sticky != nil || s.ups.StickyRoute != nil {
+	if s.ups.Sticky != nil || s.ups.StickyRoute != nil || s.ups.StickyLearn != nil {
 		return conf.Errorf(d, "\"sticky\" directive is duplicate")
+	}
+	if d.Args[0] == "learn" {
+		return l.stickyLearn(d, s)
 	}
 	if d.Args[0] == "route" {
 		for _, a := range d.Args[1:] {
@@ -361,7 +364,7 @@ func dSticky(l *loader, d *conf.Directive, s *scope) error {
 		return nil
 	}
 	if d.Args[0] != "cookie" {
-		return conf.Errorf(d, "\"sticky %s\" is not supported; use \"sticky cookie\" or \"sticky route\"", d.Args[0])
+		return conf.Errorf(d, "invalid sticky type \"%s\"", d.Args[0])
 	}
 	if s.ups.Sticky != nil {
 		return conf.Errorf(d, "\"sticky\" directive is duplicate")

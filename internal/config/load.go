@@ -358,7 +358,10 @@ func (l *loader) finishHTTP() error {
 		if u.KeepaliveRequests == 0 {
 			u.KeepaliveRequests = 1000
 		}
-		if u.Rebalance != nil && (u.Method == "ip_hash" || u.Method == "hash" || u.Sticky != nil) {
+		if u.NTLM && u.Keepalive == 0 {
+			return &conf.Error{File: u.File, Line: u.Line, Msg: "\"ntlm\" needs \"keepalive\" in upstream \"" + u.Name + "\""}
+		}
+		if u.Rebalance != nil && (u.Method == "ip_hash" || u.Method == "hash" || u.Sticky != nil || u.StickyLearn != nil) {
 			// Clients would reconnect to the peer they just left.
 			return &conf.Error{File: u.Rebalance.File, Line: u.Rebalance.Line, Msg: "\"websocket_rebalance\" cannot be used with ip_hash, hash or sticky"}
 		}

@@ -112,6 +112,7 @@ func init() {
 		"hash":                        {ctx: cUpstream, min: 1, max: 2, fn: dMethod},
 		"random":                      {ctx: cUpstream, max: 2, fn: dMethod},
 		"keepalive":                   {ctx: cUpstream, min: 1, max: 1, fn: dKeepalive},
+		"ntlm":                        {ctx: cUpstream, max: 0, fn: dNTLM},
 		"keepalive_requests":          {ctx: cHSL | cUpstream, min: 1, max: 1, fn: dKeepaliveRequests},
 		"zone":                        {ctx: cUpstream, min: 1, max: 2, fn: dZone},
 		"state":                       {ctx: cUpstream, min: 1, max: 1, fn: dState},

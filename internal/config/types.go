@@ -131,11 +131,13 @@ type Upstream struct {
 	Health            *HealthCheck // from health_check in the upstream or in a location proxying to it
 	Sticky            *StickyCookie
 	StickyRoute       []*vars.Template // sticky route: the first non-empty one names the server
+	StickyLearn       *StickyLearn
 	Rebalance         *Rebalance
 	Keepalive         int
 	KeepaliveTimeout  time.Duration // idle backend connections are closed after this
 	KeepaliveRequests int           // a backend connection serves at most this many requests
 	KeepaliveTime     time.Duration // keepalive_time: a backend connection takes no request after this long; 0: 1h
+	NTLM              bool          // ntlm: a client connection keeps the backend connection of its NTLM/Negotiate request
 	Zone              string        // zone's name: needed by the api's changes and by servers that resolve
 	State             string        // state file: the servers come from it, and api changes go to it
 	Queue             int           // queue: requests that may wait for a peer; 0: none wait

@@ -57,7 +57,8 @@ type conn struct {
 	sendTimeout time.Duration
 	remote      netip.AddrPort
 	local       netip.AddrPort
-	debug       bool // debug_connection lists the client: its lines log at every level
+	debug       bool         // debug_connection lists the client: its lines log at every level
+	ntlm        *ntlmBinding // the backend connection bound to this one by `ntlm`; nil: none
 	keepMin
 	connLimits
 	coreState
@@ -72,6 +73,7 @@ var (
 func (c *conn) serve() {
 	defer c.srv.removeConn(c)
 	defer func() {
+		c.ntlm.close()
 		if !c.hijacked {
 			c.lingerClose()
 			c.c.Close()

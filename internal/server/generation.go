@@ -208,7 +208,7 @@ var methods = map[string]upstream.Method{
 
 func poolConfig(cu *config.Upstream) upstream.Config {
 	c := upstream.Config{Name: cu.Name, Method: methods[cu.Method], HashConsistent: cu.HashConsistent, RandomTwo: cu.RandomTwo,
-		Queue: cu.Queue, QueueTimeout: cu.QueueTimeout}
+		Queue: cu.Queue, QueueTimeout: cu.QueueTimeout, Learn: learnConfig(cu)}
 	for _, s := range cu.Servers {
 		if s.Resolve {
 			c.Dynamic = true // its addresses come from resolve.go

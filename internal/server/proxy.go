@@ -166,7 +166,7 @@ func (p *pass) hold(h *held) {
 // transport is the location's way to its upstream.
 func (x *exchange) transport() backend.Transport {
 	return backend.Transport{
-		Idle:            x.rt.idle[x.proxyPass().Upstream],
+		Idle:            x.idlePool(),
 		Slots:           (*slots)(x.conn.srv),
 		ConnectTimeout:  x.lc.ConnectTimeout,
 		NoDelay:         x.lc.TCPNoDelay,
@@ -247,11 +247,16 @@ type chooser struct {
 
 func (ch *chooser) start(x *exchange) {
 	ch.att.Reset(x.pool(), x.hashKey())
+	if ch.first = x.ntlmPeer(&ch.att); ch.first != nil {
+		return
+	}
 	if ch.sticky = x.proxyPass().Upstream.Sticky; ch.sticky != nil {
 		ch.route = x.vc.Cookie(ch.sticky.Name)
 		ch.first = ch.att.Sticky(ch.route)
 	} else if routes := x.proxyPass().Upstream.StickyRoute; routes != nil {
 		ch.first = ch.att.Route(firstNonEmpty(routes, x.vc))
+	} else if sl := x.proxyPass().Upstream.StickyLearn; sl != nil {
+		ch.first = x.learned(&ch.att, sl)
 	}
 }
 
@@ -331,6 +336,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 		p.hold(&held{bc: *bc, resp: resp})
 		return false, false
 	}
+	x.answered(peer)
 	x.setUpstreamVars(p)
 	cu := x.proxyPass().Upstream
 	keep, drained := x.relayOrStore(bc, resp)
@@ -385,6 +391,7 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Con
 		x.setUpstreamVars(p)
 		return x.errorPage(502), true
 	}
+	x.answered(peer)
 	x.setUpstreamVars(p)
 	x.startTunnel(peer, bc, resp, p.start) // the tunnel owns bc now
 	return false, true

@@ -97,6 +97,10 @@ type Config struct {
 	// from Start to Close; see HealthCheck.
 	Health *HealthCheck
 
+	// Learn, when not nil, makes the upstream remember sessions (Learn,
+	// Attempt.Learned): nginx Plus's `sticky learn`.
+	Learn *Learn
+
 	// Now is the clock for fail_timeout and slow_start; nil means time.Now.
 	// Tests inject a fake one to get exact counts without sleeping.
 	Now func() time.Time
@@ -147,6 +151,9 @@ type Upstream struct {
 	q            *queue // shared with the other generations of this upstream
 
 	health *HealthCheck // with defaults applied; nil without checks
+
+	learned      *sessions     // sticky learn; nil without it; shared with other generations
+	learnTimeout time.Duration // sticky learn's timeout=
 
 	life    sync.Mutex // guards started, closed and cancel
 	started bool
@@ -293,6 +300,7 @@ func New(cfg Config, prev *Upstream) *Upstream {
 	if prev != nil && prev != u && prev.dynamic && u.dynamic {
 		u.carryGone(prev, cfg.Peers)
 	}
+	u.learnFrom(cfg.Learn, prev)
 	if cfg.Health != nil {
 		hc := cfg.Health.withDefaults(u.name)
 		u.health = &hc
