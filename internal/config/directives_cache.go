@@ -52,6 +52,10 @@ type CacheConf struct {
 	Revalidate       bool
 	BackgroundUpdate bool
 	ConvertHead      bool
+	// MaxRangeOffset is proxy_cache_max_range_offset: a range request
+	// starting at or past it (or from the end) bypasses the cache; -1:
+	// no limit.
+	MaxRangeOffset int64
 }
 
 // CacheValid is one proxy_cache_valid: how long responses with one of
@@ -78,6 +82,7 @@ var cacheDirectives = map[string]dirSpec{
 	"proxy_no_cache":                {ctx: cHSL, min: 1, max: -1, fn: predicates(func(c *CacheConf) *[]*vars.Template { return &c.NoCache })},
 	"proxy_cache_purge":             {ctx: cHSL, min: 1, max: -1, fn: predicates(func(c *CacheConf) *[]*vars.Template { return &c.Purge })},
 	"proxy_cache_min_uses":          {ctx: cHSL, min: 1, max: 1, fn: dCacheMinUses},
+	"proxy_cache_max_range_offset":  {ctx: cHSL, min: 1, max: 1, fn: dCacheMaxRangeOffset},
 	"proxy_cache_methods":           {ctx: cHSL, min: 1, max: -1, fn: dCacheMethods},
 	"proxy_cache_revalidate":        {ctx: cHSL, min: 1, max: 1, fn: flag("proxy_cache_revalidate", func(c *LocConf) *bool { return &c.Cache.Revalidate })},
 	"proxy_cache_background_update": {ctx: cHSL, min: 1, max: 1, fn: flag("proxy_cache_background_update", func(c *LocConf) *bool { return &c.Cache.BackgroundUpdate })},
@@ -96,6 +101,7 @@ var cacheMergers = map[string]func(c, p *LocConf){
 	"proxy_no_cache":                func(c, p *LocConf) { c.Cache.NoCache = p.Cache.NoCache },
 	"proxy_cache_purge":             func(c, p *LocConf) { c.Cache.Purge = p.Cache.Purge },
 	"proxy_cache_min_uses":          func(c, p *LocConf) { c.Cache.MinUses = p.Cache.MinUses },
+	"proxy_cache_max_range_offset":  func(c, p *LocConf) { c.Cache.MaxRangeOffset = p.Cache.MaxRangeOffset },
 	"proxy_cache_methods":           func(c, p *LocConf) { c.Cache.Methods = p.Cache.Methods },
 	"proxy_cache_revalidate":        func(c, p *LocConf) { c.Cache.Revalidate = p.Cache.Revalidate },
 	"proxy_cache_background_update": func(c, p *LocConf) { c.Cache.BackgroundUpdate = p.Cache.BackgroundUpdate },
@@ -105,7 +111,7 @@ var cacheMergers = map[string]func(c, p *LocConf){
 // cacheDefaults sets nginx's defaults for the proxy_cache_* directives.
 func cacheDefaults(c *LocConf) {
 	c.Cache = CacheConf{LockTimeout: 5 * time.Second, LockAge: 5 * time.Second, MinUses: 1,
-		Methods: []string{"GET", "HEAD"}, ConvertHead: true}
+		Methods: []string{"GET", "HEAD"}, ConvertHead: true, MaxRangeOffset: -1}
 }
 
 // dCachePath reads proxy_cache_path.
@@ -309,6 +315,17 @@ func predicates(field func(*CacheConf) *[]*vars.Template) func(*loader, *conf.Di
 		s.lc.set[d.Name] = true
 		return nil
 	}
+}
+
+// dCacheMaxRangeOffset reads proxy_cache_max_range_offset: a number of
+// bytes, as nginx's off_t slot (no size suffix).
+func dCacheMaxRangeOffset(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.ParseInt(d.Args[0], 10, 64)
+	if err != nil || n < 0 {
+		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive", d.Args[0], d.Name)
+	}
+	s.lc.Cache.MaxRangeOffset = n
+	return s.lc.mark(d, d.Name)
 }
 
 func dCacheMinUses(l *loader, d *conf.Directive, s *scope) error {

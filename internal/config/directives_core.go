@@ -47,9 +47,10 @@ var coreDirectives = map[string]dirSpec{
 	"connection_pool_size":         {ctx: cHTTP | cServer, min: 1, max: 1, fn: sizeArg},
 	"request_pool_size":            {ctx: cHTTP | cServer, min: 1, max: 1, fn: sizeArg},
 	// Old Internet Explorer workarounds.
-	"msie_padding": {ctx: cHSL, min: 1, max: 1, fn: flagArg},
-	"msie_refresh": {ctx: cHSL, min: 1, max: 1, fn: flagArg},
-	"send_lowat":   {ctx: cHSL, min: 1, max: 1, fn: dSendLowat},
+	"msie_padding":     {ctx: cHSL, min: 1, max: 1, fn: flagArg},
+	"msie_refresh":     {ctx: cHSL, min: 1, max: 1, fn: flagArg},
+	"send_lowat":       {ctx: cHSL, min: 1, max: 1, fn: dSendLowat},
+	"proxy_send_lowat": {ctx: cHSL, min: 1, max: 1, fn: dSendLowat},
 }
 
 // EnvVar is one env directive: Value is set at start when HasValue;
@@ -295,14 +296,15 @@ func dBodyInFileOnly(l *loader, d *conf.Directive, s *scope) error {
 	return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\", \"clean\" or \"off\"", d.Args[0], d.Name)
 }
 
-// dSendLowat warns as nginx does on Linux, where SO_SNDLOWAT cannot be set.
+// dSendLowat reads send_lowat and proxy_send_lowat, and warns as nginx
+// does on Linux, where SO_SNDLOWAT cannot be set.
 func dSendLowat(l *loader, d *conf.Directive, s *scope) error {
 	n, err := ParseSize(d.Args[0])
 	if err != nil {
 		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
 	}
 	if n != 0 {
-		l.warn(d, "\"send_lowat\" is not supported, ignored")
+		l.warn(d, "\"%s\" is not supported, ignored", d.Name)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,7 @@ type cacheState struct {
 	store       bool        // the response may be stored
 	convertHead bool        // a HEAD goes to the backend as GET
 	background  bool        // a background update: its request started it and took the lock for it
+	keepRange   bool        // proxy_cache_max_range_offset: the range goes to the backend, nothing is stored
 }
 
 // openCaches acquires the zones of every proxy_cache_path.
@@ -106,7 +108,8 @@ func (x *exchange) cacheLookup() (done, keep bool) {
 	if x.cache != nil && x.cache.background {
 		bg = x.cache
 	}
-	cs := &cacheState{zone: z, key: key, main: main, hash: main, store: true,
+	far := farRange(x.req.Header.Get("Range"), cc.MaxRangeOffset)
+	cs := &cacheState{zone: z, key: key, main: main, hash: main, store: !far, keepRange: far,
 		convertHead: x.req.Method == "HEAD" && cc.ConvertHead}
 	if vary := z.Vary(main); vary != "" {
 		cs.hash = cache.Hash(key, cache.Variant(vary, x.reqHeader))
@@ -121,6 +124,27 @@ func (x *exchange) cacheLookup() (done, keep bool) {
 		return false, false
 	}
 	return x.cacheOpen(cs)
+}
+
+// farRange reports whether a Range header asks for bytes from max on, or
+// from the end: proxy_cache_max_range_offset then sends a miss to the
+// backend with its Range, and stores nothing (nginx's check after the
+// lookup; a hit is served from the entry).
+func farRange(r string, max int64) bool {
+	spec, ok := strings.CutPrefix(r, "bytes=")
+	if max < 0 || !ok {
+		return false
+	}
+	spec = strings.TrimLeft(spec, " ")
+	if strings.HasPrefix(spec, "-") {
+		return true
+	}
+	end := strings.IndexFunc(spec, func(c rune) bool { return c < '0' || c > '9' })
+	if end < 0 {
+		end = len(spec)
+	}
+	start, err := strconv.ParseInt(spec[:end], 10, 64)
+	return err == nil && start >= max
 }
 
 // cacheOpen looks the key up and serves what may be served.
@@ -244,8 +268,12 @@ func (x *exchange) cacheRequest(method string) (string, *http1.Request) {
 	r.Header = make(http1.Header, 0, len(x.req.Header)+2)
 	for _, f := range x.req.Header {
 		switch strings.ToLower(f.Name) {
-		case "if-modified-since", "if-unmodified-since", "if-none-match", "if-match", "range", "if-range":
+		case "if-modified-since", "if-unmodified-since", "if-none-match", "if-match":
 			continue
+		case "range", "if-range":
+			if !cs.keepRange {
+				continue
+			}
 		}
 		r.Header = append(r.Header, f)
 	}

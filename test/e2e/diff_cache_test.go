@@ -637,3 +637,26 @@ func TestCacheWebSocketNeverCached(t *testing.T) {
 		t.Errorf("backend saw %d handshakes, want 2", n)
 	}
 }
+
+// TestCacheDiffMaxRangeOffset: with proxy_cache_max_range_offset, a range
+// from the offset on (or from the end) goes to the backend as it came,
+// Range included, and nothing is stored; a range below it and a plain
+// request use the cache, as nginx.
+func TestCacheDiffMaxRangeOffset(t *testing.T) {
+	b := startCacheBackend(t)
+	p := startPair(t, diffConf{HTTP: cacheConf(b.addr, "", `
+    proxy_cache_valid 200 10m;
+    location /mro/ { proxy_pass http://BACKEND; proxy_cache_max_range_offset 10; }`)})
+	for _, r := range []string{"bytes=10-20", "bytes=-5", "bytes=10-20"} {
+		p.cacheCompare(t, cget("/mro/far", "Range: "+r))
+		if c := b.sameRequests(t, p, "/mro/far"); !strings.Contains(c, `range="`+r+`"`) {
+			t.Errorf("Range %s: the backend got %s", r, c)
+		}
+	}
+	expectCache(t, p.cacheCompare(t, cget("/mro/far")), "MISS") // nothing was stored
+	expectCache(t, p.cacheCompare(t, cget("/mro/far")), "HIT")
+	expectCache(t, p.cacheCompare(t, cget("/mro/near", "Range: bytes=2-5")), "MISS")
+	if c := b.sameRequests(t, p, "/mro/near"); !strings.Contains(c, `range=""`) {
+		t.Errorf("a range below the offset reached the backend with %s", c)
+	}
+}
