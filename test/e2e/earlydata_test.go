@@ -61,7 +61,14 @@ http {
 	if v := get(http.MethodGet); v != "" {
 		t.Errorf("a request after a full handshake: Early-Data %q, want empty", v)
 	}
-	if v := get(http3.MethodGet0RTT); v != "1" {
+	// The session ticket comes after the handshake: on a loaded machine
+	// the first connection may close before it arrives, and the next one
+	// then makes a full handshake. Each connection brings a ticket.
+	v := ""
+	for try := 0; try < 5 && v != "1"; try++ {
+		v = get(http3.MethodGet0RTT)
+	}
+	if v != "1" {
 		t.Errorf("a request in 0-RTT data: Early-Data %q, want 1", v)
 	}
 }
