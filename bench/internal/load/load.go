@@ -71,7 +71,7 @@ type Result struct {
 	P90        float64 `json:"p90_us"`
 	P99        float64 `json:"p99_us"`
 	P999       float64 `json:"p999_us"`
-	Max        float64 `json:"max_us"` // paced only: the slowest round trip in the window
+	Max        float64 `json:"max_us"`      // paced only: the slowest round trip in the window
 	CPUSeconds float64 `json:"cpu_seconds"` // target's CPU time in the window; 0 without CPUPID
 	CPUPerOpUS float64 `json:"cpu_us_per_op"`
 	Resumed    uint64  `json:"resumed"` // handshakes in the window that resumed a TLS session
