@@ -169,3 +169,62 @@ func TestWaitHandshakeTLS(t *testing.T) {
 		t.Fatal("wss probe passed against a plain backend")
 	}
 }
+
+// TestSmokeStormPaced runs the reconnect storm and the paced mode,
+// smoke-sized, against the echo backend alone, with real processes, and
+// checks both report sections and that every tunnel came back.
+func TestSmokeStormPaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the harness")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("taskset not installed")
+	}
+	out := filepath.Join(t.TempDir(), "bench.md")
+	r := &runner{warmup: 100 * time.Millisecond, window: 500 * time.Millisecond, settle: 100 * time.Millisecond,
+		modes: []string{modeStorm, "paced"}, stormClients: 120, pacedRate: 1000}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := r.main(ctx, []string{"direct"}, 1, true, out, false)
+	r.procs.stopAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Reconnect storm\n\n120 WebSocket tunnels", "## Paced latency", "totalling 1000 msgs/s", "| direct | "} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if strings.Contains(string(md), "Failures during this run") {
+		t.Fatalf("smoke run had failures:\n%s", md)
+	}
+	if t.Failed() {
+		t.Log(string(md))
+	}
+}
+
+func TestParseModes(t *testing.T) {
+	tests := []struct {
+		spec         string
+		storm, paced bool
+		want         string
+		wantErr      bool
+	}{
+		{"handshake,echo", false, false, "handshake,echo", false},
+		{"handshake", true, true, "handshake,storm,paced", false},
+		{"storm,storm", true, false, "storm", false},
+		{"", false, true, "paced", false},
+		{"", false, false, "", true},
+		{"dance", false, false, "", true},
+	}
+	for _, tt := range tests {
+		got, err := parseModes(tt.spec, tt.storm, tt.paced)
+		if (err != nil) != tt.wantErr || strings.Join(got, ",") != tt.want {
+			t.Errorf("parseModes(%q, %v, %v) = %v, %v; want %q", tt.spec, tt.storm, tt.paced, got, err, tt.want)
+		}
+	}
+}
