@@ -43,6 +43,9 @@ var allTargets = []string{"direct", "nginx", "haproxy", "wsgate"}
 
 var modeOrder = []string{load.ModeHandshake, load.ModeEcho, load.ModeThroughput, "idle"}
 
+// twoCoreModes are measured again unpinned with --two-cores.
+var twoCoreModes = []string{load.ModeHandshake, load.ModeEcho, load.ModeThroughput}
+
 // modeStorm is the reconnect storm, run by idle agents (see runStorm).
 const modeStorm = "storm"
 
@@ -63,6 +66,8 @@ type runner struct {
 	modes                       []string          // plain ws modes, in order; nil: modeOrder
 	stormClients                int               // clients in the reconnect storm
 	pacedRate                   int               // total messages per second of the paced mode
+	twoCores                    bool              // also measure unpinned with two workers
+	unpinned                    bool              // the pass under way runs every process on both CPUs, proxies with two workers
 }
 
 func main() {
@@ -76,6 +81,7 @@ func main() {
 	useTLS := flag.Bool("tls", false, "after the plain ws rounds, measure wss (TLS 1.3, ECDSA P-256) through the proxies")
 	modesFlag := flag.String("modes", strings.Join(modeOrder, ","), "comma-separated plain ws modes: handshake, echo, throughput, idle, storm, paced")
 	storm := flag.Bool("storm", false, "also measure a reconnect storm: 9,000 clients drop and reconnect at once")
+	twoCores := flag.Bool("two-cores", false, "then measure handshakes, 64 B echo and 64 KiB throughput unpinned, proxies with two workers")
 	paced := flag.Bool("paced", false, "also measure round-trip latency at a paced 20,000 msgs/s")
 	tlsHS := flag.Bool("tls-handshakes", false, "then measure full and resumed TLS 1.3 handshakes through the proxies, with ECDSA P-256 and RSA 2048 certificates")
 	flag.Parse()
@@ -113,7 +119,7 @@ func main() {
 		log.Fatal(err)
 	}
 	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}, wss: *useTLS, tlsHandshakes: *tlsHS,
-		modes: modes, stormClients: 9000, pacedRate: 20000}
+		modes: modes, stormClients: 9000, pacedRate: 20000, twoCores: *twoCores}
 	if *smoke {
 		r.warmup, r.settle, r.idleSteps = 200*time.Millisecond, 300*time.Millisecond, []int{0, 50, 100}
 		r.stormClients, r.pacedRate = 100, 2000
@@ -232,6 +238,15 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 			return err
 		}
 	}
+	var two *measured
+	if r.twoCores {
+		r.unpinned = true
+		two, err = r.measure(ctx, rounds, targets, twoCoreModes, status, nil)
+		r.unpinned = false
+		if err != nil {
+			return err
+		}
+	}
 	var hsSets []report.HandshakeSet
 	if r.tlsHandshakes {
 		if hsSets, err = r.measureHandshakes(ctx, rounds, proxies, status); err != nil {
@@ -245,7 +260,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0)
 	rep := &report.Report{
 		Machine:   m,
-		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --storm --paced   # also a reconnect storm and paced latency\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
+		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --storm --paced   # also a reconnect storm and paced latency\nbash bench/run.sh --two-cores   # also unpinned, proxies with two workers\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
 		Pinning:   "CPU pinning (taskset): proxy on CPU 1; load client, echo backend and this runner on CPU 0. Go programs pinned to one CPU run with GOMAXPROCS=1.",
 		Rounds:    rounds,
 		Smoke:     smoke,
@@ -266,6 +281,9 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 		rep.TLSMethod = r.tlsMethod(wss.order)
 	}
 	rep.Handshakes = hsSets
+	if two != nil {
+		rep.TwoCores = two.targets(two.order, status)
+	}
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(r.repo, out)
 	}
@@ -305,6 +323,9 @@ func (r *runner) measure(ctx context.Context, rounds int, targets, modes []strin
 	kind := "ws"
 	if tf != nil {
 		kind = "wss"
+	}
+	if r.unpinned {
+		kind += "-2cores"
 	}
 	for round := 1; round <= rounds; round++ {
 		for _, t := range targets {

@@ -45,7 +45,7 @@ var loadModes = map[string]loadMode{
 func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.warmup+r.window+60*time.Second)
 	defer cancel()
-	args := []string{"-c", "0", r.loadBin, "-mode", m.name, "-addr", st.addr, "-src", sources,
+	args := []string{"-c", r.cpus(0), r.loadBin, "-mode", m.name, "-addr", st.addr, "-src", sources,
 		"-workers", strconv.Itoa(m.workers), "-warmup", r.warmup.String(), "-duration", r.window.String(),
 		"-cpu-pid", strconv.Itoa(st.proxyPID())}
 	if m.size > 0 {
@@ -114,7 +114,7 @@ type agent struct {
 }
 
 func (r *runner) startAgent(dir string, i int, addr string, useTLS bool) (*agent, error) {
-	args := []string{"-c", "0", r.loadBin, "-mode", "idle-agent", "-addr", addr, "-src", sources}
+	args := []string{"-c", r.cpus(0), r.loadBin, "-mode", "idle-agent", "-addr", addr, "-src", sources}
 	if useTLS {
 		args = append(args, "-tls")
 	}
@@ -357,7 +357,7 @@ func (r *runner) runStorm(ctx context.Context, st *setup, dir string) (map[strin
 	pid := st.proxyPID()
 	var cpu0, cpu1 time.Duration
 	if pid != 0 {
-		if cpu0, err = procstat.CPUTime(pid); err != nil {
+		if cpu0, err = procstat.TreeCPUTime(pid); err != nil {
 			return nil, err
 		}
 	}
@@ -368,7 +368,7 @@ func (r *runner) runStorm(ctx context.Context, st *setup, dir string) (map[strin
 		return nil, err
 	}
 	if pid != 0 {
-		if cpu1, err = procstat.CPUTime(pid); err != nil {
+		if cpu1, err = procstat.TreeCPUTime(pid); err != nil {
 			return nil, err
 		}
 	}

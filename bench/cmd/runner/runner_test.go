@@ -155,7 +155,7 @@ func TestWaitHandshakeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p, err := r.procs.start("echo", 0, filepath.Join(dir, "echo.log"), r.echoBin, "-addr", addr)
+	p, err := r.procs.start("echo", "0", filepath.Join(dir, "echo.log"), r.echoBin, "-addr", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,5 +226,62 @@ func TestParseModes(t *testing.T) {
 		if (err != nil) != tt.wantErr || strings.Join(got, ",") != tt.want {
 			t.Errorf("parseModes(%q, %v, %v) = %v, %v; want %q", tt.spec, tt.storm, tt.paced, got, err, tt.want)
 		}
+	}
+}
+
+// TestUnpinnedConfigs: the unpinned pass gives every proxy two workers and
+// nginx its master process; the pinned one keeps one process on one CPU.
+func TestUnpinnedConfigs(t *testing.T) {
+	r := &runner{}
+	if got := r.workers(nginxConfig("/tmp/x", 1, 2, nil)); !strings.Contains(got, "worker_processes 1;") {
+		t.Errorf("pinned nginx config:\n%s", got)
+	}
+	if r.cpus(1) != "1" || r.nginxGlobals() != "daemon off; master_process off;" {
+		t.Errorf("pinned: cpus %q, globals %q", r.cpus(1), r.nginxGlobals())
+	}
+	r.unpinned = true
+	if got := r.workers(nginxConfig("/tmp/x", 1, 2, nil)); !strings.Contains(got, "worker_processes 2;") {
+		t.Errorf("unpinned nginx config:\n%s", got)
+	}
+	if got := r.workers(haproxyConfig(1, 2, nil)); !strings.Contains(got, "nbthread 2\n") || strings.Contains(got, "nbthread 1") {
+		t.Errorf("unpinned haproxy config:\n%s", got)
+	}
+	if r.cpus(1) != "0,1" || r.cpus(0) != "0,1" || strings.Contains(r.nginxGlobals(), "master_process") {
+		t.Errorf("unpinned: cpus %q, globals %q", r.cpus(1), r.nginxGlobals())
+	}
+}
+
+// TestSmokeTwoCores runs the echo mode pinned and then the unpinned pass,
+// smoke-sized, against the echo backend alone, and checks the section.
+func TestSmokeTwoCores(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the harness")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("taskset not installed")
+	}
+	out := filepath.Join(t.TempDir(), "bench.md")
+	r := &runner{warmup: 100 * time.Millisecond, window: 300 * time.Millisecond, settle: 100 * time.Millisecond,
+		modes: []string{"echo"}, twoCores: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := r.main(ctx, []string{"direct"}, 1, true, out, false)
+	r.procs.stopAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(md), "## Both cores, unpinned")
+	if i < 0 {
+		t.Fatalf("no two-core section:\n%s", md)
+	}
+	if !strings.Contains(string(md[i:]), "| direct | ") {
+		t.Errorf("two-core section lacks direct:\n%s", md[i:])
+	}
+	if strings.Contains(string(md), "Failures during this run") {
+		t.Fatalf("smoke run had failures:\n%s", md)
 	}
 }

@@ -36,7 +36,7 @@ type Config struct {
 	Size     int           // message payload bytes; default 64
 	Warmup   time.Duration // untimed lead-in; default 1 s
 	Duration time.Duration // timed window; default 5 s
-	CPUPID   int           // process whose CPU time is sampled around the window; 0: none
+	CPUPID   int           // process whose CPU time, with its descendants', is sampled around the window; 0: none
 	TLS      bool          // wss: TLS 1.3 with ClientTLS's settings, a full handshake per connection
 	Resume   bool          // with TLS: keep session tickets, so connections after the first resume
 	Rate     int           // paced: messages per second over all connections; default 1000
@@ -237,7 +237,7 @@ func (r *run) window(ctx context.Context) (Result, error) {
 	var cpu0, cpu1 time.Duration
 	var err error
 	if r.cfg.CPUPID != 0 {
-		if cpu0, err = procstat.CPUTime(r.cfg.CPUPID); err != nil {
+		if cpu0, err = procstat.TreeCPUTime(r.cfg.CPUPID); err != nil {
 			return Result{}, err
 		}
 	}
@@ -249,7 +249,7 @@ func (r *run) window(ctx context.Context) (Result, error) {
 	r.phase.Store(phaseDone)
 	t1 := time.Now()
 	if r.cfg.CPUPID != 0 {
-		if cpu1, err = procstat.CPUTime(r.cfg.CPUPID); err != nil {
+		if cpu1, err = procstat.TreeCPUTime(r.cfg.CPUPID); err != nil {
 			return Result{}, err
 		}
 	}

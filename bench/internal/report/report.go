@@ -117,6 +117,10 @@ type Report struct {
 	// Handshakes holds the TLS handshake comparison (full and resumed,
 	// per certificate kind), none when the run did not measure it.
 	Handshakes []HandshakeSet
+	// TwoCores holds handshake, echo and throughput figures measured with
+	// every process on both CPUs and the proxies running two workers;
+	// none when the run did not measure it.
+	TwoCores []*Target
 }
 
 // HandshakeSet is the wss handshake figures of the proxies for one
@@ -290,6 +294,7 @@ func (r *Report) Markdown(w io.Writer) {
 	r.goals(w)
 	r.wss(w)
 	r.handshakes(w)
+	r.twoCores(w)
 	var notes []string
 	for _, t := range r.Targets {
 		for _, n := range t.Notes {
@@ -299,6 +304,11 @@ func (r *Report) Markdown(w io.Writer) {
 	for _, t := range r.TLS {
 		for _, n := range t.Notes {
 			notes = append(notes, fmt.Sprintf("- %s (wss): %s", t.Name, n))
+		}
+	}
+	for _, t := range r.TwoCores {
+		for _, n := range t.Notes {
+			notes = append(notes, fmt.Sprintf("- %s (both cores): %s", t.Name, n))
 		}
 	}
 	if len(notes) > 0 {
@@ -519,5 +529,33 @@ func (r *Report) paced(w io.Writer) {
 		r.figCol("max µs", PacedMax, us),
 		r.figCol("proxy CPU µs/msg", PacedCPU, us),
 		r.figCol("errors", PacedErr, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
+	})
+}
+
+// twoCores writes the unpinned two-worker figures, each rate beside the
+// same target's pinned one-worker figure from this run.
+func (r *Report) twoCores(w io.Writer) {
+	if len(r.TwoCores) == 0 {
+		return
+	}
+	v := &Report{Targets: r.TwoCores}
+	us := func(x float64) string { return num(x) }
+	scale := func(head, key string) column {
+		return column{head, func(t *Target) string {
+			return ratio(t.fig(key).Median, r.target(t.Name).fig(key).Median)
+		}}
+	}
+	fmt.Fprintf(w, "## Both cores, unpinned\n\nThe handshake, 64 B echo and 64 KiB throughput modes again with no pinning: proxy, load client and echo backend all share both CPUs. nginx runs a master with `worker_processes 2`, HAProxy `nbthread 2`, wsgate `worker_processes 2` (GOMAXPROCS 2). Proxy CPU counts the proxy and its child processes. \"x 1 core\" divides the figure by the same target's pinned, one-worker figure above; the load client now competes with the proxy for both CPUs, so a proxy that scales shows as lower CPU per operation more than as a higher rate.\n\n")
+	v.table(w, []column{
+		v.figCol("handshakes/s", HSRate, rate),
+		scale("x 1 core", HSRate),
+		v.figCol("proxy CPU µs/handshake", HSCPU, us),
+		v.figCol("64 B msgs/s", EchoRate, rate),
+		scale("x 1 core", EchoRate),
+		v.figCol("p99 µs", EchoP99, us),
+		v.figCol("proxy CPU µs/msg", EchoCPU, us),
+		v.figCol("64 KiB MB/s", TPMBps, us),
+		scale("x 1 core", TPMBps),
+		v.figCol("proxy CPU µs/64 KiB", TPCPU, us),
 	})
 }

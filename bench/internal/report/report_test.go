@@ -233,3 +233,17 @@ func TestStormPacedSections(t *testing.T) {
 		t.Log(md)
 	}
 }
+
+// TestTwoCoresSection: each two-core rate is divided by the same target's
+// pinned figure.
+func TestTwoCoresSection(t *testing.T) {
+	r := sample()
+	r.TwoCores = []*Target{{Name: "wsgate", Figures: map[string]stats.Summary{HSRate: one(30000), HSCPU: one(20), TPMBps: one(1950)}}}
+	var b bytes.Buffer
+	r.Markdown(&b)
+	md := b.String()
+	want := "| wsgate | 30.0k | 2.00x | 20.0 | - | - | - | - | 1950 | 1.50x | - |"
+	if !strings.Contains(md, "## Both cores, unpinned") || !strings.Contains(md, want) {
+		t.Errorf("markdown lacks %q:\n%s", want, md)
+	}
+}
