@@ -12,7 +12,7 @@ import (
 // without their echo; a target that falls that far behind fails the run.
 const maxInFlight = 4096
 
-// pacedWorker sends 64-byte-class messages on c on a fixed schedule of
+// pacedWorker sends Size-byte messages on c on a fixed schedule of
 // Rate/Workers per second, offset by id so the connections interleave, and
 // reads the echoes on a second goroutine. Latency runs from the scheduled
 // send time, not the actual one, so a stalled sender still counts the delay
@@ -44,6 +44,7 @@ func (r *run) pacedWorker(c *wsproto.Client, id int, h *stats.Histogram) uint64 
 		}
 		if err := c.WritePremasked(wsproto.OpBinary, masked); err != nil {
 			r.fail(err)
+			c.Conn.Close() // unblocks the reader
 			break
 		}
 		next = next.Add(interval)
