@@ -502,7 +502,7 @@ func (r *Report) storm(w io.Writer) {
 		return
 	}
 	count := func(x float64) string { return fmt.Sprintf("%.0f", x) }
-	fmt.Fprintf(w, "## Reconnect storm\n\n%s WebSocket tunnels are opened and left to settle; then every client drops its connection (no close frame) and all reconnect at the same moment, one dialer per client, a failed handshake retried after 10 ms. Time: from the command until every tunnel is open again. Afterwards every tunnel must echo a message.\n\n", count(r.firstMedian(StormClients)))
+	fmt.Fprintf(w, "## Reconnect storm\n\n%s WebSocket tunnels are opened and left to settle; then every client drops its connection (no close frame) and all reconnect at the same moment, one dialer per client, a failed handshake retried after 10 ms. Time: from the command until every tunnel is open again. Proxy CPU covers the whole storm, closing the dropped tunnels as well as opening the new ones, divided by the clients. Afterwards every tunnel must echo a message.\n\n", count(r.firstMedian(StormClients)))
 	r.table(w, []column{
 		r.figCol("ms until all open", StormMS, func(x float64) string { return num(x) }),
 		r.ratioCol("x nginx", StormMS, "nginx"),
