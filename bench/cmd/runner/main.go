@@ -5,7 +5,13 @@
 // 0, and writes docs/benchmarks.md with docs/benchmarks.png. wsgate is built
 // from ./cmd/wsgate and measured as a black box.
 //
-//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--tls] [--tls-handshakes] [--smoke] [--out docs/benchmarks.md]
+//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--modes handshake,echo,throughput,idle] [--storm] [--paced] [--two-cores] [--tls] [--tls-handshakes] [--smoke] [--out docs/benchmarks.md]
+//
+// --storm adds a reconnect storm (9,000 tunnels dropped and reopened at
+// once), --paced round-trip latency at a paced 20,000 msgs/s; --modes picks
+// the plain ws modes. --two-cores then measures handshakes, 64 B echo and
+// 64 KiB throughput again with nothing pinned and the proxies running two
+// workers.
 //
 // With --tls it then measures the proxies again over wss (TLS 1.3, ECDSA
 // P-256): handshakes, 64 B echo and idle tunnels. With --tls-handshakes it
