@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs wsgate's benchmark harness and regenerates docs/benchmarks.md and
 # docs/benchmarks.png. Flags go to the runner: --smoke, --rounds N,
-# --targets direct,nginx,haproxy,wsgate, --tls (also wss), --out PATH.
+# --targets direct,nginx,haproxy,wsgate, --tls (also wss), --storm (reconnect
+# storm), --paced (latency at a paced rate), --two-cores (unpinned, two
+# workers), --modes LIST, --out PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec go run ./bench/cmd/runner "$@"

@@ -1,6 +1,7 @@
 // Command load drives one benchmark mode against a WebSocket target on a
 // loopback address and prints its figures as one JSON object; in idle-agent
-// mode it holds idle tunnels and obeys commands on standard input (see
+// mode it holds idle tunnels, reconnects them all at once on request (a
+// reconnect storm) and obeys commands on standard input (see
 // load.IdleAgent). It stops by itself after its warm-up and window.
 package main
 
@@ -20,7 +21,7 @@ import (
 
 func main() {
 	var cfg load.Config
-	mode := flag.String("mode", load.ModeEcho, "handshake, echo, throughput or idle-agent")
+	mode := flag.String("mode", load.ModeEcho, "handshake, echo, throughput, paced or idle-agent")
 	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "target loopback host:port")
 	flag.StringVar(&cfg.Path, "path", "/ws", "request path")
 	src := flag.String("src", "", "client source addresses in 127.0.0.0/8, e.g. 127.0.0.2-127.0.0.17")
@@ -30,6 +31,7 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", 5*time.Second, "timed window")
 	flag.BoolVar(&cfg.TLS, "tls", false, "wss: TLS 1.3, no verification, no resumption (a full handshake per connection)")
 	flag.BoolVar(&cfg.Resume, "resume", false, "with -tls: keep session tickets, so connections after the first resume")
+	flag.IntVar(&cfg.Rate, "rate", 1000, "paced: messages per second over all connections")
 	flag.IntVar(&cfg.CPUPID, "cpu-pid", 0, "PID whose CPU time is sampled around the window (0: none)")
 	flag.Parse()
 

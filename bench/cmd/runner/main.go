@@ -5,7 +5,13 @@
 // 0, and writes docs/benchmarks.md with docs/benchmarks.png. wsgate is built
 // from ./cmd/wsgate and measured as a black box.
 //
-//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--tls] [--tls-handshakes] [--smoke] [--out docs/benchmarks.md]
+//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--modes handshake,echo,throughput,idle] [--storm] [--paced] [--two-cores] [--tls] [--tls-handshakes] [--smoke] [--out docs/benchmarks.md]
+//
+// --storm adds a reconnect storm (9,000 tunnels dropped and reopened at
+// once), --paced round-trip latency at a paced 20,000 msgs/s; --modes picks
+// the plain ws modes. --two-cores then measures handshakes, 64 B echo and
+// 64 KiB throughput again with nothing pinned and the proxies running two
+// workers.
 //
 // With --tls it then measures the proxies again over wss (TLS 1.3, ECDSA
 // P-256): handshakes, 64 B echo and idle tunnels. With --tls-handshakes it
@@ -26,6 +32,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +49,12 @@ var allTargets = []string{"direct", "nginx", "haproxy", "wsgate"}
 
 var modeOrder = []string{load.ModeHandshake, load.ModeEcho, load.ModeThroughput, "idle"}
 
+// twoCoreModes are measured again unpinned with --two-cores.
+var twoCoreModes = []string{load.ModeHandshake, load.ModeEcho, load.ModeThroughput}
+
+// modeStorm is the reconnect storm, run by idle agents (see runStorm).
+const modeStorm = "storm"
+
 // wssModeOrder leaves out 64 KiB throughput: bulk AES-GCM cost is the TLS
 // library's, not the proxy's, and the run is long enough already.
 var wssModeOrder = []string{load.ModeHandshake, load.ModeEcho, "idle"}
@@ -56,6 +69,11 @@ type runner struct {
 	wss                         bool              // also measure wss after plain ws
 	tlsHandshakes               bool              // also measure full and resumed TLS handshakes per key kind
 	negotiated                  map[string]string // target -> what its first wss handshake negotiated
+	modes                       []string          // plain ws modes, in order; nil: modeOrder
+	stormClients                int               // clients in the reconnect storm
+	pacedRate                   int               // total messages per second of the paced mode
+	twoCores                    bool              // also measure unpinned with two workers
+	unpinned                    bool              // the pass under way runs every process on both CPUs, proxies with two workers
 }
 
 func main() {
@@ -67,6 +85,10 @@ func main() {
 	window := flag.Duration("duration", 6*time.Second, "timed window per mode")
 	keep := flag.Bool("keep", false, "keep the temporary folder (configs, logs)")
 	useTLS := flag.Bool("tls", false, "after the plain ws rounds, measure wss (TLS 1.3, ECDSA P-256) through the proxies")
+	modesFlag := flag.String("modes", strings.Join(modeOrder, ","), "comma-separated plain ws modes: handshake, echo, throughput, idle, storm, paced")
+	storm := flag.Bool("storm", false, "also measure a reconnect storm: 9,000 clients drop and reconnect at once")
+	twoCores := flag.Bool("two-cores", false, "then measure handshakes, 64 B echo and 64 KiB throughput unpinned, proxies with two workers")
+	paced := flag.Bool("paced", false, "also measure round-trip latency at a paced 20,000 msgs/s")
 	tlsHS := flag.Bool("tls-handshakes", false, "then measure full and resumed TLS 1.3 handshakes through the proxies, with ECDSA P-256 and RSA 2048 certificates")
 	flag.Parse()
 	roundsSet := false
@@ -98,18 +120,53 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}, wss: *useTLS, tlsHandshakes: *tlsHS}
+	modes, err := parseModes(*modesFlag, *storm, *paced)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}, wss: *useTLS, tlsHandshakes: *tlsHS,
+		modes: modes, stormClients: 9000, pacedRate: 20000, twoCores: *twoCores}
 	if *smoke {
 		r.warmup, r.settle, r.idleSteps = 200*time.Millisecond, 300*time.Millisecond, []int{0, 50, 100}
+		r.stormClients, r.pacedRate = 100, 2000
 		if !isSet("duration") {
 			r.window = time.Second
 		}
 	}
-	err := r.main(ctx, targets, *rounds, *smoke, *out, *keep)
+	err = r.main(ctx, targets, *rounds, *smoke, *out, *keep)
 	r.procs.stopAll()
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// parseModes checks a --modes list and appends storm and paced when their
+// flags ask for them.
+func parseModes(spec string, storm, paced bool) ([]string, error) {
+	known := append(slices.Clone(modeOrder), modeStorm, load.ModePaced)
+	var out []string
+	for _, m := range strings.Split(spec, ",") {
+		m = strings.TrimSpace(m)
+		if m == "" {
+			continue
+		}
+		if !slices.Contains(known, m) {
+			return nil, fmt.Errorf("runner: unknown mode %q", m)
+		}
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	if storm && !slices.Contains(out, modeStorm) {
+		out = append(out, modeStorm)
+	}
+	if paced && !slices.Contains(out, load.ModePaced) {
+		out = append(out, load.ModePaced)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("runner: no modes")
+	}
+	return out, nil
 }
 
 func isSet(name string) bool {
@@ -163,7 +220,11 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	if v, err := strconv.ParseFloat(load0, 64); err == nil && v > 1.5 {
 		log.Printf("warning: load average %s: other work shares the CPUs, figures will be skewed", load0)
 	}
-	plain, err := r.measure(ctx, rounds, targets, modeOrder, status, nil)
+	modes := r.modes
+	if modes == nil {
+		modes = modeOrder
+	}
+	plain, err := r.measure(ctx, rounds, targets, modes, status, nil)
 	if err != nil {
 		return err
 	}
@@ -183,6 +244,15 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 			return err
 		}
 	}
+	var two *measured
+	if r.twoCores {
+		r.unpinned = true
+		two, err = r.measure(ctx, rounds, targets, twoCoreModes, status, nil)
+		r.unpinned = false
+		if err != nil {
+			return err
+		}
+	}
 	var hsSets []report.HandshakeSet
 	if r.tlsHandshakes {
 		if hsSets, err = r.measureHandshakes(ctx, rounds, proxies, status); err != nil {
@@ -196,7 +266,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0)
 	rep := &report.Report{
 		Machine:   m,
-		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
+		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --storm --paced   # also a reconnect storm and paced latency\nbash bench/run.sh --two-cores   # also unpinned, proxies with two workers\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
 		Pinning:   "CPU pinning (taskset): proxy on CPU 1; load client, echo backend and this runner on CPU 0. Go programs pinned to one CPU run with GOMAXPROCS=1.",
 		Rounds:    rounds,
 		Smoke:     smoke,
@@ -206,6 +276,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 			fmt.Sprintf("Timed windows of %v after %v of warm-up; client source addresses %s (spread to avoid ephemeral-port exhaustion).", r.window, r.warmup, sources),
 			fmt.Sprintf("Idle steps: %v tunnels, %v settle before each reading, at most %d tunnels per client process.", r.idleSteps, r.settle, load.MaxIdlePerAgent),
 			"nginx and wsgate read the same config: `worker_processes 1`, `events { worker_connections 20000; }` (the whole 20,000-descriptor limit: wsgate keeps every descriptor for connections and so copies large payloads instead of splicing them; nginx fails the idle step at about 4,500 tunnels with 19000), `access_log off`, an upstream with the echo backend, `location /ws` with `proxy_pass`, `proxy_http_version 1.1`, `proxy_set_header Upgrade $http_upgrade`, `proxy_set_header Connection \"upgrade\"`, `proxy_set_header Host $host` and 3600 s proxy read/send timeouts (to match HAProxy's tunnel timeout). nginx is started with `-g \"daemon off; master_process off;\"` (one process); wsgate as `wsgate -p DIR -c CONF` in the foreground.",
+			fmt.Sprintf("Reconnect storm (with --storm): %d tunnels held by client processes of at most %d each, %v settle, then all dropped and reopened at once. Paced latency (with --paced): %d msgs/s in total over 64 connections, same windows.", r.stormClients, load.MaxIdlePerAgent, r.settle, r.pacedRate),
 			"HAProxy: `nbthread 1`, `maxconn 9000`, `mode http`, `timeout tunnel 1h`, a frontend routing `path_beg /ws` to the echo backend, started with `-db` (foreground).",
 			"Handshake mode: each connection upgrades, then the client sends a close frame and closes its socket at once. nginx closes both connections when it reads the client's end of stream (one close frame relayed, strace: about 20 system calls per handshake); wsgate passes the end on as a half-close, relays the backend's answering close frame too and then closes (about 26 system calls, of which 3 are Go's net package asking for addresses). An A/B build that closed at once as nginx does used 7-10 µs less CPU per handshake.",
 		},
@@ -216,6 +287,9 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 		rep.TLSMethod = r.tlsMethod(wss.order)
 	}
 	rep.Handshakes = hsSets
+	if two != nil {
+		rep.TwoCores = two.targets(two.order, status)
+	}
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(r.repo, out)
 	}
@@ -255,6 +329,9 @@ func (r *runner) measure(ctx context.Context, rounds int, targets, modes []strin
 	kind := "ws"
 	if tf != nil {
 		kind = "wss"
+	}
+	if r.unpinned {
+		kind += "-2cores"
 	}
 	for round := 1; round <= rounds; round++ {
 		for _, t := range targets {
@@ -337,16 +414,24 @@ func (r *runner) runOne(ctx context.Context, target, mode, name string, tf *tlsF
 		return nil, nil, err
 	}
 	defer r.stopTarget(st)
-	if mode == "idle" {
+	switch mode {
+	case "idle":
 		return r.runIdle(ctx, st, dir)
+	case modeStorm:
+		f, err := r.runStorm(ctx, st, dir)
+		return f, nil, err
 	}
-	f, err := r.runLoad(ctx, st, loadModes[mode])
+	m := loadModes[mode]
+	if mode == load.ModePaced {
+		m.rate = r.pacedRate
+	}
+	f, err := r.runLoad(ctx, st, m)
 	return f, nil, err
 }
 
 func brief(f map[string]float64) string {
 	var parts []string
-	for _, k := range []string{report.HSRate, report.HSCPU, report.EchoRate, report.EchoP50, report.EchoCPU, report.TPMBps, report.TPCPU, report.IdleKiB, report.IdleFDs} {
+	for _, k := range []string{report.HSRate, report.HSCPU, report.EchoRate, report.EchoP50, report.EchoCPU, report.TPMBps, report.TPCPU, report.IdleKiB, report.IdleFDs, report.StormMS, report.StormCPU, report.PacedP99, report.PacedMax} {
 		if v, ok := f[k]; ok && !math.IsNaN(v) {
 			parts = append(parts, fmt.Sprintf("%s=%.4g", k, v))
 		}

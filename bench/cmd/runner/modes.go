@@ -30,12 +30,14 @@ type loadMode struct {
 	name    string
 	workers int
 	size    int
+	rate    int // paced: messages per second over all connections
 }
 
 var loadModes = map[string]loadMode{
-	load.ModeHandshake:  {load.ModeHandshake, 16, 0},
-	load.ModeEcho:       {load.ModeEcho, 64, 64},
-	load.ModeThroughput: {load.ModeThroughput, 4, 64 << 10},
+	load.ModeHandshake:  {load.ModeHandshake, 16, 0, 0},
+	load.ModeEcho:       {load.ModeEcho, 64, 64, 0},
+	load.ModeThroughput: {load.ModeThroughput, 4, 64 << 10, 0},
+	load.ModePaced:      {load.ModePaced, 64, 64, 0}, // rate from the runner
 }
 
 // runLoad runs the load command pinned to CPU 0 and returns its figures keyed
@@ -43,11 +45,14 @@ var loadModes = map[string]loadMode{
 func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.warmup+r.window+60*time.Second)
 	defer cancel()
-	args := []string{"-c", "0", r.loadBin, "-mode", m.name, "-addr", st.addr, "-src", sources,
+	args := []string{"-c", r.cpus(0), r.loadBin, "-mode", m.name, "-addr", st.addr, "-src", sources,
 		"-workers", strconv.Itoa(m.workers), "-warmup", r.warmup.String(), "-duration", r.window.String(),
 		"-cpu-pid", strconv.Itoa(st.proxyPID())}
 	if m.size > 0 {
 		args = append(args, "-size", strconv.Itoa(m.size))
+	}
+	if m.rate > 0 {
+		args = append(args, "-rate", strconv.Itoa(m.rate))
 	}
 	if st.tls {
 		args = append(args, "-tls")
@@ -90,6 +95,10 @@ func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string
 	case load.ModeThroughput:
 		f[report.TPMBps], f[report.TPRate], f[report.TPP50], f[report.TPP99], f[report.TPCPU] = res.MBPerSec, res.OpsPerSec, res.P50, res.P99, cpu
 		f[report.TPErr] = float64(res.Errors)
+	case load.ModePaced:
+		f[report.PacedTarget], f[report.PacedRate], f[report.PacedP50] = float64(m.rate), res.OpsPerSec, res.P50
+		f[report.PacedP99], f[report.PacedP999], f[report.PacedMax], f[report.PacedCPU] = res.P99, res.P999, res.Max, cpu
+		f[report.PacedErr] = float64(res.Errors)
 	}
 	if res.Errors > 0 {
 		return f, fmt.Errorf("load %s: %d errors, first: %s", m.name, res.Errors, res.FirstError)
@@ -105,7 +114,7 @@ type agent struct {
 }
 
 func (r *runner) startAgent(dir string, i int, addr string, useTLS bool) (*agent, error) {
-	args := []string{"-c", "0", r.loadBin, "-mode", "idle-agent", "-addr", addr, "-src", sources}
+	args := []string{"-c", r.cpus(0), r.loadBin, "-mode", "idle-agent", "-addr", addr, "-src", sources}
 	if useTLS {
 		args = append(args, "-tls")
 	}
@@ -266,4 +275,136 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// startAgents starts n idle agents dialing addr.
+func (r *runner) startAgents(dir, addr string, useTLS bool, n int) ([]*agent, error) {
+	agents := make([]*agent, 0, n)
+	for i := range n {
+		a, err := r.startAgent(dir, i, addr, useTLS)
+		if err != nil {
+			r.stopAgents(agents)
+			return nil, err
+		}
+		agents = append(agents, a)
+	}
+	return agents, nil
+}
+
+// stopAgents ends the agents' input, so each closes its tunnels and exits,
+// then stops each by its PID.
+func (r *runner) stopAgents(agents []*agent) {
+	for _, a := range agents {
+		a.in.Close()
+	}
+	for _, a := range agents {
+		r.procs.stop(a.p)
+	}
+}
+
+// broadcast sends cmd to every agent at once and collects each answer's
+// fields after "ok", in agent order.
+func broadcast(ctx context.Context, agents []*agent, cmd string, timeout time.Duration) ([][]string, error) {
+	for _, a := range agents {
+		if err := a.send(cmd); err != nil {
+			return nil, err
+		}
+	}
+	out := make([][]string, len(agents))
+	for i, a := range agents {
+		f, err := a.reply(ctx, timeout)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd, err)
+		}
+		out[i] = f
+	}
+	return out, nil
+}
+
+// runStorm opens r.stormClients tunnels through the target, spread over as
+// many agents as the descriptor limit needs, lets them settle, then has
+// every agent drop all its tunnels and reconnect them at once. It reports
+// the time from the command until every agent had all its tunnels open
+// again, the failed handshakes retried on the way, the proxy's CPU per
+// reconnect, and then checks every tunnel echoes.
+func (r *runner) runStorm(ctx context.Context, st *setup, dir string) (map[string]float64, error) {
+	n := r.stormClients
+	agents, err := r.startAgents(dir, st.addr, st.tls, max(1, (n+load.MaxIdlePerAgent-1)/load.MaxIdlePerAgent))
+	if err != nil {
+		return nil, err
+	}
+	defer r.stopAgents(agents)
+	share := func(i int) int {
+		s := n / len(agents)
+		if i < n%len(agents) {
+			s++
+		}
+		return s
+	}
+	for i, a := range agents {
+		if err := a.send(fmt.Sprintf("open %d", share(i))); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range agents {
+		if _, err := a.reply(ctx, 120*time.Second); err != nil {
+			return nil, fmt.Errorf("opening %d tunnels: %w", n, err)
+		}
+	}
+	if err := sleepCtx(ctx, r.settle); err != nil {
+		return nil, err
+	}
+	pid := st.proxyPID()
+	var cpu0, cpu1 time.Duration
+	if pid != 0 {
+		if cpu0, err = procstat.TreeCPUTime(pid); err != nil {
+			return nil, err
+		}
+	}
+	t0 := time.Now()
+	answers, err := broadcast(ctx, agents, "storm", load.StormTimeout+30*time.Second)
+	elapsed := time.Since(t0)
+	if err != nil {
+		return nil, err
+	}
+	if pid != 0 {
+		if cpu1, err = procstat.TreeCPUTime(pid); err != nil {
+			return nil, err
+		}
+	}
+	var retries int
+	for _, f := range answers {
+		if len(f) != 3 {
+			return nil, fmt.Errorf("storm: answer %v", f)
+		}
+		v, _ := strconv.Atoi(f[1])
+		retries += v
+	}
+	res := map[string]float64{
+		report.StormClients: float64(n),
+		report.StormMS:      float64(elapsed.Microseconds()) / 1e3,
+		report.StormRetries: float64(retries),
+		report.StormCPU:     nanf(),
+	}
+	if pid != 0 {
+		res[report.StormCPU] = float64((cpu1 - cpu0).Microseconds()) / float64(n)
+	}
+	checks, err := broadcast(ctx, agents, "check", 120*time.Second)
+	if err != nil {
+		return res, err
+	}
+	var pass, fail int
+	for _, f := range checks {
+		if len(f) != 2 {
+			return res, fmt.Errorf("echo check after the storm: %v", f)
+		}
+		p, _ := strconv.Atoi(f[0])
+		q, _ := strconv.Atoi(f[1])
+		pass, fail = pass+p, fail+q
+	}
+	res[report.StormFail] = float64(n - pass)
+	if pass != n || fail > 0 {
+		return res, fmt.Errorf("echo check after the storm: %d of %d tunnels echoed", pass, n)
+	}
+	return res, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -28,14 +27,14 @@ type procSet struct {
 	procs []*proc
 }
 
-// start runs bin pinned to cpu (via taskset, which execs so the PID is the
-// program's) with output to logPath.
-func (s *procSet) start(name string, cpu int, logPath string, bin string, args ...string) (*proc, error) {
+// start runs bin pinned to cpus, a taskset list such as "1" or "0,1" (via
+// taskset, which execs so the PID is the program's), with output to logPath.
+func (s *procSet) start(name string, cpus string, logPath string, bin string, args ...string) (*proc, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu), bin}, args...)...)
+	cmd := exec.Command("taskset", append([]string{"-c", cpus, bin}, args...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// Own process group: a terminal's ^C reaches only the runner, which then
 	// stops its children in order; Pdeathsig covers a runner that dies.

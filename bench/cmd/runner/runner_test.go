@@ -155,7 +155,7 @@ func TestWaitHandshakeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p, err := r.procs.start("echo", 0, filepath.Join(dir, "echo.log"), r.echoBin, "-addr", addr)
+	p, err := r.procs.start("echo", "0", filepath.Join(dir, "echo.log"), r.echoBin, "-addr", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,5 +167,121 @@ func TestWaitHandshakeTLS(t *testing.T) {
 	defer cancel2()
 	if _, err := waitHandshake(short, p, addr, true); err == nil {
 		t.Fatal("wss probe passed against a plain backend")
+	}
+}
+
+// TestSmokeStormPaced runs the reconnect storm and the paced mode,
+// smoke-sized, against the echo backend alone, with real processes, and
+// checks both report sections and that every tunnel came back.
+func TestSmokeStormPaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the harness")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("taskset not installed")
+	}
+	out := filepath.Join(t.TempDir(), "bench.md")
+	r := &runner{warmup: 100 * time.Millisecond, window: 500 * time.Millisecond, settle: 100 * time.Millisecond,
+		modes: []string{modeStorm, "paced"}, stormClients: 120, pacedRate: 1000}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := r.main(ctx, []string{"direct"}, 1, true, out, false)
+	r.procs.stopAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Reconnect storm\n\n120 WebSocket tunnels", "## Paced latency", "totalling 1000 msgs/s", "| direct | "} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if strings.Contains(string(md), "Failures during this run") {
+		t.Fatalf("smoke run had failures:\n%s", md)
+	}
+	if t.Failed() {
+		t.Log(string(md))
+	}
+}
+
+func TestParseModes(t *testing.T) {
+	tests := []struct {
+		spec         string
+		storm, paced bool
+		want         string
+		wantErr      bool
+	}{
+		{"handshake,echo", false, false, "handshake,echo", false},
+		{"handshake", true, true, "handshake,storm,paced", false},
+		{"storm,storm", true, false, "storm", false},
+		{"", false, true, "paced", false},
+		{"", false, false, "", true},
+		{"dance", false, false, "", true},
+	}
+	for _, tt := range tests {
+		got, err := parseModes(tt.spec, tt.storm, tt.paced)
+		if (err != nil) != tt.wantErr || strings.Join(got, ",") != tt.want {
+			t.Errorf("parseModes(%q, %v, %v) = %v, %v; want %q", tt.spec, tt.storm, tt.paced, got, err, tt.want)
+		}
+	}
+}
+
+// TestUnpinnedConfigs: the unpinned pass gives every proxy two workers and
+// nginx its master process; the pinned one keeps one process on one CPU.
+func TestUnpinnedConfigs(t *testing.T) {
+	r := &runner{}
+	if got := r.workers(nginxConfig("/tmp/x", 1, 2, nil)); !strings.Contains(got, "worker_processes 1;") {
+		t.Errorf("pinned nginx config:\n%s", got)
+	}
+	if r.cpus(1) != "1" || r.nginxGlobals() != "daemon off; master_process off;" {
+		t.Errorf("pinned: cpus %q, globals %q", r.cpus(1), r.nginxGlobals())
+	}
+	r.unpinned = true
+	if got := r.workers(nginxConfig("/tmp/x", 1, 2, nil)); !strings.Contains(got, "worker_processes 2;") {
+		t.Errorf("unpinned nginx config:\n%s", got)
+	}
+	if got := r.workers(haproxyConfig(1, 2, nil)); !strings.Contains(got, "nbthread 2\n") || strings.Contains(got, "nbthread 1") {
+		t.Errorf("unpinned haproxy config:\n%s", got)
+	}
+	if r.cpus(1) != "0,1" || r.cpus(0) != "0,1" || strings.Contains(r.nginxGlobals(), "master_process") {
+		t.Errorf("unpinned: cpus %q, globals %q", r.cpus(1), r.nginxGlobals())
+	}
+}
+
+// TestSmokeTwoCores runs the echo mode pinned and then the unpinned pass,
+// smoke-sized, against the echo backend alone, and checks the section.
+func TestSmokeTwoCores(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the harness")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("taskset not installed")
+	}
+	out := filepath.Join(t.TempDir(), "bench.md")
+	r := &runner{warmup: 100 * time.Millisecond, window: 300 * time.Millisecond, settle: 100 * time.Millisecond,
+		modes: []string{"echo"}, twoCores: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := r.main(ctx, []string{"direct"}, 1, true, out, false)
+	r.procs.stopAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(md), "## Both cores, unpinned")
+	if i < 0 {
+		t.Fatalf("no two-core section:\n%s", md)
+	}
+	if !strings.Contains(string(md[i:]), "| direct | ") {
+		t.Errorf("two-core section lacks direct:\n%s", md[i:])
+	}
+	if strings.Contains(string(md), "Failures during this run") {
+		t.Fatalf("smoke run had failures:\n%s", md)
 	}
 }

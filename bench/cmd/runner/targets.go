@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wsgate/wsgate/bench/internal/load"
@@ -124,7 +126,7 @@ func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFil
 		return nil, err
 	}
 	st := &setup{addr: fmt.Sprintf("127.0.0.1:%d", bport)}
-	st.backend, err = r.procs.start("echo backend", 0, filepath.Join(dir, "echo.log"), r.echoBin, "-addr", st.addr)
+	st.backend, err = r.procs.start("echo backend", r.cpus(0), filepath.Join(dir, "echo.log"), r.echoBin, "-addr", st.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -151,22 +153,22 @@ func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFil
 	switch target {
 	case "nginx", "wsgate":
 		conf := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(conf, []byte(nginxConfig(dir, bport, pport, tf)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(r.workers(nginxConfig(dir, bport, pport, tf))), 0o644); err != nil {
 			r.stopTarget(st)
 			return nil, err
 		}
 		if target == "nginx" {
-			st.proxy, err = r.procs.start("nginx", 1, log, r.nginxBin, "-p", dir+"/", "-c", conf, "-g", "daemon off; master_process off;")
+			st.proxy, err = r.procs.start("nginx", r.cpus(1), log, r.nginxBin, "-p", dir+"/", "-c", conf, "-g", r.nginxGlobals())
 		} else {
-			st.proxy, err = r.procs.start("wsgate", 1, log, r.wsgateBin, "-p", dir, "-c", conf)
+			st.proxy, err = r.procs.start("wsgate", r.cpus(1), log, r.wsgateBin, "-p", dir, "-c", conf)
 		}
 	case "haproxy":
 		conf := filepath.Join(dir, "haproxy.cfg")
-		if err := os.WriteFile(conf, []byte(haproxyConfig(bport, pport, tf)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(r.workers(haproxyConfig(bport, pport, tf))), 0o644); err != nil {
 			r.stopTarget(st)
 			return nil, err
 		}
-		st.proxy, err = r.procs.start("haproxy", 1, log, r.haproxyBin, "-db", "-f", conf)
+		st.proxy, err = r.procs.start("haproxy", r.cpus(1), log, r.haproxyBin, "-db", "-f", conf)
 	default:
 		err = fmt.Errorf("unknown target %q", target)
 	}
@@ -257,4 +259,34 @@ func waitHandshake(ctx context.Context, p *proc, addr string, useTLS bool) (stri
 		}
 	}
 	return "", fmt.Errorf("%s at %s not ready after 10 s: %v; log: %s", p.name, addr, last, logTail(p.logPath))
+}
+
+// cpus returns the taskset CPU list for a process that the pinned runs put
+// on cpu: that CPU alone, or both while the runner measures unpinned.
+func (r *runner) cpus(cpu int) string {
+	if r.unpinned {
+		return "0,1"
+	}
+	return strconv.Itoa(cpu)
+}
+
+// workers turns a one-worker proxy config into a two-worker one while the
+// runner measures unpinned: nginx and wsgate get worker_processes 2 (wsgate
+// sets GOMAXPROCS from it), HAProxy nbthread 2.
+func (r *runner) workers(conf string) string {
+	if !r.unpinned {
+		return conf
+	}
+	conf = strings.Replace(conf, "worker_processes 1;", "worker_processes 2;", 1)
+	return strings.Replace(conf, "nbthread 1\n", "nbthread 2\n", 1)
+}
+
+// nginxGlobals is nginx's -g: one process when pinned; a master with its
+// workers when unpinned, since without a master nginx runs one process
+// whatever worker_processes says.
+func (r *runner) nginxGlobals() string {
+	if r.unpinned {
+		return "daemon off;"
+	}
+	return "daemon off; master_process off;"
 }

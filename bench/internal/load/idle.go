@@ -24,6 +24,9 @@ const MaxIdlePerAgent = 5000
 //
 //	open N   hold N tunnels (opening more as needed) -> "ok N" or "err ..."
 //	check    send one message on every tunnel and await its echo -> "ok PASSED FAILED"
+//	storm    drop every tunnel (no close frame) and reopen as many at once,
+//	         one dialer per tunnel, retrying failures until StormTimeout
+//	         -> "ok N RETRIES MILLISECONDS" or "err ..."
 //	quit     close every tunnel and return (so does end of input)
 //
 // It dials cfg.Addr from cfg.Sources, over TLS when cfg.TLS; the other
@@ -76,6 +79,14 @@ func IdleAgent(ctx context.Context, cfg Config, in io.Reader, out io.Writer) err
 				continue
 			}
 			fmt.Fprintf(out, "ok %d\n", len(held))
+		case "storm":
+			var st StormResult
+			held, st = r.storm(held)
+			if st.Err != nil {
+				fmt.Fprintf(out, "err %d held after storm: %v\n", len(held), st.Err)
+				continue
+			}
+			fmt.Fprintf(out, "ok %d %d %d\n", len(held), st.Retries, st.Elapsed.Milliseconds())
 		case "check":
 			pass, fail := checkIdle(held)
 			fmt.Fprintf(out, "ok %d %d\n", pass, fail)
@@ -166,4 +177,66 @@ func checkIdle(held []*wsproto.Client) (pass, fail int) {
 	}
 	wg.Wait()
 	return int(np.Load()), int(nf.Load())
+}
+
+// StormTimeout bounds one agent's reconnect storm: tunnels not open again
+// by then fail the storm.
+const StormTimeout = 2 * time.Minute
+
+// StormResult is one agent's reconnect storm: how long until every tunnel
+// was open again, how many handshakes failed and were retried, and the
+// error that ended it early.
+type StormResult struct {
+	Elapsed time.Duration
+	Retries int64
+	Err     error
+}
+
+// storm closes every held tunnel at once, then reopens the same number with
+// one goroutine per tunnel, all dialing at the same moment; a failed
+// handshake is retried at once until StormTimeout.
+func (r *run) storm(held []*wsproto.Client) ([]*wsproto.Client, StormResult) {
+	n := len(held)
+	for _, c := range held {
+		c.Conn.Close()
+	}
+	out := make([]*wsproto.Client, n)
+	var (
+		retries atomic.Int64
+		mu      sync.Mutex
+		firstEr error
+		wg      sync.WaitGroup
+	)
+	t0 := time.Now()
+	deadline := t0.Add(StormTimeout)
+	for i := range n {
+		wg.Go(func() {
+			for {
+				c, err := r.handshake()
+				if err == nil {
+					out[i] = c
+					return
+				}
+				if time.Now().After(deadline) {
+					mu.Lock()
+					if firstEr == nil {
+						firstEr = err
+					}
+					mu.Unlock()
+					return
+				}
+				retries.Add(1)
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	res := StormResult{Elapsed: time.Since(t0), Retries: retries.Load(), Err: firstEr}
+	held = out[:0]
+	for _, c := range out {
+		if c != nil {
+			held = append(held, c)
+		}
+	}
+	return held, res
 }

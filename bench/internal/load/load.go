@@ -22,6 +22,7 @@ const (
 	ModeHandshake  = "handshake"
 	ModeEcho       = "echo"
 	ModeThroughput = "throughput"
+	ModePaced      = "paced"
 )
 
 // Config describes one timed run. Addr is the target's host:port on a
@@ -35,9 +36,10 @@ type Config struct {
 	Size     int           // message payload bytes; default 64
 	Warmup   time.Duration // untimed lead-in; default 1 s
 	Duration time.Duration // timed window; default 5 s
-	CPUPID   int           // process whose CPU time is sampled around the window; 0: none
+	CPUPID   int           // process whose CPU time, with its descendants', is sampled around the window; 0: none
 	TLS      bool          // wss: TLS 1.3 with ClientTLS's settings, a full handshake per connection
 	Resume   bool          // with TLS: keep session tickets, so connections after the first resume
+	Rate     int           // paced: messages per second over all connections; default 1000
 }
 
 // ClientTLS returns the client settings of wss runs: TLS 1.3 only, X25519
@@ -69,6 +71,7 @@ type Result struct {
 	P90        float64 `json:"p90_us"`
 	P99        float64 `json:"p99_us"`
 	P999       float64 `json:"p999_us"`
+	Max        float64 `json:"max_us"`      // paced only: the slowest round trip in the window
 	CPUSeconds float64 `json:"cpu_seconds"` // target's CPU time in the window; 0 without CPUPID
 	CPUPerOpUS float64 `json:"cpu_us_per_op"`
 	Resumed    uint64  `json:"resumed"` // handshakes in the window that resumed a TLS session
@@ -98,6 +101,7 @@ type run struct {
 	resumed  uint64
 	errs     uint64
 	firstErr error
+	max      time.Duration // paced: slowest round trip measured
 }
 
 func (r *run) fail(err error) {
@@ -145,6 +149,16 @@ func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
 			return Result{}, err
 		}
 		worker = func(id int, h *stats.Histogram) (uint64, uint64) { return r.echoWorker(clients[id], h), 0 }
+	case ModePaced:
+		if cfg.Rate <= 0 {
+			cfg.Rate = 1000
+			r.cfg.Rate = cfg.Rate
+		}
+		clients, err := r.connectAll(cfg.Workers)
+		if err != nil {
+			return Result{}, err
+		}
+		worker = func(id int, h *stats.Histogram) (uint64, uint64) { return r.pacedWorker(clients[id], id, h), 0 }
 	default:
 		return Result{}, fmt.Errorf("load: unknown mode %q", mode)
 	}
@@ -171,6 +185,7 @@ func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
 	}
 	res.P50, res.P90 = r.hist.Quantile(0.50), r.hist.Quantile(0.90)
 	res.P99, res.P999 = r.hist.Quantile(0.99), r.hist.Quantile(0.999)
+	res.Max = float64(r.max.Nanoseconds()) / 1e3
 	if cfg.CPUPID != 0 && r.ops > 0 {
 		res.CPUPerOpUS = res.CPUSeconds * 1e6 / float64(r.ops)
 	}
@@ -222,7 +237,7 @@ func (r *run) window(ctx context.Context) (Result, error) {
 	var cpu0, cpu1 time.Duration
 	var err error
 	if r.cfg.CPUPID != 0 {
-		if cpu0, err = procstat.CPUTime(r.cfg.CPUPID); err != nil {
+		if cpu0, err = procstat.TreeCPUTime(r.cfg.CPUPID); err != nil {
 			return Result{}, err
 		}
 	}
@@ -234,7 +249,7 @@ func (r *run) window(ctx context.Context) (Result, error) {
 	r.phase.Store(phaseDone)
 	t1 := time.Now()
 	if r.cfg.CPUPID != 0 {
-		if cpu1, err = procstat.CPUTime(r.cfg.CPUPID); err != nil {
+		if cpu1, err = procstat.TreeCPUTime(r.cfg.CPUPID); err != nil {
 			return Result{}, err
 		}
 	}
@@ -319,7 +334,10 @@ func (r *run) connectAll(n int) ([]*wsproto.Client, error) {
 	return out, nil
 }
 
-var errMismatch = errors.New("load: echoed payload differs")
+var (
+	errMismatch = errors.New("load: echoed payload differs")
+	errBehind   = errors.New("load: paced target fell too many messages behind")
+)
 
 // echoWorker ping-pongs one message at a time on c (closed loop).
 func (r *run) echoWorker(c *wsproto.Client, h *stats.Histogram) uint64 {

@@ -271,6 +271,9 @@ func testIdleAgent(t *testing.T, addr string, useTLS bool) {
 		{"check", "ok 5 0"},
 		{"open 2", "ok 2"},
 		{"check", "ok 2 0"},
+		{"open 20", "ok 20"},
+		{"storm", "ok 20 "},
+		{"check", "ok 20 0"},
 		{fmt.Sprintf("open %d", MaxIdlePerAgent+1), "err bad count"},
 		{"dance", "err unknown command"},
 	}
@@ -291,4 +294,30 @@ func testIdleAgent(t *testing.T, addr string, useTLS bool) {
 	}
 	inW.Close()
 	inR.Close()
+}
+
+// TestRunPaced: the paced mode sends no more than its schedule allows,
+// every echo matches, and the slowest round trip bounds the quantiles
+// (within one histogram bucket).
+func TestRunPaced(t *testing.T) {
+	plain := startEcho(t)
+	const rate = 2000
+	res, err := Run(context.Background(), ModePaced, Config{
+		Addr: plain, Workers: 4, Size: 64, Rate: rate,
+		Warmup: 50 * time.Millisecond, Duration: 500 * time.Millisecond, CPUPID: os.Getpid(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops == 0 || res.Errors != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	// The schedule, not the target, sets the count: a sender that fell
+	// behind catches up, but never runs ahead of its timetable.
+	if limit := uint64(rate*res.Seconds*1.2) + 4; res.Ops > limit {
+		t.Fatalf("%d messages in %.2f s at %d/s: more than the schedule's %d", res.Ops, res.Seconds, rate, limit)
+	}
+	if !(res.P50 <= res.P99 && res.P99 <= res.Max+100) {
+		t.Fatalf("quantiles out of order: %+v", res)
+	}
 }

@@ -81,3 +81,53 @@ func FDs(pid int) (int, error) {
 	}
 	return len(d), nil
 }
+
+// TreeCPUTime returns the CPU time of pid and of every process descending
+// from it that is alive now (for example nginx's master and its workers).
+// Processes that exit while the tree is read are left out.
+func TreeCPUTime(pid int) (time.Duration, error) {
+	total, err := CPUTime(pid)
+	if err != nil {
+		return 0, err
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pp, ok := parentPID(p); ok {
+			children[pp] = append(children[pp], p)
+		}
+	}
+	queue := children[pid]
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = append(queue[1:], children[p]...)
+		if t, err := CPUTime(p); err == nil {
+			total += t
+		}
+	}
+	return total, nil
+}
+
+func parentPID(pid int) (int, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 2 {
+		return 0, false
+	}
+	pp, err := strconv.Atoi(string(f[1]))
+	return pp, err == nil
+}

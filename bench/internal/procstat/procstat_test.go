@@ -2,7 +2,9 @@ package procstat
 
 import (
 	"os"
+	"os/exec"
 	"testing"
+	"time"
 )
 
 func TestSelf(t *testing.T) {
@@ -44,5 +46,46 @@ func TestMissingProcess(t *testing.T) {
 	}
 	if _, err := FDs(pid); err == nil {
 		t.Error("FDs of a missing process succeeded")
+	}
+}
+
+// TestTreeCPUTime: a child's CPU time counts towards its parent's tree.
+func TestTreeCPUTime(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 60")
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	var child time.Duration
+	for child == 0 && time.Now().Before(deadline) {
+		c, err := CPUTime(cmd.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		child = c
+		if child == 0 {
+			time.Sleep(20 * time.Millisecond) // polling a counter; no event to wait on
+		}
+	}
+	if child == 0 {
+		t.Fatal("child used no CPU time")
+	}
+	self, err := CPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := TreeCPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree < self+child {
+		t.Fatalf("tree %v < self %v + child %v", tree, self, child)
+	}
+	if _, err := TreeCPUTime(1 << 30); err == nil {
+		t.Fatal("TreeCPUTime of a missing process succeeded")
 	}
 }

@@ -36,6 +36,25 @@ const (
 	IdleRSS0  = "idle.rss0"
 	IdleMax   = "idle.tunnels"
 	IdleFail  = "idle.failed"
+	// Reconnect storm: clients, ms until all were open again, failed
+	// handshakes retried, proxy CPU µs per reconnect, tunnels that did not
+	// echo afterwards.
+	StormClients = "storm.clients"
+	StormMS      = "storm.ms"
+	StormRetries = "storm.retries"
+	StormCPU     = "storm.cpu"
+	StormFail    = "storm.failed"
+	// Paced latency: the scheduled rate, the rate achieved, round-trip
+	// quantiles and maximum from the scheduled send time, proxy CPU per
+	// message.
+	PacedTarget = "paced.target"
+	PacedRate   = "paced.rate"
+	PacedP50    = "paced.p50"
+	PacedP99    = "paced.p99"
+	PacedP999   = "paced.p999"
+	PacedMax    = "paced.max"
+	PacedCPU    = "paced.cpu"
+	PacedErr    = "paced.errors"
 )
 
 // Machine describes where the run happened.
@@ -98,6 +117,10 @@ type Report struct {
 	// Handshakes holds the TLS handshake comparison (full and resumed,
 	// per certificate kind), none when the run did not measure it.
 	Handshakes []HandshakeSet
+	// TwoCores holds handshake, echo and throughput figures measured with
+	// every process on both CPUs and the proxies running two workers;
+	// none when the run did not measure it.
+	TwoCores []*Target
 }
 
 // HandshakeSet is the wss handshake figures of the proxies for one
@@ -209,7 +232,7 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, " **Smoke run**: tiny counts and windows, figures are not meaningful.")
 	}
 	fmt.Fprintf(w, "\n\n## Reproduce\n\n```sh\n%s\n```\n\n", r.Command)
-	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--tls` (also measure wss through the proxies), `--tls-handshakes` (also full and resumed TLS 1.3 handshakes with ECDSA P-256 and RSA 2048 certificates), `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx and HAProxy with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
+	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--tls` (also measure wss through the proxies), `--tls-handshakes` (also full and resumed TLS 1.3 handshakes with ECDSA P-256 and RSA 2048 certificates), `--storm` (also a reconnect storm of 9,000 clients), `--paced` (also round-trip latency at a paced 20,000 msgs/s), `--modes handshake,echo,throughput,idle,storm,paced` (the plain ws modes to run), `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx and HAProxy with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
 	fmt.Fprintf(w, "## Machine\n\n")
 	fmt.Fprintf(w, "- CPUs: %d x %s\n- Kernel: %s\n- Go: %s\n- nginx: %s\n- HAProxy: %s\n- wsgate: %s\n", m.NProc, m.Model, m.Kernel, m.GoVersion, m.NginxVersion, m.HAProxy, m.Wsgate)
 	if m.LoadAvg != "" {
@@ -266,9 +289,12 @@ func (r *Report) Markdown(w io.Writer) {
 		r.ratioCol("CPU x nginx", TPCPU, "nginx"),
 	})
 	r.idle(w)
+	r.storm(w)
+	r.paced(w)
 	r.goals(w)
 	r.wss(w)
 	r.handshakes(w)
+	r.twoCores(w)
 	var notes []string
 	for _, t := range r.Targets {
 		for _, n := range t.Notes {
@@ -278,6 +304,11 @@ func (r *Report) Markdown(w io.Writer) {
 	for _, t := range r.TLS {
 		for _, n := range t.Notes {
 			notes = append(notes, fmt.Sprintf("- %s (wss): %s", t.Name, n))
+		}
+	}
+	for _, t := range r.TwoCores {
+		for _, n := range t.Notes {
+			notes = append(notes, fmt.Sprintf("- %s (both cores): %s", t.Name, n))
 		}
 	}
 	if len(notes) > 0 {
@@ -443,4 +474,88 @@ func (r *Report) handshakes(w io.Writer) {
 			v.figCol("errors", HSErr, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
 		})
 	}
+}
+
+// has reports whether any target has figures for key.
+func (r *Report) has(key string) bool {
+	for _, t := range r.Targets {
+		if _, ok := t.Figures[key]; ok && t.Status == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// firstMedian returns the first median found for key, NaN when none.
+func (r *Report) firstMedian(key string) float64 {
+	for _, t := range r.Targets {
+		if s, ok := t.Figures[key]; ok && t.Status == "" {
+			return s.Median
+		}
+	}
+	return math.NaN()
+}
+
+// storm writes the reconnect storm table, when the run measured it.
+func (r *Report) storm(w io.Writer) {
+	if !r.has(StormMS) {
+		return
+	}
+	count := func(x float64) string { return fmt.Sprintf("%.0f", x) }
+	fmt.Fprintf(w, "## Reconnect storm\n\n%s WebSocket tunnels are opened and left to settle; then every client drops its connection (no close frame) and all reconnect at the same moment, one dialer per client, a failed handshake retried after 10 ms. Time: from the command until every tunnel is open again. Proxy CPU covers the whole storm, closing the dropped tunnels as well as opening the new ones, divided by the clients. Afterwards every tunnel must echo a message.\n\n", count(r.firstMedian(StormClients)))
+	r.table(w, []column{
+		r.figCol("ms until all open", StormMS, func(x float64) string { return num(x) }),
+		r.ratioCol("x nginx", StormMS, "nginx"),
+		r.figCol("retried handshakes", StormRetries, count),
+		r.figCol("proxy CPU µs/reconnect", StormCPU, func(x float64) string { return num(x) }),
+		r.ratioCol("CPU x nginx", StormCPU, "nginx"),
+		r.figCol("not echoing after", StormFail, count),
+	})
+}
+
+// paced writes the paced-latency table, when the run measured it.
+func (r *Report) paced(w io.Writer) {
+	if !r.has(PacedP99) {
+		return
+	}
+	us := func(x float64) string { return num(x) }
+	fmt.Fprintf(w, "## Paced latency\n\n64 connections send 64-byte messages on a fixed timetable totalling %.0f msgs/s (open loop: a message goes out at its time whether or not earlier echoes came back). Round trip: from the scheduled send time to the echo, so a sender that fell behind still counts the delay.\n\n", r.firstMedian(PacedTarget))
+	r.table(w, []column{
+		r.figCol("msgs/s achieved", PacedRate, rate),
+		r.figCol("p50 µs", PacedP50, us),
+		r.figCol("p99 µs", PacedP99, us),
+		r.ratioCol("p99 x nginx", PacedP99, "nginx"),
+		r.figCol("p99.9 µs", PacedP999, us),
+		r.figCol("max µs", PacedMax, us),
+		r.figCol("proxy CPU µs/msg", PacedCPU, us),
+		r.figCol("errors", PacedErr, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
+	})
+}
+
+// twoCores writes the unpinned two-worker figures, each rate beside the
+// same target's pinned one-worker figure from this run.
+func (r *Report) twoCores(w io.Writer) {
+	if len(r.TwoCores) == 0 {
+		return
+	}
+	v := &Report{Targets: r.TwoCores}
+	us := func(x float64) string { return num(x) }
+	scale := func(head, key string) column {
+		return column{head, func(t *Target) string {
+			return ratio(t.fig(key).Median, r.target(t.Name).fig(key).Median)
+		}}
+	}
+	fmt.Fprintf(w, "## Both cores, unpinned\n\nThe handshake, 64 B echo and 64 KiB throughput modes again with no pinning: proxy, load client and echo backend all share both CPUs. nginx runs a master with `worker_processes 2`, HAProxy `nbthread 2`, wsgate `worker_processes 2` (GOMAXPROCS 2). Proxy CPU counts the proxy and its child processes. \"x 1 core\" divides the figure by the same target's pinned, one-worker figure above; the load client now competes with the proxy for both CPUs, so a proxy that scales shows as lower CPU per operation more than as a higher rate.\n\n")
+	v.table(w, []column{
+		v.figCol("handshakes/s", HSRate, rate),
+		scale("x 1 core", HSRate),
+		v.figCol("proxy CPU µs/handshake", HSCPU, us),
+		v.figCol("64 B msgs/s", EchoRate, rate),
+		scale("x 1 core", EchoRate),
+		v.figCol("p99 µs", EchoP99, us),
+		v.figCol("proxy CPU µs/msg", EchoCPU, us),
+		v.figCol("64 KiB MB/s", TPMBps, us),
+		scale("x 1 core", TPMBps),
+		v.figCol("proxy CPU µs/64 KiB", TPCPU, us),
+	})
 }

@@ -199,3 +199,51 @@ func TestMarkdownHandshakes(t *testing.T) {
 		}
 	}
 }
+
+// TestStormPacedSections: the new sections appear only with their figures,
+// with ratios against nginx.
+func TestStormPacedSections(t *testing.T) {
+	var b bytes.Buffer
+	sample().Markdown(&b)
+	if md := b.String(); strings.Contains(md, "## Reconnect storm") || strings.Contains(md, "## Paced latency") {
+		t.Fatal("storm or paced section without figures")
+	}
+	r := sample()
+	for _, tg := range r.Targets[1:] {
+		tg.Figures[StormClients], tg.Figures[PacedTarget] = one(9000), one(20000)
+	}
+	r.target("nginx").Figures[StormMS], r.target("nginx").Figures[StormCPU] = one(2000), one(30)
+	r.target("wsgate").Figures[StormMS], r.target("wsgate").Figures[StormCPU] = one(1000), one(15)
+	r.target("nginx").Figures[PacedP99], r.target("nginx").Figures[PacedMax] = one(400), one(9000)
+	r.target("wsgate").Figures[PacedP99], r.target("wsgate").Figures[PacedMax] = one(200), one(5000)
+	b.Reset()
+	r.Markdown(&b)
+	md := b.String()
+	for _, want := range []string{
+		"## Reconnect storm\n\n9000 WebSocket tunnels",
+		"| wsgate | 1000 | 0.50x | - | 15.0 | 0.50x | - |",
+		"totalling 20000 msgs/s",
+		"| wsgate | - | - | 200 | 0.50x | - | 5000 | - | - |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(md)
+	}
+}
+
+// TestTwoCoresSection: each two-core rate is divided by the same target's
+// pinned figure.
+func TestTwoCoresSection(t *testing.T) {
+	r := sample()
+	r.TwoCores = []*Target{{Name: "wsgate", Figures: map[string]stats.Summary{HSRate: one(30000), HSCPU: one(20), TPMBps: one(1950)}}}
+	var b bytes.Buffer
+	r.Markdown(&b)
+	md := b.String()
+	want := "| wsgate | 30.0k | 2.00x | 20.0 | - | - | - | - | 1950 | 1.50x | - |"
+	if !strings.Contains(md, "## Both cores, unpinned") || !strings.Contains(md, want) {
+		t.Errorf("markdown lacks %q:\n%s", want, md)
+	}
+}
