@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -127,7 +128,7 @@ func handshake(c *handover.Conn, srv *server.Server) (int, error) {
 		}
 		var serr error
 		if err := rc.Control(func(fd uintptr) {
-			serr = c.Send(&handover.Msg{Kind: handover.KindListener, Addr: lf.Addr, Unix: lf.Unix}, int(fd))
+			serr = c.Send(&handover.Msg{Kind: handover.KindListener, Addr: lf.Addr, Unix: lf.Unix, UDP: lf.UDP}, int(fd))
 		}); err != nil {
 			return 0, err
 		}
@@ -202,6 +203,7 @@ func inheritUpgrade(srv *server.Server) (*upgradeChild, error) {
 		return nil, err
 	}
 	var lns []net.Listener
+	pcs := map[netip.AddrPort]net.PacketConn{}
 	for {
 		m, fds, err := c.Recv()
 		if err != nil {
@@ -213,6 +215,14 @@ func inheritUpgrade(srv *server.Server) (*upgradeChild, error) {
 		if m.Kind != handover.KindListener || len(fds) != 1 {
 			return nil, fmt.Errorf("handover: unexpected %q message", m.Kind)
 		}
+		if m.UDP {
+			pc, err := inheritUDP(fds[0], m.Addr)
+			if err != nil {
+				return nil, fmt.Errorf("inheriting udp %s: %w", m.Addr, err)
+			}
+			pcs[pc.addr] = pc.pc
+			continue
+		}
 		ln, err := handover.SocketListener(fds[0], m.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("inheriting %s: %w", m.Addr, err)
@@ -220,7 +230,24 @@ func inheritUpgrade(srv *server.Server) (*upgradeChild, error) {
 		lns = append(lns, ln)
 	}
 	srv.InheritListeners(lns)
+	srv.InheritQUIC(pcs)
 	return &upgradeChild{c: c}, nil
+}
+
+type inheritedUDP struct {
+	addr netip.AddrPort
+	pc   net.PacketConn
+}
+
+// inheritUDP takes one of the old process's HTTP/3 sockets.
+func inheritUDP(fd int, addr string) (inheritedUDP, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		unix.Close(fd)
+		return inheritedUDP{}, err
+	}
+	pc, err := handover.SocketPacketConn(fd, addr)
+	return inheritedUDP{ap, pc}, err
 }
 
 // failed tells the old process why this one cannot take over. It then
@@ -263,9 +290,18 @@ func upgradeFailedEarly(err error) {
 	}
 }
 
+// quicHoldMargin is how long after its websocket_upgrade_drain_period the
+// new process waits at most for the old one before it reads the HTTP/3
+// sockets anyway: the old process's tunnels have had their close 1001 by
+// then.
+const quicHoldMargin = time.Minute
+
 // ready tells the old process that this one serves, tells systemd that it
 // is the service's main process now, and adopts the tunnels that come.
-func (u *upgradeChild) ready(srv *server.Server, log *errlog.Logger, sd *notifier) {
+// HTTP/3 starts once the old process is done (its handover ends: it sent
+// its last tunnel after its own HTTP/3 connections ended, or it exited),
+// or drain plus quicHoldMargin from now.
+func (u *upgradeChild) ready(srv *server.Server, log *errlog.Logger, sd *notifier, drain time.Duration) {
 	if u == nil {
 		return
 	}
@@ -273,9 +309,15 @@ func (u *upgradeChild) ready(srv *server.Server, log *errlog.Logger, sd *notifie
 	if err := u.c.Send(&handover.Msg{Kind: handover.KindReady, PID: os.Getpid()}); err != nil {
 		log.Printf(errlog.Alert, 0, "binary upgrade: %v", err)
 		u.c.Close()
+		srv.StartQUIC()
 		return
 	}
-	go u.adopt(srv, log)
+	bound := time.AfterFunc(drain+quicHoldMargin, srv.StartQUIC)
+	go func() {
+		u.adopt(srv, log)
+		bound.Stop()
+		srv.StartQUIC()
+	}()
 }
 
 // adoptWorkers is how many tunnels the new process adopts at once: the

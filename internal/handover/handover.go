@@ -49,6 +49,7 @@ type Msg struct {
 	Seq  uint64          `json:"seq,omitempty"`
 	Addr string          `json:"addr,omitempty"` // listener: the listen address
 	Unix string          `json:"unix,omitempty"` // listener: a unix socket's path
+	UDP  bool            `json:"udp,omitempty"`  // listener: a UDP socket served with HTTP/3
 	Err  string          `json:"err,omitempty"`  // failed, ack
 	PID  int             `json:"pid,omitempty"`  // ready
 	Body json.RawMessage `json:"body,omitempty"` // tunnel
@@ -218,6 +219,14 @@ func SocketListener(fd int, name string) (net.Listener, error) {
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
 	return net.FileListener(f)
+}
+
+// SocketPacketConn makes a received UDP socket a net.PacketConn; fd is
+// closed.
+func SocketPacketConn(fd int, name string) (net.PacketConn, error) {
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return net.FilePacketConn(f)
 }
 
 // FD runs f with c's descriptor, which must be a socket.
