@@ -33,6 +33,7 @@ type quicListener struct {
 	ln   *quic.EarlyListener
 	h3   *http3.Server
 	done chan struct{}
+	shut chan struct{} // closed when a graceful shutdown has ended (retireQUIC)
 }
 
 // quicBinds are the addresses with `listen ... quic` in rt.

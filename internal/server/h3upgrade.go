@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/wsgate/wsgate/internal/errlog"
 )
@@ -108,10 +109,21 @@ func (s *Server) retireQUIC() ([]*quicListener, chan struct{}) {
 			continue
 		}
 		q.ln.Close() // handshakes in flight are refused; accepted connections stay
-		go q.h3.Shutdown(context.Background())
+		q.shut = make(chan struct{})
+		go func() {
+			defer close(q.shut)
+			q.h3.Shutdown(context.Background())
+		}()
 	}
 	return out, free
 }
+
+// quicLinger is how long the QUIC connections left once Retire is done may
+// take to close themselves, as their clients do after GOAWAY, before
+// closeRetiredQUIC closes them: the last stream data (a close frame)
+// reaches the client then, as closing the connection drops what is not
+// yet acknowledged.
+const quicLinger = 3 * time.Second
 
 // closeRetiredQUIC closes the QUIC connections left once Retire has waited
 // for their streams, and this process's descriptors of the sockets, which
@@ -122,7 +134,15 @@ func closeRetiredQUIC(qs []*quicListener, free chan struct{}) {
 	if free != nil {
 		<-free
 	}
+	linger, cancel := context.WithTimeout(context.Background(), quicLinger)
+	defer cancel()
 	for _, q := range qs {
+		if q.shut != nil {
+			select {
+			case <-q.shut:
+			case <-linger.Done():
+			}
+		}
 		q.close()
 	}
 }
