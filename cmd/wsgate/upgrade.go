@@ -119,24 +119,24 @@ func handshake(c *handover.Conn, srv *server.Server) (int, error) {
 			lf.File.Close()
 		}
 	}()
+	// The UDP sockets follow the end of the list, which says how many
+	// come: a new process of an earlier version, which knows none, then
+	// binds its own and drops these unread.
+	var tcp, udp []server.ListenerFile
 	for _, lf := range lfs {
-		// Not File.Fd, which would make the socket blocking, for this
-		// process's listener too.
-		rc, err := lf.File.SyscallConn()
-		if err != nil {
-			return 0, err
-		}
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = c.Send(&handover.Msg{Kind: handover.KindListener, Addr: lf.Addr, Unix: lf.Unix, UDP: lf.UDP}, int(fd))
-		}); err != nil {
-			return 0, err
-		}
-		if serr != nil {
-			return 0, serr
+		if lf.UDP {
+			udp = append(udp, lf)
+		} else {
+			tcp = append(tcp, lf)
 		}
 	}
-	if err := c.Send(&handover.Msg{Kind: handover.KindListeners}); err != nil {
+	if err := sendListeners(c, tcp); err != nil {
+		return 0, err
+	}
+	if err := c.Send(&handover.Msg{Kind: handover.KindListeners, N: len(udp)}); err != nil {
+		return 0, err
+	}
+	if err := sendListeners(c, udp); err != nil {
 		return 0, err
 	}
 	type answer struct {
@@ -165,6 +165,28 @@ func handshake(c *handover.Conn, srv *server.Server) (int, error) {
 	case <-time.After(upgradeReadyWait):
 		return 0, fmt.Errorf("the new binary was not ready within %v", upgradeReadyWait)
 	}
+}
+
+// sendListeners sends one message per socket, with its descriptor.
+func sendListeners(c *handover.Conn, lfs []server.ListenerFile) error {
+	for _, lf := range lfs {
+		// Not File.Fd, which would make the socket blocking, for this
+		// process's listener too.
+		rc, err := lf.File.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = c.Send(&handover.Msg{Kind: handover.KindListener, Addr: lf.Addr, Unix: lf.Unix, UDP: lf.UDP}, int(fd))
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return serr
+		}
+	}
+	return nil
 }
 
 // send hands one tunnel to the new process.
@@ -203,25 +225,18 @@ func inheritUpgrade(srv *server.Server) (*upgradeChild, error) {
 		return nil, err
 	}
 	var lns []net.Listener
-	pcs := map[netip.AddrPort]net.PacketConn{}
+	udp := 0
 	for {
 		m, fds, err := c.Recv()
 		if err != nil {
 			return nil, err
 		}
 		if m.Kind == handover.KindListeners {
+			udp = m.N
 			break
 		}
-		if m.Kind != handover.KindListener || len(fds) != 1 {
+		if m.Kind != handover.KindListener || m.UDP || len(fds) != 1 {
 			return nil, fmt.Errorf("handover: unexpected %q message", m.Kind)
-		}
-		if m.UDP {
-			pc, err := inheritUDP(fds[0], m.Addr)
-			if err != nil {
-				return nil, fmt.Errorf("inheriting udp %s: %w", m.Addr, err)
-			}
-			pcs[pc.addr] = pc.pc
-			continue
 		}
 		ln, err := handover.SocketListener(fds[0], m.Addr)
 		if err != nil {
@@ -230,6 +245,21 @@ func inheritUpgrade(srv *server.Server) (*upgradeChild, error) {
 		lns = append(lns, ln)
 	}
 	srv.InheritListeners(lns)
+	pcs := map[netip.AddrPort]net.PacketConn{}
+	for range udp {
+		m, fds, err := c.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if m.Kind != handover.KindListener || !m.UDP || len(fds) != 1 {
+			return nil, fmt.Errorf("handover: unexpected %q message", m.Kind)
+		}
+		pc, err := inheritUDP(fds[0], m.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("inheriting udp %s: %w", m.Addr, err)
+		}
+		pcs[pc.addr] = pc.pc
+	}
 	srv.InheritQUIC(pcs)
 	return &upgradeChild{c: c}, nil
 }

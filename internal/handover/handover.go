@@ -6,11 +6,15 @@
 // The conversation:
 //
 //	old -> new  listener (one per listening socket, with its descriptor)
-//	old -> new  listeners
+//	old -> new  listeners (N: how many UDP sockets follow)
+//	old -> new  listener with UDP (one per HTTP/3 socket), N of them
 //	new -> old  ready, once its configuration is applied; or failed
 //	old -> new  tunnel (Seq, Body, client and backend descriptors), many
 //	new -> old  ack (Seq, Err) for each tunnel, adopted or not
-//	old -> new  done
+//	old -> new  done, once the old process has nothing left but to exit
+//
+// The UDP sockets come after listeners so that a new process of an
+// earlier version, which reads up to listeners, drops them unread.
 //
 // It knows nothing of what the descriptors and bodies are.
 package handover
@@ -50,6 +54,7 @@ type Msg struct {
 	Addr string          `json:"addr,omitempty"` // listener: the listen address
 	Unix string          `json:"unix,omitempty"` // listener: a unix socket's path
 	UDP  bool            `json:"udp,omitempty"`  // listener: a UDP socket served with HTTP/3
+	N    int             `json:"n,omitempty"`    // listeners: how many UDP listener messages follow
 	Err  string          `json:"err,omitempty"`  // failed, ack
 	PID  int             `json:"pid,omitempty"`  // ready
 	Body json.RawMessage `json:"body,omitempty"` // tunnel

@@ -23,6 +23,9 @@ import (
 // InheritQUIC hands Apply the UDP sockets of an upgrade's old process, by
 // the listen address they serve: Apply holds them unread until StartQUIC.
 func (s *Server) InheritQUIC(pcs map[netip.AddrPort]net.PacketConn) {
+	if len(pcs) == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inheritedQUIC == nil {
