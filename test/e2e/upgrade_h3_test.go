@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,8 +165,25 @@ func tcpAltSvc(t *testing.T, port int) (string, int) {
 	return r.Header.Get("Alt-Svc"), pid
 }
 
+// udpSockets counts the UDP sockets bound to 127.0.0.1:port.
+func udpSockets(t *testing.T, port int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == fmt.Sprintf("0100007F:%04X", port) {
+			n++
+		}
+	}
+	return n
+}
+
 // checkH3AfterUpgrade: once the old process has exited, a new HTTP/3
-// request reaches the new process, which now advertises HTTP/3.
+// request reaches the new process, which now advertises HTTP/3, on the
+// one socket the processes shared: it bound none of its own.
 func checkH3AfterUpgrade(t *testing.T, g *gate, port, newPID int) {
 	t.Helper()
 	var last error
@@ -179,6 +197,9 @@ func checkH3AfterUpgrade(t *testing.T, g *gate, port, newPID int) {
 	}
 	if alt, pid := tcpAltSvc(t, port); pid != newPID || alt != fmt.Sprintf(`h3=":%d"; ma=86400`, port) {
 		t.Errorf("after the old process exited: Alt-Svc %q from pid %d (new %d)", alt, pid, newPID)
+	}
+	if n := udpSockets(t, port); n != 1 {
+		t.Errorf("%d UDP sockets on port %d, want the one inherited", n, port)
 	}
 	if el := g.errorLog(); !strings.Contains(el, "HTTP/3: accepting QUIC connections on 1 sockets the old process has left") {
 		t.Errorf("error log:\n%s", tail(el, 20))
@@ -217,6 +238,9 @@ func TestUpgradeH3TunnelStays(t *testing.T) {
 	})
 	if !alive(g.cmd.Process.Pid) {
 		t.Fatal("the old process exited with a WebSocket open over HTTP/3")
+	}
+	if n := udpSockets(t, port); n != 1 {
+		t.Errorf("%d UDP sockets on port %d during the upgrade, want the one the processes share", n, port)
 	}
 	if err := w.echo("last"); err != nil {
 		t.Fatal(err)
