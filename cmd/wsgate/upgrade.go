@@ -328,9 +328,9 @@ const quicHoldMargin = time.Minute
 
 // ready tells the old process that this one serves, tells systemd that it
 // is the service's main process now, and adopts the tunnels that come.
-// HTTP/3 starts once the old process is done (its handover ends: it sent
-// its last tunnel after its own HTTP/3 connections ended, or it exited),
-// or drain plus quicHoldMargin from now.
+// HTTP/3 starts once the old process is done with the UDP sockets (the
+// handover ends: it says done once its own QUIC connections have closed,
+// or it exited), or drain plus quicHoldMargin from now.
 func (u *upgradeChild) ready(srv *server.Server, log *errlog.Logger, sd *notifier, drain time.Duration) {
 	if u == nil {
 		return
