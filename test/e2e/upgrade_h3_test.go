@@ -135,7 +135,7 @@ func (w *h3WS) closeWith(code uint16) error {
 // h3Get is one GET over a new HTTP/3 connection; it reports the answering
 // process's pid.
 func h3Get(port int, path string) (int, error) {
-	tr := &http3.Transport{TLSClientConfig: h3TLS(), QUICConfig: &quic.Config{HandshakeIdleTimeout: slow(2 * time.Second)}}
+	tr := &http3.Transport{TLSClientConfig: h3TLS(), QUICConfig: &quic.Config{HandshakeIdleTimeout: slow(5 * time.Second)}}
 	defer tr.Close()
 	cl := &http.Client{Transport: tr, Timeout: slow(5 * time.Second)}
 	r, err := cl.Get(fmt.Sprintf("https://127.0.0.1:%d%s", port, path))
