@@ -256,7 +256,7 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 	defer removePIDIfOurs(pidPath)
 	logStarted(log, cfg, srv)
 	if child != nil {
-		child.ready(srv, log, sd)
+		child.ready(srv, log, sd, cfg.UpgradeDrain())
 	} else {
 		sd.ready(servingStatus(srv))
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -118,24 +119,24 @@ func handshake(c *handover.Conn, srv *server.Server) (int, error) {
 			lf.File.Close()
 		}
 	}()
+	// The UDP sockets follow the end of the list, which says how many
+	// come: a new process of an earlier version, which knows none, then
+	// binds its own and drops these unread.
+	var tcp, udp []server.ListenerFile
 	for _, lf := range lfs {
-		// Not File.Fd, which would make the socket blocking, for this
-		// process's listener too.
-		rc, err := lf.File.SyscallConn()
-		if err != nil {
-			return 0, err
-		}
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = c.Send(&handover.Msg{Kind: handover.KindListener, Addr: lf.Addr, Unix: lf.Unix}, int(fd))
-		}); err != nil {
-			return 0, err
-		}
-		if serr != nil {
-			return 0, serr
+		if lf.UDP {
+			udp = append(udp, lf)
+		} else {
+			tcp = append(tcp, lf)
 		}
 	}
-	if err := c.Send(&handover.Msg{Kind: handover.KindListeners}); err != nil {
+	if err := sendListeners(c, tcp); err != nil {
+		return 0, err
+	}
+	if err := c.Send(&handover.Msg{Kind: handover.KindListeners, N: len(udp)}); err != nil {
+		return 0, err
+	}
+	if err := sendListeners(c, udp); err != nil {
 		return 0, err
 	}
 	type answer struct {
@@ -164,6 +165,28 @@ func handshake(c *handover.Conn, srv *server.Server) (int, error) {
 	case <-time.After(upgradeReadyWait):
 		return 0, fmt.Errorf("the new binary was not ready within %v", upgradeReadyWait)
 	}
+}
+
+// sendListeners sends one message per socket, with its descriptor.
+func sendListeners(c *handover.Conn, lfs []server.ListenerFile) error {
+	for _, lf := range lfs {
+		// Not File.Fd, which would make the socket blocking, for this
+		// process's listener too.
+		rc, err := lf.File.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = c.Send(&handover.Msg{Kind: handover.KindListener, Addr: lf.Addr, Unix: lf.Unix, UDP: lf.UDP}, int(fd))
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return serr
+		}
+	}
+	return nil
 }
 
 // send hands one tunnel to the new process.
@@ -202,15 +225,17 @@ func inheritUpgrade(srv *server.Server) (*upgradeChild, error) {
 		return nil, err
 	}
 	var lns []net.Listener
+	udp := 0
 	for {
 		m, fds, err := c.Recv()
 		if err != nil {
 			return nil, err
 		}
 		if m.Kind == handover.KindListeners {
+			udp = m.N
 			break
 		}
-		if m.Kind != handover.KindListener || len(fds) != 1 {
+		if m.Kind != handover.KindListener || m.UDP || len(fds) != 1 {
 			return nil, fmt.Errorf("handover: unexpected %q message", m.Kind)
 		}
 		ln, err := handover.SocketListener(fds[0], m.Addr)
@@ -220,7 +245,39 @@ func inheritUpgrade(srv *server.Server) (*upgradeChild, error) {
 		lns = append(lns, ln)
 	}
 	srv.InheritListeners(lns)
+	pcs := map[netip.AddrPort]net.PacketConn{}
+	for range udp {
+		m, fds, err := c.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if m.Kind != handover.KindListener || !m.UDP || len(fds) != 1 {
+			return nil, fmt.Errorf("handover: unexpected %q message", m.Kind)
+		}
+		pc, err := inheritUDP(fds[0], m.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("inheriting udp %s: %w", m.Addr, err)
+		}
+		pcs[pc.addr] = pc.pc
+	}
+	srv.InheritQUIC(pcs)
 	return &upgradeChild{c: c}, nil
+}
+
+type inheritedUDP struct {
+	addr netip.AddrPort
+	pc   net.PacketConn
+}
+
+// inheritUDP takes one of the old process's HTTP/3 sockets.
+func inheritUDP(fd int, addr string) (inheritedUDP, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		unix.Close(fd)
+		return inheritedUDP{}, err
+	}
+	pc, err := handover.SocketPacketConn(fd, addr)
+	return inheritedUDP{ap, pc}, err
 }
 
 // failed tells the old process why this one cannot take over. It then
@@ -263,9 +320,18 @@ func upgradeFailedEarly(err error) {
 	}
 }
 
+// quicHoldMargin is how long after its websocket_upgrade_drain_period the
+// new process waits at most for the old one before it reads the HTTP/3
+// sockets anyway: the old process's tunnels have had their close 1001 by
+// then.
+const quicHoldMargin = time.Minute
+
 // ready tells the old process that this one serves, tells systemd that it
 // is the service's main process now, and adopts the tunnels that come.
-func (u *upgradeChild) ready(srv *server.Server, log *errlog.Logger, sd *notifier) {
+// HTTP/3 starts once the old process is done with the UDP sockets (the
+// handover ends: it says done once its own QUIC connections have closed,
+// or it exited), or drain plus quicHoldMargin from now.
+func (u *upgradeChild) ready(srv *server.Server, log *errlog.Logger, sd *notifier, drain time.Duration) {
 	if u == nil {
 		return
 	}
@@ -273,9 +339,15 @@ func (u *upgradeChild) ready(srv *server.Server, log *errlog.Logger, sd *notifie
 	if err := u.c.Send(&handover.Msg{Kind: handover.KindReady, PID: os.Getpid()}); err != nil {
 		log.Printf(errlog.Alert, 0, "binary upgrade: %v", err)
 		u.c.Close()
+		srv.StartQUIC()
 		return
 	}
-	go u.adopt(srv, log)
+	bound := time.AfterFunc(drain+quicHoldMargin, srv.StartQUIC)
+	go func() {
+		u.adopt(srv, log)
+		bound.Stop()
+		srv.StartQUIC()
+	}()
 }
 
 // adoptWorkers is how many tunnels the new process adopts at once: the

@@ -6,11 +6,15 @@
 // The conversation:
 //
 //	old -> new  listener (one per listening socket, with its descriptor)
-//	old -> new  listeners
+//	old -> new  listeners (N: how many UDP sockets follow)
+//	old -> new  listener with UDP (one per HTTP/3 socket), N of them
 //	new -> old  ready, once its configuration is applied; or failed
 //	old -> new  tunnel (Seq, Body, client and backend descriptors), many
 //	new -> old  ack (Seq, Err) for each tunnel, adopted or not
-//	old -> new  done
+//	old -> new  done, once the old process has nothing left but to exit
+//
+// The UDP sockets come after listeners so that a new process of an
+// earlier version, which reads up to listeners, drops them unread.
 //
 // It knows nothing of what the descriptors and bodies are.
 package handover
@@ -49,6 +53,8 @@ type Msg struct {
 	Seq  uint64          `json:"seq,omitempty"`
 	Addr string          `json:"addr,omitempty"` // listener: the listen address
 	Unix string          `json:"unix,omitempty"` // listener: a unix socket's path
+	UDP  bool            `json:"udp,omitempty"`  // listener: a UDP socket served with HTTP/3
+	N    int             `json:"n,omitempty"`    // listeners: how many UDP listener messages follow
 	Err  string          `json:"err,omitempty"`  // failed, ack
 	PID  int             `json:"pid,omitempty"`  // ready
 	Body json.RawMessage `json:"body,omitempty"` // tunnel
@@ -218,6 +224,14 @@ func SocketListener(fd int, name string) (net.Listener, error) {
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
 	return net.FileListener(f)
+}
+
+// SocketPacketConn makes a received UDP socket a net.PacketConn; fd is
+// closed.
+func SocketPacketConn(fd int, name string) (net.PacketConn, error) {
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return net.FilePacketConn(f)
 }
 
 // FD runs f with c's descriptor, which must be a socket.

@@ -21,13 +21,19 @@ import (
 // HTTP/3 (RFC 9220: CONNECT with :protocol websocket, which quic-go always
 // advertises) becomes a GET with Upgrade to the backend.
 
-// quicListener is one UDP socket and the HTTP/3 server on it.
+// quicListener is one UDP socket and the HTTP/3 server on it. A socket
+// inherited from the old process of a binary upgrade is held, not read,
+// until start (see StartQUIC): ln is nil until then.
 type quicListener struct {
 	addr netip.AddrPort
 	pc   net.PacketConn
 	tr   *quic.Transport
+	tls  *tls.Config
+	qcfg *quic.Config
+	ln   *quic.EarlyListener
 	h3   *http3.Server
 	done chan struct{}
+	shut chan struct{} // closed when a graceful shutdown has ended (retireQUIC)
 }
 
 // quicBinds are the addresses with `listen ... quic` in rt.
@@ -58,10 +64,31 @@ func (rt *generation) quicRetry(addr netip.AddrPort) bool {
 	return false
 }
 
-// listenQUIC opens the UDP socket and starts the HTTP/3 server; the TLS
-// settings are taken from the live snapshot at every handshake, so a
-// reload's certificates apply at once.
+// listenQUIC opens the UDP socket, or takes the one inherited from an
+// upgrade's old process, and starts the HTTP/3 server; an inherited socket
+// waits for StartQUIC. The TLS settings are taken from the live snapshot
+// at every handshake, so a reload's certificates apply at once; s.mu is
+// held.
 func (s *Server) listenQUIC(addr netip.AddrPort, rt *generation) (*quicListener, error) {
+	pc, held := s.takeInheritedQUIC(addr)
+	if pc == nil {
+		var err error
+		if pc, err = bindUDP(addr); err != nil {
+			return nil, err
+		}
+	}
+	l := s.newQUIC(addr, rt, pc)
+	if held {
+		return l, nil
+	}
+	if err := l.start(s); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func bindUDP(addr netip.AddrPort) (net.PacketConn, error) {
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -72,10 +99,11 @@ func (s *Server) listenQUIC(addr netip.AddrPort, rt *generation) (*quicListener,
 		}
 		return serr
 	}}
-	pc, err := lc.ListenPacket(context.Background(), "udp", addr.String())
-	if err != nil {
-		return nil, err
-	}
+	return lc.ListenPacket(context.Background(), "udp", addr.String())
+}
+
+// newQUIC prepares the HTTP/3 server on pc without reading from it.
+func (s *Server) newQUIC(addr netip.AddrPort, rt *generation, pc net.PacketConn) *quicListener {
 	l := &quicListener{addr: addr, pc: pc, done: make(chan struct{})}
 	l.tr = &quic.Transport{Conn: pc, VerifySourceAddress: func(net.Addr) bool {
 		if cur := s.rt.Load(); cur != nil {
@@ -83,7 +111,7 @@ func (s *Server) listenQUIC(addr netip.AddrPort, rt *generation) (*quicListener,
 		}
 		return rt.quicRetry(addr)
 	}}
-	tlsConf := &tls.Config{
+	l.tls = &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			cur := s.rt.Load()
@@ -103,29 +131,42 @@ func (s *Server) listenQUIC(addr netip.AddrPort, rt *generation) (*quicListener,
 		},
 		NextProtos: []string{http3.NextProtoH3},
 	}
-	ln, err := l.tr.ListenEarly(tlsConf, &quic.Config{Allow0RTT: rt.earlyData(addr)})
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
+	l.qcfg = &quic.Config{Allow0RTT: rt.earlyData(addr)}
 	l.h3 = &http3.Server{ConnContext: withH3SSL, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws := r.Method == "CONNECT" && r.Proto == "websocket"
 		remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 		s.serveStream(w, r, ws, "HTTP/3.0", addr, s.rt.Load().h3SSLInfo(r.Context(), addr, r.TLS), net.UDPAddrFromAddrPort(addr), net.UDPAddrFromAddrPort(remote))
 	})}
+	return l
+}
+
+// start reads the socket and accepts QUIC connections; s.mu is held.
+func (l *quicListener) start(s *Server) error {
+	ln, err := l.tr.ListenEarly(l.tls, l.qcfg)
+	if err != nil {
+		return err
+	}
+	l.ln = ln
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(l.done)
 		err := l.h3.ServeListener(&countingListener{EarlyListener: ln, srv: s})
 		if err != nil && err != http.ErrServerClosed && err != quic.ErrServerClosed {
-			s.log.Load().Printf(errlog.Crit, 0, "HTTP/3 on %s: %v", addr, err)
+			s.log.Load().Printf(errlog.Crit, 0, "HTTP/3 on %s: %v", l.addr, err)
 		}
 	}()
-	return l, nil
+	return nil
 }
 
+// close stops the server and its connections at once and closes the
+// socket (this process's descriptor: an upgrade's new process may hold the
+// same socket).
 func (l *quicListener) close() {
+	if l.ln == nil {
+		l.pc.Close()
+		return
+	}
 	l.h3.Close()
 	l.tr.Close()
 	l.pc.Close()

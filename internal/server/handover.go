@@ -18,25 +18,30 @@ import (
 
 // A binary upgrade: the old process gives its listening sockets and its
 // plain WebSocket tunnels to the new one, which adopts them; what cannot
-// move (TLS and HTTP/2 tunnels, requests in flight) ends in the old
-// process. HTTP/3 ends at once: the new process's UDP socket takes the
-// datagrams. The transport is the caller's: this file only takes things
+// move (TLS, HTTP/2 and HTTP/3 tunnels, requests in flight) ends in the
+// old process; the UDP sockets of HTTP/3 go to the new process too, which
+// reads them once the old one is done (see h3upgrade.go). The transport is the caller's: this file only takes things
 // apart and puts them together again.
 
 // ListenerFile is a listening socket as an upgrade hands it over: the
 // listen address it serves (a unix socket's path in Unix) and a duplicate
-// of its descriptor, which the caller closes.
+// of its descriptor, which the caller closes. UDP marks a QUIC socket.
 type ListenerFile struct {
 	Addr string
 	Unix string
+	UDP  bool
 	File *os.File
 }
 
-// ListenerFiles returns a duplicate of every listening TCP and unix socket.
+// ListenerFiles returns a duplicate of every listening TCP and unix socket
+// and of every UDP socket served with HTTP/3.
 func (s *Server) ListenerFiles() ([]ListenerFile, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []ListenerFile
+	out, err := s.quicFiles()
+	if err != nil {
+		return nil, err
+	}
 	for ap, l := range s.listeners {
 		lf := ListenerFile{Addr: ap.String()}
 		var err error
@@ -204,9 +209,9 @@ const detachWait = 5 * time.Second
 // (the new process accepts on the same sockets), lets requests in flight
 // finish and closes keep-alive connections after their current request,
 // as QUIT does, and hands every plain tunnel to send, including those that
-// requests in flight open meanwhile. HTTP/3 connections close at once (the
-// new process's UDP socket receives their datagrams). Tunnels that cannot
-// move stay until they end, or until period has passed since Retire began,
+// requests in flight open meanwhile. HTTP/3 connections stay, accepting
+// no new request, until their streams end; the new process reads their
+// UDP sockets once this one is done. Tunnels that cannot move stay until they end, or until period has passed since Retire began,
 // when they get close 1001 (spread over their websocket_drain_period). It
 // returns when nothing is left, with the number of tunnels moved and of
 // tunnels that stayed.
@@ -220,11 +225,9 @@ func (s *Server) Retire(send Sender, period time.Duration) (moved, stayed int) {
 		l.ln.Close()
 		delete(s.listeners, ap)
 	}
-	for ap, q := range s.quic {
-		go q.close()
-		delete(s.quic, ap)
-	}
+	held, free := s.retireQUIC()
 	s.mu.Unlock()
+	defer closeRetiredQUIC(held, free)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()

@@ -161,7 +161,7 @@ func (x *exchange) addHeaders(status int) http1.Header {
 			continue
 		}
 		v := h.Value.Eval(x.vc)
-		if v == "" {
+		if v == "" || (x.conn.srv.h3Held.Load() && advertisesH3(h.Name, v)) {
 			continue
 		}
 		out = append(out, http1.Field{Name: h.Name, Value: v})

@@ -29,20 +29,26 @@ type Server struct {
 	rt  atomic.Pointer[generation]
 	log atomic.Pointer[errlog.Logger]
 
-	mu          sync.Mutex
-	listeners   map[netip.AddrPort]*listener
-	inherited   []*net.TCPListener // socket activation: bound sockets for Apply to use (see Inherit)
-	quic        map[netip.AddrPort]*quicListener
-	conns       map[*conn]struct{}
-	tunnels     map[*tunnel.Tunnel]*tunnelInfo
-	closing     bool
-	stopping    atomic.Bool   // closing, readable without mu on the request path
-	stop        chan struct{} // closed when the server stops: ends background loops
-	halt        chan struct{} // closed by Close: ends what waits on a timer (limit_req delays)
-	haltOnce    sync.Once
-	handoff     chan *conn     // accepted connections for an idle serving goroutine (unbuffered)
-	idleServers atomic.Int32   // serving goroutines waiting on handoff
-	wg          sync.WaitGroup // accept loops, connections, tunnels, background loops
+	mu        sync.Mutex
+	listeners map[netip.AddrPort]*listener
+	inherited []*net.TCPListener // socket activation: bound sockets for Apply to use (see Inherit)
+	quic      map[netip.AddrPort]*quicListener
+	// An upgrade's UDP sockets, held unread until StartQUIC closes
+	// quicFree (see InheritQUIC); h3Held is set while this process
+	// accepts no QUIC connection on them, or no longer does (Retire).
+	inheritedQUIC map[netip.AddrPort]net.PacketConn
+	quicFree      chan struct{}
+	h3Held        atomic.Bool
+	conns         map[*conn]struct{}
+	tunnels       map[*tunnel.Tunnel]*tunnelInfo
+	closing       bool
+	stopping      atomic.Bool   // closing, readable without mu on the request path
+	stop          chan struct{} // closed when the server stops: ends background loops
+	halt          chan struct{} // closed by Close: ends what waits on a timer (limit_req delays)
+	haltOnce      sync.Once
+	handoff       chan *conn     // accepted connections for an idle serving goroutine (unbuffered)
+	idleServers   atomic.Int32   // serving goroutines waiting on handoff
+	wg            sync.WaitGroup // accept loops, connections, tunnels, background loops
 
 	dyn     dynUpstreams                  // run-time server lists of the upstreams with a zone
 	acme    *acme.Manager                 // ACME certificates, across reloads; nil under Check
