@@ -585,9 +585,17 @@ func (x *exchange) serveCached(h *cache.Hit, status string) bool {
 	}
 	length, chunked := x.storedFraming(code, noBody, known)
 	hdr, length, chunked = x.filters(code, hdr, length, chunked)
+	code, hdr, length, cuts, tail := x.cachedRange(code, hdr, length, m.Header)
+	if code == 416 {
+		return x.errorPage(416)
+	}
 	head := x.head(code, hdr, length, chunked)
 	var err error
-	if b, whole := h.Bytes(); whole && !noBody && !chunked && !x.bodyFiltered() {
+	if b, whole := h.Bytes(); cuts != nil && !noBody {
+		x.conn.bw.Write(head)
+		x.sent += int64(len(head))
+		err = x.writeCuts(h, cuts, tail)
+	} else if whole && !noBody && !chunked && !x.bodyFiltered() {
 		err = x.writeWhole(head, b)
 	} else {
 		x.conn.bw.Write(head)
@@ -604,6 +612,40 @@ func (x *exchange) serveCached(h *cache.Hit, status string) bool {
 	}
 	x.done()
 	return err == nil && !x.close
+}
+
+// cachedRange is nginx's range filter on an answer from the cache: its
+// ranges are allowed when the stored answer had an Accept-Ranges (which is
+// then dropped) or under proxy_force_ranges, up to max_ranges of them.
+func (x *exchange) cachedRange(code int, hdr http1.Header, length int64, stored http1.Header) (int, http1.Header, int64, []byteCut, string) {
+	if !stored.Has("Accept-Ranges") && !x.lc.ProxyRest.ForceRanges {
+		return code, hdr, length, nil, ""
+	}
+	hdr.Del("Accept-Ranges")
+	if code != 200 || x.sub {
+		return code, hdr, length, nil, ""
+	}
+	return x.rangeFilter(hdr, length, 0)
+}
+
+// writeCuts writes the ranges cuts of a stored body, each after its
+// multipart head, then tail.
+func (x *exchange) writeCuts(h *cache.Hit, cuts []byteCut, tail string) error {
+	bw := x.conn.bw
+	for _, c := range cuts {
+		bw.WriteString(c.head)
+		n, err := io.Copy(bw, h.Section(c.start, c.end))
+		x.bodySent += int64(len(c.head)) + n
+		x.sent += int64(len(c.head)) + n
+		if err != nil {
+			x.close = true
+			return err
+		}
+	}
+	_, err := bw.WriteString(tail)
+	x.bodySent += int64(len(tail))
+	x.sent += int64(len(tail))
+	return err
 }
 
 // wholePool holds the buffers writeWhole joins a head and a body in.

@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"regexp"
+	"testing"
+)
+
+// TestDiffCacheRanges: nginx's range filter on answers served from
+// proxy_cache: a hit with one satisfiable byte range is a 206 with
+// Content-Range and the cut body, an unsatisfiable range a 416, several
+// ranges and a stale If-Range the whole body; the miss that stores the
+// entry is sent whole. A hit for a range from proxy_cache_max_range_offset
+// on is cut from the entry too. $body_bytes_sent and
+// $sent_http_content_range are those of the range sent.
+func TestDiffCacheRanges(t *testing.T) {
+	b := rangeBackend(t)
+	p := startPair(t, diffConf{HTTP: `
+log_format r '$uri|$status|$body_bytes_sent|$sent_http_content_range|$upstream_cache_status';
+proxy_cache_path {{DIR}}/cache levels=1:2 keys_zone=c:1m;
+proxy_cache_path {{DIR}}/cache2 levels=1:2 keys_zone=c2:1m;
+server {
+    access_log {{DIR}}/logs/r.log r;
+    listen 127.0.0.1:{{PORT}};
+    proxy_cache c;
+    proxy_cache_valid 200 10m;
+    add_header X-Cache $upstream_cache_status always;
+    location /c/ { proxy_pass http://` + b + `/; }
+    location /mro/ { proxy_pass http://` + b + `/; proxy_cache c2; proxy_cache_max_range_offset 10; }
+}`})
+	reqs := []string{
+		proxyGet("/c/fixed", "Range: bytes=2-5"), // the miss: whole
+		proxyGet("/c/fixed"),
+		proxyGet("/c/fixed", "Range: bytes=2-5"),
+		proxyGet("/c/fixed", "Range: bytes=20-"),
+		proxyGet("/c/fixed", "Range: bytes=-3"),
+		proxyGet("/c/fixed", "Range: bytes=10-100"),
+		proxyGet("/c/fixed", "Range: bytes=30-"),
+		proxyGet("/c/fixed", "Range: bytes=x-y"),
+		proxyGet("/c/fixed", "Range: bytes=0-1,4-5"),
+		proxyGet("/c/fixed", "Range: items=0-1"),
+		proxyGet("/c/fixed", "Range: bytes=1-2", `If-Range: "e1"`),
+		proxyGet("/c/fixed", "Range: bytes=1-2", `If-Range: "e2"`),
+		proxyGet("/c/fixed", "Range: bytes=1-2", "If-Range: Mon, 02 Jan 2006 15:04:05 GMT"),
+		proxyGet("/c/fixed", "Range: bytes=1-2", "If-Range: Tue, 03 Jan 2006 15:04:05 GMT"),
+		"HEAD /c/fixed HTTP/1.1\r\nHost: {{HOST}}\r\nRange: bytes=2-5\r\nConnection: close\r\n\r\n",
+		proxyGet("/c/chunked"),
+		proxyGet("/c/chunked", "Range: bytes=2-5"),
+		proxyGet("/mro/fixed"),
+		proxyGet("/mro/fixed", "Range: bytes=12-15"), // a hit: cut from the entry
+		proxyGet("/mro/fixed", "Range: bytes=-4"),
+	}
+	for _, r := range reqs {
+		p.compareHeaders(t, r, "X-Cache", "Content-Range", "Accept-Ranges")
+	}
+	ng := logLines(t, p.ng.dir, "r.log", len(reqs))
+	ws := logLines(t, p.gate.dir, "r.log", len(reqs))
+	page := regexp.MustCompile(`^([^|]*\|416)\|\d+`) // the 416 page's size is each server's own
+	for i := range reqs {
+		if n, w := page.ReplaceAllString(ng[i], "$1|page"), page.ReplaceAllString(ws[i], "$1|page"); n != w {
+			t.Errorf("log line %d: nginx %q, wsgate %q", i, n, w)
+		}
+	}
+}
