@@ -693,9 +693,9 @@ func (x *exchange) writeWhole(head, body []byte) error {
 // when set.
 func (x *exchange) copyStored(src io.Reader, chunked bool) (int64, error) {
 	var dst io.Writer = x.conn.bw
-	var cw io.WriteCloser
+	var cw *chunkedBody
 	if chunked {
-		cw = http1.NewChunkedWriter(x.conn.bw)
+		cw = newChunkedBody(x.conn.bw)
 		dst = cw
 	}
 	dst, z := x.gzipBody(dst)
@@ -711,12 +711,12 @@ func (x *exchange) copyStored(src io.Reader, chunked bool) (int64, error) {
 	}
 	if err != nil {
 		x.close = true
-		return n, err
+		return bodyBytes(cw, n), err
 	}
 	if cw != nil {
 		err = x.endChunked(cw)
 	}
-	return n, err
+	return bodyBytes(cw, n), err
 }
 
 // notModified is nginx's not_modified filter for a cached 200: the
