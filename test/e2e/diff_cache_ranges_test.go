@@ -51,8 +51,12 @@ server {
 		proxyGet("/mro/fixed", "Range: bytes=12-15"), // a hit: cut from the entry
 		proxyGet("/mro/fixed", "Range: bytes=-4"),
 	}
-	for _, r := range reqs {
+	for i, r := range reqs {
 		p.compareHeaders(t, r, "Content-Range", "Accept-Ranges")
+		// Each answer is logged after its last byte leaves: the next
+		// request waits for the line, to keep the log in request order.
+		logLines(t, p.ng.dir, "r.log", i+1)
+		logLines(t, p.gate.dir, "r.log", i+1)
 	}
 	// Several ranges of a hit: multipart/byteranges, each server numbering
 	// its own boundaries.

@@ -82,8 +82,12 @@ server {
 		proxyGet("/off/fixed", "Range: bytes=2-5"),
 		"HEAD /on/fixed HTTP/1.1\r\nHost: {{HOST}}\r\nRange: bytes=2-5\r\nConnection: close\r\n\r\n",
 	}
-	for _, r := range reqs {
+	for i, r := range reqs {
 		p.compareHeaders(t, r)
+		// Each answer is logged after its last byte leaves: the next
+		// request waits for the line, to keep the log in request order.
+		logLines(t, p.ng.dir, "r.log", i+1)
+		logLines(t, p.gate.dir, "r.log", i+1)
 	}
 	// $body_bytes_sent and $sent_http_content_range are those of the range
 	// sent (the 416's Content-Range included; its page's size is each

@@ -45,8 +45,12 @@ server {
 		proxyGet("/r"),
 		proxyGet("/e"),
 	}
-	for _, r := range reqs {
+	for i, r := range reqs {
 		p.compareHeaders(t, r, "WWW-Authenticate", "Content-Range", "Transfer-Encoding", "X-A")
+		// Each answer is logged after its last byte leaves: the next
+		// request waits for the line, to keep the log in request order.
+		logLines(t, p.ng.dir, "s.log", i+1)
+		logLines(t, p.gate.dir, "s.log", i+1)
 	}
 	ng := logLines(t, p.ng.dir, "s.log", len(reqs))
 	ws := logLines(t, p.gate.dir, "s.log", len(reqs))
