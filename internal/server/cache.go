@@ -417,6 +417,10 @@ func (x *exchange) storeAndServe(bc *backend.Conn, resp *http1.Response, until i
 	src := &readErr{r: &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout, n: &x.upstreamOut.bodyRead}}
 	ok, answered := x.sendStoring(resp, m, src, w)
 	x.responseRead()
+	if answered {
+		w.Abort() // as nginx, which ends the backend's answer with the 416
+		return ok, false
+	}
 	drained = src.err == nil
 	switch {
 	case src.err != nil:
@@ -432,9 +436,6 @@ func (x *exchange) storeAndServe(bc *backend.Conn, resp *http1.Response, until i
 			x.logRequest(errlog.Crit, "", "cache file could not be stored: %v", err)
 		}
 	}
-	if answered {
-		return ok, drained
-	}
 	err = x.conn.bw.Flush()
 	x.done()
 	return ok && err == nil && !x.close, drained
@@ -445,7 +446,8 @@ func (x *exchange) storeAndServe(bc *backend.Conn, resp *http1.Response, until i
 // to w; once the client is gone, to w alone. The end of the answer stays
 // in the client buffer for the caller to flush. ok is false when writing
 // to the client failed; answered reports a 416 for an unsatisfiable range,
-// already sent and logged (ok: the connection may be kept).
+// already sent and logged (ok: the connection may be kept), the body left
+// unread and not to be stored.
 func (x *exchange) sendStoring(resp *http1.Response, m *cache.Meta, src io.Reader, w io.Writer) (ok, answered bool) {
 	code := resp.Status
 	x.accel(resp.Header) // before the head: X-Accel-Charset and X-Accel-Limit-Rate shape it
@@ -458,9 +460,7 @@ func (x *exchange) sendStoring(resp *http1.Response, m *cache.Meta, src io.Reade
 	hdr, length, chunked = x.filters(code, hdr, length, chunked)
 	code, hdr, length, cuts, _ := x.cachedRange(code, hdr, length, resp.Header, 1)
 	if code == 416 {
-		keep := x.errorPage(416)
-		io.Copy(w, src)
-		return keep, true
+		return x.errorPage(416), true
 	}
 	x.cut = nil
 	if len(cuts) == 1 {

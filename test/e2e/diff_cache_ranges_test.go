@@ -11,7 +11,8 @@ import (
 // proxy_cache: a hit with one satisfiable byte range is a 206 with
 // Content-Range and the cut body, an unsatisfiable range a 416, several
 // ranges multipart/byteranges, a stale If-Range the whole body; the miss
-// that stores the entry is cut to one range. Ranges apply only to answers
+// that stores the entry is cut to one range (416 when unsatisfiable), and
+// max_ranges bounds the ranges of a hit. Ranges apply only to answers
 // whose backend sent Accept-Ranges (dropped; "bytes" instead). A hit for a range from proxy_cache_max_range_offset
 // on is cut from the entry too. $body_bytes_sent and
 // $sent_http_content_range are those of the range sent.
@@ -21,6 +22,7 @@ func TestDiffCacheRanges(t *testing.T) {
 log_format r '$uri|$status|$body_bytes_sent|$sent_http_content_range|$upstream_cache_status';
 proxy_cache_path {{DIR}}/cache levels=1:2 keys_zone=c:1m;
 proxy_cache_path {{DIR}}/cache2 levels=1:2 keys_zone=c2:1m;
+proxy_cache_path {{DIR}}/cache3 levels=1:2 keys_zone=c3:1m;
 server {
     access_log {{DIR}}/logs/r.log r;
     listen 127.0.0.1:{{PORT}};
@@ -28,10 +30,11 @@ server {
     proxy_cache_valid 200 10m;
     add_header X-Cache $upstream_cache_status always;
     location /c/ { proxy_pass http://` + b + `/; }
+    location /one/ { proxy_pass http://` + b + `/; proxy_cache c3; max_ranges 1; }
     location /mro/ { proxy_pass http://` + b + `/; proxy_cache c2; proxy_cache_max_range_offset 10; }
 }`})
 	reqs := []string{
-		proxyGet("/c/fixed", "Range: bytes=2-5"), // the miss: whole
+		proxyGet("/c/fixed", "Range: bytes=2-5"), // the miss being stored: cut
 		proxyGet("/c/fixed"),
 		proxyGet("/c/fixed", "Range: bytes=2-5"),
 		proxyGet("/c/fixed", "Range: bytes=20-"),
@@ -47,6 +50,9 @@ server {
 		"HEAD /c/fixed HTTP/1.1\r\nHost: {{HOST}}\r\nRange: bytes=2-5\r\nConnection: close\r\n\r\n",
 		proxyGet("/c/chunked"),
 		proxyGet("/c/chunked", "Range: bytes=2-5"),
+		proxyGet("/one/fixed", "Range: bytes=30-"), // a miss being stored: 416
+		proxyGet("/one/fixed", "Range: bytes=0-1,4-5"),
+		proxyGet("/one/fixed", "Range: bytes=1-2"),
 		proxyGet("/mro/fixed"),
 		proxyGet("/mro/fixed", "Range: bytes=12-15"), // a hit: cut from the entry
 		proxyGet("/mro/fixed", "Range: bytes=-4"),
@@ -78,6 +84,9 @@ server {
 	ws := logLines(t, p.gate.dir, "r.log", len(reqs))
 	page := regexp.MustCompile(`^([^|]*\|416)\|\d+`) // the 416 page's size is each server's own
 	for i := range reqs {
+		if strings.HasPrefix(ng[i], "/c/chunked|") && strings.HasSuffix(ng[i], "|MISS") {
+			continue // the chunks of an answer being stored follow the backend's reads, nginx's its buffers
+		}
 		if n, w := page.ReplaceAllString(ng[i], "$1|page"), page.ReplaceAllString(ws[i], "$1|page"); n != w {
 			t.Errorf("log line %d: nginx %q, wsgate %q", i, n, w)
 		}
