@@ -176,6 +176,14 @@ func (h *Hit) Bytes() (b []byte, ok bool) {
 	return h.prefix, int64(len(h.prefix)) == h.Size
 }
 
+// Section returns the body's bytes [start, end), valid until Close.
+func (h *Hit) Section(start, end int64) io.Reader {
+	if end <= int64(len(h.prefix)) {
+		return bytes.NewReader(h.prefix[start:end])
+	}
+	return io.NewSectionReader(h.f, h.off+start, end-start)
+}
+
 // Close closes the file; the body read from it is no longer valid.
 func (h *Hit) Close() error {
 	err := h.f.Close()

@@ -415,8 +415,12 @@ func (x *exchange) storeAndServe(bc *backend.Conn, resp *http1.Response, until i
 	}
 	x.upstreamOut.relayStart = time.Now()
 	src := &readErr{r: &deadlineReader{r: resp.Body(bc.Reader()), c: bc.Net(), d: x.lc.ReadTimeout, n: &x.upstreamOut.bodyRead}}
-	err = x.sendStoring(resp, m, src, w)
+	ok, answered := x.sendStoring(resp, m, src, w)
 	x.responseRead()
+	if answered {
+		w.Abort() // as nginx, which ends the backend's answer with the 416
+		return ok, false
+	}
 	drained = src.err == nil
 	switch {
 	case src.err != nil:
@@ -432,18 +436,19 @@ func (x *exchange) storeAndServe(bc *backend.Conn, resp *http1.Response, until i
 			x.logRequest(errlog.Crit, "", "cache file could not be stored: %v", err)
 		}
 	}
-	if ferr := x.conn.bw.Flush(); err == nil {
-		err = ferr
-	}
+	err = x.conn.bw.Flush()
 	x.done()
-	return err == nil && !x.close, drained
+	return ok && err == nil && !x.close, drained
 }
 
 // sendStoring answers with resp's head (or a 304 to a conditional request
 // its validators satisfy) and copies the body from src to the client and
 // to w; once the client is gone, to w alone. The end of the answer stays
-// in the client buffer for the caller to flush.
-func (x *exchange) sendStoring(resp *http1.Response, m *cache.Meta, src io.Reader, w io.Writer) error {
+// in the client buffer for the caller to flush. ok is false when writing
+// to the client failed; answered reports a 416 for an unsatisfiable range,
+// already sent and logged (ok: the connection may be kept), the body left
+// unread and not to be stored.
+func (x *exchange) sendStoring(resp *http1.Response, m *cache.Meta, src io.Reader, w io.Writer) (ok, answered bool) {
 	code := resp.Status
 	x.accel(resp.Header) // before the head: X-Accel-Charset and X-Accel-Limit-Rate shape it
 	hdr := x.responseHeader(resp)
@@ -453,6 +458,14 @@ func (x *exchange) sendStoring(resp *http1.Response, m *cache.Meta, src io.Reade
 	noBody := x.req.Method == "HEAD" || code == 204 || code == 304
 	length, chunked := x.storedFraming(code, noBody, resp.ContentLength)
 	hdr, length, chunked = x.filters(code, hdr, length, chunked)
+	code, hdr, length, cuts, _ := x.cachedRange(code, hdr, length, resp.Header, 1)
+	if code == 416 {
+		return x.errorPage(416), true
+	}
+	x.cut = nil
+	if len(cuts) == 1 {
+		x.cut = &cuts[0]
+	}
 	head := x.head(code, hdr, length, chunked)
 	x.conn.bw.Write(head)
 	x.sent += int64(len(head))
@@ -464,7 +477,7 @@ func (x *exchange) sendStoring(resp *http1.Response, m *cache.Meta, src io.Reade
 		x.sent += n
 	}
 	io.Copy(w, src) // the rest, when the client did not take it all
-	return err
+	return err == nil, false
 }
 
 // storedFraming is how an answer stored or being stored is delimited:
@@ -585,9 +598,18 @@ func (x *exchange) serveCached(h *cache.Hit, status string) bool {
 	}
 	length, chunked := x.storedFraming(code, noBody, known)
 	hdr, length, chunked = x.filters(code, hdr, length, chunked)
+	x.cut = nil
+	code, hdr, length, cuts, tail := x.cachedRange(code, hdr, length, m.Header, 0)
+	if code == 416 {
+		return x.errorPage(416)
+	}
 	head := x.head(code, hdr, length, chunked)
 	var err error
-	if b, whole := h.Bytes(); whole && !noBody && !chunked && !x.bodyFiltered() {
+	if b, whole := h.Bytes(); cuts != nil && !noBody {
+		x.conn.bw.Write(head)
+		x.sent += int64(len(head))
+		err = x.writeCuts(h, cuts, tail)
+	} else if whole && !noBody && !chunked && !x.bodyFiltered() {
 		err = x.writeWhole(head, b)
 	} else {
 		x.conn.bw.Write(head)
@@ -604,6 +626,41 @@ func (x *exchange) serveCached(h *cache.Hit, status string) bool {
 	}
 	x.done()
 	return err == nil && !x.close
+}
+
+// cachedRange is nginx's range filter on an answer from the cache or being
+// stored: its ranges are allowed when the backend's answer had an
+// Accept-Ranges (which is then dropped) or under proxy_force_ranges, up to
+// max (0: max_ranges; 1 for an answer being stored, nginx's single_range).
+func (x *exchange) cachedRange(code int, hdr http1.Header, length int64, stored http1.Header, max int) (int, http1.Header, int64, []byteCut, string) {
+	if !stored.Has("Accept-Ranges") && !x.lc.ProxyRest.ForceRanges {
+		return code, hdr, length, nil, ""
+	}
+	hdr.Del("Accept-Ranges")
+	if code != 200 || x.sub {
+		return code, hdr, length, nil, ""
+	}
+	return x.rangeFilter(hdr, length, max)
+}
+
+// writeCuts writes the ranges cuts of a stored body, each after its
+// multipart head, then tail.
+func (x *exchange) writeCuts(h *cache.Hit, cuts []byteCut, tail string) error {
+	bw := x.conn.bw
+	for _, c := range cuts {
+		bw.WriteString(c.head)
+		n, err := io.Copy(bw, h.Section(c.start, c.end))
+		x.bodySent += int64(len(c.head)) + n
+		x.sent += int64(len(c.head)) + n
+		if err != nil {
+			x.close = true
+			return err
+		}
+	}
+	_, err := bw.WriteString(tail)
+	x.bodySent += int64(len(tail))
+	x.sent += int64(len(tail))
+	return err
 }
 
 // wholePool holds the buffers writeWhole joins a head and a body in.
@@ -632,27 +689,34 @@ func (x *exchange) writeWhole(head, body []byte) error {
 	return err
 }
 
-// copyStored copies a stored body through the body filters.
+// copyStored copies a stored body through the body filters, cut to x.cut
+// when set.
 func (x *exchange) copyStored(src io.Reader, chunked bool) (int64, error) {
 	var dst io.Writer = x.conn.bw
-	var cw io.WriteCloser
+	var cw *chunkedBody
 	if chunked {
-		cw = http1.NewChunkedWriter(x.conn.bw)
+		cw = newChunkedBody(x.conn.bw)
 		dst = cw
 	}
 	dst, z := x.gzipBody(dst)
+	if x.cut != nil {
+		dst = &cutWriter{w: dst, cut: *x.cut}
+	}
 	n, err := io.Copy(dst, src)
+	if c, ok := dst.(*cutWriter); ok {
+		n = c.n // the range of the body the client got
+	}
 	if z != nil {
 		n, err = x.gzipEnd(z, err)
 	}
 	if err != nil {
 		x.close = true
-		return n, err
+		return bodyBytes(cw, n), err
 	}
 	if cw != nil {
 		err = x.endChunked(cw)
 	}
-	return n, err
+	return bodyBytes(cw, n), err
 }
 
 // notModified is nginx's not_modified filter for a cached 200: the

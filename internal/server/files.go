@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/static"
 )
 
@@ -73,9 +72,9 @@ func (x *exchange) sendAnswer(a *static.Answer) bool {
 	x.sent += int64(len(head))
 	if x.req.Method != "HEAD" {
 		var w io.Writer = bw
-		var cw io.WriteCloser
+		var cw *chunkedBody
 		if chunked {
-			cw = http1.NewChunkedWriter(bw)
+			cw = newChunkedBody(bw)
 			w = cw
 		}
 		w, z := x.gzipBody(w)
@@ -83,11 +82,12 @@ func (x *exchange) sendAnswer(a *static.Answer) bool {
 		if z != nil {
 			n, err = x.gzipEnd(z, err)
 		}
-		x.sent += n
-		x.bodySent += n
 		if cw != nil && err == nil {
 			err = x.endChunked(cw)
 		}
+		n = bodyBytes(cw, n)
+		x.sent += n
+		x.bodySent += n
 		if err != nil {
 			x.close = true
 		}

@@ -98,7 +98,7 @@ func (x *exchange) wantTrailers(status int) bool {
 // proxy_pass_trailers passes, then the add_trailer fields, evaluated now
 // that the body is sent (empty ones left out), when filters asked for
 // them; else with the empty trailer.
-func (x *exchange) endChunked(cw io.WriteCloser) error {
+func (x *exchange) endChunked(cw *chunkedBody) error {
 	if !x.trailers && len(x.upTrailer) == 0 {
 		return cw.Close()
 	}
@@ -113,6 +113,29 @@ func (x *exchange) endChunked(cw io.WriteCloser) error {
 		}
 	}
 	b = append(b, "\r\n"...)
-	_, err := x.conn.bw.Write(b)
+	_, err := cw.out.Write(b)
 	return err
+}
+
+// chunkedBody is the chunked coding of a body onto the client buffer; out
+// counts what it writes, chunk framing and trailer included, which is the
+// body as $body_bytes_sent counts it (all that follows the head).
+type chunkedBody struct {
+	io.WriteCloser
+	out countingWriter
+}
+
+func newChunkedBody(w io.Writer) *chunkedBody {
+	c := &chunkedBody{out: countingWriter{w: w}}
+	c.WriteCloser = http1.NewChunkedWriter(&c.out)
+	return c
+}
+
+// bodyBytes is n, the bytes of a body written, or with cw (not nil) the
+// bytes cw wrote.
+func bodyBytes(cw *chunkedBody, n int64) int64 {
+	if cw != nil {
+		return cw.out.n
+	}
+	return n
 }

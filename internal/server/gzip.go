@@ -160,9 +160,9 @@ func (x *exchange) finishChunked(head []byte, body string, chunked bool) bool {
 	bw.Write(head)
 	x.sent += int64(len(head))
 	var w io.Writer = bw
-	var cw io.WriteCloser
+	var cw *chunkedBody
 	if chunked {
-		cw = http1.NewChunkedWriter(bw)
+		cw = newChunkedBody(bw)
 		w = cw
 	}
 	w, z := x.gzipBody(w)
@@ -177,6 +177,7 @@ func (x *exchange) finishChunked(head []byte, body string, chunked bool) bool {
 	if ferr := bw.Flush(); err == nil {
 		err = ferr
 	}
+	sent = bodyBytes(cw, sent)
 	x.sent += sent
 	x.bodySent += sent
 	x.done()

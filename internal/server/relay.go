@@ -117,13 +117,13 @@ func (x *exchange) copyBody(bc *backend.Conn, resp *http1.Response, chunked bool
 	if err != nil {
 		x.logRequest(errlog.Error, x.upstreamOut.addr, "%s while reading upstream", describe(err, "recv()"))
 		x.close = true
-		return n, err
+		return bodyBytes(cw, n), err
 	}
 	x.upstreamTrailer(resp)
 	if cw != nil {
 		err = x.endChunked(cw)
 	}
-	return n, err
+	return bodyBytes(cw, n), err
 }
 
 // upstreamTrailer keeps the trailer fields of a body read whole: for
@@ -157,10 +157,10 @@ func (x *exchange) upstreamBody(bc *backend.Conn, resp *http1.Response) io.Reade
 // client buffer, through the chunked coding (cw, to end with endChunked),
 // the body filters (z, to end with gzipEnd) and proxy_force_ranges' cut
 // when they apply.
-func (x *exchange) clientWriter(chunked bool) (dst io.Writer, cw io.WriteCloser, z *bodyChain) {
+func (x *exchange) clientWriter(chunked bool) (dst io.Writer, cw *chunkedBody, z *bodyChain) {
 	dst = x.conn.bw
 	if chunked {
-		cw = http1.NewChunkedWriter(x.conn.bw)
+		cw = newChunkedBody(x.conn.bw)
 		dst = cw
 	}
 	dst, z = x.gzipBody(dst)

@@ -104,10 +104,12 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 	}
 	adds := x.addHeaders(status)
 	for _, f := range hdr {
-		if hasField(adds, f.Name) || (status != 200 && status != 206 && status != 304 && (f.Name == "Last-Modified" || f.Name == "Accept-Ranges")) {
-			continue // nginx keeps these only on such answers (an error_page file has its error's status)
+		if sentField(status, f, adds) {
+			b = appendField(b, f.Name, f.Value)
 		}
-		b = appendField(b, f.Name, f.Value)
+	}
+	if len(x.extra) > 0 || len(adds) > 0 {
+		x.respHeader = sentHeader(status, hdr, x.extra, adds)
 	}
 	if length >= 0 {
 		b = append(b, "Content-Length: "...)
@@ -132,6 +134,29 @@ func (x *exchange) head(status int, hdr http1.Header, length int64, chunked bool
 	}
 	b = append(b, "\r\n"...)
 	return b
+}
+
+// sentField reports whether a handler's header field f is sent: add_header
+// (adds) replaces a field of the same name, and nginx keeps Last-Modified
+// and Accept-Ranges only on 200, 206 and 304 (an error_page file has its
+// error's status).
+func sentField(status int, f http1.Field, adds http1.Header) bool {
+	if hasField(adds, f.Name) {
+		return false
+	}
+	return status == 200 || status == 206 || status == 304 || (f.Name != "Last-Modified" && f.Name != "Accept-Ranges")
+}
+
+// sentHeader is the header fields head sends besides Server, Date and the
+// framing, for $sent_http_*: the handler's kept fields, then extra and adds.
+func sentHeader(status int, hdr, extra, adds http1.Header) http1.Header {
+	out := make(http1.Header, 0, len(hdr)+len(extra)+len(adds))
+	for _, f := range hdr {
+		if sentField(status, f, adds) {
+			out = append(out, f)
+		}
+	}
+	return append(append(out, extra...), adds...)
 }
 
 func appendField(b []byte, name, value string) []byte {

@@ -84,6 +84,17 @@ func ranges(r *Request, fc *config.Files, m meta, ctype string, a *Answer) {
 		a.Header = append(a.Header, http1.Field{Name: "Content-Range", Value: "bytes " + itoa(rs[0].start) + "-" + itoa(rs[0].end-1) + "/" + itoa(m.size)})
 		return
 	}
+	tail, mtype, length := multipart(rs, ctype, m.size)
+	body.parts, body.tail = rs, tail
+	a.Length = length
+	a.Header[0].Value = mtype
+}
+
+// multipart sets the heads of the ranges rs of a size-byte body of type
+// ctype ("" none) for a multipart/byteranges answer, as nginx's range
+// filter; it returns the closing tail, the answer's Content-Type and the
+// length of the whole multipart body.
+func multipart(rs []part, ctype string, size int64) (tail, mtype string, length int64) {
 	boundary := strconv.FormatUint(boundaries.Add(1), 10)
 	boundary = strings.Repeat("0", max(0, 20-len(boundary))) + boundary
 	head := "\r\n--" + boundary + "\r\n"
@@ -91,14 +102,27 @@ func ranges(r *Request, fc *config.Files, m meta, ctype string, a *Answer) {
 		head += "Content-Type: " + ctype + "\r\n"
 	}
 	head += "Content-Range: bytes "
-	var length int64
 	for i := range rs {
-		rs[i].head = head + itoa(rs[i].start) + "-" + itoa(rs[i].end-1) + "/" + itoa(m.size) + "\r\n\r\n"
+		rs[i].head = head + itoa(rs[i].start) + "-" + itoa(rs[i].end-1) + "/" + itoa(size) + "\r\n\r\n"
 		length += int64(len(rs[i].head)) + rs[i].end - rs[i].start
 	}
-	body.parts, body.tail = rs, "\r\n--"+boundary+"--\r\n"
-	a.Length = length + int64(len(body.tail))
-	a.Header[0].Value = "multipart/byteranges; boundary=" + boundary
+	tail = "\r\n--" + boundary + "--\r\n"
+	return tail, "multipart/byteranges; boundary=" + boundary, length + int64(len(tail))
+}
+
+// Multipart is multipart for the [start, end) ranges rs of a body that is
+// not a file: heads[i] precedes range i.
+func Multipart(rs [][2]int64, ctype string, size int64) (heads []string, tail, mtype string, length int64) {
+	ps := make([]part, len(rs))
+	for i, r := range rs {
+		ps[i] = part{start: r[0], end: r[1]}
+	}
+	tail, mtype, length = multipart(ps, ctype, size)
+	heads = make([]string, len(ps))
+	for i, p := range ps {
+		heads[i] = p.head
+	}
+	return heads, tail, mtype, length
 }
 
 // ifRange reports whether If-Range, when sent, still matches: an entity
