@@ -535,6 +535,17 @@ type WebSocket struct {
 	SessionJitter  time.Duration // taken off MaxSession at random, per tunnel
 	SessionCode    uint16        // the close code at MaxSession; 0: 1001
 	MessageMetrics bool          // websocket_message_metrics on
+	Compression    Compression   // websocket_compression and its settings
+}
+
+// Compression is websocket_compression: the leg whose permessage-deflate
+// wsgate offloads, and how.
+type Compression struct {
+	Mode            string // "" (off), "on" (the client's) or "backend"
+	ContextTakeover bool   // websocket_compression_context_takeover on
+	WindowBits      int    // websocket_compression_window_bits; 0: 15
+	File            string // where websocket_compression was set, for -t
+	Line            int
 }
 
 // ClientLimits are the client-side limits nginx reads from http and

@@ -65,7 +65,7 @@ func (x *exchange) proxy() bool {
 		method = rest.Method.Eval(x.vc)
 	}
 	hb := headPool.Get().(*[]byte)
-	head := proxy.AppendRequest((*hb)[:0], method, uri, x.req, x.lc, x.vc, pp.HostPort, framing)
+	head := proxy.AppendRequest((*hb)[:0], method, uri, x.backendRequest(), x.lc, x.vc, pp.HostPort, framing)
 	head = append(head, setBody...) // proxy_set_body goes with the head
 	x.upstreamOut.method = method
 	ok := x.roundTrip(head, body)
@@ -360,6 +360,9 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Con
 		return false, true
 	}
 	err := proxy.CheckSwitch(x.req, resp)
+	if err == nil {
+		err = x.checkOffload(resp)
+	}
 	if err != nil {
 		bc.Release(true)
 		x.logRequest(errlog.Error, peer.Addr(), "%v while %v", err, backend.Reading)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -37,6 +38,12 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	// handshake must find a recovering peer live again.
 	peer.Connected()
 	hdr := proxy.FilterResponse(resp.Header, true, &x.lc.ProxyRest)
+	// Bytes that arrived behind either head belong to the tunnel; Start
+	// copies them before the buffers go back to their pools.
+	clientPending, _ := c.br.Peek(c.br.Buffered())
+	backendPending, _ := br.Peek(br.Buffered())
+	var cc net.Conn = c.c
+	offloaded := x.offload(resp, &hdr, &cc, &bc, &clientPending, &backendPending)
 	h := x.head(101, hdr, -2, false)
 	c.bw.Write(h)
 	x.sent += int64(len(h))
@@ -50,10 +57,6 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		x.done()
 		return
 	}
-	// Bytes that arrived behind either head belong to the tunnel; Start
-	// copies them before the buffers go back to their pools.
-	clientPending, _ := c.br.Peek(c.br.Buffered())
-	backendPending, _ := br.Peek(br.Buffered())
 	lc := x.lc
 	e := &tunnelEnd{
 		srv:     c.srv,
@@ -87,7 +90,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		MessageBurst:     lc.WS.MessageBurst,
 		RateLimitBackend: lc.WS.RateBoth,
 		Strict:           lc.WS.Strict,
-		AllowRSV:         extensionRSV(resp.Header.Join("Sec-WebSocket-Extensions", ",")),
+		AllowRSV:         extensionRSV(resp.Header.Join("Sec-WebSocket-Extensions", ","), offloaded),
 		MaxSession:       sessionTime(&lc.WS),
 		SessionCode:      lc.WS.SessionCode,
 		Meter:            c.srv.meters.get(x.loc, e.info.ups, lc.WS.MessageMetrics),
@@ -104,7 +107,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	x.status = 101
 	x.vc.Status = 101
 	e.mu.Lock()
-	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
+	e.t = tunnel.Start(cc, bc, clientPending, backendPending, cfg)
 	e.unreg = x.registerSession(e.t)
 	conn.Detach()
 	if !c.srv.addTunnel(e.t, &e.info) {

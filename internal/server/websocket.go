@@ -221,9 +221,13 @@ func drain(ts map[*tunnel.Tunnel]*tunnelInfo, why tunnel.Reason, reason string) 
 
 // extensionRSV returns the RSV bits that the extensions a backend accepted
 // (its Sec-WebSocket-Extensions) may set: RSV1 for permessage-deflate, all
-// three for an extension wsgate does not know.
-func extensionRSV(accepted string) uint8 {
+// three for an extension wsgate does not know. Offloaded, the tunnel
+// relays plain frames only.
+func extensionRSV(accepted string, offloaded bool) uint8 {
 	var rsv uint8
+	if offloaded {
+		return 0
+	}
 	for _, e := range strings.Split(accepted, ",") {
 		name, _, _ := strings.Cut(e, ";")
 		switch name = strings.TrimSpace(name); {
