@@ -64,7 +64,10 @@ func (r *reader) read(b []byte) (int, error) {
 		if len(r.out) > 0 {
 			n := copy(b, r.out)
 			r.out = r.out[n:]
-			if len(r.out) == 0 && r.z != nil {
+			if len(r.out) == 0 {
+				r.out = nil // no hold on a buffer given back
+			}
+			if r.out == nil && r.z != nil {
 				r.z.n = 0 // the fragment in the chunk is out
 				if r.ended {
 					r.endMessage()
