@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -170,4 +171,18 @@ func checkCompression(lc *LocConf) error {
 		return nil
 	}
 	return &conf.Error{File: c.File, Line: c.Line, Msg: "\"websocket_compression\" cannot be used with \"websocket_frames off\""}
+}
+
+// dCapturePath reads `websocket_capture_path DIR`: where captures started
+// through the api write their files (relative to the prefix).
+func dCapturePath(l *loader, d *conf.Directive, s *scope) error {
+	dir := d.Args[0]
+	if dir == "" {
+		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(l.cfg.Prefix, dir)
+	}
+	s.lc.WS.CapturePath = dir
+	return s.lc.mark(d, d.Name)
 }

@@ -536,6 +536,7 @@ type WebSocket struct {
 	SessionCode    uint16        // the close code at MaxSession; 0: 1001
 	MessageMetrics bool          // websocket_message_metrics on
 	Compression    Compression   // websocket_compression and its settings
+	CapturePath    string        // websocket_capture_path, absolute; "" for none
 }
 
 // Compression is websocket_compression: the leg whose permessage-deflate

@@ -28,6 +28,13 @@ func (x *exchange) apiHandler() bool {
 	if aerr == nil && version != 0 && strings.Join(parts, "/") == "http/websocket/sessions" {
 		return x.apiSessions()
 	}
+	if aerr == nil && version != 0 && len(parts) >= 3 && len(parts) <= 4 && strings.Join(parts[:3], "/") == "http/websocket/captures" {
+		id := ""
+		if len(parts) == 4 {
+			id = parts[3]
+		}
+		return x.apiCaptures(id)
+	}
 	if x.req.Method != "GET" && x.req.Method != "HEAD" {
 		return x.apiAnswer(&status.APIError{Status: 405, Code: "MethodNotSupported", Text: "method not supported"}, nil)
 	}

@@ -34,6 +34,7 @@ type Server struct {
 	quic        map[netip.AddrPort]*quicListener
 	conns       map[*conn]struct{}
 	tunnels     map[*tunnel.Tunnel]*tunnelInfo
+	caps        captures // on-demand captures (capture.go)
 	closing     bool
 	stopping    atomic.Bool   // closing, readable without mu on the request path
 	stop        chan struct{} // closed when the server stops: ends background loops

@@ -66,7 +66,11 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		remote:  x.vc.Remote.Addr(),
 		leases:  slices.Clone(x.leases),
 	}
-	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod}
+	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod, end: e}
+	e.client, e.local = x.vc.Remote, c.local
+	if tk := lc.Cluster.SessionKey; tk != nil {
+		e.key = tk.Eval(x.vc)
+	}
 	if lc.Proxy != nil && lc.Proxy.Upstream != nil {
 		e.info.ups = lc.Proxy.Upstream.Name
 	}
@@ -109,6 +113,9 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	e.mu.Lock()
 	e.t = tunnel.Start(cc, bc, clientPending, backendPending, cfg)
 	e.unreg = x.registerSession(e.t)
+	if c.srv.caps.running.Load() > 0 && cfg.Frames {
+		c.srv.tapNew(e)
+	}
 	conn.Detach()
 	if !c.srv.addTunnel(e.t, &e.info) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
@@ -135,6 +142,10 @@ type tunnelEnd struct {
 	sess    *sessionLog // nil unless an access log writes the session's line
 	unreg   func()      // removes the tunnel from the cluster's sessions; nil if not there
 	virtual bool        // an HTTP/2 stream: its TCP connection is its conn's
+	// For captures: the session key, the client's address and port and
+	// the address it connected to.
+	key           string
+	client, local netip.AddrPort
 }
 
 // sessionLog is what a tunnel keeps for its access log line, apart from the
@@ -175,6 +186,9 @@ func (e *tunnelEnd) closed(r tunnel.Result) {
 	srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
 	if e.sess != nil {
 		e.logSession(&r)
+	}
+	if srv.caps.running.Load() > 0 {
+		srv.untap(e.t)
 	}
 	srv.removeTunnel(e.t)
 }

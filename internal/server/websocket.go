@@ -134,6 +134,7 @@ type tunnelInfo struct {
 	// rebalanced marks a tunnel already asked to close by the rebalancer
 	// (guarded by Server.mu).
 	rebalanced bool
+	end        *tunnelEnd // for captures
 }
 
 func locKey(loc *config.Location) string {
