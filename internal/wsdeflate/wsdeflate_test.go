@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/klauspost/compress/flate"
 	"github.com/wsgate/wsgate/internal/wsframe"
+	"go.uber.org/goleak"
 )
 
 func TestNegotiate(t *testing.T) {
@@ -467,5 +470,44 @@ func TestInflateBomb(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("no over-limit fragment")
+	}
+}
+
+// TestMain checks that no test leaves a goroutine behind: an inflater's
+// coroutine included.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestCloseMidMessage: a connection closed inside a compressed message lets
+// go of its inflater (TestMain's leak check would find its coroutine).
+func TestCloseMidMessage(t *testing.T) {
+	done := make(chan struct{})
+	url, _ := wrappedServer(t, Options{}, Config{Client: true}, func(c *Conn) {
+		defer close(done)
+		// The inflater takes the first fragment and waits, suspended, for
+		// the rest, which does not come: the read times out.
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		buf := make([]byte, 100)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("read: %v", err)
+				}
+				break
+			}
+		}
+		if c.r.z == nil {
+			t.Error("no message in progress")
+		}
+		c.Close()
+	})
+	h := dialHand(t, url)
+	z := compress(jsonish(50_000, 3))
+	h.c.Write(frame(false, 4, wsframe.OpText, z[:len(z)/2]))
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no read")
 	}
 }
