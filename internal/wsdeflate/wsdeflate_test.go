@@ -511,3 +511,87 @@ func TestCloseMidMessage(t *testing.T) {
 		t.Fatal("no read")
 	}
 }
+
+// takeoverClient compresses and inflates with one context for the whole
+// connection, as a client with context takeover does.
+type takeoverClient struct {
+	*handClient
+	zw   *flate.Writer
+	zbuf bytes.Buffer
+	hist []byte // what the server's messages inflated to so far
+}
+
+func (c *takeoverClient) send(t *testing.T, msg []byte) {
+	c.zbuf.Reset()
+	c.zw.Write(msg)
+	c.zw.Flush()
+	z := bytes.TrimSuffix(c.zbuf.Bytes(), syncTail)
+	if _, err := c.c.Write(frame(true, 4, wsframe.OpText, z)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// receive reads a message and inflates it with the connection's context:
+// the window is what earlier messages inflated to.
+func (c *takeoverClient) receive(t *testing.T) []byte {
+	c.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	f, err := readFrame(c.br)
+	if err != nil || !f.h.Fin || f.h.Rsv != 4 {
+		t.Fatalf("frame %+v: %v", f.h, err)
+	}
+	r := flate.NewReaderDict(io.MultiReader(bytes.NewReader(f.payload), bytes.NewReader(syncTail)), c.hist)
+	msg, err := io.ReadAll(r)
+	if err != nil && err != io.ErrUnexpectedEOF {
+		t.Fatalf("inflating: %v", err)
+	}
+	c.hist = append(c.hist, msg...)
+	if len(c.hist) > 32<<10 {
+		c.hist = c.hist[len(c.hist)-32<<10:]
+	}
+	return msg
+}
+
+// TestContextTakeover: with context takeover on and the client's consent,
+// both sides keep their context between messages: messages that repeat an
+// earlier one shrink to a few bytes each way, and arrive whole. With
+// window bits below 15 the same holds within the smaller window.
+func TestContextTakeover(t *testing.T) {
+	for _, bits := range []int{15, 9} {
+		errs := make(chan error, 1)
+		o := Options{ContextTakeover: true, WindowBits: bits}
+		url, _ := wrappedServer(t, o, Config{Client: true}, echoPlain(t, errs, 1<<20))
+		addr := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
+		br := bufio.NewReader(nc)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 101 {
+			t.Fatalf("handshake: %v", err)
+		}
+		ext := resp.Header.Get("Sec-WebSocket-Extensions")
+		if strings.Contains(ext, "no_context_takeover") {
+			t.Fatalf("bits %d: takeover declined: %q", bits, ext)
+		}
+		c := &takeoverClient{handClient: &handClient{c: nc, br: br}}
+		c.zw, _ = flate.NewWriter(&c.zbuf, 5)
+		msg := jsonish(200, 7)
+		for i := range 4 {
+			c.send(t, msg)
+			got := c.receive(t)
+			if !bytes.Equal(got, msg) {
+				t.Fatalf("bits %d, message %d: echo differs", bits, i)
+			}
+		}
+		// The last echo went out against the history: tiny on the wire.
+		c.send(t, msg)
+		nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		f, err := readFrame(br)
+		if err != nil || len(f.payload) > 20 {
+			t.Fatalf("bits %d: a repeated 200-byte message took %d bytes (%v)", bits, len(f.payload), err)
+		}
+	}
+}
