@@ -161,6 +161,18 @@ func (s *Server) captureStopped(c *capture.Capture) {
 	cs.running.Add(-1)
 }
 
+// stopCaptures ends the running captures, their files complete, as the
+// server stops.
+func (s *Server) stopCaptures() {
+	cs := &s.caps
+	cs.mu.Lock()
+	list := append([]*capture.Capture(nil), cs.list...)
+	cs.mu.Unlock()
+	for _, c := range list {
+		c.Stop("shutdown")
+	}
+}
+
 // findCapture returns the capture called id, or nil.
 func (s *Server) findCapture(id string) *capture.Capture {
 	cs := &s.caps

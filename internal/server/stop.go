@@ -145,6 +145,7 @@ func (s *Server) waitStopped(d time.Duration) {
 }
 
 func (s *Server) closeRuntime() {
+	s.stopCaptures()
 	s.closeCluster()
 	s.files.CloseAll()
 	if rt := s.rt.Load(); rt != nil {

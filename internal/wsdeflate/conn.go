@@ -1,6 +1,7 @@
 package wsdeflate
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -62,13 +63,16 @@ func Wrap(c net.Conn, pending []byte, cfg Config) *Conn {
 // Read has something to do once it has returned a timeout.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
 
-// CloseWrite half-closes the wrapped connection, if it can be.
+// CloseWrite half-closes the wrapped connection; it fails, leaving the
+// connection open, when that cannot be half-closed.
 func (c *Conn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
-	return c.Conn.Close()
+	return errNoHalfClose
 }
+
+var errNoHalfClose = errors.New("wsdeflate: the connection cannot be half-closed")
 
 // Close closes the connection and lets go of any message in progress.
 func (c *Conn) Close() error {
