@@ -154,7 +154,9 @@ func (r *reader) header() error {
 		r.out = raw
 		return nil
 	case r.z == nil && h.Rsv == 4:
-		r.startMessage(h.Opcode)
+		// A whole message at hand needs no coroutine: its input
+		// cannot run out before its end.
+		r.startMessage(h.Opcode, h.Fin && int64(len(r.in)) >= h.Length)
 	case r.z == nil, !cont, h.Rsv != 0:
 		// RSV bits of another extension, a new message inside a
 		// compressed one, or RSV1 on a continuation frame.
@@ -303,7 +305,9 @@ func (r *reader) overLimit(over int64) {
 	r.out = wsframe.AppendHeader(nil, h)
 	r.fill = over
 	r.drop = true
-	r.z.stop()
+	if r.z.stop != nil {
+		r.z.stop()
+	}
 	r.z.release()
 	r.z = &inflation{ended: true} // the message goes on, dropped
 	if r.remaining == 0 && r.fin {
@@ -311,9 +315,9 @@ func (r *reader) overLimit(over int64) {
 	}
 }
 
-func (r *reader) startMessage(op wsframe.Opcode) {
+func (r *reader) startMessage(op wsframe.Opcode, whole bool) {
 	r.op, r.started, r.drop, r.msgOut = op, false, false, 0
-	r.z = newInflation(r.hist)
+	r.z = newInflation(r.hist, whole)
 }
 
 // endMessage lets go of the message's inflater and buffers.
@@ -366,7 +370,9 @@ type inflation struct {
 
 var inflaters sync.Pool
 
-func newInflation(dict []byte) *inflation {
+// newInflation starts inflating a message after dict. whole says the
+// message's input is all at hand, so that the inflater runs inline.
+func newInflation(dict []byte, whole bool) *inflation {
 	z := &inflation{chunk: chunkPool.Get().(*[]byte)}
 	if f, ok := inflaters.Get().(io.ReadCloser); ok {
 		f.(flate.Resetter).Reset(z, dict)
@@ -374,8 +380,28 @@ func newInflation(dict []byte) *inflation {
 	} else {
 		z.fr = flate.NewReaderDict(z, dict)
 	}
-	z.next, z.stop = iter.Pull(z.run)
+	if whole {
+		z.next = z.inline
+	} else {
+		z.next, z.stop = iter.Pull(z.run)
+	}
 	return z
+}
+
+// inline is next for a message whose input is all given before the
+// inflater runs: it never waits for input, so it needs no coroutine.
+func (z *inflation) inline() (event, bool) {
+	for {
+		m, err := z.fr.Read((*z.chunk)[wsframe.MaxHeaderLen+z.n:])
+		z.n += m
+		if err != nil {
+			z.err = err
+			return 0, false
+		}
+		if z.n == chunkSize {
+			return evOut, true
+		}
+	}
 }
 
 func (z *inflation) run(yield func(event) bool) {
@@ -417,7 +443,7 @@ func (z *inflation) more() (bool, error) {
 			z.src, z.tail = syncTail, true
 			continue
 		}
-		if !z.yield(evNeed) {
+		if z.yield == nil || !z.yield(evNeed) {
 			return false, errStopped
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -430,6 +431,15 @@ func TestFragmentedWithPings(t *testing.T) {
 // short at the limit: the reader hands its relay a fragment over the limit,
 // having inflated at most a chunk more than the limit.
 func TestInflateBomb(t *testing.T) {
+	// 256 MiB of zeros come in about 256 KiB, over several reads (the
+	// inflater waits for input as a coroutine); 8 MiB in about 8 KiB,
+	// whole in one read (it runs inline).
+	for _, size := range []int{256 << 20, 8 << 20} {
+		t.Run(strconv.Itoa(size>>20)+"MiB", func(t *testing.T) { inflateBomb(t, size) })
+	}
+}
+
+func inflateBomb(t *testing.T, size int) {
 	const limit = 1 << 20
 	got := make(chan int64, 1)
 	url, _ := wrappedServer(t, Options{}, Config{Client: true, MaxMessageSize: limit}, func(c *Conn) {
@@ -461,7 +471,7 @@ func TestInflateBomb(t *testing.T) {
 		}
 	})
 	h := dialHand(t, url)
-	bomb := compress(make([]byte, 256<<20)) // 256 MiB of zeros, in about 256 KiB
+	bomb := compress(make([]byte, size))
 	go h.c.Write(frame(true, 4, wsframe.OpBinary, bomb))
 	select {
 	case n := <-got:
