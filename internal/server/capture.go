@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -37,7 +38,7 @@ const keepEnded = 32
 
 // session describes the tunnel of e to a capture.
 func (e *tunnelEnd) session() capture.Session {
-	s := capture.Session{ID: e.id, Key: e.key, Client: e.client, Server: e.local}
+	s := capture.Session{ID: e.id, Key: e.key, Client: netip.AddrPortFrom(e.remote, e.clientPort), Server: e.local}
 	if e.info.loc != nil {
 		loc := e.info.loc
 		for loc.Parent != nil && loc.Modifier == "if" {

@@ -67,7 +67,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		leases:  slices.Clone(x.leases),
 	}
 	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod, end: e}
-	e.client, e.local = x.vc.Remote, c.local
+	e.clientPort, e.local = x.vc.Remote.Port(), c.local
 	if tk := lc.Cluster.SessionKey; tk != nil {
 		e.key = tk.Eval(x.vc)
 	}
@@ -142,10 +142,11 @@ type tunnelEnd struct {
 	sess    *sessionLog // nil unless an access log writes the session's line
 	unreg   func()      // removes the tunnel from the cluster's sessions; nil if not there
 	virtual bool        // an HTTP/2 stream: its TCP connection is its conn's
-	// For captures: the session key, the client's address and port and
-	// the address it connected to.
-	key           string
-	client, local netip.AddrPort
+	// For captures: the session key, the client's port (its address is
+	// remote) and the address it connected to.
+	key        string
+	local      netip.AddrPort
+	clientPort uint16
 }
 
 // sessionLog is what a tunnel keeps for its access log line, apart from the
