@@ -1,6 +1,7 @@
 package wsdeflate
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"iter"
@@ -363,34 +364,55 @@ type inflation struct {
 	chunk *[]byte
 	n     int // inflated bytes in the chunk, after MaxHeaderLen
 	fr    io.ReadCloser
+	br    bytes.Reader // the input of an inline inflater: in
+	in    *[]byte
+	dict  []byte       // an inline inflater's dictionary, until it starts
 	yield func(event) bool
 	next  func() (event, bool)
 	stop  func()
 }
 
-var inflaters sync.Pool
+var (
+	inflaters  sync.Pool
+	inlinePool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+)
 
 // newInflation starts inflating a message after dict. whole says the
 // message's input is all at hand, so that the inflater runs inline.
 func newInflation(dict []byte, whole bool) *inflation {
 	z := &inflation{chunk: chunkPool.Get().(*[]byte)}
-	if f, ok := inflaters.Get().(io.ReadCloser); ok {
-		f.(flate.Resetter).Reset(z, dict)
-		z.fr = f
-	} else {
-		z.fr = flate.NewReaderDict(z, dict)
-	}
 	if whole {
-		z.next = z.inline
-	} else {
-		z.next, z.stop = iter.Pull(z.run)
+		// The decompressor is set up on the payload at the first call.
+		z.next, z.dict = z.inline, dict
+		return z
 	}
+	z.fr = getInflater(z, dict)
+	z.next, z.stop = iter.Pull(z.run)
 	return z
 }
 
+func getInflater(r io.Reader, dict []byte) io.ReadCloser {
+	if f, ok := inflaters.Get().(io.ReadCloser); ok {
+		f.(flate.Resetter).Reset(r, dict)
+		return f
+	}
+	return flate.NewReaderDict(r, dict)
+}
+
 // inline is next for a message whose input is all given before the
-// inflater runs: it never waits for input, so it needs no coroutine.
+// inflater runs: it never waits for input, so it needs no coroutine, and
+// the decompressor reads the payload as a bytes.Reader (its fast path).
+// The payload is copied with the sync tail after it (the decompressor
+// needs the tail to finish the last block).
 func (z *inflation) inline() (event, bool) {
+	if z.fr == nil {
+		z.in = inlinePool.Get().(*[]byte)
+		*z.in = append(append((*z.in)[:0], z.src...), syncTail...)
+		z.br.Reset(*z.in)
+		z.src = nil
+		z.fr = getInflater(&z.br, z.dict)
+		z.dict = nil
+	}
 	for {
 		m, err := z.fr.Read((*z.chunk)[wsframe.MaxHeaderLen+z.n:])
 		z.n += m
@@ -420,6 +442,11 @@ func (z *inflation) run(yield func(event) bool) {
 }
 
 func (z *inflation) release() {
+	if z.in != nil {
+		z.br.Reset(nil)
+		inlinePool.Put(z.in)
+		z.in = nil
+	}
 	if z.fr != nil {
 		inflaters.Put(z.fr)
 		z.fr = nil
