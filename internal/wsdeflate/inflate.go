@@ -366,7 +366,7 @@ type inflation struct {
 	fr    io.ReadCloser
 	br    bytes.Reader // the input of an inline inflater: in
 	in    *[]byte
-	dict  []byte       // an inline inflater's dictionary, until it starts
+	dict  []byte // an inline inflater's dictionary, until it starts
 	yield func(event) bool
 	next  func() (event, bool)
 	stop  func()
