@@ -163,6 +163,16 @@ func dCompressionBits(l *loader, d *conf.Directive, s *scope) error {
 	return s.lc.mark(d, d.Name)
 }
 
+// dCompressionLevel reads `websocket_compression_level N`, 0 to 9.
+func dCompressionLevel(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 0 || n > 9 {
+		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be 0 to 9", d.Args[0], d.Name)
+	}
+	s.lc.WS.Compression.Level = n
+	return s.lc.mark(d, d.Name)
+}
+
 // checkCompression refuses compression offload where frames are not
 // tracked: offload works on frames.
 func checkCompression(lc *LocConf) error {

@@ -597,6 +597,7 @@ var mergers = map[string]func(c, p *LocConf){
 	"websocket_compression": func(c, p *LocConf) {
 		c.WS.Compression.Mode, c.WS.Compression.File, c.WS.Compression.Line = p.WS.Compression.Mode, p.WS.Compression.File, p.WS.Compression.Line
 	},
+	"websocket_compression_level":            func(c, p *LocConf) { c.WS.Compression.Level = p.WS.Compression.Level },
 	"websocket_capture_path":                 func(c, p *LocConf) { c.WS.CapturePath = p.WS.CapturePath },
 	"websocket_compression_context_takeover": func(c, p *LocConf) { c.WS.Compression.ContextTakeover = p.WS.Compression.ContextTakeover },
 	"websocket_compression_window_bits":      func(c, p *LocConf) { c.WS.Compression.WindowBits = p.WS.Compression.WindowBits },

@@ -167,6 +167,7 @@ func init() {
 		"websocket_message_metrics":              {ctx: cHSL, min: 1, max: 1, fn: flag("websocket_message_metrics", func(c *LocConf) *bool { return &c.WS.MessageMetrics })},
 		"websocket_max_session_time":             {ctx: cHSL, min: 1, max: 3, fn: dMaxSession},
 		"websocket_compression":                  {ctx: cHSL, min: 1, max: 1, fn: dCompression},
+		"websocket_compression_level":            {ctx: cHSL, min: 1, max: 1, fn: dCompressionLevel},
 		"websocket_capture_path":                 {ctx: cHTTP, min: 1, max: 1, fn: dCapturePath},
 		"websocket_compression_context_takeover": {ctx: cHSL, min: 1, max: 1, fn: flag("websocket_compression_context_takeover", func(c *LocConf) *bool { return &c.WS.Compression.ContextTakeover })},
 		"websocket_compression_window_bits":      {ctx: cHSL, min: 1, max: 1, fn: dCompressionBits},

@@ -545,6 +545,7 @@ type Compression struct {
 	Mode            string // "" (off), "on" (the client's) or "backend"
 	ContextTakeover bool   // websocket_compression_context_takeover on
 	WindowBits      int    // websocket_compression_window_bits; 0: 15
+	Level           int    // websocket_compression_level; 0: the stateless compressor
 	File            string // where websocket_compression was set, for -t
 	Line            int
 }

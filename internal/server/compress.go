@@ -65,7 +65,7 @@ func (x *exchange) offload(resp *http1.Response, hdr *http1.Header, client, back
 	c := &x.lc.WS.Compression
 	o := compressOptions(c)
 	hdr.Del(extHeader)
-	cfg := wsdeflate.Config{MaxFrameSize: x.lc.WS.MaxFrameSize, MaxMessageSize: x.lc.WS.MaxMessageSize}
+	cfg := wsdeflate.Config{MaxFrameSize: x.lc.WS.MaxFrameSize, MaxMessageSize: x.lc.WS.MaxMessageSize, Level: c.Level}
 	if c.Mode == "on" {
 		answer, p, ok := wsdeflate.Negotiate(x.req.Header.Join(extHeader, ","), o)
 		if !ok {

@@ -72,16 +72,18 @@ func BenchmarkProxyOffload(b *testing.B) {
 				drain(c, buf)
 			}
 		})
-		b.Run(fmt.Sprintf("out/%d", n), func(b *testing.B) {
-			m := &memConn{}
-			c := Wrap(m, nil, Config{Client: true})
-			b.SetBytes(int64(n))
-			b.ReportAllocs()
-			for b.Loop() {
-				c.Write(plain)
-			}
-			b.ReportMetric(float64(m.out)/float64(b.N), "wire-B/msg")
-		})
+		for _, level := range []int{0, 6} {
+			b.Run(fmt.Sprintf("out-level%d/%d", level, n), func(b *testing.B) {
+				m := &memConn{}
+				c := Wrap(m, nil, Config{Client: true, Level: level})
+				b.SetBytes(int64(n))
+				b.ReportAllocs()
+				for b.Loop() {
+					c.Write(plain)
+				}
+				b.ReportMetric(float64(m.out)/float64(b.N), "wire-B/msg")
+			})
+		}
 	}
 }
 

@@ -24,6 +24,11 @@ type Config struct {
 	// frame over it, which it refuses as it refuses any frame over its
 	// limits (close 1009 to the leg). Give the relay the same limits.
 	MaxFrameSize, MaxMessageSize int64
+	// Level, 1 to 9, deflates with a compressor of that level, taken
+	// from a pool for each fragment and given back at once; 0 (the
+	// default) uses the stateless compressor, the fastest. A window
+	// below 15 bits always uses the stateless one.
+	Level int
 }
 
 // Conn is a leg's connection with permessage-deflate offloaded: Read

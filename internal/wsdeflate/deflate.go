@@ -150,7 +150,7 @@ func (w *writer) send(final bool) error {
 	defer outPool.Put(out)
 	out.Reset()
 	out.Write(headRoom[:])
-	deflate(out, data, w.dict, cfg.OutBits)
+	deflate(out, data, w.dict, cfg.OutBits, cfg.Level)
 	payload := out.Bytes()[wsframe.MaxHeaderLen:]
 	if final {
 		payload = payload[:len(payload)-len(syncTail)]
@@ -202,9 +202,30 @@ func (w *writer) release() {
 	w.hist = nil
 }
 
+// writers pools compressors by level (index 1 to 9).
+var writers [10]sync.Pool
+
+func getWriter(level int) *flate.Writer {
+	if w, ok := writers[level].Get().(*flate.Writer); ok {
+		return w
+	}
+	w, _ := flate.NewWriter(nil, level)
+	return w
+}
+
 // deflate appends data's compressed form, after dict, to out; it ends on
 // a sync flush (syncTail). Back-references reach at most 2^bits bytes.
-func deflate(out *bytes.Buffer, data, dict []byte, bits int) {
+// level picks a pooled compressor of that level; 0 the stateless one.
+func deflate(out *bytes.Buffer, data, dict []byte, bits, level int) {
+	if level > 0 && bits >= MaxWindowBits {
+		w := getWriter(level)
+		w.ResetDict(out, dict)
+		w.Write(data)
+		w.Flush()
+		w.ResetDict(nil, nil)
+		writers[level].Put(w)
+		return
+	}
 	if bits >= MaxWindowBits {
 		flate.StatelessDeflate(out, data, false, dict)
 		return

@@ -246,8 +246,14 @@ func randomBytes(n int, seed uint64) []byte {
 // every size, compressible and not, byte for byte; the wire carries them
 // compressed.
 func TestGorillaClientRoundTrip(t *testing.T) {
+	for _, level := range []int{0, 6} {
+		t.Run("level"+strconv.Itoa(level), func(t *testing.T) { gorillaRoundTrip(t, level) })
+	}
+}
+
+func gorillaRoundTrip(t *testing.T, level int) {
 	errs := make(chan error, 1)
-	url, wire := wrappedServer(t, Options{}, Config{Client: true}, echoPlain(t, errs, 5000))
+	url, wire := wrappedServer(t, Options{}, Config{Client: true, Level: level}, echoPlain(t, errs, 5000))
 	d := websocket.Dialer{EnableCompression: true, HandshakeTimeout: 10 * time.Second}
 	c, resp, err := d.Dial(url, nil)
 	if err != nil {
@@ -564,12 +570,17 @@ func (c *takeoverClient) receive(t *testing.T) []byte {
 // TestContextTakeover: with context takeover on and the client's consent,
 // both sides keep their context between messages: messages that repeat an
 // earlier one shrink to a few bytes each way, and arrive whole. With
-// window bits below 15 the same holds within the smaller window.
+// window bits below 15 the same holds within the smaller window, and with
+// a compressor of a set level.
 func TestContextTakeover(t *testing.T) {
-	for _, bits := range []int{15, 9} {
+	for _, bits := range []int{15, 9, 16} { // 16: 15 bits at level 5
+		level := 0
+		if bits == 16 {
+			bits, level = 15, 5
+		}
 		errs := make(chan error, 1)
 		o := Options{ContextTakeover: true, WindowBits: bits}
-		url, _ := wrappedServer(t, o, Config{Client: true}, echoPlain(t, errs, 1<<20))
+		url, _ := wrappedServer(t, o, Config{Client: true, Level: level}, echoPlain(t, errs, 1<<20))
 		addr := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {

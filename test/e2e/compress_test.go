@@ -381,7 +381,7 @@ func TestCompressionFramesOffRefused(t *testing.T) {
 	if code == 0 || !strings.Contains(out+errOut, `"websocket_compression" cannot be used with "websocket_frames off"`) {
 		t.Fatalf("-t: exit %d\n%s%s", code, out, errOut)
 	}
-	os.WriteFile(conf, []byte(strings.ReplaceAll(compressConf(freePort(t), "127.0.0.1:9", "websocket_compression on;\nwebsocket_compression_window_bits 10;\nwebsocket_compression_context_takeover on;"), "{{DIR}}", dir)), 0o644)
+	os.WriteFile(conf, []byte(strings.ReplaceAll(compressConf(freePort(t), "127.0.0.1:9", "websocket_compression on;\nwebsocket_compression_window_bits 10;\nwebsocket_compression_context_takeover on;\nwebsocket_compression_level 6;"), "{{DIR}}", dir)), 0o644)
 	if code, out, errOut := wsgateOut(t, "-t", "-c", conf); code != 0 {
 		t.Fatalf("-t of a valid offload: exit %d\n%s%s", code, out, errOut)
 	}
