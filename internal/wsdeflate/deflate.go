@@ -173,7 +173,10 @@ func (w *writer) send(final bool) error {
 	frame := out.Bytes()[start : wsframe.MaxHeaderLen+len(payload)]
 	wsframe.AppendHeader(frame[:0], h)
 	w.started = true
-	if !plain && (!final || cfg.OutTakeover) {
+	if !plain && cfg.OutTakeover {
+		// Without context takeover the fragments of a message are
+		// deflated each on its own: a dictionary would cost the
+		// stateless compressor a copy of it and the fragment.
 		w.dict = appendTail(w.dict, data, historyLen(cfg.OutBits))
 	}
 	*w.data = data[:0]
