@@ -353,7 +353,7 @@ func TestCompressionOffloadBomb(t *testing.T) {
 	port := freePort(t)
 	startGate(t, compressConf(port, b.addr, "websocket_compression on;\nwebsocket_max_message_size 1m;"))
 	h, _ := dialDeflate(t, fmt.Sprintf("127.0.0.1:%d", port))
-	bomb := deflateRaw(make([]byte, 256<<20)) // 256 MiB of zeros, in about 256 KiB
+	bomb := deflateRaw(make([]byte, 64<<20)) // 64 MiB of zeros, in about 64 KiB
 	go h.c.Write(encodeFrame(true, 4, 2, bomb, true))
 	for {
 		f := h.next(t)
