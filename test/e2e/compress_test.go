@@ -234,11 +234,23 @@ func (h *deflateClient) readMessage(t *testing.T) (msg []byte, pongs []string) {
 
 // TestCompressionOffloadFragments: compressed messages cut into fragments
 // with pings between them reach a plain backend whole; the pings pass and
-// are answered, and the echoes come back compressed.
+// are answered, and the echoes come back compressed; with strict
+// validation too.
 func TestCompressionOffloadFragments(t *testing.T) {
+	// Strict validation checks the plain frames the relay sees.
+	for _, extra := range []string{"", "websocket_validate strict;"} {
+		name := "default"
+		if extra != "" {
+			name = "strict"
+		}
+		t.Run(name, func(t *testing.T) { offloadFragments(t, extra) })
+	}
+}
+
+func offloadFragments(t *testing.T, extra string) {
 	b := startBackend(t, "plain")
 	port := freePort(t)
-	startGate(t, compressConf(port, b.addr, "websocket_compression on;"))
+	startGate(t, compressConf(port, b.addr, "websocket_compression on;\n"+extra))
 	h, ext := dialDeflate(t, fmt.Sprintf("127.0.0.1:%d", port))
 	if !strings.Contains(ext, "permessage-deflate") {
 		t.Fatalf("101 extensions %q", ext)
@@ -384,5 +396,40 @@ func TestCompressionFramesOffRefused(t *testing.T) {
 	os.WriteFile(conf, []byte(strings.ReplaceAll(compressConf(freePort(t), "127.0.0.1:9", "websocket_compression on;\nwebsocket_compression_window_bits 10;\nwebsocket_compression_context_takeover on;\nwebsocket_compression_level 6;"), "{{DIR}}", dir)), 0o644)
 	if code, out, errOut := wsgateOut(t, "-t", "-c", conf); code != 0 {
 		t.Fatalf("-t of a valid offload: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestCompressionOffloadBadAnswer: with `websocket_compression backend`, a
+// backend whose 101 answers wsgate's offer with a parameter it did not
+// offer gets the client a 502, as a wrong Sec-WebSocket-Accept does.
+func TestCompressionOffloadBadAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nSec-WebSocket-Extensions: permessage-deflate; mystery=1\r\n\r\n", websocketAccept(req.Header.Get("Sec-WebSocket-Key")))
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	port := freePort(t)
+	startGate(t, compressConf(port, ln.Addr().String(), "websocket_compression backend;"))
+	d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second)}
+	_, resp, err := d.Dial(fmt.Sprintf("ws://127.0.0.1:%d/", port), nil)
+	if err == nil || resp == nil || resp.StatusCode != 502 {
+		t.Fatalf("dial: %v, %v", err, resp)
 	}
 }
