@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -134,4 +135,64 @@ func dMaxSession(l *loader, d *conf.Directive, s *scope) error {
 
 func sessionCode(c int) bool {
 	return c == 1000 || c == 1001 || c == 1008 || (c >= 1011 && c <= 1014) || (c >= 3000 && c <= 4999)
+}
+
+// dCompression reads `websocket_compression on|backend|off`: the leg
+// (the client's, or the backend's) whose permessage-deflate wsgate does.
+func dCompression(l *loader, d *conf.Directive, s *scope) error {
+	c := &s.lc.WS.Compression
+	switch d.Args[0] {
+	case "off":
+		c.Mode = ""
+	case "on", "backend":
+		c.Mode = d.Args[0]
+	default:
+		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\", \"backend\" or \"off\"", d.Args[0], d.Name)
+	}
+	c.File, c.Line = d.File, d.Line
+	return s.lc.mark(d, d.Name)
+}
+
+// dCompressionBits reads `websocket_compression_window_bits N`, 8 to 15.
+func dCompressionBits(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 8 || n > 15 {
+		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be 8 to 15", d.Args[0], d.Name)
+	}
+	s.lc.WS.Compression.WindowBits = n
+	return s.lc.mark(d, d.Name)
+}
+
+// dCompressionLevel reads `websocket_compression_level N`, 0 to 9.
+func dCompressionLevel(l *loader, d *conf.Directive, s *scope) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 0 || n > 9 {
+		return conf.Errorf(d, "invalid value \"%s\" in \"%s\" directive, it must be 0 to 9", d.Args[0], d.Name)
+	}
+	s.lc.WS.Compression.Level = n
+	return s.lc.mark(d, d.Name)
+}
+
+// checkCompression refuses compression offload where frames are not
+// tracked: offload works on frames.
+func checkCompression(lc *LocConf) error {
+	c := &lc.WS.Compression
+	if c.Mode == "" || lc.WebSocketFrames {
+		return nil
+	}
+	return &conf.Error{File: c.File, Line: c.Line, Msg: "\"websocket_compression\" cannot be used with \"websocket_frames off\""}
+}
+
+// dCapturePath reads `websocket_capture_path DIR`: where captures started
+// through the api write their files (relative to the prefix).
+func dCapturePath(l *loader, d *conf.Directive, s *scope) error {
+	dir := d.Args[0]
+	if dir == "" {
+		return conf.Errorf(d, "\"%s\" directive invalid value", d.Name)
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(l.cfg.Prefix, dir)
+	}
+	s.lc.WS.CapturePath = dir
+	return s.lc.mark(d, d.Name)
 }

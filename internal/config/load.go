@@ -410,6 +410,17 @@ func (l *loader) finishHTTP() error {
 			}
 		}
 	}
+	var compressErr error
+	for _, srv := range h.Servers {
+		srv.Walk(func(loc *Location) {
+			if err := checkCompression(loc.Conf); err != nil && compressErr == nil {
+				compressErr = err
+			}
+		})
+	}
+	if compressErr != nil {
+		return compressErr
+	}
 	for _, srv := range h.Servers {
 		authURIs := authTargets(srv)
 		srv.Walk(func(loc *Location) {
@@ -603,6 +614,13 @@ var mergers = map[string]func(c, p *LocConf){
 	"websocket_drain_period":    func(c, p *LocConf) { c.WS.DrainPeriod = p.WS.DrainPeriod },
 	"websocket_validate":        func(c, p *LocConf) { c.WS.Strict = p.WS.Strict },
 	"websocket_message_metrics": func(c, p *LocConf) { c.WS.MessageMetrics = p.WS.MessageMetrics },
+	"websocket_compression": func(c, p *LocConf) {
+		c.WS.Compression.Mode, c.WS.Compression.File, c.WS.Compression.Line = p.WS.Compression.Mode, p.WS.Compression.File, p.WS.Compression.Line
+	},
+	"websocket_compression_level":            func(c, p *LocConf) { c.WS.Compression.Level = p.WS.Compression.Level },
+	"websocket_capture_path":                 func(c, p *LocConf) { c.WS.CapturePath = p.WS.CapturePath },
+	"websocket_compression_context_takeover": func(c, p *LocConf) { c.WS.Compression.ContextTakeover = p.WS.Compression.ContextTakeover },
+	"websocket_compression_window_bits":      func(c, p *LocConf) { c.WS.Compression.WindowBits = p.WS.Compression.WindowBits },
 	"websocket_max_session_time": func(c, p *LocConf) {
 		c.WS.MaxSession, c.WS.SessionJitter, c.WS.SessionCode = p.WS.MaxSession, p.WS.SessionJitter, p.WS.SessionCode
 	},

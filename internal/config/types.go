@@ -584,6 +584,19 @@ type WebSocket struct {
 	SessionCode    uint16        // the close code at MaxSession; 0: 1001
 	MessageMetrics bool          // websocket_message_metrics on
 	Reauth         Reauth        // websocket_reauth_interval
+	Compression    Compression   // websocket_compression and its settings
+	CapturePath    string        // websocket_capture_path, absolute; "" for none
+}
+
+// Compression is websocket_compression: the leg whose permessage-deflate
+// wsgate offloads, and how.
+type Compression struct {
+	Mode            string // "" (off), "on" (the client's) or "backend"
+	ContextTakeover bool   // websocket_compression_context_takeover on
+	WindowBits      int    // websocket_compression_window_bits; 0: 15
+	Level           int    // websocket_compression_level; 0: the stateless compressor
+	File            string // where websocket_compression was set, for -t
+	Line            int
 }
 
 // ClientLimits are the client-side limits nginx reads from http and

@@ -31,6 +31,13 @@ func (x *exchange) apiHandler() bool {
 	if aerr == nil && version != 0 && len(parts) >= 4 && parts[0] == "http" && parts[1] == "upstreams" && parts[3] == "servers" {
 		return x.apiUpstreamServers(parts[2], parts[4:])
 	}
+	if aerr == nil && version != 0 && len(parts) >= 3 && len(parts) <= 4 && strings.Join(parts[:3], "/") == "http/websocket/captures" {
+		id := ""
+		if len(parts) == 4 {
+			id = parts[3]
+		}
+		return x.apiCaptures(id)
+	}
 	if x.req.Method != "GET" && x.req.Method != "HEAD" {
 		return x.apiAnswer(&status.APIError{Status: 405, Code: "MethodNotSupported", Text: "method not supported"}, nil)
 	}

@@ -449,7 +449,7 @@ func (s *Server) Adopt(m *Moved, client, backend net.Conn) {
 	defer e.mu.Unlock()
 	e.t = tunnel.Resume(client, backend, &m.Tunnel, m.Tunnel.Settings.Config(meter, e.closed))
 	if st := s.cluster.Load(); st != nil && m.SessionKey != "" {
-		e.attach(nil, &clusterSession{unreg: st.Register(m.SessionKey, m.Remote.String(), m.URI, e.shutdown), key: m.SessionKey, uri: m.URI}, nil)
+		e.attach(nil, &clusterSession{unreg: st.Register(m.SessionKey, m.Remote.String(), m.URI, e.shutdown), key: m.SessionKey, uri: m.URI}, nil, m.SessionKey)
 	}
 	if !s.addTunnel(e.t, &e.info, rt) {
 		s.wg.Add(1)

@@ -74,7 +74,7 @@ func (x *exchange) proxy() bool {
 	}
 	method, creq := x.cacheRequest(method)
 	hb := headPool.Get().(*[]byte)
-	head := proxy.AppendRequest((*hb)[:0], method, uri, creq, x.lc, x.vc, pp.HostPort, framing)
+	head := proxy.AppendRequest((*hb)[:0], method, uri, x.backendRequest(creq), x.lc, x.vc, pp.HostPort, framing)
 	head = append(head, setBody...) // proxy_set_body goes with the head
 	x.upstreamOut.method = method
 	x.upstreamOut.reqBody = body // for an X-Accel-Redirect to send again
@@ -381,6 +381,9 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Con
 		return false, true
 	}
 	err := proxy.CheckSwitch(x.req, resp)
+	if err == nil {
+		err = x.checkOffload(resp)
+	}
 	if err != nil {
 		bc.Release(true)
 		x.logRequest(errlog.Error, peer.Addr(), "%v while %v", err, backend.Reading)

@@ -41,6 +41,7 @@ type Server struct {
 	h3Held        atomic.Bool
 	conns         map[*conn]struct{}
 	tunnels       map[*tunnel.Tunnel]*tunnelInfo
+	caps          captures // on-demand captures (capture.go)
 	closing       bool
 	stopping      atomic.Bool   // closing, readable without mu on the request path
 	stop          chan struct{} // closed when the server stops: ends background loops

@@ -41,6 +41,15 @@ func (x *exchange) reserveSession() {
 	}
 }
 
+// sessionKey is the request's websocket_session_key value; "" when the
+// location has none.
+func (x *exchange) sessionKey() string {
+	if tk := x.lc.Cluster.SessionKey; tk != nil {
+		return tk.Eval(x.vc)
+	}
+	return ""
+}
+
 // registerSession registers e's tunnel in the cluster store under the
 // location's websocket_session_key, so that any instance can list and
 // close it, or attaches it to the session reserved at preaccess. It

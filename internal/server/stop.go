@@ -146,6 +146,7 @@ func (s *Server) waitStopped(d time.Duration) {
 
 func (s *Server) closeRuntime() {
 	s.acme.Close()
+	s.stopCaptures()
 	s.closeCluster()
 	s.closeOtel()
 	s.files.CloseAll()

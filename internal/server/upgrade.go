@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -38,6 +39,12 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	// handshake must find a recovering peer live again.
 	peer.Connected()
 	hdr := proxy.FilterResponse(resp.Header, true, &x.lc.ProxyRest)
+	// Bytes that arrived behind either head belong to the tunnel; Start
+	// copies them before the buffers go back to their pools.
+	clientPending, _ := c.br.Peek(c.br.Buffered())
+	backendPending, _ := br.Peek(br.Buffered())
+	var cc net.Conn = c.c
+	offloaded := x.offload(resp, &hdr, &cc, &bc, &clientPending, &backendPending)
 	h := x.head(101, hdr, -2, false)
 	c.bw.Write(h)
 	x.sent += int64(len(h))
@@ -51,10 +58,6 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		x.done()
 		return
 	}
-	// Bytes that arrived behind either head belong to the tunnel; Start
-	// copies them before the buffers go back to their pools.
-	clientPending, _ := c.br.Peek(c.br.Buffered())
-	backendPending, _ := br.Peek(br.Buffered())
 	lc := x.lc
 	e := &tunnelEnd{
 		srv:     c.srv,
@@ -89,7 +92,7 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		MessageBurst:     lc.WS.MessageBurst,
 		RateLimitBackend: lc.WS.RateBoth,
 		Strict:           lc.WS.Strict,
-		AllowRSV:         extensionRSV(resp.Header.Join("Sec-WebSocket-Extensions", ",")),
+		AllowRSV:         extensionRSV(resp.Header.Join("Sec-WebSocket-Extensions", ","), offloaded),
 		MaxSession:       sessionTime(&lc.WS),
 		SessionCode:      lc.WS.SessionCode,
 		Meter:            c.srv.meters.get(x.loc, e.info.ups, lc.WS.MessageMetrics),
@@ -104,8 +107,11 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	// The tunnel may end before it is registered; closed waits on mu
 	// until it is.
 	e.mu.Lock()
-	e.t = tunnel.Start(c.c, bc, clientPending, backendPending, cfg)
-	e.attach(span, x.registerSession(e), x.startReauth(e))
+	e.t = tunnel.Start(cc, bc, clientPending, backendPending, cfg)
+	e.attach(span, x.registerSession(e), x.startReauth(e), x.sessionKey())
+	if c.srv.caps.running.Load() > 0 && cfg.Frames {
+		c.srv.tapNew(e)
+	}
 	conn.Detach()
 	if !c.srv.addTunnel(e.t, &e.info, x.rt) {
 		// Shutting down: the tunnel still closes properly, and its OnClose
@@ -145,6 +151,7 @@ type tunnelExtras struct {
 	span   *otel.Span     // the session's trace span, ended at close; nil unless traced
 	reauth *reauthSession // nil unless websocket_reauth_interval applies
 	sess   *clusterSession
+	key    string // the websocket_session_key value, for captures; "" for none
 }
 
 // clusterSession is a tunnel's registration in the cluster's sessions.
@@ -154,10 +161,18 @@ type clusterSession struct {
 }
 
 // attach keeps the attachments that apply, allocating only when one does.
-func (e *tunnelEnd) attach(span *otel.Span, cs *clusterSession, reauth *reauthSession) {
-	if span != nil || cs != nil || reauth != nil {
-		e.extra = &tunnelExtras{span: span, reauth: reauth, sess: cs}
+func (e *tunnelEnd) attach(span *otel.Span, cs *clusterSession, reauth *reauthSession, key string) {
+	if span != nil || cs != nil || reauth != nil || key != "" {
+		e.extra = &tunnelExtras{span: span, reauth: reauth, sess: cs, key: key}
 	}
+}
+
+// key is the tunnel's websocket_session_key value; "" for none.
+func (e *tunnelEnd) key() string {
+	if e.extra == nil {
+		return ""
+	}
+	return e.extra.key
 }
 
 // cluster is e's registration in the cluster's sessions; nil when it has
@@ -213,6 +228,9 @@ func (e *tunnelEnd) closed(r tunnel.Result) {
 	srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
 	if e.sess != nil || e.extra != nil {
 		e.endSession(&r)
+	}
+	if srv.caps.running.Load() > 0 {
+		srv.untap(e.t)
 	}
 	srv.removeTunnel(e.t)
 }

@@ -135,7 +135,8 @@ type tunnelInfo struct {
 	// (guarded by Server.mu).
 	rebalanced bool
 	started    int64 // when the tunnel was registered, Unix nanoseconds
-	// end is the tunnel's tunnelEnd, for a binary upgrade (handover.go).
+	// end is the tunnel's tunnelEnd, for a binary upgrade (handover.go)
+	// and captures.
 	end *tunnelEnd
 }
 
@@ -224,9 +225,13 @@ func drain(ts map[*tunnel.Tunnel]*tunnelInfo, why tunnel.Reason, reason string) 
 
 // extensionRSV returns the RSV bits that the extensions a backend accepted
 // (its Sec-WebSocket-Extensions) may set: RSV1 for permessage-deflate, all
-// three for an extension wsgate does not know.
-func extensionRSV(accepted string) uint8 {
+// three for an extension wsgate does not know. Offloaded, the tunnel
+// relays plain frames only.
+func extensionRSV(accepted string, offloaded bool) uint8 {
 	var rsv uint8
+	if offloaded {
+		return 0
+	}
 	for _, e := range strings.Split(accepted, ",") {
 		name, _, _ := strings.Cut(e, ";")
 		switch name = strings.TrimSpace(name); {

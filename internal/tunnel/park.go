@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -382,8 +381,10 @@ func waitRawConn(c net.Conn) syscall.RawConn {
 	if rc := rawConn(c); rc != nil {
 		return rc
 	}
-	if tc, ok := c.(*tls.Conn); ok {
-		return rawConn(tc.NetConn())
+	// A TLS connection, or a wrapper (compression offload) that reads
+	// its connection only once it has used what it holds.
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		return waitRawConn(nc.NetConn())
 	}
 	return nil
 }

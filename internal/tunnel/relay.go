@@ -673,6 +673,9 @@ func (d *dir) scan(data []byte, stop, answer bool) (int, event, error) {
 			if d.op == wsframe.OpClose && d.payPos < 2 {
 				d.capture(data[pos : pos+k])
 			}
+			if tp := d.t.tap.Load(); tp != nil && d.discard == keepAll {
+				tp.tap.Payload(d.idx, data[pos:pos+k])
+			}
 			pos += k
 			d.remaining -= int64(k)
 			if d.remaining == 0 {
@@ -713,6 +716,9 @@ func (d *dir) scan(data []byte, stop, answer bool) (int, event, error) {
 		}
 		pos += n
 		d.setFrame(h)
+		if tp := d.t.tap.Load(); tp != nil && d.discard == keepAll {
+			tp.tap.Frame(d.idx, h)
+		}
 		if h.Opcode == wsframe.OpClose && h.Length == 0 {
 			return pos, evClose, nil
 		}

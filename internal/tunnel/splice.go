@@ -91,6 +91,7 @@ func (t *Tunnel) canSplice(i int) bool {
 	return t.cfg.Frames && d.remaining >= spliceMin && !d.op.IsControl() &&
 		(d.x == nil || !d.x.inText) && d.discard == keepAll &&
 		d.srcRC != nil && d.dstRC() != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load() &&
+		t.tap.Load() == nil &&
 		(d.hasPipe || t.pipeRoom())
 }
 

@@ -267,9 +267,10 @@ type Tunnel struct {
 	tick    *time.Timer  // the one timer behind IdleTimeout and pings
 	live    atomic.Int32 // relay goroutines still running
 	wg      sync.WaitGroup
-	closing atomic.Bool  // no new relaying decisions: the tunnel is ending
-	closed  atomic.Bool  // both connections closed
-	graceAt atomic.Int64 // unix nanoseconds at which a deliberate close gives up
+	closing atomic.Bool            // no new relaying decisions: the tunnel is ending
+	closed  atomic.Bool            // both connections closed
+	graceAt atomic.Int64           // unix nanoseconds at which a deliberate close gives up
+	tap     atomic.Pointer[tapRef] // on-demand capture (tap.go); nil when off
 
 	mu      sync.Mutex // guards the fields below; never held while taking a dir's wmu
 	reason  string
@@ -799,4 +800,10 @@ func srcSide(i int) Side {
 		return SideClient
 	}
 	return SideBackend
+}
+
+// ClientAddrs are the client connection's local and remote addresses.
+func (t *Tunnel) ClientAddrs() (local, remote net.Addr) {
+	c := t.dirs[c2b].src
+	return c.LocalAddr(), c.RemoteAddr()
 }
