@@ -58,47 +58,10 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		x.done()
 		return
 	}
-	lc := x.lc
-	e := &tunnelEnd{
-		srv:     c.srv,
-		log:     x.log,
-		id:      c.id,
-		virtual: c.virtual,
-		remote:  x.vc.Remote.Addr(),
-		leases:  slices.Clone(x.leases),
-	}
-	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod, end: e}
-	if pp := x.proxyPass(); pp != nil && pp.Upstream != nil {
-		e.info.ups = pp.Upstream.Name
-	}
-	// The request's variables are kept until the tunnel closes only when a
-	// log line needs them then; otherwise they go back to the pool now, so
-	// an idle tunnel does not hold its request.
-	if len(x.rt.accessLogs[lc]) > 0 {
-		x.ctxKept = true
-		e.sess = &sessionLog{rt: x.rt, lc: lc, vc: x.vc, headBytes: x.sent, start: start}
-	}
+	e := x.newTunnelEnd(peer, start)
 	span := x.otelSpan()
 	c.srv.metrics.Handshake("upgraded")
-	cfg := tunnel.Config{
-		Frames:           strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket") && lc.WebSocketFrames,
-		IdleTimeout:      lc.ReadTimeout,
-		SendTimeout:      lc.SendTimeout,
-		PingInterval:     lc.WS.PingInterval,
-		PingTimeout:      lc.WS.PingTimeout,
-		MaxFrameSize:     lc.WS.MaxFrameSize,
-		MaxMessageSize:   lc.WS.MaxMessageSize,
-		MessageRate:      lc.WS.MessageRate,
-		MessageBurst:     lc.WS.MessageBurst,
-		RateLimitBackend: lc.WS.RateBoth,
-		Strict:           lc.WS.Strict,
-		AllowRSV:         extensionRSV(resp.Header.Join("Sec-WebSocket-Extensions", ","), offloaded),
-		MaxSession:       sessionTime(&lc.WS),
-		SessionCode:      lc.WS.SessionCode,
-		Meter:            c.srv.meters.get(x.loc, e.info.ups, lc.WS.MessageMetrics),
-		FDReserve:        int(c.srv.limit.Load()), // worker_connections' own descriptors
-		OnClose:          e.closed,
-	}
+	cfg := x.tunnelConfig(e, resp, offloaded)
 	c.hijacked = true
 	// Set before the tunnel starts: its close path may read vc at once.
 	x.status = 101
@@ -121,6 +84,56 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 		go e.t.Shutdown(1001, "going away")
 	}
 	e.mu.Unlock()
+}
+
+// newTunnelEnd makes what the tunnel keeps of its handshake: its place
+// for reloads and drains, and the request's variables only when a log
+// line needs them at its end (otherwise they go back to the pool now, so
+// that an idle tunnel does not hold its request).
+func (x *exchange) newTunnelEnd(peer *upstream.Peer, start time.Time) *tunnelEnd {
+	c, lc := x.conn, x.lc
+	e := &tunnelEnd{
+		srv:     c.srv,
+		log:     x.log,
+		id:      c.id,
+		virtual: c.virtual,
+		remote:  x.vc.Remote.Addr(),
+		leases:  slices.Clone(x.leases),
+	}
+	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod, end: e}
+	if pp := x.proxyPass(); pp != nil && pp.Upstream != nil {
+		e.info.ups = pp.Upstream.Name
+	}
+	if len(x.rt.accessLogs[lc]) > 0 {
+		x.ctxKept = true
+		e.sess = &sessionLog{rt: x.rt, lc: lc, vc: x.vc, headBytes: x.sent, start: start}
+	}
+	return e
+}
+
+// tunnelConfig is the relay's configuration from the location's
+// settings and the backend's 101.
+func (x *exchange) tunnelConfig(e *tunnelEnd, resp *http1.Response, offloaded bool) tunnel.Config {
+	lc, srv := x.lc, x.conn.srv
+	return tunnel.Config{
+		Frames:           strings.EqualFold(x.req.Header.Get("Upgrade"), "websocket") && lc.WebSocketFrames,
+		IdleTimeout:      lc.ReadTimeout,
+		SendTimeout:      lc.SendTimeout,
+		PingInterval:     lc.WS.PingInterval,
+		PingTimeout:      lc.WS.PingTimeout,
+		MaxFrameSize:     lc.WS.MaxFrameSize,
+		MaxMessageSize:   lc.WS.MaxMessageSize,
+		MessageRate:      lc.WS.MessageRate,
+		MessageBurst:     lc.WS.MessageBurst,
+		RateLimitBackend: lc.WS.RateBoth,
+		Strict:           lc.WS.Strict,
+		AllowRSV:         extensionRSV(resp.Header.Join("Sec-WebSocket-Extensions", ","), offloaded),
+		MaxSession:       sessionTime(&lc.WS),
+		SessionCode:      lc.WS.SessionCode,
+		Meter:            srv.meters.get(x.loc, e.info.ups, lc.WS.MessageMetrics),
+		FDReserve:        int(srv.limit.Load()), // worker_connections' own descriptors
+		OnClose:          e.closed,
+	}
 }
 
 // testHookUpgraded runs between the client's 101 and the tunnel's
