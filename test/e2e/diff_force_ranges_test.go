@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -95,9 +96,30 @@ server {
 	ng := logLines(t, p.ng.dir, "r.log", len(reqs))
 	ws := logLines(t, p.gate.dir, "r.log", len(reqs))
 	page := regexp.MustCompile(`^([^|]*\|416)\|\d+`)
+	// A chunked answer's framing follows how its body was read, which
+	// the machine's load decides: that count is checked to hold the
+	// payload and a framing, not compared.
+	chunked := regexp.MustCompile(`^(GET /on/chunked\|200)\|(\d+)`)
+	mask := func(l string) string { return framedCount(page.ReplaceAllString(l, "$1|page"), chunked, 26) }
 	for i := range reqs {
-		if n, w := page.ReplaceAllString(ng[i], "$1|page"), page.ReplaceAllString(ws[i], "$1|page"); n != w {
+		if n, w := mask(ng[i]), mask(ws[i]); n != w {
 			t.Errorf("log line %d: nginx %q, wsgate %q", i, n, w)
 		}
 	}
+}
+
+// framedCount replaces, in a log line that re matches (group 1 what
+// precedes the count, group 2 a chunked answer's $body_bytes_sent), a
+// count over payload with "framed": the chunk framing follows how the
+// body was read, which the machine's load decides. A count without
+// framing stays, so that a comparison shows it.
+func framedCount(l string, re *regexp.Regexp, payload int) string {
+	m := re.FindStringSubmatch(l)
+	if m == nil {
+		return l
+	}
+	if n, _ := strconv.Atoi(m[2]); n <= payload {
+		return l
+	}
+	return re.ReplaceAllString(l, "$1|framed")
 }

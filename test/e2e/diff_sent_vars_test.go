@@ -55,9 +55,10 @@ server {
 	ng := logLines(t, p.ng.dir, "s.log", len(reqs))
 	ws := logLines(t, p.gate.dir, "s.log", len(reqs))
 	page := regexp.MustCompile(`^([^|]*\|(?:30\d|40\d|416))\|\d+`) // the built-in pages' sizes are each server's own
+	chunked := regexp.MustCompile(`^(/p/chunked\|200)\|(\d+)`)
 	for i := range reqs {
-		n := page.ReplaceAllString(p.neutral(ng[i], p.nginx), "$1|page")
-		w := page.ReplaceAllString(p.neutral(ws[i], p.wsgate), "$1|page")
+		n := framedCount(page.ReplaceAllString(p.neutral(ng[i], p.nginx), "$1|page"), chunked, 26)
+		w := framedCount(page.ReplaceAllString(p.neutral(ws[i], p.wsgate), "$1|page"), chunked, 26)
 		if n != w {
 			t.Errorf("log line %d: nginx %q, wsgate %q", i, n, w)
 		}
