@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 )
@@ -27,34 +26,8 @@ func BenchmarkCacheHits(b *testing.B) {
 	}{{"nginx", p.nginx, p.ng.cmd.Process.Pid}, {"wsgate", p.wsgate, p.gate.cmd.Process.Pid}} {
 		expectCache(b, sendRaw(b, srv.addr, cget(target)), "MISS")
 		b.Run(srv.name, func(b *testing.B) {
-			const clients = 8
 			url := "http://" + srv.addr + target
-			cpu0 := cpuTicks(b, srv.pid)
-			start := time.Now()
-			var wg sync.WaitGroup
-			errs := make(chan error, clients)
-			for c := range clients {
-				n := b.N / clients
-				if c < b.N%clients {
-					n++
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs <- fetchHits(url, n)
-				}()
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			cpu := cpuTicks(b, srv.pid) - cpu0
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "hits/s")
-			b.ReportMetric(float64(cpu)*1e6/clockTicks/float64(b.N), "cpu-µs/hit")
+			clientsRun(b, srv.pid, "hits/s", "cpu-µs/hit", func(n int) error { return fetchHits(url, n) })
 		})
 	}
 }

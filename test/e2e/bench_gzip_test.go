@@ -43,34 +43,8 @@ server {
 		pid        int
 	}{{"nginx", p.nginx, p.ng.cmd.Process.Pid}, {"wsgate", p.wsgate, p.gate.cmd.Process.Pid}} {
 		b.Run(target.name, func(b *testing.B) {
-			const clients = 8
 			url := "http://" + target.addr + "/page.html"
-			cpu0 := cpuTicks(b, target.pid)
-			start := time.Now()
-			var wg sync.WaitGroup
-			errs := make(chan error, clients)
-			for c := range clients {
-				n := b.N / clients
-				if c < b.N%clients {
-					n++
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs <- fetchGzipped(url, n)
-				}()
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			cpu := cpuTicks(b, target.pid) - cpu0
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "resp/s")
-			b.ReportMetric(float64(cpu)*1e6/clockTicks/float64(b.N), "cpu-µs/resp")
+			clientsRun(b, target.pid, "resp/s", "cpu-µs/resp", func(n int) error { return fetchGzipped(url, n) })
 		})
 	}
 }
@@ -95,6 +69,36 @@ func fetchGzipped(url string, n int) error {
 		}
 	}
 	return nil
+}
+
+// clientsRun runs b.N operations spread over 8 clients, each calling
+// fetch with its share, and reports operations per second and the CPU
+// time of pid (and its children) per operation, under the two metric
+// names given.
+func clientsRun(b *testing.B, pid int, rate, cpuPerOp string, fetch func(n int) error) {
+	const clients = 8
+	cpu0 := cpuTicks(b, pid)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		n := b.N / clients
+		if c < b.N%clients {
+			n++
+		}
+		wg.Go(func() { errs <- fetch(n) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := cpuTicks(b, pid) - cpu0
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), rate)
+	b.ReportMetric(float64(cpu)*1e6/clockTicks/float64(b.N), cpuPerOp)
 }
 
 // clockTicks is USER_HZ, the unit of /proc's CPU times on Linux.
