@@ -8,6 +8,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/limit"
 )
 
 // clientWatch notices a client that closes its connection while wsgate
@@ -35,7 +36,7 @@ func (x *exchange) watchClient(bc *backend.Conn) *clientWatch {
 		return nil
 	}
 	w := &clientWatch{tcp: c.tcp, done: make(chan struct{})}
-	backendConn := bc.Net()
+	backendConn, leases := bc.Net(), x.leases
 	go func() {
 		defer close(w.done)
 		rc.Read(func(fd uintptr) bool {
@@ -46,6 +47,9 @@ func (x *exchange) watchClient(bc *backend.Conn) *clientWatch {
 			}
 			if n == 0 { // end of stream or an error: the client has gone
 				w.gone.Store(true)
+				// The slots go first: the request's own release, after
+				// stop's wait on done, finds them given back.
+				limit.ReleaseAll(leases)
 				backendConn.Close()
 			}
 			return true // data (a pipelined request) is not a close
