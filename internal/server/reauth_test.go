@@ -14,7 +14,6 @@ import (
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
-	"github.com/wsgate/wsgate/internal/wsframe"
 )
 
 // holdBackend accepts WebSocket handshakes and keeps each connection open
@@ -35,20 +34,9 @@ func holdBackend(t *testing.T) net.Listener {
 			go func() {
 				defer c.Close()
 				br := bufio.NewReaderSize(c, 16)
-				key := ""
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
-						key = strings.TrimSpace(v)
-					}
-					if l == "\r\n" {
-						break
-					}
+				if !answerUpgrade(c, br) {
+					return
 				}
-				fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsframe.AcceptKey(key))
 				c.Read(make([]byte, 1)) // until the tunnel closes
 			}()
 		}

@@ -161,21 +161,9 @@ func upgradeBackend(t *testing.T, after func(net.Conn, *bufio.Reader)) net.Liste
 		}
 		defer c.Close()
 		br := bufio.NewReader(c)
-		key := ""
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
-				key = strings.TrimSpace(v)
-			}
-			if l == "\r\n" {
-				break
-			}
+		if answerUpgrade(c, br) {
+			after(c, br)
 		}
-		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsframe.AcceptKey(key))
-		after(c, br)
 	}()
 	return ln
 }
@@ -247,4 +235,24 @@ http {
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("the connection is still open after Close")
 	}
+}
+
+// answerUpgrade reads a WebSocket handshake from br and answers it with
+// 101 on c; false when the request did not arrive whole.
+func answerUpgrade(c net.Conn, br *bufio.Reader) bool {
+	key := ""
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
+			key = strings.TrimSpace(v)
+		}
+		if l == "\r\n" {
+			break
+		}
+	}
+	fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsframe.AcceptKey(key))
+	return true
 }
