@@ -1,0 +1,386 @@
+// Package epollrelay is the relay written directly on epoll with
+// golang.org/x/sys/unix: one loop per GOMAXPROCS, each with its own
+// SO_REUSEPORT listener and epoll set; edge-triggered, non-blocking
+// accept4, connect, read and write on raw descriptors; no net.Conn, no
+// goroutine per connection. A tunnel is two conn values in one loop.
+package epollrelay
+
+import (
+	"fmt"
+	"log"
+	"net"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/bench/evloop/internal/head"
+)
+
+const (
+	// readBuf is each loop's one read buffer, shared by all its sockets.
+	readBuf = 64 << 10
+	// maxPending is how many unsent bytes a socket may hold before the loop
+	// stops reading from its peer (back-pressure).
+	maxPending = 256 << 10
+	// events is how many readiness events one epoll_wait returns at most.
+	events = 256
+	// connEvents: every socket is registered once for both directions,
+	// edge-triggered, so it is never modified afterwards.
+	connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+)
+
+// Run starts one loop per GOMAXPROCS accepting on listen and relaying to
+// backend; it returns the first loop's failure.
+func Run(listen, backend string) error {
+	la, err := sockaddr(listen)
+	if err != nil {
+		return fmt.Errorf("listen address: %w", err)
+	}
+	ba, err := sockaddr(backend)
+	if err != nil {
+		return fmt.Errorf("backend address: %w", err)
+	}
+	n := runtime.GOMAXPROCS(0)
+	errc := make(chan error, n)
+	for range n {
+		l, err := newLoop(la, ba)
+		if err != nil {
+			return err
+		}
+		go func() { errc <- l.run() }()
+	}
+	return <-errc
+}
+
+func sockaddr(hostport string) (unix.Sockaddr, error) {
+	a, err := net.ResolveTCPAddr("tcp", hostport)
+	if err != nil {
+		return nil, err
+	}
+	if ip4 := a.IP.To4(); ip4 != nil {
+		sa := &unix.SockaddrInet4{Port: a.Port}
+		copy(sa.Addr[:], ip4)
+		return sa, nil
+	}
+	sa := &unix.SockaddrInet6{Port: a.Port}
+	copy(sa.Addr[:], a.IP.To16())
+	return sa, nil
+}
+
+func family(sa unix.Sockaddr) int {
+	if _, ok := sa.(*unix.SockaddrInet4); ok {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
+
+// conn is one socket of a tunnel. A client conn has no peer until its
+// request head is complete; its peer is then the backend conn, and the
+// backend's peer is the client.
+type conn struct {
+	fd         int
+	gen        uint32 // tells a reused descriptor from an event for its closed predecessor
+	peer       *conn
+	hd         head.Accumulator // client, before the tunnel exists
+	out        []byte           // bytes waiting to be written to fd
+	connecting bool             // backend: connect in progress
+	rdhup      bool             // the peer's FIN was seen: read to EOF
+	eof        bool             // fd's input ended
+	shutAfter  bool             // shut fd's output once out is written
+	wrShut     bool             // fd's output is shut
+	paused     bool             // not reading fd until the peer's out drains
+	closed     bool
+}
+
+// loop is one event loop; only its own goroutine touches it.
+type loop struct {
+	ep, lfd int
+	backend unix.Sockaddr
+	conns   []*conn // by descriptor
+	gen     uint32
+	buf     []byte
+	events  [events]unix.EpollEvent
+}
+
+func newLoop(la, ba unix.Sockaddr) (*loop, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	lfd, err := listenFD(la)
+	if err != nil {
+		unix.Close(ep)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(lfd)}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, lfd, &ev); err != nil {
+		unix.Close(lfd)
+		unix.Close(ep)
+		return nil, err
+	}
+	return &loop{ep: ep, lfd: lfd, backend: ba, buf: make([]byte, readBuf)}, nil
+}
+
+func listenFD(sa unix.Sockaddr) (int, error) {
+	fd, err := unix.Socket(family(sa), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	for _, opt := range []int{unix.SO_REUSEADDR, unix.SO_REUSEPORT} {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if err := unix.Listen(fd, 4096); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func (l *loop) run() error {
+	for {
+		n, err := unix.EpollWait(l.ep, l.events[:], -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			ev := l.events[i]
+			if int(ev.Fd) == l.lfd {
+				l.accept()
+				continue
+			}
+			if c := l.lookup(ev); c != nil {
+				l.handle(c, ev.Events)
+			}
+		}
+	}
+}
+
+func (l *loop) lookup(ev unix.EpollEvent) *conn {
+	fd := int(ev.Fd)
+	if fd >= len(l.conns) {
+		return nil
+	}
+	c := l.conns[fd]
+	if c == nil || c.gen != uint32(ev.Pad) {
+		return nil
+	}
+	return c
+}
+
+func (l *loop) accept() {
+	for {
+		fd, _, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch err {
+		case nil:
+		case unix.EAGAIN:
+			return
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		default:
+			log.Printf("epoll: accept: %v", err)
+			return
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		l.add(&conn{fd: fd})
+	}
+}
+
+// add registers c in the epoll set; on failure it closes c.
+func (l *loop) add(c *conn) bool {
+	l.gen++
+	c.gen = l.gen
+	for c.fd >= len(l.conns) {
+		l.conns = append(l.conns, make([]*conn, len(l.conns)+64)...)
+	}
+	l.conns[c.fd] = c
+	ev := unix.EpollEvent{Events: connEvents, Fd: int32(c.fd), Pad: int32(c.gen)}
+	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+		log.Printf("epoll: epoll_ctl: %v", err)
+		l.teardown(c)
+		return false
+	}
+	return true
+}
+
+func (l *loop) handle(c *conn, ev uint32) {
+	if ev&unix.EPOLLRDHUP != 0 {
+		c.rdhup = true
+	}
+	if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && (c.connecting || len(c.out) > 0 || c.shutAfter) {
+		l.writable(c)
+	}
+	if !c.closed && ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		l.readable(c)
+	}
+}
+
+// readable reads c until EAGAIN, a short read (edge-triggered: more input
+// raises a new event), back-pressure, or its end.
+func (l *loop) readable(c *conn) {
+	for !c.eof && !c.paused && !c.closed {
+		n, err := unix.Read(c.fd, l.buf)
+		switch {
+		case err == unix.EAGAIN:
+			return
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			l.teardown(c)
+			return
+		case n == 0:
+			l.readEOF(c)
+			return
+		}
+		if !l.deliver(c, l.buf[:n]) {
+			return
+		}
+		if n < len(l.buf) && !c.rdhup {
+			return
+		}
+	}
+}
+
+// deliver passes bytes read from c on: to the head while c is a client
+// without a tunnel, else to c's peer. It reports whether c is still open.
+func (l *loop) deliver(c *conn, p []byte) bool {
+	if c.peer == nil {
+		all, done, tooLong := c.hd.Add(p)
+		if tooLong {
+			unix.Write(c.fd, head.BadRequest)
+			l.teardown(c)
+			return false
+		}
+		if !done {
+			return true
+		}
+		return l.dial(c, all)
+	}
+	d := c.peer
+	if len(d.out) == 0 && !d.connecting {
+		n, err := unix.Write(d.fd, p)
+		switch {
+		case err == unix.EAGAIN:
+			n = 0
+		case err != nil:
+			l.teardown(c)
+			return false
+		}
+		p = p[n:]
+	}
+	if len(p) > 0 {
+		d.out = append(d.out, p...)
+		c.paused = len(d.out) >= maxPending
+	}
+	return true
+}
+
+// dial connects to the backend without blocking; first (the head and any
+// bytes after it) waits in the backend conn's out until the connect ends.
+func (l *loop) dial(c *conn, first []byte) bool {
+	fd, err := unix.Socket(family(l.backend), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		log.Printf("epoll: socket: %v", err)
+		l.teardown(c)
+		return false
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	err = unix.Connect(fd, l.backend)
+	if err != nil && err != unix.EINPROGRESS {
+		log.Printf("epoll: connect: %v", err)
+		unix.Close(fd)
+		l.teardown(c)
+		return false
+	}
+	b := &conn{fd: fd, peer: c, out: first, connecting: true}
+	c.peer = b
+	if !l.add(b) {
+		return false
+	}
+	if err == nil {
+		l.writable(b)
+	}
+	return !c.closed
+}
+
+// writable ends a connect, writes c's pending bytes, shuts c's output when
+// asked to, and resumes reading the peer once c has room again.
+func (l *loop) writable(c *conn) {
+	c.connecting = false
+	for len(c.out) > 0 {
+		n, err := unix.Write(c.fd, c.out)
+		if err == unix.EAGAIN {
+			return
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			l.teardown(c)
+			return
+		}
+		c.out = c.out[n:]
+	}
+	c.out = nil
+	if c.shutAfter {
+		c.shutAfter = false
+		l.shutWrite(c)
+		if c.closed {
+			return
+		}
+	}
+	if p := c.peer; p != nil && p.paused {
+		p.paused = false
+		l.readable(p)
+	}
+}
+
+// readEOF passes c's end of input on as a shutdown of the peer's output,
+// at once or after the peer's pending bytes.
+func (l *loop) readEOF(c *conn) {
+	c.eof = true
+	p := c.peer
+	if p == nil {
+		l.teardown(c)
+		return
+	}
+	if len(p.out) > 0 || p.connecting {
+		p.shutAfter = true
+		return
+	}
+	l.shutWrite(p)
+}
+
+// shutWrite shuts c's output and closes the tunnel once both ways ended.
+func (l *loop) shutWrite(c *conn) {
+	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+		l.teardown(c)
+		return
+	}
+	c.wrShut = true
+	if p := c.peer; p != nil && p.wrShut {
+		l.teardown(c)
+	}
+}
+
+// teardown closes c and its peer.
+func (l *loop) teardown(c *conn) {
+	for _, x := range []*conn{c, c.peer} {
+		if x == nil || x.closed {
+			continue
+		}
+		x.closed = true
+		x.out = nil
+		l.conns[x.fd] = nil
+		unix.Close(x.fd)
+	}
+}
