@@ -71,8 +71,13 @@ func (t *tunnel) wake() ([]byte, evio.Action) {
 func (t *tunnel) clientBytes(c evio.Conn, backend string, in []byte) ([]byte, evio.Action) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.back != nil {
-		if _, err := t.back.Write(in); err != nil {
+	if b := t.back; b != nil {
+		// The write blocks the loop, but not with mu held: the backend's
+		// reader needs mu to hand over what the backend echoes meanwhile.
+		t.mu.Unlock()
+		_, err := b.Write(in)
+		t.mu.Lock()
+		if err != nil {
 			return nil, evio.Close
 		}
 		return nil, evio.None
