@@ -21,6 +21,7 @@ import (
 var libs = map[string]func(listen, backend string) error{
 	"std":     stdrelay.Run,
 	"epoll":   epollrelay.Run,
+	"epark":   epollrelay.RunParked,
 	"gnet":    gnetrelay.Run,
 	"nbio":    nbiorelay.Run,
 	"evio":    eviorelay.Run,
@@ -28,7 +29,7 @@ var libs = map[string]func(listen, backend string) error{
 }
 
 func main() {
-	lib := flag.String("lib", "std", "gnet, nbio, evio, netpoll, std or epoll")
+	lib := flag.String("lib", "std", "gnet, nbio, evio, netpoll, std, epoll or epark (epoll, waiting in Go's netpoller)")
 	listen := flag.String("listen", "127.0.0.1:8080", "address to accept on")
 	backend := flag.String("backend", "127.0.0.1:9000", "backend address")
 	flag.Parse()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -30,8 +31,17 @@ const (
 )
 
 // Run starts one loop per GOMAXPROCS accepting on listen and relaying to
-// backend; it returns the first loop's failure.
-func Run(listen, backend string) error {
+// backend; each loop blocks in epoll_wait. It returns the first loop's
+// failure.
+func Run(listen, backend string) error { return run(listen, backend, false) }
+
+// RunParked is Run with loops that wait in Go's netpoller instead: the
+// loop's epoll descriptor is itself registered with the runtime, the loop
+// goroutine parks until it is readable and then collects events with a
+// non-blocking epoll_wait. An idle loop holds no thread in a system call.
+func RunParked(listen, backend string) error { return run(listen, backend, true) }
+
+func run(listen, backend string, parked bool) error {
 	la, err := sockaddr(listen)
 	if err != nil {
 		return fmt.Errorf("listen address: %w", err)
@@ -47,7 +57,13 @@ func Run(listen, backend string) error {
 		if err != nil {
 			return err
 		}
-		go func() { errc <- l.run() }()
+		wait := l.waitBlocking
+		if parked {
+			if wait, err = l.parkedWaiter(); err != nil {
+				return err
+			}
+		}
+		go func() { errc <- l.run(wait) }()
 	}
 	return <-errc
 }
@@ -143,12 +159,10 @@ func listenFD(sa unix.Sockaddr) (int, error) {
 	return fd, nil
 }
 
-func (l *loop) run() error {
+// run handles the events that wait returns until wait fails.
+func (l *loop) run(wait func() (int, error)) error {
 	for {
-		n, err := unix.EpollWait(l.ep, l.events[:], -1)
-		if err == unix.EINTR {
-			continue
-		}
+		n, err := wait()
 		if err != nil {
 			return err
 		}
@@ -165,6 +179,41 @@ func (l *loop) run() error {
 	}
 }
 
+// waitBlocking blocks in epoll_wait until events come.
+func (l *loop) waitBlocking() (int, error) {
+	for {
+		n, err := unix.EpollWait(l.ep, l.events[:], -1)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// parkedWaiter registers the epoll descriptor with Go's netpoller and
+// returns a wait that parks the goroutine until the set has events.
+func (l *loop) parkedWaiter() (func() (int, error), error) {
+	if err := unix.SetNonblock(l.ep, true); err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(l.ep), "epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return func() (int, error) {
+		var n int
+		var werr error
+		err := rc.Read(func(uintptr) bool {
+			n, werr = unix.EpollWait(l.ep, l.events[:], 0)
+			return n > 0 || (werr != nil && werr != unix.EINTR)
+		})
+		if err != nil {
+			return 0, err
+		}
+		return n, werr
+	}, nil
+}
+
 func (l *loop) lookup(ev unix.EpollEvent) *conn {
 	fd := int(ev.Fd)
 	if fd >= len(l.conns) {
@@ -179,7 +228,7 @@ func (l *loop) lookup(ev unix.EpollEvent) *conn {
 
 func (l *loop) accept() {
 	for {
-		fd, _, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, err := accept4(l.lfd)
 		switch err {
 		case nil:
 		case unix.EAGAIN:
@@ -193,6 +242,16 @@ func (l *loop) accept() {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		l.add(&conn{fd: fd})
 	}
+}
+
+// accept4 accepts without asking for the peer's address (x/sys's Accept4
+// decodes it, at the cost of a getsockopt per call).
+func accept4(lfd int) (int, error) {
+	fd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(fd), nil
 }
 
 // add registers c in the epoll set; on failure it closes c.

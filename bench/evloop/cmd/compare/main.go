@@ -1,0 +1,183 @@
+// Command compare measures the event-loop relays of this module against
+// nginx and wsgate on the main harness's figures and writes results.md.
+// Run it from bench/evloop: `go run ./cmd/compare`. It builds the relays,
+// the repository's echo backend, load client and wsgate, pins as the main
+// harness does (proxy on CPU 1 with one worker or GOMAXPROCS=1, load client
+// and echo backend on CPU 0), and interleaves the targets in every round.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// figure names, in report order.
+const (
+	figHS      = "handshake CPU (µs)"
+	figMsg     = "64 B message CPU (µs)"
+	figRSS0    = "RSS at 0 tunnels (KiB)"
+	figIdle    = "RSS per idle tunnel (KiB)"
+	figSysHS   = "system calls per handshake"
+	figSysMsg  = "system calls per message"
+	figMsgRate = "64 B messages/s"
+)
+
+var figures = []string{figHS, figMsg, figMsgRate, figRSS0, figIdle, figSysHS, figSysMsg}
+
+type compare struct {
+	binDir, nginx string
+}
+
+func (c *compare) bin(name string) string { return filepath.Join(c.binDir, name) }
+
+func main() {
+	rounds := flag.Int("rounds", 3, "rounds; targets are interleaved in each")
+	window := flag.Duration("window", 3*time.Second, "timed window of each load run")
+	warmup := flag.Duration("warmup", 500*time.Millisecond, "untimed lead-in of each load run")
+	idle := flag.Int("idle", 5000, "idle tunnels for the RSS figure")
+	settle := flag.Duration("settle", time.Second, "wait before each RSS reading")
+	straceWin := flag.Duration("strace-window", 1500*time.Millisecond, "window of each strace count")
+	targetList := flag.String("targets", "nginx,wsgate,std,epoll,gnet,nbio,evio,netpoll", "targets")
+	out := flag.String("out", "results.md", "report file")
+	nginx := flag.String("nginx", "/usr/sbin/nginx", "nginx binary")
+	flag.Parse()
+
+	root, err := repoRoot()
+	if err != nil {
+		log.Fatal(err)
+	}
+	tmp, err := os.MkdirTemp("", "evloop-compare")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	c := &compare{binDir: filepath.Join(tmp, "bin"), nginx: *nginx}
+	if err := c.build(root); err != nil {
+		log.Fatal(err)
+	}
+	targets := strings.Split(*targetList, ",")
+	m := &measured{vals: map[string]map[string][]float64{}, calls: map[string]map[string]map[string]float64{}}
+	m.loadStart = loadAvg()
+	m.start = time.Now().UTC()
+	for r := range *rounds {
+		order := slices.Clone(targets)
+		// Rotate so that no target always runs first or last.
+		order = append(order[r%len(order):], order[:r%len(order)]...)
+		for _, t := range order {
+			dir := filepath.Join(tmp, fmt.Sprintf("r%d-%s", r, t))
+			log.Printf("round %d: %s", r+1, t)
+			if err := c.measure(m, t, dir, r == 0, *warmup, *window, *straceWin, *settle, *idle); err != nil {
+				log.Printf("%s: %v", t, err)
+				m.fail(t, err)
+			}
+		}
+	}
+	m.loadEnd = loadAvg()
+	m.end = time.Now().UTC()
+	m.rounds, m.window, m.idle = *rounds, *window, *idle
+	if err := os.WriteFile(*out, m.report(targets), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s", *out)
+}
+
+// repoRoot walks up from the working directory to the main module.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(b, []byte("module github.com/wsgate/wsgate\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the wsgate repository (bench/evloop)")
+		}
+		dir = parent
+	}
+}
+
+// build compiles the relays, the echo backend, the load client and wsgate.
+func (c *compare) build(root string) error {
+	steps := []struct{ dir, out, pkg string }{
+		{filepath.Join(root, "bench", "evloop"), c.bin("evproxy"), "./cmd/evproxy"},
+		{root, c.bin("echo"), "./bench/cmd/echo"},
+		{root, c.bin("load"), "./bench/cmd/load"},
+		{root, c.bin("wsgate"), "./cmd/wsgate"},
+	}
+	for _, s := range steps {
+		cmd := exec.Command("go", "build", "-o", s.out, s.pkg)
+		cmd.Dir = s.dir
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v: %s", s.pkg, err, b)
+		}
+	}
+	return nil
+}
+
+// measure takes one round's figures for target; with sys it counts system
+// calls too (they vary little, one round is enough).
+func (c *compare) measure(m *measured, target, dir string, sys bool, warmup, window, straceWin, settle time.Duration, idle int) error {
+	st, err := c.startTarget(target, dir)
+	if err != nil {
+		return err
+	}
+	defer st.stop()
+	hs, err := c.runLoad(st, "handshake", warmup, window)
+	if err != nil {
+		return err
+	}
+	m.add(target, figHS, hs.CPUPerOpUS)
+	echo, err := c.runLoad(st, "echo", warmup, window)
+	if err != nil {
+		return err
+	}
+	m.add(target, figMsg, echo.CPUPerOpUS)
+	m.add(target, figMsgRate, echo.OpsPerSec)
+	rss0, rssN, err := c.idleKiB(st, idle, settle)
+	if err != nil {
+		return err
+	}
+	m.add(target, figRSS0, float64(rss0))
+	m.add(target, figIdle, float64(rssN-rss0)/float64(idle))
+	if !sys {
+		return nil
+	}
+	for _, mode := range []string{"handshake", "echo"} {
+		per, calls, err := c.straceCount(st, mode, dir, warmup, straceWin)
+		if err != nil {
+			return err
+		}
+		fig := figSysHS
+		if mode == "echo" {
+			fig = figSysMsg
+		}
+		m.add(target, fig, per)
+		m.setCalls(target, fig, calls)
+	}
+	return nil
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}

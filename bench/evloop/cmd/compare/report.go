@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os/exec"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// measured gathers every round's figures per target.
+type measured struct {
+	vals               map[string]map[string][]float64 // target -> figure -> rounds
+	calls              map[string]map[string]map[string]float64
+	failed             map[string][]string
+	loadStart, loadEnd string
+	start, end         time.Time
+	rounds, idle       int
+	window             time.Duration
+}
+
+func (m *measured) add(target, fig string, v float64) {
+	if m.vals[target] == nil {
+		m.vals[target] = map[string][]float64{}
+	}
+	m.vals[target][fig] = append(m.vals[target][fig], v)
+}
+
+func (m *measured) setCalls(target, fig string, calls map[string]float64) {
+	if m.calls[target] == nil {
+		m.calls[target] = map[string]map[string]float64{}
+	}
+	m.calls[target][fig] = calls
+}
+
+func (m *measured) fail(target string, err error) {
+	if m.failed == nil {
+		m.failed = map[string][]string{}
+	}
+	m.failed[target] = append(m.failed[target], err.Error())
+}
+
+func (m *measured) median(target, fig string) float64 {
+	v := slices.Clone(m.vals[target][fig])
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "n/a"
+	case math.Abs(v) >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func ratio(v, ref float64) string {
+	if math.IsNaN(v) || math.IsNaN(ref) || ref == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", v/ref)
+}
+
+// report renders results.md.
+func (m *measured) report(targets []string) []byte {
+	var b bytes.Buffer
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("# Event-loop libraries for wsgate's hot path\n\n")
+	w("Written by `go run ./cmd/compare` (bench/evloop) on %s, %s to %s UTC.\n\n", m.start.Format("2006-01-02"), m.start.Format("15:04"), m.end.Format("15:04"))
+	w("**The machine was shared** with other work while this ran (2 cores): load average %s at the start, %s at the end. ", m.loadStart, m.loadEnd)
+	w("CPU figures are therefore noisy; the system-call counts are not. %d rounds, targets interleaved (rotated each round), medians; %v load windows.\n\n", m.rounds, m.window)
+	w("Pinning as the main harness: the proxy on CPU 1 (nginx and wsgate with `worker_processes 1`, nginx without a master; the Go relays with GOMAXPROCS=1, so one loop), the load client and the echo backend on CPU 0. ")
+	w("Handshake: `load -mode handshake`, 16 workers (upgrade, close frame, close). Message: `load -mode echo -size 64`, 64 connections. ")
+	w("Idle: one `load -mode idle-agent` opens 0 then %d tunnels; RSS per tunnel = (RSS@%d - RSS@0) / %d; every tunnel echoes afterwards. ", m.idle, m.idle, m.idle)
+	w("System calls: `strace -f -c -p PID` over a separate short window of each mode; a handshake is counted by the proxy's `connect` calls, a message by the load client's rate over the strace window.\n\n")
+	w("Library versions: %s.\n\n", libVersions())
+	ref := func(t, fig string) float64 { return m.median(t, fig) }
+	for _, fig := range figures {
+		w("## %s\n\n| target | value | x nginx | x wsgate |\n| --- | ---: | ---: | ---: |\n", fig)
+		for _, t := range targets {
+			v := m.median(t, fig)
+			w("| %s | %s | %s | %s |\n", t, num(v), ratio(v, ref("nginx", fig)), ratio(v, ref("wsgate", fig)))
+		}
+		w("\n")
+	}
+	w("## System calls by name, per operation (first round)\n\n")
+	for _, fig := range []string{figSysHS, figSysMsg} {
+		w("%s:\n\n", fig)
+		for _, t := range targets {
+			calls := m.calls[t][fig]
+			if calls == nil {
+				continue
+			}
+			var names []string
+			for k := range calls {
+				if k != "total" && calls[k] >= 0.05 {
+					names = append(names, k)
+				}
+			}
+			sort.Slice(names, func(i, j int) bool { return calls[names[i]] > calls[names[j]] })
+			var parts []string
+			for _, k := range names {
+				parts = append(parts, fmt.Sprintf("%s %.2f", k, calls[k]))
+			}
+			w("- %s: %s\n", t, strings.Join(parts, ", "))
+		}
+		w("\n")
+	}
+	if len(m.failed) > 0 {
+		w("## Failures\n\n")
+		for _, t := range targets {
+			for _, e := range m.failed[t] {
+				w("- %s: %s\n", t, e)
+			}
+		}
+		w("\n")
+	}
+	w("%s", verdicts)
+	return b.Bytes()
+}
+
+func libVersions() string {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Path}} {{.Version}}",
+		"github.com/panjf2000/gnet/v2", "github.com/lesismal/nbio", "github.com/tidwall/evio",
+		"github.com/cloudwego/netpoll", "golang.org/x/sys")
+	out, err := cmd.Output()
+	if err != nil {
+		return "unknown (go list failed)"
+	}
+	return strings.Join(strings.Split(strings.TrimSpace(string(out)), "\n"), ", ")
+}
