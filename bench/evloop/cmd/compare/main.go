@@ -28,10 +28,13 @@ const (
 	figIdle    = "RSS per idle tunnel (KiB)"
 	figSysHS   = "system calls per handshake"
 	figSysMsg  = "system calls per message"
+	figIOHS    = "socket and epoll calls per handshake"
+	figIOMsg   = "socket and epoll calls per message"
+	figHSErr   = "failed handshakes (per 10,000)"
 	figMsgRate = "64 B messages/s"
 )
 
-var figures = []string{figHS, figMsg, figMsgRate, figRSS0, figIdle, figSysHS, figSysMsg}
+var figures = []string{figHS, figMsg, figMsgRate, figRSS0, figIdle, figIOHS, figIOMsg, figSysHS, figSysMsg, figHSErr}
 
 type compare struct {
 	binDir, nginx string
@@ -140,10 +143,13 @@ func (c *compare) measure(m *measured, target, dir string, sys bool, warmup, win
 		return err
 	}
 	m.add(target, figHS, hs.CPUPerOpUS)
+	m.add(target, figHSErr, 1e4*float64(hs.Errors)/float64(max(1, hs.Ops+hs.Errors)))
+	m.loadErrors(target, "handshake", hs)
 	echo, err := c.runLoad(st, "echo", warmup, window)
 	if err != nil {
 		return err
 	}
+	m.loadErrors(target, "echo", echo)
 	m.add(target, figMsg, echo.CPUPerOpUS)
 	m.add(target, figMsgRate, echo.OpsPerSec)
 	rss0, rssN, err := c.idleKiB(st, idle, settle)
@@ -160,11 +166,13 @@ func (c *compare) measure(m *measured, target, dir string, sys bool, warmup, win
 		if err != nil {
 			return err
 		}
-		fig := figSysHS
+		fig, io := figSysHS, figIOHS
 		if mode == "echo" {
-			fig = figSysMsg
+			fig, io = figSysMsg, figIOMsg
 		}
 		m.add(target, fig, per)
+		m.add(target, io, calls[ioTotal])
+		delete(calls, ioTotal)
 		m.setCalls(target, fig, calls)
 	}
 	return nil

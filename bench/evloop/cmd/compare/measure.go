@@ -206,7 +206,7 @@ type loadResult struct {
 	Ops        uint64  `json:"ops"`
 	OpsPerSec  float64 `json:"ops_per_sec"`
 	CPUPerOpUS float64 `json:"cpu_us_per_op"`
-	Errors     uint64  `json:"errors"`
+	Errors     uint64  `json:"errors"` // failed operations; the caller reports them
 	FirstError string  `json:"first_error"`
 }
 
@@ -229,9 +229,6 @@ func (c *compare) runLoad(st *setup, mode string, warmup, window time.Duration) 
 	}
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		return res, fmt.Errorf("load %s: output %q: %v", mode, out.String(), err)
-	}
-	if res.Errors > 0 {
-		return res, fmt.Errorf("load %s: %d errors, first: %s", mode, res.Errors, res.FirstError)
 	}
 	return res, nil
 }
@@ -365,8 +362,25 @@ func (c *compare) straceCount(st *setup, mode, dir string, warmup, window time.D
 	per := map[string]float64{}
 	for k, v := range calls {
 		per[k] = v / ops
+		if ioCalls[k] {
+			per[ioTotal] += v / ops
+		}
 	}
 	return calls["total"] / ops, per, nil
+}
+
+// ioTotal names the sum of ioCalls in straceCount's map.
+const ioTotal = "io-total"
+
+// ioCalls are the system calls a relay makes for its sockets and its event
+// set; the rest (nanosleep, futex, sched_yield, signals, memory) are the Go
+// runtime's, whose counts under strace grow with the tracing slowdown.
+var ioCalls = map[string]bool{
+	"read": true, "write": true, "readv": true, "writev": true, "recvfrom": true, "sendto": true,
+	"recvmsg": true, "sendmsg": true, "accept": true, "accept4": true, "socket": true, "connect": true,
+	"setsockopt": true, "getsockopt": true, "getsockname": true, "getpeername": true, "shutdown": true,
+	"close": true, "epoll_ctl": true, "epoll_wait": true, "epoll_pwait": true, "fcntl": true, "ioctl": true,
+	"dup": true, "dup2": true, "dup3": true, "splice": true, "pipe2": true,
 }
 
 // parseStrace reads `strace -c`'s table: calls by system call name, and

@@ -36,6 +36,13 @@ func (m *measured) setCalls(target, fig string, calls map[string]float64) {
 	m.calls[target][fig] = calls
 }
 
+// loadErrors notes a load run's failed operations.
+func (m *measured) loadErrors(target, mode string, r loadResult) {
+	if r.Errors > 0 {
+		m.fail(target, fmt.Errorf("%s: %d of %d operations failed, first: %s", mode, r.Errors, r.Ops+r.Errors, r.FirstError))
+	}
+}
+
 func (m *measured) fail(target string, err error) {
 	if m.failed == nil {
 		m.failed = map[string][]string{}
@@ -121,7 +128,7 @@ func (m *measured) report(targets []string) []byte {
 		w("\n")
 	}
 	if len(m.failed) > 0 {
-		w("## Failures\n\n")
+		w("## Failures and errors\n\n")
 		for _, t := range targets {
 			for _, e := range m.failed[t] {
 				w("- %s: %s\n", t, e)

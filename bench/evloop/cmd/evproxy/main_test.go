@@ -273,3 +273,23 @@ func TestHalfCloseFromBackend(t *testing.T) {
 		})
 	}
 }
+
+func TestHeadTooLongIsRefused(t *testing.T) {
+	for _, lib := range libNames {
+		t.Run(lib, func(t *testing.T) {
+			b := newBackend(t)
+			addr := startProxy(t, lib, b.ln.Addr().String())
+			c, err := net.Dial("tcp4", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			go c.Write([]byte("GET /echo HTTP/1.1\r\nX: " + strings.Repeat("a", 20<<10)))
+			got, _ := io.ReadAll(c)
+			if !strings.HasPrefix(string(got), "HTTP/1.1 400 ") {
+				t.Fatalf("answer to a 20 KiB head without its end: %q, want a 400", got)
+			}
+		})
+	}
+}
