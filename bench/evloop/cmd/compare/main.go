@@ -8,10 +8,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,8 +54,15 @@ func main() {
 	targetList := flag.String("targets", "nginx,wsgate,std,epoll,gnet,nbio,evio,netpoll", "targets")
 	out := flag.String("out", "results.md", "report file")
 	nginx := flag.String("nginx", "/usr/sbin/nginx", "nginx binary")
+	from := flag.String("from", "", "render the report from a saved results .json instead of measuring")
 	flag.Parse()
 
+	if *from != "" {
+		if err := render(*from, *out); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	root, err := repoRoot()
 	if err != nil {
 		log.Fatal(err)
@@ -67,12 +76,11 @@ func main() {
 	if err := c.build(root); err != nil {
 		log.Fatal(err)
 	}
-	targets := strings.Split(*targetList, ",")
-	m := &measured{vals: map[string]map[string][]float64{}, calls: map[string]map[string]map[string]float64{}}
-	m.loadStart = loadAvg()
-	m.start = time.Now().UTC()
+	m := &measured{Vals: map[string]map[string][]float64{}, Calls: map[string]map[string]map[string]float64{},
+		Targets: strings.Split(*targetList, ","), Rounds: *rounds, Window: *window, Idle: *idle}
+	m.LoadStart, m.Start = loadAvg(), time.Now().UTC()
 	for r := range *rounds {
-		order := slices.Clone(targets)
+		order := slices.Clone(m.Targets)
 		// Rotate so that no target always runs first or last.
 		order = append(order[r%len(order):], order[:r%len(order)]...)
 		for _, t := range order {
@@ -84,13 +92,31 @@ func main() {
 			}
 		}
 	}
-	m.loadEnd = loadAvg()
-	m.end = time.Now().UTC()
-	m.rounds, m.window, m.idle = *rounds, *window, *idle
-	if err := os.WriteFile(*out, m.report(targets), 0o644); err != nil {
+	m.LoadEnd, m.End = loadAvg(), time.Now().UTC()
+	if err := os.WriteFile(*out, m.report(), 0o644); err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("wrote %s", *out)
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(strings.TrimSuffix(*out, ".md")+".json", raw, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s and its figures as JSON", *out)
+}
+
+// render writes the report of the figures saved in the JSON file from.
+func render(from, out string) error {
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	var m measured
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	return os.WriteFile(out, m.report(), 0o644)
 }
 
 // repoRoot walks up from the working directory to the main module.
@@ -161,10 +187,14 @@ func (c *compare) measure(m *measured, target, dir string, sys bool, warmup, win
 	if !sys {
 		return nil
 	}
+	var hsCalls map[string]float64
 	for _, mode := range []string{"handshake", "echo"} {
-		per, calls, err := c.straceCount(st, mode, dir, warmup, straceWin)
+		per, calls, err := c.straceCount(st, mode, dir, straceWin, hsCalls)
 		if err != nil {
 			return err
+		}
+		if mode == "handshake" {
+			hsCalls = maps.Clone(calls)
 		}
 		fig, io := figSysHS, figIOHS
 		if mode == "echo" {

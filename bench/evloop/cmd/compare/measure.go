@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -315,46 +314,48 @@ func rssKiB(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
 
-// straceCount runs the load client in mode and, during its window,
-// `strace -f -c -p` on the proxy; it returns the system calls per
-// operation. A handshake is counted by the proxy's connect calls (one
-// backend connect each); a message by the load client's rate over the
-// strace window. It also returns the calls by name, per operation.
-func (c *compare) straceCount(st *setup, mode, dir string, warmup, window time.Duration) (float64, map[string]float64, error) {
-	type lr struct {
-		res loadResult
-		err error
-	}
-	done := make(chan lr, 1)
-	go func() {
-		r, err := c.runLoad(st, mode, warmup, window)
-		done <- lr{r, err}
-	}()
-	time.Sleep(warmup)
+// straceCount runs the load client in mode (1 ms warm-up, then window)
+// with `strace -f -c -p` on the proxy attached from before its first
+// connection to after its last, and returns the system calls per operation,
+// in total and by name. Handshakes are counted by the proxy's connect calls
+// (one backend connect each); messages by the load client, and in echo mode
+// the calls of its connections' handshakes and closes (per the handshake
+// figures, hs) are taken out first.
+func (c *compare) straceCount(st *setup, mode, dir string, window time.Duration, hs map[string]float64) (float64, map[string]float64, error) {
 	outFile := filepath.Join(dir, "strace-"+mode+".txt")
+	var errb bytes.Buffer
 	s := exec.Command("strace", "-f", "-c", "-o", outFile, "-p", strconv.Itoa(st.proxy.pid()))
-	s.Stderr = io.Discard
+	s.Stderr = &errb
 	if err := s.Start(); err != nil {
-		<-done
 		return 0, nil, err
 	}
-	t0 := time.Now()
-	time.Sleep(window)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(errb.String(), "attached"); {
+		if time.Now().After(deadline) {
+			s.Process.Kill()
+			s.Wait()
+			return 0, nil, fmt.Errorf("strace did not attach: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, lerr := c.runLoad(st, mode, time.Millisecond, window)
 	s.Process.Signal(syscall.SIGINT)
 	s.Wait()
-	traced := time.Since(t0)
-	r := <-done
-	if r.err != nil {
-		return 0, nil, r.err
+	if lerr != nil {
+		return 0, nil, lerr
 	}
 	b, err := os.ReadFile(outFile)
 	if err != nil {
 		return 0, nil, err
 	}
 	calls := parseStrace(b)
-	ops := r.res.OpsPerSec * traced.Seconds()
+	ops := float64(res.Ops)
 	if mode == "handshake" {
 		ops = calls["connect"]
+	} else if hs != nil {
+		conns := calls["connect"]
+		for k := range calls {
+			calls[k] = max(0, calls[k]-conns*hs[k])
+		}
 	}
 	if ops <= 0 {
 		return 0, nil, fmt.Errorf("strace %s: no operations counted", mode)
@@ -362,11 +363,11 @@ func (c *compare) straceCount(st *setup, mode, dir string, warmup, window time.D
 	per := map[string]float64{}
 	for k, v := range calls {
 		per[k] = v / ops
-		if ioCalls[k] {
+		if ioCalls[k] && k != "total" {
 			per[ioTotal] += v / ops
 		}
 	}
-	return calls["total"] / ops, per, nil
+	return per["total"], per, nil
 }
 
 // ioTotal names the sum of ioCalls in straceCount's map.

@@ -11,29 +11,34 @@ import (
 	"time"
 )
 
-// measured gathers every round's figures per target.
+// measured gathers every round's figures per target; it is saved as JSON
+// beside the report, so that the report can be rendered again (-from).
 type measured struct {
-	vals               map[string]map[string][]float64 // target -> figure -> rounds
-	calls              map[string]map[string]map[string]float64
-	failed             map[string][]string
-	loadStart, loadEnd string
-	start, end         time.Time
-	rounds, idle       int
-	window             time.Duration
+	Vals      map[string]map[string][]float64          `json:"values"` // target -> figure -> rounds
+	Calls     map[string]map[string]map[string]float64 `json:"calls"`  // target -> figure -> system call -> per operation
+	Failed    map[string][]string                      `json:"failed"`
+	LoadStart string                                   `json:"load_start"`
+	LoadEnd   string                                   `json:"load_end"`
+	Start     time.Time                                `json:"start"`
+	End       time.Time                                `json:"end"`
+	Rounds    int                                      `json:"rounds"`
+	Idle      int                                      `json:"idle"`
+	Window    time.Duration                            `json:"window"`
+	Targets   []string                                 `json:"targets"`
 }
 
 func (m *measured) add(target, fig string, v float64) {
-	if m.vals[target] == nil {
-		m.vals[target] = map[string][]float64{}
+	if m.Vals[target] == nil {
+		m.Vals[target] = map[string][]float64{}
 	}
-	m.vals[target][fig] = append(m.vals[target][fig], v)
+	m.Vals[target][fig] = append(m.Vals[target][fig], v)
 }
 
 func (m *measured) setCalls(target, fig string, calls map[string]float64) {
-	if m.calls[target] == nil {
-		m.calls[target] = map[string]map[string]float64{}
+	if m.Calls[target] == nil {
+		m.Calls[target] = map[string]map[string]float64{}
 	}
-	m.calls[target][fig] = calls
+	m.Calls[target][fig] = calls
 }
 
 // loadErrors notes a load run's failed operations.
@@ -44,14 +49,14 @@ func (m *measured) loadErrors(target, mode string, r loadResult) {
 }
 
 func (m *measured) fail(target string, err error) {
-	if m.failed == nil {
-		m.failed = map[string][]string{}
+	if m.Failed == nil {
+		m.Failed = map[string][]string{}
 	}
-	m.failed[target] = append(m.failed[target], err.Error())
+	m.Failed[target] = append(m.Failed[target], err.Error())
 }
 
 func (m *measured) median(target, fig string) float64 {
-	v := slices.Clone(m.vals[target][fig])
+	v := slices.Clone(m.Vals[target][fig])
 	if len(v) == 0 {
 		return math.NaN()
 	}
@@ -83,17 +88,18 @@ func ratio(v, ref float64) string {
 }
 
 // report renders results.md.
-func (m *measured) report(targets []string) []byte {
+func (m *measured) report() []byte {
+	targets := m.Targets
 	var b bytes.Buffer
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# Event-loop libraries for wsgate's hot path\n\n")
-	w("Written by `go run ./cmd/compare` (bench/evloop) on %s, %s to %s UTC.\n\n", m.start.Format("2006-01-02"), m.start.Format("15:04"), m.end.Format("15:04"))
-	w("**The machine was shared** with other work while this ran (2 cores): load average %s at the start, %s at the end. ", m.loadStart, m.loadEnd)
-	w("CPU figures are therefore noisy; the system-call counts are not. %d rounds, targets interleaved (rotated each round), medians; %v load windows.\n\n", m.rounds, m.window)
+	w("Written by `go run ./cmd/compare` (bench/evloop) on %s, %s to %s UTC.\n\n", m.Start.Format("2006-01-02"), m.Start.Format("15:04"), m.End.Format("15:04"))
+	w("**The machine was shared** with other work while this ran (2 cores): load average %s at the start, %s at the end. ", m.LoadStart, m.LoadEnd)
+	w("CPU figures are therefore noisy; the system-call counts are not. %d rounds, targets interleaved (rotated each round), medians; %v load windows.\n\n", m.Rounds, m.Window)
 	w("Pinning as the main harness: the proxy on CPU 1 (nginx and wsgate with `worker_processes 1`, nginx without a master; the Go relays with GOMAXPROCS=1, so one loop), the load client and the echo backend on CPU 0. ")
 	w("Handshake: `load -mode handshake`, 16 workers (upgrade, close frame, close). Message: `load -mode echo -size 64`, 64 connections. ")
-	w("Idle: one `load -mode idle-agent` opens 0 then %d tunnels; RSS per tunnel = (RSS@%d - RSS@0) / %d; every tunnel echoes afterwards. ", m.idle, m.idle, m.idle)
-	w("System calls: `strace -f -c -p PID` over a separate short window of each mode; a handshake is counted by the proxy's `connect` calls, a message by the load client's rate over the strace window.\n\n")
+	w("Idle: one `load -mode idle-agent` opens 0 then %d tunnels; RSS per tunnel = (RSS@%d - RSS@0) / %d; every tunnel echoes afterwards. ", m.Idle, m.Idle, m.Idle)
+	w("System calls: `strace -f -c -p PID` attached to the proxy before a separate short load run (1 ms warm-up) and detached after it; a handshake is counted by the proxy's `connect` calls; a message by the load client's count, after taking out its connections' handshakes and closes at the handshake figures. \"Socket and epoll calls\" leave out the Go runtime's own calls (nanosleep, futex, signals), whose counts grow with the slowdown under strace.\n\n")
 	w("Library versions: %s.\n\n", libVersions())
 	ref := func(t, fig string) float64 { return m.median(t, fig) }
 	for _, fig := range figures {
@@ -108,7 +114,7 @@ func (m *measured) report(targets []string) []byte {
 	for _, fig := range []string{figSysHS, figSysMsg} {
 		w("%s:\n\n", fig)
 		for _, t := range targets {
-			calls := m.calls[t][fig]
+			calls := m.Calls[t][fig]
 			if calls == nil {
 				continue
 			}
@@ -127,10 +133,10 @@ func (m *measured) report(targets []string) []byte {
 		}
 		w("\n")
 	}
-	if len(m.failed) > 0 {
+	if len(m.Failed) > 0 {
 		w("## Failures and errors\n\n")
 		for _, t := range targets {
-			for _, e := range m.failed[t] {
+			for _, e := range m.Failed[t] {
 				w("- %s: %s\n", t, e)
 			}
 		}

@@ -27,7 +27,7 @@ func TestParseStrace(t *testing.T) {
 }
 
 func TestMedian(t *testing.T) {
-	m := &measured{vals: map[string]map[string][]float64{}}
+	m := &measured{Vals: map[string]map[string][]float64{}}
 	for _, v := range []float64{5, 1, 3, 100} {
 		m.add("x", figHS, v)
 	}
