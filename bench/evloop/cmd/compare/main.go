@@ -178,17 +178,28 @@ func (c *compare) measure(m *measured, target, dir string, sys bool, warmup, win
 	m.loadErrors(target, "echo", echo)
 	m.add(target, figMsg, echo.CPUPerOpUS)
 	m.add(target, figMsgRate, echo.OpsPerSec)
+	if sys {
+		// Before the idle step, whose thousands of closes would still be
+		// under way; after the last load run's closes.
+		time.Sleep(settle)
+		if err := c.countCalls(m, st, target, dir, straceWin); err != nil {
+			return err
+		}
+	}
 	rss0, rssN, err := c.idleKiB(st, idle, settle)
 	if err != nil {
 		return err
 	}
 	m.add(target, figRSS0, float64(rss0))
 	m.add(target, figIdle, float64(rssN-rss0)/float64(idle))
-	if !sys {
-		return nil
-	}
+	return nil
+}
+
+// countCalls counts the proxy's system calls per handshake and per message.
+func (c *compare) countCalls(m *measured, st *setup, target, dir string, straceWin time.Duration) error {
 	var hsCalls map[string]float64
 	for _, mode := range []string{"handshake", "echo"} {
+		time.Sleep(300 * time.Millisecond) // the last run's closes end first
 		per, calls, err := c.straceCount(st, mode, dir, straceWin, hsCalls)
 		if err != nil {
 			return err

@@ -1,63 +1,90 @@
 package main
 
-// verdicts ends results.md: what each library cannot do that wsgate needs,
-// read from its source and checked by the module's tests. The figures above
-// say what each costs.
+// verdicts ends results.md: what each library costs and cannot do that
+// wsgate needs, read from its source and checked by this module's tests
+// (cmd/evproxy). The tables above carry the figures.
 const verdicts = `## Differences from wsgate
 
-The relays forward the request head unparsed and copy bytes; wsgate parses
-the request, routes it, applies limits and parses every WebSocket frame
-header. Their figures are a floor for a loop's own cost, not a like-for-like
-proxy.
+The relays forward the request head unparsed and then copy bytes; wsgate
+parses and routes the request, applies its limits, and parses every
+WebSocket frame header. Their figures are the floor of each loop's own cost,
+not a like-for-like proxy. The CPU figures were taken on a busy shared
+machine: read them as rough; the system-call counts and the idle memory are
+the firm part.
 
 ## Verdicts
 
-- **gnet v2**: cannot connect inside its loop: EventLoop.Register dials with
-  net.Dial on a worker goroutine (Go's netpoller), dups the descriptor and
-  enrolls the copy (dup, close, and a cross-thread hand-off per backend).
-  It closes a socket on its end of input, so a half-close tears the other
-  direction down (the relay shuts the peer's output through Fd(), which
-  gnet does not offer itself). Output buffers grow without bound (no
-  read pause for back-pressure). No splice, no TLS; a socket can be copied
-  out (Dup) but not handed to a goroutine and back.
-- **nbio**: has a real non-blocking DialAsync in its pollers (plus a
-  getsockname and fcntl per dial). Closes on end of input (EPOLLRDHUP is an
-  error to it), so no half-close. The backend lands on the poller its
-  descriptor hashes to, not the client's, so tunnels need locks. Accepts
-  through a net.Listener (Go's netpoller). Write buffering is bounded only by
-  closing. Its TLS and HTTP layers exist (nbhttp, llib) but are its own, not
-  crypto/tls on a net.Conn.
-- **evio**: serves accepted sockets only: no dial, no foreign socket, no
-  descriptor, no half-close; the backend side has to be goroutines. Its Wake
-  replaces output still waiting for the socket, so large transfers lose
-  data (the module's test shows it on 1 MiB); every write re-arms epoll twice.
-  Unmaintained. Not usable.
-- **netpoll**: reads into per-connection link buffers and runs the handler
-  on a goroutine pool; DialConnection does a non-blocking connect that the
-  calling goroutine waits out. It closes on end of input (no half-close)
-  and does not tell a clean end from an error. Its per-connection buffers
-  and goroutine hand-offs are the model wsgate already has in Go's runtime.
-- **std** (goroutine per connection per direction): the reference for what
-  Go's netpoller costs; keeps half-close, can splice (not used here, as a
-  frame-parsing proxy cannot), TLS through crypto/tls, but pays two goroutine
-  stacks and two buffers per tunnel.
-- **epoll** (this module's raw loop, about 350 lines): everything wsgate's
-  hot path needs in the loop itself: accept4, non-blocking connect,
-  edge-triggered registration once per socket (no epoll_ctl after ADD),
-  short-read stop, back-pressure by pausing reads, half-close both ways,
-  two small structs per tunnel. It lacks what a library would add: TLS,
-  timers, and handing a socket to a goroutine (a descriptor can leave the
-  loop with EPOLL_CTL_DEL and os.NewFile/net.FileConn, one dup, and come
-  back with EPOLL_CTL_ADD, under wsgate's own control).
+- **gnet v2** (v2.9.7). Cheap per idle tunnel (a connection struct and its
+  ring buffers, allocated lazily). Cannot connect inside its loop:
+  EventLoop.Register runs net.Dial on a worker goroutine (Go's netpoller:
+  its own epoll_ctl add and delete), dups the descriptor, closes the
+  original and hands the copy to the loop, hence about 34 socket and epoll
+  calls per handshake against nginx's 20. It closes a socket at its end of
+  input, so a half-close tears the reverse direction down (the relay shuts
+  the peer's output through Fd(); gnet has no shutdown of its own). Output
+  buffers grow without bound and there is no way to pause reading a
+  connection (no back-pressure). No TLS, no splice; a socket can be copied
+  out (Dup) but not handed to a goroutine and taken back.
+- **nbio** (v1.6.8). Has a real non-blocking connect in its pollers
+  (DialAsync, plus a getsockname and fcntl per dial) and small idle
+  tunnels. But it accepts through a net.Listener (Go's netpoller), then dups
+  and closes every accepted descriptor; it closes a socket on EPOLLRDHUP, so
+  no half-close; a backend lands on the poller its descriptor hashes to, not
+  the client's, so a tunnel needs a lock. Under the 16-worker handshake load
+  a few handshakes in a thousand got end-of-file before the 101 (see the
+  failures) where nginx, wsgate and the other relays had none; nbio indexes
+  connections by descriptor with no generation, which a stale event for a
+  reused descriptor can hit. Its TLS is its own fork of crypto/tls (llib).
+- **evio** (v1.0.8). Serves accepted sockets only: no connect, no foreign
+  socket, no descriptor, no shutdown; the backend side has to be goroutines
+  (a 16 KiB buffer and a stack per tunnel). Its Wake replaces output that
+  still waits for the socket, so large transfers lose data (this module's
+  test shows it at 1 MiB), and every write re-arms epoll twice. Unmaintained.
+  Unusable for wsgate.
+- **netpoll** (cloudwego, v0.7.2). Reads into per-connection linked buffers
+  and runs the handler on a goroutine pool; DialConnection is a non-blocking
+  connect that the calling goroutine waits out. About 37 socket and epoll
+  calls per handshake (fcntl and epoll_ctl six times each) and some 22 KiB
+  per idle tunnel; it closes a connection at its end of input and tells a
+  clean end from an error to no one, so no half-close. It is the
+  goroutine-per-request model wsgate already gets from the Go runtime.
+- **std** (net, a goroutine per direction). The reference for Go's
+  netpoller: keeps half-close, can splice, TLS through crypto/tls; pays two
+  stacks and two buffers per tunnel (34 KiB idle here) and ten setsockopt
+  calls per handshake (keep-alive options and TCP_NODELAY on both sockets).
+- **epoll** (this module, golang.org/x/sys/unix, about 350 lines). Does
+  all of wsgate's hot path inside the loop: accept4 without the peer address,
+  non-blocking connect, one edge-triggered registration per socket for both
+  directions (no epoll_ctl after the add), stop reading at a short read,
+  back-pressure by pausing the reader, half-close both ways, stale events
+  told apart by a generation number, two small structs per tunnel. About 21
+  socket and epoll calls per handshake, nginx's count, and well under 1 KiB
+  per idle tunnel. Blocking in epoll_wait keeps a thread in a system call,
+  and the Go runtime's monitor then wakes often (the nanosleep counts).
+- **epark** (the same loop, its epoll descriptor waited on in Go's
+  netpoller, then a non-blocking epoll_wait). An idle loop gives its thread
+  back and the runtime's nanosleeps drop; it costs a second epoll_wait when
+  a wake-up finds the set empty. Same socket calls as epoll.
 
 ## Recommendation
 
 Write wsgate's own loop on golang.org/x/sys/unix, as the epoll relay here
-does, rather than take one of these libraries. None of the libraries keeps a
-half-closed tunnel open (wsgate must pass a half-close on, not tear the
-tunnel down), gnet and evio cannot connect inside the loop, evio loses data,
-none lets wsgate keep frame parsing, TLS and the slow path on goroutines with
-a clean hand-off, and their costs (see the tables) do not beat a direct loop.
-The raw loop's figures are the floor to aim at; keep the standard-library
-path for TLS, HTTP/2, HTTP/3 and anything that blocks.
+does, and take none of these libraries:
+
+- none of them keeps a half-closed tunnel open, which wsgate must (each
+  closes a socket at its end of input);
+- gnet and evio cannot connect inside the loop, and evio loses data;
+- nbio, the one with an in-loop connect, failed handshakes under load;
+- none lets a socket leave the loop for a goroutine (TLS, a slow path) and
+  come back, none splices, and none uses crypto/tls;
+- their handshakes cost 30 to 38 socket and epoll calls, no better than
+  wsgate's goroutine path, while a direct loop costs nginx's 21, and the
+  direct loop holds an idle tunnel in a few hundred bytes.
+
+Wsgate's own loop has to add what these relays leave out: frame parsing,
+timers, limits, and the hand-off of a descriptor to the goroutine path
+(EPOLL_CTL_DEL, then os.NewFile and net.FileConn) and back (EPOLL_CTL_ADD).
+Which wait to use (epoll_wait blocking, or the epoll descriptor parked in
+Go's netpoller) should be settled on wsgate's own figures: here they cost
+the same within the noise.
 `
