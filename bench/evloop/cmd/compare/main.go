@@ -53,7 +53,7 @@ func main() {
 	straceWin := flag.Duration("strace-window", 1500*time.Millisecond, "window of each strace count")
 	targetList := flag.String("targets", "nginx,wsgate,std,epoll,gnet,nbio,evio,netpoll", "targets")
 	out := flag.String("out", "results.md", "report file")
-	nginx := flag.String("nginx", "/usr/sbin/nginx", "nginx binary")
+	nginx := flag.String("nginx", "", "nginx binary (default: nginx on PATH, else in the sbin directories)")
 	from := flag.String("from", "", "render the report from a saved results .json instead of measuring")
 	flag.Parse()
 
@@ -72,7 +72,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(tmp)
-	c := &compare{binDir: filepath.Join(tmp, "bin"), nginx: *nginx}
+	c := &compare{binDir: filepath.Join(tmp, "bin"), nginx: findNginx(*nginx)}
 	if err := c.build(root); err != nil {
 		log.Fatal(err)
 	}
@@ -117,6 +117,28 @@ func render(from, out string) error {
 		return fmt.Errorf("%s: %w", from, err)
 	}
 	return os.WriteFile(out, m.report(), 0o644)
+}
+
+// findNginx returns flagged, or nginx from PATH or the sbin directories
+// that are often left off a user's PATH.
+func findNginx(flagged string) string {
+	if flagged != "" {
+		return flagged
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	for _, d := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
+		if p := filepath.Join(d, "nginx"); fileExists(p) {
+			return p
+		}
+	}
+	return "nginx"
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // repoRoot walks up from the working directory to the main module.

@@ -19,7 +19,7 @@ the firm part.
   EventLoop.Register runs net.Dial on a worker goroutine (Go's netpoller:
   its own epoll_ctl add and delete), dups the descriptor, closes the
   original and hands the copy to the loop, hence about 34 socket and epoll
-  calls per handshake against nginx's 20. It closes a socket at its end of
+  calls per handshake against nginx's 20 and wsgate's 26. It closes a socket at its end of
   input, so a half-close tears the reverse direction down (the relay shuts
   the peer's output through Fd(); gnet has no shutdown of its own). Output
   buffers grow without bound and there is no way to pause reading a
@@ -31,8 +31,8 @@ the firm part.
   and closes every accepted descriptor; it closes a socket on EPOLLRDHUP, so
   no half-close; a backend lands on the poller its descriptor hashes to, not
   the client's, so a tunnel needs a lock. Under the 16-worker handshake load
-  a few handshakes in a thousand got end-of-file before the 101 (see the
-  failures) where nginx, wsgate and the other relays had none; nbio indexes
+  about three handshakes in a thousand got end-of-file before the 101 (see
+  the failures) where nginx, wsgate and the other relays had none; nbio indexes
   connections by descriptor with no generation, which a stale event for a
   reused descriptor can hit. Its TLS is its own fork of crypto/tls (llib).
 - **evio** (v1.0.8). Serves accepted sockets only: no connect, no foreign
@@ -63,8 +63,9 @@ the firm part.
   and the Go runtime's monitor then wakes often (the nanosleep counts).
 - **epark** (the same loop, its epoll descriptor waited on in Go's
   netpoller, then a non-blocking epoll_wait). An idle loop gives its thread
-  back and the runtime's nanosleeps drop; it costs a second epoll_wait when
-  a wake-up finds the set empty. Same socket calls as epoll.
+  back and the runtime's nanosleeps drop somewhat; it costs a second
+  epoll_wait when a wake-up finds the set empty. Same socket calls as
+  epoll.
 
 ## Recommendation
 
@@ -77,9 +78,18 @@ does, and take none of these libraries:
 - nbio, the one with an in-loop connect, failed handshakes under load;
 - none lets a socket leave the loop for a goroutine (TLS, a slow path) and
   come back, none splices, and none uses crypto/tls;
-- their handshakes cost 30 to 38 socket and epoll calls, no better than
-  wsgate's goroutine path, while a direct loop costs nginx's 21, and the
-  direct loop holds an idle tunnel in a few hundred bytes.
+- their handshakes cost 30 to 38 socket and epoll calls, more than wsgate's
+  goroutine path today (26), while a direct loop costs about nginx's 20,
+  and holds an idle tunnel in well under a kilobyte (wsgate: about 7 KiB,
+  nginx: 17.5 KiB);
+- their median CPU per handshake was above wsgate's here, by 1.3 to 2
+  times, on a noisy machine.
+
+What these figures do not show is a CPU gain: on this busy machine the
+direct loop's CPU per handshake and per message came out about wsgate's,
+though wsgate parses, routes and checks far more. The firm gains are fewer
+system calls and far less memory per idle tunnel; the CPU gain has to be
+shown on a quiet machine with wsgate's own loop.
 
 Wsgate's own loop has to add what these relays leave out: frame parsing,
 timers, limits, and the hand-off of a descriptor to the goroutine path
