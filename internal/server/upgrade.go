@@ -48,14 +48,8 @@ func (x *exchange) startTunnel(peer *upstream.Peer, series *status.PeerSeries, c
 	var cc net.Conn = c.c
 	offloaded := x.offload(resp, &hdr, &cc, &bc, &clientPending, &backendPending)
 	h := x.head(101, hdr, -2, false)
-	c.bw.Write(h)
 	x.sent += int64(len(h))
-	err := c.bw.Flush()
-	// The 101 went out under send_timeout; the tunnel arms its own send
-	// deadline only when a write blocks, so this one must not outlive the
-	// head, or the tunnel's first write after send_timeout would fail.
-	c.c.SetWriteDeadline(time.Time{})
-	if err != nil {
+	if err := c.sendLast(h); err != nil {
 		conn.Release(false)
 		x.done()
 		return
