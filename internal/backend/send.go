@@ -195,7 +195,8 @@ func (c *Conn) sendAwait(r *Request, sc syscall.Conn) error {
 	if err != nil {
 		return &Error{Phase: Sending, Err: err}
 	}
-	w := headWriter{head: r.Head}
+	w := &c.hw
+	*w = headWriter{head: r.Head}
 	rc.Read(w.ready)
 	if w.err != nil {
 		return &Error{Phase: Sending, Err: w.err}
