@@ -328,7 +328,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 	t := p.at(p.n - 1)
 	t.header, t.recv = time.Since(t.start), headSize(resp)
 	x.timedHead(peer, t.header, resp.Status)
-	x.vc.UpstreamHeader = resp.Header // $upstream_http_*, also of an answer held back
+	x.vc.UpstreamHeader = &resp.Header // $upstream_http_*, also of an answer held back; a pointer: boxing the slice would allocate
 	series := x.conn.srv.metrics.Peer(x.proxyPass().Upstream.Name, peer.Addr())
 	series.Responded(time.Since(p.start))
 	switch {
@@ -415,7 +415,7 @@ func (x *exchange) giveUp(p *pass) bool {
 		return keep
 	}
 	if h := p.last; h != nil {
-		x.vc.UpstreamHeader = h.resp.Header // $upstream_http_*
+		x.vc.UpstreamHeader = &h.resp.Header // $upstream_http_*
 		keep, _ := x.relayOrStore(&h.bc, h.resp)
 		h.bc.Release(false)
 		return keep
