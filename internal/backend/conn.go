@@ -116,6 +116,8 @@ func (t Transport) dial(addr string, dl *connectDeadline) (net.Conn, error) {
 		if t.Transparent {
 			d.Control = transparent
 		}
+	} else if network == "tcp" && loopback(addr) {
+		d.Control = connectNow
 	}
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
