@@ -171,6 +171,11 @@ func TestDialRefused(t *testing.T) {
 	if !errors.As(err, &be) || be.Phase != Connecting {
 		t.Fatalf("error %v, want a connecting *Error", err)
 	}
+	// Worded as the net package words a refused connect, whichever
+	// connect(2) saw the refusal.
+	if !errors.Is(err, syscall.ECONNREFUSED) || !strings.HasSuffix(err.Error(), "connect: connection refused") {
+		t.Fatalf("error %q, want a refused connect", err)
+	}
 	if got := p.ends(); len(got) != 1 || !got[0] {
 		t.Fatalf("peer ends %v, want [true]", got)
 	}
@@ -552,4 +557,33 @@ func TestConnectTimeout(t *testing.T) {
 		return
 	}
 	t.Skip("the kernel accepted every connection: no full queue to time out on")
+}
+
+// TestDialLoopbackIPv6: a peer on ::1 is dialled, and its connection's
+// addresses are the socket's, as for any peer.
+func TestDialLoopbackIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+	}()
+	slots := &counter{limit: 10}
+	p := &peer{addr: ln.Addr().String()}
+	var c Conn
+	if err := (Transport{Slots: slots, ConnectTimeout: 5 * time.Second}).Connect(&c, p); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release(false)
+	if got := c.Net().RemoteAddr().String(); got != ln.Addr().String() {
+		t.Fatalf("remote address %s, want %s", got, ln.Addr())
+	}
+	if la, ok := c.Net().LocalAddr().(*net.TCPAddr); !ok || !la.IP.IsLoopback() || la.Port == 0 {
+		t.Fatalf("local address %v", c.Net().LocalAddr())
+	}
 }

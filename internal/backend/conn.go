@@ -55,6 +55,11 @@ type Conn struct {
 
 	keepAlive bool // the request lets the connection be kept (see Send)
 	reuse     bool // Drained found it fit for the Pool
+
+	// dl is the context of a dial by c: in place, a pointer to it makes a
+	// context.Context without an allocation.
+	dl connectDeadline
+	hw headWriter // sendAwait's state, kept here rather than allocated
 }
 
 // readers holds the buffers that response heads are read into.
@@ -74,7 +79,7 @@ func (t Transport) Connect(c *Conn, peer Peer) error {
 			peer.Done(false)
 			return ErrNoSlot
 		}
-		tc, err := t.dial(peer.Addr())
+		tc, err := t.dial(peer.Addr(), &c.dl)
 		if err != nil {
 			c.Release(true)
 			return &Error{Phase: phaseOf(err), Err: err}
@@ -87,13 +92,15 @@ func (t Transport) Connect(c *Conn, peer Peer) error {
 }
 
 // dial connects to addr (see Peer.Addr) under proxy_connect_timeout and,
-// with t.TLS, completes the TLS handshake within the same time.
-func (t Transport) dial(addr string) (net.Conn, error) {
+// with t.TLS, completes the TLS handshake within the same time; dl is
+// where the dial's context is kept.
+func (t Transport) dial(addr string, dl *connectDeadline) (net.Conn, error) {
 	var ctx context.Context = context.Background()
 	var deadline time.Time
 	if t.ConnectTimeout > 0 {
 		deadline = time.Now().Add(t.ConnectTimeout)
-		ctx = connectDeadline{deadline}
+		*dl = connectDeadline{deadline}
+		ctx = dl
 	}
 	network := "tcp"
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
@@ -109,6 +116,8 @@ func (t Transport) dial(addr string) (net.Conn, error) {
 		if t.Transparent {
 			d.Control = transparent
 		}
+	} else if network == "tcp" && loopback(addr) {
+		d.Control = connectNow
 	}
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -168,7 +177,7 @@ func socketOf(c net.Conn) syscall.Conn {
 // by a fresh one under the same slot.
 func (c *Conn) redial() error {
 	c.tc.Close()
-	tc, err := c.t.dial(c.peer.Addr())
+	tc, err := c.t.dial(c.peer.Addr(), &c.dl)
 	c.tc, c.uses, c.born = tc, 0, time.Now()
 	if err != nil {
 		return &Error{Phase: phaseOf(err), Err: err}

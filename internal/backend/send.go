@@ -9,6 +9,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/internal/http1"
 )
@@ -192,7 +195,8 @@ func (c *Conn) sendAwait(r *Request, sc syscall.Conn) error {
 	if err != nil {
 		return &Error{Phase: Sending, Err: err}
 	}
-	w := headWriter{head: r.Head}
+	w := &c.hw
+	*w = headWriter{head: r.Head}
 	rc.Read(w.ready)
 	if w.err != nil {
 		return &Error{Phase: Sending, Err: w.err}
@@ -221,7 +225,7 @@ func (w *headWriter) ready(fd uintptr) bool {
 		return true // readable (or a spurious wakeup: the read that follows waits again)
 	}
 	for len(w.head) > 0 {
-		n, err := syscall.Write(int(fd), w.head)
+		n, err := send(int(fd), w.head)
 		switch {
 		case err == syscall.EINTR:
 		case err == syscall.EAGAIN:
@@ -255,4 +259,18 @@ func asksClose(head []byte) bool {
 func IsPeer(err error) bool {
 	var e *Error
 	return errors.As(err, &e)
+}
+
+// send writes p, which is not empty, to the non-blocking socket fd. The
+// call cannot block, so it does not tell the scheduler it might (the raw
+// call), which spares the scheduler's bookkeeping of a system call and
+// the chance that the processor is handed to another thread meanwhile;
+// MSG_NOSIGNAL: a peer that has gone away is EPIPE, not a signal.
+func send(fd int, p []byte) (int, error) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd),
+		uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }

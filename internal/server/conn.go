@@ -55,6 +55,7 @@ type conn struct {
 	// deadline is re-armed before every write, as nginx's timer between
 	// two successive writes.
 	sendTimeout time.Duration
+	armed       bool // sendWriter has set a write deadline on c, still in place
 	remote      netip.AddrPort
 	local       netip.AddrPort
 	debug       bool         // debug_connection lists the client: its lines log at every level
@@ -577,6 +578,7 @@ func (w sendWriter) Write(p []byte) (n int, err error) {
 	}
 	if d := w.c.sendTimeout; d > 0 {
 		w.c.c.SetWriteDeadline(time.Now().Add(d))
+		w.c.armed = true
 	}
 	return w.c.c.Write(p)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/proxy"
+	"github.com/wsgate/wsgate/internal/status"
 	"github.com/wsgate/wsgate/internal/upstream"
 )
 
@@ -327,11 +328,12 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 	t := p.at(p.n - 1)
 	t.header, t.recv = time.Since(t.start), headSize(resp)
 	x.timedHead(peer, t.header, resp.Status)
-	x.vc.UpstreamHeader = resp.Header // $upstream_http_*, also of an answer held back
-	x.conn.srv.metrics.PeerResponse(x.proxyPass().Upstream.Name, peer.Addr(), time.Since(p.start), false)
+	x.vc.UpstreamHeader = &resp.Header // $upstream_http_*, also of an answer held back; a pointer: boxing the slice would allocate
+	series := x.conn.srv.metrics.Peer(x.proxyPass().Upstream.Name, peer.Addr())
+	series.Responded(time.Since(p.start))
 	switch {
 	case resp.Status == 101:
-		return x.switchProtocols(p, peer, bc, resp)
+		return x.switchProtocols(p, peer, series, bc, resp)
 	case x.lc.NextUpstream.Mask&config.NextStatus(resp.Status) != 0:
 		p.hold(&held{bc: *bc, resp: resp})
 		return false, false
@@ -369,7 +371,7 @@ func (x *exchange) sendFailed(p *pass, peer *upstream.Peer, bc *backend.Conn, er
 }
 
 // switchProtocols checks a 101 and starts the tunnel.
-func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Conn, resp *http1.Response) (keep, final bool) {
+func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, series *status.PeerSeries, bc *backend.Conn, resp *http1.Response) (keep, final bool) {
 	if !x.upgrade() {
 		// nginx passes a 101 to a request that did not ask to switch as
 		// a plain answer without a body; nothing is tunnelled, and the
@@ -396,7 +398,7 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Con
 	}
 	x.answered(peer)
 	x.setUpstreamVars(p)
-	x.startTunnel(peer, bc, resp, p.start) // the tunnel owns bc now
+	x.startTunnel(peer, series, bc, resp, p.start) // the tunnel owns bc now
 	return false, true
 }
 
@@ -413,7 +415,7 @@ func (x *exchange) giveUp(p *pass) bool {
 		return keep
 	}
 	if h := p.last; h != nil {
-		x.vc.UpstreamHeader = h.resp.Header // $upstream_http_*
+		x.vc.UpstreamHeader = &h.resp.Header // $upstream_http_*
 		keep, _ := x.relayOrStore(&h.bc, h.resp)
 		h.bc.Release(false)
 		return keep

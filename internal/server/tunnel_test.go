@@ -26,8 +26,16 @@ import (
 
 // TestTunnelOutlivesSendTimeout: the 101 is written under send_timeout,
 // but that deadline must not carry over into the tunnel, whose first write
-// to the client after send_timeout would otherwise fail.
+// to the client after send_timeout would otherwise fail. Nor may the
+// deadline of an earlier response on the same connection, whether it has
+// expired by the time of the 101 or not.
 func TestTunnelOutlivesSendTimeout(t *testing.T) {
+	for _, earlier := range []bool{false, true} {
+		t.Run(fmt.Sprintf("earlier response %v", earlier), func(t *testing.T) { tunnelOutlivesSendTimeout(t, earlier) })
+	}
+}
+
+func tunnelOutlivesSendTimeout(t *testing.T, earlier bool) {
 	const sendTimeout = 200 * time.Millisecond
 	backend := upgradeBackend(t, func(c net.Conn, br *bufio.Reader) {
 		time.Sleep(2 * sendTimeout)
@@ -43,6 +51,9 @@ http {
     send_timeout %dms;
     server {
         listen 127.0.0.1:%d;
+        location = /plain {
+            return 200 "ok\n";
+        }
         location / {
             proxy_pass http://%s;
             proxy_http_version 1.1;
@@ -67,8 +78,20 @@ http {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	br := bufio.NewReader(c)
+	if earlier {
+		// A response written under send_timeout, then a pause past it.
+		fmt.Fprintf(c, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+		if status, err := br.ReadString('\n'); err != nil || !strings.Contains(status, " 200 ") {
+			t.Fatalf("status line %q, %v", status, err)
+		}
+		skipHead(t, br)
+		if body, err := br.ReadString('\n'); err != nil || body != "ok\n" {
+			t.Fatalf("body %q, %v", body, err)
+		}
+		time.Sleep(2 * sendTimeout)
+	}
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	status, err := br.ReadString('\n')
 	if err != nil || !strings.Contains(status, " 101 ") {
 		t.Fatalf("status line %q, %v", status, err)

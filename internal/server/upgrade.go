@@ -16,6 +16,7 @@ import (
 	"github.com/wsgate/wsgate/internal/limit"
 	"github.com/wsgate/wsgate/internal/otel"
 	"github.com/wsgate/wsgate/internal/proxy"
+	"github.com/wsgate/wsgate/internal/status"
 	"github.com/wsgate/wsgate/internal/tunnel"
 	"github.com/wsgate/wsgate/internal/upstream"
 	"github.com/wsgate/wsgate/internal/vars"
@@ -25,8 +26,9 @@ import (
 // steered to (hash keys, sticky routes) and the tunnel a 101 starts.
 
 // startTunnel answers the client's upgrade and joins the connections: the
-// tunnel takes over conn's socket, its slot and the peer's use.
-func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *http1.Response, start time.Time) {
+// tunnel takes over conn's socket, its slot and the peer's use; series is
+// the peer's metrics, which its close feeds.
+func (x *exchange) startTunnel(peer *upstream.Peer, series *status.PeerSeries, conn *backend.Conn, resp *http1.Response, start time.Time) {
 	c := x.conn
 	bc, br := conn.Net(), conn.Reader()
 	bc.SetReadDeadline(time.Time{})
@@ -46,19 +48,16 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	var cc net.Conn = c.c
 	offloaded := x.offload(resp, &hdr, &cc, &bc, &clientPending, &backendPending)
 	h := x.head(101, hdr, -2, false)
-	c.bw.Write(h)
 	x.sent += int64(len(h))
-	err := c.bw.Flush()
-	// The 101 went out under send_timeout; the tunnel arms its own send
-	// deadline only when a write blocks, so this one must not outlive the
-	// head, or the tunnel's first write after send_timeout would fail.
-	c.c.SetWriteDeadline(time.Time{})
-	if err != nil {
+	if err := c.sendLast(h); err != nil {
 		conn.Release(false)
 		x.done()
 		return
 	}
 	e := x.newTunnelEnd(peer, start)
+	if e.info.ups != "" {
+		e.series = series
+	}
 	span := x.otelSpan()
 	c.srv.metrics.Handshake("upgraded")
 	cfg := x.tunnelConfig(e, resp, offloaded)
@@ -152,10 +151,11 @@ type tunnelEnd struct {
 	id      uint64
 	remote  netip.Addr
 	leases  []limit.ConnLease
-	sess    *sessionLog   // nil unless an access log writes the session's line
-	extra   *tunnelExtras // nil unless one of its attachments applies
-	virtual bool          // an HTTP/2 stream: its TCP connection is its conn's
-	tried   bool          // an upgrade has tried to hand it over (under Server.mu)
+	series  *status.PeerSeries // the peer's metrics; nil: looked up by name at close
+	sess    *sessionLog        // nil unless an access log writes the session's line
+	extra   *tunnelExtras      // nil unless one of its attachments applies
+	virtual bool               // an HTTP/2 stream: its TCP connection is its conn's
+	tried   bool               // an upgrade has tried to hand it over (under Server.mu)
 }
 
 // tunnelExtras are a tunnel's rarer attachments, behind one pointer so
@@ -237,7 +237,10 @@ func (e *tunnelEnd) closed(r tunnel.Result) {
 	if e.log.Enabled(errlog.Debug) || (r.Err != nil && e.log.Enabled(errlog.Info)) {
 		e.logClose(&r)
 	}
-	srv.metrics.TunnelClosed(e.info.ups, peer.Addr(), r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
+	if e.series == nil && e.info.ups != "" {
+		e.series = srv.metrics.Peer(e.info.ups, peer.Addr()) // a tunnel taken over from the old process
+	}
+	srv.metrics.TunnelClosedAt(e.series, r.End.Sub(r.Start), r.FromClient, r.FromBackend, r.CloseCode, r.ClosedBy.String())
 	srv.metrics.Messages(r.MessagesFromClient, r.MessagesFromBackend)
 	if e.sess != nil || e.extra != nil {
 		e.endSession(&r)

@@ -36,8 +36,13 @@ type Metrics struct {
 
 	handshakes children[string, prometheus.Counter]
 	closes     children[closeKey, prometheus.Counter]
-	peers      children[peerKey, *peerMetrics]
-	limits     children[limitKey, prometheus.Counter]
+	// common caches the close series of the usual keys (see commonClose),
+	// which every tunnel's end records: an index in place of a map lookup
+	// keeps that path short and its stack shallow, as it runs at the
+	// bottom of a relay goroutine's small stack.
+	common [len(closeSides)][commonCodes]atomic.Pointer[prometheus.Counter]
+	peers  children[peerKey, *PeerSeries]
+	limits children[limitKey, prometheus.Counter]
 
 	bytesFromClient, bytesFromBackend prometheus.Counter
 	msgsFromClient, msgsFromBackend   prometheus.Counter
@@ -55,10 +60,19 @@ type peerKey struct{ upstream, peer string }
 
 type limitKey struct{ zone, kind string }
 
-type peerMetrics struct {
+// PeerSeries is the series of one peer of an upstream: a caller that
+// records several events of the same peer looks it up once (Peer).
+type PeerSeries struct {
 	closed   prometheus.Counter
 	response prometheus.Observer
 }
+
+// closeSides are the values of closedBy, in the order of Metrics.common.
+var closeSides = [...]string{"client", "backend", "proxy"}
+
+// commonCodes is how many close codes Metrics.common holds: none (0) and
+// 1000 to 1015.
+const commonCodes = 17
 
 // NewMetrics returns a Metrics whose registry also holds the Go runtime and
 // process collectors.
@@ -141,11 +155,11 @@ func NewMetrics() *Metrics {
 			return closes.WithLabelValues(code, k.by)
 		},
 	}
-	m.peers = children[peerKey, *peerMetrics]{
+	m.peers = children[peerKey, *PeerSeries]{
 		max:      maxPeers,
 		overflow: func(peerKey) peerKey { return peerKey{overflowLabel, overflowLabel} },
-		make: func(k peerKey) *peerMetrics {
-			return &peerMetrics{
+		make: func(k peerKey) *PeerSeries {
+			return &PeerSeries{
 				closed:   peerClosed.WithLabelValues(k.upstream, k.peer),
 				response: peerResp.WithLabelValues(k.upstream, k.peer),
 			}
@@ -169,13 +183,56 @@ func (m *Metrics) Handshake(result string) { m.handshakes.get(result).Inc() }
 // (0 when none passed) and the side that closed first ("client", "backend"
 // or "proxy"). An empty upstream skips the per-peer counter.
 func (m *Metrics) TunnelClosed(upstream, peer string, d time.Duration, fromClient, fromBackend int64, closeCode uint16, closedBy string) {
+	var p *PeerSeries
+	if upstream != "" {
+		p = m.Peer(upstream, peer)
+	}
+	m.TunnelClosedAt(p, d, fromClient, fromBackend, closeCode, closedBy)
+}
+
+// TunnelClosedAt is TunnelClosed for the peer whose series p the caller
+// looked up already; a nil p skips the per-peer counter.
+func (m *Metrics) TunnelClosedAt(p *PeerSeries, d time.Duration, fromClient, fromBackend int64, closeCode uint16, closedBy string) {
 	m.duration.Observe(d.Seconds())
 	addCount(m.bytesFromClient, fromClient)
 	addCount(m.bytesFromBackend, fromBackend)
-	m.closes.get(closeKey{code: closeCode, by: closedBy}).Inc()
-	if upstream != "" {
-		m.peers.get(peerKey{upstream, peer}).closed.Inc()
+	m.closeCounter(closeCode, closedBy).Inc()
+	if p != nil {
+		p.closed.Inc()
 	}
+}
+
+// closeCounter is the close series of code and closedBy, from
+// Metrics.common for the usual keys.
+func (m *Metrics) closeCounter(code uint16, by string) prometheus.Counter {
+	side, i := commonClose(code, by)
+	if side < 0 {
+		return m.closes.get(closeKey{code: code, by: by})
+	}
+	if c := m.common[side][i].Load(); c != nil {
+		return *c
+	}
+	c := m.closes.get(closeKey{code: code, by: by})
+	m.common[side][i].Store(&c)
+	return c
+}
+
+// commonClose is the place of a close key in Metrics.common; side is -1
+// for a key it does not hold.
+func commonClose(code uint16, by string) (side, i int) {
+	switch {
+	case code == 0:
+	case code >= 1000 && code < 1000+commonCodes-1:
+		i = int(code) - 999
+	default:
+		return -1, 0
+	}
+	for s, name := range closeSides {
+		if by == name {
+			return s, i
+		}
+	}
+	return -1, 0
 }
 
 // Messages counts the complete WebSocket data messages a tunnel relayed,
@@ -193,8 +250,17 @@ func (m *Metrics) PeerResponse(upstream, peer string, d time.Duration, failed bo
 	if failed {
 		return
 	}
-	m.peers.get(peerKey{upstream, peer}).response.Observe(d.Seconds())
+	m.Peer(upstream, peer).Responded(d)
 }
+
+// Peer returns the series of peer (its "ip:port") of upstream, for
+// Responded and TunnelClosedAt.
+func (m *Metrics) Peer(upstream, peer string) *PeerSeries {
+	return m.peers.get(peerKey{upstream, peer})
+}
+
+// Responded is PeerResponse for a successful attempt at p's peer.
+func (p *PeerSeries) Responded(d time.Duration) { p.response.Observe(d.Seconds()) }
 
 // LimitRejected counts a rejection by limit zone; kind is "req" or "conn".
 func (m *Metrics) LimitRejected(zone, kind string) {

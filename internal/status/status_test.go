@@ -657,3 +657,33 @@ func BenchmarkWritePrometheus(b *testing.B) {
 		}
 	}
 }
+
+// A peer's series looked up once (Peer) counts the same as the events that
+// name the peer, and the usual close keys land in their own series.
+func TestPeerSeries(t *testing.T) {
+	m := NewMetrics()
+	p := m.Peer("chat", "127.0.0.1:9001")
+	p.Responded(3 * time.Millisecond)
+	m.PeerResponse("chat", "127.0.0.1:9001", 4*time.Millisecond, false)
+	m.TunnelClosedAt(p, time.Second, 1, 2, 1000, "client")
+	m.TunnelClosed("chat", "127.0.0.1:9001", time.Second, 1, 2, 1000, "client")
+	m.TunnelClosedAt(nil, time.Second, 1, 2, 1015, "proxy")
+	m.TunnelClosedAt(nil, time.Second, 1, 2, 1016, "proxy")
+	m.TunnelClosedAt(nil, time.Second, 1, 2, 0, "backend")
+	mfs := scrape(t, m, nil)
+	peer := labels("upstream", "chat", "peer", "127.0.0.1:9001")
+	if got := find(mfs, "wsgate_upstream_peer_tunnels_closed_total", peer); got == nil || value(got) != 2 {
+		t.Errorf("peer tunnels closed = %v, want 2", got)
+	}
+	if got := find(mfs, "wsgate_upstream_response_seconds", peer); got == nil || got.GetHistogram().GetSampleCount() != 2 {
+		t.Errorf("peer responses = %v, want 2 samples", got)
+	}
+	for _, c := range []struct {
+		code, by string
+		want     float64
+	}{{"1000", "client", 2}, {"1015", "proxy", 1}, {"1016", "proxy", 1}, {"none", "backend", 1}} {
+		if got := find(mfs, "wsgate_tunnel_close_total", labels("code", c.code, "closed_by", c.by)); got == nil || value(got) != c.want {
+			t.Errorf("close %s by %s = %v, want %v", c.code, c.by, got, c.want)
+		}
+	}
+}
