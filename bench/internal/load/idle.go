@@ -29,10 +29,11 @@ const MaxIdlePerAgent = 5000
 //	         -> "ok N RETRIES MILLISECONDS" or "err ..."
 //	quit     close every tunnel and return (so does end of input)
 //
-// It dials cfg.Addr from cfg.Sources, over TLS when cfg.TLS; the other
+// It dials cfg.Addr from cfg.Sources, over TLS when cfg.TLS, with cfg.Proto's
+// tunnels; the other
 // fields of cfg are unused. It returns when in ends, quit arrives or ctx ends.
 func IdleAgent(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
-	r := newRun(Config{Addr: cfg.Addr, Path: cfg.Path, Sources: cfg.Sources, TLS: cfg.TLS})
+	r := newRun(Config{Addr: cfg.Addr, Path: cfg.Path, Sources: cfg.Sources, TLS: cfg.TLS, Proto: cfg.Proto})
 	if r.cfg.Path == "" {
 		r.cfg.Path = "/ws"
 	}
