@@ -74,6 +74,17 @@ type runner struct {
 	pacedRate                   int               // total messages per second of the paced mode
 	twoCores                    bool              // also measure unpinned with two workers
 	unpinned                    bool              // the pass under way runs every process on both CPUs, proxies with two workers
+	protos                      []string          // tunnel protocols measured after the plain rounds: load.ProtoH2, ProtoH3
+	cert                        *tlsFiles         // the run's ECDSA certificate, once written
+	syscalls                    bool              // count system calls per operation under strace after the timed rounds
+	straceWindow                time.Duration     // the window of each strace run
+	stracing                    bool              // the pass under way counts system calls
+	profiles                    bool              // keep a CPU profile of wsgate per mode
+	profiling                   bool              // the pass under way runs the pprof build and fetches profiles
+	wsgatePprofBin              string            // wsgate built with -tags pprof
+	profileDir, profilePrefix   string            // where the pass under way saves profiles, and their name prefix
+	profileTo                   string            // the profile file of the mode under way, "" for none
+	profileErrs                 map[string]string // profile name -> why fetching it failed
 }
 
 func main() {
@@ -90,7 +101,18 @@ func main() {
 	twoCores := flag.Bool("two-cores", false, "then measure handshakes, 64 B echo and 64 KiB throughput unpinned, proxies with two workers")
 	paced := flag.Bool("paced", false, "also measure round-trip latency at a paced 20,000 msgs/s")
 	tlsHS := flag.Bool("tls-handshakes", false, "then measure full and resumed TLS 1.3 handshakes through the proxies, with ECDSA P-256 and RSA 2048 certificates")
+	h2 := flag.Bool("h2", false, "then measure 64 B echo and idle tunnels over WebSockets on HTTP/2 (RFC 8441) through wsgate and HAProxy")
+	h3 := flag.Bool("h3", false, "then measure 64 B echo and idle tunnels over WebSockets on HTTP/3 (RFC 9220) through wsgate")
+	syscalls := flag.Bool("syscalls", false, "then count each proxy's system calls per handshake and per 64 B message under strace -f -c")
+	profiles := flag.Bool("profiles", false, "then profile wsgate (a -tags pprof build) once per mode, into profiles/ beside --out")
+	all := flag.Bool("all", false, "every mode: plain modes, storm, paced, --tls, --tls-handshakes, --two-cores, --h2, --h3, --syscalls, --profiles")
 	flag.Parse()
+	if *all {
+		*storm, *paced, *useTLS, *tlsHS, *twoCores, *h2, *h3, *syscalls, *profiles = true, true, true, true, true, true, true, true, true
+		if !isSet("modes") {
+			*modesFlag = strings.Join(modeOrder, ",")
+		}
+	}
 	roundsSet := false
 	flag.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
 	if *smoke && !roundsSet {
@@ -125,7 +147,14 @@ func main() {
 		log.Fatal(err)
 	}
 	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}, wss: *useTLS, tlsHandshakes: *tlsHS,
-		modes: modes, stormClients: 9000, pacedRate: 20000, twoCores: *twoCores}
+		modes: modes, stormClients: 9000, pacedRate: 20000, twoCores: *twoCores,
+		syscalls: *syscalls, straceWindow: 3 * time.Second, profiles: *profiles}
+	if *h2 {
+		r.protos = append(r.protos, load.ProtoH2)
+	}
+	if *h3 {
+		r.protos = append(r.protos, load.ProtoH3)
+	}
 	if *smoke {
 		r.warmup, r.settle, r.idleSteps = 200*time.Millisecond, 300*time.Millisecond, []int{0, 50, 100}
 		r.stormClients, r.pacedRate = 100, 2000
@@ -133,11 +162,15 @@ func main() {
 			r.window = time.Second
 		}
 	}
+	est := r.estimate(*rounds, len(targets), modes)
+	log.Printf("estimated duration on an idle machine: about %v", est.Round(time.Minute))
+	t0 := time.Now()
 	err = r.main(ctx, targets, *rounds, *smoke, *out, *keep)
 	r.procs.stopAll()
 	if err != nil {
 		log.Fatal(err)
 	}
+	log.Printf("took %v (estimated %v)", time.Since(t0).Round(time.Second), est.Round(time.Second))
 }
 
 // parseModes checks a --modes list and appends storm and paced when their
@@ -192,6 +225,15 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	if err := r.ensureTools(targets, status); err != nil {
 		return err
 	}
+	if r.syscalls {
+		if err := ensureStrace(); err != nil {
+			log.Printf("strace not found, no system call counts: %v", err)
+			r.syscalls = false
+		}
+	}
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(r.repo, out)
+	}
 	log.Printf("building the harness")
 	r.echoBin, r.loadBin = filepath.Join(r.tmp, "echo"), filepath.Join(r.tmp, "load")
 	if msg, err := r.goBuild(r.echoBin, "./bench/cmd/echo"); err != nil {
@@ -240,6 +282,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 		if err != nil {
 			return err
 		}
+		r.cert = tf
 		if wss, err = r.measure(ctx, rounds, proxies, wssModeOrder, status, tf); err != nil {
 			return err
 		}
@@ -256,6 +299,25 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	var hsSets []report.HandshakeSet
 	if r.tlsHandshakes {
 		if hsSets, err = r.measureHandshakes(ctx, rounds, proxies, status); err != nil {
+			return err
+		}
+	}
+
+	var tunnels []report.TunnelSet
+	if len(r.protos) > 0 {
+		if tunnels, err = r.measureTunnels(ctx, rounds, proxies, status); err != nil {
+			return err
+		}
+	}
+	var sys []report.SyscallSet
+	if r.syscalls {
+		if sys, err = r.measureSyscalls(ctx, proxies, status); err != nil {
+			return err
+		}
+	}
+	var profs []report.Profile
+	if r.profiles && contains(targets, "wsgate") && status["wsgate"] == "" {
+		if profs, err = r.profile(ctx, modes, status, filepath.Join(filepath.Dir(out), "profiles")); err != nil {
 			return err
 		}
 	}
@@ -290,9 +352,11 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	if two != nil {
 		rep.TwoCores = two.targets(two.order, status)
 	}
-	if !filepath.IsAbs(out) {
-		out = filepath.Join(r.repo, out)
+	rep.Tunnels, rep.Syscalls = tunnels, sys
+	if len(profs) > 0 {
+		rep.Profiles, rep.ProfileMethod = profs, r.profileMethod()
 	}
+	rep.EventLoop = readEventLoop(r.repo)
 	var md bytes.Buffer
 	rep.Markdown(&md)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
@@ -329,6 +393,15 @@ func (r *runner) measure(ctx context.Context, rounds int, targets, modes []strin
 	kind := "ws"
 	if tf != nil {
 		kind = "wss"
+		if tf.proto != "" {
+			kind = tf.proto
+		}
+	}
+	if r.stracing {
+		kind += "-strace"
+	}
+	if r.profiling {
+		kind += "-pprof"
 	}
 	if r.unpinned {
 		kind += "-2cores"
@@ -409,6 +482,10 @@ func (r *runner) tlsMethod(targets []string) []string {
 // them; with tf the proxy serves wss.
 func (r *runner) runOne(ctx context.Context, target, mode, name string, tf *tlsFiles) (map[string]float64, []report.IdleStep, error) {
 	dir := filepath.Join(r.tmp, name)
+	if r.profiling {
+		r.profileTo = filepath.Join(r.profileDir, r.profilePrefix+mode+".pprof")
+		defer func() { r.profileTo = "" }()
+	}
 	st, err := r.startTarget(ctx, target, dir, tf)
 	if err != nil {
 		return nil, nil, err
@@ -477,8 +554,10 @@ func findRepo() (string, error) {
 	}
 }
 
-func (r *runner) goBuild(outPath, pkg string) (string, error) {
-	cmd := exec.Command("go", "build", "-o", outPath, pkg)
+// goBuild builds pkg into outPath, with extra flags (such as -tags) first.
+func (r *runner) goBuild(outPath, pkg string, extra ...string) (string, error) {
+	args := append(append([]string{"build"}, extra...), "-o", outPath, pkg)
+	cmd := exec.Command("go", args...)
 	cmd.Dir = r.repo
 	b, err := cmd.CombinedOutput()
 	return string(b), err
