@@ -5,7 +5,13 @@
 // 0, and writes docs/benchmarks.md with docs/benchmarks.png. wsgate is built
 // from ./cmd/wsgate and measured as a black box.
 //
-//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--modes handshake,echo,throughput,idle] [--storm] [--paced] [--two-cores] [--tls] [--tls-handshakes] [--smoke] [--out docs/benchmarks.md]
+//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--modes handshake,echo,throughput,idle] [--storm] [--paced] [--two-cores] [--tls] [--tls-handshakes] [--h2] [--h3] [--syscalls] [--profiles] [--all] [--duration 6s] [--smoke] [--out docs/benchmarks.md]
+//
+// --h2 and --h3 then measure 64 B echo and idle tunnels over WebSockets on
+// HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220); --syscalls counts each proxy's
+// system calls per handshake and per message under strace; --profiles keeps
+// a CPU profile of wsgate per mode in profiles/ beside the markdown, from a
+// separate untimed pass with a -tags pprof build. --all turns on every mode.
 //
 // --storm adds a reconnect storm (9,000 tunnels dropped and reopened at
 // once), --paced round-trip latency at a paced 20,000 msgs/s; --modes picks
@@ -328,7 +334,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0)
 	rep := &report.Report{
 		Machine:   m,
-		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --storm --paced   # also a reconnect storm and paced latency\nbash bench/run.sh --two-cores   # also unpinned, proxies with two workers\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
+		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --storm --paced   # also a reconnect storm and paced latency\nbash bench/run.sh --two-cores   # also unpinned, proxies with two workers\nbash bench/run.sh --h2 --h3   # also WebSockets over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220)\nbash bench/run.sh --syscalls --profiles   # also system calls per operation and a CPU profile of wsgate per mode\nbash bench/run.sh --all      # every mode; --all --rounds 1 --duration 4s for a shorter run\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
 		Pinning:   "CPU pinning (taskset): proxy on CPU 1; load client, echo backend and this runner on CPU 0. Go programs pinned to one CPU run with GOMAXPROCS=1.",
 		Rounds:    rounds,
 		Smoke:     smoke,

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -237,5 +238,32 @@ func TestParseStraceSummary(t *testing.T) {
 	}
 	if _, err := ParseStraceSummary([]byte("strace: attach: ptrace(PTRACE_SEIZE, 1): Operation not permitted\n")); err == nil {
 		t.Fatal("an strace error was read as a summary")
+	}
+}
+
+// TestRunStrace counts the system calls of this test process, which serves
+// the echo backend, over an echo window: the backend reads and writes each
+// message, so there are calls to count, spread over the messages.
+func TestRunStrace(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("strace not installed")
+	}
+	plain := startEcho(t)
+	res, err := Run(context.Background(), ModeEcho, Config{
+		Addr: plain, Workers: 2, Size: 64, StracePID: os.Getpid(),
+		Warmup: 50 * time.Millisecond, Duration: 500 * time.Millisecond,
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "attach") {
+			t.Skipf("strace cannot trace here: %v", err)
+		}
+		t.Fatal(err)
+	}
+	var total uint64
+	for _, n := range res.Syscalls {
+		total += n
+	}
+	if res.Ops == 0 || total < res.Ops {
+		t.Fatalf("%d messages, system calls %v", res.Ops, res.Syscalls)
 	}
 }
