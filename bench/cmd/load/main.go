@@ -34,6 +34,7 @@ func main() {
 	flag.IntVar(&cfg.Rate, "rate", 1000, "paced: messages per second over all connections")
 	flag.IntVar(&cfg.CPUPID, "cpu-pid", 0, "PID whose CPU time is sampled around the window (0: none)")
 	flag.StringVar(&cfg.Proto, "proto", "", "tunnel protocol: empty for HTTP/1.1 Upgrade, h2 (RFC 8441 over TLS) or h3 (RFC 9220)")
+	flag.IntVar(&cfg.Streams, "streams", 1, "with -proto h2 or h3: tunnels per connection")
 	flag.IntVar(&cfg.StracePID, "strace-pid", 0, "PID whose system calls strace -f -c counts over the window (0: none)")
 	flag.Parse()
 

@@ -358,7 +358,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	if two != nil {
 		rep.TwoCores = two.targets(two.order, status)
 	}
-	rep.Tunnels, rep.Syscalls = tunnels, sys
+	rep.Tunnels, rep.TunnelStreams, rep.Syscalls = tunnels, tunnelStreams, sys
 	if len(profs) > 0 {
 		rep.Profiles, rep.ProfileMethod = profs, r.profileMethod()
 	}
@@ -421,7 +421,7 @@ func (r *runner) measure(ctx context.Context, rounds int, targets, modes []strin
 				ms.figs[t] = map[string][]float64{}
 			}
 			for _, mode := range modes {
-				if mode == "idle" && t == "direct" {
+				if (mode == "idle" || mode == modeIdleStreams) && t == "direct" {
 					continue
 				}
 				if ctx.Err() != nil {
@@ -503,6 +503,9 @@ func (r *runner) runOne(ctx context.Context, target, mode, name string, tf *tlsF
 	case modeStorm:
 		f, err := r.runStorm(ctx, st, dir)
 		return f, nil, err
+	case modeIdleStreams:
+		f, err := r.runIdleStreams(ctx, st, dir)
+		return f, nil, err
 	}
 	m := loadModes[mode]
 	if mode == load.ModePaced {
@@ -514,7 +517,7 @@ func (r *runner) runOne(ctx context.Context, target, mode, name string, tf *tlsF
 
 func brief(f map[string]float64) string {
 	var parts []string
-	for _, k := range []string{report.HSRate, report.HSCPU, report.EchoRate, report.EchoP50, report.EchoCPU, report.TPMBps, report.TPCPU, report.IdleKiB, report.IdleFDs, report.StormMS, report.StormCPU, report.PacedP99, report.PacedMax} {
+	for _, k := range []string{report.HSRate, report.HSCPU, report.EchoRate, report.EchoP50, report.EchoCPU, report.TPMBps, report.TPCPU, report.IdleKiB, report.IdleAvg, report.IdleFDs, report.IdleMuxKiB, report.IdleMuxAvg, report.StormMS, report.StormCPU, report.PacedP99, report.PacedMax, report.SysKey(load.ModeHandshake, report.SysTotal), report.SysKey(load.ModeEcho, report.SysTotal)} {
 		if v, ok := f[k]; ok && !math.IsNaN(v) {
 			parts = append(parts, fmt.Sprintf("%s=%.4g", k, v))
 		}

@@ -138,6 +138,9 @@ func (r *runner) startAgent(dir string, i int, st *setup) (*agent, error) {
 	if st.proto != "" {
 		args = append(args, "-proto", st.proto)
 	}
+	if st.streams > 1 {
+		args = append(args, "-streams", strconv.Itoa(st.streams))
+	}
 	cmd := exec.Command("taskset", args...)
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -16,8 +16,31 @@ import (
 )
 
 // tunnelModes are measured over h2 and h3 tunnels: proxy CPU per 64 B
-// message and RSS per idle tunnel.
-var tunnelModes = []string{load.ModeEcho, "idle"}
+// message and RSS per idle tunnel, one tunnel per connection and
+// tunnelStreams to a connection.
+var tunnelModes = []string{load.ModeEcho, "idle", modeIdleStreams}
+
+// modeIdleStreams is the idle mode with tunnelStreams tunnels to each h2 or
+// h3 connection.
+const modeIdleStreams = "idle-streams"
+
+// tunnelStreams is the streams per connection of modeIdleStreams, within
+// HAProxy's default of 100 concurrent streams.
+const tunnelStreams = 100
+
+// runIdleStreams runs the idle mode with tunnelStreams tunnels to each
+// connection and names its figures apart.
+func (r *runner) runIdleStreams(ctx context.Context, st *setup, dir string) (map[string]float64, error) {
+	st.streams = tunnelStreams
+	f, _, err := r.runIdle(ctx, st, dir)
+	out := map[string]float64{}
+	for from, to := range map[string]string{report.IdleKiB: report.IdleMuxKiB, report.IdleAvg: report.IdleMuxAvg, report.IdleFDs: report.IdleMuxFDs, report.IdleFail: report.IdleMuxFail} {
+		if v, ok := f[from]; ok {
+			out[to] = v
+		}
+	}
+	return out, err
+}
 
 // tunnelProxies are the proxies that carry WebSockets over each tunnel
 // protocol here: nginx 1.22 has neither RFC 8441 nor QUIC; Debian's
@@ -79,7 +102,7 @@ func tunnelTitle(proto string) string {
 }
 
 func tunnelMethod(proto string) []string {
-	common := "The 64 B echo (64 tunnels) and idle modes of plain ws, with every tunnel a stream of its own connection (one stream per connection: the idle figures are the cost of a connection with its tunnel). The proxies carry each tunnel to the same plain HTTP/1.1 echo backend. Ratios compare with wsgate's plain HTTP/1.1 ws tunnel (no TLS) of this run: the tunnel here also pays TLS, which the wss section prices separately."
+	common := fmt.Sprintf("The 64 B echo (64 tunnels) and idle modes of plain ws, with every tunnel a stream of its own connection (one stream per connection: the idle figures, and the goals, are the cost of a connection with its tunnel); then the idle steps again with %d tunnels to a connection. The proxies carry each tunnel to the same plain HTTP/1.1 echo backend. Ratios compare with wsgate's plain HTTP/1.1 ws tunnel (no TLS) of this run: the tunnel here also pays TLS, which the wss section prices separately.", tunnelStreams)
 	if proto == load.ProtoH2 {
 		return []string{
 			"Client: Go's golang.org/x/net/http2 client over TLS 1.3 (ALPN h2, X25519, ECDSA P-256 certificate, no resumption); extended CONNECT with `:protocol websocket` once the server's SETTINGS allow it (SETTINGS_ENABLE_CONNECT_PROTOCOL).",
@@ -252,7 +275,7 @@ func (r *runner) estimate(rounds, targets int, modes []string) time.Duration {
 	}
 	for _, p := range r.protos {
 		n := time.Duration(rounds * len(tunnelProxies[p]))
-		d += n * (lw + per("idle"))
+		d += n * (lw + 2*per("idle"))
 	}
 	if r.syscalls {
 		sw := start + r.warmup + min(r.window, r.straceWindow) + time.Second

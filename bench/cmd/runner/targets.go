@@ -106,6 +106,7 @@ type setup struct {
 	tls     bool   // the proxy serves wss at addr
 	resume  bool   // with tls: the load client resumes sessions
 	proto   string // load.ProtoH2 or ProtoH3: WebSockets are tunnels in HTTP/2 or HTTP/3 streams
+	streams int    // with proto: idle tunnels per connection; 0 for one
 	backend *proc
 	proxy   *proc // nil for direct
 	// pprofAddr is where a wsgate built with -tags pprof serves

@@ -30,10 +30,10 @@ const MaxIdlePerAgent = 5000
 //	quit     close every tunnel and return (so does end of input)
 //
 // It dials cfg.Addr from cfg.Sources, over TLS when cfg.TLS, with cfg.Proto's
-// tunnels; the other
+// tunnels, cfg.Streams to a connection; the other
 // fields of cfg are unused. It returns when in ends, quit arrives or ctx ends.
 func IdleAgent(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
-	r := newRun(Config{Addr: cfg.Addr, Path: cfg.Path, Sources: cfg.Sources, TLS: cfg.TLS, Proto: cfg.Proto})
+	r := newRun(Config{Addr: cfg.Addr, Path: cfg.Path, Sources: cfg.Sources, TLS: cfg.TLS, Proto: cfg.Proto, Streams: cfg.Streams})
 	if r.cfg.Path == "" {
 		r.cfg.Path = "/ws"
 	}

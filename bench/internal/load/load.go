@@ -41,7 +41,8 @@ type Config struct {
 	Resume    bool          // with TLS: keep session tickets, so connections after the first resume
 	Rate      int           // paced: messages per second over all connections; default 1000
 	Proto     string        // ProtoHTTP1, ProtoH2 or ProtoH3; h2 and h3 imply TLS and ignore TLS and Resume
-	StracePID int           // with CPUPID: count that process's system calls over the window with strace -f -c
+	Streams   int           // h2, h3: tunnels per connection; default 1
+	StracePID int           // count that process's system calls over the window with strace -f -c
 }
 
 // ClientTLS returns the client settings of wss runs: TLS 1.3 only, X25519
@@ -97,6 +98,7 @@ const (
 type run struct {
 	cfg   Config
 	d     dialer
+	mux   mux // the connection taking the next h2 or h3 tunnel
 	phase atomic.Int32
 	end   time.Time // hard deadline for any blocked I/O
 

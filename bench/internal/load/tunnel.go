@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -50,9 +52,41 @@ func connectRequest(ctx context.Context, addr, path string, body io.ReadCloser) 
 	return req
 }
 
-// dialH2 opens one TLS connection speaking HTTP/2 and one WebSocket stream
-// on it. The returned conn owns the TCP connection: closing it closes both.
-func (r *run) dialH2(timeout time.Duration) (net.Conn, error) {
+// h2Conn is one TLS HTTP/2 connection carrying up to Config.Streams
+// tunnels; the last tunnel to close closes it.
+type h2Conn struct {
+	cc     *http2.ClientConn
+	raw    net.Conn
+	shared bool // more than one tunnel per connection
+	refs   refs
+}
+
+// refs counts a connection's open tunnels and runs done when the last
+// closes.
+type refs struct {
+	mu   sync.Mutex
+	n    int
+	done func()
+}
+
+func (c *refs) add() {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *refs) release() {
+	c.mu.Lock()
+	c.n--
+	last := c.n == 0
+	c.mu.Unlock()
+	if last {
+		c.done()
+	}
+}
+
+// dialH2Conn opens one TLS connection speaking HTTP/2.
+func (r *run) dialH2Conn(timeout time.Duration) (*h2Conn, error) {
 	raw, err := r.d.dial(r.cfg.Addr, timeout)
 	if err != nil {
 		return nil, err
@@ -72,55 +106,144 @@ func (r *run) dialH2(timeout time.Duration) (net.Conn, error) {
 		raw.Close()
 		return nil, err
 	}
+	raw.SetDeadline(time.Time{})
+	c := &h2Conn{cc: cc, raw: raw, shared: r.cfg.Streams > 1}
+	c.refs.done = func() { cc.Close(); raw.Close() }
+	return c, nil
+}
+
+// dialH2 opens one WebSocket stream on an HTTP/2 connection: a new one, or
+// the current one while it carries fewer than Config.Streams.
+func (r *run) dialH2(timeout time.Duration) (net.Conn, error) {
+	v, err := r.mux.get(func() (any, error) { return r.dialH2Conn(timeout) }, r.cfg.Streams)
+	if err != nil {
+		return nil, err
+	}
+	c := v.(*h2Conn)
+	c.refs.add()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	pr, pw := io.Pipe()
 	req := connectRequest(context.Background(), r.cfg.Addr, r.cfg.Path, pr)
 	req.Header.Set(":protocol", "websocket")
-	resp, err := cc.RoundTrip(req)
-	if err != nil {
-		cc.Close()
-		raw.Close()
-		return nil, err
+	type answer struct {
+		resp *http.Response
+		err  error
 	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		cc.Close()
-		raw.Close()
-		return nil, fmt.Errorf("%w: extended CONNECT answered %d", wsproto.ErrBadHandshake, resp.StatusCode)
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := c.cc.RoundTrip(req)
+		got <- answer{resp, err}
+	}()
+	var a answer
+	select {
+	case a = <-got:
+	case <-ctx.Done():
+		pw.CloseWithError(ctx.Err())
+		c.refs.release()
+		return nil, fmt.Errorf("load: no answer to extended CONNECT: %w", ctx.Err())
 	}
-	raw.SetDeadline(time.Time{})
-	return &h2Stream{w: pw, body: resp.Body, cc: cc, raw: raw}, nil
+	if a.err == nil && a.resp.StatusCode != http.StatusOK {
+		a.resp.Body.Close()
+		a.err = fmt.Errorf("%w: extended CONNECT answered %d", wsproto.ErrBadHandshake, a.resp.StatusCode)
+	}
+	if a.err != nil {
+		pw.Close()
+		c.refs.release()
+		return nil, a.err
+	}
+	return &h2Stream{w: pw, body: a.resp.Body, conn: c}, nil
 }
 
-// h2Stream is one RFC 8441 WebSocket stream as a net.Conn. Deadlines apply
-// to the whole TCP connection, which carries this stream alone.
+// h2Stream is one RFC 8441 WebSocket stream as a net.Conn. Alone on its
+// connection, deadlines are the TCP connection's; sharing it, a deadline
+// that passes ends the stream.
 type h2Stream struct {
-	w    *io.PipeWriter
-	body io.ReadCloser
-	cc   *http2.ClientConn
-	raw  net.Conn
+	w     *io.PipeWriter
+	body  io.ReadCloser
+	conn  *h2Conn
+	once  sync.Once
+	mu    sync.Mutex
+	timer *time.Timer
 }
 
 func (s *h2Stream) Read(b []byte) (int, error)  { return s.body.Read(b) }
 func (s *h2Stream) Write(b []byte) (int, error) { return s.w.Write(b) }
 func (s *h2Stream) Close() error {
-	s.w.Close()
-	s.body.Close()
-	s.cc.Close()
-	return s.raw.Close()
+	s.once.Do(func() {
+		s.SetDeadline(time.Time{})
+		s.w.Close()
+		s.body.Close()
+		s.conn.refs.release()
+	})
+	return nil
 }
-func (s *h2Stream) LocalAddr() net.Addr                { return s.raw.LocalAddr() }
-func (s *h2Stream) RemoteAddr() net.Addr               { return s.raw.RemoteAddr() }
-func (s *h2Stream) SetDeadline(t time.Time) error      { return s.raw.SetDeadline(t) }
-func (s *h2Stream) SetReadDeadline(t time.Time) error  { return s.raw.SetReadDeadline(t) }
-func (s *h2Stream) SetWriteDeadline(t time.Time) error { return s.raw.SetWriteDeadline(t) }
+func (s *h2Stream) LocalAddr() net.Addr  { return s.conn.raw.LocalAddr() }
+func (s *h2Stream) RemoteAddr() net.Addr { return s.conn.raw.RemoteAddr() }
+func (s *h2Stream) SetDeadline(t time.Time) error {
+	if !s.conn.shared {
+		return s.conn.raw.SetDeadline(t)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	if !t.IsZero() {
+		s.timer = time.AfterFunc(time.Until(t), func() {
+			s.w.CloseWithError(os.ErrDeadlineExceeded)
+			s.body.Close()
+		})
+	}
+	return nil
+}
+func (s *h2Stream) SetReadDeadline(t time.Time) error  { return s.SetDeadline(t) }
+func (s *h2Stream) SetWriteDeadline(t time.Time) error { return s.SetDeadline(t) }
+
+// mux hands out the connection that takes a run's next tunnel: the current
+// one until it has carried its share of streams, then a new one.
+type mux struct {
+	mu     sync.Mutex
+	cur    any
+	opened int
+}
+
+// get returns the current connection, dialing a new one with dial when
+// there is none or the current one has opened streams tunnels already.
+// With one stream per connection it dials at once, so that dials run in
+// parallel.
+func (m *mux) get(dial func() (any, error), streams int) (any, error) {
+	if streams <= 1 {
+		return dial()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cur == nil || m.opened >= max(1, streams) {
+		c, err := dial()
+		if err != nil {
+			return nil, err
+		}
+		m.cur, m.opened = c, 0
+	}
+	m.opened++
+	return m.cur, nil
+}
 
 // h3KeepAlive keeps idle QUIC connections open past the idle timeout.
 const h3KeepAlive = 10 * time.Second
 
-// dialH3 opens one QUIC connection from a UDP socket of its own (bound to
-// the next source address) and one WebSocket stream on it. Closing the
-// returned conn closes the connection and the socket.
-func (r *run) dialH3(timeout time.Duration) (net.Conn, error) {
+// h3Conn is one QUIC connection carrying up to Config.Streams tunnels;
+// the last tunnel to close closes it and its UDP socket.
+type h3Conn struct {
+	cc   *http3.ClientConn
+	qc   *quic.Conn
+	refs refs
+}
+
+// dialH3Conn opens one QUIC connection from a UDP socket of its own (bound
+// to the next source address) and waits for the server's SETTINGS.
+func (r *run) dialH3Conn(timeout time.Duration) (*h3Conn, error) {
 	raddr, err := net.ResolveUDPAddr("udp4", r.cfg.Addr)
 	if err != nil {
 		return nil, err
@@ -134,68 +257,83 @@ func (r *run) dialH3(timeout time.Duration) (net.Conn, error) {
 		return nil, err
 	}
 	tr := &quic.Transport{Conn: udp}
+	closeAll := func() { tr.Close(); udp.Close() }
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	fail := func(err error) (net.Conn, error) {
-		tr.Close()
-		udp.Close()
+	qc, err := tr.Dial(ctx, raddr, tunnelTLS(http3.NextProtoH3), &quic.Config{KeepAlivePeriod: h3KeepAlive, MaxIdleTimeout: 3 * h3KeepAlive})
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("quic: %w", err)
+	}
+	c := &h3Conn{cc: (&http3.Transport{}).NewClientConn(qc), qc: qc}
+	c.refs.done = func() { qc.CloseWithError(0, ""); closeAll() }
+	select {
+	case <-c.cc.ReceivedSettings():
+	case <-ctx.Done():
+		c.refs.done()
+		return nil, fmt.Errorf("quic: no SETTINGS: %w", ctx.Err())
+	}
+	if !c.cc.Settings().EnableExtendedConnect {
+		c.refs.done()
+		return nil, errNoExtendedConnect
+	}
+	return c, nil
+}
+
+// dialH3 opens one WebSocket stream on a QUIC connection: a new one, or
+// the current one while it carries fewer than Config.Streams.
+func (r *run) dialH3(timeout time.Duration) (net.Conn, error) {
+	v, err := r.mux.get(func() (any, error) { return r.dialH3Conn(timeout) }, r.cfg.Streams)
+	if err != nil {
 		return nil, err
 	}
-	qc, err := tr.Dial(ctx, raddr, tunnelTLS(http3.NextProtoH3), &quic.Config{KeepAlivePeriod: h3KeepAlive})
+	c := v.(*h3Conn)
+	c.refs.add()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	str, err := c.cc.OpenRequestStream(ctx)
 	if err != nil {
-		return fail(fmt.Errorf("quic: %w", err))
-	}
-	cc := (&http3.Transport{}).NewClientConn(qc)
-	select {
-	case <-cc.ReceivedSettings():
-	case <-ctx.Done():
-		qc.CloseWithError(0, "")
-		return fail(fmt.Errorf("quic: no SETTINGS: %w", ctx.Err()))
-	}
-	if !cc.Settings().EnableExtendedConnect {
-		qc.CloseWithError(0, "")
-		return fail(errNoExtendedConnect)
-	}
-	str, err := cc.OpenRequestStream(ctx)
-	if err != nil {
-		qc.CloseWithError(0, "")
-		return fail(err)
+		c.refs.release()
+		return nil, err
 	}
 	req := connectRequest(ctx, r.cfg.Addr, r.cfg.Path, nil)
 	req.Proto = "websocket" // quic-go sends a CONNECT's Proto as :protocol
 	str.SetDeadline(time.Now().Add(timeout))
-	if err := str.SendRequestHeader(req); err != nil {
-		qc.CloseWithError(0, "")
-		return fail(err)
+	err = str.SendRequestHeader(req)
+	var resp *http.Response
+	if err == nil {
+		resp, err = str.ReadResponse()
 	}
-	resp, err := str.ReadResponse()
 	if err == nil && resp.StatusCode != http.StatusOK {
 		err = fmt.Errorf("%w: extended CONNECT answered %d", wsproto.ErrBadHandshake, resp.StatusCode)
 	}
 	if err != nil {
-		qc.CloseWithError(0, "")
-		return fail(err)
+		str.CancelRead(0)
+		str.Close()
+		c.refs.release()
+		return nil, err
 	}
 	str.SetDeadline(time.Time{})
-	return &h3Stream{RequestStream: str, qc: qc, tr: tr, udp: udp}, nil
+	return &h3Stream{RequestStream: str, conn: c}, nil
 }
 
 // h3Stream is one RFC 9220 WebSocket stream as a net.Conn.
 type h3Stream struct {
 	*http3.RequestStream
-	qc  *quic.Conn
-	tr  *quic.Transport
-	udp *net.UDPConn
+	conn *h3Conn
+	once sync.Once
 }
 
 func (s *h3Stream) Close() error {
-	s.RequestStream.Close()
-	s.qc.CloseWithError(0, "")
-	s.tr.Close()
-	return s.udp.Close()
+	s.once.Do(func() {
+		s.RequestStream.CancelRead(0)
+		s.RequestStream.Close()
+		s.conn.refs.release()
+	})
+	return nil
 }
-func (s *h3Stream) LocalAddr() net.Addr  { return s.qc.LocalAddr() }
-func (s *h3Stream) RemoteAddr() net.Addr { return s.qc.RemoteAddr() }
+func (s *h3Stream) LocalAddr() net.Addr  { return s.conn.qc.LocalAddr() }
+func (s *h3Stream) RemoteAddr() net.Addr { return s.conn.qc.RemoteAddr() }
 
 // tunnel opens one WebSocket over r.cfg.Proto and returns its client end.
 func (r *run) tunnel() (*wsproto.Client, error) {

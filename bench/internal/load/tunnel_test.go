@@ -198,6 +198,7 @@ func TestTunnelModes(t *testing.T) {
 				}
 			}
 			testIdleAgent(t, Config{Addr: addr, Sources: srcs, Proto: proto})
+			t.Run("streams", func(t *testing.T) { testIdleAgent(t, Config{Addr: addr, Sources: srcs, Proto: proto, Streams: 8}) })
 		})
 	}
 }
@@ -265,5 +266,37 @@ func TestRunStrace(t *testing.T) {
 	}
 	if res.Ops == 0 || total < res.Ops {
 		t.Fatalf("%d messages, system calls %v", res.Ops, res.Syscalls)
+	}
+}
+
+// TestTunnelStreams: with Streams, tunnels share connections, that many to
+// each, and each still echoes; closing them all closes the connections.
+func TestTunnelStreams(t *testing.T) {
+	backend := startEcho(t)
+	for _, proto := range []string{ProtoH2, ProtoH3} {
+		t.Run(proto, func(t *testing.T) {
+			addr := startH2Tunnel(t, backend)
+			if proto == ProtoH3 {
+				addr = startH3Tunnel(t, backend)
+			}
+			r := newRun(Config{Addr: addr, Path: "/ws", Proto: proto, Streams: 4})
+			held, err := r.openIdle(nil, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns := map[string]int{}
+			for _, c := range held {
+				conns[c.Conn.LocalAddr().String()]++
+			}
+			if len(conns) != 3 {
+				t.Errorf("10 tunnels at 4 per connection over %d connections: %v", len(conns), conns)
+			}
+			if pass, fail := checkIdle(held); pass != 10 || fail != 0 {
+				t.Errorf("echo check: %d passed, %d failed", pass, fail)
+			}
+			for _, c := range held {
+				c.Close()
+			}
+		})
 	}
 }

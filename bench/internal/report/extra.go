@@ -12,6 +12,16 @@ import (
 // (RSS at the last step - RSS at 0 tunnels) / tunnels at the last step, KiB.
 const IdleAvg = "idle.avg"
 
+// Idle tunnels of the tunnel protocols with many streams per connection:
+// slope, average and descriptors per tunnel, and tunnels that failed the
+// echo check.
+const (
+	IdleMuxKiB  = "idle.streams.kib"
+	IdleMuxAvg  = "idle.streams.avg"
+	IdleMuxFDs  = "idle.streams.fds"
+	IdleMuxFail = "idle.streams.failed"
+)
+
 // SysTotal is the SysKey name of all system calls together.
 const SysTotal = "total"
 
@@ -60,12 +70,14 @@ func (r *Report) tunnels(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 		ws := r.target("wsgate")
-		vsWS := func(head, key string) column {
+		// vsWS sets wsgate's figure of key beside its plain ws figure of
+		// base; other rows show "-".
+		vsWS := func(head, key, base string) column {
 			return column{head, func(t *Target) string {
 				if t.Name != "wsgate" {
 					return "-"
 				}
-				return ratio(t.fig(key).Median, ws.fig(key).Median)
+				return ratio(t.fig(key).Median, ws.fig(base).Median)
 			}}
 		}
 		us := func(x float64) string { return num(x) }
@@ -74,14 +86,24 @@ func (r *Report) tunnels(w io.Writer) {
 			v.figCol("64 B msgs/s", EchoRate, rate),
 			v.figCol("p99 µs", EchoP99, us),
 			v.figCol("proxy CPU µs/msg", EchoCPU, us),
-			vsWS("CPU x wsgate HTTP/1.1 ws", EchoCPU),
+			vsWS("CPU x wsgate HTTP/1.1 ws", EchoCPU, EchoCPU),
 			v.figCol("KiB per idle tunnel, slope", IdleKiB, kib),
 			v.figCol("KiB per idle tunnel, average", IdleAvg, kib),
-			vsWS("average x wsgate HTTP/1.1 ws", IdleAvg),
+			vsWS("average x wsgate HTTP/1.1 ws", IdleAvg, IdleAvg),
 			v.figCol("fds per tunnel", IdleFDs, kib),
 			v.figCol("failed echo check", IdleFail, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
 		})
 		v.idleSteps(w)
+		if v.has(IdleMuxAvg) {
+			fmt.Fprintf(w, "Idle tunnels again with %d streams to a connection (the same steps; RSS per tunnel, so the connection's cost is shared):\n\n", r.TunnelStreams)
+			v.table(w, []column{
+				v.figCol("KiB per idle tunnel, slope", IdleMuxKiB, kib),
+				v.figCol("KiB per idle tunnel, average", IdleMuxAvg, kib),
+				vsWS("average x wsgate HTTP/1.1 ws", IdleMuxAvg, IdleAvg),
+				v.figCol("fds per tunnel", IdleMuxFDs, kib),
+				v.figCol("failed echo check", IdleMuxFail, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
+			})
+		}
 	}
 }
 

@@ -16,17 +16,20 @@ func TestTunnelSections(t *testing.T) {
 	r.Tunnels = []TunnelSet{
 		{Proto: "h2", Title: "WebSockets over HTTP/2 (RFC 8441)", Method: []string{"one stream per connection"}, Targets: []*Target{
 			{Name: "haproxy", Figures: map[string]stats.Summary{EchoCPU: one(20), IdleAvg: one(9)}},
-			{Name: "wsgate", Figures: map[string]stats.Summary{EchoCPU: one(15), IdleAvg: one(8.1), IdleKiB: one(8)}},
+			{Name: "wsgate", Figures: map[string]stats.Summary{EchoCPU: one(15), IdleAvg: one(8.1), IdleKiB: one(8), IdleMuxAvg: one(5.4), IdleMuxKiB: one(5)}},
 		}},
 		{Proto: "h3", Title: "WebSockets over HTTP/3 (RFC 9220)", Targets: []*Target{
 			{Name: "wsgate", Figures: map[string]stats.Summary{EchoCPU: one(24), IdleAvg: one(27)}},
 		}},
 	}
+	r.TunnelStreams = 100
 	var b bytes.Buffer
 	r.Markdown(&b)
 	md := b.String()
 	for _, want := range []string{
 		"## WebSockets over HTTP/2 (RFC 8441)\n\n- one stream per connection\n",
+		"with 100 streams to a connection",
+		"| wsgate | 5.00 | 5.40 | 2.00x | - | - |", // 5.4/2.7 the HTTP/1.1 average
 		// 15/12 = 1.25x the HTTP/1.1 CPU; 8.1/2.7 = 3.00x its average RSS.
 		"| wsgate | - | - | 15.0 | 1.25x | 8.00 | 8.10 | 3.00x |",
 		"| haproxy | - | - | 20.0 | - | - | 9.00 | - |",

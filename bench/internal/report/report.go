@@ -121,8 +121,10 @@ type Report struct {
 	// every process on both CPUs and the proxies running two workers;
 	// none when the run did not measure it.
 	TwoCores []*Target
-	// Tunnels holds the h2 and h3 WebSocket tunnel passes, in order.
-	Tunnels []TunnelSet
+	// Tunnels holds the h2 and h3 WebSocket tunnel passes, in order;
+	// TunnelStreams is the streams per connection of their IdleMux figures.
+	Tunnels       []TunnelSet
+	TunnelStreams int
 	// Syscalls holds the system calls per operation, one set per mode.
 	Syscalls []SyscallSet
 	// Profiles lists wsgate's CPU profiles kept beside the report;
@@ -360,6 +362,9 @@ func (r *Report) idleTable(w io.Writer, head string) {
 			k, f := t.fig(IdleKiB).Median, t.fig(IdleFDs).Median
 			if math.IsNaN(k) {
 				return "-"
+			}
+			if math.IsNaN(f) {
+				return fmt.Sprintf("%.1f GiB", k*1e6/(1<<20))
 			}
 			return fmt.Sprintf("%.1f GiB, %.2fM fds", k*1e6/(1<<20), f)
 		}},
