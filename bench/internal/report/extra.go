@@ -179,11 +179,12 @@ func (r *Report) profiles(w io.Writer) {
 			fmt.Fprintf(w, "%s\n\n", p.Err)
 			continue
 		}
-		timed := math.NaN()
+		fmt.Fprintf(w, "[`%s`](%s); %s.", p.File, p.File, p.Total)
 		if p.CPUKey != "" {
-			timed = r.timedCPU(p.Mode, p.CPUKey)
+			timed := r.timedCPU(p.Mode, p.CPUKey)
+			fmt.Fprintf(w, " wsgate CPU while profiled %s µs/op, in the timed rounds %s µs/op (%s).", num(p.CPUProfiled), num(timed), ratio(p.CPUProfiled, timed))
 		}
-		fmt.Fprintf(w, "[`%s`](%s); %s. wsgate CPU while profiled %s µs/op, in the timed rounds %s µs/op (%s).\n\n", p.File, p.File, p.Total, num(p.CPUProfiled), num(timed), ratio(p.CPUProfiled, timed))
+		fmt.Fprintf(w, "\n\n")
 		fmt.Fprintf(w, "| flat | flat%% | sum%% | cum | cum%% | function |\n|---|---|---|---|---|---|\n")
 		for _, row := range p.Top {
 			f := strings.Fields(row)
