@@ -209,7 +209,9 @@ func (a *agent) reply(ctx context.Context, timeout time.Duration) ([]string, err
 // proxy's RSS and descriptors at each step, then checks every tunnel echoes.
 func (r *runner) runIdle(ctx context.Context, st *setup, dir string) (map[string]float64, []report.IdleStep, error) {
 	pid := st.proxyPID()
-	defer r.startProfile(st, 0, r.window)()
+	// A profile covers the window from the first step's opening.
+	stopProfile := func() {}
+	defer func() { stopProfile() }()
 	maxStep := r.idleSteps[len(r.idleSteps)-1]
 	n := max(1, (maxStep+load.MaxIdlePerAgent-1)/load.MaxIdlePerAgent)
 	agents := make([]*agent, 0, n)
@@ -231,6 +233,9 @@ func (r *runner) runIdle(ctx context.Context, st *setup, dir string) (map[string
 	var steps []report.IdleStep
 	var xs, rss, fds []float64
 	for _, step := range r.idleSteps {
+		if step > 0 && len(steps) > 0 && steps[len(steps)-1].Tunnels == 0 {
+			stopProfile = r.startProfile(st, 0, r.window)
+		}
 		for i, a := range agents {
 			share := step / n
 			if i < step%n {

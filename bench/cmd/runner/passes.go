@@ -221,8 +221,8 @@ func lastFigures(ms *measured, target string) map[string]float64 {
 // profileMethod says how the profiles were taken, for the report.
 func (r *runner) profileMethod() []string {
 	return []string{
-		fmt.Sprintf("After the timed rounds, a separate untimed pass: wsgate built with `-tags pprof` (`WSGATE_PPROF=127.0.0.1:PORT` serves net/http/pprof), pinned like the timed runs, each mode once more; `/debug/pprof/profile?seconds=%d` is fetched over the mode's timed window (for idle from the first step, for the storm from the drop). The figures in the tables above come from the release build of the timed rounds, which the profiler never touched; the CPU per operation of the profiled run is set beside them to show what profiling cost.", profileSeconds(r.window)),
-		"Each table lists the five functions with the most flat CPU time (`go tool pprof -top -nodecount=5 FILE`); `go tool pprof -top -cum FILE` or `go tool pprof -http=: FILE` opens the whole profile.",
+		fmt.Sprintf("After the timed rounds, a separate untimed pass: wsgate built with `-tags pprof` (`WSGATE_PPROF=127.0.0.1:PORT` serves net/http/pprof), pinned like the timed runs, each mode once more; `/debug/pprof/profile?seconds=%d` is fetched over the mode's timed window (for idle from the opening of the first step's tunnels, for the storm from the drop). The figures in the tables above come from the release build of the timed rounds, which the profiler never touched; the CPU per operation of the profiled run is set beside them to show what profiling cost.", profileSeconds(r.window)),
+		"Each profile lists the five functions with the most flat CPU time (`go tool pprof -top -nodecount=5 FILE`) and wsgate's own five with the most cumulative time (`-cum -show=^github.com/wsgate/wsgate/`); `go tool pprof -http=: FILE` opens the whole profile.",
 	}
 }
 

@@ -75,8 +75,10 @@ func fetchProfile(addr string, seconds int, path string) error {
 // topFunctions returns the n functions with the most flat CPU time in the
 // profile at path, as `go tool pprof -top` prints them (flat, flat%, sum%,
 // cum, cum%, name), and pprof's header line naming the total sampled.
-func (r *runner) topFunctions(path string, n int) (total string, top []string, err error) {
-	cmd := exec.Command("go", "tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", n), path)
+// Extra flags (such as -cum) go before the file.
+func (r *runner) topFunctions(path string, n int, extra ...string) (total string, top []string, err error) {
+	args := append(append([]string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", n)}, extra...), path)
+	cmd := exec.Command("go", args...)
 	cmd.Dir = r.repo
 	b, err := cmd.CombinedOutput()
 	if err != nil {
@@ -121,6 +123,9 @@ func (r *runner) profileSummary(mode, base, path, rel string, profiled map[strin
 		return p
 	}
 	p.Total, p.Top = total, top
+	if _, cum, err := r.topFunctions(path, 5, "-cum", "-show=^github.com/wsgate/wsgate/"); err == nil {
+		p.TopCum = cum
+	}
 	if k, ok := cpuKeys[base]; ok {
 		if v, ok := profiled[k]; ok {
 			p.CPUProfiled, p.CPUKey = v, k

@@ -54,6 +54,7 @@ type Profile struct {
 	File        string   // path relative to the markdown
 	Total       string   // pprof's "Duration: ..., Total samples = ..." line
 	Top         []string // pprof -top rows: flat flat% sum% cum cum% function
+	TopCum      []string // the same rows for wsgate's own functions by cumulative time
 	CPUProfiled float64  // wsgate's CPU per operation in the profiled run, µs; NaN if none
 	CPUKey      string   // the figure key CPUProfiled compares with in the timed rounds
 	Err         string   // why there is no profile
@@ -113,7 +114,7 @@ func (r *Report) syscalls(w io.Writer) {
 	if len(r.Syscalls) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "## System calls per operation\n\nAfter the timed rounds, each proxy again for a short window under `strace -f -c -p PID` (every thread), attached once the warm-up is over and detached at the end of the window; the calls counted are divided by the operations the client completed in that window. strace stops the proxy at every call, so these windows give no CPU or rate figures.\n\n")
+	fmt.Fprintf(w, "## System calls per operation\n\nAfter the timed rounds, each proxy again for a short window under `strace -f -c -p PID` (every thread), attached once the warm-up is over and detached at the end of the window; the calls counted are divided by the operations the client completed in that window. strace stops the proxy at every call, so these windows give no CPU or rate figures. Calls that follow time rather than work (the Go runtime's monitor thread's `nanosleep`, idle `epoll_pwait` and `futex` wake-ups) grow per operation as strace slows the rate: read the calls on the data path (`recvfrom`, `sendto`, `read`, `write`, `epoll_ctl`, `accept4`, ...) for what one operation costs.\n\n")
 	for _, set := range r.Syscalls {
 		fmt.Fprintf(w, "### %s\n\n| target | calls per %s | most frequent calls per %s |\n|---|---|---|\n", set.Title, set.Op, set.Op)
 		for _, t := range set.Targets {
@@ -185,16 +186,24 @@ func (r *Report) profiles(w io.Writer) {
 			fmt.Fprintf(w, " wsgate CPU while profiled %s µs/op, in the timed rounds %s µs/op (%s).", num(p.CPUProfiled), num(timed), ratio(p.CPUProfiled, timed))
 		}
 		fmt.Fprintf(w, "\n\n")
-		fmt.Fprintf(w, "| flat | flat%% | sum%% | cum | cum%% | function |\n|---|---|---|---|---|---|\n")
-		for _, row := range p.Top {
-			f := strings.Fields(row)
-			if len(f) < 6 {
-				continue
-			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | `%s` |\n", f[0], f[1], f[2], f[3], f[4], strings.Join(f[5:], " "))
+		pprofTable(w, "Top 5 by flat time", p.Top)
+		if len(p.TopCum) > 0 {
+			pprofTable(w, "wsgate's own functions, top 5 by cumulative time", p.TopCum)
 		}
-		fmt.Fprintln(w)
 	}
+}
+
+// pprofTable writes rows of `go tool pprof -top` as a table.
+func pprofTable(w io.Writer, title string, rows []string) {
+	fmt.Fprintf(w, "%s:\n\n| flat | flat%% | sum%% | cum | cum%% | function |\n|---|---|---|---|---|---|\n", title)
+	for _, row := range rows {
+		f := strings.Fields(row)
+		if len(f) < 6 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | `%s` |\n", f[0], f[1], f[2], f[3], f[4], strings.Join(f[5:], " "))
+	}
+	fmt.Fprintln(w)
 }
 
 // timedCPU finds wsgate's timed figure for a profile's mode: plain modes

@@ -85,7 +85,8 @@ func TestProfileSection(t *testing.T) {
 	r.ProfileMethod = []string{"a separate untimed pass"}
 	r.Profiles = []Profile{
 		{Mode: "echo", File: "profiles/echo.pprof", Total: "Duration: 6s, Total samples = 5s (83%)", CPUProfiled: 13.2, CPUKey: EchoCPU,
-			Top: []string{"180ms 90.00% 90.00% 180ms 90.00% internal/runtime/syscall/linux.Syscall6"}},
+			Top:    []string{"180ms 90.00% 90.00% 180ms 90.00% internal/runtime/syscall/linux.Syscall6"},
+			TopCum: []string{"0.02s 1.87% 1.87% 0.64s 59.81% github.com/wsgate/wsgate/internal/server.(*Server).serveConns"}},
 		{Mode: "h2-echo", File: "profiles/h2-echo.pprof", CPUProfiled: 22, CPUKey: EchoCPU},
 		{Mode: "idle", CPUProfiled: math.NaN(), Err: "pprof: connection refused"},
 	}
@@ -95,7 +96,10 @@ func TestProfileSection(t *testing.T) {
 	for _, want := range []string{
 		"## Where wsgate spends its CPU\n\n- a separate untimed pass\n",
 		"[`profiles/echo.pprof`](profiles/echo.pprof); Duration: 6s, Total samples = 5s (83%). wsgate CPU while profiled 13.2 µs/op, in the timed rounds 12.0 µs/op (1.10x).",
+		"Top 5 by flat time:\n\n| flat |",
 		"| 180ms | 90.00% | 90.00% | 180ms | 90.00% | `internal/runtime/syscall/linux.Syscall6` |",
+		"wsgate's own functions, top 5 by cumulative time:\n\n| flat |",
+		"| 0.02s | 1.87% | 1.87% | 0.64s | 59.81% | `github.com/wsgate/wsgate/internal/server.(*Server).serveConns` |",
 		"in the timed rounds 20.0 µs/op (1.10x)", // h2-echo against the h2 pass
 		"### idle\n\npprof: connection refused\n",
 	} {
