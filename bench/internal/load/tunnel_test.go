@@ -291,8 +291,8 @@ func TestTunnelStreams(t *testing.T) {
 			if len(conns) != 3 {
 				t.Errorf("10 tunnels at 4 per connection over %d connections: %v", len(conns), conns)
 			}
-			if pass, fail := checkIdle(held); pass != 10 || fail != 0 {
-				t.Errorf("echo check: %d passed, %d failed", pass, fail)
+			if pass, fail, err := checkIdle(held); pass != 10 || fail != 0 {
+				t.Errorf("echo check: %d passed, %d failed: %v", pass, fail, err)
 			}
 			for _, c := range held {
 				c.Close()
