@@ -260,7 +260,12 @@ func (r *run) dialH3Conn(timeout time.Duration) (*h3Conn, error) {
 	closeAll := func() { tr.Close(); udp.Close() }
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	qc, err := tr.Dial(ctx, raddr, tunnelTLS(http3.NextProtoH3), &quic.Config{KeepAlivePeriod: h3KeepAlive, MaxIdleTimeout: 3 * h3KeepAlive})
+	qc, err := tr.Dial(ctx, raddr, tunnelTLS(http3.NextProtoH3), &quic.Config{
+		KeepAlivePeriod: h3KeepAlive, MaxIdleTimeout: 3 * h3KeepAlive,
+		// As patient as a TCP handshake: a busy server's socket may drop
+		// Initial packets, which are then sent again.
+		HandshakeIdleTimeout: timeout,
+	})
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("quic: %w", err)
