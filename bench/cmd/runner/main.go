@@ -263,7 +263,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	// From here on the runner only coordinates: keep it off the proxy's CPU.
 	pinSelf(0)
 
-	drops0, retrans0 := netCounters()
+	drops0, retrans0, udp0 := netCounters()
 	load0 := loadAvg()
 	if v, err := strconv.ParseFloat(load0, 64); err == nil && v > 1.5 {
 		log.Printf("warning: load average %s: other work shares the CPUs, figures will be skewed", load0)
@@ -330,8 +330,8 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 
 	m := machine(r, wsgateInfo)
 	m.LoadAvg = fmt.Sprintf("at start %s, at end %s", load0, loadAvg())
-	drops1, retrans1 := netCounters()
-	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0)
+	drops1, retrans1, udp1 := netCounters()
+	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted and %d UDP datagrams dropped for a full receive buffer (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0, udp1-udp0)
 	rep := &report.Report{
 		Machine:   m,
 		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --storm --paced   # also a reconnect storm and paced latency\nbash bench/run.sh --two-cores   # also unpinned, proxies with two workers\nbash bench/run.sh --h2 --h3   # also WebSockets over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220)\nbash bench/run.sh --syscalls --profiles   # also system calls per operation and a CPU profile of wsgate per mode\nbash bench/run.sh --all      # every mode; --all --rounds 1 --duration 4s for a shorter run\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
@@ -717,10 +717,12 @@ func loadAvg() string {
 	return f[0]
 }
 
-// netCounters returns the kernel's backlog drops and TCP retransmissions so
-// far. On loopback, drops happen when softirq processing falls behind (a
-// busy machine), and each costs a retransmission timeout of 200 ms or more.
-func netCounters() (drops, retrans int64) {
+// netCounters returns the kernel's backlog drops, TCP retransmissions and
+// UDP receive buffer overflows so far. On loopback, drops happen when
+// softirq processing falls behind (a busy machine), and each costs a
+// retransmission timeout of 200 ms or more; UDP overflows cost QUIC a
+// retransmission too.
+func netCounters() (drops, retrans, udpRcvbuf int64) {
 	if b, err := os.ReadFile("/proc/net/softnet_stat"); err == nil {
 		for line := range strings.Lines(string(b)) {
 			if f := strings.Fields(line); len(f) > 1 {
@@ -730,24 +732,34 @@ func netCounters() (drops, retrans int64) {
 		}
 	}
 	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
-		var names []string
-		for line := range strings.Lines(string(b)) {
-			f := strings.Fields(line)
-			if len(f) == 0 || f[0] != "Tcp:" {
-				continue
-			}
-			if names == nil {
-				names = f
-				continue
-			}
-			for i, n := range names {
-				if n == "RetransSegs" && i < len(f) {
-					retrans, _ = strconv.ParseInt(f[i], 10, 64)
-				}
+		retrans = snmpField(string(b), "Tcp:", "RetransSegs")
+		udpRcvbuf = snmpField(string(b), "Udp:", "RcvbufErrors")
+	}
+	return drops, retrans, udpRcvbuf
+}
+
+// snmpField reads one counter of /proc/net/snmp: the value under name in
+// the pair of lines that start with proto.
+func snmpField(snmp, proto, name string) int64 {
+	var names []string
+	for line := range strings.Lines(snmp) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != proto {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == name && i < len(f) {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				return v
 			}
 		}
+		return 0
 	}
-	return drops, retrans
+	return 0
 }
 
 // measureHandshakes measures the wss handshake mode through the proxies

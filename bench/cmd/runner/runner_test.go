@@ -373,3 +373,20 @@ func TestEstimate(t *testing.T) {
 		t.Fatalf("estimates: plain %v, --all %v, --all 3 rounds %v", plain, one, three)
 	}
 }
+
+func TestSnmpField(t *testing.T) {
+	const snmp = `Tcp: RtoAlgorithm RetransSegs InErrs
+Tcp: 1 42 0
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors
+Udp: 1387868 27691 34949 1442197 34950 0
+`
+	if got := snmpField(snmp, "Tcp:", "RetransSegs"); got != 42 {
+		t.Errorf("RetransSegs %d", got)
+	}
+	if got := snmpField(snmp, "Udp:", "RcvbufErrors"); got != 34950 {
+		t.Errorf("RcvbufErrors %d", got)
+	}
+	if got := snmpField(snmp, "Udp:", "Missing"); got != 0 {
+		t.Errorf("a missing counter reads %d", got)
+	}
+}
