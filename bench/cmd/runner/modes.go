@@ -394,11 +394,10 @@ func (r *runner) runStorm(ctx context.Context, st *setup, dir string) (map[strin
 			return nil, err
 		}
 	}
-	stopProfile := r.startProfile(st, 0, r.window)
+	defer r.startProfile(st, 0, r.window)() // waits after the CPU reading
 	t0 := time.Now()
 	answers, err := broadcast(ctx, agents, "storm", load.StormTimeout+30*time.Second)
 	elapsed := time.Since(t0)
-	stopProfile()
 	if err != nil {
 		return nil, err
 	}
