@@ -33,11 +33,17 @@ func main() {
 	flag.BoolVar(&cfg.Resume, "resume", false, "with -tls: keep session tickets, so connections after the first resume")
 	flag.IntVar(&cfg.Rate, "rate", 1000, "paced: messages per second over all connections")
 	flag.IntVar(&cfg.CPUPID, "cpu-pid", 0, "PID whose CPU time is sampled around the window (0: none)")
+	flag.StringVar(&cfg.Proto, "proto", "", "tunnel protocol: empty for HTTP/1.1 Upgrade, h2 (RFC 8441 over TLS) or h3 (RFC 9220)")
+	flag.IntVar(&cfg.Streams, "streams", 1, "with -proto h2 or h3: tunnels per connection")
+	flag.IntVar(&cfg.StracePID, "strace-pid", 0, "PID whose system calls strace -f -c counts over the window (0: none)")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(cfg.Addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		log.Fatalf("load: -addr must be a loopback host:port, got %q", cfg.Addr)
+	}
+	if cfg.Proto != load.ProtoHTTP1 && cfg.Proto != load.ProtoH2 && cfg.Proto != load.ProtoH3 {
+		log.Fatalf("load: -proto must be empty, h2 or h3, got %q", cfg.Proto)
 	}
 	if cfg.Sources, err = load.Sources(*src); err != nil {
 		log.Fatal(err)

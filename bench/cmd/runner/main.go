@@ -5,7 +5,13 @@
 // 0, and writes docs/benchmarks.md with docs/benchmarks.png. wsgate is built
 // from ./cmd/wsgate and measured as a black box.
 //
-//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--modes handshake,echo,throughput,idle] [--storm] [--paced] [--two-cores] [--tls] [--tls-handshakes] [--smoke] [--out docs/benchmarks.md]
+//	go run ./bench/cmd/runner [--rounds 3] [--targets direct,nginx,haproxy,wsgate] [--modes handshake,echo,throughput,idle] [--storm] [--paced] [--two-cores] [--tls] [--tls-handshakes] [--h2] [--h3] [--syscalls] [--profiles] [--all] [--duration 6s] [--smoke] [--out docs/benchmarks.md]
+//
+// --h2 and --h3 then measure 64 B echo and idle tunnels over WebSockets on
+// HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220); --syscalls counts each proxy's
+// system calls per handshake and per message under strace; --profiles keeps
+// a CPU profile of wsgate per mode in profiles/ beside the markdown, from a
+// separate untimed pass with a -tags pprof build. --all turns on every mode.
 //
 // --storm adds a reconnect storm (9,000 tunnels dropped and reopened at
 // once), --paced round-trip latency at a paced 20,000 msgs/s; --modes picks
@@ -74,6 +80,17 @@ type runner struct {
 	pacedRate                   int               // total messages per second of the paced mode
 	twoCores                    bool              // also measure unpinned with two workers
 	unpinned                    bool              // the pass under way runs every process on both CPUs, proxies with two workers
+	protos                      []string          // tunnel protocols measured after the plain rounds: load.ProtoH2, ProtoH3
+	cert                        *tlsFiles         // the run's ECDSA certificate, once written
+	syscalls                    bool              // count system calls per operation under strace after the timed rounds
+	straceWindow                time.Duration     // the window of each strace run
+	stracing                    bool              // the pass under way counts system calls
+	profiles                    bool              // keep a CPU profile of wsgate per mode
+	profiling                   bool              // the pass under way runs the pprof build and fetches profiles
+	wsgatePprofBin              string            // wsgate built with -tags pprof
+	profileDir, profilePrefix   string            // where the pass under way saves profiles, and their name prefix
+	profileTo                   string            // the profile file of the mode under way, "" for none
+	profileErrs                 map[string]string // profile name -> why fetching it failed
 }
 
 func main() {
@@ -90,7 +107,18 @@ func main() {
 	twoCores := flag.Bool("two-cores", false, "then measure handshakes, 64 B echo and 64 KiB throughput unpinned, proxies with two workers")
 	paced := flag.Bool("paced", false, "also measure round-trip latency at a paced 20,000 msgs/s")
 	tlsHS := flag.Bool("tls-handshakes", false, "then measure full and resumed TLS 1.3 handshakes through the proxies, with ECDSA P-256 and RSA 2048 certificates")
+	h2 := flag.Bool("h2", false, "then measure 64 B echo and idle tunnels over WebSockets on HTTP/2 (RFC 8441) through wsgate and HAProxy")
+	h3 := flag.Bool("h3", false, "then measure 64 B echo and idle tunnels over WebSockets on HTTP/3 (RFC 9220) through wsgate")
+	syscalls := flag.Bool("syscalls", false, "then count each proxy's system calls per handshake and per 64 B message under strace -f -c")
+	profiles := flag.Bool("profiles", false, "then profile wsgate (a -tags pprof build) once per mode, into profiles/ beside --out")
+	all := flag.Bool("all", false, "every mode: plain modes, storm, paced, --tls, --tls-handshakes, --two-cores, --h2, --h3, --syscalls, --profiles")
 	flag.Parse()
+	if *all {
+		*storm, *paced, *useTLS, *tlsHS, *twoCores, *h2, *h3, *syscalls, *profiles = true, true, true, true, true, true, true, true, true
+		if !isSet("modes") {
+			*modesFlag = strings.Join(modeOrder, ",")
+		}
+	}
 	roundsSet := false
 	flag.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
 	if *smoke && !roundsSet {
@@ -125,7 +153,14 @@ func main() {
 		log.Fatal(err)
 	}
 	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}, wss: *useTLS, tlsHandshakes: *tlsHS,
-		modes: modes, stormClients: 9000, pacedRate: 20000, twoCores: *twoCores}
+		modes: modes, stormClients: 9000, pacedRate: 20000, twoCores: *twoCores,
+		syscalls: *syscalls, straceWindow: 3 * time.Second, profiles: *profiles}
+	if *h2 {
+		r.protos = append(r.protos, load.ProtoH2)
+	}
+	if *h3 {
+		r.protos = append(r.protos, load.ProtoH3)
+	}
 	if *smoke {
 		r.warmup, r.settle, r.idleSteps = 200*time.Millisecond, 300*time.Millisecond, []int{0, 50, 100}
 		r.stormClients, r.pacedRate = 100, 2000
@@ -133,11 +168,15 @@ func main() {
 			r.window = time.Second
 		}
 	}
+	est := r.estimate(*rounds, len(targets), modes)
+	log.Printf("estimated duration on an idle machine: about %v", est.Round(time.Minute))
+	t0 := time.Now()
 	err = r.main(ctx, targets, *rounds, *smoke, *out, *keep)
 	r.procs.stopAll()
 	if err != nil {
 		log.Fatal(err)
 	}
+	log.Printf("took %v (estimated %v)", time.Since(t0).Round(time.Second), est.Round(time.Second))
 }
 
 // parseModes checks a --modes list and appends storm and paced when their
@@ -192,6 +231,15 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	if err := r.ensureTools(targets, status); err != nil {
 		return err
 	}
+	if r.syscalls {
+		if err := ensureStrace(); err != nil {
+			log.Printf("strace not found, no system call counts: %v", err)
+			r.syscalls = false
+		}
+	}
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(r.repo, out)
+	}
 	log.Printf("building the harness")
 	r.echoBin, r.loadBin = filepath.Join(r.tmp, "echo"), filepath.Join(r.tmp, "load")
 	if msg, err := r.goBuild(r.echoBin, "./bench/cmd/echo"); err != nil {
@@ -215,7 +263,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	// From here on the runner only coordinates: keep it off the proxy's CPU.
 	pinSelf(0)
 
-	drops0, retrans0 := netCounters()
+	drops0, retrans0, udp0 := netCounters()
 	load0 := loadAvg()
 	if v, err := strconv.ParseFloat(load0, 64); err == nil && v > 1.5 {
 		log.Printf("warning: load average %s: other work shares the CPUs, figures will be skewed", load0)
@@ -240,6 +288,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 		if err != nil {
 			return err
 		}
+		r.cert = tf
 		if wss, err = r.measure(ctx, rounds, proxies, wssModeOrder, status, tf); err != nil {
 			return err
 		}
@@ -260,13 +309,32 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 		}
 	}
 
+	var tunnels []report.TunnelSet
+	if len(r.protos) > 0 {
+		if tunnels, err = r.measureTunnels(ctx, rounds, proxies, status); err != nil {
+			return err
+		}
+	}
+	var sys []report.SyscallSet
+	if r.syscalls {
+		if sys, err = r.measureSyscalls(ctx, proxies, status); err != nil {
+			return err
+		}
+	}
+	var profs []report.Profile
+	if r.profiles && contains(targets, "wsgate") && status["wsgate"] == "" {
+		if profs, err = r.profile(ctx, modes, status, filepath.Join(filepath.Dir(out), "profiles")); err != nil {
+			return err
+		}
+	}
+
 	m := machine(r, wsgateInfo)
 	m.LoadAvg = fmt.Sprintf("at start %s, at end %s", load0, loadAvg())
-	drops1, retrans1 := netCounters()
-	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0)
+	drops1, retrans1, udp1 := netCounters()
+	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted and %d UDP datagrams dropped for a full receive buffer (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0, udp1-udp0)
 	rep := &report.Report{
 		Machine:   m,
-		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --storm --paced   # also a reconnect storm and paced latency\nbash bench/run.sh --two-cores   # also unpinned, proxies with two workers\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
+		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --storm --paced   # also a reconnect storm and paced latency\nbash bench/run.sh --two-cores   # also unpinned, proxies with two workers\nbash bench/run.sh --h2 --h3   # also WebSockets over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220)\nbash bench/run.sh --syscalls --profiles   # also system calls per operation and a CPU profile of wsgate per mode\nbash bench/run.sh --all      # every mode; --all --rounds 1 --duration 4s for a shorter run\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
 		Pinning:   "CPU pinning (taskset): proxy on CPU 1; load client, echo backend and this runner on CPU 0. Go programs pinned to one CPU run with GOMAXPROCS=1.",
 		Rounds:    rounds,
 		Smoke:     smoke,
@@ -290,9 +358,11 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	if two != nil {
 		rep.TwoCores = two.targets(two.order, status)
 	}
-	if !filepath.IsAbs(out) {
-		out = filepath.Join(r.repo, out)
+	rep.Tunnels, rep.TunnelStreams, rep.Syscalls = tunnels, tunnelStreams, sys
+	if len(profs) > 0 {
+		rep.Profiles, rep.ProfileMethod = profs, r.profileMethod()
 	}
+	rep.EventLoop = readEventLoop(r.repo)
 	var md bytes.Buffer
 	rep.Markdown(&md)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
@@ -329,6 +399,15 @@ func (r *runner) measure(ctx context.Context, rounds int, targets, modes []strin
 	kind := "ws"
 	if tf != nil {
 		kind = "wss"
+		if tf.proto != "" {
+			kind = tf.proto
+		}
+	}
+	if r.stracing {
+		kind += "-strace"
+	}
+	if r.profiling {
+		kind += "-pprof"
 	}
 	if r.unpinned {
 		kind += "-2cores"
@@ -342,7 +421,7 @@ func (r *runner) measure(ctx context.Context, rounds int, targets, modes []strin
 				ms.figs[t] = map[string][]float64{}
 			}
 			for _, mode := range modes {
-				if mode == "idle" && t == "direct" {
+				if (mode == "idle" || mode == modeIdleStreams) && t == "direct" {
 					continue
 				}
 				if ctx.Err() != nil {
@@ -409,6 +488,10 @@ func (r *runner) tlsMethod(targets []string) []string {
 // them; with tf the proxy serves wss.
 func (r *runner) runOne(ctx context.Context, target, mode, name string, tf *tlsFiles) (map[string]float64, []report.IdleStep, error) {
 	dir := filepath.Join(r.tmp, name)
+	if r.profiling {
+		r.profileTo = filepath.Join(r.profileDir, r.profilePrefix+mode+".pprof")
+		defer func() { r.profileTo = "" }()
+	}
 	st, err := r.startTarget(ctx, target, dir, tf)
 	if err != nil {
 		return nil, nil, err
@@ -419,6 +502,9 @@ func (r *runner) runOne(ctx context.Context, target, mode, name string, tf *tlsF
 		return r.runIdle(ctx, st, dir)
 	case modeStorm:
 		f, err := r.runStorm(ctx, st, dir)
+		return f, nil, err
+	case modeIdleStreams:
+		f, err := r.runIdleStreams(ctx, st, dir)
 		return f, nil, err
 	}
 	m := loadModes[mode]
@@ -431,7 +517,7 @@ func (r *runner) runOne(ctx context.Context, target, mode, name string, tf *tlsF
 
 func brief(f map[string]float64) string {
 	var parts []string
-	for _, k := range []string{report.HSRate, report.HSCPU, report.EchoRate, report.EchoP50, report.EchoCPU, report.TPMBps, report.TPCPU, report.IdleKiB, report.IdleFDs, report.StormMS, report.StormCPU, report.PacedP99, report.PacedMax} {
+	for _, k := range []string{report.HSRate, report.HSCPU, report.EchoRate, report.EchoP50, report.EchoCPU, report.TPMBps, report.TPCPU, report.IdleKiB, report.IdleAvg, report.IdleFDs, report.IdleMuxKiB, report.IdleMuxAvg, report.StormMS, report.StormCPU, report.PacedP99, report.PacedMax, report.SysKey(load.ModeHandshake, report.SysTotal), report.SysKey(load.ModeEcho, report.SysTotal)} {
 		if v, ok := f[k]; ok && !math.IsNaN(v) {
 			parts = append(parts, fmt.Sprintf("%s=%.4g", k, v))
 		}
@@ -477,8 +563,10 @@ func findRepo() (string, error) {
 	}
 }
 
-func (r *runner) goBuild(outPath, pkg string) (string, error) {
-	cmd := exec.Command("go", "build", "-o", outPath, pkg)
+// goBuild builds pkg into outPath, with extra flags (such as -tags) first.
+func (r *runner) goBuild(outPath, pkg string, extra ...string) (string, error) {
+	args := append(append([]string{"build"}, extra...), "-o", outPath, pkg)
+	cmd := exec.Command("go", args...)
 	cmd.Dir = r.repo
 	b, err := cmd.CombinedOutput()
 	return string(b), err
@@ -629,10 +717,12 @@ func loadAvg() string {
 	return f[0]
 }
 
-// netCounters returns the kernel's backlog drops and TCP retransmissions so
-// far. On loopback, drops happen when softirq processing falls behind (a
-// busy machine), and each costs a retransmission timeout of 200 ms or more.
-func netCounters() (drops, retrans int64) {
+// netCounters returns the kernel's backlog drops, TCP retransmissions and
+// UDP receive buffer overflows so far. On loopback, drops happen when
+// softirq processing falls behind (a busy machine), and each costs a
+// retransmission timeout of 200 ms or more; UDP overflows cost QUIC a
+// retransmission too.
+func netCounters() (drops, retrans, udpRcvbuf int64) {
 	if b, err := os.ReadFile("/proc/net/softnet_stat"); err == nil {
 		for line := range strings.Lines(string(b)) {
 			if f := strings.Fields(line); len(f) > 1 {
@@ -642,24 +732,34 @@ func netCounters() (drops, retrans int64) {
 		}
 	}
 	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
-		var names []string
-		for line := range strings.Lines(string(b)) {
-			f := strings.Fields(line)
-			if len(f) == 0 || f[0] != "Tcp:" {
-				continue
-			}
-			if names == nil {
-				names = f
-				continue
-			}
-			for i, n := range names {
-				if n == "RetransSegs" && i < len(f) {
-					retrans, _ = strconv.ParseInt(f[i], 10, 64)
-				}
+		retrans = snmpField(string(b), "Tcp:", "RetransSegs")
+		udpRcvbuf = snmpField(string(b), "Udp:", "RcvbufErrors")
+	}
+	return drops, retrans, udpRcvbuf
+}
+
+// snmpField reads one counter of /proc/net/snmp: the value under name in
+// the pair of lines that start with proto.
+func snmpField(snmp, proto, name string) int64 {
+	var names []string
+	for line := range strings.Lines(snmp) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != proto {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == name && i < len(f) {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				return v
 			}
 		}
+		return 0
 	}
-	return drops, retrans
+	return 0
 }
 
 // measureHandshakes measures the wss handshake mode through the proxies

@@ -60,13 +60,22 @@ func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string
 	if st.resume {
 		args = append(args, "-resume")
 	}
+	if st.proto != "" {
+		args = append(args, "-proto", st.proto)
+	}
+	if r.stracing {
+		args = append(args, "-strace-pid", strconv.Itoa(st.proxyPID()))
+	}
+	stopProfile := r.startProfile(st, r.warmup, r.window)
 	cmd := exec.CommandContext(ctx, "taskset", args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Run(); err != nil {
+	err := cmd.Run()
+	stopProfile()
+	if err != nil {
 		return nil, fmt.Errorf("load %s: %v: %s", m.name, err, tail(strings.TrimSpace(errb.String()), 300))
 	}
 	var res load.Result
@@ -100,6 +109,14 @@ func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string
 		f[report.PacedP99], f[report.PacedP999], f[report.PacedMax], f[report.PacedCPU] = res.P99, res.P999, res.Max, cpu
 		f[report.PacedErr] = float64(res.Errors)
 	}
+	if res.Syscalls != nil && res.Ops > 0 {
+		var total uint64
+		for name, n := range res.Syscalls {
+			f[report.SysKey(m.name, name)] = float64(n) / float64(res.Ops)
+			total += n
+		}
+		f[report.SysKey(m.name, report.SysTotal)] = float64(total) / float64(res.Ops)
+	}
 	if res.Errors > 0 {
 		return f, fmt.Errorf("load %s: %d errors, first: %s", m.name, res.Errors, res.FirstError)
 	}
@@ -113,10 +130,16 @@ type agent struct {
 	lines chan string
 }
 
-func (r *runner) startAgent(dir string, i int, addr string, useTLS bool) (*agent, error) {
-	args := []string{"-c", r.cpus(0), r.loadBin, "-mode", "idle-agent", "-addr", addr, "-src", sources}
-	if useTLS {
+func (r *runner) startAgent(dir string, i int, st *setup) (*agent, error) {
+	args := []string{"-c", r.cpus(0), r.loadBin, "-mode", "idle-agent", "-addr", st.addr, "-src", sources}
+	if st.tls {
 		args = append(args, "-tls")
+	}
+	if st.proto != "" {
+		args = append(args, "-proto", st.proto)
+	}
+	if st.streams > 1 {
+		args = append(args, "-streams", strconv.Itoa(st.streams))
 	}
 	cmd := exec.Command("taskset", args...)
 	in, err := cmd.StdinPipe()
@@ -186,6 +209,9 @@ func (a *agent) reply(ctx context.Context, timeout time.Duration) ([]string, err
 // proxy's RSS and descriptors at each step, then checks every tunnel echoes.
 func (r *runner) runIdle(ctx context.Context, st *setup, dir string) (map[string]float64, []report.IdleStep, error) {
 	pid := st.proxyPID()
+	// A profile covers the window from the first step's opening.
+	stopProfile := func() {}
+	defer func() { stopProfile() }()
 	maxStep := r.idleSteps[len(r.idleSteps)-1]
 	n := max(1, (maxStep+load.MaxIdlePerAgent-1)/load.MaxIdlePerAgent)
 	agents := make([]*agent, 0, n)
@@ -198,7 +224,7 @@ func (r *runner) runIdle(ctx context.Context, st *setup, dir string) (map[string
 		}
 	}()
 	for i := range n {
-		a, err := r.startAgent(dir, i, st.addr, st.tls)
+		a, err := r.startAgent(dir, i, st)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -207,6 +233,9 @@ func (r *runner) runIdle(ctx context.Context, st *setup, dir string) (map[string
 	var steps []report.IdleStep
 	var xs, rss, fds []float64
 	for _, step := range r.idleSteps {
+		if step > 0 && len(steps) > 0 && steps[len(steps)-1].Tunnels == 0 {
+			stopProfile = r.startProfile(st, 0, r.window)
+		}
 		for i, a := range agents {
 			share := step / n
 			if i < step%n {
@@ -257,8 +286,12 @@ func (r *runner) runIdle(ctx context.Context, st *setup, dir string) (map[string
 		report.IdleKiB:  stats.Slope(xs, rss),
 		report.IdleFDs:  stats.Slope(xs, fds),
 		report.IdleRSS0: rss[0],
+		report.IdleAvg:  nanf(),
 		report.IdleMax:  float64(maxStep),
 		report.IdleFail: float64(fail),
+	}
+	if maxStep > 0 {
+		res[report.IdleAvg] = (rss[len(rss)-1] - rss[0]) / float64(maxStep)
 	}
 	if pass+fail != maxStep || fail > 0 {
 		return res, steps, fmt.Errorf("idle echo check: %d of %d tunnels echoed", pass, maxStep)
@@ -278,10 +311,10 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // startAgents starts n idle agents dialing addr.
-func (r *runner) startAgents(dir, addr string, useTLS bool, n int) ([]*agent, error) {
+func (r *runner) startAgents(dir string, st *setup, n int) ([]*agent, error) {
 	agents := make([]*agent, 0, n)
 	for i := range n {
-		a, err := r.startAgent(dir, i, addr, useTLS)
+		a, err := r.startAgent(dir, i, st)
 		if err != nil {
 			r.stopAgents(agents)
 			return nil, err
@@ -329,7 +362,7 @@ func broadcast(ctx context.Context, agents []*agent, cmd string, timeout time.Du
 // reconnect, and then checks every tunnel echoes.
 func (r *runner) runStorm(ctx context.Context, st *setup, dir string) (map[string]float64, error) {
 	n := r.stormClients
-	agents, err := r.startAgents(dir, st.addr, st.tls, max(1, (n+load.MaxIdlePerAgent-1)/load.MaxIdlePerAgent))
+	agents, err := r.startAgents(dir, st, max(1, (n+load.MaxIdlePerAgent-1)/load.MaxIdlePerAgent))
 	if err != nil {
 		return nil, err
 	}
@@ -361,6 +394,7 @@ func (r *runner) runStorm(ctx context.Context, st *setup, dir string) (map[strin
 			return nil, err
 		}
 	}
+	defer r.startProfile(st, 0, r.window)() // waits after the CPU reading
 	t0 := time.Now()
 	answers, err := broadcast(ctx, agents, "storm", load.StormTimeout+30*time.Second)
 	elapsed := time.Since(t0)

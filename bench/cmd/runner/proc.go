@@ -30,12 +30,20 @@ type procSet struct {
 // start runs bin pinned to cpus, a taskset list such as "1" or "0,1" (via
 // taskset, which execs so the PID is the program's), with output to logPath.
 func (s *procSet) start(name string, cpus string, logPath string, bin string, args ...string) (*proc, error) {
+	return s.startEnv(nil, name, cpus, logPath, bin, args...)
+}
+
+// startEnv is start with env added to the runner's environment.
+func (s *procSet) startEnv(env []string, name string, cpus string, logPath string, bin string, args ...string) (*proc, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command("taskset", append([]string{"-c", cpus, bin}, args...)...)
 	cmd.Stdout, cmd.Stderr = log, log
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// Own process group: a terminal's ^C reaches only the runner, which then
 	// stops its children in order; Pdeathsig covers a runner that dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

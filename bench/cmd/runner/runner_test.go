@@ -11,10 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/bench/internal/load"
 )
 
 func TestConfigs(t *testing.T) {
 	tf := &tlsFiles{cert: "/tmp/x/cert.pem", key: "/tmp/x/key.pem", combined: "/tmp/x/combined.pem"}
+	h2 := &tlsFiles{cert: "/tmp/x/cert.pem", key: "/tmp/x/key.pem", combined: "/tmp/x/combined.pem", proto: load.ProtoH2}
+	h3 := &tlsFiles{cert: "/tmp/x/cert.pem", key: "/tmp/x/key.pem", combined: "/tmp/x/combined.pem", proto: load.ProtoH3}
 	tests := []struct {
 		name    string
 		text    string
@@ -35,6 +39,15 @@ func TestConfigs(t *testing.T) {
 		{"haproxy wss", haproxyConfig(9001, 9002, tf), []string{
 			"bind 127.0.0.1:9002 ssl crt /tmp/x/combined.pem ssl-min-ver TLSv1.3\n", "server b1 127.0.0.1:9001",
 		}, []string{"alpn", "h2"}},
+		{"nginx h2", nginxConfig("/tmp/x", 9001, 9002, h2), []string{
+			"listen 127.0.0.1:9002 ssl http2;\n", "ssl_certificate /tmp/x/cert.pem;", "ssl_protocols TLSv1.3;", "location /ws {",
+		}, []string{"quic"}},
+		{"nginx h3", nginxConfig("/tmp/x", 9001, 9002, h3), []string{
+			"listen 127.0.0.1:9002 quic;\n        listen 127.0.0.1:9002 ssl;\n", "ssl_certificate_key /tmp/x/key.pem;", "location /ws {",
+		}, []string{"http2"}},
+		{"haproxy h2", haproxyConfig(9001, 9002, h2), []string{
+			"bind 127.0.0.1:9002 ssl crt /tmp/x/combined.pem ssl-min-ver TLSv1.3 alpn h2,http/1.1\n",
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,5 +296,97 @@ func TestSmokeTwoCores(t *testing.T) {
 	}
 	if strings.Contains(string(md), "Failures during this run") {
 		t.Fatalf("smoke run had failures:\n%s", md)
+	}
+}
+
+// TestReadEventLoop: the event-loop results file is read verbatim when the
+// repository has one, and its absence gives no section.
+func TestReadEventLoop(t *testing.T) {
+	repo := t.TempDir()
+	if got := readEventLoop(repo); got != "" {
+		t.Fatalf("no file, got %q", got)
+	}
+	const text = "| library | µs/msg |\n|---|---|\n| epoll, raw | 6.0 |\n"
+	if err := os.MkdirAll(filepath.Join(repo, "bench", "evloop"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "bench", "evloop", "results.md"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := readEventLoop(repo); got != text {
+		t.Fatalf("got %q, want %q", got, text)
+	}
+}
+
+func TestParsePprofTop(t *testing.T) {
+	const out = `File: wsgate
+Type: cpu
+Duration: 6.01s, Total samples = 4.95s (82.37%)
+Showing nodes accounting for 3.80s, 76.77% of 4.95s total
+Dropped 120 nodes (cum <= 0.02s)
+Showing top 2 nodes out of 150
+      flat  flat%   sum%        cum   cum%
+     3.10s 62.63% 62.63%      3.10s 62.63%  internal/runtime/syscall/linux.Syscall6
+     0.70s 14.14% 76.77%      0.90s 18.18%  runtime.selectgo
+`
+	total, top, err := parsePprofTop(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != "Duration: 6.01s, Total samples = 4.95s (82.37%)" {
+		t.Errorf("total %q", total)
+	}
+	want := []string{"3.10s 62.63% 62.63% 3.10s 62.63% internal/runtime/syscall/linux.Syscall6", "0.70s 14.14% 76.77% 0.90s 18.18% runtime.selectgo"}
+	if strings.Join(top, "\n") != strings.Join(want, "\n") {
+		t.Errorf("top %q, want %q", top, want)
+	}
+	if _, _, err := parsePprofTop("failed to fetch\n"); err == nil {
+		t.Error("pprof's error read as a table")
+	}
+}
+
+// TestTunnelTargets: nginx never carries h2 or h3 tunnels here, HAProxy h2
+// only, wsgate both.
+func TestTunnelTargets(t *testing.T) {
+	all := []string{"nginx", "haproxy", "wsgate"}
+	if got := strings.Join(tunnelTargetsOf(load.ProtoH2, all), ","); got != "haproxy,wsgate" {
+		t.Errorf("h2: %s", got)
+	}
+	if got := strings.Join(tunnelTargetsOf(load.ProtoH3, all), ","); got != "wsgate" {
+		t.Errorf("h3: %s", got)
+	}
+}
+
+// TestEstimate: every pass --all adds lengthens the estimate, and one
+// round of it is shorter than three.
+func TestEstimate(t *testing.T) {
+	base := func() *runner {
+		return &runner{warmup: time.Second, window: 6 * time.Second, settle: 2 * time.Second, idleSteps: []int{0, 9000}, stormClients: 9000, straceWindow: 3 * time.Second}
+	}
+	modes := []string{"handshake", "echo", "throughput", "idle", modeStorm, load.ModePaced}
+	plain := base().estimate(1, 4, modes)
+	all := base()
+	all.wss, all.tlsHandshakes, all.twoCores, all.syscalls, all.profiles = true, true, true, true, true
+	all.protos = []string{load.ProtoH2, load.ProtoH3}
+	one, three := all.estimate(1, 4, modes), all.estimate(3, 4, modes)
+	if !(plain < one && one < three) {
+		t.Fatalf("estimates: plain %v, --all %v, --all 3 rounds %v", plain, one, three)
+	}
+}
+
+func TestSnmpField(t *testing.T) {
+	const snmp = `Tcp: RtoAlgorithm RetransSegs InErrs
+Tcp: 1 42 0
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors
+Udp: 1387868 27691 34949 1442197 34950 0
+`
+	if got := snmpField(snmp, "Tcp:", "RetransSegs"); got != 42 {
+		t.Errorf("RetransSegs %d", got)
+	}
+	if got := snmpField(snmp, "Udp:", "RcvbufErrors"); got != 34950 {
+		t.Errorf("RcvbufErrors %d", got)
+	}
+	if got := snmpField(snmp, "Udp:", "Missing"); got != 0 {
+		t.Errorf("a missing counter reads %d", got)
 	}
 }

@@ -70,21 +70,32 @@ backend websocket_backend
 `
 
 // nginxConfig fills nginxConf; with tf the server listens for TLS 1.3 only.
-// The listen gets no http2: wss stays HTTP/1.1 on every proxy.
+// The listen gets no http2 unless tf.proto asks for h2 (wss stays HTTP/1.1
+// on every proxy); h3 adds a quic listen on the same port, beside ssl.
 func nginxConfig(dir string, bport, pport int, tf *tlsFiles) string {
 	var listen, ssl string
 	if tf != nil {
 		listen = " ssl"
+		switch tf.proto {
+		case load.ProtoH2:
+			listen = " ssl http2"
+		case load.ProtoH3:
+			listen = fmt.Sprintf(" quic;\n        listen 127.0.0.1:%d ssl", pport)
+		}
 		ssl = fmt.Sprintf("\n        ssl_certificate %s;\n        ssl_certificate_key %s;\n        ssl_protocols TLSv1.3;", tf.cert, tf.key)
 	}
 	return fmt.Sprintf(nginxConf, dir, bport, pport, listen, ssl)
 }
 
-// haproxyConfig fills haproxyConf; with tf the frontend binds TLS 1.3 only.
+// haproxyConfig fills haproxyConf; with tf the frontend binds TLS 1.3 only,
+// offering HTTP/2 by ALPN when tf.proto is h2.
 func haproxyConfig(bport, pport int, tf *tlsFiles) string {
 	var ssl string
 	if tf != nil {
 		ssl = fmt.Sprintf(" ssl crt %s ssl-min-ver TLSv1.3", tf.combined)
+		if tf.proto == load.ProtoH2 {
+			ssl += " alpn h2,http/1.1"
+		}
 	}
 	return fmt.Sprintf(haproxyConf, bport, pport, ssl)
 }
@@ -94,8 +105,27 @@ type setup struct {
 	addr    string // where the load client connects
 	tls     bool   // the proxy serves wss at addr
 	resume  bool   // with tls: the load client resumes sessions
+	proto   string // load.ProtoH2 or ProtoH3: WebSockets are tunnels in HTTP/2 or HTTP/3 streams
+	streams int    // with proto: idle tunnels per connection; 0 for one
 	backend *proc
 	proxy   *proc // nil for direct
+	// pprofAddr is where a wsgate built with -tags pprof serves
+	// net/http/pprof, during the profile pass only.
+	pprofAddr string
+}
+
+// startWsgate starts wsgate on CPU 1; during the profile pass it is the
+// pprof build, serving net/http/pprof on a free loopback port.
+func (r *runner) startWsgate(st *setup, log, dir, conf string) (*proc, error) {
+	if !r.profiling {
+		return r.procs.start("wsgate", r.cpus(1), log, r.wsgateBin, "-p", dir, "-c", conf)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	st.pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	return r.procs.startEnv([]string{"WSGATE_PPROF=" + st.pprofAddr}, "wsgate (pprof build)", r.cpus(1), log, r.wsgatePprofBin, "-p", dir, "-c", conf)
 }
 
 func (st *setup) proxyPID() int {
@@ -149,6 +179,9 @@ func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFil
 	st.addr = fmt.Sprintf("127.0.0.1:%d", pport)
 	st.tls = tf != nil
 	st.resume = tf != nil && tf.resume
+	if tf != nil {
+		st.proto = tf.proto
+	}
 	log := filepath.Join(dir, target+".log")
 	switch target {
 	case "nginx", "wsgate":
@@ -160,7 +193,7 @@ func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFil
 		if target == "nginx" {
 			st.proxy, err = r.procs.start("nginx", r.cpus(1), log, r.nginxBin, "-p", dir+"/", "-c", conf, "-g", r.nginxGlobals())
 		} else {
-			st.proxy, err = r.procs.start("wsgate", r.cpus(1), log, r.wsgateBin, "-p", dir, "-c", conf)
+			st.proxy, err = r.startWsgate(st, log, dir, conf)
 		}
 	case "haproxy":
 		conf := filepath.Join(dir, "haproxy.cfg")
@@ -176,7 +209,12 @@ func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFil
 		r.stopTarget(st)
 		return nil, err
 	}
-	negotiated, err := waitHandshake(ctx, st.proxy, st.addr, st.tls)
+	var negotiated string
+	if st.proto != "" {
+		err = waitTunnel(ctx, st.proxy, st.addr, st.proto)
+	} else {
+		negotiated, err = waitHandshake(ctx, st.proxy, st.addr, st.tls)
+	}
 	if err != nil {
 		if el, rerr := os.ReadFile(filepath.Join(dir, "error.log")); rerr == nil && len(el) > 0 {
 			err = fmt.Errorf("%w; error.log: %s", err, tail(string(el), 300))
@@ -184,7 +222,7 @@ func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFil
 		r.stopTarget(st)
 		return nil, err
 	}
-	if st.tls {
+	if st.tls && st.proto == "" {
 		r.noteTLS(target, negotiated)
 	}
 	return st, nil
@@ -259,6 +297,28 @@ func waitHandshake(ctx context.Context, p *proc, addr string, useTLS bool) (stri
 		}
 	}
 	return "", fmt.Errorf("%s at %s not ready after 10 s: %v; log: %s", p.name, addr, last, logTail(p.logPath))
+}
+
+// waitTunnel polls addr with h2 or h3 WebSocket tunnels that must echo,
+// for up to 10 s.
+func waitTunnel(ctx context.Context, p *proc, addr, proto string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			return p.exitErr()
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if last = load.Probe(load.Config{Addr: addr, Proto: proto}, 2*time.Second); last == nil {
+			return nil
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%s at %s: no %s WebSocket after 10 s: %v; log: %s", p.name, addr, proto, last, logTail(p.logPath))
 }
 
 // cpus returns the taskset CPU list for a process that the pinned runs put

@@ -14,7 +14,8 @@ import (
 // key, HAProxy wants both in one PEM.
 type tlsFiles struct {
 	cert, key, combined string
-	resume              bool // the load client keeps session tickets
+	resume              bool   // the load client keeps session tickets
+	proto               string // load.ProtoH2 or ProtoH3: the proxies serve WebSocket tunnels over it
 }
 
 // writeCert generates the run's ECDSA P-256 certificate for 127.0.0.1 and

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,10 +30,11 @@ const MaxIdlePerAgent = 5000
 //	         -> "ok N RETRIES MILLISECONDS" or "err ..."
 //	quit     close every tunnel and return (so does end of input)
 //
-// It dials cfg.Addr from cfg.Sources, over TLS when cfg.TLS; the other
+// It dials cfg.Addr from cfg.Sources, over TLS when cfg.TLS, with cfg.Proto's
+// tunnels, cfg.Streams to a connection; the other
 // fields of cfg are unused. It returns when in ends, quit arrives or ctx ends.
 func IdleAgent(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
-	r := newRun(Config{Addr: cfg.Addr, Path: cfg.Path, Sources: cfg.Sources, TLS: cfg.TLS})
+	r := newRun(Config{Addr: cfg.Addr, Path: cfg.Path, Sources: cfg.Sources, TLS: cfg.TLS, Proto: cfg.Proto, Streams: cfg.Streams})
 	if r.cfg.Path == "" {
 		r.cfg.Path = "/ws"
 	}
@@ -88,7 +90,10 @@ func IdleAgent(ctx context.Context, cfg Config, in io.Reader, out io.Writer) err
 			}
 			fmt.Fprintf(out, "ok %d %d %d\n", len(held), st.Retries, st.Elapsed.Milliseconds())
 		case "check":
-			pass, fail := checkIdle(held)
+			pass, fail, first := checkIdle(held)
+			if first != nil {
+				log.Printf("check: %d of %d tunnels failed, the first with: %v", fail, len(held), first)
+			}
 			fmt.Fprintf(out, "ok %d %d\n", pass, fail)
 		case "quit":
 			return nil
@@ -146,8 +151,12 @@ func (r *run) openIdle(held []*wsproto.Client, n int) ([]*wsproto.Client, error)
 	return held, firstEr
 }
 
-func checkIdle(held []*wsproto.Client) (pass, fail int) {
+// checkIdle sends one message on every tunnel and awaits its echo; it
+// counts the tunnels that echoed and those that did not, and returns the
+// first failure's error.
+func checkIdle(held []*wsproto.Client) (pass, fail int, first error) {
 	var np, nf atomic.Int64
+	var mu sync.Mutex
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	msg := []byte("still there?")
@@ -167,16 +176,24 @@ func checkIdle(held []*wsproto.Client) (pass, fail int) {
 					_, got, err = c.ReadMessage(buf)
 				}
 				c.Conn.SetDeadline(time.Time{})
-				if err == nil && bytes.Equal(got, msg) {
-					np.Add(1)
-				} else {
-					nf.Add(1)
+				if err == nil && !bytes.Equal(got, msg) {
+					err = errMismatch
 				}
+				if err == nil {
+					np.Add(1)
+					continue
+				}
+				nf.Add(1)
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("tunnel %d: %w", i, err)
+				}
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	return int(np.Load()), int(nf.Load())
+	return int(np.Load()), int(nf.Load()), first
 }
 
 // StormTimeout bounds one agent's reconnect storm: tunnels not open again

@@ -29,17 +29,20 @@ const (
 // loopback address; the zero values of the other fields are replaced by the
 // defaults noted beside them.
 type Config struct {
-	Addr     string
-	Path     string        // default "/ws"
-	Sources  []netip.Addr  // client source addresses; none: the kernel picks
-	Workers  int           // concurrent workers or connections; default 16
-	Size     int           // message payload bytes; default 64
-	Warmup   time.Duration // untimed lead-in; default 1 s
-	Duration time.Duration // timed window; default 5 s
-	CPUPID   int           // process whose CPU time, with its descendants', is sampled around the window; 0: none
-	TLS      bool          // wss: TLS 1.3 with ClientTLS's settings, a full handshake per connection
-	Resume   bool          // with TLS: keep session tickets, so connections after the first resume
-	Rate     int           // paced: messages per second over all connections; default 1000
+	Addr      string
+	Path      string        // default "/ws"
+	Sources   []netip.Addr  // client source addresses; none: the kernel picks
+	Workers   int           // concurrent workers or connections; default 16
+	Size      int           // message payload bytes; default 64
+	Warmup    time.Duration // untimed lead-in; default 1 s
+	Duration  time.Duration // timed window; default 5 s
+	CPUPID    int           // process whose CPU time, with its descendants', is sampled around the window; 0: none
+	TLS       bool          // wss: TLS 1.3 with ClientTLS's settings, a full handshake per connection
+	Resume    bool          // with TLS: keep session tickets, so connections after the first resume
+	Rate      int           // paced: messages per second over all connections; default 1000
+	Proto     string        // ProtoHTTP1, ProtoH2 or ProtoH3; h2 and h3 imply TLS and ignore TLS and Resume
+	Streams   int           // h2, h3: tunnels per connection; default 1
+	StracePID int           // count that process's system calls over the window with strace -f -c
 }
 
 // ClientTLS returns the client settings of wss runs: TLS 1.3 only, X25519
@@ -75,8 +78,11 @@ type Result struct {
 	CPUSeconds float64 `json:"cpu_seconds"` // target's CPU time in the window; 0 without CPUPID
 	CPUPerOpUS float64 `json:"cpu_us_per_op"`
 	Resumed    uint64  `json:"resumed"` // handshakes in the window that resumed a TLS session
-	Errors     uint64  `json:"errors"`
-	FirstError string  `json:"first_error,omitempty"`
+	// Syscalls counts the target's system calls in the window by name
+	// (with StracePID); the window's CPU figures are then meaningless.
+	Syscalls   map[string]uint64 `json:"syscalls,omitempty"`
+	Errors     uint64            `json:"errors"`
+	FirstError string            `json:"first_error,omitempty"`
 }
 
 // handshakeTimeout bounds one connect plus upgrade; generous, because other
@@ -92,6 +98,7 @@ const (
 type run struct {
 	cfg   Config
 	d     dialer
+	mux   mux // the connection taking the next h2 or h3 tunnel
 	phase atomic.Int32
 	end   time.Time // hard deadline for any blocked I/O
 
@@ -241,19 +248,34 @@ func (r *run) window(ctx context.Context) (Result, error) {
 			return Result{}, err
 		}
 	}
+	var tr *tracer
+	if r.cfg.StracePID != 0 {
+		if tr, err = startTrace(r.cfg.StracePID); err != nil {
+			return Result{}, err
+		}
+	}
 	t0 := time.Now()
 	r.phase.Store(phaseMeasure)
-	if err := sleep(r.cfg.Duration); err != nil {
-		return Result{}, err
-	}
+	serr := sleep(r.cfg.Duration)
 	r.phase.Store(phaseDone)
 	t1 := time.Now()
+	var calls map[string]uint64
+	if tr != nil {
+		c, err := tr.stop()
+		if serr == nil {
+			serr = err
+		}
+		calls = c
+	}
+	if serr != nil {
+		return Result{}, serr
+	}
 	if r.cfg.CPUPID != 0 {
 		if cpu1, err = procstat.TreeCPUTime(r.cfg.CPUPID); err != nil {
 			return Result{}, err
 		}
 	}
-	return Result{Seconds: t1.Sub(t0).Seconds(), CPUSeconds: (cpu1 - cpu0).Seconds()}, nil
+	return Result{Seconds: t1.Sub(t0).Seconds(), CPUSeconds: (cpu1 - cpu0).Seconds(), Syscalls: calls}, nil
 }
 
 // handshakeWorker opens, upgrades and closes connections one after another;
@@ -287,6 +309,9 @@ func (r *run) handshakeWorker(_ int, h *stats.Histogram) (n, resumed uint64) {
 }
 
 func (r *run) handshake() (*wsproto.Client, error) {
+	if r.cfg.Proto != ProtoHTTP1 {
+		return r.tunnel()
+	}
 	conn, err := r.d.dial(r.cfg.Addr, handshakeTimeout)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,10 @@ import (
 	"github.com/wsgate/wsgate/bench/internal/selfsigned"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	reexecForExtendedConnect()
+	goleak.VerifyTestMain(m)
+}
 
 func startEcho(t *testing.T) string {
 	t.Helper()
@@ -253,16 +256,16 @@ func TestIdleAgent(t *testing.T) {
 		addr string
 		tls  bool
 	}{{"ws", plain, false}, {"wss", secure, true}} {
-		t.Run(tc.name, func(t *testing.T) { testIdleAgent(t, tc.addr, tc.tls) })
+		t.Run(tc.name, func(t *testing.T) { testIdleAgent(t, Config{Addr: tc.addr, TLS: tc.tls}) })
 	}
 }
 
-func testIdleAgent(t *testing.T, addr string, useTLS bool) {
+func testIdleAgent(t *testing.T, cfg Config) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- IdleAgent(context.Background(), Config{Addr: addr, TLS: useTLS}, inR, outW)
+		done <- IdleAgent(context.Background(), cfg, inR, outW)
 		outW.Close()
 	}()
 	out := bufio.NewScanner(outR)

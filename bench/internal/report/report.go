@@ -121,6 +121,18 @@ type Report struct {
 	// every process on both CPUs and the proxies running two workers;
 	// none when the run did not measure it.
 	TwoCores []*Target
+	// Tunnels holds the h2 and h3 WebSocket tunnel passes, in order;
+	// TunnelStreams is the streams per connection of their IdleMux figures.
+	Tunnels       []TunnelSet
+	TunnelStreams int
+	// Syscalls holds the system calls per operation, one set per mode.
+	Syscalls []SyscallSet
+	// Profiles lists wsgate's CPU profiles kept beside the report;
+	// ProfileMethod says how they were taken, one line each.
+	Profiles      []Profile
+	ProfileMethod []string
+	// EventLoop is appended verbatim as its own section when not empty.
+	EventLoop string
 }
 
 // HandshakeSet is the wss handshake figures of the proxies for one
@@ -232,7 +244,7 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, " **Smoke run**: tiny counts and windows, figures are not meaningful.")
 	}
 	fmt.Fprintf(w, "\n\n## Reproduce\n\n```sh\n%s\n```\n\n", r.Command)
-	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--tls` (also measure wss through the proxies), `--tls-handshakes` (also full and resumed TLS 1.3 handshakes with ECDSA P-256 and RSA 2048 certificates), `--storm` (also a reconnect storm of 9,000 clients), `--paced` (also round-trip latency at a paced 20,000 msgs/s), `--modes handshake,echo,throughput,idle,storm,paced` (the plain ws modes to run), `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx and HAProxy with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
+	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--duration 6s` (each timed window), `--tls` (also measure wss through the proxies), `--tls-handshakes` (also full and resumed TLS 1.3 handshakes with ECDSA P-256 and RSA 2048 certificates), `--storm` (also a reconnect storm of 9,000 clients), `--paced` (also round-trip latency at a paced 20,000 msgs/s), `--modes handshake,echo,throughput,idle,storm,paced` (the plain ws modes to run), `--two-cores` (also unpinned, two workers), `--h2` and `--h3` (also WebSockets over HTTP/2 and HTTP/3), `--syscalls` (also system calls per operation under strace), `--profiles` (also a CPU profile of wsgate per mode, in `profiles/`), `--all` (all of these), `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx, HAProxy and strace with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
 	fmt.Fprintf(w, "## Machine\n\n")
 	fmt.Fprintf(w, "- CPUs: %d x %s\n- Kernel: %s\n- Go: %s\n- nginx: %s\n- HAProxy: %s\n- wsgate: %s\n", m.NProc, m.Model, m.Kernel, m.GoVersion, m.NginxVersion, m.HAProxy, m.Wsgate)
 	if m.LoadAvg != "" {
@@ -295,6 +307,9 @@ func (r *Report) Markdown(w io.Writer) {
 	r.wss(w)
 	r.handshakes(w)
 	r.twoCores(w)
+	r.tunnels(w)
+	r.syscalls(w)
+	r.profiles(w)
 	var notes []string
 	for _, t := range r.Targets {
 		for _, n := range t.Notes {
@@ -311,9 +326,24 @@ func (r *Report) Markdown(w io.Writer) {
 			notes = append(notes, fmt.Sprintf("- %s (both cores): %s", t.Name, n))
 		}
 	}
-	if len(notes) > 0 {
-		fmt.Fprintf(w, "## Notes and failures during this run\n\n%s\n", strings.Join(notes, "\n"))
+	for _, set := range r.Tunnels {
+		for _, t := range set.Targets {
+			for _, n := range t.Notes {
+				notes = append(notes, fmt.Sprintf("- %s (%s): %s", t.Name, set.Proto, n))
+			}
+		}
 	}
+	for _, set := range r.Syscalls {
+		for _, t := range set.Targets {
+			for _, n := range t.Notes {
+				notes = append(notes, fmt.Sprintf("- %s (strace, %s): %s", t.Name, set.Title, n))
+			}
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "## Notes and failures during this run\n\n%s\n\n", strings.Join(notes, "\n"))
+	}
+	r.eventLoop(w)
 }
 
 func (r *Report) idle(w io.Writer) {
@@ -321,15 +351,20 @@ func (r *Report) idle(w io.Writer) {
 }
 
 func (r *Report) idleTable(w io.Writer, head string) {
-	fmt.Fprintf(w, "%s tunnels opened through the proxy in steps; at each step the proxy's VmRSS (`/proc/PID/status`) and open descriptors (`/proc/PID/fd`) are read after a short settle. Per-tunnel cost is the least-squares slope over the steps; the projection multiplies it by 1,000,000. After the last step every tunnel must still echo one message. Direct has no proxy to measure.\n\n", head)
+	fmt.Fprintf(w, "%s tunnels opened through the proxy in steps; at each step the proxy's VmRSS (`/proc/PID/status`) and open descriptors (`/proc/PID/fd`) are read after a short settle. Per-tunnel cost is the least-squares slope over the steps; the average is (RSS at the last step - RSS at 0 tunnels) / tunnels, which also counts what the first tunnels cost; the projection multiplies the slope by 1,000,000. After the last step every tunnel must still echo one message. Direct has no proxy to measure.\n\n", head)
 	r.table(w, []column{
-		r.figCol("KiB per tunnel", IdleKiB, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
+		r.figCol("KiB per tunnel (slope)", IdleKiB, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
 		r.ratioCol("x nginx", IdleKiB, "nginx"),
+		r.figCol("KiB per tunnel (average)", IdleAvg, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
+		r.ratioCol("average x nginx", IdleAvg, "nginx"),
 		r.figCol("fds per tunnel", IdleFDs, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
 		{"1,000,000 tunnels", func(t *Target) string {
 			k, f := t.fig(IdleKiB).Median, t.fig(IdleFDs).Median
 			if math.IsNaN(k) {
 				return "-"
+			}
+			if math.IsNaN(f) {
+				return fmt.Sprintf("%.1f GiB", k*1e6/(1<<20))
 			}
 			return fmt.Sprintf("%.1f GiB, %.2fM fds", k*1e6/(1<<20), f)
 		}},
@@ -337,6 +372,11 @@ func (r *Report) idleTable(w io.Writer, head string) {
 		r.figCol("tunnels", IdleMax, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
 		r.figCol("failed echo check", IdleFail, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
 	})
+	r.idleSteps(w)
+}
+
+// idleSteps lists the idle steps of the last round per target.
+func (r *Report) idleSteps(w io.Writer) {
 	var steps []string
 	for _, t := range r.Targets {
 		if t.Status != "" || len(t.IdleSteps) == 0 {
@@ -351,71 +391,6 @@ func (r *Report) idleTable(w io.Writer, head string) {
 	if len(steps) > 0 {
 		fmt.Fprintf(w, "Steps of the last round (tunnels: RSS, fds):\n\n%s\n\n", strings.Join(steps, "\n"))
 	}
-}
-
-// goal is one of wsgate's performance goals for plain ws: wsgate's figure
-// against a peer measured in the same run (or a fixed limit).
-type goal struct {
-	what  string
-	key   string
-	peer  string  // "nginx", "haproxy", "nginx/2" (half of nginx's figure) or "" for limit
-	limit float64 // the fixed limit when peer is ""
-	aim   string  // the further target, for reference
-	lower bool    // lower is better
-}
-
-var goals = []goal{
-	{"proxy CPU per handshake (µs)", HSCPU, "nginx", 0, "30", true},
-	{"proxy CPU per 64 B message (µs)", EchoCPU, "nginx", 0, "8", true},
-	{"proxy CPU per 64 KiB message (µs)", TPCPU, "haproxy", 0, "40", true},
-	{"64 KiB echo MB/s", TPMBps, "haproxy", 0, "-", false},
-	{"KiB per idle tunnel", IdleKiB, "nginx/2", 0, "below HAProxy's", true},
-	{"fds per idle tunnel", IdleFDs, "", 2, "2", true},
-}
-
-// bound is the figure g compares wsgate's with, and how the table names it.
-func (r *Report) bound(g goal) (string, float64) {
-	switch g.peer {
-	case "":
-		return "limit", g.limit
-	case "nginx/2":
-		return "half of nginx", r.target("nginx").fig(g.key).Median / 2
-	default:
-		return g.peer, r.target(g.peer).fig(g.key).Median
-	}
-}
-
-func (g goal) meets(v, bound float64) string {
-	if math.IsNaN(v) || math.IsNaN(bound) {
-		return "-"
-	}
-	ok := v <= bound*1.0005
-	if !g.lower {
-		ok = v >= bound
-	}
-	if ok {
-		return "yes"
-	}
-	return "**no**"
-}
-
-func (r *Report) goals(w io.Writer) {
-	fmt.Fprintf(w, "## Goals\n\nwsgate's performance goals for plain ws on this two-core machine, each checked against a peer measured in this run: proxy CPU per handshake and per 64 B message at most nginx's, per 64 KiB message at most HAProxy's; 64 KiB echo throughput at least HAProxy's; memory per idle tunnel at most half of nginx's; two descriptors per idle tunnel. The aim is the further target.\n\n")
-	ws := r.target("wsgate")
-	if ws == nil || ws.Status != "" {
-		why := "not in this run"
-		if ws != nil {
-			why = ws.Status
-		}
-		fmt.Fprintf(w, "wsgate: %s, so no goal could be checked.\n\n", why)
-	}
-	fmt.Fprintf(w, "| goal | wsgate | against | meets | aim |\n|---|---|---|---|---|\n")
-	for _, g := range goals {
-		v := ws.fig(g.key).Median
-		name, b := r.bound(g)
-		fmt.Fprintf(w, "| %s | %s | %s %s | %s | %s |\n", g.what, num(v), name, num(b), g.meets(v, b), g.aim)
-	}
-	fmt.Fprintln(w)
 }
 
 // wss writes the TLS section: the same tables as plain ws, over r.TLS.

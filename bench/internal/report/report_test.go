@@ -21,11 +21,11 @@ func sample() *Report {
 		Targets: []*Target{
 			{Name: "direct", Figures: map[string]stats.Summary{HSRate: one(20000), TPMBps: one(1000)}},
 			{Name: "nginx", Figures: map[string]stats.Summary{
-				HSRate: one(10000), HSCPU: {Median: 44, Min: 40, Max: 50, N: 3}, EchoCPU: one(10), TPCPU: one(100), TPMBps: one(600), IdleKiB: one(17.6), IdleFDs: one(2),
+				HSRate: one(10000), HSCPU: {Median: 44, Min: 40, Max: 50, N: 3}, EchoCPU: one(10), TPCPU: one(100), TPMBps: one(600), IdleKiB: one(17.6), IdleFDs: one(2), IdleAvg: one(18),
 			}, IdleSteps: []IdleStep{{0, 1000, 10}, {2000, 36200, 4010}}},
 			{Name: "haproxy", Figures: map[string]stats.Summary{HSCPU: one(54), TPCPU: one(48), TPMBps: one(1200), IdleKiB: one(4.5)}},
 			{Name: "wsgate", Figures: map[string]stats.Summary{
-				HSRate: one(15000), HSCPU: one(22), EchoCPU: one(12), TPCPU: one(40), TPMBps: one(1300), IdleKiB: one(4), IdleFDs: one(2),
+				HSRate: one(15000), HSCPU: one(22), EchoCPU: one(12), TPCPU: one(40), TPMBps: one(1300), IdleKiB: one(4), IdleFDs: one(2), IdleAvg: one(2.7),
 			}},
 		},
 	}
@@ -41,12 +41,14 @@ func TestMarkdown(t *testing.T) {
 		"![proxy CPU per operation",
 		"| wsgate | 15.0k | 0.75x | 1.50x |", // handshakes/s and ratios to direct and nginx
 		"| nginx | 10.0k | 0.50x | 1.00x | - | - | 44.0 (40.0-50.0) | 1.00x |", // range over rounds
-		"| proxy CPU per handshake (µs) | 22.0 | nginx 44.0 | yes |",
-		"| proxy CPU per 64 B message (µs) | 12.0 | nginx 10.0 | **no** |",
-		"| 64 KiB echo MB/s | 1300 | haproxy 1200 | yes |",
-		"| KiB per idle tunnel | 4.00 | half of nginx 8.80 | yes | below HAProxy's |",
-		"| fds per idle tunnel | 2.00 | limit 2.00 | yes | 2 |",
-		"| proxy CPU per 64 KiB message (µs) | 40.0 | haproxy 48.0 | yes | 40 |",
+		"| proxy CPU per plain handshake (µs) | 22.0 | nginx 44.0 | 0.50x | yes (<= 1x) | yes (<= 0.8x) |  |",
+		"| proxy CPU per 64 B message (µs) | 12.0 | nginx 10.0 | 1.20x | **no** (<= 0.9x) | **no** (<= 0.8x) |  |",
+		// 40/48 = 0.83: met, stretch missed.
+		"| proxy CPU per 64 KiB message (µs) | 40.0 | haproxy 48.0 | 0.83x | yes (<= 0.9x) | **no** (<= 0.8x) |  |",
+		"| RSS per idle tunnel, average over the idle steps (KiB) | 2.70 | limit KiB | - | yes (<= 3) | **no** (<= 2.5) | slope 4.00 KiB |",
+		// Modes that did not run show "-".
+		"| h3 tunnel: proxy CPU per 64 B message, vs wsgate's HTTP/1.1 ws tunnel | - | wsgate HTTP/1.1 12.0 | - | - (<= 1.5x) | - |  |",
+		"| 2.70 | 0.15x |", // the average column and its ratio to nginx's
 		"nginx: 0: 1000 KiB, 10 fds; 2000: 36200 KiB, 4010 fds",
 		"16.8 GiB, 2.00M fds", // 1,000,000 tunnels at 17.6 KiB and 2 fds
 	} {

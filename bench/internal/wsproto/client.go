@@ -54,6 +54,14 @@ func Handshake(conn net.Conn, host, path string) (*Client, error) {
 	}
 }
 
+// NewClient wraps conn, a stream on which a WebSocket was already opened
+// (an RFC 8441 or RFC 9220 extended CONNECT), as a client end.
+func NewClient(conn net.Conn) *Client {
+	var raw [4]byte
+	rand.Read(raw[:])
+	return &Client{Conn: conn, key: raw, rbuf: make([]byte, 0, 1024), wbuf: make([]byte, 0, 256)}
+}
+
 // Premask masks payload in place with the connection's key, so a payload
 // sent many times is masked once; send it with WritePremasked.
 func (c *Client) Premask(payload []byte) { Mask(payload, c.key, 0) }
