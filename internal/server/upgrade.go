@@ -44,11 +44,24 @@ func (x *exchange) startTunnel(peer *upstream.Peer, conn *backend.Conn, resp *ht
 	clientPending, _ := c.br.Peek(c.br.Buffered())
 	backendPending, _ := br.Peek(br.Buffered())
 	var cc net.Conn = c.c
+	// An HTTP/2 or HTTP/3 WebSocket's client leg is its stream, not the
+	// bridge: the stream's head is written by the bridge's upgrade.
+	st, _ := c.c.(*bridge)
+	if st != nil && st.ws {
+		cc = st.leg()
+	} else {
+		st = nil
+	}
 	offloaded := x.offload(resp, &hdr, &cc, &bc, &clientPending, &backendPending)
 	h := x.head(101, hdr, -2, false)
-	c.bw.Write(h)
 	x.sent += int64(len(h))
-	err := c.bw.Flush()
+	var err error
+	if st != nil {
+		err = st.upgrade(h)
+	} else {
+		c.bw.Write(h)
+		err = c.bw.Flush()
+	}
 	// The 101 went out under send_timeout; the tunnel arms its own send
 	// deadline only when a write blocks, so this one must not outlive the
 	// head, or the tunnel's first write after send_timeout would fail.
