@@ -218,7 +218,8 @@ type bridge struct {
 	id      uint64
 	started sync.Once     // starts respond, at the first write
 	done    chan struct{} // closed when respond returns; nil until it starts
-	tunnel  net.Conn      // the stream as the tunnel's client leg, once upgraded
+	legConn net.Conn      // the stream as the tunnel's client leg (leg)
+	tunnel  net.Conn      // legConn once upgrade has answered the stream
 }
 
 func newBridge(local, remote net.Addr, head []byte, body io.Reader) *bridge {
@@ -259,11 +260,11 @@ func (b *bridge) Close() error {
 // answered the stream.
 func (b *bridge) leg() net.Conn {
 	if b.h3 {
-		b.tunnel = &h3Conn{local: b.local, remote: b.remote}
+		b.legConn = &h3Conn{local: b.local, remote: b.remote}
 	} else {
-		b.tunnel = newH2Conn(b.w, b.r, b.local, b.remote)
+		b.legConn = newH2Conn(b.w, b.r, b.local, b.remote)
 	}
-	return b.tunnel
+	return b.legConn
 }
 
 // upgrade answers the WebSocket stream with the pipeline's 101 head as
@@ -272,8 +273,8 @@ func (b *bridge) leg() net.Conn {
 // handler returns as for any request.
 func (b *bridge) upgrade(head []byte) error {
 	err := b.answer(head)
-	if err != nil {
-		b.tunnel = nil
+	if err == nil {
+		b.tunnel = b.legConn
 	}
 	return err
 }
@@ -288,7 +289,7 @@ func (b *bridge) answer(head []byte) error {
 		return err
 	}
 	writeStreamHead(b.w, resp, true)
-	switch c := b.tunnel.(type) {
+	switch c := b.legConn.(type) {
 	case *h3Conn:
 		hs, ok := b.w.(http3.HTTPStreamer)
 		if !ok {
