@@ -101,7 +101,7 @@ func startDropBackend(t *testing.T) net.Listener {
 type streamWS struct {
 	w       io.Writer
 	br      *bufio.Reader
-	close   func()             // ends the client's side and its connection
+	close   func()              // ends the client's side and its connection
 	timeout func(time.Duration) // bounds the next reads
 }
 
