@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -43,21 +44,30 @@ const streamCount = 20
 // on one connection, whose client and backend start no goroutine per
 // stream; all of them are gone once the connections close.
 func TestStreamWebSocketGoroutines(t *testing.T) {
-	if !ExtendedConnectEnabled() {
-		// x/net reads the switch when the process starts.
-		cmd := exec.Command(os.Args[0], "-test.run=^TestStreamWebSocketGoroutines$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "GODEBUG="+ExtendedConnectEnv)
-		out, err := cmd.CombinedOutput()
-		t.Logf("with GODEBUG=%s:\n%s", ExtendedConnectEnv, out)
-		if err != nil {
-			t.Fatal(err)
-		}
+	if rerunWithExtendedConnect(t) {
 		return
 	}
 	s, addr, be := streamWSServer(t)
 	defer s.Close()
 	t.Run("h2", func(t *testing.T) { countStreamGoroutines(t, be, dialH2Streams(addr), 2) })
 	t.Run("h3", func(t *testing.T) { countStreamGoroutines(t, be, dialH3Streams(addr), 1) })
+}
+
+// rerunWithExtendedConnect runs the test in a new process with RFC 8441
+// on, which x/net reads when the process starts, unless it is on here; it
+// reports whether it did.
+func rerunWithExtendedConnect(t *testing.T) bool {
+	if ExtendedConnectEnabled() {
+		return false
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "GODEBUG="+ExtendedConnectEnv)
+	out, err := cmd.CombinedOutput()
+	t.Logf("with GODEBUG=%s:\n%s", ExtendedConnectEnv, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
 }
 
 // countStreamGoroutines opens streamCount WebSockets with open (which
@@ -297,5 +307,115 @@ func dialH3Streams(addr string) func(t *testing.T, n int) func() {
 			}
 		}
 		return func() { qc.CloseWithError(0, "") }
+	}
+}
+
+// TestH2WebSocketSendTimeout: a client that stops taking an HTTP/2
+// WebSocket's data (its stream window stays shut) has the stream reset
+// once a write has waited send_timeout, and the backend gets close 1001,
+// as over HTTP/1.1.
+func TestH2WebSocketSendTimeout(t *testing.T) {
+	if rerunWithExtendedConnect(t) {
+		return
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if !answerUpgrade(c, br) {
+			return
+		}
+		big := make([]byte, 256<<10)
+		c.Write(append([]byte{0x82, 127, 0, 0, 0, 0, 0, 4, 0, 0}, big...))
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		b, _ := io.ReadAll(br)
+		got <- b
+	}()
+	dir := t.TempDir()
+	writeTestCert(t, dir)
+	port := freeTCPPort(t)
+	cfg, err := config.LoadBytes(filepath.Join(dir, "t.conf"), []byte(fmt.Sprintf(`
+error_log stderr crit;
+http {
+    access_log off;
+    send_timeout 300ms;
+    proxy_send_timeout 300ms;
+    server {
+        listen 127.0.0.1:%d ssl http2;
+        ssl_certificate c.pem;
+        ssl_certificate_key k.pem;
+        location / {
+            proxy_pass http://%s;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
+}`, port, ln.Addr())), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := errlog.Stderr()
+	s := New(log)
+	if err := s.Apply(cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true, ServerName: "x", NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.Write([]byte(http2.ClientPreface))
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1024})
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"}, {":path", "/ws"}, {":authority", "x"}, {"sec-websocket-version", "13"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
+	data := 0
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no reset of the stream after %d bytes: %v", data, err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.DataFrame:
+			data += len(f.Data()) // no WINDOW_UPDATE: the window stays shut
+		case *http2.RSTStreamFrame:
+			if f.ErrCode != http2.ErrCodeInternal {
+				t.Errorf("the stream was reset with %v, want INTERNAL_ERROR", f.ErrCode)
+			}
+			if data > 1024 {
+				t.Errorf("%d bytes arrived through a window of 1024", data)
+			}
+			select {
+			case b := <-got:
+				if len(b) < 8 || b[0] != 0x88 || b[1]&0x7f != 2 || (b[6]^b[2]) != 0x03 || (b[7]^b[3]) != 0xe9 {
+					t.Errorf("the backend got % x, want close 1001", b[:min(len(b), 16)])
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("the backend's connection was not closed")
+			}
+			return
+		}
 	}
 }
