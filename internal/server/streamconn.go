@@ -78,6 +78,8 @@ type h2Conn struct {
 	local, remote net.Addr
 	g             writeGuard
 	done          chan struct{}
+	closed        chan struct{} // closed by Close
+	closeOnce     sync.Once
 
 	// Under g.mu.
 	gone    bool        // the handler has returned: w and rc are dead
@@ -89,7 +91,7 @@ type h2Conn struct {
 
 func newH2Conn(w http.ResponseWriter, r *http.Request, local, remote net.Addr) *h2Conn {
 	fl, _ := w.(interface{ FlushError() error })
-	return &h2Conn{w: w, fl: fl, rc: http.NewResponseController(w), body: r.Body, local: local, remote: remote, done: make(chan struct{})}
+	return &h2Conn{w: w, fl: fl, rc: http.NewResponseController(w), body: r.Body, local: local, remote: remote, done: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // wait holds the stream's handler until the stream's end is decided and
@@ -106,16 +108,23 @@ func (c *h2Conn) wait() {
 
 // Read reads what the client sends. After CloseWrite, x/net resets the
 // stream as its handler returns, which breaks the body: that is the end
-// of the stream wsgate asked for, an io.EOF.
+// of the stream wsgate asked for, an io.EOF. A reset for a write deadline
+// breaks it too: the failure is the write's, which the tunnel reports and
+// then closes the connection, so the read waits for that Close.
 func (c *h2Conn) Read(p []byte) (int, error) {
 	n, err := c.body.Read(p)
-	if err != nil && err != io.EOF && !errors.Is(err, os.ErrDeadlineExceeded) {
-		c.g.mu.Lock()
-		closedWrite := c.g.ended
-		c.g.mu.Unlock()
-		if closedWrite {
-			err = io.EOF
-		}
+	if err == nil || err == io.EOF || errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, err
+	}
+	c.g.mu.Lock()
+	closedWrite, aborted := c.g.ended, c.aborted
+	c.g.mu.Unlock()
+	switch {
+	case closedWrite:
+		err = io.EOF
+	case aborted:
+		<-c.closed
+		err = net.ErrClosed
 	}
 	return n, err
 }
@@ -162,6 +171,7 @@ func (c *h2Conn) CloseWrite() error {
 // Close ends the stream. A write in progress is cut off, as closing a
 // socket cuts off a write on it: the stream is reset.
 func (c *h2Conn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
 	first, now := c.g.end()
 	c.body.Close() // ends a Read in progress
 	if !first {
