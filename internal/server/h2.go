@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quic-go/quic-go/http3"
 	"golang.org/x/net/http2"
 
 	"github.com/wsgate/wsgate/internal/errlog"
@@ -26,11 +28,26 @@ import (
 // HTTP/2 is served by x/net's server. Each stream is carried into wsgate's
 // HTTP/1.1 pipeline over an in-memory connection (a bridge), so phases,
 // limits, logs, the proxy and the tunnel are the same code for both
-// protocols. A WebSocket over HTTP/2 (RFC 8441: CONNECT with :protocol
-// websocket) becomes a GET with Upgrade: websocket and a fresh key, whose
-// 101 goes back to the client as a 200; then the stream carries the
-// frames. The bridge costs a copy and two goroutines per stream; HTTP/1.1
-// connections do not pay it.
+// protocols. The request is rendered once as an HTTP/1.1 head, which the
+// pipeline reads as it reads any client's, followed by the stream's body:
+// translating it into the pipeline's request directly would duplicate the
+// parser's checks (header limits, invalid headers, the 4xx and their log
+// lines) for the one head a stream has, to save a few microseconds per
+// stream. A response goes back through the bridge's pipe, which a second
+// goroutine (respond) reads and writes to the stream, started by the
+// pipeline's first write.
+//
+// A WebSocket over HTTP/2 (RFC 8441: CONNECT with :protocol websocket)
+// becomes a GET with Upgrade: websocket and a fresh key. Once the backend
+// has answered 101, the pipeline writes no HTTP/1.1: the bridge's upgrade
+// writes the 101's head to the stream as a 200, and the tunnel's client
+// leg is the stream itself (h2Conn, h3Conn: streamconn.go), without the
+// pipe, its copy or respond's goroutine. An open HTTP/2 WebSocket holds
+// the stream's handler goroutine, which x/net needs alive for the stream
+// and which waits for the tunnel's end, and the tunnel's goroutine that
+// reads the client; an HTTP/3 one only the latter, its handler having
+// handed the stream over. A WebSocket the pipeline refuses is answered
+// through the bridge, as any request.
 
 // ExtendedConnectEnv is what Go's HTTP/2 needs in the environment when the
 // process starts to offer RFC 8441; cmd/wsgate re-executes itself with it.
@@ -105,20 +122,24 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, ws bool, pr
 	if ssl != nil {
 		vc.tls = ssl.State
 	}
+	b.w, b.r, b.ws, b.log, b.id = w, r, ws, s.log.Load(), vc.id
+	b.h3 = proto == "HTTP/3.0"
 	if !s.addConn(vc) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		b.respond(w, ws, s.log.Load(), vc.id)
-	}()
 	vc.serve()
-	// A tunnel keeps the bridge until it closes; a request is over when
-	// its response has been written.
-	<-done
 	b.Close()
+	if c, ok := b.tunnel.(*h2Conn); ok {
+		c.wait() // x/net ends the stream when its handler returns
+		return
+	}
+	// A response is over when respond has written it. An HTTP/3 tunnel
+	// owns its stream: the handler returns.
+	b.started.Do(func() {})
+	if b.done != nil {
+		<-b.done
+	}
 }
 
 // h2RequestHead renders the stream's request as HTTP/1.1.
@@ -175,9 +196,11 @@ func h2RequestHead(r *http.Request, ws bool) ([]byte, io.Reader) {
 	return []byte(h.String()), body
 }
 
-// bridge is the in-memory connection between an HTTP/2 stream and the
-// HTTP/1.1 pipeline: reads give the request head then the stream's body,
-// writes are the HTTP/1.1 response that respond turns back into HTTP/2.
+// bridge is the in-memory connection between an HTTP/2 or HTTP/3 stream
+// and the HTTP/1.1 pipeline: reads give the request head then the
+// stream's body; writes are the HTTP/1.1 response that respond turns back
+// into the stream's. The pipeline runs on the stream's handler goroutine,
+// so the fields set by serveStream and upgrade need no lock.
 type bridge struct {
 	local  net.Addr
 	remote net.Addr
@@ -186,6 +209,17 @@ type bridge struct {
 	pw     *io.PipeWriter
 	once   sync.Once
 	closed atomic.Bool
+
+	w       http.ResponseWriter
+	r       *http.Request
+	ws      bool // a WebSocket's extended CONNECT
+	h3      bool
+	log     *errlog.Logger
+	id      uint64
+	started sync.Once     // starts respond, at the first write
+	done    chan struct{} // closed when respond returns; nil until it starts
+	legConn net.Conn      // the stream as the tunnel's client leg (leg)
+	tunnel  net.Conn      // legConn once upgrade has answered the stream
 }
 
 func newBridge(local, remote net.Addr, head []byte, body io.Reader) *bridge {
@@ -200,7 +234,16 @@ func (b *bridge) Read(p []byte) (int, error) {
 	return b.in.Read(p)
 }
 
-func (b *bridge) Write(p []byte) (int, error) { return b.pw.Write(p) }
+func (b *bridge) Write(p []byte) (int, error) {
+	b.started.Do(func() {
+		b.done = make(chan struct{})
+		go func() {
+			defer close(b.done)
+			b.respond()
+		}()
+	})
+	return b.pw.Write(p)
+}
 
 func (b *bridge) Close() error {
 	b.once.Do(func() {
@@ -210,6 +253,55 @@ func (b *bridge) Close() error {
 			c.Close()
 		}
 	})
+	return nil
+}
+
+// leg is the stream as the tunnel's client leg; usable once upgrade has
+// answered the stream.
+func (b *bridge) leg() net.Conn {
+	if b.h3 {
+		b.legConn = &h3Conn{local: b.local, remote: b.remote}
+	} else {
+		b.legConn = newH2Conn(b.w, b.r, b.local, b.remote)
+	}
+	return b.legConn
+}
+
+// upgrade answers the WebSocket stream with the pipeline's 101 head as
+// the protocol's 200: the pipeline calls it instead of writing head to
+// the bridge, after leg. On an error the stream is not upgraded, and the
+// handler returns as for any request.
+func (b *bridge) upgrade(head []byte) error {
+	err := b.answer(head)
+	if err == nil {
+		b.tunnel = b.legConn
+	}
+	return err
+}
+
+func (b *bridge) answer(head []byte) error {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(head))
+	resp, err := http1.ReadResponse(br, "GET", 64<<10)
+	br.Reset(nil)
+	readerPool.Put(br)
+	if err != nil {
+		return err
+	}
+	writeStreamHead(b.w, resp, true)
+	switch c := b.legConn.(type) {
+	case *h3Conn:
+		hs, ok := b.w.(http3.HTTPStreamer)
+		if !ok {
+			return errors.New("HTTP/3 stream cannot be taken over")
+		}
+		c.str, err = hs.HTTPStream()
+		return err
+	case *h2Conn:
+		if c.fl != nil {
+			return c.fl.FlushError()
+		}
+	}
 	return nil
 }
 
@@ -224,44 +316,26 @@ func (b *bridge) SetWriteDeadline(t time.Time) error { return nil }
 var hopByHop = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Sec-WebSocket-Accept"}
 
 // respond reads the pipeline's HTTP/1.1 response and writes it to the
-// stream: a 101 becomes RFC 8441's 200, then the frames flow.
-func (b *bridge) respond(w http.ResponseWriter, ws bool, log *errlog.Logger, id uint64) {
+// stream.
+func (b *bridge) respond() {
 	defer b.pr.Close()
 	br := bufio.NewReaderSize(b.pr, http1.ReaderSize)
-	method := "GET"
-	resp, err := http1.ReadResponse(br, method, 64<<10)
+	resp, err := http1.ReadResponse(br, "GET", 64<<10)
 	if err != nil {
 		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) {
-			log.Printf(errlog.Info, id, "HTTP/2 and HTTP/3 bridge: %v", err)
+			b.log.Printf(errlog.Info, b.id, "HTTP/2 and HTTP/3 bridge: %v", err)
 		}
 		return
 	}
-	h := w.Header()
-	for _, f := range resp.Header {
-		skip := false
-		for _, n := range hopByHop {
-			if strings.EqualFold(n, f.Name) {
-				skip = true
-			}
-		}
-		if !skip {
-			h.Add(f.Name, f.Value)
-		}
+	if !writeStreamHead(b.w, resp, b.ws) {
+		return
 	}
-	status := resp.Status
-	if status == 101 {
-		if !ws {
-			return // the pipeline never switches a non-WebSocket request
-		}
-		status = 200
-		h.Del("Content-Length")
-	}
-	w.WriteHeader(status)
+	w := b.w
 	fl, _ := w.(http.Flusher)
 	if fl != nil {
 		fl.Flush()
 	}
-	var src io.Reader = br
+	var src io.Reader = br // a 101 written here (upgrade is the way): the rest as it comes
 	if resp.Status != 101 {
 		src = resp.Body(br)
 	}
@@ -281,4 +355,33 @@ func (b *bridge) respond(w http.ResponseWriter, ws bool, log *errlog.Logger, id 
 			return
 		}
 	}
+}
+
+// writeStreamHead writes resp's status and headers to w: hop-by-hop
+// fields are left out, and a WebSocket's 101 becomes RFC 8441's (and RFC
+// 9220's) 200. It reports false, writing nothing, for a 101 that does not
+// answer a WebSocket: the pipeline never switches other requests.
+func writeStreamHead(w http.ResponseWriter, resp *http1.Response, ws bool) bool {
+	status := resp.Status
+	if status == 101 && !ws {
+		return false
+	}
+	h := w.Header()
+	for _, f := range resp.Header {
+		skip := false
+		for _, n := range hopByHop {
+			if strings.EqualFold(n, f.Name) {
+				skip = true
+			}
+		}
+		if !skip {
+			h.Add(f.Name, f.Value)
+		}
+	}
+	if status == 101 {
+		status = 200
+		h.Del("Content-Length")
+	}
+	w.WriteHeader(status)
+	return true
 }

@@ -19,7 +19,10 @@ import (
 // HTTP/3 runs on a UDP socket per `listen ... quic` address, with
 // quic-go. Streams go through the same bridge as HTTP/2; a WebSocket over
 // HTTP/3 (RFC 9220: CONNECT with :protocol websocket, which quic-go always
-// advertises) becomes a GET with Upgrade to the backend.
+// advertises) becomes a GET with Upgrade to the backend, and once upgraded
+// its stream is taken over from quic-go (http3.HTTPStreamer) and relayed
+// on directly (h3Conn): the handler returns, and quic-go keeps serving the
+// connection, whose streams it accepts until it closes.
 
 // quicListener is one UDP socket and the HTTP/3 server on it. A socket
 // inherited from the old process of a binary upgrade is held, not read,

@@ -46,10 +46,24 @@ func (x *exchange) startTunnel(peer *upstream.Peer, series *status.PeerSeries, c
 	clientPending, _ := c.br.Peek(c.br.Buffered())
 	backendPending, _ := br.Peek(br.Buffered())
 	var cc net.Conn = c.c
+	// An HTTP/2 or HTTP/3 WebSocket's client leg is its stream, not the
+	// bridge: the stream's head is written by the bridge's upgrade.
+	st, _ := c.c.(*bridge)
+	if st != nil && st.ws {
+		cc = st.leg()
+	} else {
+		st = nil
+	}
 	offloaded := x.offload(resp, &hdr, &cc, &bc, &clientPending, &backendPending)
 	h := x.head(101, hdr, -2, false)
 	x.sent += int64(len(h))
-	if err := c.sendLast(h); err != nil {
+	var err error
+	if st != nil {
+		err = st.upgrade(h)
+	} else {
+		err = c.sendLast(h)
+	}
+	if err != nil {
 		conn.Release(false)
 		x.done()
 		return
