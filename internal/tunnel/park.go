@@ -45,6 +45,19 @@ type parking struct {
 	free    []int32
 }
 
+// dispatcher is the state of one dispatch goroutine: a new one can start
+// before the last one has returned.
+type dispatcher struct {
+	woken []woken // the directions an epoll_wait reported
+	buf   *[]byte // the read buffer of relaying in place (loop.go)
+}
+
+// woken is a direction that an event names: readable, or (hup) ended.
+type woken struct {
+	d   *dir
+	hup bool
+}
+
 var parker parking
 
 // sweptIdleMin is the shortest IdleTimeout that the sweep checks instead of
@@ -136,6 +149,7 @@ func (p *parking) start() error {
 // is closed.
 func (p *parking) dispatch(rc syscall.RawConn) {
 	events := make([]unix.EpollEvent, 128)
+	var l dispatcher
 	rc.Read(func(fd uintptr) bool {
 		for {
 			n, err := unix.EpollWait(int(fd), events, 0)
@@ -148,24 +162,50 @@ func (p *parking) dispatch(rc syscall.RawConn) {
 			if n == 0 {
 				return false
 			}
-			p.mu.Lock()
-			for _, ev := range events[:n] {
-				s := ev.Fd &^ watchKind
-				if s < 0 || int(s) >= len(p.slots) || p.gens[s] != uint32(ev.Pad) {
-					continue
+			l.woken = p.collect(l.woken[:0], events[:n])
+			// Outside p.mu: relaying in place arms sources again.
+			for k, w := range l.woken {
+				if w.hup {
+					w.d.hangUp()
+				} else {
+					l.wake(w.d)
 				}
-				d := p.slots[s]
-				switch {
-				case d == nil:
-				case ev.Fd&watchKind == 0:
-					d.t.unpark(d.idx)
-				case ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0:
-					d.hangUp()
-				}
+				l.woken[k] = woken{}
 			}
-			p.mu.Unlock()
 		}
 	})
+}
+
+// collect appends to out the directions that events name, dropping stale
+// events (a slot freed or reused since).
+func (p *parking) collect(out []woken, events []unix.EpollEvent) []woken {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ev := range events {
+		s := ev.Fd &^ watchKind
+		if s < 0 || int(s) >= len(p.slots) || p.gens[s] != uint32(ev.Pad) {
+			continue
+		}
+		d := p.slots[s]
+		switch {
+		case d == nil:
+		case ev.Fd&watchKind == 0:
+			out = append(out, woken{d: d})
+		case ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0:
+			out = append(out, woken{d: d, hup: true})
+		}
+	}
+	return out
+}
+
+// wake starts parked direction d: relayed in place when it can be
+// (loop.go), else by a new goroutine.
+func (l *dispatcher) wake(d *dir) {
+	if !loopOff.Load() {
+		l.relay(d.t, d.idx)
+		return
+	}
+	d.t.unpark(d.idx)
 }
 
 // sweep asks directions that read nothing for a period to park, and tears
@@ -324,11 +364,13 @@ func (p *parking) register1(d *dir, events uint32, kind int32) error {
 	var err error
 	cerr := d.waitRC.Control(func(fd uintptr) {
 		op := unix.EPOLL_CTL_MOD
-		if !d.armed {
+		if d.flags.Load()&fArmed == 0 {
 			op = unix.EPOLL_CTL_ADD
 		}
-		// Set before the call: once armed, the next goroutine may run.
-		d.armed = true
+		// Set before the call: once armed, the next goroutine (or
+		// the dispatcher) may run. A flag, so that the race detector
+		// sees the order that epoll gives.
+		d.flags.Or(fArmed)
 		err = unix.EpollCtl(epfd, op, int(fd), &ev)
 		switch err {
 		case unix.EEXIST:
@@ -337,7 +379,7 @@ func (p *parking) register1(d *dir, events uint32, kind int32) error {
 			err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
 		}
 		if err != nil {
-			d.armed = false // not parked: no other goroutine runs
+			d.flags.And(^fArmed) // not parked: no other goroutine runs
 		}
 	})
 	if cerr != nil {
@@ -367,7 +409,6 @@ type parkState struct {
 	parkReq atomic.Bool // the sweeper asked the relay to park
 	seen    int64       // bytes read at the last sweep; the sweeper's
 	slot    int32       // 1 + index in parker.slots; 0 for none; under parker.mu
-	armed   bool        // the source is in the epoll set; the relay's
 
 	// Skipping the read that would say EAGAIN (skip.go); the relay's.
 	watching bool  // the source is in the epoll set for its end only

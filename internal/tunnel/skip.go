@@ -51,11 +51,23 @@ func (d *dir) maybeWatch() {
 		d.shorts++
 		return
 	}
+	if d.t.loopable(d) {
+		return // it parks instead (parkEarly)
+	}
 	if parker.watch(d) != nil {
 		d.shorts = noWatch
 		return
 	}
 	d.watching = true
+}
+
+// parkEarly reports whether direction d, relayed by its goroutine, parks
+// now rather than at the sweep: its last read emptied the socket after
+// watchAfter others did, and the dispatcher can relay its next messages
+// (loop.go). Relay goroutine only.
+func (d *dir) parkEarly() bool {
+	return d.short && d.shorts >= watchAfter && d.shorts != noWatch && !d.watching &&
+		d.t.loopable(d) && !d.t.canSplice(d.idx)
 }
 
 // hangUps counts pokes, for tests.
