@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wsgate/wsgate/internal/wsframe"
 )
 
@@ -57,8 +59,9 @@ func (t *Tunnel) loopable(d *dir) bool {
 }
 
 // relay runs on the dispatcher when parked direction i's source is
-// readable: it relays in place or hands the direction to a goroutine.
-func (l *dispatcher) relay(t *Tunnel, i int) {
+// readable (events): it relays in place or hands the direction to a
+// goroutine.
+func (l *dispatcher) relay(t *Tunnel, i int, events uint32) {
 	d := &t.dirs[i]
 	if !d.parked.CompareAndSwap(true, false) {
 		return // a close or a handover took it
@@ -109,11 +112,19 @@ func (l *dispatcher) relay(t *Tunnel, i int) {
 		l.buf = nil
 		loopHandoffs.Add(1)
 		loopOwed.Add(1)
+		parker.quiet(d)
 		go t.runOwed(i, b, ok)
 		return
 	}
 	d.wmu.Unlock()
 	loopRelays.Add(1)
+	if h+n == len(*b) || events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		// The socket may hold more, or its end, which came with the
+		// bytes read; an edge-triggered registration reports only
+		// new arrivals.
+		handOff(t, i)
+		return
+	}
 	t.rearm(i)
 }
 
@@ -144,17 +155,19 @@ func (l *dispatcher) carry(t *Tunnel, i, n int, err error) {
 // handOff starts direction i's relay goroutine, as unpark does.
 func handOff(t *Tunnel, i int) {
 	loopHandoffs.Add(1)
+	parker.quiet(&t.dirs[i])
 	go t.run(i)
 }
 
-// rearm parks direction i again after the dispatcher relayed for it, or
-// hands it to a goroutine if a close or a handover came meanwhile (the same
-// checks as park, in the same order).
+// rearm parks direction i again after the dispatcher emptied its socket,
+// or hands it to a goroutine if a close or a handover came meanwhile (the
+// same checks as park, in the same order). An edge-triggered registration
+// stays as it is: a system call per message saved.
 func (t *Tunnel) rearm(i int) {
 	d := &t.dirs[i]
 	d.parked.Store(true)
-	if t.closing.Load() || d.flags.Load()&(fDetach|fFlush|fPoke) != 0 || parker.arm(d) != nil ||
-		t.closing.Load() {
+	if t.closing.Load() || d.flags.Load()&(fDetach|fFlush|fPoke) != 0 ||
+		(d.flags.Load()&fEdge == 0 && parker.arm(d) != nil) || t.closing.Load() {
 		if d.parked.CompareAndSwap(true, false) {
 			handOff(t, i)
 		}

@@ -111,23 +111,29 @@ func TestLoopSlowReader(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		// One frame per write, so that most reads hold whole frames.
-		for _, f := range frames {
+		// One frame per write, paced, so that reads hold whole frames.
+		for k, f := range frames {
 			if _, err := rg.cli.Write(f); err != nil {
 				errc <- err
 				return
 			}
+			if k%8 == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
 		}
 		errc <- nil
 	}()
-	// A slow reader: the backend's buffers fill before it reads.
-	time.Sleep(50 * time.Millisecond)
-	mustEqual(t, "to backend", readN(t, rg.be, want.Len()), want.Bytes())
-	if err := <-errc; err != nil {
-		t.Fatal(err)
+	// A slow reader: it reads once the dispatcher met a full socket.
+	deadline := time.Now().Add(10 * time.Second)
+	for loopOwed.Load() == owed && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 	if loopOwed.Load() == owed {
 		t.Fatal("no send from the dispatcher was left to a goroutine")
+	}
+	mustEqual(t, "to backend", readN(t, rg.be, want.Len()), want.Bytes())
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 	if c, _ := rg.tun.Messages(); c != 2000 {
 		t.Fatalf("%d messages, want 2000", c)

@@ -52,10 +52,12 @@ type dispatcher struct {
 	buf   *[]byte // the read buffer of relaying in place (loop.go)
 }
 
-// woken is a direction that an event names: readable, or (hup) ended.
+// woken is a direction that an event names: readable, or (hup) ended;
+// events are the event's.
 type woken struct {
-	d   *dir
-	hup bool
+	d      *dir
+	hup    bool
+	events uint32
 }
 
 var parker parking
@@ -168,7 +170,7 @@ func (p *parking) dispatch(rc syscall.RawConn) {
 				if w.hup {
 					w.d.hangUp()
 				} else {
-					l.wake(w.d)
+					l.wake(w.d, w.events)
 				}
 				l.woken[k] = woken{}
 			}
@@ -190,7 +192,7 @@ func (p *parking) collect(out []woken, events []unix.EpollEvent) []woken {
 		switch {
 		case d == nil:
 		case ev.Fd&watchKind == 0:
-			out = append(out, woken{d: d})
+			out = append(out, woken{d: d, events: ev.Events})
 		case ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0:
 			out = append(out, woken{d: d, hup: true})
 		}
@@ -200,9 +202,9 @@ func (p *parking) collect(out []woken, events []unix.EpollEvent) []woken {
 
 // wake starts parked direction d: relayed in place when it can be
 // (loop.go), else by a new goroutine.
-func (l *dispatcher) wake(d *dir) {
+func (l *dispatcher) wake(d *dir, events uint32) {
 	if !loopOff.Load() {
-		l.relay(d.t, d.idx)
+		l.relay(d.t, d.idx, events)
 		return
 	}
 	d.t.unpark(d.idx)
@@ -315,11 +317,28 @@ func (t *Tunnel) park(i int) bool {
 	return true
 }
 
-// arm registers d's source with the epoll instance for one readiness event.
-// Control keeps the descriptor from being closed (and its number reused)
-// while it is used.
+// arm registers d's source with the epoll instance for its readiness: one
+// event, or, when the dispatcher can relay for d (loop.go), every arrival
+// (edge-triggered), so that it stays registered while the dispatcher
+// relays. Either way the change reports data already queued. Control
+// keeps the descriptor from being closed (and its number reused) while it
+// is used.
 func (p *parking) arm(d *dir) error {
+	if d.t.loopable(d) {
+		d.flags.Or(fEdge)
+		return p.register1(d, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLET, 0)
+	}
+	d.flags.And(^fEdge)
 	return p.register1(d, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLONESHOT, 0)
+}
+
+// quiet stops an edge-triggered registration's readiness events when a
+// goroutine takes the direction over, leaving it as watch does.
+func (p *parking) quiet(d *dir) {
+	if d.flags.Load()&fEdge != 0 {
+		d.flags.And(^fEdge)
+		p.register1(d, unix.EPOLLRDHUP|unix.EPOLLET, watchKind)
+	}
 }
 
 // watchKind marks the events of a watched direction's registration (see

@@ -48,6 +48,7 @@ const (
 	fAnswer                       // a held close waits for src's close frame (holdAnswer)
 	fInLoop                       // the dispatcher is relaying, holding wmu (loop.go)
 	fArmed                        // the source is in the epoll set (park.go)
+	fEdge                         // it is there for every arrival, edge-triggered (park.go)
 )
 
 // Discard states of a direction whose source wsgate has closed on: its
