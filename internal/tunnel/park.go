@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -37,8 +38,8 @@ type parking struct {
 	head    *Tunnel // registered tunnels, a list through Tunnel.next/prev
 	n       int
 	running bool
-	epfd    int
-	file    *os.File
+	epfds   []int         // the epoll instances, one per dispatcher; a source's descriptor picks one
+	files   []*os.File    // the same, as files
 	wake    chan struct{} // a sweep now, for tests that change parkAfter
 	slots   []*dir        // epoll event data indexes this; nil when free
 	gens    []uint32      // bumped as a slot is freed, so stale events miss
@@ -121,28 +122,55 @@ func (p *parking) unregister(t *Tunnel) {
 	}
 }
 
-// start creates the epoll instance and the two goroutines. p.mu is held.
+// shardCount is how many epoll instances, each with its dispatcher, parking
+// runs: one per P, so that relaying in place (loop.go) is spread as the
+// relay goroutines would be. A variable for measurements.
+var shardCount = func() int { return min(runtime.GOMAXPROCS(0), 64) }
+
+// start creates the epoll instances and the goroutines. p.mu is held.
 func (p *parking) start() error {
+	n := max(shardCount(), 1)
+	rcs := make([]syscall.RawConn, 0, n)
+	for range n {
+		fd, f, rc, err := newEpoll()
+		if err != nil {
+			for _, f := range p.files {
+				f.Close()
+			}
+			p.files, p.epfds = nil, nil
+			return err
+		}
+		p.files = append(p.files, f)
+		p.epfds = append(p.epfds, fd)
+		rcs = append(rcs, rc)
+	}
+	p.running = true
+	p.wake = make(chan struct{}, 1)
+	for _, rc := range rcs {
+		go p.dispatch(rc)
+	}
+	go p.sweep(p.wake)
+	return nil
+}
+
+// newEpoll creates an epoll instance that the runtime's poller waits on.
+func newEpoll() (int, *os.File, syscall.RawConn, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return errNoParking
+		return -1, nil, nil, errNoParking
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
-		return errNoParking
+		return -1, nil, nil, errNoParking
 	}
 	// Non-blocking, so os.NewFile hands it to the runtime's poller.
 	f := os.NewFile(uintptr(fd), "wsgate-park")
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return errNoParking
+		return -1, nil, nil, errNoParking
 	}
-	p.epfd, p.file, p.running = fd, f, true
-	p.wake = make(chan struct{}, 1)
-	go p.dispatch(rc)
-	go p.sweep(p.wake)
-	return nil
+	return fd, f, rc, nil
 }
 
 // dispatch wakes parked directions whose source became readable. It runs
@@ -223,9 +251,14 @@ func (p *parking) sweep(wake <-chan struct{}) {
 		p.mu.Lock()
 		if p.n == 0 {
 			p.running = false
-			p.file.Close() // ends dispatch
-			p.file, p.epfd = nil, -1
+			files := p.files
+			p.files, p.epfds = nil, nil
 			p.mu.Unlock()
+			// Outside p.mu: Close waits for a dispatcher's callback,
+			// which may be waiting for p.mu.
+			for _, f := range files {
+				f.Close() // ends its dispatcher
+			}
 			return
 		}
 		now := time.Now()
@@ -378,10 +411,11 @@ func (p *parking) register1(d *dir, events uint32, kind int32) error {
 		Fd:     (d.slot - 1) | kind,
 		Pad:    int32(p.gens[d.slot-1]),
 	}
-	epfd := p.epfd
+	epfds := p.epfds
 	p.mu.Unlock()
 	var err error
 	cerr := d.waitRC.Control(func(fd uintptr) {
+		epfd := epfds[int(fd)%len(epfds)]
 		op := unix.EPOLL_CTL_MOD
 		if d.flags.Load()&fArmed == 0 {
 			op = unix.EPOLL_CTL_ADD
