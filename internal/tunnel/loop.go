@@ -17,9 +17,10 @@ import (
 // When a parked direction's source becomes readable, the dispatcher
 // (park.go) relays in place when it can finish without blocking: one
 // non-blocking recv into its own buffer, the relay's frame logic (consume,
-// relay, scan), one non-blocking send, and the source is armed again; the
-// direction stays parked and holds no buffer. It hands the direction to a
-// relay goroutine, as unpark does, whenever that is not so:
+// relay, scan), one non-blocking send; the source stays registered
+// (edge-triggered) and the direction parked, holding no buffer. It hands
+// the direction to a relay goroutine, as unpark does, whenever that is not
+// so:
 //   - before reading: the tunnel is closing or being handed over, a close
 //     is held or owed, a frame was spliced last, pings or limits are on
 //     (their timer and events need the goroutine), a leg is not a plain
@@ -31,7 +32,9 @@ import (
 //     does what it always does with them;
 //   - after relaying: dst took only part of the bytes. The goroutine
 //     inherits the write lock, still held, and writes the rest first, so
-//     that nothing (a close frame) can come between.
+//     that nothing (a close frame) can come between. Or the read filled
+//     the buffer, or the event reported the source's end: the socket may
+//     hold more than a new arrival would report.
 //
 // A busy direction parks on its own once its reads keep emptying the socket
 // (parkEarly), so a tunnel carrying a message every few milliseconds is
@@ -112,7 +115,7 @@ func (l *dispatcher) relay(t *Tunnel, i int, events uint32) {
 		l.buf = nil
 		loopHandoffs.Add(1)
 		loopOwed.Add(1)
-		parker.quiet(d)
+		d.takeBack()
 		go t.runOwed(i, b, ok)
 		return
 	}
@@ -155,8 +158,19 @@ func (l *dispatcher) carry(t *Tunnel, i, n int, err error) {
 // handOff starts direction i's relay goroutine, as unpark does.
 func handOff(t *Tunnel, i int) {
 	loopHandoffs.Add(1)
-	parker.quiet(&t.dirs[i])
+	t.dirs[i].takeBack()
 	go t.run(i)
+}
+
+// takeBack prepares parked direction d for its goroutine: its readiness
+// stops waking the dispatcher, and it parks early again only after
+// watchAfter reads have emptied its socket, so that a destination that
+// keeps blocking does not bounce it between the two.
+func (d *dir) takeBack() {
+	parker.quiet(d)
+	if d.shorts != noWatch {
+		d.shorts = 0
+	}
 }
 
 // rearm parks direction i again after the dispatcher emptied its socket,

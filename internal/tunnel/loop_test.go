@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,19 @@ func parkedRig(t *testing.T, cfg Config) *rig {
 	return rg
 }
 
+// waitAtLeast waits until counter reaches n, failing after a generous
+// deadline.
+func waitAtLeast(t *testing.T, counter *atomic.Int64, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for counter.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("count %d, want %d", counter.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestLoopRelaysWithoutGoroutine: once parked, a tunnel's messages are
 // relayed by the dispatcher, byte for byte, and no relay goroutine starts.
 func TestLoopRelaysWithoutGoroutine(t *testing.T) {
@@ -46,11 +60,10 @@ func TestLoopRelaysWithoutGoroutine(t *testing.T) {
 		rg.be.Write(down)
 		mustEqual(t, "to client", readN(t, rg.cli, len(down)), down)
 	}
-	if got := loopRelays.Load() - relays; got != 2*n {
-		t.Fatalf("%d messages relayed by the dispatcher, want %d", got, 2*n)
-	}
-	if got := loopHandoffs.Load() - handoffs; got != 0 {
-		t.Fatalf("%d relay goroutines started", got)
+	// The count follows the send that the peer has seen.
+	waitAtLeast(t, &loopRelays, relays+2*n)
+	if got, h := loopRelays.Load()-relays, loopHandoffs.Load()-handoffs; got != 2*n || h != 0 {
+		t.Fatalf("%d messages relayed by the dispatcher, want %d; %d relay goroutines started", got, 2*n, h)
 	}
 	if !rg.tun.dirs[c2b].parked.Load() || !rg.tun.dirs[b2c].parked.Load() {
 		t.Fatal("directions not parked after relaying in place")
@@ -82,6 +95,7 @@ func TestLoopBusyParksEarly(t *testing.T) {
 		rg.cli.Write(msg)
 		mustEqual(t, "to backend", readN(t, rg.be, len(msg)), msg)
 	}
+	waitAtLeast(t, &loopRelays, relays+20)
 	if got := loopRelays.Load() - relays; got != 20 {
 		t.Fatalf("%d of 20 messages relayed by the dispatcher", got)
 	}
@@ -109,28 +123,36 @@ func TestLoopSlowReader(t *testing.T) {
 		frames[k] = wsframe.AppendFrame(nil, wsframe.OpBinary, p, true, key)
 		want.Write(frames[k])
 	}
-	errc := make(chan error, 1)
-	go func() {
-		// One frame per write, paced, so that reads hold whole frames.
-		for k, f := range frames {
-			if _, err := rg.cli.Write(f); err != nil {
-				errc <- err
-				return
-			}
-			if k%8 == 0 {
-				time.Sleep(100 * time.Microsecond)
-			}
+	// One frame at a time, each read by the dispatcher before the next
+	// is sent, until a send from the dispatcher meets a full socket: the
+	// backend does not read yet.
+	k := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for ; k < len(frames) && loopOwed.Load() == owed; k++ {
+		before, _ := rg.tun.Stats()
+		if _, err := rg.cli.Write(frames[k]); err != nil {
+			t.Fatal(err)
 		}
-		errc <- nil
-	}()
-	// A slow reader: it reads once the dispatcher met a full socket.
-	deadline := time.Now().Add(10 * time.Second)
-	for loopOwed.Load() == owed && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+		for read, _ := rg.tun.Stats(); read < before+int64(len(frames[k])); read, _ = rg.tun.Stats() {
+			if time.Now().After(deadline) {
+				t.Fatalf("frame %d not read", k)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
 	}
 	if loopOwed.Load() == owed {
 		t.Fatal("no send from the dispatcher was left to a goroutine")
 	}
+	errc := make(chan error, 1)
+	go func() {
+		for _, f := range frames[k:] {
+			if _, err := rg.cli.Write(f); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
 	mustEqual(t, "to backend", readN(t, rg.be, want.Len()), want.Bytes())
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -162,9 +184,7 @@ func TestLoopLargeFrameSplices(t *testing.T) {
 	relays := loopRelays.Load()
 	rg.be.Write(small)
 	mustEqual(t, "to client", readN(t, rg.cli, len(small)), small)
-	if loopRelays.Load() == relays {
-		t.Fatal("the message after the large frame was not relayed in place")
-	}
+	waitAtLeast(t, &loopRelays, relays+1)
 }
 
 // TestLoopShutdownWhileRelaying: a deliberate close while the dispatcher

@@ -18,15 +18,29 @@ import (
 // A relay goroutine waiting in the runtime's poller keeps its stack (2 KiB
 // at least), and every tunnel has two: about 40% of an idle tunnel's memory.
 // So a direction whose source has sent nothing for a sweep period stops
-// waiting there: its goroutine registers the source with wsgate's own epoll
-// instance (one-shot) and returns. When the source becomes readable, or the
-// tunnel is closing, a new goroutine picks the direction up where it left
-// it; the parser state lives in the dir, not on the stack. Busy tunnels
-// never park, so the cost of a message is unchanged; an idle one pays one
-// epoll_ctl to park and one goroutine start to wake.
+// waiting there: its goroutine registers the source with one of wsgate's
+// own epoll instances and returns. The parser state lives in the dir, not
+// on the stack. An idle direction pays one epoll_ctl to park.
 //
-// The epoll descriptor is itself waited on through the runtime's poller, so
-// parking needs no extra thread. The sweeper and the dispatcher run only
+// A direction that the dispatcher can relay for (loopable, loop.go) is
+// registered edge-triggered, for every arrival, and stays so: when its
+// source becomes readable the dispatcher relays the bytes in place and the
+// direction stays parked, with no goroutine and no buffer, and no system
+// call beyond its recv and send. Such a direction also parks as soon as
+// its reads keep emptying its socket (parkEarly), not only after a sweep.
+// Any other parked direction is registered for one event (one-shot), and
+// the event starts a new goroutine, which picks the direction up where it
+// left it and relays until it parks again; so does a close (unpark).
+//
+// Whoever clears parked (a CAS from true) owns the direction: the
+// dispatcher while it relays in place, a new goroutine, or Detach. Setting
+// parked hands the direction back; a close sets closing before it unparks,
+// and a direction checks closing after it sets parked, so that one of the
+// two sees the other.
+//
+// The epoll instances (one per P, each with its dispatcher; a source's
+// descriptor picks one) are waited on through the runtime's poller, so
+// parking needs no extra thread. The sweeper and the dispatchers run only
 // while tunnels exist.
 
 // parkAfter is the sweep period: a direction parks after one to two
@@ -173,7 +187,8 @@ func newEpoll() (int, *os.File, syscall.RawConn, error) {
 	return fd, f, rc, nil
 }
 
-// dispatch wakes parked directions whose source became readable. It runs
+// dispatch relays for, or wakes, parked directions whose source became
+// readable (loop.go), and reports watched sources' ends (skip.go). It runs
 // inside one RawConn.Read on the epoll descriptor, and waits only after an
 // empty epoll_wait, so no readiness is lost; it ends when the descriptor
 // is closed.
@@ -317,7 +332,8 @@ func (d *dir) askPark() {
 var aLongTimeAgo = time.Unix(1, 0)
 
 // park runs on direction i's relay goroutine after a read ended with a
-// deadline error. It reports whether the direction is now parked, in which
+// deadline error (the sweeper's request), or when it parks early
+// (parkEarly). It reports whether the direction is now parked, in which
 // case the goroutine must return without exiting the tunnel; false means
 // go on relaying (the deadline was the sweeper's, but parking is off now).
 func (t *Tunnel) park(i int) bool {
@@ -363,6 +379,23 @@ func (p *parking) arm(d *dir) error {
 	}
 	d.flags.And(^fEdge)
 	return p.register1(d, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLONESHOT, 0)
+}
+
+// disarm takes d's source out of the epoll set; nobody runs d.
+func (p *parking) disarm(d *dir) {
+	if d.flags.Load()&fArmed == 0 {
+		return
+	}
+	p.mu.Lock()
+	epfds := p.epfds
+	p.mu.Unlock()
+	if len(epfds) == 0 {
+		return // parking stopped: its instances are closed
+	}
+	d.waitRC.Control(func(fd uintptr) {
+		unix.EpollCtl(epfds[int(fd)%len(epfds)], unix.EPOLL_CTL_DEL, int(fd), nil)
+	})
+	d.flags.And(^(fArmed | fEdge))
 }
 
 // quiet stops an edge-triggered registration's readiness events when a
@@ -442,7 +475,8 @@ func (p *parking) register1(d *dir, events uint32, kind int32) error {
 }
 
 // unpark hands a parked direction i to a new relay goroutine; it is a no-op
-// unless the direction is parked.
+// unless the direction is parked (the dispatcher may be relaying for it:
+// then it sees the close when it is done, and hands it over).
 func (t *Tunnel) unpark(i int) {
 	if t.dirs[i].parked.CompareAndSwap(true, false) {
 		go t.run(i)
@@ -458,7 +492,7 @@ type parkState struct {
 	// a quiet socket means a quiet TLS source. nil: the source (an HTTP/2
 	// stream) cannot park.
 	waitRC  syscall.RawConn
-	parked  atomic.Bool // no goroutine: the epoll instance will start one
+	parked  atomic.Bool // no goroutine: the dispatcher relays for it or starts one
 	parkReq atomic.Bool // the sweeper asked the relay to park
 	seen    int64       // bytes read at the last sweep; the sweeper's
 	slot    int32       // 1 + index in parker.slots; 0 for none; under parker.mu

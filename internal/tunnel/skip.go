@@ -11,7 +11,8 @@ import (
 // to learn that nothing more has come: on the 64-byte echo benchmark, a
 // third of its reads. A read that returns less than its buffer has emptied
 // the socket, so a busy direction (watchAfter such reads) waits for the
-// runtime poller's next edge straight away instead.
+// runtime poller's next edge straight away instead; or, if the dispatcher
+// can relay for it, parks (parkEarly, loop.go), which needs neither.
 //
 // Data cannot be missed, provided the wait happens inside the same
 // RawConn.Read as the short read: the poller remembers an edge that comes
