@@ -54,7 +54,9 @@ var loopRelays, loopHandoffs, loopOwed atomic.Int64
 // read without a goroutine. The fields it reads belong to whoever runs the
 // direction: the relay goroutine, or the dispatcher while it is parked.
 func (t *Tunnel) loopable(d *dir) bool {
-	const busy = fFlush | fAnswer | fDetach | fCloseSrc | fSrcClosed | fHup | fPoke
+	// Not fPoke: a past read deadline does not stop a raw recv, and the
+	// goroutine lifts it when it meets it.
+	const busy = fFlush | fAnswer | fDetach | fCloseSrc | fSrcClosed | fHup
 	return !loopOff.Load() && d.x == nil && d.srcRC != nil && d.dstRC() != nil &&
 		d.pending == nil && !d.spliced && d.discard == keepAll &&
 		!t.closing.Load() && t.detach.Load() == nil && t.tap.Load() == nil &&
@@ -180,7 +182,7 @@ func (d *dir) takeBack() {
 func (t *Tunnel) rearm(i int) {
 	d := &t.dirs[i]
 	d.parked.Store(true)
-	if t.closing.Load() || d.flags.Load()&(fDetach|fFlush|fPoke) != 0 ||
+	if t.closing.Load() || d.flags.Load()&(fDetach|fFlush) != 0 ||
 		(d.flags.Load()&fEdge == 0 && parker.arm(d) != nil) || t.closing.Load() {
 		if d.parked.CompareAndSwap(true, false) {
 			handOff(t, i)
