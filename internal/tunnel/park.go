@@ -190,8 +190,8 @@ func newEpoll() (int, *os.File, syscall.RawConn, error) {
 // dispatch relays for, or wakes, parked directions whose source became
 // readable (loop.go), and reports watched sources' ends (skip.go). It runs
 // inside one RawConn.Read on the epoll descriptor, and waits only after an
-// empty epoll_wait, so no readiness is lost; it ends when the descriptor
-// is closed.
+// epoll_wait that emptied the ready list, so no readiness is lost; it ends
+// when the descriptor is closed.
 func (p *parking) dispatch(rc syscall.RawConn) {
 	events := make([]unix.EpollEvent, 128)
 	var l dispatcher
@@ -216,6 +216,14 @@ func (p *parking) dispatch(rc syscall.RawConn) {
 					l.wake(w.d, w.events)
 				}
 				l.woken[k] = woken{}
+			}
+			if n < len(events) {
+				// Every registration is edge-triggered or one-shot,
+				// so the call emptied the ready list: an event from
+				// then on makes the descriptor readable anew, which
+				// the poller keeps for the wait. A system call saved
+				// per wake-up.
+				return false
 			}
 		}
 	})
