@@ -36,9 +36,13 @@ import (
 //     the buffer, or the event reported the source's end: the socket may
 //     hold more than a new arrival would report.
 //
-// A busy direction parks on its own once its reads keep emptying the socket
-// (parkEarly), so a tunnel carrying a message every few milliseconds is
-// relayed here without a goroutine wake-up per message.
+// A direction parked after a sweep's silence that becomes busy stays here:
+// its messages cost no goroutine start, no read that finds the socket
+// empty and no epoll_ctl to park again. With earlyPark, a busy direction
+// also parks on its own once its reads keep emptying the socket
+// (parkEarly), so that a tunnel carrying a message every few milliseconds
+// is relayed here without a goroutine wake-up per message; see earlyPark
+// for why that is off by default.
 
 // loopOff switches relaying in the dispatcher off: a readable parked
 // direction then always wakes a goroutine, and busy ones never park early.

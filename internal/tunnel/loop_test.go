@@ -78,6 +78,8 @@ func TestLoopRelaysWithoutGoroutine(t *testing.T) {
 // no goroutine.
 func TestLoopBusyParksEarly(t *testing.T) {
 	sweepEvery(t, time.Hour)
+	earlyPark.Store(true)
+	t.Cleanup(func() { earlyPark.Store(false) })
 	rg := newRig(t, Config{Frames: true}, nil, nil)
 	key := [4]byte{1, 2, 3, 4}
 	msg := wsframe.AppendFrame(nil, wsframe.OpBinary, []byte("ping-pong"), true, key)

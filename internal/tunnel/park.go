@@ -26,8 +26,9 @@ import (
 // registered edge-triggered, for every arrival, and stays so: when its
 // source becomes readable the dispatcher relays the bytes in place and the
 // direction stays parked, with no goroutine and no buffer, and no system
-// call beyond its recv and send. Such a direction also parks as soon as
-// its reads keep emptying its socket (parkEarly), not only after a sweep.
+// call beyond its recv and send. With earlyPark, such a direction also
+// parks as soon as its reads keep emptying its socket (parkEarly), not only
+// after a sweep.
 // Any other parked direction is registered for one event (one-shot), and
 // the event starts a new goroutine, which picks the direction up where it
 // left it and relays until it parks again; so does a close (unpark).
