@@ -9,6 +9,11 @@
 // frame, message and rate limits on frame headers, and ping a silent leg at a
 // frame boundary and consume the answer; it holds no buffer while a tunnel is
 // idle, and after a second or two of silence no goroutine either (park.go).
+// A parked direction's messages are relayed by wsgate's own epoll loop, one
+// per P, without a goroutine, whenever that cannot block, and it stays
+// parked (loop.go); everything else (a send that would block, a large
+// frame, a close, a handover, pings and limits) goes back to the
+// direction's relay goroutine.
 // The payload of a large frame moves by splice(2), kernel to kernel, once
 // its header has been parsed (splice.go).
 // It knows nothing of HTTP, of configuration, of upstream selection or

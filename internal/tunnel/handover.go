@@ -283,9 +283,11 @@ func (t *Tunnel) seal() *Paused {
 		t.tick.Stop()
 	}
 	t.mu.Unlock()
-	// A parked source stays in the epoll set until its socket's last
-	// descriptor closes, in the other process: unregister retires its
-	// slot, so that its events, if any, miss.
+	// A parked source would stay in the epoll set until its socket's
+	// last descriptor closes, in the other process: it leaves the set,
+	// and unregister retires its slot, so that its events, if any, miss.
+	parker.disarm(&t.dirs[c2b])
+	parker.disarm(&t.dirs[b2c])
 	parker.unregister(t)
 	p := &Paused{Client: t.dirs[c2b].src, Backend: t.dirs[b2c].src, Meter: t.cfg.Meter}
 	st := &p.State

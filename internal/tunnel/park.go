@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,15 +18,30 @@ import (
 // A relay goroutine waiting in the runtime's poller keeps its stack (2 KiB
 // at least), and every tunnel has two: about 40% of an idle tunnel's memory.
 // So a direction whose source has sent nothing for a sweep period stops
-// waiting there: its goroutine registers the source with wsgate's own epoll
-// instance (one-shot) and returns. When the source becomes readable, or the
-// tunnel is closing, a new goroutine picks the direction up where it left
-// it; the parser state lives in the dir, not on the stack. Busy tunnels
-// never park, so the cost of a message is unchanged; an idle one pays one
-// epoll_ctl to park and one goroutine start to wake.
+// waiting there: its goroutine registers the source with one of wsgate's
+// own epoll instances and returns. The parser state lives in the dir, not
+// on the stack. An idle direction pays one epoll_ctl to park.
 //
-// The epoll descriptor is itself waited on through the runtime's poller, so
-// parking needs no extra thread. The sweeper and the dispatcher run only
+// A direction that the dispatcher can relay for (loopable, loop.go) is
+// registered edge-triggered, for every arrival, and stays so: when its
+// source becomes readable the dispatcher relays the bytes in place and the
+// direction stays parked, with no goroutine and no buffer, and no system
+// call beyond its recv and send. With earlyPark, such a direction also
+// parks as soon as its reads keep emptying its socket (parkEarly), not only
+// after a sweep.
+// Any other parked direction is registered for one event (one-shot), and
+// the event starts a new goroutine, which picks the direction up where it
+// left it and relays until it parks again; so does a close (unpark).
+//
+// Whoever clears parked (a CAS from true) owns the direction: the
+// dispatcher while it relays in place, a new goroutine, or Detach. Setting
+// parked hands the direction back; a close sets closing before it unparks,
+// and a direction checks closing after it sets parked, so that one of the
+// two sees the other.
+//
+// The epoll instances (one per P, each with its dispatcher; a source's
+// descriptor picks one) are waited on through the runtime's poller, so
+// parking needs no extra thread. The sweeper and the dispatchers run only
 // while tunnels exist.
 
 // parkAfter is the sweep period: a direction parks after one to two
@@ -37,12 +53,27 @@ type parking struct {
 	head    *Tunnel // registered tunnels, a list through Tunnel.next/prev
 	n       int
 	running bool
-	epfd    int
-	file    *os.File
+	epfds   []int         // the epoll instances, one per dispatcher; a source's descriptor picks one
+	files   []*os.File    // the same, as files
 	wake    chan struct{} // a sweep now, for tests that change parkAfter
 	slots   []*dir        // epoll event data indexes this; nil when free
 	gens    []uint32      // bumped as a slot is freed, so stale events miss
 	free    []int32
+}
+
+// dispatcher is the state of one dispatch goroutine: a new one can start
+// before the last one has returned.
+type dispatcher struct {
+	woken []woken // the directions an epoll_wait reported
+	buf   *[]byte // the read buffer of relaying in place (loop.go)
+}
+
+// woken is a direction that an event names: readable, or (hup) ended;
+// events are the event's.
+type woken struct {
+	d      *dir
+	hup    bool
+	events uint32
 }
 
 var parker parking
@@ -106,36 +137,65 @@ func (p *parking) unregister(t *Tunnel) {
 	}
 }
 
-// start creates the epoll instance and the two goroutines. p.mu is held.
+// shardCount is how many epoll instances, each with its dispatcher, parking
+// runs: one per P, so that relaying in place (loop.go) is spread as the
+// relay goroutines would be. A variable for measurements.
+var shardCount = func() int { return min(runtime.GOMAXPROCS(0), 64) }
+
+// start creates the epoll instances and the goroutines. p.mu is held.
 func (p *parking) start() error {
+	n := max(shardCount(), 1)
+	rcs := make([]syscall.RawConn, 0, n)
+	for range n {
+		fd, f, rc, err := newEpoll()
+		if err != nil {
+			for _, f := range p.files {
+				f.Close()
+			}
+			p.files, p.epfds = nil, nil
+			return err
+		}
+		p.files = append(p.files, f)
+		p.epfds = append(p.epfds, fd)
+		rcs = append(rcs, rc)
+	}
+	p.running = true
+	p.wake = make(chan struct{}, 1)
+	for _, rc := range rcs {
+		go p.dispatch(rc)
+	}
+	go p.sweep(p.wake)
+	return nil
+}
+
+// newEpoll creates an epoll instance that the runtime's poller waits on.
+func newEpoll() (int, *os.File, syscall.RawConn, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return errNoParking
+		return -1, nil, nil, errNoParking
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
-		return errNoParking
+		return -1, nil, nil, errNoParking
 	}
 	// Non-blocking, so os.NewFile hands it to the runtime's poller.
 	f := os.NewFile(uintptr(fd), "wsgate-park")
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return errNoParking
+		return -1, nil, nil, errNoParking
 	}
-	p.epfd, p.file, p.running = fd, f, true
-	p.wake = make(chan struct{}, 1)
-	go p.dispatch(rc)
-	go p.sweep(p.wake)
-	return nil
+	return fd, f, rc, nil
 }
 
-// dispatch wakes parked directions whose source became readable. It runs
+// dispatch relays for, or wakes, parked directions whose source became
+// readable (loop.go), and reports watched sources' ends (skip.go). It runs
 // inside one RawConn.Read on the epoll descriptor, and waits only after an
-// empty epoll_wait, so no readiness is lost; it ends when the descriptor
-// is closed.
+// epoll_wait that emptied the ready list, so no readiness is lost; it ends
+// when the descriptor is closed.
 func (p *parking) dispatch(rc syscall.RawConn) {
 	events := make([]unix.EpollEvent, 128)
+	var l dispatcher
 	rc.Read(func(fd uintptr) bool {
 		for {
 			n, err := unix.EpollWait(int(fd), events, 0)
@@ -148,24 +208,58 @@ func (p *parking) dispatch(rc syscall.RawConn) {
 			if n == 0 {
 				return false
 			}
-			p.mu.Lock()
-			for _, ev := range events[:n] {
-				s := ev.Fd &^ watchKind
-				if s < 0 || int(s) >= len(p.slots) || p.gens[s] != uint32(ev.Pad) {
-					continue
+			l.woken = p.collect(l.woken[:0], events[:n])
+			// Outside p.mu: relaying in place arms sources again.
+			for k, w := range l.woken {
+				if w.hup {
+					w.d.hangUp()
+				} else {
+					l.wake(w.d, w.events)
 				}
-				d := p.slots[s]
-				switch {
-				case d == nil:
-				case ev.Fd&watchKind == 0:
-					d.t.unpark(d.idx)
-				case ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0:
-					d.hangUp()
-				}
+				l.woken[k] = woken{}
 			}
-			p.mu.Unlock()
+			if n < len(events) {
+				// Every registration is edge-triggered or one-shot,
+				// so the call emptied the ready list: an event from
+				// then on makes the descriptor readable anew, which
+				// the poller keeps for the wait. A system call saved
+				// per wake-up.
+				return false
+			}
 		}
 	})
+}
+
+// collect appends to out the directions that events name, dropping stale
+// events (a slot freed or reused since).
+func (p *parking) collect(out []woken, events []unix.EpollEvent) []woken {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ev := range events {
+		s := ev.Fd &^ watchKind
+		if s < 0 || int(s) >= len(p.slots) || p.gens[s] != uint32(ev.Pad) {
+			continue
+		}
+		d := p.slots[s]
+		switch {
+		case d == nil:
+		case ev.Fd&watchKind == 0:
+			out = append(out, woken{d: d, events: ev.Events})
+		case ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0:
+			out = append(out, woken{d: d, hup: true})
+		}
+	}
+	return out
+}
+
+// wake starts parked direction d: relayed in place when it can be
+// (loop.go), else by a new goroutine.
+func (l *dispatcher) wake(d *dir, events uint32) {
+	if !loopOff.Load() {
+		l.relay(d.t, d.idx, events)
+		return
+	}
+	d.t.unpark(d.idx)
 }
 
 // sweep asks directions that read nothing for a period to park, and tears
@@ -181,9 +275,14 @@ func (p *parking) sweep(wake <-chan struct{}) {
 		p.mu.Lock()
 		if p.n == 0 {
 			p.running = false
-			p.file.Close() // ends dispatch
-			p.file, p.epfd = nil, -1
+			files := p.files
+			p.files, p.epfds = nil, nil
 			p.mu.Unlock()
+			// Outside p.mu: Close waits for a dispatcher's callback,
+			// which may be waiting for p.mu.
+			for _, f := range files {
+				f.Close() // ends its dispatcher
+			}
 			return
 		}
 		now := time.Now()
@@ -242,7 +341,8 @@ func (d *dir) askPark() {
 var aLongTimeAgo = time.Unix(1, 0)
 
 // park runs on direction i's relay goroutine after a read ended with a
-// deadline error. It reports whether the direction is now parked, in which
+// deadline error (the sweeper's request), or when it parks early
+// (parkEarly). It reports whether the direction is now parked, in which
 // case the goroutine must return without exiting the tunnel; false means
 // go on relaying (the deadline was the sweeper's, but parking is off now).
 func (t *Tunnel) park(i int) bool {
@@ -275,11 +375,45 @@ func (t *Tunnel) park(i int) bool {
 	return true
 }
 
-// arm registers d's source with the epoll instance for one readiness event.
-// Control keeps the descriptor from being closed (and its number reused)
-// while it is used.
+// arm registers d's source with the epoll instance for its readiness: one
+// event, or, when the dispatcher can relay for d (loop.go), every arrival
+// (edge-triggered), so that it stays registered while the dispatcher
+// relays. Either way the change reports data already queued. Control
+// keeps the descriptor from being closed (and its number reused) while it
+// is used.
 func (p *parking) arm(d *dir) error {
+	if d.t.loopable(d) {
+		d.flags.Or(fEdge)
+		return p.register1(d, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLET, 0)
+	}
+	d.flags.And(^fEdge)
 	return p.register1(d, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLONESHOT, 0)
+}
+
+// disarm takes d's source out of the epoll set; nobody runs d.
+func (p *parking) disarm(d *dir) {
+	if d.flags.Load()&fArmed == 0 {
+		return
+	}
+	p.mu.Lock()
+	epfds := p.epfds
+	p.mu.Unlock()
+	if len(epfds) == 0 {
+		return // parking stopped: its instances are closed
+	}
+	d.waitRC.Control(func(fd uintptr) {
+		unix.EpollCtl(epfds[int(fd)%len(epfds)], unix.EPOLL_CTL_DEL, int(fd), nil)
+	})
+	d.flags.And(^(fArmed | fEdge))
+}
+
+// quiet stops an edge-triggered registration's readiness events when a
+// goroutine takes the direction over, leaving it as watch does.
+func (p *parking) quiet(d *dir) {
+	if d.flags.Load()&fEdge != 0 {
+		d.flags.And(^fEdge)
+		p.register1(d, unix.EPOLLRDHUP|unix.EPOLLET, watchKind)
+	}
 }
 
 // watchKind marks the events of a watched direction's registration (see
@@ -319,16 +453,19 @@ func (p *parking) register1(d *dir, events uint32, kind int32) error {
 		Fd:     (d.slot - 1) | kind,
 		Pad:    int32(p.gens[d.slot-1]),
 	}
-	epfd := p.epfd
+	epfds := p.epfds
 	p.mu.Unlock()
 	var err error
 	cerr := d.waitRC.Control(func(fd uintptr) {
+		epfd := epfds[int(fd)%len(epfds)]
 		op := unix.EPOLL_CTL_MOD
-		if !d.armed {
+		if d.flags.Load()&fArmed == 0 {
 			op = unix.EPOLL_CTL_ADD
 		}
-		// Set before the call: once armed, the next goroutine may run.
-		d.armed = true
+		// Set before the call: once armed, the next goroutine (or
+		// the dispatcher) may run. A flag, so that the race detector
+		// sees the order that epoll gives.
+		d.flags.Or(fArmed)
 		err = unix.EpollCtl(epfd, op, int(fd), &ev)
 		switch err {
 		case unix.EEXIST:
@@ -337,7 +474,7 @@ func (p *parking) register1(d *dir, events uint32, kind int32) error {
 			err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
 		}
 		if err != nil {
-			d.armed = false // not parked: no other goroutine runs
+			d.flags.And(^fArmed) // not parked: no other goroutine runs
 		}
 	})
 	if cerr != nil {
@@ -347,7 +484,8 @@ func (p *parking) register1(d *dir, events uint32, kind int32) error {
 }
 
 // unpark hands a parked direction i to a new relay goroutine; it is a no-op
-// unless the direction is parked.
+// unless the direction is parked (the dispatcher may be relaying for it:
+// then it sees the close when it is done, and hands it over).
 func (t *Tunnel) unpark(i int) {
 	if t.dirs[i].parked.CompareAndSwap(true, false) {
 		go t.run(i)
@@ -363,11 +501,10 @@ type parkState struct {
 	// a quiet socket means a quiet TLS source. nil: the source (an HTTP/2
 	// stream) cannot park.
 	waitRC  syscall.RawConn
-	parked  atomic.Bool // no goroutine: the epoll instance will start one
+	parked  atomic.Bool // no goroutine: the dispatcher relays for it or starts one
 	parkReq atomic.Bool // the sweeper asked the relay to park
 	seen    int64       // bytes read at the last sweep; the sweeper's
 	slot    int32       // 1 + index in parker.slots; 0 for none; under parker.mu
-	armed   bool        // the source is in the epoll set; the relay's
 
 	// Skipping the read that would say EAGAIN (skip.go); the relay's.
 	watching bool  // the source is in the epoll set for its end only

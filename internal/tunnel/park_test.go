@@ -38,10 +38,10 @@ func TestParkedHoldNoGoroutine(t *testing.T) {
 		tuns[i] = rigs[i].tun
 	}
 	waitParked(t, tuns...)
-	// The sweeper and the dispatcher: two goroutines for all tunnels. A
+	// The sweeper and a dispatcher per P: the goroutines of all tunnels. A
 	// direction marks itself parked just before its goroutine returns.
 	deadline := time.Now().Add(10 * time.Second)
-	for g := runtime.NumGoroutine(); g > base+2; g = runtime.NumGoroutine() {
+	for g := runtime.NumGoroutine(); g > base+1+shardCount(); g = runtime.NumGoroutine() {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d goroutines with %d parked tunnels, %d before", g, n, base)
 		}

@@ -46,6 +46,9 @@ const (
 	fCloseSrc                     // src is to be closed; by the relay if fInCB (closeSrc)
 	fFlush                        // a held close waits for src to be read dry (holdDry)
 	fAnswer                       // a held close waits for src's close frame (holdAnswer)
+	fInLoop                       // the dispatcher is relaying, holding wmu (loop.go)
+	fArmed                        // the source is in the epoll set (park.go)
+	fEdge                         // it is there for every arrival, edge-triggered (park.go)
 )
 
 // Discard states of a direction whose source wsgate has closed on: its
@@ -282,6 +285,12 @@ func (t *Tunnel) consume(i int, buf *[]byte, data []byte, held int) bool {
 // the pooled buffer holding them (nil if none), which the caller returns.
 func (d *dir) read() (buf *[]byte, data []byte, err error) {
 	if d.srcRC != nil {
+		if b := d.rbuf; b != nil {
+			// Read by the dispatcher, which handed the rest over
+			// (loop.go).
+			d.rbuf = nil
+			return b, (*b)[:d.rn], d.rerr
+		}
 		d.rbuf, d.rn, d.rerr = nil, 0, nil
 		err := d.srcRC.Read(d.readCB)
 		if d.flags.Load()&(fSkipped|fCloseSrc) != 0 {
@@ -291,6 +300,7 @@ func (d *dir) read() (buf *[]byte, data []byte, err error) {
 		if err != nil {
 			if d.rbuf != nil {
 				bufPool.Put(d.rbuf)
+				d.rbuf = nil
 			}
 			return nil, nil, err
 		}
@@ -300,7 +310,9 @@ func (d *dir) read() (buf *[]byte, data []byte, err error) {
 		if d.short && !d.watching {
 			d.maybeWatch()
 		}
-		return d.rbuf, (*d.rbuf)[:d.rn], d.rerr
+		b := d.rbuf
+		d.rbuf = nil
+		return b, (*b)[:d.rn], d.rerr
 	}
 	if d.small == nil {
 		d.small = new([smallSize]byte) // first read, or parking let the last one go
@@ -339,6 +351,10 @@ func (d *dir) onWritable(fd uintptr) bool {
 // armed only once a write would block, so the common case costs none.
 func (d *dir) write(t *Tunnel, p []byte) error {
 	if len(p) == 0 {
+		return nil
+	}
+	if d.flags.Load()&fInLoop != 0 {
+		d.tryWrite(p)
 		return nil
 	}
 	if rc := d.dstRC(); rc != nil {
@@ -428,13 +444,19 @@ func (t *Tunnel) clearWriteDeadline(c net.Conn) {
 // the direction parks (see park.go), when a later run picks it up.
 func (t *Tunnel) run(i int) {
 	if t.relayLoop(i) {
-		if t.cfg.Frames {
-			t.flushOnExit(i)
-		}
-		t.dirs[i].closeOwed()
-		t.dirs[i].releasePipe()
-		t.exit(i)
+		t.end(i)
 	}
+}
+
+// end is the end of direction i's relay: a held close goes out, src is
+// closed if that is owed, and the tunnel is told.
+func (t *Tunnel) end(i int) {
+	if t.cfg.Frames {
+		t.flushOnExit(i)
+	}
+	t.dirs[i].closeOwed()
+	t.dirs[i].releasePipe()
+	t.exit(i)
 }
 
 // relayLoop reports false when the direction parked rather than ended.
@@ -471,6 +493,12 @@ func (t *Tunnel) relayLoop(i int) bool {
 		}
 		if !ok {
 			return true
+		}
+		if err == nil && d.parkEarly() {
+			if t.park(i) {
+				return false
+			}
+			continue
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -541,9 +569,9 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 		return true
 	}
 	if !t.cfg.Frames {
-		d.wmu.Lock()
+		d.lockW()
 		err := d.write(t, data)
-		d.wmu.Unlock()
+		d.unlockW()
 		if err != nil {
 			t.writeFailed(i, err)
 			return false
@@ -552,7 +580,7 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 	}
 	d.heldN = 0
 	for {
-		d.wmu.Lock()
+		d.lockW()
 		stop := (d.inject != 0 || (d.x != nil && d.x.pingDue.Load())) && !d.gotClose && !d.dead
 		lim, ev, perr := d.scan(data, stop, d.deferred != 0 && d.flags.Load()&fAnswer != 0)
 		var err error
@@ -592,7 +620,7 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 		if err != nil {
 			d.dead = true
 		}
-		d.wmu.Unlock()
+		d.unlockW()
 		if err != nil {
 			if errors.Is(err, errPingStuck) {
 				t.legDead(1 - i)

@@ -4,7 +4,8 @@ import "github.com/wsgate/wsgate/internal/wsframe"
 
 // Tap observes the frames a tracked tunnel relays (on-demand capture). Its
 // methods run on the relay goroutine of direction dir (0: the client's
-// frames, 1: the backend's), so they must not block. Frames wsgate itself
+// frames, 1: the backend's), or on the dispatcher relaying for it (loop.go),
+// so they must not block. Frames wsgate itself
 // writes (its pings and closes) and frames it refuses are not shown.
 type Tap interface {
 	// Frame is called as the header h of a relayed frame is read.
