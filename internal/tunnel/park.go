@@ -181,9 +181,12 @@ func (p *parking) sweep(wake <-chan struct{}) {
 		p.mu.Lock()
 		if p.n == 0 {
 			p.running = false
-			p.file.Close() // ends dispatch
+			f := p.file
 			p.file, p.epfd = nil, -1
 			p.mu.Unlock()
+			// Outside p.mu: Close waits for dispatch to leave its read,
+			// and dispatch may be waiting for p.mu with events in hand.
+			f.Close()
 			return
 		}
 		now := time.Now()

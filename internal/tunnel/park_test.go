@@ -205,3 +205,25 @@ func TestSplicePipeReleased(t *testing.T) {
 		t.Fatalf("messages %d/%d, want 1/1", c, b)
 	}
 }
+
+// TestStartParked: a tunnel over sockets starts with both directions
+// parked, so that one whose peers never speak never holds a goroutine;
+// the first bytes wake it. A direction with pending bytes starts running
+// and delivers them first.
+func TestStartParked(t *testing.T) {
+	rg := newRig(t, Config{Frames: true, IdleTimeout: time.Minute}, nil, nil)
+	if !rg.tun.dirs[c2b].parked.Load() || !rg.tun.dirs[b2c].parked.Load() {
+		t.Fatal("a new tunnel's directions are not parked")
+	}
+	key := [4]byte{1, 2, 3, 4}
+	up := wsframe.AppendFrame(nil, wsframe.OpBinary, []byte("up"), true, key)
+	rg.cli.Write(up)
+	mustEqual(t, "to backend", readN(t, rg.be, len(up)), up)
+	down := wsframe.AppendFrame(nil, wsframe.OpText, []byte("down"), false, key)
+	rg.be.Write(down)
+	mustEqual(t, "to client", readN(t, rg.cli, len(down)), down)
+
+	first := wsframe.AppendFrame(nil, wsframe.OpText, []byte("first"), true, key)
+	pr := newRig(t, Config{Frames: true}, first, nil)
+	mustEqual(t, "pending to backend", readN(t, pr.be, len(first)), first)
+}

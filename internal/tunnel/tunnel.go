@@ -334,9 +334,31 @@ func start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 		t.tick = time.AfterFunc(first, t.onTick)
 		t.mu.Unlock()
 	}
-	go t.run(c2b)
-	go t.run(b2c)
+	for i := range t.dirs {
+		if !t.startParked(i) {
+			go t.run(i)
+		}
+	}
 	return t
+}
+
+// startParked parks direction i from the start, so that a tunnel that
+// stays idle never holds a goroutine: the first byte its source sends
+// starts one, as for a direction that parked after a sweep. Only a
+// socket read directly qualifies: a TLS connection may hold bytes read
+// during the handshake that no readiness of its socket announces. A
+// direction with pending bytes, or when parking is off, starts running.
+func (t *Tunnel) startParked(i int) bool {
+	d := &t.dirs[i]
+	if !t.registered || d.srcRC == nil || d.pending != nil {
+		return false
+	}
+	d.parked.Store(true)
+	if parker.arm(d) != nil {
+		d.parked.Store(false)
+		return false
+	}
+	return true
 }
 
 // rawConn returns c's RawConn when c is a socket whose descriptor can be
