@@ -260,17 +260,19 @@ type Tunnel struct {
 	start time.Time
 	dirs  [2]dir
 
-	last    atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout (swept: to the sweep that saw it)
-	timed   bool         // IdleTimeout or pings by the timer: reads record their time
-	swept   bool         // IdleTimeout is checked by the parking sweep
-	idleN   int64        // swept: bytes read both ways at the sweep that last saw a read; the sweep's
-	tick    *time.Timer  // the one timer behind IdleTimeout and pings
-	live    atomic.Int32 // relay goroutines still running
-	wg      sync.WaitGroup
-	closing atomic.Bool            // no new relaying decisions: the tunnel is ending
-	closed  atomic.Bool            // both connections closed
-	graceAt atomic.Int64           // unix nanoseconds at which a deliberate close gives up
-	tap     atomic.Pointer[tapRef] // on-demand capture (tap.go); nil when off
+	last  atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout (swept: to the sweep that saw it)
+	idleN int64        // swept: bytes read both ways at the sweep that last saw a read; the sweep's
+	tick  *time.Timer  // the one timer behind IdleTimeout and pings
+	live  atomic.Int32 // relay goroutines still running
+	// The flags share live's word: no padding (see TestTunnelSizeClass).
+	timed      bool // IdleTimeout or pings by the timer: reads record their time
+	swept      bool // IdleTimeout is checked by the parking sweep
+	registered bool // in the parking sweep's list; under parker.mu
+	wg         sync.WaitGroup
+	closing    atomic.Bool            // no new relaying decisions: the tunnel is ending
+	closed     atomic.Bool            // both connections closed
+	graceAt    atomic.Int64           // unix nanoseconds at which a deliberate close gives up
+	tap        atomic.Pointer[tapRef] // on-demand capture (tap.go); nil when off
 
 	mu      sync.Mutex // guards the fields below; never held while taking a dir's wmu
 	reason  string
@@ -284,7 +286,6 @@ type Tunnel struct {
 
 	// The parking sweep's list; under parker.mu.
 	next, prev *Tunnel
-	registered bool
 
 	detach atomic.Pointer[detachReq] // a handover in progress (handover.go)
 }
