@@ -5,7 +5,18 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 )
+
+// TestTunnelEndSizeClass: every open tunnel holds its tunnelEnd, laid out
+// for the runtime's 176-byte size class (the next is 192). A field that
+// pushes it over costs 16 bytes on every tunnel: make room first, or put
+// a rare field behind tunnelExtras.
+func TestTunnelEndSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(tunnelEnd{}); n > 176 {
+		t.Fatalf("tunnelEnd is %d bytes, over the 176-byte size class", n)
+	}
+}
 
 // idleTunnelCeiling bounds the heap an idle plain tunnel holds, both sides
 // of the loopback counted (the test's client and backend sockets too): its
