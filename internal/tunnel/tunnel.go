@@ -3,6 +3,7 @@ package tunnel
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -345,13 +346,15 @@ func start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 
 // startParked parks direction i from the start, so that a tunnel that
 // stays idle never holds a goroutine: the first byte its source sends
-// starts one, as for a direction that parked after a sweep. Only a
-// socket read directly qualifies: a TLS connection may hold bytes read
-// during the handshake that no readiness of its socket announces. A
-// direction with pending bytes, or when parking is off, starts running.
+// starts one, as for a direction that parked after a sweep. A direction
+// with pending bytes, one whose source cannot be waited on through its
+// socket, or any when parking is off, starts running.
 func (t *Tunnel) startParked(i int) bool {
 	d := &t.dirs[i]
-	if !t.registered || d.srcRC == nil || d.pending != nil {
+	if !t.registered || d.waitRC == nil || d.pending != nil {
+		return false
+	}
+	if d.srcRC == nil && !t.drained(d) {
 		return false
 	}
 	d.parked.Store(true)
@@ -360,6 +363,31 @@ func (t *Tunnel) startParked(i int) bool {
 		return false
 	}
 	return true
+}
+
+// drained reports whether d's source, a connection over a socket that is
+// not read directly (TLS), holds no byte that the socket's readiness
+// would not announce. A TLS connection may have read, during the
+// handshake, records that nobody has read from it yet: a read with a
+// deadline in the past returns what it holds without reading the socket,
+// and fails at once when it holds nothing (a timeout does not break a TLS
+// connection). What it returns becomes the direction's pending bytes.
+func (t *Tunnel) drained(d *dir) bool {
+	var held []byte
+	var buf [512]byte
+	d.src.SetReadDeadline(aLongTimeAgo)
+	var err error
+	for err == nil {
+		var n int
+		n, err = d.src.Read(buf[:])
+		held = append(held, buf[:n]...)
+	}
+	d.src.SetReadDeadline(time.Time{})
+	if len(held) > 0 {
+		d.pending = &held
+		return false
+	}
+	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // rawConn returns c's RawConn when c is a socket whose descriptor can be
