@@ -298,8 +298,8 @@ func (s *Server) moveTunnels(send Sender) int {
 	s.mu.Lock()
 	var todo []*tunnelEnd
 	for t, ti := range s.tunnels {
-		if ti.end != nil && !ti.end.virtual && !ti.end.tried && ti.end.movable() && t.Movable() {
-			ti.end.tried = true
+		if ti.end != nil && !ti.virtual && !ti.tried && ti.end.movable() && t.Movable() {
+			ti.tried = true
 			todo = append(todo, ti.end)
 		}
 	}

@@ -106,14 +106,13 @@ func (x *exchange) startTunnel(peer *upstream.Peer, series *status.PeerSeries, c
 func (x *exchange) newTunnelEnd(peer *upstream.Peer, start time.Time) *tunnelEnd {
 	c, lc := x.conn, x.lc
 	e := &tunnelEnd{
-		srv:     c.srv,
-		log:     x.log,
-		id:      c.id,
-		virtual: c.virtual,
-		remote:  x.vc.Remote.Addr(),
-		leases:  slices.Clone(x.leases),
+		srv:    c.srv,
+		log:    x.log,
+		id:     c.id,
+		remote: x.vc.Remote.Addr(),
+		leases: slices.Clone(x.leases),
 	}
-	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod, end: e}
+	e.info = tunnelInfo{srv: x.srv, loc: x.loc, peer: peer, drain: lc.WS.DrainPeriod, end: e, virtual: c.virtual}
 	if pp := x.proxyPass(); pp != nil && pp.Upstream != nil {
 		e.info.ups = pp.Upstream.Name
 	}
@@ -156,20 +155,20 @@ var testHookUpgraded = func() {}
 // tunnelEnd is what a tunnel needs from its handshake when it closes, and
 // its registration (info) meanwhile: one allocation, held for the tunnel's
 // life, in place of a closure over a dozen of the exchange's variables.
+// Its flags live in info's padding, which keeps it in the 176-byte size
+// class.
 type tunnelEnd struct {
-	mu      sync.Mutex // held by startTunnel until t is registered
-	t       *tunnel.Tunnel
-	info    tunnelInfo // info.peer is the tunnel's peer
-	srv     *Server
-	log     *errlog.Logger
-	id      uint64
-	remote  netip.Addr
-	leases  []limit.ConnLease
-	series  *status.PeerSeries // the peer's metrics; nil: looked up by name at close
-	sess    *sessionLog        // nil unless an access log writes the session's line
-	extra   *tunnelExtras      // nil unless one of its attachments applies
-	virtual bool               // an HTTP/2 stream: its TCP connection is its conn's
-	tried   bool               // an upgrade has tried to hand it over (under Server.mu)
+	mu     sync.Mutex // held by startTunnel until t is registered
+	t      *tunnel.Tunnel
+	info   tunnelInfo // info.peer is the tunnel's peer
+	srv    *Server
+	log    *errlog.Logger
+	id     uint64
+	remote netip.Addr
+	leases []limit.ConnLease
+	series *status.PeerSeries // the peer's metrics; nil: looked up by name at close
+	sess   *sessionLog        // nil unless an access log writes the session's line
+	extra  *tunnelExtras      // nil unless one of its attachments applies
 }
 
 // tunnelExtras are a tunnel's rarer attachments, behind one pointer so
@@ -236,7 +235,7 @@ func (e *tunnelEnd) closed(r tunnel.Result) {
 	e.mu.Lock() // startTunnel has registered the tunnel
 	e.mu.Unlock()
 	srv, peer := e.srv, e.info.peer
-	if e.virtual {
+	if e.info.virtual {
 		srv.release(1) // the client's TCP connection is its HTTP/2 conn's
 	} else {
 		srv.release(2)

@@ -134,7 +134,13 @@ type tunnelInfo struct {
 	// rebalanced marks a tunnel already asked to close by a rebalancer
 	// (guarded by Server.mu).
 	rebalanced bool
-	started    int64 // when the tunnel was registered, Unix nanoseconds
+	// tried marks a tunnel that an upgrade has tried to hand over
+	// (guarded by Server.mu).
+	tried bool
+	// virtual marks an HTTP/2 stream's tunnel: its TCP connection is its
+	// conn's. Immutable.
+	virtual bool
+	started int64 // when the tunnel was registered, Unix nanoseconds
 	// end is the tunnel's tunnelEnd, for a binary upgrade (handover.go)
 	// and captures.
 	end *tunnelEnd

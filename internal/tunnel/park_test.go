@@ -3,6 +3,8 @@ package tunnel
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"io"
 	mrand "math/rand/v2"
 	"os"
 	"runtime"
@@ -203,5 +205,68 @@ func TestSplicePipeReleased(t *testing.T) {
 	}
 	if c, b := rg.tun.Messages(); c != 1 || b != 1 {
 		t.Fatalf("messages %d/%d, want 1/1", c, b)
+	}
+}
+
+// TestStartParked: a tunnel over sockets starts with both directions
+// parked, so that one whose peers never speak never holds a goroutine;
+// the first bytes wake it. A direction with pending bytes starts running
+// and delivers them first.
+func TestStartParked(t *testing.T) {
+	rg := newRig(t, Config{Frames: true, IdleTimeout: time.Minute}, nil, nil)
+	if !rg.tun.dirs[c2b].parked.Load() || !rg.tun.dirs[b2c].parked.Load() {
+		t.Fatal("a new tunnel's directions are not parked")
+	}
+	key := [4]byte{1, 2, 3, 4}
+	up := wsframe.AppendFrame(nil, wsframe.OpBinary, []byte("up"), true, key)
+	rg.cli.Write(up)
+	mustEqual(t, "to backend", readN(t, rg.be, len(up)), up)
+	down := wsframe.AppendFrame(nil, wsframe.OpText, []byte("down"), false, key)
+	rg.be.Write(down)
+	mustEqual(t, "to client", readN(t, rg.cli, len(down)), down)
+
+	first := wsframe.AppendFrame(nil, wsframe.OpText, []byte("first"), true, key)
+	pr := newRig(t, Config{Frames: true}, first, nil)
+	mustEqual(t, "pending to backend", readN(t, pr.be, len(first)), first)
+}
+
+// TestStartParkedTLSHolding: a TLS leg may hold bytes it read before the
+// tunnel starts (the rest of a record its handshake's reader took a part
+// of), which no readiness of its socket announces: they reach the other
+// leg at once, and a TLS leg holding nothing starts parked.
+func TestStartParkedTLSHolding(t *testing.T) {
+	srvCfg, cliCfg := selfSigned(t)
+	a, b := tcpPair(t)
+	beLeg, be := tcpPair(t)
+	cli, cliLeg := tls.Client(a, cliCfg), tls.Server(b, srvCfg)
+	done := make(chan error, 1)
+	go func() { done <- cli.Handshake() }()
+	if err := cliLeg.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	key := [4]byte{9, 8, 7, 6}
+	first := wsframe.AppendFrame(nil, wsframe.OpText, []byte("held in the record"), true, key)
+	// One record: the leg's reader takes its first byte, the rest stays
+	// inside the TLS connection.
+	if _, err := cli.Write(append([]byte{'!'}, first...)); err != nil {
+		t.Fatal(err)
+	}
+	var one [1]byte
+	if _, err := io.ReadFull(cliLeg, one[:]); err != nil {
+		t.Fatal(err)
+	}
+	rg := startRig(t, cli, cliLeg, beLeg, be, Config{Frames: true}, nil, nil)
+	be.SetReadDeadline(time.Now().Add(5 * time.Second))
+	mustEqual(t, "held bytes to backend", readN(t, be, len(first)), first)
+	if !rg.tun.dirs[b2c].parked.Load() {
+		t.Error("the backend's leg, silent, did not start parked")
+	}
+
+	quiet, _, _ := tlsRig(t, Config{Frames: true})
+	if !quiet.tun.dirs[c2b].parked.Load() || !quiet.tun.dirs[b2c].parked.Load() {
+		t.Error("a TLS tunnel holding nothing did not start parked")
 	}
 }

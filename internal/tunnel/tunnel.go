@@ -3,6 +3,7 @@ package tunnel
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -260,17 +261,19 @@ type Tunnel struct {
 	start time.Time
 	dirs  [2]dir
 
-	last    atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout (swept: to the sweep that saw it)
-	timed   bool         // IdleTimeout or pings by the timer: reads record their time
-	swept   bool         // IdleTimeout is checked by the parking sweep
-	idleN   int64        // swept: bytes read both ways at the sweep that last saw a read; the sweep's
-	tick    *time.Timer  // the one timer behind IdleTimeout and pings
-	live    atomic.Int32 // relay goroutines still running
-	wg      sync.WaitGroup
-	closing atomic.Bool            // no new relaying decisions: the tunnel is ending
-	closed  atomic.Bool            // both connections closed
-	graceAt atomic.Int64           // unix nanoseconds at which a deliberate close gives up
-	tap     atomic.Pointer[tapRef] // on-demand capture (tap.go); nil when off
+	last  atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout (swept: to the sweep that saw it)
+	idleN int64        // swept: bytes read both ways at the sweep that last saw a read; the sweep's
+	tick  *time.Timer  // the one timer behind IdleTimeout and pings
+	live  atomic.Int32 // relay goroutines still running
+	// The flags share live's word: no padding (see TestTunnelSizeClass).
+	timed      bool // IdleTimeout or pings by the timer: reads record their time
+	swept      bool // IdleTimeout is checked by the parking sweep
+	registered bool // in the parking sweep's list; under parker.mu
+	wg         sync.WaitGroup
+	closing    atomic.Bool            // no new relaying decisions: the tunnel is ending
+	closed     atomic.Bool            // both connections closed
+	graceAt    atomic.Int64           // unix nanoseconds at which a deliberate close gives up
+	tap        atomic.Pointer[tapRef] // on-demand capture (tap.go); nil when off
 
 	mu      sync.Mutex // guards the fields below; never held while taking a dir's wmu
 	reason  string
@@ -284,7 +287,6 @@ type Tunnel struct {
 
 	// The parking sweep's list; under parker.mu.
 	next, prev *Tunnel
-	registered bool
 
 	detach atomic.Pointer[detachReq] // a handover in progress (handover.go)
 }
@@ -334,9 +336,58 @@ func start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 		t.tick = time.AfterFunc(first, t.onTick)
 		t.mu.Unlock()
 	}
-	go t.run(c2b)
-	go t.run(b2c)
+	for i := range t.dirs {
+		if !t.startParked(i) {
+			go t.run(i)
+		}
+	}
 	return t
+}
+
+// startParked parks direction i from the start, so that a tunnel that
+// stays idle never holds a goroutine: the first byte its source sends
+// starts one, as for a direction that parked after a sweep. A direction
+// with pending bytes, one whose source cannot be waited on through its
+// socket, or any when parking is off, starts running.
+func (t *Tunnel) startParked(i int) bool {
+	d := &t.dirs[i]
+	if !t.registered || d.waitRC == nil || d.pending != nil {
+		return false
+	}
+	if d.srcRC == nil && !t.drained(d) {
+		return false
+	}
+	d.parked.Store(true)
+	if parker.arm(d) != nil {
+		d.parked.Store(false)
+		return false
+	}
+	return true
+}
+
+// drained reports whether d's source, a connection over a socket that is
+// not read directly (TLS), holds no byte that the socket's readiness
+// would not announce. A TLS connection may have read, during the
+// handshake, records that nobody has read from it yet: a read with a
+// deadline in the past returns what it holds without reading the socket,
+// and fails at once when it holds nothing (a timeout does not break a TLS
+// connection). What it returns becomes the direction's pending bytes.
+func (t *Tunnel) drained(d *dir) bool {
+	var held []byte
+	var buf [512]byte
+	d.src.SetReadDeadline(aLongTimeAgo)
+	var err error
+	for err == nil {
+		var n int
+		n, err = d.src.Read(buf[:])
+		held = append(held, buf[:n]...)
+	}
+	d.src.SetReadDeadline(time.Time{})
+	if len(held) > 0 {
+		d.pending = &held
+		return false
+	}
+	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // rawConn returns c's RawConn when c is a socket whose descriptor can be

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"net"
+	"runtime"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// TestTunnelEndSizeClass: every open tunnel holds its tunnelEnd, laid out
+// for the runtime's 176-byte size class (the next is 192). A field that
+// pushes it over costs 16 bytes on every tunnel: make room first, or put
+// a rare field behind tunnelExtras.
+func TestTunnelEndSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(tunnelEnd{}); n > 176 {
+		t.Fatalf("tunnelEnd is %d bytes, over the 176-byte size class", n)
+	}
+}
+
+// idleTunnelCeiling bounds the heap an idle plain tunnel holds, both sides
+// of the loopback counted (the test's client and backend sockets too): its
+// Tunnel, its tunnelEnd and registration, and Go's four connections. A
+// buffer kept past the handshake (a bufio reader or writer, a relay
+// buffer, the request) costs at least 1 KiB more.
+const idleTunnelCeiling = 3072
+
+// TestIdleTunnelMemory: an idle tunnel keeps no buffer, no request and no
+// goroutine: right after its 101, before any sweep could park it, the
+// tunnel runs no relay goroutine, and the heap per tunnel stays under
+// idleTunnelCeiling. The figure is logged.
+func TestIdleTunnelMemory(t *testing.T) {
+	baseline := runtime.NumGoroutine()
+	defer func() {
+		for end := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > baseline; {
+			if time.Now().After(end) {
+				t.Errorf("%d goroutines, %d before", runtime.NumGoroutine(), baseline)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	be := holdBackend(t)
+	defer be.Close()
+	auth := holdBackend(t) // unused: /plain asks nobody
+	defer auth.Close()
+	s := reauthServer(t, be.Addr().String(), auth.Addr().String(), "1h")
+	defer s.Close()
+	const n = 200
+	per := int64(1 << 62)
+	// The least of three rounds: the first grows the server's maps and
+	// pools once for all.
+	for range 3 {
+		per = min(per, idleTunnelHeap(t, s, "/plain", n))
+	}
+	t.Logf("idle plain tunnel, both sides of the loopback: %d B of heap", per)
+	if per > idleTunnelCeiling {
+		t.Errorf("an idle tunnel holds %d B of heap, over %d B: something of its handshake is kept", per, idleTunnelCeiling)
+	}
+
+	// Goroutines: holdBackend runs one per connection; the tunnels none.
+	g0 := runtime.NumGoroutine()
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		conns = append(conns, upgrade(t, s, "/plain", ""))
+	}
+	// Serving goroutines end just after their 101: wait for those only,
+	// and not long enough for relays to matter (a relay goroutine would
+	// stay a sweep period, a second, before parking).
+	var extra int
+	for end := time.Now().Add(500 * time.Millisecond); ; time.Sleep(5 * time.Millisecond) {
+		extra = runtime.NumGoroutine() - g0 - n
+		if extra <= n/4 || time.Now().After(end) {
+			break
+		}
+	}
+	if extra > n/4 {
+		t.Errorf("%d goroutines more than the backend's with %d new idle tunnels: tunnels start relay goroutines before their peers send anything", extra, n)
+	}
+}
