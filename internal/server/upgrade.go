@@ -155,7 +155,7 @@ var testHookUpgraded = func() {}
 // tunnelEnd is what a tunnel needs from its handshake when it closes, and
 // its registration (info) meanwhile: one allocation, held for the tunnel's
 // life, in place of a closure over a dozen of the exchange's variables.
-// Its flags live in info's padding, which keeps it in the 176-byte size
+// Its flags live in info's padding, which keeps it in the 192-byte size
 // class.
 type tunnelEnd struct {
 	mu     sync.Mutex // held by startTunnel until t is registered
