@@ -36,6 +36,11 @@ import (
 //     the buffer, or the event reported the source's end: the socket may
 //     hold more than a new arrival would report.
 //
+// A new tunnel's directions start parked (startParked) so that a tunnel
+// opened and left idle never holds a goroutine, but their first arrival
+// goes to a goroutine: a tunnel that starts talking is likely busy, and a
+// busy direction costs less there (see earlyPark).
+//
 // A direction parked after a sweep's silence that becomes busy stays here:
 // its messages cost no goroutine start, no read that finds the socket
 // empty and no epoll_ctl to park again. With earlyPark, a busy direction

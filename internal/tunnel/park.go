@@ -255,6 +255,12 @@ func (p *parking) collect(out []woken, events []unix.EpollEvent) []woken {
 // wake starts parked direction d: relayed in place when it can be
 // (loop.go), else by a new goroutine.
 func (l *dispatcher) wake(d *dir, events uint32) {
+	if d.flags.Load()&fNew != 0 {
+		// A tunnel's first bytes: it is likely busy, and a busy
+		// direction is cheaper on its goroutine (see earlyPark).
+		d.t.unpark(d.idx)
+		return
+	}
 	if !loopOff.Load() {
 		l.relay(d.t, d.idx, events)
 		return
@@ -382,7 +388,7 @@ func (t *Tunnel) park(i int) bool {
 // keeps the descriptor from being closed (and its number reused) while it
 // is used.
 func (p *parking) arm(d *dir) error {
-	if d.t.loopable(d) {
+	if d.t.loopable(d) && d.flags.Load()&fNew == 0 {
 		d.flags.Or(fEdge)
 		return p.register1(d, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLET, 0)
 	}
@@ -488,6 +494,7 @@ func (p *parking) register1(d *dir, events uint32, kind int32) error {
 // then it sees the close when it is done, and hands it over).
 func (t *Tunnel) unpark(i int) {
 	if t.dirs[i].parked.CompareAndSwap(true, false) {
+		t.dirs[i].flags.And(^fNew)
 		go t.run(i)
 	}
 }

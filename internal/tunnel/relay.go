@@ -49,6 +49,7 @@ const (
 	fInLoop                       // the dispatcher is relaying, holding wmu (loop.go)
 	fArmed                        // the source is in the epoll set (park.go)
 	fEdge                         // it is there for every arrival, edge-triggered (park.go)
+	fNew                          // parked since the tunnel started: its first arrival goes to a goroutine (startParked)
 )
 
 // Discard states of a direction whose source wsgate has closed on: its

@@ -358,7 +358,9 @@ func (t *Tunnel) startParked(i int) bool {
 		return false
 	}
 	d.parked.Store(true)
+	d.flags.Or(fNew)
 	if parker.arm(d) != nil {
+		d.flags.And(^fNew)
 		d.parked.Store(false)
 		return false
 	}
