@@ -83,12 +83,12 @@ func countStreamGoroutines(t *testing.T, be *idleBackend, open func(t *testing.T
 
 	closeConn = open(t, streamCount)
 	be.waitFor(t, streamCount)
-	// The tunnel package's parking sweeper and dispatcher run while any
-	// tunnel exists; quic-go's client reads a stream the server opens
-	// with its first answer (QPACK) on one more.
-	shared := 2
+	// The tunnel package's parking sweeper and its dispatchers (one per
+	// P) run while any tunnel exists; quic-go's client reads a stream the
+	// server opens with its first answer (QPACK) on one more.
+	shared := 1 + min(runtime.GOMAXPROCS(0), 64)
 	if per == 1 {
-		shared = 3
+		shared++
 	}
 	want := base + per*streamCount + shared
 	if !pollGoroutines(func(n int) bool { return n <= want }) {
