@@ -23,6 +23,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/tunnel"
 )
 
 // HTTP/2 is served by x/net's server. Each stream is carried into wsgate's
@@ -42,12 +43,13 @@ import (
 // has answered 101, the pipeline writes no HTTP/1.1: the bridge's upgrade
 // writes the 101's head to the stream as a 200, and the tunnel's client
 // leg is the stream itself (h2Conn, h3Conn: streamconn.go), without the
-// pipe, its copy or respond's goroutine. An open HTTP/2 WebSocket holds
-// the stream's handler goroutine, which x/net needs alive for the stream
-// and which waits for the tunnel's end, and the tunnel's goroutine that
-// reads the client; an HTTP/3 one only the latter, its handler having
-// handed the stream over. A WebSocket the pipeline refuses is answered
-// through the bridge, as any request.
+// pipe, its copy or respond's goroutine. An open WebSocket holds one
+// goroutine, the one that reads the client: over HTTP/2 the stream's
+// handler, which x/net needs alive for the stream anyway, runs the
+// tunnel's client direction and then waits for the tunnel's end; over
+// HTTP/3 the tunnel's own, the handler having handed the stream over. A
+// WebSocket the pipeline refuses is answered through the bridge, as any
+// request.
 
 // ExtendedConnectEnv is what Go's HTTP/2 needs in the environment when the
 // process starts to offer RFC 8441; cmd/wsgate re-executes itself with it.
@@ -131,6 +133,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, ws bool, pr
 	vc.serve()
 	b.Close()
 	if c, ok := b.tunnel.(*h2Conn); ok {
+		b.relay.RunClient()
 		c.wait() // x/net ends the stream when its handler returns
 		return
 	}
@@ -216,10 +219,11 @@ type bridge struct {
 	h3      bool
 	log     *errlog.Logger
 	id      uint64
-	started sync.Once     // starts respond, at the first write
-	done    chan struct{} // closed when respond returns; nil until it starts
-	legConn net.Conn      // the stream as the tunnel's client leg (leg)
-	tunnel  net.Conn      // legConn once upgrade has answered the stream
+	started sync.Once      // starts respond, at the first write
+	done    chan struct{}  // closed when respond returns; nil until it starts
+	legConn net.Conn       // the stream as the tunnel's client leg (leg)
+	tunnel  net.Conn       // legConn once upgrade has answered the stream
+	relay   *tunnel.Tunnel // an HTTP/2 tunnel, whose client direction the handler runs
 }
 
 func newBridge(local, remote net.Addr, head []byte, body io.Reader) *bridge {

@@ -75,6 +75,9 @@ func (x *exchange) startTunnel(peer *upstream.Peer, series *status.PeerSeries, c
 	span := x.otelSpan()
 	c.srv.metrics.Handshake("upgraded")
 	cfg := x.tunnelConfig(e, resp, offloaded)
+	// An HTTP/2 stream's handler lives as long as the stream: it reads
+	// the client (serveStream), and the tunnel starts no goroutine for it.
+	cfg.ClientOnCaller = st != nil && !st.h3
 	c.hijacked = true
 	// Set before the tunnel starts: its close path may read vc at once.
 	x.status = 101
@@ -84,6 +87,9 @@ func (x *exchange) startTunnel(peer *upstream.Peer, series *status.PeerSeries, c
 	// until it is.
 	e.mu.Lock()
 	e.t = tunnel.Start(cc, bc, clientPending, backendPending, cfg)
+	if cfg.ClientOnCaller {
+		st.relay = e.t
+	}
 	e.attach(span, x.registerSession(e), x.startReauth(e), x.sessionKey())
 	if c.srv.caps.running.Load() > 0 && cfg.Frames {
 		c.srv.tapNew(e)

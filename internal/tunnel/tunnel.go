@@ -141,6 +141,13 @@ type Config struct {
 	// SessionCode is the close code sent to both legs at MaxSession; zero
 	// means 1001.
 	SessionCode uint16
+	// ClientOnCaller starts no goroutine for the client's direction: the
+	// caller must call RunClient exactly once, which relays what the
+	// client sends on the caller's goroutine. It is for a client leg that
+	// cannot be parked and whose caller's goroutine lives as long as the
+	// tunnel anyway (an HTTP/2 stream's handler), so that the tunnel
+	// costs no goroutine of its own there.
+	ClientOnCaller bool
 	// IdleTimeout closes the tunnel when no byte has been read from
 	// either side for this long (nginx's proxy_read_timeout as wsgate
 	// applies it to tunnels). Zero means never.
@@ -291,11 +298,13 @@ type Tunnel struct {
 	detach atomic.Pointer[detachReq] // a handover in progress (handover.go)
 }
 
-// Start joins client and backend and returns at once; the relay runs on two
-// new goroutines, so the caller's (possibly grown) stack is not kept alive
-// by an idle tunnel. clientPending holds bytes the client sent after its
-// handshake, delivered to the backend first; backendPending holds bytes the
-// backend sent after its 101 response, delivered to the client first. Start
+// Start joins client and backend and returns at once; the relay runs on
+// two new goroutines (none for a direction that starts parked, and the
+// client's on the caller's with Config.ClientOnCaller), so the caller's
+// (possibly grown) stack is not kept alive by an idle tunnel.
+// clientPending holds bytes the client sent after its handshake,
+// delivered to the backend first; backendPending holds bytes the backend
+// sent after its 101 response, delivered to the client first. Start
 // copies both, so the caller may reuse them.
 func Start(client, backend net.Conn, clientPending, backendPending []byte, cfg Config) *Tunnel {
 	return start(client, backend, clientPending, backendPending, cfg, nil)
@@ -337,11 +346,25 @@ func start(client, backend net.Conn, clientPending, backendPending []byte, cfg C
 		t.mu.Unlock()
 	}
 	for i := range t.dirs {
+		if i == c2b && cfg.ClientOnCaller {
+			continue // RunClient
+		}
 		if !t.startParked(i) {
 			go t.run(i)
 		}
 	}
 	return t
+}
+
+// RunClient relays what the client sends, on the calling goroutine, for a
+// tunnel started with Config.ClientOnCaller; it returns when that
+// direction has ended or has handed itself to another goroutine. Calling
+// it for any other tunnel, or twice, is a programming error.
+func (t *Tunnel) RunClient() {
+	if !t.cfg.ClientOnCaller {
+		panic("tunnel: RunClient without ClientOnCaller")
+	}
+	t.run(c2b)
 }
 
 // startParked parks direction i from the start, so that a tunnel that
