@@ -254,8 +254,7 @@ func (t *Tunnel) pause(i int) bool {
 	d.flags.And(^fDetach)
 	d.parkReq.Store(false)
 	t.clearReadDeadline(d)
-	d.releasePipe()
-	d.small = nil
+	d.dropState()
 	d.parked.Store(true)
 	select {
 	case req.paused <- struct{}{}:

@@ -258,14 +258,14 @@ func (l *dispatcher) wake(d *dir, events uint32) {
 	if d.flags.Load()&fNew != 0 {
 		// A tunnel's first bytes: it is likely busy, and a busy
 		// direction is cheaper on its goroutine (see earlyPark).
-		d.t.unpark(d.idx)
+		d.t.unpark(int(d.idx))
 		return
 	}
 	if !loopOff.Load() {
-		l.relay(d.t, d.idx, events)
+		l.relay(d.t, int(d.idx), events)
 		return
 	}
-	d.t.unpark(d.idx)
+	d.t.unpark(int(d.idx))
 }
 
 // sweep asks directions that read nothing for a period to park, and tears
@@ -354,10 +354,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (t *Tunnel) park(i int) bool {
 	d := &t.dirs[i]
 	// Before the source is armed: from then on, the next goroutine may
-	// be running. An idle tunnel holds two descriptors and no buffer; the
-	// next read makes another (generic path) and splice another pipe.
-	d.releasePipe()
-	d.small = nil
+	// be running. An idle tunnel holds two descriptors, no buffer and no
+	// relayState; the next run takes another, with a buffer (generic
+	// path) and a pipe (splice) as it needs them.
+	d.dropState()
 	// arm replaces the watch registration, if any.
 	d.watching = false
 	// parked first: from here the sweeper leaves the direction alone,
