@@ -66,7 +66,7 @@ func (t *Tunnel) loopable(d *dir) bool {
 	// Not fPoke: a past read deadline does not stop a raw recv, and the
 	// goroutine lifts it when it meets it.
 	const busy = fFlush | fAnswer | fDetach | fCloseSrc | fSrcClosed | fHup
-	return !loopOff.Load() && d.x == nil && d.srcRC != nil && d.dstRC() != nil &&
+	return !loopOff.Load() && d.x == nil && d.srcRC() != nil && d.dstRC() != nil &&
 		d.pending == nil && !d.spliced && d.discard == keepAll &&
 		!t.closing.Load() && t.detach.Load() == nil && t.tap.Load() == nil &&
 		d.flags.Load()&busy == 0
@@ -144,7 +144,7 @@ func (l *dispatcher) relay(t *Tunnel, i int, events uint32) {
 
 // recv reads d's source once, without blocking.
 func (l *dispatcher) recv(d *dir, b []byte) (n int, err error) {
-	cerr := d.srcRC.Control(func(fd uintptr) {
+	cerr := d.srcRC().Control(func(fd uintptr) {
 		n, err = recv(int(fd), b)
 		for err == syscall.EINTR {
 			n, err = recv(int(fd), b)

@@ -297,10 +297,11 @@ func (p *parking) sweep(wake <-chan struct{}) {
 			if t.closing.Load() {
 				continue
 			}
+			read := false
 			for i := range t.dirs {
-				t.dirs[i].askPark()
+				read = t.dirs[i].askPark() || read
 			}
-			if t.swept && t.idleFor(now) {
+			if t.swept && t.idleFor(now, read) {
 				idle = append(idle, t)
 			} else if t.cfg.MaxSession > 0 && now.Sub(t.start) >= t.cfg.MaxSession {
 				old = append(old, t)
@@ -318,29 +319,30 @@ func (p *parking) sweep(wake <-chan struct{}) {
 }
 
 // idleFor reports whether swept tunnel t has read nothing for its
-// IdleTimeout, as of the sweep at now. Under parker.mu.
-func (t *Tunnel) idleFor(now time.Time) bool {
+// IdleTimeout, as of the sweep at now; read tells that it has read since
+// the last sweep (askPark). Under parker.mu.
+func (t *Tunnel) idleFor(now time.Time, read bool) bool {
 	at := int64(now.Sub(t.start))
-	if n := t.dirs[c2b].n.Load() + t.dirs[b2c].n.Load(); n != t.idleN {
-		t.idleN = n
+	if read {
 		t.last.Store(at)
 		return false
 	}
 	return at-t.last.Load() >= int64(t.cfg.IdleTimeout)
 }
 
-// askPark runs on the sweeper: a direction that has read nothing since the
-// last sweep is asked to park, by a past read deadline that ends its wait.
-func (d *dir) askPark() {
-	if d.waitRC == nil || d.parked.Load() || d.parkReq.Load() {
-		return
-	}
-	if n := d.n.Load(); n != d.seen {
-		d.seen = n
-		return
+// askPark runs on the sweeper, for every direction of a tunnel that is not
+// closing, and reports whether the direction has read since the last
+// sweep; one that has not, and waits in the runtime's poller, is asked to
+// park, by a past read deadline that ends its wait.
+func (d *dir) askPark() (read bool) {
+	n := d.n.Load()
+	read, d.seen = n != d.seen, n
+	if read || d.waitRC == nil || d.parked.Load() || d.parkReq.Load() {
+		return read
 	}
 	d.parkReq.Store(true)
 	d.src.SetReadDeadline(aLongTimeAgo)
+	return false
 }
 
 // aLongTimeAgo is a deadline that has passed.

@@ -69,10 +69,9 @@ const (
 type dir struct {
 	t       *Tunnel
 	src     net.Conn
-	srcRC   syscall.RawConn // nil on the generic path
-	n       atomic.Int64    // bytes read from src
-	msgs    atomic.Int64    // complete data messages relayed
-	pending *[]byte         // a pointer: most tunnels have none, and every tunnel holds two dirs
+	n       atomic.Int64 // bytes read from src
+	msgs    atomic.Int64 // complete data messages relayed
+	pending *[]byte      // a pointer: most tunnels have none, and every tunnel holds two dirs
 	parkState
 	x  *dirExt     // pings and limits; nil when all are off, to keep idle tunnels small
 	rs *relayState // while relayed (relayState); nil while parked
@@ -98,6 +97,7 @@ type dir struct {
 	spliced bool  // the last frame's payload went by splice
 	finData bool  // the current frame ends a data message
 	idx     uint8 // c2b or b2c
+	direct  bool  // src is read through its socket, waitRC (srcRC)
 
 	// Under wmu.
 	wdl      bool   // a send deadline is armed on dst
@@ -169,8 +169,17 @@ func (d *dir) dropState() {
 // source. Derived rather than stored, to keep idle tunnels small.
 func (d *dir) dst() net.Conn { return d.t.dirs[1-d.idx].src }
 
+// srcRC is src's RawConn, nil on the generic path: waitRC when src is the
+// socket itself. Derived rather than stored, to keep idle tunnels small.
+func (d *dir) srcRC() syscall.RawConn {
+	if d.direct {
+		return d.waitRC
+	}
+	return nil
+}
+
 // dstRC is dst's RawConn, nil on the generic path.
-func (d *dir) dstRC() syscall.RawConn { return d.t.dirs[1-d.idx].srcRC }
+func (d *dir) dstRC() syscall.RawConn { return d.t.dirs[1-d.idx].srcRC() }
 
 // dirExt is the state of a direction's pings and limits.
 type dirExt struct {
@@ -206,8 +215,8 @@ type dirExt struct {
 }
 
 func (d *dir) init(t *Tunnel, i int, src net.Conn, srcRC syscall.RawConn, pending []byte) {
-	d.t, d.idx, d.src, d.srcRC = t, uint8(i), src, srcRC
-	d.waitRC = srcRC
+	d.t, d.idx, d.src = t, uint8(i), src
+	d.waitRC, d.direct = srcRC, srcRC != nil
 	if srcRC == nil {
 		d.waitRC = waitRawConn(src)
 	}
@@ -325,7 +334,7 @@ func (t *Tunnel) consume(i int, buf *[]byte, data []byte, held int) bool {
 // the pooled buffer holding them (nil if none), which the caller returns.
 func (d *dir) read() (buf *[]byte, data []byte, err error) {
 	rs := d.state()
-	if d.srcRC != nil {
+	if d.srcRC() != nil {
 		if b := rs.rbuf; b != nil {
 			// Read by the dispatcher, which handed the rest over
 			// (loop.go).
@@ -333,7 +342,7 @@ func (d *dir) read() (buf *[]byte, data []byte, err error) {
 			return b, (*b)[:rs.rn], rs.rerr
 		}
 		rs.rbuf, rs.rn, rs.rerr = nil, 0, nil
-		err := d.srcRC.Read(rs.readCB)
+		err := d.srcRC().Read(rs.readCB)
 		if d.flags.Load()&(fSkipped|fCloseSrc) != 0 {
 			d.flags.And(^fSkipped)
 			d.closeOwed()

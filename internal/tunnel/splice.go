@@ -90,7 +90,7 @@ func (t *Tunnel) canSplice(i int) bool {
 	// Strict text is checked on the buffer path.
 	return t.cfg.Frames && d.remaining >= spliceMin && !d.op.IsControl() &&
 		(d.x == nil || !d.x.inText) && d.discard == keepAll &&
-		d.srcRC != nil && d.dstRC() != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load() &&
+		d.srcRC() != nil && d.dstRC() != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load() &&
 		t.tap.Load() == nil &&
 		(d.rs != nil && d.rs.hasPipe || t.pipeRoom())
 }
@@ -130,7 +130,7 @@ func (t *Tunnel) splicePayload(i int) (ok bool, readErr error) {
 		want := int(min(d.remaining, pipeSize))
 		var n int64
 		var serr error
-		err := d.srcRC.Read(func(fd uintptr) bool {
+		err := d.srcRC().Read(func(fd uintptr) bool {
 			for {
 				n, serr = unix.Splice(int(fd), nil, rs.pipe[1], nil, want, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 				if serr == unix.EINTR {
