@@ -23,7 +23,7 @@ func TestTunnelEndSizeClass(t *testing.T) {
 // Tunnel, its tunnelEnd and registration, and Go's four connections. A
 // buffer kept past the handshake (a bufio reader or writer, a relay
 // buffer, the request) costs at least 1 KiB more.
-const idleTunnelCeiling = 3072
+const idleTunnelCeiling = 2560
 
 // TestIdleTunnelMemory: an idle tunnel keeps no buffer, no request and no
 // goroutine: right after its 101, before any sweep could park it, the

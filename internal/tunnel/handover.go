@@ -135,7 +135,7 @@ type DirState struct {
 // Movable reports whether both legs are plain sockets whose descriptors
 // can be handed to another process.
 func (t *Tunnel) Movable() bool {
-	return t.dirs[c2b].srcRC != nil && t.dirs[b2c].srcRC != nil
+	return t.dirs[c2b].srcRC() != nil && t.dirs[b2c].srcRC() != nil
 }
 
 // Paused is a detached tunnel: its connections, still open, and its state.
@@ -254,8 +254,7 @@ func (t *Tunnel) pause(i int) bool {
 	d.flags.And(^fDetach)
 	d.parkReq.Store(false)
 	t.clearReadDeadline(d)
-	d.releasePipe()
-	d.small = nil
+	d.dropState()
 	d.parked.Store(true)
 	select {
 	case req.paused <- struct{}{}:

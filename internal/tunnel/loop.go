@@ -28,8 +28,8 @@ import (
 //     dispatcher never waits);
 //   - after reading: the source ended or failed, or what was read holds a
 //     close frame, a header the relay refuses or a payload that splice
-//     would carry (plain); the goroutine gets the bytes read (dir.rbuf) and
-//     does what it always does with them;
+//     would carry (plain); the goroutine gets the bytes read (in its
+//     relayState) and does what it always does with them;
 //   - after relaying: dst took only part of the bytes. The goroutine
 //     inherits the write lock, still held, and writes the rest first, so
 //     that nothing (a close frame) can come between. Or the read filled
@@ -66,7 +66,7 @@ func (t *Tunnel) loopable(d *dir) bool {
 	// Not fPoke: a past read deadline does not stop a raw recv, and the
 	// goroutine lifts it when it meets it.
 	const busy = fFlush | fAnswer | fDetach | fCloseSrc | fSrcClosed | fHup
-	return !loopOff.Load() && d.x == nil && d.srcRC != nil && d.dstRC() != nil &&
+	return !loopOff.Load() && d.x == nil && d.srcRC() != nil && d.dstRC() != nil &&
 		d.pending == nil && !d.spliced && d.discard == keepAll &&
 		!t.closing.Load() && t.detach.Load() == nil && t.tap.Load() == nil &&
 		d.flags.Load()&busy == 0
@@ -120,9 +120,9 @@ func (l *dispatcher) relay(t *Tunnel, i int, events uint32) {
 	d.flags.Or(fInLoop)
 	ok := t.consume(i, nil, data, held)
 	d.flags.And(^fInLoop)
-	if len(d.wp) > 0 || !ok {
+	if d.rs != nil && len(d.rs.owed) > 0 || !ok {
 		// dst did not take it all: the goroutine finishes the write
-		// under the lock it inherits (see writeOwed).
+		// under the lock it inherits (see runOwed).
 		l.buf = nil
 		loopHandoffs.Add(1)
 		loopOwed.Add(1)
@@ -144,7 +144,7 @@ func (l *dispatcher) relay(t *Tunnel, i int, events uint32) {
 
 // recv reads d's source once, without blocking.
 func (l *dispatcher) recv(d *dir, b []byte) (n int, err error) {
-	cerr := d.srcRC.Control(func(fd uintptr) {
+	cerr := d.srcRC().Control(func(fd uintptr) {
 		n, err = recv(int(fd), b)
 		for err == syscall.EINTR {
 			n, err = recv(int(fd), b)
@@ -160,8 +160,8 @@ func (l *dispatcher) recv(d *dir, b []byte) (n int, err error) {
 // first n bytes of its buffer (held header bytes first) and how the read
 // ended, as the read callback leaves them (dir.read returns them first).
 func (l *dispatcher) carry(t *Tunnel, i, n int, err error) {
-	d := &t.dirs[i]
-	d.rbuf, d.rn, d.rerr = l.buf, int32(n), err
+	rs := t.dirs[i].state()
+	rs.rbuf, rs.rn, rs.rerr = l.buf, int32(n), err
 	l.buf = nil
 	handOff(t, i)
 }
@@ -200,12 +200,15 @@ func (t *Tunnel) rearm(i int) {
 }
 
 // runOwed is direction i's relay goroutine after the dispatcher left bytes
-// unwritten in d.wp: it holds d.wmu, taken by the dispatcher, writes them,
-// and relays on unless relay reported the direction over (ok false).
+// unwritten (relayState.owed): it holds d.wmu, taken by the dispatcher,
+// writes them, and relays on unless relay reported the direction over (ok
+// false).
 func (t *Tunnel) runOwed(i int, buf *[]byte, ok bool) {
 	d := &t.dirs[i]
-	rest := d.wp
-	d.wp = nil
+	var rest []byte
+	if rs := d.rs; rs != nil {
+		rest, rs.owed = rs.owed, nil
+	}
 	err := d.write(t, rest)
 	if err != nil {
 		d.dead = true
@@ -224,9 +227,9 @@ func (t *Tunnel) runOwed(i int, buf *[]byte, ok bool) {
 }
 
 // tryWrite is write inside the dispatcher: it sends what dst takes now and
-// leaves the rest in d.wp, for runOwed. The caller holds wmu.
+// leaves the rest in relayState.owed, for runOwed. The caller holds wmu.
 func (d *dir) tryWrite(p []byte) {
-	if len(d.wp) == 0 {
+	if d.rs == nil || len(d.rs.owed) == 0 {
 		d.dstRC().Control(func(fd uintptr) {
 			for len(p) > 0 {
 				n, err := send(int(fd), p)
@@ -241,10 +244,11 @@ func (d *dir) tryWrite(p []byte) {
 		if len(p) == 0 {
 			return
 		}
-		d.wp = p
+		d.state().owed = p
 		return
 	}
-	d.wp = append(d.wp[:len(d.wp):len(d.wp)], p...)
+	owed := d.rs.owed
+	d.rs.owed = append(owed[:len(owed):len(owed)], p...)
 }
 
 // plain reports whether relaying data (held header bytes first) from d's

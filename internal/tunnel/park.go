@@ -258,14 +258,14 @@ func (l *dispatcher) wake(d *dir, events uint32) {
 	if d.flags.Load()&fNew != 0 {
 		// A tunnel's first bytes: it is likely busy, and a busy
 		// direction is cheaper on its goroutine (see earlyPark).
-		d.t.unpark(d.idx)
+		d.t.unpark(int(d.idx))
 		return
 	}
 	if !loopOff.Load() {
-		l.relay(d.t, d.idx, events)
+		l.relay(d.t, int(d.idx), events)
 		return
 	}
-	d.t.unpark(d.idx)
+	d.t.unpark(int(d.idx))
 }
 
 // sweep asks directions that read nothing for a period to park, and tears
@@ -297,10 +297,11 @@ func (p *parking) sweep(wake <-chan struct{}) {
 			if t.closing.Load() {
 				continue
 			}
+			read := false
 			for i := range t.dirs {
-				t.dirs[i].askPark()
+				read = t.dirs[i].askPark() || read
 			}
-			if t.swept && t.idleFor(now) {
+			if t.swept && t.idleFor(now, read) {
 				idle = append(idle, t)
 			} else if t.cfg.MaxSession > 0 && now.Sub(t.start) >= t.cfg.MaxSession {
 				old = append(old, t)
@@ -318,29 +319,30 @@ func (p *parking) sweep(wake <-chan struct{}) {
 }
 
 // idleFor reports whether swept tunnel t has read nothing for its
-// IdleTimeout, as of the sweep at now. Under parker.mu.
-func (t *Tunnel) idleFor(now time.Time) bool {
+// IdleTimeout, as of the sweep at now; read tells that it has read since
+// the last sweep (askPark). Under parker.mu.
+func (t *Tunnel) idleFor(now time.Time, read bool) bool {
 	at := int64(now.Sub(t.start))
-	if n := t.dirs[c2b].n.Load() + t.dirs[b2c].n.Load(); n != t.idleN {
-		t.idleN = n
+	if read {
 		t.last.Store(at)
 		return false
 	}
 	return at-t.last.Load() >= int64(t.cfg.IdleTimeout)
 }
 
-// askPark runs on the sweeper: a direction that has read nothing since the
-// last sweep is asked to park, by a past read deadline that ends its wait.
-func (d *dir) askPark() {
-	if d.waitRC == nil || d.parked.Load() || d.parkReq.Load() {
-		return
-	}
-	if n := d.n.Load(); n != d.seen {
-		d.seen = n
-		return
+// askPark runs on the sweeper, for every direction of a tunnel that is not
+// closing, and reports whether the direction has read since the last
+// sweep; one that has not, and waits in the runtime's poller, is asked to
+// park, by a past read deadline that ends its wait.
+func (d *dir) askPark() (read bool) {
+	n := d.n.Load()
+	read, d.seen = n != d.seen, n
+	if read || d.waitRC == nil || d.parked.Load() || d.parkReq.Load() {
+		return read
 	}
 	d.parkReq.Store(true)
 	d.src.SetReadDeadline(aLongTimeAgo)
+	return false
 }
 
 // aLongTimeAgo is a deadline that has passed.
@@ -354,10 +356,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (t *Tunnel) park(i int) bool {
 	d := &t.dirs[i]
 	// Before the source is armed: from then on, the next goroutine may
-	// be running. An idle tunnel holds two descriptors and no buffer; the
-	// next read makes another (generic path) and splice another pipe.
-	d.releasePipe()
-	d.small = nil
+	// be running. An idle tunnel holds two descriptors, no buffer and no
+	// relayState; the next run takes another, with a buffer (generic
+	// path) and a pipe (splice) as it needs them.
+	d.dropState()
 	// arm replaces the watch registration, if any.
 	d.watching = false
 	// parked first: from here the sweeper leaves the direction alone,

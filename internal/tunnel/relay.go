@@ -63,21 +63,18 @@ const (
 )
 
 // dir is one direction of a tunnel: it reads src and is the only writer of
-// dst, except for close frames that closeWith writes under wmu.
+// dst, except for close frames that closeWith writes under wmu. What only a
+// relaying direction needs is in its relayState, so that a parked one (an
+// idle tunnel) carries none of it.
 type dir struct {
 	t       *Tunnel
 	src     net.Conn
-	srcRC   syscall.RawConn // nil on the generic path
-	readCB  func(uintptr) bool
-	writeCB func(uintptr) bool
-	n       atomic.Int64     // bytes read from src
-	msgs    atomic.Int64     // complete data messages relayed
-	pending *[]byte          // a pointer: most tunnels have none, and every tunnel holds two dirs
-	small   *[smallSize]byte // generic path only
+	n       atomic.Int64 // bytes read from src
+	msgs    atomic.Int64 // complete data messages relayed
+	pending *[]byte      // a pointer: most tunnels have none, and every tunnel holds two dirs
 	parkState
-	pipe [2]int  // splice's pipe (read end, write end), while hasPipe
-	x    *dirExt // pings and limits; nil when all are off, to keep idle tunnels small
-	idx  int     // c2b or b2c
+	x  *dirExt     // pings and limits; nil when all are off, to keep idle tunnels small
+	rs *relayState // while relayed (relayState); nil while parked
 
 	// Parser state, owned by the relay goroutine.
 	remaining int64 // payload bytes of the current frame still to come
@@ -85,17 +82,10 @@ type dir struct {
 	// when it was asked for; set before fFlush (holdClose).
 	flushEnd int64
 
-	// Results of the RawConn callbacks, owned by the relay goroutine.
-	rbuf *[]byte
-	rerr error
-
-	wmu  sync.Mutex // serialises writes to dst; guards the fields below
-	wp   []byte
-	werr error
+	wmu sync.Mutex // serialises writes to dst; guards the fields marked "Under wmu"
 
 	// The small fields last, packed: an idle tunnel's size is its cost.
 	flags atomic.Uint32
-	rn    int32
 
 	held    [wsframe.MaxHeaderLen]byte // a partial header, not yet forwarded
 	heldN   uint8
@@ -104,11 +94,10 @@ type dir struct {
 	key     [4]byte
 	payPos  uint8 // bytes of the current close payload captured, up to 2
 	code    [2]byte
-	hasPipe bool
-	spliced bool // the last frame's payload went by splice
-
-	lastFull bool // the last generic read filled its buffer
-	finData  bool // the current frame ends a data message
+	spliced bool  // the last frame's payload went by splice
+	finData bool  // the current frame ends a data message
+	idx     uint8 // c2b or b2c
+	direct  bool  // src is read through its socket, waitRC (srcRC)
 
 	// Under wmu.
 	wdl      bool   // a send deadline is armed on dst
@@ -122,12 +111,75 @@ type dir struct {
 	discard  uint8  // keepAll, dropFrames or dropAllBytes; the relay's
 }
 
+// relayState is what a direction needs only while it is relayed: the
+// results of its read callback, the generic path's buffer, splice's pipe
+// and the bytes the dispatcher could not write. Its owner (see park.go:
+// the relay goroutine, or the dispatcher while it hands the direction
+// over) takes it from a pool on first use (state) and gives it back
+// before the direction parks, pauses or ends (dropState); a parked
+// direction has none.
+type relayState struct {
+	d      *dir
+	readCB func(uintptr) bool // d.onReadable; made once per relayState
+
+	// Results of the read callback.
+	rbuf *[]byte
+	rerr error
+	rn   int32
+
+	lastFull bool             // the last generic read filled its buffer
+	hasPipe  bool             // pipe is open
+	small    *[smallSize]byte // generic path only
+	pipe     [2]int           // splice's pipe (read end, write end), while hasPipe
+	owed     []byte           // what the dispatcher could not write (loop.go); under wmu
+}
+
+var relayStates = sync.Pool{New: func() any { return new(relayState) }}
+
+// state returns d's relayState, taking one if it has none. Owner only.
+func (d *dir) state() *relayState {
+	if d.rs == nil {
+		rs := relayStates.Get().(*relayState)
+		if rs.readCB == nil {
+			rs.readCB = func(fd uintptr) bool { return rs.d.onReadable(fd) }
+		}
+		rs.d = d
+		d.rs = rs
+	}
+	return d.rs
+}
+
+// dropState gives d's relayState back, closing its pipe, before the
+// direction parks, pauses or ends. Owner only.
+func (d *dir) dropState() {
+	rs := d.rs
+	if rs == nil {
+		return
+	}
+	d.releasePipe()
+	if rs.rbuf != nil {
+		bufPool.Put(rs.rbuf)
+	}
+	*rs = relayState{readCB: rs.readCB}
+	d.rs = nil
+	relayStates.Put(rs)
+}
+
 // dst is the connection this direction writes: the other direction's
 // source. Derived rather than stored, to keep idle tunnels small.
 func (d *dir) dst() net.Conn { return d.t.dirs[1-d.idx].src }
 
+// srcRC is src's RawConn, nil on the generic path: waitRC when src is the
+// socket itself. Derived rather than stored, to keep idle tunnels small.
+func (d *dir) srcRC() syscall.RawConn {
+	if d.direct {
+		return d.waitRC
+	}
+	return nil
+}
+
 // dstRC is dst's RawConn, nil on the generic path.
-func (d *dir) dstRC() syscall.RawConn { return d.t.dirs[1-d.idx].srcRC }
+func (d *dir) dstRC() syscall.RawConn { return d.t.dirs[1-d.idx].srcRC() }
 
 // dirExt is the state of a direction's pings and limits.
 type dirExt struct {
@@ -163,8 +215,8 @@ type dirExt struct {
 }
 
 func (d *dir) init(t *Tunnel, i int, src net.Conn, srcRC syscall.RawConn, pending []byte) {
-	d.t, d.idx, d.src, d.srcRC = t, i, src, srcRC
-	d.waitRC = srcRC
+	d.t, d.idx, d.src = t, uint8(i), src
+	d.waitRC, d.direct = srcRC, srcRC != nil
 	if srcRC == nil {
 		d.waitRC = waitRawConn(src)
 	}
@@ -184,11 +236,6 @@ func (d *dir) init(t *Tunnel, i int, src net.Conn, srcRC syscall.RawConn, pendin
 		p := append([]byte(nil), pending...)
 		d.pending = &p
 	}
-	if srcRC != nil {
-		d.readCB = d.onReadable
-		// The other direction writes to this source.
-		t.dirs[1-i].writeCB = t.dirs[1-i].onWritable
-	}
 }
 
 func (d *dir) done() bool { return d.flags.Load()&(fSrcClosed|fExited) != 0 }
@@ -196,6 +243,7 @@ func (d *dir) done() bool { return d.flags.Load()&(fSrcClosed|fExited) != 0 }
 // onReadable takes a buffer only once the socket has data, so a direction
 // waiting for its peer holds no buffer.
 func (d *dir) onReadable(fd uintptr) bool {
+	rs := d.rs
 	if d.flags.Load()&fSkipped != 0 {
 		d.flags.And(^fSkipped) // woken: no longer waiting
 	}
@@ -217,39 +265,39 @@ func (d *dir) onReadable(fd uintptr) bool {
 		case err == syscall.EAGAIN:
 			bufPool.Put(b)
 			if d.flags.Load()&fFlush != 0 {
-				d.rerr = errFlush // read dry: a held close goes out
+				rs.rerr = errFlush // read dry: a held close goes out
 				return true
 			}
 			return false
 		case err != nil:
-			d.rerr = os.NewSyscallError("read", err)
+			rs.rerr = os.NewSyscallError("read", err)
 			n = 0
 		case n == 0:
-			d.rerr = io.EOF
+			rs.rerr = io.EOF
 		}
 		d.short = n > 0 && h+n < lim
 		if !d.short || !d.watching {
-			d.rbuf, d.rn = b, int32(h+n)
+			rs.rbuf, rs.rn = b, int32(h+n)
 			return true
 		}
 		// Watched, and the read emptied the socket (skip.go): relay
 		// here, then wait for the next edge inside this RawRead, which
 		// keeps an edge that comes meanwhile; returning would reset it.
 		d.flags.Or(fInCB)
-		ok := d.t.consume(d.idx, b, (*b)[:h+n], held)
+		ok := d.t.consume(int(d.idx), b, (*b)[:h+n], held)
 		owed := d.flags.And(^fInCB)&fCloseSrc != 0
 		if !ok {
-			d.rerr = errRelayEnded
+			rs.rerr = errRelayEnded
 			return true
 		}
 		if owed {
 			return true // d.read closes src, outside this callback
 		}
 		if d.flags.Load()&fFlush != 0 {
-			d.rerr = errFlush // the read emptied src
+			rs.rerr = errFlush // the read emptied src
 			return true
 		}
-		if d.t.canSplice(d.idx) {
+		if d.t.canSplice(int(d.idx)) {
 			return true // splice reads src, outside this callback
 		}
 		if d.flags.Or(fSkipped)&fHup == 0 {
@@ -285,63 +333,79 @@ func (t *Tunnel) consume(i int, buf *[]byte, data []byte, held int) bool {
 // read returns the held partial header followed by new bytes from src, and
 // the pooled buffer holding them (nil if none), which the caller returns.
 func (d *dir) read() (buf *[]byte, data []byte, err error) {
-	if d.srcRC != nil {
-		if b := d.rbuf; b != nil {
+	rs := d.state()
+	if d.srcRC() != nil {
+		if b := rs.rbuf; b != nil {
 			// Read by the dispatcher, which handed the rest over
 			// (loop.go).
-			d.rbuf = nil
-			return b, (*b)[:d.rn], d.rerr
+			rs.rbuf = nil
+			return b, (*b)[:rs.rn], rs.rerr
 		}
-		d.rbuf, d.rn, d.rerr = nil, 0, nil
-		err := d.srcRC.Read(d.readCB)
+		rs.rbuf, rs.rn, rs.rerr = nil, 0, nil
+		err := d.srcRC().Read(rs.readCB)
 		if d.flags.Load()&(fSkipped|fCloseSrc) != 0 {
 			d.flags.And(^fSkipped)
 			d.closeOwed()
 		}
 		if err != nil {
-			if d.rbuf != nil {
-				bufPool.Put(d.rbuf)
-				d.rbuf = nil
+			if rs.rbuf != nil {
+				bufPool.Put(rs.rbuf)
+				rs.rbuf = nil
 			}
 			return nil, nil, err
 		}
-		if d.rbuf == nil {
-			return nil, nil, d.rerr // the callback relayed what it read
+		if rs.rbuf == nil {
+			return nil, nil, rs.rerr // the callback relayed what it read
 		}
 		if d.short && !d.watching {
 			d.maybeWatch()
 		}
-		b := d.rbuf
-		d.rbuf = nil
-		return b, (*b)[:d.rn], d.rerr
+		b := rs.rbuf
+		rs.rbuf = nil
+		return b, (*b)[:rs.rn], rs.rerr
 	}
-	if d.small == nil {
-		d.small = new([smallSize]byte) // first read, or parking let the last one go
+	if rs.small == nil {
+		rs.small = new([smallSize]byte) // first read, or parking let the last one go
 	}
-	b := d.small[:]
-	if d.lastFull {
+	b := rs.small[:]
+	if rs.lastFull {
 		buf = bufPool.Get().(*[]byte)
 		b = *buf
 	}
 	h := copy(b, d.held[:d.heldN])
 	n, err := d.src.Read(b[h:])
-	d.lastFull = h+n == len(b)
+	rs.lastFull = h+n == len(b)
 	return buf, b[:h+n], err
 }
 
-func (d *dir) onWritable(fd uintptr) bool {
-	for len(d.wp) > 0 {
-		n, err := send(int(fd), d.wp)
+// writer carries a write to dst through RawConn.Write's callback. Pooled,
+// so that a direction holds none: an idle tunnel pays nothing for it.
+type writer struct {
+	d   *dir
+	p   []byte
+	err error
+	cb  func(uintptr) bool // onWritable; made once per writer
+}
+
+var writers = sync.Pool{New: func() any {
+	w := new(writer)
+	w.cb = w.onWritable
+	return w
+}}
+
+func (w *writer) onWritable(fd uintptr) bool {
+	for len(w.p) > 0 {
+		n, err := send(int(fd), w.p)
 		if n > 0 {
-			d.wp = d.wp[n:]
+			w.p = w.p[n:]
 		}
 		switch {
 		case err == syscall.EINTR:
 		case err == syscall.EAGAIN:
-			d.blocked(d.t)
+			w.d.blocked(w.d.t)
 			return false
 		case err != nil:
-			d.werr = os.NewSyscallError("write", err)
+			w.err = os.NewSyscallError("write", err)
 			return true
 		}
 	}
@@ -359,13 +423,15 @@ func (d *dir) write(t *Tunnel, p []byte) error {
 		return nil
 	}
 	if rc := d.dstRC(); rc != nil {
-		d.wp, d.werr = p, nil
-		err := rc.Write(d.writeCB)
+		w := writers.Get().(*writer)
+		w.d, w.p, w.err = d, p, nil
+		err := rc.Write(w.cb)
 		d.unblocked(t)
-		d.wp = nil
 		if err == nil {
-			err = d.werr
+			err = w.err
 		}
+		w.d, w.p, w.err = nil, nil, nil
+		writers.Put(w)
 		return err
 	}
 	if t.cfg.SendTimeout > 0 {
@@ -456,7 +522,7 @@ func (t *Tunnel) end(i int) {
 		t.flushOnExit(i)
 	}
 	t.dirs[i].closeOwed()
-	t.dirs[i].releasePipe()
+	t.dirs[i].dropState()
 	t.exit(i)
 }
 
@@ -703,7 +769,7 @@ func (d *dir) scan(data []byte, stop, answer bool) (int, event, error) {
 				d.capture(data[pos : pos+k])
 			}
 			if tp := d.t.tap.Load(); tp != nil && d.discard == keepAll {
-				tp.tap.Payload(d.idx, data[pos:pos+k])
+				tp.tap.Payload(int(d.idx), data[pos:pos+k])
 			}
 			pos += k
 			d.remaining -= int64(k)
@@ -746,7 +812,7 @@ func (d *dir) scan(data []byte, stop, answer bool) (int, event, error) {
 		pos += n
 		d.setFrame(h)
 		if tp := d.t.tap.Load(); tp != nil && d.discard == keepAll {
-			tp.tap.Frame(d.idx, h)
+			tp.tap.Frame(int(d.idx), h)
 		}
 		if h.Opcode == wsframe.OpClose && h.Length == 0 {
 			return pos, evClose, nil

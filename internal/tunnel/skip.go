@@ -78,7 +78,7 @@ var earlyPark atomic.Bool
 // (loop.go). Relay goroutine only.
 func (d *dir) parkEarly() bool {
 	return earlyPark.Load() && d.short && d.shorts >= watchAfter && d.shorts != noWatch && !d.watching &&
-		d.t.loopable(d) && !d.t.canSplice(d.idx)
+		d.t.loopable(d) && !d.t.canSplice(int(d.idx))
 }
 
 // hangUps counts pokes, for tests.

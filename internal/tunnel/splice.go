@@ -90,9 +90,9 @@ func (t *Tunnel) canSplice(i int) bool {
 	// Strict text is checked on the buffer path.
 	return t.cfg.Frames && d.remaining >= spliceMin && !d.op.IsControl() &&
 		(d.x == nil || !d.x.inText) && d.discard == keepAll &&
-		d.srcRC != nil && d.dstRC() != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load() &&
+		d.srcRC() != nil && d.dstRC() != nil && d.heldN == 0 && !t.closing.Load() && !noSplice.Load() &&
 		t.tap.Load() == nil &&
-		(d.hasPipe || t.pipeRoom())
+		(d.rs != nil && d.rs.hasPipe || t.pipeRoom())
 }
 
 // spliced counts splice rounds, for tests.
@@ -107,17 +107,18 @@ var noSplice atomic.Bool
 // read error ends the source) handled as relayLoop would.
 func (t *Tunnel) splicePayload(i int) (ok bool, readErr error) {
 	d := &t.dirs[i]
-	if !d.hasPipe {
+	rs := d.state()
+	if !rs.hasPipe {
 		if !t.reservePipe() {
 			d.spliced = false // the buffer path carries on, with full reads
 			return true, nil
 		}
-		if err := unix.Pipe2(d.pipe[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		if err := unix.Pipe2(rs.pipe[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 			pipeFDs.Add(-2)
 			d.spliced = false
 			return true, nil
 		}
-		d.hasPipe = true
+		rs.hasPipe = true
 	}
 	for d.remaining > 0 {
 		d.wmu.Lock()
@@ -129,9 +130,9 @@ func (t *Tunnel) splicePayload(i int) (ok bool, readErr error) {
 		want := int(min(d.remaining, pipeSize))
 		var n int64
 		var serr error
-		err := d.srcRC.Read(func(fd uintptr) bool {
+		err := d.srcRC().Read(func(fd uintptr) bool {
 			for {
-				n, serr = unix.Splice(int(fd), nil, d.pipe[1], nil, want, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+				n, serr = unix.Splice(int(fd), nil, rs.pipe[1], nil, want, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 				if serr == unix.EINTR {
 					continue
 				}
@@ -186,10 +187,11 @@ func (t *Tunnel) splicePayload(i int) (ok bool, readErr error) {
 // drainPipe writes the n bytes in d's pipe to dst. The caller holds wmu. A
 // send deadline is armed only once a write would block, as in write.
 func (d *dir) drainPipe(t *Tunnel, n int64) error {
+	rs := d.rs
 	var werr error
 	err := d.dstRC().Write(func(fd uintptr) bool {
 		for n > 0 {
-			m, err := unix.Splice(d.pipe[0], nil, int(fd), nil, int(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			m, err := unix.Splice(rs.pipe[0], nil, int(fd), nil, int(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 			if m > 0 {
 				n -= m
 			}
@@ -218,10 +220,10 @@ func (d *dir) drainPipe(t *Tunnel, n int64) error {
 
 // releasePipe closes d's pipe, if it has one.
 func (d *dir) releasePipe() {
-	if d.hasPipe {
-		syscall.Close(d.pipe[0])
-		syscall.Close(d.pipe[1])
-		d.hasPipe = false
+	if rs := d.rs; rs != nil && rs.hasPipe {
+		syscall.Close(rs.pipe[0])
+		syscall.Close(rs.pipe[1])
+		rs.hasPipe = false
 		pipeFDs.Add(-2)
 	}
 }

@@ -268,10 +268,9 @@ type Tunnel struct {
 	start time.Time
 	dirs  [2]dir
 
-	last  atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout (swept: to the sweep that saw it)
-	idleN int64        // swept: bytes read both ways at the sweep that last saw a read; the sweep's
-	tick  *time.Timer  // the one timer behind IdleTimeout and pings
-	live  atomic.Int32 // relay goroutines still running
+	last atomic.Int64 // nanoseconds from start to the last read, for IdleTimeout (swept: to the sweep that saw it)
+	tick *time.Timer  // the one timer behind IdleTimeout and pings
+	live atomic.Int32 // relay goroutines still running
 	// The flags share live's word: no padding (see TestTunnelSizeClass).
 	timed      bool // IdleTimeout or pings by the timer: reads record their time
 	swept      bool // IdleTimeout is checked by the parking sweep
@@ -283,9 +282,9 @@ type Tunnel struct {
 	tap        atomic.Pointer[tapRef] // on-demand capture (tap.go); nil when off
 
 	mu      sync.Mutex // guards the fields below; never held while taking a dir's wmu
-	reason  string
-	err     error // Result.Err
-	by      Side  // Result.ClosedBy
+	reason  *string    // the reason in wsgate's close frames, set as a close is decided (a pointer: idle tunnels stay small)
+	err     error      // Result.Err
+	by      Side       // Result.ClosedBy
 	bySet   bool
 	dead    Side   // Result.DeadSide
 	code    uint16 // Result.CloseCode
@@ -377,7 +376,7 @@ func (t *Tunnel) startParked(i int) bool {
 	if !t.registered || d.waitRC == nil || d.pending != nil {
 		return false
 	}
-	if d.srcRC == nil && !t.drained(d) {
+	if d.srcRC() == nil && !t.drained(d) {
 		return false
 	}
 	d.parked.Store(true)
@@ -510,7 +509,10 @@ func (t *Tunnel) closeWith(r closeReq) {
 	dl := time.Now().Add(t.grace())
 	t.graceAt.Store(dl.UnixNano())
 	t.closing.Store(true)
-	t.reason = r.reason
+	if r.reason != "" {
+		reason := r.reason
+		t.reason = &reason
+	}
 	t.why = r.why
 	t.setByLocked(r.by)
 	if t.err == nil {
@@ -545,7 +547,7 @@ func (t *Tunnel) closeWith(r closeReq) {
 		// find its direction's close held already.
 		var now [2]bool
 		for i := range t.dirs {
-			if r.wait && r.hold[i] != 0 && t.dirs[i].srcRC != nil {
+			if r.wait && r.hold[i] != 0 && t.dirs[i].srcRC() != nil {
 				t.holdClose(i, r.code[i], r.hold[i])
 			} else {
 				now[i] = true
@@ -622,7 +624,7 @@ func (t *Tunnel) holdClose(i int, code uint16, how uint8) {
 		return
 	}
 	queued := 0
-	d.srcRC.Control(func(fd uintptr) {
+	d.srcRC().Control(func(fd uintptr) {
 		queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
 	})
 	d.flushEnd = d.n.Load() + int64(queued)
@@ -638,7 +640,11 @@ func (t *Tunnel) writeClose(i int, code uint16) error {
 	d.gotClose, d.injected = true, true
 	t.recordCode(code)
 	var buf [closeFrameMax]byte
-	frame := appendClose(buf[:0], code, t.reason, i == c2b)
+	var reason string
+	if t.reason != nil {
+		reason = *t.reason
+	}
+	frame := appendClose(buf[:0], code, reason, i == c2b)
 	return d.write(t, frame)
 }
 
