@@ -3,9 +3,9 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,46 +139,32 @@ func plainHTTP(tcp *net.TCPConn, deadline time.Time) bool {
 	return rerr == nil && n == 1 && b[0] >= 'A' && b[0] <= 'Z'
 }
 
-// helloVars records the client's offer for $ssl_ciphers and $ssl_curves.
+// helloVars records the client's offer for $ssl_ciphers and $ssl_curves:
+// the suites and groups as sent, which the variables print when asked.
 type helloVars struct {
-	ciphers, curves string
+	ciphers []uint16
+	curves  []tls.CurveID
 }
 
-// wrap returns a configuration for one handshake that records the
-// ClientHello, then serves with cfg's choice.
-func (h *helloVars) wrap(cfg *tls.Config) *tls.Config {
-	return &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		h.ciphers, h.curves = offerNames(hello)
-		if cfg.GetConfigForClient != nil {
-			return cfg.GetConfigForClient(hello)
-		}
-		return cfg, nil
-	}}
+// helloKey marks, in a handshake's context, the helloVars that records its
+// ClientHello.
+type helloKey struct{}
+
+// context is the context of the handshake h records. It has no Done
+// channel: crypto/tls starts no goroutine to watch it.
+func (h *helloVars) context() context.Context {
+	return context.WithValue(context.Background(), helloKey{}, h)
 }
 
-// offerNames prints a ClientHello's suites and groups as nginx does:
-// OpenSSL names joined by ':', unknown ones as 0x hex.
-func offerNames(hello *tls.ClientHelloInfo) (string, string) {
-	var b strings.Builder
-	for i, id := range hello.CipherSuites {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		if name := tlsconf.CipherName(id); !strings.HasPrefix(name, "0x") {
-			b.WriteString(name)
-		} else {
-			fmt.Fprintf(&b, "0x%04x", id)
-		}
+// recordOffer keeps the ClientHello's offer in the helloVars of the
+// handshake's context, if it has one. It runs in the listener's shared
+// GetConfigForClient: a connection holds no tls.Config of its own (one
+// would also derive a session ticket key of its own, kept by the
+// connection for its life and never used).
+func recordOffer(hello *tls.ClientHelloInfo) {
+	if h, ok := hello.Context().Value(helloKey{}).(*helloVars); ok {
+		h.ciphers, h.curves = slices.Clone(hello.CipherSuites), slices.Clone(hello.SupportedCurves)
 	}
-	ciphers := b.String()
-	b.Reset()
-	for i, id := range hello.SupportedCurves {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(vars.CurveName(id))
-	}
-	return ciphers, b.String()
 }
 
 // h3SSLKey marks, in a QUIC connection's context, the holder of what its

@@ -65,6 +65,7 @@ func (rt *generation) buildTLS(log *errlog.Logger) error {
 		}
 		rt.tlsBinds[ls.AddrPort] = &tls.Config{
 			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				recordOffer(hello)
 				if cfg := rt.acme.ALPNConfig(hello); cfg != nil {
 					return cfg, nil // a tls-alpn-01 challenge, before any server
 				}
@@ -115,9 +116,9 @@ func (c *conn) handshakeTLS(cfg *tls.Config) bool {
 		return true
 	}
 	var hello helloVars
-	tc := tls.Server(c.tcp, hello.wrap(cfg))
+	tc := tls.Server(c.tcp, cfg)
 	tc.SetDeadline(deadline)
-	if err := tc.Handshake(); err != nil {
+	if err := tc.HandshakeContext(hello.context()); err != nil {
 		rt.log.Printf(errlog.Info, c.id, "SSL_do_handshake() failed (%v) while SSL handshaking, client: %s", err, c.remote.Addr())
 		return false
 	}
@@ -129,7 +130,7 @@ func (c *conn) handshakeTLS(cfg *tls.Config) bool {
 	}
 	c.c, c.tls = tc, &st
 	c.ssl = rt.sslInfo(c.local, &st)
-	c.ssl.Ciphers, c.ssl.Curves = hello.ciphers, hello.curves
+	c.ssl.OfferedCiphers, c.ssl.OfferedCurves = hello.ciphers, hello.curves
 	return true
 }
 

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/tlsconf"
 )
 
 // SSL is a TLS connection as the $ssl_* variables see it. The server
@@ -22,8 +24,10 @@ type SSL struct {
 	Cipher    string // OpenSSL's name of the negotiated suite
 	Verify    string // $ssl_client_verify: NONE, SUCCESS or FAILED:reason
 	EarlyData bool   // the request arrived in 0-RTT data (HTTP/3)
-	Ciphers   string // $ssl_ciphers: the client's offer, OpenSSL names
-	Curves    string // $ssl_curves: the client's groups
+	// The client's offer as sent: $ssl_ciphers and $ssl_curves print it
+	// when asked, so that a connection does not hold the names.
+	OfferedCiphers []uint16
+	OfferedCurves  []tls.CurveID
 }
 
 func init() {
@@ -59,13 +63,13 @@ var sslVars = map[string]func(*Ctx) string{
 	},
 	"ssl_ciphers": func(c *Ctx) string {
 		if c.TLS != nil {
-			return c.TLS.Ciphers
+			return cipherList(c.TLS.OfferedCiphers)
 		}
 		return ""
 	},
 	"ssl_curves": func(c *Ctx) string {
 		if c.TLS != nil {
-			return c.TLS.Curves
+			return curveList(c.TLS.OfferedCurves)
 		}
 		return ""
 	},
@@ -153,6 +157,35 @@ func serialHex(n *big.Int) string {
 // asn1Time prints a time as OpenSSL's ASN1_TIME_print: "Jan  2 15:04:05 2006 GMT".
 func asn1Time(t time.Time) string {
 	return t.UTC().Format("Jan _2 15:04:05 2006") + " GMT"
+}
+
+// cipherList prints a ClientHello's suites as nginx does: OpenSSL names
+// joined by ':', unknown ones as 0x hex.
+func cipherList(ids []uint16) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		if name := tlsconf.CipherName(id); !strings.HasPrefix(name, "0x") {
+			b.WriteString(name)
+		} else {
+			fmt.Fprintf(&b, "0x%04x", id)
+		}
+	}
+	return b.String()
+}
+
+// curveList prints a ClientHello's groups as nginx does.
+func curveList(ids []tls.CurveID) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(CurveName(id))
+	}
+	return b.String()
 }
 
 // CurveName is OpenSSL's name of a TLS group, as $ssl_curve shows it.
