@@ -82,7 +82,7 @@ func reauthServer(t *testing.T, backend, auth, interval string) *Server {
 	}
 	port := free.Addr().(*net.TCPAddr).Port
 	free.Close()
-	cfg, err := config.LoadBytes("/tmp/t.conf", []byte(fmt.Sprintf(`
+	s := applyTestConfig(t, "/tmp/t.conf", fmt.Sprintf(`
 error_log stderr crit;
 events { worker_connections 4096; }
 http {
@@ -101,15 +101,7 @@ http {
         }
         location = /check { internal; proxy_pass http://%[4]s; }
     }
-}`, port, backend, interval, auth)), config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := errlog.Stderr()
-	s := New(log)
-	if err := s.Apply(cfg, log); err != nil {
-		t.Fatal(err)
-	}
+}`, port, backend, interval, auth))
 	return s
 }
 
@@ -286,4 +278,20 @@ func TestReauthBoundedConcurrency(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// applyTestConfig starts a server on the configuration text, read as the
+// file path (relative paths in it are the path's directory's).
+func applyTestConfig(t *testing.T, path, text string) *Server {
+	t.Helper()
+	cfg, err := config.LoadBytes(path, []byte(text), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := errlog.Stderr()
+	s := New(log)
+	if err := s.Apply(cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

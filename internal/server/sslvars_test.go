@@ -11,9 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wsgate/wsgate/internal/config"
-	"github.com/wsgate/wsgate/internal/errlog"
 )
 
 // TestSSLOfferVariables: $ssl_ciphers and $ssl_curves print what the
@@ -24,7 +21,7 @@ func TestSSLOfferVariables(t *testing.T) {
 	dir := t.TempDir()
 	writeTestCert(t, dir)
 	port := freeTCPPort(t)
-	cfg, err := config.LoadBytes(filepath.Join(dir, "t.conf"), []byte(fmt.Sprintf(`
+	s := applyTestConfig(t, filepath.Join(dir, "t.conf"), fmt.Sprintf(`
 error_log stderr crit;
 http {
     access_log off;
@@ -34,15 +31,7 @@ http {
         ssl_certificate_key k.pem;
         location / { return 200 "$ssl_ciphers $ssl_curves"; }
     }
-}`, port)), config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := errlog.Stderr()
-	s := New(log)
-	if err := s.Apply(cfg, log); err != nil {
-		t.Fatal(err)
-	}
+}`, port))
 	defer s.Close()
 	for _, tc := range []struct {
 		cfg     *tls.Config

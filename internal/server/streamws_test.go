@@ -28,9 +28,6 @@ import (
 	"github.com/quic-go/quic-go/http3"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/wsgate/wsgate/internal/config"
-	"github.com/wsgate/wsgate/internal/errlog"
 )
 
 // streamCount is how many WebSockets the goroutine test opens on one
@@ -176,7 +173,7 @@ func streamWSServer(t *testing.T) (*Server, string, *idleBackend) {
 	go be.serve()
 	t.Cleanup(func() { ln.Close(); be.closeAll() })
 	port := freeTCPPort(t)
-	cfg, err := config.LoadBytes(filepath.Join(dir, "t.conf"), []byte(fmt.Sprintf(`
+	s := applyTestConfig(t, filepath.Join(dir, "t.conf"), fmt.Sprintf(`
 error_log stderr crit;
 http {
     access_log off;
@@ -192,15 +189,7 @@ http {
             proxy_set_header Connection "upgrade";
         }
     }
-}`, port, ln.Addr())), config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := errlog.Stderr()
-	s := New(log)
-	if err := s.Apply(cfg, log); err != nil {
-		t.Fatal(err)
-	}
+}`, port, ln.Addr()))
 	return s, fmt.Sprintf("127.0.0.1:%d", port), be
 }
 
@@ -341,7 +330,7 @@ func TestH2WebSocketSendTimeout(t *testing.T) {
 	dir := t.TempDir()
 	writeTestCert(t, dir)
 	port := freeTCPPort(t)
-	cfg, err := config.LoadBytes(filepath.Join(dir, "t.conf"), []byte(fmt.Sprintf(`
+	s := applyTestConfig(t, filepath.Join(dir, "t.conf"), fmt.Sprintf(`
 error_log stderr crit;
 http {
     access_log off;
@@ -358,15 +347,7 @@ http {
             proxy_set_header Connection "upgrade";
         }
     }
-}`, port, ln.Addr())), config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := errlog.Stderr()
-	s := New(log)
-	if err := s.Apply(cfg, log); err != nil {
-		t.Fatal(err)
-	}
+}`, port, ln.Addr()))
 	defer s.Close()
 
 	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true, ServerName: "x", NextProtos: []string{"h2"}})

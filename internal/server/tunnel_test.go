@@ -36,7 +36,7 @@ func tunnelOutlivesSendTimeout(t *testing.T, earlier bool) {
 	})
 
 	port := freeTCPPort(t)
-	cfg, err := config.LoadBytes("/tmp/t.conf", []byte(fmt.Sprintf(`
+	s := applyTestConfig(t, "/tmp/t.conf", fmt.Sprintf(`
 error_log stderr crit;
 http {
     access_log off;
@@ -53,15 +53,7 @@ http {
             proxy_set_header Connection "upgrade";
         }
     }
-}`, sendTimeout.Milliseconds(), port, backend.Addr())), config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := errlog.Stderr()
-	s := New(log)
-	if err := s.Apply(cfg, log); err != nil {
-		t.Fatal(err)
-	}
+}`, sendTimeout.Milliseconds(), port, backend.Addr()))
 	defer s.Close()
 
 	c, err := net.Dial("tcp", s.Addrs()[0].String())
@@ -214,20 +206,12 @@ func TestCloseWithTLSConnOpen(t *testing.T) {
 	dir := t.TempDir()
 	writeTestCert(t, dir)
 	port := freeTCPPort(t)
-	cfg, err := config.LoadBytes(filepath.Join(dir, "t.conf"), []byte(fmt.Sprintf(`
+	s := applyTestConfig(t, filepath.Join(dir, "t.conf"), fmt.Sprintf(`
 error_log stderr crit;
 http {
     access_log off;
     server { listen 127.0.0.1:%d ssl; ssl_certificate c.pem; ssl_certificate_key k.pem; return 200; }
-}`, port)), config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := errlog.Stderr()
-	s := New(log)
-	if err := s.Apply(cfg, log); err != nil {
-		t.Fatal(err)
-	}
+}`, port))
 	c, err := tls.Dial("tcp", s.Addrs()[0].String(), &tls.Config{InsecureSkipVerify: true, ServerName: "x"})
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsgate/wsgate/internal/config"
-	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/wsframe"
 )
 
@@ -92,7 +90,7 @@ func wssMemServer(t *testing.T, logged bool) (s *Server, tlsAddr, plainAddr stri
 		alog = "access_log " + filepath.Join(dir, "access.log") + ";"
 	}
 	tp, pp := freeTCPPort(t), freeTCPPort(t)
-	cfg, err := config.LoadBytes(filepath.Join(dir, "t.conf"), []byte(fmt.Sprintf(`
+	s = applyTestConfig(t, filepath.Join(dir, "t.conf"), fmt.Sprintf(`
 error_log stderr crit;
 events { worker_connections 4096; }
 http {
@@ -110,15 +108,7 @@ http {
             proxy_set_header Connection "upgrade";
         }
     }
-}`, tp, pp, ln.Addr(), alog)), config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := errlog.Stderr()
-	s = New(log)
-	if err := s.Apply(cfg, log); err != nil {
-		t.Fatal(err)
-	}
+}`, tp, pp, ln.Addr(), alog))
 	return s, fmt.Sprintf("127.0.0.1:%d", tp), fmt.Sprintf("127.0.0.1:%d", pp), be, dir
 }
 
