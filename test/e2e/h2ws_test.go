@@ -71,20 +71,9 @@ func startDropBackend(t *testing.T) net.Listener {
 			go func() {
 				defer c.Close()
 				br := bufio.NewReader(c)
-				key := ""
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
-						key = strings.TrimSpace(v)
-					}
-					if line == "\r\n" {
-						break
-					}
+				if !answerUpgrade(c, br) {
+					return
 				}
-				fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", websocketAccept(key))
 				for {
 					f, err := readUpFrame(br)
 					if err != nil || string(f.payload) == "drop" {

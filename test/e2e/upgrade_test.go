@@ -90,20 +90,9 @@ func startRawEcho(t testing.TB) *rawEcho {
 
 func (e *rawEcho) serve(c net.Conn) {
 	br := bufio.NewReader(c)
-	key := ""
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
-			key = strings.TrimSpace(v)
-		}
-		if line == "\r\n" {
-			break
-		}
+	if !answerUpgrade(c, br) {
+		return
 	}
-	fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", websocketAccept(key))
 	for {
 		f, err := readUpFrame(br)
 		if err != nil {
@@ -114,6 +103,26 @@ func (e *rawEcho) serve(c net.Conn) {
 			return
 		}
 	}
+}
+
+// answerUpgrade reads a WebSocket handshake's head from br and answers
+// it 101 on c; false if the head did not arrive whole.
+func answerUpgrade(c net.Conn, br *bufio.Reader) bool {
+	key := ""
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
+			key = strings.TrimSpace(v)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", websocketAccept(key))
+	return true
 }
 
 type upFrame struct {
