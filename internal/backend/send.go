@@ -9,11 +9,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/sockio"
 )
 
 // Phase is where a peer failed, in nginx's words for the error log.
@@ -225,7 +223,7 @@ func (w *headWriter) ready(fd uintptr) bool {
 		return true // readable (or a spurious wakeup: the read that follows waits again)
 	}
 	for len(w.head) > 0 {
-		n, err := send(int(fd), w.head)
+		n, err := sockio.Send(int(fd), w.head)
 		switch {
 		case err == syscall.EINTR:
 		case err == syscall.EAGAIN:
@@ -259,18 +257,4 @@ func asksClose(head []byte) bool {
 func IsPeer(err error) bool {
 	var e *Error
 	return errors.As(err, &e)
-}
-
-// send writes p, which is not empty, to the non-blocking socket fd. The
-// call cannot block, so it does not tell the scheduler it might (the raw
-// call), which spares the scheduler's bookkeeping of a system call and
-// the chance that the processor is handed to another thread meanwhile;
-// MSG_NOSIGNAL: a peer that has gone away is EPIPE, not a signal.
-func send(fd int, p []byte) (int, error) {
-	n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd),
-		uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }

@@ -5,9 +5,8 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/wsgate/wsgate/internal/sockio"
 )
 
 // sendLast writes h, the last thing c's buffer sends before a tunnel takes
@@ -58,7 +57,7 @@ func (c *conn) sendNow(p []byte) (n int, err error) {
 	}
 	werr := rc.Write(func(fd uintptr) bool {
 		for len(p) > n {
-			m, e := send(int(fd), p[n:])
+			m, e := sockio.Send(int(fd), p[n:])
 			switch e {
 			case nil:
 				n += m
@@ -76,16 +75,4 @@ func (c *conn) sendNow(p []byte) (n int, err error) {
 		err = werr
 	}
 	return n, err
-}
-
-// send writes p, which is not empty, to the non-blocking socket fd. The
-// call cannot block, so it does not tell the scheduler it might (the raw
-// call); MSG_NOSIGNAL: a peer that has gone away is EPIPE, not a signal.
-func send(fd int, p []byte) (int, error) {
-	n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd),
-		uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wsgate/wsgate/internal/sockio"
 	"github.com/wsgate/wsgate/internal/wsframe"
 )
 
@@ -145,9 +146,9 @@ func (l *dispatcher) relay(t *Tunnel, i int, events uint32) {
 // recv reads d's source once, without blocking.
 func (l *dispatcher) recv(d *dir, b []byte) (n int, err error) {
 	cerr := d.srcRC().Control(func(fd uintptr) {
-		n, err = recv(int(fd), b)
+		n, err = sockio.Recv(int(fd), b)
 		for err == syscall.EINTR {
-			n, err = recv(int(fd), b)
+			n, err = sockio.Recv(int(fd), b)
 		}
 	})
 	if cerr != nil {
@@ -232,7 +233,7 @@ func (d *dir) tryWrite(p []byte) {
 	if d.rs == nil || len(d.rs.owed) == 0 {
 		d.dstRC().Control(func(fd uintptr) {
 			for len(p) > 0 {
-				n, err := send(int(fd), p)
+				n, err := sockio.Send(int(fd), p)
 				if n > 0 {
 					p = p[n:]
 				}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/sockio"
 	"github.com/wsgate/wsgate/internal/wsframe"
 )
 
@@ -257,9 +258,9 @@ func (d *dir) onReadable(fd uintptr) bool {
 			// next header, so that splice carries the payload.
 			lim = h + headRead
 		}
-		n, err := recv(int(fd), (*b)[h:lim])
+		n, err := sockio.Recv(int(fd), (*b)[h:lim])
 		for err == syscall.EINTR {
-			n, err = recv(int(fd), (*b)[h:lim])
+			n, err = sockio.Recv(int(fd), (*b)[h:lim])
 		}
 		switch {
 		case err == syscall.EAGAIN:
@@ -395,7 +396,7 @@ var writers = sync.Pool{New: func() any {
 
 func (w *writer) onWritable(fd uintptr) bool {
 	for len(w.p) > 0 {
-		n, err := send(int(fd), w.p)
+		n, err := sockio.Send(int(fd), w.p)
 		if n > 0 {
 			w.p = w.p[n:]
 		}
