@@ -213,6 +213,7 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 	}
 	applyMainContext(cfg, log)
 	srv := server.New(log)
+	srv.HoldServing() // until the user switch below
 	ready := daemonReady()
 	sd := newNotifier()
 	fail := func(err error) int {
@@ -252,6 +253,7 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 		os.Remove(pidPath)
 		return fail(err)
 	}
+	srv.Serve()
 	ready(nil)
 	defer removePIDIfOurs(pidPath)
 	logStarted(log, cfg, srv)

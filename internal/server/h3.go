@@ -202,6 +202,9 @@ type countingListener struct {
 }
 
 func (l *countingListener) Accept(ctx context.Context) (*quic.Conn, error) {
+	if !l.srv.awaitServing() {
+		return nil, quic.ErrServerClosed
+	}
 	for {
 		c, err := l.EarlyListener.Accept(ctx)
 		if err != nil {

@@ -48,6 +48,7 @@ type Server struct {
 	halt          chan struct{} // closed by Close: ends what waits on a timer (limit_req delays)
 	haltOnce      sync.Once
 	handoff       chan *conn     // accepted connections for an idle serving goroutine (unbuffered)
+	held          chan struct{}  // closed by Serve after HoldServing; nil: serve at once
 	idleServers   atomic.Int32   // serving goroutines waiting on handoff
 	wg            sync.WaitGroup // accept loops, connections, tunnels, background loops
 
@@ -130,9 +131,40 @@ func (s *Server) Addrs() []net.Addr {
 	return out
 }
 
+// HoldServing makes the listeners the next Apply opens wait for Serve
+// before they accept: the process binds its privileged ports, then drops
+// its privileges, and only then takes connections, so no request is ever
+// served as the user it started as. Call it once, before the first Apply;
+// a reload must not come between the two calls.
+func (s *Server) HoldServing() { s.held = make(chan struct{}) }
+
+// Serve lets the listeners held by HoldServing accept.
+func (s *Server) Serve() {
+	if s.held != nil && !isClosed(s.held) {
+		close(s.held)
+	}
+}
+
+// awaitServing waits until the server may accept connections; false if it
+// stopped first.
+func (s *Server) awaitServing() bool {
+	if s.held == nil {
+		return true
+	}
+	select {
+	case <-s.held:
+		return true
+	case <-s.stop:
+		return false
+	}
+}
+
 func (s *Server) acceptLoop(l *listener) {
 	defer s.wg.Done()
 	defer close(l.done)
+	if !s.awaitServing() {
+		return
+	}
 	var delay time.Duration
 	for {
 		c, err := l.ln.Accept()

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -57,7 +60,10 @@ func TestWorkerConnections(t *testing.T) {
 }
 
 // TestUserDropsPrivileges: started as root with `user nobody`, wsgate binds
-// and writes its pid file first, then runs as nobody.
+// and writes its pid file first, then runs as nobody, and takes no
+// connection before it does: a file only root may read is refused from
+// the very first request, which the test sends as soon as the port
+// accepts, without waiting for the pid file.
 func TestUserDropsPrivileges(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test needs root (CI runs as root): it checks the switch from root to `user`")
@@ -66,24 +72,75 @@ func TestUserDropsPrivileges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "www"), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "www", "secret"), []byte("root's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755) // nobody may reach www, not read secret
 	port := freePort(t)
-	g := startGate(t, fmt.Sprintf("user nobody;\nhttp { access_log off; server { listen 127.0.0.1:%d; location / { return 200 ok; } } }", port))
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", g.cmd.Process.Pid))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	conf := writeConf(t, dir, fmt.Sprintf("user nobody;\nhttp { access_log off; server { listen %s; root {{DIR}}/www; location = /ok { return 200 ok; } } }", addr))
+	cmd := exec.Command(binary, "-p", dir, "-c", conf)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	// Dial without pause, the request already written: the first
+	// connection lands as soon as the socket is bound.
+	var c net.Conn
+	req := []byte("GET /secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	for deadline := time.Now().Add(slow(15 * time.Second)); c == nil; {
+		if c, err = net.Dial("tcp", addr); err == nil {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("wsgate exited before it accepted:\n%s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d never accepted: %v\n%s", port, err, out.String())
+		}
+	}
+	defer c.Close()
+	c.Write(req)
+	c.SetDeadline(time.Now().Add(slow(10 * time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("first request: %v\n%s", err, out.String())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Errorf("first request for a file only root may read: %d, want 403 (served before the user switch?)", resp.StatusCode)
+	}
+	if uid := effectiveUID(t, cmd.Process.Pid); uid != nobody.Uid {
+		t.Errorf("effective uid %s once serving, want nobody's %s", uid, nobody.Uid)
+	}
+	if st, _, _ := rawRequest(t, addr, "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); st != 200 {
+		t.Errorf("serving as nobody: %d", st)
+	}
+}
+
+// effectiveUID reads pid's effective user id from /proc.
+func effectiveUID(t *testing.T, pid int) string {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var uid string
 	for _, l := range strings.Split(string(status), "\n") {
 		if f := strings.Fields(l); len(f) > 2 && f[0] == "Uid:" {
-			uid = f[2] // effective
+			return f[2]
 		}
 	}
-	if uid != nobody.Uid {
-		t.Errorf("effective uid %s, want nobody's %s", uid, nobody.Uid)
-	}
-	if st, _, _ := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", port), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); st != 200 {
-		t.Errorf("serving as nobody: %d", st)
-	}
+	t.Fatalf("no Uid line in /proc/%d/status", pid)
+	return ""
 }
 
 // TestDaemon: `daemon on` returns to the shell at once, the pid file names
