@@ -42,6 +42,21 @@ func (l *Log) Write(c *vars.Ctx) {
 	release(bp, b)
 }
 
+// Vars appends the indexes of the variables a line of l reads through
+// the variable layer (its condition's and its format's, not the log
+// module's own: see Format) to dst.
+func (l *Log) Vars(dst []int) []int {
+	if l.If != nil {
+		dst = append(dst, l.If.Vars()...)
+	}
+	for i := range l.F.ops {
+		if o := &l.F.ops[i]; o.kind == opVar {
+			dst = append(dst, o.tpl.Vars()...)
+		}
+	}
+	return dst
+}
+
 func release(bp *[]byte, b []byte) {
 	if cap(b) > maxPooled {
 		return

@@ -162,6 +162,9 @@ type MovedVars struct {
 	UpstreamAddr, UpstreamStatus                  string
 	LimitReqStatus, LimitConnStatus               string
 	Captures                                      []string
+	// Values are the variables settled at the 101 (see vars.Snapshot),
+	// by name: a tunnel that kept only those has no request head to pass.
+	Values [][2]string
 }
 
 func saveVars(vc *vars.Ctx) MovedVars {
@@ -191,6 +194,9 @@ func (v *MovedVars) restore(vc *vars.Ctx) {
 	vc.LimitReqStatus, vc.LimitConnStatus, vc.Captures = v.LimitReqStatus, v.LimitConnStatus, v.Captures
 	h, rh := v.Header, v.RespHeader
 	vc.Header, vc.RespHeader = &h, &rh
+	for _, nv := range v.Values {
+		vc.SetName(nv[0], nv[1])
+	}
 }
 
 // Sender hands one detached tunnel to the new process and returns once it
@@ -372,7 +378,12 @@ func (e *tunnelEnd) moved(st *tunnel.State) *Moved {
 		}
 	}
 	if sl := e.sess; sl != nil {
-		m.Log = &MovedLog{HeadBytes: sl.headBytes, Start: sl.start, Vars: saveVars(sl.vc)}
+		vc := sl.ctx()
+		m.Log = &MovedLog{HeadBytes: sl.headBytes, Start: sl.start, Vars: saveVars(vc)}
+		if sl.snap != nil {
+			sl.snap.Each(func(name, v string) { m.Log.Vars.Values = append(m.Log.Vars.Values, [2]string{name, v}) })
+			ctxPool.Put(vc)
+		}
 	}
 	return m
 }
@@ -415,7 +426,7 @@ func (e *tunnelEnd) handedOver() {
 		cs.unreg()
 	}
 	if e.sess != nil {
-		ctxPool.Put(e.sess.vc)
+		e.sess.release()
 	}
 	srv.removeTunnel(e.t)
 }
@@ -438,7 +449,8 @@ func (s *Server) Adopt(m *Moved, client, backend net.Conn) {
 			vc := ctxPool.Get().(*vars.Ctx)
 			vc.Reset(rt.cfg.Vars)
 			m.Log.Vars.restore(vc)
-			e.sess = &sessionLog{rt: rt, lc: lc, vc: vc, headBytes: m.Log.HeadBytes, start: m.Log.Start}
+			e.sess = &sessionLog{rt: rt, lc: lc, headBytes: m.Log.HeadBytes, start: m.Log.Start}
+			e.sess.keepFor(rt.accessLogs[lc], vc)
 		}
 	}
 	s.active.Add(2)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/backend"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
@@ -68,6 +69,10 @@ func (x *exchange) startTunnel(peer *upstream.Peer, series *status.PeerSeries, c
 		x.done()
 		return
 	}
+	// Set before newTunnelEnd, whose log snapshot takes $status, and
+	// before the tunnel starts: its close path may read vc at once.
+	x.status = 101
+	x.vc.Status = 101
 	e := x.newTunnelEnd(peer, start)
 	if e.info.ups != "" {
 		e.series = series
@@ -79,9 +84,6 @@ func (x *exchange) startTunnel(peer *upstream.Peer, series *status.PeerSeries, c
 	// the client (serveStream), and the tunnel starts no goroutine for it.
 	cfg.ClientOnCaller = st != nil && !st.h3
 	c.hijacked = true
-	// Set before the tunnel starts: its close path may read vc at once.
-	x.status = 101
-	x.vc.Status = 101
 	testHookUpgraded()
 	// The tunnel may end before it is registered; closed waits on mu
 	// until it is.
@@ -122,11 +124,39 @@ func (x *exchange) newTunnelEnd(peer *upstream.Peer, start time.Time) *tunnelEnd
 	if pp := x.proxyPass(); pp != nil && pp.Upstream != nil {
 		e.info.ups = pp.Upstream.Name
 	}
-	if len(x.rt.accessLogs[lc]) > 0 {
-		x.ctxKept = true
-		e.sess = &sessionLog{rt: x.rt, lc: lc, vc: x.vc, headBytes: x.sent, start: start}
+	if logs := x.rt.accessLogs[lc]; len(logs) > 0 {
+		e.sess = &sessionLog{rt: x.rt, lc: lc, headBytes: x.sent, start: start}
+		// Re-authorisation keeps the request and writes each check's
+		// auth_request_set values into the line's context: it keeps vc.
+		if reauth := lc.WS.Reauth.Interval > 0 && lc.Auth.Request != ""; !reauth {
+			e.sess.snap = x.vc.Freeze(logVars(logs))
+		}
+		if e.sess.snap == nil {
+			x.ctxKept = true
+			e.sess.vc = x.vc
+		}
 	}
 	return e
+}
+
+// keepFor makes sl keep what logs' lines need of vc: a snapshot, vc going
+// back to its pool, or vc itself when no snapshot can be taken.
+func (sl *sessionLog) keepFor(logs []*accesslog.Log, vc *vars.Ctx) {
+	if sl.snap = vc.Freeze(logVars(logs)); sl.snap != nil {
+		ctxPool.Put(vc)
+		return
+	}
+	sl.vc = vc
+}
+
+// logVars lists the variables that the lines of logs read.
+func logVars(logs []*accesslog.Log) []int {
+	var onStack [32]int
+	idx := onStack[:0]
+	for _, l := range logs {
+		idx = l.Vars(idx)
+	}
+	return idx
 }
 
 // tunnelConfig is the relay's configuration from the location's
@@ -223,13 +253,36 @@ func (e *tunnelEnd) movable() bool {
 }
 
 // sessionLog is what a tunnel keeps for its access log line, apart from the
-// tunnelEnd, which every idle tunnel holds.
+// tunnelEnd, which every idle tunnel holds: the values the line's
+// variables had at the 101 (snap), or, when one of them could only be
+// computed at the end (a map of $request_time), the request's whole
+// context (vc).
 type sessionLog struct {
 	rt        *generation
 	lc        *config.LocConf
-	vc        *vars.Ctx
+	snap      *vars.Snapshot
+	vc        *vars.Ctx // nil when snap is set
 	headBytes int64     // the 101's head, sent to the client
 	start     time.Time // of the upstream exchange, for $upstream_response_time
+}
+
+// ctx returns the context the line is rendered from, to go back to
+// ctxPool once written.
+func (sl *sessionLog) ctx() *vars.Ctx {
+	if sl.snap == nil {
+		return sl.vc
+	}
+	vc := ctxPool.Get().(*vars.Ctx)
+	sl.snap.Restore(vc)
+	return vc
+}
+
+// release gives back what sl holds when the tunnel leaves without its
+// line (an upgrade hands it over).
+func (sl *sessionLog) release() {
+	if sl.vc != nil {
+		ctxPool.Put(sl.vc)
+	}
 }
 
 // closed is the tunnel's OnClose: it gives back the connection slots,
@@ -285,7 +338,7 @@ func (e *tunnelEnd) logClose(r *tunnel.Result) {
 // pool then.
 func (e *tunnelEnd) logSession(r *tunnel.Result) {
 	sl := e.sess
-	vc := sl.vc
+	vc := sl.ctx()
 	vc.BytesSent, vc.BodyBytesSent = sl.headBytes+r.FromBackend, r.FromBackend
 	vc.End = r.End
 	vc.UpstreamRespTime = vars.Seconds(r.End.Sub(sl.start))

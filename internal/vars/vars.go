@@ -103,6 +103,8 @@ type Ctx struct {
 	have   []bool
 	active []bool // guards map/set cycles
 	buf    []byte
+	// lateRead is set when a variable of isLate is evaluated (see Freeze).
+	lateRead bool
 }
 
 // RequestLine is $request: the request line as sent (the target as the
@@ -182,6 +184,7 @@ type variable struct {
 	get  func(c *Ctx) string // nil for `set` variables: their value lives in Ctx
 	set  bool
 	vol  bool // never cached: see isVolatile
+	late bool // settled only when the session ends: see isLate
 }
 
 // NewTable returns a table with the built-in variables.
@@ -201,7 +204,7 @@ func (t *Table) add(name string, get func(*Ctx) string, set bool) int {
 		t.vars[i].set = t.vars[i].set || set
 		return i
 	}
-	t.vars = append(t.vars, variable{name: name, get: get, set: set, vol: isVolatile(name)})
+	t.vars = append(t.vars, variable{name: name, get: get, set: set, vol: isVolatile(name), late: isLate(name)})
 	t.index[name] = len(t.vars) - 1
 	return len(t.vars) - 1
 }
@@ -283,6 +286,9 @@ func (c *Ctx) Get(i int) string {
 		return "" // an unset `set` variable, or a cycle through maps
 	}
 	c.active[i] = true
+	if v.late {
+		c.lateRead = true
+	}
 	s := v.get(c)
 	c.active[i] = false
 	if !v.vol {

@@ -34,7 +34,7 @@ pid {{DIR}}/wsgate.pid;
 %[3]s
 events { worker_connections 30000; }
 http {
-    log_format sess '$pid $request_uri $status $websocket_messages_in $websocket_messages_out $websocket_close_code';
+    log_format sess '$pid $request_uri $status $websocket_messages_in $websocket_messages_out $websocket_close_code $http_host';
     access_log {{DIR}}/access.log sess;
     server {
         listen 127.0.0.1:%[1]d;
@@ -450,11 +450,16 @@ func TestUpgradeMovesTunnels(t *testing.T) {
 	seen := map[string]bool{}
 	for _, l := range lines {
 		f := strings.Fields(l)
-		if len(f) != 6 {
+		if len(f) != 7 {
 			t.Fatalf("log line %q", l)
 		}
 		if f[0] != strconv.Itoa(newPID) || f[2] != "101" || f[5] != "1000" || f[3] != f[4] {
 			t.Errorf("log line %q: want pid %d, status 101, as many messages each way, close 1000", l, newPID)
+		}
+		// A header, which the old process kept only as the value its
+		// line needed, reaches the new one's line.
+		if f[6] != "x" {
+			t.Errorf("log line %q: $http_host %q after the move, want x", l, f[6])
 		}
 		if seen[f[1]] {
 			t.Errorf("session %s logged twice", f[1])
@@ -465,7 +470,7 @@ func TestUpgradeMovesTunnels(t *testing.T) {
 		t.Errorf("%d sessions logged, want %d", len(seen), n)
 	}
 	for i, c := range clients {
-		if f := strings.Fields(findLine(lines, c.path)); len(f) == 6 && f[3] != strconv.Itoa(int(c.seq)) {
+		if f := strings.Fields(findLine(lines, c.path)); len(f) == 7 && f[3] != strconv.Itoa(int(c.seq)) {
 			t.Errorf("client %d sent %d messages, the log says %s", i, c.seq, f[3])
 		}
 	}
