@@ -390,7 +390,9 @@ func (t *Tunnel) park(i int) bool {
 // keeps the descriptor from being closed (and its number reused) while it
 // is used.
 func (p *parking) arm(d *dir) error {
-	if d.t.loopable(d) && d.flags.Load()&fNew == 0 {
+	// fNew first: a starting direction's fields are not read (see
+	// startParked).
+	if d.flags.Load()&fNew == 0 && d.t.loopable(d) {
 		d.flags.Or(fEdge)
 		return p.register1(d, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLET, 0)
 	}

@@ -279,3 +279,30 @@ func TestStartParkedTLSHolding(t *testing.T) {
 		t.Error("a TLS tunnel holding nothing did not start parked")
 	}
 }
+
+// TestStartParkedWhileClosing: the client's connection fails while the
+// starting tunnel is parking its backend direction, and the tunnel's close
+// unparks that direction (starting its goroutine) before it is armed: the
+// start must not run a second goroutine for it, which ended the tunnel
+// twice and panicked the process on its WaitGroup.
+func TestStartParkedWhileClosing(t *testing.T) {
+	cli, cliLeg := tcpPair(t)
+	beLeg, be := tcpPair(t)
+	testHookStartParking = func(tn *Tunnel, i int) {
+		if i != b2c {
+			return
+		}
+		cli.SetLinger(0)
+		cli.Close() // a reset, which ends the tunnel at once
+		for end := time.Now().Add(5 * time.Second); tn.dirs[b2c].parked.Load(); time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Error("the client's reset did not unpark the backend direction")
+				return
+			}
+		}
+	}
+	defer func() { testHookStartParking = func(*Tunnel, int) {} }()
+	rg := startRig(t, cli, cliLeg, beLeg, be, Config{Frames: true, IdleTimeout: time.Minute}, nil, nil)
+	rg.wait(t)
+	rg.tun.wg.Wait()
+}

@@ -381,13 +381,25 @@ func (t *Tunnel) startParked(i int) bool {
 	}
 	d.parked.Store(true)
 	d.flags.Or(fNew)
-	if parker.arm(d) != nil {
+	testHookStartParking(t, i)
+	// The other direction may be running already and close the tunnel:
+	// closeConns (closing set first) unparks d, starting its goroutine,
+	// as soon as it is parked. Whoever takes d out of parked starts that
+	// goroutine, once: d is taken back only with a swap, and not armed
+	// once closing (arm would read fields the new goroutine owns).
+	if t.closing.Load() || parker.arm(d) != nil || t.closing.Load() {
+		if !d.parked.CompareAndSwap(true, false) {
+			return true // closeConns's goroutine runs d
+		}
 		d.flags.And(^fNew)
-		d.parked.Store(false)
 		return false
 	}
 	return true
 }
+
+// testHookStartParking runs as direction i of a starting tunnel is marked
+// parked, before its source is armed; tests widen that window with it.
+var testHookStartParking = func(*Tunnel, int) {}
 
 // drained reports whether d's source, a connection over a socket that is
 // not read directly (TLS), holds no byte that the socket's readiness
