@@ -110,9 +110,9 @@ func (c *Ctx) SetName(name, v string) bool {
 	return true
 }
 
-// The snapshot answers the late core variables of a restored context.
-// Completed is true: a session's line is written once it has ended.
-
+// A Snapshot is the CoreInfo of the context it restores: it answers the
+// late core variables. Completed is true: a session's line is written
+// once it has ended.
 func (s *Snapshot) ConnStart() time.Time                { return s.connStart }
 func (s *Snapshot) Pipelined() bool                     { return s.pipelined }
 func (s *Snapshot) Completed() bool                     { return true }
