@@ -10,7 +10,6 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
-	"github.com/wsgate/wsgate/internal/limit"
 	"github.com/wsgate/wsgate/internal/tunnel"
 	"github.com/wsgate/wsgate/internal/upstream"
 	"github.com/wsgate/wsgate/internal/vars"
@@ -421,7 +420,7 @@ func (e *tunnelEnd) handedOver() {
 	if e.info.peer != nil {
 		e.info.peer.Done(false)
 	}
-	limit.ReleaseAll(e.leases)
+	e.releaseLeases()
 	if cs := e.cluster(); cs != nil {
 		cs.unreg()
 	}

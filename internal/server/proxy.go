@@ -11,7 +11,6 @@ import (
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/http1"
 	"github.com/wsgate/wsgate/internal/proxy"
-	"github.com/wsgate/wsgate/internal/status"
 	"github.com/wsgate/wsgate/internal/upstream"
 )
 
@@ -333,7 +332,7 @@ func (x *exchange) exchangeWith(p *pass, peer *upstream.Peer, bc *backend.Conn, 
 	series.Responded(time.Since(p.start))
 	switch {
 	case resp.Status == 101:
-		return x.switchProtocols(p, peer, series, bc, resp)
+		return x.switchProtocols(p, peer, bc, resp)
 	case x.lc.NextUpstream.Mask&config.NextStatus(resp.Status) != 0:
 		p.hold(&held{bc: *bc, resp: resp})
 		return false, false
@@ -371,7 +370,7 @@ func (x *exchange) sendFailed(p *pass, peer *upstream.Peer, bc *backend.Conn, er
 }
 
 // switchProtocols checks a 101 and starts the tunnel.
-func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, series *status.PeerSeries, bc *backend.Conn, resp *http1.Response) (keep, final bool) {
+func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, bc *backend.Conn, resp *http1.Response) (keep, final bool) {
 	if !x.upgrade() {
 		// nginx passes a 101 to a request that did not ask to switch as
 		// a plain answer without a body; nothing is tunnelled, and the
@@ -398,7 +397,7 @@ func (x *exchange) switchProtocols(p *pass, peer *upstream.Peer, series *status.
 	}
 	x.answered(peer)
 	x.setUpstreamVars(p)
-	x.startTunnel(peer, series, bc, resp, p.start) // the tunnel owns bc now
+	x.startTunnel(peer, bc, resp, p.start) // the tunnel owns bc now
 	return false, true
 }
 

@@ -96,11 +96,12 @@ func TestMetricsAndAPI(t *testing.T) {
 		return m["wsgate_tunnel_duration_seconds,count"] == 2
 	})
 	want := map[string]float64{
-		"wsgate_handshakes_total,result=upgraded":                         3,
-		"wsgate_handshakes_total,result=rejected":                         1,
-		"wsgate_tunnels_active":                                           1,
-		"wsgate_upstream_peer_tunnels,peer=" + be.addr + ",upstream=pool": 1,
-		"wsgate_upstream_peer_up,peer=" + be.addr + ",upstream=pool":      1,
+		"wsgate_handshakes_total,result=upgraded":                                      3,
+		"wsgate_handshakes_total,result=rejected":                                      1,
+		"wsgate_tunnels_active":                                                        1,
+		"wsgate_upstream_peer_tunnels,peer=" + be.addr + ",upstream=pool":              1,
+		"wsgate_upstream_peer_up,peer=" + be.addr + ",upstream=pool":                   1,
+		"wsgate_upstream_peer_tunnels_closed_total,peer=" + be.addr + ",upstream=pool": 2,
 	}
 	for k, v := range want {
 		if m[k] != v {
