@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/errlog"
 )
 
 // loggedExtraCeiling bounds what an access log adds to an idle tunnel's
@@ -22,7 +25,12 @@ const loggedExtraCeiling = 640
 // tunnels keep the whole request, /combined's is nginx's default.
 func sessionLogServer(t *testing.T, backend, dir string) *Server {
 	t.Helper()
-	return applyTestConfig(t, filepath.Join(dir, "t.conf"), fmt.Sprintf(`
+	return applyTestConfig(t, filepath.Join(dir, "t.conf"), sessionLogConf(t, backend, dir))
+}
+
+// sessionLogConf is sessionLogServer's configuration, on a free port.
+func sessionLogConf(t *testing.T, backend, dir string) string {
+	return fmt.Sprintf(`
 error_log stderr crit;
 events { worker_connections 4096; }
 http {
@@ -40,7 +48,7 @@ http {
         location /combined { access_log %[3]s/combined.log; proxy_pass http://%[2]s; }
         location /off { access_log off; proxy_pass http://%[2]s; }
     }
-}`, freeTCPPort(t), backend, dir))
+}`, freeTCPPort(t), backend, dir)
 }
 
 // TestSessionLogMemory: nginx's default access log costs an idle tunnel no
@@ -90,5 +98,53 @@ func TestSessionLogLine(t *testing.T) {
 		if !strings.HasPrefix(line, prefix) {
 			t.Errorf("%s: %q, want it to start %q", name, line, prefix)
 		}
+	}
+}
+
+// TestSessionLogChurn: logged sessions that end as they start, some with
+// a message first, while the configuration reloads, each write one line
+// with its handshake's values; nothing races (run with -race).
+func TestSessionLogChurn(t *testing.T) {
+	be := holdBackend(t)
+	dir := t.TempDir()
+	text := []byte(sessionLogConf(t, be.Addr().String(), dir))
+	s := applyTestConfig(t, filepath.Join(dir, "t.conf"), string(text))
+	defer s.Close()
+	reloads := make(chan struct{})
+	go func() {
+		defer close(reloads)
+		for range 5 {
+			cfg, err := config.LoadBytes(filepath.Join(dir, "t.conf"), text, config.Options{})
+			if err == nil {
+				err = s.Apply(cfg, errlog.Stderr())
+			}
+			if err != nil {
+				t.Errorf("reload: %v", err)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	const n = 300
+	for i := range n {
+		c := upgrade(t, s, "/snap", "c"+strconv.Itoa(i))
+		if i%2 == 0 {
+			c.Write([]byte{0x81, 0x82, 0, 0, 0, 0, 'h', 'i'}) // a masked text frame
+		}
+		c.Close()
+	}
+	<-reloads
+	s.waitNoTunnels(t)
+	seen := map[string]bool{}
+	for end := time.Now().Add(10 * time.Second); len(seen) < n && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(filepath.Join(dir, "snap.log"))
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if f := strings.Split(l, "|"); len(f) == 9 && f[0] == "x" && f[3] == "101" && f[4] == "websocket" {
+				seen[f[1]] = true
+			}
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d sessions logged with their handshake's values, want %d", len(seen), n)
 	}
 }
