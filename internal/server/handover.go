@@ -449,7 +449,9 @@ func (s *Server) Adopt(m *Moved, client, backend net.Conn) {
 			vc.Reset(rt.cfg.Vars)
 			m.Log.Vars.restore(vc)
 			e.sess = &sessionLog{rt: rt, lc: lc, headBytes: m.Log.HeadBytes, start: m.Log.Start}
-			e.sess.keepFor(rt.accessLogs[lc], vc)
+			if !e.sess.keep(rt.accessLogs[lc], vc, true) {
+				ctxPool.Put(vc)
+			}
 		}
 	}
 	s.active.Add(2)

@@ -127,25 +127,22 @@ func (x *exchange) newTunnelEnd(peer *upstream.Peer, start time.Time) *tunnelEnd
 		e.sess = &sessionLog{rt: x.rt, lc: lc, headBytes: x.sent, start: start}
 		// Re-authorisation keeps the request and writes each check's
 		// auth_request_set values into the line's context: it keeps vc.
-		if reauth := lc.WS.Reauth.Interval > 0 && lc.Auth.Request != ""; !reauth {
-			e.sess.snap = x.vc.Freeze(logVars(logs))
-		}
-		if e.sess.snap == nil {
-			x.ctxKept = true
-			e.sess.vc = x.vc
-		}
+		reauth := lc.WS.Reauth.Interval > 0 && lc.Auth.Request != ""
+		x.ctxKept = e.sess.keep(logs, x.vc, !reauth)
 	}
 	return e
 }
 
-// keepFor makes sl keep what logs' lines need of vc: a snapshot, vc going
-// back to its pool, or vc itself when no snapshot can be taken.
-func (sl *sessionLog) keepFor(logs []*accesslog.Log, vc *vars.Ctx) {
-	if sl.snap = vc.Freeze(logVars(logs)); sl.snap != nil {
-		ctxPool.Put(vc)
-		return
+// keep makes sl keep what logs' lines need of vc: a snapshot when freeze
+// allows one and one can be taken, else vc itself, which keep reports.
+func (sl *sessionLog) keep(logs []*accesslog.Log, vc *vars.Ctx, freeze bool) (kept bool) {
+	if freeze {
+		sl.snap = vc.Freeze(logVars(logs))
 	}
-	sl.vc = vc
+	if sl.snap == nil {
+		sl.vc = vc
+	}
+	return sl.snap == nil
 }
 
 // logVars lists the variables that the lines of logs read.
