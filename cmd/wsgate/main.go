@@ -24,6 +24,7 @@ import (
 	"github.com/wsgate/wsgate/internal/echo"
 	"github.com/wsgate/wsgate/internal/errlog"
 	"github.com/wsgate/wsgate/internal/handover"
+	"github.com/wsgate/wsgate/internal/memsettle"
 	"github.com/wsgate/wsgate/internal/server"
 )
 
@@ -254,6 +255,10 @@ func serve(o options, cfg *config.Config, demo *echo.Server, stderr io.Writer) i
 		return fail(err)
 	}
 	srv.Serve()
+	// An idle process's RSS follows what it holds, not its last burst.
+	settleCtx, stopSettle := context.WithCancel(context.Background())
+	defer stopSettle()
+	go memsettle.Run(settleCtx, memsettle.Default, nil)
 	ready(nil)
 	defer removePIDIfOurs(pidPath)
 	logStarted(log, cfg, srv)

@@ -1,0 +1,186 @@
+// Package memsettle gives the Go heap's spare room back to the operating
+// system once the process has gone quiet.
+//
+// The garbage collector lets the heap grow to about twice what is live
+// before it collects (GOGC=100), and the runtime keeps the pages it frees
+// for the next burst, returning them only slowly and never below its next
+// heap goal. A proxy that holds idle WebSockets allocates almost nothing
+// between bursts of handshakes, so its resident memory would keep the last
+// burst's garbage until the runtime's periodic collection minutes later.
+// Run watches the allocation rate: once it has stayed low for a quiet
+// period while the heap holds enough reclaimable memory (garbage not yet
+// collected, and free pages not yet returned), Run collects and returns the
+// free pages, so that an idle process's RSS follows what it really holds.
+package memsettle
+
+import (
+	"context"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// Policy says when the heap is settled. The zero value is not usable;
+// start from Default.
+type Policy struct {
+	// Interval is how often the heap's figures are sampled.
+	Interval time.Duration
+	// Quiet is how long allocation must stay below QuietRate before a
+	// settle.
+	Quiet time.Duration
+	// QuietRate is the allocation rate, in bytes per second, below which
+	// the process counts as quiet.
+	QuietRate uint64
+	// MinReclaim is the least reclaimable memory, in bytes, worth a
+	// collection; the process must also have allocated this much since the
+	// last settle.
+	MinReclaim uint64
+	// LiveShare: reclaimable memory must also reach live/LiveShare, so a
+	// large heap is not collected for a small gain.
+	LiveShare uint64
+}
+
+// Default settles one second after allocation falls below 1 MiB/s, when at
+// least 4 MiB and a quarter of the live heap can be given back.
+var Default = Policy{
+	Interval:   250 * time.Millisecond,
+	Quiet:      time.Second,
+	QuietRate:  1 << 20,
+	MinReclaim: 4 << 20,
+	LiveShare:  4,
+}
+
+// Settled describes one settle.
+type Settled struct {
+	Live     uint64 // live heap after the collection, bytes
+	Returned uint64 // bytes returned to the operating system by it
+}
+
+// Enabled reports whether the collector runs at all (GOGC is not off);
+// with it off there is nothing for Run to do.
+func Enabled() bool {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > 0
+}
+
+// Run samples the heap every p.Interval until ctx ends, settling it as the
+// package comment says; report, when not nil, is called after each settle.
+func Run(ctx context.Context, p Policy, report func(Settled)) {
+	if !Enabled() {
+		return
+	}
+	t := time.NewTicker(p.Interval)
+	defer t.Stop()
+	w := newWatch(p)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if !w.due(readHeap(), now) {
+				continue
+			}
+			before := readHeap()
+			debug.FreeOSMemory()
+			after := readHeap()
+			w.settled(after, time.Now())
+			if report != nil {
+				report(Settled{Live: after.live, Returned: after.released - before.released})
+			}
+		}
+	}
+}
+
+// heap holds the runtime's figures one sample needs.
+type heap struct {
+	allocs   uint64 // bytes allocated since the process started
+	objects  uint64 // bytes in heap objects now, live or not yet collected
+	live     uint64 // bytes marked live by the last collection
+	free     uint64 // free heap pages the runtime still holds
+	released uint64 // heap pages returned to the operating system
+}
+
+var heapMetrics = []string{
+	"/gc/heap/allocs:bytes",
+	"/memory/classes/heap/objects:bytes",
+	"/gc/heap/live:bytes",
+	"/memory/classes/heap/free:bytes",
+	"/memory/classes/heap/released:bytes",
+}
+
+func readHeap() heap {
+	s := make([]metrics.Sample, len(heapMetrics))
+	for i, n := range heapMetrics {
+		s[i].Name = n
+	}
+	metrics.Read(s)
+	v := func(i int) uint64 {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return s[i].Value.Uint64()
+	}
+	return heap{allocs: v(0), objects: v(1), live: v(2), free: v(3), released: v(4)}
+}
+
+// reclaimable is what a collection followed by returning free pages could
+// give back at most: the heap's growth since the last collection and the
+// free pages still held.
+func (h heap) reclaimable() uint64 {
+	var garbage uint64
+	if h.objects > h.live {
+		garbage = h.objects - h.live
+	}
+	return garbage + h.free
+}
+
+// watch is Run's state between samples.
+type watch struct {
+	p           Policy
+	last        heap
+	lastAt      time.Time
+	quietSince  time.Time // zero while allocating faster than QuietRate
+	settledAt   uint64    // allocs at the last settle
+	initialized bool
+}
+
+func newWatch(p Policy) *watch { return &watch{p: p} }
+
+// due records sample h taken at now and reports whether to settle.
+func (w *watch) due(h heap, now time.Time) bool {
+	if !w.initialized {
+		w.last, w.lastAt, w.initialized = h, now, true
+		w.settledAt = h.allocs
+		return false
+	}
+	elapsed := now.Sub(w.lastAt)
+	rate := perSecond(h.allocs-w.last.allocs, elapsed)
+	w.last, w.lastAt = h, now
+	if rate >= w.p.QuietRate {
+		w.quietSince = time.Time{}
+		return false
+	}
+	if w.quietSince.IsZero() {
+		w.quietSince = now.Add(-elapsed)
+	}
+	if now.Sub(w.quietSince) < w.p.Quiet || h.allocs-w.settledAt < w.p.MinReclaim {
+		return false
+	}
+	r := h.reclaimable()
+	return r >= w.p.MinReclaim && r >= h.live/w.p.LiveShare
+}
+
+// settled records a settle whose result is h.
+func (w *watch) settled(h heap, now time.Time) {
+	w.last, w.lastAt = h, now
+	w.settledAt = h.allocs
+	w.quietSince = time.Time{}
+}
+
+func perSecond(n uint64, d time.Duration) uint64 {
+	if d <= 0 {
+		return n
+	}
+	return uint64(float64(n) / d.Seconds())
+}

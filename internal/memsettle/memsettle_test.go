@@ -1,0 +1,117 @@
+package memsettle
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+)
+
+var testPolicy = Policy{
+	Interval:   20 * time.Millisecond,
+	Quiet:      100 * time.Millisecond,
+	QuietRate:  1 << 20,
+	MinReclaim: 4 << 20,
+	LiveShare:  4,
+}
+
+// sink keeps allocations from being optimised away.
+var sink [][]byte
+
+// burst allocates n bytes of garbage in 32 KiB pieces.
+func burst(n int) {
+	for i := 0; i < n/(32<<10); i++ {
+		sink = append(sink, make([]byte, 32<<10))
+		if len(sink) == 64 {
+			sink = sink[:0]
+		}
+	}
+	sink = nil
+}
+
+// TestSettlesAfterBurst: garbage left by a burst is collected and its pages
+// returned once the process is quiet, well before the runtime's own
+// periodic collection.
+func TestSettlesAfterBurst(t *testing.T) {
+	// 48 MiB live puts the runtime's next collection near 96 MiB, so the
+	// burst's 32 MiB stay uncollected until a settle.
+	live := make([][]byte, 48)
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan Settled, 4)
+	go Run(ctx, testPolicy, func(s Settled) { got <- s })
+	time.Sleep(3 * testPolicy.Interval) // the watch's first sample
+	before := readHeap()
+	burst(32 << 20)
+	select {
+	case s := <-got:
+		after := readHeap()
+		if after.released < before.released+16<<20 {
+			t.Errorf("released %d B before the burst, %d after the settle: less than 16 MiB returned", before.released, after.released)
+		}
+		if r := after.reclaimable(); r >= 8<<20 {
+			t.Errorf("after the settle %d B are still reclaimable (report %+v)", r, s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no settle within 10 s of a 32 MiB burst; heap before %+v, now %+v", before, readHeap())
+	}
+	runtime.KeepAlive(live)
+}
+
+// TestNoSettleWhileBusy: a process that keeps allocating is left to the
+// runtime's collector.
+func TestNoSettleWhileBusy(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan Settled, 4)
+	go Run(ctx, testPolicy, func(s Settled) { got <- s })
+	end := time.Now().Add(10 * testPolicy.Quiet)
+	for time.Now().Before(end) {
+		burst(1 << 20) // about 1 MiB per millisecond or two: far above QuietRate
+		select {
+		case s := <-got:
+			t.Fatalf("settled while allocating: %+v", s)
+		default:
+		}
+	}
+}
+
+// TestDue covers the decision on given samples.
+func TestDue(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	const mib = 1 << 20
+	tick := func(w *watch, at time.Duration, h heap) bool { return w.due(h, t0.Add(at)) }
+	ms := time.Millisecond
+
+	w := newWatch(testPolicy)
+	tick(w, 0, heap{allocs: 100 * mib, objects: 10 * mib, live: 10 * mib})
+	// A burst: 50 MiB allocated in 20 ms, then nothing.
+	if tick(w, 20*ms, heap{allocs: 150 * mib, objects: 40 * mib, live: 10 * mib}) {
+		t.Fatal("due while allocating")
+	}
+	if tick(w, 60*ms, heap{allocs: 150 * mib, objects: 40 * mib, live: 10 * mib}) {
+		t.Fatal("due before the quiet period")
+	}
+	if !tick(w, 140*ms, heap{allocs: 150 * mib, objects: 40 * mib, live: 10 * mib}) {
+		t.Fatal("not due after a quiet period with 30 MiB reclaimable")
+	}
+	w.settled(heap{allocs: 150 * mib, objects: 10 * mib, live: 10 * mib}, t0.Add(150*ms))
+	if tick(w, 400*ms, heap{allocs: 150 * mib, objects: 10 * mib, live: 10 * mib, free: 8 * mib}) {
+		t.Fatal("due again with nothing allocated since the settle")
+	}
+
+	// Reclaimable below a quarter of a large live heap.
+	w = newWatch(testPolicy)
+	tick(w, 0, heap{allocs: 0, objects: 400 * mib, live: 400 * mib})
+	tick(w, 20*ms, heap{allocs: 50 * mib, objects: 450 * mib, live: 400 * mib})
+	if tick(w, 200*ms, heap{allocs: 50 * mib, objects: 450 * mib, live: 400 * mib}) {
+		t.Fatal("due with 50 MiB reclaimable over 400 MiB live")
+	}
+	if !tick(w, 220*ms, heap{allocs: 50 * mib, objects: 450 * mib, live: 400 * mib, free: 60 * mib}) {
+		t.Fatal("not due with 110 MiB reclaimable over 400 MiB live")
+	}
+}
