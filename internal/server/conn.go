@@ -71,19 +71,14 @@ var (
 	ctxPool    = sync.Pool{New: func() any { return new(vars.Ctx) }}
 )
 
+// serve runs the connection until it ends, and then releases it (end),
+// unless it handed the connection to a goroutine of its own.
 func (c *conn) serve() {
-	defer c.srv.removeConn(c)
+	handed := false
 	defer func() {
-		c.ntlm.close()
-		if !c.hijacked {
-			c.lingerClose()
-			c.c.Close()
-			if !c.virtual {
-				c.srv.release(1)
-				c.srv.Stats.Active.Add(-1)
-			}
+		if !handed {
+			c.end()
 		}
-		c.releaseBuffers()
 	}()
 	c.remote = addrPort(c.c.RemoteAddr())
 	c.local = addrPort(c.c.LocalAddr())
@@ -93,7 +88,15 @@ func (c *conn) serve() {
 			return
 		}
 		if c.tls != nil && c.tls.NegotiatedProtocol == "h2" {
-			c.serveH2()
+			// An HTTP/2 connection keeps its goroutine for as long as it
+			// lives: it gets a fresh one, with a small stack, rather than
+			// this one, which the TLS handshake grew; this one goes back
+			// to serving other connections.
+			handed = true
+			go func() {
+				defer c.end()
+				c.serveH2()
+			}()
 			return
 		}
 	}
@@ -172,6 +175,21 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// end releases the connection once nothing serves it any more.
+func (c *conn) end() {
+	c.ntlm.close()
+	if !c.hijacked {
+		c.lingerClose()
+		c.c.Close()
+		if !c.virtual {
+			c.srv.release(1)
+			c.srv.Stats.Active.Add(-1)
+		}
+	}
+	c.releaseBuffers()
+	c.srv.removeConn(c)
 }
 
 // connConf is the server-level configuration of the address's default

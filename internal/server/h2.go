@@ -130,7 +130,16 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, ws bool, pr
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	vc.serve()
+	if ws {
+		// The pipeline's deep stack is left on a goroutine of its own
+		// that ends at the 101, so the handler, which lives as long as
+		// the tunnel, keeps a small one.
+		done := make(chan struct{})
+		go func() { vc.serve(); close(done) }()
+		<-done
+	} else {
+		vc.serve()
+	}
 	b.Close()
 	if c, ok := b.tunnel.(*h2Conn); ok {
 		b.relay.RunClient()
