@@ -220,11 +220,12 @@ func (l *countingListener) Accept(ctx context.Context) (*quic.Conn, error) {
 		}
 		s.Stats.Handled.Add(1)
 		s.Stats.Active.Add(1)
-		go func() {
-			<-c.Context().Done()
+		// Released when the connection ends, without a goroutine
+		// waiting for it meanwhile.
+		context.AfterFunc(c.Context(), func() {
 			s.active.Add(-1)
 			s.Stats.Active.Add(-1)
-		}()
+		})
 		return c, nil
 	}
 }
