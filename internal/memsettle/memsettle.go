@@ -8,9 +8,10 @@
 // between bursts of handshakes, so its resident memory would keep the last
 // burst's garbage until the runtime's periodic collection minutes later.
 // Run watches the allocation rate: once it has stayed low for a quiet
-// period while the heap holds enough reclaimable memory (garbage not yet
-// collected, and free pages not yet returned), Run collects and returns the
-// free pages, so that an idle process's RSS follows what it really holds.
+// period after the process allocated enough to be worth it (garbage, and
+// objects that died since the last collection, cannot be told apart from
+// live ones without collecting), Run collects and returns the free pages,
+// so that an idle process's RSS follows what it really holds.
 package memsettle
 
 import (
@@ -31,23 +32,23 @@ type Policy struct {
 	// QuietRate is the allocation rate, in bytes per second, below which
 	// the process counts as quiet.
 	QuietRate uint64
-	// MinReclaim is the least reclaimable memory, in bytes, worth a
-	// collection; the process must also have allocated this much since the
-	// last settle.
-	MinReclaim uint64
-	// LiveShare: reclaimable memory must also reach live/LiveShare, so a
+	// MinAlloc is the least the process must have allocated, in bytes,
+	// since the last settle for the next to be worth a collection.
+	MinAlloc uint64
+	// LiveShare: it must also have allocated live/LiveShare, so that a
 	// large heap is not collected for a small gain.
 	LiveShare uint64
 }
 
-// Default settles one second after allocation falls below 1 MiB/s, when at
-// least 4 MiB and a quarter of the live heap can be given back.
+// Default settles one second after allocation falls below 1 MiB/s, once
+// at least 4 MiB and a quarter of the live heap have been allocated since
+// the last settle.
 var Default = Policy{
-	Interval:   250 * time.Millisecond,
-	Quiet:      time.Second,
-	QuietRate:  1 << 20,
-	MinReclaim: 4 << 20,
-	LiveShare:  4,
+	Interval:  250 * time.Millisecond,
+	Quiet:     time.Second,
+	QuietRate: 1 << 20,
+	MinAlloc:  4 << 20,
+	LiveShare: 4,
 }
 
 // Settled describes one settle.
@@ -95,17 +96,13 @@ func Run(ctx context.Context, p Policy, report func(Settled)) {
 // heap holds the runtime's figures one sample needs.
 type heap struct {
 	allocs   uint64 // bytes allocated since the process started
-	objects  uint64 // bytes in heap objects now, live or not yet collected
 	live     uint64 // bytes marked live by the last collection
-	free     uint64 // free heap pages the runtime still holds
 	released uint64 // heap pages returned to the operating system
 }
 
 var heapMetrics = []string{
 	"/gc/heap/allocs:bytes",
-	"/memory/classes/heap/objects:bytes",
 	"/gc/heap/live:bytes",
-	"/memory/classes/heap/free:bytes",
 	"/memory/classes/heap/released:bytes",
 }
 
@@ -121,18 +118,7 @@ func readHeap() heap {
 		}
 		return s[i].Value.Uint64()
 	}
-	return heap{allocs: v(0), objects: v(1), live: v(2), free: v(3), released: v(4)}
-}
-
-// reclaimable is what a collection followed by returning free pages could
-// give back at most: the heap's growth since the last collection and the
-// free pages still held.
-func (h heap) reclaimable() uint64 {
-	var garbage uint64
-	if h.objects > h.live {
-		garbage = h.objects - h.live
-	}
-	return garbage + h.free
+	return heap{allocs: v(0), live: v(1), released: v(2)}
 }
 
 // watch is Run's state between samples.
@@ -164,11 +150,11 @@ func (w *watch) due(h heap, now time.Time) bool {
 	if w.quietSince.IsZero() {
 		w.quietSince = now.Add(-elapsed)
 	}
-	if now.Sub(w.quietSince) < w.p.Quiet || h.allocs-w.settledAt < w.p.MinReclaim {
+	if now.Sub(w.quietSince) < w.p.Quiet {
 		return false
 	}
-	r := h.reclaimable()
-	return r >= w.p.MinReclaim && r >= h.live/w.p.LiveShare
+	grown := h.allocs - w.settledAt
+	return grown >= w.p.MinAlloc && grown >= h.live/w.p.LiveShare
 }
 
 // settled records a settle whose result is h.

@@ -8,11 +8,11 @@ import (
 )
 
 var testPolicy = Policy{
-	Interval:   20 * time.Millisecond,
-	Quiet:      100 * time.Millisecond,
-	QuietRate:  1 << 20,
-	MinReclaim: 4 << 20,
-	LiveShare:  4,
+	Interval:  20 * time.Millisecond,
+	Quiet:     100 * time.Millisecond,
+	QuietRate: 1 << 20,
+	MinAlloc:  4 << 20,
+	LiveShare: 4,
 }
 
 // sink keeps allocations from being optimised away.
@@ -53,8 +53,8 @@ func TestSettlesAfterBurst(t *testing.T) {
 		if after.released < before.released+16<<20 {
 			t.Errorf("released %d B before the burst, %d after the settle: less than 16 MiB returned", before.released, after.released)
 		}
-		if r := after.reclaimable(); r >= 8<<20 {
-			t.Errorf("after the settle %d B are still reclaimable (report %+v)", r, s)
+		if s.Live > 56<<20 {
+			t.Errorf("%d B live after the settle, the burst's garbage included (report %+v)", s.Live, s)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no settle within 10 s of a 32 MiB burst; heap before %+v, now %+v", before, readHeap())
@@ -88,30 +88,38 @@ func TestDue(t *testing.T) {
 	ms := time.Millisecond
 
 	w := newWatch(testPolicy)
-	tick(w, 0, heap{allocs: 100 * mib, objects: 10 * mib, live: 10 * mib})
+	tick(w, 0, heap{allocs: 100 * mib, live: 10 * mib})
 	// A burst: 50 MiB allocated in 20 ms, then nothing.
-	if tick(w, 20*ms, heap{allocs: 150 * mib, objects: 40 * mib, live: 10 * mib}) {
+	if tick(w, 20*ms, heap{allocs: 150 * mib, live: 10 * mib}) {
 		t.Fatal("due while allocating")
 	}
-	if tick(w, 60*ms, heap{allocs: 150 * mib, objects: 40 * mib, live: 10 * mib}) {
+	if tick(w, 60*ms, heap{allocs: 150 * mib, live: 10 * mib}) {
 		t.Fatal("due before the quiet period")
 	}
-	if !tick(w, 140*ms, heap{allocs: 150 * mib, objects: 40 * mib, live: 10 * mib}) {
-		t.Fatal("not due after a quiet period with 30 MiB reclaimable")
+	if !tick(w, 140*ms, heap{allocs: 150 * mib, live: 10 * mib}) {
+		t.Fatal("not due after a quiet period following 50 MiB of allocation")
 	}
-	w.settled(heap{allocs: 150 * mib, objects: 10 * mib, live: 10 * mib}, t0.Add(150*ms))
-	if tick(w, 400*ms, heap{allocs: 150 * mib, objects: 10 * mib, live: 10 * mib, free: 8 * mib}) {
+	w.settled(heap{allocs: 150 * mib, live: 10 * mib}, t0.Add(150*ms))
+	if tick(w, 400*ms, heap{allocs: 150 * mib, live: 10 * mib}) {
 		t.Fatal("due again with nothing allocated since the settle")
 	}
-
-	// Reclaimable below a quarter of a large live heap.
-	w = newWatch(testPolicy)
-	tick(w, 0, heap{allocs: 0, objects: 400 * mib, live: 400 * mib})
-	tick(w, 20*ms, heap{allocs: 50 * mib, objects: 450 * mib, live: 400 * mib})
-	if tick(w, 200*ms, heap{allocs: 50 * mib, objects: 450 * mib, live: 400 * mib}) {
-		t.Fatal("due with 50 MiB reclaimable over 400 MiB live")
+	// A trickle under QuietRate adds up to MinAlloc.
+	if tick(w, 1400*ms, heap{allocs: 150*mib + mib/2, live: 10 * mib}) {
+		t.Fatal("due after 0.5 MiB allocated since the settle")
 	}
-	if !tick(w, 220*ms, heap{allocs: 50 * mib, objects: 450 * mib, live: 400 * mib, free: 60 * mib}) {
-		t.Fatal("not due with 110 MiB reclaimable over 400 MiB live")
+	if !tick(w, 10400*ms, heap{allocs: 155 * mib, live: 10 * mib}) {
+		t.Fatal("not due after 5 MiB allocated slowly since the settle")
+	}
+
+	// A large live heap: a quarter of it must have been allocated.
+	w = newWatch(testPolicy)
+	tick(w, 0, heap{allocs: 0, live: 400 * mib})
+	tick(w, 20*ms, heap{allocs: 50 * mib, live: 400 * mib})
+	if tick(w, 200*ms, heap{allocs: 50 * mib, live: 400 * mib}) {
+		t.Fatal("due after 50 MiB allocated over 400 MiB live")
+	}
+	tick(w, 220*ms, heap{allocs: 110 * mib, live: 400 * mib})
+	if !tick(w, 400*ms, heap{allocs: 110 * mib, live: 400 * mib}) {
+		t.Fatal("not due after 110 MiB allocated over 400 MiB live")
 	}
 }

@@ -66,6 +66,8 @@ func scrape(t *testing.T, url string) map[string]float64 {
 				out[key] = m.Gauge.GetValue()
 			case m.Histogram != nil:
 				out[key+",count"] = float64(m.Histogram.GetSampleCount())
+			case m.Summary != nil:
+				out[key+",count"] = float64(m.Summary.GetSampleCount())
 			}
 		}
 	}
