@@ -134,9 +134,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, ws bool, pr
 		// The pipeline's deep stack is left on a goroutine of its own
 		// that ends at the 101, so the handler, which lives as long as
 		// the tunnel, keeps a small one.
-		done := make(chan struct{})
-		go func() { vc.serve(); close(done) }()
-		<-done
+		onOwnGoroutine(vc.serve)
 	} else {
 		vc.serve()
 	}
@@ -151,6 +149,23 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, ws bool, pr
 	b.started.Do(func() {})
 	if b.done != nil {
 		<-b.done
+	}
+}
+
+// onOwnGoroutine runs f on a new goroutine and waits for it. A panic in f
+// is raised again on the caller's goroutine, where x/net's handler
+// recovers it (the stream is reset, the server goes on).
+func onOwnGoroutine(f func()) {
+	var p any
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { p = recover() }()
+		f()
+	}()
+	<-done
+	if p != nil {
+		panic(p)
 	}
 }
 

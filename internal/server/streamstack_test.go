@@ -119,3 +119,20 @@ func settledStacks() int64 {
 	metrics.Read(s)
 	return int64(s[0].Value.Uint64())
 }
+
+// TestOnOwnGoroutine: f runs on another goroutine, and its panic reaches
+// the caller, where x/net recovers a handler's.
+func TestOnOwnGoroutine(t *testing.T) {
+	var ran bool
+	onOwnGoroutine(func() { ran = true })
+	if !ran {
+		t.Fatal("f did not run")
+	}
+	defer func() {
+		if p := recover(); p != "boom" {
+			t.Fatalf("recovered %v, want the panic of f", p)
+		}
+	}()
+	onOwnGoroutine(func() { panic("boom") })
+	t.Fatal("no panic reached the caller")
+}
