@@ -24,7 +24,7 @@ var h2ConnStackCeiling, h2StreamStackCeiling = int64(20 << 10), int64(7 << 10)
 
 func init() {
 	if raceBuild {
-		h2ConnStackCeiling, h2StreamStackCeiling = 30<<10, 12<<10
+		h2ConnStackCeiling, h2StreamStackCeiling = 30<<10, 16<<10
 	}
 }
 
