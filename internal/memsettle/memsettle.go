@@ -62,7 +62,8 @@ type Settled struct {
 func Enabled() bool {
 	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
 	metrics.Read(s)
-	return s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > 0
+	// Off reads as -1 stored in a uint64.
+	return s[0].Value.Kind() == metrics.KindUint64 && int64(s[0].Value.Uint64()) > 0
 }
 
 // Run samples the heap every p.Interval until ctx ends, settling it as the

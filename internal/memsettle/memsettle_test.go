@@ -3,6 +3,7 @@ package memsettle
 import (
 	"context"
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -77,6 +78,19 @@ func TestNoSettleWhileBusy(t *testing.T) {
 			t.Fatalf("settled while allocating: %+v", s)
 		default:
 		}
+	}
+}
+
+// TestEnabled: with the collector off (GOGC=off) there is nothing to
+// settle.
+func TestEnabled(t *testing.T) {
+	if !Enabled() {
+		t.Fatal("not enabled with the collector on")
+	}
+	old := debug.SetGCPercent(-1)
+	defer debug.SetGCPercent(old)
+	if Enabled() {
+		t.Fatal("enabled with the collector off")
 	}
 }
 
