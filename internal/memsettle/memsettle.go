@@ -80,10 +80,10 @@ func Run(ctx context.Context, p Policy, report func(Settled)) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if !w.due(readHeap(), now) {
+			before := readHeap()
+			if !w.due(before, now) {
 				continue
 			}
-			before := readHeap()
 			debug.FreeOSMemory()
 			after := readHeap()
 			w.settled(after, time.Now())
