@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +22,7 @@ import (
 // client sends in QUIC 0-RTT data reaches the backend with
 // $ssl_early_data = 1 (nginx's recommended Early-Data header), so the
 // backend can refuse a replayable request; one after the handshake gets "".
+// The client is the helper program h3client, in a process of its own.
 func TestH3EarlyData(t *testing.T) {
 	cc := makeClientCerts(t)
 	be := startBackend(t, "b1")
@@ -37,28 +43,20 @@ http {
         }
     }
 }`, port, be.addr, cc.dir))
-	cache := tls.NewLRUClientSessionCache(4)
+	client := startH3Client(t, fmt.Sprintf("https://localhost:%d/", port))
 	get := func(method string) string {
 		t.Helper()
-		tr := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", ClientSessionCache: cache}}
-		defer tr.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), slow(10*time.Second))
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, method, fmt.Sprintf("https://localhost:%d/", port), nil)
 		n := len(be.plainAll())
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatalf("%s over HTTP/3: %v", method, err)
+		if status := client.do(t, method); status != "200" {
+			t.Fatalf("%s over HTTP/3: %s", method, status)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		all := be.plainAll()
 		if len(all) != n+1 {
 			t.Fatalf("%s: the backend saw %d requests", method, len(all)-n)
 		}
 		return all[len(all)-1].Get("Early-Data")
 	}
-	if v := get(http.MethodGet); v != "" {
+	if v := get("GET"); v != "" {
 		t.Errorf("a request after a full handshake: Early-Data %q, want empty", v)
 	}
 	// The session ticket comes after the handshake: on a loaded machine
@@ -66,7 +64,7 @@ http {
 	// then makes a full handshake. Each connection brings a ticket.
 	v := ""
 	for try := 0; try < 5 && v != "1"; try++ {
-		v = get(http3.MethodGet0RTT)
+		v = get("GET0RTT")
 	}
 	if v != "1" {
 		t.Errorf("a request in 0-RTT data: Early-Data %q, want 1", v)
@@ -131,4 +129,71 @@ http {
 	if len(be.plainAll()) != n {
 		t.Error("a request without a certificate reached the backend")
 	}
+}
+
+// h3client is the helper program test/e2e/h3client, running: each
+// request is one line to its stdin and one line back.
+type h3client struct {
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+// startH3Client starts the helper against url; it ends with the test.
+// It is built without -race (see its package comment).
+func startH3Client(t *testing.T, url string) *h3client {
+	t.Helper()
+	h3clientBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "wsgate-h3client")
+		if err != nil {
+			h3clientBuild.err = err
+			return
+		}
+		h3clientBuild.path = filepath.Join(dir, "h3client")
+		out, err := exec.Command("go", "build", "-o", h3clientBuild.path, "./h3client").CombinedOutput()
+		if err != nil {
+			h3clientBuild.err = fmt.Errorf("building h3client: %v\n%s", err, out)
+		}
+	})
+	if h3clientBuild.err != nil {
+		t.Fatal(h3clientBuild.err)
+	}
+	cmd := exec.Command(h3clientBuild.path, url)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("h3client: %v", err)
+		}
+	})
+	return &h3client{in: in, out: bufio.NewScanner(out)}
+}
+
+var h3clientBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// do sends one request and returns the helper's answer: the status code,
+// or "error: " and the reason.
+func (c *h3client) do(t *testing.T, method string) string {
+	t.Helper()
+	if _, err := fmt.Fprintln(c.in, method); err != nil {
+		t.Fatalf("h3client: %v", err)
+	}
+	if !c.out.Scan() {
+		t.Fatalf("h3client ended: %v", c.out.Err())
+	}
+	return c.out.Text()
 }
