@@ -28,6 +28,13 @@ func (s *Server) stageCluster(cfg *config.Config, st *staged) error {
 		}
 		store.SetLeases(s.limits.SharedConns)
 		store.SetOpenCount(s.openTunnels)
+		// A store put in place of another gets the open connections
+		// before it takes its first acquisition, so that no limit is
+		// exceeded while it learns them (commit writes back again what
+		// changed meanwhile).
+		if cur != nil {
+			store.WriteBack()
+		}
 		st.store, st.newStore = store, true
 	}
 	st.lb.SetShared(clusterShared(st.store))
@@ -44,7 +51,7 @@ func (s *Server) commitCluster(st *staged) {
 		go old.Close()
 		if st.store != nil {
 			// The zones now release into the new store: give it the
-			// connections that are open.
+			// connections opened or closed since staging wrote them.
 			go st.store.WriteBack()
 		}
 	}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -261,10 +263,14 @@ func TestClusterStoreDownAndBack(t *testing.T) {
 }
 
 // TestClusterReloadToAnotherStore: a reload that points cluster_store at
-// another Redis writes the open WebSockets' counts there, and their
-// releases go there too.
+// another Redis writes the open WebSockets' counts there before the new
+// configuration takes a connection, and their releases go there too. The
+// new store is reached through a link that delays every request by 150 ms,
+// so that a count written after the reload took effect would be seen
+// missing.
 func TestClusterReloadToAnotherStore(t *testing.T) {
 	r1, r2 := startRedis(t), startRedis(t)
+	slowR2 := delayedLink(t, r2.addr(), 150*time.Millisecond)
 	gates, addrs := startGates(t, 1, "redis://"+r1.addr())
 	g, addr := gates[0], addrs[0]
 	var held []*websocket.Conn
@@ -281,8 +287,11 @@ func TestClusterReloadToAnotherStore(t *testing.T) {
 		held = append(held, c)
 	}
 	conf, _ := os.ReadFile(g.conf)
-	if !g.reload(t, strings.Replace(string(conf), r1.addr(), r2.addr(), 1)) {
+	if !g.reload(t, strings.Replace(string(conf), r1.addr(), slowR2, 1)) {
 		t.Fatalf("reload failed:\n%s", g.errorLog())
+	}
+	if n := redisReply(t, r2, "EVAL", leaseSum, "0"); n != ":4" {
+		t.Fatalf("once the reload took effect, the new store counted %s open connections, want :4", n)
 	}
 	// The new store knows the 4 open connections: a fifth is refused.
 	waitFor(t, 10*time.Second, "the new store to hold the open connections", func() bool {
@@ -301,4 +310,58 @@ func TestClusterReloadToAnotherStore(t *testing.T) {
 		}
 		return st == 101
 	})
+}
+
+// leaseSum is a script that adds up the connections of every instance's
+// lease in a store.
+const leaseSum = `local n = 0
+for _, k in ipairs(redis.call('KEYS', '*:conn:*')) do
+  for _, v in ipairs(redis.call('HVALS', k)) do n = n + tonumber(v) end
+end
+return n`
+
+// delayedLink forwards connections from a loopback address it returns to
+// addr, holding each chunk sent toward addr for d; it stops with the test.
+func delayedLink(t *testing.T, addr string, d time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() {
+				defer up.Close()
+				io.Copy(c, up)
+			}()
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						time.Sleep(d)
+						if _, werr := up.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						up.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
