@@ -25,7 +25,7 @@ func withFDLimit(t *testing.T, limit int64) {
 func TestPipeBudgetReserve(t *testing.T) {
 	withFDLimit(t, 1000)
 	base := pipeFDs.Load()
-	tun := &Tunnel{cfg: Config{FDReserve: int(1000 - fdSlack - base - 2)}} // room for one pipe
+	tun := &Tunnel{cfg: confOf(&Config{FDReserve: int(1000 - fdSlack - base - 2)})} // room for one pipe
 	if !tun.pipeRoom() || !tun.reservePipe() {
 		t.Fatal("the first pipe does not fit")
 	}

@@ -75,7 +75,7 @@ func (s Settings) Config(meter *Meter, onClose func(Result)) Config {
 	}
 }
 
-func settingsOf(c *Config) Settings {
+func settingsOf(c *conf) Settings {
 	return Settings{
 		Frames: c.Frames, Strict: c.Strict, AllowRSV: c.AllowRSV, SessionCode: c.SessionCode,
 		IdleTimeout: c.IdleTimeout, SendTimeout: c.SendTimeout, CloseGrace: c.CloseGrace,
