@@ -22,8 +22,8 @@ func TestTunnelSizeClass(t *testing.T) {
 }
 
 // TestConfLimits: a Config without pings, limits or a session lifetime
-// shares the zero limits; one with any of them gets its own, with every
-// setting carried over.
+// shares the zero limits, allocating nothing; one with any of them gets
+// its own, with every setting carried over.
 func TestConfLimits(t *testing.T) {
 	plain := confOf(&Config{Frames: true, IdleTimeout: time.Minute})
 	if plain.limits != noLimits || !plain.Frames || plain.IdleTimeout != time.Minute {
@@ -39,5 +39,9 @@ func TestConfLimits(t *testing.T) {
 	}
 	if *noLimits != (limits{}) {
 		t.Fatal("the shared zero limits were written")
+	}
+	var sink conf
+	if n := testing.AllocsPerRun(100, func() { sink = confOf(&Config{Frames: true}) }); n != 0 || sink.limits != noLimits {
+		t.Errorf("a Config without limits: %v allocations, want none", n)
 	}
 }

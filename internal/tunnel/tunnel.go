@@ -304,7 +304,8 @@ func confOf(c *Config) conf {
 		Meter: c.Meter, FDReserve: c.FDReserve, OnClose: c.OnClose, limits: noLimits,
 	}
 	if l != (limits{}) {
-		k.limits = &l
+		k.limits = new(limits) // allocated here only: &l would move l to the heap on every call
+		*k.limits = l
 	}
 	return k
 }
