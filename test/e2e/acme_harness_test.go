@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,31 +30,9 @@ import (
 // (go.mod's tool directive): built once per test binary from the module
 // cache, so that a fresh machine needs nothing but the Go toolchain and
 // the module proxy. A test that needs it fails when it cannot be built.
-var pebbleBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
+var pebbleBuild = builtTool{name: "pebble", pkg: "github.com/letsencrypt/pebble/v2/cmd/pebble"}
 
-func pebbleBinary(t testing.TB) string {
-	t.Helper()
-	pebbleBuild.once.Do(func() {
-		dir, err := os.MkdirTemp("", "wsgate-pebble")
-		if err != nil {
-			pebbleBuild.err = err
-			return
-		}
-		pebbleBuild.path = filepath.Join(dir, "pebble")
-		out, err := exec.Command("go", "build", "-o", pebbleBuild.path, "github.com/letsencrypt/pebble/v2/cmd/pebble").CombinedOutput()
-		if err != nil {
-			pebbleBuild.err = fmt.Errorf("building pebble: %v\n%s", err, out)
-		}
-	})
-	if pebbleBuild.err != nil {
-		t.Fatal(pebbleBuild.err)
-	}
-	return pebbleBuild.path
-}
+func pebbleBinary(t testing.TB) string { return pebbleBuild.get(t) }
 
 // pebbleOpts configure one Pebble.
 type pebbleOpts struct {

@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -142,22 +140,7 @@ type h3client struct {
 // It is built without -race (see its package comment).
 func startH3Client(t *testing.T, url string) *h3client {
 	t.Helper()
-	h3clientBuild.once.Do(func() {
-		dir, err := os.MkdirTemp("", "wsgate-h3client")
-		if err != nil {
-			h3clientBuild.err = err
-			return
-		}
-		h3clientBuild.path = filepath.Join(dir, "h3client")
-		out, err := exec.Command("go", "build", "-o", h3clientBuild.path, "./h3client").CombinedOutput()
-		if err != nil {
-			h3clientBuild.err = fmt.Errorf("building h3client: %v\n%s", err, out)
-		}
-	})
-	if h3clientBuild.err != nil {
-		t.Fatal(h3clientBuild.err)
-	}
-	cmd := exec.Command(h3clientBuild.path, url)
+	cmd := exec.Command(h3clientBuild.get(t), url)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -179,11 +162,7 @@ func startH3Client(t *testing.T, url string) *h3client {
 	return &h3client{in: in, out: bufio.NewScanner(out)}
 }
 
-var h3clientBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
+var h3clientBuild = builtTool{name: "h3client", pkg: "./h3client"}
 
 // do sends one request and returns the helper's answer: the status code,
 // or "error: " and the reason.

@@ -51,6 +51,38 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// builtTool is a program that tests run, built on first use, once per
+// test binary, with the machine's Go and without -race.
+type builtTool struct {
+	name string // of the binary
+	pkg  string // what go build builds
+	once sync.Once
+	path string
+	err  error
+}
+
+// get returns the program's path, building it first; a program that
+// cannot be built fails the test.
+func (b *builtTool) get(t testing.TB) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "wsgate-"+b.name)
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, b.name)
+		out, err := exec.Command("go", "build", "-o", b.path, b.pkg).CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("building %s: %v\n%s", b.name, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
 // freePort returns a loopback port, free for TCP and UDP a moment ago,
 // that this process has not handed out before. It is taken below the
 // kernel's ephemeral range, so that the connections tests open (whose
