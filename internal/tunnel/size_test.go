@@ -22,10 +22,12 @@ func TestTunnelSizeClass(t *testing.T) {
 }
 
 // TestConfLimits: a Config without pings, limits or a session lifetime
-// shares the zero limits, allocating nothing; one with any of them gets
-// its own, with every setting carried over.
+// shares the zero limits, allocating nothing, whatever the settings that
+// only qualify those (a location's default ping timeout); one with
+// any of them gets its own, with every setting carried over.
 func TestConfLimits(t *testing.T) {
-	plain := confOf(&Config{Frames: true, IdleTimeout: time.Minute})
+	plain := confOf(&Config{Frames: true, IdleTimeout: time.Minute, PingTimeout: 10 * time.Second,
+		SessionCode: 1001, MessageBurst: 5, RateLimitBackend: true})
 	if plain.limits != noLimits || !plain.Frames || plain.IdleTimeout != time.Minute {
 		t.Fatalf("plain: %+v", plain)
 	}
@@ -41,7 +43,7 @@ func TestConfLimits(t *testing.T) {
 		t.Fatal("the shared zero limits were written")
 	}
 	var sink conf
-	if n := testing.AllocsPerRun(100, func() { sink = confOf(&Config{Frames: true}) }); n != 0 || sink.limits != noLimits {
+	if n := testing.AllocsPerRun(100, func() { sink = confOf(&Config{Frames: true, PingTimeout: time.Second}) }); n != 0 || sink.limits != noLimits {
 		t.Errorf("a Config without limits: %v allocations, want none", n)
 	}
 }

@@ -303,7 +303,11 @@ func confOf(c *Config) conf {
 		IdleTimeout: c.IdleTimeout, SendTimeout: c.SendTimeout, CloseGrace: c.CloseGrace,
 		Meter: c.Meter, FDReserve: c.FDReserve, OnClose: c.OnClose, limits: noLimits,
 	}
-	if l != (limits{}) {
+	// PingTimeout, SessionCode, MessageBurst and RateLimitBackend qualify
+	// PingInterval, MaxSession and MessageRate (a location has a
+	// PingTimeout by default): alone, they change nothing.
+	if l.PingInterval != 0 || l.MaxFrameSize != 0 || l.MaxMessageSize != 0 ||
+		l.MessageRate != 0 || l.MaxSession != 0 {
 		k.limits = new(limits) // allocated here only: &l would move l to the heap on every call
 		*k.limits = l
 	}
