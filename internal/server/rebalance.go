@@ -177,7 +177,8 @@ func (s *Server) markRebalanced(t *tunnel.Tunnel) {
 
 // rebalanceOnce closes up to n tunnels on the busiest peers of pool while
 // the busiest peer's tunnels per weight exceed the mean by more than the
-// threshold; it returns how many it closed.
+// threshold, and its tunnels its share of them rounded up; it returns how
+// many it closed.
 func (s *Server) rebalanceOnce(cu *config.Upstream, pool *upstream.Upstream, rb *config.Rebalance, n int, log *errlog.Logger) int {
 	type load struct {
 		peer    *upstream.Peer
@@ -219,7 +220,11 @@ func (s *Server) rebalanceOnce(cu *config.Upstream, pool *upstream.Upstream, rb 
 			}
 		}
 		mean := total / weights
-		if total == 0 || float64(len(busiest.tunnels))/busiest.weight <= mean*(1+rb.Threshold) {
+		have := float64(len(busiest.tunnels))
+		// Over the threshold, and over its share rounded up: counts are
+		// whole tunnels, so a spread such as 2/2/1 is as even as it can
+		// be, and closing one there would only move it.
+		if total == 0 || have/busiest.weight <= mean*(1+rb.Threshold) || have <= math.Ceil(mean*busiest.weight) {
 			break
 		}
 		t := busiest.tunnels[len(busiest.tunnels)-1]
