@@ -12,19 +12,27 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// TestRebalance: 3 equal peers under least_conn, 90 WebSockets whose
-// clients reconnect when closed. One peer restarts: its clients reconnect
-// to the other two (45/45/0). With websocket_rebalance, wsgate then closes
-// tunnels on the busy peers with 1012 until the spread is inside the
-// threshold; the reconnections land on the restarted peer.
-func TestRebalance(t *testing.T) {
-	a := startUBackend(t, "a", "", false)
-	b := startUBackend(t, "b", "", false)
-	c := startUBackend(t, "c", "", false)
+// startRebalancing starts 3 equal peers behind a gate that balances them
+// with least_conn and websocket_rebalance (threshold 10%, 20 closes a
+// second); it returns the peers and the gate's WebSocket URL.
+func startRebalancing(t *testing.T) (a, b, c *ubackend, url string) {
+	t.Helper()
+	a = startUBackend(t, "a", "", false)
+	b = startUBackend(t, "b", "", false)
+	c = startUBackend(t, "c", "", false)
 	port := freePort(t)
 	body := servers("max_fails=0", a.addr, b.addr, c.addr) + "\n        least_conn;\n        websocket_rebalance threshold=10% rate=20/s;"
 	startGate(t, upConf(port, body, ""))
-	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	return a, b, c, fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+}
+
+// TestRebalance: 3 equal peers under least_conn, 90 WebSockets whose
+// clients reconnect when closed. One peer restarts: its clients reconnect
+// to the other two (about 45/45/0). With websocket_rebalance, wsgate then closes
+// tunnels on the busy peers with 1012 until the spread is inside the
+// threshold; the reconnections land on the restarted peer.
+func TestRebalance(t *testing.T) {
+	a, b, c, url := startRebalancing(t)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -68,10 +76,26 @@ func TestRebalance(t *testing.T) {
 	}
 	t.Cleanup(func() { close(stop); wg.Wait() })
 	spread := func() [3]int64 { return [3]int64{a.open.Load(), b.open.Load(), c.open.Load()} }
-	waitFor(t, 10*time.Second, "90 tunnels at 30/30/30", func() bool { return spread() == [3]int64{30, 30, 30} })
+	even := func(what string, want func([3]int64) bool) {
+		t.Helper()
+		deadline := time.Now().Add(slow(10 * time.Second))
+		for s := spread(); !want(s); s = spread() {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s: spread %v, %d closed with 1012, %d otherwise, %d failed handshakes",
+					what, s, rebalanced.Load(), otherCloses.Load(), dialErrs.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// least_conn spreads them 30/30/30, unless the rebalancer saw the
+	// registered tunnels uneven while others were still handshaking and
+	// moved one or two (29/31/30): within the threshold either way.
+	even("90 tunnels within the threshold", func(s [3]int64) bool {
+		return s[0]+s[1]+s[2] == 90 && max(s[0], s[1], s[2]) <= 33
+	})
 
 	c.stop() // its 30 clients are closed (1001) and reconnect to a and b
-	waitFor(t, 10*time.Second, "45/45/0", func() bool { s := spread(); return s[0]+s[1] == 90 && s[2] == 0 })
+	even("90 tunnels on a and b", func(s [3]int64) bool { return s[0]+s[1] == 90 && s[2] == 0 })
 	before := otherCloses.Load()
 	cBefore := c.upgrades.Load()
 	c.start(t)
@@ -102,17 +126,12 @@ func TestRebalance(t *testing.T) {
 // the mean of 1.67: websocket_rebalance closes none of them (moving one
 // would only make another peer the busiest, for ever).
 func TestRebalanceLeavesWholeTunnels(t *testing.T) {
-	a := startUBackend(t, "a", "", false)
-	b := startUBackend(t, "b", "", false)
-	c := startUBackend(t, "c", "", false)
-	port := freePort(t)
-	body := servers("max_fails=0", a.addr, b.addr, c.addr) + "\n        least_conn;\n        websocket_rebalance threshold=10% rate=20/s;"
-	startGate(t, upConf(port, body, ""))
+	a, b, c, url := startRebalancing(t)
 	var conns []*websocket.Conn
 	for range 5 {
-		c, _ := dial(t, fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
-		defer c.Close()
-		conns = append(conns, c)
+		ws, _ := dial(t, url, nil)
+		defer ws.Close()
+		conns = append(conns, ws)
 	}
 	spread := func() [3]int64 { return [3]int64{a.open.Load(), b.open.Load(), c.open.Load()} }
 	waitFor(t, 5*time.Second, "5 WebSockets at the backends", func() bool { s := spread(); return s[0]+s[1]+s[2] == 5 })
@@ -121,10 +140,10 @@ func TestRebalanceLeavesWholeTunnels(t *testing.T) {
 	}
 	// The rebalancer looks every 100 ms; a second is ten looks.
 	time.Sleep(time.Second)
-	for i, c := range conns {
-		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	for i, ws := range conns {
+		ws.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 		var ne net.Error
-		if _, _, err := c.ReadMessage(); !errors.As(err, &ne) || !ne.Timeout() {
+		if _, _, err := ws.ReadMessage(); !errors.As(err, &ne) || !ne.Timeout() {
 			t.Errorf("WebSocket %d: %v, want nothing (no rebalancing close)", i+1, err)
 		}
 	}
