@@ -145,6 +145,13 @@ func TestReloadsUnderLoad(t *testing.T) {
 		}
 		good++
 	}
+	// However fast the reloads went, they go on until the tunnels have
+	// echoed n times in all while reloads ran (bounded).
+	for deadline := time.Now().Add(slow(30 * time.Second)); echoes.Load() < n && time.Now().Before(deadline); good++ {
+		if !g.reload(t, fmt.Sprintf(reloadConf, port, be.addr, 100+good)) {
+			t.Fatalf("reload %d failed:\n%s", 100+good, g.errorLog())
+		}
+	}
 	close(stop)
 	bg.Wait()
 	// Every tunnel still echoes, and the backend still holds all of them.
