@@ -176,61 +176,34 @@ func (s *Server) markRebalanced(t *tunnel.Tunnel) {
 }
 
 // rebalanceOnce closes up to n tunnels on the busiest peers of pool while
-// the busiest peer's tunnels per weight exceed the mean by more than the
-// threshold, and its tunnels its share of them rounded up; it returns how
-// many it closed.
+// the busiest peer's connections per weight exceed the mean by more than
+// the threshold, and its connections its share of them rounded up; it
+// returns how many it closed. A peer's connections are those least_conn
+// weighs, its active count (tunnels, handshakes and requests in
+// progress), less its tunnels already asked to close: a handshake burst
+// that least_conn spread evenly is even, though the peers that answer
+// their 101 sooner hold more tunnels for a moment.
 func (s *Server) rebalanceOnce(cu *config.Upstream, pool *upstream.Upstream, rb *config.Rebalance, n int, log *errlog.Logger) int {
-	type load struct {
-		peer    *upstream.Peer
-		weight  float64
-		tunnels []*tunnel.Tunnel
-	}
-	loads := map[string]*load{}
-	var order []*load
-	for _, p := range pool.Peers() {
-		st := p.State()
-		if st.Backup || st.Down || !st.Healthy || !st.UnavailableUntil.IsZero() {
-			continue
-		}
-		l := &load{peer: p, weight: float64(max(st.Weight, 1))}
-		loads[p.Addr()] = l
-		order = append(order, l)
-	}
+	order, loads := peerLoads(pool)
 	if len(order) < 2 {
 		return 0
 	}
 	s.mu.Lock()
 	for t, ti := range s.tunnels {
-		if ti.ups != cu.Name || ti.peer == nil || ti.rebalanced {
+		if ti.ups != cu.Name || ti.peer == nil {
 			continue
 		}
 		if l := loads[ti.peer.Addr()]; l != nil && pool.Contains(ti.peer) {
-			l.tunnels = append(l.tunnels, t)
+			l.add(t, ti.rebalanced)
 		}
 	}
 	closed := 0
 	for closed < n {
-		var total, weights float64
-		var busiest *load
-		for _, l := range order {
-			total += float64(len(l.tunnels))
-			weights += l.weight
-			if busiest == nil || float64(len(l.tunnels))/l.weight > float64(len(busiest.tunnels))/busiest.weight {
-				busiest = l
-			}
-		}
-		mean := total / weights
-		have := float64(len(busiest.tunnels))
-		// Over the threshold, and over its share rounded up: counts are
-		// whole tunnels, so a spread such as 2/2/1 is as even as it can
-		// be, and closing one there would only move it.
-		if total == 0 || have/busiest.weight <= mean*(1+rb.Threshold) || have <= math.Ceil(mean*busiest.weight) {
+		busiest := overloaded(order, rb.Threshold)
+		if busiest == nil {
 			break
 		}
-		t := busiest.tunnels[len(busiest.tunnels)-1]
-		busiest.tunnels = busiest.tunnels[:len(busiest.tunnels)-1]
-		s.markRebalanced(t)
-		go t.Close(tunnel.ReasonRebalance, 1012, "rebalancing")
+		s.markRebalanced(busiest.take())
 		closed++
 	}
 	s.mu.Unlock()
@@ -238,4 +211,75 @@ func (s *Server) rebalanceOnce(cu *config.Upstream, pool *upstream.Upstream, rb 
 		log.Printf(errlog.Info, 0, "websocket_rebalance: closed %d tunnels with 1012 in upstream \"%s\"", closed, cu.Name)
 	}
 	return closed
+}
+
+// peerLoad is one live primary peer's load, as websocket_rebalance
+// judges it.
+type peerLoad struct {
+	weight  float64
+	conns   float64          // active connections less those leaving
+	tunnels []*tunnel.Tunnel // open, not yet asked to close
+}
+
+// peerLoads returns the live primary peers of pool, in order and by
+// address, each with its active connections.
+func peerLoads(pool *upstream.Upstream) ([]*peerLoad, map[string]*peerLoad) {
+	loads := map[string]*peerLoad{}
+	var order []*peerLoad
+	for _, p := range pool.Peers() {
+		st := p.State()
+		if st.Backup || st.Down || !st.Healthy || !st.UnavailableUntil.IsZero() {
+			continue
+		}
+		l := &peerLoad{weight: float64(max(st.Weight, 1)), conns: float64(st.Active)}
+		loads[p.Addr()] = l
+		order = append(order, l)
+	}
+	return order, loads
+}
+
+// add counts t, a tunnel on l's peer: one to close if it is not leaving
+// already, one less connection if it is (least_conn counts it until it
+// ends).
+func (l *peerLoad) add(t *tunnel.Tunnel, leaving bool) {
+	if leaving {
+		l.conns--
+		return
+	}
+	l.tunnels = append(l.tunnels, t)
+	// The active count was read first: a tunnel that opened since
+	// counts too.
+	l.conns = max(l.conns, float64(len(l.tunnels)))
+}
+
+// take asks l's newest tunnel to close with 1012 and returns it.
+func (l *peerLoad) take() *tunnel.Tunnel {
+	t := l.tunnels[len(l.tunnels)-1]
+	l.tunnels = l.tunnels[:len(l.tunnels)-1]
+	l.conns--
+	go t.Close(tunnel.ReasonRebalance, 1012, "rebalancing")
+	return t
+}
+
+// overloaded returns the busiest peer of order when it has a tunnel to
+// close, its connections per weight exceed the mean by more than
+// threshold, and its connections exceed its share rounded up: counts are
+// whole connections, so a spread such as 2/2/1 is as even as it can be,
+// and closing one there would only move it. It returns nil otherwise.
+func overloaded(order []*peerLoad, threshold float64) *peerLoad {
+	var total, weights float64
+	var busiest *peerLoad
+	for _, l := range order {
+		total += l.conns
+		weights += l.weight
+		if busiest == nil || l.conns/l.weight > busiest.conns/busiest.weight {
+			busiest = l
+		}
+	}
+	mean := total / weights
+	have := busiest.conns
+	if total <= 0 || len(busiest.tunnels) == 0 || have/busiest.weight <= mean*(1+threshold) || have <= math.Ceil(mean*busiest.weight) {
+		return nil
+	}
+	return busiest
 }

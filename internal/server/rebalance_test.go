@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/tunnel"
 )
 
 // TestCloseBudgetShared: websocket_rebalance and cluster_rebalance, both
@@ -42,5 +43,54 @@ func TestCloseBudgetShared(t *testing.T) {
 	}
 	if wsTotal == 0 || clTotal == 0 {
 		t.Fatalf("one rebalancer starved the other: %d and %d", wsTotal, clTotal)
+	}
+}
+
+// TestOverloaded: websocket_rebalance judges the connections least_conn
+// weighs, not only the tunnels open: peers whose handshakes are still in
+// progress are as loaded as least_conn made them.
+func TestOverloaded(t *testing.T) {
+	peer := func(conns, tunnels int) *peerLoad {
+		return &peerLoad{weight: 1, conns: float64(conns), tunnels: make([]*tunnel.Tunnel, tunnels)}
+	}
+	cases := []struct {
+		name  string
+		peers []*peerLoad
+		want  int // index of the peer to close on, -1 for none
+	}{
+		{"even", []*peerLoad{peer(30, 30), peer(30, 30), peer(30, 30)}, -1},
+		{"as even as whole tunnels", []*peerLoad{peer(2, 2), peer(2, 2), peer(1, 1)}, -1},
+		{"one peer back", []*peerLoad{peer(45, 45), peer(45, 45), peer(0, 0)}, 0},
+		{"handshakes in progress elsewhere", []*peerLoad{peer(10, 10), peer(10, 0), peer(10, 0)}, -1},
+		{"busiest only handshaking", []*peerLoad{peer(2, 2), peer(20, 0), peer(2, 2)}, -1},
+		{"over the threshold by weight", []*peerLoad{{weight: 2, conns: 20, tunnels: make([]*tunnel.Tunnel, 20)}, peer(20, 20)}, 1},
+	}
+	for _, c := range cases {
+		got := overloaded(c.peers, 0.1)
+		want := (*peerLoad)(nil)
+		if c.want >= 0 {
+			want = c.peers[c.want]
+		}
+		if got != want {
+			t.Errorf("%s: overloaded picked %p, want %p", c.name, got, want)
+		}
+	}
+}
+
+// TestPeerLoadLeaving: a tunnel already asked to close is not closed
+// again and no longer counts, though the peer's active count still holds
+// it.
+func TestPeerLoadLeaving(t *testing.T) {
+	l := &peerLoad{weight: 1, conns: 3}
+	l.add(nil, true)
+	l.add(new(tunnel.Tunnel), false)
+	l.add(new(tunnel.Tunnel), false)
+	if l.conns != 2 || len(l.tunnels) != 2 {
+		t.Fatalf("conns %v, tunnels %d; want 2 and 2", l.conns, len(l.tunnels))
+	}
+	// A tunnel that registered after the active count was read.
+	l.add(new(tunnel.Tunnel), false)
+	if l.conns != 3 {
+		t.Fatalf("conns %v after a late tunnel, want 3", l.conns)
 	}
 }

@@ -87,9 +87,9 @@ func TestRebalance(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	// least_conn spreads them 30/30/30, unless the rebalancer saw the
-	// registered tunnels uneven while others were still handshaking and
-	// moved one or two (29/31/30): within the threshold either way.
+	// least_conn spreads them 30/30/30 (the rebalancer, which weighs the
+	// same connections, leaves the ramp alone:
+	// TestRebalanceWaitsForHandshakes); the check is the threshold's.
 	even("90 tunnels within the threshold", func(s [3]int64) bool {
 		return s[0]+s[1]+s[2] == 90 && max(s[0], s[1], s[2]) <= 33
 	})
@@ -141,6 +141,48 @@ func TestRebalanceLeavesWholeTunnels(t *testing.T) {
 	// The rebalancer looks every 100 ms; a second is ten looks.
 	time.Sleep(time.Second)
 	for i, ws := range conns {
+		ws.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		var ne net.Error
+		if _, _, err := ws.ReadMessage(); !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("WebSocket %d: %v, want nothing (no rebalancing close)", i+1, err)
+		}
+	}
+}
+
+// TestRebalanceWaitsForHandshakes: 30 WebSockets open at once on 3 equal
+// peers, two of which hold their 101 for 600 ms. least_conn spreads the
+// handshakes 10/10/10; for those 600 ms the quick peer holds 10 open
+// tunnels and the others none. The spread is even all the same (the
+// connections least_conn weighs), so websocket_rebalance closes nothing.
+func TestRebalanceWaitsForHandshakes(t *testing.T) {
+	a, b, c, url := startRebalancing(t)
+	b.hold.Store(int64(600 * time.Millisecond))
+	c.hold.Store(int64(600 * time.Millisecond))
+	conns := make(chan *websocket.Conn, 30)
+	for range 30 {
+		go func() {
+			d := websocket.Dialer{HandshakeTimeout: slow(5 * time.Second)}
+			ws, _, err := d.Dial(url, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			conns <- ws
+		}()
+	}
+	var all []*websocket.Conn
+	for range 30 {
+		if ws := <-conns; ws != nil {
+			defer ws.Close()
+			all = append(all, ws)
+		}
+	}
+	if s := [3]int64{a.open.Load(), b.open.Load(), c.open.Load()}; s != [3]int64{10, 10, 10} {
+		t.Fatalf("least_conn spread %v, want 10/10/10", s)
+	}
+	// The rebalancer looks every 100 ms; half a second is five looks
+	// after the last 101.
+	time.Sleep(500 * time.Millisecond)
+	for i, ws := range all {
 		ws.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 		var ne net.Error
 		if _, _, err := ws.ReadMessage(); !errors.As(err, &ne) || !ne.Timeout() {

@@ -36,6 +36,9 @@ type ubackend struct {
 	// noUpgrade makes it a plain HTTP server that answers 200 to an
 	// upgrade request too.
 	noUpgrade bool
+	// hold, when not 0, is how long a WebSocket handshake waits before
+	// its 101.
+	hold atomic.Int64
 
 	upgrades   atomic.Int64
 	open       atomic.Int64
@@ -92,6 +95,7 @@ func (b *ubackend) handler() http.Handler {
 			fmt.Fprintf(w, "%s %s %s", b.name, r.Method, r.URL.RequestURI())
 			return
 		}
+		time.Sleep(time.Duration(b.hold.Load()))
 		c, err := up.Upgrade(w, r, http.Header{"X-Backend": {b.name}})
 		if err != nil {
 			return
