@@ -129,6 +129,14 @@ func (c *h2Conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WaitRead waits for the client's data, or the end Read would report
+// (tunnel.ReadWaiter): the body's pipe answers an empty read once it
+// holds data.
+func (c *h2Conn) WaitRead() error {
+	_, err := c.Read(nil)
+	return err
+}
+
 // Write sends p as DATA and flushes it. A write that outlasts the write
 // deadline has the stream reset (x/net's own deadline does the same) and
 // returns os.ErrDeadlineExceeded.
@@ -279,6 +287,14 @@ type h3Conn struct {
 }
 
 func (c *h3Conn) Read(p []byte) (int, error) { return c.str.Read(p) }
+
+// WaitRead waits for the next DATA frame's header, or the end Read would
+// report (tunnel.ReadWaiter): quic-go's stream parses frame headers on an
+// empty read too.
+func (c *h3Conn) WaitRead() error {
+	_, err := c.str.Read(nil)
+	return err
+}
 
 func (c *h3Conn) Write(p []byte) (int, error) {
 	if !c.g.begin() {

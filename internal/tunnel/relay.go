@@ -36,6 +36,17 @@ var bufPool = sync.Pool{New: func() any {
 	return &b
 }}
 
+var smallPool = sync.Pool{New: func() any { return new([smallSize]byte) }}
+
+// ReadWaiter is a leg without a RawConn that can wait for data without a
+// buffer, as an HTTP/2 or HTTP/3 stream can: WaitRead returns once a Read
+// would not block, with nil or with the error that Read would return
+// without data. A direction reading such a leg holds no buffer while it
+// waits.
+type ReadWaiter interface {
+	WaitRead() error
+}
+
 // Flags of a direction that the other direction reads.
 const (
 	fSrcClosed uint32 = 1 << iota // the source's close frame has passed
@@ -365,8 +376,17 @@ func (d *dir) read() (buf *[]byte, data []byte, err error) {
 		rs.rbuf = nil
 		return b, (*b)[:rs.rn], rs.rerr
 	}
+	if w, ok := d.src.(ReadWaiter); ok && d.heldN == 0 && !rs.lastFull {
+		if rs.small != nil {
+			smallPool.Put(rs.small) // an idle stream holds no buffer
+			rs.small = nil
+		}
+		if err := w.WaitRead(); err != nil {
+			return nil, nil, err
+		}
+	}
 	if rs.small == nil {
-		rs.small = new([smallSize]byte) // first read, or parking let the last one go
+		rs.small = smallPool.Get().(*[smallSize]byte) // first read, or parking or waiting let the last one go
 	}
 	b := rs.small[:]
 	if rs.lastFull {
