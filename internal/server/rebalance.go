@@ -203,7 +203,9 @@ func (s *Server) rebalanceOnce(cu *config.Upstream, pool *upstream.Upstream, rb 
 		if busiest == nil {
 			break
 		}
-		s.markRebalanced(busiest.take())
+		t := busiest.take()
+		s.markRebalanced(t)
+		go t.Close(tunnel.ReasonRebalance, 1012, "rebalancing")
 		closed++
 	}
 	s.mu.Unlock()
@@ -252,12 +254,11 @@ func (l *peerLoad) add(t *tunnel.Tunnel, leaving bool) {
 	l.conns = max(l.conns, float64(len(l.tunnels)))
 }
 
-// take asks l's newest tunnel to close with 1012 and returns it.
+// take removes l's newest tunnel, to be closed, and returns it.
 func (l *peerLoad) take() *tunnel.Tunnel {
 	t := l.tunnels[len(l.tunnels)-1]
 	l.tunnels = l.tunnels[:len(l.tunnels)-1]
 	l.conns--
-	go t.Close(tunnel.ReasonRebalance, 1012, "rebalancing")
 	return t
 }
 

@@ -36,6 +36,8 @@ var bufPool = sync.Pool{New: func() any {
 	return &b
 }}
 
+// smallPool holds the small read buffers of directions whose source is a
+// ReadWaiter, which give theirs back while they wait.
 var smallPool = sync.Pool{New: func() any { return new([smallSize]byte) }}
 
 // ReadWaiter is a leg without a RawConn that can wait for data without a
