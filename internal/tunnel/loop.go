@@ -215,7 +215,7 @@ func (t *Tunnel) runOwed(i int, buf *[]byte, ok bool) {
 		d.dead = true
 	}
 	d.wmu.Unlock()
-	bufPool.Put(buf)
+	putBuf(buf)
 	if err != nil {
 		t.writeFailed(i, err)
 		ok = false

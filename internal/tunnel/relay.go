@@ -18,9 +18,12 @@ import (
 )
 
 const (
-	// bufSize is the pooled relay buffer: large enough that a 64 KiB
-	// message moves in a few system calls.
+	// bufSize is the pooled relay buffer.
 	bufSize = 32 << 10
+	// bigSize is the relay buffer of a direction whose reads fill
+	// bufSize: a 64 KiB message with its header moves in one read and
+	// one write. Whole pages: the runtime allocates it so.
+	bigSize = 72 << 10
 	// smallSize is what a blocked read holds on a leg without a RawConn
 	// (TLS): a read that fills it moves the next read to a pooled buffer.
 	smallSize = 1 << 10
@@ -35,6 +38,20 @@ var bufPool = sync.Pool{New: func() any {
 	b := make([]byte, bufSize)
 	return &b
 }}
+
+var bigPool = sync.Pool{New: func() any {
+	b := make([]byte, bigSize)
+	return &b
+}}
+
+// putBuf gives a relay buffer back to the pool of its size.
+func putBuf(b *[]byte) {
+	if cap(*b) == bigSize {
+		bigPool.Put(b)
+		return
+	}
+	bufPool.Put(b)
+}
 
 // smallPool holds the small read buffers of directions whose source is a
 // ReadWaiter, which give theirs back while they wait.
@@ -142,6 +159,7 @@ type relayState struct {
 	rn   int32
 
 	lastFull bool             // the last generic read filled its buffer
+	big      bool             // reads fill bufSize: they take bigSize buffers (onReadable)
 	hasPipe  bool             // pipe is open
 	small    *[smallSize]byte // generic path only
 	pipe     [2]int           // splice's pipe (read end, write end), while hasPipe
@@ -172,7 +190,7 @@ func (d *dir) dropState() {
 	}
 	d.releasePipe()
 	if rs.rbuf != nil {
-		bufPool.Put(rs.rbuf)
+		putBuf(rs.rbuf)
 	}
 	*rs = relayState{readCB: rs.readCB}
 	d.rs = nil
@@ -254,6 +272,23 @@ func (d *dir) init(t *Tunnel, i int, src net.Conn, srcRC syscall.RawConn, pendin
 
 func (d *dir) done() bool { return d.flags.Load()&(fSrcClosed|fExited) != 0 }
 
+// readBuf returns a buffer for the direction's next read from its socket:
+// a bigSize one while its reads fill bufSize.
+func (rs *relayState) readBuf() *[]byte {
+	if rs.big {
+		return bigPool.Get().(*[]byte)
+	}
+	return bufPool.Get().(*[]byte)
+}
+
+// sizeReads notes a read that left n bytes in a buffer of size: one that
+// fills bufSize moves the direction to bigSize buffers, one under half of
+// bufSize moves it back. A direction of small messages never holds a big
+// buffer, even while its destination makes it wait.
+func (rs *relayState) sizeReads(n, size int) {
+	rs.big = n == size && size == bufSize || rs.big && n > bufSize/2
+}
+
 // onReadable takes a buffer only once the socket has data, so a direction
 // waiting for its peer holds no buffer.
 func (d *dir) onReadable(fd uintptr) bool {
@@ -262,7 +297,7 @@ func (d *dir) onReadable(fd uintptr) bool {
 		d.flags.And(^fSkipped) // woken: no longer waiting
 	}
 	for {
-		b := bufPool.Get().(*[]byte)
+		b := rs.readBuf()
 		held := int(d.heldN)
 		h := copy(*b, d.held[:held])
 		lim := len(*b)
@@ -277,7 +312,7 @@ func (d *dir) onReadable(fd uintptr) bool {
 		}
 		switch {
 		case err == syscall.EAGAIN:
-			bufPool.Put(b)
+			putBuf(b)
 			if d.flags.Load()&fFlush != 0 {
 				rs.rerr = errFlush // read dry: a held close goes out
 				return true
@@ -290,6 +325,9 @@ func (d *dir) onReadable(fd uintptr) bool {
 			rs.rerr = io.EOF
 		}
 		d.short = n > 0 && h+n < lim
+		if !d.spliced {
+			rs.sizeReads(h+n, lim)
+		}
 		if !d.short || !d.watching {
 			rs.rbuf, rs.rn = b, int32(h+n)
 			return true
@@ -338,7 +376,7 @@ func (t *Tunnel) consume(i int, buf *[]byte, data []byte, held int) bool {
 		ok = t.relay(i, data)
 	}
 	if buf != nil {
-		bufPool.Put(buf)
+		putBuf(buf)
 	}
 	d.spliced = false
 	return ok
@@ -363,7 +401,7 @@ func (d *dir) read() (buf *[]byte, data []byte, err error) {
 		}
 		if err != nil {
 			if rs.rbuf != nil {
-				bufPool.Put(rs.rbuf)
+				putBuf(rs.rbuf)
 				rs.rbuf = nil
 			}
 			return nil, nil, err
