@@ -402,7 +402,7 @@ func (e *tunnelEnd) resume(old *tunnel.Tunnel, p *tunnel.Paused) {
 	s := e.srv
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	nt := tunnel.Resume(p.Client, p.Backend, &p.State, p.State.Settings.Config(p.Meter, e.closed))
+	nt := tunnel.Resume(p.Client, p.Backend, &p.State, p.State.Settings.Config(p.Meter, e))
 	s.mu.Lock()
 	delete(s.tunnels, old)
 	s.tunnels[nt] = &e.info
@@ -460,7 +460,7 @@ func (s *Server) Adopt(m *Moved, client, backend net.Conn) {
 	e.info.peer.Adopt()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.t = tunnel.Resume(client, backend, &m.Tunnel, m.Tunnel.Settings.Config(meter, e.closed))
+	e.t = tunnel.Resume(client, backend, &m.Tunnel, m.Tunnel.Settings.Config(meter, e))
 	if st := s.cluster.Load(); st != nil && m.SessionKey != "" {
 		e.attach(nil, &clusterSession{unreg: st.Register(m.SessionKey, m.Remote.String(), m.URI, e.shutdown), key: m.SessionKey, uri: m.URI}, nil, m.SessionKey)
 	}

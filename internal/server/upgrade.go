@@ -176,7 +176,7 @@ func (x *exchange) tunnelConfig(e *tunnelEnd, resp *http1.Response, offloaded bo
 		SessionCode:      lc.WS.SessionCode,
 		Meter:            srv.meters.get(x.loc, e.info.ups, lc.WS.MessageMetrics),
 		FDReserve:        int(srv.limit.Load()), // worker_connections' own descriptors
-		OnClose:          e.closed,
+		OnClose:          e,
 	}
 }
 
@@ -287,12 +287,12 @@ func (sl *sessionLog) release() {
 	}
 }
 
-// closed is the tunnel's OnClose: it gives back the connection slots,
+// TunnelClosed is the tunnel's OnClose: it gives back the connection slots,
 // the peer and the limit_conn leases, and logs the session. It runs at the
 // bottom of a relay goroutine's small stack: the rare work (logging) is in
 // functions of its own, so that this frame stays small and the common case
 // does not grow the stack.
-func (e *tunnelEnd) closed(r tunnel.Result) {
+func (e *tunnelEnd) TunnelClosed(r tunnel.Result) {
 	e.mu.Lock() // startTunnel has registered the tunnel
 	e.mu.Unlock()
 	srv, peer := e.srv, e.info.peer

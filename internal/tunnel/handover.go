@@ -64,7 +64,7 @@ type Settings struct {
 }
 
 // Config returns s as a Config with meter and onClose for hooks.
-func (s Settings) Config(meter *Meter, onClose func(Result)) Config {
+func (s Settings) Config(meter *Meter, onClose Closer) Config {
 	return Config{
 		Frames: s.Frames, Strict: s.Strict, AllowRSV: s.AllowRSV, SessionCode: s.SessionCode,
 		IdleTimeout: s.IdleTimeout, SendTimeout: s.SendTimeout, CloseGrace: s.CloseGrace,
@@ -82,7 +82,7 @@ func settingsOf(c *conf) Settings {
 		PingInterval: c.PingInterval, PingTimeout: c.PingTimeout,
 		MaxFrameSize: c.MaxFrameSize, MaxMessageSize: c.MaxMessageSize,
 		MessageRate: c.MessageRate, MessageBurst: c.MessageBurst, RateLimitBackend: c.RateLimitBackend,
-		MaxSession: c.MaxSession, FDReserve: c.FDReserve,
+		MaxSession: c.MaxSession, FDReserve: int(c.FDReserve),
 	}
 }
 

@@ -103,7 +103,7 @@ func TestDetachResumeStreams(t *testing.T) {
 		closes []Result
 	)
 	cfg := Config{Frames: true, PingInterval: time.Hour, MaxMessageSize: 1 << 20,
-		OnClose: func(r Result) { mu.Lock(); closes = append(closes, r); mu.Unlock() }}
+		OnClose: CloseFunc(func(r Result) { mu.Lock(); closes = append(closes, r); mu.Unlock() })}
 	tun := Start(cliLeg, beLeg, nil, nil, cfg)
 	errs := make(chan error, 4)
 	go streamFrames(cli, n, true, errs)
@@ -166,7 +166,7 @@ func TestDetachIdle(t *testing.T) {
 		t.Fatalf("state %+v", p.State)
 	}
 	done := make(chan Result, 1)
-	tun := Resume(moveConn(t, p.Client), moveConn(t, p.Backend), &p.State, p.State.Settings.Config(nil, func(res Result) { done <- res }))
+	tun := Resume(moveConn(t, p.Client), moveConn(t, p.Backend), &p.State, p.State.Settings.Config(nil, CloseFunc(func(res Result) { done <- res })))
 	r.be.Write(wsframe.AppendFrame(nil, wsframe.OpText, []byte("yo"), false, [4]byte{}))
 	mustEqual(t, "relayed after the handover", readN(t, r.cli, 4), wsframe.AppendFrame(nil, wsframe.OpText, []byte("yo"), false, [4]byte{}))
 	tun.Shutdown(1001, "")
@@ -272,7 +272,7 @@ func TestDetachMidFrame(t *testing.T) {
 		t.Fatalf("state %+v", p.State)
 	}
 	done := make(chan Result, 1)
-	tun := Resume(moveConn(t, p.Client), moveConn(t, p.Backend), &p.State, p.State.Settings.Config(nil, func(res Result) { done <- res }))
+	tun := Resume(moveConn(t, p.Client), moveConn(t, p.Backend), &p.State, p.State.Settings.Config(nil, CloseFunc(func(res Result) { done <- res })))
 	r.cli.Write(frame[1000:])
 	mustEqual(t, "the frame across the handover", append(got, readN(t, r.be, len(frame)-1000)...), frame)
 	r.be.Write(next[1:])

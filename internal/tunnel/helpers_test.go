@@ -75,13 +75,13 @@ func newRig(tb testing.TB, cfg Config, clientPending, backendPending []byte) *ri
 func startRig(tb testing.TB, cli, cliLeg, beLeg, be net.Conn, cfg Config, cp, bp []byte) *rig {
 	r := &rig{cli: cli, be: be, done: make(chan Result, 2)}
 	user := cfg.OnClose
-	cfg.OnClose = func(res Result) {
+	cfg.OnClose = CloseFunc(func(res Result) {
 		if user != nil {
-			user(res)
+			user.TunnelClosed(res)
 		}
 		r.calls.Add(1)
 		r.done <- res
-	}
+	})
 	r.tun = Start(cliLeg, beLeg, cp, bp, cfg)
 	tb.Cleanup(func() {
 		cli.Close()

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"errors"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -206,11 +207,24 @@ type Config struct {
 	// descriptor. Without one to spare, a direction copies through its
 	// buffer instead of splicing.
 	FDReserve int
-	// OnClose, if set, is called exactly once, on a tunnel goroutine,
+	// OnClose, if set, is told exactly once, on a tunnel goroutine,
 	// after both connections are closed and both relay goroutines are
 	// done with them. It must not call Shutdown on the same tunnel.
-	OnClose func(Result)
+	OnClose Closer
 }
+
+// Closer is told how a tunnel ended. An interface rather than a func: the
+// caller's per-tunnel state is the Closer itself, with no closure to
+// allocate for each tunnel.
+type Closer interface {
+	TunnelClosed(Result)
+}
+
+// CloseFunc is a function as a Closer.
+type CloseFunc func(Result)
+
+// TunnelClosed calls f.
+func (f CloseFunc) TunnelClosed(r Result) { f(r) }
 
 // Result says how a tunnel ended.
 type Result struct {
@@ -268,11 +282,11 @@ const (
 type conf struct {
 	Frames, Strict, ClientOnCaller bool
 	AllowRSV                       uint8
+	FDReserve                      int32 // beside the flags, in one word
 	IdleTimeout, SendTimeout       time.Duration
 	CloseGrace                     time.Duration
 	Meter                          *Meter
-	FDReserve                      int
-	OnClose                        func(Result)
+	OnClose                        Closer
 	*limits
 }
 
@@ -301,7 +315,7 @@ func confOf(c *Config) conf {
 	k := conf{
 		Frames: c.Frames, Strict: c.Strict, ClientOnCaller: c.ClientOnCaller, AllowRSV: c.AllowRSV,
 		IdleTimeout: c.IdleTimeout, SendTimeout: c.SendTimeout, CloseGrace: c.CloseGrace,
-		Meter: c.Meter, FDReserve: c.FDReserve, OnClose: c.OnClose, limits: noLimits,
+		Meter: c.Meter, FDReserve: int32(min(c.FDReserve, math.MaxInt32)), OnClose: c.OnClose, limits: noLimits,
 	}
 	// PingTimeout, SessionCode, MessageBurst and RateLimitBackend qualify
 	// PingInterval, MaxSession and MessageRate (a location has a
@@ -785,7 +799,7 @@ func (t *Tunnel) finish() {
 		m.session(&res)
 	}
 	if t.cfg.OnClose != nil {
-		t.cfg.OnClose(res)
+		t.cfg.OnClose.TunnelClosed(res)
 	}
 }
 
