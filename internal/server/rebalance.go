@@ -219,8 +219,15 @@ func (s *Server) rebalanceOnce(cu *config.Upstream, pool *upstream.Upstream, rb 
 // judges it.
 type peerLoad struct {
 	weight  float64
-	conns   float64          // active connections less those leaving
+	active  int64            // the peer's active count, read before the tunnels
+	leaving int64            // its tunnels asked to close, which active still counts
 	tunnels []*tunnel.Tunnel // open, not yet asked to close
+}
+
+// conns is the peer's connections less those leaving. The active count
+// was read first: tunnels that opened since count too.
+func (l *peerLoad) conns() float64 {
+	return float64(max(l.active-l.leaving, int64(len(l.tunnels))))
 }
 
 // peerLoads returns the live primary peers of pool, in order and by
@@ -233,7 +240,7 @@ func peerLoads(pool *upstream.Upstream) ([]*peerLoad, map[string]*peerLoad) {
 		if st.Backup || st.Down || !st.Healthy || !st.UnavailableUntil.IsZero() {
 			continue
 		}
-		l := &peerLoad{weight: float64(max(st.Weight, 1)), conns: float64(st.Active)}
+		l := &peerLoad{weight: float64(max(st.Weight, 1)), active: st.Active}
 		loads[p.Addr()] = l
 		order = append(order, l)
 	}
@@ -241,24 +248,20 @@ func peerLoads(pool *upstream.Upstream) ([]*peerLoad, map[string]*peerLoad) {
 }
 
 // add counts t, a tunnel on l's peer: one to close if it is not leaving
-// already, one less connection if it is (least_conn counts it until it
-// ends).
+// already, one leaving if it is (least_conn counts it until it ends).
 func (l *peerLoad) add(t *tunnel.Tunnel, leaving bool) {
 	if leaving {
-		l.conns--
+		l.leaving++
 		return
 	}
 	l.tunnels = append(l.tunnels, t)
-	// The active count was read first: a tunnel that opened since
-	// counts too.
-	l.conns = max(l.conns, float64(len(l.tunnels)))
 }
 
 // take removes l's newest tunnel, to be closed, and returns it.
 func (l *peerLoad) take() *tunnel.Tunnel {
 	t := l.tunnels[len(l.tunnels)-1]
 	l.tunnels = l.tunnels[:len(l.tunnels)-1]
-	l.conns--
+	l.leaving++
 	return t
 }
 
@@ -271,14 +274,14 @@ func overloaded(order []*peerLoad, threshold float64) *peerLoad {
 	var total, weights float64
 	var busiest *peerLoad
 	for _, l := range order {
-		total += l.conns
+		total += l.conns()
 		weights += l.weight
-		if busiest == nil || l.conns/l.weight > busiest.conns/busiest.weight {
+		if busiest == nil || l.conns()/l.weight > busiest.conns()/busiest.weight {
 			busiest = l
 		}
 	}
 	mean := total / weights
-	have := busiest.conns
+	have := busiest.conns()
 	if total <= 0 || len(busiest.tunnels) == 0 || have/busiest.weight <= mean*(1+threshold) || have <= math.Ceil(mean*busiest.weight) {
 		return nil
 	}

@@ -51,7 +51,7 @@ func TestCloseBudgetShared(t *testing.T) {
 // progress are as loaded as least_conn made them.
 func TestOverloaded(t *testing.T) {
 	peer := func(conns, tunnels int) *peerLoad {
-		return &peerLoad{weight: 1, conns: float64(conns), tunnels: make([]*tunnel.Tunnel, tunnels)}
+		return &peerLoad{weight: 1, active: int64(conns), tunnels: make([]*tunnel.Tunnel, tunnels)}
 	}
 	cases := []struct {
 		name  string
@@ -63,7 +63,7 @@ func TestOverloaded(t *testing.T) {
 		{"one peer back", []*peerLoad{peer(45, 45), peer(45, 45), peer(0, 0)}, 0},
 		{"handshakes in progress elsewhere", []*peerLoad{peer(10, 10), peer(10, 0), peer(10, 0)}, -1},
 		{"busiest only handshaking", []*peerLoad{peer(2, 2), peer(20, 0), peer(2, 2)}, -1},
-		{"over the threshold by weight", []*peerLoad{{weight: 2, conns: 20, tunnels: make([]*tunnel.Tunnel, 20)}, peer(20, 20)}, 1},
+		{"over the threshold by weight", []*peerLoad{{weight: 2, active: 20, tunnels: make([]*tunnel.Tunnel, 20)}, peer(20, 20)}, 1},
 	}
 	for _, c := range cases {
 		got := overloaded(c.peers, 0.1)
@@ -81,16 +81,31 @@ func TestOverloaded(t *testing.T) {
 // again and no longer counts, though the peer's active count still holds
 // it.
 func TestPeerLoadLeaving(t *testing.T) {
-	l := &peerLoad{weight: 1, conns: 3}
+	l := &peerLoad{weight: 1, active: 3}
 	l.add(nil, true)
 	l.add(new(tunnel.Tunnel), false)
 	l.add(new(tunnel.Tunnel), false)
-	if l.conns != 2 || len(l.tunnels) != 2 {
-		t.Fatalf("conns %v, tunnels %d; want 2 and 2", l.conns, len(l.tunnels))
+	if l.conns() != 2 || len(l.tunnels) != 2 {
+		t.Fatalf("conns %v, tunnels %d; want 2 and 2", l.conns(), len(l.tunnels))
 	}
 	// A tunnel that registered after the active count was read.
 	l.add(new(tunnel.Tunnel), false)
-	if l.conns != 3 {
-		t.Fatalf("conns %v after a late tunnel, want 3", l.conns)
+	if l.conns() != 3 {
+		t.Fatalf("conns %v after a late tunnel, want 3", l.conns())
+	}
+	// The same, with the leaving tunnel met after the open ones: the
+	// order of the registry's map changes nothing.
+	l = &peerLoad{weight: 1, active: 2}
+	for range 3 {
+		l.add(new(tunnel.Tunnel), false)
+	}
+	l.add(nil, true)
+	if l.conns() != 3 {
+		t.Fatalf("conns %v with the leaving tunnel last, want 3", l.conns())
+	}
+	// A tunnel taken to close leaves the count.
+	l.take()
+	if l.conns() != 2 || len(l.tunnels) != 2 {
+		t.Fatalf("after take: conns %v, tunnels %d; want 2 and 2", l.conns(), len(l.tunnels))
 	}
 }
