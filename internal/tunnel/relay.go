@@ -53,8 +53,8 @@ func putBuf(b *[]byte) {
 	bufPool.Put(b)
 }
 
-// smallPool holds the small read buffers of directions whose source is a
-// ReadWaiter, which give theirs back while they wait.
+// smallPool holds the small read buffers of the generic path, given back
+// when a direction parks, pauses or ends, and while a ReadWaiter waits.
 var smallPool = sync.Pool{New: func() any { return new([smallSize]byte) }}
 
 // ReadWaiter is a leg without a RawConn that can wait for data without a
@@ -191,6 +191,9 @@ func (d *dir) dropState() {
 	d.releasePipe()
 	if rs.rbuf != nil {
 		putBuf(rs.rbuf)
+	}
+	if rs.small != nil {
+		smallPool.Put(rs.small)
 	}
 	*rs = relayState{readCB: rs.readCB}
 	d.rs = nil
@@ -426,7 +429,7 @@ func (d *dir) read() (buf *[]byte, data []byte, err error) {
 		}
 	}
 	if rs.small == nil {
-		rs.small = smallPool.Get().(*[smallSize]byte) // first read, or parking or waiting let the last one go
+		rs.small = smallPool.Get().(*[smallSize]byte) // first read, or parking or waiting gave the last one back
 	}
 	b := rs.small[:]
 	if rs.lastFull {
