@@ -87,12 +87,10 @@ func TestRebalance(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	// least_conn spreads them 30/30/30 (the rebalancer, which weighs the
-	// same connections, leaves the ramp alone:
-	// TestRebalanceWaitsForHandshakes); the check is the threshold's.
-	even("90 tunnels within the threshold", func(s [3]int64) bool {
-		return s[0]+s[1]+s[2] == 90 && max(s[0], s[1], s[2]) <= 33
-	})
+	// least_conn spreads them 30/30/30, and the rebalancer, which weighs
+	// the same connections, leaves the ramp alone
+	// (TestRebalanceWaitsForHandshakes).
+	even("90 tunnels at 30/30/30", func(s [3]int64) bool { return s == [3]int64{30, 30, 30} })
 
 	c.stop() // its 30 clients are closed (1001) and reconnect to a and b
 	even("90 tunnels on a and b", func(s [3]int64) bool { return s[0]+s[1] == 90 && s[2] == 0 })
