@@ -25,7 +25,8 @@ const (
 	// one write. Whole pages: the runtime allocates it so.
 	bigSize = 72 << 10
 	// smallSize is what a blocked read holds on a leg without a RawConn
-	// (TLS): a read that fills it moves the next read to a pooled buffer.
+	// (TLS; HTTP/2 and HTTP/3 streams hold it only while reading): a read
+	// that fills it moves the next read to a pooled buffer.
 	smallSize = 1 << 10
 	// closeFrameMax is the largest close frame wsgate writes.
 	closeFrameMax = wsframe.MaxHeaderLen + wsframe.MaxControlPayload
