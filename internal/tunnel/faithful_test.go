@@ -432,3 +432,22 @@ func TestCloseDeliversWhatClientSendsUntilItAnswers(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 }
+
+// TestFirstCloseRecorded: the close frame passed on first is the one a
+// tunnel reports, even when its answer comes back at once. A backend that
+// answers the client's close as soon as it reads it races the client's
+// direction, which must have recorded the close before passing it on.
+func TestFirstCloseRecorded(t *testing.T) {
+	for range 200 {
+		rg := newRig(t, Config{Frames: true}, nil, nil)
+		rg.cli.Write(closeFrame(4000, true))
+		readN(t, rg.be, len(closeFrame(4000, true)))
+		rg.be.Write(closeFrame(4001, false))
+		readN(t, rg.cli, len(closeFrame(4001, false)))
+		if res := rg.wait(t); res.ClosedBy != SideClient || res.CloseCode != 4000 {
+			t.Fatalf("result %+v, want the client's close 4000", res)
+		}
+		rg.cli.Close()
+		rg.be.Close()
+	}
+}

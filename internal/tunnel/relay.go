@@ -716,6 +716,11 @@ func (t *Tunnel) relay(i int, data []byte) bool {
 		stop := (d.inject != 0 || (d.x != nil && d.x.pingDue.Load())) && !d.gotClose && !d.dead
 		lim, ev, perr := d.scan(data, stop, d.deferred != 0 && d.flags.Load()&fAnswer != 0)
 		var err error
+		if ev == evClose {
+			// Recorded before dst can see the close and answer it:
+			// the answer's direction must find this one's already.
+			t.noteSrcClose(i)
+		}
 		if lim > 0 && !d.injected && !d.dead && d.discard == keepAll {
 			if err = d.write(t, data[:lim]); err == nil {
 				// A refused header (skip) is not forwarded: dst is
@@ -994,16 +999,23 @@ func (d *dir) closeCode() uint16 {
 	return uint16(d.code[0])<<8 | uint16(d.code[1])
 }
 
-// onSrcClose records a close frame that direction i has passed on (or
-// dropped, after wsgate's own) and reports whether to keep reading.
-func (t *Tunnel) onSrcClose(i int) bool {
-	d := &t.dirs[i]
+// noteSrcClose records the close frame that direction i's source has
+// just sent as the tunnel's first, unless another came first. It is
+// called before the frame is passed on, so that the answer, read by the
+// other direction, can never be recorded first.
+func (t *Tunnel) noteSrcClose(i int) {
 	t.mu.Lock()
 	if !t.codeSet {
-		t.code, t.codeSet = d.closeCode(), true
+		t.code, t.codeSet = t.dirs[i].closeCode(), true
 	}
 	t.setByLocked(srcSide(i))
 	t.mu.Unlock()
+}
+
+// onSrcClose marks direction i's close frame as passed on (or dropped,
+// after wsgate's own) and reports whether to keep reading.
+func (t *Tunnel) onSrcClose(i int) bool {
+	d := &t.dirs[i]
 	d.flags.Or(fSrcClosed)
 	if t.dirs[1-i].done() {
 		// Both sides have sent their close (or the other has ended):
