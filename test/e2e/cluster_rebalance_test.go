@@ -334,12 +334,26 @@ func TestClusterRebalanceHAProxy(t *testing.T) {
 	}
 }
 
-// talk sends a message every pause and reads its echo until stop (then it
-// closes with 1000 and returns nil) or the connection ends (the error).
-// cl.sent counts the messages written before the client's close frame:
-// gorilla answers a close frame while reading, so a message is counted
-// once its write succeeded.
+// talk sends a message every pause and waits for its echo, until stop
+// (then it closes with 1000 and returns nil) or the connection ends (the
+// error). A goroutine reads all the while, as a real client does, so that
+// gorilla answers the proxy's close frame as soon as it arrives: a message
+// written before that answer is counted in cl.sent (and must reach the
+// backend, before the answer), one written after it fails with
+// websocket.ErrCloseSent and is not counted. A client that read only after
+// each write could meet the close after the proxy's 2 s of grace, and its
+// message would be written to a closed tunnel.
 func talk(c *websocket.Conn, cl *rbClient, pause time.Duration, stop chan struct{}) error {
+	echoes, ended := make(chan struct{}, 1), make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				ended <- err
+				return
+			}
+			echoes <- struct{}{}
+		}
+	}()
 	tick := time.NewTimer(pause)
 	defer tick.Stop()
 	for seq := 0; ; seq++ {
@@ -347,20 +361,27 @@ func talk(c *websocket.Conn, cl *rbClient, pause time.Duration, stop chan struct
 		case <-stop:
 			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(5*time.Second))
 			c.Close()
+			<-ended
 			return nil
+		case err := <-ended:
+			return err
 		case <-tick.C:
 		}
 		tick.Reset(pause)
 		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		if err := c.WriteMessage(websocket.TextMessage, []byte(cl.id+":"+strconv.Itoa(seq))); err != nil {
-			// Written after the proxy's close arrived: read it to learn why.
-			_, _, rerr := c.ReadMessage()
-			return rerr
+			// Written after the close was answered: the reader knows why.
+			return <-ended
 		}
 		cl.sent++
-		c.SetReadDeadline(time.Now().Add(60 * time.Second))
-		if _, _, err := c.ReadMessage(); err != nil {
+		select {
+		case <-echoes:
+		case err := <-ended:
 			return err
+		case <-time.After(60 * time.Second):
+			c.Close()
+			<-ended
+			return errors.New("no echo in 60 s")
 		}
 	}
 }
