@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/http1"
+	"github.com/wsgate/wsgate/internal/sockio"
 )
 
 // Peer is the balancer's side of one backend server.
@@ -137,7 +138,7 @@ func (t Transport) dial(addr string, dl *connectDeadline) (net.Conn, error) {
 // *HandshakeError.
 func handshake(c net.Conn, cfg *tls.Config, deadline time.Time) (net.Conn, error) {
 	c.SetDeadline(deadline)
-	tc := tls.Client(c, cfg)
+	tc := tls.Client(sockio.Wrap(c), cfg)
 	if err := tc.Handshake(); err != nil {
 		c.Close()
 		return nil, &HandshakeError{Err: err}
@@ -160,6 +161,8 @@ func rawConn(c net.Conn) syscall.Conn {
 	case *net.TCPConn:
 		return c
 	case *net.UnixConn:
+		return c
+	case *sockio.Conn:
 		return c
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/wsgate/wsgate/internal/acme"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/errlog"
+	"github.com/wsgate/wsgate/internal/sockio"
 	"github.com/wsgate/wsgate/internal/tlsconf"
 )
 
@@ -116,7 +117,7 @@ func (c *conn) handshakeTLS(cfg *tls.Config) bool {
 		return true
 	}
 	var hello helloVars
-	tc := tls.Server(c.tcp, cfg)
+	tc := tls.Server(sockio.Wrap(c.tcp), cfg)
 	tc.SetDeadline(deadline)
 	if err := tc.HandshakeContext(hello.context()); err != nil {
 		rt.log.Printf(errlog.Info, c.id, "SSL_do_handshake() failed (%v) while SSL handshaking, client: %s", err, c.remote.Addr())

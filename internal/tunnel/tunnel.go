@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/internal/sockio"
 )
 
 // Side names an end of a tunnel, or wsgate itself.
@@ -503,6 +505,8 @@ func rawConn(c net.Conn) syscall.RawConn {
 	case *net.TCPConn:
 		sc = c
 	case *net.UnixConn:
+		sc = c
+	case *sockio.Conn:
 		sc = c
 	default:
 		return nil
