@@ -110,6 +110,61 @@ func topRate(h *config.HTTP) float64 {
 type clusterShed struct {
 	credit closeBudget // closes its rate allows now
 	active bool        // above the mean by more than the threshold, and not yet back at the mean
+
+	// Whether closing helps: this instance's count when the current
+	// check began, the closes since, when it began, and the pause after
+	// a check that found the clients coming back here.
+	checkOpen   float64
+	checkClosed int
+	checkFrom   time.Time
+	pausedTill  time.Time
+	backoff     time.Duration
+}
+
+// A check of whether closing helps spans at least futileCloses closes and
+// futileWait, time for the clients to reconnect. Closing that lowered
+// this instance's count by less than half the closes is futile: the
+// balancer sends the clients back here (the instances below the mean are
+// not in its rotation, or it does not balance by connections). The
+// instance then stops closing for futilePause, doubled after each futile
+// check up to futileMaxPause, rather than closing at its rate for ever.
+const (
+	futileCloses   = 20
+	futileWait     = 2 * time.Second
+	futilePause    = 10 * time.Second
+	futileMaxPause = 5 * time.Minute
+)
+
+// futile ends the current check if it is complete, and reports whether it
+// found closing futile; then the instance is paused. mine is this
+// instance's count now.
+func (sh *clusterShed) futile(now time.Time, mine float64) bool {
+	if sh.checkFrom.IsZero() {
+		sh.checkFrom, sh.checkOpen, sh.checkClosed = now, mine, 0
+		return false
+	}
+	if sh.checkClosed < futileCloses || now.Sub(sh.checkFrom) < futileWait {
+		return false
+	}
+	futile := sh.checkOpen-mine < float64(sh.checkClosed)/2
+	sh.checkFrom, sh.checkOpen, sh.checkClosed = now, mine, 0
+	if !futile {
+		sh.backoff = 0
+		return false
+	}
+	sh.backoff = min(max(2*sh.backoff, futilePause), futileMaxPause)
+	sh.pausedTill = now.Add(sh.backoff)
+	sh.checkFrom = time.Time{}
+	sh.active = false
+	return true
+}
+
+// idle ends an episode of closing (the instance is back at the mean, or
+// alone): the next one starts a check afresh, its first pause short.
+func (sh *clusterShed) idle() {
+	sh.active = false
+	sh.checkFrom = time.Time{}
+	sh.backoff = 0
 }
 
 // clusterRebalanceOnce closes up to n of this instance's oldest tunnels
@@ -117,14 +172,16 @@ type clusterShed struct {
 // threshold, and then until it is back at the mean; it returns how many
 // it closed. The mean is of the counts the live instances published at
 // the last heartbeat: clients that reconnect elsewhere keep it steady.
+// Closing that does not lower this instance's count pauses it (futile).
 func (s *Server) clusterRebalanceOnce(shed *clusterShed, rb *config.Rebalance, n int, log *errlog.Logger) int {
 	st := s.cluster.Load()
-	if st == nil {
+	now := time.Now()
+	if st == nil || now.Before(shed.pausedTill) {
 		return 0
 	}
 	load := st.ClusterLoad()
 	if load.Instances < 2 {
-		shed.active = false
+		shed.idle()
 		return 0
 	}
 	mean := float64(load.Open) / float64(load.Instances)
@@ -134,11 +191,16 @@ func (s *Server) clusterRebalanceOnce(shed *clusterShed, rb *config.Rebalance, n
 	}
 	excess := int(mine - math.Ceil(mean))
 	if excess <= 0 {
-		shed.active = false
+		shed.idle()
 		return 0
 	}
 	shed.active = true
+	if closed := shed.checkClosed; shed.futile(now, mine) {
+		log.Printf(errlog.Warn, 0, "cluster_rebalance: %d tunnels closed with 1012, but %d are open here again (cluster mean %.0f): the load balancer sends their clients back to this instance; not closing for %v (does it balance by connections, over every instance?)", closed, int(mine), mean, shed.backoff)
+		return 0
+	}
 	closed := s.closeOldest(min(n, excess))
+	shed.checkClosed += closed
 	if closed > 0 {
 		log.Printf(errlog.Info, 0, "cluster_rebalance: closed %d tunnels with 1012 (%d open here, cluster mean %.0f)", closed, int(mine), mean)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"testing"
+	"time"
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/tunnel"
@@ -107,5 +108,48 @@ func TestPeerLoadLeaving(t *testing.T) {
 	l.take()
 	if l.conns() != 2 || len(l.tunnels) != 2 {
 		t.Fatalf("after take: conns %v, tunnels %d; want 2 and 2", l.conns(), len(l.tunnels))
+	}
+}
+
+// TestClusterShedFutile: closing that lowers the instance's count by less
+// than half the closes, over at least futileCloses closes and futileWait,
+// pauses it, for longer after each futile check; closing that helps
+// resets the pause; too few closes are not judged.
+func TestClusterShedFutile(t *testing.T) {
+	var sh clusterShed
+	t0 := time.Unix(1000, 0)
+	check := func(at time.Duration, mine float64, closes int, want bool) {
+		t.Helper()
+		if got := sh.futile(t0.Add(at), mine); got != want {
+			t.Fatalf("at %v with %v open: futile %v, want %v", at, mine, got, want)
+		}
+		sh.checkClosed += closes
+	}
+	check(0, 1000, 30, false)          // the check begins
+	check(time.Second, 990, 0, false)  // too soon to judge
+	check(2*time.Second, 990, 0, true) // 10 fewer for 30 closes
+	if sh.backoff != futilePause || !sh.pausedTill.Equal(t0.Add(2*time.Second+futilePause)) || sh.active {
+		t.Fatalf("after a futile check: backoff %v, paused till %v, active %v", sh.backoff, sh.pausedTill, sh.active)
+	}
+	check(20*time.Second, 1000, 40, false) // a new check begins
+	check(23*time.Second, 1000, 0, true)   // nothing gained again: a longer pause
+	if sh.backoff != 2*futilePause {
+		t.Fatalf("second futile check: backoff %v, want %v", sh.backoff, 2*futilePause)
+	}
+	check(60*time.Second, 1000, 30, false)
+	check(63*time.Second, 980, 0, false) // 20 fewer for 30 closes: it helps
+	if sh.backoff != 0 {
+		t.Fatalf("closing helped, but the backoff is still %v", sh.backoff)
+	}
+	check(63*time.Second, 980, futileCloses-1, false) // the next check begins
+	check(80*time.Second, 980, 0, false)              // too few closes to judge
+	for range 20 {
+		sh.backoff = futileMaxPause
+		sh.checkFrom = time.Time{}
+		check(100*time.Second, 1000, futileCloses, false)
+		check(110*time.Second, 1000, 0, true)
+	}
+	if sh.backoff != futileMaxPause {
+		t.Fatalf("backoff %v over its ceiling %v", sh.backoff, futileMaxPause)
 	}
 }

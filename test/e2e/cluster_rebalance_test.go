@@ -385,3 +385,96 @@ func talk(c *websocket.Conn, cl *rbClient, pause time.Duration, stop chan struct
 		}
 	}
 }
+
+// TestClusterRebalanceUnroutedInstance: a fourth instance joins the
+// cluster but HAProxy never sends it a client (it stays disabled there).
+// The three others are above the mean; the tunnels they close come back
+// to them. Each finds that closing does not lower its count, says so in a
+// warning and stops closing, rather than closing at its rate for ever.
+func TestClusterRebalanceUnroutedInstance(t *testing.T) {
+	const clients = 300
+	r := startRedis(t)
+	be := startCountingBackend(t)
+	beAddr := be.srv.Listener.Addr().String()
+	var ports, mports [4]int
+	for i := range ports {
+		ports[i], mports[i] = freePort(t), freePort(t)
+	}
+	var gates []*gate
+	for i, p := range ports[:3] {
+		gates = append(gates, startGate(t, fmt.Sprintf(rebalanceConf, r.addr(), p, beAddr, mports[i])))
+	}
+	front := freePort(t)
+	sock := filepath.Join(t.TempDir(), "haproxy.sock")
+	startHAProxy(t, fmt.Sprintf(haproxyConf, sock, front, ports[0], ports[1], ports[2], ports[3]), sock)
+	url := fmt.Sprintf("ws://127.0.0.1:%d/", front)
+
+	d := websocket.Dialer{HandshakeTimeout: slow(20 * time.Second)}
+	conns := make([]*websocket.Conn, clients)
+	for i := range conns {
+		c, _, err := d.Dial(url, nil)
+		if err != nil {
+			t.Fatalf("dialing through haproxy: %v", err)
+		}
+		conns[i] = c
+	}
+	// Every client reconnects after a 1012; the count of those is the
+	// closing the instances do.
+	var moved atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	cur := make([]atomic.Pointer[websocket.Conn], clients)
+	defer func() {
+		close(stop)
+		for i := range cur {
+			cur[i].Load().Close()
+		}
+		wg.Wait()
+	}()
+	for i, c := range conns {
+		cur[i].Store(c)
+		wg.Go(func() {
+			for {
+				_, _, err := c.ReadMessage()
+				var ce *websocket.CloseError
+				if !errors.As(err, &ce) || ce.Code != 1012 {
+					return // the end of the test, or a failure the counts show
+				}
+				c.Close()
+				moved.Add(1)
+				for c, _, err = d.Dial(url, nil); err != nil; c, _, err = d.Dial(url, nil) {
+					select {
+					case <-stop:
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+				cur[i].Store(c)
+				select {
+				case <-stop:
+					c.Close()
+					return
+				default:
+				}
+			}
+		})
+	}
+
+	gates = append(gates, startGate(t, fmt.Sprintf(rebalanceConf, r.addr(), ports[3], beAddr, mports[3])))
+	warned := func(g *gate) bool {
+		b, _ := os.ReadFile(filepath.Join(g.dir, "error.log"))
+		return strings.Contains(string(b), "the load balancer sends their clients back to this instance")
+	}
+	waitFor(t, 30*time.Second, "a warning from each instance above the mean", func() bool {
+		return warned(gates[0]) && warned(gates[1]) && warned(gates[2])
+	})
+	before := moved.Load()
+	time.Sleep(3 * time.Second)
+	if after := moved.Load(); after > before {
+		t.Fatalf("%d more tunnels were closed with 1012 in the 3 s after every instance said it stopped (%d before)", after-before, before)
+	}
+	if warned(gates[3]) {
+		t.Fatal("the instance with no clients warned")
+	}
+	t.Logf("%d tunnels closed with 1012 before the instances stopped", before)
+}
