@@ -175,6 +175,41 @@ func (h *haproxyProc) command(t *testing.T, cmd string) string {
 	}
 }
 
+// rebalanceCluster is three instances with cluster_rebalance behind
+// HAProxy, sharing a Redis store and a counting backend, and the port of
+// a fourth that HAProxy lists disabled.
+type rebalanceCluster struct {
+	redis         *redisProc
+	be            *countingBackend
+	h             *haproxyProc
+	url           string // HAProxy's front end
+	ports, mports [4]int // the instances' listening and metrics ports
+	gates         []*gate
+}
+
+func startRebalanceCluster(t *testing.T) *rebalanceCluster {
+	rc := &rebalanceCluster{redis: startRedis(t), be: startCountingBackend(t)}
+	for i := range rc.ports {
+		rc.ports[i], rc.mports[i] = freePort(t), freePort(t)
+	}
+	for range 3 {
+		rc.startGate(t)
+	}
+	front := freePort(t)
+	sock := filepath.Join(t.TempDir(), "haproxy.sock")
+	rc.h = startHAProxy(t, fmt.Sprintf(haproxyConf, sock, front, rc.ports[0], rc.ports[1], rc.ports[2], rc.ports[3]), sock)
+	rc.url = fmt.Sprintf("ws://127.0.0.1:%d/", front)
+	return rc
+}
+
+// startGate starts the next instance; the fourth stays disabled in
+// HAProxy until a test enables it.
+func (rc *rebalanceCluster) startGate(t *testing.T) {
+	i := len(rc.gates)
+	conf := fmt.Sprintf(rebalanceConf, rc.redis.addr(), rc.ports[i], rc.be.srv.Listener.Addr().String(), rc.mports[i])
+	rc.gates = append(rc.gates, startGate(t, conf))
+}
+
 // rbClient is one client of the rebalancing test: it sends "id:seq" and
 // waits for the echo, with a pause between messages, and reconnects
 // through HAProxy when the proxy closes it with 1012.
@@ -195,26 +230,13 @@ func TestClusterRebalanceHAProxy(t *testing.T) {
 		t.Skip("set WSGATE_CLUSTER_LONG=1 (CI runs it in a step of its own, without -race)")
 	}
 	const clients, threshold = 3000, 0.10
-	r := startRedis(t)
-	be := startCountingBackend(t)
-	beAddr := be.srv.Listener.Addr().String()
-	var ports, mports [4]int
-	for i := range ports {
-		ports[i], mports[i] = freePort(t), freePort(t)
-	}
-	var gates []*gate
-	for i, p := range ports[:3] {
-		gates = append(gates, startGate(t, fmt.Sprintf(rebalanceConf, r.addr(), p, beAddr, mports[i])))
-	}
-	front := freePort(t)
-	sock := filepath.Join(t.TempDir(), "haproxy.sock")
-	h := startHAProxy(t, fmt.Sprintf(haproxyConf, sock, front, ports[0], ports[1], ports[2], ports[3]), sock)
-	url := fmt.Sprintf("ws://127.0.0.1:%d/", front)
+	rc := startRebalanceCluster(t)
+	be, h, url := rc.be, rc.h, rc.url
 
 	open := func() []float64 {
 		var n []float64
-		for i, p := range mports {
-			if i < len(gates) {
+		for i, p := range rc.mports {
+			if i < len(rc.gates) {
 				n = append(n, metric(t, fmt.Sprintf("127.0.0.1:%d", p), "wsgate_tunnels_active"))
 			}
 		}
@@ -291,7 +313,7 @@ func TestClusterRebalanceHAProxy(t *testing.T) {
 		})
 	}
 
-	gates = append(gates, startGate(t, fmt.Sprintf(rebalanceConf, r.addr(), ports[3], beAddr, mports[3])))
+	rc.startGate(t) // the fourth
 	if out := h.command(t, "enable server gates/g4"); strings.TrimSpace(out) != "" {
 		t.Fatalf("haproxy enable server: %q", out)
 	}
@@ -393,21 +415,8 @@ func talk(c *websocket.Conn, cl *rbClient, pause time.Duration, stop chan struct
 // warning and stops closing, rather than closing at its rate for ever.
 func TestClusterRebalanceUnroutedInstance(t *testing.T) {
 	const clients = 300
-	r := startRedis(t)
-	be := startCountingBackend(t)
-	beAddr := be.srv.Listener.Addr().String()
-	var ports, mports [4]int
-	for i := range ports {
-		ports[i], mports[i] = freePort(t), freePort(t)
-	}
-	var gates []*gate
-	for i, p := range ports[:3] {
-		gates = append(gates, startGate(t, fmt.Sprintf(rebalanceConf, r.addr(), p, beAddr, mports[i])))
-	}
-	front := freePort(t)
-	sock := filepath.Join(t.TempDir(), "haproxy.sock")
-	startHAProxy(t, fmt.Sprintf(haproxyConf, sock, front, ports[0], ports[1], ports[2], ports[3]), sock)
-	url := fmt.Sprintf("ws://127.0.0.1:%d/", front)
+	rc := startRebalanceCluster(t)
+	url := rc.url
 
 	d := websocket.Dialer{HandshakeTimeout: slow(20 * time.Second)}
 	conns := make([]*websocket.Conn, clients)
@@ -460,13 +469,13 @@ func TestClusterRebalanceUnroutedInstance(t *testing.T) {
 		})
 	}
 
-	gates = append(gates, startGate(t, fmt.Sprintf(rebalanceConf, r.addr(), ports[3], beAddr, mports[3])))
+	rc.startGate(t) // the fourth
 	warned := func(g *gate) bool {
 		b, _ := os.ReadFile(filepath.Join(g.dir, "error.log"))
 		return strings.Contains(string(b), "the load balancer sends their clients back to this instance")
 	}
 	waitFor(t, 30*time.Second, "a warning from each instance above the mean", func() bool {
-		return warned(gates[0]) && warned(gates[1]) && warned(gates[2])
+		return warned(rc.gates[0]) && warned(rc.gates[1]) && warned(rc.gates[2])
 	})
 	// The last closes came a tick (100 ms) before the warnings; their
 	// clients count them once they read them.
@@ -476,7 +485,7 @@ func TestClusterRebalanceUnroutedInstance(t *testing.T) {
 	if after := moved.Load(); after > before {
 		t.Fatalf("%d more tunnels were closed with 1012 in the 3 s after every instance said it stopped (%d before)", after-before, before)
 	}
-	if warned(gates[3]) {
+	if warned(rc.gates[3]) {
 		t.Fatal("the instance with no clients warned")
 	}
 	t.Logf("%d tunnels closed with 1012 before the instances stopped", before)
