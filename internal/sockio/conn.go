@@ -41,14 +41,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 	var n int
 	var errno error
 	err := c.rc.Read(func(fd uintptr) bool {
-		n, errno = Recv(int(fd), p)
+		for n, errno = Recv(int(fd), p); errno == syscall.EINTR; n, errno = Recv(int(fd), p) {
+		}
 		return errno != syscall.EAGAIN
 	})
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
-	case errno == syscall.EINTR:
-		return c.Read(p)
 	case errno != nil:
 		return 0, c.opError("read", os.NewSyscallError("recvfrom", errno))
 	case n == 0:
