@@ -85,14 +85,15 @@ func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string
 	if st.proxy != nil && st.proxy.exited() {
 		return nil, st.proxy.exitErr()
 	}
-	cpu := res.CPUPerOpUS
+	cpu, user := res.CPUPerOpUS, res.UserPerOpUS
 	if st.proxy == nil {
-		cpu = nanf()
+		cpu, user = nanf(), nanf()
 	}
 	f := map[string]float64{}
 	switch m.name {
 	case load.ModeHandshake:
 		f[report.HSRate], f[report.HSP50], f[report.HSP99], f[report.HSCPU] = res.OpsPerSec, res.P50, res.P99, cpu
+		f[report.HSUser], f[report.HSKernel] = user, cpu-user
 		f[report.HSErr] = float64(res.Errors)
 		if st.tls && res.Ops > 0 {
 			f[report.HSResumed] = 100 * float64(res.Resumed) / float64(res.Ops)
@@ -100,6 +101,7 @@ func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string
 	case load.ModeEcho:
 		f[report.EchoRate], f[report.EchoP50], f[report.EchoP90] = res.OpsPerSec, res.P50, res.P90
 		f[report.EchoP99], f[report.EchoP999], f[report.EchoCPU] = res.P99, res.P999, cpu
+		f[report.EchoUser], f[report.EchoKernel] = user, cpu-user
 		f[report.EchoErr] = float64(res.Errors)
 	case load.ModeThroughput:
 		f[report.TPMBps], f[report.TPRate], f[report.TPP50], f[report.TPP99], f[report.TPCPU] = res.MBPerSec, res.OpsPerSec, res.P50, res.P99, cpu
@@ -388,7 +390,7 @@ func (r *runner) runStorm(ctx context.Context, st *setup, dir string) (map[strin
 		return nil, err
 	}
 	pid := st.proxyPID()
-	var cpu0, cpu1 time.Duration
+	var cpu0, cpu1 procstat.CPU
 	if pid != 0 {
 		if cpu0, err = procstat.TreeCPUTime(pid); err != nil {
 			return nil, err
@@ -421,7 +423,7 @@ func (r *runner) runStorm(ctx context.Context, st *setup, dir string) (map[strin
 		report.StormCPU:     nanf(),
 	}
 	if pid != 0 {
-		res[report.StormCPU] = float64((cpu1 - cpu0).Microseconds()) / float64(n)
+		res[report.StormCPU] = float64(cpu1.Sub(cpu0).Total().Microseconds()) / float64(n)
 	}
 	checks, err := broadcast(ctx, agents, "check", 120*time.Second)
 	if err != nil {

@@ -77,7 +77,11 @@ type Result struct {
 	Max        float64 `json:"max_us"`      // paced only: the slowest round trip in the window
 	CPUSeconds float64 `json:"cpu_seconds"` // target's CPU time in the window; 0 without CPUPID
 	CPUPerOpUS float64 `json:"cpu_us_per_op"`
-	Resumed    uint64  `json:"resumed"` // handshakes in the window that resumed a TLS session
+	// UserSeconds is the part of CPUSeconds spent in user space, the rest
+	// in the kernel; UserPerOpUS per operation.
+	UserSeconds float64 `json:"user_cpu_seconds"`
+	UserPerOpUS float64 `json:"user_cpu_us_per_op"`
+	Resumed     uint64  `json:"resumed"` // handshakes in the window that resumed a TLS session
 	// Syscalls counts the target's system calls in the window by name
 	// (with StracePID); the window's CPU figures are then meaningless.
 	Syscalls   map[string]uint64 `json:"syscalls,omitempty"`
@@ -195,6 +199,7 @@ func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
 	res.Max = float64(r.max.Nanoseconds()) / 1e3
 	if cfg.CPUPID != 0 && r.ops > 0 {
 		res.CPUPerOpUS = res.CPUSeconds * 1e6 / float64(r.ops)
+		res.UserPerOpUS = res.UserSeconds * 1e6 / float64(r.ops)
 	}
 	res.Errors = r.errs
 	if r.firstErr != nil {
@@ -241,7 +246,7 @@ func (r *run) window(ctx context.Context) (Result, error) {
 	if err := sleep(r.cfg.Warmup); err != nil {
 		return Result{}, err
 	}
-	var cpu0, cpu1 time.Duration
+	var cpu0, cpu1 procstat.CPU
 	var err error
 	if r.cfg.CPUPID != 0 {
 		if cpu0, err = procstat.TreeCPUTime(r.cfg.CPUPID); err != nil {
@@ -275,7 +280,8 @@ func (r *run) window(ctx context.Context) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return Result{Seconds: t1.Sub(t0).Seconds(), CPUSeconds: (cpu1 - cpu0).Seconds(), Syscalls: calls}, nil
+	used := cpu1.Sub(cpu0)
+	return Result{Seconds: t1.Sub(t0).Seconds(), CPUSeconds: used.Total().Seconds(), UserSeconds: used.User.Seconds(), Syscalls: calls}, nil
 }
 
 // handshakeWorker opens, upgrades and closes connections one after another;

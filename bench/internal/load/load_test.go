@@ -149,6 +149,9 @@ func TestRunModes(t *testing.T) {
 			if res.CPUSeconds < 0 || res.CPUPerOpUS < 0 {
 				t.Fatalf("negative CPU: %+v", res)
 			}
+			if res.UserSeconds < 0 || res.UserSeconds > res.CPUSeconds || res.UserPerOpUS > res.CPUPerOpUS {
+				t.Fatalf("user CPU outside the total: %+v", res)
+			}
 		})
 	}
 	if _, err := Run(context.Background(), "nope", Config{Addr: plain}); err == nil {

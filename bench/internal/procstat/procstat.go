@@ -32,29 +32,41 @@ func readClockTicks() int64 {
 // ClockTicks returns the kernel's clock ticks per second (CLK_TCK).
 func ClockTicks() int64 { return clockTicks }
 
-// CPUTime returns the user plus system CPU time pid has used, all threads
-// included, at the resolution of one clock tick.
-func CPUTime(pid int) (time.Duration, error) {
+// CPU is CPU time as the kernel accounts it: in user space, and in the
+// kernel on the process's behalf (system calls, and the network work a
+// loopback send does for its receiver).
+type CPU struct{ User, System time.Duration }
+
+// Total is user plus system time.
+func (c CPU) Total() time.Duration { return c.User + c.System }
+
+// Sub is the time used between an earlier reading d and c.
+func (c CPU) Sub(d CPU) CPU { return CPU{c.User - d.User, c.System - d.System} }
+
+// CPUTime returns the CPU time pid has used, all threads included, at the
+// resolution of one clock tick.
+func CPUTime(pid int) (CPU, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return CPU{}, err
 	}
 	// The command name may hold spaces and parentheses: fields start after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("procstat: malformed /proc/%d/stat", pid)
+		return CPU{}, fmt.Errorf("procstat: malformed /proc/%d/stat", pid)
 	}
 	f := bytes.Fields(b[i+1:])
 	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("procstat: short /proc/%d/stat", pid)
+		return CPU{}, fmt.Errorf("procstat: short /proc/%d/stat", pid)
 	}
 	ut, err1 := strconv.ParseInt(string(f[11]), 10, 64)
 	st, err2 := strconv.ParseInt(string(f[12]), 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("procstat: malformed /proc/%d/stat times", pid)
+		return CPU{}, fmt.Errorf("procstat: malformed /proc/%d/stat times", pid)
 	}
-	return time.Duration(ut+st) * time.Second / time.Duration(clockTicks), nil
+	tick := time.Second / time.Duration(clockTicks)
+	return CPU{time.Duration(ut) * tick, time.Duration(st) * tick}, nil
 }
 
 // RSSKiB returns pid's resident set size (VmRSS) in KiB.
@@ -85,14 +97,14 @@ func FDs(pid int) (int, error) {
 // TreeCPUTime returns the CPU time of pid and of every process descending
 // from it that is alive now (for example nginx's master and its workers).
 // Processes that exit while the tree is read are left out.
-func TreeCPUTime(pid int) (time.Duration, error) {
+func TreeCPUTime(pid int) (CPU, error) {
 	total, err := CPUTime(pid)
 	if err != nil {
-		return 0, err
+		return CPU{}, err
 	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, err
+		return CPU{}, err
 	}
 	children := map[int][]int{}
 	for _, e := range ents {
@@ -109,7 +121,8 @@ func TreeCPUTime(pid int) (time.Duration, error) {
 		p := queue[0]
 		queue = append(queue[1:], children[p]...)
 		if t, err := CPUTime(p); err == nil {
-			total += t
+			total.User += t.User
+			total.System += t.System
 		}
 	}
 	return total, nil

@@ -13,7 +13,7 @@ func TestSelf(t *testing.T) {
 		t.Fatalf("ClockTicks = %d", ClockTicks())
 	}
 	cpu, err := CPUTime(pid)
-	if err != nil || cpu < 0 {
+	if err != nil || cpu.User < 0 || cpu.System < 0 {
 		t.Fatalf("CPUTime = %v, %v", cpu, err)
 	}
 	rss, err := RSSKiB(pid)
@@ -66,7 +66,7 @@ func TestTreeCPUTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		child = c
+		child = c.Total()
 		if child == 0 {
 			time.Sleep(20 * time.Millisecond) // polling a counter; no event to wait on
 		}
@@ -82,10 +82,52 @@ func TestTreeCPUTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tree < self+child {
-		t.Fatalf("tree %v < self %v + child %v", tree, self, child)
+	if tree.Total() < self.Total()+child {
+		t.Fatalf("tree %v < self %v + child %v", tree.Total(), self.Total(), child)
 	}
 	if _, err := TreeCPUTime(1 << 30); err == nil {
 		t.Fatal("TreeCPUTime of a missing process succeeded")
+	}
+}
+
+// TestCPUSplit: a process whose work the kernel does (zeroing pages) is charged
+// mostly kernel time, one that computes mostly user time.
+func TestCPUSplit(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		argv   []string
+		kernel bool
+	}{
+		{"kernel work", []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=64k", "count=200000", "status=none"}, true},
+		{"computing", []string{"sh", "-c", "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done"}, false},
+	} {
+		cmd := exec.Command(c.argv[0], c.argv[1:]...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Until it is waited for, an ended process keeps its times: they
+		// stop changing when the work is done. Polling a counter; no
+		// event to wait on.
+		var cpu CPU
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			next, err := CPUTime(cmd.Process.Pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next == cpu && cpu.Total() > 0 {
+				break
+			}
+			cpu = next
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if cpu.Total() < 50*time.Millisecond {
+			t.Fatalf("%s: %v of CPU time, too little to split", c.name, cpu.Total())
+		}
+		if kernelMost := cpu.System > cpu.User; kernelMost != c.kernel {
+			t.Errorf("%s: user %v, system %v", c.name, cpu.User, cpu.System)
+		}
+		t.Logf("%s: user %v, system %v", c.name, cpu.User, cpu.System)
 	}
 }

@@ -66,6 +66,19 @@ func scaling(key string) func(r *Report) string {
 	}
 }
 
+// split notes where wsgate's and nginx's CPU per operation went: user
+// space (user) and the kernel (kernel), medians.
+func split(user, kernel string) func(r *Report) string {
+	return func(r *Report) string {
+		ws, ng := r.target("wsgate"), r.target("nginx")
+		wu, nu, wk, nk := ws.fig(user).Median, ng.fig(user).Median, ws.fig(kernel).Median, ng.fig(kernel).Median
+		if math.IsNaN(wu) || math.IsNaN(nu) || math.IsNaN(wk) || math.IsNaN(nk) {
+			return ""
+		}
+		return fmt.Sprintf("user %s µs (nginx %s), kernel %s µs (nginx %s)", num(wu), num(nu), num(wk), num(nk))
+	}
+}
+
 func tunnelGoals(proto, name string) []goal {
 	return []goal{
 		{name + " tunnel: RSS per idle tunnel (average), vs wsgate's HTTP/1.1 ws tunnel",
@@ -80,8 +93,8 @@ func tunnelGoals(proto, name string) []goal {
 }
 
 var goals = append([]goal{
-	{"proxy CPU per plain handshake (µs)", plainWs(HSCPU), peer("nginx", HSCPU), 1, 0.8, nil},
-	{"proxy CPU per 64 B message (µs)", plainWs(EchoCPU), peer("nginx", EchoCPU), 0.9, 0.8, nil},
+	{"proxy CPU per plain handshake (µs)", plainWs(HSCPU), peer("nginx", HSCPU), 1, 0.8, split(HSUser, HSKernel)},
+	{"proxy CPU per 64 B message (µs)", plainWs(EchoCPU), peer("nginx", EchoCPU), 0.9, 0.8, split(EchoUser, EchoKernel)},
 	{"proxy CPU per 64 KiB message (µs)", plainWs(TPCPU), peer("haproxy", TPCPU), 0.9, 0.8, nil},
 	{"RSS per idle tunnel, average over the idle steps (KiB)", plainWs(IdleAvg), limit("KiB"), 3, 2.5,
 		func(r *Report) string { return "slope " + num(wsFig(r.Targets, IdleKiB)) + " KiB" }},

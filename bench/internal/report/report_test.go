@@ -22,10 +22,12 @@ func sample() *Report {
 			{Name: "direct", Figures: map[string]stats.Summary{HSRate: one(20000), TPMBps: one(1000)}},
 			{Name: "nginx", Figures: map[string]stats.Summary{
 				HSRate: one(10000), HSCPU: {Median: 44, Min: 40, Max: 50, N: 3}, EchoCPU: one(10), TPCPU: one(100), TPMBps: one(600), IdleKiB: one(17.6), IdleFDs: one(2), IdleAvg: one(18),
+				HSUser: one(10), HSKernel: one(34), EchoUser: one(1), EchoKernel: one(9),
 			}, IdleSteps: []IdleStep{{0, 1000, 10}, {2000, 36200, 4010}}},
 			{Name: "haproxy", Figures: map[string]stats.Summary{HSCPU: one(54), TPCPU: one(48), TPMBps: one(1200), IdleKiB: one(4.5)}},
 			{Name: "wsgate", Figures: map[string]stats.Summary{
 				HSRate: one(15000), HSCPU: one(22), EchoCPU: one(12), TPCPU: one(40), TPMBps: one(1300), IdleKiB: one(4), IdleFDs: one(2), IdleAvg: one(2.7),
+				HSUser: one(8), HSKernel: one(14), EchoUser: one(3), EchoKernel: one(9),
 			}},
 		},
 	}
@@ -40,9 +42,11 @@ func TestMarkdown(t *testing.T) {
 		"2 x test CPU",
 		"![proxy CPU per operation",
 		"| wsgate | 15.0k | 0.75x | 1.50x |", // handshakes/s and ratios to direct and nginx
-		"| nginx | 10.0k | 0.50x | 1.00x | - | - | 44.0 (40.0-50.0) | 1.00x |", // range over rounds
-		"| proxy CPU per plain handshake (µs) | 22.0 | nginx 44.0 | 0.50x | yes (<= 1x) | yes (<= 0.8x) |  |",
-		"| proxy CPU per 64 B message (µs) | 12.0 | nginx 10.0 | 1.20x | **no** (<= 0.9x) | **no** (<= 0.8x) |  |",
+		"| nginx | 10.0k | 0.50x | 1.00x | - | - | 44.0 (40.0-50.0) | 1.00x | 10.0 | 34.0 |", // range over rounds; user and kernel
+		"| direct | 20.0k | 1.00x | 2.00x | - | - | - | - | - | - |",                         // no proxy, no CPU
+		"| 12.0 | 1.20x | 3.00 | 9.00 |",                                                     // wsgate's 64 B CPU, user and kernel
+		"| proxy CPU per plain handshake (µs) | 22.0 | nginx 44.0 | 0.50x | yes (<= 1x) | yes (<= 0.8x) | user 8.00 µs (nginx 10.0), kernel 14.0 µs (nginx 34.0) |",
+		"| proxy CPU per 64 B message (µs) | 12.0 | nginx 10.0 | 1.20x | **no** (<= 0.9x) | **no** (<= 0.8x) | user 3.00 µs (nginx 1.00), kernel 9.00 µs (nginx 9.00) |",
 		// 40/48 = 0.83: met, stretch missed.
 		"| proxy CPU per 64 KiB message (µs) | 40.0 | haproxy 48.0 | 0.83x | yes (<= 0.9x) | **no** (<= 0.8x) |  |",
 		"| RSS per idle tunnel, average over the idle steps (KiB) | 2.70 | limit KiB | - | yes (<= 3) | **no** (<= 2.5) | slope 4.00 KiB |",
