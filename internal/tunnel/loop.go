@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/wsgate/wsgate/internal/sockio"
 	"github.com/wsgate/wsgate/internal/wsframe"
 )
 
@@ -144,13 +143,12 @@ func (l *dispatcher) relay(t *Tunnel, i int, events uint32) {
 }
 
 // recv reads d's source once, without blocking.
-func (l *dispatcher) recv(d *dir, b []byte) (n int, err error) {
-	cerr := d.srcRC().Control(func(fd uintptr) {
-		n, err = sockio.Recv(int(fd), b)
-		for err == syscall.EINTR {
-			n, err = sockio.Recv(int(fd), b)
-		}
-	})
+func (l *dispatcher) recv(d *dir, b []byte) (int, error) {
+	c := getRawCall(opRecv)
+	c.b = b
+	cerr := d.srcRC().Control(c.fn)
+	n, err := c.n, c.err
+	c.put()
 	if cerr != nil {
 		return 0, cerr
 	}
@@ -231,17 +229,11 @@ func (t *Tunnel) runOwed(i int, buf *[]byte, ok bool) {
 // leaves the rest in relayState.owed, for runOwed. The caller holds wmu.
 func (d *dir) tryWrite(p []byte) {
 	if d.rs == nil || len(d.rs.owed) == 0 {
-		d.dstRC().Control(func(fd uintptr) {
-			for len(p) > 0 {
-				n, err := sockio.Send(int(fd), p)
-				if n > 0 {
-					p = p[n:]
-				}
-				if err != nil && err != syscall.EINTR {
-					return // EAGAIN, or a failure that runOwed's write meets again
-				}
-			}
-		})
+		c := getRawCall(opSend)
+		c.b = p
+		d.dstRC().Control(c.fn) // EAGAIN, or a failure that runOwed's write meets again, leaves c.b
+		p = c.b
+		c.put()
 		if len(p) == 0 {
 			return
 		}

@@ -411,9 +411,10 @@ func (p *parking) disarm(d *dir) {
 	if len(epfds) == 0 {
 		return // parking stopped: its instances are closed
 	}
-	d.waitRC.Control(func(fd uintptr) {
-		unix.EpollCtl(epfds[int(fd)%len(epfds)], unix.EPOLL_CTL_DEL, int(fd), nil)
-	})
+	c := getRawCall(opDisarm)
+	c.epfds = epfds
+	d.waitRC.Control(c.fn)
+	c.put()
 	d.flags.And(^(fArmed | fEdge))
 }
 
@@ -465,28 +466,11 @@ func (p *parking) register1(d *dir, events uint32, kind int32) error {
 	}
 	epfds := p.epfds
 	p.mu.Unlock()
-	var err error
-	cerr := d.waitRC.Control(func(fd uintptr) {
-		epfd := epfds[int(fd)%len(epfds)]
-		op := unix.EPOLL_CTL_MOD
-		if d.flags.Load()&fArmed == 0 {
-			op = unix.EPOLL_CTL_ADD
-		}
-		// Set before the call: once armed, the next goroutine (or
-		// the dispatcher) may run. A flag, so that the race detector
-		// sees the order that epoll gives.
-		d.flags.Or(fArmed)
-		err = unix.EpollCtl(epfd, op, int(fd), &ev)
-		switch err {
-		case unix.EEXIST:
-			err = unix.EpollCtl(epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
-		case unix.ENOENT:
-			err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
-		}
-		if err != nil {
-			d.flags.And(^fArmed) // not parked: no other goroutine runs
-		}
-	})
+	c := getRawCall(opArm)
+	c.d, c.epfds, c.ev = d, epfds, ev
+	cerr := d.waitRC.Control(c.fn)
+	err := c.err
+	c.put()
 	if cerr != nil {
 		return cerr
 	}
