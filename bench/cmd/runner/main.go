@@ -68,6 +68,7 @@ var wssModeOrder = []string{load.ModeHandshake, load.ModeEcho, "idle"}
 type runner struct {
 	repo, tmp                   string
 	echoBin, loadBin, wsgateBin string
+	libserverBin                string // the protocol library alone, for the h2 and h3 passes
 	nginxBin, haproxyBin        string
 	procs                       procSet
 	warmup, window, settle      time.Duration
@@ -247,6 +248,12 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	}
 	if msg, err := r.goBuild(r.loadBin, "./bench/cmd/load"); err != nil {
 		return fmt.Errorf("building load: %v: %s", err, msg)
+	}
+	if len(r.protos) > 0 {
+		r.libserverBin = filepath.Join(r.tmp, "libserver")
+		if msg, err := r.goBuild(r.libserverBin, "./bench/cmd/libserver"); err != nil {
+			return fmt.Errorf("building libserver: %v: %s", err, msg)
+		}
 	}
 	wsgateInfo := "not in this run"
 	if contains(targets, "wsgate") {

@@ -50,10 +50,15 @@ var tunnelProxies = map[string][]string{
 	load.ProtoH3: {"wsgate"},
 }
 
-// tunnelTargetsOf keeps the proxies of targets that speak proto.
+// tunnelTargetsOf keeps the proxies of targets that speak proto, with the
+// protocol library alone (report.Library) before wsgate, which is built on
+// it.
 func tunnelTargetsOf(proto string, targets []string) []string {
 	var out []string
 	for _, t := range targets {
+		if t == "wsgate" {
+			out = append(out, report.Library)
+		}
 		if slices.Contains(tunnelProxies[proto], t) {
 			out = append(out, t)
 		}
@@ -107,12 +112,14 @@ func tunnelMethod(proto string) []string {
 		return []string{
 			"Client: Go's golang.org/x/net/http2 client over TLS 1.3 (ALPN h2, X25519, ECDSA P-256 certificate, no resumption); extended CONNECT with `:protocol websocket` once the server's SETTINGS allow it (SETTINGS_ENABLE_CONNECT_PROTOCOL).",
 			"wsgate: `listen 127.0.0.1:PORT ssl http2;` with the wss certificate settings; it re-executes itself with GODEBUG=http2xconnect=1 to offer extended CONNECT. HAProxy 2.6: `bind ... ssl crt combined.pem ssl-min-ver TLSv1.3 alpn h2,http/1.1` (RFC 8441 on HTTP/2 frontends since 2.4). nginx 1.22.1 is left out: it does not accept RFC 8441 WebSockets (no extended CONNECT on HTTP/2).",
+			"library: golang.org/x/net's HTTP/2 server alone (`bench/cmd/libserver -proto h2`, the x/net version wsgate is built with), each connection served on a fresh goroutine after its TLS handshake as wsgate serves it, each tunnel's frames echoed in its stream's handler, with no backend leg: the least any server built on x/net pays per tunnel.",
 			common,
 		}
 	}
 	return []string{
 		"Client: quic-go's HTTP/3 client, each tunnel its own UDP socket and QUIC connection (TLS 1.3, ALPN h3, X25519, keep-alive every 10 s so idle connections outlive QUIC's idle timeout); extended CONNECT with `:protocol websocket` once the server's SETTINGS allow it (SETTINGS_ENABLE_CONNECT_PROTOCOL).",
-		"wsgate: `listen 127.0.0.1:PORT quic;` beside `listen 127.0.0.1:PORT ssl;` with the wss certificate settings. nginx 1.22.1 has no HTTP/3 (QUIC arrived in 1.25) and Debian's HAProxy 2.6 is built without QUIC (`haproxy -vv`: -QUIC), so wsgate is measured alone.",
+		"wsgate: `listen 127.0.0.1:PORT quic;` beside `listen 127.0.0.1:PORT ssl;` with the wss certificate settings. nginx 1.22.1 has no HTTP/3 (QUIC arrived in 1.25) and Debian's HAProxy 2.6 is built without QUIC (`haproxy -vv`: -QUIC), so wsgate is the only proxy.",
+		"library: quic-go's HTTP/3 server alone (`bench/cmd/libserver -proto h3`, the quic-go version wsgate is built with), each tunnel's stream taken over as wsgate takes it (http3.HTTPStreamer) and its frames echoed on one goroutine, with no backend leg: the least any server built on quic-go pays per tunnel.",
 		common,
 	}
 }
@@ -274,7 +281,7 @@ func (r *runner) estimate(rounds, targets int, modes []string) time.Duration {
 		d += time.Duration(3*rounds*targets) * lw
 	}
 	for _, p := range r.protos {
-		n := time.Duration(rounds * len(tunnelProxies[p]))
+		n := time.Duration(rounds * (len(tunnelProxies[p]) + 1)) // and the library
 		d += n * (lw + 2*per("idle"))
 	}
 	if r.syscalls {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/bench/internal/load"
+	"github.com/wsgate/wsgate/bench/internal/report"
 )
 
 func TestConfigs(t *testing.T) {
@@ -347,13 +348,56 @@ Showing top 2 nodes out of 150
 
 // TestTunnelTargets: nginx never carries h2 or h3 tunnels here, HAProxy h2
 // only, wsgate both.
+// TestTunnelTargets: the proxies that speak each protocol, with the
+// library alone beside wsgate only.
 func TestTunnelTargets(t *testing.T) {
 	all := []string{"nginx", "haproxy", "wsgate"}
-	if got := strings.Join(tunnelTargetsOf(load.ProtoH2, all), ","); got != "haproxy,wsgate" {
+	if got := strings.Join(tunnelTargetsOf(load.ProtoH2, all), ","); got != "haproxy,library,wsgate" {
 		t.Errorf("h2: %s", got)
 	}
-	if got := strings.Join(tunnelTargetsOf(load.ProtoH3, all), ","); got != "wsgate" {
+	if got := strings.Join(tunnelTargetsOf(load.ProtoH3, all), ","); got != "library,wsgate" {
 		t.Errorf("h3: %s", got)
+	}
+	if got := strings.Join(tunnelTargetsOf(load.ProtoH2, []string{"haproxy"}), ","); got != "haproxy" {
+		t.Errorf("h2 without wsgate: %s", got)
+	}
+}
+
+// TestLibraryTarget starts the protocol library alone (bench/cmd/libserver)
+// as the runner does, over h2 and h3: it is ready only once a real client's
+// tunnel echoes (load.Probe), which a second probe checks again. Without a
+// tunnel protocol it refuses to start.
+func TestLibraryTarget(t *testing.T) {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("taskset not installed")
+	}
+	dir := t.TempDir()
+	r := &runner{tmp: dir, echoBin: filepath.Join(dir, "echo"), libserverBin: filepath.Join(dir, "libserver")}
+	for bin, pkg := range map[string]string{r.echoBin: "echo", r.libserverBin: "libserver"} {
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/wsgate/wsgate/bench/cmd/"+pkg).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	defer r.procs.stopAll()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, proto := range []string{load.ProtoH2, load.ProtoH3} {
+		tf, err := r.tunnelFiles(proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := r.startTarget(ctx, report.Library, filepath.Join(dir, proto), tf)
+		if err != nil {
+			t.Fatalf("%s: %v", proto, err)
+		}
+		if err := load.Probe(load.Config{Addr: st.addr, Proto: proto}, 2*time.Second); err != nil {
+			t.Errorf("%s: %v", proto, err)
+		}
+		r.stopTarget(st)
+	}
+	if st, err := r.startTarget(ctx, report.Library, filepath.Join(dir, "plain"), nil); err == nil {
+		r.stopTarget(st)
+		t.Fatal("the library started without a tunnel protocol")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/bench/internal/load"
+	"github.com/wsgate/wsgate/bench/internal/report"
 	"github.com/wsgate/wsgate/bench/internal/wsproto"
 )
 
@@ -195,6 +196,12 @@ func (r *runner) startTarget(ctx context.Context, target, dir string, tf *tlsFil
 		} else {
 			st.proxy, err = r.startWsgate(st, log, dir, conf)
 		}
+	case report.Library:
+		if st.proto == "" {
+			err = fmt.Errorf("the library alone serves only h2 and h3 tunnels")
+			break
+		}
+		st.proxy, err = r.procs.start("libserver", r.cpus(1), log, r.libserverBin, "-proto", st.proto, "-addr", st.addr, "-cert", tf.cert, "-key", tf.key)
 	case "haproxy":
 		conf := filepath.Join(dir, "haproxy.cfg")
 		if err := os.WriteFile(conf, []byte(r.workers(haproxyConfig(bport, pport, tf))), 0o644); err != nil {

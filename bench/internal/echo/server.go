@@ -2,6 +2,7 @@ package echo
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync"
 
@@ -135,10 +136,19 @@ func (s *Server) handle(c net.Conn) {
 	}
 }
 
+// Frames echoes the WebSocket frames a client sends on c (masked, after
+// the handshake), answering pings and the close frame, until the client
+// closes or a frame is invalid; each write is one or more whole answers.
+// It is the echo backend's relay for a stream that carries a WebSocket
+// without an HTTP/1.1 handshake of its own (an HTTP/2 or HTTP/3 tunnel).
+func Frames(c io.ReadWriter) {
+	relay(c, make([]byte, smallBuf), 0, make([]byte, 0, smallBuf))
+}
+
 // relay echoes frames until the peer closes. rb holds n bytes already read;
 // wb is an empty slice with spare capacity for outgoing bytes. Payloads are
 // streamed through both buffers, so a frame may be larger than either.
-func relay(c net.Conn, rb []byte, n int, wb []byte) {
+func relay(c io.ReadWriter, rb []byte, n int, wb []byte) {
 	r := 0 // start of unread bytes in rb[:n]
 	fill := func() bool {
 		if r > 0 {

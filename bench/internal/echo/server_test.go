@@ -238,3 +238,65 @@ func BenchmarkEcho64(b *testing.B) {
 		}
 	}
 }
+
+// TestFrames: the echo over a stream with no handshake of its own (an
+// HTTP/2 or HTTP/3 tunnel in the benchmark; a loopback connection here)
+// answers messages, a ping and the close frame, then returns.
+func TestFrames(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cli, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer srv.Close()
+		Frames(srv)
+	}()
+	c := wsproto.NewClient(cli)
+	defer c.Close()
+	for _, f := range []struct {
+		op, want wsproto.Opcode
+		payload  string
+	}{
+		{wsproto.OpBinary, wsproto.OpBinary, "hello"},
+		{wsproto.OpPing, wsproto.OpPong, "p"},
+		{wsproto.OpText, wsproto.OpText, strings.Repeat("x", 70000)}, // beyond both buffers
+		{wsproto.OpClose, wsproto.OpClose, "\x03\xe8"},
+	} {
+		if err := c.WriteMessage(f.op, []byte(f.payload)); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		for len(got) < len(f.payload) || len(f.payload) == 0 {
+			h, p, err := c.ReadMessage(nil)
+			if err != nil {
+				t.Fatalf("op %v: %v", f.op, err)
+			}
+			if h.Op != f.want && h.Op != wsproto.OpContinuation {
+				t.Fatalf("op %v answered with %v", f.op, h.Op)
+			}
+			got = append(got, p...)
+			if h.Fin {
+				break
+			}
+		}
+		if string(got) != f.payload {
+			t.Fatalf("op %v: %d bytes back, want %d", f.op, len(got), len(f.payload))
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Frames did not return after the close frame")
+	}
+}

@@ -29,6 +29,11 @@ const SysTotal = "total"
 // counted by strace -c over a window.
 func SysKey(mode, name string) string { return "sys." + mode + "." + name }
 
+// Library is the target name of the protocol library alone in a TunnelSet:
+// x/net's HTTP/2 server or quic-go's HTTP/3 server echoing each tunnel in
+// its handler, with no backend leg (bench/cmd/libserver).
+const Library = "library"
+
 // TunnelSet is the figures of one tunnel protocol's pass (echo and idle
 // keys): WebSockets opened with extended CONNECT over HTTP/2 (RFC 8441) or
 // HTTP/3 (RFC 9220).
@@ -71,11 +76,11 @@ func (r *Report) tunnels(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 		ws := r.target("wsgate")
-		// vsWS sets wsgate's figure of key beside its plain ws figure of
-		// base; other rows show "-".
+		// vsWS sets wsgate's and the library's figure of key beside
+		// wsgate's plain ws figure of base; other rows show "-".
 		vsWS := func(head, key, base string) column {
 			return column{head, func(t *Target) string {
-				if t.Name != "wsgate" {
+				if t.Name != "wsgate" && t.Name != Library {
 					return "-"
 				}
 				return ratio(t.fig(key).Median, ws.fig(base).Median)

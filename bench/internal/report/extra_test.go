@@ -16,6 +16,7 @@ func TestTunnelSections(t *testing.T) {
 	r.Tunnels = []TunnelSet{
 		{Proto: "h2", Title: "WebSockets over HTTP/2 (RFC 8441)", Method: []string{"one stream per connection"}, Targets: []*Target{
 			{Name: "haproxy", Figures: map[string]stats.Summary{EchoCPU: one(20), IdleAvg: one(9)}},
+			{Name: Library, Figures: map[string]stats.Summary{EchoCPU: one(10), IdleAvg: one(6.75)}},
 			{Name: "wsgate", Figures: map[string]stats.Summary{EchoCPU: one(15), IdleAvg: one(8.1), IdleKiB: one(8), IdleMuxAvg: one(5.4), IdleMuxKiB: one(5)}},
 		}},
 		{Proto: "h3", Title: "WebSockets over HTTP/3 (RFC 9220)", Targets: []*Target{
@@ -33,9 +34,12 @@ func TestTunnelSections(t *testing.T) {
 		// 15/12 = 1.25x the HTTP/1.1 CPU; 8.1/2.7 = 3.00x its average RSS.
 		"| wsgate | - | - | 15.0 | 1.25x | 8.00 | 8.10 | 3.00x |",
 		"| haproxy | - | - | 20.0 | - | - | 9.00 | - |",
-		"| h2 tunnel: RSS per idle tunnel (average), vs wsgate's HTTP/1.1 ws tunnel | 8.10 | wsgate HTTP/1.1 2.70 | 3.00x | yes (<= 3x) |",
-		"| h2 tunnel: proxy CPU per 64 B message, vs wsgate's HTTP/1.1 ws tunnel | 15.0 | wsgate HTTP/1.1 12.0 | 1.25x | yes (<= 1.5x) |",
-		"| h3 tunnel: proxy CPU per 64 B message, vs wsgate's HTTP/1.1 ws tunnel | 24.0 | wsgate HTTP/1.1 12.0 | 2.00x | **no** (<= 1.5x) |",
+		// The library alone gets the ratios too: 10/12, 6.75/2.7.
+		"| library | - | - | 10.0 | 0.83x | - | 6.75 | 2.50x |",
+		"| h2 tunnel: RSS per idle tunnel (average), vs wsgate's HTTP/1.1 ws tunnel | 8.10 | wsgate HTTP/1.1 2.70 | 3.00x | yes (<= 3x) | - | x/net alone, no backend: 6.75 (2.50x) |",
+		"| h2 tunnel: proxy CPU per 64 B message, vs wsgate's HTTP/1.1 ws tunnel | 15.0 | wsgate HTTP/1.1 12.0 | 1.25x | yes (<= 1.5x) | - | x/net alone, no backend: 10.0 (0.83x) |",
+		// No library in the h3 set: no note.
+		"| h3 tunnel: proxy CPU per 64 B message, vs wsgate's HTTP/1.1 ws tunnel | 24.0 | wsgate HTTP/1.1 12.0 | 2.00x | **no** (<= 1.5x) | - |  |",
 		"## WebSockets over HTTP/3 (RFC 9220)",
 	} {
 		if !strings.Contains(md, want) {

@@ -79,16 +79,29 @@ func split(user, kernel string) func(r *Report) string {
 	}
 }
 
-func tunnelGoals(proto, name string) []goal {
+// alone notes the figure of key of proto's protocol library alone (the
+// Library target, lib) and its ratio to wsgate's HTTP/1.1 tunnel's figure
+// of the same key: the least that any server built on the library pays.
+func alone(proto, lib, key string) func(r *Report) string {
+	return func(r *Report) string {
+		v := (&Report{Targets: r.tunnelTargets(proto)}).target(Library).fig(key).Median
+		if math.IsNaN(v) {
+			return ""
+		}
+		return fmt.Sprintf("%s alone, no backend: %s (%s)", lib, num(v), ratio(v, wsFig(r.Targets, key)))
+	}
+}
+
+func tunnelGoals(proto, name, lib string) []goal {
 	return []goal{
 		{name + " tunnel: RSS per idle tunnel (average), vs wsgate's HTTP/1.1 ws tunnel",
 			func(r *Report) float64 { return wsFig(r.tunnelTargets(proto), IdleAvg) },
 			func(r *Report) (string, float64) { return "wsgate HTTP/1.1", wsFig(r.Targets, IdleAvg) },
-			3, math.NaN(), nil},
+			3, math.NaN(), alone(proto, lib, IdleAvg)},
 		{name + " tunnel: proxy CPU per 64 B message, vs wsgate's HTTP/1.1 ws tunnel",
 			func(r *Report) float64 { return wsFig(r.tunnelTargets(proto), EchoCPU) },
 			func(r *Report) (string, float64) { return "wsgate HTTP/1.1", wsFig(r.Targets, EchoCPU) },
-			1.5, math.NaN(), nil},
+			1.5, math.NaN(), alone(proto, lib, EchoCPU)},
 	}
 }
 
@@ -100,7 +113,7 @@ var goals = append([]goal{
 		func(r *Report) string { return "slope " + num(wsFig(r.Targets, IdleKiB)) + " KiB" }},
 	{"RSS per idle wss tunnel, average (KiB)", func(r *Report) float64 { return wsFig(r.TLS, IdleAvg) }, limit("KiB"), 8, math.NaN(),
 		func(r *Report) string { return "slope " + num(wsFig(r.TLS, IdleKiB)) + " KiB" }},
-}, append(append(tunnelGoals("h2", "h2"), tunnelGoals("h3", "h3")...),
+}, append(append(tunnelGoals("h2", "h2", "x/net"), tunnelGoals("h3", "h3", "quic-go")...),
 	goal{"both cores unpinned: proxy CPU per handshake (µs)", func(r *Report) float64 { return wsFig(r.TwoCores, HSCPU) }, twoCoresBase(HSCPU), 1, math.NaN(), scaling(HSRate)},
 	goal{"both cores unpinned: proxy CPU per 64 B message (µs)", func(r *Report) float64 { return wsFig(r.TwoCores, EchoCPU) }, twoCoresBase(EchoCPU), 1, math.NaN(), scaling(EchoRate)},
 	goal{"both cores unpinned: proxy CPU per 64 KiB message (µs)", func(r *Report) float64 { return wsFig(r.TwoCores, TPCPU) }, twoCoresBase(TPCPU), 1, math.NaN(), scaling(TPMBps)},
