@@ -38,6 +38,10 @@ func main() {
 	certFile := flag.String("cert", "", "PEM certificate")
 	keyFile := flag.String("key", "", "PEM private key")
 	flag.Parse()
+	host, _, err := net.SplitHostPort(*addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		log.Fatalf("libserver: -addr must be a loopback host:port, got %q", *addr)
+	}
 	if *proto == "h2" && !strings.Contains(os.Getenv("GODEBUG"), extendedConnect) {
 		reexec()
 	}
