@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -161,22 +162,25 @@ func tunnel(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	echo.Frames(stream{r.Body, w})
+	fl, ok := w.(interface{ FlushError() error })
+	if !ok {
+		return
+	}
+	echo.Frames(stream{r.Body, w, fl})
 }
 
 // stream is an HTTP/2 tunnel as the echo's connection: it reads the
 // request body and flushes each write as DATA.
 type stream struct {
-	body interface{ Read([]byte) (int, error) }
-	w    http.ResponseWriter
+	io.Reader
+	w  io.Writer
+	fl interface{ FlushError() error } // x/net's response writer
 }
-
-func (s stream) Read(p []byte) (int, error) { return s.body.Read(p) }
 
 func (s stream) Write(p []byte) (int, error) {
 	n, err := s.w.Write(p)
 	if err == nil {
-		err = http.NewResponseController(s.w).Flush()
+		err = s.fl.FlushError()
 	}
 	return n, err
 }
