@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,29 +104,9 @@ func (t Transport) dial(addr string, dl *connectDeadline) (net.Conn, error) {
 		*dl = connectDeadline{deadline}
 		ctx = dl
 	}
-	network := "tcp"
-	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		network, addr = "unix", path
-	}
-	d := net.Dialer{KeepAlive: -1}
-	if t.SocketKeepalive {
-		// proxy_socket_keepalive: SO_KEEPALIVE with the system's timings.
-		d.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
-	}
-	if t.Local != nil && network == "tcp" { // proxy_bind applies to TCP peers
-		d.LocalAddr = t.Local
-		if t.Transparent {
-			d.Control = transparent
-		}
-	} else if network == "tcp" && loopback(addr) {
-		d.Control = connectNow
-	}
-	c, err := d.DialContext(ctx, network, addr)
+	c, err := t.connect(ctx, addr, deadline)
 	if err != nil {
 		return nil, err
-	}
-	if tc, ok := c.(*net.TCPConn); ok && !t.NoDelay {
-		tc.SetNoDelay(false) // Go's dialer has already turned Nagle off
 	}
 	if t.TLS == nil {
 		return c, nil
@@ -147,6 +128,40 @@ func handshake(c net.Conn, cfg *tls.Config, deadline time.Time) (net.Conn, error
 	return tc, nil
 }
 
+// connect makes the connection to addr, by ctx's deadline (deadline, or
+// none when zero): through sockio.Dial for an IP address, which costs fewer
+// system calls, or through the net package's dialer for a unix socket, a
+// name, a scoped IPv6 address, or a local address to bind (proxy_bind).
+func (t Transport) connect(ctx context.Context, addr string, deadline time.Time) (net.Conn, error) {
+	path, isUnix := strings.CutPrefix(addr, "unix:")
+	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" && t.Local == nil && !isUnix {
+		s, err := sockio.Dial(ap, deadline, sockio.DialOptions{NoDelay: t.NoDelay, KeepAlive: t.SocketKeepalive})
+		if err != nil {
+			return nil, err // not a nil *Socket in a non-nil net.Conn
+		}
+		return s, nil
+	}
+	d := net.Dialer{KeepAlive: -1}
+	if t.SocketKeepalive {
+		// proxy_socket_keepalive: SO_KEEPALIVE with the system's timings.
+		d.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+	}
+	if isUnix {
+		return d.DialContext(ctx, "unix", path)
+	}
+	if t.Local != nil { // proxy_bind
+		d.LocalAddr = t.Local
+		if t.Transparent {
+			d.Control = transparent
+		}
+	}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if tc, ok := c.(*net.TCPConn); ok && !t.NoDelay {
+		tc.SetNoDelay(false) // Go's dialer has already turned Nagle off
+	}
+	return c, err
+}
+
 // HandshakeError is a failed TLS handshake with a peer (a refused
 // certificate among others); Error.Phase is Handshaking.
 type HandshakeError struct{ Err error }
@@ -163,6 +178,8 @@ func rawConn(c net.Conn) syscall.Conn {
 	case *net.UnixConn:
 		return c
 	case *sockio.Conn:
+		return c
+	case *sockio.Socket:
 		return c
 	}
 	return nil

@@ -6,11 +6,14 @@ import (
 	"crypto/tls"
 	"io"
 	mrand "math/rand/v2"
+	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/sockio"
 	"github.com/wsgate/wsgate/internal/wsframe"
 )
 
@@ -305,4 +308,46 @@ func TestStartParkedWhileClosing(t *testing.T) {
 	rg := startRig(t, cli, cliLeg, beLeg, be, Config{Frames: true, IdleTimeout: time.Minute}, nil, nil)
 	rg.wait(t)
 	rg.tun.wg.Wait()
+}
+
+// TestStartParkedSocket: a backend leg that sockio.Dial made is a socket
+// like the net package's: the tunnel starts parked on it, relays both ways
+// and passes the client's end of stream on as a half-close.
+func TestStartParkedSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	beLeg, err := sockio.Dial(netip.MustParseAddrPort(ln.Addr().String()), time.Time{}, sockio.DialOptions{NoDelay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := <-accepted
+	if be == nil {
+		t.Fatal("no connection accepted")
+	}
+	cli, cliLeg := tcpPair(t)
+	rg := startRig(t, cli, cliLeg, beLeg, be, Config{Frames: true, IdleTimeout: time.Minute}, nil, nil)
+	if !rg.tun.dirs[c2b].parked.Load() || !rg.tun.dirs[b2c].parked.Load() {
+		t.Fatal("a tunnel with a dialled backend socket did not start parked")
+	}
+	key := [4]byte{1, 2, 3, 4}
+	up := wsframe.AppendFrame(nil, wsframe.OpBinary, []byte("up"), true, key)
+	rg.cli.Write(up)
+	mustEqual(t, "to backend", readN(t, rg.be, len(up)), up)
+	down := wsframe.AppendFrame(nil, wsframe.OpText, []byte("down"), false, key)
+	rg.be.Write(down)
+	mustEqual(t, "to client", readN(t, rg.cli, len(down)), down)
+
+	cli.CloseWrite()
+	be.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := be.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("backend read %d, %v after the client's end of stream; want the end of stream", n, err)
+	}
 }

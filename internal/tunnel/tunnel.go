@@ -508,6 +508,8 @@ func rawConn(c net.Conn) syscall.RawConn {
 		sc = c
 	case *sockio.Conn:
 		sc = c
+	case *sockio.Socket:
+		sc = c
 	default:
 		return nil
 	}
