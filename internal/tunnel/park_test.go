@@ -225,7 +225,17 @@ func TestSplicePipeReleased(t *testing.T) {
 // the first bytes wake it. A direction with pending bytes starts running
 // and delivers them first.
 func TestStartParked(t *testing.T) {
-	rg := newRig(t, Config{Frames: true, IdleTimeout: time.Minute}, nil, nil)
+	startsParked(t, newRig(t, Config{Frames: true, IdleTimeout: time.Minute}, nil, nil))
+	key := [4]byte{1, 2, 3, 4}
+	first := wsframe.AppendFrame(nil, wsframe.OpText, []byte("first"), true, key)
+	pr := newRig(t, Config{Frames: true}, first, nil)
+	mustEqual(t, "pending to backend", readN(t, pr.be, len(first)), first)
+}
+
+// startsParked checks that rg's tunnel starts with both directions parked
+// and that its first bytes each way wake it and arrive.
+func startsParked(t *testing.T, rg *rig) {
+	t.Helper()
 	if !rg.tun.dirs[c2b].parked.Load() || !rg.tun.dirs[b2c].parked.Load() {
 		t.Fatal("a new tunnel's directions are not parked")
 	}
@@ -236,10 +246,6 @@ func TestStartParked(t *testing.T) {
 	down := wsframe.AppendFrame(nil, wsframe.OpText, []byte("down"), false, key)
 	rg.be.Write(down)
 	mustEqual(t, "to client", readN(t, rg.cli, len(down)), down)
-
-	first := wsframe.AppendFrame(nil, wsframe.OpText, []byte("first"), true, key)
-	pr := newRig(t, Config{Frames: true}, first, nil)
-	mustEqual(t, "pending to backend", readN(t, pr.be, len(first)), first)
 }
 
 // TestStartParkedTLSHolding: a TLS leg may hold bytes it read before the
@@ -333,18 +339,7 @@ func TestStartParkedSocket(t *testing.T) {
 		t.Fatal("no connection accepted")
 	}
 	cli, cliLeg := tcpPair(t)
-	rg := startRig(t, cli, cliLeg, beLeg, be, Config{Frames: true, IdleTimeout: time.Minute}, nil, nil)
-	if !rg.tun.dirs[c2b].parked.Load() || !rg.tun.dirs[b2c].parked.Load() {
-		t.Fatal("a tunnel with a dialled backend socket did not start parked")
-	}
-	key := [4]byte{1, 2, 3, 4}
-	up := wsframe.AppendFrame(nil, wsframe.OpBinary, []byte("up"), true, key)
-	rg.cli.Write(up)
-	mustEqual(t, "to backend", readN(t, rg.be, len(up)), up)
-	down := wsframe.AppendFrame(nil, wsframe.OpText, []byte("down"), false, key)
-	rg.be.Write(down)
-	mustEqual(t, "to client", readN(t, rg.cli, len(down)), down)
-
+	startsParked(t, startRig(t, cli, cliLeg, beLeg, be, Config{Frames: true, IdleTimeout: time.Minute}, nil, nil))
 	cli.CloseWrite()
 	be.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := be.Read(make([]byte, 1)); n != 0 || err != io.EOF {
