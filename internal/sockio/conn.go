@@ -35,33 +35,53 @@ func Wrap(c net.Conn) net.Conn {
 // Read reads as net.Conn's Read does: io.EOF at the end of the stream, a
 // *net.OpError otherwise.
 func (c *Conn) Read(p []byte) (int, error) {
+	n, err := recv(c.rc, p)
+	if err != nil && err != io.EOF {
+		err = c.opError("read", err)
+	}
+	return n, err
+}
+
+// Write writes all of p, as net.Conn's Write does, unless an error stops
+// it; it returns the bytes written.
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := send(c.rc, p)
+	if err != nil {
+		err = c.opError("write", err)
+	}
+	return n, err
+}
+
+// recv reads into p through rc: the bytes read, io.EOF at the end of the
+// stream, or an error of the poller or of recvfrom.
+func recv(rc syscall.RawConn, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	var n int
 	var errno error
-	err := c.rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		for n, errno = Recv(int(fd), p); errno == syscall.EINTR; n, errno = Recv(int(fd), p) {
 		}
 		return errno != syscall.EAGAIN
 	})
 	switch {
 	case err != nil:
-		return 0, c.opError("read", err)
+		return 0, err
 	case errno != nil:
-		return 0, c.opError("read", os.NewSyscallError("recvfrom", errno))
+		return 0, os.NewSyscallError("recvfrom", errno)
 	case n == 0:
 		return 0, io.EOF
 	}
 	return n, nil
 }
 
-// Write writes all of p, as net.Conn's Write does, unless an error stops
-// it; it returns the bytes written.
-func (c *Conn) Write(p []byte) (int, error) {
+// send writes all of p through rc unless an error of the poller or of
+// sendto stops it; it returns the bytes written.
+func send(rc syscall.RawConn, p []byte) (int, error) {
 	var n int
 	var errno error
-	err := c.rc.Write(func(fd uintptr) bool {
+	err := rc.Write(func(fd uintptr) bool {
 		for n < len(p) {
 			m, e := Send(int(fd), p[n:])
 			switch e {
@@ -79,9 +99,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	})
 	switch {
 	case err != nil:
-		return n, c.opError("write", err)
+		return n, err
 	case errno != nil:
-		return n, c.opError("write", os.NewSyscallError("sendto", errno))
+		return n, os.NewSyscallError("sendto", errno)
 	}
 	return n, nil
 }

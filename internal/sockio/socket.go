@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -14,9 +15,8 @@ import (
 )
 
 // Socket is a TCP connection that Dial made on a descriptor of its own,
-// waited on in the runtime's poller through an os.File. Read and Write are
-// the file's (read(2) and write(2), allocating nothing); the relay makes
-// its own Recv and Send through SyscallConn.
+// waited on in the runtime's poller through an os.File. Its reads and
+// writes are Recv and Send, as Conn's are.
 //
 // It costs one system call less than the net package's dial (os.NewFile's
 // fcntl in place of a getsockname and a getpeername: the remote address is
@@ -30,6 +30,7 @@ type Socket struct {
 	f      *os.File
 	rc     syscall.RawConn
 	remote netip.AddrPort
+	closed atomic.Bool
 }
 
 // DialOptions are the socket options Dial sets before it connects.
@@ -146,7 +147,7 @@ func connect(fd int, ap netip.AddrPort) syscall.Errno {
 // Read reads as net.Conn's Read does: io.EOF at the end of the stream, a
 // *net.OpError otherwise.
 func (s *Socket) Read(p []byte) (int, error) {
-	n, err := s.f.Read(p)
+	n, err := recv(s.rc, p)
 	if err != nil && err != io.EOF {
 		err = s.opError("read", err)
 	}
@@ -156,7 +157,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 // Write writes all of p, as net.Conn's Write does, unless an error stops
 // it; it returns the bytes written.
 func (s *Socket) Write(p []byte) (int, error) {
-	n, err := s.f.Write(p)
+	n, err := send(s.rc, p)
 	if err != nil {
 		err = s.opError("write", err)
 	}
@@ -166,26 +167,25 @@ func (s *Socket) Write(p []byte) (int, error) {
 // Close closes the connection; calls blocked in Read or Write return
 // net.ErrClosed.
 func (s *Socket) Close() error {
+	if s.closed.Swap(true) {
+		return s.opError("close", net.ErrClosed)
+	}
 	if err := s.f.Close(); err != nil {
 		return s.opError("close", err)
 	}
 	return nil
 }
 
-// opError words err, an error of the file's op, as the net package words
-// its connections' errors: a system call's error names the call, a closed
-// file is net.ErrClosed, a deadline stays os.ErrDeadlineExceeded.
+// opError words err as the net package words its connections' errors. An
+// error of the poller is unwrapped from the file's own error first; once
+// the socket is closed, the error is net.ErrClosed.
 func (s *Socket) opError(op string, err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	var errno syscall.Errno
-	switch {
-	case errors.Is(err, os.ErrClosed):
+	if s.closed.Load() {
 		err = net.ErrClosed
-	case errors.As(err, &errno):
-		err = os.NewSyscallError(op, errno)
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: err}
 }
