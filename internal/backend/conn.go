@@ -131,15 +131,17 @@ func handshake(c net.Conn, cfg *tls.Config, deadline time.Time) (net.Conn, error
 // connect makes the connection to addr, by ctx's deadline (deadline, or
 // none when zero): through sockio.Dial for an IP address, which costs fewer
 // system calls, or through the net package's dialer for a unix socket, a
-// name, a scoped IPv6 address, or a local address to bind (proxy_bind).
+// name or a scoped IPv6 address.
 func (t Transport) connect(ctx context.Context, addr string, deadline time.Time) (net.Conn, error) {
 	path, isUnix := strings.CutPrefix(addr, "unix:")
-	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" && t.Local == nil && !isUnix {
-		s, err := sockio.Dial(ap, deadline, sockio.DialOptions{NoDelay: t.NoDelay, KeepAlive: t.SocketKeepalive})
-		if err != nil {
-			return nil, err // not a nil *Socket in a non-nil net.Conn
+	if o, ok := t.dialOptions(); ok && !isUnix {
+		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" {
+			s, err := sockio.Dial(ap, deadline, o)
+			if err != nil {
+				return nil, err // not a nil *Socket in a non-nil net.Conn
+			}
+			return s, nil
 		}
-		return s, nil
 	}
 	d := net.Dialer{KeepAlive: -1}
 	if t.SocketKeepalive {
@@ -149,7 +151,7 @@ func (t Transport) connect(ctx context.Context, addr string, deadline time.Time)
 	if isUnix {
 		return d.DialContext(ctx, "unix", path)
 	}
-	if t.Local != nil { // proxy_bind
+	if t.Local != nil { // proxy_bind, to a scoped address
 		d.LocalAddr = t.Local
 		if t.Transparent {
 			d.Control = transparent
@@ -160,6 +162,19 @@ func (t Transport) connect(ctx context.Context, addr string, deadline time.Time)
 		tc.SetNoDelay(false) // Go's dialer has already turned Nagle off
 	}
 	return c, err
+}
+
+// dialOptions are t's socket options for sockio.Dial; false when proxy_bind
+// names a scoped address, which it leaves to the net package.
+func (t Transport) dialOptions() (sockio.DialOptions, bool) {
+	o := sockio.DialOptions{NoDelay: t.NoDelay, KeepAlive: t.SocketKeepalive, Transparent: t.Transparent}
+	if t.Local != nil {
+		o.Local = t.Local.AddrPort()
+		if o.Local.Addr().Zone() != "" {
+			return o, false
+		}
+	}
+	return o, true
 }
 
 // HandshakeError is a failed TLS handshake with a peer (a refused

@@ -37,6 +37,14 @@ type Socket struct {
 type DialOptions struct {
 	NoDelay   bool // TCP_NODELAY
 	KeepAlive bool // SO_KEEPALIVE, with the system's timings
+	// Local, when valid, is the address to connect from (proxy_bind). With
+	// port 0 the port is chosen at connect, as nginx does it
+	// (IP_BIND_ADDRESS_NO_PORT): a source address and port then serve one
+	// connection per peer address, not one in all.
+	Local netip.AddrPort
+	// Transparent allows a Local that is not this host's (IP_TRANSPARENT,
+	// IPV6_TRANSPARENT); the kernel requires CAP_NET_ADMIN.
+	Transparent bool
 }
 
 // Dial connects a new socket to ap, waiting until deadline at most (none
@@ -56,7 +64,7 @@ func Dial(ap netip.AddrPort, deadline time.Time, o DialOptions) (*Socket, error)
 	if err != nil {
 		return fail(os.NewSyscallError("socket", err))
 	}
-	if err := setOptions(fd, o); err != nil {
+	if err := setOptions(fd, family, o); err != nil {
 		unix.Close(fd)
 		return fail(err)
 	}
@@ -86,19 +94,47 @@ func Dial(ap netip.AddrPort, deadline time.Time, o DialOptions) (*Socket, error)
 	return s, nil
 }
 
-// setOptions sets o on the socket fd.
-func setOptions(fd int, o DialOptions) error {
-	if o.NoDelay {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+// setOptions sets o on the socket fd of the address family, and binds it
+// to o.Local if that is set.
+func setOptions(fd, family int, o DialOptions) error {
+	type opt struct {
+		on               bool
+		level, name, val int
+	}
+	transparent := opt{o.Transparent, unix.SOL_IP, unix.IP_TRANSPARENT, 1}
+	if family == unix.AF_INET6 {
+		transparent = opt{o.Transparent, unix.SOL_IPV6, unix.IPV6_TRANSPARENT, 1}
+	}
+	bind := o.Local.IsValid()
+	for _, x := range []opt{
+		{o.NoDelay, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+		{o.KeepAlive, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		transparent,
+		{bind && o.Local.Port() == 0, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1},
+	} {
+		if !x.on {
+			continue
+		}
+		if err := unix.SetsockoptInt(fd, x.level, x.name, x.val); err != nil {
 			return os.NewSyscallError("setsockopt", err)
 		}
 	}
-	if o.KeepAlive {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
-			return os.NewSyscallError("setsockopt", err)
-		}
+	if !bind {
+		return nil
+	}
+	if err := unix.Bind(fd, sockaddr(o.Local, family)); err != nil {
+		return os.NewSyscallError("bind", err)
 	}
 	return nil
+}
+
+// sockaddr is ap as an address of the family (an IPv4 address is mapped
+// for an IPv6 socket).
+func sockaddr(ap netip.AddrPort, family int) unix.Sockaddr {
+	if a := ap.Addr().Unmap(); family == unix.AF_INET && a.Is4() {
+		return &unix.SockaddrInet4{Addr: a.As4(), Port: int(ap.Port())}
+	}
+	return &unix.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}
 }
 
 // awaitConnect waits until a connect under way has ended, by deadline at

@@ -199,3 +199,51 @@ func TestDialTimesOut(t *testing.T) {
 	}
 	t.Fatalf("%d dials to a queue of one all connected", len(fill))
 }
+
+// TestDialFromLocal: with Local the connection leaves from that address.
+// Without a port the port is chosen at connect (IP_BIND_ADDRESS_NO_PORT,
+// as nginx), so that the address's ports are not used up one per
+// connection whatever the peer; with a port, that port is used.
+// Transparent sets IP_TRANSPARENT, which needs CAP_NET_ADMIN.
+func TestDialFromLocal(t *testing.T) {
+	from := netip.MustParseAddrPort("127.0.0.2:0")
+	s, peer := dialListener(t, DialOptions{Local: from})
+	if got := netip.MustParseAddrPort(peer.RemoteAddr().String()).Addr(); got != from.Addr() {
+		t.Fatalf("the peer sees %v, want %v", got, from.Addr())
+	}
+	if sockopt(t, s, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT) == 0 {
+		t.Fatal("IP_BIND_ADDRESS_NO_PORT is off for a local address without a port")
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.3:0") // a free port to name
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := netip.MustParseAddrPort(ln.Addr().String()).Port()
+	ln.Close()
+	from = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.3"), port)
+	s, peer = dialListener(t, DialOptions{Local: from})
+	if got := peer.RemoteAddr().String(); got != from.String() {
+		t.Fatalf("the peer sees %s, want %s", got, from)
+	}
+	if sockopt(t, s, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT) != 0 {
+		t.Fatal("IP_BIND_ADDRESS_NO_PORT is on for a local address with a port")
+	}
+
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s, err = Dial(netip.MustParseAddrPort(ln.Addr().String()), time.Time{}, DialOptions{Local: netip.MustParseAddrPort("127.0.0.4:0"), Transparent: true})
+	if err != nil {
+		if !errors.Is(err, syscall.EPERM) {
+			t.Fatalf("transparent: %v; want a connection, or EPERM without CAP_NET_ADMIN", err)
+		}
+		return
+	}
+	defer s.Close()
+	if sockopt(t, s, unix.SOL_IP, unix.IP_TRANSPARENT) == 0 {
+		t.Fatal("IP_TRANSPARENT is off")
+	}
+}
