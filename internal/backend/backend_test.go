@@ -587,3 +587,40 @@ func TestDialLoopbackIPv6(t *testing.T) {
 		t.Fatalf("local address %v", c.Net().LocalAddr())
 	}
 }
+
+// TestDialSocketOptions: a fresh connection to an IP address carries the
+// transport's options: tcp_nodelay off leaves Nagle on, proxy_bind's
+// address is the source, and transparent applies only with an address to
+// bind (an empty proxy_bind variable binds nothing and needs no
+// privilege).
+func TestDialSocketOptions(t *testing.T) {
+	s := startServer(t, answer(0))
+	for _, tc := range []struct {
+		name        string
+		tr          Transport
+		from        string
+		noDelay, tp int
+	}{
+		{"defaults", Transport{NoDelay: true}, "127.0.0.1", 1, 0},
+		{"nagle", Transport{}, "127.0.0.1", 0, 0},
+		{"bind", Transport{NoDelay: true, Local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}, "127.0.0.2", 1, 0},
+		{"transparent, nothing to bind", Transport{NoDelay: true, Transparent: true}, "127.0.0.1", 1, 0},
+	} {
+		tc.tr.Slots = &counter{limit: 1}
+		var c Conn
+		if err := tc.tr.Connect(&c, &peer{addr: s.addr()}); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		local := c.Net().LocalAddr().(*net.TCPAddr)
+		var noDelay, tp int
+		rc, _ := rawConn(c.Net()).SyscallConn()
+		rc.Control(func(fd uintptr) {
+			noDelay, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+			tp, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_TRANSPARENT)
+		})
+		c.Release(true)
+		if local.IP.String() != tc.from || noDelay != tc.noDelay || tp != tc.tp {
+			t.Fatalf("%s: from %v, TCP_NODELAY %d, IP_TRANSPARENT %d; want %s, %d, %d", tc.name, local.IP, noDelay, tp, tc.from, tc.noDelay, tc.tp)
+		}
+	}
+}

@@ -151,7 +151,7 @@ func (t Transport) connect(ctx context.Context, addr string, deadline time.Time)
 	if isUnix {
 		return d.DialContext(ctx, "unix", path)
 	}
-	if t.Local != nil { // proxy_bind, to a scoped address
+	if t.Local != nil { // proxy_bind
 		d.LocalAddr = t.Local
 		if t.Transparent {
 			d.Control = transparent
@@ -167,9 +167,9 @@ func (t Transport) connect(ctx context.Context, addr string, deadline time.Time)
 // dialOptions are t's socket options for sockio.Dial; false when proxy_bind
 // names a scoped address, which it leaves to the net package.
 func (t Transport) dialOptions() (sockio.DialOptions, bool) {
-	o := sockio.DialOptions{NoDelay: t.NoDelay, KeepAlive: t.SocketKeepalive, Transparent: t.Transparent}
+	o := sockio.DialOptions{NoDelay: t.NoDelay, KeepAlive: t.SocketKeepalive}
 	if t.Local != nil {
-		o.Local = t.Local.AddrPort()
+		o.Local, o.Transparent = t.Local.AddrPort(), t.Transparent
 		if o.Local.Addr().Zone() != "" {
 			return o, false
 		}
