@@ -228,30 +228,13 @@ func (s *Socket) opError(op string, err error) error {
 
 // CloseWrite shuts down the sending side (a FIN to the peer).
 func (s *Socket) CloseWrite() error {
-	return s.control("shutdown", func(fd int) error { return unix.Shutdown(fd, unix.SHUT_WR) })
-}
-
-// SetNoDelay sets TCP_NODELAY.
-func (s *Socket) SetNoDelay(on bool) error {
-	v := 0
-	if on {
-		v = 1
-	}
-	return s.control("setsockopt", func(fd int) error {
-		return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, v)
-	})
-}
-
-// control runs call on the descriptor, an error of it worded as the
-// system call named op.
-func (s *Socket) control(op string, call func(fd int) error) error {
-	var cerr error
-	err := s.rc.Control(func(fd uintptr) { cerr = call(int(fd)) })
-	if err == nil && cerr != nil {
-		err = os.NewSyscallError(op, cerr)
+	var serr error
+	err := s.rc.Control(func(fd uintptr) { serr = unix.Shutdown(int(fd), unix.SHUT_WR) })
+	if err == nil && serr != nil {
+		err = os.NewSyscallError("shutdown", serr)
 	}
 	if err != nil {
-		return s.opError(op, err)
+		return s.opError("shutdown", err)
 	}
 	return nil
 }

@@ -94,9 +94,6 @@ func TestDialOptions(t *testing.T) {
 	if sockopt(t, s, unix.IPPROTO_TCP, unix.TCP_NODELAY) != 0 || sockopt(t, s, unix.SOL_SOCKET, unix.SO_KEEPALIVE) == 0 {
 		t.Fatal("options: want no TCP_NODELAY and SO_KEEPALIVE")
 	}
-	if err := s.SetNoDelay(true); err != nil || sockopt(t, s, unix.IPPROTO_TCP, unix.TCP_NODELAY) == 0 {
-		t.Fatalf("SetNoDelay(true): %v", err)
-	}
 }
 
 // TestSocketDeadlineAndClose: a read past its deadline is a timeout, as a
