@@ -599,7 +599,10 @@ func (r *runner) ensureTools(targets []string, status map[string]string) error {
 	}
 	need := map[string]string{}
 	if contains(targets, "nginx") {
-		need["nginx"] = "nginx-light"
+		// Debian's nginx, as .ci/run installs it: nginx-light, a
+		// transitional package now, would also enable the echo module in
+		// /etc/nginx/modules-enabled, which the end-to-end tests read.
+		need["nginx"] = "nginx"
 	}
 	if contains(targets, "haproxy") {
 		need["haproxy"] = "haproxy"
@@ -624,17 +627,8 @@ func (r *runner) ensureTools(targets []string, status map[string]string) error {
 		if err := run("update"); err != nil {
 			log.Print(err)
 		}
-		if err := run(append([]string{"install", "-y"}, missing...)...); err != nil {
+		if err := run(append([]string{"install", "-y", "--no-install-recommends"}, missing...)...); err != nil {
 			log.Print(err)
-			// nginx-light is gone from newer releases: plain nginx then.
-			for i, m := range missing {
-				if m == "nginx-light" {
-					missing[i] = "nginx"
-				}
-			}
-			if err := run(append([]string{"install", "-y"}, missing...)...); err != nil {
-				log.Print(err)
-			}
 		}
 	}
 	for bin := range need {
