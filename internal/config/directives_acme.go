@@ -74,7 +74,7 @@ func dACMEIssuer(l *loader, d *conf.Directive, s *scope) error {
 	for _, c := range d.Block {
 		spec, ok := acmeIssuerDirectives[c.Name]
 		if !ok {
-			return unknownDirective(c)
+			return l.unknownDirective(c)
 		}
 		if c.IsBlock() {
 			return conf.Errorf(c, "directive \"%s\" is not terminated by \";\"", c.Name)

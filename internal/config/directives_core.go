@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -78,9 +79,10 @@ func dWorkingDirectory(l *loader, d *conf.Directive, s *scope) error {
 // implements itself: loading one is a no-op.
 var builtinModules = map[string]bool{}
 
-// refusedLoadable maps the file names of nginx's dynamic modules that
-// wsgate does not implement to the module's name.
-var refusedLoadable = map[string]string{
+// knownLoadable maps the file names of nginx's dynamic modules that wsgate
+// does not implement (nginx's own and those Debian packages) to the
+// module's name.
+var knownLoadable = map[string]string{
 	"ngx_stream_module":                   "ngx_stream_core_module",
 	"ngx_stream_geoip_module":             "ngx_stream_geoip_module",
 	"ngx_stream_js_module":                "ngx_stream_js_module",
@@ -105,17 +107,23 @@ var refusedLoadable = map[string]string{
 	"ngx_rtmp_module":                     "ngx_rtmp_module",
 }
 
-// dLoadModule accepts a module wsgate has built in and refuses any other,
-// naming it: wsgate loads no shared objects.
+// dLoadModule accepts a module wsgate has built in. Any other is ignored
+// with a warning, as a module loaded and never used changes nothing, so
+// that a distribution's modules-enabled does not stop a configuration that
+// uses none of them; a directive of the module is refused where it appears
+// (unknownDirective names the modules ignored).
 func dLoadModule(l *loader, d *conf.Directive, s *scope) error {
 	name := strings.TrimSuffix(filepath.Base(d.Args[0]), ".so")
 	if builtinModules[name] {
 		return nil
 	}
-	if m, ok := refusedLoadable[name]; ok {
-		return conf.Errorf(d, "\"load_module\" of \"%s\": nginx's %s is a module wsgate does not implement", d.Args[0], m)
+	m := knownLoadable[name]
+	if m == "" {
+		m = name
 	}
-	return conf.Errorf(d, "\"load_module\" of \"%s\": wsgate loads no dynamic modules and has no built-in \"%s\"", d.Args[0], name)
+	l.ignoredModules = append(l.ignoredModules, fmt.Sprintf("%s, loaded at %s:%d", m, d.File, d.Line))
+	l.warn(d, "\"load_module\" of \"%s\" ignored: wsgate loads no dynamic modules and does not implement %s; its directives are refused", d.Args[0], m)
+	return nil
 }
 
 func dRlimitNoFile(l *loader, d *conf.Directive, s *scope) error {

@@ -62,6 +62,9 @@ type loader struct {
 	mapNames  map[string]*conf.Directive
 	seen      map[string]*conf.Directive // main-level "only once" directives
 	eventsSet bool
+	// ignoredModules are the modules load_module named and wsgate does
+	// not have, each with where it was loaded.
+	ignoredModules []string
 }
 
 type pendingProxy struct {
@@ -276,7 +279,7 @@ func (l *loader) block(ds []*conf.Directive, s *scope) error {
 func (l *loader) directive(d *conf.Directive, s *scope) error {
 	spec, ok := table[d.Name]
 	if !ok {
-		return unknownDirective(d)
+		return l.unknownDirective(d)
 	}
 	if spec.ctx&s.kind == 0 {
 		return conf.Errorf(d, "\"%s\" directive is not allowed here", d.Name)

@@ -53,8 +53,9 @@ func refusedModule(name string) string {
 
 // unknownDirective is the error for a directive wsgate's table lacks: the
 // module's name when it is one wsgate refuses, a suggestion when the name is
-// a likely typo of a known directive, nginx's plain message otherwise.
-func unknownDirective(d *conf.Directive) error {
+// a likely typo of a known directive, nginx's plain message otherwise,
+// naming the dynamic modules load_module named and wsgate ignored.
+func (l *loader) unknownDirective(d *conf.Directive) error {
 	if why := refusedDirectives[d.Name]; why != "" {
 		return conf.Errorf(d, "\"%s\" is not supported: %s", d.Name, why)
 	}
@@ -63,6 +64,9 @@ func unknownDirective(d *conf.Directive) error {
 	}
 	if s := suggest(d.Name); s != "" {
 		return conf.Errorf(d, "unknown directive \"%s\", did you mean \"%s\"?", d.Name, s)
+	}
+	if len(l.ignoredModules) > 0 {
+		return conf.Errorf(d, "unknown directive \"%s\" (wsgate does not implement %s)", d.Name, strings.Join(l.ignoredModules, "; "))
 	}
 	return conf.Errorf(d, "unknown directive \"%s\"", d.Name)
 }

@@ -53,3 +53,29 @@ func TestConfigErrorsHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestDebianModulesEnabled: a tree laid out as Debian's, whose
+// modules-enabled loads a module wsgate does not have (nginx-light's echo
+// module), passes -t with a warning naming it, as long as no directive of
+// the module is used.
+func TestDebianModulesEnabled(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "modules-enabled"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	mod := filepath.Join(dir, "modules-enabled", "50-mod-http-echo.conf")
+	if err := os.WriteFile(mod, []byte("load_module modules/ngx_http_echo_module.so;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "nginx.conf")
+	conf := "include " + filepath.Join(dir, "modules-enabled") + "/*.conf;\nevents {}\nhttp { access_log off; server { listen 127.0.0.1:1; location / { return 204; } } }\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binary, "-t", "-p", dir, "-c", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "test is successful") {
+		t.Fatalf("-t: %v\n%s", err, out)
+	}
+	if want := `[warn] "load_module" of "modules/ngx_http_echo_module.so" ignored: wsgate loads no dynamic modules and does not implement ngx_http_echo_module; its directives are refused in ` + mod + ":1"; !strings.Contains(string(out), want) {
+		t.Errorf("-t said:\n%s\nwant %s", out, want)
+	}
+}
