@@ -139,3 +139,22 @@ func TestDue(t *testing.T) {
 		t.Fatal("not due after 110 MiB allocated over 400 MiB live")
 	}
 }
+
+// TestDefaultSettlesSmallBurst: with the default policy, the garbage of a
+// burst of 1,000 handshakes (about 3.5 MiB) on a process holding 9,000
+// idle tunnels (about 13 MiB live) is collected once the process is quiet.
+func TestDefaultSettlesSmallBurst(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	const mib = 1 << 20
+	w := newWatch(Default)
+	w.due(heap{allocs: 200 * mib, live: 13 * mib}, t0)
+	w.settled(heap{allocs: 200 * mib, live: 13 * mib}, t0)
+	w.due(heap{allocs: 203*mib + mib/2, live: 13 * mib}, t0.Add(500*time.Millisecond))
+	due := false
+	for at := time.Second; at <= 3*time.Second && !due; at += Default.Interval {
+		due = w.due(heap{allocs: 203*mib + mib/2, live: 13 * mib}, t0.Add(at))
+	}
+	if !due {
+		t.Fatal("3.5 MiB allocated over 13 MiB live: not settled")
+	}
+}
