@@ -317,11 +317,13 @@ func TestClusterRebalanceHAProxy(t *testing.T) {
 	if out := h.command(t, "enable server gates/g4"); strings.TrimSpace(out) != "" {
 		t.Fatalf("haproxy enable server: %q", out)
 	}
-	waitFor(t, 90*time.Second, "every instance within the threshold of the mean", func() bool {
+	var last []float64 // the instances' tunnels at the last look, for a timeout's message
+	balanced := func() bool {
 		if failures.Load() > 0 {
 			return true
 		}
 		n := open()
+		last = n
 		var sum float64
 		for _, v := range n {
 			sum += v
@@ -333,7 +335,13 @@ func TestClusterRebalanceHAProxy(t *testing.T) {
 			}
 		}
 		return sum == clients
-	})
+	}
+	wait := slow(90 * time.Second)
+	for deadline := time.Now().Add(wait); !balanced(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for every instance within the threshold of the mean: tunnels %v, %d clients reconnected after 1012", wait, last, rebalanced.Load())
+		}
+	}
 	t.Logf("after: %v, %d clients reconnected after 1012", open(), rebalanced.Load())
 	close(stop)
 	wg.Wait()
