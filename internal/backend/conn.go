@@ -137,9 +137,9 @@ func handshake(c net.Conn, cfg *tls.Config, deadline time.Time) (net.Conn, error
 // it is not the default.
 func (t Transport) connect(ctx context.Context, addr string, deadline time.Time) (net.Conn, error) {
 	path, isUnix := strings.CutPrefix(addr, "unix:")
-	if o, ok := t.dialOptions(); ok && !isUnix && t.Local != nil {
+	if t.Local != nil && !isUnix && t.Local.Zone == "" {
 		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" {
-			s, err := sockio.Dial(ap, deadline, o)
+			s, err := sockio.Dial(ap, deadline, t.dialOptions())
 			if err != nil {
 				return nil, err // not a nil *Socket in a non-nil net.Conn
 			}
@@ -169,17 +169,12 @@ func (t Transport) connect(ctx context.Context, addr string, deadline time.Time)
 	return c, err
 }
 
-// dialOptions are t's socket options for sockio.Dial; false when proxy_bind
-// names a scoped address, which it leaves to the net package.
-func (t Transport) dialOptions() (sockio.DialOptions, bool) {
-	o := sockio.DialOptions{NoDelay: t.NoDelay, KeepAlive: t.SocketKeepalive}
-	if t.Local != nil {
-		o.Local, o.Transparent = t.Local.AddrPort(), t.Transparent
-		if o.Local.Addr().Zone() != "" {
-			return o, false
-		}
+// dialOptions are t's socket options for sockio.Dial, binding to t.Local.
+func (t Transport) dialOptions() sockio.DialOptions {
+	return sockio.DialOptions{
+		NoDelay: t.NoDelay, KeepAlive: t.SocketKeepalive,
+		Local: t.Local.AddrPort(), Transparent: t.Transparent,
 	}
-	return o, true
 }
 
 // HandshakeError is a failed TLS handshake with a peer (a refused
