@@ -243,3 +243,25 @@ func answerUpgrade(c net.Conn, br *bufio.Reader) bool {
 	fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsframe.AcceptKey(key))
 	return true
 }
+
+// TestExtensionRSV: the RSV bits a backend's accepted extensions allow,
+// parameters and spacing aside; none once the tunnel offloads them.
+func TestExtensionRSV(t *testing.T) {
+	for _, c := range []struct {
+		accepted  string
+		offloaded bool
+		want      uint8
+	}{
+		{"", false, 0},
+		{" , ", false, 0},
+		{"permessage-deflate", false, 4},
+		{"Permessage-Deflate; client_max_window_bits=10 ,", false, 4},
+		{"permessage-deflate, x-webkit-deflate-frame", false, 7},
+		{"x-custom; a=1", false, 7},
+		{"permessage-deflate", true, 0},
+	} {
+		if got := extensionRSV(c.accepted, c.offloaded); got != c.want {
+			t.Errorf("extensionRSV(%q, %v) = %d, want %d", c.accepted, c.offloaded, got, c.want)
+		}
+	}
+}

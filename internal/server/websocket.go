@@ -238,7 +238,7 @@ func extensionRSV(accepted string, offloaded bool) uint8 {
 	if offloaded {
 		return 0
 	}
-	for _, e := range strings.Split(accepted, ",") {
+	for e := range strings.SplitSeq(accepted, ",") {
 		name, _, _ := strings.Cut(e, ";")
 		switch name = strings.TrimSpace(name); {
 		case name == "":
