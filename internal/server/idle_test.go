@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/wsgate/wsgate/internal/tunnel"
 )
 
 // TestTunnelEndSizeClass: every open tunnel holds its tunnelEnd, laid out
@@ -15,6 +17,30 @@ import (
 func TestTunnelEndSizeClass(t *testing.T) {
 	if n := unsafe.Sizeof(tunnelEnd{}); n > 160 {
 		t.Fatalf("tunnelEnd is %d bytes, over the 160-byte size class", n)
+	}
+}
+
+// TestExchangeSizeClass: an exchange is garbage once its request is
+// answered, a Tunnel lives as long as its WebSocket. In one size class,
+// a burst of handshakes would lay its Tunnels out in spans among its
+// exchanges, and once those are collected the idle tunnels would keep
+// the spans and their holes: with 9,000 idle tunnels, Tunnels sharing
+// the 576-byte class with exchanges filled 84 to 86% of 740 to 750 spans
+// of 8 KiB, and 98% of 645 alone (0.7 MiB, 80 B per tunnel).
+func TestExchangeSizeClass(t *testing.T) {
+	// The runtime's classes around these sizes; an object of over 512
+	// bytes that holds pointers has an 8-byte header in its allocation.
+	classOf := func(n uintptr) uintptr {
+		for _, c := range []uintptr{512, 576, 640, 704, 768, 896, 1024, 1152} {
+			if n+8 <= c {
+				return c
+			}
+		}
+		return 0
+	}
+	x, tn := classOf(unsafe.Sizeof(exchange{})), classOf(unsafe.Sizeof(tunnel.Tunnel{}))
+	if x == tn {
+		t.Fatalf("exchange (%d bytes) and Tunnel (%d bytes) share the %d-byte size class", unsafe.Sizeof(exchange{}), unsafe.Sizeof(tunnel.Tunnel{}), x)
 	}
 }
 

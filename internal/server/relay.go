@@ -178,12 +178,12 @@ func (x *exchange) setUpstreamVars(p *pass) {
 	u := &x.upstreamOut.ups
 	g := u.NewGroup()
 	if p.n == 0 {
-		u.Tries = append(u.Tries, vars.UpstreamTry{Group: g, Addr: x.proxyPass().Upstream.Name, Status: "502",
+		u.Add(vars.UpstreamTry{Group: g, Addr: x.proxyPass().Upstream.Name, Status: "502",
 			ConnectTime: -1, HeaderTime: -1, QueueTime: cmp.Or(x.upstreamOut.queued, -1)})
 	}
 	for i := range p.n {
 		t := p.at(i)
-		u.Tries = append(u.Tries, vars.UpstreamTry{Group: g, Addr: t.addr, Status: cmp.Or(t.status, "502"),
+		u.Add(vars.UpstreamTry{Group: g, Addr: t.addr, Status: cmp.Or(t.status, "502"),
 			ConnectTime: t.connect, HeaderTime: t.header, ResponseTime: time.Since(t.start),
 			BytesSent: t.sent, BytesReceived: t.recv})
 		if i == 0 {

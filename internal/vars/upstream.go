@@ -12,7 +12,8 @@ import (
 // formatted only when a variable is read.
 type Upstream struct {
 	Tries  []UpstreamTry
-	groups int // passes so far
+	groups int            // passes so far
+	one    [1]UpstreamTry // Tries' first storage (Add): u is never copied
 }
 
 // UpstreamTry is one try at a peer. A duration below zero is unknown and
@@ -28,6 +29,15 @@ type UpstreamTry struct {
 	BytesSent      int64
 	BytesReceived  int64
 	ResponseLength int64
+}
+
+// Add records a try. A request's usual single try is kept in u itself,
+// costing no allocation; u must not be copied once it holds one.
+func (u *Upstream) Add(t UpstreamTry) {
+	if u.Tries == nil {
+		u.Tries = u.one[:0]
+	}
+	u.Tries = append(u.Tries, t)
 }
 
 // NewGroup starts the tries of another pass and returns its number.

@@ -72,3 +72,24 @@ func (h testHeader) Values(name string) iter.Seq[string] {
 func (h testHeader) Join(name, sep string) string {
 	return strings.Join(h[textproto.CanonicalMIMEHeaderKey(name)], sep)
 }
+
+// TestUpstreamAdd: the first try is kept in the Upstream, without an
+// allocation; further ones grow Tries past it, keeping every try in order.
+func TestUpstreamAdd(t *testing.T) {
+	var u Upstream
+	if n := testing.AllocsPerRun(100, func() {
+		u.Tries = nil
+		u.Add(UpstreamTry{Addr: "a"})
+	}); n != 0 {
+		t.Errorf("the first try: %v allocations, want none", n)
+	}
+	u.Add(UpstreamTry{Addr: "b"})
+	u.Add(UpstreamTry{Addr: "c"})
+	var got []string
+	for _, tr := range u.Tries {
+		got = append(got, tr.Addr)
+	}
+	if strings.Join(got, ",") != "a,b,c" {
+		t.Errorf("tries %v, want a, b, c", got)
+	}
+}
