@@ -258,8 +258,16 @@ type reqParser struct {
 
 // parseRequest parses a complete head, or with prefix only checks the
 // complete lines of a head still arriving.
+// requestFields is a Request with room for the header fields of many
+// (a WebSocket handshake's five to eight): the two in one allocation.
+type requestFields struct {
+	Request
+	fields [8]Field
+}
+
 func parseRequest(s string, prefix bool, lim Limits) (*Request, error) {
-	r := &Request{ContentLength: -1, HeaderBytes: len(s)}
+	rf := &requestFields{Request: Request{ContentLength: -1, HeaderBytes: len(s)}}
+	r := &rf.Request
 	p := reqParser{r: r, keepSlashes: lim.KeepSlashes}
 	line, i := cutLine(s, 0)
 	if err := p.requestLine(line); err != nil {
@@ -268,8 +276,10 @@ func parseRequest(s string, prefix bool, lim Limits) (*Request, error) {
 		}
 		return r, err
 	}
-	if n := strings.Count(s[i:], "\n") - 1; n > 0 {
+	if n := strings.Count(s[i:], "\n") - 1; n > len(rf.fields) {
 		r.Header = make(Header, 0, n)
+	} else if n > 0 {
+		r.Header = rf.fields[:0:n]
 	}
 	for i < len(s) {
 		line, i = cutLine(s, i)

@@ -70,14 +70,24 @@ func ReadResponse(br *bufio.Reader, method string, maxHeader int) (*Response, er
 	return parseResponse(s, method, false)
 }
 
+// responseFields is a Response with room for the header fields of most
+// answers (a 101 has three to six): the two in one allocation.
+type responseFields struct {
+	Response
+	fields [6]Field
+}
+
 func parseResponse(s, method string, prefix bool) (*Response, error) {
-	r := &Response{ContentLength: -1, HeaderBytes: len(s)}
+	rf := &responseFields{Response: Response{ContentLength: -1, HeaderBytes: len(s)}}
+	r := &rf.Response
 	line, i := cutLine(s, 0)
 	if !r.statusLine(line) {
 		return nil, errRespStatusLine
 	}
-	if n := strings.Count(s[i:], "\n") - 1; n > 0 {
+	if n := strings.Count(s[i:], "\n") - 1; n > len(rf.fields) {
 		r.Header = make(Header, 0, n)
+	} else if n > 0 {
+		r.Header = rf.fields[:0:n]
 	}
 	var cl, te string
 	var clSeen, teSeen bool

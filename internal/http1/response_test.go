@@ -157,3 +157,47 @@ func TestCloseDelimitedBodyShort(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnexpectedEOF", err)
 	}
 }
+
+// TestHeadAllocations: a head with the header fields of a WebSocket
+// handshake costs two allocations, its text and the parsed head with its
+// fields; one with more fields than the parsed head has room for costs a
+// third, and keeps them all.
+func TestHeadAllocations(t *testing.T) {
+	const resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+	const req = "GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://example.com\r\n\r\n"
+	sr := strings.NewReader("")
+	br := bufio.NewReaderSize(sr, ReaderSize)
+	allocs := func(head string, read func() int) (float64, int) {
+		var n int
+		a := testing.AllocsPerRun(50, func() {
+			sr.Reset(head)
+			br.Reset(sr)
+			n = read()
+		})
+		return a, n
+	}
+	readResp := func() int {
+		r, err := ReadResponse(br, "GET", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(r.Header)
+	}
+	readReq := func() int {
+		r, err := ReadRequest(br, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(r.Header)
+	}
+	if a, n := allocs(resp, readResp); a != 2 || n != 3 {
+		t.Errorf("a 101 with 3 fields: %v allocations, %d fields; want 2 and 3", a, n)
+	}
+	if a, n := allocs(req, readReq); a != 2 || n != 6 {
+		t.Errorf("a handshake with 6 fields: %v allocations, %d fields; want 2 and 6", a, n)
+	}
+	many := strings.Replace(resp, "\r\n\r\n", strings.Repeat("\r\nX-A: 1", 7)+"\r\n\r\n", 1)
+	if a, n := allocs(many, readResp); a != 3 || n != 10 {
+		t.Errorf("a 101 with 10 fields: %v allocations, %d fields; want 3 and 10", a, n)
+	}
+}
