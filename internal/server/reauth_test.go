@@ -18,7 +18,7 @@ import (
 
 // holdBackend accepts WebSocket handshakes and keeps each connection open
 // and silent until the test ends.
-func holdBackend(t *testing.T) net.Listener {
+func holdBackend(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -282,7 +282,7 @@ func TestReauthBoundedConcurrency(t *testing.T) {
 
 // applyTestConfig starts a server on the configuration text, read as the
 // file path (relative paths in it are the path's directory's).
-func applyTestConfig(t *testing.T, path, text string) *Server {
+func applyTestConfig(t testing.TB, path, text string) *Server {
 	t.Helper()
 	cfg, err := config.LoadBytes(path, []byte(text), config.Options{})
 	if err != nil {
