@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -52,19 +53,75 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ioCall is one recv or send made inside a RawConn's Read or Write. A
+// closure passed to the RawConn escapes to the heap with every variable it
+// shares, and crypto/tls reads and writes its socket for every record, so
+// the calls come from a pool, each with its callbacks bound once.
+type ioCall struct {
+	p      []byte
+	n      int
+	errno  error
+	recvFn func(fd uintptr) bool
+	sendFn func(fd uintptr) bool
+}
+
+var ioCalls = sync.Pool{New: func() any {
+	c := new(ioCall)
+	c.recvFn, c.sendFn = c.recv, c.send
+	return c
+}}
+
+// getCall returns a call on p from the pool.
+func getCall(p []byte) *ioCall {
+	c := ioCalls.Get().(*ioCall)
+	c.p = p
+	return c
+}
+
+// done returns c's results and c to the pool.
+func (c *ioCall) done() (int, error) {
+	n, errno := c.n, c.errno
+	c.p, c.n, c.errno = nil, 0, nil
+	ioCalls.Put(c)
+	return n, errno
+}
+
+// recv is a read's callback: one recvfrom into c.p (again on EINTR); it
+// asks the poller to wait on EAGAIN.
+func (c *ioCall) recv(fd uintptr) bool {
+	for c.n, c.errno = Recv(int(fd), c.p); c.errno == syscall.EINTR; c.n, c.errno = Recv(int(fd), c.p) {
+	}
+	return c.errno != syscall.EAGAIN
+}
+
+// send is a write's callback: sendto until c.p is written or fails; it
+// asks the poller to wait on EAGAIN, keeping what was written in c.n.
+func (c *ioCall) send(fd uintptr) bool {
+	for c.n < len(c.p) {
+		m, e := Send(int(fd), c.p[c.n:])
+		switch e {
+		case nil:
+			c.n += m
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.errno = e
+			return true
+		}
+	}
+	return true
+}
+
 // recv reads into p through rc: the bytes read, io.EOF at the end of the
 // stream, or an error of the poller or of recvfrom.
 func recv(rc syscall.RawConn, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno error
-	err := rc.Read(func(fd uintptr) bool {
-		for n, errno = Recv(int(fd), p); errno == syscall.EINTR; n, errno = Recv(int(fd), p) {
-		}
-		return errno != syscall.EAGAIN
-	})
+	c := getCall(p)
+	err := rc.Read(c.recvFn)
+	n, errno := c.done()
 	switch {
 	case err != nil:
 		return 0, err
@@ -79,24 +136,9 @@ func recv(rc syscall.RawConn, p []byte) (int, error) {
 // send writes all of p through rc unless an error of the poller or of
 // sendto stops it; it returns the bytes written.
 func send(rc syscall.RawConn, p []byte) (int, error) {
-	var n int
-	var errno error
-	err := rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, e := Send(int(fd), p[n:])
-			switch e {
-			case nil:
-				n += m
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	c := getCall(p)
+	err := rc.Write(c.sendFn)
+	n, errno := c.done()
 	switch {
 	case err != nil:
 		return n, err

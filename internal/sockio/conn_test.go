@@ -104,3 +104,45 @@ func TestConnErrors(t *testing.T) {
 		t.Fatalf("closed: %v, want net.ErrClosed", err)
 	}
 }
+
+// TestConnAllocations: a Write and the Read that takes its bytes allocate
+// nothing (crypto/tls makes one of each per record), when the read finds
+// the bytes there and when it waits for them. Under -race the pool drops
+// some of its calls, which are made again.
+func TestConnAllocations(t *testing.T) {
+	limit := 0.0
+	if raceBuild {
+		limit = 2
+	}
+	a, b := tcpPair(t)
+	ca, cb := newConn(t, a), newConn(t, b)
+	msg, buf := []byte("sixty-four bytes, give or take"), make([]byte, 64)
+	round := func() {
+		if _, err := ca.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := cb.Read(buf); err != nil || n != len(msg) {
+			t.Fatalf("read %d, %v", n, err)
+		}
+	}
+	if n := testing.AllocsPerRun(200, round); n > limit {
+		t.Errorf("a write and a read: %v allocations, want at most %v", n, limit)
+	}
+	start := make(chan struct{})
+	defer close(start)
+	go func() { // the writer, which lets the reader wait first
+		for range start {
+			time.Sleep(time.Millisecond)
+			ca.Write(msg)
+		}
+	}()
+	waited := func() {
+		start <- struct{}{}
+		if n, err := cb.Read(buf); err != nil || n != len(msg) {
+			t.Fatalf("read %d, %v", n, err)
+		}
+	}
+	if n := testing.AllocsPerRun(20, waited); n > limit {
+		t.Errorf("a read that waits: %v allocations, want at most %v", n, limit)
+	}
+}
