@@ -256,8 +256,6 @@ type reqParser struct {
 	keepSlashes bool // merge_slashes off
 }
 
-// parseRequest parses a complete head, or with prefix only checks the
-// complete lines of a head still arriving.
 // requestFields is a Request with room for the header fields of many
 // (a WebSocket handshake's five to eight): the two in one allocation.
 type requestFields struct {
@@ -265,6 +263,8 @@ type requestFields struct {
 	fields [8]Field
 }
 
+// parseRequest parses a complete head, or with prefix only checks the
+// complete lines of a head still arriving.
 func parseRequest(s string, prefix bool, lim Limits) (*Request, error) {
 	rf := &requestFields{Request: Request{ContentLength: -1, HeaderBytes: len(s)}}
 	r := &rf.Request

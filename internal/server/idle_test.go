@@ -26,7 +26,8 @@ func TestTunnelEndSizeClass(t *testing.T) {
 // exchanges, and once those are collected the idle tunnels would keep
 // the spans and their holes: with 9,000 idle tunnels, Tunnels sharing
 // the 576-byte class with exchanges filled 84 to 86% of 740 to 750 spans
-// of 8 KiB, and 98% of 645 alone (0.7 MiB, 80 B per tunnel).
+// of 8 KiB, and 98% of 645 alone (0.7 to 0.8 MiB less: 80 to 95 B per
+// tunnel).
 func TestExchangeSizeClass(t *testing.T) {
 	// The runtime's classes around these sizes; an object of over 512
 	// bytes that holds pointers has an 8-byte header in its allocation.
