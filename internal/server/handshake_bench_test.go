@@ -16,12 +16,7 @@ import (
 // them.
 func BenchmarkWebSocketHandshake(b *testing.B) {
 	be := holdBackend(b)
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := free.Addr().(*net.TCPAddr).Port
-	free.Close()
+	port := freeTCPPort(b)
 	s := applyTestConfig(b, "/tmp/b.conf", fmt.Sprintf(`
 error_log stderr crit;
 http {

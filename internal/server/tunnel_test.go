@@ -176,7 +176,7 @@ func upgradeBackend(t *testing.T, after func(net.Conn, *bufio.Reader)) net.Liste
 }
 
 // freeTCPPort is a loopback port nothing listens on.
-func freeTCPPort(t *testing.T) int {
+func freeTCPPort(t testing.TB) int {
 	t.Helper()
 	free, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
