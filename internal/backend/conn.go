@@ -61,7 +61,6 @@ type Conn struct {
 	// dl is the context of a dial by c: in place, a pointer to it makes a
 	// context.Context without an allocation.
 	dl connectDeadline
-	hw headWriter // sendAwait's state, kept here rather than allocated
 }
 
 // readers holds the buffers that response heads are read into.

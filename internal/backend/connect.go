@@ -3,6 +3,7 @@ package backend
 import (
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -25,8 +26,12 @@ func connectNow(network, address string, rc syscall.RawConn) error {
 	if err != nil {
 		return nil // the net package's connect reports it
 	}
-	var errno syscall.Errno
-	cerr := rc.Control(func(fd uintptr) { errno = rawConnect(fd, ap) })
+	c := connects.Get().(*connectCall)
+	c.ap = ap
+	cerr := rc.Control(c.fn)
+	errno := c.errno
+	c.errno = 0
+	connects.Put(c)
 	switch {
 	case cerr != nil:
 		return cerr
@@ -35,6 +40,23 @@ func connectNow(network, address string, rc syscall.RawConn) error {
 	}
 	return os.NewSyscallError("connect", errno)
 }
+
+// connectCall is connectNow's Control callback and its state. A closure
+// passed to Control escapes to the heap with what it shares, so the calls
+// come from a pool, each with run bound once in fn.
+type connectCall struct {
+	ap    netip.AddrPort
+	errno syscall.Errno
+	fn    func(fd uintptr)
+}
+
+var connects = sync.Pool{New: func() any {
+	c := new(connectCall)
+	c.fn = c.run
+	return c
+}}
+
+func (c *connectCall) run(fd uintptr) { c.errno = rawConnect(fd, c.ap) }
 
 // rawConnect is connect(2) of the socket fd to ap.
 func rawConnect(fd uintptr, ap netip.AddrPort) syscall.Errno {

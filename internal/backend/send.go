@@ -193,15 +193,18 @@ func (c *Conn) sendAwait(r *Request, sc syscall.Conn) error {
 	if err != nil {
 		return &Error{Phase: Sending, Err: err}
 	}
-	w := &c.hw
-	*w = headWriter{head: r.Head}
-	rc.Read(w.ready)
-	if w.err != nil {
-		return &Error{Phase: Sending, Err: w.err}
+	w := headWriters.Get().(*headWriter)
+	w.head, w.sent = r.Head, false
+	rc.Read(w.fn)
+	rest, werr := w.head, w.err
+	w.head, w.err = nil, nil
+	headWriters.Put(w)
+	if werr != nil {
+		return &Error{Phase: Sending, Err: werr}
 	}
-	if len(w.head) > 0 {
+	if len(rest) > 0 {
 		bc.SetWriteDeadline(time.Now().Add(r.SendTimeout))
-		_, err := bc.Write(w.head)
+		_, err := bc.Write(rest)
 		bc.SetWriteDeadline(time.Time{})
 		bc.SetReadDeadline(time.Now().Add(r.ReadTimeout))
 		if err != nil {
@@ -211,12 +214,21 @@ func (c *Conn) sendAwait(r *Request, sc syscall.Conn) error {
 	return nil
 }
 
-// headWriter is sendAwait's RawConn callback and its state.
+// headWriter is sendAwait's RawConn callback and its state. A method
+// value passed to the RawConn escapes to the heap, so the writers come
+// from a pool, each with ready bound once in fn.
 type headWriter struct {
 	head []byte // what is still to be written
 	sent bool   // head is written: a call now means the answer is here
 	err  error
+	fn   func(fd uintptr) bool
 }
+
+var headWriters = sync.Pool{New: func() any {
+	w := new(headWriter)
+	w.fn = w.ready
+	return w
+}}
 
 func (w *headWriter) ready(fd uintptr) bool {
 	if w.sent {

@@ -11,9 +11,11 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -234,5 +236,53 @@ func TestTLSKeepaliveClosedWhileIdle(t *testing.T) {
 	pool.Close()
 	if n := slots.used.Load(); n != 0 {
 		t.Fatalf("%d slots held", n)
+	}
+}
+
+// TestConnectNowAllocations: the raw connect that a loopback dial starts
+// with allocates nothing, and connects. Under -race the pool drops some of
+// its calls, which are made again.
+func TestConnectNowAllocations(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const runs = 20
+	var rcs []syscall.RawConn
+	for range runs + 1 { // AllocsPerRun calls once more, to warm up
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := os.NewFile(uintptr(fd), "socket")
+		defer f.Close()
+		rc, err := f.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcs = append(rcs, rc)
+	}
+	addr := ln.Addr().String()
+	i := 0
+	n := testing.AllocsPerRun(runs, func() {
+		if err := connectNow("tcp4", addr, rcs[i]); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	})
+	limit := 0.0
+	if raceBuild {
+		limit = 1
+	}
+	if n > limit {
+		t.Errorf("connectNow: %v allocations, want at most %v", n, limit)
+	}
+	for _, rc := range rcs {
+		var soErr int
+		rc.Control(func(fd uintptr) { soErr, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR) })
+		if soErr != 0 {
+			t.Fatalf("a socket did not connect: %v", syscall.Errno(soErr))
+		}
 	}
 }
