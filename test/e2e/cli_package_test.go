@@ -207,13 +207,20 @@ http {
         location / { return 200 ok; }
     }
 }`, plain, secure, certDir))
-	log := g.errorLog()
-	for _, want := range []string{
+	wants := []string{
 		fmt.Sprintf("started, pid %d\n", g.cmd.Process.Pid),
 		fmt.Sprintf("listening on 127.0.0.1:%d (tcp)\n", plain),
 		fmt.Sprintf("listening on 127.0.0.1:%d (tcp, ssl)\n", secure),
 		fmt.Sprintf("listening on 127.0.0.1:%d (udp, quic, http3)\n", secure),
-	} {
+	}
+	// The pid file, which startGate waits for, is written before the
+	// privileges drop and the lines that follow it.
+	var log string
+	waitFor(t, 10*time.Second, "the startup lines", func() bool {
+		log = g.errorLog()
+		return strings.Contains(log, wants[len(wants)-1])
+	})
+	for _, want := range wants {
 		if !strings.Contains(log, want) {
 			t.Errorf("error log lacks %q:\n%s", want, log)
 		}
