@@ -36,15 +36,17 @@ func main() {
 	flag.StringVar(&cfg.Proto, "proto", "", "tunnel protocol: empty for HTTP/1.1 Upgrade, h2 (RFC 8441 over TLS) or h3 (RFC 9220)")
 	flag.IntVar(&cfg.Streams, "streams", 1, "with -proto h2 or h3: tunnels per connection")
 	flag.IntVar(&cfg.StracePID, "strace-pid", 0, "PID whose system calls strace -f -c counts over the window (0: none)")
+	flag.StringVar(&cfg.Echo, "echo", "", "also serve the echo backend on this loopback host:port, in this process, for the run")
 	flag.Parse()
 
-	host, _, err := net.SplitHostPort(cfg.Addr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		log.Fatalf("load: -addr must be a loopback host:port, got %q", cfg.Addr)
+	mustLoopback("addr", cfg.Addr)
+	if cfg.Echo != "" {
+		mustLoopback("echo", cfg.Echo)
 	}
 	if cfg.Proto != load.ProtoHTTP1 && cfg.Proto != load.ProtoH2 && cfg.Proto != load.ProtoH3 {
 		log.Fatalf("load: -proto must be empty, h2 or h3, got %q", cfg.Proto)
 	}
+	var err error
 	if cfg.Sources, err = load.Sources(*src); err != nil {
 		log.Fatal(err)
 	}
@@ -62,5 +64,13 @@ func main() {
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 		log.Fatal(err)
+	}
+}
+
+// mustLoopback exits unless flag name's value v is a loopback host:port.
+func mustLoopback(name, v string) {
+	host, _, err := net.SplitHostPort(v)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		log.Fatalf("load: -%s must be a loopback host:port, got %q", name, v)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsgate/wsgate/bench/internal/echo"
 	"github.com/wsgate/wsgate/bench/internal/procstat"
 	"github.com/wsgate/wsgate/bench/internal/stats"
 	"github.com/wsgate/wsgate/bench/internal/wsproto"
@@ -23,6 +24,10 @@ const (
 	ModeEcho       = "echo"
 	ModeThroughput = "throughput"
 	ModePaced      = "paced"
+	// ModePacedHandshake opens connections on a fixed timetable of Rate
+	// handshakes per second over all workers (open loop), so that every
+	// target is measured at the same load.
+	ModePacedHandshake = "paced-handshake"
 )
 
 // Config describes one timed run. Addr is the target's host:port on a
@@ -39,10 +44,15 @@ type Config struct {
 	CPUPID    int           // process whose CPU time, with its descendants', is sampled around the window; 0: none
 	TLS       bool          // wss: TLS 1.3 with ClientTLS's settings, a full handshake per connection
 	Resume    bool          // with TLS: keep session tickets, so connections after the first resume
-	Rate      int           // paced: messages per second over all connections; default 1000
+	Rate      int           // paced: messages (paced-handshake: handshakes) per second over all workers; default 1000
 	Proto     string        // ProtoHTTP1, ProtoH2 or ProtoH3; h2 and h3 imply TLS and ignore TLS and Resume
 	Streams   int           // h2, h3: tunnels per connection; default 1
 	StracePID int           // count that process's system calls over the window with strace -f -c
+	// Echo, when set, is a loopback address on which Run also serves the
+	// echo backend (bench/internal/echo) in this process for the run, so
+	// that the load and the backend share one runtime instead of two
+	// processes taking turns on a CPU.
+	Echo string
 }
 
 // ClientTLS returns the client settings of wss runs: TLS 1.3 only, X25519
@@ -147,6 +157,13 @@ func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
 	if cfg.Duration == 0 {
 		cfg.Duration = 5 * time.Second
 	}
+	if cfg.Echo != "" {
+		stop, err := serveEcho(cfg.Echo)
+		if err != nil {
+			return Result{}, err
+		}
+		defer stop()
+	}
 	r := newRun(cfg)
 	r.end = time.Now().Add(cfg.Warmup + cfg.Duration + 10*time.Second)
 
@@ -160,6 +177,9 @@ func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
 			return Result{}, err
 		}
 		worker = func(id int, h *stats.Histogram) (uint64, uint64) { return r.echoWorker(clients[id], h), 0 }
+	case ModePacedHandshake:
+		r.cfg.Rate = cmp0(cfg.Rate, 1000)
+		worker = r.pacedHandshakeWorker
 	case ModePaced:
 		if cfg.Rate <= 0 {
 			cfg.Rate = 1000
@@ -209,6 +229,21 @@ func Run(ctx context.Context, mode string, cfg Config) (Result, error) {
 		return res, fmt.Errorf("load: no operation completed in the window: %v", r.firstErr)
 	}
 	return res, nil
+}
+
+// serveEcho serves the echo backend on addr until stop.
+func serveEcho(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("load: echo backend: %w", err)
+	}
+	var s echo.Server
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Serve(ln)
+	}()
+	return func() { s.Close(); <-done }, nil
 }
 
 func newRun(cfg Config) *run {
@@ -292,26 +327,64 @@ func (r *run) handshakeWorker(_ int, h *stats.Histogram) (n, resumed uint64) {
 		if p == phaseDone {
 			return n, resumed
 		}
-		t0 := time.Now()
-		c, err := r.handshake()
-		if err != nil {
-			if p == phaseMeasure {
-				r.fail(err)
-			}
+		ok, counted, res := r.measureHandshake(p, time.Now(), h)
+		if !ok {
 			time.Sleep(time.Millisecond) // do not spin on a refusing target
-			continue
 		}
-		lat := time.Since(t0)
-		tc, isTLS := c.Conn.(*tls.Conn)
-		c.Close()
-		if r.phase.Load() == phaseMeasure {
-			h.Record(lat)
-			n++
-			if isTLS && tc.ConnectionState().DidResume {
-				resumed++
-			}
-		}
+		n, resumed = n+b2u(counted), resumed+b2u(res)
 	}
+}
+
+// pacedHandshakeWorker opens a connection every Workers/Rate seconds,
+// offset by id so that the workers interleave. Latency runs from the
+// scheduled time, so a handshake that made the worker late counts the
+// delay it caused; a late worker catches up without waiting.
+func (r *run) pacedHandshakeWorker(id int, h *stats.Histogram) (n, resumed uint64) {
+	interval := time.Duration(float64(time.Second) * float64(r.cfg.Workers) / float64(r.cfg.Rate))
+	next := time.Now().Add(interval * time.Duration(id) / time.Duration(r.cfg.Workers))
+	for {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		p := r.phase.Load()
+		if p == phaseDone {
+			return n, resumed
+		}
+		_, counted, res := r.measureHandshake(p, next, h)
+		n, resumed = n+b2u(counted), resumed+b2u(res)
+		next = next.Add(interval)
+	}
+}
+
+// measureHandshake opens one connection and closes it. A failure counts
+// against the run when the attempt started (phase p) in the measured
+// phase; a success that completes in it is counted, its latency from t0
+// recorded in h. It reports whether the handshake succeeded, whether it
+// was counted, and whether that one resumed a TLS session.
+func (r *run) measureHandshake(p int32, t0 time.Time, h *stats.Histogram) (ok, counted, resumed bool) {
+	c, err := r.handshake()
+	if err != nil {
+		if p == phaseMeasure {
+			r.fail(err)
+		}
+		return false, false, false
+	}
+	lat := time.Since(t0)
+	tc, isTLS := c.Conn.(*tls.Conn)
+	c.Close()
+	if r.phase.Load() != phaseMeasure {
+		return true, false, false
+	}
+	h.Record(lat)
+	return true, true, isTLS && tc.ConnectionState().DidResume
+}
+
+// b2u is 1 for true.
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (r *run) handshake() (*wsproto.Client, error) {

@@ -227,6 +227,36 @@ func TestRunNoTarget(t *testing.T) {
 	}
 }
 
+// TestRunEchoInProcess: with Config.Echo, Run serves the echo backend
+// itself, so a run against that address (the direct target) completes
+// with no other process; the backend is gone when Run returns. An address
+// already taken is an error.
+func TestRunEchoInProcess(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	for _, mode := range []string{ModeHandshake, ModeEcho} {
+		res, err := Run(context.Background(), mode, Config{Addr: addr, Echo: addr, Workers: 4, Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if res.Ops == 0 || res.Errors != 0 {
+			t.Fatalf("%s: %+v", mode, res)
+		}
+		if c, err := net.Dial("tcp4", addr); err == nil {
+			c.Close()
+			t.Fatalf("%s: the echo backend still listens after Run", mode)
+		}
+	}
+	taken := startEcho(t)
+	if _, err := Run(context.Background(), ModeHandshake, Config{Addr: taken, Echo: taken, Workers: 1, Warmup: 10 * time.Millisecond, Duration: 50 * time.Millisecond}); err == nil {
+		t.Fatal("an echo address already in use was accepted")
+	}
+}
+
 // startRefuser answers every connection like a plain HTTP server refusing
 // garbage, then closes it.
 func startRefuser(t *testing.T) string {
@@ -325,5 +355,26 @@ func TestRunPaced(t *testing.T) {
 	}
 	if !(res.P50 <= res.P99 && res.P99 <= res.Max+100) {
 		t.Fatalf("quantiles out of order: %+v", res)
+	}
+}
+
+// TestRunPacedHandshake: the paced handshake mode opens connections on its
+// timetable, no faster and, against a target with room to spare, not much
+// slower.
+func TestRunPacedHandshake(t *testing.T) {
+	plain := startEcho(t)
+	const rate = 400
+	res, err := Run(context.Background(), ModePacedHandshake, Config{
+		Addr: plain, Workers: 4, Rate: rate,
+		Warmup: 50 * time.Millisecond, Duration: 500 * time.Millisecond, CPUPID: os.Getpid(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || !(res.P50 <= res.P99 && res.P99 <= res.P999) {
+		t.Fatalf("result %+v", res)
+	}
+	if most, least := rate*res.Seconds*1.2+4, rate*res.Seconds/2; float64(res.Ops) > most || float64(res.Ops) < least {
+		t.Fatalf("%d handshakes in %.2f s at %d/s: want %.0f to %.0f", res.Ops, res.Seconds, rate, least, most)
 	}
 }
