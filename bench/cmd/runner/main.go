@@ -14,8 +14,8 @@
 // separate untimed pass with a -tags pprof build. --all turns on every mode.
 //
 // --storm adds a reconnect storm (9,000 tunnels dropped and reopened at
-// once), --paced round-trip latency at a paced 20,000 msgs/s; --modes picks
-// the plain ws modes. --two-cores then measures handshakes, 64 B echo and
+// once), --paced round-trip latency at a paced 20,000 msgs/s and proxy CPU
+// at a paced 2,000 handshakes/s; --modes picks the plain ws modes. --two-cores then measures handshakes, 64 B echo and
 // 64 KiB throughput again with nothing pinned and the proxies running two
 // workers.
 //
@@ -79,6 +79,7 @@ type runner struct {
 	modes                       []string          // plain ws modes, in order; nil: modeOrder
 	stormClients                int               // clients in the reconnect storm
 	pacedRate                   int               // total messages per second of the paced mode
+	pacedHandshakeRate          int               // total handshakes per second of the paced handshake mode
 	twoCores                    bool              // also measure unpinned with two workers
 	unpinned                    bool              // the pass under way runs every process on both CPUs, proxies with two workers
 	protos                      []string          // tunnel protocols measured after the plain rounds: load.ProtoH2, ProtoH3
@@ -103,10 +104,10 @@ func main() {
 	window := flag.Duration("duration", 6*time.Second, "timed window per mode")
 	keep := flag.Bool("keep", false, "keep the temporary folder (configs, logs)")
 	useTLS := flag.Bool("tls", false, "after the plain ws rounds, measure wss (TLS 1.3, ECDSA P-256) through the proxies")
-	modesFlag := flag.String("modes", strings.Join(modeOrder, ","), "comma-separated plain ws modes: handshake, echo, throughput, idle, storm, paced")
+	modesFlag := flag.String("modes", strings.Join(modeOrder, ","), "comma-separated plain ws modes: handshake, echo, throughput, idle, storm, paced, paced-handshake")
 	storm := flag.Bool("storm", false, "also measure a reconnect storm: 9,000 clients drop and reconnect at once")
 	twoCores := flag.Bool("two-cores", false, "then measure handshakes, 64 B echo and 64 KiB throughput unpinned, proxies with two workers")
-	paced := flag.Bool("paced", false, "also measure round-trip latency at a paced 20,000 msgs/s")
+	paced := flag.Bool("paced", false, "also measure round-trip latency at a paced 20,000 msgs/s, and proxy CPU at a paced 2,000 handshakes/s")
 	tlsHS := flag.Bool("tls-handshakes", false, "then measure full and resumed TLS 1.3 handshakes through the proxies, with ECDSA P-256 and RSA 2048 certificates")
 	h2 := flag.Bool("h2", false, "then measure 64 B echo and idle tunnels over WebSockets on HTTP/2 (RFC 8441) through wsgate and HAProxy")
 	h3 := flag.Bool("h3", false, "then measure 64 B echo and idle tunnels over WebSockets on HTTP/3 (RFC 9220) through wsgate")
@@ -154,7 +155,7 @@ func main() {
 		log.Fatal(err)
 	}
 	r := &runner{warmup: time.Second, window: *window, settle: 2 * time.Second, idleSteps: []int{0, 2000, 4000, 6000, 8000, 9000}, wss: *useTLS, tlsHandshakes: *tlsHS,
-		modes: modes, stormClients: 9000, pacedRate: 20000, twoCores: *twoCores,
+		modes: modes, stormClients: 9000, pacedRate: 20000, pacedHandshakeRate: 2000, twoCores: *twoCores,
 		syscalls: *syscalls, straceWindow: 3 * time.Second, profiles: *profiles}
 	if *h2 {
 		r.protos = append(r.protos, load.ProtoH2)
@@ -164,7 +165,7 @@ func main() {
 	}
 	if *smoke {
 		r.warmup, r.settle, r.idleSteps = 200*time.Millisecond, 300*time.Millisecond, []int{0, 50, 100}
-		r.stormClients, r.pacedRate = 100, 2000
+		r.stormClients, r.pacedRate, r.pacedHandshakeRate = 100, 2000, 200
 		if !isSet("duration") {
 			r.window = time.Second
 		}
@@ -180,10 +181,10 @@ func main() {
 	log.Printf("took %v (estimated %v)", time.Since(t0).Round(time.Second), est.Round(time.Second))
 }
 
-// parseModes checks a --modes list and appends storm and paced when their
-// flags ask for them.
+// parseModes checks a --modes list and appends storm, and the two paced
+// modes, when their flags ask for them.
 func parseModes(spec string, storm, paced bool) ([]string, error) {
-	known := append(slices.Clone(modeOrder), modeStorm, load.ModePaced)
+	known := append(slices.Clone(modeOrder), modeStorm, load.ModePaced, load.ModePacedHandshake)
 	var out []string
 	for _, m := range strings.Split(spec, ",") {
 		m = strings.TrimSpace(m)
@@ -200,8 +201,10 @@ func parseModes(spec string, storm, paced bool) ([]string, error) {
 	if storm && !slices.Contains(out, modeStorm) {
 		out = append(out, modeStorm)
 	}
-	if paced && !slices.Contains(out, load.ModePaced) {
-		out = append(out, load.ModePaced)
+	for _, m := range []string{load.ModePaced, load.ModePacedHandshake} {
+		if paced && !slices.Contains(out, m) {
+			out = append(out, m)
+		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("runner: no modes")
@@ -341,7 +344,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 	m.Network = fmt.Sprintf("%d packets dropped by the kernel's backlog (/proc/net/softnet_stat), %d TCP segments retransmitted and %d UDP datagrams dropped for a full receive buffer (/proc/net/snmp) during the run", drops1-drops0, retrans1-retrans0, udp1-udp0)
 	rep := &report.Report{
 		Machine:   m,
-		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --storm --paced   # also a reconnect storm and paced latency\nbash bench/run.sh --two-cores   # also unpinned, proxies with two workers\nbash bench/run.sh --h2 --h3   # also WebSockets over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220)\nbash bench/run.sh --syscalls --profiles   # also system calls per operation and a CPU profile of wsgate per mode\nbash bench/run.sh --all      # every mode; --all --rounds 1 --duration 4s for a shorter run\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
+		Command:   "bash bench/run.sh            # = go run ./bench/cmd/runner\nbash bench/run.sh --tls      # also wss (TLS 1.3) through the proxies\nbash bench/run.sh --tls-handshakes   # also full and resumed TLS 1.3 handshakes, ECDSA and RSA\nbash bench/run.sh --storm --paced   # also a reconnect storm, paced latency and paced handshakes\nbash bench/run.sh --two-cores   # also unpinned, proxies with two workers\nbash bench/run.sh --h2 --h3   # also WebSockets over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220)\nbash bench/run.sh --syscalls --profiles   # also system calls per operation and a CPU profile of wsgate per mode\nbash bench/run.sh --all      # every mode; --all --rounds 1 --duration 4s for a shorter run\nbash bench/run.sh --smoke    # CI-sized: a few seconds per target",
 		Pinning:   "CPU pinning (taskset): proxy on CPU 1; load client, echo backend and this runner on CPU 0. Go programs pinned to one CPU run with GOMAXPROCS=1.",
 		Rounds:    rounds,
 		Smoke:     smoke,
@@ -351,7 +354,7 @@ func (r *runner) main(ctx context.Context, targets []string, rounds int, smoke b
 			fmt.Sprintf("Timed windows of %v after %v of warm-up; client source addresses %s (spread to avoid ephemeral-port exhaustion).", r.window, r.warmup, sources),
 			fmt.Sprintf("Idle steps: %v tunnels, %v settle before each reading, at most %d tunnels per client process. wsgate collects its garbage and returns the free heap to the system once it has allocated under 1 MiB/s for a second (docs/scaling.md), which falls within the settle; nginx and HAProxy free a connection's memory when it closes.", r.idleSteps, r.settle, load.MaxIdlePerAgent),
 			"nginx and wsgate read the same config: `worker_processes 1`, `events { worker_connections 20000; }` (the whole 20,000-descriptor limit: wsgate keeps every descriptor for connections and so copies large payloads instead of splicing them; nginx fails the idle step at about 4,500 tunnels with 19000), `access_log off`, an upstream with the echo backend, `location /ws` with `proxy_pass`, `proxy_http_version 1.1`, `proxy_set_header Upgrade $http_upgrade`, `proxy_set_header Connection \"upgrade\"`, `proxy_set_header Host $host` and 3600 s proxy read/send timeouts (to match HAProxy's tunnel timeout). nginx is started with `-g \"daemon off; master_process off;\"` (one process); wsgate as `wsgate -p DIR -c CONF` in the foreground.",
-			fmt.Sprintf("Reconnect storm (with --storm): %d tunnels held by client processes of at most %d each, %v settle, then all dropped and reopened at once. Paced latency (with --paced): %d msgs/s in total over 64 connections, same windows.", r.stormClients, load.MaxIdlePerAgent, r.settle, r.pacedRate),
+			fmt.Sprintf("Reconnect storm (with --storm): %d tunnels held by client processes of at most %d each, %v settle, then all dropped and reopened at once. Paced latency (with --paced): %d msgs/s in total over 64 connections, same windows. Paced handshakes (with --paced): %d handshakes/s in total over 16 workers on a fixed timetable, same windows: every proxy then does the same work in the window, where the closed-loop handshake mode runs each at whatever rate the load client reaches with it.", r.stormClients, load.MaxIdlePerAgent, r.settle, r.pacedRate, r.pacedHandshakeRate),
 			"HAProxy: `nbthread 1`, `maxconn 9000`, `mode http`, `timeout tunnel 1h`, a frontend routing `path_beg /ws` to the echo backend, started with `-db` (foreground).",
 			"Handshake mode: each connection upgrades, then the client sends a close frame and closes its socket at once. nginx closes both connections when it reads the client's end of stream (one close frame relayed); wsgate passes the end on as a half-close, relays the backend's answering close frame too and then closes (a `shutdown` and a relayed frame more; with --syscalls, System calls per operation counts each proxy's calls). An A/B build that closed at once as nginx does used 7-10 µs less CPU per handshake.",
 		},
@@ -515,8 +518,11 @@ func (r *runner) runOne(ctx context.Context, target, mode, name string, tf *tlsF
 		return f, nil, err
 	}
 	m := loadModes[mode]
-	if mode == load.ModePaced {
+	switch mode {
+	case load.ModePaced:
 		m.rate = r.pacedRate
+	case load.ModePacedHandshake:
+		m.rate = r.pacedHandshakeRate
 	}
 	f, err := r.runLoad(ctx, st, m)
 	return f, nil, err

@@ -30,7 +30,7 @@ type loadMode struct {
 	name    string
 	workers int
 	size    int
-	rate    int // paced: messages per second over all connections
+	rate    int // paced: messages (handshakes) per second over all connections (workers)
 }
 
 var loadModes = map[string]loadMode{
@@ -38,6 +38,8 @@ var loadModes = map[string]loadMode{
 	load.ModeEcho:       {load.ModeEcho, 64, 64, 0},
 	load.ModeThroughput: {load.ModeThroughput, 4, 64 << 10, 0},
 	load.ModePaced:      {load.ModePaced, 64, 64, 0}, // rate from the runner
+	// rate from the runner
+	load.ModePacedHandshake: {load.ModePacedHandshake, 16, 0, 0},
 }
 
 // runLoad runs the load command pinned to CPU 0 and returns its figures keyed
@@ -106,6 +108,10 @@ func (r *runner) runLoad(ctx context.Context, st *setup, m loadMode) (map[string
 	case load.ModeThroughput:
 		f[report.TPMBps], f[report.TPRate], f[report.TPP50], f[report.TPP99], f[report.TPCPU] = res.MBPerSec, res.OpsPerSec, res.P50, res.P99, cpu
 		f[report.TPErr] = float64(res.Errors)
+	case load.ModePacedHandshake:
+		f[report.PHSTarget], f[report.PHSRate], f[report.PHSP50], f[report.PHSP99] = float64(m.rate), res.OpsPerSec, res.P50, res.P99
+		f[report.PHSCPU], f[report.PHSUser], f[report.PHSKernel] = cpu, user, cpu-user
+		f[report.PHSErr] = float64(res.Errors)
 	case load.ModePaced:
 		f[report.PacedTarget], f[report.PacedRate], f[report.PacedP50] = float64(m.rate), res.OpsPerSec, res.P50
 		f[report.PacedP99], f[report.PacedP999], f[report.PacedMax], f[report.PacedCPU] = res.P99, res.P999, res.Max, cpu

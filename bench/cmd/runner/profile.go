@@ -137,9 +137,10 @@ func (r *runner) profileSummary(mode, base, path, rel string, profiled map[strin
 // cpuKeys is the proxy CPU per operation figure of each mode; idle has
 // none.
 var cpuKeys = map[string]string{
-	load.ModeHandshake:  report.HSCPU,
-	load.ModeEcho:       report.EchoCPU,
-	load.ModeThroughput: report.TPCPU,
-	load.ModePaced:      report.PacedCPU,
-	modeStorm:           report.StormCPU,
+	load.ModeHandshake:      report.HSCPU,
+	load.ModeEcho:           report.EchoCPU,
+	load.ModeThroughput:     report.TPCPU,
+	load.ModePaced:          report.PacedCPU,
+	load.ModePacedHandshake: report.PHSCPU,
+	modeStorm:               report.StormCPU,
 }

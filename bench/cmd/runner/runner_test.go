@@ -196,7 +196,7 @@ func TestSmokeStormPaced(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "bench.md")
 	r := &runner{warmup: 100 * time.Millisecond, window: 500 * time.Millisecond, settle: 100 * time.Millisecond,
-		modes: []string{modeStorm, "paced"}, stormClients: 120, pacedRate: 1000}
+		modes: []string{modeStorm, "paced", "paced-handshake"}, stormClients: 120, pacedRate: 1000, pacedHandshakeRate: 200}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	err := r.main(ctx, []string{"direct"}, 1, true, out, false)
@@ -208,7 +208,7 @@ func TestSmokeStormPaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Reconnect storm\n\n120 WebSocket tunnels", "## Paced latency", "totalling 1000 msgs/s", "| direct | "} {
+	for _, want := range []string{"## Reconnect storm\n\n120 WebSocket tunnels", "## Paced latency", "totalling 1000 msgs/s", "| direct | ", "totalling 200 handshakes/s"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("markdown lacks %q", want)
 		}
@@ -229,9 +229,10 @@ func TestParseModes(t *testing.T) {
 		wantErr      bool
 	}{
 		{"handshake,echo", false, false, "handshake,echo", false},
-		{"handshake", true, true, "handshake,storm,paced", false},
+		{"handshake", true, true, "handshake,storm,paced,paced-handshake", false},
+		{"paced-handshake", false, true, "paced-handshake,paced", false},
 		{"storm,storm", true, false, "storm", false},
-		{"", false, true, "paced", false},
+		{"", false, true, "paced,paced-handshake", false},
 		{"", false, false, "", true},
 		{"dance", false, false, "", true},
 	}

@@ -107,6 +107,7 @@ func tunnelGoals(proto, name, lib string) []goal {
 
 var goals = append([]goal{
 	{"proxy CPU per plain handshake (µs)", plainWs(HSCPU), peer("nginx", HSCPU), 1, 0.8, split(HSUser, HSKernel)},
+	{"proxy CPU per plain handshake at a paced rate, equal load (µs)", plainWs(PHSCPU), peer("nginx", PHSCPU), 1, 0.8, split(PHSUser, PHSKernel)},
 	{"proxy CPU per 64 B message (µs)", plainWs(EchoCPU), peer("nginx", EchoCPU), 0.9, 0.8, split(EchoUser, EchoKernel)},
 	{"proxy CPU per 64 KiB message (µs)", plainWs(TPCPU), peer("haproxy", TPCPU), 0.9, 0.8, nil},
 	{"RSS per idle tunnel, average over the idle steps (KiB)", plainWs(IdleAvg), limit("KiB"), 3, 2.5,

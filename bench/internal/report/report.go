@@ -61,6 +61,17 @@ const (
 	PacedMax    = "paced.max"
 	PacedCPU    = "paced.cpu"
 	PacedErr    = "paced.errors"
+	// Paced handshakes: the scheduled rate, the rate achieved, latency
+	// quantiles from the scheduled time, proxy CPU per handshake split as
+	// HSUser and HSKernel split HSCPU.
+	PHSTarget = "paced-handshake.target"
+	PHSRate   = "paced-handshake.rate"
+	PHSP50    = "paced-handshake.p50"
+	PHSP99    = "paced-handshake.p99"
+	PHSCPU    = "paced-handshake.cpu"
+	PHSUser   = "paced-handshake.user"
+	PHSKernel = "paced-handshake.kernel"
+	PHSErr    = "paced-handshake.errors"
 )
 
 // Machine describes where the run happened.
@@ -250,7 +261,7 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, " **Smoke run**: tiny counts and windows, figures are not meaningful.")
 	}
 	fmt.Fprintf(w, "\n\n## Reproduce\n\n```sh\n%s\n```\n\n", r.Command)
-	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--duration 6s` (each timed window), `--tls` (also measure wss through the proxies), `--tls-handshakes` (also full and resumed TLS 1.3 handshakes with ECDSA P-256 and RSA 2048 certificates), `--storm` (also a reconnect storm of 9,000 clients), `--paced` (also round-trip latency at a paced 20,000 msgs/s), `--modes handshake,echo,throughput,idle,storm,paced` (the plain ws modes to run), `--two-cores` (also unpinned, two workers), `--h2` and `--h3` (also WebSockets over HTTP/2 and HTTP/3), `--syscalls` (also system calls per operation under strace), `--profiles` (also a CPU profile of wsgate per mode, in `profiles/`), `--all` (all of these), `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx, HAProxy and strace with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
+	fmt.Fprintf(w, "Options: `--rounds N` (default 3), `--targets direct,nginx,haproxy,wsgate`, `--duration 6s` (each timed window), `--tls` (also measure wss through the proxies), `--tls-handshakes` (also full and resumed TLS 1.3 handshakes with ECDSA P-256 and RSA 2048 certificates), `--storm` (also a reconnect storm of 9,000 clients), `--paced` (also round-trip latency at a paced 20,000 msgs/s and proxy CPU at a paced 2,000 handshakes/s), `--modes handshake,echo,throughput,idle,storm,paced,paced-handshake` (the plain ws modes to run), `--two-cores` (also unpinned, two workers), `--h2` and `--h3` (also WebSockets over HTTP/2 and HTTP/3), `--syscalls` (also system calls per operation under strace), `--profiles` (also a CPU profile of wsgate per mode, in `profiles/`), `--all` (all of these), `--smoke`, `--out docs/benchmarks.md`. As root, the runner installs nginx, HAProxy and strace with apt-get when they are missing, and builds wsgate from `./cmd/wsgate`.\n\n")
 	fmt.Fprintf(w, "## Machine\n\n")
 	fmt.Fprintf(w, "- CPUs: %d x %s\n- Kernel: %s\n- Go: %s\n- nginx: %s\n- HAProxy: %s\n- wsgate: %s\n", m.NProc, m.Model, m.Kernel, m.GoVersion, m.NginxVersion, m.HAProxy, m.Wsgate)
 	if m.LoadAvg != "" {
@@ -313,6 +324,7 @@ func (r *Report) Markdown(w io.Writer) {
 	r.idle(w)
 	r.storm(w)
 	r.paced(w)
+	r.pacedHandshakes(w)
 	r.goals(w)
 	r.wss(w)
 	r.handshakes(w)
@@ -514,6 +526,26 @@ func (r *Report) paced(w io.Writer) {
 		r.figCol("max µs", PacedMax, us),
 		r.figCol("proxy CPU µs/msg", PacedCPU, us),
 		r.figCol("errors", PacedErr, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
+	})
+}
+
+// pacedHandshakes writes the paced handshake table, when the run measured
+// it.
+func (r *Report) pacedHandshakes(w io.Writer) {
+	if !r.has(PHSCPU) {
+		return
+	}
+	us := func(x float64) string { return num(x) }
+	fmt.Fprintf(w, "## Paced handshakes\n\n16 workers open connections on a fixed timetable totalling %.0f handshakes/s (open loop), each upgrading, sending a close frame and closing as in the handshake mode. Every proxy does the same work in the window, so the CPU figures compare proxies at equal load; the closed-loop handshake mode runs each at whatever rate the load client reaches with it. Latency: from the scheduled time to the 101.\n\n", r.firstMedian(PHSTarget))
+	r.table(w, []column{
+		r.figCol("handshakes/s achieved", PHSRate, rate),
+		r.figCol("p50 µs", PHSP50, us),
+		r.figCol("p99 µs", PHSP99, us),
+		r.figCol("proxy CPU µs/handshake", PHSCPU, us),
+		r.ratioCol("CPU x nginx", PHSCPU, "nginx"),
+		r.figCol("user µs", PHSUser, us),
+		r.figCol("kernel µs", PHSKernel, us),
+		r.figCol("errors", PHSErr, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
 	})
 }
 

@@ -240,6 +240,38 @@ func TestStormPacedSections(t *testing.T) {
 	}
 }
 
+// TestPacedHandshakeSection: the paced handshake table and its goal appear
+// only with their figures; the goal compares wsgate's CPU per handshake
+// with nginx's at the same rate.
+func TestPacedHandshakeSection(t *testing.T) {
+	var b bytes.Buffer
+	sample().Markdown(&b)
+	if strings.Contains(b.String(), "## Paced handshakes") {
+		t.Fatal("paced handshake section without figures")
+	}
+	r := sample()
+	for _, tg := range r.Targets[1:] {
+		tg.Figures[PHSTarget], tg.Figures[PHSRate] = one(2000), one(1990)
+	}
+	r.target("nginx").Figures[PHSCPU], r.target("nginx").Figures[PHSUser], r.target("nginx").Figures[PHSKernel] = one(100), one(25), one(75)
+	r.target("wsgate").Figures[PHSCPU], r.target("wsgate").Figures[PHSUser], r.target("wsgate").Figures[PHSKernel] = one(150), one(60), one(90)
+	b.Reset()
+	r.Markdown(&b)
+	md := b.String()
+	for _, want := range []string{
+		"## Paced handshakes\n\n16 workers open connections on a fixed timetable totalling 2000 handshakes/s",
+		"| wsgate | 1.99k | - | - | 150 | 1.50x | 60.0 | 90.0 | - |",
+		"| proxy CPU per plain handshake at a paced rate, equal load (µs) | 150 | nginx 100 | 1.50x | **no** (<= 1x) | **no** (<= 0.8x) | user 60.0 µs (nginx 25.0), kernel 90.0 µs (nginx 75.0) |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(md)
+	}
+}
+
 // TestTwoCoresSection: each two-core rate is divided by the same target's
 // pinned figure.
 func TestTwoCoresSection(t *testing.T) {
