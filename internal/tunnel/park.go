@@ -198,7 +198,7 @@ func (p *parking) dispatch(rc syscall.RawConn) {
 	var l dispatcher
 	rc.Read(func(fd uintptr) bool {
 		for {
-			n, err := unix.EpollWait(int(fd), events, 0)
+			n, err := epollWait(int(fd), events)
 			if err == unix.EINTR {
 				continue
 			}

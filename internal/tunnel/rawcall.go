@@ -102,12 +102,12 @@ func (c *rawCall) arm(fd uintptr) {
 	// dispatcher) may run. A flag, so that the race detector sees the
 	// order that epoll gives.
 	d.flags.Or(fArmed)
-	err := unix.EpollCtl(epfd, op, int(fd), &c.ev)
+	err := epollCtl(epfd, op, int(fd), &c.ev)
 	switch err {
 	case unix.EEXIST:
-		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_MOD, int(fd), &c.ev)
+		err = epollCtl(epfd, unix.EPOLL_CTL_MOD, int(fd), &c.ev)
 	case unix.ENOENT:
-		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, int(fd), &c.ev)
+		err = epollCtl(epfd, unix.EPOLL_CTL_ADD, int(fd), &c.ev)
 	}
 	if err != nil {
 		d.flags.And(^fArmed) // not parked: no other goroutine runs
@@ -118,5 +118,5 @@ func (c *rawCall) arm(fd uintptr) {
 // disarm takes the socket out of its epoll instance (c.epfds, by
 // descriptor).
 func (c *rawCall) disarm(fd uintptr) {
-	unix.EpollCtl(c.epfds[int(fd)%len(c.epfds)], unix.EPOLL_CTL_DEL, int(fd), nil)
+	epollCtl(c.epfds[int(fd)%len(c.epfds)], unix.EPOLL_CTL_DEL, int(fd), nil)
 }
