@@ -70,8 +70,8 @@ return reply
 // instance set (KEYS[1]), drops dead instances, publishes this instance's
 // open WebSockets (ARGV[3], unless empty) under ARGV[4]..id for one lease,
 // and returns how many instances live, the sum of the counts they
-// published and how many published one. ARGV: id, lease ms, count, count
-// key prefix.
+// published, how many published one and the smallest (-1: none). ARGV:
+// id, lease ms, count, count key prefix.
 var heartbeatScript = redis.NewScript(nowMS + `
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -81,12 +81,15 @@ if ARGV[3] ~= '' then
   redis.call('SET', ARGV[4] .. ARGV[1], ARGV[3], 'PX', ARGV[2])
 end
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-local sum, n = 0, 0
+local sum, n, low = 0, 0, -1
 for _, id in ipairs(ids) do
-  local c = redis.call('GET', ARGV[4] .. id)
-  if c then sum = sum + tonumber(c); n = n + 1 end
+  local c = tonumber(redis.call('GET', ARGV[4] .. id))
+  if c then
+    sum = sum + c; n = n + 1
+    if low < 0 or c < low then low = c end
+  end
 end
-return {#ids, sum, n}
+return {#ids, sum, n, low}
 `)
 
 // acquireScript counts one connection for a field if the live instances'
@@ -129,19 +132,21 @@ func (s *Store) heartbeat() error {
 	if err != nil {
 		return err
 	}
-	if len(v) < 3 {
+	if len(v) < 4 {
 		return fmt.Errorf("cluster store: short heartbeat reply")
 	}
 	s.instances.Store(max(v[0], 1))
-	s.load.Store(&Load{Open: v[1], Instances: int(v[2])})
+	s.load.Store(&Load{Open: v[1], Instances: int(v[2]), Lowest: v[3]})
 	return nil
 }
 
 // Load is the cluster's open WebSockets at the last heartbeat: the sum of
-// the counts the live instances published, and how many published one.
+// the counts the live instances published, how many published one, and
+// the smallest (-1 when none did).
 type Load struct {
 	Open      int64
 	Instances int
+	Lowest    int64 // the smallest count an instance published
 }
 
 // ClusterLoad returns the load the last heartbeat read (zero before the

@@ -49,8 +49,8 @@ func TestUpstreamVersions(t *testing.T) {
 }
 
 // TestClusterLoad: each instance publishes its open WebSockets with its
-// heartbeat; the load sums the live instances' counts, and an instance
-// that closes takes its count away.
+// heartbeat; the load sums the live instances' counts and keeps the
+// smallest, and an instance that closes takes its count away.
 func TestClusterLoad(t *testing.T) {
 	r := startRedis(t)
 	a := openStore(t, r.url(), &logs{})
@@ -62,11 +62,11 @@ func TestClusterLoad(t *testing.T) {
 	b.SetOpenCount(func() int { return 10 })
 	waitFor(t, "both counts in the load", func() bool {
 		l := a.ClusterLoad()
-		return l.Open == 40 && l.Instances == 2
+		return l.Open == 40 && l.Instances == 2 && l.Lowest == 10
 	})
 	b.Close()
 	waitFor(t, "the closed instance's count to leave", func() bool {
 		l := a.ClusterLoad()
-		return l.Open == 30 && l.Instances == 1
+		return l.Open == 30 && l.Instances == 1 && l.Lowest == 30
 	})
 }

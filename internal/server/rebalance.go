@@ -168,9 +168,8 @@ func (sh *clusterShed) idle() {
 }
 
 // clusterRebalanceOnce closes up to n of this instance's oldest tunnels
-// with 1012 when it holds more than the cluster's mean by more than the
-// threshold, and then until it is back at the mean; it returns how many
-// it closed. The mean is of the counts the live instances published at
+// with 1012 when the cluster is unbalanced (unbalanced), and then until it
+// is back at the mean; it returns how many it closed. The mean is of the counts the live instances published at
 // the last heartbeat: clients that reconnect elsewhere keep it steady.
 // Closing that does not lower this instance's count pauses it (futile).
 func (s *Server) clusterRebalanceOnce(shed *clusterShed, rb *config.Rebalance, n int, log *errlog.Logger) int {
@@ -186,7 +185,7 @@ func (s *Server) clusterRebalanceOnce(shed *clusterShed, rb *config.Rebalance, n
 	}
 	mean := float64(load.Open) / float64(load.Instances)
 	mine := float64(s.openTunnels())
-	if !shed.active && mine <= mean*(1+rb.Threshold) {
+	if !shed.active && !unbalanced(mine, mean, float64(load.Lowest), rb.Threshold) {
 		return 0
 	}
 	excess := int(mine - math.Ceil(mean))
@@ -205,6 +204,21 @@ func (s *Server) clusterRebalanceOnce(shed *clusterShed, rb *config.Rebalance, n
 		log.Printf(errlog.Info, 0, "cluster_rebalance: closed %d tunnels with 1012 (%d open here, cluster mean %.0f)", closed, int(mine), mean)
 	}
 	return closed
+}
+
+// unbalanced reports whether an instance holding mine tunnels starts
+// closing, in a cluster whose mean is mean and whose least loaded instance
+// holds low (negative: unknown): when it holds more than the mean by more
+// than the threshold, or more than the mean while an instance holds less
+// than the mean by more than the threshold. The second case is a new
+// instance that the clients closed elsewhere did not fill: the instances
+// above the mean may each be within the threshold, and then only they can
+// even it out.
+func unbalanced(mine, mean, low, threshold float64) bool {
+	if mine > mean*(1+threshold) {
+		return true
+	}
+	return low >= 0 && low < mean*(1-threshold) && mine > math.Ceil(mean)
 }
 
 // closeOldest asks the n oldest tunnels that no rebalancer has asked yet

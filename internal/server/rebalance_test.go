@@ -153,3 +153,29 @@ func TestClusterShedFutile(t *testing.T) {
 		t.Fatalf("backoff %v over its ceiling %v", sh.backoff, futileMaxPause)
 	}
 }
+
+// TestUnbalanced: an instance closes when it holds more than the mean by
+// more than the threshold, or more than the mean while another holds less
+// than the mean by more than the threshold; not when every instance is
+// within it, when it is at or below the mean, or when the lowest count is
+// unknown.
+func TestUnbalanced(t *testing.T) {
+	tests := []struct {
+		mine, mean, low float64
+		want            bool
+	}{
+		{826, 750, 700, true},  // above the threshold itself
+		{825, 750, 700, false}, // everyone within 10%
+		{815, 750, 663, true},  // within, but an instance is short: the case of three instances and a new fourth
+		{783, 750, 663, true},
+		{750, 750, 663, false}, // at the mean: it has nothing to hand over
+		{739, 750, 663, false},
+		{815, 750, -1, false},  // no count known
+		{815, 750, 675, false}, // the lowest exactly at the threshold
+	}
+	for _, tt := range tests {
+		if got := unbalanced(tt.mine, tt.mean, tt.low, 0.10); got != tt.want {
+			t.Errorf("unbalanced(%v, mean %v, low %v) = %v, want %v", tt.mine, tt.mean, tt.low, got, tt.want)
+		}
+	}
+}
