@@ -168,10 +168,11 @@ func (sh *clusterShed) idle() {
 }
 
 // clusterRebalanceOnce closes up to n of this instance's oldest tunnels
-// with 1012 when the cluster is unbalanced (unbalanced), and then until it
-// is back at the mean; it returns how many it closed. The mean is of the counts the live instances published at
-// the last heartbeat: clients that reconnect elsewhere keep it steady.
-// Closing that does not lower this instance's count pauses it (futile).
+// with 1012 when the cluster is out of balance (see unbalanced), and then
+// until it is back at the mean; it returns how many it closed. The mean is
+// of the counts the live instances published at the last heartbeat:
+// clients that reconnect elsewhere keep it steady. Closing that does not
+// lower this instance's count pauses it (futile).
 func (s *Server) clusterRebalanceOnce(shed *clusterShed, rb *config.Rebalance, n int, log *errlog.Logger) int {
 	st := s.cluster.Load()
 	now := time.Now()

@@ -530,7 +530,7 @@ func (r *runner) runOne(ctx context.Context, target, mode, name string, tf *tlsF
 
 func brief(f map[string]float64) string {
 	var parts []string
-	for _, k := range []string{report.HSRate, report.HSCPU, report.EchoRate, report.EchoP50, report.EchoCPU, report.TPMBps, report.TPCPU, report.IdleKiB, report.IdleAvg, report.IdleFDs, report.IdleMuxKiB, report.IdleMuxAvg, report.StormMS, report.StormCPU, report.PacedP99, report.PacedMax, report.SysKey(load.ModeHandshake, report.SysTotal), report.SysKey(load.ModeEcho, report.SysTotal)} {
+	for _, k := range []string{report.HSRate, report.HSCPU, report.EchoRate, report.EchoP50, report.EchoCPU, report.TPMBps, report.TPCPU, report.IdleKiB, report.IdleAvg, report.IdleFDs, report.IdleMuxKiB, report.IdleMuxAvg, report.StormMS, report.StormCPU, report.PacedP99, report.PacedMax, report.PHSRate, report.PHSCPU, report.SysKey(load.ModeHandshake, report.SysTotal), report.SysKey(load.ModeEcho, report.SysTotal)} {
 		if v, ok := f[k]; ok && !math.IsNaN(v) {
 			parts = append(parts, fmt.Sprintf("%s=%.4g", k, v))
 		}
