@@ -15,9 +15,9 @@
 //
 // --storm adds a reconnect storm (9,000 tunnels dropped and reopened at
 // once), --paced round-trip latency at a paced 20,000 msgs/s and proxy CPU
-// at a paced 2,000 handshakes/s; --modes picks the plain ws modes. --two-cores then measures handshakes, 64 B echo and
-// 64 KiB throughput again with nothing pinned and the proxies running two
-// workers.
+// at a paced 2,000 handshakes/s; --modes picks the plain ws modes.
+// --two-cores then measures handshakes, 64 B echo and 64 KiB throughput
+// again with nothing pinned and the proxies running two workers.
 //
 // With --tls it then measures the proxies again over wss (TLS 1.3, ECDSA
 // P-256): handshakes, 64 B echo and idle tunnels. With --tls-handshakes it

@@ -37,8 +37,8 @@ var loadModes = map[string]loadMode{
 	load.ModeHandshake:  {load.ModeHandshake, 16, 0, 0},
 	load.ModeEcho:       {load.ModeEcho, 64, 64, 0},
 	load.ModeThroughput: {load.ModeThroughput, 4, 64 << 10, 0},
-	load.ModePaced:      {load.ModePaced, 64, 64, 0}, // rate from the runner
-	// rate from the runner
+	// The paced modes' rates come from the runner.
+	load.ModePaced:          {load.ModePaced, 64, 64, 0},
 	load.ModePacedHandshake: {load.ModePacedHandshake, 16, 0, 0},
 }
 
