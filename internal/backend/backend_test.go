@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/sockio"
 )
 
 // server is a real backend on 127.0.0.1 that runs handle for every
@@ -156,7 +158,23 @@ func TestDialSendRelease(t *testing.T) {
 	}
 }
 
+// TestDialRefused: a refused connect is the peer's failure, with either
+// dialer.
 func TestDialRefused(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		t.Run(dialerName(own), func(t *testing.T) { testDialRefused(t, own) })
+	}
+}
+
+// dialerName names the dial path that Transport.OwnSocket picks.
+func dialerName(own bool) string {
+	if own {
+		return "own socket"
+	}
+	return "net dialer"
+}
+
+func testDialRefused(t *testing.T, own bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +184,7 @@ func TestDialRefused(t *testing.T) {
 	slots := &counter{limit: 10}
 	p := &peer{addr: addr}
 	var c Conn
-	err = Transport{Slots: slots, ConnectTimeout: 5 * time.Second}.Connect(&c, p)
+	err = Transport{Slots: slots, ConnectTimeout: 5 * time.Second, OwnSocket: own}.Connect(&c, p)
 	var be *Error
 	if !errors.As(err, &be) || be.Phase != Connecting {
 		t.Fatalf("error %v, want a connecting *Error", err)
@@ -509,8 +527,15 @@ func TestSendTimeout(t *testing.T) {
 }
 
 // A peer whose accept queue is full never completes the connect:
-// proxy_connect_timeout ends the dial as a timeout, the peer's failure.
+// proxy_connect_timeout ends the dial as a timeout, the peer's failure,
+// with either dialer.
 func TestConnectTimeout(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		t.Run(dialerName(own), func(t *testing.T) { testConnectTimeout(t, own) })
+	}
+}
+
+func testConnectTimeout(t *testing.T, own bool) {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -528,7 +553,7 @@ func TestConnectTimeout(t *testing.T) {
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 	slots := &counter{limit: 100}
-	tr := Transport{Slots: slots, ConnectTimeout: 200 * time.Millisecond}
+	tr := Transport{Slots: slots, ConnectTimeout: 200 * time.Millisecond, OwnSocket: own}
 	var held []Conn
 	defer func() {
 		for i := range held {
@@ -560,8 +585,14 @@ func TestConnectTimeout(t *testing.T) {
 }
 
 // TestDialLoopbackIPv6: a peer on ::1 is dialled, and its connection's
-// addresses are the socket's, as for any peer.
+// addresses are the socket's, as for any peer, with either dialer.
 func TestDialLoopbackIPv6(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		t.Run(dialerName(own), func(t *testing.T) { testDialLoopbackIPv6(t, own) })
+	}
+}
+
+func testDialLoopbackIPv6(t *testing.T, own bool) {
 	ln, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
 		t.Skip("no IPv6 loopback:", err)
@@ -576,7 +607,7 @@ func TestDialLoopbackIPv6(t *testing.T) {
 	slots := &counter{limit: 10}
 	p := &peer{addr: ln.Addr().String()}
 	var c Conn
-	if err := (Transport{Slots: slots, ConnectTimeout: 5 * time.Second}).Connect(&c, p); err != nil {
+	if err := (Transport{Slots: slots, ConnectTimeout: 5 * time.Second, OwnSocket: own}).Connect(&c, p); err != nil {
 		t.Fatal(err)
 	}
 	defer c.Release(false)
@@ -589,22 +620,29 @@ func TestDialLoopbackIPv6(t *testing.T) {
 }
 
 // TestDialSocketOptions: a fresh connection to an IP address carries the
-// transport's options: tcp_nodelay off leaves Nagle on, proxy_bind's
-// address is the source, and transparent applies only with an address to
-// bind (an empty proxy_bind variable binds nothing and needs no
-// privilege).
+// transport's options, whichever dialer made it (wsgate's own socket with
+// OwnSocket or proxy_bind, the net package's otherwise): tcp_nodelay off
+// leaves Nagle on, proxy_socket_keepalive turns SO_KEEPALIVE on,
+// proxy_bind's address is the source, and transparent applies only with
+// an address to bind (an empty proxy_bind variable binds nothing and needs
+// no privilege).
 func TestDialSocketOptions(t *testing.T) {
 	s := startServer(t, answer(0))
 	for _, tc := range []struct {
-		name        string
-		tr          Transport
-		from        string
-		noDelay, tp int
+		name                   string
+		tr                     Transport
+		from                   string
+		noDelay, keepalive, tp int
+		own                    bool
 	}{
-		{"defaults", Transport{NoDelay: true}, "127.0.0.1", 1, 0},
-		{"nagle", Transport{}, "127.0.0.1", 0, 0},
-		{"bind", Transport{NoDelay: true, Local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}, "127.0.0.2", 1, 0},
-		{"transparent, nothing to bind", Transport{NoDelay: true, Transparent: true}, "127.0.0.1", 1, 0},
+		{"defaults", Transport{NoDelay: true}, "127.0.0.1", 1, 0, 0, false},
+		{"nagle", Transport{}, "127.0.0.1", 0, 0, 0, false},
+		{"keepalive", Transport{NoDelay: true, SocketKeepalive: true}, "127.0.0.1", 1, 1, 0, false},
+		{"own socket", Transport{NoDelay: true, OwnSocket: true}, "127.0.0.1", 1, 0, 0, true},
+		{"own socket, nagle", Transport{OwnSocket: true}, "127.0.0.1", 0, 0, 0, true},
+		{"own socket, keepalive", Transport{OwnSocket: true, SocketKeepalive: true}, "127.0.0.1", 0, 1, 0, true},
+		{"bind", Transport{NoDelay: true, Local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}, "127.0.0.2", 1, 0, 0, true},
+		{"transparent, nothing to bind", Transport{NoDelay: true, Transparent: true}, "127.0.0.1", 1, 0, 0, false},
 	} {
 		tc.tr.Slots = &counter{limit: 1}
 		var c Conn
@@ -612,15 +650,18 @@ func TestDialSocketOptions(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		local := c.Net().LocalAddr().(*net.TCPAddr)
-		var noDelay, tp int
+		_, own := c.Net().(*sockio.Socket)
+		var noDelay, keepalive, tp int
 		rc, _ := rawConn(c.Net()).SyscallConn()
 		rc.Control(func(fd uintptr) {
 			noDelay, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+			keepalive, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
 			tp, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_TRANSPARENT)
 		})
 		c.Release(true)
-		if local.IP.String() != tc.from || noDelay != tc.noDelay || tp != tc.tp {
-			t.Fatalf("%s: from %v, TCP_NODELAY %d, IP_TRANSPARENT %d; want %s, %d, %d", tc.name, local.IP, noDelay, tp, tc.from, tc.noDelay, tc.tp)
+		if local.IP.String() != tc.from || noDelay != tc.noDelay || keepalive != tc.keepalive || tp != tc.tp || own != tc.own {
+			t.Fatalf("%s: from %v, TCP_NODELAY %d, SO_KEEPALIVE %d, IP_TRANSPARENT %d, own socket %v; want %s, %d, %d, %d, %v",
+				tc.name, local.IP, noDelay, keepalive, tp, own, tc.from, tc.noDelay, tc.keepalive, tc.tp, tc.own)
 		}
 	}
 }

@@ -165,15 +165,20 @@ func (p *pass) hold(h *held) {
 
 // transport is the location's way to its upstream.
 func (x *exchange) transport() backend.Transport {
+	tc := x.backendTLS()
 	return backend.Transport{
 		Idle:            x.idlePool(),
 		Slots:           (*slots)(x.conn.srv),
 		ConnectTimeout:  x.lc.ConnectTimeout,
 		NoDelay:         x.lc.TCPNoDelay,
-		TLS:             x.backendTLS(),
+		TLS:             tc,
 		Local:           x.bindAddr(),
 		Transparent:     x.lc.ProxyRest.Bind != nil && x.lc.ProxyRest.Bind.Transparent,
 		SocketKeepalive: x.lc.ProxyRest.SocketKeepalive,
+		// Only where no TLS handshake is made: amid those the net
+		// package's socket keeps an idle tunnel smaller (see connect in
+		// package backend).
+		OwnSocket: tc == nil && x.conn.tls == nil && !x.conn.virtual,
 	}
 }
 
