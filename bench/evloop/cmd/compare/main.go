@@ -25,6 +25,7 @@ import (
 // figure names, in report order.
 const (
 	figHS      = "handshake CPU (µs)"
+	figPHS     = "handshake CPU at a paced 2,000/s (µs)"
 	figMsg     = "64 B message CPU (µs)"
 	figRSS0    = "RSS at 0 tunnels (KiB)"
 	figIdle    = "RSS per idle tunnel (KiB)"
@@ -36,7 +37,7 @@ const (
 	figMsgRate = "64 B messages/s"
 )
 
-var figures = []string{figHS, figMsg, figMsgRate, figRSS0, figIdle, figIOHS, figIOMsg, figSysHS, figSysMsg, figHSErr}
+var figures = []string{figHS, figPHS, figMsg, figMsgRate, figRSS0, figIdle, figIOHS, figIOMsg, figSysHS, figSysMsg, figHSErr}
 
 type compare struct {
 	binDir, nginx string
@@ -51,7 +52,7 @@ func main() {
 	idle := flag.Int("idle", 5000, "idle tunnels for the RSS figure")
 	settle := flag.Duration("settle", time.Second, "wait before each RSS reading")
 	straceWin := flag.Duration("strace-window", 1500*time.Millisecond, "window of each strace count")
-	targetList := flag.String("targets", "nginx,wsgate,std,epoll,gnet,nbio,evio,netpoll", "targets")
+	targetList := flag.String("targets", "nginx,wsgate,std,epoll,epark,eraw,gnet,nbio,evio,netpoll", "targets")
 	out := flag.String("out", "results.md", "report file")
 	nginx := flag.String("nginx", "", "nginx binary (default: nginx on PATH, else in the sbin directories)")
 	from := flag.String("from", "", "render the report from a saved results .json instead of measuring")
@@ -193,6 +194,12 @@ func (c *compare) measure(m *measured, target, dir string, sys bool, warmup, win
 	m.add(target, figHS, hs.CPUPerOpUS)
 	m.add(target, figHSErr, 1e4*float64(hs.Errors)/float64(max(1, hs.Ops+hs.Errors)))
 	m.loadErrors(target, "handshake", hs)
+	phs, err := c.runLoad(st, "paced-handshake", warmup, window)
+	if err != nil {
+		return err
+	}
+	m.add(target, figPHS, phs.CPUPerOpUS)
+	m.loadErrors(target, "paced-handshake", phs)
 	echo, err := c.runLoad(st, "echo", warmup, window)
 	if err != nil {
 		return err

@@ -209,6 +209,11 @@ type loadResult struct {
 	FirstError string  `json:"first_error"`
 }
 
+// pacedRate is the paced handshake mode's rate, per second over its 16
+// workers, as the main harness's: well within every target's reach, so
+// that each does the same work and idles between handshakes.
+const pacedRate = "2000"
+
 // runLoad runs the load client on CPU 0 in mode against st, sampling the
 // proxy's CPU time around its window.
 func (c *compare) runLoad(st *setup, mode string, warmup, window time.Duration) (loadResult, error) {
@@ -217,7 +222,7 @@ func (c *compare) runLoad(st *setup, mode string, warmup, window time.Duration) 
 		workers = "64"
 	}
 	cmd := exec.Command("taskset", "-c", "0", c.bin("load"), "-mode", mode, "-addr", st.addr, "-src", sources,
-		"-workers", workers, "-size", size, "-warmup", warmup.String(), "-duration", window.String(),
+		"-workers", workers, "-size", size, "-rate", pacedRate, "-warmup", warmup.String(), "-duration", window.String(),
 		"-cpu-pid", strconv.Itoa(st.proxy.pid()))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -317,8 +322,10 @@ func rssKiB(pid int) (int64, error) {
 // straceCount runs the load client in mode (1 ms warm-up, then window)
 // with `strace -f -c -p` on the proxy attached from before its first
 // connection to after its last, and returns the system calls per operation,
-// in total and by name. Handshakes are counted by the proxy's connect calls
-// (one backend connect each); messages by the load client, and in echo mode
+// in total and by name. Handshakes are counted by the proxy's socket calls
+// (one backend socket each: a proxy may call connect twice on it, a first
+// time that starts the connection and a second that finds it made);
+// messages by the load client, and in echo mode
 // the calls of its connections' handshakes and closes (per the handshake
 // figures, hs) are taken out first.
 func (c *compare) straceCount(st *setup, mode, dir string, window time.Duration, hs map[string]float64) (float64, map[string]float64, error) {
@@ -350,9 +357,9 @@ func (c *compare) straceCount(st *setup, mode, dir string, window time.Duration,
 	calls := parseStrace(b)
 	ops := float64(res.Ops)
 	if mode == "handshake" {
-		ops = calls["connect"]
+		ops = calls["socket"]
 	} else if hs != nil {
-		conns := calls["connect"]
+		conns := calls["socket"]
 		for k := range calls {
 			calls[k] = max(0, calls[k]-conns*hs[k])
 		}

@@ -94,12 +94,12 @@ func (m *measured) report() []byte {
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# Event-loop libraries for wsgate's hot path\n\n")
 	w("Written by `go run ./cmd/compare` (bench/evloop) on %s, %s to %s UTC.\n\n", m.Start.Format("2006-01-02"), m.Start.Format("15:04"), m.End.Format("15:04"))
-	w("**The machine was shared** with other work while this ran (2 cores): load average %s at the start, %s at the end. ", m.LoadStart, m.LoadEnd)
-	w("CPU figures are therefore noisy; the system-call counts are not. %d rounds, targets interleaved (rotated each round), medians; %v load windows.\n\n", m.Rounds, m.Window)
+	w("Load average %s at the start, %s at the end (2 cores: any other work on them skews the CPU figures, not the system-call counts). ", m.LoadStart, m.LoadEnd)
+	w("%d rounds, targets interleaved (rotated each round), medians; %v load windows.\n\n", m.Rounds, m.Window)
 	w("Pinning as the main harness: the proxy on CPU 1 (nginx and wsgate with `worker_processes 1`, nginx without a master; the Go relays with GOMAXPROCS=1, so one loop), the load client and the echo backend on CPU 0. ")
-	w("Handshake: `load -mode handshake`, 16 workers (upgrade, close frame, close). Message: `load -mode echo -size 64`, 64 connections. ")
+	w("Handshake: `load -mode handshake`, 16 workers (upgrade, close frame, close), as fast as the target answers. Paced handshake: `load -mode paced-handshake -rate %s`, the same handshakes on a fixed timetable over 16 workers, so that every target does the same work and idles between handshakes, as a proxy at part load does. Message: `load -mode echo -size 64`, 64 connections. ", pacedRate)
 	w("Idle: one `load -mode idle-agent` opens 0 then %d tunnels; RSS per tunnel = (RSS@%d - RSS@0) / %d; every tunnel echoes afterwards. ", m.Idle, m.Idle, m.Idle)
-	w("System calls: `strace -f -c -p PID` attached to the proxy before a separate short load run (1 ms warm-up) and detached after it; a handshake is counted by the proxy's `connect` calls; a message by the load client's count, after taking out its connections' handshakes and closes at the handshake figures. \"Socket and epoll calls\" leave out the Go runtime's own calls (nanosleep, futex, signals), whose counts grow with the slowdown under strace.\n\n")
+	w("System calls: `strace -f -c -p PID` attached to the proxy before a separate short load run (1 ms warm-up) and detached after it; a handshake is counted by the proxy's `socket` calls (one backend socket each); a message by the load client's count, after taking out its connections' handshakes and closes at the handshake figures. \"Socket and epoll calls\" leave out the Go runtime's own calls (nanosleep, futex, signals), whose counts grow with the slowdown under strace.\n\n")
 	w("Library versions: %s.\n\n", libVersions())
 	ref := func(t, fig string) float64 { return m.median(t, fig) }
 	for _, fig := range figures {

@@ -8,9 +8,10 @@ const verdicts = `## Differences from wsgate
 The relays forward the request head unparsed and then copy bytes; wsgate
 parses and routes the request, applies its limits, and parses every
 WebSocket frame header. Their figures are the floor of each loop's own cost,
-not a like-for-like proxy. The CPU figures were taken on a busy shared
-machine: read them as rough; the system-call counts and the idle memory are
-the firm part.
+not a like-for-like proxy. CPU figures vary from run to run by more than
+some of the differences between targets (nginx's own paced figure was 123
+µs in one run and 176 in the next): read the CPU tables as rough; the
+system-call counts and the idle memory are the firm part.
 
 ## Verdicts
 
@@ -66,6 +67,18 @@ the firm part.
   back and the runtime's nanosleeps drop somewhat; it costs a second
   epoll_wait when a wake-up finds the set empty. Same socket calls as
   epoll.
+- **eraw** (epark with raw system calls). The same calls as epark, each
+  made with syscall.RawSyscall, which does not tell the scheduler. None can
+  block: the sockets are non-blocking, and the loop's epoll_wait runs only
+  once the netpoller has reported events. So none wakes the runtime's
+  monitor thread (sysmon), which sleeps while every processor is idle and,
+  once a call through the scheduler's path has woken it, polls every 20 µs
+  until the process idles again: under strace its nanosleeps per handshake
+  fall from about 7 to 0.1. At a paced 2,000 handshakes/s, where the loop
+  idles between handshakes, it was the cheapest Go relay in two runs: 148
+  µs per handshake against epark's 188 (nginx 176, wsgate 294), and 161
+  against 196 (nginx 123, wsgate 311). At saturation, where the process
+  never idles, it is level with epoll and epark within the noise.
 
 ## Recommendation
 
@@ -78,23 +91,31 @@ does, and take none of these libraries:
 - nbio, the one with an in-loop connect, failed handshakes under load;
 - none lets a socket leave the loop for a goroutine (TLS, a slow path) and
   come back, none splices, and none uses crypto/tls;
-- their handshakes cost 30 to 38 socket and epoll calls, more than wsgate's
+- their handshakes cost 29 to 38 socket and epoll calls, more than wsgate's
   goroutine path today (26), while a direct loop costs about nginx's 20,
-  and holds an idle tunnel in well under a kilobyte (wsgate: about 7 KiB,
+  and holds an idle tunnel in well under a kilobyte (wsgate: about 3 KiB,
   nginx: 17.5 KiB);
-- their median CPU per handshake was above wsgate's here, by 1.3 to 2
-  times, on a noisy machine.
+- their median CPU per handshake was about wsgate's or above it here (0.93
+  to 1.47 times), and above the direct loops'.
 
-What these figures do not show is a CPU gain: on this busy machine the
-direct loop's CPU per handshake and per message came out about wsgate's,
-though wsgate parses, routes and checks far more. The firm gains are fewer
-system calls and far less memory per idle tunnel; the CPU gain has to be
-shown on a quiet machine with wsgate's own loop.
+CPU: per message every relay, wsgate included, is within about 20% of
+nginx, the kernel's work dominating. Per handshake the direct loops came out
+0.95 to 1.06 times nginx at saturation, and wsgate 1.42 (1.25 to 1.33, and
+1.57, in the run before). At a paced
+2,000/s the raw-call loop was 0.84 and 1.31 times nginx in two runs,
+against 1.07 and 1.59 for the same loop with ordinary calls, and 1.67 and
+2.52 for wsgate. The relays parse nothing, so these are floors, not what
+wsgate's own loop would cost; but they locate wsgate's excess per
+handshake: its goroutine path and the net package at saturation, and at
+part load also the monitor thread's wake-ups that any call through the
+scheduler's path brings.
 
 Wsgate's own loop has to add what these relays leave out: frame parsing,
 timers, limits, and the hand-off of a descriptor to the goroutine path
 (EPOLL_CTL_DEL, then os.NewFile and net.FileConn) and back (EPOLL_CTL_ADD).
-Which wait to use (epoll_wait blocking, or the epoll descriptor parked in
-Go's netpoller) should be settled on wsgate's own figures: here they cost
-the same within the noise.
+It should wait parked in Go's netpoller (an idle loop then holds no thread,
+and costs the same as a blocking epoll_wait within the noise) and make only
+raw calls on its sockets and its epoll set, as eraw does: a single call
+through the scheduler's path per handshake (an accept, a read, a close)
+wakes the monitor thread at part load.
 `

@@ -22,6 +22,7 @@ var libs = map[string]func(listen, backend string) error{
 	"std":     stdrelay.Run,
 	"epoll":   epollrelay.Run,
 	"epark":   epollrelay.RunParked,
+	"eraw":    epollrelay.RunRaw,
 	"gnet":    gnetrelay.Run,
 	"nbio":    nbiorelay.Run,
 	"evio":    eviorelay.Run,
@@ -29,7 +30,7 @@ var libs = map[string]func(listen, backend string) error{
 }
 
 func main() {
-	lib := flag.String("lib", "std", "gnet, nbio, evio, netpoll, std, epoll or epark (epoll, waiting in Go's netpoller)")
+	lib := flag.String("lib", "std", "gnet, nbio, evio, netpoll, std, epoll, epark (epoll, waiting in Go's netpoller) or eraw (epark with raw system calls)")
 	listen := flag.String("listen", "127.0.0.1:8080", "address to accept on")
 	backend := flag.String("backend", "127.0.0.1:9000", "backend address")
 	flag.Parse()

@@ -18,7 +18,7 @@ import (
 // keepsReverse lists the relays that pass a half-close on and keep the other
 // direction open; the others close the whole tunnel when one side's input
 // ends (their libraries close a socket on end of input).
-var keepsReverse = map[string]bool{"std": true, "epoll": true, "epark": true}
+var keepsReverse = map[string]bool{"std": true, "epoll": true, "epark": true, "eraw": true}
 
 const upgrade = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 
@@ -184,7 +184,7 @@ func open(t *testing.T, addr, path string) (*net.TCPConn, *bufio.Reader) {
 	return c.(*net.TCPConn), br
 }
 
-var libNames = []string{"std", "epoll", "epark", "gnet", "nbio", "evio", "netpoll"}
+var libNames = []string{"std", "epoll", "epark", "eraw", "gnet", "nbio", "evio", "netpoll"}
 
 func TestRelayBothWays(t *testing.T) {
 	for _, lib := range libNames {

@@ -3,6 +3,12 @@
 // SO_REUSEPORT listener and epoll set; edge-triggered, non-blocking
 // accept4, connect, read and write on raw descriptors; no net.Conn, no
 // goroutine per connection. A tunnel is two conn values in one loop.
+//
+// Its system calls go through the Go scheduler's system call path
+// (syscall.Syscall), as the net package's do, except in RunRaw, where
+// every call on a socket and on the epoll set is a raw one
+// (syscall.RawSyscall): the scheduler is not told, and the runtime's
+// monitor thread, asleep while the process idles, is not woken by them.
 package epollrelay
 
 import (
@@ -11,6 +17,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -33,15 +40,28 @@ const (
 // Run starts one loop per GOMAXPROCS accepting on listen and relaying to
 // backend; each loop blocks in epoll_wait. It returns the first loop's
 // failure.
-func Run(listen, backend string) error { return run(listen, backend, false) }
+func Run(listen, backend string) error { return run(listen, backend, false, false) }
 
 // RunParked is Run with loops that wait in Go's netpoller instead: the
 // loop's epoll descriptor is itself registered with the runtime, the loop
 // goroutine parks until it is readable and then collects events with a
 // non-blocking epoll_wait. An idle loop holds no thread in a system call.
-func RunParked(listen, backend string) error { return run(listen, backend, true) }
+func RunParked(listen, backend string) error { return run(listen, backend, true, false) }
 
-func run(listen, backend string, parked bool) error {
+// RunRaw is RunParked with raw system calls: nothing the loops do once
+// they run wakes the runtime's monitor thread. None of its calls can
+// block: the sockets are non-blocking and the loop's epoll_wait returns at
+// once, the netpoller having said events are there.
+func RunRaw(listen, backend string) error { return run(listen, backend, true, true) }
+
+// syscall6 makes the loops' system calls: unix.Syscall6, or
+// unix.RawSyscall6 for RunRaw. It is set before any loop starts.
+var syscall6 = unix.Syscall6
+
+func run(listen, backend string, parked, raw bool) error {
+	if raw {
+		syscall6 = unix.RawSyscall6
+	}
 	la, err := sockaddr(listen)
 	if err != nil {
 		return fmt.Errorf("listen address: %w", err)
@@ -110,12 +130,18 @@ type conn struct {
 
 // loop is one event loop; only its own goroutine touches it.
 type loop struct {
-	ep, lfd int
-	backend unix.Sockaddr
-	conns   []*conn // by descriptor
-	gen     uint32
-	buf     []byte
-	events  [events]unix.EpollEvent
+	ep, lfd    int
+	backend    unix.Sockaddr
+	rawBackend []byte // backend as connect(2) takes it
+	// one and ev are arguments that system calls take by address: on the
+	// heap, as the calls go through a function value (syscall6), which
+	// the compiler does not keep a stack address valid across.
+	one    int32
+	ev     unix.EpollEvent
+	conns  []*conn // by descriptor
+	gen    uint32
+	buf    []byte
+	events [events]unix.EpollEvent
 }
 
 func newLoop(la, ba unix.Sockaddr) (*loop, error) {
@@ -134,7 +160,7 @@ func newLoop(la, ba unix.Sockaddr) (*loop, error) {
 		unix.Close(ep)
 		return nil, err
 	}
-	return &loop{ep: ep, lfd: lfd, backend: ba, buf: make([]byte, readBuf)}, nil
+	return &loop{ep: ep, lfd: lfd, backend: ba, rawBackend: rawSockaddr(ba), one: 1, buf: make([]byte, readBuf)}, nil
 }
 
 func listenFD(sa unix.Sockaddr) (int, error) {
@@ -204,7 +230,9 @@ func (l *loop) parkedWaiter() (func() (int, error), error) {
 		var n int
 		var werr error
 		err := rc.Read(func(uintptr) bool {
-			n, werr = unix.EpollWait(l.ep, l.events[:], 0)
+			var r uintptr
+			r, werr = call6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0)
+			n = int(r)
 			return n > 0 || (werr != nil && werr != unix.EINTR)
 		})
 		if err != nil {
@@ -239,7 +267,7 @@ func (l *loop) accept() {
 			log.Printf("epoll: accept: %v", err)
 			return
 		}
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		l.noDelay(fd)
 		l.add(&conn{fd: fd})
 	}
 }
@@ -247,9 +275,9 @@ func (l *loop) accept() {
 // accept4 accepts without asking for the peer's address (x/sys's Accept4
 // decodes it, at the cost of a getsockopt per call).
 func accept4(lfd int) (int, error) {
-	fd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-	if e != 0 {
-		return -1, e
+	fd, err := call6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if err != nil {
+		return -1, err
 	}
 	return int(fd), nil
 }
@@ -262,8 +290,8 @@ func (l *loop) add(c *conn) bool {
 		l.conns = append(l.conns, make([]*conn, len(l.conns)+64)...)
 	}
 	l.conns[c.fd] = c
-	ev := unix.EpollEvent{Events: connEvents, Fd: int32(c.fd), Pad: int32(c.gen)}
-	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+	l.ev = unix.EpollEvent{Events: connEvents, Fd: int32(c.fd), Pad: int32(c.gen)}
+	if _, err := call6(unix.SYS_EPOLL_CTL, uintptr(l.ep), unix.EPOLL_CTL_ADD, uintptr(c.fd), uintptr(unsafe.Pointer(&l.ev)), 0, 0); err != nil {
 		log.Printf("epoll: epoll_ctl: %v", err)
 		l.teardown(c)
 		return false
@@ -287,7 +315,7 @@ func (l *loop) handle(c *conn, ev uint32) {
 // raises a new event), back-pressure, or its end.
 func (l *loop) readable(c *conn) {
 	for !c.eof && !c.paused && !c.closed {
-		n, err := unix.Read(c.fd, l.buf)
+		n, err := read(c.fd, l.buf)
 		switch {
 		case err == unix.EAGAIN:
 			return
@@ -315,7 +343,7 @@ func (l *loop) deliver(c *conn, p []byte) bool {
 	if c.peer == nil {
 		all, done, tooLong := c.hd.Add(p)
 		if tooLong {
-			unix.Write(c.fd, head.BadRequest)
+			write(c.fd, head.BadRequest)
 			l.teardown(c)
 			return false
 		}
@@ -326,7 +354,7 @@ func (l *loop) deliver(c *conn, p []byte) bool {
 	}
 	d := c.peer
 	if len(d.out) == 0 && !d.connecting {
-		n, err := unix.Write(d.fd, p)
+		n, err := write(d.fd, p)
 		switch {
 		case err == unix.EAGAIN:
 			n = 0
@@ -346,21 +374,21 @@ func (l *loop) deliver(c *conn, p []byte) bool {
 // dial connects to the backend without blocking; first (the head and any
 // bytes after it) waits in the backend conn's out until the connect ends.
 func (l *loop) dial(c *conn, first []byte) bool {
-	fd, err := unix.Socket(family(l.backend), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := call(unix.SYS_SOCKET, uintptr(family(l.backend)), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		log.Printf("epoll: socket: %v", err)
 		l.teardown(c)
 		return false
 	}
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	err = unix.Connect(fd, l.backend)
+	l.noDelay(int(fd))
+	_, err = call(unix.SYS_CONNECT, fd, uintptr(unsafe.Pointer(&l.rawBackend[0])), uintptr(len(l.rawBackend)))
 	if err != nil && err != unix.EINPROGRESS {
 		log.Printf("epoll: connect: %v", err)
-		unix.Close(fd)
+		closeFD(int(fd))
 		l.teardown(c)
 		return false
 	}
-	b := &conn{fd: fd, peer: c, out: first, connecting: true}
+	b := &conn{fd: int(fd), peer: c, out: first, connecting: true}
 	c.peer = b
 	if !l.add(b) {
 		return false
@@ -376,7 +404,7 @@ func (l *loop) dial(c *conn, first []byte) bool {
 func (l *loop) writable(c *conn) {
 	c.connecting = false
 	for len(c.out) > 0 {
-		n, err := unix.Write(c.fd, c.out)
+		n, err := write(c.fd, c.out)
 		if err == unix.EAGAIN {
 			return
 		}
@@ -421,7 +449,7 @@ func (l *loop) readEOF(c *conn) {
 
 // shutWrite shuts c's output and closes the tunnel once both ways ended.
 func (l *loop) shutWrite(c *conn) {
-	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+	if _, err := call(unix.SYS_SHUTDOWN, uintptr(c.fd), unix.SHUT_WR, 0); err != nil {
 		l.teardown(c)
 		return
 	}
@@ -440,6 +468,57 @@ func (l *loop) teardown(c *conn) {
 		x.closed = true
 		x.out = nil
 		l.conns[x.fd] = nil
-		unix.Close(x.fd)
+		closeFD(x.fd)
 	}
+}
+
+// call6 is the system call trap with its arguments, through syscall6; the
+// error is the errno, nil for none.
+func call6(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, error) {
+	r, _, e := syscall6(trap, a1, a2, a3, a4, a5, a6)
+	if e != 0 {
+		return r, e
+	}
+	return r, nil
+}
+
+func call(trap, a1, a2, a3 uintptr) (uintptr, error) { return call6(trap, a1, a2, a3, 0, 0, 0) }
+
+func read(fd int, p []byte) (int, error) {
+	n, err := call(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), err
+}
+
+func write(fd int, p []byte) (int, error) {
+	n, err := call(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), err
+}
+
+func closeFD(fd int) { call(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
+
+// noDelay turns Nagle's algorithm off on fd.
+func (l *loop) noDelay(fd int) {
+	call6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY, uintptr(unsafe.Pointer(&l.one)), 4, 0)
+}
+
+// rawSockaddr is sa in the kernel's layout (sockaddr_in or sockaddr_in6),
+// as connect(2) takes it, on the heap.
+func rawSockaddr(sa unix.Sockaddr) []byte {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		var r unix.RawSockaddrInet4
+		r.Family = unix.AF_INET
+		r.Addr = sa.Addr
+		p := (*[2]byte)(unsafe.Pointer(&r.Port))
+		p[0], p[1] = byte(sa.Port>>8), byte(sa.Port)
+		return unsafe.Slice((*byte)(unsafe.Pointer(&r)), unix.SizeofSockaddrInet4)
+	case *unix.SockaddrInet6:
+		var r unix.RawSockaddrInet6
+		r.Family = unix.AF_INET6
+		r.Addr = sa.Addr
+		p := (*[2]byte)(unsafe.Pointer(&r.Port))
+		p[0], p[1] = byte(sa.Port>>8), byte(sa.Port)
+		return unsafe.Slice((*byte)(unsafe.Pointer(&r)), unix.SizeofSockaddrInet6)
+	}
+	return nil
 }
