@@ -175,9 +175,9 @@ func (x *exchange) transport() backend.Transport {
 		Local:           x.bindAddr(),
 		Transparent:     x.lc.ProxyRest.Bind != nil && x.lc.ProxyRest.Bind.Transparent,
 		SocketKeepalive: x.lc.ProxyRest.SocketKeepalive,
-		// Only where no TLS handshake is made: amid those the net
-		// package's socket keeps an idle tunnel smaller (see connect in
-		// package backend).
+		// Only for a plain HTTP/1.1 client and an http:// backend: amid
+		// TLS handshakes the net package's socket keeps an idle tunnel
+		// smaller (see connect in package backend).
 		OwnSocket: tc == nil && x.conn.tls == nil && !x.conn.virtual,
 	}
 }
