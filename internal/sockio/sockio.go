@@ -1,9 +1,9 @@
 // Package sockio reads and writes sockets whose descriptors are always
 // non-blocking, for the relay, the handshake's raw writes and, through
 // Conn, the records of TLS connections; Dial makes the backend's TCP
-// connections for plain clients and those that proxy_bind binds (Socket). Two costs of the usual path
-// are left out, both measured with perf on the 64-byte echo benchmark
-// (about 4% of wsgate's CPU per message together):
+// connections for plain clients and those that proxy_bind binds (Socket).
+// Two costs of the usual path are left out, both measured with perf on the
+// 64-byte echo benchmark (about 4% of wsgate's CPU per message together):
 //   - read(2) and write(2) on a socket go through the VFS layer
 //     (rw_verify_area, sock_read_iter); recvfrom(2) and sendto(2) with no
 //     address go straight to the socket, as nginx's recv and send do;
